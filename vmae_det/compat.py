@@ -1,0 +1,87 @@
+"""Make detectron2 v0.6 importable and usable on current dependencies.
+
+Imported by ``vmae_det/__init__.py`` before anything imports detectron2. Two shims, nothing else:
+
+* ``PIL.Image.LINEAR``: removed in Pillow 10, still used by detectron2 v0.6's transforms. We alias
+  it to ``BILINEAR`` (the same filter) instead of pinning an old Pillow with known CVEs.
+* ``detectron2._C``: the compiled extension is absent when detectron2 is installed from PyPI's
+  pure-Python sources (see scripts/install_detectron2.sh). We register a placeholder module only
+  when the real one cannot be found; touching one of its ops raises a clear error naming the op.
+  Nothing vmae_det uses needs it (ROIAlign falls back to torchvision's implementation).
+"""
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+import types
+
+__all__ = ["apply", "CompiledOpUnavailable", "has_compiled_ops"]
+
+_PLACEHOLDER_FLAG = "__vmae_det_placeholder__"
+
+
+class CompiledOpUnavailable(RuntimeError):
+    """Raised when code reaches a detectron2 C++/CUDA op that this install does not have."""
+
+
+def _patch_pillow() -> None:
+    from PIL import Image
+
+    if not hasattr(Image, "LINEAR"):
+        Image.LINEAR = Image.BILINEAR
+
+
+class _MissingExtension(types.ModuleType):
+    """Stands in for ``detectron2._C``; every op lookup raises a helpful error."""
+
+    def __getattr__(self, name: str):
+        # inspect/torch probe dunders such as __file__ while registering ops: those must look
+        # like ordinary missing attributes, not like a user hitting a compiled op.
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        raise CompiledOpUnavailable(
+            f"detectron2 compiled op '{name}' is unavailable: this detectron2 was installed from "
+            "pure-Python sources without its C++/CUDA extension (detectron2._C). Install detectron2 "
+            "from source to get it: pip install --no-build-isolation "
+            "'git+https://github.com/facebookresearch/detectron2.git' (see README, 'Installing "
+            "detectron2')."
+        )
+
+
+def _install_extension_placeholder() -> None:
+    if "detectron2._C" in sys.modules:
+        return
+    try:
+        found = importlib.util.find_spec("detectron2._C") is not None
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return
+    module = _MissingExtension("detectron2._C")
+    module.__file__ = "<vmae_det placeholder for detectron2._C>"
+    module.__spec__ = importlib.machinery.ModuleSpec("detectron2._C", loader=None)
+    setattr(module, _PLACEHOLDER_FLAG, True)
+    sys.modules["detectron2._C"] = module
+
+
+def has_compiled_ops() -> bool:
+    """True when the real ``detectron2._C`` extension is in use."""
+    apply()
+    return not getattr(sys.modules.get("detectron2._C"), _PLACEHOLDER_FLAG, False)
+
+
+_applied = False
+
+
+def apply() -> None:
+    """Install both shims (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    _patch_pillow()
+    _install_extension_placeholder()
+    _applied = True
+
+
+apply()
