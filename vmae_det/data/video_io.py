@@ -1,0 +1,343 @@
+"""Video decoding: one small reader interface over decord (fast) and PyAV (fallback).
+
+``open_video(path)`` returns a :class:`VideoReader` with the file's frame count, fps and size, and
+``get_frames(indices)`` gives RGB ``uint8 [T, H, W, 3]`` frames. Everything that goes wrong with a
+file (missing, empty, corrupt, no video stream, no decodable frame) raises :class:`VideoDecodeError`
+whose message names the file and the reason, so datasets can count and skip it.
+
+Container metadata is not trusted on its own: decoders disagree on frame counts of real files, so
+the PyAV reader counts frames by demuxing the stream, and both readers clamp requested indices to
+the frames they can actually decode (as SlowFast/VideoMAE clamp clip indices at the video ends).
+Nothing is cached globally; a reader holds its open file until :meth:`VideoReader.close`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from abc import ABC, abstractmethod
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["VideoDecodeError", "VideoReader", "open_video", "BACKENDS"]
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "decord", "pyav")
+
+
+class VideoDecodeError(RuntimeError):
+    """A video file could not be opened or decoded. The message names the file and the reason."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot decode video '{self.path}': {reason}")
+
+
+class VideoReader(ABC):
+    """Random access to the frames of one video file.
+
+    Attributes:
+        path: the file.
+        num_frames: number of frames the reader can deliver (indices ``0 .. num_frames - 1``).
+        fps: average frame rate from the container.
+        height, width: frame size in pixels.
+    """
+
+    backend: str = ""
+
+    def __init__(self, path: str):
+        self.path = str(path)
+
+    @property
+    @abstractmethod
+    def num_frames(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def fps(self) -> float: ...
+
+    @property
+    @abstractmethod
+    def height(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def width(self) -> int: ...
+
+    @abstractmethod
+    def _read(self, indices: List[int]) -> np.ndarray:
+        """Decode sorted unique in-range ``indices``; returns ``uint8 [len, H, W, 3]``."""
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        """Frames at ``indices`` (any order, repeats allowed) as RGB ``uint8 [T, H, W, 3]``.
+
+        Indices outside ``[0, num_frames - 1]`` are clamped to the nearest decodable frame.
+        """
+        idx = np.asarray(list(indices), dtype=np.int64).reshape(-1)
+        if idx.size == 0:
+            return np.zeros((0, self.height, self.width, 3), dtype=np.uint8)
+        idx = np.clip(idx, 0, self.num_frames - 1)
+        unique, inverse = np.unique(idx, return_inverse=True)
+        frames = self._read([int(i) for i in unique])
+        return frames[inverse.reshape(-1)]
+
+    def close(self) -> None:
+        """Release the underlying file handle (the reader is unusable afterwards)."""
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(path={self.path!r}, num_frames={self.num_frames}, "
+            f"fps={self.fps:.3f}, size={self.height}x{self.width})"
+        )
+
+
+class DecordReader(VideoReader):
+    """Reader on decord (frame-accurate random access; builds its index when opened)."""
+
+    backend = "decord"
+
+    def __init__(self, path: str, num_threads: int = 1):
+        super().__init__(path)
+        try:
+            import decord
+        except ImportError as e:  # pragma: no cover - decord is a listed dependency
+            raise VideoDecodeError(path, f"decord is not installed ({e})") from e
+        try:
+            self._vr = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=num_threads)
+            n = len(self._vr)
+            if n <= 0:
+                raise VideoDecodeError(path, "the video stream has no frames")
+            # Decoding frame 0 both validates the file and gives the true frame size.
+            first = self._vr[0].asnumpy()
+        except VideoDecodeError:
+            raise
+        except Exception as e:  # decord raises bare RuntimeError/DECORDError on bad files
+            raise VideoDecodeError(path, f"decord: {_short(e)}") from e
+        self._n = n
+        self._h, self._w = int(first.shape[0]), int(first.shape[1])
+        self._fps = float(self._vr.get_avg_fps())
+
+    @property
+    def num_frames(self) -> int:
+        return self._n
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def height(self) -> int:
+        return self._h
+
+    @property
+    def width(self) -> int:
+        return self._w
+
+    def _read(self, indices: List[int]) -> np.ndarray:
+        try:
+            frames = self._vr.get_batch(indices).asnumpy()
+        except Exception as e:
+            raise VideoDecodeError(self.path, f"decord failed on frames {_span(indices)}: {_short(e)}") from e
+        return np.ascontiguousarray(frames, dtype=np.uint8)
+
+    def close(self) -> None:
+        self._vr = None
+
+
+class PyAVReader(VideoReader):
+    """Reader on PyAV (FFmpeg). Seeks to the keyframe before the first wanted frame, then decodes
+    forward, placing frames by their presentation time; frames past the decodable end are clamped
+    to the last decoded one."""
+
+    backend = "pyav"
+
+    def __init__(self, path: str, num_threads: int = 1):
+        super().__init__(path)
+        try:
+            import av
+        except ImportError as e:  # pragma: no cover - av is a listed dependency
+            raise VideoDecodeError(path, f"PyAV is not installed ({e})") from e
+        self._av = av
+        try:
+            self._container = av.open(self.path)
+        except Exception as e:
+            raise VideoDecodeError(path, f"PyAV: {_short(e)}") from e
+        if not self._container.streams.video:
+            self.close()
+            raise VideoDecodeError(path, "the file has no video stream")
+        stream = self._container.streams.video[0]
+        stream.thread_count = num_threads
+        self._stream = stream
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        self._fps = float(rate) if rate else 0.0
+        self._h = int(stream.codec_context.height)
+        self._w = int(stream.codec_context.width)
+        self._start_pts = stream.start_time if stream.start_time is not None else 0
+        self._n: Optional[int] = None
+        if self.num_frames <= 0:  # counts packets, see below
+            self.close()
+            raise VideoDecodeError(path, "the video stream has no frames")
+        # Decode frame 0 to validate the file (a readable header with an undecodable stream
+        # must fail here, not later inside a data loader worker).
+        self._read([0])
+
+    @property
+    def num_frames(self) -> int:
+        if self._n is None:
+            self._n = self._count_packets()
+        return self._n
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def height(self) -> int:
+        return self._h
+
+    @property
+    def width(self) -> int:
+        return self._w
+
+    def _count_packets(self) -> int:
+        # The header's ``stream.frames`` can be missing or wrong; counting demuxed packets is
+        # cheap (no decoding) and is exact for the one-packet-per-frame video codecs.
+        # _read() shrinks the count further if the tail turns out to be undecodable.
+        count = 0
+        try:
+            self._container.seek(0)
+            for packet in self._container.demux(self._stream):
+                if packet.size > 0:
+                    count += 1
+        except self._av.error.FFmpegError as e:
+            logger.warning("'%s': demuxing stopped after %d packets: %s", self.path, count, _short(e))
+        except Exception as e:
+            raise VideoDecodeError(self.path, f"PyAV demux: {_short(e)}") from e
+        return count
+
+    def _index_of(self, frame, sequential: int) -> int:
+        """Frame index from the presentation time (sequential count when pts is unknown)."""
+        if frame.pts is None or not self._fps:
+            return sequential
+        seconds = float((frame.pts - self._start_pts) * self._stream.time_base)
+        return int(round(seconds * self._fps))
+
+    def _decode_from(self, first: int, last: int, wanted: set) -> dict:
+        """Decode frames from the keyframe before ``first`` up to ``last``; keep ``wanted``."""
+        found: dict = {}
+        if first > 0 and self._fps:
+            target = self._start_pts + int(first / self._fps / self._stream.time_base)
+            self._container.seek(max(target, self._start_pts), stream=self._stream, backward=True)
+            sequential_ok = False  # after a seek we do not know the index of the next frame
+        else:
+            self._container.seek(0)
+            sequential_ok = True
+        seq = 0
+        self._last_frame = None
+        for frame in self._container.decode(self._stream):
+            if frame.pts is None and not sequential_ok:
+                raise _NeedSequential()
+            i = self._index_of(frame, seq)
+            seq += 1
+            if i in wanted:
+                found[i] = frame.to_ndarray(format="rgb24")
+            self._last_frame = (i, frame)
+            if i >= last:
+                break
+        return found
+
+    def _read(self, indices: List[int]) -> np.ndarray:
+        wanted = set(indices)
+        try:
+            try:
+                found = self._decode_from(indices[0], indices[-1], wanted)
+                if indices[0] not in found and indices[0] > 0:
+                    # the seek overshot (bad index/timestamps): decode from the start instead
+                    raise _NeedSequential()
+            except _NeedSequential:
+                found = self._decode_from(0, indices[-1], wanted)
+        except self._av.error.FFmpegError as e:
+            raise VideoDecodeError(self.path, f"PyAV decode of frames {_span(indices)}: {_short(e)}") from e
+        if not found:
+            if self._last_frame is None:
+                raise VideoDecodeError(self.path, f"no decodable frame at or after index {indices[0]}")
+        out = np.empty((len(indices), self._h, self._w, 3), dtype=np.uint8)
+        last_decoded = self._last_frame
+        for k, i in enumerate(indices):
+            if i in found:
+                out[k] = found[i]
+                continue
+            # Frame missing: either past the decodable end (clamp to the last decoded frame and
+            # remember the true count) or a gap in the timestamps (use the nearest earlier one).
+            earlier = [j for j in found if j < i]
+            if earlier:
+                out[k] = found[max(earlier)]
+            elif last_decoded is not None:
+                out[k] = last_decoded[1].to_ndarray(format="rgb24")
+            else:
+                raise VideoDecodeError(self.path, f"frame {i} could not be decoded")
+        if last_decoded is not None and last_decoded[0] < indices[-1]:
+            self._n = min(self.num_frames, last_decoded[0] + 1)
+        return out
+
+    def close(self) -> None:
+        container = getattr(self, "_container", None)
+        if container is not None:
+            container.close()
+            self._container = None
+
+
+class _NeedSequential(Exception):
+    """Internal: timestamps are unusable after a seek; decode from the start instead."""
+
+
+def open_video(path: str, backend: str = "auto") -> VideoReader:
+    """Open a video file for frame access.
+
+    Args:
+        path: the video file.
+        backend: ``"decord"``, ``"pyav"``, or ``"auto"`` (decord, then PyAV if decord fails).
+
+    Raises:
+        VideoDecodeError: missing/empty/corrupt file or no decodable video stream.
+        ValueError: unknown ``backend``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video backend '{backend}', expected one of {BACKENDS}")
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise VideoDecodeError(path, "file does not exist")
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, "file is empty (0 bytes)")
+    if backend == "decord":
+        return DecordReader(path)
+    if backend == "pyav":
+        return PyAVReader(path)
+    try:
+        return DecordReader(path)
+    except VideoDecodeError as decord_error:
+        try:
+            reader = PyAVReader(path)
+        except VideoDecodeError as pyav_error:
+            raise VideoDecodeError(
+                path, f"{decord_error.reason}; fallback {pyav_error.reason}"
+            ) from pyav_error
+        logger.info("'%s': decord failed (%s), using PyAV", path, decord_error.reason)
+        return reader
+
+
+def _short(e: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _span(indices: Sequence[int]) -> str:
+    return f"{indices[0]}..{indices[-1]}" if len(indices) > 1 else str(indices[0])
