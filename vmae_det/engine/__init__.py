@@ -1,0 +1,15 @@
+"""The shared training engine (pretraining and detection)."""
+from .defaults import TRAIN_DEFAULTS
+from .hooks import LossCurveHook, plot_metrics
+from .optim import build_adamw, cosine_with_warmup, get_param_groups, scaled_lr
+from .train_loop import (
+    build_model,
+    default_argument_parser,
+    do_test,
+    do_train,
+    launch_from_args,
+    load_init_weights,
+    main,
+    setup,
+)
+from .trainer import Trainer

@@ -1,0 +1,21 @@
+"""Default ``train`` section shared by every config (pretraining and detection).
+
+A config's ``train`` may set any subset of these keys; any other key is an error.
+"""
+TRAIN_DEFAULTS = {
+    "output_dir": "./output",
+    "init_checkpoint": "",      # path to weights loaded before training (any VideoMAE format)
+    "max_iter": 1000,
+    "device": "auto",           # "auto" = cuda when available, else cpu
+    "seed": -1,                 # < 0: random seed
+    "amp": {"enabled": False, "dtype": "bfloat16"},  # float16 uses a GradScaler (CUDA only)
+    "clip_grad": 0.0,           # max grad norm; 0 disables
+    "ddp": {"broadcast_buffers": False, "find_unused_parameters": False, "fp16_compression": False},
+    "checkpointer": {"period": 500, "max_to_keep": 3},
+    "eval_period": 0,           # 0: evaluate only at the end
+    "best_metric": "",          # e.g. "ava/mAP": keep model_best.pth by that metric
+    "log_period": 20,
+    "vis_period": 0,            # MAE reconstruction pictures; 0 = at checkpoints
+    "cudnn_benchmark": False,
+    "float32_matmul_precision": "high",
+}

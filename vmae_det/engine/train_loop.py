@@ -1,0 +1,187 @@
+"""The one training engine behind ``tools/pretrain_mae.py`` and ``tools/train_net.py``.
+
+Like detectron2's ``tools/lazyconfig_train_net.py``: a LazyConfig names the model, data loaders,
+optimizer and schedule; this module builds them, runs :class:`~vmae_det.engine.trainer.Trainer` with
+detectron2's hooks (checkpointing, LR schedule, evaluation, metric writers with ETA) and ours (loss
+curve, best checkpoint, MAE reconstruction pictures).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Iterable, Optional
+
+import torch
+
+from .. import compat  # noqa: F401
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import LazyConfig, instantiate
+from detectron2.engine import (
+    create_ddp_model,
+    default_argument_parser,
+    default_setup,
+    default_writers,
+    hooks,
+    launch,
+)
+from detectron2.evaluation import inference_on_dataset, print_csv_format
+from detectron2.solver import LRMultiplier
+from detectron2.utils import comm
+
+from ..config import load_config
+from .hooks import LossCurveHook
+from .trainer import Trainer
+
+__all__ = [
+    "default_argument_parser",
+    "setup",
+    "build_model",
+    "load_init_weights",
+    "do_test",
+    "do_train",
+    "main",
+    "launch_from_args",
+]
+
+logger = logging.getLogger("vmae_det")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def setup(args):
+    """Load the config strictly (unknown keys are errors), apply overrides, set up logging/seed."""
+    cfg = load_config(args.config_file, args.opts)
+    default_setup(cfg, args)
+    if cfg.train.float32_matmul_precision:
+        torch.set_float32_matmul_precision(cfg.train.float32_matmul_precision)
+    return cfg
+
+
+def build_model(cfg) -> torch.nn.Module:
+    model = instantiate(cfg.model)
+    model.to(resolve_device(cfg.train.device))
+    logger.info("Model:\n{}".format(model))
+    return model
+
+
+def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) -> None:
+    """Load ``path`` into ``model``.
+
+    ``full_model`` (evaluation, demo): a checkpoint of this very model, loaded with detectron2's
+    checkpointer. Otherwise (start of training): pretrained VideoMAE weights in any supported format
+    (ours, MCG-NJU, HF), converted and position-interpolated by ``load_videomae_weights``.
+    """
+    if not path:
+        return
+    if full_model:
+        DetectionCheckpointer(model).load(path)
+        return
+    from ..modeling import load_videomae_weights
+
+    load_videomae_weights(model, path)
+
+
+def do_test(cfg, model):
+    """Run the configured evaluator, if any; return its results dict."""
+    if "evaluator" not in cfg.dataloader:
+        return {}
+    results = inference_on_dataset(model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator))
+    if comm.is_main_process() and results:
+        print_csv_format(results)
+    return results
+
+
+def _extra_hooks(cfg, model, train_loader) -> list:
+    """Model-specific hooks: MAE models get reconstruction pictures."""
+    from ..modeling import VideoMAE
+
+    if not isinstance(model, VideoMAE):
+        return []
+    from .mae_visualization import MAEReconstructionHook
+
+    period = cfg.train.vis_period or cfg.train.checkpointer.period
+    return [MAEReconstructionHook(period, next(iter(train_loader)), cfg.train.output_dir)]
+
+
+def do_train(cfg, args, extra_hooks: Iterable = ()):
+    """Train ``cfg.model`` on ``cfg.dataloader.train``; resume when ``args.resume`` and a checkpoint exists."""
+    device = resolve_device(cfg.train.device)
+    model = build_model(cfg)
+    cfg.optimizer.model = model
+    optimizer = instantiate(cfg.optimizer)
+    train_loader = instantiate(cfg.dataloader.train)
+
+    ddp_model = create_ddp_model(model, **cfg.train.ddp)
+    trainer = Trainer(
+        ddp_model,
+        train_loader,
+        optimizer,
+        amp=cfg.train.amp.enabled,
+        amp_dtype=cfg.train.amp.dtype,
+        clip_grad=cfg.train.clip_grad,
+        device_type=device.type,
+    )
+    checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, trainer=trainer)
+    scheduler = LRMultiplier(optimizer, multiplier=instantiate(cfg.lr_multiplier), max_iter=cfg.train.max_iter)
+    eval_period = cfg.train.eval_period or cfg.train.max_iter
+    has_eval = "evaluator" in cfg.dataloader
+
+    hook_list = [
+        hooks.IterationTimer(),
+        hooks.LRScheduler(scheduler=scheduler),
+    ]
+    if comm.is_main_process():
+        hook_list.append(
+            hooks.PeriodicCheckpointer(
+                checkpointer, cfg.train.checkpointer.period, max_to_keep=cfg.train.checkpointer.max_to_keep
+            )
+        )
+    hook_list.extend(_extra_hooks(cfg, model, train_loader))
+    hook_list.extend(extra_hooks)
+    if has_eval:
+        hook_list.append(hooks.EvalHook(eval_period, lambda: do_test(cfg, model)))
+        if cfg.train.best_metric and comm.is_main_process():
+            hook_list.append(hooks.BestCheckpointer(eval_period, checkpointer, cfg.train.best_metric, mode="max"))
+    if comm.is_main_process():
+        hook_list.append(
+            hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter), period=cfg.train.log_period)
+        )
+        hook_list.append(LossCurveHook(cfg.train.output_dir, cfg.train.checkpointer.period))
+    trainer.register_hooks(hook_list)
+
+    start_iter = 0
+    if args.resume and checkpointer.has_checkpoint():
+        # Restores model, optimizer, scheduler and the iteration counter.
+        start_iter = checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=True).get("iteration", -1) + 1
+        logger.info(f"Resuming from iteration {start_iter}")
+    else:
+        load_init_weights(model, cfg.train.init_checkpoint, full_model=False)
+    trainer.train(start_iter, cfg.train.max_iter)
+    return trainer
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = build_model(cfg)
+        model = create_ddp_model(model)
+        load_init_weights(model, cfg.train.init_checkpoint, full_model=True)
+        return do_test(cfg, model)
+    do_train(cfg, args)
+    return None
+
+
+def launch_from_args(args, main_func=main):
+    """Run ``main_func(args)`` on ``args.num_gpus`` processes (detectron2's launch)."""
+    return launch(
+        main_func,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
