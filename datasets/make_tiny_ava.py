@@ -1,0 +1,395 @@
+#!/usr/bin/env python
+"""Generate ``tiny_ava``: a tiny synthetic dataset in the exact AVA v2.2 layout.
+
+It is the embedded default used by the quick start, the tests and the demo. Everything real AVA
+has is here at toy scale, so every code path (readers, exclusions, proposals, frame lists, frames
+*and* videos) is exercised without downloading anything::
+
+    tiny_ava/
+      videos/<video_id>.mp4                         128x96, 30 fps, frame 0 = second 900
+      frames/<video_id>/<video_id>_<nnnnnn>.jpg      1-based frame numbers (ffmpeg's %06d)
+      annotations/ava_{train,val}_v2.2.csv           GT: one row per (person, action)
+      annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt
+      annotations/ava_{train,val}_excluded_timestamps_v2.2.csv
+      annotations/ava_{train,val}_predicted_boxes.csv  SlowFast-style person proposals
+      frame_lists/{train,val}.csv                     SlowFast frame lists
+      README.txt
+
+Content: a grey textured background and 2-3 identical-looking stick figures per video. Each
+figure does exactly one of walk left (1) / walk right (2) / stand (3), optionally plus jump (4)
+and/or wave (5). Actions are only recognisable from motion across a clip (a figure looks the
+same whatever it does: a non-waving arm is held still at a random angle from the waving range),
+and they change at half-second boundaries so the +-8 frames around each keyframe see a single
+action set.
+
+Usage::
+
+    python datasets/make_tiny_ava.py [--root datasets/tiny_ava] [--seed 0] [--force]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+__all__ = ["make_tiny_ava", "CLASSES", "FPS", "WIDTH", "HEIGHT", "START_SEC", "render_video"]
+
+FPS = 30
+WIDTH, HEIGHT = 128, 96
+START_SEC = 900  # AVA's 15-minute crops start at second 900 of the movie
+FIRST_KEYFRAME_SEC = 902  # first annotated second in AVA
+CLIP_HALF_SPAN = 8  # frames either side of a keyframe a default clip (8 frames, stride 2) touches
+
+CLASSES: Dict[int, str] = {1: "walk left", 2: "walk right", 3: "stand", 4: "jump", 5: "wave"}
+WALK_LEFT, WALK_RIGHT, STAND, JUMP, WAVE = 1, 2, 3, 4, 5
+
+# Saturated colours far from the grey background so tests can find figures by colour.
+PALETTE: Tuple[Tuple[int, int, int], ...] = (
+    (220, 40, 40), (40, 200, 60), (50, 80, 230), (230, 200, 30), (200, 50, 200), (30, 200, 210),
+)  # RGB
+WALK_SPEED = 1.5  # px / frame: 24 px over a 16-frame clip, plainly visible
+JUMP_PERIOD, JUMP_HEIGHT = 10, 5  # frames, px
+WAVE_PERIOD = 8  # frames
+ARM_MIN, ARM_MAX = math.radians(20), math.radians(160)  # arm angle from "straight down"
+MARGIN = 2  # px kept free at the image border
+
+_FORMAT_PARTS = {"frames": {"frames"}, "videos": {"videos"}, "both": {"frames", "videos"}}
+_MARKER = ".complete.json"
+
+
+@dataclass
+class Figure:
+    """Static look of one synthetic person (sizes in pixels)."""
+
+    color: Tuple[int, int, int]
+    height: int  # feet to top of head
+    lane_top: int  # the vertical band the figure lives in (no overlap between figures)
+    lane_bottom: int
+
+    @property
+    def head_r(self) -> int:
+        return max(2, round(self.height * 0.12))
+
+    @property
+    def body_w(self) -> int:
+        return max(4, round(self.height * 0.25))
+
+    @property
+    def arm_len(self) -> int:
+        return max(4, round(self.height * 0.35))
+
+    @property
+    def half_extent(self) -> int:
+        """Largest horizontal distance from the centre line to a drawn pixel (arm stretched)."""
+        return max(self.body_w // 2, self.arm_len) + 1
+
+
+def _segment_of(frame: int) -> int:
+    """Second index (0 = second 900) whose half-open window [s-0.5, s+0.5) holds ``frame``."""
+    return (frame + FPS // 2) // FPS
+
+
+def _plan_person(rng: np.random.Generator, fig: Figure, num_frames: int):
+    """Choose per-second action sets and integrate the motion they imply.
+
+    Returns ``(actions, cx, feet_y, arm)``: ``actions[s]`` the sorted action ids of segment ``s``;
+    per-frame float centre x, integer feet y, and arm angle (radians).
+    """
+    num_segments = _segment_of(num_frames - 1) + 1
+    jump_room = JUMP_HEIGHT if fig.lane_bottom - fig.lane_top - fig.height > JUMP_HEIGHT else 0
+    base_feet = int(rng.integers(fig.lane_top + fig.height + jump_room, fig.lane_bottom + 1))
+    lo, hi = MARGIN + fig.half_extent, WIDTH - 1 - MARGIN - fig.half_extent
+    x = float(rng.uniform(lo, hi))
+    actions: List[List[int]] = []
+    cx = np.zeros(num_frames, np.float64)
+    feet = np.zeros(num_frames, np.int64)
+    arm = np.zeros(num_frames, np.float64)
+    for s in range(num_segments):
+        first = max(0, s * FPS - FPS // 2)
+        last = min(num_frames, s * FPS + FPS // 2)
+        n = last - first
+        # Pick a pose the figure can hold for the whole segment without leaving the frame.
+        travel = WALK_SPEED * n
+        poses = [STAND]
+        if x - travel >= lo:
+            poses.append(WALK_LEFT)
+        if x + travel <= hi:
+            poses.append(WALK_RIGHT)
+        pose = int(rng.choice(poses))
+        acts = [pose]
+        if jump_room and rng.random() < 0.3:
+            acts.append(JUMP)
+        if rng.random() < 0.3:
+            acts.append(WAVE)
+        actions.append(acts)
+        still_arm = float(rng.uniform(ARM_MIN, ARM_MAX))
+        phase = float(rng.uniform(0, 2 * math.pi))
+        for i, f in enumerate(range(first, last)):
+            step = {WALK_LEFT: -WALK_SPEED, WALK_RIGHT: WALK_SPEED}.get(pose, 0.0)
+            cx[f] = x + step * i
+            hop = JUMP_HEIGHT * abs(math.sin(math.pi * i / JUMP_PERIOD)) if JUMP in acts else 0.0
+            feet[f] = base_feet - round(hop)
+            if WAVE in acts:
+                mid, amp = (ARM_MIN + ARM_MAX) / 2, (ARM_MAX - ARM_MIN) / 2
+                arm[f] = mid + amp * math.sin(2 * math.pi * i / WAVE_PERIOD + phase)
+            else:
+                arm[f] = still_arm
+        x = x + {WALK_LEFT: -WALK_SPEED, WALK_RIGHT: WALK_SPEED}.get(pose, 0.0) * n
+    return actions, cx, feet, arm
+
+
+def _draw_figure(img: np.ndarray, fig: Figure, cx: float, feet: int, arm: float) -> None:
+    """Draw one stick figure in place (no anti-aliasing: crisp colours for the tests)."""
+    c = (int(fig.color[0]), int(fig.color[1]), int(fig.color[2]))
+    x = int(round(cx))
+    top = feet - fig.height + 1
+    r = fig.head_r
+    head_cy = top + r
+    cv2.circle(img, (x, head_cy), r, c, -1, lineType=cv2.LINE_8)
+    body_top = head_cy + r
+    hw = fig.body_w // 2
+    cv2.rectangle(img, (x - hw, body_top), (x + hw, feet), c, -1, lineType=cv2.LINE_8)
+    shoulder = (x + hw, body_top + 1)
+    hand = (
+        int(round(shoulder[0] + fig.arm_len * math.sin(arm))),
+        int(round(shoulder[1] + fig.arm_len * math.cos(arm))),
+    )
+    cv2.line(img, shoulder, hand, c, 2, lineType=cv2.LINE_8)
+
+
+def _background(rng: np.random.Generator) -> np.ndarray:
+    """Grey-ish, low-saturation texture: blurred noise plus a faint horizontal gradient."""
+    noise = rng.normal(0, 18, (HEIGHT, WIDTH, 1)).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), 1.5)[..., None]
+    grad = np.linspace(-10, 10, WIDTH, dtype=np.float32)[None, :, None]
+    tint = rng.uniform(-6, 6, (1, 1, 3)).astype(np.float32)
+    bg = 120 + noise + grad + tint
+    return np.clip(bg, 60, 180).astype(np.uint8)
+
+
+def render_video(seed: int, num_frames: int, num_people: int):
+    """Render one synthetic video.
+
+    Returns ``(frames, people)``: ``frames`` uint8 [T, H, W, 3] RGB and, per person, a dict with
+    ``actions`` (list per second segment) and ``boxes`` (per-frame tight pixel box
+    ``[x1, y1, x2, y2]`` with exclusive x2/y2).
+    """
+    rng = np.random.default_rng(seed)
+    bg = _background(rng)
+    lane_h = HEIGHT // num_people
+    colors = rng.permutation(len(PALETTE))[:num_people]
+    figs, plans = [], []
+    for p in range(num_people):
+        max_h = min(40, lane_h - JUMP_HEIGHT - 2)
+        fig = Figure(
+            color=PALETTE[colors[p]],
+            height=int(rng.integers(20, max_h + 1)),
+            lane_top=p * lane_h + 1,
+            lane_bottom=(p + 1) * lane_h - 2,
+        )
+        figs.append(fig)
+        plans.append(_plan_person(rng, fig, num_frames))
+    frames = np.empty((num_frames, HEIGHT, WIDTH, 3), np.uint8)
+    people = [{"actions": plan[0], "boxes": np.zeros((num_frames, 4), np.int64)} for plan in plans]
+    for f in range(num_frames):
+        img = bg.copy()
+        for fig, (_, cx, feet, arm), person in zip(figs, plans, people):
+            _draw_figure(img, fig, cx[f], int(feet[f]), arm[f])
+            # The box is the tight extent of exactly what was drawn.
+            m = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+            _draw_figure(m, Figure((255, 255, 255), fig.height, 0, 0), cx[f], int(feet[f]), arm[f])
+            ys, xs = np.nonzero(m[..., 0])
+            person["boxes"][f] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        frames[f] = img
+    return frames, people
+
+
+def _keyframe_secs(num_frames: int) -> List[int]:
+    """Seconds from 902 whose keyframe has a full default clip (+-8 frames) inside the video."""
+    secs = []
+    s = FIRST_KEYFRAME_SEC
+    while (s - START_SEC) * FPS + CLIP_HALF_SPAN < num_frames:
+        secs.append(s)
+        s += 1
+    return secs
+
+
+def _fmt_box(box: Sequence[float]) -> str:
+    return ",".join(f"{v:.3f}" for v in box)
+
+
+def _write_pbtxt(path: Path) -> None:
+    lines = []
+    for cid, name in CLASSES.items():
+        lines += ["label {", f'  name: "{name}"', f"  label_id: {cid}", "  label_type: PERSON_MOVEMENT", "}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _write_readme(path: Path, args: dict) -> None:
+    path.write_text(
+        "tiny_ava: synthetic AVA-layout dataset generated by datasets/make_tiny_ava.py\n"
+        f"parameters: {json.dumps(args, sort_keys=True)}\n\n"
+        f"Videos: {WIDTH}x{HEIGHT}, {FPS} fps; frame 0 is second {START_SEC} (like AVA's 15-minute crops);\n"
+        f"keyframes every second from {FIRST_KEYFRAME_SEC}; keyframe second s <-> 0-based frame (s-900)*30,\n"
+        "i.e. frames/<id>/<id>_<(s-900)*30+1 as %06d>.jpg.\n\n"
+        "Each video has 2-3 identical-looking stick figures (colour is random per person, not per action).\n"
+        "Classes (label_id: name), recognisable only from motion over a clip of 8 frames at stride 2:\n"
+        f"  1: walk left   moves -x at {WALK_SPEED} px/frame\n"
+        f"  2: walk right  moves +x at {WALK_SPEED} px/frame\n"
+        "  3: stand       no horizontal motion\n"
+        f"  4: jump        whole figure bounces up to {JUMP_HEIGHT} px (period {JUMP_PERIOD} frames); optional extra\n"
+        f"  5: wave        the arm swings (period {WAVE_PERIOD} frames); optional extra\n"
+        "Exactly one of 1/2/3 per person and keyframe, plus any of 4/5 (multi-label: one CSV row per\n"
+        "(person, action)). Action sets change only at half-second boundaries, so the +-8 frames around\n"
+        "a keyframe see one action set. GT boxes are the tight extent of the drawn figure at the keyframe.\n"
+        "Predicted boxes: GT boxes with small noise, scores in [0.8, 1.0], plus low-score false positives.\n"
+    )
+
+
+def _is_complete(root: Path, params: dict) -> bool:
+    marker = root / _MARKER
+    if not marker.is_file():
+        return False
+    try:
+        done = json.loads(marker.read_text())
+    except json.JSONDecodeError:
+        return False
+    need = _FORMAT_PARTS[params["format"]]
+    have = _FORMAT_PARTS.get(done.get("format", ""), set())
+    same = {k: v for k, v in done.items() if k != "format"} == {
+        k: v for k, v in params.items() if k != "format"
+    }
+    return same and need <= have
+
+
+def make_tiny_ava(
+    root: str | Path = "datasets/tiny_ava",
+    seed: int = 0,
+    num_train_videos: int = 8,
+    num_val_videos: int = 3,
+    seconds: int = 10,
+    format: str = "both",
+    force: bool = False,
+) -> Path:
+    """Generate the tiny AVA dataset under ``root`` and return ``root`` as a :class:`Path`.
+
+    Deterministic from ``seed`` (each video has its own seed, so adding videos keeps the others).
+    Idempotent: returns immediately when ``root`` already holds a complete dataset made with the
+    same parameters (and at least the requested ``format``); ``force=True`` rebuilds it.
+    """
+    if format not in _FORMAT_PARTS:
+        raise ValueError(f"format must be one of {sorted(_FORMAT_PARTS)}, got {format!r}")
+    if seconds < 3:
+        raise ValueError(f"seconds must be >= 3 (keyframes start at second {FIRST_KEYFRAME_SEC}), got {seconds}")
+    root = Path(root)
+    params = dict(
+        seed=seed, num_train_videos=num_train_videos, num_val_videos=num_val_videos,
+        seconds=seconds, format=format, version=1,
+    )
+    if not force and _is_complete(root, params):
+        return root
+    for sub in ("videos", "frames", "annotations", "frame_lists"):
+        shutil.rmtree(root / sub, ignore_errors=True)
+    (root / _MARKER).unlink(missing_ok=True)
+    ann_dir, list_dir = root / "annotations", root / "frame_lists"
+    for d in (ann_dir, list_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    # Generated data never belongs in git.
+    (root / ".gitignore").write_text("*\n")
+    parts = _FORMAT_PARTS[format]
+    num_frames = seconds * FPS
+    split_rng = np.random.default_rng([seed, 7])
+    for split, count, split_code in (("train", num_train_videos, 1), ("val", num_val_videos, 2)):
+        gt_rows, prop_rows, list_rows, excluded = [], [], [], []
+        video_idx = 0  # SlowFast numbers videos per frame list
+        for i in range(count):
+            vid = f"tiny{split}{i:03d}"
+            vrng = np.random.default_rng([seed, split_code, i, 1])
+            frames, people = render_video(
+                seed=int(np.random.default_rng([seed, split_code, i]).integers(2**31)),
+                num_frames=num_frames,
+                num_people=int(vrng.integers(2, 4)),
+            )
+            if "videos" in parts:
+                (root / "videos").mkdir(exist_ok=True)
+                _write_mp4(root / "videos" / f"{vid}.mp4", frames)
+            if "frames" in parts:
+                fdir = root / "frames" / vid
+                fdir.mkdir(parents=True, exist_ok=True)
+                for f, img in enumerate(frames):
+                    cv2.imwrite(str(fdir / f"{vid}_{f + 1:06d}.jpg"), img[..., ::-1],
+                                [cv2.IMWRITE_JPEG_QUALITY, 95])
+            for f in range(num_frames):
+                list_rows.append(f'{vid} {video_idx} {f} {vid}/{vid}_{f + 1:06d}.jpg ""')
+            video_idx += 1
+            for sec in _keyframe_secs(num_frames):
+                f = (sec - START_SEC) * FPS
+                for pid, person in enumerate(people):
+                    x1, y1, x2, y2 = person["boxes"][f]
+                    nbox = np.array([x1 / WIDTH, y1 / HEIGHT, x2 / WIDTH, y2 / HEIGHT])
+                    for act in sorted(person["actions"][_segment_of(f)]):
+                        gt_rows.append(f"{vid},{sec:04d},{_fmt_box(nbox)},{act},{pid}")
+                    noisy = np.clip(nbox + vrng.normal(0, 0.01, 4), 0, 1)
+                    prop_rows.append(f"{vid},{sec:04d},{_fmt_box(noisy)},,{vrng.uniform(0.8, 1.0):.6f}")
+                if vrng.random() < 0.3:  # a low-score false positive somewhere on the background
+                    w, h = vrng.uniform(0.1, 0.3), vrng.uniform(0.2, 0.4)
+                    bx, by = vrng.uniform(0, 1 - w), vrng.uniform(0, 1 - h)
+                    prop_rows.append(
+                        f"{vid},{sec:04d},{_fmt_box([bx, by, bx + w, by + h])},,{vrng.uniform(0.05, 0.6):.6f}"
+                    )
+        # One excluded keyframe per split (AVA lists a few ambiguous keyframes per video set).
+        if count:
+            vid = f"tiny{split}{int(split_rng.integers(count)):03d}"
+            sec = int(split_rng.choice(_keyframe_secs(num_frames)))
+            excluded.append(f"{vid},{sec:04d}")
+        (ann_dir / f"ava_{split}_v2.2.csv").write_text("".join(r + "\n" for r in gt_rows))
+        (ann_dir / f"ava_{split}_predicted_boxes.csv").write_text("".join(r + "\n" for r in prop_rows))
+        (ann_dir / f"ava_{split}_excluded_timestamps_v2.2.csv").write_text("".join(r + "\n" for r in excluded))
+        (list_dir / f"{split}.csv").write_text(
+            "original_vido_id video_idx frame_id path labels\n" + "".join(r + "\n" for r in list_rows)
+        )
+    _write_pbtxt(ann_dir / "ava_action_list_v2.2_for_activitynet_2019.pbtxt")
+    _write_readme(root / "README.txt", params)
+    (root / _MARKER).write_text(json.dumps(params, sort_keys=True))
+    return root
+
+
+def _write_mp4(path: Path, frames: np.ndarray) -> None:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
+    if not writer.isOpened():
+        raise RuntimeError(f"{path}: OpenCV could not open an 'mp4v' VideoWriter")
+    try:
+        for img in frames:
+            writer.write(np.ascontiguousarray(img[..., ::-1]))
+    finally:
+        writer.release()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", default="datasets/tiny_ava")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-train-videos", type=int, default=8)
+    parser.add_argument("--num-val-videos", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each video in seconds")
+    parser.add_argument("--format", choices=sorted(_FORMAT_PARTS), default="both")
+    parser.add_argument("--force", action="store_true", help="rebuild even if complete")
+    args = parser.parse_args(argv)
+    root = make_tiny_ava(
+        args.root, seed=args.seed, num_train_videos=args.num_train_videos,
+        num_val_videos=args.num_val_videos, seconds=args.seconds, format=args.format, force=args.force,
+    )
+    print(f"tiny AVA dataset ready at {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
