@@ -1,0 +1,8 @@
+"""The ``train`` section: every key the engine understands, with its default.
+
+Configs start from ``train = dict(...)`` of only the keys they change (missing keys take these
+defaults; unknown keys are an error): see ``vmae_det/engine/defaults.py``.
+"""
+from vmae_det.engine.defaults import TRAIN_DEFAULTS
+
+train = dict(TRAIN_DEFAULTS)
