@@ -1,0 +1,351 @@
+"""Video lists and the clip mapper for VideoMAE pretraining.
+
+* :func:`load_video_list` reads a folder of videos (recursively) or a Kinetics/SSV2-style list
+  (``path [label]`` per line, space or comma separated, as VideoMAE's ``train.csv``) into
+  detectron2 dataset dicts ``{"file_name": str, "label": int}`` (label ``-1`` when absent).
+* :func:`register_video_list` puts such a list in ``DatasetCatalog``; ``tiny_ava_videos`` (the
+  videos of the tiny AVA default under ``$VMAE_DET_DATASETS``) is registered on import.
+* :class:`MAEClipMapper` turns a dict into ``{"clip": uint8 [3, T, H, W]}``: a random clip of
+  ``num_frames`` frames ``sampling_rate`` apart, one multi-scale crop (VideoMAE's
+  ``GroupMultiScaleCrop``) and an optional horizontal flip shared by all frames, resized to a square
+  ``input_size``. The model normalises, so the mapper keeps 0-255 values.
+
+A video that cannot be decoded makes the mapper return ``None`` (detectron2's ``MapDataset`` then
+draws another index), logs a warning naming the file and bumps a counter read by
+:func:`skipped_videos`. The counter lives in shared memory so the default forked data-loader
+workers add to the main process's count.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import multiprocessing
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .. import compat  # noqa: F401  (before detectron2)
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import transforms as T
+
+from .video_io import VideoDecodeError, open_video
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "load_video_list",
+    "register_video_list",
+    "datasets_root",
+    "MultiScaleCrop",
+    "sample_clip_indices",
+    "MAEClipMapper",
+    "skipped_videos",
+    "reset_skipped_videos",
+]
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
+
+# ------------------------------------------------------------------------------------------------
+# Video lists
+# ------------------------------------------------------------------------------------------------
+
+
+def datasets_root() -> str:
+    """Root of the datasets folder: ``$VMAE_DET_DATASETS``, default ``./datasets``."""
+    return os.environ.get("VMAE_DET_DATASETS", "datasets")
+
+
+def _list_folder(folder: str) -> List[Dict[str, Any]]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames.sort()  # deterministic order
+        for name in sorted(filenames):
+            if name.lower().endswith(VIDEO_EXTENSIONS):
+                found.append({"file_name": os.path.join(dirpath, name), "label": -1})
+    return found
+
+
+def _parse_list_line(line: str) -> List[str]:
+    if "," in line:
+        return [f.strip() for f in next(csv.reader(io.StringIO(line)))]
+    return line.split()
+
+
+def _read_list_file(list_path: str, root: str) -> List[Dict[str, Any]]:
+    records = []
+    with open(list_path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            fields = _parse_list_line(line)
+            if len(fields) not in (1, 2) or not fields[0]:
+                raise ValueError(
+                    f"{list_path}:{lineno}: expected 'path [label]', got {len(fields)} fields: {line!r}"
+                )
+            label = -1
+            if len(fields) == 2:
+                try:
+                    label = int(fields[1])
+                except ValueError:
+                    raise ValueError(
+                        f"{list_path}:{lineno}: label must be an integer, got {fields[1]!r} in {line!r}"
+                    ) from None
+                if label < 0:
+                    raise ValueError(f"{list_path}:{lineno}: negative label {label} in {line!r}")
+            path = os.path.expanduser(fields[0])
+            if not os.path.isabs(path):
+                path = os.path.join(root, path)
+            records.append({"file_name": path, "label": label})
+    return records
+
+
+def load_video_list(path_or_dir: str, root: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Read a folder of videos or a list file into dataset dicts.
+
+    Args:
+        path_or_dir: a folder (searched recursively for :data:`VIDEO_EXTENSIONS`) or a text/CSV file
+            with one ``path [label]`` per line (space or comma separated; blank lines and ``#``
+            comments are ignored).
+        root: folder that relative paths in a list file are resolved against (default: the
+            list file's folder).
+
+    Returns:
+        ``[{"file_name": str, "label": int}]`` in file order (folders: sorted), label ``-1`` when
+        the list gives none. Files are not opened here; the mapper skips unreadable ones.
+
+    Raises:
+        FileNotFoundError: ``path_or_dir`` does not exist.
+        ValueError: a malformed line (the message names the file and line) or an empty result.
+    """
+    path_or_dir = os.fspath(path_or_dir)
+    if os.path.isdir(path_or_dir):
+        records = _list_folder(path_or_dir)
+    elif os.path.isfile(path_or_dir):
+        base = root if root is not None else os.path.dirname(os.path.abspath(path_or_dir))
+        records = _read_list_file(path_or_dir, base)
+    else:
+        raise FileNotFoundError(f"video list or folder '{path_or_dir}' does not exist")
+    if not records:
+        raise ValueError(f"no videos found in '{path_or_dir}' (extensions: {', '.join(VIDEO_EXTENSIONS)})")
+    return records
+
+
+def register_video_list(name: str, list_path: str, root: Optional[str] = None) -> None:
+    """Register ``name`` in ``DatasetCatalog`` as ``load_video_list(list_path, root)``.
+
+    The list is read lazily, when the dataset is first requested.
+    """
+    DatasetCatalog.register(name, lambda: load_video_list(list_path, root))
+    MetadataCatalog.get(name).set(list_path=list_path, root=root)
+
+
+def _register_builtin() -> None:
+    # Resolve the root at load time so VMAE_DET_DATASETS set after import still counts.
+    name = "tiny_ava_videos"
+    if name in DatasetCatalog.list():
+        return
+    DatasetCatalog.register(name, lambda: load_video_list(os.path.join(datasets_root(), "tiny_ava", "videos")))
+    MetadataCatalog.get(name).set(list_path="$VMAE_DET_DATASETS/tiny_ava/videos", root=None)
+
+
+_register_builtin()
+
+# ------------------------------------------------------------------------------------------------
+# Skip counter
+# ------------------------------------------------------------------------------------------------
+
+# Shared memory: inherited by forked DataLoader workers, so their skips reach the parent's count.
+_SKIPPED = multiprocessing.Value("q", 0)
+
+
+def skipped_videos() -> int:
+    """Number of videos the mappers of this process (and its forked workers) have skipped."""
+    return int(_SKIPPED.value)
+
+
+def reset_skipped_videos() -> None:
+    """Set the skip counter back to zero (tests, or one count per run)."""
+    with _SKIPPED.get_lock():
+        _SKIPPED.value = 0
+
+
+def _count_skip(path: str, reason: str) -> None:
+    with _SKIPPED.get_lock():
+        _SKIPPED.value += 1
+        total = _SKIPPED.value
+    logger.warning("Skipping video '%s' (%s); %d video(s) skipped so far", path, reason, total)
+
+
+# ------------------------------------------------------------------------------------------------
+# Augmentation and clip sampling
+# ------------------------------------------------------------------------------------------------
+
+
+class MultiScaleCrop(T.Augmentation):
+    """VideoMAE/TSN multi-scale crop: a crop whose sides are ``scales`` × the short side (the two
+    sides at most ``max_distort`` scale steps apart), placed at one of a fixed grid of positions
+    (or anywhere), then resized to ``output_size`` × ``output_size``.
+
+    Sides within 3 px of ``output_size`` snap to it, as in the original, so that a crop at scale 1
+    of a video already at the target size needs no resize.
+    """
+
+    def __init__(
+        self,
+        output_size: int,
+        scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66),
+        max_distort: int = 1,
+        fix_crop: bool = True,
+        more_fix_crop: bool = True,
+    ):
+        super().__init__()
+        if not scales:
+            raise ValueError("MultiScaleCrop needs at least one scale")
+        self.output_size = int(output_size)
+        self.scales = tuple(float(s) for s in scales)
+        self.max_distort = int(max_distort)
+        self.fix_crop = fix_crop
+        self.more_fix_crop = more_fix_crop
+
+    def _crop_size(self, h: int, w: int) -> Tuple[int, int]:
+        base = min(h, w)
+        sides = [int(base * s) for s in self.scales]
+        sides = [self.output_size if abs(s - self.output_size) < 3 else s for s in sides]
+        pairs = [
+            (ch, cw)
+            for i, ch in enumerate(sides)
+            for j, cw in enumerate(sides)
+            if abs(i - j) <= self.max_distort
+        ]
+        ch, cw = pairs[np.random.randint(len(pairs))]
+        return min(max(ch, 1), h), min(max(cw, 1), w)
+
+    def _offsets(self, h: int, w: int, ch: int, cw: int) -> List[Tuple[int, int]]:
+        # A 5x5 grid over the free space; corners + centre, plus 8 more with more_fix_crop.
+        sy, sx = (h - ch) // 4, (w - cw) // 4
+        grid = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2)]
+        if self.more_fix_crop:
+            grid += [(2, 0), (2, 4), (4, 2), (0, 2), (1, 1), (1, 3), (3, 1), (3, 3)]
+        return [(gy * sy, gx * sx) for gy, gx in grid]
+
+    def get_transform(self, image: np.ndarray) -> T.Transform:
+        h, w = image.shape[:2]
+        ch, cw = self._crop_size(h, w)
+        if self.fix_crop:
+            offsets = self._offsets(h, w, ch, cw)
+            y0, x0 = offsets[np.random.randint(len(offsets))]
+        else:
+            y0, x0 = np.random.randint(h - ch + 1), np.random.randint(w - cw + 1)
+        crop = T.CropTransform(x0, y0, cw, ch)
+        if ch == self.output_size and cw == self.output_size:
+            return crop
+        return T.TransformList([crop, T.ResizeTransform(ch, cw, self.output_size, self.output_size)])
+
+
+def apply_augmentations_to_clip(
+    augmentations: Sequence[T.Augmentation], frames: np.ndarray
+) -> Tuple[np.ndarray, T.TransformList]:
+    """Sample ``augmentations`` once on the first frame and apply the result to every frame.
+
+    Args:
+        frames: ``uint8 [T, H, W, 3]``.
+    Returns:
+        the transformed frames ``[T, H', W', 3]`` and the transforms (to map boxes, if any).
+    """
+    aug_input = T.AugInput(frames[0])
+    transforms = T.AugmentationList(list(augmentations))(aug_input)
+    out = np.stack([transforms.apply_image(frame) for frame in frames])
+    return out, transforms
+
+
+def sample_clip_indices(
+    video_frames: int, num_frames: int, sampling_rate: int, rng: Optional[np.random.RandomState] = None
+) -> np.ndarray:
+    """Indices of a random clip of ``num_frames`` frames ``sampling_rate`` apart.
+
+    The start is uniform over positions where the whole clip fits; a video shorter than the clip
+    starts at 0 and the reader clamps the tail to its last frame (VideoMAE repeats it likewise).
+    """
+    rng = rng if rng is not None else np.random
+    span = (num_frames - 1) * sampling_rate + 1
+    start = rng.randint(0, max(video_frames - span, 0) + 1)
+    return start + np.arange(num_frames) * sampling_rate
+
+
+# ------------------------------------------------------------------------------------------------
+# Mapper
+# ------------------------------------------------------------------------------------------------
+
+
+class MAEClipMapper:
+    """Dataset dict ``{"file_name": ...}`` → ``{"clip": uint8 [3, T, H, W]}`` for MAE pretraining.
+
+    Args:
+        num_frames: frames per clip (``T``).
+        sampling_rate: temporal stride between sampled frames (4 for K400, 2 for SSV2 in VideoMAE).
+        input_size: output height and width.
+        scales: multi-scale crop scales of the short side.
+        flip: random horizontal flip (turn off where left/right matters, e.g. SSV2).
+        num_retries: clips tried in a video whose frames fail to decode before it is skipped
+            (a video that cannot be opened is skipped at once).
+        backend: video backend for :func:`open_video`.
+    """
+
+    def __init__(
+        self,
+        num_frames: int = 16,
+        sampling_rate: int = 4,
+        input_size: int = 224,
+        scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66),
+        flip: bool = True,
+        num_retries: int = 3,
+        backend: str = "auto",
+    ):
+        if num_frames < 1 or sampling_rate < 1 or input_size < 1:
+            raise ValueError(
+                f"num_frames, sampling_rate and input_size must be >= 1, "
+                f"got {num_frames}, {sampling_rate}, {input_size}"
+            )
+        self.num_frames = int(num_frames)
+        self.sampling_rate = int(sampling_rate)
+        self.input_size = int(input_size)
+        self.num_retries = max(int(num_retries), 1)
+        self.backend = backend
+        self.augmentations: List[T.Augmentation] = [MultiScaleCrop(self.input_size, scales)]
+        if flip:
+            self.augmentations.append(T.RandomFlip(prob=0.5, horizontal=True, vertical=False))
+
+    def _read_clip(self, path: str) -> np.ndarray:
+        with open_video(path, backend=self.backend) as reader:
+            last_error: Optional[VideoDecodeError] = None
+            for _ in range(self.num_retries):
+                indices = sample_clip_indices(reader.num_frames, self.num_frames, self.sampling_rate)
+                try:
+                    return reader.get_frames(indices)
+                except VideoDecodeError as e:
+                    last_error = e  # maybe only part of the file is broken: try another clip
+            assert last_error is not None
+            raise last_error
+
+    def __call__(self, dataset_dict: Dict[str, Any]) -> Optional[Dict[str, torch.Tensor]]:
+        path = dataset_dict["file_name"]
+        try:
+            frames = self._read_clip(path)
+        except VideoDecodeError as e:
+            _count_skip(path, e.reason)
+            return None
+        frames, _ = apply_augmentations_to_clip(self.augmentations, frames)
+        # [T, H, W, 3] -> [3, T, H, W]
+        clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).contiguous()
+        return {"clip": clip}
+
+    def __repr__(self) -> str:
+        return (
+            f"MAEClipMapper(num_frames={self.num_frames}, sampling_rate={self.sampling_rate}, "
+            f"input_size={self.input_size}, augmentations={self.augmentations})"
+        )
