@@ -68,20 +68,31 @@ def build_model(cfg) -> torch.nn.Module:
     return model
 
 
+def _is_checkpoint_of(model: torch.nn.Module, path: str) -> bool:
+    """Whether ``path`` is a detectron2 checkpoint of this very model (most of its keys present)."""
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    state = data.get("model", data) if isinstance(data, dict) else {}
+    own = set(model.state_dict())
+    return bool(own) and len(own & set(state)) >= 0.9 * len(own)
+
+
 def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) -> None:
     """Load ``path`` into ``model``.
 
     ``full_model`` (evaluation, demo): a checkpoint of this very model, loaded with detectron2's
-    checkpointer. Otherwise (start of training): pretrained VideoMAE weights in any supported format
-    (ours, MCG-NJU, HF), converted and position-interpolated by ``load_videomae_weights``.
+    checkpointer. When the file is not one (e.g. evaluating straight from MAE pretraining), or at the
+    start of training, it is read as pretrained VideoMAE weights in any supported format (ours,
+    MCG-NJU, HF), converted and position-interpolated by ``load_videomae_weights``.
     """
     if not path:
         return
-    if full_model:
+    if full_model and _is_checkpoint_of(model, path):
         DetectionCheckpointer(model).load(path)
         return
     from ..modeling import load_videomae_weights
 
+    if full_model:
+        logger.warning(f"{path} is not a checkpoint of this model: loading its VideoMAE weights only")
     load_videomae_weights(model, path)
 
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env python
+"""Train or evaluate an AVA action detector (detectron2 CLI conventions).
+
+    python tools/train_net.py --config-file configs/ava/vit_b_k400_ava_v2.2.py [--num-gpus 8] \
+        train.init_checkpoint=/path/to/videomae_pretrain.pth
+    python tools/train_net.py --config-file CONFIG --eval-only train.init_checkpoint=output/model_final.pth
+    python tools/train_net.py --config-file CONFIG --resume        # continue after an interruption
+
+Trailing ``key=value`` pairs override config entries; unknown keys are an error.
+"""
+import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.engine import default_argument_parser, launch_from_args
+
+
+def main():
+    args = default_argument_parser(epilog=__doc__).parse_args()
+    launch_from_args(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""AVA action detector: VideoMAE ViT features, RoIAlign over person boxes, multi-label linear head.
+
+Follows the official VideoMAE AVA head (VideoMAE-Action-Detection): ViT → final LayerNorm → mean over
+the temporal tokens → RoIAlign 7×7 at the patch stride (aligned) → spatial max pool → linear to the 80
+action classes (small init) → sigmoid. Test score = sigmoid × person-detector score. Person boxes come
+with the inputs (ground truth or proposals, chosen by the data mapper).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from detectron2.layers import ROIAlign
+from detectron2.modeling import META_ARCH_REGISTRY
+
+from .vit import VideoViT
+
+__all__ = ["AVAActionDetector", "ActionHead"]
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+class ActionHead(nn.Module):
+    """RoI features [K, C] → action logits [K, num_classes]: linear (official) or a small MLP."""
+
+    def __init__(self, in_dim: int, num_classes: int, *, kind: str = "linear", hidden_dim: int = 1024,
+                 dropout: float = 0.0, init_std: float = 0.01):
+        super().__init__()
+        if kind not in ("linear", "mlp"):
+            raise ValueError(f"head kind must be 'linear' or 'mlp', got {kind!r}")
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        layers: List[nn.Module] = []
+        if kind == "mlp":
+            layers += [nn.Linear(in_dim, hidden_dim), nn.GELU()]
+            in_dim = hidden_dim
+        self.fc = nn.Linear(in_dim, num_classes)
+        self.hidden = nn.Sequential(*layers)
+        # Small init of the classifier, as the official head, so early training starts near p=0.5 logits=0.
+        nn.init.normal_(self.fc.weight, std=init_std)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.hidden(self.dropout(x)))
+
+
+@META_ARCH_REGISTRY.register()
+class AVAActionDetector(nn.Module):
+    """Spatio-temporal action detector for AVA-style multi-label person actions.
+
+    Inputs follow docs/architecture.md: ``list[dict]`` with ``clip`` (uint8 [3, T, H, W]), ``boxes``
+    ([N, 4] xyxy in clip pixels), ``labels`` ([N, C] multi-hot, training), ``box_scores`` ([N]).
+    Training returns ``{"loss_action": BCE}``; inference returns per input
+    ``{"boxes": [N, 4] normalised to [0, 1], "scores": [N, C]}``.
+    """
+
+    def __init__(
+        self,
+        *,
+        backbone: VideoViT,
+        num_classes: int = 80,
+        temporal_pool: str = "mean",
+        roi_size: int = 7,
+        roi_sampling_ratio: int = 0,
+        spatial_pool: str = "max",
+        head: str = "linear",
+        head_hidden_dim: int = 1024,
+        dropout: float = 0.0,
+        head_init_std: float = 0.01,
+        multiply_box_scores: bool = True,
+        pixel_mean: Sequence[float] = IMAGENET_MEAN,
+        pixel_std: Sequence[float] = IMAGENET_STD,
+    ):
+        super().__init__()
+        if temporal_pool not in ("mean", "max"):
+            raise ValueError(f"temporal_pool must be 'mean' or 'max', got {temporal_pool!r}")
+        if spatial_pool not in ("mean", "max"):
+            raise ValueError(f"spatial_pool must be 'mean' or 'max', got {spatial_pool!r}")
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.temporal_pool = temporal_pool
+        self.spatial_pool = spatial_pool
+        self.multiply_box_scores = multiply_box_scores
+        stride = backbone.output_shape()[backbone.out_feature].stride
+        self.roi_align = ROIAlign((roi_size, roi_size), 1.0 / stride, roi_sampling_ratio, aligned=True)
+        self.head = ActionHead(backbone.embed_dim, num_classes, kind=head, hidden_dim=head_hidden_dim,
+                               dropout=dropout, init_std=head_init_std)
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1, 1), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    # ----------------------------------------------------------------- tensor-only path (also ONNX)
+    def forward_tensors(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        """``clip`` [B, 3, T, H, W] in 0–255 (H, W multiples of the patch size), ``rois`` [K, 5]
+        (batch index, x1, y1, x2, y2 in clip pixels) → action probabilities [K, C] (not multiplied
+        by the person score)."""
+        return torch.sigmoid(self.forward_logits(clip, rois))
+
+    def forward_logits(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        x = (clip.float() - self.pixel_mean) / self.pixel_std
+        fmap = self.backbone(x)[self.backbone.out_feature]  # [B, C, T', H', W']
+        fmap = fmap.mean(2) if self.temporal_pool == "mean" else fmap.amax(2)
+        roi_feats = self.roi_align(fmap, rois.to(fmap.dtype))  # [K, C, s, s]
+        pooled = roi_feats.amax((2, 3)) if self.spatial_pool == "max" else roi_feats.mean((2, 3))
+        return self.head(pooled)
+
+    # ----------------------------------------------------------------- detectron2 list[dict] path
+    def _batch_clips(self, batched_inputs: List[Dict]) -> torch.Tensor:
+        """Stack clips, zero-padding (after normalisation: mean colour) bottom/right to a common size
+        that is a multiple of the patch size; boxes are unaffected by such padding."""
+        clips = [d["clip"] for d in batched_inputs]
+        div = self.backbone.size_divisibility
+        t = clips[0].shape[1]
+        if any(c.shape[1] != t for c in clips):
+            raise ValueError(f"all clips in a batch need the same number of frames, got {[c.shape[1] for c in clips]}")
+        h = max(c.shape[2] for c in clips)
+        w = max(c.shape[3] for c in clips)
+        h, w = -(-h // div) * div, -(-w // div) * div
+        out = self.pixel_mean.new_empty(len(clips), 3, t, h, w)
+        out[:] = self.pixel_mean  # padding becomes 0 after normalisation
+        for i, c in enumerate(clips):
+            out[i, :, :, : c.shape[2], : c.shape[3]] = c.to(self.device, non_blocking=True).float()
+        return out
+
+    def _rois(self, batched_inputs: List[Dict]) -> torch.Tensor:
+        rois = []
+        for i, d in enumerate(batched_inputs):
+            boxes = torch.as_tensor(d["boxes"], dtype=torch.float32, device=self.device).reshape(-1, 4)
+            rois.append(torch.cat([boxes.new_full((len(boxes), 1), float(i)), boxes], dim=1))
+        return torch.cat(rois, 0)
+
+    def forward(self, batched_inputs: List[Dict]):
+        clip = self._batch_clips(batched_inputs)
+        rois = self._rois(batched_inputs)
+        counts = [len(d["boxes"]) for d in batched_inputs]
+        if self.training:
+            labels = torch.cat(
+                [torch.as_tensor(d["labels"], dtype=torch.float32).reshape(-1, self.num_classes) for d in batched_inputs]
+            ).to(self.device)
+            if len(rois) == 0:
+                # Keep the graph connected so DDP/AMP see every parameter.
+                return {"loss_action": sum(p.sum() for p in self.parameters()) * 0.0}
+            logits = self.forward_logits(clip, rois)
+            return {"loss_action": F.binary_cross_entropy_with_logits(logits.float(), labels)}
+        return self.inference(batched_inputs, clip, rois, counts)
+
+    @torch.no_grad()
+    def inference(self, batched_inputs, clip, rois, counts) -> List[Dict[str, torch.Tensor]]:
+        if len(rois):
+            probs = self.forward_tensors(clip, rois).float()
+        else:
+            probs = torch.zeros(0, self.num_classes, device=self.device)
+        results = []
+        for d, p, r in zip(batched_inputs, probs.split(counts), rois.split(counts)):
+            h, w = d.get("clip_size", d["clip"].shape[-2:])
+            boxes = r[:, 1:] / torch.tensor([w, h, w, h], dtype=torch.float32, device=r.device)
+            if self.multiply_box_scores and "box_scores" in d:
+                p = p * torch.as_tensor(d["box_scores"], dtype=torch.float32, device=p.device).reshape(-1, 1)
+            results.append({"boxes": boxes.clamp(0, 1).cpu(), "scores": p.cpu()})
+        return results
