@@ -1,0 +1,61 @@
+"""A tiny action model obeying the detector contract, for tests, benchmarks and export checks.
+
+:class:`TinyActionModel` has the same interface as ``AVAActionDetector`` in eval mode
+(docs/architecture.md): ``forward(list[dict]) -> [{"boxes": normalised xyxy, "scores": [N, C]}]``
+and the export entry point ``forward_tensors(clip [B,3,T,H,W] 0-255, rois [K,5]) -> probs [K, C]``.
+It is a 3D conv stem, temporal mean, RoIAlign and a linear classifier: small enough to run in
+milliseconds on CPU, and it exercises the same ops (RoIAlign aligned=True) the real head exports.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+from torch import nn
+from torchvision.ops import roi_align
+
+__all__ = ["TinyActionModel"]
+
+
+class TinyActionModel(nn.Module):
+    """Random-weight stand-in for the action detector.
+
+    Args:
+        num_classes: C, number of action classes (ids ``1..C``).
+        width: channels of the conv stem.
+        stride: spatial stride of the stem (RoIAlign's ``spatial_scale`` is ``1 / stride``).
+    """
+
+    def __init__(self, num_classes: int = 5, width: int = 8, stride: int = 4) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.stride = stride
+        self.stem = nn.Conv3d(3, width, kernel_size=(3, stride, stride), stride=(1, stride, stride), padding=(1, 0, 0))
+        self.cls = nn.Linear(width * 2 * 2, num_classes)
+        self.register_buffer("pixel_mean", torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1, 1), False)
+
+    def forward_tensors(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        """Sigmoid action probabilities ``[K, C]`` for ``rois`` ``[K, 5]`` (batch index, xyxy in clip pixels)."""
+        x = (clip.float() - self.pixel_mean) / self.pixel_std
+        feats = torch.relu(self.stem(x)).mean(dim=2)  # [B, width, H/s, W/s]
+        pooled = roi_align(feats, rois, output_size=(2, 2), spatial_scale=1.0 / self.stride,
+                           sampling_ratio=0, aligned=True)
+        return torch.sigmoid(self.cls(pooled.flatten(1)))
+
+    def forward(self, batched_inputs: List[Dict]) -> List[Dict[str, torch.Tensor]]:
+        clips = torch.stack([d["clip"] for d in batched_inputs])
+        rois = torch.cat([
+            torch.cat([torch.full((len(d["boxes"]), 1), float(i), device=clips.device), d["boxes"].float()], dim=1)
+            for i, d in enumerate(batched_inputs)
+        ])
+        probs = self.forward_tensors(clips, rois)
+        outputs, start = [], 0
+        for d in batched_inputs:
+            n = len(d["boxes"])
+            h, w = d["clip_size"]
+            scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=clips.device)
+            outputs.append({"boxes": d["boxes"].float() / scale,
+                            "scores": probs[start:start + n] * d["box_scores"].view(-1, 1)})
+            start += n
+        return outputs

@@ -1,0 +1,86 @@
+"""Draw person boxes and their top-k action labels on a frame (OpenCV).
+
+Colours come from detectron2's colormap, indexed by the box's position within its keyframe so
+a rendering is deterministic (the demo is track-free: index ``i`` is not the same person on
+the next keyframe).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+from detectron2.utils.colormap import colormap
+
+__all__ = ["BoxLabels", "ActionVisualizer"]
+
+
+@dataclass
+class BoxLabels:
+    """What to draw for one person: absolute xyxy box (frame pixels) and ``(name, score)`` labels."""
+
+    box: Tuple[float, float, float, float]
+    labels: List[Tuple[str, float]] = field(default_factory=list)
+
+
+class ActionVisualizer:
+    """Renders :class:`BoxLabels` onto RGB frames, optionally upscaling small frames first.
+
+    Args:
+        min_short_side: frames whose short side is smaller are upscaled to it before drawing, so
+            labels stay legible on tiny videos (0 disables).
+    """
+
+    def __init__(self, min_short_side: int = 360) -> None:
+        self.min_short_side = int(min_short_side)
+        self._colors = (colormap(rgb=True, maximum=255)).astype(int)
+
+    def output_size(self, height: int, width: int) -> Tuple[int, int]:
+        """``(H, W)`` of the rendered frames for input frames of ``(height, width)``."""
+        scale = self._scale(height, width)
+        return int(round(height * scale)), int(round(width * scale))
+
+    def _scale(self, height: int, width: int) -> float:
+        short = min(height, width)
+        return max(1.0, self.min_short_side / short) if self.min_short_side > 0 else 1.0
+
+    def color(self, index: int) -> Tuple[int, int, int]:
+        return tuple(int(c) for c in self._colors[index % len(self._colors)])
+
+    def draw(self, frame_rgb: np.ndarray, people: Sequence[BoxLabels]) -> np.ndarray:
+        """Return a new RGB frame (possibly upscaled) with boxes and labels drawn."""
+        h, w = frame_rgb.shape[:2]
+        out_h, out_w = self.output_size(h, w)
+        if (out_h, out_w) != (h, w):
+            canvas = cv2.resize(frame_rgb, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+        else:
+            canvas = frame_rgb.copy()
+        sx, sy = out_w / w, out_h / h
+        font_scale = max(0.35, min(out_h, out_w) / 900.0)
+        thickness = max(1, int(round(min(out_h, out_w) / 300)))
+        for i, person in enumerate(people):
+            color = self.color(i)
+            x1, y1, x2, y2 = person.box
+            p1 = (int(round(x1 * sx)), int(round(y1 * sy)))
+            p2 = (int(round(x2 * sx)), int(round(y2 * sy)))
+            cv2.rectangle(canvas, p1, p2, color, thickness)
+            self._draw_labels(canvas, p1, p2, person.labels, color, font_scale)
+        return canvas
+
+    def _draw_labels(self, canvas, p1, p2, labels, color, font_scale) -> None:
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        lines = [f"{name} {score:.2f}" for name, score in labels]
+        if not lines:
+            return
+        sizes = [cv2.getTextSize(t, font, font_scale, 1) for t in lines]
+        line_h = max(s[0][1] + s[1] for s in sizes) + 2
+        block_h = line_h * len(lines)
+        # Above the box when there is room, else inside its top edge.
+        y0 = p1[1] - block_h if p1[1] - block_h >= 0 else p1[1]
+        x0 = min(max(p1[0], 0), max(canvas.shape[1] - 1, 0))
+        text_color = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
+        for k, (text, ((tw, th), base)) in enumerate(zip(lines, sizes)):
+            top = y0 + k * line_h
+            cv2.rectangle(canvas, (x0, top), (x0 + tw + 4, top + line_h), color, -1)
+            cv2.putText(canvas, text, (x0 + 2, top + th + 1), font, font_scale, text_color, 1, cv2.LINE_AA)
