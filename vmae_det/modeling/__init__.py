@@ -1,0 +1,5 @@
+"""VideoMAE models: backbone, masking, pretraining model, checkpoint loading."""
+from .masking import FrameMasking, RandomMasking, TubeMasking, build_masking
+from .vit import VideoViT, build_vit
+from .mae import VideoMAE, build_videomae
+from .weight_loading import load_videomae_weights

@@ -1,0 +1,283 @@
+"""VideoMAE masked-autoencoder pretraining model (META_ARCH_REGISTRY "VideoMAE").
+
+Module names mirror the official ``modeling_pretrain.py`` (``encoder.*``, ``encoder_to_decoder``,
+``mask_token``, ``decoder.blocks.N``, ``decoder.norm``, ``decoder.head``) so official checkpoints load by
+name. The encoder sees only the visible tokens; the decoder gets visible tokens plus a learnable mask
+token, both with the fixed sinusoidal position of their place in the grid, and predicts the pixels of the
+masked cubes only.
+
+Loss (as the official code): targets are the un-normalised [0, 1] pixels cut into cubes, flattened in
+``(t p p)`` order with the channel last; with ``norm_pix_loss`` each cube and channel is normalised by its
+mean and unbiased std (+1e-6) over the cube's ``tubelet * patch * patch`` pixels; MSE over masked cubes.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY
+
+from .masking import build_masking
+from .vit import LN_EPS, VIT_SIZES, Block, VideoViT, build_vit, get_sinusoid_table, init_vit_weights, select_tokens
+
+__all__ = [
+    "DECODER_SIZES",
+    "VideoMAE",
+    "VideoMAEDecoder",
+    "build_videomae",
+    "expand_token_mask",
+    "patchify",
+    "unpatchify",
+]
+
+# (decoder_embed_dim, decoder_num_heads) paired with each encoder size, as the official code.
+DECODER_SIZES: Dict[str, Dict[str, int]] = {
+    "tiny": dict(decoder_embed_dim=32, decoder_num_heads=2),
+    "small": dict(decoder_embed_dim=192, decoder_num_heads=3),
+    "base": dict(decoder_embed_dim=384, decoder_num_heads=6),
+    "large": dict(decoder_embed_dim=512, decoder_num_heads=8),
+    "huge": dict(decoder_embed_dim=640, decoder_num_heads=8),
+}
+
+
+def patchify(video: torch.Tensor, tubelet_size: int, patch_size: int) -> torch.Tensor:
+    """``[B, C, T, H, W]`` -> cubes ``[B, N, tubelet*patch*patch, C]``, tokens in (t, h, w) order.
+
+    Same layout as the official ``rearrange('b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2) c')``.
+    """
+    b, c, t, h, w = video.shape
+    ts, p = tubelet_size, patch_size
+    x = video.reshape(b, c, t // ts, ts, h // p, p, w // p, p)
+    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # b, t', h', w', ts, p, p, c
+    return x.reshape(b, (t // ts) * (h // p) * (w // p), ts * p * p, c)
+
+
+def unpatchify(cubes: torch.Tensor, grid: Sequence[int], tubelet_size: int, patch_size: int) -> torch.Tensor:
+    """Inverse of :func:`patchify`: ``[B, N, tubelet*patch*patch, C]`` -> ``[B, C, T, H, W]``."""
+    b, _, _, c = cubes.shape
+    t, h, w = grid
+    ts, p = tubelet_size, patch_size
+    x = cubes.reshape(b, t, h, w, ts, p, p, c).permute(0, 7, 1, 4, 2, 5, 3, 6)
+    return x.reshape(b, c, t * ts, h * p, w * p)
+
+
+def expand_token_mask(mask: torch.Tensor, grid: Sequence[int], tubelet_size: int, patch_size: int) -> torch.Tensor:
+    """Token mask ``[B, N]`` -> pixel mask ``[B, 1, T, H, W]`` (for drawing masked frames)."""
+    b = mask.shape[0]
+    cubes = mask[:, :, None, None].expand(b, mask.shape[1], tubelet_size * patch_size ** 2, 1)
+    return unpatchify(cubes, grid, tubelet_size, patch_size)
+
+
+class VideoMAEDecoder(nn.Module):
+    """Light transformer decoder: ``blocks.N``, ``norm``, ``head`` -> cube pixels."""
+
+    def __init__(self, embed_dim: int, depth: int, num_heads: int, out_dim: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True) for _ in range(depth))
+        self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        self.head = nn.Linear(embed_dim, out_dim)
+
+    def forward(self, x: torch.Tensor, num_predict: int) -> torch.Tensor:
+        """Decode all tokens and predict pixels for the last ``num_predict`` (the mask tokens)."""
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.norm(x[:, x.shape[1] - num_predict:]))
+
+
+@META_ARCH_REGISTRY.register()
+class VideoMAE(nn.Module):
+    """VideoMAE pretraining: encode visible cubes, reconstruct masked ones.
+
+    Input: ``list[dict]`` with ``"clip"`` uint8 ``[3, T, H, W]``. Training returns ``{"loss_mae": loss}``;
+    eval returns per sample ``{"loss_mae", "mask" [N], "reconstruction" float [3, T, H, W] in 0-255}``.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        encoder: VideoViT,
+        decoder_embed_dim: int,
+        decoder_depth: int = 4,
+        decoder_num_heads: int,
+        mask_type: str = "tube",
+        mask_ratio: float = 0.9,
+        norm_pix_loss: bool = True,
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+    ):
+        """
+        Args:
+            encoder: the :class:`VideoViT` (its ``pos_embed`` is the encoder position table).
+            decoder_embed_dim, decoder_depth, decoder_num_heads: decoder shape.
+            mask_type, mask_ratio: see :func:`build_masking`.
+            norm_pix_loss: per-cube normalised pixel targets (official default) instead of raw [0, 1].
+            pixel_mean, pixel_std: 3 values on the 0-255 scale used to normalise the encoder input.
+        """
+        super().__init__()
+        self.encoder = encoder
+        self.tubelet_size = encoder.tubelet_size
+        self.patch_size = encoder.patch_size
+        self.encoder_to_decoder = nn.Linear(encoder.embed_dim, decoder_embed_dim, bias=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
+        out_dim = 3 * self.tubelet_size * self.patch_size ** 2
+        self.decoder = VideoMAEDecoder(decoder_embed_dim, decoder_depth, decoder_num_heads, out_dim)
+        self.decoder_embed_dim = decoder_embed_dim
+        self.mask_type = mask_type
+        self.mask_ratio = mask_ratio
+        build_masking(mask_type, encoder.grid_size, mask_ratio)  # validate early
+        self.norm_pix_loss = norm_pix_loss
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1, 1), False)
+        # None: masks come from the global torch RNG (seeded per worker by detectron2); set for reproducibility.
+        self.mask_generator: Optional[torch.Generator] = None
+
+        self.encoder_to_decoder.apply(init_vit_weights)
+        self.decoder.apply(init_vit_weights)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        m = cfg.MODEL.MAE
+        size = cfg.MODEL.VIT.SIZE
+        return dict(
+            encoder=VideoViT(cfg),
+            decoder_embed_dim=m.get("DECODER_EMBED_DIM", DECODER_SIZES[size]["decoder_embed_dim"]),
+            decoder_depth=m.get("DECODER_DEPTH", 4),
+            decoder_num_heads=m.get("DECODER_NUM_HEADS", DECODER_SIZES[size]["decoder_num_heads"]),
+            mask_type=m.get("MASK_TYPE", "tube"),
+            mask_ratio=m.get("MASK_RATIO", 0.9),
+            norm_pix_loss=m.get("NORM_PIX_LOSS", True),
+            pixel_mean=cfg.MODEL.PIXEL_MEAN,
+            pixel_std=cfg.MODEL.PIXEL_STD,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.mask_token.device
+
+    def no_weight_decay(self) -> set:
+        return {"mask_token"} | {f"encoder.{n}" for n in self.encoder.no_weight_decay()}
+
+    def set_mask_seed(self, seed: int) -> None:
+        """Make mask sampling reproducible (a CPU generator owned by the model)."""
+        self.mask_generator = torch.Generator().manual_seed(seed)
+
+    # ------------------------------------------------------------------ pieces
+    def token_grid(self, clips: torch.Tensor) -> Tuple[int, int, int]:
+        _, _, t, h, w = clips.shape
+        return (t // self.tubelet_size, h // self.patch_size, w // self.patch_size)
+
+    def sample_masks(self, batch_size: int, grid: Sequence[int]) -> torch.Tensor:
+        """Per-sample masks ``[B, N]`` (True = masked) for a token grid."""
+        gen = build_masking(self.mask_type, grid, self.mask_ratio)
+        return gen(batch_size, generator=self.mask_generator, device=self.device)
+
+    def targets(self, clips01: torch.Tensor) -> torch.Tensor:
+        """Per-cube regression targets ``[B, N, tubelet*patch*patch*3]`` from [0, 1] pixels."""
+        cubes = patchify(clips01, self.tubelet_size, self.patch_size)
+        if self.norm_pix_loss:
+            cubes = (cubes - cubes.mean(dim=-2, keepdim=True)) / (
+                cubes.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
+            )
+        return cubes.flatten(2)
+
+    def predict(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Normalised input ``[B, 3, T, H, W]`` + mask ``[B, N]`` -> predictions ``[B, N_mask, D]``."""
+        visible = self.encoder_to_decoder(self.encoder.forward_tokens(x, mask))
+        b = visible.shape[0]
+        # Tokens stay in grid order within each group; the positions are gathered to match them.
+        pos = get_sinusoid_table(mask.shape[1], self.decoder_embed_dim)
+        pos = pos.to(visible)[None].expand(b, -1, -1)
+        pos_vis = select_tokens(pos, ~mask)
+        pos_mask = select_tokens(pos, mask)
+        full = torch.cat([visible + pos_vis, self.mask_token + pos_mask], dim=1)
+        return self.decoder(full, pos_mask.shape[1])
+
+    def preprocess(self, batched_inputs: List[Dict]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Stack ``"clip"`` uint8 tensors -> (normalised float clips, [0, 1] float clips)."""
+        clips = []
+        for i, d in enumerate(batched_inputs):
+            clip = d["clip"]
+            if clip.dim() != 4 or clip.shape[0] != 3:
+                raise ValueError(f"input {i}: 'clip' must be [3, T, H, W], got {list(clip.shape)}")
+            clips.append(clip)
+        raw = torch.stack(clips).to(self.device, non_blocking=True).float()
+        return (raw - self.pixel_mean) / self.pixel_std, raw / 255.0
+
+    # ------------------------------------------------------------------ public API
+    def forward(self, batched_inputs: List[Dict], mask: Optional[torch.Tensor] = None):
+        """See class docstring; ``mask`` (bool [B, N]) overrides the sampled masks (tests, visualisation)."""
+        x, x01 = self.preprocess(batched_inputs)
+        grid = self.token_grid(x)
+        if mask is None:
+            mask = self.sample_masks(x.shape[0], grid)
+        mask = mask.to(self.device)
+        pred = self.predict(x, mask)
+        target = select_tokens(self.targets(x01), mask)
+        if self.training:
+            if pred.shape[1] == 0:
+                # Nothing is masked (mask_ratio 0): no reconstruction target; keep the graph connected.
+                return {"loss_mae": pred.sum() * 0.0}
+            return {"loss_mae": F.mse_loss(pred, target)}
+        per_sample = ((pred - target) ** 2).flatten(1).mean(1)
+        recon = self.to_pixels(x01, mask, pred, grid)
+        return [
+            {"loss_mae": per_sample[i], "mask": mask[i], "reconstruction": recon[i]}
+            for i in range(len(batched_inputs))
+        ]
+
+    def to_pixels(self, clips01: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor,
+                  grid: Sequence[int]) -> torch.Tensor:
+        """Paste predicted cubes into the original video -> ``[B, 3, T, H, W]`` float in 0-255.
+
+        With ``norm_pix_loss`` the prediction is un-normalised with the true cube's mean/std (as the
+        official visualisation script): the model only predicts the normalised cube.
+        """
+        cubes = patchify(clips01, self.tubelet_size, self.patch_size)  # [B, N, P, 3]
+        b, _, p, c = cubes.shape
+        pred = pred.reshape(b, -1, p, c).to(cubes.dtype)
+        if self.norm_pix_loss:
+            true = select_tokens(cubes.flatten(2), mask).reshape(b, -1, p, c)
+            std = true.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
+            pred = pred * std + true.mean(dim=-2, keepdim=True)
+        cubes = cubes.clone()
+        cubes[mask] = pred.reshape(-1, p, c)
+        return (unpatchify(cubes, grid, self.tubelet_size, self.patch_size) * 255.0).clamp(0, 255)
+
+    @torch.no_grad()
+    def reconstruct(self, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None
+                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``clip_batch`` uint8 ``[B, 3, T, H, W]`` -> (target video, mask [B, N], reconstructed video).
+
+        Videos are float ``[B, 3, T, H, W]`` in 0-255; the reconstruction keeps visible cubes and fills the
+        masked ones with the prediction. Use :func:`expand_token_mask` to draw the masked input.
+        """
+        raw = clip_batch.to(self.device).float()
+        x, x01 = (raw - self.pixel_mean) / self.pixel_std, raw / 255.0
+        grid = self.token_grid(x)
+        mask = self.sample_masks(x.shape[0], grid) if mask is None else mask.to(self.device)
+        pred = self.predict(x, mask)
+        return raw, mask, self.to_pixels(x01, mask, pred, grid)
+
+
+def build_videomae(size: str, *, encoder_kwargs: Optional[dict] = None, **kwargs) -> VideoMAE:
+    """VideoMAE with the official encoder/decoder pairing for ``size`` (tiny/small/base/large/huge).
+
+    ``encoder_kwargs`` go to :func:`build_vit`; ``kwargs`` override :class:`VideoMAE` arguments.
+    """
+    if size not in VIT_SIZES:
+        raise ValueError(f"unknown ViT size {size!r}; choose from {sorted(VIT_SIZES)}")
+    args = dict(
+        DECODER_SIZES[size],
+        pixel_mean=(123.675, 116.28, 103.53),
+        pixel_std=(58.395, 57.12, 57.375),
+    )
+    args.update(kwargs)
+    if "encoder" not in args:
+        args["encoder"] = build_vit(size, **(encoder_kwargs or {}))
+    return VideoMAE(**args)

@@ -1,0 +1,417 @@
+"""Video Vision Transformer (VideoMAE encoder) as a detectron2 backbone.
+
+Follows the official MCG-NJU VideoMAE ``modeling_finetune.py`` closely so that checkpoints map by name:
+cube embedding ``patch_embed.proj`` (Conv3d, tubelet x patch x patch), pre-norm blocks
+``blocks.N.{norm1,attn.{qkv,q_bias,v_bias,proj},norm2,mlp.{fc1,fc2},gamma_1,gamma_2}``, a final ``norm``
+and, for classification-style mean pooling, an optional ``fc_norm``.
+
+Two uses share one module:
+
+* detection: ``forward(x)`` -> ``{"last": [B, C, T/tubelet, H/p, W/p]}``;
+* MAE pretraining: ``forward_tokens(x, mask)`` -> visible tokens ``[B, N_vis, C]`` (``mask`` marks tokens
+  to DROP, as in the official code and HF ``bool_masked_pos``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint
+from torch import nn
+from torchvision.ops import StochasticDepth
+
+from detectron2.config import CfgNode, configurable
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+
+__all__ = [
+    "VIT_SIZES",
+    "Attention",
+    "Block",
+    "PatchEmbed",
+    "VideoViT",
+    "add_vit_config",
+    "build_vit",
+    "get_sinusoid_table",
+    "set_attention_impl",
+]
+
+# (embed_dim, depth, num_heads) of the standard sizes; "tiny" exists for fast tests only.
+VIT_SIZES: Dict[str, Dict[str, int]] = {
+    "tiny": dict(embed_dim=64, depth=2, num_heads=2),
+    "small": dict(embed_dim=384, depth=12, num_heads=6),
+    "base": dict(embed_dim=768, depth=12, num_heads=12),
+    "large": dict(embed_dim=1024, depth=24, num_heads=16),
+    "huge": dict(embed_dim=1280, depth=32, num_heads=16),
+}
+
+LN_EPS = 1e-6  # the official VideoMAE uses partial(nn.LayerNorm, eps=1e-6) everywhere
+
+
+def get_sinusoid_table(n_position: int, dim: int) -> torch.Tensor:
+    """The official 1-D sine/cosine table over the flattened (t, h, w) token index.
+
+    Entry ``[pos, j] = sin/cos(pos / 10000 ** (2 * (j // 2) / dim))`` (sin for even ``j``, cos for odd).
+    Computed in float64 (as the official numpy code) and returned as float32 ``[n_position, dim]``.
+    """
+    pos = torch.arange(n_position, dtype=torch.float64)[:, None]
+    j = torch.arange(dim, dtype=torch.float64)
+    angles = pos / torch.pow(10000.0, 2 * torch.div(j, 2, rounding_mode="floor") / dim)
+    table = torch.empty_like(angles)
+    table[:, 0::2] = torch.sin(angles[:, 0::2])
+    table[:, 1::2] = torch.cos(angles[:, 1::2])
+    return table.float()
+
+
+class PatchEmbed(nn.Module):
+    """Cube embedding: non-overlapping ``tubelet x patch x patch`` Conv3d, flattened to tokens."""
+
+    def __init__(self, patch_size: int = 16, tubelet_size: int = 2, in_chans: int = 3, embed_dim: int = 768):
+        super().__init__()
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        kernel = (tubelet_size, patch_size, patch_size)
+        self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int, int]]:
+        """[B, C, T, H, W] -> (tokens [B, T'*H'*W', D] in (t, h, w) order, grid (T', H', W'))."""
+        _, _, t, h, w = x.shape
+        ts, p = self.tubelet_size, self.patch_size
+        if t % ts or h % p or w % p:
+            raise ValueError(
+                f"VideoViT input [T={t}, H={h}, W={w}] must be divisible by tubelet {ts} and patch {p}"
+            )
+        x = self.proj(x)
+        grid = tuple(x.shape[2:])
+        return x.flatten(2).transpose(1, 2), grid  # type: ignore[return-value]
+
+
+class Attention(nn.Module):
+    """Joint space-time multi-head self-attention.
+
+    Bias layout as the official code: one ``qkv`` Linear without bias plus separate ``q_bias`` and
+    ``v_bias`` (keys get no bias: it would cancel in the softmax anyway).
+    ``use_sdpa`` selects ``F.scaled_dot_product_attention`` (default) or an explicit softmax path kept as a
+    numerical reference and for benchmarking.
+    """
+
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, attn_drop: float = 0.0,
+                 proj_drop: float = 0.0):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"embed dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.qkv = nn.Linear(dim, dim * 3, bias=False)
+        if qkv_bias:
+            self.q_bias = nn.Parameter(torch.zeros(dim))
+            self.v_bias = nn.Parameter(torch.zeros(dim))
+        else:
+            self.q_bias = None
+            self.v_bias = None
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.use_sdpa = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        bias = None
+        if self.q_bias is not None:
+            bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
+        qkv = F.linear(x, self.qkv.weight, bias).reshape(b, n, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, heads, N, head_dim]
+        drop = self.attn_drop if self.training else 0.0
+        if self.use_sdpa:
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:
+            attn = (q * self.scale) @ k.transpose(-2, -1)
+            attn = F.dropout(attn.softmax(dim=-1), p=drop, training=self.training)
+            x = attn @ v
+        x = x.transpose(1, 2).reshape(b, n, c)
+        return self.proj_drop(self.proj(x))
+
+
+class Mlp(nn.Module):
+    """Two-layer GELU MLP with the official names ``fc1``/``fc2``."""
+
+    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.act(self.fc1(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with stochastic depth and optional layer scale (``gamma_1/2``)."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0, init_values: float = 0.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
+        # "row" mode drops the whole residual branch per sample, as timm's DropPath.
+        self.drop_path = StochasticDepth(drop_path, mode="row") if drop_path > 0 else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
+        if init_values > 0:
+            self.gamma_1 = nn.Parameter(init_values * torch.ones(dim))
+            self.gamma_2 = nn.Parameter(init_values * torch.ones(dim))
+        else:
+            self.gamma_1 = None
+            self.gamma_2 = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gamma_1 is None:
+            x = x + self.drop_path(self.attn(self.norm1(x)))
+            x = x + self.drop_path(self.mlp(self.norm2(x)))
+        else:
+            x = x + self.drop_path(self.gamma_1 * self.attn(self.norm1(x)))
+            x = x + self.drop_path(self.gamma_2 * self.mlp(self.norm2(x)))
+        return x
+
+
+def set_attention_impl(module: nn.Module, impl: str) -> None:
+    """Switch every :class:`Attention` inside ``module`` to ``"sdpa"`` or ``"math"`` (explicit softmax)."""
+    if impl not in ("sdpa", "math"):
+        raise ValueError(f"attention impl must be 'sdpa' or 'math', got {impl!r}")
+    for m in module.modules():
+        if isinstance(m, Attention):
+            m.use_sdpa = impl == "sdpa"
+
+
+def init_vit_weights(m: nn.Module) -> None:
+    """MAE-style init: xavier-uniform Linear weights, zero biases, unit LayerNorm."""
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+def add_vit_config(cfg: CfgNode) -> None:
+    """Add ``cfg.MODEL.VIT`` defaults, for building the backbone from a yacs config."""
+    cfg.MODEL.VIT = CfgNode()
+    cfg.MODEL.VIT.SIZE = "base"
+    cfg.MODEL.VIT.IMG_SIZE = 224
+    cfg.MODEL.VIT.NUM_FRAMES = 16
+    cfg.MODEL.VIT.TUBELET_SIZE = 2
+    cfg.MODEL.VIT.PATCH_SIZE = 16
+    cfg.MODEL.VIT.DROP_PATH_RATE = 0.0
+    cfg.MODEL.VIT.INIT_VALUES = 0.0
+    cfg.MODEL.VIT.USE_LEARNABLE_POS_EMB = False
+    cfg.MODEL.VIT.USE_CHECKPOINT = False
+    cfg.MODEL.VIT.USE_MEAN_POOLING = False
+
+
+@BACKBONE_REGISTRY.register()
+class VideoViT(Backbone):
+    """Video ViT with joint space-time attention over ``tubelet x patch x patch`` cubes.
+
+    Build directly (keyword arguments below, LazyConfig-friendly), with :func:`build_vit`, or from a yacs
+    config via ``BACKBONE_REGISTRY.get("VideoViT")(cfg, input_shape)`` (see :func:`add_vit_config`).
+    """
+
+    @configurable
+    def __init__(
+        self,
+        img_size: int = 224,
+        num_frames: int = 16,
+        tubelet_size: int = 2,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        init_values: float = 0.0,
+        use_learnable_pos_emb: bool = False,
+        use_checkpoint: bool = False,
+        out_feature: str = "last",
+        use_mean_pooling: bool = False,
+    ):
+        """
+        Args:
+            img_size, num_frames: the input size the position table is built for (others are resized to).
+            tubelet_size, patch_size: cube size in frames and pixels (the feature stride).
+            embed_dim, depth, num_heads, mlp_ratio, qkv_bias: transformer shape (q/v bias as official).
+            drop_rate, attn_drop_rate, drop_path_rate: dropout, attention dropout, max stochastic depth
+                (linearly increasing over blocks).
+            init_values: layer-scale init; 0 disables layer scale.
+            use_learnable_pos_emb: learnable position table (trunc-normal init) instead of the fixed
+                sinusoidal one.
+            use_checkpoint: activation checkpointing of every block during training.
+            out_feature: name of the single output feature map.
+            use_mean_pooling: add ``fc_norm`` used by :meth:`forward_features` (official fine-tune head).
+        """
+        super().__init__()
+        self.img_size = img_size
+        self.num_frames = num_frames
+        self.tubelet_size = tubelet_size
+        self.patch_size = patch_size
+        self.embed_dim = embed_dim
+        self.num_layers = depth
+        self.use_checkpoint = use_checkpoint
+        self.out_feature = out_feature
+        self.grid_size = (num_frames // tubelet_size, img_size // patch_size, img_size // patch_size)
+        num_patches = math.prod(self.grid_size)
+
+        self.patch_embed = PatchEmbed(patch_size, tubelet_size, in_chans, embed_dim)
+        if use_learnable_pos_emb:
+            self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, embed_dim))
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        else:
+            # Fixed, so not part of the state dict (the official checkpoints do not carry it either).
+            self.register_buffer("pos_embed", get_sinusoid_table(num_patches, embed_dim)[None], persistent=False)
+        self.pos_drop = nn.Dropout(drop_rate)
+
+        dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i], init_values)
+            for i in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        self.fc_norm = nn.LayerNorm(embed_dim, eps=LN_EPS) if use_mean_pooling else None
+
+        self.apply(init_vit_weights)
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode, input_shape: Optional[ShapeSpec] = None) -> dict:
+        v = cfg.MODEL.VIT
+        kw = dict(VIT_SIZES[v.SIZE])
+        kw.update(
+            img_size=v.IMG_SIZE, num_frames=v.NUM_FRAMES, tubelet_size=v.TUBELET_SIZE, patch_size=v.PATCH_SIZE,
+            drop_path_rate=v.DROP_PATH_RATE, init_values=v.INIT_VALUES,
+            use_learnable_pos_emb=v.USE_LEARNABLE_POS_EMB, use_checkpoint=v.USE_CHECKPOINT,
+            use_mean_pooling=v.USE_MEAN_POOLING,
+        )
+        if input_shape is not None and input_shape.channels is not None:
+            kw["in_chans"] = input_shape.channels
+        return kw
+
+    # ------------------------------------------------------------------ position table
+    @property
+    def learnable_pos_embed(self) -> bool:
+        return isinstance(self.pos_embed, nn.Parameter)
+
+    def pos_embed_for(self, grid: Sequence[int]) -> torch.Tensor:
+        """Position table ``[1, T'*H'*W', C]`` for a token grid, resized if it differs from the built one."""
+        grid = tuple(grid)
+        if grid == self.grid_size:
+            return self.pos_embed
+        if not self.learnable_pos_embed:
+            # The official table is 1-D over the flattened index, so "resizing" it means recomputing it.
+            return get_sinusoid_table(math.prod(grid), self.embed_dim)[None].to(self.pos_embed)
+        return resize_pos_embed(self.pos_embed, self.grid_size, grid)
+
+    # ------------------------------------------------------------------ forward paths
+    def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int, int]]:
+        """Cube-embed ``[B, 3, T, H, W]`` and add positions -> (tokens [B, N, C], grid)."""
+        tokens, grid = self.patch_embed(x)
+        pos = self.pos_embed_for(grid)
+        if not self.learnable_pos_embed:
+            pos = pos.detach()
+        return self.pos_drop(tokens + pos.to(tokens.dtype)), grid
+
+    def encode(self, tokens: torch.Tensor, apply_norm: bool = True) -> torch.Tensor:
+        """Run the blocks (checkpointed in training if enabled) and optionally the final norm."""
+        for blk in self.blocks:
+            if self.use_checkpoint and self.training and torch.is_grad_enabled():
+                tokens = torch.utils.checkpoint.checkpoint(blk, tokens, use_reentrant=False)
+            else:
+                tokens = blk(tokens)
+        return self.norm(tokens) if apply_norm else tokens
+
+    def forward_tokens(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Encode ``x`` [B, 3, T, H, W]; with ``mask`` (bool [B, N], True = drop) only visible tokens.
+
+        Returns normalised tokens ``[B, N, C]``, or ``[B, N_vis, C]`` in original token order with a mask.
+        Every sample must keep the same number of tokens (as the official MAE encoder).
+        """
+        tokens, _ = self.embed(x)
+        if mask is not None:
+            tokens = select_tokens(tokens, ~mask)
+        return self.encode(tokens)
+
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """``x`` [B, 3, T, H, W] normalised -> ``{out_feature: [B, C, T', H', W']}`` after the final norm."""
+        tokens, grid = self.embed(x)
+        tokens = self.encode(tokens)
+        b, _, c = tokens.shape
+        fmap = tokens.transpose(1, 2).reshape(b, c, *grid)
+        return {self.out_feature: fmap}
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Classification-style pooled feature ``[B, C]``: ``fc_norm(mean(tokens))`` if mean pooling is
+        enabled (official fine-tune head), else the mean of the normalised tokens."""
+        tokens, _ = self.embed(x)
+        if self.fc_norm is not None:
+            return self.fc_norm(self.encode(tokens, apply_norm=False).mean(1))
+        return self.encode(tokens).mean(1)
+
+    # ------------------------------------------------------------------ detectron2 / engine hooks
+    def output_shape(self) -> Dict[str, ShapeSpec]:
+        return {self.out_feature: ShapeSpec(channels=self.embed_dim, stride=self.patch_size)}
+
+    @property
+    def size_divisibility(self) -> int:
+        return self.patch_size
+
+    def no_weight_decay(self) -> set:
+        """Names exempt from weight decay, as the official ``no_weight_decay``."""
+        return {"pos_embed", "cls_token"}
+
+    def get_layer_id(self, param_name: str) -> int:
+        """Layer index for layer-wise lr decay: embeddings 0, ``blocks.i`` i + 1, the rest depth + 1.
+
+        Accepts names with or without a prefix (e.g. ``backbone.blocks.3.mlp.fc1.weight`` -> 4).
+        """
+        parts = param_name.split(".")
+        for i, part in enumerate(parts):
+            if part in ("pos_embed", "patch_embed", "cls_token"):
+                return 0
+            if part == "blocks" and i + 1 < len(parts) and parts[i + 1].isdigit():
+                return int(parts[i + 1]) + 1
+        return self.num_layers + 1
+
+
+def select_tokens(tokens: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Gather ``tokens[b, keep[b]]`` for every sample -> ``[B, K, C]``; ``keep`` must count K per row."""
+    if keep.dtype != torch.bool or keep.shape != tokens.shape[:2]:
+        raise ValueError(f"mask must be bool {list(tokens.shape[:2])}, got {keep.dtype} {list(keep.shape)}")
+    counts = keep.sum(1)
+    if bool((counts != counts[0]).any()):
+        raise ValueError(f"every sample must keep the same number of tokens, got counts {counts.tolist()}")
+    b, _, c = tokens.shape
+    return tokens[keep].reshape(b, -1, c)
+
+
+def resize_pos_embed(pos_embed: torch.Tensor, src_grid: Sequence[int], dst_grid: Sequence[int]) -> torch.Tensor:
+    """Trilinearly resize a ``[1, T*H*W, C]`` table from ``src_grid`` to ``dst_grid`` (T, H, W)."""
+    t, h, w = src_grid
+    c = pos_embed.shape[-1]
+    if pos_embed.shape[1] != t * h * w:
+        raise ValueError(f"position table has {pos_embed.shape[1]} entries, grid {tuple(src_grid)} needs {t*h*w}")
+    table = pos_embed.reshape(1, t, h, w, c).permute(0, 4, 1, 2, 3)
+    table = F.interpolate(table.float(), size=tuple(dst_grid), mode="trilinear", align_corners=False)
+    return table.permute(0, 2, 3, 4, 1).reshape(1, -1, c).to(pos_embed.dtype)
+
+
+def build_vit(size: str, **kwargs) -> VideoViT:
+    """Build a :class:`VideoViT` of a named size (tiny/small/base/large/huge); ``kwargs`` override."""
+    if size not in VIT_SIZES:
+        raise ValueError(f"unknown ViT size {size!r}; choose from {sorted(VIT_SIZES)}")
+    return VideoViT(**{**VIT_SIZES[size], **kwargs})
