@@ -4,7 +4,7 @@ Entry points: :func:`run_demo` (Python API), ``tools/demo.py`` (command line), a
 ``tools/export_onnx.py`` (ONNX export of the action detector, see :mod:`.onnx_export`).
 """
 from .keyframes import KeyframeSchedule
-from .labels import action_names, read_label_map
+from .labels import action_names
 from .outputs import DetectionWriter, KeyframeDetections
 from .person_boxes import (
     BoxFileError,

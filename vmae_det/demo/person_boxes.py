@@ -17,6 +17,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from vmae_det.data.ava.readers import AVAFormatError
+
 from .keyframes import KeyframeSchedule
 
 __all__ = [
@@ -32,8 +34,10 @@ logger = logging.getLogger(__name__)
 Detector = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
 
-class BoxFileError(ValueError):
-    """A malformed box CSV (the message names the file and line)."""
+
+
+class BoxFileError(AVAFormatError):
+    """A malformed box CSV row; the message is ``file:line: reason`` (as the AVA readers' errors)."""
 
 
 class PersonBoxSource:
@@ -74,57 +78,71 @@ class CsvBoxSource(PersonBoxSource):
     repeats are merged (the box score is the row's score when given, else 1.0). Rows for other
     videos are ignored (so a whole ``ava_val_v2.2.csv`` can be passed) and counted.
 
-    Policy for bad rows (decided here, documented in docs/demo.md): a malformed row, or a
-    timestamp that is not on the keyframe grid, is a :class:`BoxFileError` naming the file and
-    line, raised before any decoding. A timestamp on the grid but past the end of the video is
-    a logged, counted skip reported by :meth:`finish` (the true frame count is only known once
-    the video has been decoded).
+    Policy for bad rows (documented in docs/demo.md): a malformed row, or a timestamp that is not
+    on the keyframe grid, is a :class:`BoxFileError` naming the file and line, raised by
+    :meth:`bind` before any decoding. A timestamp on the grid but past the end of the video is a
+    logged, counted skip reported by :meth:`finish` (the true frame count is only known once the
+    video has been decoded).
+
+    Usage: ``source = CsvBoxSource(path, video_id)``, then ``source.bind(schedule)``.
     """
 
-    def __init__(self, path: str, video_id: str, schedule: KeyframeSchedule) -> None:
+    def __init__(self, path: str, video_id: str) -> None:
         self.path = str(path)
         self.video_id = video_id
         self.rows_other_videos = 0
-        self._boxes: Dict[int, List[Tuple[Tuple[float, ...], float]]] = defaultdict(list)
-        self._lines: Dict[int, int] = {}  # keyframe -> first line naming it (for messages)
+        self._rows: List[Tuple[int, float, Tuple[float, ...], float]] = []  # line, time, box, score
         with open(self.path, newline="") as f:
             for line_no, row in enumerate(csv.reader(f), start=1):
-                if not row or not "".join(row).strip():
-                    continue
-                self._parse_row(row, line_no, schedule)
-        if not self._boxes:
+                if row and "".join(row).strip():
+                    self._parse_row(row, line_no)
+        if not self._rows:
             logger.warning("%s: no boxes for video '%s'", self.path, video_id)
+        self._boxes: Dict[int, List[Tuple[Tuple[float, ...], float]]] = {}
+        self._lines: Dict[int, int] = {}  # keyframe -> first line naming it (for messages)
 
-    def _parse_row(self, row: List[str], line_no: int, schedule: KeyframeSchedule) -> None:
-        where = f"{self.path}:{line_no}"
+    @property
+    def min_timestamp(self) -> Optional[float]:
+        return min((t for _, t, _, _ in self._rows), default=None)
+
+    def _parse_row(self, row: List[str], line_no: int) -> None:
         if len(row) not in (6, 7, 8):
-            raise BoxFileError(f"{where}: expected 6-8 columns (video_id,timestamp,x1,y1,x2,y2[,action,score]), got {len(row)}")
+            raise BoxFileError(self.path, line_no, "expected 6-8 columns "
+                               f"(video_id,timestamp,x1,y1,x2,y2[,action,score]), got {len(row)}")
         if row[0] != self.video_id:
             self.rows_other_videos += 1
             return
         try:
             t = float(row[1])
             box = tuple(float(v) for v in row[2:6])
-            score = float(row[7]) if len(row) == 8 and row[7] != "" else 1.0
+            score = float(row[7]) if len(row) == 8 and row[7].strip() else 1.0
         except ValueError as e:
-            raise BoxFileError(f"{where}: not a number ({e})") from e
+            raise BoxFileError(self.path, line_no, f"not a number ({e})") from e
         if not all(0.0 <= v <= 1.0 for v in box) or box[2] <= box[0] or box[3] <= box[1]:
-            raise BoxFileError(f"{where}: box {box} is not a normalised xyxy box inside [0, 1]")
-        j = schedule.index_of_time(t)
-        if j is None:
-            raise BoxFileError(
-                f"{where}: timestamp {row[1]} is not a keyframe time (keyframes every "
-                f"{schedule.interval / schedule.fps:g} s from {schedule.time_offset:g} s); "
-                "match --keyframe-interval/--time-offset to the file"
-            )
-        entries = self._boxes[j]
-        for i, (b, s) in enumerate(entries):
-            if np.allclose(b, box, atol=1e-4):
-                entries[i] = (b, max(s, score))  # same person, another action row
-                break
-        else:
-            entries.append((box, score))
-        self._lines.setdefault(j, line_no)
+            raise BoxFileError(self.path, line_no, f"box {box} is not a normalised xyxy box inside [0, 1]")
+        self._rows.append((line_no, t, box, score))
+
+    def bind(self, schedule: KeyframeSchedule) -> "CsvBoxSource":
+        """Assign every row to a keyframe of ``schedule``; off-grid timestamps are errors."""
+        self._boxes = defaultdict(list)
+        self._lines = {}
+        for line_no, t, box, score in self._rows:
+            j = schedule.index_of_time(t)
+            if j is None:
+                raise BoxFileError(
+                    self.path, line_no,
+                    f"timestamp {t:g} is not a keyframe time (keyframes every {schedule.interval / schedule.fps:g} s "
+                    f"from {schedule.time_offset:g} s); match --keyframe-interval/--time-offset to the file",
+                )
+            entries = self._boxes[j]
+            for i, (b, s) in enumerate(entries):
+                if np.allclose(b, box, atol=1e-4):
+                    entries[i] = (b, max(s, score))  # the same person on another action row
+                    break
+            else:
+                entries.append((box, score))
+            self._lines.setdefault(j, line_no)
+        return self
 
     def boxes_for(self, j: int, frame_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         entries = self._boxes.pop(j, [])
@@ -138,10 +156,8 @@ class CsvBoxSource(PersonBoxSource):
     def finish(self, num_keyframes: int) -> Dict[str, int]:
         # Whatever was not consumed names keyframes past the end of the video.
         for j, line_no in sorted(self._lines.items()):
-            logger.warning(
-                "%s:%d: skipped: keyframe %d is past the end of the video (%d keyframes)",
-                self.path, line_no, j, num_keyframes,
-            )
+            logger.warning("%s:%d: skipped: keyframe %d is past the end of the video (%d keyframes)",
+                           self.path, line_no, j, num_keyframes)
         counts = {"csv_keyframes_past_end": len(self._lines), "csv_rows_other_videos": self.rows_other_videos}
         self._boxes.clear()
         self._lines.clear()

@@ -33,6 +33,9 @@ __all__ = ["VideoTooShortError", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
+#: AVA's videos are 15-minute crops starting at this second of the movie.
+AVA_CROP_START_SEC = 900
+
 
 class VideoTooShortError(VideoDecodeError):
     """The video has fewer frames than one clip spans."""
@@ -55,7 +58,7 @@ def run_demo(
     persons: Union[PersonBoxSource, str, "callable"],
     *,
     keyframe_interval: Optional[float] = None,
-    time_offset: float = 0.0,
+    time_offset: Optional[float] = None,
     top_k: int = 3,
     score_threshold: float = 0.0,
     draw_threshold: float = 0.0,
@@ -75,7 +78,9 @@ def run_demo(
         persons: a :class:`PersonBoxSource`, a path to an AVA-format box CSV, or a person
             detector callable ``frame_rgb -> (boxes xyxy abs, scores)``.
         keyframe_interval: frames between keyframes (default: the video's fps, once a second).
-        time_offset: time of frame 0 in seconds (e.g. 900 for AVA's 15-minute crops).
+        time_offset: time of frame 0 in seconds. ``None`` (auto): 900 when the boxes come from a
+            CSV whose timestamps for this video are all >= 900 s (AVA's 15-minute crops and the
+            tiny default start at second 900), else 0.
         top_k: labels drawn per person.
         score_threshold: (box, action) pairs below it are neither written nor drawn.
         draw_threshold: labels below it are not drawn (on top of ``score_threshold``).
@@ -98,12 +103,17 @@ def run_demo(
     reader = VideoStreamReader(video)
     name = os.path.splitext(os.path.basename(video))[0]
     video_id = video_id or name
-    schedule = KeyframeSchedule(fps=reader.fps, interval=keyframe_interval, num_frames=predictor.num_frames,
-                                stride=predictor.sampling_rate, time_offset=time_offset)
     if isinstance(persons, (str, os.PathLike)):
-        persons = CsvBoxSource(str(persons), video_id, schedule)
+        persons = CsvBoxSource(str(persons), video_id)
     elif not isinstance(persons, PersonBoxSource):
         persons = DetectorBoxSource(persons, score_threshold=person_score_threshold)
+    if time_offset is None:
+        time_offset = _auto_time_offset(persons)
+    schedule = KeyframeSchedule(fps=reader.fps, interval=keyframe_interval, num_frames=predictor.num_frames,
+                                stride=predictor.sampling_rate, time_offset=time_offset)
+    if isinstance(persons, CsvBoxSource):
+        persons.bind(schedule)
+
     os.makedirs(output_dir, exist_ok=True)
     paths = {k: os.path.join(output_dir, f"{name}_{suffix}") for k, suffix in
              (("video", "actions.mp4"), ("csv", "actions.csv"), ("json", "actions.json"), ("preview", "preview.png"))}
@@ -156,6 +166,15 @@ def run_demo(
     state.writer.close(summary)
     logger.info("demo done: %s", summary)
     return summary
+
+
+def _auto_time_offset(persons: PersonBoxSource) -> float:
+    if isinstance(persons, CsvBoxSource) and (persons.min_timestamp or 0.0) >= AVA_CROP_START_SEC:
+        logger.info("%s: timestamps start at %g s >= %d s: taking frame 0 as second %d (AVA crop); "
+                    "pass time_offset to override", persons.path, persons.min_timestamp,
+                    AVA_CROP_START_SEC, AVA_CROP_START_SEC)
+        return float(AVA_CROP_START_SEC)
+    return 0.0
 
 
 class _StreamState:
