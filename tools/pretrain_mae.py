@@ -1,0 +1,22 @@
+#!/usr/bin/env python
+"""VideoMAE self-supervised pretraining (detectron2 CLI conventions).
+
+    python tools/pretrain_mae.py --config-file configs/pretrain/tiny.py           # ~1 min on CPU
+    python tools/pretrain_mae.py --config-file configs/pretrain/videomae_vit_b_k400_800ep.py --num-gpus 8
+    python tools/pretrain_mae.py --config-file CONFIG --resume    # continue from output_dir's last checkpoint
+
+Trailing ``key=value`` pairs override config entries (e.g. ``train.max_iter=50``); unknown keys are
+an error. Writes checkpoints, metrics.json, a loss curve and reconstruction_<iter>.png pictures to
+``train.output_dir``.
+"""
+import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.engine import default_argument_parser, launch_from_args
+
+
+def main():
+    args = default_argument_parser(epilog=__doc__).parse_args()
+    launch_from_args(args)
+
+
+if __name__ == "__main__":
+    main()

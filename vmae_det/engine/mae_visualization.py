@@ -1,0 +1,161 @@
+"""Reconstruction pictures for VideoMAE pretraining.
+
+:func:`save_reconstruction_figure` draws, for one clip of a batch, three rows over a few frames:
+the original, the masked input (masked cubes grey, as the encoder sees it) and the reconstruction
+(visible cubes pasted back, masked cubes predicted). :class:`MAEReconstructionHook` writes one at
+every checkpoint period and at the end of training, so progress can be judged by eye.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from .. import compat  # noqa: F401  (before detectron2)
+from detectron2.engine import HookBase
+from detectron2.utils import comm
+
+__all__ = ["reconstruction_rows", "save_reconstruction_figure", "MAEReconstructionHook"]
+
+logger = logging.getLogger(__name__)
+
+MASK_GREY = 128.0  # value of masked cubes in the "masked" row
+
+
+def _as_clip_batch(batch: Union[torch.Tensor, Sequence[Dict]]) -> torch.Tensor:
+    """A detectron2 batch (``list[dict]`` with ``"clip"``) or a tensor -> uint8 ``[B, 3, T, H, W]``."""
+    if isinstance(batch, torch.Tensor):
+        clips = batch if batch.dim() == 5 else batch[None]
+    else:
+        if len(batch) == 0:
+            raise ValueError("cannot draw a reconstruction of an empty batch")
+        clips = torch.stack([d["clip"] for d in batch])
+    if clips.dim() != 5 or clips.shape[1] != 3:
+        raise ValueError(f"clips must be [B, 3, T, H, W], got {list(clips.shape)}")
+    return clips
+
+
+@torch.no_grad()
+def reconstruction_rows(model, batch, sample: int = 0) -> Dict[str, np.ndarray]:
+    """Run ``model.reconstruct`` on ``batch`` and return float ``[T, H, W, 3]`` 0-255 arrays of
+    ``sample``: ``"original"``, ``"masked"`` and ``"reconstruction"``.
+
+    The model is put in eval mode for the call and restored afterwards.
+    """
+    from ..modeling.mae import expand_token_mask
+
+    clips = _as_clip_batch(batch)[sample : sample + 1]
+    was_training = model.training
+    model.eval()
+    try:
+        video, mask, recon = model.reconstruct(clips)
+    finally:
+        model.train(was_training)
+    grid = model.token_grid(video)
+    pixel_mask = expand_token_mask(mask, grid, model.tubelet_size, model.patch_size).bool()  # [1, 1, T, H, W]
+    video, recon = video.float().cpu(), recon.float().cpu()
+    pixel_mask = pixel_mask.cpu()
+    masked = torch.where(pixel_mask, torch.full_like(video, MASK_GREY), video)
+    # Visible cubes come from the input, whatever the model returned there.
+    recon = torch.where(pixel_mask, recon, video)
+
+    def to_frames(x: torch.Tensor) -> np.ndarray:
+        return x[0].permute(1, 2, 3, 0).clamp(0, 255).numpy()  # [T, H, W, 3]
+
+    return {"original": to_frames(video), "masked": to_frames(masked), "reconstruction": to_frames(recon)}
+
+
+def save_reconstruction_figure(
+    model, batch, path: str, num_frames: int = 4, sample: int = 0, title: Optional[str] = None
+) -> str:
+    """Write a PNG of original / masked / reconstructed frames of one clip of ``batch``.
+
+    Args:
+        model: a :class:`~vmae_det.modeling.VideoMAE` (unwrapped, not DDP).
+        batch: ``list[dict]`` with uint8 ``"clip"`` ``[3, T, H, W]``, or a uint8 tensor
+            ``[B, 3, T, H, W]``.
+        path: output PNG (folders are created).
+        num_frames: columns: frames evenly spread over the clip.
+        sample: which clip of the batch to draw.
+        title: figure title.
+    Returns:
+        ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    rows = reconstruction_rows(model, batch, sample)
+    t = rows["original"].shape[0]
+    cols = np.unique(np.linspace(0, t - 1, max(1, min(num_frames, t))).round().astype(int))
+    fig, axes = plt.subplots(3, len(cols), figsize=(2.0 * len(cols), 6.2), squeeze=False)
+    for r, name in enumerate(("original", "masked", "reconstruction")):
+        for c, frame_idx in enumerate(cols):
+            ax = axes[r][c]
+            ax.imshow(rows[name][frame_idx].astype(np.uint8))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"frame {frame_idx}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+class MAEReconstructionHook(HookBase):
+    """Write ``reconstruction_<iter>.png`` into ``output_dir`` every ``period`` iterations (when the
+    checkpointer saves) and after the last iteration. Main process only.
+
+    Args:
+        period: iterations between pictures (``<= 0``: only at the end).
+        dataset_batch: a fixed batch (``list[dict]`` with ``"clip"``) drawn every time, so pictures
+            are comparable across iterations.
+        output_dir: where the PNGs go.
+    """
+
+    def __init__(self, period: int, dataset_batch: Union[torch.Tensor, List[Dict]], output_dir: str):
+        self._period = int(period)
+        # Keep only the clip we draw, on the CPU, so the hook holds no loader/GPU memory.
+        self._batch = _as_clip_batch(dataset_batch)[:1].cpu()
+        self._output_dir = output_dir
+        self._last_written: Optional[int] = None
+        self.written: List[str] = []
+
+    def _model(self):
+        model = self.trainer.model
+        # DistributedDataParallel wraps the VideoMAE; reconstruct() lives on the inner module.
+        return getattr(model, "module", model)
+
+    def _write(self, iteration: int) -> None:
+        if not comm.is_main_process() or iteration == self._last_written:
+            return
+        path = os.path.join(self._output_dir, f"reconstruction_{iteration:07d}.png")
+        try:
+            save_reconstruction_figure(self._model(), self._batch, path, title=f"iteration {iteration + 1}")
+        except Exception:  # a picture must not stop a long pretraining run, but it must be visible
+            logger.exception("MAEReconstructionHook: could not write %s", path)
+            return
+        self._last_written = iteration
+        self.written.append(path)
+        logger.info("Wrote reconstruction picture %s", path)
+
+    def after_step(self) -> None:
+        # Same iteration numbering as detectron2's PeriodicCheckpointer (model_<iter>.pth).
+        it = self.trainer.iter
+        if self._period > 0 and (it + 1) % self._period == 0 and it + 1 < self.trainer.max_iter:
+            self._write(it)
+
+    def after_train(self) -> None:
+        # detectron2 leaves trainer.iter == max_iter only when training finished without an error.
+        if self.trainer.iter >= self.trainer.max_iter:
+            self._write(self.trainer.max_iter - 1)
