@@ -278,7 +278,7 @@ class VideoViT(Backbone):
             self.register_buffer("pos_embed", get_sinusoid_table(num_patches, embed_dim)[None], persistent=False)
         self.pos_drop = nn.Dropout(drop_rate)
 
-        dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]
+        dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear, as official
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i], init_values)
             for i in range(depth)
