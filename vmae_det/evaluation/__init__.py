@@ -1,0 +1,26 @@
+"""AVA frame-mAP (official-exact, vectorised), detectron2 evaluator and CLI. See docs/evaluation.md."""
+from .ava_io import (
+    DEFAULT_LABEL_MAP,
+    AVARows,
+    read_ava_csv,
+    read_exclusions,
+    read_labelmap,
+    write_detections_csv,
+)
+from .ava_map import PROTOCOLS, AVAResult, evaluate, make_image_key
+from .plot import plot_per_class_ap
+
+__all__ = [
+    "DEFAULT_LABEL_MAP", "AVARows", "read_ava_csv", "read_exclusions", "read_labelmap",
+    "write_detections_csv", "PROTOCOLS", "AVAResult", "evaluate", "make_image_key",
+    "plot_per_class_ap", "AVAEvaluator",
+]
+
+
+def __getattr__(name):
+    # Lazy: the evaluator imports detectron2, which the CLI and the core do not need.
+    if name == "AVAEvaluator":
+        from .ava_evaluator import AVAEvaluator
+
+        return AVAEvaluator
+    raise AttributeError(name)

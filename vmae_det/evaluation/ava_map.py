@@ -1,0 +1,353 @@
+"""AVA frame-mAP, vectorised, numerically identical to the official ActivityNet evaluator.
+
+The official code (``Evaluation/get_ava_performance.py`` + its ``ava/`` package, a copy of the
+TF object-detection Pascal evaluator) loops over keyframes and classes. This module computes the
+same numbers with array operations; ``benchmarks/ava_eval_reference.py`` is a line-by-line port
+of the official algorithm used as the oracle in tests. The rules reproduced here, in order:
+
+1. Keys: ``"%s,%04d" % (video_id, int(timestamp))`` (protocol 2019) or
+   ``"%s,%.6f" % (video_id, Decimal(timestamp))`` (protocol 2020).
+2. Rows whose action id is not in the label map are dropped (both sides).
+3. Per key, detections go through a min-heap of tuples ``(score, action_id, y1, x1, y2, x2)``
+   capped at 50 (a new row replaces the minimum only if its score is strictly larger), then a
+   *stable* sort by descending score over the heap array. With distinct scores that is "top 50 by
+   score, descending"; when a key has tied scores the heap layout decides both what survives the
+   cap and the order, so those keys are replayed with ``heapq`` exactly. Ground truth goes through
+   the same heap (no cap) sorted by its 8th column (person id!), which fixes which box wins an IoU
+   tie; keys where a class has two or more ground-truth boxes are replayed the same way.
+4. Protocol 2019: keys in the exclusions file are dropped from both sides; detections on other keys
+   without ground truth are all false positives. Protocol 2020: detections on keys that appear
+   nowhere in the ground-truth file (a row with only ``video_id,timestamp`` counts) are ignored.
+5. Detections with ``y2 <= y1`` or ``x2 <= x1`` are dropped *after* the cap.
+6. Per key and class, in that order, each detection looks only at its highest-IoU ground-truth box
+   (first one on ties, NaN counts as the maximum like ``np.argmax``); IoU >= 0.5 and the box not yet
+   taken gives a true positive, anything else a false positive.
+7. Per class, scores are concatenated key by key (first-appearance order of the key in the
+   detections) and ranked with ``np.argsort(scores)[::-1]`` exactly as the official code (so ties
+   across keys break the same way); VOC all-point AP with monotone precision; a class with ground
+   truth and no detection scores 0; a class without ground truth is NaN.
+8. mAP is ``np.nanmean`` over the per-class APs (NaN when no class has ground truth).
+"""
+from __future__ import annotations
+
+import decimal
+import heapq
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional
+
+import numpy as np
+
+from .ava_io import AVARows
+
+__all__ = ["AVAResult", "evaluate", "make_image_key", "PROTOCOLS"]
+
+logger = logging.getLogger(__name__)
+
+PROTOCOLS = ("2019", "2020")
+MAX_DETECTIONS_PER_KEYFRAME = 50
+
+
+@dataclass
+class AVAResult:
+    """Outcome of :func:`evaluate`. APs are fractions in [0, 1]."""
+
+    mAP: float
+    per_class_ap: dict[int, float]
+    class_names: dict[int, str]
+    num_groundtruth: dict[int, int]
+    num_detections: dict[int, int]
+    protocol: str
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def named_ap(self) -> dict[str, float]:
+        """``{class name: AP}`` in label-map order."""
+        return {self.class_names[c]: ap for c, ap in self.per_class_ap.items()}
+
+
+def make_image_key(video_id: str, timestamp, protocol: str = "2019") -> str:
+    """The official keyframe key for ``protocol`` (integer seconds in 2019, 6 decimals in 2020)."""
+    if protocol == "2019":
+        return "%s,%04d" % (video_id, int(timestamp))
+    return "%s,%.6f" % (video_id, decimal.Decimal(timestamp))
+
+
+def _check_protocol(protocol) -> str:
+    protocol = str(protocol)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown AVA protocol {protocol!r}; expected one of {PROTOCOLS}")
+    return protocol
+
+
+class _KeyIndex:
+    """Assigns integer ids to keyframe keys; formats each distinct (video, timestamp) once."""
+
+    def __init__(self, protocol: str) -> None:
+        self.protocol = protocol
+        self.ids: dict[str, int] = {}
+        self._pairs: dict[tuple, int] = {}
+
+    def id_of(self, video_id: str, timestamp, where: str) -> int:
+        pair = (video_id, timestamp)
+        kid = self._pairs.get(pair)
+        if kid is None:
+            try:
+                key = make_image_key(video_id, timestamp, self.protocol)
+            except (ValueError, TypeError, decimal.InvalidOperation):
+                kind = "an integer second" if self.protocol == "2019" else "a number"
+                raise ValueError(
+                    f"{where}: timestamp {timestamp!r} is not {kind} (protocol {self.protocol})"
+                ) from None
+            kid = self.ids.setdefault(key, len(self.ids))
+            self._pairs[pair] = kid
+        return kid
+
+    def rows(self, rows: AVARows) -> np.ndarray:
+        out = np.empty(len(rows), dtype=np.int64)
+        for i, (v, t) in enumerate(zip(rows.video_ids, rows.timestamps)):
+            pair = (v, t)
+            kid = self._pairs.get(pair)
+            out[i] = kid if kid is not None else self.id_of(v, t, rows.location(i))
+        return out
+
+
+@dataclass
+class _Boxes:
+    """Per-key ordered boxes after the official heap: key id, action, score, box (y1, x1, y2, x2)."""
+
+    kid: np.ndarray
+    action: np.ndarray
+    score: np.ndarray
+    yxyx: np.ndarray
+
+    @staticmethod
+    def concat(parts: list["_Boxes"]) -> "_Boxes":
+        return _Boxes(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("kid", "action", "score", "yxyx")))
+
+    def take(self, idx: np.ndarray) -> "_Boxes":
+        return _Boxes(self.kid[idx], self.action[idx], self.score[idx], self.yxyx[idx])
+
+
+def _replay_heap(rows: AVARows, idx: np.ndarray, kids: np.ndarray, capacity: int) -> _Boxes:
+    """Exact replay of the official per-key heap for rows ``idx`` (file order)."""
+    entries: dict[int, list] = {}
+    b = rows.boxes
+    for i, kid in zip(idx.tolist(), kids.tolist()):
+        x1, y1, x2, y2 = b[i].tolist()
+        item = (float(rows.scores[i]), int(rows.action_ids[i]), y1, x1, y2, x2)
+        heap = entries.setdefault(kid, [])
+        if capacity < 1 or len(heap) < capacity:
+            heapq.heappush(heap, item)
+        elif item[0] > heap[0][0]:
+            heapq.heapreplace(heap, item)
+    out_kid, out = [], []
+    for kid, heap in entries.items():
+        for item in sorted(heap, key=lambda t: -t[0]):  # stable, as the official code
+            out_kid.append(kid)
+            out.append(item)
+    arr = np.array(out, dtype=np.float64).reshape(-1, 6)
+    return _Boxes(np.array(out_kid, dtype=np.int64), arr[:, 1].astype(np.int64), arr[:, 0], arr[:, 2:6])
+
+
+def _ordered_boxes(rows: AVARows, keep: np.ndarray, kid: np.ndarray, capacity: int, replay_keys: np.ndarray) -> _Boxes:
+    """Rows ``keep`` grouped by key, each key sorted by descending score and capped.
+
+    Keys flagged in ``replay_keys`` go through :func:`_replay_heap`; the others take the
+    vectorised path, valid when their order is fully determined by the scores.
+    """
+    idx = np.flatnonzero(keep)
+    slow = replay_keys[kid[idx]]
+    fast_idx = idx[~slow]
+    order = np.lexsort((-rows.scores[fast_idx], kid[fast_idx]))
+    fast_idx = fast_idx[order]
+    fkid = kid[fast_idx]
+    if capacity > 0:
+        fast_idx = fast_idx[_rank_within_runs(fkid) < capacity]
+    b = rows.boxes[fast_idx]
+    fast = _Boxes(kid[fast_idx], rows.action_ids[fast_idx], rows.scores[fast_idx], b[:, [1, 0, 3, 2]])
+    if not slow.any():
+        return fast
+    return _Boxes.concat([fast, _replay_heap(rows, idx[slow], kid[idx[slow]], capacity)])
+
+
+def _rank_within_runs(values: np.ndarray) -> np.ndarray:
+    """Position of each element inside its run of equal consecutive values."""
+    if not len(values):
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[0, np.flatnonzero(values[1:] != values[:-1]) + 1]
+    return np.arange(len(values)) - np.repeat(starts, np.diff(np.r_[starts, len(values)]))
+
+
+def _pairwise_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of ``[P, 4]`` (y1, x1, y2, x2) pairs, same operations as the official np_box_ops."""
+    heights = np.maximum(0.0, np.minimum(d[:, 2], g[:, 2]) - np.maximum(d[:, 0], g[:, 0]))
+    widths = np.maximum(0.0, np.minimum(d[:, 3], g[:, 3]) - np.maximum(d[:, 1], g[:, 1]))
+    inter = heights * widths
+    area_d = (d[:, 2] - d[:, 0]) * (d[:, 3] - d[:, 1])
+    area_g = (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inter / (area_d + area_g - inter)
+
+
+def _true_positives(dets: _Boxes, gts: _Boxes, num_codes: int, iou_threshold: float) -> np.ndarray:
+    """Greedy matching of rule 6, vectorised.
+
+    A detection only ever competes for its own best box, so it is a true positive iff it is the
+    first detection (in per-key order) whose best box is that box with IoU >= threshold.
+    """
+    tp = np.zeros(len(dets.kid), dtype=bool)
+    if not len(dets.kid) or not len(gts.kid):
+        return tp
+    g_code = gts.kid * num_codes + gts.action
+    g_order = np.argsort(g_code, kind="stable")  # keeps the per-key ground-truth order
+    g_code, g_box = g_code[g_order], gts.yxyx[g_order]
+    d_code = dets.kid * num_codes + dets.action
+    start = np.searchsorted(g_code, d_code, side="left")
+    count = np.searchsorted(g_code, d_code, side="right") - start
+    has = np.flatnonzero(count)
+    if not len(has):
+        return tp
+    cnt = count[has]
+    offsets = np.r_[0, np.cumsum(cnt)[:-1]]
+    pair_det = np.repeat(np.arange(len(has)), cnt)
+    pair_gt = np.repeat(start[has], cnt) + np.arange(cnt.sum()) - np.repeat(offsets, cnt)
+    iou = _pairwise_iou(dets.yxyx[has][pair_det], g_box[pair_gt])
+    best = np.maximum.reduceat(iou, offsets)  # NaN propagates, like np.argmax picking a NaN
+    is_best = iou == best[pair_det]
+    first_det, first_pair = np.unique(pair_det[is_best], return_index=True)
+    best_gt = np.full(len(has), -1)
+    best_gt[first_det] = pair_gt[np.flatnonzero(is_best)[first_pair]]
+    matched = np.flatnonzero(best >= iou_threshold)  # in detection order
+    _, first = np.unique(best_gt[matched], return_index=True)
+    tp[has[matched[first]]] = True
+    return tp
+
+
+def _average_precision(scores: np.ndarray, tp: np.ndarray, num_gt: int) -> float:
+    """VOC all-point AP of one class (official compute_precision_recall + compute_average_precision)."""
+    if scores.size == 0:
+        return 0.0
+    labels = tp.astype(int)[np.argsort(scores)[::-1]]  # same call as the official: same tie order
+    cum_tp = np.cumsum(labels)
+    cum_fp = np.cumsum(1 - labels)
+    precision = cum_tp.astype(float) / (cum_tp + cum_fp)
+    recall = cum_tp.astype(float) / num_gt
+    recall = np.concatenate([[0], recall, [1]])
+    precision = np.concatenate([[0], precision, [0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    indices = np.where(recall[1:] != recall[:-1])[0] + 1
+    return float(np.sum((recall[indices] - recall[indices - 1]) * precision[indices]))
+
+
+def evaluate(
+    groundtruth: AVARows,
+    detections: AVARows,
+    label_map: Mapping[int, str],
+    exclusions: Optional[Iterable[tuple]] = None,
+    protocol: str = "2019",
+    *,
+    iou_threshold: float = 0.5,
+    max_detections_per_keyframe: int = MAX_DETECTIONS_PER_KEYFRAME,
+) -> AVAResult:
+    """AVA frame-mAP of ``detections`` against ``groundtruth`` (see the module docstring).
+
+    Args:
+        groundtruth, detections: rows as read by :func:`~vmae_det.evaluation.ava_io.read_ava_csv`
+            (or built with :meth:`AVARows.from_arrays`), in file order.
+        label_map: ``{action_id: name}``; the whitelist of evaluated classes.
+        exclusions: ``(video_id, timestamp)`` keyframes to drop (protocol 2019 only).
+        protocol: ``"2019"`` (AVA v2.1/v2.2 with excluded timestamps) or ``"2020"`` (current).
+
+    Returns:
+        :class:`AVAResult` with fractions (not percentages).
+    """
+    protocol = _check_protocol(protocol)
+    if not label_map:
+        raise ValueError("label map is empty")
+    class_ids = sorted(int(c) for c in label_map)
+    if class_ids[0] < 1:
+        raise ValueError("AVA action ids must be >= 1")
+    if protocol == "2020" and exclusions:
+        raise ValueError("protocol 2020 has no excluded timestamps; pass exclusions only with protocol 2019")
+    if protocol == "2019":
+        for name, rows in (("ground truth", groundtruth), ("detections", detections)):
+            if rows.empty_frames:
+                raise ValueError(
+                    f"{rows.source}:{rows.empty_frame_lines[0]}: {name} has {len(rows.empty_frames)} row(s) with "
+                    "only video_id,timestamp; those are only valid with protocol 2020"
+                )
+    num_class = class_ids[-1]
+    keys = _KeyIndex(protocol)
+    g_kid = keys.rows(groundtruth)
+    for (v, t), line in zip(groundtruth.empty_frames, groundtruth.empty_frame_lines):
+        keys.id_of(v, t, f"{groundtruth.source}:{line}")
+    num_gt_keys = len(keys.ids)  # every key seen in the ground-truth file (protocol 2020 "known")
+    d_kid = keys.rows(detections)
+    excluded_ids = [
+        keys.id_of(v, t, f"exclusions row {i + 1}") for i, (v, t) in enumerate(exclusions or ())
+    ]
+    excluded = np.zeros(len(keys.ids), dtype=bool)
+    excluded[excluded_ids] = True
+    stats: dict[str, int] = {}
+
+    # Ground truth: whitelist, exclusions, official per-key order.
+    g_keep = np.isin(groundtruth.action_ids, class_ids) & ~excluded[g_kid]
+    pair = g_kid[g_keep] * (num_class + 1) + groundtruth.action_ids[g_keep]
+    uniq, cnt = np.unique(pair, return_counts=True)
+    replay = np.zeros(len(keys.ids), dtype=bool)
+    replay[uniq[cnt > 1] // (num_class + 1)] = True  # order only matters for IoU ties within a class
+    gts = _ordered_boxes(groundtruth, g_keep, g_kid, 0, replay)
+    num_gt = np.bincount(gts.action, minlength=num_class + 1)
+
+    # Detections: whitelist, cap/sort per key, exclusions or unknown keys, degenerate boxes.
+    d_white = np.isin(detections.action_ids, class_ids)
+    if protocol == "2019":
+        d_keep = d_white & ~excluded[d_kid]
+        stats["excluded_detections"] = int((d_white & excluded[d_kid]).sum())
+    else:
+        d_keep = d_white & (d_kid < num_gt_keys)
+        stats["ignored_detections_unknown_keyframes"] = int((d_white & (d_kid >= num_gt_keys)).sum())
+    sk = np.lexsort((detections.scores[d_keep], d_kid[d_keep]))
+    skid, ssc = d_kid[d_keep][sk], detections.scores[d_keep][sk]
+    replay = np.zeros(len(keys.ids), dtype=bool)
+    replay[skid[1:][(skid[1:] == skid[:-1]) & (ssc[1:] == ssc[:-1])]] = True  # tied scores in a key
+    dets = _ordered_boxes(detections, d_keep, d_kid, max_detections_per_keyframe, replay)
+    stats["capped_detections"] = int(d_keep.sum()) - len(dets.kid)
+    # Keys in the order the official dict sees them: first whitelisted row of each key.
+    key_first = np.full(len(keys.ids), np.iinfo(np.int64).max)
+    np.minimum.at(key_first, d_kid[d_white], np.flatnonzero(d_white))
+    rank = _rank_within_runs(dets.kid)
+    dets = dets.take(np.lexsort((rank, key_first[dets.kid])))
+    valid = (dets.yxyx[:, 0] < dets.yxyx[:, 2]) & (dets.yxyx[:, 1] < dets.yxyx[:, 3])
+    stats["degenerate_detections"] = int((~valid).sum())
+    dets = dets.take(np.flatnonzero(valid))
+
+    tp = _true_positives(dets, gts, num_class + 1, iou_threshold)
+
+    by_class = np.argsort(dets.action, kind="stable")  # per-class lists keep the official order
+    bounds = np.searchsorted(dets.action[by_class], np.arange(num_class + 2))
+    ap = np.full(num_class, np.nan)
+    num_det: dict[int, int] = {}
+    for c in class_ids:
+        sel = by_class[bounds[c]: bounds[c + 1]]
+        num_det[c] = len(sel)
+        if num_gt[c] > 0:
+            ap[c - 1] = _average_precision(dets.score[sel], tp[sel], int(num_gt[c]))
+    missing = [c for c in class_ids if num_gt[c] == 0]
+    if missing:
+        logger.info("classes without ground truth (AP is NaN, left out of the mean): %s", missing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no class has ground truth
+        mean_ap = float(np.nanmean(ap))
+    stats["evaluated_detections"] = len(dets.kid)
+    stats["true_positives"] = int(tp.sum())
+    return AVAResult(
+        mAP=mean_ap,
+        per_class_ap={c: float(ap[c - 1]) for c in label_map},
+        class_names={int(c): str(n) for c, n in label_map.items()},
+        num_groundtruth={c: int(num_gt[c]) for c in label_map},
+        num_detections=num_det,
+        protocol=protocol,
+        stats=stats,
+    )

@@ -1,0 +1,44 @@
+"""Per-class AP bar chart (PNG), drawn with matplotlib's Agg canvas (no pyplot global state)."""
+from __future__ import annotations
+
+import math
+import os
+from typing import Mapping
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["plot_per_class_ap"]
+
+
+def plot_per_class_ap(per_class_ap: Mapping[str, float], path: str, *, title: str = "AVA per-class AP") -> str:
+    """Draw a horizontal bar per class (AP in percent, classes without ground truth shown as "n/a").
+
+    Args:
+        per_class_ap: ``{class name: AP as a fraction or NaN}``, in the order to draw.
+        path: output ``.png`` path (parent folders are created).
+    Returns:
+        ``path``.
+    """
+    names = list(per_class_ap)
+    values = [float(per_class_ap[n]) for n in names]
+    fig = Figure(figsize=(8, max(2.0, 0.22 * len(names) + 1.0)))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ys = list(range(len(names)))
+    ax.barh(ys, [0.0 if math.isnan(v) else 100 * v for v in values], color="tab:blue")
+    for y, v in zip(ys, values):
+        ax.text(0.5 if math.isnan(v) else 100 * v + 0.5, y, "n/a" if math.isnan(v) else f"{100 * v:.1f}",
+                va="center", fontsize=6)
+    ax.set_yticks(ys)
+    ax.set_yticklabels(names, fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("AP (%)")
+    valid = [v for v in values if not math.isnan(v)]
+    mean = 100 * sum(valid) / len(valid) if valid else float("nan")
+    ax.set_title(f"{title} (mAP {mean:.2f})")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
