@@ -1,0 +1,20 @@
+"""Data: AVA datasets and mapper, clip transforms, video decoding, pretraining video lists.
+
+Importing this package registers the built-in AVA datasets (``ava_v2.2_*``, ``ava_v2.1_*``,
+``ava_tiny_*``) in detectron2's catalogs, rooted at ``$VMAE_DET_DATASETS`` (default ``datasets``).
+"""
+from .. import compat as _compat  # noqa: F401  (detectron2 shims before detectron2 is imported)
+from . import transforms
+from .ava import AVAClipMapper, load_ava_dicts, register_all_ava, register_ava
+from .transforms import apply_augmentations_to_clip
+
+register_all_ava()
+
+__all__ = [
+    "AVAClipMapper",
+    "apply_augmentations_to_clip",
+    "load_ava_dicts",
+    "register_all_ava",
+    "register_ava",
+    "transforms",
+]

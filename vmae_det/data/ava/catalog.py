@@ -1,0 +1,216 @@
+"""AVA datasets as detectron2 dataset dicts, registered in DatasetCatalog / MetadataCatalog.
+
+One dict per keyframe::
+
+    {"video_id", "timestamp", "fps": 30, "frames_dir" | "video_path",
+     "annotations": [{"bbox": [x1, y1, x2, y2] normalised, "actions": [ids], "person_id"}],
+     "proposals": {"boxes": float32 [K, 4] normalised, "scores": float32 [K]}}
+
+Registered names (root ``$VMAE_DET_DATASETS``, default ``datasets``): ``ava_v2.2_{train,val}``,
+``ava_v2.1_{train,val}`` (``<root>/ava``) and ``ava_tiny_{train,val}`` (``<root>/tiny_ava``,
+made by ``datasets/make_tiny_ava.py``). Files are only read when a dataset is first loaded, so
+registration works before the data exists.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.catalog import Metadata
+
+from .clip_source import AVA_FPS
+from .readers import read_annotations, read_exclusions, read_label_map, read_proposals
+
+__all__ = ["AVAMetadata", "AVA_SPLIT_FILES", "ava_split_files", "load_ava_dicts", "register_ava", "register_all_ava"]
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, Path]
+_VIDEO_EXTS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
+
+# Official file names per version. v2.1's label map is the 2018 ActivityNet one.
+AVA_SPLIT_FILES = {
+    "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
+    "v2.1": "ava_action_list_v2.1_for_activitynet_2018.pbtxt",
+}
+
+
+class AVAMetadata(Metadata):
+    """detectron2 ``Metadata`` that keeps ``class_names`` as its own field.
+
+    Plain ``Metadata`` silently renames ``class_names`` to ``thing_classes`` (an old detection
+    name, expected to be a list); ours is an ``{action id: name}`` dict, so no renaming here.
+    """
+
+    _RENAMED: dict = {}
+
+
+def ava_split_files(root: PathLike, split: str, version: str = "v2.2") -> Dict[str, Optional[Path]]:
+    """Paths of the annotation files of one split under ``<root>/annotations``.
+
+    ``exclusions`` and ``proposals`` are ``None`` when the file is absent (both are optional).
+    """
+    ann = Path(root) / "annotations"
+    label_map = ann / AVA_SPLIT_FILES.get(version, f"ava_action_list_{version}_for_activitynet_2019.pbtxt")
+    if not label_map.is_file():  # people often keep only one of the 2018/2019 label maps
+        alternatives = sorted(ann.glob(f"ava_action_list_{version}*.pbtxt")) if ann.is_dir() else []
+        label_map = alternatives[0] if alternatives else label_map
+    excl = ann / f"ava_{split}_excluded_timestamps_{version}.csv"
+    props = ann / f"ava_{split}_predicted_boxes.csv"
+    return {
+        "groundtruth": ann / f"ava_{split}_{version}.csv",
+        "label_map": label_map,
+        "exclusions": excl if excl.is_file() else None,
+        "proposals": props if props.is_file() else None,
+    }
+
+
+def _video_index(root: Path) -> Dict[str, Path]:
+    """``video_id → file`` for raw videos under ``videos/`` or ``videos_15min/`` (any common ext)."""
+    out: Dict[str, Path] = {}
+    for sub in ("videos_15min", "videos"):
+        d = root / sub
+        if d.is_dir():
+            for p in d.iterdir():
+                if p.suffix.lower() in _VIDEO_EXTS:
+                    out[p.stem] = p
+    return out
+
+
+def load_ava_dicts(
+    root: PathLike,
+    split: str,
+    version: str = "v2.2",
+    *,
+    is_train: Optional[bool] = None,
+    source: str = "auto",
+    proposal_min_score: float = 0.0,
+    class_whitelist: Optional[Sequence[int]] = None,
+    dataset_name: Optional[str] = None,
+) -> List[dict]:
+    """Build the per-keyframe dataset dicts of one AVA split.
+
+    Args:
+        root: dataset root holding ``annotations/``, ``frames/`` and/or ``videos/``.
+        split: ``"train"`` or ``"val"``.
+        version: annotation version suffix (``"v2.2"``, ``"v2.1"``).
+        is_train: keep only keyframes with at least one GT box (default: ``split == "train"``).
+            Otherwise keyframes are the union of those with GT and with proposals.
+        source: ``"frames"``, ``"videos"`` or ``"auto"`` (frames when the folder exists).
+        proposal_min_score: proposals below it are not kept at all (the mapper applies the real
+            train/test thresholds; this only saves memory).
+        class_whitelist: action ids to keep (default: the ids of the label map).
+        dataset_name: when given, fill ``class_names`` in its metadata (as detectron2's
+            ``load_coco_json`` does), for datasets registered before the label map existed.
+    """
+    root = Path(root)
+    is_train = (split == "train") if is_train is None else is_train
+    files = ava_split_files(root, split, version)
+    names, _ = read_label_map(files["label_map"])
+    whitelist = set(class_whitelist) if class_whitelist is not None else set(names)
+    gt = read_annotations(files["groundtruth"], class_whitelist=whitelist)
+    excluded = read_exclusions(files["exclusions"])
+    proposals = read_proposals(files["proposals"], proposal_min_score) if files["proposals"] else {}
+    if files["proposals"] is None:
+        logger.info(f"No person proposals for {root}/{split} (ava_{split}_predicted_boxes.csv absent).")
+
+    keys = set(gt) if is_train else set(gt) | set(proposals)
+    num_excluded = len(keys & excluded)
+    keys -= excluded
+    videos = _video_index(root) if source in ("auto", "videos") else {}
+    frames_root = root / "frames"
+    dicts: List[dict] = []
+    missing = set()
+    for vid, ts in sorted(keys):
+        d: dict = {"video_id": vid, "timestamp": ts, "fps": AVA_FPS}
+        fdir = frames_root / vid
+        if source in ("auto", "frames") and fdir.is_dir():
+            d["frames_dir"] = str(fdir)
+        elif vid in videos:
+            d["video_path"] = str(videos[vid])
+        else:
+            missing.add(vid)
+            continue
+        anns = gt.get((vid, ts), [])
+        d["annotations"] = [
+            {"bbox": list(a.bbox), "actions": sorted(a.actions), "person_id": a.person_id} for a in anns
+        ]
+        boxes, scores = proposals.get((vid, ts), (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)))
+        d["proposals"] = {"boxes": boxes, "scores": scores}
+        dicts.append(d)
+    if missing:
+        # A missing video would silently shrink the val set and change mAP: refuse.
+        raise FileNotFoundError(
+            f"{len(missing)} video(s) of {files['groundtruth']} have neither {frames_root}/<id>/ nor a "
+            f"file in {root}/videos/ (source={source!r}), e.g. {sorted(missing)[:3]}"
+        )
+    logger.info(
+        f"Loaded {len(dicts)} keyframes of AVA {version} {split} from {root} "
+        f"({num_excluded} excluded by {files['exclusions']}, "
+        f"{sum(len(d['annotations']) for d in dicts)} GT boxes, "
+        f"{sum(len(d['proposals']['scores']) for d in dicts)} proposals)."
+    )
+    if dataset_name is not None:
+        meta = MetadataCatalog.get(dataset_name)
+        if not hasattr(meta, "class_names"):
+            meta.class_names = dict(names)
+    return dicts
+
+
+def register_ava(
+    name: str,
+    root: PathLike,
+    split: str,
+    version: str = "v2.2",
+    num_classes: int = 80,
+    **load_kwargs,
+) -> None:
+    """Register one AVA split as ``name`` (data is read lazily on ``DatasetCatalog.get``).
+
+    Metadata: ``label_map_file``, ``groundtruth_csv``, ``exclusions_csv`` (``None`` when absent),
+    ``num_classes`` (largest action id: 80 for AVA, so column ``k`` ↔ action id ``k + 1``),
+    ``class_names`` (id → name, set now if the label map exists, else on first load),
+    ``evaluator_type="ava"``, plus ``dataset_root``, ``split``, ``version``.
+    """
+    root = Path(root)
+    files = ava_split_files(root, split, version)
+    DatasetCatalog.register(
+        name,
+        lambda: load_ava_dicts(root, split, version, dataset_name=name, **load_kwargs),
+    )
+    meta = {
+        "label_map_file": str(files["label_map"]),
+        "groundtruth_csv": str(files["groundtruth"]),
+        "exclusions_csv": str(files["exclusions"]) if files["exclusions"] else None,
+        "num_classes": num_classes,
+        "evaluator_type": "ava",
+        "dataset_root": str(root),
+        "split": split,
+        "version": version,
+    }
+    if files["label_map"].is_file():
+        try:
+            names, _ = read_label_map(files["label_map"])
+            meta["class_names"] = names
+            meta["num_classes"] = max(num_classes, max(names))
+        except ValueError as e:  # importing vmae_det.data must not fail; loading will raise it
+            logger.warning(f"Dataset {name}: {e}")
+    if not isinstance(MetadataCatalog.get(name), AVAMetadata):
+        MetadataCatalog[name] = AVAMetadata(name=name)
+    MetadataCatalog.get(name).set(**meta)
+
+
+def register_all_ava(root: Optional[PathLike] = None) -> None:
+    """Register the built-in AVA names under ``root`` (default ``$VMAE_DET_DATASETS`` or ``datasets``)."""
+    root = Path(root if root is not None else os.environ.get("VMAE_DET_DATASETS", "datasets"))
+    specs = [
+        (f"ava_{v}_{s}", root / "ava", s, v, 80) for v in ("v2.2", "v2.1") for s in ("train", "val")
+    ] + [(f"ava_tiny_{s}", root / "tiny_ava", s, "v2.2", 5) for s in ("train", "val")]
+    registered = set(DatasetCatalog.list())
+    for name, r, split, version, num_classes in specs:
+        if name not in registered:
+            register_ava(name, r, split, version, num_classes=num_classes)
