@@ -1,0 +1,269 @@
+"""The streaming demo: keyframe grid, outputs (mp4/CSV/JSON/PNG), scores, memory bound, bad input, CLI."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.demo import (
+    ActionPredictor,
+    ActionVisualizer,
+    BoxFileError,
+    BoxLabels,
+    KeyframeSchedule,
+    VideoDecodeError,
+    VideoStreamReader,
+    VideoTooShortError,
+    run_demo,
+)
+from vmae_det.demo.testing import TinyActionModel
+
+REPO = Path(__file__).resolve().parents[1]
+NAMES = {1: "walk", 2: "stand", 3: "jump"}
+BOXES = np.array([[4, 6, 30, 44], [40, 2, 90, 60]], np.float32)  # absolute, 96x64 frames
+
+
+def make_video(path: Path, num_frames: int, size=(96, 64), fps: float = 30.0) -> Path:
+    """A moving block on a gradient; each frame is distinct so clip-centring errors change scores."""
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert writer.isOpened()
+    base = np.tile(np.linspace(0, 255, w, dtype=np.uint8)[None, :, None], (h, 1, 3))
+    for i in range(num_frames):
+        frame = base.copy()
+        x = (3 * i) % (w - 16)
+        frame[10:40, x:x + 16] = (30, 200, 250)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def make_predictor(num_frames=4, stride=2, short_side=32, seed=0) -> ActionPredictor:
+    torch.manual_seed(seed)
+    return ActionPredictor(TinyActionModel(num_classes=3), num_frames=num_frames, sampling_rate=stride,
+                           test_short_side=short_side, class_names=NAMES, device="cpu")
+
+
+def fixed_detector(frame):
+    return BOXES.copy(), np.array([0.9, 0.8], np.float32)
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    return make_video(tmp_path_factory.mktemp("vid") / "clip one.mp4", 75)
+
+
+# --------------------------------------------------------------------------- keyframe grid
+def test_keyframe_grid_defaults_to_whole_seconds_even_at_ntsc_fps():
+    s = KeyframeSchedule(fps=30000 / 1001, num_frames=4, stride=2)
+    assert [s.frame_of(j) for j in range(4)] == [0, 30, 60, 90]  # round(j * 29.97)
+    assert s.time_of(100) == pytest.approx(100.0)
+    assert s.frame_of(100) == 2997
+    assert s.index_of_time(100.0) == 100 and s.index_of_time(100.5) is None and s.index_of_time(-1) is None
+    off = KeyframeSchedule(fps=30, interval=15, time_offset=900)
+    assert off.index_of_time(902.5) == 5 and off.time_of(5) == 902.5
+    with pytest.raises(ValueError):
+        KeyframeSchedule(fps=30, interval=0.5)
+
+
+def test_clip_is_centred_on_the_keyframe_and_clamped_at_the_ends():
+    s = KeyframeSchedule(fps=30, num_frames=4, stride=2)
+    assert s.clip_indices(10) == [6, 8, 10, 12]
+    assert s.clip_indices(1) == [0, 0, 1, 3]
+    assert s.clip_indices(20, num_video_frames=22) == [16, 18, 20, 21]
+    assert s.first_needed(10) == 6 and s.last_needed(10) == 12 and s.span == 8
+
+
+# --------------------------------------------------------------------------- end to end
+def test_run_demo_writes_consistent_video_csv_json_and_preview(video, tmp_path):
+    out = tmp_path / "out"
+    summary = run_demo(str(video), str(out), make_predictor(), fixed_detector, batch_size=2,
+                       render_min_short_side=128, progress=False)
+    stem = "clip one"
+    assert summary["num_frames"] == 75 and summary["num_keyframes"] == 3  # frames 0, 30, 60
+    assert summary["num_boxes"] == 6 and summary["video_codec"] == "libx264"
+
+    # mp4: every frame, upscaled to a 128-pixel short side, decodable by PyAV
+    reader = VideoStreamReader(str(out / f"{stem}_actions.mp4"))
+    assert (reader.height, reader.width) == (128, 192)
+    assert sum(1 for _ in reader) == 75
+
+    # CSV: official AVA detection rows, 3 keyframes x 2 boxes x 3 actions
+    rows = read_rows(out / f"{stem}_actions.csv")
+    assert len(rows) == 18 == summary["num_csv_rows"]
+    assert {r[0] for r in rows} == {stem} and sorted({int(r[1]) for r in rows}) == [0, 1, 2]
+    assert {int(r[6]) for r in rows} == {1, 2, 3}
+    first = [float(v) for v in rows[0][2:6]]
+    assert first == pytest.approx([4 / 96, 6 / 64, 30 / 96, 44 / 64], abs=1e-3)
+    assert all(0.0 <= float(r[7]) <= 0.9 for r in rows)  # sigmoid x person score
+
+    # JSON: the same (box, action, score) triples, plus exact times and frames
+    data = json.loads((out / f"{stem}_actions.json").read_text())
+    assert [k["frame"] for k in data["keyframes"]] == [0, 30, 60]
+    triples = [(k["timestamp"], a, round(s, 6)) for k in data["keyframes"] for p in k["people"]
+               for a, s in p["actions"].items()]
+    assert triples == [(int(r[1]), r[6], round(float(r[7]), 6)) for r in rows]
+    assert data["summary"]["num_frames"] == 75
+
+    # preview: a rendered frame with the first box's colour on it
+    png = cv2.imread(str(out / f"{stem}_preview.png"))[:, :, ::-1]
+    assert png.shape == (128, 192, 3)
+    color = np.array(ActionVisualizer().color(0))
+    assert (np.abs(png.astype(int) - color).sum(-1) < 10).sum() > 100
+
+
+def test_scores_equal_a_direct_model_call_on_the_centred_clip(video, tmp_path):
+    predictor = make_predictor()
+    run_demo(str(video), str(tmp_path), predictor, fixed_detector, keyframe_interval=20, batch_size=3,
+             progress=False)
+    rows = read_rows(tmp_path / "clip one_actions.csv")
+    frames = [f for _, f in VideoStreamReader(str(video))]
+    schedule = KeyframeSchedule(fps=30, interval=20, num_frames=4, stride=2)
+    for j, keyframe in enumerate([0, 20, 40, 60]):
+        clip = predictor.prepare_clip([frames[i] for i in schedule.clip_indices(keyframe, 75)])
+        model_in = {"clip": clip, "boxes": torch.from_numpy(BOXES * clip.shape[-1] / 96),
+                    "box_scores": torch.tensor([0.9, 0.8]), "clip_size": tuple(clip.shape[-2:])}
+        expected = predictor.model([model_in])[0]["scores"].detach().numpy().ravel()
+        got = np.array([float(r[7]) for r in rows[6 * j:6 * (j + 1)]])
+        np.testing.assert_allclose(got, expected, atol=2e-6)
+
+
+def test_batch_size_does_not_change_results(video, tmp_path):
+    for b in (1, 4):
+        run_demo(str(video), str(tmp_path / f"b{b}"), make_predictor(), fixed_detector, batch_size=b,
+                 keyframe_interval=10, progress=False, preview=False)
+    assert read_rows(tmp_path / "b1/clip one_actions.csv") == read_rows(tmp_path / "b4/clip one_actions.csv")
+
+
+def test_frames_held_in_memory_do_not_grow_with_video_length(tmp_path):
+    held = []
+    for n in (60, 240):
+        path = make_video(tmp_path / f"v{n}.mp4", n, size=(32, 32))
+        summary = run_demo(str(path), str(tmp_path / f"o{n}"), make_predictor(num_frames=4, stride=3),
+                           fixed_detector, keyframe_interval=5, batch_size=2, render_min_short_side=0,
+                           progress=False, preview=False)
+        assert summary["num_frames"] == n
+        held.append(summary["max_frames_in_memory"])
+    assert held[0] == held[1]
+    assert held[1] <= 4 * 3 + 2 * 5 + 1  # clip span + batch x interval (+ the frame being decoded)
+
+
+# --------------------------------------------------------------------------- box CSVs
+def test_boxes_from_csv_with_ava_offset_merging_and_skips(video, tmp_path, caplog):
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text(
+        "clip one,900,0.1,0.1,0.4,0.9,1,1\n"     # keyframe 0
+        "clip one,900,0.1,0.1,0.4,0.9,3,1\n"     # same person, another action: merged
+        "other,901,0.1,0.1,0.2,0.2,,0.5\n"       # another video: ignored
+        "clip one,902,0.5,0.2,0.9,0.8,,0.75\n"   # keyframe 2, predicted-box style
+        "clip one,905,0.5,0.2,0.9,0.8,,0.75\n"   # past the end (75 frames): logged skip
+    )
+    summary = run_demo(str(video), str(tmp_path / "o"), make_predictor(), str(boxes), progress=False)
+    assert summary["csv_keyframes_past_end"] == 1 and summary["csv_rows_other_videos"] == 1
+    assert "boxes.csv:5: skipped" in caplog.text
+    rows = read_rows(tmp_path / "o/clip one_actions.csv")
+    assert sorted({(r[1], r[2]) for r in rows}) == [("900", "0.100"), ("902", "0.500")]
+    assert len(rows) == 6
+    keyframe_2 = [float(r[7]) for r in rows if r[1] == "902"]
+    assert max(keyframe_2) <= 0.75
+
+
+def test_off_grid_timestamp_names_file_and_line(video, tmp_path):
+    boxes = tmp_path / "bad.csv"
+    boxes.write_text("clip one,1,0.1,0.1,0.4,0.9\nclip one,1.5,0.1,0.1,0.4,0.9\n")
+    with pytest.raises(BoxFileError, match=r"bad\.csv:2: timestamp 1\.5 is not a keyframe time"):
+        run_demo(str(video), str(tmp_path / "o"), make_predictor(), str(boxes), progress=False)
+    boxes.write_text("clip one,1,0.1,0.1,1.4,0.9\n")
+    with pytest.raises(BoxFileError, match=r"bad\.csv:1: .*not a normalised"):
+        run_demo(str(video), str(tmp_path / "o"), make_predictor(), str(boxes), progress=False)
+
+
+# --------------------------------------------------------------------------- bad input
+def test_unreadable_missing_and_too_short_videos_are_clear_errors(tmp_path):
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(os.urandom(2048))
+    with pytest.raises(VideoDecodeError, match="garbage.mp4"):
+        run_demo(str(garbage), str(tmp_path / "o"), make_predictor(), fixed_detector, progress=False)
+    with pytest.raises(VideoDecodeError, match="missing.mp4.*no such video file"):
+        run_demo(str(tmp_path / "missing.mp4"), str(tmp_path / "o"), make_predictor(), fixed_detector)
+    short = make_video(tmp_path / "short.mp4", 7)  # one clip spans 8 frames
+    with pytest.raises(VideoTooShortError, match=r"short.mp4.*7 frames, shorter than one clip \(8 frames"):
+        run_demo(str(short), str(tmp_path / "o"), make_predictor(), fixed_detector, progress=False)
+    assert not any((tmp_path / "o").glob("short_*"))  # nothing half-written
+
+
+def test_zero_frame_video_is_a_clear_error(tmp_path):
+    import av
+
+    empty = tmp_path / "empty.mp4"
+    with av.open(str(empty), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+    with pytest.raises(VideoDecodeError, match="empty.mp4"):
+        run_demo(str(empty), str(tmp_path / "o"), make_predictor(), fixed_detector, progress=False)
+
+
+# --------------------------------------------------------------------------- drawing
+def test_visualizer_draws_box_and_label_background_in_the_box_colour():
+    vis = ActionVisualizer(min_short_side=0)
+    frame = np.zeros((120, 160, 3), np.uint8)
+    out = vis.draw(frame, [BoxLabels((20, 50, 80, 110), [("walk", 0.9), ("jump", 0.4)])])
+    color = np.array(vis.color(0))
+    assert (out[50, 20:81] == color).all()            # top edge of the box
+    label_area = out[:50, 20:80]                       # labels sit above the box
+    assert (label_area == color).all(-1).sum() > 200   # filled background
+    assert (label_area > 200).all(-1).sum() > 10       # white text
+    assert not frame.any()                             # input untouched
+    assert vis.color(1) != vis.color(0)
+
+
+# --------------------------------------------------------------------------- config + CLI
+CONFIG = '''
+from detectron2.config import LazyCall as L
+from vmae_det.demo.testing import TinyActionModel
+
+model = L(TinyActionModel)(num_classes=3)
+dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2, test_short_side=32)))
+'''
+
+
+def test_cli_loads_config_and_checkpoint_and_renders(video, tmp_path):
+    cfg = tmp_path / "tiny_cfg.py"
+    cfg.write_text(CONFIG)
+    torch.manual_seed(3)
+    weights = TinyActionModel(num_classes=3).state_dict()
+    torch.save({"model": weights}, tmp_path / "w.pth")
+    labelmap = tmp_path / "labels.pbtxt"
+    labelmap.write_text('label { name: "walk" label_id: 1 }\nlabel { name: "sit" label_id: 2 }\n'
+                        'label { name: "wave" label_id: 3 }\n')
+    boxes = tmp_path / "b.csv"
+    boxes.write_text("clip one,1,0.1,0.1,0.4,0.9,,0.9\n")
+    spec = importlib.util.spec_from_file_location("demo_cli", REPO / "tools" / "demo.py")
+    demo_cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_cli)
+    rc = demo_cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--input", str(video),
+                        "--output", str(tmp_path / "o"), "--boxes", str(boxes), "--labelmap", str(labelmap),
+                        "--device", "cpu", "--no-progress", "--top-k", "2"])
+    assert rc == 0
+    predictor = ActionPredictor.from_config(str(cfg), str(tmp_path / "w.pth"), labelmap=str(labelmap), device="cpu")
+    assert predictor.class_names == {1: "walk", 2: "sit", 3: "wave"}
+    assert (predictor.num_frames, predictor.sampling_rate, predictor.test_short_side) == (4, 2, 32)
+    assert torch.equal(predictor.model.cls.weight, weights["cls.weight"])  # checkpoint really loaded
+    rows = read_rows(tmp_path / "o/clip one_actions.csv")
+    assert [r[1] for r in rows] == ["1"] * 3
+    assert (tmp_path / "o/clip one_preview.png").is_file()
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        ActionPredictor.from_config(str(cfg), str(tmp_path / "nope.pth"))
