@@ -3,11 +3,14 @@
 * :func:`load_video_list` reads a folder of videos (recursively) or a Kinetics/SSV2-style list
   (``path [label]`` per line, space or comma separated, as VideoMAE's ``train.csv``) into
   detectron2 dataset dicts ``{"file_name": str, "label": int}`` (label ``-1`` when absent).
-* :func:`register_video_list` puts such a list in ``DatasetCatalog``; ``tiny_ava_videos`` (the
-  videos of the tiny AVA default under ``$VMAE_DET_DATASETS``) is registered on import.
+* :func:`register_video_list` puts such a list in ``DatasetCatalog``. Registered on import, under
+  ``$VMAE_DET_DATASETS`` (default ``./datasets``): ``tiny_ava_videos`` (``tiny_ava/videos/``, the
+  videos of the tiny AVA default), ``kinetics400_train`` (``kinetics400/train.csv``) and
+  ``ssv2_train`` (``ssv2/train.csv``).
 * :class:`MAEClipMapper` turns a dict into ``{"clip": uint8 [3, T, H, W]}``: a random clip of
   ``num_frames`` frames ``sampling_rate`` apart, one multi-scale crop (VideoMAE's
-  ``GroupMultiScaleCrop``) and an optional horizontal flip shared by all frames, resized to a square
+  ``GroupMultiScaleCrop``, :class:`vmae_det.data.transforms.MultiScaleCrop`) and an optional
+  horizontal flip shared by all frames, resized to a square
   ``input_size``. The model normalises, so the mapper keeps 0-255 values.
 
 A video that cannot be decoded makes the mapper return ``None`` (detectron2's ``MapDataset`` then
@@ -22,7 +25,7 @@ import io
 import logging
 import multiprocessing
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +34,7 @@ from .. import compat  # noqa: F401  (before detectron2)
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
+from .transforms import MultiScaleCrop, apply_augmentations_to_clip
 from .video_io import VideoDecodeError, open_video
 
 __all__ = [
@@ -38,7 +42,6 @@ __all__ = [
     "load_video_list",
     "register_video_list",
     "datasets_root",
-    "MultiScaleCrop",
     "sample_clip_indices",
     "MAEClipMapper",
     "skipped_videos",
@@ -144,13 +147,34 @@ def register_video_list(name: str, list_path: str, root: Optional[str] = None) -
     MetadataCatalog.get(name).set(list_path=list_path, root=root)
 
 
+# name -> (list file or folder, root of relative paths), both under $VMAE_DET_DATASETS.
+_BUILTIN_LISTS = {
+    "tiny_ava_videos": ("tiny_ava/videos", None),
+    # VideoMAE's lists: "path label" per line (see configs/pretrain/).
+    "kinetics400_train": ("kinetics400/train.csv", "kinetics400"),
+    "ssv2_train": ("ssv2/train.csv", "ssv2"),
+}
+
+
 def _register_builtin() -> None:
-    # Resolve the root at load time so VMAE_DET_DATASETS set after import still counts.
-    name = "tiny_ava_videos"
-    if name in DatasetCatalog.list():
-        return
-    DatasetCatalog.register(name, lambda: load_video_list(os.path.join(datasets_root(), "tiny_ava", "videos")))
-    MetadataCatalog.get(name).set(list_path="$VMAE_DET_DATASETS/tiny_ava/videos", root=None)
+    def loader(rel_list: str, rel_root: Optional[str]):
+        # Resolve the root when the list is read, so VMAE_DET_DATASETS set after import counts.
+        def load() -> List[Dict[str, Any]]:
+            root = datasets_root()
+            return load_video_list(
+                os.path.join(root, rel_list), None if rel_root is None else os.path.join(root, rel_root)
+            )
+
+        return load
+
+    for name, (rel_list, rel_root) in _BUILTIN_LISTS.items():
+        if name in DatasetCatalog.list():
+            continue
+        DatasetCatalog.register(name, loader(rel_list, rel_root))
+        MetadataCatalog.get(name).set(
+            list_path=f"$VMAE_DET_DATASETS/{rel_list}",
+            root=None if rel_root is None else f"$VMAE_DET_DATASETS/{rel_root}",
+        )
 
 
 _register_builtin()
@@ -182,85 +206,8 @@ def _count_skip(path: str, reason: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Augmentation and clip sampling
+# Clip sampling
 # ------------------------------------------------------------------------------------------------
-
-
-class MultiScaleCrop(T.Augmentation):
-    """VideoMAE/TSN multi-scale crop: a crop whose sides are ``scales`` × the short side (the two
-    sides at most ``max_distort`` scale steps apart), placed at one of a fixed grid of positions
-    (or anywhere), then resized to ``output_size`` × ``output_size``.
-
-    Sides within 3 px of ``output_size`` snap to it, as in the original, so that a crop at scale 1
-    of a video already at the target size needs no resize.
-    """
-
-    def __init__(
-        self,
-        output_size: int,
-        scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66),
-        max_distort: int = 1,
-        fix_crop: bool = True,
-        more_fix_crop: bool = True,
-    ):
-        super().__init__()
-        if not scales:
-            raise ValueError("MultiScaleCrop needs at least one scale")
-        self.output_size = int(output_size)
-        self.scales = tuple(float(s) for s in scales)
-        self.max_distort = int(max_distort)
-        self.fix_crop = fix_crop
-        self.more_fix_crop = more_fix_crop
-
-    def _crop_size(self, h: int, w: int) -> Tuple[int, int]:
-        base = min(h, w)
-        sides = [int(base * s) for s in self.scales]
-        sides = [self.output_size if abs(s - self.output_size) < 3 else s for s in sides]
-        pairs = [
-            (ch, cw)
-            for i, ch in enumerate(sides)
-            for j, cw in enumerate(sides)
-            if abs(i - j) <= self.max_distort
-        ]
-        ch, cw = pairs[np.random.randint(len(pairs))]
-        return min(max(ch, 1), h), min(max(cw, 1), w)
-
-    def _offsets(self, h: int, w: int, ch: int, cw: int) -> List[Tuple[int, int]]:
-        # A 5x5 grid over the free space; corners + centre, plus 8 more with more_fix_crop.
-        sy, sx = (h - ch) // 4, (w - cw) // 4
-        grid = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2)]
-        if self.more_fix_crop:
-            grid += [(2, 0), (2, 4), (4, 2), (0, 2), (1, 1), (1, 3), (3, 1), (3, 3)]
-        return [(gy * sy, gx * sx) for gy, gx in grid]
-
-    def get_transform(self, image: np.ndarray) -> T.Transform:
-        h, w = image.shape[:2]
-        ch, cw = self._crop_size(h, w)
-        if self.fix_crop:
-            offsets = self._offsets(h, w, ch, cw)
-            y0, x0 = offsets[np.random.randint(len(offsets))]
-        else:
-            y0, x0 = np.random.randint(h - ch + 1), np.random.randint(w - cw + 1)
-        crop = T.CropTransform(x0, y0, cw, ch)
-        if ch == self.output_size and cw == self.output_size:
-            return crop
-        return T.TransformList([crop, T.ResizeTransform(ch, cw, self.output_size, self.output_size)])
-
-
-def apply_augmentations_to_clip(
-    augmentations: Sequence[T.Augmentation], frames: np.ndarray
-) -> Tuple[np.ndarray, T.TransformList]:
-    """Sample ``augmentations`` once on the first frame and apply the result to every frame.
-
-    Args:
-        frames: ``uint8 [T, H, W, 3]``.
-    Returns:
-        the transformed frames ``[T, H', W', 3]`` and the transforms (to map boxes, if any).
-    """
-    aug_input = T.AugInput(frames[0])
-    transforms = T.AugmentationList(list(augmentations))(aug_input)
-    out = np.stack([transforms.apply_image(frame) for frame in frames])
-    return out, transforms
 
 
 def sample_clip_indices(
