@@ -1,0 +1,86 @@
+"""ONNX export of the action detector's tensor path: RoiAlign(half_pixel) and scores match PyTorch."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.demo.onnx_export import compare_with_pytorch, example_inputs, export_action_detector, run_onnx
+from vmae_det.demo.testing import TinyActionModel
+from vmae_det.modeling.action_detector import AVAActionDetector
+from vmae_det.modeling.vit import build_vit
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def detector() -> AVAActionDetector:
+    torch.manual_seed(0)
+    backbone = build_vit("tiny", img_size=32, num_frames=4, patch_size=8, tubelet_size=2)
+    # A larger head init than the default 0.01 so the scores actually differ between boxes.
+    return AVAActionDetector(backbone=backbone, num_classes=5, head_init_std=0.5).eval()
+
+
+@pytest.fixture(scope="module")
+def exported(detector, tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("onnx") / "detector.onnx")
+    return export_action_detector(detector, path, clip_shape=(2, 3, 4, 32, 48), num_rois=3)
+
+
+def test_graph_has_half_pixel_roialign_and_dynamic_batch_and_rois(exported):
+    graph = onnx.load(exported).graph
+    roi_aligns = [n for n in graph.node if n.op_type == "RoiAlign"]
+    assert len(roi_aligns) == 1
+    attrs = {a.name: a for a in roi_aligns[0].attribute}
+    assert attrs["coordinate_transformation_mode"].s == b"half_pixel"  # aligned=True
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    assert dims == {"clip": ["batch", 3, 4, 32, 48], "rois": ["num_rois", 5]}
+
+
+def test_onnxruntime_scores_match_pytorch_on_other_batch_and_box_counts(detector, exported):
+    clip, rois = example_inputs((3, 3, 4, 32, 48), num_rois=7, seed=1)
+    diff = compare_with_pytorch(detector, exported, clip, rois)
+    assert diff < 1e-4
+    scores = run_onnx(exported, clip, rois)
+    assert scores.shape == (7, 5) and ((scores > 0) & (scores < 1)).all()
+    assert scores.std(0).max() > 1e-3  # not a constant output that would match trivially
+
+
+def test_exported_scores_equal_the_list_of_dicts_path_before_person_score(detector, exported):
+    clip, rois = example_inputs((1, 3, 4, 32, 48), num_rois=2, seed=2)
+    inputs = [{"clip": clip[0].to(torch.uint8), "boxes": rois[:, 1:], "box_scores": torch.tensor([0.5, 1.0]),
+               "clip_size": (32, 48)}]
+    with torch.no_grad():
+        expected = detector(inputs)[0]["scores"].numpy()
+    got = run_onnx(exported, clip.to(torch.uint8).float(), rois) * np.array([[0.5], [1.0]])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_opset_below_16_is_refused(detector, tmp_path):
+    with pytest.raises(ValueError, match="opset 15 < 16"):
+        export_action_detector(detector, str(tmp_path / "x.onnx"), (1, 3, 4, 32, 32), opset=15)
+
+
+def test_export_tool_from_config_and_checkpoint(tmp_path, capsys):
+    cfg = tmp_path / "cfg.py"
+    cfg.write_text(
+        "from detectron2.config import LazyCall as L\n"
+        "from vmae_det.demo.testing import TinyActionModel\n"
+        "model = L(TinyActionModel)(num_classes=4)\n"
+        "dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2, test_short_side=24)))\n"
+    )
+    torch.manual_seed(1)
+    torch.save({"model": TinyActionModel(num_classes=4).state_dict()}, tmp_path / "w.pth")
+    spec = importlib.util.spec_from_file_location("export_onnx_cli", REPO / "tools" / "export_onnx.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    out = tmp_path / "tiny.onnx"
+    assert cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out)]) == 0
+    assert "clip (1, 3, 4, 24, 32)" in capsys.readouterr().out  # short side 24, 4:3
+    dims = [d.dim_value for d in onnx.load(str(out)).graph.output[0].type.tensor_type.shape.dim]
+    assert dims[1] == 4
