@@ -316,15 +316,18 @@ def _find_backbone(model: nn.Module) -> Tuple[VideoViT, str]:
 
 
 def _infer_grid(n: int, like: Tuple[int, int, int]) -> Tuple[int, int, int]:
-    """Token grid of a source position table with ``n`` entries, assuming it differs from ``like`` in
-    spatial size (square) or in frames only, or else used the standard 16 frames / tubelet 2."""
+    """Token grid of a source position table with ``n`` entries (the checkpoint does not store it).
+
+    Tried in order: same spatial grid as ``like`` (frames differ), same frames with a square spatial grid
+    (resolution differs), the standard 16 frames / tubelet 2 with a square spatial grid.
+    """
     t, h, w = like
+    if n % (h * w) == 0:
+        return n // (h * w), h, w
     for tt in (t, 8):
         s = math.isqrt(n // tt) if n % tt == 0 else 0
         if s and tt * s * s == n:
             return tt, s, s
-    if n % (h * w) == 0:
-        return n // (h * w), h, w
     raise ValueError(f"cannot infer the token grid of a {n}-entry position table (model grid {like})")
 
 
