@@ -6,13 +6,14 @@ from .ava_io import (
     read_exclusions,
     read_labelmap,
     write_detections_csv,
+    write_metrics,
 )
 from .ava_map import PROTOCOLS, AVAResult, evaluate, make_image_key
 from .plot import plot_per_class_ap
 
 __all__ = [
     "DEFAULT_LABEL_MAP", "AVARows", "read_ava_csv", "read_exclusions", "read_labelmap",
-    "write_detections_csv", "PROTOCOLS", "AVAResult", "evaluate", "make_image_key",
+    "write_detections_csv", "write_metrics", "PROTOCOLS", "AVAResult", "evaluate", "make_image_key",
     "plot_per_class_ap", "AVAEvaluator",
 ]
 

@@ -15,6 +15,7 @@ the file and line; blank lines are skipped and counted.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import os
@@ -31,6 +32,7 @@ __all__ = [
     "read_ava_csv",
     "read_exclusions",
     "write_detections_csv",
+    "write_metrics",
 ]
 
 logger = logging.getLogger(__name__)
@@ -257,3 +259,22 @@ def write_detections_csv(path: str, rows: AVARows) -> None:
             rows.video_ids, rows.timestamps, rows.boxes.tolist(), rows.action_ids.tolist(), rows.scores.tolist()
         ):
             f.write(f"{vid},{ts},{box[0]!r},{box[1]!r},{box[2]!r},{box[3]!r},{aid},{score!r}\n")
+
+
+def write_metrics(result, path: str) -> None:
+    """Write an :class:`~vmae_det.evaluation.AVAResult` as JSON (fractions; NaN written as null)."""
+    def num(x: float):
+        return None if math.isnan(x) else x
+
+    payload = {
+        "protocol": result.protocol,
+        "mAP": num(result.mAP),
+        "per_class": [
+            {"id": c, "name": result.class_names[c], "AP": num(ap),
+             "num_groundtruth": result.num_groundtruth[c], "num_detections": result.num_detections[c]}
+            for c, ap in result.per_class_ap.items()
+        ],
+        "stats": result.stats,
+    }
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2)

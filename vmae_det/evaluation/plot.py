@@ -32,7 +32,7 @@ def plot_per_class_ap(per_class_ap: Mapping[str, float], path: str, *, title: st
                 va="center", fontsize=6)
     ax.set_yticks(ys)
     ax.set_yticklabels(names, fontsize=6)
-    ax.invert_yaxis()
+    ax.set_ylim(len(names) - 0.5, -0.5)  # first class on top, no empty margins
     ax.set_xlim(0, 105)
     ax.set_xlabel("AP (%)")
     valid = [v for v in values if not math.isnan(v)]
