@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "is given, else torchvision")
     p.add_argument("--person-weights", default=None,
                    help="local weights for the person detector (default: download and cache if possible)")
-    p.add_argument("--person-score-threshold", type=float, default=0.7, help="keep detector boxes above this")
+    p.add_argument("--person-score-threshold", type=float, default=0.8, help="keep detector boxes above this")
     p.add_argument("--boxes", default=None, help="AVA-format box CSV (video_id,timestamp,x1,y1,x2,y2[,action,score])")
     p.add_argument("--video-id", default=None, help="video id in the box CSV and output CSV (default: file stem)")
     p.add_argument("--keyframe-interval", type=float, default=None,

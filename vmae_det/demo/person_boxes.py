@@ -55,7 +55,7 @@ class PersonBoxSource:
 class DetectorBoxSource(PersonBoxSource):
     """Run a person detector on each keyframe and keep boxes scoring at least ``score_threshold``."""
 
-    def __init__(self, detector: Detector, score_threshold: float = 0.7) -> None:
+    def __init__(self, detector: Detector, score_threshold: float = 0.8) -> None:
         self.detector = detector
         self.score_threshold = float(score_threshold)
 
@@ -165,7 +165,7 @@ class CsvBoxSource(PersonBoxSource):
 
 
 def build_person_detector(
-    name: str, weights: Optional[str] = None, device: str = "cpu", score_threshold: float = 0.7
+    name: str, weights: Optional[str] = None, device: str = "cpu", score_threshold: float = 0.8
 ) -> Detector:
     """Build a COCO person detector by name: ``"torchvision"`` or ``"detectron2"``.
 

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 _GEOMETRY_KEYS = {
     "num_frames": ("num_frames", "clip_len", "frames_per_clip"),
     "sampling_rate": ("sampling_rate", "frame_stride", "stride"),
-    "test_short_side": ("test_short_side", "short_side", "min_size_test", "min_size"),
+    "test_short_side": ("test_short_side", "short_edge", "short_side", "min_size_test"),
 }
 
 

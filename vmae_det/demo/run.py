@@ -63,7 +63,7 @@ def run_demo(
     score_threshold: float = 0.0,
     draw_threshold: float = 0.0,
     batch_size: int = 4,
-    person_score_threshold: float = 0.7,
+    person_score_threshold: float = 0.8,
     video_id: Optional[str] = None,
     render_min_short_side: int = 360,
     preview: bool = True,
