@@ -3,7 +3,9 @@
 Runs in about a minute on 2 CPU cores and the loss falls clearly (see tests/test_pretrain.py):
     python tools/pretrain_mae.py --config-file configs/pretrain/tiny.py
 Same recipe shape as the paper configs (tube masking 0.9, AdamW β=(0.9, 0.95), wd 0.05, cosine with
-warmup, lr scaled by batch/256), scaled down: 8 frames at stride 2, 64 px, 8 px patches.
+warmup, lr scaled by batch/256), scaled down: 8 frames at stride 2, 64 px, 8 px patches, a 1-block
+decoder, raw-pixel targets (see the comment at ``norm_pix_loss``). Measured on 2 CPU cores: 200
+iterations in ~25 s, loss_mae 0.27 (iter 20) -> 0.005 (iter 200).
 """
 from detectron2.config import LazyCall as L
 from detectron2.data import build_detection_train_loader, get_detection_dataset_dicts
@@ -26,7 +28,10 @@ model = L(build_videomae)(
     decoder_depth=1,
     mask_type="tube",
     mask_ratio=0.9,
-    norm_pix_loss=True,
+    # The synthetic videos are flat colour almost everywhere: per-cube normalised targets of a flat
+    # cube are amplified compression noise, which no model can predict (the loss would stay near 1).
+    # Raw [0, 1] pixel targets make the quick start's loss fall clearly; the paper configs keep True.
+    norm_pix_loss=False,
 )
 
 dataloader = OmegaConf.create()

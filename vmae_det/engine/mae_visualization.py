@@ -22,7 +22,7 @@ __all__ = ["reconstruction_rows", "save_reconstruction_figure", "MAEReconstructi
 
 logger = logging.getLogger(__name__)
 
-MASK_GREY = 128.0  # value of masked cubes in the "masked" row
+MASK_GREY = 64.0  # masked cubes in the "masked" row: dark grey, distinct from typical mid-grey scenes
 
 
 def _as_clip_batch(batch: Union[torch.Tensor, Sequence[Dict]]) -> torch.Tensor:

@@ -1,0 +1,28 @@
+"""VideoMAE ViT-H/16 pretraining on Kinetics-400, 800 epochs.
+
+No official 800-epoch script for this size: the same recipe as the official 1600-epoch one
+(scripts/kinetics/videomae_vit_huge_patch16_224_tubemasking_ratio_0.9_epoch_1600/pretrain.sh:
+64 GPUs x 16 = total batch 1024, decoder depth 12, activation checkpointing), trained for 800 epochs.
+
+Shared recipe (optimizer, schedule, masking, loss, data augmentation, epochs -> iterations):
+see videomae_vit_b_k400_800ep.py. This file changes:
+ViT-H/16 (1280-d, 32 blocks, 16 heads; decoder 640-d, 8 heads), decoder depth 12, total batch 1024, 800 epochs.
+"""
+from vmae_det.engine import scaled_lr
+
+from .videomae_vit_b_k400_800ep import _BASE_LR, _NUM_TRAIN_VIDEOS, _WARMUP_EPOCHS
+from .videomae_vit_b_k400_800ep import dataloader, lr_multiplier, model, optimizer, train
+
+_TOTAL_BATCH = 1024
+_EPOCHS = 800
+_ITERS_PER_EPOCH = _NUM_TRAIN_VIDEOS // _TOTAL_BATCH  # 234
+
+model.size = "huge"
+model.decoder_depth = 12
+model.encoder_kwargs.use_checkpoint = True  # activation checkpointing, as the official script
+dataloader.train.total_batch_size = _TOTAL_BATCH
+optimizer.lr = scaled_lr(_BASE_LR, _TOTAL_BATCH)
+lr_multiplier.warmup_fraction = _WARMUP_EPOCHS / _EPOCHS
+train["output_dir"] = "./output/videomae_vit_h_k400_800ep"
+train["max_iter"] = _EPOCHS * _ITERS_PER_EPOCH  # 187,200
+train["checkpointer"]["period"] = 20 * _ITERS_PER_EPOCH  # every 20 epochs

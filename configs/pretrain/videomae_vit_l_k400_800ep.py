@@ -1,0 +1,27 @@
+"""VideoMAE ViT-L/16 pretraining on Kinetics-400, 800 epochs.
+
+No official 800-epoch script for this size: the same recipe as the official 1600-epoch one
+(scripts/kinetics/videomae_vit_large_patch16_224_tubemasking_ratio_0.9_epoch_1600/pretrain.sh:
+64 GPUs x 8 = total batch 512, decoder depth 12), trained for 800 epochs.
+
+Shared recipe (optimizer, schedule, masking, loss, data augmentation, epochs -> iterations):
+see videomae_vit_b_k400_800ep.py. This file changes:
+ViT-L/16 (1024-d, 24 blocks, 16 heads; decoder 512-d, 8 heads), decoder depth 12, total batch 512, 800 epochs.
+"""
+from vmae_det.engine import scaled_lr
+
+from .videomae_vit_b_k400_800ep import _BASE_LR, _NUM_TRAIN_VIDEOS, _WARMUP_EPOCHS
+from .videomae_vit_b_k400_800ep import dataloader, lr_multiplier, model, optimizer, train
+
+_TOTAL_BATCH = 512
+_EPOCHS = 800
+_ITERS_PER_EPOCH = _NUM_TRAIN_VIDEOS // _TOTAL_BATCH  # 469
+
+model.size = "large"
+model.decoder_depth = 12
+dataloader.train.total_batch_size = _TOTAL_BATCH
+optimizer.lr = scaled_lr(_BASE_LR, _TOTAL_BATCH)
+lr_multiplier.warmup_fraction = _WARMUP_EPOCHS / _EPOCHS
+train["output_dir"] = "./output/videomae_vit_l_k400_800ep"
+train["max_iter"] = _EPOCHS * _ITERS_PER_EPOCH  # 375,200
+train["checkpointer"]["period"] = 20 * _ITERS_PER_EPOCH  # every 20 epochs
