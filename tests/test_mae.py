@@ -84,6 +84,9 @@ def test_mask_ratio_zero_runs():
     out = mae([{"clip": c} for c in clips()])
     assert out["loss_mae"].item() == 0.0
     out["loss_mae"].backward()
+    outs = mae.eval()([{"clip": c} for c in clips()])
+    assert outs[0]["loss_mae"].item() == 0.0 and not outs[0]["mask"].any()
+    assert torch.allclose(outs[0]["reconstruction"], clips()[0].float())
 
 
 def test_overfits_one_tiny_batch():

@@ -141,6 +141,8 @@ def test_layer_ids_and_no_weight_decay():
     assert vit.get_layer_id("blocks.0.attn.qkv.weight") == 1
     assert vit.get_layer_id("backbone.blocks.1.mlp.fc1.bias") == 2
     assert vit.get_layer_id("norm.weight") == 3
+    assert vit.get_layer_id("encoder.blocks.1.attn.proj.weight") == 2
+    assert vit.get_layer_id("decoder.blocks.0.attn.proj.weight") == 3
     assert vit.no_weight_decay() == {"pos_embed", "cls_token"}
     assert "pos_embed" not in vit.state_dict()  # the fixed table is not a weight
     assert "pos_embed" in tiny(use_learnable_pos_emb=True).state_dict()

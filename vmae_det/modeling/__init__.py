@@ -3,3 +3,4 @@ from .masking import FrameMasking, RandomMasking, TubeMasking, build_masking
 from .vit import VideoViT, build_vit
 from .mae import VideoMAE, build_videomae
 from .weight_loading import load_videomae_weights
+from .action_detector import AVAActionDetector

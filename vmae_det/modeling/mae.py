@@ -224,7 +224,7 @@ class VideoMAE(nn.Module):
                 # Nothing is masked (mask_ratio 0): no reconstruction target; keep the graph connected.
                 return {"loss_mae": pred.sum() * 0.0}
             return {"loss_mae": F.mse_loss(pred, target)}
-        per_sample = ((pred - target) ** 2).flatten(1).mean(1)
+        per_sample = ((pred - target) ** 2).flatten(1).mean(1) if pred.shape[1] else pred.new_zeros(len(pred))
         recon = self.to_pixels(x01, mask, pred, grid)
         return [
             {"loss_mae": per_sample[i], "mask": mask[i], "reconstruction": recon[i]}
@@ -241,7 +241,7 @@ class VideoMAE(nn.Module):
         cubes = patchify(clips01, self.tubelet_size, self.patch_size)  # [B, N, P, 3]
         b, _, p, c = cubes.shape
         pred = pred.reshape(b, -1, p, c).to(cubes.dtype)
-        if self.norm_pix_loss:
+        if self.norm_pix_loss and pred.shape[1] > 0:
             true = select_tokens(cubes.flatten(2), mask).reshape(b, -1, p, c)
             std = true.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
             pred = pred * std + true.mean(dim=-2, keepdim=True)

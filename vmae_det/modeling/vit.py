@@ -380,6 +380,8 @@ class VideoViT(Backbone):
         Accepts names with or without a prefix (e.g. ``backbone.blocks.3.mlp.fc1.weight`` -> 4).
         """
         parts = param_name.split(".")
+        if "decoder" in parts or parts[0] in ("mask_token", "encoder_to_decoder"):
+            return self.num_layers + 1  # an MAE decoder's blocks are not encoder layers
         for i, part in enumerate(parts):
             if part in ("pos_embed", "patch_embed", "cls_token"):
                 return 0
