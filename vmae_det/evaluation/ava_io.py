@@ -165,9 +165,9 @@ def _bad_row(path: str, line_no: int, row: list, why: str) -> ValueError:
 
 
 def _parse_floats(path: str, rows: list, line_nos: list, cols: slice, what: str) -> np.ndarray:
-    """Bulk-convert string columns to float64, falling back to a per-row pass that names the bad line."""
+    """Convert string columns to float64 (Python ``float``, as the official reader), naming a bad line."""
     try:
-        out = np.array([r[cols] for r in rows], dtype=np.float64)
+        out = np.array([[float(v) for v in r[cols]] for r in rows], dtype=np.float64)
     except ValueError:
         out = None
     if out is None or not np.isfinite(out).all():
@@ -178,7 +178,6 @@ def _parse_floats(path: str, rows: list, line_nos: list, cols: slice, what: str)
                 raise _bad_row(path, line_no, row, f"{what} must be numbers") from None
             if not all(math.isfinite(v) for v in values):
                 raise _bad_row(path, line_no, row, f"{what} must be finite")
-        out = np.array([[float(v) for v in r[cols]] for r in rows], dtype=np.float64)
     return out.reshape(len(rows), -1)
 
 
