@@ -267,3 +267,33 @@ def test_cli_loads_config_and_checkpoint_and_renders(video, tmp_path):
     assert (tmp_path / "o/clip one_preview.png").is_file()
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         ActionPredictor.from_config(str(cfg), str(tmp_path / "nope.pth"))
+
+
+def test_labels_stay_on_the_canvas_for_boxes_at_the_right_edge():
+    vis = ActionVisualizer(min_short_side=0)
+    out = vis.draw(np.zeros((100, 100, 3), np.uint8), [BoxLabels((85, 40, 99, 90), [("a long label", 0.5)])])
+    color = np.array(vis.color(0))
+    filled_cols = np.flatnonzero((out[:40] == color).all(-1).any(0))
+    assert filled_cols.min() < 85 and filled_cols.max() == 99  # shifted left, not cut off
+
+
+def test_torchvision_person_detector_from_local_weights_through_the_demo(tmp_path):
+    """The --person-detector torchvision --person-weights path, with weights this test creates."""
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+
+    from vmae_det.demo import build_person_detector
+
+    torch.manual_seed(0)
+    weights = tmp_path / "frcnn.pth"
+    torch.save(fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).state_dict(), weights)
+    detector = build_person_detector("torchvision", weights=str(weights), device="cpu", score_threshold=0.8)
+    video = make_video(tmp_path / "v.mp4", 9, size=(40, 32))
+    summary = run_demo(str(video), str(tmp_path / "o"), make_predictor(), detector, keyframe_interval=100,
+                       progress=False)
+    # Random weights find nobody above 0.8: the keyframe is written empty, every frame is rendered.
+    assert summary["num_keyframes"] == 1 and summary["num_boxes"] == 0 and summary["num_csv_rows"] == 0
+    assert sum(1 for _ in VideoStreamReader(summary["outputs"]["video"])) == 9
+    data = json.loads(Path(summary["outputs"]["json"]).read_text())
+    assert data["keyframes"] == [{"timestamp": 0, "time": 0.0, "frame": 0, "people": []}]
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        build_person_detector("torchvision", weights=str(tmp_path / "missing.pth"))

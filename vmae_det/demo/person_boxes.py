@@ -165,18 +165,17 @@ class CsvBoxSource(PersonBoxSource):
 
 
 def build_person_detector(
-    name: str, weights: Optional[str] = None, device: str = "cpu", score_threshold: float = 0.8
+    name: str, weights: Optional[str] = None, device: Optional[str] = None, score_threshold: float = 0.8
 ) -> Detector:
     """Build a COCO person detector by name: ``"torchvision"`` or ``"detectron2"``.
 
-    Delegates to ``vmae_det.data.person_detector`` (weights from ``weights`` or downloaded and
-    cached when the network allows).
+    Delegates to :func:`vmae_det.data.person_detector.build_person_detector` (weights from the
+    local file ``weights``, else downloaded and cached by torchvision/detectron2; offline, that is
+    an error saying to pass a local file). ``device`` defaults to CUDA when available.
     """
-    try:
-        from vmae_det.data import person_detector as pd
-    except ImportError as e:
-        raise ImportError(
-            "vmae_det.data.person_detector is not available in this checkout; pass --boxes CSV "
-            f"(--person-detector csv) instead ({e})"
-        ) from e
-    return pd.build_person_detector(name, weights=weights, device=device, score_threshold=score_threshold)
+    import torch
+
+    from vmae_det.data.person_detector import build_person_detector as build
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return build(name, weights=weights, device=device, score_threshold=score_threshold)

@@ -78,7 +78,9 @@ class ActionVisualizer:
         block_h = line_h * len(lines)
         # Above the box when there is room, else inside its top edge.
         y0 = p1[1] - block_h if p1[1] - block_h >= 0 else p1[1]
-        x0 = min(max(p1[0], 0), max(canvas.shape[1] - 1, 0))
+        block_w = max(s[0][0] for s in sizes) + 4
+        # Keep the whole label block on the canvas (boxes touching the right edge are common).
+        x0 = max(min(p1[0], canvas.shape[1] - block_w), 0)
         text_color = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
         for k, (text, ((tw, th), base)) in enumerate(zip(lines, sizes)):
             top = y0 + k * line_h
