@@ -31,6 +31,13 @@ def test_placeholder_error_names_op_and_fix():
     assert not isinstance(getattr(C, "__file__"), type(None))
 
 
+def test_collect_env_info_works_without_extension():
+    from detectron2.utils.collect_env import collect_env_info
+
+    info = collect_env_info()
+    assert "PyTorch" in info and "detectron2" in info
+
+
 def test_compat_runs_before_detectron2_in_fresh_interpreter():
     code = textwrap.dedent(
         """

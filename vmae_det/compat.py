@@ -62,6 +62,11 @@ def _install_extension_placeholder() -> None:
     module.__file__ = "<vmae_det placeholder for detectron2._C>"
     module.__spec__ = importlib.machinery.ModuleSpec("detectron2._C", loader=None)
     setattr(module, _PLACEHOLDER_FLAG, True)
+    # Build-information queries (detectron2.utils.collect_env, run by default_setup) are not ops:
+    # answer them truthfully instead of failing every training start.
+    module.get_compiler_version = lambda: "none (pure-Python detectron2; see vmae_det.compat)"
+    module.get_cuda_version = lambda: "none (pure-Python detectron2)"
+    module.has_cuda = lambda: False
     sys.modules["detectron2._C"] = module
 
 
