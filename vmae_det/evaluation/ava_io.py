@@ -166,6 +166,8 @@ def _bad_row(path: str, line_no: int, row: list, why: str) -> ValueError:
 
 def _parse_floats(path: str, rows: list, line_nos: list, cols: slice, what: str) -> np.ndarray:
     """Convert string columns to float64 (Python ``float``, as the official reader), naming a bad line."""
+    if not rows:
+        return np.zeros((0, cols.stop - cols.start))
     try:
         out = np.array([[float(v) for v in r[cols]] for r in rows], dtype=np.float64)
     except ValueError:
