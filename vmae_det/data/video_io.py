@@ -104,8 +104,10 @@ class DecordReader(VideoReader):
 
     backend = "decord"
 
-    def __init__(self, path: str, num_threads: int = 1):
+    def __init__(self, path: str, num_threads: int = 1, fallback_to_pyav: bool = False):
         super().__init__(path)
+        self._fallback_to_pyav = fallback_to_pyav
+        self._pyav: Optional["PyAVReader"] = None
         try:
             import decord
         except ImportError as e:  # pragma: no cover - decord is a listed dependency
@@ -127,7 +129,8 @@ class DecordReader(VideoReader):
 
     @property
     def num_frames(self) -> int:
-        return self._n
+        # After a fallback PyAV's count (from the frames it can decode) is the reliable one.
+        return self._n if self._pyav is None else min(self._n, self._pyav.num_frames)
 
     @property
     def fps(self) -> float:
@@ -142,14 +145,25 @@ class DecordReader(VideoReader):
         return self._w
 
     def _read(self, indices: List[int]) -> np.ndarray:
+        if self._pyav is not None:
+            return self._pyav.get_frames(indices)
         try:
             frames = self._vr.get_batch(indices).asnumpy()
         except Exception as e:
-            raise VideoDecodeError(self.path, f"decord failed on frames {_span(indices)}: {_short(e)}") from e
+            error = VideoDecodeError(self.path, f"decord failed on frames {_span(indices)}: {_short(e)}")
+            if not self._fallback_to_pyav:
+                raise error from e
+            # decord gives up on a damaged packet; PyAV skips it and decodes the rest.
+            logger.info("%s; reading it with PyAV from now on", error)
+            self._pyav = PyAVReader(self.path)
+            return self._pyav.get_frames(indices)
         return np.ascontiguousarray(frames, dtype=np.uint8)
 
     def close(self) -> None:
         self._vr = None
+        if self._pyav is not None:
+            self._pyav.close()
+            self._pyav = None
 
 
 class PyAVReader(VideoReader):
@@ -230,62 +244,79 @@ class PyAVReader(VideoReader):
         seconds = float((frame.pts - self._start_pts) * self._stream.time_base)
         return int(round(seconds * self._fps))
 
-    def _decode_from(self, first: int, last: int, wanted: set) -> dict:
-        """Decode frames from the keyframe before ``first`` up to ``last``; keep ``wanted``."""
-        found: dict = {}
+    def _frames_from(self, first: int):
+        """Yield ``(index, frame)`` from the keyframe at or before ``first`` to the end.
+
+        Goes packet by packet so that a corrupt packet (a damaged or cut-off file) is skipped and
+        logged instead of ending the stream; the frames it held are filled in by :meth:`_read`.
+        """
         if first > 0 and self._fps:
             target = self._start_pts + int(first / self._fps / self._stream.time_base)
             self._container.seek(max(target, self._start_pts), stream=self._stream, backward=True)
-            sequential_ok = False  # after a seek we do not know the index of the next frame
+            know_position = False  # after a seek the index of the next frame is only known from pts
         else:
             self._container.seek(0)
-            sequential_ok = True
+            know_position = True
         seq = 0
-        self._last_frame = None
-        for frame in self._container.decode(self._stream):
-            if frame.pts is None and not sequential_ok:
-                raise _NeedSequential()
-            i = self._index_of(frame, seq)
-            seq += 1
+        for packet in self._container.demux(self._stream):
+            try:
+                frames = packet.decode()  # the flush packet at the end (size 0) drains the decoder
+            except self._av.error.FFmpegError as e:
+                logger.warning("'%s': skipping an undecodable packet: %s", self.path, _short(e))
+                continue
+            for frame in frames:
+                if frame.pts is None and not know_position:
+                    raise _NeedSequential()
+                yield self._index_of(frame, seq), frame
+                seq += 1
+
+    def _decode(self, first: int, last: int, wanted: set):
+        """Decode from ``first`` to ``last``: (wanted frames by index, last decoded (index, frame))."""
+        found: dict = {}
+        last_decoded = None
+        for i, frame in self._frames_from(first):
             if i in wanted:
                 found[i] = frame.to_ndarray(format="rgb24")
-            self._last_frame = (i, frame)
+            last_decoded = (i, frame)
             if i >= last:
                 break
-        return found
+        return found, last_decoded
 
     def _read(self, indices: List[int]) -> np.ndarray:
         wanted = set(indices)
         try:
             try:
-                found = self._decode_from(indices[0], indices[-1], wanted)
-                if indices[0] not in found and indices[0] > 0:
-                    # the seek overshot (bad index/timestamps): decode from the start instead
-                    raise _NeedSequential()
+                found, last_decoded = self._decode(indices[0], indices[-1], wanted)
+                if indices[0] > 0 and (not found or min(found) > indices[0]) and (
+                    last_decoded is None or last_decoded[0] > indices[0]
+                ):
+                    raise _NeedSequential()  # the seek overshot (unreliable timestamps)
             except _NeedSequential:
-                found = self._decode_from(0, indices[-1], wanted)
+                found, last_decoded = self._decode(0, indices[-1], wanted)
         except self._av.error.FFmpegError as e:
             raise VideoDecodeError(self.path, f"PyAV decode of frames {_span(indices)}: {_short(e)}") from e
-        if not found:
-            if self._last_frame is None:
-                raise VideoDecodeError(self.path, f"no decodable frame at or after index {indices[0]}")
+        if last_decoded is None:
+            raise VideoDecodeError(self.path, f"no decodable frame at or after index {indices[0]}")
+        if last_decoded[0] < indices[-1]:
+            # Ran out of frames before the largest index: the true count is smaller than the
+            # packet count (e.g. a cut-off last packet). Later requests clamp to it.
+            self._n = min(self.num_frames, last_decoded[0] + 1)
         out = np.empty((len(indices), self._h, self._w, 3), dtype=np.uint8)
-        last_decoded = self._last_frame
+        tail = None
         for k, i in enumerate(indices):
             if i in found:
                 out[k] = found[i]
                 continue
-            # Frame missing: either past the decodable end (clamp to the last decoded frame and
-            # remember the true count) or a gap in the timestamps (use the nearest earlier one).
+            # A gap (skipped packet, timestamp jitter): the nearest earlier decoded frame;
+            # past the end: the last decoded frame.
             earlier = [j for j in found if j < i]
             if earlier:
                 out[k] = found[max(earlier)]
-            elif last_decoded is not None:
-                out[k] = last_decoded[1].to_ndarray(format="rgb24")
+            elif i > last_decoded[0] or not found:
+                tail = tail if tail is not None else last_decoded[1].to_ndarray(format="rgb24")
+                out[k] = tail
             else:
-                raise VideoDecodeError(self.path, f"frame {i} could not be decoded")
-        if last_decoded is not None and last_decoded[0] < indices[-1]:
-            self._n = min(self.num_frames, last_decoded[0] + 1)
+                out[k] = found[min(found)]
         return out
 
     def close(self) -> None:
@@ -304,7 +335,8 @@ def open_video(path: str, backend: str = "auto") -> VideoReader:
 
     Args:
         path: the video file.
-        backend: ``"decord"``, ``"pyav"``, or ``"auto"`` (decord, then PyAV if decord fails).
+        backend: ``"decord"``, ``"pyav"``, or ``"auto"`` (decord; PyAV when decord cannot open
+            the file or later fails to decode frames of it).
 
     Raises:
         VideoDecodeError: missing/empty/corrupt file or no decodable video stream.
@@ -322,7 +354,7 @@ def open_video(path: str, backend: str = "auto") -> VideoReader:
     if backend == "pyav":
         return PyAVReader(path)
     try:
-        return DecordReader(path)
+        return DecordReader(path, fallback_to_pyav=True)
     except VideoDecodeError as decord_error:
         try:
             reader = PyAVReader(path)
