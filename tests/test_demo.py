@@ -175,9 +175,9 @@ def test_boxes_from_csv_with_ava_offset_merging_and_skips(video, tmp_path, caplo
     assert summary["csv_keyframes_past_end"] == 1 and summary["csv_rows_other_videos"] == 1
     assert "boxes.csv:5: skipped" in caplog.text
     rows = read_rows(tmp_path / "o/clip one_actions.csv")
-    assert sorted({(r[1], r[2]) for r in rows}) == [("900", "0.100"), ("902", "0.500")]
+    assert sorted({(r[1], r[2]) for r in rows}) == [("0900", "0.100"), ("0902", "0.500")]
     assert len(rows) == 6
-    keyframe_2 = [float(r[7]) for r in rows if r[1] == "902"]
+    keyframe_2 = [float(r[7]) for r in rows if r[1] == "0902"]
     assert max(keyframe_2) <= 0.75
 
 
@@ -263,7 +263,7 @@ def test_cli_loads_config_and_checkpoint_and_renders(video, tmp_path):
     assert (predictor.num_frames, predictor.sampling_rate, predictor.test_short_side) == (4, 2, 32)
     assert torch.equal(predictor.model.cls.weight, weights["cls.weight"])  # checkpoint really loaded
     rows = read_rows(tmp_path / "o/clip one_actions.csv")
-    assert [r[1] for r in rows] == ["1"] * 3
+    assert [r[1] for r in rows] == ["0001"] * 3
     assert (tmp_path / "o/clip one_preview.png").is_file()
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         ActionPredictor.from_config(str(cfg), str(tmp_path / "nope.pth"))

@@ -2,9 +2,9 @@
 
 CSV rows follow the official AVA detection format ``video_id,timestamp,x1,y1,x2,y2,action_id,score``
 with boxes normalised to [0, 1]. AVA timestamps are integer seconds and the official evaluator
-parses them with ``int``, so the CSV carries the keyframe time rounded to the nearest second; the
-JSON keeps the exact time and frame index as well (several keyframes can share a CSV second when
-the keyframe interval is under a second).
+parses them with ``int``, so the CSV carries the keyframe time rounded to the nearest second,
+zero-padded to four digits as in the AVA files (``0902``); the JSON keeps the exact time and frame
+index as well (several keyframes can share a CSV second when the interval is under a second).
 
 Both files are streamed (one keyframe at a time) so an hour-long video never holds its results.
 """
@@ -68,7 +68,7 @@ class DetectionWriter:
             actions = {}
             for k in np.flatnonzero(row >= self.score_threshold):
                 score = float(row[k])
-                self._csv.writerow([self.video_id, timestamp, *box_txt, int(k) + 1, f"{score:.6f}"])
+                self._csv.writerow([self.video_id, f"{timestamp:04d}", *box_txt, int(k) + 1, f"{score:.6f}"])
                 actions[str(int(k) + 1)] = round(score, 6)
                 self.num_rows += 1
             people.append({"box": [round(float(v), 6) for v in box],
