@@ -63,13 +63,10 @@ def datasets_root() -> str:
 
 
 def _list_folder(folder: str) -> List[Dict[str, Any]]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames.sort()  # deterministic order
-        for name in sorted(filenames):
-            if name.lower().endswith(VIDEO_EXTENSIONS):
-                found.append({"file_name": os.path.join(dirpath, name), "label": -1})
-    return found
+    paths = []
+    for dirpath, _, filenames in os.walk(folder, followlinks=True):
+        paths += [os.path.join(dirpath, n) for n in filenames if n.lower().endswith(VIDEO_EXTENSIONS)]
+    return [{"file_name": p, "label": -1} for p in sorted(paths)]  # same order on every machine
 
 
 def _parse_list_line(line: str) -> List[str]:
