@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets_tiny import make_tiny
 import torch
 
 import vmae_det  # noqa: F401  (shims before detectron2)
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
+from vmae_det.evaluation.ava_io import read_labelmap
 from vmae_det.data.ava import (
     AVAClipMapper,
     AVAFormatError,
@@ -24,7 +26,6 @@ from vmae_det.data.ava import (
     load_ava_dicts,
     read_annotations,
     read_exclusions,
-    read_label_map,
     read_proposals,
     register_ava,
 )
@@ -42,9 +43,8 @@ def _load(name: str, path: Path):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    gen = _load("make_tiny_ava", REPO / "datasets" / "make_tiny_ava.py")
-    return gen.make_tiny_ava(tmp_path_factory.mktemp("ava") / "tiny_ava", seed=3, num_train_videos=2,
-                             num_val_videos=1, seconds=5)
+    return make_tiny(tmp_path_factory.mktemp("ava") / "tiny_ava", seed=3, num_train_videos=2,
+                     num_val_videos=1, seconds=5)
 
 
 # ------------------------------------------------------------------------------------ readers
@@ -103,12 +103,12 @@ def test_read_label_map(tmp_path: Path):
     f = tmp_path / "map.pbtxt"
     f.write_text('label {\n  name: "bend/bow (at the waist)"\n  label_id: 1\n  label_type: PERSON_MOVEMENT\n}\n'
                  'label {\n  name: "answer phone"\n  label_id: 80\n  label_type: OBJECT_MANIPULATION\n}\n')
-    names, types = read_label_map(f)
-    assert names == {1: "bend/bow (at the waist)", 80: "answer phone"}
-    assert types[80] == "OBJECT_MANIPULATION"
+    assert read_labelmap(str(f)) == {1: "bend/bow (at the waist)", 80: "answer phone"}
+    f.write_text('label { name: "walk" label_id: 1 }\nitem { name: "run/jog" id: 10 }\n')  # one-line blocks
+    assert read_labelmap(str(f)) == {1: "walk", 10: "run/jog"}
     f.write_text('label {\n  name: "a"\n  label_id: 1\n}\nlabel {\n  name: "b"\n}\n')
-    with pytest.raises(AVAFormatError, match=r"map.pbtxt:5: label block needs"):
-        read_label_map(f)
+    with pytest.raises(ValueError, match=r"map.pbtxt:5: label block without"):
+        read_labelmap(str(f))
 
 
 # ------------------------------------------------------------------------------ clip indices

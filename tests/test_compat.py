@@ -116,3 +116,14 @@ def test_simple_trainer_checkpoint_resume(tmp_path):
     start, model = run(8, resume=True)
     assert start == 5
     assert (tmp_path / "model_final.pth").exists()
+
+
+def test_map_dataset_retries_skipped_items_on_python_311():
+    from detectron2.data.common import MapDataset
+
+    def mapper(x):
+        return None if x % 2 else x  # odd items "fail to decode"
+
+    ds = MapDataset(list(range(6)), mapper)
+    for i in range(6):
+        assert ds[i] % 2 == 0  # a failing item is replaced by another, valid one

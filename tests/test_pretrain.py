@@ -218,10 +218,13 @@ def test_pretraining_loss_checkpoint_resume(video_dir, tmp_path):
     from vmae_det.engine import do_train, setup
 
     name = "test_pretrain_engine_videos"
-    # The good videos only: a skipped (None) sample makes detectron2 v0.6's MapDataset retry
-    # with random.sample(set), which Python >= 3.11 rejects (needs a compat shim).
+    # One corrupt video in the list: it is skipped (MapDataset retries another item), counted and
+    # reported as a metric; training goes on.
     video_list = tmp_path / "train.csv"
-    video_list.write_text("v0.mp4 0\nv1.mp4 1\nv2.mp4 0\nsub/v3.avi 1\n")
+    video_list.write_text("v0.mp4 0\nv1.mp4 1\nsub/broken.mp4 0\nv2.mp4 0\nsub/v3.avi 1\n")
+    from vmae_det.data.video_dataset import reset_skipped_videos, skipped_videos
+
+    reset_skipped_videos()
     register_video_list(name, str(video_list), root=str(video_dir))
     out = tmp_path / "run"
     try:
@@ -231,6 +234,8 @@ def test_pretraining_loss_checkpoint_resume(video_dir, tmp_path):
 
         losses = _losses(trainer)
         assert len(losses) == 30
+        assert skipped_videos() >= 1
+        assert trainer.storage.history("skipped_videos").latest() == skipped_videos()
         assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), losses
 
         for f in ("model_0000014.pth", "model_final.pth", "last_checkpoint", "metrics.json",

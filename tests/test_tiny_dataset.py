@@ -11,21 +11,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from datasets_tiny import load_generator
 
 REPO = Path(__file__).resolve().parents[1]
 SECONDS = 4
 N_TRAIN, N_VAL = 2, 1
 
 
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("make_tiny_ava", REPO / "datasets" / "make_tiny_ava.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_tiny_ava", mod)  # dataclasses look their module up here
-    spec.loader.exec_module(mod)
-    return mod
-
-
-gen = _load_generator()
+gen = load_generator()
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,17 @@ Imported by ``vmae_det/__init__.py`` before anything imports detectron2. Two shi
   pure-Python sources (see scripts/install_detectron2.sh). We register a placeholder module only
   when the real one cannot be found; touching one of its ops raises a clear error naming the op.
   Nothing vmae_det uses needs it (ROIAlign falls back to torchvision's implementation).
+* ``MapDataset`` retries a sample whose mapper returned None (a corrupt video) with
+  ``random.sample(a_set)``, which Python ≥ 3.11 rejects. Its RNG gets a ``sample`` that accepts sets,
+  patched when ``detectron2.data.common`` is first imported (importing it here would make every
+  ``import vmae_det`` pay for detectron2.data).
 """
 from __future__ import annotations
 
+import importlib.abc
 import importlib.machinery
 import importlib.util
+import random
 import sys
 import types
 
@@ -70,6 +76,68 @@ def _install_extension_placeholder() -> None:
     sys.modules["detectron2._C"] = module
 
 
+class _SetSamplingRandom(random.Random):
+    """``random.Random`` whose ``sample`` also takes sets (in sorted order, so it stays seeded)."""
+
+    def sample(self, population, k, **kwargs):
+        if isinstance(population, (set, frozenset)):
+            population = sorted(population)
+        return super().sample(population, k, **kwargs)
+
+
+def _patch_map_dataset(common) -> None:
+    cls = common.MapDataset
+    if getattr(cls, "_vmae_det_patched", False):
+        return
+    original_init = cls.__init__
+
+    def __init__(self, dataset, map_func):
+        original_init(self, dataset, map_func)
+        self._rng = _SetSamplingRandom(42)
+
+    cls.__init__ = __init__
+    cls._vmae_det_patched = True
+
+
+class _PostImportPatcher(importlib.abc.MetaPathFinder):
+    """Run ``patch(module)`` right after ``name`` is imported (once)."""
+
+    def __init__(self, name: str, patch):
+        self.name, self.patch = name, patch
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # let the normal finders locate it
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        loader, patch = spec.loader, self.patch
+
+        class _PatchingLoader(importlib.abc.Loader):
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                patch(module)
+
+        spec.loader = _PatchingLoader()
+        sys.meta_path.remove(self)
+        return spec
+
+
+def _install_map_dataset_patch() -> None:
+    name = "detectron2.data.common"
+    if name in sys.modules:
+        _patch_map_dataset(sys.modules[name])
+    elif not any(isinstance(f, _PostImportPatcher) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PostImportPatcher(name, _patch_map_dataset))
+
+
 def has_compiled_ops() -> bool:
     """True when the real ``detectron2._C`` extension is in use."""
     apply()
@@ -86,6 +154,7 @@ def apply() -> None:
         return
     _patch_pillow()
     _install_extension_placeholder()
+    _install_map_dataset_patch()
     _applied = True
 
 

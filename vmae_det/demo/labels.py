@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-from vmae_det.data.ava.readers import read_label_map
+from vmae_det.evaluation.ava_io import read_labelmap
 
 __all__ = ["action_names"]
 
@@ -14,7 +14,7 @@ def action_names(
     """Names for action ids ``1..num_classes``: label map file, else dataset metadata, else ``"action <id>"``."""
     names: Dict[int, str] = {}
     if label_map:
-        names = read_label_map(label_map)[0]
+        names = read_labelmap(label_map)
     elif dataset:
         from detectron2.data import MetadataCatalog
 

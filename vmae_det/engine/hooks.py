@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional
 
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
-__all__ = ["LossCurveHook", "plot_metrics"]
+__all__ = ["LossCurveHook", "SkipCounterHook", "plot_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +94,27 @@ class LossCurveHook(HookBase):
 
     def after_train(self):
         self._draw()
+
+
+class SkipCounterHook(HookBase):
+    """Report a count of skipped samples (e.g. undecodable videos): a warning whenever it grows,
+    the running total as the ``skipped_<what>`` metric, and a summary at the end of training."""
+
+    def __init__(self, what: str, count: Callable[[], int], period: int):
+        self.what, self.count, self.period = what, count, period
+        self.last = 0
+
+    def _report(self):
+        n = self.count()
+        if n != self.last:
+            logger.warning(f"{n} {self.what} skipped so far (unreadable or corrupt; see earlier warnings)")
+            self.last = n
+        self.trainer.storage.put_scalar(f"skipped_{self.what}", n, smoothing_hint=False)
+
+    def after_step(self):
+        if (self.trainer.iter + 1) % self.period == 0:
+            self._report()
+
+    def after_train(self):
+        n = self.count()
+        logger.info(f"Training done: {n} {self.what} skipped in total")

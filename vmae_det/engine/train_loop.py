@@ -27,9 +27,10 @@ from detectron2.engine import (
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.solver import LRMultiplier
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from ..config import load_config
-from .hooks import LossCurveHook
+from .hooks import LossCurveHook, SkipCounterHook
 from .trainer import Trainer
 
 __all__ = [
@@ -56,6 +57,8 @@ def setup(args):
     """Load the config strictly (unknown keys are errors), apply overrides, set up logging/seed."""
     cfg = load_config(args.config_file, args.opts)
     default_setup(cfg, args)
+    # default_setup configures the detectron2/fvcore loggers; ours goes to the same console and log.txt.
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="vmae_det", abbrev_name="vmae")
     if cfg.train.float32_matmul_precision:
         torch.set_float32_matmul_precision(cfg.train.float32_matmul_precision)
     return cfg
@@ -112,10 +115,14 @@ def _extra_hooks(cfg, model, train_loader) -> list:
 
     if not isinstance(model, VideoMAE):
         return []
+    from ..data.video_dataset import skipped_videos
     from .mae_visualization import MAEReconstructionHook
 
     period = cfg.train.vis_period or cfg.train.checkpointer.period
-    return [MAEReconstructionHook(period, next(iter(train_loader)), cfg.train.output_dir)]
+    return [
+        MAEReconstructionHook(period, next(iter(train_loader)), cfg.train.output_dir),
+        SkipCounterHook("videos", skipped_videos, cfg.train.log_period),
+    ]
 
 
 def do_train(cfg, args, extra_hooks: Iterable = ()):

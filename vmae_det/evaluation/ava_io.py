@@ -108,52 +108,46 @@ class AVARows:
 
 
 # --------------------------------------------------------------------------- label map
-_NAME_RE = re.compile(r'^name:\s*"(.*)"\s*$')
-_ID_RE = re.compile(r"^(?:id|label_id):\s*(-?\d+)\s*$")
-_OPEN_RE = re.compile(r"^(?:item|label)\s*\{$")
+_BLOCK_RE = re.compile(r"(\w+)\s*\{([^{}]*)\}", re.S)
+_FIELD_RE = re.compile(r'(\w+)\s*:\s*(?:"((?:[^"\\]|\\.)*)"|([^\s"]+))')
 
 
 def read_labelmap(path: str) -> dict[int, str]:
     """Read an AVA label map ``.pbtxt`` into ``{action_id: name}`` (file order).
 
     Accepts the 2018 ``item { name id }`` format and the v2.2 ``label { name label_id label_type }``
-    format; other fields (``label_type``, ``display_name``) are ignored.
+    format, blocks on one line or several; other fields (``label_type``, ``display_name``) are
+    ignored. Errors name the file and the line where the offending block starts.
     """
-    labels: dict[int, str] = {}
-    in_block = False
-    name: Optional[str] = None
-    class_id: Optional[int] = None
-    start = 0
     with open(path, encoding="utf-8") as f:
-        for line_no, raw in enumerate(f, 1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if _OPEN_RE.match(line):
-                if in_block:
-                    raise ValueError(f"{path}:{line_no}: new block before '}}' closes the one at line {start}")
-                in_block, name, class_id, start = True, None, None, line_no
-            elif line == "}":
-                if not in_block:
-                    raise ValueError(f"{path}:{line_no}: unmatched '}}'")
-                if name is None or class_id is None:
-                    raise ValueError(f"{path}:{start}: label block without both a name and an id")
-                if class_id in labels:
-                    raise ValueError(f"{path}:{start}: duplicate action id {class_id}")
-                if class_id < 1:
-                    raise ValueError(f"{path}:{start}: action ids must be >= 1 (got {class_id})")
-                labels[class_id] = name
-                in_block = False
-            elif not in_block:
-                raise ValueError(f"{path}:{line_no}: unexpected text outside a label block: {line!r}")
-            elif (m := _NAME_RE.match(line)) is not None:
-                name = m.group(1)
-            elif (m := _ID_RE.match(line)) is not None:
-                class_id = int(m.group(1))
-            elif not re.match(r"^\w+:", line):
-                raise ValueError(f"{path}:{line_no}: cannot parse label map line {line!r}")
-    if in_block:
-        raise ValueError(f"{path}:{start}: label block is not closed")
+        text = f.read()
+    labels: dict[int, str] = {}
+    pos = 0
+    for m in _BLOCK_RE.finditer(text):
+        line_no = text.count("\n", 0, m.start()) + 1
+        gap = re.sub(r"#[^\n]*", "", text[pos : m.start()]).strip()
+        if gap:
+            raise ValueError(f"{path}:{line_no}: unexpected text outside a label block: {gap[:40]!r}")
+        pos = m.end()
+        if m.group(1) not in ("item", "label"):
+            raise ValueError(f"{path}:{line_no}: unknown block {m.group(1)!r} (expected 'item' or 'label')")
+        fields = {f.group(1): f.group(2) if f.group(2) is not None else f.group(3) for f in _FIELD_RE.finditer(m.group(2))}
+        raw_id = fields.get("label_id", fields.get("id"))
+        if "name" not in fields or raw_id is None:
+            raise ValueError(f"{path}:{line_no}: label block without both a name and an id")
+        try:
+            class_id = int(raw_id)
+        except ValueError:
+            raise ValueError(f"{path}:{line_no}: action id {raw_id!r} is not an integer") from None
+        if class_id in labels:
+            raise ValueError(f"{path}:{line_no}: duplicate action id {class_id}")
+        if class_id < 1:
+            raise ValueError(f"{path}:{line_no}: action ids must be >= 1 (got {class_id})")
+        labels[class_id] = fields["name"]
+    tail = re.sub(r"#[^\n]*", "", text[pos:]).strip()
+    if tail:
+        line_no = text.count("\n", 0, pos) + 1
+        raise ValueError(f"{path}:{line_no}: unexpected or unclosed text after the last label block: {tail[:40]!r}")
     if not labels:
         raise ValueError(f"{path}: label map has no labels")
     return labels

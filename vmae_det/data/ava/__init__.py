@@ -11,6 +11,6 @@ from .clip_source import (
     keyframe_index,
 )
 from .mapper import AVAClipMapper, box_iou_labels
-from .readers import AVABox, AVAFormatError, read_annotations, read_exclusions, read_label_map, read_proposals
+from .readers import AVABox, AVAFormatError, read_annotations, read_exclusions, read_proposals
 
 __all__ = [k for k in globals() if not k.startswith("_")]

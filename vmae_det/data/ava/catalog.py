@@ -23,7 +23,8 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.catalog import Metadata
 
 from .clip_source import AVA_FPS
-from .readers import read_annotations, read_exclusions, read_label_map, read_proposals
+from ...evaluation.ava_io import read_labelmap
+from .readers import read_annotations, read_exclusions, read_proposals
 
 __all__ = ["AVAMetadata", "AVA_SPLIT_FILES", "ava_split_files", "load_ava_dicts", "register_ava", "register_all_ava"]
 
@@ -110,7 +111,7 @@ def load_ava_dicts(
     root = Path(root)
     is_train = (split == "train") if is_train is None else is_train
     files = ava_split_files(root, split, version)
-    names, _ = read_label_map(files["label_map"])
+    names = read_labelmap(files["label_map"])
     whitelist = set(class_whitelist) if class_whitelist is not None else set(names)
     gt = read_annotations(files["groundtruth"], class_whitelist=whitelist)
     excluded = read_exclusions(files["exclusions"])
@@ -194,7 +195,7 @@ def register_ava(
     }
     if files["label_map"].is_file():
         try:
-            names, _ = read_label_map(files["label_map"])
+            names = read_labelmap(files["label_map"])
             meta["class_names"] = names
             meta["num_classes"] = max(num_classes, max(names))
         except ValueError as e:  # importing vmae_det.data must not fail; loading will raise it

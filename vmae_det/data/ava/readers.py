@@ -7,8 +7,8 @@ Formats (all CSV without header, timestamps in seconds of the movie, boxes norma
 * ``ava_{train,val}_excluded_timestamps_v2.{1,2}.csv``: ``video_id,timestamp``.
 * ``ava_{train,val}_predicted_boxes.csv`` (SlowFast): ``video_id,timestamp,x1,y1,x2,y2,,score``;
   the action column is empty (or an id, ignored), the 8th column is the detector score.
-* ``ava_action_list_v2.x_for_activitynet_20xx.pbtxt``: ``label { name: "..." label_id: N
-  label_type: ... }`` blocks (protobuf text format, parsed without protobuf).
+
+The label map (pbtxt) reader is shared with the evaluator: :func:`vmae_det.evaluation.ava_io.read_labelmap`.
 
 Every malformed row raises :class:`AVAFormatError` naming the file and the 1-based line, because a
 silently misread row would turn into a wrong mAP much later.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,6 @@ __all__ = [
     "AVAFormatError",
     "AVABox",
     "KeyframeKey",
-    "read_label_map",
     "read_annotations",
     "read_exclusions",
     "read_proposals",
@@ -168,39 +166,3 @@ def read_proposals(
             np.array([s for _, s in items], np.float32),
         )
     return out
-
-
-_FIELD = re.compile(r'(\w+)\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))')
-
-
-def read_label_map(path: PathLike) -> Tuple[Dict[int, str], Dict[int, str]]:
-    """Read an AVA label-map pbtxt. Returns ``(id → name, id → label_type)``.
-
-    Accepts both the ``label {name label_id label_type}`` (ActivityNet) and ``item {name id}``
-    spellings. A block without a name or an integer id, or a duplicate id, is an error naming the
-    line where the block starts.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"AVA label map not found: {path}")
-    text = path.read_text()
-    names: Dict[int, str] = {}
-    types: Dict[int, str] = {}
-    block_re = re.compile(r"(?:label|item)\s*\{(.*?)\}", re.S)
-    for m in block_re.finditer(text):
-        lineno = text.count("\n", 0, m.start()) + 1
-        fields = {
-            f.group(1): f.group(2) if f.group(2) is not None else f.group(3) for f in _FIELD.finditer(m.group(1))
-        }
-        raw_id = fields.get("label_id", fields.get("id"))
-        if "name" not in fields or raw_id is None:
-            raise AVAFormatError(path, lineno, "label block needs a name and a label_id")
-        cid = _parse_int(path, lineno, raw_id, "label_id")
-        if cid in names:
-            raise AVAFormatError(path, lineno, f"duplicate label_id {cid}")
-        names[cid] = fields["name"]
-        if "label_type" in fields:
-            types[cid] = fields["label_type"]
-    if not names:
-        raise AVAFormatError(path, 1, "no 'label { ... }' blocks found")
-    return names, types
