@@ -63,3 +63,37 @@ def test_override_without_equals(cfg_file):
     cfg = load_config(str(cfg_file))
     with pytest.raises(ValueError, match="key=value"):
         apply_overrides_strict(cfg, ["train.max_iter"])
+
+
+# ----------------------------------------------------------------- shipped configs
+import glob  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(p for p in glob.glob(str(REPO / "configs" / "*" / "*.py")) if "/common/" not in p)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: Path(p).relative_to(REPO).as_posix())
+def test_shipped_configs_load_strictly(path):
+    cfg = load_config(path)
+    assert set(cfg) >= {"model", "dataloader", "optimizer", "lr_multiplier", "train"}
+    assert cfg.train.max_iter > 0 and 0 <= cfg.lr_multiplier.warmup_fraction < 1
+
+
+def test_ava_recipes_state_the_official_numbers():
+    b = load_config(str(REPO / "configs/ava/vit_b.py"))
+    assert b.dataloader.train.total_batch_size == 128
+    assert b.optimizer.lr == pytest.approx(5e-4 * 128 / 256) and b.optimizer.layer_decay == 0.75
+    assert tuple(b.optimizer.betas) == (0.9, 0.999) and b.optimizer.weight_decay == 0.05
+    assert b.model.backbone.drop_path_rate == 0.2 and b.model.backbone.num_frames == 16
+    assert b.dataloader.train.mapper.sampling_rate == 4
+    assert b.dataloader.test.mapper.test_proposal_threshold == 0.8
+    assert b.lr_multiplier.warmup_fraction == pytest.approx(5 / 30)
+    assert b.lr_multiplier.min_lr_ratio * b.optimizer.lr == pytest.approx(1e-6)
+    k400 = load_config(str(REPO / "configs/ava/vit_b_k400only.py"))
+    assert k400.optimizer.lr == pytest.approx(2.5e-4 * 128 / 256)
+    assert load_config(str(REPO / "configs/ava/vit_s.py")).optimizer.layer_decay == 0.6
+    for size in ("l", "h"):
+        c = load_config(str(REPO / f"configs/ava/vit_{size}.py"))
+        assert c.optimizer.layer_decay == 0.8 and c.model.backbone.use_checkpoint
+        assert c.train.max_iter == pytest.approx(b.train.max_iter * 20 / 30, rel=1e-3)

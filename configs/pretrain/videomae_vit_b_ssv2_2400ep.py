@@ -7,28 +7,13 @@ Kinetics: frames at stride 2 (its clips are short and the motion is fast), and n
 flip (several classes are defined by left/right direction, e.g. 'pushing something from left
 to right'). 168,913 training videos.
 
-Shared recipe (optimizer, schedule, masking, loss, data augmentation, epochs -> iterations):
-see videomae_vit_b_k400_800ep.py. This file changes:
-the SSV2 list, stride 2, no flip, 2400 epochs.
+Everything as videomae_vit_b_ssv2_800ep.py except the number of epochs.
 """
-from vmae_det.engine import scaled_lr
 
-from .videomae_vit_b_k400_800ep import _BASE_LR, _WARMUP_EPOCHS
-from .videomae_vit_b_k400_800ep import dataloader, lr_multiplier, model, optimizer, train
+from .videomae_vit_b_ssv2_800ep import _ITERS_PER_EPOCH, _WARMUP_EPOCHS
+from .videomae_vit_b_ssv2_800ep import dataloader, lr_multiplier, model, optimizer, train
 
-_NUM_TRAIN_VIDEOS = 168_913  # lines of VideoMAE's SSV2 train.csv
-_TOTAL_BATCH = 2048
 _EPOCHS = 2400
-_ITERS_PER_EPOCH = _NUM_TRAIN_VIDEOS // _TOTAL_BATCH  # 82
-
-model.size = "base"
-model.decoder_depth = 4
-dataloader.train.dataset.names = "ssv2_train"  # $VMAE_DET_DATASETS/ssv2/train.csv
-dataloader.train.mapper.sampling_rate = 2
-dataloader.train.mapper.flip = False
-dataloader.train.total_batch_size = _TOTAL_BATCH
-optimizer.lr = scaled_lr(_BASE_LR, _TOTAL_BATCH)
 lr_multiplier.warmup_fraction = _WARMUP_EPOCHS / _EPOCHS
 train["output_dir"] = "./output/videomae_vit_b_ssv2_2400ep"
-train["max_iter"] = _EPOCHS * _ITERS_PER_EPOCH  # 196,800
-train["checkpointer"]["period"] = 20 * _ITERS_PER_EPOCH  # every 20 epochs
+train["max_iter"] = _EPOCHS * _ITERS_PER_EPOCH
