@@ -22,7 +22,6 @@ from detectron2.engine import (
     default_setup,
     default_writers,
     hooks,
-    launch,
 )
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.solver import LRMultiplier
@@ -31,6 +30,7 @@ from detectron2.utils.logger import setup_logger
 
 from ..config import load_config
 from .hooks import LossCurveHook, SkipCounterHook
+from .launch import launch
 from .trainer import Trainer
 
 __all__ = [
@@ -133,7 +133,10 @@ def do_train(cfg, args, extra_hooks: Iterable = ()):
     optimizer = instantiate(cfg.optimizer)
     train_loader = instantiate(cfg.dataloader.train)
 
-    ddp_model = create_ddp_model(model, **cfg.train.ddp)
+    ddp_kwargs = dict(cfg.train.ddp)
+    if device.type == "cpu":
+        ddp_kwargs["device_ids"] = None  # CPU DDP (gloo): no device placement
+    ddp_model = create_ddp_model(model, **ddp_kwargs)
     trainer = Trainer(
         ddp_model,
         train_loader,
@@ -185,8 +188,7 @@ def do_train(cfg, args, extra_hooks: Iterable = ()):
 def main(args):
     cfg = setup(args)
     if args.eval_only:
-        model = build_model(cfg)
-        model = create_ddp_model(model)
+        model = build_model(cfg)  # inference needs no DDP wrapper: each process evaluates its shard
         load_init_weights(model, cfg.train.init_checkpoint, full_model=True)
         return do_test(cfg, model)
     do_train(cfg, args)
@@ -194,7 +196,7 @@ def main(args):
 
 
 def launch_from_args(args, main_func=main):
-    """Run ``main_func(args)`` on ``args.num_gpus`` processes (detectron2's launch)."""
+    """Run ``main_func(args)`` on ``args.num_gpus`` processes (GPUs; CPU processes with gloo without CUDA)."""
     return launch(
         main_func,
         args.num_gpus,
