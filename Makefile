@@ -18,6 +18,7 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
 
 bench: $(STAMP)
+	$(PY) datasets/make_tiny_ava.py --root datasets/tiny_ava
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean-venv:
