@@ -54,17 +54,22 @@ class VideoReader(ABC):
     @abstractmethod
     def num_frames(self) -> int: ...
 
-    @property
-    @abstractmethod
-    def fps(self) -> float: ...
+    # Subclasses set these while opening the file.
+    _fps: float
+    _h: int
+    _w: int
 
     @property
-    @abstractmethod
-    def height(self) -> int: ...
+    def fps(self) -> float:
+        return self._fps
 
     @property
-    @abstractmethod
-    def width(self) -> int: ...
+    def height(self) -> int:
+        return self._h
+
+    @property
+    def width(self) -> int:
+        return self._w
 
     @abstractmethod
     def _read(self, indices: List[int]) -> np.ndarray:
@@ -132,18 +137,6 @@ class DecordReader(VideoReader):
         # After a fallback PyAV's count (from the frames it can decode) is the reliable one.
         return self._n if self._pyav is None else min(self._n, self._pyav.num_frames)
 
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def height(self) -> int:
-        return self._h
-
-    @property
-    def width(self) -> int:
-        return self._w
-
     def _read(self, indices: List[int]) -> np.ndarray:
         if self._pyav is not None:
             return self._pyav.get_frames(indices)
@@ -208,18 +201,6 @@ class PyAVReader(VideoReader):
         if self._n is None:
             self._n = self._count_packets()
         return self._n
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def height(self) -> int:
-        return self._h
-
-    @property
-    def width(self) -> int:
-        return self._w
 
     def _count_packets(self) -> int:
         # The header's ``stream.frames`` can be missing or wrong; counting demuxed packets is
