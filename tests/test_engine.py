@@ -116,3 +116,19 @@ def test_ddp_on_cpu_with_two_processes(tmp_path):
     assert final["iteration"] == 9
     rows = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
     assert rows[-1]["iteration"] == 9 and "total_loss" in rows[-1]
+
+
+def test_trainer_bfloat16_autocast_on_cpu():
+    """train.amp.enabled with bfloat16 runs on CPU (no GradScaler needed) and still learns."""
+    model = ToyRegressor()
+    trainer = Trainer(model, toy_loader(), torch.optim.AdamW(model.parameters(), lr=0.05),
+                      amp=True, amp_dtype="bfloat16", device_type="cpu")
+    assert trainer.grad_scaler is None
+    from detectron2.utils.events import EventStorage
+
+    with EventStorage(0) as storage:
+        for i in range(30):
+            storage.iter = trainer.iter = i
+            trainer.run_step()
+        losses = [v for v, _ in storage.history("total_loss").values()]
+    assert losses[-1] < 0.5 * losses[0]
