@@ -189,7 +189,9 @@ class AVAClipMapper:
         if len(pix) == 0:
             self.stats["keyframes_without_boxes"] += 1
             log_every_n_seconds(
-                logging.INFO, f"AVAClipMapper (this worker): a keyframe has no box left; counts so far: {dict(self.stats)}", n=60,
+                logging.INFO,
+                f"AVAClipMapper (this worker): a keyframe has no box left; counts so far: {dict(self.stats)}",
+                n=60,
                 name=__name__,
             )
 
