@@ -100,16 +100,19 @@ def test_plot_metrics_handles_missing_file(tmp_path):
     assert plot_metrics(str(tmp_path / "nope.json"), str(tmp_path / "x.png")) is None
 
 
-def test_ddp_on_cpu_with_two_processes(tmp_path):
+def test_ddp_on_cpu_with_two_processes(tmp_path, monkeypatch):
     """--num-gpus 2 without CUDA: two gloo processes train through DDP; rank 0 writes checkpoints/metrics."""
     from vmae_det.engine import launch_from_args
+
+    # Rendezvous through a file and gloo on loopback: no port races, no dependence on the hostname.
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
 
     cfg_file = tmp_path / "toy.py"
     cfg_file.write_text(CONFIG)
     out = tmp_path / "ddp"
     args = argparse.Namespace(
         config_file=str(cfg_file), resume=False, eval_only=False, num_gpus=2, num_machines=1, machine_rank=0,
-        dist_url="auto", opts=[f"train.output_dir={out}", "train.max_iter=10", "train.checkpointer.period=5"],
+        dist_url=f"file://{tmp_path / 'rendezvous'}", opts=[f"train.output_dir={out}", "train.max_iter=10", "train.checkpointer.period=5"],
     )
     launch_from_args(args)
     final = torch.load(out / "model_final.pth", weights_only=True)
