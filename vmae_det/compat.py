@@ -12,6 +12,8 @@ Imported by ``vmae_det/__init__.py`` before anything imports detectron2. Two shi
   ``random.sample(a_set)``, which Python ≥ 3.11 rejects. Its RNG gets a ``sample`` that accepts sets,
   patched when ``detectron2.data.common`` is first imported (importing it here would make every
   ``import vmae_det`` pay for detectron2.data).
+* Two deprecation warnings that detectron2 v0.6 triggers on every run (its ``torch.jit.script``
+  decorators, its model zoo's ``pkg_resources`` import) are silenced by message; nothing else is.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import importlib.util
 import random
 import sys
 import types
+import warnings
 
 __all__ = ["apply", "CompiledOpUnavailable", "has_compiled_ops"]
 
@@ -29,6 +32,11 @@ _PLACEHOLDER_FLAG = "__vmae_det_placeholder__"
 
 class CompiledOpUnavailable(RuntimeError):
     """Raised when code reaches a detectron2 C++/CUDA op that this install does not have."""
+
+
+def _silence_known_deprecations() -> None:
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated", category=UserWarning)
 
 
 def _patch_pillow() -> None:
@@ -152,6 +160,7 @@ def apply() -> None:
     global _applied
     if _applied:
         return
+    _silence_known_deprecations()
     _patch_pillow()
     _install_extension_placeholder()
     _install_map_dataset_patch()
