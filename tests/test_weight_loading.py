@@ -104,6 +104,22 @@ def test_hf_names_load_into_official_layout():
     assert set(back) == set(sd) and all(torch.equal(back[k], sd[k]) for k in sd)
 
 
+def test_hf_model_folder_with_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    sd = hf_pretraining_state_dict()
+    folder = tmp_path / "videomae-hf"
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(folder / "model.safetensors"))
+    from_folder, from_dict = tiny_mae(seed=1), tiny_mae(seed=2)
+    report = load_videomae_weights(from_folder, folder)
+    load_videomae_weights(from_dict, sd)
+    assert report.source_format == "hf" and not report.missing
+    torch.testing.assert_close(mae_outputs(from_folder), mae_outputs(from_dict), rtol=0, atol=0)
+    with pytest.raises(FileNotFoundError, match="neither model.safetensors"):
+        load_videomae_weights(from_folder, tmp_path)
+
+
 def test_hf_classification_checkpoint_into_backbone():
     sd = {k: v for k, v in hf_pretraining_state_dict().items() if k.startswith("videomae.") and "layernorm." not in k[:20]}
     sd.pop("videomae.layernorm.weight", None)

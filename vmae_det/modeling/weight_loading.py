@@ -104,11 +104,16 @@ def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping]) -> Tup
         ckpt, where = dict(path_or_state_dict), "<state dict>"
     else:
         where = os.fspath(path_or_state_dict)
+        if os.path.isdir(where):  # an HF model folder (save_pretrained / hub snapshot)
+            for name in ("model.safetensors", "pytorch_model.bin"):
+                if os.path.isfile(os.path.join(where, name)):
+                    where = os.path.join(where, name)
+                    break
+            else:
+                raise FileNotFoundError(f"{where}: folder has neither model.safetensors nor pytorch_model.bin")
         if where.endswith(".safetensors"):
-            try:
-                from safetensors.torch import load_file
-            except ImportError as e:
-                raise ImportError(f"{where}: reading .safetensors needs the 'safetensors' package") from e
+            from safetensors.torch import load_file
+
             ckpt = load_file(where)
         else:
             try:
