@@ -83,14 +83,16 @@ def make_proposals(
     videos = _videos(root, source, _split_videos(root, split))
     if not videos:
         raise FileNotFoundError(f"no videos under {root}/frames or {root}/videos (split={split})")
-    for vid, make_source in videos:
+    from tqdm import tqdm
+
+    for vid, make_source in tqdm(videos, desc="videos", unit="video", dynamic_ncols=True):
         with make_source() as src:
             secs = []
             s = first_sec
             while keyframe_index(s) < src.num_frames:
                 secs.append(s)
                 s += 1
-            for sec in secs:
+            for sec in tqdm(secs, desc=vid, unit="keyframe", leave=False, dynamic_ncols=True):
                 frame = src.get_frames([keyframe_index(sec)])[0]
                 h, w = frame.shape[:2]
                 boxes, scores = detector(frame)
