@@ -8,8 +8,11 @@ One dict per keyframe::
 
 Registered names (root ``$VMAE_DET_DATASETS``, default ``datasets``): ``ava_v2.2_{train,val}``,
 ``ava_v2.1_{train,val}`` (``<root>/ava``) and ``ava_tiny_{train,val}`` (``<root>/tiny_ava``,
-made by ``datasets/make_tiny_ava.py``). Files are only read when a dataset is first loaded, so
-registration works before the data exists.
+made by ``datasets/make_tiny_ava.py``), whose person boxes are SlowFast's
+``annotations/ava_{split}_predicted_boxes.csv`` when present; and ``ava_v2.2_val_alphaction_boxes``
+(``<root>/ava``, AlphAction's ``boxes/ava_val_det_person_bbox.json`` with the image info
+``annotations/ava_val_v2.2_min.json``: the boxes VideoMAE's AVA numbers were measured with).
+Files are only read when a dataset is first loaded, so registration works before the data exists.
 """
 from __future__ import annotations
 
@@ -24,9 +27,12 @@ from detectron2.data.catalog import Metadata
 
 from .clip_source import AVA_FPS
 from ...evaluation.ava_io import read_labelmap
-from .readers import read_annotations, read_exclusions, read_proposals
+from .readers import person_box_format, read_annotations, read_exclusions, read_person_boxes
 
-__all__ = ["AVAMetadata", "AVA_SPLIT_FILES", "ava_split_files", "load_ava_dicts", "register_ava", "register_all_ava"]
+__all__ = [
+    "AVAMetadata", "AVA_SPLIT_FILES", "ALPHACTION_BOX_FILES", "ava_split_files", "load_ava_dicts",
+    "register_ava", "register_all_ava",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +46,13 @@ AVA_SPLIT_FILES = {
 }
 
 
+# AlphAction's person detections as distributed with VMAD's processed AVA (relative to the AVA
+# root): split -> (detections JSON, image-info JSON). Only val has detections.
+ALPHACTION_BOX_FILES = {
+    "val": ("boxes/ava_val_det_person_bbox.json", "annotations/ava_val_v2.2_min.json"),
+}
+
+
 class AVAMetadata(Metadata):
     """detectron2 ``Metadata`` that keeps ``class_names`` as its own field.
 
@@ -50,10 +63,21 @@ class AVAMetadata(Metadata):
     _RENAMED: dict = {}
 
 
-def ava_split_files(root: PathLike, split: str, version: str = "v2.2") -> Dict[str, Optional[Path]]:
+def ava_split_files(
+    root: PathLike,
+    split: str,
+    version: str = "v2.2",
+    *,
+    proposal_file: Optional[PathLike] = None,
+    proposal_image_info: Optional[PathLike] = None,
+) -> Dict[str, Optional[Path]]:
     """Paths of the annotation files of one split under ``<root>/annotations``.
 
-    ``exclusions`` and ``proposals`` are ``None`` when the file is absent (both are optional).
+    ``exclusions`` is ``None`` when the file is absent (it is optional). ``proposals`` is the
+    person-box file: ``proposal_file`` when given (returned even if it does not exist yet: reading
+    it then fails), else SlowFast's ``ava_{split}_predicted_boxes.csv`` when present, else
+    ``None``. ``proposal_image_info`` is the image-info JSON an AlphAction ``.json`` box file needs
+    (``None`` for a CSV); a ``.json`` box file without it is a ``ValueError`` here already.
     """
     ann = Path(root) / "annotations"
     label_map = ann / AVA_SPLIT_FILES.get(version, f"ava_action_list_{version}_for_activitynet_2019.pbtxt")
@@ -61,12 +85,27 @@ def ava_split_files(root: PathLike, split: str, version: str = "v2.2") -> Dict[s
         alternatives = sorted(ann.glob(f"ava_action_list_{version}*.pbtxt")) if ann.is_dir() else []
         label_map = alternatives[0] if alternatives else label_map
     excl = ann / f"ava_{split}_excluded_timestamps_{version}.csv"
-    props = ann / f"ava_{split}_predicted_boxes.csv"
+    if proposal_file is not None:
+        props: Optional[Path] = Path(proposal_file)
+        if person_box_format(props) == "alphaction_json" and proposal_image_info is None:
+            raise ValueError(
+                f"person-box file {props} is AlphAction JSON: also give proposal_image_info (its image-info "
+                f"file, e.g. annotations/ava_{split}_{version}_min.json)"
+            )
+    else:
+        props = ann / f"ava_{split}_predicted_boxes.csv"
+        props = props if props.is_file() else None
+    image_info = (
+        Path(proposal_image_info)
+        if props is not None and proposal_image_info is not None and person_box_format(props) == "alphaction_json"
+        else None
+    )
     return {
         "groundtruth": ann / f"ava_{split}_{version}.csv",
         "label_map": label_map,
         "exclusions": excl if excl.is_file() else None,
-        "proposals": props if props.is_file() else None,
+        "proposals": props,
+        "proposal_image_info": image_info,
     }
 
 
@@ -92,6 +131,8 @@ def load_ava_dicts(
     proposal_min_score: float = 0.0,
     class_whitelist: Optional[Sequence[int]] = None,
     dataset_name: Optional[str] = None,
+    proposal_file: Optional[PathLike] = None,
+    proposal_image_info: Optional[PathLike] = None,
 ) -> List[dict]:
     """Build the per-keyframe dataset dicts of one AVA split.
 
@@ -105,18 +146,28 @@ def load_ava_dicts(
         proposal_min_score: proposals below it are not kept at all (the mapper applies the real
             train/test thresholds; this only saves memory).
         class_whitelist: action ids to keep (default: the ids of the label map).
-        dataset_name: when given, fill ``class_names`` in its metadata (as detectron2's
-            ``load_coco_json`` does), for datasets registered before the label map existed.
+        dataset_name: when given, fill ``class_names`` (and ``proposal_file`` /
+            ``proposal_image_info`` when not set yet) in its metadata (as detectron2's
+            ``load_coco_json`` does), for datasets registered before the files existed.
+        proposal_file: person-box file to use instead of the default SlowFast
+            ``annotations/ava_{split}_predicted_boxes.csv``: a SlowFast-style ``.csv`` or an
+            AlphAction ``.json`` (e.g. ``<root>/boxes/ava_val_det_person_bbox.json``). Must exist.
+        proposal_image_info: the image-info JSON an AlphAction box file needs
+            (e.g. ``<root>/annotations/ava_val_v2.2_min.json``).
     """
     root = Path(root)
     is_train = (split == "train") if is_train is None else is_train
-    files = ava_split_files(root, split, version)
+    files = ava_split_files(
+        root, split, version, proposal_file=proposal_file, proposal_image_info=proposal_image_info
+    )
     names = read_labelmap(files["label_map"])
     whitelist = set(class_whitelist) if class_whitelist is not None else set(names)
     gt = read_annotations(files["groundtruth"], class_whitelist=whitelist)
     excluded = read_exclusions(files["exclusions"])
-    proposals = read_proposals(files["proposals"], proposal_min_score) if files["proposals"] else {}
-    if files["proposals"] is None:
+    if files["proposals"] is not None:
+        proposals = read_person_boxes(files["proposals"], proposal_min_score, image_info=files["proposal_image_info"])
+    else:
+        proposals = {}
         logger.info(f"No person proposals for {root}/{split} (ava_{split}_predicted_boxes.csv absent).")
 
     keys = set(gt) if is_train else set(gt) | set(proposals)
@@ -153,13 +204,24 @@ def load_ava_dicts(
         f"Loaded {len(dicts)} keyframes of AVA {version} {split} from {root} "
         f"({num_excluded} excluded by {files['exclusions']}, "
         f"{sum(len(d['annotations']) for d in dicts)} GT boxes, "
-        f"{sum(len(d['proposals']['scores']) for d in dicts)} proposals)."
+        f"{sum(len(d['proposals']['scores']) for d in dicts)} proposals from {files['proposals']})."
     )
     if dataset_name is not None:
         meta = MetadataCatalog.get(dataset_name)
         if not hasattr(meta, "class_names"):
             meta.class_names = dict(names)
+        if not hasattr(meta, "proposal_file"):  # registered before the default CSV existed
+            meta.set(**_proposal_meta(files))
     return dicts
+
+
+def _proposal_meta(files: Dict[str, Optional[Path]]) -> dict:
+    props = files["proposals"]
+    return {
+        "proposal_file": str(props) if props is not None else None,
+        "proposal_format": person_box_format(props) if props is not None else None,
+        "proposal_image_info": str(files["proposal_image_info"]) if files["proposal_image_info"] else None,
+    }
 
 
 def register_ava(
@@ -168,20 +230,33 @@ def register_ava(
     split: str,
     version: str = "v2.2",
     num_classes: int = 80,
+    proposal_file: Optional[PathLike] = None,
+    proposal_image_info: Optional[PathLike] = None,
     **load_kwargs,
 ) -> None:
     """Register one AVA split as ``name`` (data is read lazily on ``DatasetCatalog.get``).
 
+    ``proposal_file`` / ``proposal_image_info``: the person-box file of this dataset (see
+    :func:`load_ava_dicts`); default SlowFast's ``annotations/ava_{split}_predicted_boxes.csv``.
+
     Metadata: ``label_map_file``, ``groundtruth_csv``, ``exclusions_csv`` (``None`` when absent),
     ``num_classes`` (largest action id: 80 for AVA, so column ``k`` ↔ action id ``k + 1``),
     ``class_names`` (id → name, set now if the label map exists, else on first load),
-    ``evaluator_type="ava"``, plus ``dataset_root``, ``split``, ``version``.
+    ``proposal_file`` (the person-box file; for the default CSV set on first load if it does not
+    exist yet, ``None`` if there is none), ``proposal_format`` (``"slowfast_csv"`` or
+    ``"alphaction_json"``), ``proposal_image_info``, ``evaluator_type="ava"``, plus
+    ``dataset_root``, ``split``, ``version``.
     """
     root = Path(root)
-    files = ava_split_files(root, split, version)
+    files = ava_split_files(
+        root, split, version, proposal_file=proposal_file, proposal_image_info=proposal_image_info
+    )
     DatasetCatalog.register(
         name,
-        lambda: load_ava_dicts(root, split, version, dataset_name=name, **load_kwargs),
+        lambda: load_ava_dicts(
+            root, split, version, dataset_name=name, proposal_file=proposal_file,
+            proposal_image_info=proposal_image_info, **load_kwargs,
+        ),
     )
     meta = {
         "label_map_file": str(files["label_map"]),
@@ -193,6 +268,8 @@ def register_ava(
         "split": split,
         "version": version,
     }
+    if files["proposals"] is not None:  # else: set by load_ava_dicts once known
+        meta.update(_proposal_meta(files))
     if files["label_map"].is_file():
         try:
             names = read_labelmap(files["label_map"])
@@ -209,9 +286,14 @@ def register_all_ava(root: Optional[PathLike] = None) -> None:
     """Register the built-in AVA names under ``root`` (default ``$VMAE_DET_DATASETS`` or ``datasets``)."""
     root = Path(root if root is not None else os.environ.get("VMAE_DET_DATASETS", "datasets"))
     specs = [
-        (f"ava_{v}_{s}", root / "ava", s, v, 80) for v in ("v2.2", "v2.1") for s in ("train", "val")
-    ] + [(f"ava_tiny_{s}", root / "tiny_ava", s, "v2.2", 5) for s in ("train", "val")]
+        (f"ava_{v}_{s}", root / "ava", s, v, 80, {}) for v in ("v2.2", "v2.1") for s in ("train", "val")
+    ] + [(f"ava_tiny_{s}", root / "tiny_ava", s, "v2.2", 5, {}) for s in ("train", "val")]
+    for split, (dets, info) in ALPHACTION_BOX_FILES.items():  # VMAD's person boxes
+        specs.append((
+            f"ava_v2.2_{split}_alphaction_boxes", root / "ava", split, "v2.2", 80,
+            {"proposal_file": root / "ava" / dets, "proposal_image_info": root / "ava" / info},
+        ))
     registered = set(DatasetCatalog.list())
-    for name, r, split, version, num_classes in specs:
+    for name, r, split, version, num_classes, boxes in specs:
         if name not in registered:
-            register_ava(name, r, split, version, num_classes=num_classes)
+            register_ava(name, r, split, version, num_classes=num_classes, **boxes)
