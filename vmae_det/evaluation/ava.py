@@ -1,7 +1,12 @@
 """Command line AVA frame-mAP on the official CSV/pbtxt files.
 
     python -m vmae_det.evaluation.ava --labelmap L --groundtruth G --detections D \
-        [--exclusions E] [--protocol 2019|2020] [--output-dir O] [--write-detections OUT.csv]
+        [--exclusions E] [--protocol 2019|2020] [--output-dir O] [--write-detections OUT.csv] \
+        [--keep-all-detections | --max-detections-per-keyframe N]
+
+By default only the top 50 detection rows per keyframe count (official ActivityNet protocol);
+``--keep-all-detections`` keeps them all, as the evaluators in VMAD (the VideoMAE paper's AVA
+code) and SlowFast do.
 """
 from __future__ import annotations
 
@@ -13,10 +18,22 @@ import sys
 from typing import Optional, Sequence
 
 from .ava_io import DEFAULT_LABEL_MAP, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv, write_metrics
-from .ava_map import PROTOCOLS, evaluate
+from .ava_map import (
+    MAX_DETECTIONS_PER_KEYFRAME, PROTOCOLS, check_max_detections_per_keyframe, describe_detections_per_keyframe,
+    evaluate,
+)
 from .plot import plot_per_class_ap
 
 __all__ = ["main", "build_parser"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return check_max_detections_per_keyframe(int(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 1 (use --keep-all-detections for no cap), got {text!r}"
+        ) from e
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,18 +47,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default=None, help="write ava_metrics.json and ava_per_class_ap.png here")
     p.add_argument("--write-detections", default=None, metavar="CSV",
                    help="re-write the detections in the official CSV format")
+    cap = p.add_mutually_exclusive_group()
+    cap.add_argument("--keep-all-detections", action="store_true",
+                     help="keep every detection row of each keyframe (no top-50 cap), as the AVA evaluators "
+                          "in VMAD (VideoMAE paper) and SlowFast do; default: official top "
+                          f"{MAX_DETECTIONS_PER_KEYFRAME}")
+    cap.add_argument("--max-detections-per-keyframe", type=_positive_int, default=None, metavar="N",
+                     help=f"keep the top N detection rows, i.e. (box, class) pairs, per keyframe "
+                          f"(default {MAX_DETECTIONS_PER_KEYFRAME}, the official ActivityNet protocol)")
     return p
+
+
+def detection_cap(args: argparse.Namespace) -> Optional[int]:
+    """The per-keyframe cap the parsed arguments ask for (``None`` = keep all)."""
+    if args.keep_all_detections:
+        return None
+    return MAX_DETECTIONS_PER_KEYFRAME if args.max_detections_per_keyframe is None else args.max_detections_per_keyframe
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    cap = detection_cap(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         label_map = read_labelmap(args.labelmap)
         gt = read_ava_csv(args.groundtruth)
         det = read_ava_csv(args.detections)
         exclusions = read_exclusions(args.exclusions) if args.exclusions else None
-        result = evaluate(gt, det, label_map, exclusions, args.protocol)
+        result = evaluate(gt, det, label_map, exclusions, args.protocol, max_detections_per_keyframe=cap)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -49,14 +82,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for c, ap in result.per_class_ap.items():
         shown = "   n/a (no ground truth)" if math.isnan(ap) else f"{100 * ap:6.2f}"
         print(f"{c:3d} {label_map[c]:<{width}} {shown}")
-    print(f"mAP@0.5IoU (protocol {args.protocol}): {100 * result.mAP:.4f}")
+    print(f"mAP@0.5IoU (protocol {args.protocol}): {100 * result.mAP:.4f} "
+          f"[{describe_detections_per_keyframe(cap)}; {result.stats['capped_detections']} detection(s) capped]")
     if args.write_detections:
         write_detections_csv(args.write_detections, det)
     if args.output_dir:
         os.makedirs(args.output_dir, exist_ok=True)
         write_metrics(result, os.path.join(args.output_dir, "ava_metrics.json"))
         plot_per_class_ap(result.named_ap(), os.path.join(args.output_dir, "ava_per_class_ap.png"),
-                          title=f"AVA per-class AP (protocol {args.protocol})")
+                          title=f"AVA per-class AP (protocol {args.protocol}, "
+                                f"{'all detections' if cap is None else f'top {cap}'} per keyframe)")
     return 0
 
 

@@ -19,12 +19,17 @@ from detectron2.utils import comm
 from .ava_io import (
     DEFAULT_LABEL_MAP, AVARows, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv, write_metrics,
 )
-from .ava_map import AVAResult, evaluate
+from .ava_map import (
+    MAX_DETECTIONS_PER_KEYFRAME, AVAResult, check_max_detections_per_keyframe, describe_detections_per_keyframe,
+    evaluate,
+)
 from .plot import plot_per_class_ap
 
 __all__ = ["AVAEvaluator"]
 
 logger = logging.getLogger(__name__)
+
+_NONE_STRINGS = ("None", "none", "null")
 
 
 class AVAEvaluator(DatasetEvaluator):
@@ -37,6 +42,15 @@ class AVAEvaluator(DatasetEvaluator):
     convention); classes without ground truth are left out of that dict (their AP is undefined) but
     appear as ``null`` in ``ava_metrics.json``. With ``output_dir`` it also writes
     ``ava_detections.csv`` (official format), ``ava_metrics.json`` and ``ava_per_class_ap.png``.
+
+    Every label-map class of every box becomes a row, so with the 60-class label map a single box
+    already gives 60 rows per keyframe, more than the official cap of 50 (3 boxes: 180 rows, 130 of
+    them dropped). ``max_detections_per_keyframe`` (default 50, the official ActivityNet protocol)
+    sets that cap; ``None`` keeps every row, as the evaluators of VMAD (the VideoMAE paper's
+    AVA numbers) and SlowFast do. In a LazyConfig file:
+    ``dataloader.evaluator.max_detections_per_keyframe = None``; as a command-line override
+    ``dataloader.evaluator.max_detections_per_keyframe=null`` (the text ``None`` is accepted too).
+    0, negative numbers and other non-integers raise ``ValueError``.
     """
 
     def __init__(
@@ -49,7 +63,13 @@ class AVAEvaluator(DatasetEvaluator):
         protocol: str = "2019",
         output_dir: Optional[str] = None,
         distributed: bool = True,
+        max_detections_per_keyframe: Optional[int] = MAX_DETECTIONS_PER_KEYFRAME,
     ) -> None:
+        if isinstance(max_detections_per_keyframe, str) and max_detections_per_keyframe in _NONE_STRINGS:
+            # A command-line override "...max_detections_per_keyframe=None" reaches us as the text 'None'
+            # (Hydra's override grammar spells None as null).
+            max_detections_per_keyframe = None
+        self._max_detections_per_keyframe = check_max_detections_per_keyframe(max_detections_per_keyframe)
         if dataset_name is not None:
             meta = MetadataCatalog.get(dataset_name)
             label_map_file = label_map_file or meta.get("label_map_file", None)
@@ -66,6 +86,11 @@ class AVAEvaluator(DatasetEvaluator):
         self._distributed = distributed
         self._class_ids = np.array(sorted(self._label_map), dtype=np.int64)
         self.reset()
+
+    @property
+    def max_detections_per_keyframe(self) -> Optional[int]:
+        """The per-keyframe detection cap passed to :func:`evaluate` (``None`` = keep all)."""
+        return self._max_detections_per_keyframe
 
     def reset(self) -> None:
         self._predictions: list[dict] = []
@@ -113,23 +138,26 @@ class AVAEvaluator(DatasetEvaluator):
         detections = self._to_rows(preds)
         exclusions = read_exclusions(self._exclusions_csv) if self._exclusions_csv else None
         result = evaluate(read_ava_csv(self._groundtruth_csv), detections, self._label_map, exclusions,
-                          self._protocol)
+                          self._protocol, max_detections_per_keyframe=self._max_detections_per_keyframe)
         if self._output_dir:
             self.write_outputs(result, detections, self._output_dir)
         metrics = {"mAP": 100.0 * result.mAP}
         for name, ap in result.named_ap().items():
             if not math.isnan(ap):
                 metrics[f"AP/{name}"] = 100.0 * ap
-        logger.info("AVA frame-mAP@0.5IoU (protocol %s): %.2f", self._protocol, metrics["mAP"])
+        logger.info("AVA frame-mAP@0.5IoU (protocol %s, %s): %.2f", self._protocol,
+                    describe_detections_per_keyframe(self._max_detections_per_keyframe), metrics["mAP"])
         return OrderedDict({"ava": metrics})
 
     @staticmethod
     def write_outputs(result: AVAResult, detections: Optional[AVARows], output_dir: str) -> None:
         """Write ``ava_detections.csv`` (if given), ``ava_metrics.json`` and ``ava_per_class_ap.png``."""
         os.makedirs(output_dir, exist_ok=True)
+        cap = result.max_detections_per_keyframe
+        cap_words = "all detections" if cap is None else f"top {cap}"
         if detections is not None:
             write_detections_csv(os.path.join(output_dir, "ava_detections.csv"), detections)
         write_metrics(result, os.path.join(output_dir, "ava_metrics.json"))
         plot_per_class_ap(result.named_ap(), os.path.join(output_dir, "ava_per_class_ap.png"),
-                          title=f"AVA per-class AP (protocol {result.protocol})")
+                          title=f"AVA per-class AP (protocol {result.protocol}, {cap_words} per keyframe)")
 

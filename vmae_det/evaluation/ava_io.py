@@ -257,12 +257,22 @@ def write_detections_csv(path: str, rows: AVARows) -> None:
 
 
 def write_metrics(result, path: str) -> None:
-    """Write an :class:`~vmae_det.evaluation.AVAResult` as JSON (fractions; NaN written as null)."""
+    """Write an :class:`~vmae_det.evaluation.AVAResult` as JSON (fractions; NaN written as null).
+
+    Besides ``protocol`` it records ``max_detections_per_keyframe`` (50 = official ActivityNet,
+    ``null`` = every detection kept, as VMAD/SlowFast) and ``detections_per_keyframe``, the same
+    setting in words.
+    """
     def num(x: float):
         return None if math.isnan(x) else x
 
+    from .ava_map import MAX_DETECTIONS_PER_KEYFRAME, describe_detections_per_keyframe  # ava_map imports us
+
+    cap = getattr(result, "max_detections_per_keyframe", MAX_DETECTIONS_PER_KEYFRAME)
     payload = {
         "protocol": result.protocol,
+        "max_detections_per_keyframe": cap,
+        "detections_per_keyframe": describe_detections_per_keyframe(cap),
         "mAP": num(result.mAP),
         "per_class": [
             {"id": c, "name": result.class_names[c], "AP": num(ap),

@@ -9,7 +9,8 @@ of the official algorithm used as the oracle in tests. The rules reproduced here
    ``"%s,%.6f" % (video_id, Decimal(timestamp))`` (protocol 2020).
 2. Rows whose action id is not in the label map are dropped (both sides).
 3. Per key, detections go through a min-heap of tuples ``(score, action_id, y1, x1, y2, x2)``
-   capped at 50 (a new row replaces the minimum only if its score is strictly larger), then a
+   capped at 50 (a new row replaces the minimum only if its score is strictly larger; with
+   ``max_detections_per_keyframe=None`` there is no cap, as in the VMAD/SlowFast copies), then a
    *stable* sort by descending score over the heap array. With distinct scores that is "top 50 by
    score, descending"; when a key has tied scores the heap layout decides both what survives the
    cap and the order, so those keys are replayed with ``heapq`` exactly. Ground truth goes through
@@ -33,6 +34,7 @@ from __future__ import annotations
 import decimal
 import heapq
 import logging
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
@@ -41,12 +43,46 @@ import numpy as np
 
 from .ava_io import AVARows
 
-__all__ = ["AVAResult", "evaluate", "make_image_key", "PROTOCOLS"]
+__all__ = [
+    "AVAResult", "evaluate", "make_image_key", "PROTOCOLS", "MAX_DETECTIONS_PER_KEYFRAME",
+    "check_max_detections_per_keyframe", "describe_detections_per_keyframe",
+]
 
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("2019", "2020")
+#: The official ActivityNet evaluator keeps the top 50 detection rows (``(box, class)`` pairs) per keyframe.
 MAX_DETECTIONS_PER_KEYFRAME = 50
+
+
+def check_max_detections_per_keyframe(value) -> Optional[int]:
+    """Validate a per-keyframe detection cap: a positive int, or ``None`` to keep every detection.
+
+    ``0``, negative numbers, floats, strings and booleans raise ``ValueError`` (the official code's
+    internal ``capacity=0`` means "no cap"; here that is spelled ``None`` so that a typo cannot
+    silently switch the cap off).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(
+            f"max_detections_per_keyframe must be a positive int or None (keep all detections), got {value!r}"
+        )
+    if value < 1:
+        raise ValueError(
+            f"max_detections_per_keyframe must be >= 1, got {value}; use None to keep all detections per "
+            f"keyframe (VMAD/SlowFast) or {MAX_DETECTIONS_PER_KEYFRAME} for the official ActivityNet protocol"
+        )
+    return int(value)
+
+
+def describe_detections_per_keyframe(value: Optional[int]) -> str:
+    """Human-readable name of a cap setting, e.g. ``"top 50 detections per keyframe (official ActivityNet)"``."""
+    if value is None:
+        return "all detections per keyframe (no cap, as VMAD/SlowFast)"
+    if value == MAX_DETECTIONS_PER_KEYFRAME:
+        return f"top {value} detections per keyframe (official ActivityNet)"
+    return f"top {value} detections per keyframe (non-standard cap)"
 
 
 @dataclass
@@ -60,6 +96,8 @@ class AVAResult:
     num_detections: dict[int, int]
     protocol: str
     stats: dict[str, int] = field(default_factory=dict)
+    #: The per-keyframe cap that was applied; ``None`` = every detection kept.
+    max_detections_per_keyframe: Optional[int] = MAX_DETECTIONS_PER_KEYFRAME
 
     def named_ap(self) -> dict[str, float]:
         """``{class name: AP}`` in label-map order."""
@@ -248,7 +286,7 @@ def evaluate(
     protocol: str = "2019",
     *,
     iou_threshold: float = 0.5,
-    max_detections_per_keyframe: int = MAX_DETECTIONS_PER_KEYFRAME,
+    max_detections_per_keyframe: Optional[int] = MAX_DETECTIONS_PER_KEYFRAME,
 ) -> AVAResult:
     """AVA frame-mAP of ``detections`` against ``groundtruth`` (see the module docstring).
 
@@ -258,11 +296,18 @@ def evaluate(
         label_map: ``{action_id: name}``; the whitelist of evaluated classes.
         exclusions: ``(video_id, timestamp)`` keyframes to drop (protocol 2019 only).
         protocol: ``"2019"`` (AVA v2.1/v2.2 with excluded timestamps) or ``"2020"`` (current).
+        iou_threshold: matching threshold (0.5 in the official protocol).
+        max_detections_per_keyframe: keep only the top-scoring rows (``(box, class)`` pairs) of each
+            keyframe, with the official heap's tie rules; 50 (the default) is the official ActivityNet
+            protocol. ``None`` keeps every row, as the AVA evaluators copied into VMAD
+            (VideoMAE-Action-Detection) and SlowFast do; the order and matching rules stay the same.
+            Anything but ``None`` or an int >= 1 raises ``ValueError``.
 
     Returns:
         :class:`AVAResult` with fractions (not percentages).
     """
     protocol = _check_protocol(protocol)
+    cap = check_max_detections_per_keyframe(max_detections_per_keyframe)
     if not label_map:
         raise ValueError("label map is empty")
     class_ids = sorted(int(c) for c in label_map)
@@ -312,7 +357,7 @@ def evaluate(
     skid, ssc = d_kid[d_keep][sk], detections.scores[d_keep][sk]
     replay = np.zeros(len(keys.ids), dtype=bool)
     replay[skid[1:][(skid[1:] == skid[:-1]) & (ssc[1:] == ssc[:-1])]] = True  # tied scores in a key
-    dets = _ordered_boxes(detections, d_keep, d_kid, max_detections_per_keyframe, replay)
+    dets = _ordered_boxes(detections, d_keep, d_kid, cap or 0, replay)  # internal capacity 0 = no cap
     stats["capped_detections"] = int(d_keep.sum()) - len(dets.kid)
     # Keys in the order the official dict sees them: first whitelisted row of each key.
     key_first = np.full(len(keys.ids), np.iinfo(np.int64).max)
@@ -350,4 +395,5 @@ def evaluate(
         num_detections=num_det,
         protocol=protocol,
         stats=stats,
+        max_detections_per_keyframe=cap,
     )
