@@ -128,9 +128,11 @@ def test_hf_classification_checkpoint_into_backbone():
                "classifier.weight": torch.randn(400, C), "classifier.bias": torch.randn(400)})
     vit = tiny_vit()
     report = load_videomae_weights(vit, sd)
-    assert not report.missing and not report.unexpected
+    assert report.missing == ["norm.bias", "norm.weight"] and not report.unexpected
     assert set(report.ignored) == {"classifier.weight", "classifier.bias", "fc_norm.weight", "fc_norm.bias"}
-    assert torch.equal(vit.norm.weight, sd["fc_norm.weight"])  # mean-pooling fine-tune: token norm from fc_norm
+    # Mean-pooling fine-tune: as VMAD, the token norm keeps its init (fc_norm is not copied into it).
+    assert torch.equal(vit.norm.weight, torch.ones(C)) and torch.equal(vit.norm.bias, torch.zeros(C))
+    assert any("fc_norm, no norm" in n for n in report.notes)
 
 
 def test_mcg_pretrain_file_with_namespace_args(tmp_path):
@@ -160,7 +162,8 @@ def test_mcg_finetune_module_dict_with_head(tmp_path):
     torch.save({"module": {"module." + k: v for k, v in sd.items()}}, path)
     dst = tiny_vit(seed=2, use_mean_pooling=True)
     report = load_videomae_weights(dst, path)
-    assert report.source_format == "mcg-finetune" and not report.missing and not report.unexpected
+    assert report.source_format == "mcg-finetune" and not report.unexpected and not report.head_loaded
+    assert report.missing == ["norm.bias", "norm.weight"]  # expected for a mean-pooling fine-tune: noted only
     assert set(report.ignored) == {"head.weight", "head.bias"}
     assert torch.equal(dst.forward_features(torch.ones(1, 3, 4, 32, 32)), src.forward_features(torch.ones(1, 3, 4, 32, 32)))
 
@@ -186,7 +189,9 @@ def test_round_trip_ours_mcg_hf_and_detector(tmp_path):
     det = Detector()
     head_before = det.head.weight.clone()
     report = load_videomae_weights(det, tmp_path / "ours.pth")
-    assert not report.missing and not report.unexpected and report.loaded[0].startswith("backbone.")
+    # The detector's own head is not in a pretraining checkpoint: reported missing, not an error.
+    assert report.missing == ["head.bias", "head.weight"] and not report.unexpected
+    assert report.loaded[0].startswith("backbone.") and not report.head_loaded
     assert torch.equal(det.head.weight, head_before)
     assert torch.equal(vit_outputs(det.backbone), vit_outputs(src.encoder))
     # Detector -> fine-tune layout -> fresh backbone.
@@ -229,3 +234,233 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
         load_videomae_weights(tiny_vit(), bad)
     with pytest.raises(TypeError, match="VideoViT"):
         load_videomae_weights(nn.Linear(2, 2), sd)
+
+
+# ------------------------------------------------------------------------------------------ VMAD AVA checkpoints
+NUM_CLASSES = 80
+
+
+def tiny_detector(seed=0, num_classes=NUM_CLASSES, **head_kw):
+    """The real AVA detector around the tiny ViT (same grid as ``tiny_vit``: 32 px, 4 frames, patch 16)."""
+    from vmae_det.modeling.action_detector import AVAActionDetector
+
+    torch.manual_seed(seed)
+    return AVAActionDetector(backbone=build_vit("tiny", img_size=32, num_frames=4), num_classes=num_classes,
+                             **head_kw).eval()
+
+
+def vmad_state_dict(num_classes=NUM_CLASSES, seed=0, mean_pooling=False) -> dict:
+    """Keys and shapes of VMAD's ``VisionTransformer`` (modeling_finetune.py), written out by hand: tiny
+    width/depth, patch 16, tubelet 2, q/v biases. ``mean_pooling``: a Kinetics fine-tune's ``fc_norm``
+    instead of the token ``norm``."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    sd = {"patch_embed.proj.weight": r(C, 3, 2, 16, 16), "patch_embed.proj.bias": r(C)}
+    for i in range(DEPTH):
+        p = f"blocks.{i}."
+        sd.update({p + "norm1.weight": r(C), p + "norm1.bias": r(C), p + "attn.q_bias": r(C), p + "attn.v_bias": r(C),
+                   p + "attn.qkv.weight": r(3 * C, C), p + "attn.proj.weight": r(C, C), p + "attn.proj.bias": r(C),
+                   p + "norm2.weight": r(C), p + "norm2.bias": r(C), p + "mlp.fc1.weight": r(4 * C, C),
+                   p + "mlp.fc1.bias": r(4 * C), p + "mlp.fc2.weight": r(C, 4 * C), p + "mlp.fc2.bias": r(C)})
+    norm = "fc_norm." if mean_pooling else "norm."
+    sd.update({norm + "weight": r(C), norm + "bias": r(C)})
+    sd.update({"head.weight": r(num_classes, C), "head.bias": r(num_classes)})
+    return sd
+
+
+def save_vmad(path, sd, container="model"):
+    """As VMAD's utils.save_model (``model``) / a DeepSpeed-style file (``module``) / DDP-prefixed keys."""
+    if container == "model":
+        torch.save({"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1]}]},
+                    "epoch": 29, "scaler": {"scale": 65536.0, "growth_factor": 2.0},
+                    "args": argparse.Namespace(model="vit_base_patch16_224", nb_classes=NUM_CLASSES, lr=2.5e-4,
+                                               finetune="checkpoint.pth", data_set="ava")}, path)
+    elif container == "module":
+        torch.save({"module": sd, "epoch": 29}, path)
+    else:  # DDP
+        torch.save({"model": {"module." + k: v for k, v in sd.items()}, "epoch": 29}, path)
+    return path
+
+
+def assert_detector_equals_vmad(det, sd):
+    own = det.state_dict()
+    for k, v in sd.items():
+        if k.startswith("head."):
+            assert torch.equal(own["head.fc." + k[len("head."):]], v), k
+        else:
+            assert torch.equal(own["backbone." + k], v), k
+
+
+@pytest.mark.parametrize("container", ["model", "module", "ddp"])
+def test_vmad_ava_checkpoint_loads_fully_with_head(tmp_path, container):
+    sd = vmad_state_dict()
+    path = save_vmad(tmp_path / "vmad_ava.pth", sd, container)
+    det = tiny_detector()
+    report = load_videomae_weights(det, path)
+    assert report.source_format == "mcg-finetune" and report.head_loaded
+    assert not report.missing and not report.unexpected and not report.ignored
+    assert any("head.fc loaded" in n for n in report.notes) and "action head loaded" in str(report)
+    assert_detector_equals_vmad(det, sd)
+    # And back: the detector exported in the fine-tune layout is a VMAD-layout checkpoint again.
+    back = export_state_dict(det, "mcg-finetune")
+    assert set(back) == set(sd) and all(torch.equal(back[k], sd[k]) for k in sd)
+
+
+def test_vmad_kinetics_head_is_dropped_with_note(tmp_path):
+    sd = vmad_state_dict(num_classes=400)
+    det = tiny_detector()
+    head_before = det.head.fc.weight.clone()
+    report = load_videomae_weights(det, save_vmad(tmp_path / "k400.pth", sd))
+    assert not report.head_loaded and set(report.ignored) == {"head.weight", "head.bias"}
+    assert any("(400, 64)" in n and "does not fit head.fc (80, 64)" in n for n in report.notes)
+    assert report.missing == ["head.fc.bias", "head.fc.weight"] and not report.unexpected
+    assert torch.equal(det.head.fc.weight, head_before)
+    assert torch.equal(det.backbone.blocks[1].attn.qkv.weight, sd["blocks.1.attn.qkv.weight"])
+
+
+def test_vmad_head_not_loaded_into_mlp_head(tmp_path):
+    det = tiny_detector(head="mlp", head_hidden_dim=C)  # fc is (80, 64) too, but sits after a hidden layer
+    report = load_videomae_weights(det, save_vmad(tmp_path / "vmad_ava.pth", vmad_state_dict()))
+    assert not report.head_loaded and set(report.ignored) == {"head.weight", "head.bias"}
+    assert any("MLP" in n for n in report.notes)
+
+
+def test_kinetics_mean_pooling_finetune_keeps_norm_init(tmp_path):
+    sd = vmad_state_dict(num_classes=400, mean_pooling=True)
+    det = tiny_detector()
+    with torch.no_grad():
+        det.backbone.norm.weight.fill_(1.0), det.backbone.norm.bias.zero_()
+    report = load_videomae_weights(det, save_vmad(tmp_path / "k400_ft.pth", sd))
+    assert torch.equal(det.backbone.norm.weight, torch.ones(C)) and torch.equal(det.backbone.norm.bias, torch.zeros(C))
+    assert {"fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias"} == set(report.ignored)
+    assert report.missing == ["backbone.norm.bias", "backbone.norm.weight", "head.fc.bias", "head.fc.weight"]
+    assert any("fc_norm, no norm" in n and "keeps its initialisation" in n for n in report.notes)
+    assert torch.equal(det.backbone.blocks[0].mlp.fc1.weight, sd["blocks.0.mlp.fc1.weight"])
+
+
+def test_missing_or_unexpected_backbone_tensor_is_an_error(tmp_path, caplog):
+    sd = vmad_state_dict()
+    sd.pop("blocks.1.mlp.fc2.bias")
+    path = save_vmad(tmp_path / "cut.pth", sd)
+    with pytest.raises(ValueError, match=r"cut\.pth \(mcg-finetune\).*backbone\.blocks\.1\.mlp\.fc2\.bias"):
+        load_videomae_weights(tiny_detector(), path)
+    # A deeper checkpoint (an extra block) or layer scale the model lacks: unexpected, also an error.
+    extra = {**vmad_state_dict(), "blocks.2.norm1.weight": torch.ones(C), "blocks.0.gamma_1": torch.ones(C)}
+    with pytest.raises(ValueError, match=r"blocks\.0\.gamma_1.*blocks\.2\.norm1\.weight"):
+        load_videomae_weights(tiny_detector(), extra)
+    # allow_partial: a warning naming the key, and the rest loads.
+    det = tiny_detector()
+    with caplog.at_level("WARNING", logger="vmae_det.modeling.weight_loading"):
+        report = load_videomae_weights(det, path, allow_partial=True)
+    assert any(r.levelname == "WARNING" and "backbone.blocks.1.mlp.fc2.bias" in r.getMessage() for r in caplog.records)
+    assert report.missing == ["backbone.blocks.1.mlp.fc2.bias"] and report.head_loaded
+    assert_detector_equals_vmad(det, sd)
+
+
+def test_nothing_fits_is_an_error_even_with_allow_partial(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"model": {"stem.conv.weight": torch.zeros(8, 3, 3, 3)}, "format": "vmae_det"}, path)
+    for allow in (False, True):
+        with pytest.raises(ValueError, match=r"other\.pth \(vmae_det\): no tensor of the checkpoint fits"):
+            load_videomae_weights(tiny_detector(), path, allow_partial=allow)
+
+
+# ------------------------------------------------------------------------------------------ transformers 5 names
+def to_transformers5_names(sd: dict) -> dict:
+    """transformers >= 5.18 (modeling_videomae.py): q/v biases live in ``query.bias`` / ``value.bias``."""
+    out = {}
+    for k, v in sd.items():
+        k = k.replace("attention.attention.q_bias", "attention.attention.query.bias")
+        out[k.replace("attention.attention.v_bias", "attention.attention.value.bias")] = v
+    return out
+
+
+def test_transformers5_bias_names_load_like_transformers4():
+    sd4 = hf_pretraining_state_dict()
+    sd5 = to_transformers5_names(sd4)
+    assert sum(".query.bias" in k for k in sd5) == DEPTH + DDEPTH and not any("q_bias" in k for k in sd5)
+    m4, m5 = tiny_mae(seed=1), tiny_mae(seed=2)
+    load_videomae_weights(m4, sd4)
+    report = load_videomae_weights(m5, sd5)
+    assert report.source_format == "hf" and not report.missing and not report.unexpected and not report.ignored
+    for (k, a), (_, b) in zip(m4.state_dict().items(), m5.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert torch.equal(m5.encoder.blocks[0].attn.q_bias, sd4["videomae.encoder.layer.0.attention.attention.q_bias"])
+    # Export writes one naming, transformers 4's (which transformers >= 5.18 renames when loading).
+    back = export_state_dict(m5, "hf")
+    assert set(back) == set(sd4) and not any(k.endswith((".query.bias", ".value.bias")) for k in back)
+
+
+def test_transformers5_key_bias_zero_dropped_nonzero_refused():
+    sd = to_transformers5_names(hf_pretraining_state_dict())
+    zero = {**sd, **{f"videomae.encoder.layer.{i}.attention.attention.key.bias": torch.zeros(C) for i in range(DEPTH)}}
+    report = load_videomae_weights(tiny_mae(), zero)
+    assert not report.missing and not report.unexpected
+    assert sorted(report.ignored) == [f"videomae.encoder.layer.{i}.attention.attention.key.bias" for i in range(DEPTH)]
+    assert any("key biases dropped" in n for n in report.notes)
+    bad = {**sd, "videomae.encoder.layer.1.attention.attention.key.bias": torch.ones(C)}
+    with pytest.raises(ValueError, match=r"layer\.1\.attention\.attention\.key\.bias is not zero"):
+        load_videomae_weights(tiny_mae(), bad)
+    both = {**sd, "videomae.encoder.layer.0.attention.attention.q_bias": torch.zeros(C)}
+    with pytest.raises(ValueError, match=r"blocks\.0\.attn\.q_bias"):
+        load_videomae_weights(tiny_mae(), both)
+
+
+# ------------------------------------------------------------------------------------------ eval-only loading
+def test_eval_only_refuses_a_checkpoint_without_the_action_head(tmp_path):
+    from vmae_det.engine.train_loop import _is_checkpoint_of, load_init_weights
+
+    pretrain = tmp_path / "checkpoint-799.pth"
+    torch.save({"model": export_state_dict(randomize(tiny_mae(seed=1)), "mcg-pretrain"), "epoch": 799,
+                "args": argparse.Namespace(model="pretrain_videomae_tiny")}, pretrain)
+    with pytest.raises(ValueError, match=r"checkpoint-799\.pth.*NOT loaded.*head\.fc\.bias, head\.fc\.weight"):
+        load_init_weights(tiny_detector(), str(pretrain), full_model=True)
+    load_init_weights(tiny_detector(), str(pretrain), full_model=False)  # training init: fine
+    # A Kinetics fine-tune: its 400-class head does not fit, which the error says.
+    k400 = save_vmad(tmp_path / "k400.pth", vmad_state_dict(num_classes=400))
+    with pytest.raises(ValueError, match=r"does not fit head\.fc \(80, 64\)"):
+        load_init_weights(tiny_detector(), str(k400), full_model=True)
+    # Our own checkpoint of a detector with another class count is not "this model" either.
+    other = tmp_path / "model_final_5cls.pth"
+    torch.save({"model": tiny_detector(num_classes=5).state_dict(), "iteration": 99}, other)
+    assert not _is_checkpoint_of(tiny_detector(), str(other))
+    with pytest.raises(ValueError, match="NOT loaded"):
+        load_init_weights(tiny_detector(), str(other), full_model=True)
+
+
+@pytest.mark.parametrize("container", ["model", "module"])
+def test_eval_only_loads_vmad_checkpoint_with_head(tmp_path, container):
+    from vmae_det.engine.train_loop import _is_checkpoint_of, load_init_weights
+
+    sd = vmad_state_dict()
+    path = save_vmad(tmp_path / "vmad_ava.pth", sd, container)
+    det = tiny_detector()
+    assert not _is_checkpoint_of(det, str(path))  # VMAD keys have no "backbone." prefix: not ours
+    load_init_weights(det, str(path), full_model=True)
+    assert_detector_equals_vmad(det, sd)
+
+
+def test_eval_only_loads_our_own_detector_checkpoint(tmp_path):
+    from vmae_det.engine.train_loop import _is_checkpoint_of, load_init_weights
+
+    src = randomize(tiny_detector(seed=1))
+    path = tmp_path / "model_final.pth"
+    torch.save({"model": src.state_dict(), "iteration": 99}, path)  # as detectron2's Checkpointer writes it
+    det = tiny_detector(seed=2)
+    assert _is_checkpoint_of(det, str(path))
+    load_init_weights(det, str(path), full_model=True)
+    for (k, a), (_, b) in zip(det.state_dict().items(), src.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_convert_tool_keeps_the_vmad_head(tmp_path):
+    spec = importlib.util.spec_from_file_location("convert_checkpoint", ROOT / "tools" / "convert_checkpoint.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    sd = vmad_state_dict()
+    summary = tool.convert(str(save_vmad(tmp_path / "vmad_ava.pth", sd)), str(tmp_path / "ours.pth"))
+    assert "classification head head.bias (80,), head.weight (80, 64)" in summary
+    det = tiny_detector()
+    report = load_videomae_weights(det, tmp_path / "ours.pth")
+    assert report.source_format == "vmae_det" and report.head_loaded and not report.missing
+    assert_detector_equals_vmad(det, sd)

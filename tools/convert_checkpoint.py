@@ -5,7 +5,9 @@
 
 DST is a detectron2-Checkpointer-style file ``{"model": state_dict, "format": "vmae_det", ...}`` whose
 state dict uses :class:`VideoMAE` names (``encoder.*`` + decoder) when SRC has a decoder, else
-:class:`VideoViT` names. Load it with ``vmae_det.modeling.load_videomae_weights``.
+:class:`VideoViT` names plus the official classification head ``head.weight`` / ``head.bias`` when SRC has
+one (a VMAD AVA checkpoint keeps its 80-class head). Load it with ``vmae_det.modeling.load_videomae_weights``,
+which puts that head into a detector's ``head.fc`` when the shapes fit.
 """
 from __future__ import annotations
 
@@ -32,10 +34,15 @@ def convert(src: str, dst: str, fmt: str = "auto") -> str:
     cw = to_canonical(sd, fmt)
     out = export_state_dict(cw, "vmae_det")
     torch.save({"model": out, "format": "vmae_det", "converted_from": fmt}, dst)
+    kept_head = sorted(k for k in cw.head if k in out)
     kind = "VideoMAE (encoder + decoder)" if cw.mae else "VideoViT backbone"
+    if kept_head:
+        kind += " + classification head " + ", ".join(f"{k} {tuple(cw.head[k].shape)}" for k in kept_head)
+    dropped = sorted(cw.ignored) + sorted(k for k in cw.head if k not in out)
     lines = [f"{src} ({fmt}) -> {dst}: {len(out)} tensors, {kind}"]
-    if cw.ignored:
-        lines.append(f"  dropped ({len(cw.ignored)}): {', '.join(sorted(cw.ignored))}")
+    if dropped:
+        lines.append(f"  dropped ({len(dropped)}): {', '.join(dropped)}")
+    lines += [f"  note: {n}" for n in cw.notes]
     return "\n".join(lines)
 
 

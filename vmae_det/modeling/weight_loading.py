@@ -11,9 +11,37 @@ Formats (detected from the keys, or forced):
   (``videomae.embeddings.patch_embeddings.projection``, ``videomae.encoder.layer.N`` with separate
   ``query/key/value`` weights, ``decoder.decoder_layers.N``, ``fc_norm``, ``classifier``).
 
-Every format is first converted to a canonical pair of state dicts in this project's names: the backbone
-(:class:`VideoViT` names, identical to the official fine-tune names) and the MAE extras (``decoder.*``,
-``encoder_to_decoder.weight``, ``mask_token``, identical to the official pretraining names).
+Every format is first converted to canonical state dicts in this project's names: the backbone
+(:class:`VideoViT` names, identical to the official fine-tune names), the MAE extras (``decoder.*``,
+``encoder_to_decoder.weight``, ``mask_token``, identical to the official pretraining names) and the official
+classification head (``head.weight`` / ``head.bias``, e.g. the 80-class AVA head of a VMAD checkpoint).
+
+Loading (:func:`load_videomae_weights`) follows VMAD (``run_class_finetuning.py``) where it decides, and is
+strict elsewhere:
+
+* the official head is loaded into the model's action classifier ``model.head.fc`` when the shapes are
+  equal (a VMAD AVA checkpoint into an 80-class linear head); otherwise (a Kinetics-400 fine-tune's 400-class
+  head, a model without ``head.fc``, an MLP head) it is dropped and listed as ignored;
+* a mean-pooling fine-tune (``fc_norm.*``, no ``norm.*``) leaves ``norm`` at its initialisation, as VMAD
+  does (its AVA model has a token ``norm`` and no ``fc_norm``); ``fc_norm`` is ignored by a backbone without
+  one. It is *not* copied into ``norm``;
+* any other backbone tensor that is missing from the checkpoint, or any checkpoint tensor that has no place
+  in the model, is an error (``allow_partial=True`` makes it a warning). Parts of the model outside the
+  backbone that the checkpoint does not cover (the action head of a detector loaded from a pretraining
+  checkpoint, the decoder of a VideoMAE loaded from a fine-tune) are only reported as missing.
+
+HF transformers naming of the attention q/v biases (checked against the released wheels):
+
+* transformers 4.x (e.g. 4.57.6) and 5.0.0 - 5.17.0: ``...attention.attention.q_bias`` / ``v_bias``
+  (``query`` / ``key`` / ``value`` are bias-free ``nn.Linear``);
+* transformers >= 5.18.0 (checked 5.18.0, 5.19.0, 5.21.1, 5.24.0): ``...attention.attention.query.bias`` /
+  ``value.bias`` (config ``qv_bias``); ``key`` stays bias-free, so there is no ``key.bias``. Its
+  ``save_pretrained`` writes the 4.x names by default (``save_original_format=True``); the new names appear in
+  ``model.state_dict()`` files and with ``save_original_format=False``.
+
+Both are read (a ``key.bias``, should one appear, is dropped when all zeros and an error otherwise). The
+``"hf"`` export always writes the 4.x names ``q_bias`` / ``v_bias``, which every transformers version loads
+(>= 5.18 renames them on load).
 """
 from __future__ import annotations
 
@@ -57,17 +85,25 @@ _HF_BLOCK = {
     "mlp.fc2": "output.dense",
 }
 _HF_QKV = ("query", "key", "value")
+# transformers >= 5.18 keeps the q/v biases in the query/value Linear layers (see module docstring).
+_HF5_BIAS = {"attention.attention.query.bias": "attn.q_bias", "attention.attention.value.bias": "attn.v_bias"}
+_HF5_KEY_BIAS = "attention.attention.key.bias"
+# The official classification head (fine-tune ``head.*``): loaded into ``model.head.fc`` when it fits.
+_OFFICIAL_HEAD = ("head.weight", "head.bias")
 _MAE_TOP = ("encoder_to_decoder.weight", "mask_token")
 
 
 @dataclass
 class CanonicalWeights:
-    """Weights in this project's names: ``backbone`` (VideoViT) and ``mae`` (decoder side of VideoMAE)."""
+    """Weights in this project's names: ``backbone`` (VideoViT), ``mae`` (decoder side of VideoMAE) and
+    ``head`` (the official classification head, ``head.weight`` / ``head.bias``, when the source has one)."""
 
     backbone: StateDict
     mae: StateDict
     source_format: str
     ignored: List[str] = field(default_factory=list)  # source keys deliberately not used (classifier...)
+    head: StateDict = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -80,9 +116,11 @@ class LoadReport:
     unexpected: List[str] = field(default_factory=list)
     ignored: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    head_loaded: bool = False  # the model's action classifier (``head.fc``) came from the checkpoint
 
     def __str__(self) -> str:
-        lines = [f"VideoMAE weights ({self.source_format}): loaded {len(self.loaded)} tensors"]
+        head = "; action head loaded" if self.head_loaded else ""
+        lines = [f"VideoMAE weights ({self.source_format}): loaded {len(self.loaded)} tensors{head}"]
         for name, keys in (("missing", self.missing), ("unexpected", self.unexpected),
                            ("ignored", self.ignored)):
             if keys:
@@ -170,6 +208,14 @@ def _from_hf(sd: StateDict) -> CanonicalWeights:
     # VideoMAEModel files have no "videomae." prefix; the task models have it.
     enc = "videomae." if any(k.startswith("videomae.") for k in sd) else ""
 
+    notes: List[str] = []
+    key_biases: List[str] = []
+
+    def put(dst: StateDict, name: str, v: torch.Tensor, src: str) -> None:
+        if name in dst:  # e.g. both ``q_bias`` (transformers 4) and ``query.bias`` (transformers >= 5.18)
+            raise ValueError(f"HF checkpoint: {src} and another key both map to {name}")
+        dst[name] = v
+
     def take_blocks(src_prefix: str, dst: StateDict, dst_prefix: str) -> None:
         pat = re.compile(re.escape(src_prefix) + r"(\d+)\.(.+)")
         qkv: Dict[int, Dict[str, torch.Tensor]] = {}
@@ -180,9 +226,20 @@ def _from_hf(sd: StateDict) -> CanonicalWeights:
             if m:
                 qkv.setdefault(i, {})[m.group(1)] = v
                 continue
+            if rest in _HF5_BIAS:  # transformers >= 5.18 names
+                put(dst, f"{dst_prefix}{i}.{_HF5_BIAS[rest]}", v, k)
+                continue
+            if rest == _HF5_KEY_BIAS:
+                # VideoMAE has no key bias (the official model adds zeros); a zero one carries nothing.
+                if torch.count_nonzero(v):
+                    raise ValueError(f"HF checkpoint: {k} is not zero, but VideoMAE attention has no key bias "
+                                     "(q and v biases only); this checkpoint is not a VideoMAE")
+                ignored.append(k)
+                key_biases.append(k)
+                continue
             for ours, theirs in _HF_BLOCK.items():
                 if rest == theirs or rest.startswith(theirs + "."):
-                    dst[f"{dst_prefix}{i}.{ours}{rest[len(theirs):]}"] = v
+                    put(dst, f"{dst_prefix}{i}.{ours}{rest[len(theirs):]}", v, k)
                     break
             else:
                 dst[f"{dst_prefix}{i}.{rest}"] = v  # unknown: surfaces as unexpected when loading
@@ -193,6 +250,8 @@ def _from_hf(sd: StateDict) -> CanonicalWeights:
 
     take_blocks(f"{enc}encoder.layer.", backbone, "blocks.")
     take_blocks("decoder.decoder_layers.", mae, "decoder.blocks.")
+    if key_biases:
+        notes.append(f"{len(key_biases)} all-zero attention key biases dropped (VideoMAE has none)")
     for k in list(sd):
         v = sd.pop(k)
         if k.startswith(f"{enc}embeddings.patch_embeddings.projection."):
@@ -209,7 +268,7 @@ def _from_hf(sd: StateDict) -> CanonicalWeights:
             ignored.append(k)
         else:
             backbone[k] = v
-    return CanonicalWeights(backbone, mae, "hf", ignored)
+    return CanonicalWeights(backbone, mae, "hf", ignored, notes=notes)
 
 
 def to_canonical(state_dict: Mapping[str, torch.Tensor], fmt: str) -> CanonicalWeights:
@@ -229,10 +288,12 @@ def to_canonical(state_dict: Mapping[str, torch.Tensor], fmt: str) -> CanonicalW
             ignored = [k for k in rest if not k.startswith("backbone.")]
         else:
             backbone = rest
-        # The official classification head (fine-tune "head.*", pretrain encoder "head.*") is not ours.
-        ignored += [k for k in backbone if k.startswith("head.")]
+        # The official classification head (fine-tune "head.*") is kept apart: the loader puts it into
+        # the model's action classifier when the shapes fit. Anything else under "head." is not ours.
+        head = {k: v for k, v in backbone.items() if k in _OFFICIAL_HEAD}
+        ignored += [k for k in backbone if k.startswith("head.") and k not in head]
         backbone = {k: v for k, v in backbone.items() if not k.startswith("head.")}
-        cw = CanonicalWeights(backbone, mae, fmt, ignored)
+        cw = CanonicalWeights(backbone, mae, fmt, ignored, head=head)
     else:
         raise ValueError(f"unknown checkpoint format {fmt!r}; choose from {FORMATS}")
     if fmt == "mcg-pretrain" and not cw.mae:
@@ -280,16 +341,20 @@ def export_state_dict(weights: Union[CanonicalWeights, nn.Module], fmt: str) -> 
     """Write weights (a model or :class:`CanonicalWeights`) in layout ``fmt``.
 
     ``vmae_det`` / ``mcg-pretrain`` give ``encoder.*`` + decoder keys when there are MAE weights, plain
-    backbone keys otherwise; ``mcg-finetune`` gives the backbone only; ``hf`` the HF names.
+    backbone keys otherwise; ``mcg-finetune`` gives the backbone; ``hf`` the HF names (transformers 4.x
+    ``q_bias`` / ``v_bias``, see the module docstring). The plain-backbone layouts (``mcg-finetune``, and
+    ``vmae_det`` without MAE weights) also carry the official head ``head.weight`` / ``head.bias`` when there
+    is one (from a checkpoint, or a detector's linear action classifier ``head.fc``): a detector exported
+    that way is a VMAD-layout checkpoint. ``hf`` and the ``encoder.*`` layouts have no such head.
     """
     cw = weights if isinstance(weights, CanonicalWeights) else _canonical_from_model(weights)
     if fmt == "hf":
         return _to_hf(cw)
     if fmt == "mcg-finetune":
-        return dict(cw.backbone)
+        return {**cw.backbone, **cw.head}
     if fmt in ("mcg-pretrain", "vmae_det"):
         if not cw.mae and fmt == "vmae_det":
-            return dict(cw.backbone)
+            return {**cw.backbone, **cw.head}
         return {**{"encoder." + k: v for k, v in cw.backbone.items()}, **cw.mae}
     raise ValueError(f"unknown checkpoint format {fmt!r}; choose from {FORMATS}")
 
@@ -299,7 +364,14 @@ def _canonical_from_model(model: nn.Module) -> CanonicalWeights:
     full = model.state_dict()
     bb = {k: v for k, v in backbone.state_dict().items()}
     mae = {} if prefix != "encoder." else {k: v for k, v in full.items() if not k.startswith("encoder.")}
-    return CanonicalWeights(bb, mae, "vmae_det")
+    head: StateDict = {}
+    found = _action_classifier(model)
+    if found is not None and not found[2]:  # a linear action head is the official head's equivalent
+        fc = found[1]
+        head = {"head.weight": fc.weight.detach()}
+        if fc.bias is not None:
+            head["head.bias"] = fc.bias.detach()
+    return CanonicalWeights(bb, mae, "vmae_det", head=head)
 
 
 # ---------------------------------------------------------------------------------------- loading
@@ -359,53 +431,159 @@ def _prepare_pos_embed(backbone: VideoViT, cw: CanonicalWeights, report: LoadRep
         cw.backbone["pos_embed"] = src
 
 
-def _fill_norm_from_fc_norm(backbone: VideoViT, cw: CanonicalWeights, report: LoadReport) -> None:
-    # Official mean-pooling fine-tunes have no token norm (``norm`` is Identity), only ``fc_norm`` after
-    # pooling; our feature map needs a token norm, and ``fc_norm`` is the closest trained one.
-    if "norm.weight" not in cw.backbone and "fc_norm.weight" in cw.backbone:
-        cw.backbone["norm.weight"] = cw.backbone["fc_norm.weight"]
-        cw.backbone["norm.bias"] = cw.backbone["fc_norm.bias"]
-        report.notes.append("norm initialised from fc_norm (mean-pooling fine-tuned checkpoint)")
-    if backbone.fc_norm is None and "fc_norm.weight" in cw.backbone:
-        report.ignored += [k for k in cw.backbone if k.startswith("fc_norm.")]
+def _reconcile_fc_norm(backbone: VideoViT, cw: CanonicalWeights, report: LoadReport) -> set:
+    """``fc_norm`` / ``norm`` of mean-pooling checkpoints and models, as VMAD handles them.
+
+    Returns the backbone keys (VideoViT names) whose absence from the checkpoint is expected: ``norm.*``
+    for a mean-pooling fine-tune (it has ``fc_norm`` after pooling and no token norm; VMAD leaves its
+    AVA model's ``norm`` at init then), ``fc_norm.*`` for a model with a pooled-classifier norm loaded from
+    a checkpoint without one. ``fc_norm`` is never copied into ``norm``: they normalise different things.
+    """
+    optional: set = set()
+    has_fc_norm = any(k.startswith("fc_norm.") for k in cw.backbone)
+    has_norm = any(k.startswith("norm.") for k in cw.backbone)
+    if has_fc_norm and not has_norm:
+        optional |= {k for k in backbone.state_dict() if k.startswith("norm.")}
+        report.notes.append("mean-pooling fine-tuned checkpoint (fc_norm, no norm): norm is not in it and keeps "
+                            "its initialisation (LayerNorm weight 1, bias 0), as in VMAD")
+    if has_fc_norm and backbone.fc_norm is None:
+        dropped = sorted(k for k in cw.backbone if k.startswith("fc_norm."))
+        report.ignored += dropped
         cw.backbone = {k: v for k, v in cw.backbone.items() if not k.startswith("fc_norm.")}
+        report.notes.append("fc_norm.* ignored: this backbone has no fc_norm (it feeds token features to the "
+                            "detector head, not a pooled classifier)")
+    if not has_fc_norm and backbone.fc_norm is not None:
+        optional |= {k for k in backbone.state_dict() if k.startswith("fc_norm.")}
+        report.notes.append("checkpoint has no fc_norm: the model's fc_norm keeps its initialisation")
+    return optional
+
+
+def _action_classifier(model: nn.Module) -> Optional[Tuple[str, nn.Linear, bool]]:
+    """The final linear layer of the model's action head: ``(state-dict name, layer, head is an MLP)``.
+
+    Only ``model.head.fc`` (an ``nn.Linear``) is looked for; ``model.head.hidden`` with parameters means the
+    classifier sits on top of hidden layers (an MLP head), so it is not the official linear head.
+    """
+    head = getattr(model, "head", None)
+    fc = getattr(head, "fc", None) if isinstance(head, nn.Module) else None
+    if not isinstance(fc, nn.Linear):
+        return None
+    name = next(n for n, m in model.named_modules() if m is fc)
+    hidden = getattr(head, "hidden", None)
+    mlp = isinstance(hidden, nn.Module) and any(True for _ in hidden.parameters())
+    return name, fc, mlp
+
+
+def _prepare_head(model: nn.Module, cw: CanonicalWeights, report: LoadReport) -> StateDict:
+    """Map the official ``head.weight`` / ``head.bias`` onto the model's action classifier when they fit.
+
+    As VMAD's fine-tuning: a head whose shapes differ from the model's (a Kinetics-400 fine-tune's
+    400-class head, another class count) is dropped; so is one the model has no place for.
+    """
+    if not cw.head:
+        return {}
+    keys = sorted(cw.head)
+    desc = ", ".join(f"{k} {tuple(v.shape)}" for k, v in sorted(cw.head.items()))
+    found = _action_classifier(model)
+    if found is None:  # a VideoViT / VideoMAE: no action classifier
+        report.ignored += keys
+        return {}
+    name, fc, mlp = found
+    if mlp:
+        report.ignored += keys
+        report.notes.append(f"checkpoint classification head ({desc}) not loaded: this model's action head is an "
+                            f"MLP, so {name} does not take backbone features as the checkpoint's linear head does")
+        return {}
+    want = {"head.weight": fc.weight}
+    if fc.bias is not None:
+        want["head.bias"] = fc.bias
+    if set(cw.head) == set(want) and all(cw.head[k].shape == want[k].shape for k in want):
+        report.head_loaded = True
+        report.notes.append(f"action head {name} loaded from the checkpoint's {'/'.join(keys)} "
+                            f"({fc.out_features} classes)")
+        return {f"{name}.{k.split('.', 1)[1]}": v for k, v in cw.head.items()}
+    report.ignored += keys
+    report.notes.append(f"checkpoint classification head ({desc}) does not fit {name} {tuple(fc.weight.shape)}: "
+                        "dropped, as VMAD does; the action head keeps its initialisation")
+    return {}
+
+
+def _some(keys: List[str], n: int = 10) -> str:
+    return ", ".join(keys[:n]) + (f", ... (+{len(keys) - n} more)" if len(keys) > n else "")
 
 
 def load_videomae_weights(model: nn.Module, path_or_state_dict: Union[str, os.PathLike, Mapping],
-                          format: str = "auto") -> LoadReport:
+                          format: str = "auto", *, allow_partial: bool = False) -> LoadReport:
     """Load VideoMAE weights of any supported layout into ``model`` and return (and log) a report.
 
     ``model`` may be a :class:`VideoViT`, a :class:`VideoMAE` (encoder and, if present, decoder), or any
-    model with a VideoViT ``.backbone``. A learnable position table is interpolated when the checkpoint
-    grid differs. Shape mismatches of any other tensor raise ``ValueError`` naming the key.
+    model with a VideoViT ``.backbone`` (a detector; the official classification head of the checkpoint
+    goes into its ``head.fc`` when the shapes fit, see the module docstring). A learnable position table
+    is interpolated when the checkpoint grid differs.
+
+    Strict: a backbone tensor (or, for a VideoMAE loaded from a checkpoint with a decoder, a decoder
+    tensor) missing from the checkpoint, or a checkpoint tensor with no place in the model, raises
+    ``ValueError`` naming the checkpoint, its format and the keys; ``allow_partial=True`` logs a warning
+    instead and loads what fits. Expected gaps are only noted: ``norm`` of a mean-pooling fine-tune,
+    the MAE decoder and an unfitting official head (ignored), model parts outside the backbone that the
+    checkpoint does not cover (listed in ``missing``). A checkpoint of which no backbone tensor fits
+    is always an error, and so is any shape mismatch.
     """
     sd, extras = read_checkpoint(path_or_state_dict)
+    src = extras["__source__"]
     fmt = detect_format(sd, extras) if format == "auto" else format
-    cw = to_canonical(sd, fmt)
+    try:
+        cw = to_canonical(sd, fmt)
+    except ValueError as e:
+        raise ValueError(f"{src} ({fmt}): {e}") from e
     backbone, prefix = _find_backbone(model)
-    report = LoadReport(source_format=fmt, ignored=list(cw.ignored))
+    report = LoadReport(source_format=fmt, ignored=list(cw.ignored), notes=list(cw.notes))
     _prepare_pos_embed(backbone, cw, report)
-    _fill_norm_from_fc_norm(backbone, cw, report)
+    optional = {prefix + k for k in _reconcile_fc_norm(backbone, cw, report)}
 
     incoming = {prefix + k: v for k, v in cw.backbone.items()}
     if prefix == "encoder.":
         incoming.update(cw.mae)
     else:
         report.ignored += sorted(cw.mae)  # a backbone has no decoder
+    incoming.update(_prepare_head(model, cw, report))
 
     own = model.state_dict()
-    scope = [k for k in own if k.startswith(prefix)] if prefix == "backbone." else list(own)
-    if prefix == "encoder." and not cw.mae:
-        scope = [k for k in own if k.startswith("encoder.")]
-        report.notes.append("checkpoint has no MAE decoder: only the encoder was loaded")
-    report.unexpected = sorted(k for k in incoming if k not in own)
+    backbone_keys = {prefix + k for k in backbone.state_dict()}
+    required = set(backbone_keys)
+    if prefix == "encoder.":
+        if cw.mae:
+            required |= {k for k in own if not k.startswith("encoder.")}
+        else:
+            report.notes.append("checkpoint has no MAE decoder: only the encoder was loaded")
     mismatched = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
                   for k, v in incoming.items() if k in own and v.shape != own[k].shape]
     if mismatched:
-        raise ValueError(f"{extras['__source__']} ({fmt}): shape mismatch for " + "; ".join(mismatched))
+        raise ValueError(f"{src} ({fmt}): shape mismatch for " + "; ".join(mismatched))
     to_load = {k: v for k, v in incoming.items() if k in own}
+    unexpected = sorted(k for k in incoming if k not in own)
+    missing_required = sorted(k for k in required if k not in to_load and k not in optional)
+    if not any(k in backbone_keys and k != prefix + "pos_embed" for k in to_load):
+        raise ValueError(
+            f"{src} ({fmt}): no tensor of the checkpoint fits the backbone of {type(model).__name__} (wrong format, "
+            f"or not a VideoMAE checkpoint); checkpoint keys: {_some(sorted(sd))}"
+        )
+    if missing_required or unexpected:
+        parts = []
+        if missing_required:
+            parts.append(f"{len(missing_required)} model tensor(s) missing from the checkpoint: "
+                         f"{_some(missing_required)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} checkpoint tensor(s) with no place in the model: {_some(unexpected)}")
+        msg = (f"{src} ({fmt}) does not match this {type(model).__name__} (depth, layer scale, q/v bias...?): "
+               + "; ".join(parts))
+        if not allow_partial:
+            raise ValueError(msg + ". Pass allow_partial=True to load the tensors that fit anyway.")
+        logger.warning("%s. allow_partial=True: loading the tensors that fit.", msg)
+        report.notes.append(f"allow_partial: {len(missing_required)} missing, {len(unexpected)} unexpected")
     model.load_state_dict(to_load, strict=False)
     report.loaded = sorted(to_load)
-    report.missing = sorted(k for k in scope if k not in to_load)
-    logger.info("%s from %s\n%s", type(model).__name__, extras["__source__"], report)
+    report.unexpected = unexpected
+    report.missing = sorted(k for k in own if k not in to_load)
+    logger.info("%s from %s\n%s", type(model).__name__, src, report)
     return report
