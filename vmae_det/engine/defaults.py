@@ -10,6 +10,8 @@ TRAIN_DEFAULTS = {
     "seed": -1,                 # < 0: random seed
     "amp": {"enabled": False, "dtype": "bfloat16"},  # float16 uses a GradScaler (CUDA only)
     "clip_grad": 0.0,           # max grad norm; 0 disables
+    "grad_accum_steps": 1,      # micro-batches per optimizer step (effective batch = total_batch_size x this);
+                                # max_iter, schedule and checkpoint periods count optimizer steps
     "ddp": {"broadcast_buffers": False, "find_unused_parameters": False, "fp16_compression": False},
     "checkpointer": {"period": 500, "max_to_keep": 3},
     "eval_period": 0,           # 0: evaluate only at the end

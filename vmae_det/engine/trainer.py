@@ -1,14 +1,18 @@
-"""The training step used by every vmae_det job: detectron2's SimpleTrainer plus AMP and grad clipping.
+"""The training step used by every vmae_det job: detectron2's SimpleTrainer plus AMP, grad clipping
+and gradient accumulation.
 
 detectron2 v0.6's ``AMPTrainer`` insists on CUDA and float16 and has no gradient clipping; VideoMAE
-recipes want clipping (fine-tuning) and bfloat16 is the better AMP type on current GPUs.
+recipes want clipping (fine-tuning) and bfloat16 is the better AMP type on current GPUs. Gradient
+accumulation lets the paper's batch (e.g. 128 clips) run on fewer GPUs.
 """
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from detectron2.engine import SimpleTrainer
 
@@ -17,7 +21,14 @@ __all__ = ["Trainer"]
 
 class Trainer(SimpleTrainer):
     """One optimisation step: forward under autocast, backward (scaled for float16),
-    optional grad-norm clipping, optimizer step. The LR schedule is a hook."""
+    optional grad-norm clipping, optimizer step. The LR schedule is a hook.
+
+    With ``grad_accum_steps = N`` one step (one ``run_step``, one iteration) draws N micro-batches
+    from the data loader and backpropagates each loss divided by N, so the summed gradient is that of
+    the mean loss over the N micro-batches (the full batch's, for mean-reduced losses over equal-sized
+    micro-batches). Clipping then applies to the accumulated gradient, and the optimizer steps once.
+    The iteration counter, LR schedule and checkpoints all count optimizer steps.
+    """
 
     def __init__(
         self,
@@ -29,8 +40,14 @@ class Trainer(SimpleTrainer):
         amp_dtype: str = "bfloat16",
         clip_grad: float = 0.0,
         device_type: str = "cpu",
+        grad_accum_steps: int = 1,
     ):
+        if isinstance(grad_accum_steps, bool) or not isinstance(grad_accum_steps, int) or grad_accum_steps < 1:
+            raise ValueError(
+                f"grad_accum_steps must be an integer >= 1 (micro-batches per optimizer step), got {grad_accum_steps!r}"
+            )
         super().__init__(model, data_loader, optimizer)
+        self.grad_accum_steps = grad_accum_steps
         self.amp = amp
         self.amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[amp_dtype]
         self.clip_grad = clip_grad
@@ -40,29 +57,50 @@ class Trainer(SimpleTrainer):
         self.grad_scaler: Optional[torch.amp.GradScaler] = torch.amp.GradScaler("cuda") if use_scaler else None
         self.last_grad_norm: Optional[float] = None
 
+    def _no_sync(self, sync: bool):
+        """Under DDP, skip the gradient all-reduce for micro-batches that are not the last of a step.
+
+        Only an optimisation: DDP all-reduces the accumulated gradient at the next synced backward."""
+        if sync or not isinstance(self.model, DistributedDataParallel):
+            return contextlib.nullcontext()
+        return self.model.no_sync()
+
     def run_step(self):
         assert self.model.training, "[Trainer] model was changed to eval mode!"
-        start = time.perf_counter()
-        data = next(self._data_loader_iter)
-        data_time = time.perf_counter() - start
-
-        with torch.autocast(self.device_type, dtype=self.amp_dtype, enabled=self.amp):
-            loss_dict = self.model(data)
-        if isinstance(loss_dict, torch.Tensor):
-            loss_dict = {"total_loss": loss_dict}
-        losses = sum(loss_dict.values())
-
+        n = self.grad_accum_steps
         self.optimizer.zero_grad(set_to_none=True)
+        data_time = 0.0
+        loss_sums: Dict[str, torch.Tensor] = {}
+        for micro in range(n):
+            start = time.perf_counter()
+            data = next(self._data_loader_iter)
+            data_time += time.perf_counter() - start
+
+            with self._no_sync(sync=micro == n - 1):
+                with torch.autocast(self.device_type, dtype=self.amp_dtype, enabled=self.amp):
+                    loss_dict = self.model(data)
+                if isinstance(loss_dict, torch.Tensor):
+                    loss_dict = {"total_loss": loss_dict}
+                losses = sum(loss_dict.values())
+                if n > 1:
+                    losses = losses / n
+                if self.grad_scaler is not None:
+                    self.grad_scaler.scale(losses).backward()
+                else:
+                    losses.backward()
+            for k, v in loss_dict.items():
+                v = v.detach().to(torch.promote_types(v.dtype, torch.float32))  # no bf16/fp16 sums
+                loss_sums[k] = loss_sums[k] + v if k in loss_sums else v
+
         if self.grad_scaler is not None:
-            self.grad_scaler.scale(losses).backward()
-            self.grad_scaler.unscale_(self.optimizer)
-        else:
-            losses.backward()
+            self.grad_scaler.unscale_(self.optimizer)  # once, on the accumulated gradient
         if self.clip_grad > 0:
             params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
             self.last_grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.clip_grad))
 
-        self._write_metrics(loss_dict, data_time)
+        # Unscaled losses averaged over the micro-batches (the full batch's loss); data time summed.
+        metrics = loss_dict if n == 1 else {k: v / n for k, v in loss_sums.items()}
+        self._write_metrics(metrics, data_time)
         if self.grad_scaler is not None:
             self.grad_scaler.step(self.optimizer)
             self.grad_scaler.update()
