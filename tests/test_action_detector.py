@@ -2,7 +2,10 @@
 import pytest
 import torch
 
+from torchvision.ops import roi_align
+
 from vmae_det.modeling.action_detector import AVAActionDetector
+from vmae_det.modeling.legacy_boxes import extend_boxes
 from vmae_det.modeling.vit import build_vit
 
 
@@ -35,11 +38,14 @@ def test_training_loss_and_gradients():
     assert model.backbone.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
 
 
-def test_initial_loss_is_near_log2():
-    # Small init of the classifier: logits ≈ 0, so BCE ≈ log 2.
+def test_initial_loss_is_near_log2_per_box():
+    # VMAD's head init (trunc-normal 0.02 x 0.001): logits ≈ 0, so BCE ≈ log 2 per box and class;
+    # VMAD's loss is the mean times the number of boxes in the batch ("box_sum").
     model = make_model().train()
-    loss = model([make_input(2)])["loss_action"]
-    assert abs(loss.item() - 0.6931) < 0.05
+    assert model.head.fc.weight.std() < 1e-4 and model.head.fc.weight.abs().max() > 0
+    assert abs(model([make_input(2), make_input(1)])["loss_action"].item() - 3 * 0.6931) < 0.01
+    mean = make_model(loss_reduction="mean").train()
+    assert abs(mean([make_input(2), make_input(1)])["loss_action"].item() - 0.6931) < 0.01
 
 
 def test_inference_scores_are_sigmoid_times_box_score_and_boxes_normalised():
@@ -48,11 +54,38 @@ def test_inference_scores_are_sigmoid_times_box_score_and_boxes_normalised():
     out = model([inp])[0]
     assert out["boxes"].shape == (3, 4) and out["scores"].shape == (3, 5)
     torch.testing.assert_close(out["boxes"][1], torch.tensor([10 / 48, 0.0, 47 / 48, 31 / 32]))
-    rois = torch.cat([torch.zeros(3, 1), inp["boxes"]], 1)
+    # pooled over the test-time extended boxes (VMAD's BoxList.extend((0.1, 0.05))), reported on the given ones
+    rois = torch.cat([torch.zeros(3, 1), extend_boxes(inp["boxes"], (0.1, 0.05), 32, 48)], 1)
     probs = model.forward_tensors(inp["clip"][None].float(), rois)
     torch.testing.assert_close(out["scores"], probs * inp["box_scores"][:, None])
     plain = make_model(multiply_box_scores=False).eval()([inp])[0]
     torch.testing.assert_close(plain["scores"], probs)
+    unextended = make_model(test_box_extension=None).eval()([inp])[0]
+    rois = torch.cat([torch.zeros(3, 1), inp["boxes"]], 1)
+    torch.testing.assert_close(unextended["scores"], model.forward_tensors(inp["clip"][None].float(), rois) * inp["box_scores"][:, None])
+
+
+def test_extension_is_clamped_to_each_clips_own_size_in_a_padded_batch():
+    # b (24x40) is padded to 32x48 next to a; its extended boxes must stop at x=39, y=23 (VMAD's
+    # BoxList knows each clip's own size), computed on b's slice of the padded batch.
+    model = make_model().eval()
+    a = make_input(2, h=32, w=48)
+    b = make_input(1, h=24, w=40, seed=3)
+    b["boxes"] = torch.tensor([[20.0, 10.0, 39.0, 23.0]])
+    joint = model([a, b])[1]["scores"]
+    fmap_rois = torch.cat([torch.zeros(1, 1), extend_boxes(b["boxes"], (0.1, 0.05), 24, 40)], 1)
+    assert fmap_rois[0, 3] == 39.0 and fmap_rois[0, 4] == 23.0
+    x = model._batch_clips([a, b])[1:2]
+    expected = model.forward_tensors(x, fmap_rois) * b["box_scores"][:, None]
+    torch.testing.assert_close(joint, expected)
+
+
+def test_roi_align_is_torchvisions_unaligned_by_default():
+    model = make_model()
+    fmap = torch.randn(1, model.backbone.embed_dim, 4, 6)
+    rois = torch.tensor([[0, 3.0, 5.0, 30.0, 27.0]])
+    ref = roi_align(fmap, rois, (7, 7), spatial_scale=1 / 8, sampling_ratio=0, aligned=False)
+    torch.testing.assert_close(model.roi_align(fmap, rois), ref)
 
 
 def test_padding_to_patch_multiple_does_not_change_scores_of_unpadded_clip():
@@ -79,7 +112,7 @@ def test_empty_boxes():
 
 def test_roi_features_depend_only_on_box_region():
     # RoIAlign (aligned, stride 8) must sample the box's region of the feature map and nothing else.
-    model = make_model(spatial_pool="mean").eval()
+    model = make_model(spatial_pool="mean", roi_aligned=True).eval()
     fmap = torch.zeros(1, model.backbone.embed_dim, 4, 6)
     fmap[..., :2, :3] = 1.0  # top-left 16x24 pixels at stride 8
     rois = torch.tensor([[0, 0.0, 0.0, 16.0, 24.0], [0, 32.0, 16.0, 48.0, 32.0]])
@@ -99,3 +132,7 @@ def test_options(kw):
 def test_bad_option():
     with pytest.raises(ValueError, match="temporal_pool"):
         make_model(temporal_pool="median")
+    with pytest.raises(ValueError, match="loss_reduction"):
+        make_model(loss_reduction="sum")
+    with pytest.raises(ValueError, match="test_box_extension"):
+        make_model(test_box_extension=(0.1, -0.2))

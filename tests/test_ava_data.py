@@ -15,6 +15,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
 from vmae_det.evaluation.ava_io import read_labelmap
+from vmae_det.modeling.legacy_boxes import jitter_boxes
 from vmae_det.data.ava import (
     AVAClipMapper,
     AVAFormatError,
@@ -22,6 +23,7 @@ from vmae_det.data.ava import (
     VideoClipSource,
     box_iou_labels,
     clip_indices,
+    clip_source_for,
     keyframe_index,
     load_ava_dicts,
     read_annotations,
@@ -213,9 +215,10 @@ def test_mapper_labels_and_proposal_matching(tiny: Path):
     np.testing.assert_allclose(train["boxes"][0].numpy(), [12.8, 9.6, 38.4, 48.0], rtol=1e-5)
     test = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=2, augmentations=no_aug)(d)
     assert len(test["boxes"]) == 2 and test["box_scores"].tolist() == pytest.approx([0.95, 0.9])  # 0.8 default
-    margin = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=2, augmentations=no_aug,
-                           test_box_margin=0.1, test_proposal_threshold=0.3)(d)
-    np.testing.assert_allclose(margin["boxes"][2].numpy(), [0.58 * 128, 0.46 * 96, 0.82 * 128, 0.94 * 96], rtol=1e-5)
+    low = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=2, augmentations=no_aug,
+                        test_proposal_threshold=0.3)(d)
+    # test boxes are passed as they are: the detector enlarges them for RoIAlign only
+    np.testing.assert_allclose(low["boxes"][2].numpy(), [0.6 * 128, 0.5 * 96, 0.8 * 128, 0.9 * 96], rtol=1e-5)
     gt = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=2, augmentations=no_aug,
                        test_box_source="gt")(d)
     assert gt["labels"].shape == (2, 5) and gt["box_scores"].tolist() == [1.0, 1.0]
@@ -274,3 +277,34 @@ def test_make_proposals_with_local_random_weights(tiny: Path, tmp_path: Path):
         build_person_detector("torchvision", weights=str(tmp_path / "nope.pth"))
     with pytest.raises(ValueError, match="unknown person detector"):
         build_person_detector("yolo")
+
+
+def test_mapper_clip_offset_and_vmad_box_jitter(tiny: Path):
+    """clip_offset shifts every clip index (VMAD: +1 at stride 4); the train jitter runs after the
+    augmentations with VMAD's clamps, and min_box_size=0 keeps a box the crop cut away as a 1-px box."""
+    fdir = str(tiny / "frames" / "tinyval000")
+    d = _dict([[0.1, 0.1, 0.3, 0.5], [0.8, 0.1, 0.95, 0.5]], [[1], [2]], frames_dir=fdir)
+    m0 = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=4, test_box_source="gt",
+                       augmentations=[T.NoOpTransform()])
+    m1 = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=4, test_box_source="gt",
+                       clip_offset=1, augmentations=[T.NoOpTransform()])
+    a, b = m0(d)["clip"], m1(d)["clip"]
+    center = (902 - 900) * 30
+    with clip_source_for(d) as src:
+        np.testing.assert_array_equal(a.permute(1, 2, 3, 0).numpy(), src.get_frames(clip_indices(center, 4, 4, src.num_frames)))
+        np.testing.assert_array_equal(b.permute(1, 2, 3, 0).numpy(), src.get_frames(clip_indices(center, 4, 4, src.num_frames, 1)))
+    assert not torch.equal(a, b)
+
+    crop = [T.CropTransform(0, 0, 64, 96)]  # cuts the second person (x 102..122 of 128) away
+    kept = AVAClipMapper(is_train=True, num_classes=5, num_frames=4, sampling_rate=2, augmentations=crop,
+                         gt_box_jitter=(0.2, 0.1, 0.1, 0.05), min_box_size=0.0)
+    torch.manual_seed(0)
+    out = kept(d)
+    assert len(out["boxes"]) == 2 and out["labels"][1].tolist() == [0, 1, 0, 0, 0]
+    x1, _, x2, _ = out["boxes"][1].tolist()
+    assert (x1, x2) == (62.0, 63.0)  # VMAD: x1 <= W - 2, x2 = max(min(x2, W - 1), x1 + 1)
+    torch.manual_seed(0)
+    expected = jitter_boxes(torch.tensor([[12.8, 9.6, 38.4, 48.0], [64.0, 9.6, 64.0, 48.0]]), (0.2, 0.1, 0.1, 0.05), 96, 64)
+    torch.testing.assert_close(out["boxes"], expected)
+    with pytest.raises(ValueError, match="gt_box_jitter"):
+        AVAClipMapper(is_train=True, num_classes=5, gt_box_jitter=(0.1, 0.2))

@@ -12,6 +12,7 @@ import torch
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.demo.onnx_export import compare_with_pytorch, example_inputs, export_action_detector, run_onnx
 from vmae_det.demo.testing import TinyActionModel
+from vmae_det.modeling.legacy_boxes import extend_boxes
 from vmae_det.modeling.action_detector import AVAActionDetector
 from vmae_det.modeling.vit import build_vit
 
@@ -22,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 def detector() -> AVAActionDetector:
     torch.manual_seed(0)
     backbone = build_vit("tiny", img_size=32, num_frames=4, patch_size=8, tubelet_size=2)
-    # A larger head init than the default 0.01 so the scores actually differ between boxes.
-    return AVAActionDetector(backbone=backbone, num_classes=5, head_init_std=0.5).eval()
+    # A larger head init than VMAD's 0.02 x 0.001 so the scores actually differ between boxes.
+    return AVAActionDetector(backbone=backbone, num_classes=5, head_init_std=0.5, head_init_scale=1.0).eval()
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +33,12 @@ def exported(detector, tmp_path_factory) -> str:
     return export_action_detector(detector, path, clip_shape=(2, 3, 4, 32, 48), num_rois=3)
 
 
-def test_graph_has_half_pixel_roialign_and_dynamic_batch_and_rois(exported):
+def test_graph_has_output_half_pixel_roialign_and_dynamic_batch_and_rois(exported):
     graph = onnx.load(exported).graph
     roi_aligns = [n for n in graph.node if n.op_type == "RoiAlign"]
     assert len(roi_aligns) == 1
     attrs = {a.name: a for a in roi_aligns[0].attribute}
-    assert attrs["coordinate_transformation_mode"].s == b"half_pixel"  # aligned=True
+    assert attrs["coordinate_transformation_mode"].s == b"output_half_pixel"  # aligned=False (VMAD)
     dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
     assert dims == {"clip": ["batch", 3, 4, 32, 48], "rois": ["num_rois", 5]}
 
@@ -57,7 +58,8 @@ def test_exported_scores_equal_the_list_of_dicts_path_before_person_score(detect
                "clip_size": (32, 48)}]
     with torch.no_grad():
         expected = detector(inputs)[0]["scores"].numpy()
-    got = run_onnx(exported, clip.to(torch.uint8).float(), rois) * np.array([[0.5], [1.0]])
+    pooled = torch.cat([rois[:, :1], extend_boxes(rois[:, 1:], detector.test_box_extension, 32, 48)], 1)
+    got = run_onnx(exported, clip.to(torch.uint8).float(), pooled) * np.array([[0.5], [1.0]])
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 

@@ -38,8 +38,12 @@ def test_other_input_sizes_resize_position_table():
     vit = tiny()
     out = vit(torch.randn(1, 3, 8, 48, 64))["last"]
     assert out.shape == (1, 64, 4, 3, 4)
-    # Fixed table: the official 1-D table is recomputed for the new number of tokens.
-    assert torch.equal(vit.pos_embed_for((4, 3, 4)), get_sinusoid_table(48, 64)[None])
+    # Fixed table resized as VMAD's interpolate_pos_embed_online: time linearly (4 -> 4 here: kept),
+    # each frame's 2x2 slice bicubically to 3x4.
+    table = vit.pos_embed.reshape(2, 2, 2, 64).permute(0, 3, 1, 2)
+    frame = torch.nn.functional.interpolate(table, size=(3, 4), mode="bicubic", align_corners=False)
+    assert torch.allclose(vit.pos_embed_for((2, 3, 4)), frame.permute(0, 2, 3, 1).reshape(1, 24, 64))
+    assert vit.pos_embed_for((4, 3, 4)).shape == (1, 48, 64)
     learn = tiny(use_learnable_pos_emb=True)
     assert learn(torch.randn(1, 3, 4, 48, 48))["last"].shape == (1, 64, 2, 3, 3)
     with pytest.raises(ValueError, match="divisible"):
@@ -54,13 +58,16 @@ def test_sinusoid_table_matches_official_formula():
     assert torch.allclose(get_sinusoid_table(n, d), torch.tensor(ref, dtype=torch.float32), atol=1e-7)
 
 
-def test_resize_pos_embed_identity_and_trilinear():
+def test_resize_pos_embed_identity_bicubic_space_linear_time():
     table = torch.randn(1, 2 * 3 * 3, 8)
     assert torch.allclose(resize_pos_embed(table, (2, 3, 3), (2, 3, 3)), table, atol=1e-6)
     # A table that is constant along h/w stays constant when upsampled spatially.
     const = torch.arange(2.0).repeat_interleave(9)[None, :, None].expand(1, 18, 4)
     up = resize_pos_embed(const, (2, 3, 3), (2, 5, 5)).reshape(2, 25, 4)
     assert torch.allclose(up[0], torch.zeros(25, 4)) and torch.allclose(up[1], torch.ones(25, 4))
+    # ... and a table constant in space interpolates linearly in time (0, 1 -> 0, 1/3, 2/3, 1 ends clamped)
+    longer = resize_pos_embed(const, (2, 3, 3), (4, 3, 3)).reshape(4, 9, 4)[:, 0, 0]
+    assert torch.allclose(longer, torch.tensor([0.0, 0.25, 0.75, 1.0]))
 
 
 def test_attention_matches_separate_qkv_reference_and_math_path():

@@ -2,8 +2,12 @@
 
 A clip is augmented by sampling each augmentation **once** (on its first frame) and applying the
 resulting deterministic :class:`~detectron2.data.transforms.Transform` to every frame and to the
-boxes, so all frames and boxes stay aligned. detectron2 provides resize/crop/flip; we add the two
-video-specific ones: VideoMAE's multi-scale corner crop and a clip-consistent colour jitter.
+boxes, so all frames and boxes stay aligned. detectron2 provides the transform machinery; we add
+VideoMAE's multi-scale corner crop for pretraining and, for AVA, the transforms of the official
+VideoMAE AVA detector (VMAD, ``alphaction/dataset/transforms/video_transforms.py``): short-side resize
+with OpenCV's bilinear filter and truncated sizes, a uniformly placed square crop, an HSV colour jitter
+and a horizontal flip, each drawing from Python's ``random`` in VMAD's order, so that a seeded run
+gives VMAD's pixels (``tests/test_vmad_parity.py``).
 
 Boxes are float ``[N, 4]`` XYXY in pixels of the frames they are given with; the result is clipped
 to the output frame (dropping degenerate boxes is the caller's decision, see the AVA mapper).
@@ -13,11 +17,18 @@ from __future__ import annotations
 import random
 from typing import List, Optional, Sequence, Tuple, Union
 
+import cv2
 import numpy as np
 from detectron2.data import transforms as T
 from fvcore.transforms.transform import NoOpTransform, Transform, TransformList
 
 __all__ = [
+    "CV2ResizeTransform",
+    "HSVJitterTransform",
+    "RandomFixedSizeCrop",
+    "RandomHFlip",
+    "RandomHSVJitter",
+    "ShortSideResize",
     "apply_augmentations_to_clip",
     "clip_boxes_to_image",
     "MultiScaleCrop",
@@ -161,27 +172,162 @@ class MultiScaleCrop(T.Augmentation):
         )
 
 
+class CV2ResizeTransform(Transform):
+    """Resize with ``cv2.resize`` (``INTER_LINEAR``, no antialiasing), as VMAD; boxes scale per axis."""
+
+    def __init__(self, h: int, w: int, new_h: int, new_w: int):
+        super().__init__()
+        self._set_attributes(locals())
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        if (img.shape[0], img.shape[1]) != (self.h, self.w):
+            raise ValueError(f"CV2ResizeTransform built for {self.h}x{self.w}, got an image {img.shape[:2]}")
+        if (self.new_h, self.new_w) == (self.h, self.w):
+            return img
+        return cv2.resize(img, (self.new_w, self.new_h), interpolation=cv2.INTER_LINEAR)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        coords = np.asarray(coords, np.float32).copy()
+        coords[:, 0] *= self.new_w / self.w
+        coords[:, 1] *= self.new_h / self.h
+        return coords
+
+    def inverse(self) -> Transform:
+        return CV2ResizeTransform(self.new_h, self.new_w, self.h, self.w)
+
+
+class ShortSideResize(T.Augmentation):
+    """Resize so the short side is ``short_edge`` (an int, or a ``(lo, hi)`` range sampled uniformly
+    per clip), the long side ``int(short_edge * long / short)`` (truncated, as VMAD's ``Resize``),
+    optionally capped so the long side stays <= ``max_size`` (VMAD has the cap commented out: None).
+    A frame whose short side already has that length is left untouched."""
+
+    def __init__(self, short_edge: Union[int, Sequence[int]], max_size: Optional[int] = None):
+        super().__init__()
+        if isinstance(short_edge, (int, np.integer)):
+            short_edge = (int(short_edge), int(short_edge))
+        short_edge = tuple(int(s) for s in short_edge)
+        if len(short_edge) != 2 or not 0 < short_edge[0] <= short_edge[1]:
+            raise ValueError(f"short_edge must be an int or (lo, hi) with 0 < lo <= hi, got {short_edge}")
+        self._init(locals())
+        self.short_edge = short_edge
+
+    def output_size(self, h: int, w: int, size: int) -> Tuple[int, int]:
+        """``(new_h, new_w)`` for a ``h x w`` frame and short side ``size``."""
+        if self.max_size is not None and max(h, w) / min(h, w) * size > self.max_size:
+            size = int(round(self.max_size * min(h, w) / max(h, w)))
+        if min(h, w) == size:
+            return h, w
+        if w < h:
+            return int(size * h / w), size
+        return size, int(size * w / h)
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        h, w = image.shape[:2]
+        lo, hi = self.short_edge
+        size = lo if lo == hi else random.randint(lo, hi)
+        return CV2ResizeTransform(h, w, *self.output_size(h, w, size))
+
+
+class RandomFixedSizeCrop(T.Augmentation):
+    """A ``size x size`` crop whose top-left corner is ``int(u * (W - size)), int(v * (H - size))``
+    with ``u, v = random.random()`` (VMAD's ``RandomClip``). Boxes are clipped to the crop and kept
+    even when cropped away (the mapper decides what to drop)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = int(size)
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        h, w = image.shape[:2]
+        if h < self.size or w < self.size:
+            raise ValueError(f"cannot crop {self.size}x{self.size} from a {h}x{w} frame")
+        u, v = random.random(), random.random()
+        return T.CropTransform(int(u * (w - self.size)), int(v * (h - self.size)), self.size, self.size)
+
+
+class RandomHFlip(T.Augmentation):
+    """Horizontal flip with probability ``prob``, drawn with ``random.random()`` (VMAD's order)."""
+
+    def __init__(self, prob: float = 0.5):
+        super().__init__()
+        self.prob = float(prob)
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        if random.random() < self.prob:
+            return T.HFlipTransform(image.shape[1])
+        return NoOpTransform()
+
+
+class HSVJitterTransform(Transform):
+    """Shift hue (OpenCV units, 0–179, circular), saturation and value (0–255, clipped) of RGB uint8
+    frames through ``cv2.cvtColor``, as VMAD's ``ColorJitter``."""
+
+    def __init__(self, hue: int = 0, saturation: int = 0, value: int = 0):
+        super().__init__()
+        self._set_attributes(locals())
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"HSV jitter needs RGB uint8 [H, W, 3], got {img.dtype} {img.shape}")
+        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV).astype(np.int32)
+        hsv[..., 0] = (hsv[..., 0] + self.hue + 180) % 180
+        hsv[..., 1] = np.clip(hsv[..., 1] + self.saturation, 0, 255)
+        hsv[..., 2] = np.clip(hsv[..., 2] + self.value, 0, 255)
+        return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        return coords
+
+    def inverse(self) -> Transform:
+        return NoOpTransform()
+
+
+class RandomHSVJitter(T.Augmentation):
+    """VMAD's colour jitter, applied to every clip: hue ± ``hue_degrees`` (in OpenCV's half-degree
+    units, ``round(hue_degrees / 2)``), saturation and value ± ``round(fraction * 255)``; integer
+    shifts drawn with ``random.randint`` in that order."""
+
+    def __init__(self, hue_degrees: float = 20.0, saturation: float = 0.1, value: float = 0.1):
+        super().__init__()
+        self.bounds = (int(round(hue_degrees / 2)), int(round(saturation * 255)), int(round(value * 255)))
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        return HSVJitterTransform(*(random.randint(-b, b) for b in self.bounds))
+
+
 def build_ava_train_augmentations(
-    short_edge: Sequence[int] = (256, 320),
+    short_edge: Union[int, Sequence[int]] = 256,
     crop_size: Optional[int] = 224,
-    max_size: int = 1333,
+    max_size: Optional[int] = None,
     flip: bool = True,
-    color_jitter: bool = False,
+    color_jitter: Union[bool, str, None] = "hsv",
 ) -> List[T.Augmentation]:
-    """SlowFast-style AVA train augmentations: short-side jitter, random crop, h-flip (+ jitter)."""
-    augs: List[T.Augmentation] = [T.ResizeShortestEdge(tuple(short_edge), max_size, sample_style="range")]
+    """AVA training augmentations; the defaults are VMAD's (``data/transforms.py``): short side
+    exactly 256 (``(lo, hi)`` samples a range instead), a random 224 crop, HSV colour jitter
+    (hue ±20°, saturation/value ±0.1·255, every clip), horizontal flip with p 0.5.
+
+    ``color_jitter``: ``"hsv"`` (VMAD), ``"bcs"`` (brightness/contrast/saturation 0.4, p 0.8, the
+    SlowFast/torchvision style), or ``False``.
+    """
+    augs: List[T.Augmentation] = [ShortSideResize(short_edge, max_size)]
     if crop_size:
-        augs.append(T.RandomCrop("absolute", (crop_size, crop_size)))
-    if flip:
-        augs.append(T.RandomFlip(horizontal=True))
-    if color_jitter:
+        augs.append(RandomFixedSizeCrop(crop_size))
+    if color_jitter in (True, "hsv"):
+        augs.append(RandomHSVJitter())
+    elif color_jitter == "bcs":
         augs.append(RandomColorJitter())
+    elif color_jitter not in (False, None):
+        raise ValueError(f"color_jitter must be 'hsv', 'bcs' or False, got {color_jitter!r}")
+    if flip:
+        augs.append(RandomHFlip(0.5))
     return augs
 
 
-def build_ava_test_augmentations(short_edge: int = 256, max_size: int = 1333) -> List[T.Augmentation]:
-    """AVA test: resize the short side to ``short_edge`` (no crop: every box must stay visible)."""
-    return [T.ResizeShortestEdge(short_edge, max_size, sample_style="choice")]
+def build_ava_test_augmentations(short_edge: int = 256, max_size: Optional[int] = None) -> List[T.Augmentation]:
+    """AVA test: resize the short side to ``short_edge`` (VMAD: 256, no cap, no crop: every box must
+    stay visible). The demo builds its clips with these too, so its scores equal the evaluation's."""
+    return [ShortSideResize(int(short_edge), max_size)]
 
 
 def build_pretrain_augmentations(size: int = 224, flip: bool = True) -> List[T.Augmentation]:

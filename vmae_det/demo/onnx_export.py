@@ -6,8 +6,11 @@ pixels); output ``scores`` ``[K, C]`` sigmoid probabilities (before multiplying 
 score). ``B`` and ``K`` are dynamic; ``T, H, W`` are fixed at export time because the ViT's
 position table is resized for the clip size while tracing.
 
-RoIAlign with ``aligned=True`` maps to ONNX ``RoiAlign`` with
-``coordinate_transformation_mode="half_pixel"``, which needs opset >= 16.
+The RoIs are the boxes RoIAlign pools, so apply the detector's test-time box extension first
+(``vmae_det.modeling.legacy_boxes.extend_boxes`` with ``model.test_box_extension``, clamped to each
+clip's own size), as ``AVAActionDetector.inference`` does. RoIAlign maps to ONNX ``RoiAlign`` with
+``coordinate_transformation_mode`` ``"output_half_pixel"`` (``aligned=False``, the VMAD default) or
+``"half_pixel"`` (``aligned=True``); opset >= 16.
 """
 from __future__ import annotations
 

@@ -72,20 +72,37 @@ def build_model(cfg) -> torch.nn.Module:
 
 
 def _is_checkpoint_of(model: torch.nn.Module, path: str) -> bool:
-    """Whether ``path`` is a detectron2 checkpoint of this very model (most of its keys present)."""
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    state = data.get("model", data) if isinstance(data, dict) else {}
-    own = set(model.state_dict())
-    return bool(own) and len(own & set(state)) >= 0.9 * len(own)
+    """Whether ``path`` is a detectron2 checkpoint of this very model (e.g. our own training output).
+
+    That is: nearly all of the model's keys and nearly only those, each with the model's shape, and
+    every key of its action head (``head.*``). A VMAD / MCG-NJU checkpoint (``patch_embed.*``,
+    ``blocks.N.*``, ``head.weight``, without our ``backbone.`` prefix) shares no key with the detector
+    (``backbone.*``, ``head.fc.*``) and is not one; nor is a checkpoint of this architecture with another
+    class count or head. The file is read as ``load_videomae_weights`` reads it (weights only, with
+    VMAD's ``args`` Namespace allowed; ``model`` / ``module`` / ``state_dict`` containers; DDP prefix).
+    """
+    from ..modeling.weight_loading import read_checkpoint
+
+    state, _ = read_checkpoint(path)
+    own = model.state_dict()
+    common = set(own) & set(state)
+    if not own or len(common) < 0.9 * len(own) or len(common) < 0.9 * len(state):
+        return False
+    if any(tuple(state[k].shape) != tuple(own[k].shape) for k in common):
+        return False
+    return all(k in state for k in own if k.startswith("head."))
 
 
 def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) -> None:
     """Load ``path`` into ``model``.
 
     ``full_model`` (evaluation, demo): a checkpoint of this very model, loaded with detectron2's
-    checkpointer. When the file is not one (e.g. evaluating straight from MAE pretraining), or at the
-    start of training, it is read as pretrained VideoMAE weights in any supported format (ours,
-    MCG-NJU, HF), converted and position-interpolated by ``load_videomae_weights``.
+    checkpointer. Otherwise, and at the start of training, the file is read as VideoMAE weights in any
+    supported format (ours, MCG-NJU / VMAD, HF), converted and position-interpolated by
+    ``load_videomae_weights`` (strict for the backbone). With ``full_model``, a model with an action
+    head must then get every tensor from the file, its head included (a VMAD AVA checkpoint whose head
+    fits): otherwise ``ValueError``, since evaluating a random head gives a meaningless mAP. An empty
+    ``path`` loads nothing (the model as built, e.g. an untrained baseline).
     """
     if not path:
         return
@@ -94,9 +111,22 @@ def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) ->
         return
     from ..modeling import load_videomae_weights
 
-    if full_model:
-        logger.warning(f"{path} is not a checkpoint of this model: loading its VideoMAE weights only")
-    load_videomae_weights(model, path)
+    report = load_videomae_weights(model, path)
+    if not full_model:
+        return
+    if hasattr(model, "head") and (not report.head_loaded or report.missing):
+        more = len(report.missing) - 10
+        shown = ", ".join(report.missing[:10]) + (f", ... (+{more})" if more > 0 else "")
+        notes = "".join(f"\n  note: {n}" for n in report.notes)
+        raise ValueError(
+            f"{path} is not a checkpoint of this {type(model).__name__} and does not cover it: "
+            f"action head {'loaded' if report.head_loaded else 'NOT loaded'}; missing ({len(report.missing)}): "
+            f"{shown or '-'}. Evaluating would use randomly initialised weights. Use this model's own "
+            "training output (model_final.pth) or a VMAD AVA fine-tuned checkpoint whose head has this "
+            f"model's class count ({report.source_format} checkpoint read){notes}"
+        )
+    if not hasattr(model, "head"):
+        logger.warning(f"{path} is not a checkpoint of this model: loaded its VideoMAE weights only")
 
 
 def do_test(cfg, model):
@@ -145,7 +175,14 @@ def do_train(cfg, args, extra_hooks: Iterable = ()):
         amp_dtype=cfg.train.amp.dtype,
         clip_grad=cfg.train.clip_grad,
         device_type=device.type,
+        grad_accum_steps=cfg.train.grad_accum_steps,
     )
+    if "total_batch_size" in cfg.dataloader.train:
+        batch = cfg.dataloader.train.total_batch_size
+        logger.info(
+            f"Effective batch per optimizer step: {batch * trainer.grad_accum_steps} "
+            f"(dataloader.train.total_batch_size={batch} x train.grad_accum_steps={trainer.grad_accum_steps})"
+        )
     checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, trainer=trainer)
     scheduler = LRMultiplier(optimizer, multiplier=instantiate(cfg.lr_multiplier), max_iter=cfg.train.max_iter)
     eval_period = cfg.train.eval_period or cfg.train.max_iter

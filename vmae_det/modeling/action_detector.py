@@ -1,9 +1,14 @@
 """AVA action detector: VideoMAE ViT features, RoIAlign over person boxes, multi-label linear head.
 
-Follows the official VideoMAE AVA head (VideoMAE-Action-Detection): ViT → final LayerNorm → mean over
-the temporal tokens → RoIAlign 7×7 at the patch stride (aligned) → spatial max pool → linear to the 80
-action classes (small init) → sigmoid. Test score = sigmoid × person-detector score. Person boxes come
-with the inputs (ground truth or proposals, chosen by the data mapper).
+Reproduces the official VideoMAE AVA detector (VideoMAE-Action-Detection, "VMAD",
+``modeling_finetune.py`` ``VisionTransformer.forward``) with its defaults: ViT (position table resized
+per frame to the padded grid) → final LayerNorm → mean over the temporal tokens → RoIAlign 7×7 at the
+patch stride (``aligned=False``, sampling ratio 0) over the person boxes, each enlarged at test time by
+10 % of its width and 5 % of its height (``BoxList.extend((0.1, 0.05))``) → spatial max pool → linear
+head (trunc-normal 0.02 × 0.001 init) → sigmoid. Test score = sigmoid × person-detector score, reported
+on the original boxes. Training loss: VMAD's ``BCE-mean × number of boxes``. Person boxes come with the
+inputs (ground truth or proposals, chosen by the data mapper). ``tests/test_vmad_parity.py`` checks the
+probabilities against VMAD's code on the same weights.
 """
 from __future__ import annotations
 
@@ -16,9 +21,12 @@ from torch import nn
 from detectron2.layers import ROIAlign
 from detectron2.modeling import META_ARCH_REGISTRY
 
+from .legacy_boxes import extend_boxes
 from .vit import VideoViT
 
-__all__ = ["AVAActionDetector", "ActionHead"]
+__all__ = ["AVAActionDetector", "ActionHead", "LOSS_REDUCTIONS"]
+
+LOSS_REDUCTIONS = ("mean", "box_sum")
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
@@ -28,7 +36,7 @@ class ActionHead(nn.Module):
     """RoI features [K, C] → action logits [K, num_classes]: linear (official) or a small MLP."""
 
     def __init__(self, in_dim: int, num_classes: int, *, kind: str = "linear", hidden_dim: int = 1024,
-                 dropout: float = 0.0, init_std: float = 0.01):
+                 dropout: float = 0.0, init_std: float = 0.02, init_scale: float = 0.001):
         super().__init__()
         if kind not in ("linear", "mlp"):
             raise ValueError(f"head kind must be 'linear' or 'mlp', got {kind!r}")
@@ -39,9 +47,12 @@ class ActionHead(nn.Module):
             in_dim = hidden_dim
         self.fc = nn.Linear(in_dim, num_classes)
         self.hidden = nn.Sequential(*layers)
-        # Small init of the classifier, as the official head, so early training starts near p=0.5 logits=0.
-        nn.init.normal_(self.fc.weight, std=init_std)
+        self.num_classes = num_classes
+        # VMAD: trunc_normal_(std=0.02) then weight and bias × init_scale (0.001): logits start near 0.
+        nn.init.trunc_normal_(self.fc.weight, std=init_std)
         nn.init.zeros_(self.fc.bias)
+        with torch.no_grad():
+            self.fc.weight.mul_(init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.hidden(self.dropout(x)))
@@ -65,29 +76,60 @@ class AVAActionDetector(nn.Module):
         temporal_pool: str = "mean",
         roi_size: int = 7,
         roi_sampling_ratio: int = 0,
+        roi_aligned: bool = False,
+        test_box_extension: Optional[Sequence[float]] = (0.1, 0.05),
         spatial_pool: str = "max",
         head: str = "linear",
         head_hidden_dim: int = 1024,
         dropout: float = 0.0,
-        head_init_std: float = 0.01,
+        head_init_std: float = 0.02,
+        head_init_scale: float = 0.001,
+        loss_reduction: str = "box_sum",
         multiply_box_scores: bool = True,
         pixel_mean: Sequence[float] = IMAGENET_MEAN,
         pixel_std: Sequence[float] = IMAGENET_STD,
     ):
+        """
+        Args:
+            backbone: the VideoViT.
+            num_classes: head outputs (80 for AVA; evaluation keeps the label map's 60).
+            temporal_pool: ``"mean"`` (VMAD) or ``"max"`` over the temporal tokens.
+            roi_size, roi_sampling_ratio, roi_aligned: RoIAlign output size, sampling ratio and pixel
+                model (VMAD: 7, 0, ``aligned=False`` as torchvision's default).
+            test_box_extension: ``(sx, sy)`` enlargement of test boxes for RoIAlign (VMAD
+                ``(0.1, 0.05)``, inclusive-pixel widths, clamped to each clip); ``None`` disables.
+            spatial_pool: ``"max"`` (VMAD) or ``"mean"`` over the RoI cells.
+            head, head_hidden_dim, dropout: linear head (VMAD) or a small MLP, with input dropout.
+            head_init_std, head_init_scale: trunc-normal std of the classifier, then scaled (VMAD
+                0.02 × 0.001).
+            loss_reduction: ``"box_sum"`` (VMAD: BCE mean over boxes × classes, times the number of
+                boxes in the batch) or ``"mean"``.
+            multiply_box_scores: test score = sigmoid × person score (VMAD).
+            pixel_mean, pixel_std: normalisation of the 0–255 RGB clip (the AVA recipes use VMAD's
+                ``[122.7717, 115.9465, 102.9801]`` / ``57.375``).
+        """
         super().__init__()
         if temporal_pool not in ("mean", "max"):
             raise ValueError(f"temporal_pool must be 'mean' or 'max', got {temporal_pool!r}")
         if spatial_pool not in ("mean", "max"):
             raise ValueError(f"spatial_pool must be 'mean' or 'max', got {spatial_pool!r}")
+        if loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"loss_reduction must be one of {LOSS_REDUCTIONS}, got {loss_reduction!r}")
+        if test_box_extension is not None:
+            test_box_extension = tuple(float(v) for v in test_box_extension)
+            if len(test_box_extension) not in (1, 2) or min(test_box_extension) < 0:
+                raise ValueError(f"test_box_extension must be (sx, sy) >= 0 or None, got {test_box_extension}")
         self.backbone = backbone
         self.num_classes = num_classes
         self.temporal_pool = temporal_pool
         self.spatial_pool = spatial_pool
+        self.test_box_extension = test_box_extension
+        self.loss_reduction = loss_reduction
         self.multiply_box_scores = multiply_box_scores
         stride = backbone.output_shape()[backbone.out_feature].stride
-        self.roi_align = ROIAlign((roi_size, roi_size), 1.0 / stride, roi_sampling_ratio, aligned=True)
+        self.roi_align = ROIAlign((roi_size, roi_size), 1.0 / stride, roi_sampling_ratio, aligned=roi_aligned)
         self.head = ActionHead(backbone.embed_dim, num_classes, kind=head, hidden_dim=head_hidden_dim,
-                               dropout=dropout, init_std=head_init_std)
+                               dropout=dropout, init_std=head_init_std, init_scale=head_init_scale)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1, 1), persistent=False)
 
@@ -128,18 +170,23 @@ class AVAActionDetector(nn.Module):
             out[i, :, :, : c.shape[2], : c.shape[3]] = c.to(self.device, non_blocking=True).float()
         return out
 
-    def _rois(self, batched_inputs: List[Dict]) -> torch.Tensor:
+    def _rois(self, batched_inputs: List[Dict], extend: bool = False) -> torch.Tensor:
+        """``[K, 5]`` (batch index, x1, y1, x2, y2) in clip pixels; with ``extend`` the test-time
+        enlargement, clamped to each clip's own (unpadded) size as VMAD's ``BoxList`` does."""
         rois = []
         for i, d in enumerate(batched_inputs):
             boxes = torch.as_tensor(d["boxes"], dtype=torch.float32, device=self.device).reshape(-1, 4)
+            if extend and self.test_box_extension is not None and len(boxes):
+                h, w = d.get("clip_size", d["clip"].shape[-2:])
+                boxes = extend_boxes(boxes, self.test_box_extension, int(h), int(w))
             rois.append(torch.cat([boxes.new_full((len(boxes), 1), float(i)), boxes], dim=1))
         return torch.cat(rois, 0)
 
     def forward(self, batched_inputs: List[Dict]):
         clip = self._batch_clips(batched_inputs)
-        rois = self._rois(batched_inputs)
         counts = [len(d["boxes"]) for d in batched_inputs]
         if self.training:
+            rois = self._rois(batched_inputs)
             labels = torch.cat(
                 [torch.as_tensor(d["labels"], dtype=torch.float32).reshape(-1, self.num_classes) for d in batched_inputs]
             ).to(self.device)
@@ -147,13 +194,18 @@ class AVAActionDetector(nn.Module):
                 # Keep the graph connected so DDP/AMP see every parameter.
                 return {"loss_action": sum(p.sum() for p in self.parameters()) * 0.0}
             logits = self.forward_logits(clip, rois)
-            return {"loss_action": F.binary_cross_entropy_with_logits(logits.float(), labels)}
-        return self.inference(batched_inputs, clip, rois, counts)
+            loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
+            if self.loss_reduction == "box_sum":
+                loss = loss * len(rois)  # VMAD's train_class_batch: mean × batch boxes
+            return {"loss_action": loss}
+        return self.inference(batched_inputs, clip, self._rois(batched_inputs), counts)
 
     @torch.no_grad()
     def inference(self, batched_inputs, clip, rois, counts) -> List[Dict[str, torch.Tensor]]:
+        """Scores of the boxes ``rois``, pooled over the extended boxes, reported on the given ones."""
         if len(rois):
-            probs = self.forward_tensors(clip, rois).float()
+            pooled_rois = self._rois(batched_inputs, extend=True)
+            probs = self.forward_tensors(clip, pooled_rois).float()
         else:
             probs = torch.zeros(0, self.num_classes, device=self.device)
         results = []

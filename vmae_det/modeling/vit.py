@@ -308,13 +308,16 @@ class VideoViT(Backbone):
         return isinstance(self.pos_embed, nn.Parameter)
 
     def pos_embed_for(self, grid: Sequence[int]) -> torch.Tensor:
-        """Position table ``[1, T'*H'*W', C]`` for a token grid, resized if it differs from the built one."""
+        """Position table ``[1, T'*H'*W', C]`` for a token grid, resized if it differs from the built one.
+
+        Fixed and learnable tables are resized alike, as VMAD's ``interpolate_pos_embed_online``: the
+        table of the built grid (e.g. 8x14x14 at 224) is read as ``T`` frames of ``H x W`` and each
+        frame's slice is resized bicubically to the new ``H' x W'`` (e.g. 16x29 at 256x464). So a token
+        keeps the code of its place in the frame, not of its flattened index.
+        """
         grid = tuple(grid)
         if grid == self.grid_size:
             return self.pos_embed
-        if not self.learnable_pos_embed:
-            # The official table is 1-D over the flattened index, so "resizing" it means recomputing it.
-            return get_sinusoid_table(math.prod(grid), self.embed_dim)[None].to(self.pos_embed)
         return resize_pos_embed(self.pos_embed, self.grid_size, grid)
 
     # ------------------------------------------------------------------ forward paths
@@ -402,14 +405,25 @@ def select_tokens(tokens: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
 
 
 def resize_pos_embed(pos_embed: torch.Tensor, src_grid: Sequence[int], dst_grid: Sequence[int]) -> torch.Tensor:
-    """Trilinearly resize a ``[1, T*H*W, C]`` table from ``src_grid`` to ``dst_grid`` (T, H, W)."""
+    """Resize a ``[1, T*H*W, C]`` position table from grid ``src_grid`` to ``dst_grid`` (T, H, W).
+
+    Space: every frame's ``H x W`` slice bicubically (``align_corners=False``), exactly as VMAD's
+    ``interpolate_pos_embed_online`` and the official fine-tuning checkpoint interpolation. Time (VMAD
+    never changes it; our extension): linear over the ``T`` slices first, when ``T`` differs.
+    """
     t, h, w = src_grid
+    t2, h2, w2 = dst_grid
     c = pos_embed.shape[-1]
     if pos_embed.shape[1] != t * h * w:
         raise ValueError(f"position table has {pos_embed.shape[1]} entries, grid {tuple(src_grid)} needs {t*h*w}")
-    table = pos_embed.reshape(1, t, h, w, c).permute(0, 4, 1, 2, 3)
-    table = F.interpolate(table.float(), size=tuple(dst_grid), mode="trilinear", align_corners=False)
-    return table.permute(0, 2, 3, 4, 1).reshape(1, -1, c).to(pos_embed.dtype)
+    table = pos_embed.reshape(t, h * w, c).float()
+    if t2 != t:
+        table = F.interpolate(table.permute(1, 2, 0), size=t2, mode="linear", align_corners=False).permute(2, 0, 1)
+    if (h2, w2) != (h, w):
+        table = table.reshape(t2, h, w, c).permute(0, 3, 1, 2)
+        table = F.interpolate(table, size=(h2, w2), mode="bicubic", align_corners=False)
+        table = table.permute(0, 2, 3, 1)
+    return table.reshape(1, t2 * h2 * w2, c).to(pos_embed.dtype)
 
 
 def build_vit(size: str, **kwargs) -> VideoViT:

@@ -42,18 +42,19 @@ def keyframe_index(timestamp: int, fps: float = AVA_FPS, start_sec: int = AVA_ST
     return int(round((timestamp - start_sec) * fps))
 
 
-def clip_indices(center: int, num_frames: int, sampling_rate: int, video_length: int) -> np.ndarray:
+def clip_indices(center: int, num_frames: int, sampling_rate: int, video_length: int, offset: int = 0) -> np.ndarray:
     """Indices of a ``num_frames``-frame clip at stride ``sampling_rate`` centred on ``center``.
 
-    As SlowFast's ``get_sequence``: ``center + (k - num_frames // 2) * sampling_rate`` for
-    ``k = 0 .. num_frames-1`` (so the centre frame is sample ``num_frames // 2``), clamped to
-    ``[0, video_length - 1]`` (the clip repeats the first/last frame at the video ends).
+    ``center + offset + (k - num_frames // 2) * sampling_rate`` for ``k = 0 .. num_frames-1``, clamped
+    to ``[0, video_length - 1]`` (the clip repeats the first/last frame at the video ends). With
+    ``offset=0`` this is SlowFast's ``get_sequence``; VMAD's ``TemporalCrop`` of its 64-frame window
+    around the keyframe is ``offset=(sampling_rate - 1) // 2`` (1 at stride 4).
     """
     if num_frames < 1 or sampling_rate < 1:
         raise ValueError(f"num_frames and sampling_rate must be >= 1, got {num_frames}, {sampling_rate}")
     if video_length < 1:
         raise ValueError(f"video_length must be >= 1, got {video_length}")
-    idx = center + (np.arange(num_frames) - num_frames // 2) * sampling_rate
+    idx = center + int(offset) + (np.arange(num_frames) - num_frames // 2) * sampling_rate
     return np.clip(idx, 0, video_length - 1)
 
 

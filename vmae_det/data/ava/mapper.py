@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from detectron2.data import transforms as T
 from detectron2.structures import Boxes, pairwise_iou
 from detectron2.utils.logger import log_every_n_seconds
 
+from ...modeling.legacy_boxes import jitter_boxes
 from ..transforms import apply_augmentations_to_clip, build_ava_test_augmentations, build_ava_train_augmentations
 from .clip_source import AVA_FPS, AVA_START_SEC, clip_indices, clip_source_for, keyframe_index
 
@@ -55,15 +56,20 @@ class AVAClipMapper:
         is_train: training mode (train box source, GT jitter, train augmentations).
         num_classes: width of the multi-hot labels; column ``k`` ↔ action id ``k + 1``.
         num_frames, sampling_rate: clip length ``T`` and stride ``τ``.
+        clip_offset: frames added to every clip index (see ``clip_indices``; VMAD: 1 at stride 4).
         augmentations: detectron2 augmentations (default: train/test AVA ones for ``is_train``).
         train_box_source: ``"gt"`` or ``"gt+proposals"`` (proposals with score ≥
             ``train_proposal_threshold`` get the labels of a GT box they overlap with IoU ≥
             ``match_iou``, else none).
         test_box_source: ``"proposals"`` (score ≥ ``test_proposal_threshold``; 0.8 is the
             official AVA setting) or ``"gt"``.
-        test_box_margin: expand test proposals by this fraction of their width/height per side.
-        gt_box_jitter: training only: move each GT box side by up to this fraction of its size.
+        gt_box_jitter: training only, after the augmentations: ``(x_out, x_in, y_out, y_in)``
+            fractions of the box size each side may move out/in (VMAD: ``(0.2, 0.1, 0.1, 0.05)``, see
+            ``vmae_det.modeling.legacy_boxes.jitter_boxes``); a float ``s`` means ``(s, s, s, s)``.
         max_boxes: keep at most this many boxes (highest score first; GT boxes score 1.0).
+        min_box_size: after the augmentations, drop boxes narrower or lower than this (pixels).
+            0 keeps boxes the crop cut away, as VMAD does (its jitter then makes them 1-pixel boxes
+            at the crop edge, trained with the person's labels).
         video_backend: decoder for ``video_path`` dicts (see ``vmae_det.data.video_io``).
     """
 
@@ -74,13 +80,13 @@ class AVAClipMapper:
         num_classes: int,
         num_frames: int = 16,
         sampling_rate: int = 4,
+        clip_offset: int = 0,
         augmentations: Optional[Sequence[T.Augmentation]] = None,
         train_box_source: str = "gt",
         train_proposal_threshold: float = 0.9,
         test_box_source: str = "proposals",
         test_proposal_threshold: float = 0.8,
-        test_box_margin: float = 0.0,
-        gt_box_jitter: float = 0.0,
+        gt_box_jitter: Union[float, Sequence[float], None] = None,
         match_iou: float = 0.5,
         max_boxes: int = 100,
         min_box_size: float = 1.0,
@@ -94,6 +100,7 @@ class AVAClipMapper:
         self.num_classes = num_classes
         self.num_frames = num_frames
         self.sampling_rate = sampling_rate
+        self.clip_offset = int(clip_offset)
         if augmentations is None:
             augmentations = build_ava_train_augmentations() if is_train else build_ava_test_augmentations()
         self.augmentations = list(augmentations)
@@ -101,7 +108,12 @@ class AVAClipMapper:
         self.train_proposal_threshold = train_proposal_threshold
         self.test_box_source = test_box_source
         self.test_proposal_threshold = test_proposal_threshold
-        self.test_box_margin = test_box_margin
+        if isinstance(gt_box_jitter, (int, float)):
+            gt_box_jitter = (float(gt_box_jitter),) * 4 if gt_box_jitter else None
+        if gt_box_jitter is not None:
+            gt_box_jitter = tuple(float(v) for v in gt_box_jitter)
+            if len(gt_box_jitter) != 4 or min(gt_box_jitter) < 0:
+                raise ValueError(f"gt_box_jitter must be a fraction or (x_out, x_in, y_out, y_in) >= 0, got {gt_box_jitter}")
         self.gt_box_jitter = gt_box_jitter
         self.match_iou = match_iou
         self.max_boxes = max_boxes
@@ -132,19 +144,12 @@ class AVAClipMapper:
         keep = scores >= threshold
         return boxes[keep], scores[keep]
 
-    def _jitter(self, boxes: np.ndarray) -> np.ndarray:
-        if not self.gt_box_jitter or len(boxes) == 0:
-            return boxes
-        wh = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
-        out = boxes + np.random.uniform(-self.gt_box_jitter, self.gt_box_jitter, boxes.shape) * wh
-        return out.clip(0, 1).astype(np.float32)
-
     def _select_boxes(self, dataset_dict: dict) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """Normalised boxes, their scores, and labels (``None`` when GT is unknown)."""
         has_gt = "annotations" in dataset_dict
         gt_boxes, gt_labels = self._gt(dataset_dict)
         if self.is_train:
-            boxes, scores, labels = self._jitter(gt_boxes), np.ones(len(gt_boxes), np.float32), gt_labels
+            boxes, scores, labels = gt_boxes, np.ones(len(gt_boxes), np.float32), gt_labels
             if self.train_box_source == "gt+proposals":
                 pb, ps = self._proposals(dataset_dict, self.train_proposal_threshold)
                 pl = box_iou_labels(pb, gt_boxes, gt_labels, self.match_iou)
@@ -153,9 +158,6 @@ class AVAClipMapper:
         if self.test_box_source == "gt":
             return gt_boxes, np.ones(len(gt_boxes), np.float32), gt_labels if has_gt else None
         boxes, scores = self._proposals(dataset_dict, self.test_proposal_threshold)
-        if self.test_box_margin:
-            wh = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
-            boxes = (boxes + np.array([-1, -1, 1, 1], np.float32) * self.test_box_margin * wh).clip(0, 1)
         labels = box_iou_labels(boxes, gt_boxes, gt_labels, self.match_iou) if has_gt else None
         return boxes.astype(np.float32), scores, labels
 
@@ -169,7 +171,9 @@ class AVAClipMapper:
                 raise ValueError(
                     f"{video_id},{ts}: keyframe frame {center} outside the video's {source.num_frames} frames"
                 )
-            frames = source.get_frames(clip_indices(center, self.num_frames, self.sampling_rate, source.num_frames))
+            frames = source.get_frames(
+                clip_indices(center, self.num_frames, self.sampling_rate, source.num_frames, self.clip_offset)
+            )
         h0, w0 = frames.shape[1:3]
 
         boxes, scores, labels = self._select_boxes(d)
@@ -180,6 +184,8 @@ class AVAClipMapper:
             self.stats["boxes_over_max"] += 1
         pix = boxes * np.array([w0, h0, w0, h0], np.float32)
         frames, pix = apply_augmentations_to_clip(self.augmentations, frames, pix)
+        if self.is_train and self.gt_box_jitter is not None and len(pix):
+            pix = jitter_boxes(torch.from_numpy(pix), self.gt_box_jitter, frames.shape[1], frames.shape[2]).numpy()
         wh = pix[:, 2:] - pix[:, :2]
         keep = (wh >= self.min_box_size).all(axis=1)  # boxes cropped away or squashed to a line
         if not keep.all():

@@ -1,0 +1,114 @@
+"""Run the official VideoMAE-Action-Detection code (VMAD) on the inputs of ``tests/vmad_reference.py``
+and write ``tests/reference/vmad_reference.pt``, the oracle of ``tests/test_vmad_parity.py``.
+
+Not part of the test suite (VMAD is not a dependency and none of its code is committed here). To
+regenerate, with a checkout of https://github.com/MCG-NJU/VideoMAE-Action-Detection and timm 0.4.12
+(``pip install --no-deps -t /tmp/refdeps timm==0.4.12``):
+
+    PYTHONPATH=/path/to/VideoMAE-Action-Detection:/tmp/refdeps:tests \\
+        .venv/bin/python tests/reference/make_vmad_reference.py --out tests/reference/vmad_reference.pt
+
+Records, all computed by VMAD's own classes and functions:
+
+* ``probs/<case>``: test-time action probabilities of VMAD's ``vit_small_patch16_224`` AVA model
+  (``modeling_finetune.VisionTransformer``, eval mode: ``BoxList.extend((0.1, 0.05))``, RoIAlign,
+  max pool, head) on clips normalised by VMAD's ``Normalize`` and padded by its
+  ``batch_different_videos(size_divisible=16)``, times the box scores (its ``PostProcessor``);
+* ``extend``: ``BoxList.extend((0.1, 0.05))``; ``random_aug/<seed>``: ``BoxList.random_aug(0.2, 0.1,
+  0.1, 0.05)`` after ``torch.manual_seed(seed)``;
+* ``temporal_crop``: the frames ``TemporalCrop(16, 4)`` keeps of a 64-frame window;
+* ``test_transform`` / ``train_transform/<seed>``: VMAD's test and train transforms (``Resize(256, 464)``,
+  ``RandomClip``, ``ColorJitter(20, 0.1, 0.1)``, ``RandomHorizontalFlip(0.5)``; train after
+  ``random.seed(seed)``) on ``raw_clip()`` and ``raw_boxes()``: frame sha256, shape, boxes, crop, flip.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+
+import numpy as np
+import torch
+
+import vmad_reference as R  # tests/vmad_reference.py (on PYTHONPATH)
+
+
+def sha(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    import modeling_finetune as mf  # VMAD
+    from alphaction.dataset.collate_batch import batch_different_videos
+    from alphaction.dataset.transforms import video_transforms as T
+    from alphaction.structures.bounding_box import BoxList
+
+    out: dict = {"probs": {}, "random_aug": {}, "train_transform": {}}
+    torch.manual_seed(0)
+    model = mf.vit_small_patch16_224(num_classes=R.NUM_CLASSES, all_frames=R.NUM_FRAMES, init_scale=0.001)
+    model.load_state_dict(R.vmad_state_dict(), strict=True)
+    model.eval()
+    normalize = T.Normalize(mean=R.VMAD_PIXEL_MEAN, std=R.VMAD_PIXEL_STD, to_bgr=False)
+
+    for name in R.CASES:
+        clips, boxlists = [], []
+        for inp in R.case_inputs(name):
+            clip = inp["clip"].float()  # [3, T, H, W], as VMAD's ToTensor gives
+            clip, _, _ = normalize(clip, None, {})
+            clips.append(clip)
+            h, w = inp["clip"].shape[-2:]
+            b = BoxList(inp["boxes"].clone(), (w, h), mode="xyxy")
+            b.add_field("scores", inp["scores"].reshape(-1, 1))
+            boxlists.append(b)
+        videos = batch_different_videos(clips, 16)
+        with torch.no_grad():
+            logits = model(videos, boxlists)
+        scores = torch.cat([b.get_field("scores") for b in boxlists]).reshape(-1, 1)
+        out["probs"][name] = (torch.sigmoid(logits) * scores).split([len(b) for b in boxlists])
+        out["probs"][name] = [p.clone() for p in out["probs"][name]]
+        print(name, tuple(videos.shape), [tuple(p.shape) for p in out["probs"][name]])
+
+    boxes, (h, w) = R.box_inputs()
+    out["extend"] = BoxList(boxes.clone(), (w, h)).extend((0.1, 0.05)).bbox.clone()
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        out["random_aug"][seed] = BoxList(boxes.clone(), (w, h)).random_aug(0.2, 0.1, 0.1, 0.05).bbox.clone()
+
+    window = np.arange(64)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    kept, _, _ = T.TemporalCrop(16, 4)(window.astype(np.uint8), None, {})
+    out["temporal_crop"] = torch.as_tensor(kept[:, 0, 0, 0].astype(np.int64))
+
+    raw = R.raw_clip()
+    rh, rw = raw.shape[1:3]
+
+    def run(transforms, clip):
+        target = BoxList(torch.as_tensor(R.raw_boxes()), (rw, rh), mode="xyxy")
+        randoms: dict = {}
+        for t in transforms:
+            clip, target, randoms = t(clip, target, randoms)
+        return clip, target, randoms
+
+    clip, target, _ = run([T.Resize(256, 464)], raw[:16])
+    out["test_transform"] = {"shape": list(clip.shape), "sha256": sha(clip), "boxes": target.bbox.clone()}
+    for seed in (0, 1, 2, 3):
+        random.seed(seed)
+        crop = T.RandomClip(True)
+        clip, target, randoms = run([T.Resize(256, 464), crop, T.ColorJitter(20.0, 0.1, 0.1),
+                                     T.RandomHorizontalFlip(0.5)], raw[:16])
+        h2, w2 = 256, int(256 * rw / rh)
+        out["train_transform"][seed] = {
+            "shape": list(clip.shape), "sha256": sha(clip), "boxes": target.bbox.clone(),
+            "crop_xy": [int(crop.tl_x * (w2 - 224)), int(crop.tl_y * (h2 - 224))],
+            "flipped": bool(randoms["Flip"] < 0.5),
+        }
+        print("train seed", seed, out["train_transform"][seed]["crop_xy"], out["train_transform"][seed]["flipped"])
+    torch.save(out, args.out)
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()
