@@ -1,5 +1,14 @@
-"""Strict LazyConfig loading: unknown keys are errors, LazyCall arguments stay overridable."""
+"""Strict LazyConfig loading: unknown keys are errors, LazyCall arguments stay overridable; the
+shipped AVA recipes equal VMAD's run scripts."""
+import glob
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
 import pytest
+from detectron2.config import instantiate
 
 from vmae_det.config import UnknownConfigKeyError, apply_overrides_strict, load_config
 from vmae_det.engine.defaults import TRAIN_DEFAULTS
@@ -65,10 +74,8 @@ def test_override_without_equals(cfg_file):
         apply_overrides_strict(cfg, ["train.max_iter"])
 
 
-# ----------------------------------------------------------------- shipped configs
-import glob  # noqa: E402
-from pathlib import Path  # noqa: E402
 
+# ----------------------------------------------------------------- shipped configs
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p for p in glob.glob(str(REPO / "configs" / "*" / "*.py")) if "/common/" not in p)
 
@@ -80,20 +87,49 @@ def test_shipped_configs_load_strictly(path):
     assert cfg.train.max_iter > 0 and 0 <= cfg.lr_multiplier.warmup_fraction < 1
 
 
-def test_ava_recipes_state_the_official_numbers():
-    b = load_config(str(REPO / "configs/ava/vit_b.py"))
-    assert b.dataloader.train.total_batch_size == 128
-    assert b.optimizer.lr == pytest.approx(5e-4 * 128 / 256) and b.optimizer.layer_decay == 0.75
-    assert tuple(b.optimizer.betas) == (0.9, 0.999) and b.optimizer.weight_decay == 0.05
-    assert b.model.backbone.drop_path_rate == 0.2 and b.model.backbone.num_frames == 16
-    assert b.dataloader.train.mapper.sampling_rate == 4
-    assert b.dataloader.test.mapper.test_proposal_threshold == 0.8
-    assert b.lr_multiplier.warmup_fraction == pytest.approx(5 / 30)
-    assert b.lr_multiplier.min_lr_ratio * b.optimizer.lr == pytest.approx(1e-6)
-    k400 = load_config(str(REPO / "configs/ava/vit_b_k400only.py"))
-    assert k400.optimizer.lr == pytest.approx(2.5e-4 * 128 / 256)
-    assert load_config(str(REPO / "configs/ava/vit_s.py")).optimizer.layer_decay == 0.6
-    for size in ("l", "h"):
-        c = load_config(str(REPO / f"configs/ava/vit_{size}.py"))
-        assert c.optimizer.layer_decay == 0.8 and c.model.backbone.use_checkpoint
-        assert c.train.max_iter == pytest.approx(b.train.max_iter * 20 / 30, rel=1e-3)
+VMAD_RECIPES = json.loads((REPO / "tests/reference/vmad_recipes.json").read_text())
+SIZES = {"s": "small", "b": "base", "l": "large", "h": "huge"}
+AVA_RECIPES = {f"vit_{s}{suffix}.py": f"videomae_vit_{name}_k400_pretrain{family}"
+               for s, name in SIZES.items() for suffix, family in (("", "+finetune"), ("_pretrain_only", ""))}
+
+
+def _vmad_lr(r: dict, it: int, iters_per_epoch: int) -> float:
+    """VMAD's utils.cosine_scheduler at iteration ``it`` (linear warm-up from 0, then cosine)."""
+    batch = r["batch_size_per_gpu"] * r["gpus"]
+    base, final = r["lr"] * batch / 256, VMAD_RECIPES["_defaults"]["min_lr"] * batch / 256
+    warmup = int(VMAD_RECIPES["_defaults"]["warmup_epochs"]) * iters_per_epoch
+    if it < warmup:
+        return float(np.linspace(0, base, warmup)[it])
+    n = r["epochs"] * iters_per_epoch - warmup
+    return final + 0.5 * (base - final) * (1 + math.cos(math.pi * (it - warmup) / n))
+
+
+@pytest.mark.parametrize("config,script", sorted(AVA_RECIPES.items()))
+def test_ava_recipes_equal_vmads_run_scripts(config, script):
+    """Every AVA recipe against the numbers of VMAD's own run.sh / MODEL_ZOO.md (parsed by
+    tests/reference/make_vmad_reference.py), including the resulting lr at several iterations."""
+    r = VMAD_RECIPES[script]
+    path = REPO / "configs/ava" / config
+    cfg = load_config(str(path))
+    batch = r["batch_size_per_gpu"] * r["gpus"]
+    assert cfg.dataloader.train.total_batch_size * cfg.train.grad_accum_steps == batch
+    assert cfg.model.backbone.size == SIZES[config[4]]
+    assert cfg.model.backbone.drop_path_rate == r["drop_path"]
+    assert bool(cfg.model.backbone.use_checkpoint) == r["use_checkpoint"]
+    assert cfg.model.head_init_scale == VMAD_RECIPES["_defaults"]["init_scale"]
+    for split in ("train", "test"):
+        assert cfg.dataloader[split].mapper.num_frames == r["num_frames"]
+        assert cfg.dataloader[split].mapper.sampling_rate == r["sampling_rate"]
+    assert cfg.dataloader.test.batch_size == int(1.5 * r["batch_size_per_gpu"])
+    assert cfg.optimizer.layer_decay == r["layer_decay"] and cfg.optimizer.weight_decay == r["weight_decay"]
+    assert list(cfg.optimizer.betas) == r["opt_betas"]
+    assert cfg.train.clip_grad == 0 and VMAD_RECIPES["_defaults"]["clip_grad"] is None
+    iters_per_epoch = 210_634 // batch
+    assert cfg.train.max_iter == r["epochs"] * iters_per_epoch
+    assert cfg.train.eval_period == r["val_freq"] * iters_per_epoch
+    sched = instantiate(cfg.lr_multiplier)
+    for it in (0, 100, 5 * iters_per_epoch - 1, 5 * iters_per_epoch + 7, cfg.train.max_iter // 2, cfg.train.max_iter - 1):
+        ours = cfg.optimizer.lr * sched(it / cfg.train.max_iter)
+        assert ours == pytest.approx(_vmad_lr(r, it, iters_per_epoch), rel=2e-3, abs=1e-9), it
+    target = re.search(r"target\s+\*\*([0-9.]+) mAP\*\*", path.read_text())
+    assert target and float(target.group(1)) == r["map"]

@@ -6,7 +6,8 @@ regenerate, with a checkout of https://github.com/MCG-NJU/VideoMAE-Action-Detect
 (``pip install --no-deps -t /tmp/refdeps timm==0.4.12``):
 
     PYTHONPATH=/path/to/VideoMAE-Action-Detection:/tmp/refdeps:tests \\
-        .venv/bin/python tests/reference/make_vmad_reference.py --out tests/reference/vmad_reference.pt
+        .venv/bin/python tests/reference/make_vmad_reference.py --out tests/reference/vmad_reference.pt \\
+        --recipes-out tests/reference/vmad_recipes.json
 
 Records, all computed by VMAD's own classes and functions:
 
@@ -20,6 +21,10 @@ Records, all computed by VMAD's own classes and functions:
 * ``test_transform`` / ``train_transform/<seed>``: VMAD's test and train transforms (``Resize(256, 464)``,
   ``RandomClip``, ``ColorJitter(20, 0.1, 0.1)``, ``RandomHorizontalFlip(0.5)``; train after
   ``random.seed(seed)``) on ``raw_clip()`` and ``raw_boxes()``: frame sha256, shape, boxes, crop, flip.
+
+With ``--recipes-out`` it also writes the AVA recipes of VMAD's ``scripts/ava/*/run.sh`` (the argument
+values, GPUs = 8 x nnodes) and the mAP its ``MODEL_ZOO.md`` lists for each script, as JSON, the oracle of
+``tests/test_config.py``; options a script does not pass take ``run_class_finetuning.py``'s defaults.
 """
 from __future__ import annotations
 
@@ -37,10 +42,59 @@ def sha(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
+def read_recipes(vmad_root: str) -> dict:
+    """``{script folder: {lr, layer_decay, epochs, batch_size, gpus, drop_path, use_checkpoint, ...}}``."""
+    import glob
+    import os
+    import re
+
+    # run_class_finetuning.py's argparse defaults of the options no script sets
+    source = open(os.path.join(vmad_root, "run_class_finetuning.py")).read()
+    defaults = {}
+    for opt in ("warmup_epochs", "min_lr", "warmup_lr", "init_scale", "clip_grad", "opt_eps"):
+        m = re.search(r"'--" + opt + r"',[^\n]*?default=([^,\)]+)", source)
+        defaults[opt] = None if m.group(1) == "None" else float(m.group(1))
+    recipes = {"_defaults": defaults}
+    zoo = open(os.path.join(vmad_root, "MODEL_ZOO.md")).read()
+    for script in sorted(glob.glob(os.path.join(vmad_root, "scripts/ava/*/run.sh"))):
+        text = open(script).read().replace("\\\n", " ")
+        name = os.path.basename(os.path.dirname(script))
+        flags = dict(re.findall(r"--(\w+)(?:[ =]+([^\s-][^\s]*(?: [0-9.]+)*))?", text))
+        nnodes = int(flags.get("nnodes", 1))
+        nproc = int(flags.get("nproc_per_node", 1))
+        row = re.search(r"scripts/ava/" + re.escape(name) + r"/run\.sh\).*?\|\s*([0-9.]+)\s*\|", zoo)
+        recipes[name] = {
+            "lr": float(flags["lr"]),
+            "layer_decay": float(flags["layer_decay"]),
+            "epochs": int(flags["epochs"]),
+            "batch_size_per_gpu": int(flags["batch_size"]),
+            "gpus": nnodes * nproc,
+            "drop_path": float(flags["drop_path"]),
+            "weight_decay": float(flags["weight_decay"]),
+            "opt_betas": [float(v) for v in flags["opt_betas"].split()],
+            "use_checkpoint": "use_checkpoint" in flags,
+            "num_frames": int(flags["num_frames"]),
+            "sampling_rate": int(flags["sampling_rate"]),
+            "val_freq": int(flags["val_freq"]),
+            "map": float(row.group(1)) if row else None,
+        }
+    return recipes
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
+    ap.add_argument("--recipes-out", default=None)
+    ap.add_argument("--vmad", default=None, help="VMAD checkout (default: the first PYTHONPATH entry)")
     args = ap.parse_args()
+    if args.recipes_out:
+        import json
+        import os
+
+        root = args.vmad or os.environ["PYTHONPATH"].split(os.pathsep)[0]
+        with open(args.recipes_out, "w") as f:
+            json.dump(read_recipes(root), f, indent=1, sort_keys=True)
+        print("wrote", args.recipes_out)
 
     import modeling_finetune as mf  # VMAD
     from alphaction.dataset.collate_batch import batch_different_videos
