@@ -68,6 +68,14 @@ def test_unknown_top_level_section(tmp_path):
         load_config(str(p))
 
 
+def test_none_override_means_null():
+    cfg = load_config(str(REPO / "configs/ava/vit_b.py"), ["model.test_box_extension=None",
+                                                          "dataloader.train.mapper.gt_box_jitter=null"])
+    assert cfg.model.test_box_extension is None and cfg.dataloader.train.mapper.gt_box_jitter is None
+    model_cfg = load_config(str(REPO / "configs/ava/tiny.py"), ["model.test_box_extension=None"]).model
+    assert instantiate(model_cfg).test_box_extension is None
+
+
 def test_override_without_equals(cfg_file):
     cfg = load_config(str(cfg_file))
     with pytest.raises(ValueError, match="key=value"):

@@ -65,12 +65,18 @@ def _check_key(cfg: DictConfig, key: str, source: str) -> None:
 
 
 def apply_overrides_strict(cfg: DictConfig, overrides: Sequence[str], source: str = "command line") -> DictConfig:
-    """Apply ``key=value`` overrides, refusing keys that neither exist nor are accepted by a LazyCall target."""
+    """Apply ``key=value`` overrides, refusing keys that neither exist nor are accepted by a LazyCall target.
+
+    ``key=None`` means ``key=null`` (Hydra's grammar would otherwise read the string "None").
+    """
+    items = []
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"Override '{item}' from {source} is not of the form key=value.")
-        _check_key(cfg, item.split("=", 1)[0].strip(), source)
-    return LazyConfig.apply_overrides(cfg, list(overrides))
+        key, value = item.split("=", 1)
+        _check_key(cfg, key.strip(), source)
+        items.append(f"{key}=null" if value.strip() == "None" else item)
+    return LazyConfig.apply_overrides(cfg, items)
 
 
 def check_train_keys(cfg: DictConfig, defaults: Mapping, source: str) -> None:
