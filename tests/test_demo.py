@@ -1,4 +1,5 @@
-"""The streaming demo: keyframe grid, outputs (mp4/CSV/JSON/PNG), scores, memory bound, bad input, CLI."""
+"""The streaming demo: keyframe grid, outputs (mp4/CSV/JSON/PNG), scores (= the evaluation's), memory
+bound, bad input, CLI."""
 from __future__ import annotations
 
 import csv
@@ -24,6 +25,7 @@ from vmae_det.demo import (
     VideoTooShortError,
     run_demo,
 )
+from vmae_det.data.ava.clip_source import clip_indices
 from vmae_det.demo.testing import TinyActionModel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,6 +87,13 @@ def test_clip_is_centred_on_the_keyframe_and_clamped_at_the_ends():
     assert s.clip_indices(1) == [0, 0, 1, 3]
     assert s.clip_indices(20, num_video_frames=22) == [16, 18, 20, 21]
     assert s.first_needed(10) == 6 and s.last_needed(10) == 12 and s.span == 8
+    # The clip offset (VMAD: 1 at stride 4) shifts every index; the maths is the evaluation's.
+    o = KeyframeSchedule(fps=30, num_frames=4, stride=4, offset=1)
+    assert o.clip_indices(20) == [13, 17, 21, 25] and o.first_needed(20) == 13 and o.last_needed(20) == 25
+    assert o.clip_indices(2) == [0, 0, 3, 7] and o.clip_indices(60, num_video_frames=64) == [53, 57, 61, 63]
+    for k, n in ((20, None), (2, None), (60, 64), (0, 1)):
+        expected = clip_indices(k, 4, 4, n or 10**6, offset=1).tolist()
+        assert o.clip_indices(k, num_video_frames=n) == expected
 
 
 # --------------------------------------------------------------------------- end to end
@@ -133,8 +142,10 @@ def test_scores_equal_a_direct_model_call_on_the_centred_clip(video, tmp_path):
     frames = [f for _, f in VideoStreamReader(str(video))]
     schedule = KeyframeSchedule(fps=30, interval=20, num_frames=4, stride=2)
     for j, keyframe in enumerate([0, 20, 40, 60]):
-        clip = predictor.prepare_clip([frames[i] for i in schedule.clip_indices(keyframe, 75)])
-        model_in = {"clip": clip, "boxes": torch.from_numpy(BOXES * clip.shape[-1] / 96),
+        clip, boxes = predictor.prepare_clip([frames[i] for i in schedule.clip_indices(keyframe, 75)], BOXES)
+        assert clip.shape[-2:] == (32, 48) == predictor.clip_size(64, 96)
+        np.testing.assert_allclose(boxes, BOXES / 2)
+        model_in = {"clip": clip, "boxes": torch.from_numpy(boxes),
                     "box_scores": torch.tensor([0.9, 0.8]), "clip_size": tuple(clip.shape[-2:])}
         expected = predictor.model([model_in])[0]["scores"].detach().numpy().ravel()
         got = np.array([float(r[7]) for r in rows[6 * j:6 * (j + 1)]])
@@ -233,10 +244,15 @@ def test_visualizer_draws_box_and_label_background_in_the_box_colour():
 # --------------------------------------------------------------------------- config + CLI
 CONFIG = '''
 from detectron2.config import LazyCall as L
+from vmae_det.data.ava import AVAClipMapper
+from vmae_det.data.transforms import build_ava_test_augmentations
 from vmae_det.demo.testing import TinyActionModel
 
 model = L(TinyActionModel)(num_classes=3)
-dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2, test_short_side=32)))
+dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
+    is_train=False, num_classes=3, num_frames=4, sampling_rate=2,
+    augmentations=L(build_ava_test_augmentations)(short_edge=32),
+)))
 '''
 
 
@@ -260,7 +276,8 @@ def test_cli_loads_config_and_checkpoint_and_renders(video, tmp_path):
     assert rc == 0
     predictor = ActionPredictor.from_config(str(cfg), str(tmp_path / "w.pth"), labelmap=str(labelmap), device="cpu")
     assert predictor.class_names == {1: "walk", 2: "sit", 3: "wave"}
-    assert (predictor.num_frames, predictor.sampling_rate, predictor.test_short_side) == (4, 2, 32)
+    assert (predictor.num_frames, predictor.sampling_rate, predictor.clip_offset) == (4, 2, 0)
+    assert predictor.test_short_side == 32 and [type(a).__name__ for a in predictor.augmentations] == ["ShortSideResize"]
     assert torch.equal(predictor.model.cls.weight, weights["cls.weight"])  # checkpoint really loaded
     rows = read_rows(tmp_path / "o/clip one_actions.csv")
     assert [r[1] for r in rows] == ["0001"] * 3
@@ -297,3 +314,146 @@ def test_torchvision_person_detector_from_local_weights_through_the_demo(tmp_pat
     assert data["keyframes"] == [{"timestamp": 0, "time": 0.0, "frame": 0, "people": []}]
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         build_person_detector("torchvision", weights=str(tmp_path / "missing.pth"))
+
+
+def _tiny_model_checkpoint(path: Path, num_classes: int = 3, seed: int = 3) -> Path:
+    torch.manual_seed(seed)
+    torch.save({"model": TinyActionModel(num_classes=num_classes).state_dict()}, path)
+    return path
+
+
+def test_config_without_the_test_mapper_settings_is_a_clear_error(tmp_path):
+    weights = _tiny_model_checkpoint(tmp_path / "w.pth")
+    head = "from detectron2.config import LazyCall as L\nfrom vmae_det.demo.testing import TinyActionModel\n" \
+           "model = L(TinyActionModel)(num_classes=3)\n"
+    cases = {
+        "no_mapper.py": ("dataloader = dict(test=dict(batch_size=1))\n", r"no 'dataloader\.test\.mapper'"),
+        "no_test.py": ("", r"no 'dataloader\.test\.mapper'"),
+        "no_rate.py": ("dataloader = dict(test=dict(mapper=dict(num_frames=4, augmentations=[])))\n",
+                       r"missing 'dataloader\.test\.mapper\.sampling_rate'"),
+        "no_augs.py": ("dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2, test_short_side=32)))\n",
+                       r"missing 'dataloader\.test\.mapper\.augmentations'"),
+    }
+    for name, (body, message) in cases.items():
+        cfg = tmp_path / name
+        cfg.write_text(head + body)
+        with pytest.raises(KeyError, match=rf"{name.replace('.', '[.]')}: {message}"):
+            ActionPredictor.from_config(str(cfg), str(weights), device="cpu")
+    with pytest.raises(ValueError, match="pass a checkpoint"):
+        ActionPredictor.from_config(str(tmp_path / "no_augs.py"), None)
+
+
+def test_clip_offset_of_the_test_mapper_is_honoured(video, tmp_path):
+    cfg = tmp_path / "offset_cfg.py"
+    cfg.write_text(CONFIG.replace("sampling_rate=2,", "sampling_rate=2, clip_offset=3,"))
+    predictor = ActionPredictor.from_config(str(cfg), str(_tiny_model_checkpoint(tmp_path / "w.pth")), device="cpu")
+    assert (predictor.num_frames, predictor.sampling_rate, predictor.clip_offset) == (4, 2, 3)
+    assert predictor.clip_indices(30, 75) == [29, 31, 33, 35] and predictor.clip_indices(73, 75) == [72, 74, 74, 74]
+    summary = run_demo(str(video), str(tmp_path / "o"), predictor, fixed_detector, batch_size=2, progress=False,
+                       preview=False, render_min_short_side=0)
+    data = json.loads(Path(summary["outputs"]["json"]).read_text())
+    assert data["clip_offset"] == 3 and [k["frame"] for k in data["keyframes"]] == [0, 30, 60]
+    frames = [f for _, f in VideoStreamReader(str(video))]
+    for k in data["keyframes"]:
+        got = np.array([[p["actions"][str(a)] for a in (1, 2, 3)] for p in k["people"]])
+        scores = {}
+        for offset in (3, 0):
+            idx = clip_indices(k["frame"], 4, 2, len(frames), offset=offset)
+            request = predictor.make_request([frames[i] for i in idx], BOXES, np.array([0.9, 0.8], np.float32))
+            scores[offset] = predictor([request])[0]
+        np.testing.assert_allclose(got, scores[3], atol=1e-6, rtol=0)
+        assert np.abs(scores[3] - scores[0]).max() > 1e-4  # the offset really changes the clip
+
+
+# --------------------------------------------------------------------------- demo = evaluation
+TINY_CONFIG = REPO / "configs" / "ava" / "tiny.py"
+
+
+@pytest.fixture(scope="module")
+def tiny_ava(tmp_path_factory) -> Path:
+    from datasets_tiny import make_tiny
+
+    return make_tiny(tmp_path_factory.mktemp("ava") / "tiny_ava", seed=0, num_train_videos=1, num_val_videos=1,
+                     seconds=5, format="videos")
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """The quick-start detector (configs/ava/tiny.py) with a random but decisive head, as model_final.pth."""
+    from detectron2.config import instantiate
+
+    from vmae_det.config import load_config
+
+    torch.manual_seed(0)
+    model = instantiate(load_config(str(TINY_CONFIG)).model)
+    with torch.no_grad():  # VMAD's head init (0.02 x 0.001) gives ~0.5 everywhere: scores would barely differ
+        for p in model.head.parameters():
+            p.normal_(0.0, 0.5)
+    path = tmp_path_factory.mktemp("ckpt") / "model_final.pth"
+    torch.save({"model": model.state_dict(), "iteration": 0}, path)
+    return path
+
+
+def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_path):
+    """The tiny AVA val video with its GT boxes: the evaluation (AVAClipMapper of configs/ava/tiny.py on
+    the video file, PyAV, test_box_source="gt", then the model) and the demo (run_demo with the same boxes
+    as a CSV, and ActionPredictor on the streamed frames) give the same clips, boxes and scores."""
+    from detectron2.config import instantiate
+
+    from vmae_det.config import load_config
+    from vmae_det.data.ava import keyframe_index, load_ava_dicts
+
+    cfg = load_config(str(TINY_CONFIG), ["dataloader.test.mapper.test_box_source=gt",
+                                         "dataloader.test.mapper.video_backend=pyav"])
+    mapper = instantiate(cfg.dataloader.test.mapper)
+    predictor = ActionPredictor.from_config(str(TINY_CONFIG), str(tiny_checkpoint), device="cpu")
+    assert (predictor.num_frames, predictor.sampling_rate, predictor.clip_offset) == (8, 2, 1)
+    assert (mapper.num_frames, mapper.sampling_rate, mapper.clip_offset) == (8, 2, 1)
+    assert predictor.clip_size(96, 128) == (64, 85)  # ShortSideResize(64): cv2, long side truncated
+
+    vid = "tinyval000"
+    video = tiny_ava / "videos" / f"{vid}.mp4"
+    dicts = [d for d in load_ava_dicts(tiny_ava, "val", source="videos") if d["video_id"] == vid]
+    assert len(dicts) >= 2 and all(d.get("video_path") and not d.get("frames_dir") for d in dicts)
+    frames = [f for _, f in VideoStreamReader(str(video))]  # what the demo decodes
+    h, w = frames[0].shape[:2]
+    expected, gt_boxes = {}, {}
+    for d in dicts:
+        ts = d["timestamp"]
+        inp = mapper(d)  # the evaluation
+        with torch.no_grad():
+            expected[ts] = predictor.model([inp])[0]["scores"].numpy()
+        gt_boxes[ts] = np.array([a["bbox"] for a in d["annotations"]], np.float32)
+        assert len(inp["boxes"]) == len(gt_boxes[ts]) > 0
+        # The demo's own path on the same keyframe: identical model input, identical scores.
+        idx = predictor.clip_indices(keyframe_index(ts), len(frames))
+        request = predictor.make_request([frames[i] for i in idx], gt_boxes[ts] * np.array([w, h, w, h], np.float32),
+                                         np.ones(len(gt_boxes[ts]), np.float32), vid, ts)
+        assert torch.equal(request.clip, inp["clip"])
+        np.testing.assert_array_equal(request.boxes, inp["boxes"].numpy())
+        np.testing.assert_allclose(predictor([request])[0], expected[ts], atol=1e-6, rtol=0)
+    all_scores = np.concatenate(list(expected.values()))
+    assert all_scores.std(0).max() > 1e-2  # scores differ between people and keyframes
+
+    # run_demo end to end, the GT boxes given as a box CSV (AVA timestamps: frame 0 is second 900).
+    boxes_csv = tmp_path / "gt_boxes.csv"
+    rows = read_rows(tiny_ava / "annotations" / "ava_val_v2.2.csv")
+    boxes_csv.write_text("".join(",".join(r[:6] + ["", "1.0"]) + "\n" for r in rows))
+    summary = run_demo(str(video), str(tmp_path / "demo"), predictor, str(boxes_csv), batch_size=2,
+                       progress=False, preview=False, render_min_short_side=0)
+    data = json.loads(Path(summary["outputs"]["json"]).read_text())
+    assert data["time_offset"] == 900 and data["clip_offset"] == 1
+    seen = set()
+    for k in data["keyframes"]:
+        ts = k["timestamp"]
+        if ts not in expected:  # no boxes, or excluded from the evaluation
+            continue
+        seen.add(ts)
+        assert k["frame"] == keyframe_index(ts) == (ts - 900) * 30  # same keyframe as the evaluation
+        assert len(k["people"]) == len(gt_boxes[ts])
+        for person in k["people"]:
+            g = int(np.abs(gt_boxes[ts] - np.array(person["box"])).max(1).argmin())
+            np.testing.assert_allclose(person["box"], gt_boxes[ts][g], atol=1e-6)
+            got = [person["actions"][str(a)] for a in range(1, expected[ts].shape[1] + 1)]
+            np.testing.assert_allclose(got, expected[ts][g], atol=1e-6, rtol=0)  # JSON keeps 6 decimals
+    assert seen == set(expected)

@@ -72,9 +72,11 @@ def test_export_tool_from_config_and_checkpoint(tmp_path, capsys):
     cfg = tmp_path / "cfg.py"
     cfg.write_text(
         "from detectron2.config import LazyCall as L\n"
+        "from vmae_det.data.transforms import build_ava_test_augmentations\n"
         "from vmae_det.demo.testing import TinyActionModel\n"
         "model = L(TinyActionModel)(num_classes=4)\n"
-        "dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2, test_short_side=24)))\n"
+        "dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2,\n"
+        "                                        augmentations=L(build_ava_test_augmentations)(short_edge=24))))\n"
     )
     torch.manual_seed(1)
     torch.save({"model": TinyActionModel(num_classes=4).state_dict()}, tmp_path / "w.pth")

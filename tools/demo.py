@@ -8,7 +8,8 @@
 
 Writes DIR/<name>_actions.mp4 (H.264), <name>_actions.csv (AVA detection format),
 <name>_actions.json and <name>_preview.png. Trailing key=value pairs override config entries
-(strict: unknown keys are an error). See docs/demo.md.
+(strict: unknown keys are an error). Clips are sampled and transformed by the config's test mapper
+settings, so the scores are the evaluation's on the same keyframe and boxes. See docs/demo.md.
 """
 from __future__ import annotations
 
@@ -22,8 +23,11 @@ import vmae_det  # noqa: F401  (detectron2 shims first)
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-file", required=True, help="action-detector LazyConfig (.py)")
-    p.add_argument("--checkpoint", required=True, help="action-detector weights (.pth)")
+    p.add_argument("--config-file", required=True,
+                   help="action-detector LazyConfig (.py); clip sampling and test transforms come from its "
+                        "dataloader.test.mapper, as in the evaluation")
+    p.add_argument("--checkpoint", required=True,
+                   help="action-detector weights (.pth): this model's training output or a VMAD AVA checkpoint")
     p.add_argument("--input", required=True, help="video file")
     p.add_argument("--output", required=True, help="output directory")
     p.add_argument("--person-detector", choices=("torchvision", "detectron2", "csv"), default=None,

@@ -13,7 +13,7 @@ from .person_boxes import (
     PersonBoxSource,
     build_person_detector,
 )
-from .predictor import ActionPredictor, ClipRequest
+from .predictor import ActionPredictor, ClipRequest, DemoConfigError
 from .run import VideoTooShortError, run_demo
 from .video_stream import VideoDecodeError, VideoStreamReader, VideoStreamWriter
 from .visualizer import ActionVisualizer, BoxLabels

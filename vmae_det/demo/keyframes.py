@@ -4,15 +4,18 @@ Keyframe ``j`` sits at frame ``round(j * interval)`` and at time ``offset + j * 
 seconds. With the default interval (``fps`` frames, possibly fractional such as 29.97) the
 keyframes fall on whole seconds, which is what AVA's keyframe timestamps are.
 
-A clip of ``num_frames`` frames taken every ``stride`` frames is centred on its keyframe (as in
-SlowFast/VideoMAE AVA loaders): frames ``k + stride * (i - num_frames // 2)``. Indices outside
-the video are clamped to its first/last frame.
+A clip of ``num_frames`` frames taken every ``stride`` frames is centred on its keyframe, shifted
+by ``offset`` frames: frames ``k + offset + stride * (i - num_frames // 2)``, clamped to the
+video's first/last frame. The indices come from the evaluation's own
+``vmae_det.data.ava.clip_source.clip_indices`` (``offset`` is the test mapper's ``clip_offset``:
+VMAD's recipe uses 1 at stride 4), so demo and evaluation take the same frames.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import List, Optional
+
+from vmae_det.data.ava.clip_source import clip_indices as _clip_indices
 
 __all__ = ["KeyframeSchedule"]
 
@@ -28,6 +31,7 @@ class KeyframeSchedule:
         num_frames: frames per clip (T).
         stride: sampling stride between clip frames (tau).
         time_offset: time in seconds of frame 0 (AVA's 15-minute crops start at 900 s).
+        offset: frames added to every clip index (the evaluation's ``clip_offset``).
     """
 
     fps: float
@@ -35,6 +39,7 @@ class KeyframeSchedule:
     num_frames: int = 16
     stride: int = 4
     time_offset: float = 0.0
+    offset: int = 0
 
     def __post_init__(self) -> None:
         if self.fps <= 0:
@@ -70,13 +75,20 @@ class KeyframeSchedule:
         return self.num_frames * self.stride
 
     def clip_indices(self, keyframe_frame: int, num_video_frames: Optional[int] = None) -> List[int]:
-        """Frame indices of the clip centred on ``keyframe_frame``, clamped to the video."""
-        start = keyframe_frame - self.stride * (self.num_frames // 2)
-        last = math.inf if num_video_frames is None else num_video_frames - 1
-        return [int(min(max(start + self.stride * i, 0), last)) for i in range(self.num_frames)]
+        """Frame indices of the clip of ``keyframe_frame``, clamped to the video (to frame 0 only
+        while the video's length is not known yet): ``clip_source.clip_indices`` with ``offset``."""
+        length = num_video_frames if num_video_frames is not None else _UNKNOWN_LENGTH
+        idx = _clip_indices(int(keyframe_frame), self.num_frames, self.stride, length, self.offset)
+        return [int(i) for i in idx]
 
     def first_needed(self, keyframe_frame: int) -> int:
-        return max(keyframe_frame - self.stride * (self.num_frames // 2), 0)
+        """Earliest frame the clip of ``keyframe_frame`` reads."""
+        return self.clip_indices(keyframe_frame)[0]
 
     def last_needed(self, keyframe_frame: int) -> int:
-        return keyframe_frame + self.stride * (self.num_frames - 1 - self.num_frames // 2)
+        """Latest frame the clip of ``keyframe_frame`` reads (before clamping to the video's end)."""
+        return self.clip_indices(keyframe_frame)[-1]
+
+
+#: Stands for "not known yet" as a video length (clip indices are then clamped at frame 0 only).
+_UNKNOWN_LENGTH = 2 ** 62

@@ -1,48 +1,56 @@
-"""Run the action detector on batches of keyframe clips.
+"""Run the action detector on batches of keyframe clips, exactly as the evaluation does.
 
-:class:`ActionPredictor` owns the model and the clip geometry from its config (frames per clip,
-sampling stride, test short side). It turns full-resolution frames and absolute person boxes into
-the model's ``list[dict]`` input (docs/architecture.md) and returns per-box action scores.
+:class:`ActionPredictor` owns the model and the evaluation's test-time clip settings: frames per
+clip, sampling stride, clip offset and the test augmentations (detectron2 augmentations, for AVA
+``build_ava_test_augmentations``: OpenCV short-side resize). ``from_config`` takes all of them from
+the config's test mapper (``dataloader.test.mapper``), the object the evaluation builds its clips
+with, and frames and person boxes go through the evaluation's own
+``vmae_det.data.transforms.apply_augmentations_to_clip``; so on the same frames and boxes the demo's
+scores are the evaluation's (``tests/test_demo.py::test_demo_scores_equal_the_evaluation_scores``).
 """
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ClipRequest", "ActionPredictor"]
+from vmae_det.data.ava.clip_source import clip_indices
+from vmae_det.data.transforms import ShortSideResize, apply_augmentations_to_clip, build_ava_test_augmentations
+
+__all__ = ["ClipRequest", "ActionPredictor", "DemoConfigError", "clip_settings_from_config", "TEST_MAPPER_KEY"]
 
 logger = logging.getLogger(__name__)
 
-# Where the clip geometry may live in a config's test data section, by name (first match wins).
-_GEOMETRY_KEYS = {
-    "num_frames": ("num_frames", "clip_len", "frames_per_clip"),
-    "sampling_rate": ("sampling_rate", "frame_stride", "stride"),
-    "test_short_side": ("test_short_side", "short_edge", "short_side", "min_size_test"),
-}
+#: Where a config keeps the evaluation's clip settings.
+TEST_MAPPER_KEY = "dataloader.test.mapper"
+
+
+class DemoConfigError(KeyError):
+    """A config lacks what the demo needs; the message names the config file and the key."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
 
 
 @dataclass
 class ClipRequest:
-    """One keyframe to classify.
+    """One keyframe to classify, in the model's input space (see :meth:`ActionPredictor.make_request`).
 
     Attributes:
-        clip: uint8 ``[3, T, h, w]`` clip already resized to the model's test short side.
-        boxes: float32 ``[N, 4]`` absolute xyxy boxes in *frame* pixels.
+        clip: uint8 ``[3, T, h, w]`` clip after the test augmentations.
+        boxes: float32 ``[N, 4]`` absolute xyxy boxes in *clip* pixels (transformed with the clip).
         box_scores: float32 ``[N]`` person scores.
-        frame_size: ``(H, W)`` of the original frames.
         video_id, timestamp: passed through to the model.
     """
 
     clip: torch.Tensor
     boxes: np.ndarray
     box_scores: np.ndarray
-    frame_size: tuple
     video_id: str = ""
     timestamp: int = 0
 
@@ -53,84 +61,124 @@ class ActionPredictor:
     Args:
         model: a module taking ``list[dict]`` and returning ``[{"boxes", "scores"}]`` in eval mode.
         num_frames: frames per clip (T); sampling_rate: stride between them (tau).
-        test_short_side: clips are resized so their short side has this length (None: keep).
+        clip_offset: frames added to every clip index (``vmae_det.data.ava.clip_source.clip_indices``).
+        augmentations: detectron2 test augmentations applied to frames and boxes together (as the
+            evaluation's ``AVAClipMapper``). Default: ``build_ava_test_augmentations(test_short_side)``
+            when ``test_short_side`` is given, else none (frames kept as they are).
+        test_short_side: shortcut for the default augmentations (ignored when ``augmentations`` is given).
         class_names: ``{action_id: name}`` for ids ``1..C``.
         device: where to run (default: CUDA when available, else CPU).
     """
 
-    def __init__(self, model: nn.Module, num_frames: int, sampling_rate: int,
-                 test_short_side: Optional[int] = None, class_names: Optional[Dict[int, str]] = None,
-                 device: Optional[str] = None) -> None:
+    def __init__(self, model: nn.Module, num_frames: int, sampling_rate: int, clip_offset: int = 0,
+                 augmentations: Optional[Sequence[Any]] = None, test_short_side: Optional[int] = None,
+                 class_names: Optional[Dict[int, str]] = None, device: Optional[str] = None) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.num_frames = int(num_frames)
         self.sampling_rate = int(sampling_rate)
-        self.test_short_side = int(test_short_side) if test_short_side else None
+        self.clip_offset = int(clip_offset)
+        if self.num_frames < 1 or self.sampling_rate < 1:
+            raise ValueError(f"bad clip geometry: num_frames={num_frames}, sampling_rate={sampling_rate}")
+        if augmentations is None:
+            augmentations = build_ava_test_augmentations(int(test_short_side)) if test_short_side else []
+        self.augmentations = list(augmentations)
         self.class_names = dict(class_names or {})
+
+    @property
+    def test_short_side(self) -> Optional[int]:
+        """The fixed short side of a ``ShortSideResize`` among the augmentations, else ``None``.
+
+        Only a nominal size for tools that need one without frames (ONNX export); clips are always
+        sized by the augmentations themselves (:meth:`clip_size`).
+        """
+        for aug in self.augmentations:
+            if isinstance(aug, ShortSideResize) and aug.short_edge[0] == aug.short_edge[1]:
+                return int(aug.short_edge[0])
+        return None
 
     # ---- construction from a config + checkpoint -------------------------------------------
     @classmethod
-    def from_config(cls, config_file: str, checkpoint: Optional[str], opts: Sequence[str] = (),
+    def from_config(cls, config_file: str, checkpoint: str, opts: Sequence[str] = (),
                     device: Optional[str] = None, labelmap: Optional[str] = None,
                     dataset: Optional[str] = None) -> "ActionPredictor":
         """Build the model of ``config_file`` (strict keys, ``opts`` as ``key=value``) and load ``checkpoint``.
 
+        Clip settings and test augmentations come from the config's ``dataloader.test.mapper``
+        (:func:`clip_settings_from_config`). The checkpoint is loaded as the evaluation loads it
+        (``load_init_weights(..., full_model=True)``): this model's own training output, or an
+        official VMAD AVA checkpoint whose head fits; one that leaves the action head random is
+        refused (``ValueError``), a missing file is a ``FileNotFoundError``.
+
         Action names come from ``labelmap`` (AVA ``.pbtxt``), else from the metadata of ``dataset``
         (default: the config's first test dataset), else ``"action <id>"``.
         """
-        from detectron2.checkpoint import DetectionCheckpointer
         from detectron2.config import instantiate
 
         from vmae_det.config import load_config
+        from vmae_det.engine.train_loop import load_init_weights
 
         from .labels import action_names
 
+        if not checkpoint:
+            raise ValueError("the demo needs trained action-detector weights: pass a checkpoint "
+                             "(random weights would give meaningless labels)")
+        if not os.path.isfile(checkpoint):
+            raise FileNotFoundError(f"action-model checkpoint '{checkpoint}' does not exist")
         cfg = load_config(config_file, list(opts))
+        settings = clip_settings_from_config(cfg, config_file)
         model = instantiate(cfg.model)
-        if checkpoint:
-            # DetectionCheckpointer reads .pth with torch.load(weights_only=True) semantics in
-            # recent torch; a missing file is an error, not silently random weights.
-            import os
-
-            if not os.path.isfile(checkpoint):
-                raise FileNotFoundError(f"action-model checkpoint '{checkpoint}' does not exist")
-            DetectionCheckpointer(model).load(checkpoint)
-        else:
-            logger.warning("no --checkpoint: the action model has random weights")
-        geometry = clip_geometry_from_config(cfg, config_file)
-        num_classes = _num_classes(model, cfg)
+        load_init_weights(model, checkpoint, full_model=True)
+        num_classes = _num_classes(model, cfg, config_file)
         if dataset is None:
             dataset = _first_test_dataset(cfg)
         names = action_names(num_classes, label_map=labelmap, dataset=dataset)
-        return cls(model, class_names=names, device=device, **geometry)
+        return cls(model, class_names=names, device=device, **settings)
+
+    # ---- clips -------------------------------------------------------------------------------
+    def clip_indices(self, keyframe_frame: int, video_length: int) -> List[int]:
+        """Frame indices of the clip of ``keyframe_frame``: the evaluation's ``clip_indices``."""
+        return [int(i) for i in clip_indices(keyframe_frame, self.num_frames, self.sampling_rate,
+                                             video_length, self.clip_offset)]
+
+    def prepare_clip(self, frames: Sequence[np.ndarray], boxes: Optional[np.ndarray] = None
+                     ) -> Tuple[torch.Tensor, Optional[np.ndarray]]:
+        """The evaluation's test transform of RGB ``[H, W, 3]`` frames and absolute frame boxes.
+
+        Returns uint8 ``[3, T, h, w]`` and the boxes float32 ``[N, 4]`` in clip pixels (clipped to
+        the clip; ``None`` when no boxes are given), computed by
+        ``apply_augmentations_to_clip(self.augmentations, frames, boxes)`` as in ``AVAClipMapper``.
+        """
+        frames = np.ascontiguousarray(np.stack(list(frames)))
+        if boxes is not None:
+            boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        out, out_boxes = apply_augmentations_to_clip(self.augmentations, frames, boxes)
+        clip = torch.from_numpy(out).permute(3, 0, 1, 2).contiguous()  # [3, T, h, w]
+        return clip, out_boxes
+
+    def make_request(self, frames: Sequence[np.ndarray], boxes: np.ndarray, box_scores: np.ndarray,
+                     video_id: str = "", timestamp: int = 0) -> ClipRequest:
+        """A :class:`ClipRequest` from the clip's frames and absolute person boxes in frame pixels."""
+        clip, clip_boxes = self.prepare_clip(frames, boxes)
+        return ClipRequest(clip, clip_boxes, np.asarray(box_scores, np.float32).reshape(-1), video_id, int(timestamp))
+
+    def clip_size(self, height: int, width: int) -> Tuple[int, int]:
+        """``(h, w)`` of the clips made from ``height x width`` frames."""
+        if not self.augmentations:
+            return int(height), int(width)
+        out, _ = apply_augmentations_to_clip(self.augmentations, np.zeros((1, height, width, 3), np.uint8))
+        return int(out.shape[1]), int(out.shape[2])
 
     # ---- inference -------------------------------------------------------------------------
-    def prepare_clip(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
-        """Stack RGB ``[H, W, 3]`` frames into uint8 ``[3, T, h, w]`` at the test short side."""
-        h, w = frames[0].shape[:2]
-        size = self.clip_size(h, w)
-        if size != (h, w):
-            frames = [cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for f in frames]
-        clip = torch.from_numpy(np.stack(frames))  # [T, h, w, 3]
-        return clip.permute(3, 0, 1, 2).contiguous()
-
-    def clip_size(self, height: int, width: int) -> tuple:
-        if not self.test_short_side:
-            return height, width
-        scale = self.test_short_side / min(height, width)
-        return int(round(height * scale)), int(round(width * scale))
-
     @torch.no_grad()
     def __call__(self, requests: Sequence[ClipRequest]) -> List[np.ndarray]:
         """Scores float32 ``[N_i, C]`` per request (column ``k`` <-> action id ``k + 1``)."""
         inputs: List[Dict[str, Any]] = []
         for r in requests:
             clip_h, clip_w = r.clip.shape[-2:]
-            frame_h, frame_w = r.frame_size
-            scale = np.array([clip_w / frame_w, clip_h / frame_h] * 2, dtype=np.float32)
             inputs.append({
                 "clip": r.clip.to(self.device),
-                "boxes": torch.from_numpy(np.asarray(r.boxes, np.float32) * scale).to(self.device),
+                "boxes": torch.from_numpy(np.asarray(r.boxes, np.float32).reshape(-1, 4)).to(self.device),
                 "box_scores": torch.from_numpy(np.asarray(r.box_scores, np.float32)).to(self.device),
                 "video_id": r.video_id,
                 "timestamp": int(r.timestamp),
@@ -146,45 +194,51 @@ class ActionPredictor:
         return results
 
 
-def _find_key(node: Any, names: Sequence[str]) -> Optional[Any]:
-    """Depth-first search of a (Omega)config subtree for the first key in ``names``."""
-    from omegaconf import DictConfig
+def clip_settings_from_config(cfg: Any, source: str = "config") -> Dict[str, Any]:
+    """The evaluation's clip settings from ``cfg.dataloader.test.mapper``.
 
-    if isinstance(node, (dict, DictConfig)):
-        for name in names:
-            if name in node and not isinstance(node[name], (dict, DictConfig)):
-                return node[name]
-        for key in node.keys():
-            found = _find_key(node[key], names)
-            if found is not None:
-                return found
-    return None
+    Reads ``num_frames``, ``sampling_rate``, ``clip_offset`` (0 when absent, as ``AVAClipMapper``'s
+    default) and instantiates ``augmentations``. Returns the matching :class:`ActionPredictor`
+    keyword arguments. Raises :class:`DemoConfigError` (a ``KeyError``) naming ``source`` (the config
+    file) and the missing key.
+    """
+    from detectron2.config import instantiate
+    from omegaconf import OmegaConf
+
+    why = ("the demo builds its clips with the evaluation's test settings "
+           f"({TEST_MAPPER_KEY}.num_frames, .sampling_rate, .clip_offset, .augmentations)")
+    mapper = OmegaConf.select(cfg, TEST_MAPPER_KEY, default=None) if OmegaConf.is_config(cfg) else None
+    if mapper is None:
+        raise DemoConfigError(f"{source}: no '{TEST_MAPPER_KEY}': {why}")
+    settings: Dict[str, Any] = {}
+    for key in ("num_frames", "sampling_rate", "augmentations"):
+        if mapper.get(key, None) is None:
+            raise DemoConfigError(f"{source}: missing '{TEST_MAPPER_KEY}.{key}': {why}")
+    settings["num_frames"] = int(mapper.num_frames)
+    settings["sampling_rate"] = int(mapper.sampling_rate)
+    settings["clip_offset"] = int(mapper.get("clip_offset", 0) or 0)
+    augs = instantiate(mapper.augmentations)
+    # A list of LazyCalls instantiates to a ListConfig of objects; a builder call to a list.
+    settings["augmentations"] = list(augs) if hasattr(augs, "__iter__") else [augs]
+    return settings
 
 
-def clip_geometry_from_config(cfg: Any, source: str = "config") -> Dict[str, int]:
-    """``num_frames``, ``sampling_rate`` and ``test_short_side`` from the config's test data section."""
-    test = cfg.get("dataloader", {}).get("test", None) if hasattr(cfg, "get") else None
-    geometry: Dict[str, int] = {}
-    for field, names in _GEOMETRY_KEYS.items():
-        value = _find_key(test, names) if test is not None else None
-        if value is None and field != "test_short_side":
-            raise KeyError(f"{source}: cannot find {field} (any of {names}) under dataloader.test")
-        geometry[field] = value
-    return geometry
-
-
-def _num_classes(model: nn.Module, cfg: Any) -> int:
+def _num_classes(model: nn.Module, cfg: Any, source: str) -> int:
     for owner in (model, getattr(model, "head", None)):
         if owner is not None and isinstance(getattr(owner, "num_classes", None), int):
             return owner.num_classes
-    found = _find_key(cfg.model, ("num_classes",))
+    found = cfg.model.get("num_classes", None)
     if found is None:
-        raise KeyError("cannot find num_classes on the model or in cfg.model")
+        raise DemoConfigError(f"{source}: the model has no num_classes attribute and cfg.model.num_classes is not set")
     return int(found)
 
 
 def _first_test_dataset(cfg: Any) -> Optional[str]:
-    names = _find_key(cfg.get("dataloader", {}).get("test", {}), ("names", "dataset_name", "name"))
+    from omegaconf import OmegaConf
+
+    names = OmegaConf.select(cfg, "dataloader.test.dataset.names", default=None)
     if isinstance(names, str):
         return names
+    if names is not None and len(names) and isinstance(names[0], str):
+        return names[0]
     return None

@@ -2,10 +2,14 @@
 
 Frames are decoded in order and kept only while something still needs them:
 
-* the clip of the earliest keyframe not yet classified needs frames back to ``k - tau*T/2``;
+* the clip of the earliest keyframe not yet classified needs frames back to ``k + o - tau*T/2``;
 * frames not yet rendered wait for the labels of the keyframe they follow (labels are held from
   one keyframe to the next), which arrive once the keyframe's clip is complete
-  (frame ``k + tau*T/2``) and its batch of ``batch_size`` keyframes has been classified.
+  (frame ``k + o + tau*(T/2 - 1)``) and its batch of ``batch_size`` keyframes has been classified.
+
+(``T``, ``tau``, ``o``: the evaluation's ``num_frames``, ``sampling_rate`` and ``clip_offset``, see
+:class:`~vmae_det.demo.predictor.ActionPredictor`; clips and boxes go through the evaluation's test
+transforms, so the scores are the evaluation's on the same frames and boxes.)
 
 So at most about ``tau*T + batch_size*interval`` frames are alive at once, whatever the video's
 length. Detections are streamed to CSV/JSON and frames to the mp4 as soon as they are final.
@@ -25,7 +29,7 @@ import numpy as np
 from .keyframes import KeyframeSchedule
 from .outputs import DetectionWriter, KeyframeDetections
 from .person_boxes import CsvBoxSource, DetectorBoxSource, PersonBoxSource
-from .predictor import ActionPredictor, ClipRequest
+from .predictor import ActionPredictor
 from .video_stream import VideoDecodeError, VideoStreamReader, VideoStreamWriter
 from .visualizer import ActionVisualizer, BoxLabels
 
@@ -110,7 +114,8 @@ def run_demo(
     if time_offset is None:
         time_offset = _auto_time_offset(persons)
     schedule = KeyframeSchedule(fps=reader.fps, interval=keyframe_interval, num_frames=predictor.num_frames,
-                                stride=predictor.sampling_rate, time_offset=time_offset)
+                                stride=predictor.sampling_rate, time_offset=time_offset,
+                                offset=predictor.clip_offset)
     if isinstance(persons, CsvBoxSource):
         persons.bind(schedule)
 
@@ -122,7 +127,8 @@ def run_demo(
                          top_k, score_threshold, max(score_threshold, draw_threshold), preview,
                          meta={"fps": reader.fps, "width": reader.width, "height": reader.height,
                                "keyframe_interval": schedule.interval, "time_offset": time_offset,
-                               "num_frames_per_clip": schedule.num_frames, "sampling_rate": schedule.stride})
+                               "num_frames_per_clip": schedule.num_frames, "sampling_rate": schedule.stride,
+                               "clip_offset": schedule.offset})
     bar = None
     if progress:
         from tqdm import tqdm
@@ -230,9 +236,8 @@ class _StreamState:
                 self._emit(p, np.zeros((0, 0), np.float32))  # nobody to classify
                 continue
             frames = [self.frames[i] for i in s.clip_indices(p.frame, num_frames)]
-            clip = self.predictor.prepare_clip(frames)
-            request = ClipRequest(clip, p.boxes, p.box_scores, frames[0].shape[:2], self.video_id,
-                                  int(round(s.time_of(p.j))))
+            request = self.predictor.make_request(frames, p.boxes, p.box_scores, self.video_id,
+                                                  int(round(s.time_of(p.j))))
             self.batch.append((p, request))
             if len(self.batch) >= self.batch_size:
                 self._run_batch()
