@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Train or evaluate an AVA action detector (detectron2 CLI conventions).
 
-    python tools/train_net.py --config-file configs/ava/vit_b_k400_ava_v2.2.py [--num-gpus 8] \
-        train.init_checkpoint=/path/to/videomae_pretrain.pth
+    python tools/train_net.py --config-file configs/ava/vit_b.py [--num-gpus 8] \
+        train.init_checkpoint=/path/to/videomae_vit_b_k400_pretrain_finetune.pth
     python tools/train_net.py --config-file CONFIG --eval-only train.init_checkpoint=output/model_final.pth
+    python tools/train_net.py --config-file configs/ava/vit_s.py --eval-only \
+        train.init_checkpoint=vmad_ava_vit_s.pth   # an official VideoMAE-Action-Detection AVA checkpoint
     python tools/train_net.py --config-file CONFIG --resume        # continue after an interruption
 
 Trailing ``key=value`` pairs override config entries; unknown keys are an error.
