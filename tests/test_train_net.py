@@ -85,3 +85,38 @@ def test_unknown_override_fails_clearly(env, tmp_path):
     bad = run(["--eval-only", "train.max_iters=3"], env)
     assert bad.returncode != 0
     assert "Unknown config key 'train.max_iters'" in bad.stderr and "max_iter" in bad.stderr
+
+
+def test_eval_only_with_a_vmad_checkpoint(env, tmp_path):
+    """An official VideoMAE-Action-Detection checkpoint ({"model", "optimizer", "epoch", "scaler",
+    "args"}, VMAD key names, head included) evaluates through the CLI with the same mAP as the same
+    weights saved as our own detectron2 checkpoint; one without the head is refused."""
+    import argparse
+
+    import torch
+    from detectron2.config import instantiate
+
+    from vmae_det.config import load_config
+    from vmae_det.modeling.weight_loading import export_state_dict
+
+    torch.manual_seed(3)
+    model = instantiate(load_config(str(REPO / "configs/ava/tiny.py")).model)
+    with torch.no_grad():
+        model.head.fc.weight.normal_(0, 0.2)  # a head that discriminates, so mAPs are not all equal by chance
+    vmad = export_state_dict(model, "mcg-finetune")
+    assert "head.weight" in vmad and not any(k.startswith("backbone.") for k in vmad)
+    torch.save({"model": vmad, "optimizer": {}, "epoch": 29, "scaler": {}, "args": argparse.Namespace(nb_classes=5)},
+               tmp_path / "vmad.pth")
+    torch.save({"model": model.state_dict(), "iteration": 0}, tmp_path / "ours.pth")
+    maps = {}
+    for name in ("vmad", "ours"):
+        r = run(["--eval-only", f"train.init_checkpoint={tmp_path / (name + '.pth')}",
+                 f"train.output_dir={tmp_path / name}", *FAST], env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        maps[name] = metrics_map(tmp_path / name)
+    assert maps["vmad"] == pytest.approx(maps["ours"], abs=1e-12)
+    headless = {k: v for k, v in vmad.items() if not k.startswith("head.")}
+    torch.save({"model": headless}, tmp_path / "headless.pth")
+    r = run(["--eval-only", f"train.init_checkpoint={tmp_path / 'headless.pth'}",
+             f"train.output_dir={tmp_path / 'headless'}", *FAST], env)
+    assert r.returncode != 0 and "head" in r.stderr
