@@ -308,3 +308,26 @@ def test_mapper_clip_offset_and_vmad_box_jitter(tiny: Path):
     torch.testing.assert_close(out["boxes"], expected)
     with pytest.raises(ValueError, match="gt_box_jitter"):
         AVAClipMapper(is_train=True, num_classes=5, gt_box_jitter=(0.1, 0.2))
+
+
+def test_training_keeps_actions_the_label_map_does_not_evaluate(tiny: Path, tmp_path: Path):
+    """VMAD trains all 80 AVA actions; the 60-class label map only filters evaluation. Here a label map
+    without id 4 ('jump'): training dicts keep id 4, evaluation dicts drop it (its boxes stay)."""
+    import shutil
+
+    root = tmp_path / "tiny_ava"
+    shutil.copytree(tiny, root)
+    pbtxt = next((root / "annotations").glob("*.pbtxt"))
+    blocks = pbtxt.read_text().split("label {")
+    pbtxt.write_text("label {".join(b for b in blocks if "label_id: 4\n" not in b))
+    assert 4 not in read_labelmap(str(pbtxt))
+
+    def actions(dicts):
+        return {a for d in dicts for ann in d["annotations"] for a in ann["actions"]}
+
+    train, full = load_ava_dicts(root, "train"), load_ava_dicts(tiny, "train")
+    assert 4 in actions(train) and actions(train) == actions(full)
+    assert sum(len(d["annotations"]) for d in train) == sum(len(d["annotations"]) for d in full)
+    val, val_full = load_ava_dicts(root, "val"), load_ava_dicts(tiny, "val")
+    assert 4 not in actions(val) and 4 in actions(val_full)
+    assert sum(len(d["annotations"]) for d in val) == sum(len(d["annotations"]) for d in val_full)

@@ -145,7 +145,9 @@ def load_ava_dicts(
         source: ``"frames"``, ``"videos"`` or ``"auto"`` (frames when the folder exists).
         proposal_min_score: proposals below it are not kept at all (the mapper applies the real
             train/test thresholds; this only saves memory).
-        class_whitelist: action ids to keep (default: the ids of the label map).
+        class_whitelist: action ids to keep. Default: every id of the file when training (VMAD and
+            SlowFast train all 80 AVA actions, so the 20 ids the 60-class label map does not
+            evaluate still supervise the backbone), the label map's ids otherwise.
         dataset_name: when given, fill ``class_names`` (and ``proposal_file`` /
             ``proposal_image_info`` when not set yet) in its metadata (as detectron2's
             ``load_coco_json`` does), for datasets registered before the files existed.
@@ -161,7 +163,10 @@ def load_ava_dicts(
         root, split, version, proposal_file=proposal_file, proposal_image_info=proposal_image_info
     )
     names = read_labelmap(files["label_map"])
-    whitelist = set(class_whitelist) if class_whitelist is not None else set(names)
+    if class_whitelist is not None:
+        whitelist: Optional[set] = set(class_whitelist)
+    else:
+        whitelist = None if is_train else set(names)
     gt = read_annotations(files["groundtruth"], class_whitelist=whitelist)
     excluded = read_exclusions(files["exclusions"])
     if files["proposals"] is not None:
