@@ -127,3 +127,26 @@ def test_map_dataset_retries_skipped_items_on_python_311():
     ds = MapDataset(list(range(6)), mapper)
     for i in range(6):
         assert ds[i] % 2 == 0  # a failing item is replaced by another, valid one
+
+
+def test_import_vmae_det_and_the_evaluator_cli_stay_light(tmp_path):
+    """The shims install without importing torch or detectron2; the evaluator CLI needs neither."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, runpy\n"
+        "import vmae_det\n"
+        "assert 'torch' not in sys.modules and 'detectron2' not in sys.modules\n"
+        "sys.argv = ['ava', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('vmae_det.evaluation.ava', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('torch', 'detectron2', 'matplotlib') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "import detectron2.layers\n"
+        "assert 'detectron2._C' in sys.modules\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -1,6 +1,9 @@
 """Make detectron2 v0.6 importable and usable on current dependencies.
 
-Imported by ``vmae_det/__init__.py`` before anything imports detectron2. Two shims, nothing else:
+Imported by ``vmae_det/__init__.py`` before anything imports detectron2; it imports neither torch nor
+detectron2 itself (the ``detectron2._C`` placeholder is installed by an import hook when detectron2 is
+first imported), so ``import vmae_det`` stays light for tools that need neither (the AVA evaluator CLI).
+The shims, nothing else:
 
 * ``PIL.Image.LINEAR``: removed in Pillow 10, still used by detectron2 v0.6's transforms. We alias
   it to ``BILINEAR`` (the same filter) instead of pinning an old Pillow with known CVEs.
@@ -138,17 +141,19 @@ class _PostImportPatcher(importlib.abc.MetaPathFinder):
         return spec
 
 
-def _install_map_dataset_patch() -> None:
-    name = "detectron2.data.common"
+def _after_import(name: str, patch) -> None:
+    """Run ``patch(module)`` now if ``name`` is imported, else right after its first import."""
     if name in sys.modules:
-        _patch_map_dataset(sys.modules[name])
-    elif not any(isinstance(f, _PostImportPatcher) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PostImportPatcher(name, _patch_map_dataset))
+        patch(sys.modules[name])
+    elif not any(isinstance(f, _PostImportPatcher) and f.name == name for f in sys.meta_path):
+        sys.meta_path.insert(0, _PostImportPatcher(name, patch))
 
 
 def has_compiled_ops() -> bool:
     """True when the real ``detectron2._C`` extension is in use."""
     apply()
+    import detectron2  # noqa: F401  (installs the placeholder if the extension is missing)
+
     return not getattr(sys.modules.get("detectron2._C"), _PLACEHOLDER_FLAG, False)
 
 
@@ -162,8 +167,9 @@ def apply() -> None:
         return
     _silence_known_deprecations()
     _patch_pillow()
-    _install_extension_placeholder()
-    _install_map_dataset_patch()
+    # detectron2's package __init__ does not import _C; its submodules do, after it has run.
+    _after_import("detectron2", lambda _module: _install_extension_placeholder())
+    _after_import("detectron2.data.common", _patch_map_dataset)
     _applied = True
 
 

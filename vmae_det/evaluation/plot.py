@@ -5,9 +5,6 @@ import math
 import os
 from typing import Mapping
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 __all__ = ["plot_per_class_ap"]
 
 
@@ -20,6 +17,9 @@ def plot_per_class_ap(per_class_ap: Mapping[str, float], path: str, *, title: st
     Returns:
         ``path``.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: the evaluator CLI may not plot
+    from matplotlib.figure import Figure
+
     names = list(per_class_ap)
     values = [float(per_class_ap[n]) for n in names]
     fig = Figure(figsize=(8, max(2.0, 0.22 * len(names) + 1.0)))
