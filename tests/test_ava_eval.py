@@ -17,6 +17,7 @@ from vmae_det.evaluation import (
     DEFAULT_LABEL_MAP, AVARows, evaluate, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv,
 )
 from vmae_det.evaluation.ava import main as cli_main
+from vmae_det.evaluation.ava_io import as_str
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
 import ava_eval_reference as reference  # noqa: E402
@@ -279,3 +280,40 @@ def test_dataset_evaluator_and_cli(tmp_path, capsys):
     assert labels[3] == "crouch/kneel"
     bad = write_csv(tmp_path / "bad.csv", [["vid", "0902", "x"]])
     assert cli_main(["-g", g, "-d", bad]) == 2 and "bad.csv:1" in capsys.readouterr().err
+
+
+def test_fast_reader_equals_the_general_reader(tmp_path):
+    """The C-speed reader (np.loadtxt) gives exactly the general reader's rows, and steps aside for
+    anything it does not cover, so errors still name the file and line."""
+    from vmae_det.evaluation.ava_io import _read_fast, _read_general
+
+    rng = random.Random(0)
+    long_id = "x" * 40  # longer than the first width guess: read again wider
+    lines = []
+    for i in range(3000):
+        vid = rng.choice(["-5KQ66BBWC4", "abc_def-123", long_id, " spaced"])
+        score = rng.choice([repr(rng.random()), f"{rng.random():.5f}", "1e-7", "7", "0.30000000000000004"])
+        lines.append(f"{vid},{rng.choice(['0902', '902', '1798', '902.5'])},{rng.random():.3f},{rng.random()!r},"
+                     f"0.5,1,{rng.randint(1, 80)},{score}")
+    for newline in ("\n", "\r\n"):
+        path = tmp_path / "d.csv"
+        path.write_bytes((newline.join(lines) + newline).encode())
+        fast, general = _read_fast(str(path)), _read_general(str(path))
+        assert fast is not None
+        for col in ("boxes", "action_ids", "scores", "lines"):
+            np.testing.assert_array_equal(getattr(fast, col), getattr(general, col))
+        assert [as_str(v) for v in fast.video_ids] == list(general.video_ids)
+        assert [as_str(v) for v in fast.timestamps] == list(general.timestamps)
+    seven = tmp_path / "seven.csv"
+    seven.write_text("v,902,0.1,0.1,0.5,0.5,3\nv,903,0.1,0.1,0.5,0.5,4\n")
+    assert _read_fast(str(seven)).scores.tolist() == [1.0, 1.0]
+    for name, text in [("quote", '"v",902,0.1,0.1,0.5,0.5,3,0.9\n'), ("blank", "v,902,0.1,0.1,0.5,0.5,3,0.9\n\n"),
+                       ("utf8", "vé,902,0.1,0.1,0.5,0.5,3,0.9\n"), ("mixed", "v,902\nv,903,0.1,0.1,0.5,0.5,3,0.9\n"),
+                       ("nan", "v,902,nan,0.1,0.5,0.5,3,0.9\n"), ("bad", "v,902,0.1,0.1,0.5,0.5,3.5,0.9\n")]:
+        p = tmp_path / f"{name}.csv"
+        p.write_text(text, encoding="utf-8")
+        assert _read_fast(str(p)) is None, name
+    with pytest.raises(ValueError, match=r"nan\.csv:1: box coordinates must be finite"):
+        read_ava_csv(str(tmp_path / "nan.csv"))
+    with pytest.raises(ValueError, match=r"bad\.csv:1: action id must be an integer"):
+        read_ava_csv(str(tmp_path / "bad.csv"))

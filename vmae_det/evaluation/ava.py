@@ -84,6 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{c:3d} {label_map[c]:<{width}} {shown}")
     print(f"mAP@0.5IoU (protocol {args.protocol}): {100 * result.mAP:.4f} "
           f"[{describe_detections_per_keyframe(cap)}; {result.stats['capped_detections']} detection(s) capped]")
+    print(f"mAP (fraction, all digits): {result.mAP!r}")
     if args.write_detections:
         write_detections_csv(args.write_detections, det)
     if args.output_dir:

@@ -41,7 +41,7 @@ from typing import Iterable, Mapping, Optional
 
 import numpy as np
 
-from .ava_io import AVARows
+from .ava_io import AVARows, as_str
 
 __all__ = [
     "AVAResult", "evaluate", "make_image_key", "PROTOCOLS", "MAX_DETECTIONS_PER_KEYFRAME",
@@ -142,12 +142,19 @@ class _KeyIndex:
         return kid
 
     def rows(self, rows: AVARows) -> np.ndarray:
-        out = np.empty(len(rows), dtype=np.int64)
-        for i, (v, t) in enumerate(zip(rows.video_ids, rows.timestamps)):
-            pair = (v, t)
-            kid = self._pairs.get(pair)
-            out[i] = kid if kid is not None else self.id_of(v, t, rows.location(i))
-        return out
+        """Key id of every row. Distinct (video, timestamp) pairs are formatted once each, in order of
+        first appearance, so ids are assigned exactly as a row-by-row loop would."""
+        if not len(rows):
+            return np.empty(0, dtype=np.int64)
+        uv, vinv = np.unique(rows.video_ids, return_inverse=True)
+        ut, tinv = np.unique(rows.timestamps, return_inverse=True)
+        code = vinv.reshape(-1).astype(np.int64) * len(ut) + tinv.reshape(-1)
+        ucode, first, inv = np.unique(code, return_index=True, return_inverse=True)
+        kid_of_code = np.empty(len(ucode), dtype=np.int64)
+        for j in np.argsort(first, kind="stable").tolist():
+            vi, ti = divmod(int(ucode[j]), len(ut))
+            kid_of_code[j] = self.id_of(as_str(uv[vi]), as_str(ut[ti]), rows.location(int(first[j])))
+        return kid_of_code[inv.reshape(-1)]
 
 
 @dataclass
@@ -207,6 +214,37 @@ def _ordered_boxes(rows: AVARows, keep: np.ndarray, kid: np.ndarray, capacity: i
     if not slow.any():
         return fast
     return _Boxes.concat([fast, _replay_heap(rows, idx[slow], kid[idx[slow]], capacity)])
+
+
+def _keys_needing_replay(kid: np.ndarray, action: np.ndarray, score: np.ndarray, num_codes: int, num_keys: int,
+                         capacity: int) -> np.ndarray:
+    """Keys whose official result depends on the heap's layout, flagged for :func:`_replay_heap`.
+
+    The vectorised path orders a key's rows by descending score (file order on ties) and keeps the
+    first ``capacity``. That equals the official heap except (a) when two rows of the same class tie
+    on score (their relative order decides matching and the AP's tie order; rows of different classes
+    never meet), and (b) when the cap binds and the scores at the cut tie (which of them survives).
+    If the ``capacity``-th and the next score differ, the survivors are exactly the top ``capacity``:
+    the heap's minimum only rises, so a row at or above the cut can only be evicted by ``capacity``
+    others strictly above it.
+    """
+    replay = np.zeros(num_keys, dtype=bool)
+    if not len(kid):
+        return replay
+    o = np.lexsort((-score, kid))  # one sort serves both checks
+    k, sc = kid[o], score[o]
+    tied = np.flatnonzero((k[1:] == k[:-1]) & (sc[1:] == sc[:-1]))
+    if len(tied):  # few rows: look for a class twice among rows tied on (key, score)
+        rows = np.unique(np.r_[tied, tied + 1])
+        triple = np.stack([k[rows], np.unique(sc[rows], return_inverse=True)[1].reshape(-1), action[o][rows]], 1)
+        uniq, count = np.unique(triple, axis=0, return_counts=True)
+        replay[uniq[count > 1, 0]] = True
+    if capacity > 0:
+        starts = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
+        counts = np.diff(np.r_[starts, len(k)])
+        cut = starts[counts > capacity] + capacity
+        replay[k[cut[sc[cut - 1] == sc[cut]]]] = True
+    return replay
 
 
 def _rank_within_runs(values: np.ndarray) -> np.ndarray:
@@ -338,10 +376,8 @@ def evaluate(
 
     # Ground truth: whitelist, exclusions, official per-key order.
     g_keep = np.isin(groundtruth.action_ids, class_ids) & ~excluded[g_kid]
-    pair = g_kid[g_keep] * (num_class + 1) + groundtruth.action_ids[g_keep]
-    uniq, cnt = np.unique(pair, return_counts=True)
-    replay = np.zeros(len(keys.ids), dtype=bool)
-    replay[uniq[cnt > 1] // (num_class + 1)] = True  # order only matters for IoU ties within a class
+    replay = _keys_needing_replay(g_kid[g_keep], groundtruth.action_ids[g_keep], groundtruth.scores[g_keep],
+                                  num_class + 1, len(keys.ids), 0)
     gts = _ordered_boxes(groundtruth, g_keep, g_kid, 0, replay)
     num_gt = np.bincount(gts.action, minlength=num_class + 1)
 
@@ -353,10 +389,8 @@ def evaluate(
     else:
         d_keep = d_white & (d_kid < num_gt_keys)
         stats["ignored_detections_unknown_keyframes"] = int((d_white & (d_kid >= num_gt_keys)).sum())
-    sk = np.lexsort((detections.scores[d_keep], d_kid[d_keep]))
-    skid, ssc = d_kid[d_keep][sk], detections.scores[d_keep][sk]
-    replay = np.zeros(len(keys.ids), dtype=bool)
-    replay[skid[1:][(skid[1:] == skid[:-1]) & (ssc[1:] == ssc[:-1])]] = True  # tied scores in a key
+    replay = _keys_needing_replay(d_kid[d_keep], detections.action_ids[d_keep], detections.scores[d_keep],
+                                  num_class + 1, len(keys.ids), cap or 0)
     dets = _ordered_boxes(detections, d_keep, d_kid, cap or 0, replay)  # internal capacity 0 = no cap
     stats["capped_detections"] = int(d_keep.sum()) - len(dets.kid)
     # Keys in the order the official dict sees them: first whitelisted row of each key.
