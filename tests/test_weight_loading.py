@@ -230,7 +230,7 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
         load_videomae_weights(tiny_vit(), {"conv1.weight": torch.zeros(1)})
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(RuntimeError, match="broken.pth"):
+    with pytest.raises(ValueError, match="broken.pth"):
         load_videomae_weights(tiny_vit(), bad)
     with pytest.raises(TypeError, match="VideoViT"):
         load_videomae_weights(nn.Linear(2, 2), sd)
@@ -464,3 +464,140 @@ def test_convert_tool_keeps_the_vmad_head(tmp_path):
     report = load_videomae_weights(det, tmp_path / "ours.pth")
     assert report.source_format == "vmae_det" and report.head_loaded and not report.missing
     assert_detector_equals_vmad(det, sd)
+
+
+# ------------------------------------------------------------------------------------------ broken files and weights
+def test_nan_inf_and_absurd_weights_are_refused_naming_the_file_and_tensor(tmp_path):
+    from vmae_det.modeling.weight_loading import CheckpointError
+
+    for value, what in ((float("nan"), "NaN/inf"), (float("-inf"), "NaN/inf"), (3e30, "implausibly large")):
+        sd = export_state_dict(tiny_vit(), "mcg-finetune")
+        sd["blocks.1.attn.proj.weight"][2, 3] = value
+        path = tmp_path / "bad.pth"
+        torch.save({"model": sd}, path)
+        for call in (lambda: read_checkpoint(path), lambda: load_videomae_weights(tiny_vit(), path)):
+            with pytest.raises(CheckpointError, match=rf"bad\.pth: 1 tensor\(s\) hold {what}.*blocks\.1\.attn\.proj\.weight"):
+                call()
+    assert read_checkpoint(path, check_values=False)[0]["blocks.1.attn.proj.weight"][2, 3] == 3e30
+    assert issubclass(CheckpointError, ValueError)  # the tools end with "error: ..." (vmae_det.cli.run_main)
+
+
+def test_bit_flipped_truncated_empty_and_missing_files_are_clear_errors(tmp_path):
+    from vmae_det.modeling.weight_loading import CheckpointError
+
+    sd = export_state_dict(tiny_vit(), "mcg-finetune")
+    good = tmp_path / "good.pth"
+    torch.save({"model": sd}, good)
+    data = good.read_bytes()
+    at = data.find(sd["blocks.0.mlp.fc1.weight"].numpy().tobytes()[:64]) + 100
+    flipped = tmp_path / "flipped.pth"
+    flipped.write_bytes(data[:at] + bytes([data[at] ^ 0x04]) + data[at + 1:])  # one mantissa bit: plausible values
+    assert torch.load(flipped, weights_only=True)["model"]["blocks.0.mlp.fc1.weight"].abs().max() < 10  # torch is silent
+    with pytest.raises(CheckpointError, match=r"flipped\.pth: the file is corrupt \(Bad CRC-32"):
+        read_checkpoint(flipped)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"truncated\.pth: cannot load"):
+        read_checkpoint(truncated)
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty\.pth: the checkpoint file is empty"):
+        read_checkpoint(tmp_path / "empty.pth")
+    with pytest.raises(FileNotFoundError, match=r"nope\.pth does not exist"):
+        read_checkpoint(tmp_path / "nope.pth")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(CheckpointError, match=r"bad\.safetensors: cannot read as a safetensors file"):
+        read_checkpoint(tmp_path / "bad.safetensors")
+    # A file written without checksums (CRC 0) is read as before: no false alarm.
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save({"model": sd}, tmp_path / "no_crc.pth")
+    finally:
+        torch.serialization.set_crc32_options(True)
+    assert torch.equal(read_checkpoint(tmp_path / "no_crc.pth")[0]["blocks.0.mlp.fc1.weight"], sd["blocks.0.mlp.fc1.weight"])
+    assert torch.equal(read_checkpoint(good)[0]["blocks.0.mlp.fc1.weight"], sd["blocks.0.mlp.fc1.weight"])
+
+
+def test_position_table_that_cannot_be_resized_names_the_file(tmp_path):
+    from vmae_det.modeling.weight_loading import CheckpointError
+
+    sd = export_state_dict(tiny_vit(), "mcg-finetune")
+    sd["pos_embed"] = torch.zeros(1, 37, C)  # no token grid has 37 entries
+    torch.save({"model": sd}, tmp_path / "odd_pos.pth")
+    with pytest.raises(CheckpointError, match=r"odd_pos\.pth \(mcg-finetune\): cannot infer the token grid"):
+        load_videomae_weights(tiny_vit(use_learnable_pos_emb=True), tmp_path / "odd_pos.pth")
+
+
+def test_validate_canonical_catches_a_wrong_format():
+    from vmae_det.modeling.weight_loading import CheckpointError, to_canonical, validate_canonical
+
+    hf = export_state_dict(tiny_vit(), "hf")
+    validate_canonical(to_canonical(hf, "hf"), "hf.pth")
+    with pytest.raises(CheckpointError, match=r"hf\.pth read as 'mcg-finetune': \d+ key\(s\) that are not VideoMAE "
+                                              r"names.*videomae\.embeddings.*no patch embedding"):
+        validate_canonical(to_canonical(hf, "mcg-finetune"), "hf.pth")
+    for layout in ("mcg-finetune", "mcg-pretrain"):
+        src = tiny_mae() if layout == "mcg-pretrain" else tiny_vit()
+        validate_canonical(to_canonical(export_state_dict(src, layout), layout))
+
+
+def test_eval_only_without_a_checkpoint_is_refused_training_from_scratch_is_not():
+    from vmae_det.engine.train_loop import load_init_weights
+    from vmae_det.modeling.weight_loading import CheckpointError
+
+    for empty in ("", None):
+        with pytest.raises(CheckpointError, match="train.init_checkpoint is empty"):
+            load_init_weights(tiny_detector(), empty, full_model=True)
+        load_init_weights(tiny_detector(), empty, full_model=False)  # training from scratch
+
+
+def test_eval_only_needs_an_exact_fit_of_our_own_checkpoint(tmp_path):
+    from vmae_det.engine.train_loop import load_init_weights
+    from vmae_det.modeling.weight_loading import CheckpointError
+
+    sd = tiny_detector(seed=1).state_dict()
+    extra = {**sd, "backbone.blocks.2.norm1.weight": torch.ones(C), "backbone.blocks.2.norm1.bias": torch.zeros(C)}
+    torch.save({"model": extra, "iteration": 9}, tmp_path / "deeper.pth")
+    with pytest.raises(CheckpointError, match=r"deeper\.pth does not fit this AVAActionDetector.*2 checkpoint "
+                                              r"tensor\(s\) with no place in the model: backbone\.blocks\.2\.norm1"):
+        load_init_weights(tiny_detector(), str(tmp_path / "deeper.pth"), full_model=True)
+    fewer = {k: v for k, v in sd.items() if k != "backbone.blocks.1.attn.proj.bias"}
+    torch.save({"model": fewer, "iteration": 9}, tmp_path / "fewer.pth")
+    with pytest.raises(CheckpointError, match=r"fewer\.pth does not fit.*1 model tensor\(s\) missing.*"
+                                              r"random initialisation\): backbone\.blocks\.1\.attn\.proj\.bias"):
+        load_init_weights(tiny_detector(), str(tmp_path / "fewer.pth"), full_model=True)
+    torch.save({"model": sd, "iteration": 9}, tmp_path / "ok.pth")
+    det = tiny_detector()
+    load_init_weights(det, str(tmp_path / "ok.pth"), full_model=True)
+    assert det.weights_source == str(tmp_path / "ok.pth")  # named by errors about its outputs
+
+
+def test_eval_only_of_a_model_without_videomae_backbone_refuses_foreign_weights(tmp_path):
+    """The demo / export test model (no VideoViT): an unrelated checkpoint is a CheckpointError, not a TypeError."""
+    from vmae_det.demo.testing import TinyActionModel
+    from vmae_det.engine.train_loop import load_init_weights
+    from vmae_det.modeling.weight_loading import CheckpointError
+
+    torch.save({"model": export_state_dict(tiny_vit(), "mcg-finetune")}, tmp_path / "vit.pth")
+    with pytest.raises(CheckpointError, match=r"vit\.pth does not fit this TinyActionModel.*missing"):
+        load_init_weights(TinyActionModel(num_classes=3), str(tmp_path / "vit.pth"), full_model=True)
+    torch.save({"model": TinyActionModel(num_classes=3).state_dict()}, tmp_path / "own.pth")
+    load_init_weights(TinyActionModel(num_classes=3), str(tmp_path / "own.pth"), full_model=True)
+
+
+def test_convert_tool_refuses_wrong_format_and_overwriting_its_input(tmp_path):
+    from vmae_det.modeling.weight_loading import CheckpointError
+
+    spec = importlib.util.spec_from_file_location("convert_checkpoint", ROOT / "tools" / "convert_checkpoint.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    hf = tmp_path / "hf.pth"
+    torch.save(export_state_dict(tiny_vit(), "hf"), hf)
+    with pytest.raises(CheckpointError, match=r"not VideoMAE names.*use --format hf or auto; nothing written"):
+        tool.convert(str(hf), str(tmp_path / "out.pth"), "mcg-finetune")
+    assert not (tmp_path / "out.pth").exists()
+    before = hf.read_bytes()
+    with pytest.raises(CheckpointError, match="would overwrite it"):
+        tool.convert(str(hf), str(hf))
+    assert hf.read_bytes() == before
+    assert "hf.pth (hf) -> " in tool.convert(str(hf), str(tmp_path / "out.pth"), "hf")
+    assert tool.main([str(hf), str(tmp_path / "out2.pth")]) == 0

@@ -50,6 +50,8 @@ import logging
 import math
 import os
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
@@ -60,13 +62,20 @@ from .vit import VideoViT, get_sinusoid_table, resize_pos_embed
 
 __all__ = [
     "FORMATS",
+    "MAX_ABS_WEIGHT",
     "CanonicalWeights",
+    "CheckpointError",
     "LoadReport",
+    "check_finite_weights",
+    "check_state_fits",
     "detect_format",
     "export_state_dict",
+    "has_video_backbone",
     "load_videomae_weights",
     "read_checkpoint",
     "to_canonical",
+    "validate_canonical",
+    "verify_file_checksums",
 ]
 
 logger = logging.getLogger(__name__)
@@ -91,6 +100,22 @@ _HF5_KEY_BIAS = "attention.attention.key.bias"
 # The official classification head (fine-tune ``head.*``): loaded into ``model.head.fc`` when it fits.
 _OFFICIAL_HEAD = ("head.weight", "head.bias")
 _MAE_TOP = ("encoder_to_decoder.weight", "mask_token")
+# Every name a canonical backbone / MAE state dict can hold (any depth, layer scale, q/v bias, fc_norm).
+_BLOCK_KEY = (r"(norm1|norm2)\.(weight|bias)|attn\.(qkv\.(weight|bias)|q_bias|v_bias|proj\.(weight|bias))"
+              r"|mlp\.fc[12]\.(weight|bias)|gamma_[12]")
+_BACKBONE_KEY = re.compile(rf"patch_embed\.proj\.(weight|bias)|pos_embed|(norm|fc_norm)\.(weight|bias)"
+                           rf"|blocks\.\d+\.({_BLOCK_KEY})")
+_MAE_KEY = re.compile(rf"decoder\.blocks\.\d+\.({_BLOCK_KEY})|decoder\.(norm|head)\.(weight|bias)"
+                      r"|encoder_to_decoder\.weight|mask_token")
+#: Largest magnitude accepted in a checkpoint's floating-point tensors. Trained ViT weights stay far below
+#: it (|w| < 100); values beyond it come from a corrupt file (a flipped exponent bit) or a diverged run.
+MAX_ABS_WEIGHT = 1e6
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable or corrupt, NaN/inf or absurd values, or weights that
+    do not fit the model. The message names the file. A ``ValueError``, so the command-line tools end with
+    ``error: <message>`` (``vmae_det.cli.run_main``)."""
 
 
 @dataclass
@@ -131,17 +156,93 @@ class LoadReport:
 
 
 # ---------------------------------------------------------------------------------------- reading
-def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping]) -> Tuple[StateDict, dict]:
+def verify_file_checksums(path: Union[str, os.PathLike]) -> None:
+    """Check the CRC-32 of every record of a zip-format file (what ``torch.save`` writes since PyTorch 1.6).
+
+    ``torch.load`` does not check them, so a checkpoint with flipped bits in its tensor data loads without
+    complaint and gives garbage weights; this reads the file once more and raises :class:`CheckpointError`
+    naming the file and the damaged record. Records saved without a checksum (CRC 0, from
+    ``torch.serialization.set_crc32_options(False)``) and files that are not zip archives (legacy
+    ``torch.save``, detectron2 ``.pkl``, safetensors) are not checked.
+    """
+    where = os.fspath(path)
+    if not zipfile.is_zipfile(where):
+        return
+    try:
+        with zipfile.ZipFile(where) as zf:
+            for info in zf.infolist():
+                if info.CRC == 0:  # written without checksums
+                    continue
+                crc = 0
+                with zf.open(info) as f:  # raises on a bad CRC or a damaged record header
+                    for chunk in iter(lambda: f.read(1 << 22), b""):
+                        crc = zlib.crc32(chunk, crc)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, ValueError) as e:
+        raise CheckpointError(
+            f"{where}: the file is corrupt ({e}): its stored checksums do not match its contents (a partial "
+            "download or copy, or a damaged disk). Download or copy it again."
+        ) from e
+
+
+def check_finite_weights(state: Mapping[str, torch.Tensor], where: str, max_abs: float = MAX_ABS_WEIGHT) -> None:
+    """Raise :class:`CheckpointError` naming ``where`` and the tensors when a floating-point tensor of
+    ``state`` holds NaN/inf or a value with ``|x| > max_abs`` (a corrupt file or a diverged run)."""
+    bad: List[str] = []
+    huge: List[str] = []
+    largest = 0.0
+    for k, v in state.items():
+        if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.numel() == 0:
+            continue
+        m = float(v.detach().abs().amax())  # NaN propagates through amax
+        if not math.isfinite(m):
+            bad.append(k)
+        elif m > max_abs:
+            huge.append(k)
+            largest = max(largest, m)
+    if bad:
+        raise CheckpointError(
+            f"{where}: {len(bad)} tensor(s) hold NaN/inf values ({_some(bad, 5)}): the weights are broken "
+            "(a diverged training run or a corrupt file); every output computed from them would be NaN. "
+            "Use a checkpoint saved before the run diverged."
+        )
+    if huge:
+        raise CheckpointError(
+            f"{where}: {len(huge)} tensor(s) hold implausibly large values (|x| up to {largest:.3g} > "
+            f"{max_abs:g}: {_some(huge, 5)}): the file is probably corrupt (flipped bits) or the run diverged."
+        )
+
+
+def _load_error_detail(e: BaseException) -> str:
+    """The informative part of a ``torch.load`` error (its weights-only errors are long and suggest
+    ``weights_only=False``, which is not the way out for a corrupt or foreign file)."""
+    text = str(e)
+    m = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+    if m:
+        text = m.group(1).split(". Please use")[0]
+    text = " ".join(text.split())
+    text = text.split(". ")[0].rstrip(".")  # e.g. miniz's advice after the first sentence
+    return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
+
+
+def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping], *,
+                    check_values: bool = True) -> Tuple[StateDict, dict]:
     """Load a file (``weights_only=True``) or take a dict -> (flat state dict, container extras).
 
     The state dict is taken from ``"model"``, ``"module"`` or ``"state_dict"`` if present, and a DDP
     ``module.`` prefix is removed. Official pretraining files keep an ``argparse.Namespace`` under
     ``"args"``; that class (only) is allow-listed for unpickling.
+
+    A missing file is a ``FileNotFoundError``; a corrupt one (bad zip checksums, see
+    :func:`verify_file_checksums`; not loadable) or one without tensors a :class:`CheckpointError`, and so
+    are NaN/inf or absurdly large weights (``check_values``, :func:`check_finite_weights`). Every message
+    names the file.
     """
     if isinstance(path_or_state_dict, Mapping):
         ckpt, where = dict(path_or_state_dict), "<state dict>"
     else:
         where = os.fspath(path_or_state_dict)
+        if not os.path.exists(where):
+            raise FileNotFoundError(f"checkpoint {where} does not exist")
         if os.path.isdir(where):  # an HF model folder (save_pretrained / hub snapshot)
             for name in ("model.safetensors", "pytorch_model.bin"):
                 if os.path.isfile(os.path.join(where, name)):
@@ -152,15 +253,25 @@ def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping]) -> Tup
         if where.endswith(".safetensors"):
             from safetensors.torch import load_file
 
-            ckpt = load_file(where)
+            try:
+                ckpt = load_file(where)
+            except Exception as e:  # safetensors raises its own SafetensorError on a damaged header
+                raise CheckpointError(f"{where}: cannot read as a safetensors file ({type(e).__name__}: {e}); "
+                                      "the file is corrupt or not a safetensors checkpoint") from e
         else:
+            if os.path.getsize(where) == 0:
+                raise CheckpointError(f"{where}: the checkpoint file is empty (0 bytes)")
+            verify_file_checksums(where)
             try:
                 with torch.serialization.safe_globals([argparse.Namespace]):
                     ckpt = torch.load(where, map_location="cpu", weights_only=True)
             except Exception as e:
-                raise RuntimeError(f"{where}: cannot load as a weights-only torch checkpoint: {e}") from e
+                raise CheckpointError(
+                    f"{where}: cannot load as a weights-only torch checkpoint ({_load_error_detail(e)}). "
+                    "The file is corrupt, truncated, or not a PyTorch checkpoint of tensors."
+                ) from e
     if not isinstance(ckpt, Mapping):
-        raise ValueError(f"{where}: expected a dict checkpoint, got {type(ckpt).__name__}")
+        raise CheckpointError(f"{where}: expected a dict checkpoint, got {type(ckpt).__name__}")
     extras = {k: v for k, v in ckpt.items() if not isinstance(v, (torch.Tensor, Mapping))}
     sd = ckpt
     for key in ("model", "module", "state_dict"):
@@ -169,9 +280,11 @@ def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping]) -> Tup
             break
     tensors = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
     if not tensors:
-        raise ValueError(f"{where}: no tensors found (top-level keys: {sorted(ckpt)[:10]})")
+        raise CheckpointError(f"{where}: no tensors found (top-level keys: {sorted(map(str, ckpt))[:10]})")
     if all(k.startswith("module.") for k in tensors):
         tensors = {k[len("module."):]: v for k, v in tensors.items()}
+    if check_values:
+        check_finite_weights(tensors, where)
     extras["__source__"] = where
     return tensors, extras
 
@@ -189,9 +302,9 @@ def detect_format(state_dict: Mapping[str, torch.Tensor], extras: Optional[dict]
         return "mcg-pretrain"
     if "patch_embed.proj.weight" in keys:
         return "mcg-finetune"
-    raise ValueError(
-        f"{extras.get('__source__', '<state dict>')}: unrecognised VideoMAE checkpoint layout; "
-        f"sample keys: {sorted(keys)[:8]}"
+    raise CheckpointError(
+        f"{extras.get('__source__', '<state dict>')}: unrecognised VideoMAE checkpoint layout (not a VideoMAE "
+        f"checkpoint of a known format: {', '.join(FORMATS)}); sample keys: {sorted(keys)[:8]}"
     )
 
 
@@ -301,6 +414,50 @@ def to_canonical(state_dict: Mapping[str, torch.Tensor], fmt: str) -> CanonicalW
     return cw
 
 
+def validate_canonical(cw: CanonicalWeights, where: str = "<state dict>") -> None:
+    """Raise :class:`CheckpointError` unless ``cw`` holds a VideoMAE backbone in this project's names.
+
+    ``to_canonical`` with the wrong ``fmt`` (an HF file read as ``mcg-finetune``, ...) keeps names it does
+    not know as they are; this catches that before they are written anywhere: every backbone key must be a
+    :class:`VideoViT` name (``patch_embed.proj``, ``blocks.N.*``, ``norm``/``fc_norm``, ``pos_embed``),
+    every MAE key a decoder name, and the patch embedding and at least one block must be there.
+    """
+    strange = sorted(k for k in cw.backbone if not _BACKBONE_KEY.fullmatch(k))
+    strange += sorted(k for k in cw.mae if not _MAE_KEY.fullmatch(k))
+    problems = []
+    if strange:
+        problems.append(f"{len(strange)} key(s) that are not VideoMAE names after conversion: {_some(strange, 6)}")
+    if "patch_embed.proj.weight" not in cw.backbone:
+        problems.append("no patch embedding (patch_embed.proj.weight)")
+    if not any(k.startswith("blocks.") for k in cw.backbone):
+        problems.append("no transformer block (blocks.N.*)")
+    if problems:
+        raise CheckpointError(f"{where} read as '{cw.source_format}': " + "; ".join(problems))
+
+
+def check_state_fits(model: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
+    """Raise :class:`CheckpointError` unless ``state`` has exactly ``model``'s state-dict keys and shapes
+    (a checkpoint of this very model: loading it leaves nothing at its initialisation)."""
+    own = model.state_dict()
+    missing = sorted(k for k in own if k not in state)
+    unexpected = sorted(k for k in state if k not in own)
+    mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                  for k in sorted(own) if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} model tensor(s) missing from the checkpoint (they would keep their "
+                     f"random initialisation): {_some(missing, 8)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} checkpoint tensor(s) with no place in the model: {_some(unexpected, 8)}")
+    if mismatched:
+        parts.append(f"{len(mismatched)} shape mismatch(es): {_some(mismatched, 5)}")
+    if parts:
+        raise CheckpointError(
+            f"{where} does not fit this {type(model).__name__} (another config, class count or architecture?): "
+            + "; ".join(parts)
+        )
+
+
 def _to_hf(cw: CanonicalWeights) -> StateDict:
     out: StateDict = {}
 
@@ -390,6 +547,16 @@ def _find_backbone(model: nn.Module) -> Tuple[VideoViT, str]:
         f"load_videomae_weights: {type(model).__name__} is not a VideoViT, a VideoMAE, or a model with a "
         "VideoViT `.backbone`"
     )
+
+
+def has_video_backbone(model: nn.Module) -> bool:
+    """Whether :func:`load_videomae_weights` can load into ``model``: a :class:`VideoViT`, a VideoMAE, or a
+    model with a VideoViT ``.backbone``."""
+    try:
+        _find_backbone(model)
+    except TypeError:
+        return False
+    return True
 
 
 def _infer_grid(n: int, like: Tuple[int, int, int]) -> Tuple[int, int, int]:
@@ -529,16 +696,17 @@ def load_videomae_weights(model: nn.Module, path_or_state_dict: Union[str, os.Pa
     checkpoint does not cover (listed in ``missing``). A checkpoint of which no backbone tensor fits
     is always an error, and so is any shape mismatch.
     """
+    backbone, prefix = _find_backbone(model)
     sd, extras = read_checkpoint(path_or_state_dict)
     src = extras["__source__"]
     fmt = detect_format(sd, extras) if format == "auto" else format
+    report = LoadReport(source_format=fmt)
     try:
         cw = to_canonical(sd, fmt)
-    except ValueError as e:
-        raise ValueError(f"{src} ({fmt}): {e}") from e
-    backbone, prefix = _find_backbone(model)
-    report = LoadReport(source_format=fmt, ignored=list(cw.ignored), notes=list(cw.notes))
-    _prepare_pos_embed(backbone, cw, report)
+        report.ignored, report.notes = list(cw.ignored), list(cw.notes)
+        _prepare_pos_embed(backbone, cw, report)
+    except (ValueError, RuntimeError) as e:  # e.g. a position table of another width or token count
+        raise CheckpointError(f"{src} ({fmt}): {e}") from e
     optional = {prefix + k for k in _reconcile_fc_norm(backbone, cw, report)}
 
     incoming = {prefix + k: v for k, v in cw.backbone.items()}
@@ -559,12 +727,13 @@ def load_videomae_weights(model: nn.Module, path_or_state_dict: Union[str, os.Pa
     mismatched = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
                   for k, v in incoming.items() if k in own and v.shape != own[k].shape]
     if mismatched:
-        raise ValueError(f"{src} ({fmt}): shape mismatch for " + "; ".join(mismatched))
+        raise CheckpointError(f"{src} ({fmt}) does not fit this {type(model).__name__} (another size or "
+                              f"patch/tubelet?): {len(mismatched)} shape mismatch(es): {_some(mismatched, 5)}")
     to_load = {k: v for k, v in incoming.items() if k in own}
     unexpected = sorted(k for k in incoming if k not in own)
     missing_required = sorted(k for k in required if k not in to_load and k not in optional)
     if not any(k in backbone_keys and k != prefix + "pos_embed" for k in to_load):
-        raise ValueError(
+        raise CheckpointError(
             f"{src} ({fmt}): no tensor of the checkpoint fits the backbone of {type(model).__name__} (wrong format, "
             f"or not a VideoMAE checkpoint); checkpoint keys: {_some(sorted(sd))}"
         )
@@ -578,7 +747,7 @@ def load_videomae_weights(model: nn.Module, path_or_state_dict: Union[str, os.Pa
         msg = (f"{src} ({fmt}) does not match this {type(model).__name__} (depth, layer scale, q/v bias...?): "
                + "; ".join(parts))
         if not allow_partial:
-            raise ValueError(msg + ". Pass allow_partial=True to load the tensors that fit anyway.")
+            raise CheckpointError(msg + ". Pass allow_partial=True to load the tensors that fit anyway.")
         logger.warning("%s. allow_partial=True: loading the tensors that fit.", msg)
         report.notes.append(f"allow_partial: {len(missing_required)} missing, {len(unexpected)} unexpected")
     model.load_state_dict(to_load, strict=False)
