@@ -136,3 +136,22 @@ def test_bad_option():
         make_model(loss_reduction="sum")
     with pytest.raises(ValueError, match="test_box_extension"):
         make_model(test_box_extension=(0.1, -0.2))
+
+
+def test_non_finite_scores_are_refused_naming_the_weights_and_the_input():
+    from vmae_det.modeling.action_detector import NonFiniteScoresError
+
+    model = make_model().eval()
+    with torch.no_grad():
+        model.backbone.blocks[1].mlp.fc2.bias[0] = float("nan")
+    model.weights_source = "broken/model_final.pth"
+    with pytest.raises(NonFiniteScoresError, match=r"broken/model_final\.pth: NaN/inf action scores for 3 of 3 "
+                                                   r"boxes \(first: video_id=v timestamp=902\).*weights are broken"):
+        model([make_input(3)])
+    assert isinstance(NonFiniteScoresError("x"), ValueError)  # tools end with "error: ..." (vmae_det.cli)
+    nan_box = make_input(2)
+    nan_box["boxes"] = nan_box["boxes"].clone()
+    nan_box["boxes"][1, 2] = float("nan")
+    with pytest.raises(NonFiniteScoresError, match=r"NaN/inf person boxes for 1 of 3 boxes.*boxes given"):
+        make_model().eval()([make_input(1), nan_box])
+    assert torch.isfinite(make_model().eval()([make_input(3)])[0]["scores"]).all()  # finite: unchanged path

@@ -24,12 +24,18 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from .legacy_boxes import extend_boxes
 from .vit import VideoViT
 
-__all__ = ["AVAActionDetector", "ActionHead", "LOSS_REDUCTIONS"]
+__all__ = ["AVAActionDetector", "ActionHead", "LOSS_REDUCTIONS", "NonFiniteScoresError"]
 
 LOSS_REDUCTIONS = ("mean", "box_sum")
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+class NonFiniteScoresError(ValueError):
+    """NaN/inf person boxes given to the detector at inference, or NaN/inf action probabilities computed
+    from them (broken weights). Never written out as scores (an evaluation would report an mAP for them);
+    a ``ValueError`` so the tools end with ``error: <message>``."""
 
 
 class ActionHead(nn.Module):
@@ -67,6 +73,10 @@ class AVAActionDetector(nn.Module):
     Training returns ``{"loss_action": BCE}``; inference returns per input
     ``{"boxes": [N, 4] normalised to [0, 1], "scores": [N, C]}``.
     """
+
+    #: The checkpoint the weights came from (set by ``vmae_det.engine.train_loop.load_init_weights``),
+    #: named by :class:`NonFiniteScoresError`.
+    weights_source: Optional[str] = None
 
     def __init__(
         self,
@@ -204,8 +214,12 @@ class AVAActionDetector(nn.Module):
     def inference(self, batched_inputs, clip, rois, counts) -> List[Dict[str, torch.Tensor]]:
         """Scores of the boxes ``rois``, pooled over the extended boxes, reported on the given ones."""
         if len(rois):
+            if not bool(torch.isfinite(rois).all()):  # RoIAlign would fail obscurely or give NaN
+                self._refuse_non_finite(batched_inputs, rois[:, 1:], rois, "person boxes")
             pooled_rois = self._rois(batched_inputs, extend=True)
             probs = self.forward_tensors(clip, pooled_rois).float()
+            if not bool(torch.isfinite(probs).all()):
+                self._refuse_non_finite(batched_inputs, probs, pooled_rois, "action scores")
         else:
             probs = torch.zeros(0, self.num_classes, device=self.device)
         results = []
@@ -216,3 +230,18 @@ class AVAActionDetector(nn.Module):
                 p = p * torch.as_tensor(d["box_scores"], dtype=torch.float32, device=p.device).reshape(-1, 1)
             results.append({"boxes": boxes.clamp(0, 1).cpu(), "scores": p.cpu()})
         return results
+
+    def _refuse_non_finite(self, batched_inputs, values: torch.Tensor, rois: torch.Tensor, what: str) -> None:
+        bad_rows = (~torch.isfinite(values)).any(1).nonzero().flatten().tolist()
+        first = int(rois[bad_rows[0], 0])
+        d = batched_inputs[first]
+        where = " ".join(f"{k}={d[k]}" for k in ("video_id", "timestamp") if k in d) or f"input {first} of the batch"
+        if what == "person boxes":
+            cause = "the boxes given to the detector (ground truth or proposals) are broken"
+        else:
+            cause = "the weights are broken (NaN/inf or overflowing parameters)"
+        source = f" loaded from {self.weights_source}" if self.weights_source else ""
+        raise NonFiniteScoresError(
+            f"{type(self).__name__}{source}: NaN/inf {what} for {len(bad_rows)} of {len(values)} boxes "
+            f"(first: {where}): {cause}. Refusing to report scores for them."
+        )
