@@ -88,3 +88,46 @@ def test_export_tool_from_config_and_checkpoint(tmp_path, capsys):
     assert "clip (1, 3, 4, 24, 32)" in capsys.readouterr().out  # short side 24, 4:3
     dims = [d.dim_value for d in onnx.load(str(out)).graph.output[0].type.tensor_type.shape.dim]
     assert dims[1] == 4
+
+
+def test_nan_weights_are_not_exported_and_nan_scores_fail_the_check(detector, exported, tmp_path):
+    import copy
+
+    from vmae_det.demo.onnx_export import ExportCheckError
+
+    broken = copy.deepcopy(detector)
+    with torch.no_grad():
+        broken.head.fc.weight[1, 2] = float("nan")
+    broken.weights_source = "runs/diverged/model_final.pth"
+    with pytest.raises(ExportCheckError, match=r"runs/diverged/model_final\.pth.*NaN/inf values \(head\.fc\.weight\)"):
+        export_action_detector(broken, str(tmp_path / "x.onnx"), (1, 3, 4, 32, 32))
+    assert not (tmp_path / "x.onnx").exists()
+    # A NaN on either side would compare as "no difference" (NaN > atol is False): the check fails instead.
+    clip, rois = example_inputs((1, 3, 4, 32, 48), num_rois=2, seed=3)
+    with pytest.raises(ExportCheckError, match=r"PyTorch gives 2 NaN/inf score\(s\) of 10"):
+        compare_with_pytorch(broken, exported, clip, rois)
+    assert isinstance(ExportCheckError("x"), ValueError)
+
+
+def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
+    from vmae_det.demo.onnx_export import ExportCheckError
+
+    cfg = tmp_path / "cfg.py"
+    cfg.write_text(
+        "from detectron2.config import LazyCall as L\n"
+        "from vmae_det.data.transforms import build_ava_test_augmentations\n"
+        "from vmae_det.demo.testing import TinyActionModel\n"
+        "model = L(TinyActionModel)(num_classes=4)\n"
+        "dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2,\n"
+        "                                        augmentations=L(build_ava_test_augmentations)(short_edge=24))))\n"
+    )
+    torch.manual_seed(1)
+    torch.save({"model": TinyActionModel(num_classes=4).state_dict()}, tmp_path / "w.pth")
+    spec = importlib.util.spec_from_file_location("export_onnx_cli", REPO / "tools" / "export_onnx.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    out = tmp_path / "tiny.onnx"
+    with pytest.raises(ExportCheckError, match=r"tiny\.onnx: max \|onnxruntime - pytorch\| = .* exceeds --atol -1"):
+        cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out),
+                  "--atol", "-1"])
+    assert not out.exists()

@@ -8,14 +8,21 @@ Graph inputs: ``clip`` float32 [B, 3, T, H, W] in 0-255 (RGB, not normalised), `
 [K, 5] (batch index, x1, y1, x2, y2 in clip pixels); output ``scores`` [K, C] sigmoid
 probabilities (multiply by the person score yourself, as the PyTorch model does). B and K are
 dynamic; T, H, W are fixed. The export is checked against PyTorch in onnxruntime before exiting.
+
+The checkpoint must be this model's (``load_init_weights(..., full_model=True)``: a missing, corrupt,
+unrelated or NaN checkpoint is refused), the weights and both sides' scores must be finite, and the
+difference must be within ``--atol``; otherwise the tool ends with ``error: ...`` (exit code 2) and
+removes the ``.onnx`` it wrote.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.cli import run_main
 
 
 def main(argv=None) -> int:
@@ -45,15 +52,21 @@ def main(argv=None) -> int:
         h, w = short, int(round(short * 4 / 3))
     h, w = -(-h // div) * div, -(-w // div) * div  # the ViT needs multiples of its patch size
     shape = (args.batch, 3, predictor.num_frames, h, w)
+    from vmae_det.demo.onnx_export import ExportCheckError
+
     export_action_detector(model, args.output, shape, opset=args.opset)
-    clip, rois = example_inputs(shape, num_rois=4, seed=1)
-    diff = compare_with_pytorch(model, args.output, clip, rois)
+    try:
+        clip, rois = example_inputs(shape, num_rois=4, seed=1)
+        diff = compare_with_pytorch(model, args.output, clip, rois)
+        if not diff <= args.atol:  # also catches NaN
+            raise ExportCheckError(f"{args.output}: max |onnxruntime - pytorch| = {diff:.2e} exceeds --atol {args.atol}")
+    except BaseException:
+        if os.path.exists(args.output):
+            os.remove(args.output)  # a failed export is not left behind to be deployed
+        raise
     print(f"exported {args.output}: clip {shape}, max |onnxruntime - pytorch| = {diff:.2e}")
-    if diff > args.atol:
-        print(f"ERROR: difference {diff:.2e} exceeds --atol {args.atol}", file=sys.stderr)
-        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -22,11 +22,40 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["TensorPath", "example_inputs", "export_action_detector", "run_onnx", "compare_with_pytorch"]
+__all__ = [
+    "ExportCheckError",
+    "TensorPath",
+    "check_finite_model",
+    "compare_with_pytorch",
+    "example_inputs",
+    "export_action_detector",
+    "run_onnx",
+]
 
 logger = logging.getLogger(__name__)
 
 MIN_OPSET = 16
+
+
+class ExportCheckError(ValueError):
+    """The model or its export is unusable: NaN/inf weights or scores, or ONNX output that differs from
+    PyTorch's. A ``ValueError`` so ``tools/export_onnx.py`` ends with ``error: <message>``."""
+
+
+def _where(model: nn.Module) -> str:
+    source = getattr(model, "weights_source", None)
+    return f"{type(model).__name__}" + (f" (weights from {source})" if source else "")
+
+
+def check_finite_model(model: nn.Module) -> None:
+    """Raise :class:`ExportCheckError` naming the tensors when a parameter or buffer of ``model`` holds NaN/inf:
+    an export of it would only ever output NaN."""
+    bad = [name for name, t in list(model.named_parameters()) + list(model.named_buffers())
+           if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all())]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f", ... (+{len(bad) - 5})" if len(bad) > 5 else "")
+        raise ExportCheckError(f"{_where(model)}: {len(bad)} weight tensor(s) hold NaN/inf values ({shown}); "
+                               "refusing to export a model whose every score would be NaN")
 
 
 class TensorPath(nn.Module):
@@ -62,6 +91,7 @@ def export_action_detector(model: nn.Module, output_path: str, clip_shape: Seque
     """
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset} < {MIN_OPSET}: ONNX RoiAlign has no half_pixel (aligned=True) mode before 16")
+    check_finite_model(model)
     wrapper = TensorPath(model).eval().cpu()
     clip, rois = example_inputs(clip_shape, num_rois)
     with torch.no_grad(), warnings.catch_warnings():
@@ -91,10 +121,19 @@ def run_onnx(path: str, clip: torch.Tensor, rois: torch.Tensor, providers: Optio
 
 
 def compare_with_pytorch(model: nn.Module, path: str, clip: torch.Tensor, rois: torch.Tensor) -> float:
-    """Max absolute difference between onnxruntime's and PyTorch's scores on the same inputs."""
+    """Max absolute difference between onnxruntime's and PyTorch's scores on the same inputs.
+
+    Raises :class:`ExportCheckError` when either side gives NaN/inf scores (NaN would compare as "no
+    difference" and pass any tolerance) or the shapes differ.
+    """
     with torch.no_grad():
         expected = model.eval().cpu().forward_tensors(clip, rois).numpy()
     got = run_onnx(path, clip, rois)
     if got.shape != expected.shape:
-        raise AssertionError(f"ONNX scores shape {got.shape} != PyTorch {expected.shape}")
+        raise ExportCheckError(f"{path}: ONNX scores shape {got.shape} != PyTorch {expected.shape}")
+    for name, scores in (("PyTorch", expected), ("onnxruntime", got)):
+        bad = int((~np.isfinite(scores)).sum())
+        if bad:
+            raise ExportCheckError(f"{path}: {name} gives {bad} NaN/inf score(s) of {scores.size} for "
+                                   f"{_where(model)} on the check inputs; the export is unusable")
     return float(np.abs(got - expected).max())
