@@ -46,3 +46,62 @@ def test_detectron2_person_detector_loads_local_weights_and_returns_people(perso
 def test_detectron2_person_detector_missing_weights_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         build_person_detector("detectron2", weights=str(tmp_path / "nope.pth"))
+
+
+# ------------------------------------------------------------------------------------------ bad weights
+@pytest.fixture(scope="module")
+def bad_weights(person_biased_weights, tmp_path_factory):
+    """Broken variants of the detectron2 weights: NaN, another class count, unrelated, text, bit-flipped."""
+    out = tmp_path_factory.mktemp("bad_d2")
+    ckpt = torch.load(person_biased_weights, weights_only=True)
+    sd = ckpt["model"]
+    nan = {**sd, "roi_heads.box_head.fc1.weight": sd["roi_heads.box_head.fc1.weight"].clone()}
+    nan["roi_heads.box_head.fc1.weight"][0, 0] = float("nan")
+    torch.save({**ckpt, "model": nan}, out / "nan.pth")
+    other = {**sd, "roi_heads.box_predictor.cls_score.weight": torch.zeros(3, 1024),
+             "roi_heads.box_predictor.cls_score.bias": torch.zeros(3)}
+    torch.save({**ckpt, "model": other}, out / "two_classes.pth")
+    torch.save({"model": {"conv1.weight": torch.randn(8, 3, 3, 3), "fc.weight": torch.randn(10, 8)}}, out / "unrelated.pth")
+    (out / "notes.pth").write_text("not weights\n")
+    data = bytearray(person_biased_weights.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    (out / "flipped.pth").write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("name, message", [
+    ("nan.pth", r"nan\.pth: 1 person-detector weight tensor\(s\) hold NaN/inf values \(roi_heads\.box_head\.fc1\.weight\)"),
+    ("two_classes.pth", r"two_classes\.pth: not weights of this detectron2 detector \(2 tensor\(s\) of another shape: "
+                        r"roi_heads\.box_predictor\.cls_score"),
+    ("unrelated.pth", r"unrelated\.pth: not weights of this detectron2 detector \(\d+ model tensor\(s\) missing"),
+    ("notes.pth", r"notes\.pth: cannot read the person-detector weights"),
+    ("flipped.pth", r"flipped\.pth: the file is corrupt \(Bad CRC-32"),
+])
+def test_detectron2_person_detector_refuses_broken_or_unrelated_weights(bad_weights, name, message):
+    from vmae_det.data.person_detector import DetectorWeightsError
+
+    with pytest.raises(DetectorWeightsError, match=message):
+        build_person_detector("detectron2", weights=str(bad_weights / name))
+    assert issubclass(DetectorWeightsError, ValueError)  # tools end with "error: ..." (vmae_det.cli.run_main)
+
+
+def test_torchvision_person_detector_refuses_broken_or_unrelated_weights(bad_weights, tmp_path):
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+
+    from vmae_det.data.person_detector import DetectorWeightsError
+
+    with pytest.raises(DetectorWeightsError, match=r"unrelated\.pth: not a fasterrcnn_resnet50_fpn state dict"):
+        build_person_detector("torchvision", weights=str(bad_weights / "unrelated.pth"))
+    with pytest.raises(DetectorWeightsError, match=r"notes\.pth: cannot read the person-detector weights"):
+        build_person_detector("torchvision", weights=str(bad_weights / "notes.pth"))
+    torch.manual_seed(0)
+    sd = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).state_dict()
+    sd["roi_heads.box_predictor.cls_score.weight"] = sd["roi_heads.box_predictor.cls_score.weight"][:3]
+    torch.save(sd, tmp_path / "three_classes.pth")
+    with pytest.raises(DetectorWeightsError, match=r"three_classes\.pth: not a fasterrcnn.*1 of another shape: "
+                                                   r"roi_heads\.box_predictor\.cls_score\.weight"):
+        build_person_detector("torchvision", weights=str(tmp_path / "three_classes.pth"))
+    sd["roi_heads.box_predictor.cls_score.weight"] = torch.full((91, 1024), float("inf"))
+    torch.save(sd, tmp_path / "inf.pth")
+    with pytest.raises(DetectorWeightsError, match=r"inf\.pth: 1 person-detector weight tensor\(s\) hold NaN/inf"):
+        build_person_detector("torchvision", weights=str(tmp_path / "inf.pth"))

@@ -8,7 +8,10 @@ keeping only the COCO "person" class above ``score_threshold``.
 * ``"detectron2"``: a detectron2 model-zoo config (default Faster R-CNN R50-FPN 3x).
 
 ``weights`` is a local file; without it the libraries' own download/cache is used, and being
-offline gives an error saying to pass ``--weights``.
+offline gives an error saying to pass ``--weights``. A local file must fit the detector: a missing,
+corrupt (bad zip checksums, not loadable) or unrelated file (missing tensors, other shapes), or NaN/inf
+weights, raise :class:`DetectorWeightsError` (a ``ValueError``) or ``FileNotFoundError`` naming the file,
+instead of detecting people with random or broken weights.
 """
 from __future__ import annotations
 
@@ -19,7 +22,13 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 import torch
 
-__all__ = ["build_person_detector", "TorchvisionPersonDetector", "Detectron2PersonDetector", "DETECTORS"]
+__all__ = [
+    "build_person_detector",
+    "TorchvisionPersonDetector",
+    "Detectron2PersonDetector",
+    "DetectorWeightsError",
+    "DETECTORS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +43,88 @@ def _offline_error(what: str, err: Exception) -> RuntimeError:
     )
 
 
-def _load_state_dict(path: str) -> dict:
+class DetectorWeightsError(ValueError):
+    """Person-detector weights that cannot be used (corrupt, unrelated, NaN/inf); the message names the file."""
+
+
+def _some(keys, n: int = 5) -> str:
+    keys = list(keys)
+    return ", ".join(map(str, keys[:n])) + (f", ... (+{len(keys) - n})" if len(keys) > n else "")
+
+
+def _check_weights_file(path: str) -> None:
     if not Path(path).is_file():
         raise FileNotFoundError(f"detector weights not found: {path}")
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if Path(path).stat().st_size == 0:
+        raise DetectorWeightsError(f"{path}: the detector weights file is empty (0 bytes)")
+    from vmae_det.modeling.weight_loading import verify_file_checksums
+
+    try:
+        verify_file_checksums(path)
+    except ValueError as e:
+        raise DetectorWeightsError(str(e)) from e
+
+
+def _unreadable(path: str, err: Exception) -> DetectorWeightsError:
+    detail = " ".join(str(err).split())[:300]
+    return DetectorWeightsError(f"{path}: cannot read the person-detector weights ({type(err).__name__}: {detail}); "
+                                "the file is corrupt or not a detector checkpoint")
+
+
+def _check_finite(model: torch.nn.Module, path: str) -> None:
+    bad = [k for k, v in model.state_dict().items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise DetectorWeightsError(f"{path}: {len(bad)} person-detector weight tensor(s) hold NaN/inf values "
+                                   f"({_some(bad)}); the weights are broken")
+
+
+def _load_state_dict(path: str) -> dict:
+    _check_weights_file(path)
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise _unreadable(path, e) from e
     if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
         sd = sd["model"]  # a training checkpoint {"model": ..., ...}
     if not isinstance(sd, dict):
-        raise ValueError(f"{path}: expected a state dict, got {type(sd).__name__}")
+        raise DetectorWeightsError(f"{path}: expected a state dict, got {type(sd).__name__}")
     return sd
+
+
+def _load_detectron2_weights(model: torch.nn.Module, path: str) -> None:
+    """Load ``path`` into a detectron2 model as ``DetectionCheckpointer`` does (model-zoo ``.pkl`` and
+    ``.pth``), but refuse what it would only warn about: model tensors missing from the file or of
+    another shape (they would keep their random initialisation), and NaN/inf weights."""
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    _check_weights_file(path)
+    checkpointer = DetectionCheckpointer(model)
+    try:
+        checkpoint = checkpointer._load_file(path)
+    except Exception as e:
+        raise _unreadable(path, e) from e
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise DetectorWeightsError(f"{path}: not a detectron2 checkpoint (no 'model' state dict)")
+    try:
+        incompatible = checkpointer._load_model(checkpoint)
+    except (RuntimeError, ValueError, TypeError, KeyError) as e:
+        raise _unreadable(path, e) from e
+    problems = []
+    reshaped = {k for k, _, _ in incompatible.incorrect_shapes} if incompatible is not None else set()
+    missing = [k for k in incompatible.missing_keys if k not in reshaped] if incompatible is not None else []
+    if missing:
+        problems.append(f"{len(missing)} model tensor(s) missing from the file: {_some(missing)}")
+    if incompatible is not None and incompatible.incorrect_shapes:
+        shapes = [f"{k}: file {tuple(a)} vs model {tuple(b)}" for k, a, b in incompatible.incorrect_shapes]
+        problems.append(f"{len(shapes)} tensor(s) of another shape: {_some(shapes, 3)}")
+    if problems:
+        raise DetectorWeightsError(f"{path}: not weights of this detectron2 detector ("
+                                   + "; ".join(problems) + "); it would detect with random weights")
+    if incompatible is not None and incompatible.unexpected_keys:
+        logger.warning("%s: %d tensor(s) of the file are not used by the detector: %s", path,
+                       len(incompatible.unexpected_keys), _some(incompatible.unexpected_keys))
+    _check_finite(model, path)
 
 
 class TorchvisionPersonDetector:
@@ -60,12 +142,20 @@ class TorchvisionPersonDetector:
             model = fasterrcnn_resnet50_fpn(
                 weights=None, weights_backbone=None, box_score_thresh=score_threshold, min_size=min_size
             )
-            missing, unexpected = model.load_state_dict(_load_state_dict(weights), strict=False)
-            if missing or unexpected:
-                raise ValueError(
-                    f"{weights}: not a fasterrcnn_resnet50_fpn state dict "
-                    f"(missing {missing[:3]}..., unexpected {unexpected[:3]}...)"
+            sd = _load_state_dict(weights)
+            own = model.state_dict()
+            shapes = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in sd.items()
+                      if k in own and isinstance(v, torch.Tensor) and tuple(v.shape) != tuple(own[k].shape)]
+            missing = [k for k in own if k not in sd]
+            unexpected = [k for k in sd if k not in own]
+            if missing or unexpected or shapes:
+                raise DetectorWeightsError(
+                    f"{weights}: not a fasterrcnn_resnet50_fpn state dict ({len(missing)} missing: {_some(missing, 3)}; "
+                    f"{len(unexpected)} unexpected: {_some(unexpected, 3)}; {len(shapes)} of another shape: "
+                    f"{_some(shapes, 2)})"
                 )
+            model.load_state_dict(sd)
+            _check_finite(model, weights)
         else:
             try:
                 model = fasterrcnn_resnet50_fpn(
@@ -108,17 +198,16 @@ class Detectron2PersonDetector:
         cfg.MODEL.DEVICE = device
         cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = score_threshold
         if weights:
-            if not Path(weights).is_file():
-                raise FileNotFoundError(f"detector weights not found: {weights}")
-            cfg.MODEL.WEIGHTS = str(weights)
+            _check_weights_file(str(weights))
+            cfg.MODEL.WEIGHTS = ""  # the model is built here, the weights loaded and checked below
+            self.predictor = DefaultPredictor(cfg)
+            _load_detectron2_weights(self.predictor.model, str(weights))
         else:
             cfg.MODEL.WEIGHTS = model_zoo.get_checkpoint_url(config)
-        try:
-            self.predictor = DefaultPredictor(cfg)
-        except (OSError, RuntimeError) as e:
-            if weights:
-                raise
-            raise _offline_error(f"detectron2 model-zoo weights for {config}", e) from e
+            try:
+                self.predictor = DefaultPredictor(cfg)
+            except (OSError, RuntimeError) as e:
+                raise _offline_error(f"detectron2 model-zoo weights for {config}", e) from e
         self.input_format = cfg.INPUT.FORMAT
         self.score_threshold = score_threshold
 
