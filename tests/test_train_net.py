@@ -36,8 +36,24 @@ def metrics_map(out: Path) -> float:
     return json.loads((out / "inference" / "ava_metrics.json").read_text())["mAP"]
 
 
+def untrained_checkpoint(path: Path) -> Path:
+    """The model training starts from (configs/ava/tiny.py, train.seed=0, no init checkpoint), saved as a
+    checkpoint: --eval-only refuses to evaluate without one."""
+    import torch
+    from detectron2.config import instantiate
+
+    from vmae_det.config import load_config
+
+    torch.manual_seed(0)  # train.seed of configs/ava/tiny.py: default_setup seeds torch with it before building
+    model = instantiate(load_config(str(REPO / "configs/ava/tiny.py")).model)
+    torch.save({"model": model.state_dict()}, path)
+    return path
+
+
 def test_training_beats_untrained_and_eval_only_reproduces(env, tmp_path):
-    before = run(["--eval-only", f"train.output_dir={tmp_path / 'before'}", *FAST], env)
+    untrained = untrained_checkpoint(tmp_path / "untrained.pth")
+    before = run(["--eval-only", f"train.init_checkpoint={untrained}", f"train.output_dir={tmp_path / 'before'}",
+                  *FAST], env)
     assert before.returncode == 0, before.stderr[-3000:]
     out = tmp_path / "train"
     # the quick start's 300 steps: VMAD's tiny head init (x 0.001) makes the first ~100 steps slow
