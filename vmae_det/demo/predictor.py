@@ -19,15 +19,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from vmae_det.data.ava.clip_source import clip_indices
+from vmae_det.data.ava.clip_source import AVA_FPS, clip_indices
 from vmae_det.data.transforms import ShortSideResize, apply_augmentations_to_clip, build_ava_test_augmentations
 
-__all__ = ["ClipRequest", "ActionPredictor", "DemoConfigError", "clip_settings_from_config", "TEST_MAPPER_KEY"]
+__all__ = ["ClipRequest", "ActionPredictor", "DemoConfigError", "DemoModelError", "clip_settings_from_config",
+           "TEST_MAPPER_KEY", "MODEL_FPS"]
 
 logger = logging.getLogger(__name__)
 
 #: Where a config keeps the evaluation's clip settings.
 TEST_MAPPER_KEY = "dataloader.test.mapper"
+#: The frame rate training and evaluation clips are sampled at: AVA's (and the custom datasets', which
+#: are converted to it); the evaluation's ``keyframe_index`` assumes it.
+MODEL_FPS = float(AVA_FPS)
 
 
 class DemoConfigError(KeyError):
@@ -35,6 +39,10 @@ class DemoConfigError(KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
+
+
+class DemoModelError(ValueError):
+    """The action model gave unusable output (non-finite scores); the message names keyframe and weights."""
 
 
 @dataclass
@@ -68,11 +76,21 @@ class ActionPredictor:
         test_short_side: shortcut for the default augmentations (ignored when ``augmentations`` is given).
         class_names: ``{action_id: name}`` for ids ``1..C``.
         device: where to run (default: CUDA when available, else CPU).
+        model_fps: the frame rate the model's training clips were sampled at (``MODEL_FPS`` = 30 for AVA
+            and custom datasets); the demo resamples clips of videos at other rates to it.
+        checkpoint: the weights file, named in error messages.
     """
 
     def __init__(self, model: nn.Module, num_frames: int, sampling_rate: int, clip_offset: int = 0,
                  augmentations: Optional[Sequence[Any]] = None, test_short_side: Optional[int] = None,
-                 class_names: Optional[Dict[int, str]] = None, device: Optional[str] = None) -> None:
+                 class_names: Optional[Dict[int, str]] = None, device: Optional[str] = None,
+                 model_fps: float = MODEL_FPS, checkpoint: Optional[str] = None) -> None:
+        import math
+
+        if not math.isfinite(float(model_fps)) or float(model_fps) <= 0:
+            raise ValueError(f"model fps must be a finite number > 0, got {model_fps}")
+        self.model_fps = float(model_fps)
+        self.checkpoint = checkpoint
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.num_frames = int(num_frames)
@@ -101,7 +119,7 @@ class ActionPredictor:
     @classmethod
     def from_config(cls, config_file: str, checkpoint: str, opts: Sequence[str] = (),
                     device: Optional[str] = None, labelmap: Optional[str] = None,
-                    dataset: Optional[str] = None) -> "ActionPredictor":
+                    dataset: Optional[str] = None, model_fps: float = MODEL_FPS) -> "ActionPredictor":
         """Build the model of ``config_file`` (strict keys, ``opts`` as ``key=value``) and load ``checkpoint``.
 
         Clip settings and test augmentations come from the config's ``dataloader.test.mapper``
@@ -133,7 +151,7 @@ class ActionPredictor:
         if dataset is None:
             dataset = _first_test_dataset(cfg)
         names = action_names(num_classes, label_map=labelmap, dataset=dataset)
-        return cls(model, class_names=names, device=device, **settings)
+        return cls(model, class_names=names, device=device, model_fps=model_fps, checkpoint=checkpoint, **settings)
 
     # ---- clips -------------------------------------------------------------------------------
     def clip_indices(self, keyframe_frame: int, video_length: int) -> List[int]:
@@ -184,14 +202,29 @@ class ActionPredictor:
                 "timestamp": int(r.timestamp),
                 "clip_size": (int(clip_h), int(clip_w)),
             })
-        outputs = self.model(inputs)
+        try:
+            outputs = self.model(inputs)
+        except ArithmeticError as e:  # e.g. a model refusing non-finite values with FloatingPointError
+            raise DemoModelError(f"the action model failed on {self._where(requests)}: {e}{self._weights()}") from e
         results = []
         for r, out in zip(requests, outputs):
             scores = out["scores"].float().cpu().numpy()
             if scores.shape[0] != len(r.boxes):
                 raise RuntimeError(f"model returned {scores.shape[0]} score rows for {len(r.boxes)} boxes")
+            if not np.isfinite(scores).all():
+                bad = int((~np.isfinite(scores)).sum())
+                raise DemoModelError(f"the action model returned {bad} non-finite (NaN/inf) score(s) for "
+                                     f"{self._where([r])}{self._weights()}")
             results.append(scores)
         return results
+
+    def _where(self, requests: Sequence[ClipRequest]) -> str:
+        keys = ", ".join(f"'{r.video_id}' second {r.timestamp}" for r in requests[:3])
+        return f"keyframe(s) {keys}{', ...' if len(requests) > 3 else ''}"
+
+    def _weights(self) -> str:
+        return (f"; are the weights in '{self.checkpoint}' broken (NaN/inf)?" if self.checkpoint
+                else "; are the model's weights broken (NaN/inf)?")
 
 
 def clip_settings_from_config(cfg: Any, source: str = "config") -> Dict[str, Any]:

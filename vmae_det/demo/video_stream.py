@@ -1,92 +1,296 @@
-"""Sequential video decoding and H.264 writing for the streaming demo.
+"""Sequential video decoding on a presentation-time grid, and H.264 writing, for the streaming demo.
 
 The demo must run on hour-long videos in bounded memory, so decoding is strictly sequential
 (PyAV, frames in presentation order, one at a time) and writing goes straight to the encoder.
-Frame counts in container metadata are unreliable (see /work/shared/video-io-facts.md), so the
-reader only *estimates* them for the progress bar; the real count is what was decoded.
+
+**Time axis.** Frame counts and average rates in container metadata are unreliable (see
+/work/shared/video-io-facts.md: a cinepak AVI was 444 frames to PyAV's header and 68 real frames over
+29.6 s), and variable-frame-rate files have no frame period at all. So the reader places every decoded
+frame by its *presentation timestamp* and yields a constant-rate grid at the stream's nominal rate
+``rate``: grid frame ``i`` (time ``i / rate`` after the first decoded frame) is the decoded frame whose
+timestamp is nearest to that time (ties go to the earlier frame; the last frame lasts as long as the gap
+before it). This is the nearest-frame rule ``vmae_det.data.custom.resample_to_fps`` converts custom
+datasets with. A constant-rate file maps onto the grid one to one; a sparse or VFR file gets repeated
+grid frames (gaps) or drops (bursts), counted in :attr:`VideoStreamReader.stats`. So grid index ``i`` is
+always at ``i / rate`` seconds, and an output written at ``rate`` lasts as long as the input.
+
+**Rotation.** A display matrix (phone videos) is applied to every frame (multiples of 90 degrees), so
+frames, sizes and normalised boxes are those of the picture as players show it.
+
+**Damaged files.** An undecodable packet is skipped (counted, logged); a stream that ends well before
+the duration its header promises is reported as a damaged tail (warning + ``stats``); a file of which no
+frame decodes is a :class:`VideoStreamError`.
 """
 from __future__ import annotations
 
 import logging
+import math
 import os
 from fractions import Fraction
-from typing import Iterator, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
 from vmae_det.data.video_io import VideoDecodeError
 
-__all__ = ["VideoDecodeError", "VideoStreamReader", "VideoStreamWriter"]
+__all__ = ["VideoDecodeError", "VideoStreamError", "VideoWriteError", "VideoStreamReader", "VideoStreamWriter",
+           "MAX_H264_SIDE", "display_rotation"]
 
 logger = logging.getLogger(__name__)
 
+#: libx264 refuses frames with a side above this many pixels (measured: 16384 opens, 16386 does not).
+MAX_H264_SIDE = 16384
+#: A stream ending this much (and at least 3 frame periods) before its header's duration is a damaged tail.
+DAMAGED_TAIL_MIN_SECONDS = 0.5
+
+
+class VideoStreamError(VideoDecodeError, OSError):
+    """An input video the demo cannot use; the message names the file (``cannot decode video '<path>': ...``).
+
+    A :class:`~vmae_det.data.video_io.VideoDecodeError` that is also an ``OSError``, so command-line
+    tools report it as a clear error (``vmae_det.cli.run_main``) rather than a traceback.
+    """
+
+
+class VideoWriteError(OSError):
+    """An output video cannot be encoded; the message names the output file and the frame size."""
+
+
+def display_rotation(frame) -> Tuple[int, bool]:
+    """``(quarter turns counter-clockwise, mirrored)`` a player applies to a decoded PyAV ``frame``.
+
+    From the frame's display matrix (FFmpeg attaches the stream's one to every frame): PyAV's
+    ``frame.rotation`` is the counter-clockwise angle; a negative determinant means a mirror.
+    """
+    degrees = float(getattr(frame, "rotation", 0) or 0)
+    mirrored = False
+    for side in getattr(frame, "side_data", ()) or ():
+        if str(getattr(side, "type", "")).endswith("DISPLAYMATRIX"):
+            m = np.frombuffer(bytes(side), dtype="<i4")
+            if m.size >= 5 and float(m[0]) * float(m[4]) - float(m[1]) * float(m[3]) < 0:
+                mirrored = True
+    quarter = int(round(degrees / 90.0)) % 4
+    if abs(degrees - 90.0 * round(degrees / 90.0)) > 1.0:
+        logger.warning("display rotation %.1f degrees is not a multiple of 90: using %d", degrees, quarter * 90)
+    return quarter, mirrored
+
 
 class VideoStreamReader:
-    """Decode a video file frame by frame (RGB uint8 ``[H, W, 3]``) with PyAV.
+    """Decode a video file on a constant-rate presentation-time grid (RGB uint8 ``[H, W, 3]``) with PyAV.
+
+    Iterating yields ``(grid_index, frame_rgb)`` for grid indices ``0, 1, 2, ...`` (see the module
+    docstring); repeated grid frames are the same array object. The first frame is decoded when the
+    reader is opened, so a file without one fails here.
 
     Args:
         path: video file.
 
     Attributes:
-        fps: average frame rate of the first video stream (frames per second).
-        width, height: frame size in pixels.
-        estimated_num_frames: the container's frame count (or duration × fps), ``None`` when
-            unknown. Only for progress bars: the decoded count may differ.
+        rate: the grid rate (the stream's nominal frame rate, ``Fraction``); ``fps``: the same as float.
+        width, height: frame size in pixels, after the display rotation.
+        rotation: counter-clockwise degrees applied to every frame (0, 90, 180, 270).
+        estimated_num_frames: grid frames the header's duration implies, ``None`` when unknown. Only for
+            progress bars: the decoded count may differ.
+        header_seconds: the stream's duration according to the container, ``None`` when unknown.
+        stats: counts filled while iterating: ``decoded`` frames, ``grid_frames``, ``repeated`` grid
+            frames (gaps), ``dropped`` decoded frames (bursts, non-increasing timestamps),
+            ``corrupt_packets_skipped``, ``decoded_seconds`` and ``damaged_tail_seconds`` (how much
+            shorter than ``header_seconds`` the decodable stream is; 0 when it is not).
     """
 
     def __init__(self, path: str) -> None:
         import av
 
         self.path = str(path)
+        if not os.path.exists(self.path):
+            raise VideoStreamError(self.path, "no such video file")
         if not os.path.isfile(self.path):
-            raise VideoDecodeError(self.path, "no such video file")
+            raise VideoStreamError(self.path, "not a file")
         try:
             self._container = av.open(self.path)
         except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
-            raise VideoDecodeError(self.path, f"cannot open as a video ({e})") from e
+            raise VideoStreamError(self.path, f"cannot open as a video ({e})") from e
+        self._closed = False
+        try:
+            self._open_stream()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_stream(self) -> None:
+        import av
+
         if not self._container.streams.video:
-            self._container.close()
-            raise VideoDecodeError(self.path, "the file has no video stream")
+            raise VideoStreamError(self.path, "the file has no video stream")
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"  # frame-level threading in FFmpeg; order is preserved
         self._stream = stream
-        rate = stream.average_rate or stream.guessed_rate
-        if not rate or float(rate) <= 0:
-            self._container.close()
-            raise VideoDecodeError(self.path, "the video stream has no frame rate")
-        self.fps = float(rate)
-        self.width = int(stream.codec_context.width)
-        self.height = int(stream.codec_context.height)
-        self.estimated_num_frames = self._estimate_frames(stream)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not rate or not math.isfinite(float(rate)) or float(rate) <= 0:
+            raise VideoStreamError(self.path, "the video stream has no frame rate")
+        self.rate = Fraction(rate).limit_denominator(1001)
+        if self.rate <= 0:
+            raise VideoStreamError(self.path, f"the video stream's frame rate {float(rate)} is unusable")
+        self.fps = float(self.rate)
+        if self.fps > 240:
+            logger.warning("%s: nominal frame rate %.1f fps is unusually high; the demo's grid (and its "
+                           "output video) runs at that rate", self.path, self.fps)
+        self.header_seconds = self._header_seconds(stream)
+        self.estimated_num_frames = (int(round(self.header_seconds * self.fps)) if self.header_seconds else None)
+        self.stats: Dict[str, float] = {"decoded": 0, "grid_frames": 0, "repeated": 0, "dropped": 0,
+                                        "corrupt_packets_skipped": 0, "decoded_seconds": 0.0,
+                                        "damaged_tail_seconds": 0.0}
+        self._frames = self._decoded_frames()
+        try:
+            self._first = next(self._frames)
+        except StopIteration:
+            raise VideoStreamError(self.path, "no frame could be decoded (zero frames or a damaged stream)") from None
+        except av.error.FFmpegError as e:
+            raise VideoStreamError(self.path, f"cannot decode any frame ({e})") from e
+        first = self._first
+        self.rotation_quarters, mirrored = display_rotation(first)
+        self.rotation = 90 * self.rotation_quarters
+        if mirrored:
+            logger.warning("%s: the display matrix mirrors the picture; the demo applies its rotation only", self.path)
+        if self.rotation:
+            logger.info("%s: display rotation %d degrees applied to every frame", self.path, self.rotation)
+        h, w = int(first.height), int(first.width)
+        if not h or not w:
+            raise VideoStreamError(self.path, "the video stream has no frame size")
+        self.height, self.width = (w, h) if self.rotation_quarters % 2 else (h, w)
 
-    def _estimate_frames(self, stream) -> Optional[int]:
+    def _header_seconds(self, stream) -> Optional[float]:
+        """The stream's duration by its header: frame count, else stream duration, else container's."""
+        candidates = []
         if stream.frames:
-            return int(stream.frames)
+            candidates.append(stream.frames / self.fps)
         if stream.duration is not None and stream.time_base is not None:
-            return int(round(float(stream.duration * stream.time_base) * self.fps))
+            candidates.append(float(stream.duration * stream.time_base))
+        if candidates:
+            return max(candidates)
         if self._container.duration:
-            return int(round(self._container.duration / 1e6 * self.fps))
+            return self._container.duration / 1e6
         return None
 
-    def __iter__(self) -> Iterator[Tuple[int, np.ndarray]]:
-        """Yield ``(frame_index, frame_rgb)`` in presentation order, then close the file."""
+    def _decoded_frames(self):
+        """PyAV frames in presentation order; an undecodable packet is skipped, a demuxing error ends the stream."""
         import av
 
-        index = 0
         try:
-            for frame in self._container.decode(self._stream):
-                yield index, frame.to_ndarray(format="rgb24")
-                index += 1
+            for packet in self._container.demux(self._stream):
+                try:
+                    frames = packet.decode()  # the final empty packet drains the decoder
+                except av.error.FFmpegError as e:
+                    self.stats["corrupt_packets_skipped"] += 1
+                    if self.stats["corrupt_packets_skipped"] <= 3:
+                        logger.warning("%s: skipped an undecodable packet (%s)", self.path, e)
+                    continue
+                for frame in frames:
+                    yield frame
         except av.error.FFmpegError as e:
-            if index == 0:
-                raise VideoDecodeError(self.path, f"cannot decode any frame ({e})") from e
-            # A damaged tail is common in real recordings: keep what decoded, say so.
-            logger.warning("%s: decoding stopped after %d frames: %s", self.path, index, e)
+            if not hasattr(self, "_first"):
+                raise
+            self.stats["corrupt_packets_skipped"] += 1
+            logger.warning("%s: demuxing stopped after %d frames (%s): damaged tail", self.path,
+                           self.stats["decoded"], e)
+
+    def _to_rgb(self, frame, index: int) -> np.ndarray:
+        img = frame.to_ndarray(format="rgb24")
+        if self.rotation_quarters:
+            img = np.ascontiguousarray(np.rot90(img, self.rotation_quarters))
+        if img.shape[:2] != (self.height, self.width):
+            raise VideoStreamError(
+                self.path, f"frame size changes mid-stream (decoded frame {index} is {img.shape[1]}x{img.shape[0]}, "
+                           f"the first {self.width}x{self.height}): not supported")
+        return img
+
+    def _timed_frames(self) -> Iterator[Tuple[int, Fraction, Optional[Fraction], object]]:
+        """``(decoded index, time since the first frame, duration or None, PyAV frame)`` per decoded frame."""
+        t0 = t_prev = None
+        frame = self._first
+        k = 0
+        while frame is not None:
+            self.stats["decoded"] = k + 1
+            tb = frame.time_base or self._stream.time_base
+            if frame.pts is not None and tb is not None:
+                t_abs = Fraction(frame.pts) * tb
+                if t0 is None:
+                    t0 = t_abs
+                t = t_abs - t0
+            else:  # no timestamp: one nominal period after the previous frame
+                t = Fraction(0) if t_prev is None else t_prev + 1 / self.rate
+                if t0 is None:
+                    t0 = Fraction(0)
+            dur = Fraction(frame.duration) * tb if (getattr(frame, "duration", None) and tb is not None) else None
+            yield k, t, dur, frame
+            t_prev = t
+            k += 1
+            frame = next(self._frames, None)
+
+    def __iter__(self) -> Iterator[Tuple[int, np.ndarray]]:
+        """Yield ``(grid_index, frame_rgb)`` on the presentation-time grid, then close the file."""
+        rate, stats = self.rate, self.stats
+        i = 0
+        prev = prev_t = prev_dur = gap = None  # the decoded frame waiting for its grid slots
+        prev_k, prev_img, prev_used = 0, None, False
+        non_increasing = 0
+
+        def emit():
+            nonlocal prev_img, prev_used
+            if prev_img is None:
+                prev_img = self._to_rgb(prev, prev_k)
+            elif prev_used:
+                stats["repeated"] += 1
+            prev_used = True
+            return prev_img
+
+        try:
+            for k, t, dur, frame in self._timed_frames():
+                if prev is not None:
+                    if t <= prev_t:
+                        stats["dropped"] += 1
+                        non_increasing += 1
+                        if non_increasing == 1:
+                            logger.warning("%s: decoded frame %d has a timestamp (%.3f s) not after the previous "
+                                           "one: dropped (further ones are counted)", self.path, k, float(t))
+                        continue
+                    gap = t - prev_t
+                    mid = (prev_t + t) / 2
+                    while Fraction(i) / rate <= mid:
+                        yield i, emit()
+                        i += 1
+                    if not prev_used:
+                        stats["dropped"] += 1  # another frame is nearer to every grid time it could take
+                prev, prev_k, prev_t, prev_dur, prev_img, prev_used = frame, k, t, dur, None, False
+            if prev is None:
+                return
+            end = prev_t + (prev_dur or gap or 1 / rate)
+            while Fraction(i) / rate < end:
+                yield i, emit()
+                i += 1
+            if not prev_used:
+                stats["dropped"] += 1
+            stats["grid_frames"] = i
+            stats["decoded_seconds"] = round(float(end), 6)
+            self._check_tail(float(end))
         finally:
             self.close()
 
+    def _check_tail(self, decoded_seconds: float) -> None:
+        header = self.header_seconds
+        if not header:
+            return
+        missing = header - decoded_seconds
+        if missing > max(DAMAGED_TAIL_MIN_SECONDS, 3.0 / self.fps):
+            self.stats["damaged_tail_seconds"] = round(missing, 3)
+            logger.warning("%s: damaged tail: the decodable stream ends at %.2f s but the header promises "
+                           "%.2f s (%.2f s missing); the results cover the decoded part only", self.path,
+                           decoded_seconds, header, missing)
+
     def close(self) -> None:
-        self._container.close()
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            self._container.close()
 
 
 def _even(x: int) -> int:
@@ -97,37 +301,51 @@ class VideoStreamWriter:
     """Write RGB frames to an mp4: H.264 (libx264, yuv420p) via PyAV, else OpenCV 'mp4v'.
 
     H.264 is what browsers play; ``mp4v`` is the fallback when this FFmpeg has no libx264.
-    yuv420p needs even sizes, so odd frames are padded by one pixel (edge replicated).
+    yuv420p needs even sizes, so odd frames are padded by one pixel (edge replicated). The encoder is
+    opened here, so a size it refuses is a :class:`VideoWriteError` before any frame is processed.
 
     Args:
         path: output ``.mp4`` file.
-        fps: frame rate.
+        fps: frame rate (a ``Fraction`` keeps rates such as 30000/1001 exact).
         width, height: size of the frames that will be written.
         crf: libx264 constant rate factor (lower is better quality).
     """
 
-    def __init__(self, path: str, fps: float, width: int, height: int, crf: int = 23) -> None:
+    def __init__(self, path: str, fps, width: int, height: int, crf: int = 23) -> None:
         import av
 
         self.path = str(path)
         self.width, self.height = int(width), int(height)
         self.codec = "libx264" if "libx264" in av.codecs_available else "mp4v"
+        self._container = None
+        self._cv_writer = None
+        size = f"{_even(self.width)}x{_even(self.height)}"
+        if self.width < 1 or self.height < 1 or max(_even(self.width), _even(self.height)) > MAX_H264_SIDE:
+            raise VideoWriteError(f"{self.path}: cannot encode {size} frames: H.264 (libx264) allows 1 to "
+                                  f"{MAX_H264_SIDE} pixels per side")
         if self.codec == "libx264":
-            self._container = av.open(self.path, mode="w")
-            rate = Fraction(fps).limit_denominator(1001)
-            stream = self._container.add_stream("libx264", rate=rate)
-            stream.width, stream.height = _even(self.width), _even(self.height)
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
-            self._stream = stream
+            rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
+            try:
+                self._container = av.open(self.path, mode="w", format="mp4")
+                stream = self._container.add_stream("libx264", rate=rate)
+                stream.width, stream.height = _even(self.width), _even(self.height)
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": str(crf), "preset": "veryfast"}
+                self._stream = stream
+                stream.codec_context.open()
+            except (av.error.FFmpegError, ValueError) as e:
+                self.abort()
+                raise VideoWriteError(f"{self.path}: cannot open the H.264 encoder for {size} frames at "
+                                      f"{float(rate):g} fps ({e})") from e
         else:
             import cv2
 
             logger.warning("libx264 is unavailable in PyAV's FFmpeg: writing mp4v (not browser-playable)")
             fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-            self._cv_writer = cv2.VideoWriter(self.path, fourcc, fps, (self.width, self.height))
+            self._cv_writer = cv2.VideoWriter(self.path, fourcc, float(fps), (self.width, self.height))
             if not self._cv_writer.isOpened():
-                raise OSError(f"{self.path}: OpenCV cannot open an mp4v writer")
+                self._cv_writer = None
+                raise VideoWriteError(f"{self.path}: OpenCV cannot open an mp4v writer for {size} frames")
         self.num_frames = 0
 
     def write(self, frame_rgb: np.ndarray) -> None:
@@ -143,8 +361,12 @@ class VideoStreamWriter:
             if pad_h or pad_w:
                 frame_rgb = np.pad(frame_rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+            frame.pts = self.num_frames
+            try:
+                for packet in self._stream.encode(frame):
+                    self._container.mux(packet)
+            except av.error.FFmpegError as e:
+                raise VideoWriteError(f"{self.path}: encoding frame {self.num_frames} failed ({e})") from e
         else:
             import cv2
 
@@ -153,18 +375,41 @@ class VideoStreamWriter:
 
     def close(self) -> None:
         """Flush the encoder and close the file (idempotent)."""
-        if self.codec == "libx264":
-            if self._container is not None:
+        if self._container is not None:
+            import av
+
+            try:
                 for packet in self._stream.encode(None):
                     self._container.mux(packet)
                 self._container.close()
-                self._container = None
-        elif self._cv_writer is not None:
+            except av.error.FFmpegError as e:
+                self.abort()
+                raise VideoWriteError(f"{self.path}: finishing the video failed ({e})") from e
+            self._container = None
+        if self._cv_writer is not None:
             self._cv_writer.release()
             self._cv_writer = None
+
+    def abort(self) -> None:
+        """Close without flushing, after an error (never raises; the caller removes the file)."""
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception as e:  # noqa: BLE001 - best effort while another error propagates
+                logger.debug("%s: closing after an error: %s", self.path, e)
+        writer, self._cv_writer = self._cv_writer, None
+        if writer is not None:
+            try:
+                writer.release()
+            except Exception as e:  # noqa: BLE001
+                logger.debug("%s: releasing after an error: %s", self.path, e)
 
     def __enter__(self) -> "VideoStreamWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -30,10 +30,14 @@ class ActionVisualizer:
     Args:
         min_short_side: frames whose short side is smaller are upscaled to it before drawing, so
             labels stay legible on tiny videos (0 disables).
+        max_long_side: the upscaling stops where the long side would pass this (a 16x2048 video
+            would otherwise become 360x46080, more than H.264 encodes); frames already larger are
+            drawn at their own size.
     """
 
-    def __init__(self, min_short_side: int = 360) -> None:
+    def __init__(self, min_short_side: int = 360, max_long_side: int = 4096) -> None:
         self.min_short_side = int(min_short_side)
+        self.max_long_side = int(max_long_side)
         self._colors = (colormap(rgb=True, maximum=255)).astype(int)
 
     def output_size(self, height: int, width: int) -> Tuple[int, int]:
@@ -42,8 +46,13 @@ class ActionVisualizer:
         return int(round(height * scale)), int(round(width * scale))
 
     def _scale(self, height: int, width: int) -> float:
-        short = min(height, width)
-        return max(1.0, self.min_short_side / short) if self.min_short_side > 0 else 1.0
+        short, long = min(height, width), max(height, width)
+        if self.min_short_side <= 0 or short >= self.min_short_side:
+            return 1.0
+        scale = self.min_short_side / short
+        if self.max_long_side > 0 and long * scale > self.max_long_side:
+            scale = max(1.0, self.max_long_side / long)
+        return scale
 
     def color(self, index: int) -> Tuple[int, int, int]:
         return tuple(int(c) for c in self._colors[index % len(self._colors)])
