@@ -2,20 +2,41 @@
 
 Entry points: :func:`run_demo` (Python API), ``tools/demo.py`` (command line), and
 ``tools/export_onnx.py`` (ONNX export of the action detector, see :mod:`.onnx_export`).
-"""
-from .keyframes import KeyframeSchedule
-from .labels import action_names
-from .outputs import DetectionWriter, KeyframeDetections
-from .person_boxes import (
-    BoxFileError,
-    CsvBoxSource,
-    DetectorBoxSource,
-    PersonBoxSource,
-    build_person_detector,
-)
-from .predictor import ActionPredictor, ClipRequest, DemoConfigError
-from .run import VideoTooShortError, run_demo
-from .video_stream import VideoDecodeError, VideoStreamReader, VideoStreamWriter
-from .visualizer import ActionVisualizer, BoxLabels
 
-__all__ = [k for k in dir() if not k.startswith("_")]
+Names are imported on first use (PEP 562), so ``tools/demo.py`` can check its arguments with
+:mod:`.arguments` before torch and detectron2 are loaded.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "check_demo_arguments": "arguments", "DemoArgumentError": "arguments",
+    "KeyframeSchedule": "keyframes",
+    "action_names": "labels",
+    "DetectionWriter": "outputs", "KeyframeDetections": "outputs", "OutputFiles": "outputs",
+    "OutputDirError": "outputs",
+    "BoxFileError": "person_boxes", "CsvBoxSource": "person_boxes", "DetectorBoxSource": "person_boxes",
+    "PersonBoxSource": "person_boxes", "build_person_detector": "person_boxes", "BOX_FORMATS": "person_boxes",
+    "ActionPredictor": "predictor", "ClipRequest": "predictor", "DemoConfigError": "predictor",
+    "DemoModelError": "predictor", "MODEL_FPS": "predictor",
+    "VideoTooShortError": "run", "run_demo": "run",
+    "VideoDecodeError": "video_stream", "VideoStreamError": "video_stream", "VideoStreamReader": "video_stream",
+    "VideoStreamWriter": "video_stream", "VideoWriteError": "video_stream",
+    "ActionVisualizer": "visualizer", "BoxLabels": "visualizer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

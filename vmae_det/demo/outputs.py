@@ -7,17 +7,134 @@ zero-padded to four digits as in the AVA files (``0902``); the JSON keeps the ex
 index as well (several keyframes can share a CSV second when the interval is under a second).
 
 Both files are streamed (one keyframe at a time) so an hour-long video never holds its results.
+
+:class:`OutputFiles` makes a run all-or-nothing: every output is written under a temporary name in the
+output folder (``.<name>_actions.partial-<pid>.csv`` ...) and renamed over the final name only once the
+whole run has succeeded, so an error, Ctrl-C or ``kill -9`` never leaves a complete-looking file and
+never touches the results of an earlier run. Temporary files of runs that died without cleaning up
+(their process is gone) are removed by the next run into the same folder.
 """
 from __future__ import annotations
 
 import csv
+import glob
 import json
+import logging
+import os
+import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, TextIO
+from typing import Dict, Iterable, List, Optional, TextIO
 
 import numpy as np
 
-__all__ = ["KeyframeDetections", "DetectionWriter"]
+__all__ = ["KeyframeDetections", "DetectionWriter", "OutputFiles", "OutputDirError", "check_output_dir"]
+
+logger = logging.getLogger(__name__)
+
+
+class OutputDirError(OSError):
+    """The output folder cannot be used (a file is in the way, not writable); the message names it."""
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Raise :class:`OutputDirError` when ``output_dir`` exists but is not a folder (or cannot be made)."""
+    path = os.fspath(output_dir)
+    if not path:
+        raise OutputDirError("the output folder name is empty")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputDirError(f"output folder '{path}' is an existing file, not a folder: pass a folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise OutputDirError(f"output folder '{path}' cannot be created: '{parent}' is a file")
+
+
+class OutputFiles:
+    """Final and temporary paths of one run's outputs in ``output_dir``; see the module docstring.
+
+    Args:
+        output_dir: created if missing.
+        name: the input's file stem.
+        suffixes: ``{kind: "actions.mp4", ...}``: the final file of ``kind`` is ``<name>_<suffix>``.
+    """
+
+    PARTIAL = ".partial-"
+
+    def __init__(self, output_dir: str, name: str, suffixes: Dict[str, str]) -> None:
+        check_output_dir(output_dir)
+        try:
+            os.makedirs(output_dir, exist_ok=True)
+        except OSError as e:
+            raise OutputDirError(f"cannot create output folder '{output_dir}': {e.strerror or e}") from e
+        if not os.access(output_dir, os.W_OK | os.X_OK):
+            raise OutputDirError(f"output folder '{output_dir}' is not writable")
+        self.output_dir = output_dir
+        self.name = name
+        self.final = {k: os.path.join(output_dir, f"{name}_{sfx}") for k, sfx in suffixes.items()}
+        pid = os.getpid()
+        self.tmp = {}
+        for k, sfx in suffixes.items():
+            stem, ext = os.path.splitext(sfx)  # keep the extension: encoders pick the format by it
+            self.tmp[k] = os.path.join(output_dir, f".{name}_{stem}{self.PARTIAL}{pid}{ext}")
+        self.removed_stale = self._remove_stale()
+
+    def _remove_stale(self) -> int:
+        """Remove temporary files of earlier runs on this input whose process no longer exists."""
+        pattern = os.path.join(glob.escape(self.output_dir), glob.escape(f".{self.name}_") + "*" + self.PARTIAL + "*")
+        removed = 0
+        for path in glob.glob(pattern):
+            m = re.search(re.escape(self.PARTIAL) + r"(\d+)\.[^.]*$", path)
+            if not m or int(m.group(1)) == os.getpid() or _process_alive(int(m.group(1))):
+                continue
+            try:
+                os.remove(path)
+                removed += 1
+            except OSError as e:
+                logger.warning("cannot remove the leftover partial output %s: %s", path, e)
+        if removed:
+            logger.warning("%s: removed %d partial output file(s) left by an interrupted earlier run",
+                           self.output_dir, removed)
+        return removed
+
+    def commit(self, produced: Iterable[str]) -> Dict[str, str]:
+        """Rename the temporary files of ``produced`` kinds over their final names; remove final files of
+        the other kinds (left by an earlier run, they would not match these results). Returns the
+        final paths of ``produced``."""
+        produced = [k for k in self.final if k in set(produced)]
+        for k in produced:
+            os.replace(self.tmp[k], self.final[k])
+        for k in self.final:
+            if k not in produced:
+                if os.path.exists(self.final[k]):
+                    logger.info("removing %s from an earlier run (this run has no %s)", self.final[k], k)
+                    os.remove(self.final[k])
+                self._remove(self.tmp[k])
+        return {k: self.final[k] for k in produced}
+
+    def discard(self) -> None:
+        """Remove every temporary file of this run (after an error); final files are not touched."""
+        for path in self.tmp.values():
+            self._remove(path)
+
+    @staticmethod
+    def _remove(path: str) -> None:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            logger.warning("cannot remove partial output %s: %s", path, e)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 @dataclass
@@ -61,6 +178,10 @@ class DetectionWriter:
         self._first = True
 
     def write(self, det: KeyframeDetections) -> None:
+        for what, values in (("action scores", det.scores), ("person scores", det.box_scores), ("boxes", det.boxes)):
+            if not np.isfinite(np.asarray(values, np.float64)).all():
+                raise ValueError(f"keyframe at {det.time:g} s (frame {det.frame}): non-finite {what}; "
+                                 "nothing is written for this run")
         timestamp = int(round(det.time))
         people: List[Dict] = []
         for box, box_score, row in zip(det.boxes, det.box_scores, det.scores):
@@ -76,6 +197,16 @@ class DetectionWriter:
         entry = {"timestamp": timestamp, "time": round(det.time, 6), "frame": det.frame, "people": people}
         self._json.write(("" if self._first else ",\n") + json.dumps(entry))
         self._first = False
+
+    def abort(self) -> None:
+        """Close both files after an error without finishing them (never raises)."""
+        for f in (self._json, self._csv_file):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError as e:
+                    logger.debug("closing after an error: %s", e)
+        self._json = self._csv_file = None
 
     def close(self, summary: Optional[Dict] = None) -> None:
         """Finish both files; ``summary`` is added to the JSON after the keyframes."""

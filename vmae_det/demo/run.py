@@ -12,7 +12,10 @@ Frames are decoded in order and kept only while something still needs them:
 transforms, so the scores are the evaluation's on the same frames and boxes.)
 
 So at most about ``tau*T + batch_size*interval`` frames are alive at once, whatever the video's
-length. Detections are streamed to CSV/JSON and frames to the mp4 as soon as they are final.
+length (frames of the reader's presentation-time grid; ``tau*T*fps/model_fps`` for the clip when
+clips are resampled, see :mod:`.keyframes`). Detections are streamed to CSV/JSON and frames to the
+mp4 as soon as they are final, all under temporary names renamed into place at the end
+(:class:`~.outputs.OutputFiles`).
 """
 from __future__ import annotations
 
@@ -26,11 +29,12 @@ from typing import Deque, Dict, List, Optional, Union
 import cv2
 import numpy as np
 
+from .arguments import check_demo_arguments
 from .keyframes import KeyframeSchedule
-from .outputs import DetectionWriter, KeyframeDetections
+from .outputs import DetectionWriter, KeyframeDetections, OutputFiles
 from .person_boxes import CsvBoxSource, DetectorBoxSource, PersonBoxSource
-from .predictor import ActionPredictor
-from .video_stream import VideoDecodeError, VideoStreamReader, VideoStreamWriter
+from .predictor import MODEL_FPS, ActionPredictor
+from .video_stream import VideoStreamError, VideoStreamReader, VideoStreamWriter
 from .visualizer import ActionVisualizer, BoxLabels
 
 __all__ = ["VideoTooShortError", "run_demo"]
@@ -41,7 +45,7 @@ logger = logging.getLogger(__name__)
 AVA_CROP_START_SEC = 900
 
 
-class VideoTooShortError(VideoDecodeError):
+class VideoTooShortError(VideoStreamError):
     """The video has fewer frames than one clip spans."""
 
 
@@ -68,6 +72,8 @@ def run_demo(
     draw_threshold: float = 0.0,
     batch_size: int = 4,
     person_score_threshold: float = 0.8,
+    boxes_format: str = "auto",
+    model_fps: Optional[float] = None,
     video_id: Optional[str] = None,
     render_min_short_side: int = 360,
     preview: bool = True,
@@ -75,13 +81,19 @@ def run_demo(
 ) -> Dict:
     """Detect and render actions on ``video``; write ``<name>_actions.{mp4,csv,json}`` and a preview PNG.
 
+    Time is the video's presentation time (see :mod:`.video_stream`): frames are placed on a grid at
+    the stream's nominal rate by their timestamps, so keyframe second ``s`` is what a player shows at
+    ``s`` and the output lasts as long as the input, also for variable-rate or sparse files. Clips span
+    the model's training time (``model_fps``), resampled when the video runs at another rate.
+
     Args:
         video: input video file.
-        output_dir: created if missing.
+        output_dir: created if missing. Outputs are written under temporary names and renamed into
+            place only when the whole run succeeded; earlier results are untouched until then.
         predictor: the action detector (:class:`ActionPredictor`).
         persons: a :class:`PersonBoxSource`, a path to an AVA-format box CSV, or a person
             detector callable ``frame_rgb -> (boxes xyxy abs, scores)``.
-        keyframe_interval: frames between keyframes (default: the video's fps, once a second).
+        keyframe_interval: frames of the video's grid between keyframes (default: its fps, once a second).
         time_offset: time of frame 0 in seconds. ``None`` (auto): 900 when the boxes come from a
             CSV whose timestamps for this video are all >= 900 s (AVA's 15-minute crops and the
             tiny default start at second 900), else 0.
@@ -89,87 +101,125 @@ def run_demo(
         score_threshold: (box, action) pairs below it are neither written nor drawn.
         draw_threshold: labels below it are not drawn (on top of ``score_threshold``).
         batch_size: keyframes per model call.
-        person_score_threshold: detector boxes below it are dropped (detector sources only).
+        person_score_threshold: person boxes scoring below it are dropped, from a detector or a CSV
+            (GT rows score 1.0); 0.8 is the evaluation's ``test_proposal_threshold``.
+        boxes_format: how a box CSV's 8th column is read: ``"auto"``, ``"gt"`` (person id) or
+            ``"detections"`` (score); see :class:`CsvBoxSource`.
+        model_fps: frame rate of the model's training clips (default: ``predictor.model_fps``, 30).
         video_id: first CSV column (default: the file name without extension).
         render_min_short_side: small videos are upscaled to this short side for legible labels.
         preview: also write ``<name>_preview.png``, the first rendered frame with people in it.
         progress: show a tqdm progress bar with ETA.
 
     Returns:
-        A summary dict: paths, frame/keyframe/box counts, timings, skips.
+        A summary dict: paths, frame/keyframe/box counts, time axis, timings, skips.
 
     Raises:
-        VideoDecodeError: unreadable file or no decodable frame (message names the file).
-        VideoTooShortError: fewer frames than one clip (nothing is written).
+        DemoArgumentError: a setting out of range (a ``ValueError``), before anything is opened.
+        VideoStreamError: missing/unreadable file or no decodable frame (names the file; an ``OSError``).
+        VideoTooShortError: fewer frames than one clip.
         BoxFileError: malformed box CSV row or off-grid timestamp (names file and line).
+        OutputDirError / VideoWriteError: the output folder or the output video cannot be written.
+        DemoModelError: the model returned non-finite scores.
+        On any error (and on Ctrl-C) the partial outputs are removed and earlier results are untouched.
     """
     t_start = time.perf_counter()
-    reader = VideoStreamReader(video)
+    if model_fps is None:
+        model_fps = getattr(predictor, "model_fps", MODEL_FPS)
+    check_demo_arguments(keyframe_interval=keyframe_interval, time_offset=time_offset, top_k=top_k,
+                         score_threshold=score_threshold, draw_threshold=draw_threshold, batch_size=batch_size,
+                         person_score_threshold=person_score_threshold,
+                         render_min_short_side=render_min_short_side, model_fps=model_fps,
+                         boxes_format=boxes_format, output_dir=output_dir)
     name = os.path.splitext(os.path.basename(video))[0]
     video_id = video_id or name
     if isinstance(persons, (str, os.PathLike)):
-        persons = CsvBoxSource(str(persons), video_id)
+        persons = CsvBoxSource(str(persons), video_id, score_threshold=person_score_threshold, box_format=boxes_format)
     elif not isinstance(persons, PersonBoxSource):
         persons = DetectorBoxSource(persons, score_threshold=person_score_threshold)
-    if time_offset is None:
-        time_offset = _auto_time_offset(persons)
-    schedule = KeyframeSchedule(fps=reader.fps, interval=keyframe_interval, num_frames=predictor.num_frames,
-                                stride=predictor.sampling_rate, time_offset=time_offset,
-                                offset=predictor.clip_offset)
-    if isinstance(persons, CsvBoxSource):
-        persons.bind(schedule)
-
-    os.makedirs(output_dir, exist_ok=True)
-    paths = {k: os.path.join(output_dir, f"{name}_{suffix}") for k, suffix in
-             (("video", "actions.mp4"), ("csv", "actions.csv"), ("json", "actions.json"), ("preview", "preview.png"))}
-    visualizer = ActionVisualizer(render_min_short_side)
-    state = _StreamState(schedule, predictor, persons, visualizer, paths, video_id, batch_size,
-                         top_k, score_threshold, max(score_threshold, draw_threshold), preview,
-                         meta={"fps": reader.fps, "width": reader.width, "height": reader.height,
-                               "keyframe_interval": schedule.interval, "time_offset": time_offset,
-                               "num_frames_per_clip": schedule.num_frames, "sampling_rate": schedule.stride,
-                               "clip_offset": schedule.offset})
+    reader = VideoStreamReader(video)
+    state = None
+    outputs = None
     bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=reader.estimated_num_frames, unit="frame", desc=name, dynamic_ncols=True)
     num_frames = 0
     try:
+        if time_offset is None:
+            time_offset = _auto_time_offset(persons)
+        schedule = KeyframeSchedule(fps=reader.fps, interval=keyframe_interval, num_frames=predictor.num_frames,
+                                    stride=predictor.sampling_rate, time_offset=time_offset,
+                                    offset=predictor.clip_offset, model_fps=model_fps)
+        if isinstance(persons, CsvBoxSource):
+            persons.bind(schedule)
+        if schedule.resampled:
+            logger.info("%s runs at %.3f fps, the model was trained at %g fps: each clip takes the video frames "
+                        "nearest to its %d frames every %d/%g s (%.2f s, as in training)", video, reader.fps,
+                        model_fps, schedule.num_frames, schedule.stride, model_fps, schedule.clip_seconds)
+        outputs = OutputFiles(output_dir, name, {"video": "actions.mp4", "csv": "actions.csv",
+                                                 "json": "actions.json", "preview": "preview.png"})
+        visualizer = ActionVisualizer(render_min_short_side)
+        out_h, out_w = visualizer.output_size(reader.height, reader.width)
+        meta = {"fps": reader.fps, "width": reader.width, "height": reader.height, "rotation": reader.rotation,
+                "time_axis": "presentation timestamps on a constant-rate grid at fps",
+                "keyframe_interval": schedule.interval, "time_offset": time_offset,
+                "num_frames_per_clip": schedule.num_frames, "sampling_rate": schedule.stride,
+                "clip_offset": schedule.offset, "model_fps": schedule.model_fps,
+                "clip_seconds": round(schedule.clip_seconds, 6), "clips_resampled": schedule.resampled}
+        state = _StreamState(schedule, predictor, persons, visualizer, outputs.tmp, video_id, batch_size,
+                             top_k, score_threshold, max(score_threshold, draw_threshold), preview, meta)
+        # The encoder is opened before decoding, so a size it refuses fails before any model work.
+        state.video_writer = VideoStreamWriter(outputs.tmp["video"], reader.rate, out_w, out_h)
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=reader.estimated_num_frames, unit="frame", desc=name, dynamic_ncols=True)
         for idx, frame in reader:
             num_frames = idx + 1
             state.push(idx, frame)
             # Nothing is processed until one clip span has been seen, so a too-short video fails
-            # before any output is written.
+            # before any model work.
             if num_frames >= schedule.span:
                 state.advance(idx)
             if bar is not None:
                 bar.update(1)
-        if num_frames == 0:
-            raise VideoDecodeError(video, "the video has zero frames")
         if num_frames < schedule.span:
-            raise VideoTooShortError(video, f"{num_frames} frames, shorter than one clip "
-                                            f"({schedule.span} frames = {predictor.num_frames} x {predictor.sampling_rate})")
+            at_video_fps = f" = {schedule.span} at {reader.fps:.3f} fps" if schedule.resampled else ""
+            raise VideoTooShortError(video, f"{num_frames} frames, shorter than one clip ({schedule.span} frames = "
+                                            f"{predictor.num_frames} x {predictor.sampling_rate} at {model_fps:g} fps"
+                                            f"{at_video_fps})")
         state.finish(num_frames)
+        skips = persons.finish(state.num_keyframes)
+        stats = reader.stats
+        elapsed = time.perf_counter() - t_start
+        produced = ["video", "csv", "json"] + (["preview"] if state.preview_written else [])
+        summary = {
+            "video": str(video), "video_id": video_id,
+            "outputs": {k: outputs.final[k] for k in produced},
+            "num_frames": num_frames, "fps": reader.fps, "duration_seconds": round(num_frames / reader.fps, 3),
+            "decoded_frames": int(stats["decoded"]), "repeated_frames": int(stats["repeated"]),
+            "dropped_frames": int(stats["dropped"]), "corrupt_packets_skipped": int(stats["corrupt_packets_skipped"]),
+            "damaged_tail_seconds": stats["damaged_tail_seconds"], "rotation": reader.rotation,
+            "num_keyframes": state.num_keyframes,
+            "num_boxes": state.num_boxes, "num_csv_rows": state.writer.num_rows,
+            "max_frames_in_memory": state.max_alive, "seconds": round(elapsed, 3),
+            "frames_per_second": round(num_frames / elapsed, 2) if elapsed > 0 else None,
+            "video_codec": state.video_writer.codec, "partial_outputs_removed": outputs.removed_stale, **skips,
+        }
+        if stats["repeated"] or stats["dropped"]:
+            logger.info("%s: %d decoded frames on %d grid frames at %.3f fps (%d repeated, %d dropped): "
+                        "timestamps are not evenly spaced", video, stats["decoded"], num_frames, reader.fps,
+                        stats["repeated"], stats["dropped"])
+        state.writer.close(summary)
+        outputs.commit(produced)
     except BaseException:
-        state.abort()
+        if state is not None:
+            state.abort()
+        if outputs is not None:
+            outputs.discard()
         raise
     finally:
         if bar is not None:
             bar.close()
         reader.close()
-    skips = persons.finish(state.num_keyframes)
-    elapsed = time.perf_counter() - t_start
-    summary = {
-        "video": str(video), "video_id": video_id, "outputs": paths if state.preview_written else
-        {k: v for k, v in paths.items() if k != "preview"},
-        "num_frames": num_frames, "fps": reader.fps, "num_keyframes": state.num_keyframes,
-        "num_boxes": state.num_boxes, "num_csv_rows": state.writer.num_rows,
-        "max_frames_in_memory": state.max_alive, "seconds": round(elapsed, 3),
-        "frames_per_second": round(num_frames / elapsed, 2) if elapsed > 0 else None,
-        "video_codec": state.video_writer.codec if state.video_writer else None, **skips,
-    }
-    state.writer.close(summary)
     logger.info("demo done: %s", summary)
     return summary
 
@@ -289,11 +339,10 @@ class _StreamState:
 
     def _render(self, idx: int, frame: np.ndarray) -> None:
         canvas = self.visualizer.draw(frame, self.current)
-        if self.video_writer is None:
-            self.video_writer = VideoStreamWriter(self.paths["video"], self.schedule.fps, canvas.shape[1], canvas.shape[0])
         self.video_writer.write(canvas)
         if self.want_preview and not self.preview_written and any(p.labels for p in self.current):
-            cv2.imwrite(self.paths["preview"], cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+            if not cv2.imwrite(self.paths["preview"], cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR)):
+                raise OSError(f"cannot write the preview image {self.paths['preview']}")
             self.preview_written = True
 
     # ---- end of stream ---------------------------------------------------------------------
@@ -301,17 +350,14 @@ class _StreamState:
         self.advance(num_frames - 1, num_frames=num_frames)
         if self.next_render != num_frames:  # a bug, never bad input
             raise RuntimeError(f"rendered {self.next_render} of {num_frames} frames")
-        if self.want_preview and not self.preview_written and self.video_writer is not None:
+        if self.want_preview and not self.preview_written:
             logger.warning("no person with a label was drawn: no preview PNG written")
-        if self.video_writer is not None:
-            self.video_writer.close()
+        self.video_writer.close()
         self.frames.clear()
 
     def abort(self) -> None:
-        """Close files after an error and remove the partial outputs."""
+        """Close the (temporary) output files after an error without finishing them; never raises."""
         if self.video_writer is not None:
-            self.video_writer.close()
-        self.writer.close()
-        for path in self.paths.values():
-            if os.path.exists(path):
-                os.remove(path)
+            self.video_writer.abort()
+        self.writer.abort()
+        self.frames.clear()
