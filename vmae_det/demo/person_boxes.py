@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
+import os
+import re
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -26,14 +29,13 @@ __all__ = [
     "PersonBoxSource",
     "DetectorBoxSource",
     "CsvBoxSource",
+    "BOX_FORMATS",
     "build_person_detector",
 ]
 
 logger = logging.getLogger(__name__)
 
 Detector = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
-
-
 
 
 class BoxFileError(AVAFormatError):
@@ -53,80 +55,182 @@ class PersonBoxSource:
 
 
 class DetectorBoxSource(PersonBoxSource):
-    """Run a person detector on each keyframe and keep boxes scoring at least ``score_threshold``."""
+    """Run a person detector on each keyframe and keep boxes scoring at least ``score_threshold``.
+
+    A box with a non-finite score or coordinate (a broken detector) is dropped, logged and counted
+    (``detector_boxes_nonfinite`` in the summary) instead of being silently lost in the comparison.
+    """
 
     def __init__(self, detector: Detector, score_threshold: float = 0.8) -> None:
         self.detector = detector
         self.score_threshold = float(score_threshold)
+        self.nonfinite = 0
 
     def boxes_for(self, j: int, frame_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         boxes, scores = self.detector(frame_rgb)
         boxes = np.asarray(_to_numpy(boxes), dtype=np.float32).reshape(-1, 4)
         scores = np.asarray(_to_numpy(scores), dtype=np.float32).reshape(-1)
-        keep = scores >= self.score_threshold
+        if len(boxes) != len(scores):
+            raise ValueError(f"the person detector returned {len(boxes)} boxes but {len(scores)} scores")
+        finite = np.isfinite(scores) & np.isfinite(boxes).all(1)
+        if not finite.all():
+            bad = int((~finite).sum())
+            self.nonfinite += bad
+            logger.warning("keyframe %d: skipped %d person box(es) with a non-finite score or coordinate "
+                           "from the detector", j, bad)
+        keep = finite & (scores >= self.score_threshold)
         return boxes[keep], scores[keep]
+
+    def finish(self, num_keyframes: int) -> Dict[str, int]:
+        return {"detector_boxes_nonfinite": self.nonfinite}
 
 
 def _to_numpy(x):
     return x.detach().cpu().numpy() if hasattr(x, "detach") else x
 
 
+#: ``box_format`` values of :class:`CsvBoxSource`.
+BOX_FORMATS = ("auto", "gt", "detections")
+
+_INT = re.compile(r"^[+-]?\d+$")
+
+
 class CsvBoxSource(PersonBoxSource):
-    """Boxes from a CSV in the official AVA format: ``video_id,timestamp,x1,y1,x2,y2[,action,score]``.
+    """Boxes from a CSV in the official AVA formats, coordinates normalised to [0, 1]:
 
-    Coordinates are normalised to [0, 1]. Ground-truth files repeat a box once per action; the
-    repeats are merged (the box score is the row's score when given, else 1.0). Rows for other
-    videos are ignored (so a whole ``ava_val_v2.2.csv`` can be passed) and counted.
+    * ground truth (``ava_{train,val}_v2.x.csv``): ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``;
+      a person is repeated once per action (merged by person id and box); person score 1.0;
+    * detections / proposals (SlowFast's ``*_predicted_boxes.csv``, this demo's own output):
+      ``video_id,timestamp,x1,y1,x2,y2[,action_id[,score]]``; identical boxes are merged (highest score
+      kept); no score means 1.0. Scores must be finite and in [0, 1].
 
-    Policy for bad rows (documented in docs/demo.md): a malformed row, or a timestamp that is not
-    on the keyframe grid, is a :class:`BoxFileError` naming the file and line, raised by
-    :meth:`bind` before any decoding. A timestamp on the grid but past the end of the video is a
-    logged, counted skip reported by :meth:`finish` (the true frame count is only known once the
-    video has been decoded).
+    ``box_format="auto"`` decides per *file*: it is ground truth when every row has 8 columns with an
+    integer in column 7 (action id) and an integer in column 8 (person id), otherwise detections (a
+    proposals file has an empty action column or a fractional score). The decision is logged; pass
+    ``"gt"`` or ``"detections"`` to force it. A detections file whose column 8 holds a value above 1 is
+    an error suggesting ``"gt"``.
+
+    Rows for other videos are ignored (so a whole ``ava_val_v2.2.csv`` can be passed) and counted. Boxes
+    scoring below ``score_threshold`` are dropped and counted (GT boxes score 1.0). The file is read as
+    UTF-8 (a byte-order mark is accepted); fields are stripped.
+
+    Policy for bad rows (documented in docs/demo.md): a malformed row (column count, a number that is not
+    finite, a box outside [0, 1], a score outside [0, 1]), or a timestamp that is not on the keyframe grid,
+    is a :class:`BoxFileError` naming the file and line, raised by ``__init__`` / :meth:`bind` before any
+    decoding. A timestamp on the grid but past the end of the video is a logged, counted skip reported by
+    :meth:`finish` (the true length is only known once the video has been decoded).
 
     Usage: ``source = CsvBoxSource(path, video_id)``, then ``source.bind(schedule)``.
     """
 
-    def __init__(self, path: str, video_id: str) -> None:
+    def __init__(self, path: str, video_id: str, score_threshold: float = 0.0, box_format: str = "auto") -> None:
+        if box_format not in BOX_FORMATS:
+            raise ValueError(f"box_format must be one of {BOX_FORMATS}, got {box_format!r}")
+        if not (math.isfinite(float(score_threshold)) and 0.0 <= float(score_threshold) <= 1.0):
+            raise ValueError(f"person score threshold must be in [0, 1], got {score_threshold}")
         self.path = str(path)
         self.video_id = video_id
+        self.score_threshold = float(score_threshold)
         self.rows_other_videos = 0
-        self._rows: List[Tuple[int, float, Tuple[float, ...], float]] = []  # line, time, box, score
-        with open(self.path, newline="") as f:
-            for line_no, row in enumerate(csv.reader(f), start=1):
-                if row and "".join(row).strip():
-                    self._parse_row(row, line_no)
+        self.boxes_below_threshold = 0
+        rows = self._read()
+        self.is_ground_truth = self._decide_format(rows, box_format)
+        video_ids = []
+        self._rows: List[Tuple[int, float, Tuple[float, ...], float, Optional[int]]] = []  # line, t, box, score, person
+        for line_no, row in rows:
+            if row[0] != self.video_id:
+                self.rows_other_videos += 1
+                if len(video_ids) < 5 and row[0] not in video_ids:
+                    video_ids.append(row[0])
+                continue
+            self._parse_row(row, line_no)
         if not self._rows:
-            logger.warning("%s: no boxes for video '%s'", self.path, video_id)
+            others = ""
+            if video_ids:
+                more = ", ..." if self.rows_other_videos > len(video_ids) else ""
+                others = f" (its rows name {', '.join(repr(v) for v in video_ids)}{more}: pass --video-id)"
+            logger.warning("%s: no boxes for video '%s'%s", self.path, video_id, others)
         self._boxes: Dict[int, List[Tuple[Tuple[float, ...], float]]] = {}
         self._lines: Dict[int, int] = {}  # keyframe -> first line naming it (for messages)
 
     @property
     def min_timestamp(self) -> Optional[float]:
-        return min((t for _, t, _, _ in self._rows), default=None)
+        return min((r[1] for r in self._rows), default=None)
+
+    def _read(self) -> List[Tuple[int, List[str]]]:
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(f"box CSV '{self.path}' does not exist" if not os.path.exists(self.path)
+                                    else f"box CSV '{self.path}' is not a file")
+        rows: List[Tuple[int, List[str]]] = []
+        line_no = 0
+        try:
+            with open(self.path, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM is not part of the id
+                for line_no, row in enumerate(csv.reader(f), start=1):
+                    row = [c.strip() for c in row]
+                    if any(row):
+                        rows.append((line_no, row))
+        except UnicodeDecodeError as e:
+            raise BoxFileError(self.path, line_no + 1, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except csv.Error as e:
+            raise BoxFileError(self.path, line_no + 1, f"not a CSV row ({e})") from None
+        for line_no, row in rows:
+            if len(row) not in (6, 7, 8):
+                raise BoxFileError(self.path, line_no, "expected 6-8 columns "
+                                   f"(video_id,timestamp,x1,y1,x2,y2[,action,score|person_id]), got {len(row)}")
+            if not row[0]:
+                raise BoxFileError(self.path, line_no, "empty video_id")
+        return rows
+
+    def _decide_format(self, rows, box_format: str) -> bool:
+        """True for a ground-truth file (column 8 = person id), False for detections (column 8 = score)."""
+        if box_format != "auto":
+            return box_format == "gt"
+        gt = bool(rows) and all(len(r) == 8 and _INT.match(r[6]) and _INT.match(r[7]) for _, r in rows)
+        if gt:
+            logger.info("%s: read as AVA ground truth (every row has an integer action id in column 7 and an "
+                        "integer in column 8, taken as the person id; person score 1.0); pass "
+                        "--boxes-format detections if column 8 holds scores", self.path)
+        elif any(len(r) == 8 for _, r in rows):
+            logger.info("%s: read as detections (column 8 = person score)", self.path)
+        return gt
 
     def _parse_row(self, row: List[str], line_no: int) -> None:
-        if len(row) not in (6, 7, 8):
-            raise BoxFileError(self.path, line_no, "expected 6-8 columns "
-                               f"(video_id,timestamp,x1,y1,x2,y2[,action,score]), got {len(row)}")
-        if row[0] != self.video_id:
-            self.rows_other_videos += 1
-            return
-        try:
-            t = float(row[1])
-            box = tuple(float(v) for v in row[2:6])
-            score = float(row[7]) if len(row) == 8 and row[7].strip() else 1.0
-        except ValueError as e:
-            raise BoxFileError(self.path, line_no, f"not a number ({e})") from e
+        t = self._number(row[1], line_no, "timestamp")
+        box = tuple(self._number(v, line_no, "box coordinate") for v in row[2:6])
         if not all(0.0 <= v <= 1.0 for v in box) or box[2] <= box[0] or box[3] <= box[1]:
             raise BoxFileError(self.path, line_no, f"box {box} is not a normalised xyxy box inside [0, 1]")
-        self._rows.append((line_no, t, box, score))
+        person: Optional[int] = None
+        score = 1.0
+        if self.is_ground_truth:
+            if len(row) == 8:
+                if not _INT.match(row[6]) or not _INT.match(row[7]):
+                    raise BoxFileError(self.path, line_no, "a ground-truth row needs integer action_id and person_id "
+                                       f"in columns 7-8, got {row[6]!r}, {row[7]!r}")
+                person = int(row[7])
+        elif len(row) == 8 and row[7]:
+            score = self._number(row[7], line_no, "score")
+            if not 0.0 <= score <= 1.0:
+                hint = (" (an integer in column 8: is this a ground-truth file with person ids? pass "
+                        "--boxes-format gt)" if _INT.match(row[7]) else "")
+                raise BoxFileError(self.path, line_no, f"person score {row[7]} is outside [0, 1]{hint}")
+        self._rows.append((line_no, t, box, score, person))
+
+    def _number(self, text: str, line_no: int, what: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise BoxFileError(self.path, line_no, f"{what} is not a number: {text!r}") from None
+        if not math.isfinite(v):
+            raise BoxFileError(self.path, line_no, f"{what} must be finite, got {text!r}")
+        return v
 
     def bind(self, schedule: KeyframeSchedule) -> "CsvBoxSource":
         """Assign every row to a keyframe of ``schedule``; off-grid timestamps are errors."""
         self._boxes = defaultdict(list)
         self._lines = {}
-        for line_no, t, box, score in self._rows:
+        below: List[int] = []
+        people: Dict[int, Dict[Tuple, int]] = defaultdict(dict)  # keyframe -> (person, box) -> entry index
+        for line_no, t, box, score, person in self._rows:
             j = schedule.index_of_time(t)
             if j is None:
                 raise BoxFileError(
@@ -134,14 +238,27 @@ class CsvBoxSource(PersonBoxSource):
                     f"timestamp {t:g} is not a keyframe time (keyframes every {schedule.interval / schedule.fps:g} s "
                     f"from {schedule.time_offset:g} s); match --keyframe-interval/--time-offset to the file",
                 )
+            if score < self.score_threshold:
+                below.append(line_no)
+                continue
             entries = self._boxes[j]
-            for i, (b, s) in enumerate(entries):
-                if np.allclose(b, box, atol=1e-4):
-                    entries[i] = (b, max(s, score))  # the same person on another action row
-                    break
+            if person is not None:  # ground truth: one entry per (person, box), whatever its actions
+                key = (person, box)
+                if key not in people[j]:
+                    people[j][key] = len(entries)
+                    entries.append((box, score))
             else:
-                entries.append((box, score))
+                for i, (b, s) in enumerate(entries):
+                    if np.allclose(b, box, atol=1e-4):
+                        entries[i] = (b, max(s, score))  # the same person on another action row
+                        break
+                else:
+                    entries.append((box, score))
             self._lines.setdefault(j, line_no)
+        self.boxes_below_threshold = len(below)
+        if below:
+            logger.info("%s: skipped %d box row(s) scoring below the person score threshold %g (first: line %d)",
+                        self.path, len(below), self.score_threshold, below[0])
         return self
 
     def boxes_for(self, j: int, frame_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -158,7 +275,8 @@ class CsvBoxSource(PersonBoxSource):
         for j, line_no in sorted(self._lines.items()):
             logger.warning("%s:%d: skipped: keyframe %d is past the end of the video (%d keyframes)",
                            self.path, line_no, j, num_keyframes)
-        counts = {"csv_keyframes_past_end": len(self._lines), "csv_rows_other_videos": self.rows_other_videos}
+        counts = {"csv_keyframes_past_end": len(self._lines), "csv_rows_other_videos": self.rows_other_videos,
+                  "csv_boxes_below_threshold": self.boxes_below_threshold}
         self._boxes.clear()
         self._lines.clear()
         return counts
