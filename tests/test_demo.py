@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -174,22 +175,30 @@ def test_frames_held_in_memory_do_not_grow_with_video_length(tmp_path):
 
 # --------------------------------------------------------------------------- box CSVs
 def test_boxes_from_csv_with_ava_offset_merging_and_skips(video, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     boxes = tmp_path / "boxes.csv"
     boxes.write_text(
         "clip one,900,0.1,0.1,0.4,0.9,1,1\n"     # keyframe 0
         "clip one,900,0.1,0.1,0.4,0.9,3,1\n"     # same person, another action: merged
         "other,901,0.1,0.1,0.2,0.2,,0.5\n"       # another video: ignored
-        "clip one,902,0.5,0.2,0.9,0.8,,0.75\n"   # keyframe 2, predicted-box style
-        "clip one,905,0.5,0.2,0.9,0.8,,0.75\n"   # past the end (75 frames): logged skip
+        "clip one,902,0.5,0.2,0.9,0.8,,0.85\n"   # keyframe 2, predicted-box style
+        "clip one,905,0.5,0.2,0.9,0.8,,0.85\n"   # past the end (75 frames): logged skip
+        "clip one,901,0.5,0.2,0.9,0.8,,0.75\n"   # below --person-score-threshold 0.8: counted skip
     )
     summary = run_demo(str(video), str(tmp_path / "o"), make_predictor(), str(boxes), progress=False)
     assert summary["csv_keyframes_past_end"] == 1 and summary["csv_rows_other_videos"] == 1
-    assert "boxes.csv:5: skipped" in caplog.text
+    assert summary["csv_boxes_below_threshold"] == 1
+    assert "boxes.csv:5: skipped" in caplog.text and "below the person score threshold 0.8" in caplog.text
     rows = read_rows(tmp_path / "o/clip one_actions.csv")
     assert sorted({(r[1], r[2]) for r in rows}) == [("0900", "0.100"), ("0902", "0.500")]
     assert len(rows) == 6
     keyframe_2 = [float(r[7]) for r in rows if r[1] == "0902"]
-    assert max(keyframe_2) <= 0.75
+    assert max(keyframe_2) <= 0.85
+    # The threshold is the user's: 0.7 keeps the 0.75 box (keyframe 1).
+    summary = run_demo(str(video), str(tmp_path / "o7"), make_predictor(), str(boxes), progress=False,
+                       person_score_threshold=0.7)
+    assert summary["csv_boxes_below_threshold"] == 0
+    assert "0901" in {r[1] for r in read_rows(tmp_path / "o7/clip one_actions.csv")}
 
 
 def test_off_grid_timestamp_names_file_and_line(video, tmp_path):
@@ -457,3 +466,367 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
             got = [person["actions"][str(a)] for a in range(1, expected[ts].shape[1] + 1)]
             np.testing.assert_allclose(got, expected[ts][g], atol=1e-6, rtol=0)  # JSON keeps 6 decimals
     assert seen == set(expected)
+
+
+# --------------------------------------------------------------------------- time axis (presentation timestamps)
+def make_timed_video(path: Path, pts, rate, size=(64, 48), codec="mpeg4", rotation=None) -> Path:
+    """Frame ``k`` is flat grey ``level(k)`` and has presentation time ``pts[k]`` (in units of ``1/rate``)."""
+    import av
+    from fractions import Fraction
+
+    w, h = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.bit_rate = 20_000_000  # grey levels 3 apart must survive the encoder
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for k, p in enumerate(pts):
+            img = np.full((h, w, 3), level(k), np.uint8)
+            img[: h // 4, : w // 4] = 255  # top-left marker, to see rotations
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = int(p), Fraction(1, rate)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def level(k: int) -> int:
+    return 10 + 3 * (k % 80)
+
+
+def which_frame(img: np.ndarray) -> int:
+    """The ``k`` of a frame written by :func:`make_timed_video` (its grey level, away from the marker)."""
+    return int(round((float(np.median(img[img.shape[0] // 2:, img.shape[1] // 2:])) - 10) / 3))
+
+
+def nearest(pts, t) -> int:
+    """Index of the timestamp nearest to ``t``, ties to the earlier frame (an independent re-statement)."""
+    return min(range(len(pts)), key=lambda k: (abs(pts[k] - t), k))
+
+
+SPARSE_PTS = sorted(set([0] + list(np.random.RandomState(0).choice(np.arange(1, 444), 67, replace=False))))
+VFR_PTS = list(range(0, 30)) + list(range(30, 90, 3))  # 1 s at 30 fps, then 2 s at 10 fps
+
+
+@pytest.mark.parametrize("name, pts, rate", [("sparse.avi", SPARSE_PTS, 15), ("vfr.mp4", VFR_PTS, 30)])
+def test_frames_are_placed_by_presentation_time(tmp_path, name, pts, rate):
+    """A sparse AVI (as the cinepak file: 444-frame header, 68 real frames over ~29.6 s) and a VFR mp4: the grid
+    frame at time t is the decoded frame nearest to t, so keyframe second s is what a player shows at s."""
+    path = make_timed_video(tmp_path / name, pts, rate)
+    reader = VideoStreamReader(str(path))
+    grid = [which_frame(f) for _, f in reader]
+    step = rate / reader.fps  # grid period in 1/rate ticks
+    assert grid == [nearest(pts, i * step) for i in range(len(grid))]
+    assert len(grid) * step == pytest.approx(pts[-1] + 1, abs=step)  # as long as the file
+    assert reader.stats["decoded"] == len(pts) and reader.stats["damaged_tail_seconds"] == 0
+
+    seen = {}
+
+    def detector(frame):
+        seen[len(seen)] = which_frame(frame)
+        return fixed_detector(frame)
+
+    summary = run_demo(str(path), str(tmp_path / "o"), make_predictor(), detector, progress=False,
+                       render_min_short_side=0, preview=False)
+    duration = (pts[-1] + 1) / rate
+    assert summary["duration_seconds"] == pytest.approx(duration, abs=1.5 / reader.fps)
+    assert summary["decoded_frames"] == len(pts) and summary["num_keyframes"] == len(seen)
+    for j, k in seen.items():  # keyframe j (second j) shows the frame on screen at second j
+        assert k == nearest(pts, j * rate), j
+    if name == "sparse.avi":  # the issue's case: keyframe "1 s" used to be decoded frame 15, i.e. 6.5 s
+        assert pts[15] / rate > 5 and seen[1] != 15
+    out = VideoStreamReader(summary["outputs"]["video"])
+    assert sum(1 for _ in out) == summary["num_frames"]
+    assert out.stats["decoded_seconds"] == pytest.approx(duration, abs=1.5 / reader.fps)  # not 68 frames / 15 fps
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_display_rotation_is_applied_as_players_do(tmp_path, rotation):
+    path = make_timed_video(tmp_path / "r.mp4", range(10), 30, size=(64, 32), codec="libx264", rotation=rotation)
+    reader = VideoStreamReader(str(path))
+    frames = [f for _, f in reader]
+    assert reader.rotation == rotation
+    assert (reader.height, reader.width) == ((64, 32) if rotation % 180 else (32, 64)) == frames[0].shape[:2]
+    cap = cv2.VideoCapture(str(path))  # OpenCV applies the display matrix too (CAP_PROP_ORIENTATION_AUTO)
+    ok, ref = cap.read()
+    cap.release()
+    assert ok and ref.shape == frames[0].shape
+    assert np.abs(ref[:, :, ::-1].astype(int) - frames[0]).mean() < 3
+    summary = run_demo(str(path), str(tmp_path / "o"), make_predictor(), fixed_detector, progress=False,
+                       render_min_short_side=0, preview=False)
+    out = VideoStreamReader(summary["outputs"]["video"])
+    assert (out.height, out.width) == frames[0].shape[:2] and out.rotation == 0
+    assert json.loads(Path(summary["outputs"]["json"]).read_text())["rotation"] == rotation
+
+
+def test_damaged_tail_is_a_warning_and_counted(tmp_path, caplog):
+    full = make_timed_video(tmp_path / "full.mkv", range(90), 30)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    summary = run_demo(str(cut), str(tmp_path / "o"), make_predictor(), fixed_detector, progress=False,
+                       render_min_short_side=0, preview=False)
+    assert "cut.mkv: damaged tail" in caplog.text and "header promises 3.00 s" in caplog.text
+    assert 0.5 < summary["damaged_tail_seconds"] < 3 and summary["num_frames"] < 90
+    caplog.clear()
+    assert run_demo(str(full), str(tmp_path / "o"), make_predictor(), fixed_detector, progress=False,
+                    render_min_short_side=0, preview=False)["damaged_tail_seconds"] == 0
+    assert "damaged tail" not in caplog.text
+
+
+def test_frame_size_changing_mid_stream_is_a_clear_error(tmp_path):
+    import av
+
+    parts = []
+    for w, h in ((64, 48), (96, 64)):  # two MPEG-TS files back to back: a size change inside one stream
+        part = tmp_path / f"{w}.ts"
+        with av.open(str(part), "w", format="mpegts") as container:
+            stream = container.add_stream("mpeg2video", rate=30)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            for i in range(12):
+                frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 100, np.uint8), format="rgb24")
+                frame.pts = i
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    with pytest.raises(VideoDecodeError, match=r"joined\.ts': frame size changes mid-stream .* 96x64, the first 64x48"):
+        run_demo(str(joined), str(tmp_path / "o"), make_predictor(), fixed_detector, progress=False)
+    assert not any((tmp_path / "o").iterdir())
+
+
+SHARED_VIDEOS = REPO.parent / "shared" / "videos"
+
+
+@pytest.mark.skipif(not (SHARED_VIDEOS / "vtest.avi").is_file(), reason="../shared/videos is absent")
+def test_real_10fps_avi_and_its_truncated_copy(tmp_path, caplog):
+    reader = VideoStreamReader(str(SHARED_VIDEOS / "vtest.avi"))
+    assert reader.fps == 10 and (reader.width, reader.height) == (768, 576)
+    assert sum(1 for _ in reader) == 795 and reader.stats["repeated"] == reader.stats["dropped"] == 0
+    data = (SHARED_VIDEOS / "vtest.avi").read_bytes()
+    cut = tmp_path / "vtest_cut.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    reader = VideoStreamReader(str(cut))
+    n = sum(1 for _ in reader)
+    assert 400 < n < 795 and reader.stats["damaged_tail_seconds"] > 20
+    assert "vtest_cut.avi: damaged tail" in caplog.text
+
+
+def test_clips_span_the_model_time_when_the_video_runs_at_another_rate(tmp_path):
+    s = KeyframeSchedule(fps=10, num_frames=4, stride=3, model_fps=30)
+    assert s.resampled and s.clip_indices(50) == [48, 49, 50, 51] and s.span == 4  # -6,-3,0,3 model frames
+    assert KeyframeSchedule(fps=60, num_frames=4, stride=3, model_fps=30).clip_indices(50) == [38, 44, 50, 56]
+    assert KeyframeSchedule(fps=10, num_frames=4, stride=3, model_fps=30).clip_indices(1) == [0, 0, 1, 2]
+    same = KeyframeSchedule(fps=30, num_frames=4, stride=3, model_fps=30, offset=1)
+    assert not same.resampled and same.clip_indices(50) == clip_indices(50, 4, 3, 10**6, offset=1).tolist()
+
+    video = make_video(tmp_path / "ten.mp4", 40, fps=10)  # 4 s at 10 fps
+    predictor = make_predictor(num_frames=4, stride=2)
+    frames = [f for _, f in VideoStreamReader(str(video))]
+    for model_fps, expected in ((30, [19, 19, 20, 21]), (10, [16, 18, 20, 22])):
+        summary = run_demo(str(video), str(tmp_path / f"o{model_fps}"), predictor, fixed_detector,
+                           model_fps=model_fps, progress=False, preview=False, render_min_short_side=0)
+        data = json.loads(Path(summary["outputs"]["json"]).read_text())
+        assert data["clips_resampled"] == (model_fps == 30)
+        assert data["clip_seconds"] == pytest.approx(8 / model_fps, abs=1e-6)
+        assert data["keyframes"][2]["frame"] == 20  # second 2
+        clip, boxes = predictor.prepare_clip([frames[i] for i in expected], BOXES)
+        with torch.no_grad():
+            want = predictor.model([{"clip": clip, "boxes": torch.from_numpy(boxes),
+                                     "box_scores": torch.tensor([0.9, 0.8]),
+                                     "clip_size": tuple(clip.shape[-2:])}])[0]["scores"].numpy()
+        got = [[p["actions"][str(a)] for a in (1, 2, 3)] for p in data["keyframes"][2]["people"]]
+        np.testing.assert_allclose(got, want, atol=2e-6)
+
+
+# --------------------------------------------------------------------------- outputs: all or nothing
+def _snapshot(folder: Path):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_failed_rerun_keeps_earlier_results_and_leaves_no_partial_files(video, tmp_path):
+    out = tmp_path / "o"
+    run_demo(str(video), str(out), make_predictor(), fixed_detector, progress=False, render_min_short_side=0)
+    before = _snapshot(out)
+    assert sorted(before) == ["clip one_actions.csv", "clip one_actions.json", "clip one_actions.mp4",
+                              "clip one_preview.png"]
+
+    broken = make_predictor()
+    with torch.no_grad():
+        broken.model.cls.weight.fill_(float("nan"))
+    from vmae_det.demo import DemoModelError
+
+    with pytest.raises(DemoModelError, match="non-finite"):
+        run_demo(str(video), str(out), broken, fixed_detector, progress=False, render_min_short_side=0)
+    assert _snapshot(out) == before
+
+    def nan_scores(frame):
+        return BOXES.copy(), np.array([0.9, np.nan], np.float32)
+
+    summary = run_demo(str(video), str(out), make_predictor(), nan_scores, progress=False, preview=False,
+                       render_min_short_side=0)
+    assert summary["detector_boxes_nonfinite"] == 3 and summary["num_boxes"] == 3  # one person per keyframe
+    assert sorted(p.name for p in out.iterdir()) == sorted(set(before) - {"clip one_preview.png"})  # stale preview gone
+
+
+def test_an_encoder_that_refuses_the_frame_size_is_a_clear_error_before_any_work(tmp_path, monkeypatch):
+    from vmae_det.demo import VideoWriteError, VideoStreamWriter
+
+    with pytest.raises(VideoWriteError, match=r"big\.mp4: cannot encode 360x46080 frames"):
+        VideoStreamWriter(str(tmp_path / "big.mp4"), 30, 360, 46080)
+    assert not (tmp_path / "big.mp4").exists()
+
+    tall = make_timed_video(tmp_path / "tall.mp4", range(10), 30, size=(16, 2048))  # 360-px short side: 46,080 tall
+    out = tmp_path / "o"
+    summary = run_demo(str(tall), str(out), make_predictor(), fixed_detector, progress=False, preview=False)
+    reader = VideoStreamReader(summary["outputs"]["video"])
+    assert (reader.width, reader.height) == (32, 4096)  # upscaling stops at a 4096-px long side
+    before = _snapshot(out)
+    monkeypatch.setattr(ActionVisualizer, "_scale", lambda self, h, w: 360 / min(h, w))  # without the cap
+    calls = []
+    with pytest.raises(VideoWriteError, match="360x46080"):
+        run_demo(str(tall), str(out), make_predictor(), lambda f: calls.append(1) or fixed_detector(f),
+                 progress=False)
+    assert calls == [] and _snapshot(out) == before
+
+
+SLOW_RUN = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from test_demo import fixed_detector, make_predictor
+from vmae_det.demo import run_demo
+
+def slow(frame):
+    time.sleep(0.2)
+    return fixed_detector(frame)
+
+run_demo({video!r}, {out!r}, make_predictor(), slow, keyframe_interval=3, progress=False, render_min_short_side=0)
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_interrupted_rerun_never_touches_earlier_results(video, tmp_path, how):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "o"
+    run_demo(str(video), str(out), make_predictor(), fixed_detector, progress=False, render_min_short_side=0)
+    before = _snapshot(out)
+    script = SLOW_RUN.format(tests=str(REPO / "tests"), video=str(video), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while not any(".partial-" in p.name for p in out.iterdir()):
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read().decode()[-2000:]
+        time.sleep(0.02)
+    time.sleep(0.5)  # well inside the run (25 keyframes x 0.2 s)
+    proc.send_signal(getattr(signal, how))
+    proc.wait(60)
+    assert proc.returncode != 0
+    partial = [p.name for p in out.iterdir() if ".partial-" in p.name]
+    assert {n: b for n, b in _snapshot(out).items() if n not in partial} == before  # earlier results intact
+    if how == "SIGINT":
+        assert partial == []  # cleaned up on the way out
+    else:  # kill -9 cannot clean up: hidden, visibly partial names; the next run removes them
+        assert partial and all(n.startswith(".clip one_") and f".partial-{proc.pid}." in n for n in partial)
+        summary = run_demo(str(video), str(out), make_predictor(), fixed_detector, progress=False,
+                           render_min_short_side=0)
+        assert summary["partial_outputs_removed"] == len(partial)
+        assert not any(".partial-" in p.name for p in out.iterdir())
+
+
+# --------------------------------------------------------------------------- box CSV rules
+def _source(tmp_path, text, **kw):
+    from vmae_det.demo import CsvBoxSource
+
+    path = tmp_path / "boxes.csv"
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return CsvBoxSource(str(path), "v", **kw).bind(KeyframeSchedule(fps=30, num_frames=4, stride=2))
+
+
+def _boxes(source, j):
+    return source.boxes_for(j, np.zeros((100, 100, 3), np.uint8))
+
+
+def test_box_csv_with_a_byte_order_mark_keeps_its_first_row(tmp_path):
+    src = _source(tmp_path, "\ufeffv,0,0.1,0.1,0.5,0.5,,0.9\nv,0,0.6,0.1,0.9,0.5,,0.9\n")
+    assert len(_boxes(src, 0)[0]) == 2 and src.rows_other_videos == 0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_box_csv_with_a_non_finite_number_names_file_and_line(tmp_path, value):
+    with pytest.raises(BoxFileError, match=rf"boxes\.csv:2: score must be finite, got '{value}'"):
+        _source(tmp_path, f"v,0,0.1,0.1,0.5,0.5,,0.9\nv,0,0.6,0.1,0.9,0.5,,{value}\n")
+    with pytest.raises(BoxFileError, match=r"boxes\.csv:1: timestamp must be finite"):
+        _source(tmp_path, f"v,{value},0.1,0.1,0.5,0.5,,0.9\n")
+    with pytest.raises(BoxFileError, match=r"boxes\.csv:1: box coordinate must be finite"):
+        _source(tmp_path, f"v,0,0.1,{value},0.5,0.5,,0.9\n")
+
+
+def test_box_csv_person_score_threshold_and_range(tmp_path):
+    src = _source(tmp_path, "v,0,0.1,0.1,0.5,0.5,,0.9\nv,0,0.6,0.1,0.9,0.5,,0.3\n", score_threshold=0.5)
+    boxes, scores = _boxes(src, 0)
+    assert scores.tolist() == pytest.approx([0.9]) and src.boxes_below_threshold == 1
+    with pytest.raises(BoxFileError, match=r"boxes\.csv:1: person score 1\.5 is outside \[0, 1\]$"):
+        _source(tmp_path, "v,0,0.1,0.1,0.5,0.5,,1.5\n")
+
+
+def test_ground_truth_csv_is_told_from_detections_by_its_integer_columns(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    gt = ("v,0,0.1,0.1,0.5,0.5,12,0\n"    # person 0: would have been score 0 (all-zero action scores)
+          "v,0,0.1,0.1,0.5,0.5,80,0\n"    # same person, another action
+          "w,3,0.6,0.1,0.9,0.5,5,7\n"
+          "v,0,0.6,0.1,0.9,0.5,12,7\n")
+    src = _source(tmp_path, gt)
+    assert src.is_ground_truth and "read as AVA ground truth" in caplog.text
+    boxes, scores = _boxes(src, 0)
+    assert len(boxes) == 2 and scores.tolist() == [1.0, 1.0]
+    # The same boxes as a detections file (SlowFast style, empty action and a fractional score).
+    det = _source(tmp_path, "v,0,0.1,0.1,0.5,0.5,,0.0\nv,0,0.6,0.1,0.9,0.5,,1.0\n")
+    assert not det.is_ground_truth and _boxes(det, 0)[1].tolist() == [0.0, 1.0]
+    # This demo's own output (action id + 6-decimal score) is detections too.
+    assert not _source(tmp_path, "v,0000,0.100,0.100,0.500,0.500,3,0.731058\n").is_ground_truth
+    # Forced: a GT file read as detections has person ids > 1 as "scores": refused with the hint.
+    with pytest.raises(BoxFileError, match=r"boxes\.csv:4: person score 7 is outside \[0, 1\].*--boxes-format gt"):
+        _source(tmp_path, gt, box_format="detections")
+    forced = _source(tmp_path, "v,0,0.1,0.1,0.5,0.5,1,1\nv,0,0.6,0.1,0.9,0.5,1,0\n", box_format="detections")
+    assert _boxes(forced, 0)[1].tolist() == [1.0, 0.0]
+
+
+def test_a_whole_ground_truth_file_through_the_demo(video, tmp_path):
+    gt = tmp_path / "ava_val_v2.2.csv"
+    gt.write_text("clip one,1,0.1,0.1,0.4,0.9,12,0\nclip one,1,0.1,0.1,0.4,0.9,17,0\nclip one,1,0.5,0.2,0.9,0.8,12,1\n"
+                  "another,902,0.1,0.1,0.2,0.2,1,0\n")
+    det = tmp_path / "det.csv"
+    det.write_text("clip one,1,0.1,0.1,0.4,0.9,,1.0\nclip one,1,0.5,0.2,0.9,0.8,,1.0\n")
+    a = run_demo(str(video), str(tmp_path / "a"), make_predictor(), str(gt), time_offset=0, progress=False)
+    b = run_demo(str(video), str(tmp_path / "b"), make_predictor(), str(det), time_offset=0, progress=False)
+    assert a["num_boxes"] == 2 and a["csv_rows_other_videos"] == 1
+    rows = read_rows(a["outputs"]["csv"])
+    assert rows == read_rows(b["outputs"]["csv"]) and min(float(r[7]) for r in rows) > 0
+
+
+def test_bad_settings_are_refused_before_anything_is_opened(video, tmp_path):
+    from vmae_det.demo import DemoArgumentError
+
+    cases = [({"keyframe_interval": float("inf")}, r"keyframe_interval \(--keyframe-interval\) must be a finite"),
+             ({"keyframe_interval": 0.5}, "keyframe_interval"), ({"time_offset": float("nan")}, "time_offset"),
+             ({"batch_size": 0}, r"batch_size \(--batch-size\) must be an integer >= 1, got 0"),
+             ({"top_k": -1}, "top_k"), ({"score_threshold": float("nan")}, "score_threshold"),
+             ({"person_score_threshold": 2.0}, "person_score_threshold"), ({"model_fps": 0}, "model_fps")]
+    for kwargs, message in cases:
+        with pytest.raises(DemoArgumentError, match=message):
+            run_demo(str(tmp_path / "missing.mp4"), str(tmp_path / "o"), make_predictor(), fixed_detector, **kwargs)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(OSError, match="is an existing file, not a folder"):
+        run_demo(str(video), str(afile), make_predictor(), fixed_detector, progress=False)
+    assert afile.read_text() == "x" and not (tmp_path / "o").exists()
