@@ -141,3 +141,77 @@ def test_ava_recipes_equal_vmads_run_scripts(config, script):
         assert ours == pytest.approx(_vmad_lr(r, it, iters_per_epoch), rel=2e-3, abs=1e-9), it
     target = re.search(r"target\s+\*\*([0-9.]+) mAP\*\*", path.read_text())
     assert target and float(target.group(1)) == r["map"]
+
+# ----------------------------------------------------------------- values of train.* (before anything runs)
+from vmae_det.config import ConfigFileError, ConfigValueError  # noqa: E402
+from vmae_det.engine.defaults import TRAIN_SCHEMA  # noqa: E402
+
+
+def test_schema_covers_every_train_key():
+    def keys(d, prefix=""):
+        return {k2 for k, v in d.items() for k2 in (keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k})}
+
+    assert keys(TRAIN_SCHEMA) == keys(TRAIN_DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.max_iter=abc", "train.max_iter='abc' from the command line is not valid: expected an integer >= 1"),
+        ("train.max_iter=1.5", "train.max_iter=1.5 from the command line is not valid: expected an integer >= 1"),
+        ("train.max_iter=0", "train.max_iter=0 from the command line is not valid: expected an integer >= 1"),
+        ("train.max_iter=true", "train.max_iter=True from the command line"),
+        ("train.log_period=0", "train.log_period=0 from the command line is not valid: expected an integer >= 1"),
+        ("train.checkpointer.period=0", "train.checkpointer.period=0 from the command line is not valid"),
+        ("train.checkpointer.max_to_keep=0", "train.checkpointer.max_to_keep=0"),
+        ("train.amp.dtype=float8", "train.amp.dtype='float8' from the command line is not valid: expected one of "
+                                   "'bfloat16', 'float16'"),
+        ("train.amp.enabled=yes", "train.amp.enabled='yes' from the command line is not valid: expected true or false"),
+        ("train.eval_period=-1", "train.eval_period=-1 from the command line is not valid: expected an integer >= 0"),
+        ("train.grad_accum_steps=0", "train.grad_accum_steps=0"),
+        ("train.clip_grad=-1", "train.clip_grad=-1 from the command line is not valid: expected a number >= 0"),
+        ("train.device=gpu", "train.device='gpu' from the command line is not valid"),
+        ("train.output_dir=", "train.output_dir"),
+        ("train.float32_matmul_precision=low", "train.float32_matmul_precision='low'"),
+        ("train.checkpointer=5", "train.checkpointer=5 from the command line is not valid: expected a section"),
+        ("optimizer.lr=abc", "optimizer.lr='abc' from the command line is not valid: expected a number > 0"),
+        ("optimizer.lr=0", "optimizer.lr=0 from the command line"),
+    ],
+)
+def test_bad_train_values_are_refused_at_load_time(override, message):
+    with pytest.raises(ConfigValueError) as err:
+        load_config(str(REPO / "configs/ava/tiny.py"), [override])
+    assert message in str(err.value)
+
+
+def test_good_edge_values_are_accepted(cfg_file):
+    cfg = load_config(str(cfg_file), ["train.eval_period=0", "train.vis_period=0", "train.clip_grad=0",
+                                      "train.checkpointer.max_to_keep=null", "train.seed=-1", "train.max_iter=1",
+                                      "train.device=cpu", "train.float32_matmul_precision=highest"])
+    assert cfg.train.checkpointer.max_to_keep is None and cfg.train.max_iter == 1
+
+
+def test_bad_value_in_the_file_names_file_and_line(tmp_path):
+    p = tmp_path / "bad.py"
+    p.write_text(CONFIG + "train['log_period'] = 0\n")
+    with pytest.raises(ConfigValueError) as err:
+        load_config(str(p))
+    line = CONFIG.count("\n") + 1
+    assert f"train.log_period=0 from {p}:{line} is not valid" in str(err.value)
+    # an override that fixes it is enough
+    assert load_config(str(p), ["train.log_period=5"]).train.log_period == 5
+
+
+def test_config_file_that_cannot_load(tmp_path):
+    with pytest.raises(ConfigFileError, match=f"Config file {tmp_path / 'nope.py'} does not exist"):
+        load_config(str(tmp_path / "nope.py"))
+    with pytest.raises(ConfigFileError, match="is a folder"):
+        load_config(str(tmp_path))
+    bad = tmp_path / "syntax.py"
+    bad.write_text("train = dict(\n  max_iter=3,\n")
+    with pytest.raises(ConfigFileError, match=f"{bad}:1: syntax error in config file"):
+        load_config(str(bad))
+    failing = tmp_path / "failing.py"
+    failing.write_text("x = 1\ntrain = dict(max_iter=undefined_name)\n")
+    with pytest.raises(ConfigFileError, match=f"{failing}:2: error while loading config file .*NameError"):
+        load_config(str(failing))

@@ -4,19 +4,38 @@ detectron2's ``LazyConfig.apply_overrides`` creates any key it is given, so a ty
 ``train.max_iters=10`` would be ignored. We check every override (and the ``train`` section of the
 file itself) against what exists, and against the signature of the callable a ``LazyCall`` node targets
 (so an argument the file did not spell out, e.g. ``model.backbone.drop_path_rate``, is still allowed).
+
+Values are checked too, before anything is built: every ``train.*`` value against
+``vmae_det.engine.defaults.TRAIN_SCHEMA`` (``train.max_iter=abc``, ``1.5`` or ``0``, ``log_period=0``,
+``amp.dtype=float8`` ... are a :class:`ConfigValueError` naming the key, the value and where it came
+from: the command line, or the config file and line), and ``optimizer.lr`` / ``optimizer.weight_decay``.
+A missing config file, a syntax error or an exception raised while executing the file is a
+:class:`ConfigFileError` naming the file and line.
 """
 from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Iterable, Mapping, Optional, Sequence
+import os
+import re
+import sysconfig
+import traceback
+from typing import Any, Iterable, Mapping, Optional, Sequence, Set, Tuple
 
 from . import compat  # noqa: F401
 from detectron2.config import LazyConfig
 from detectron2.utils.registry import locate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-__all__ = ["load_config", "apply_overrides_strict", "check_train_keys", "UnknownConfigKeyError"]
+__all__ = [
+    "load_config",
+    "apply_overrides_strict",
+    "check_train_keys",
+    "check_train_values",
+    "UnknownConfigKeyError",
+    "ConfigValueError",
+    "ConfigFileError",
+]
 
 #: Top-level sections a vmae_det config may have.
 TOP_LEVEL_KEYS = ("model", "dataloader", "optimizer", "lr_multiplier", "train")
@@ -25,6 +44,14 @@ TOP_LEVEL_KEYS = ("model", "dataloader", "optimizer", "lr_multiplier", "train")
 class UnknownConfigKeyError(KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
+
+
+class ConfigValueError(ValueError):
+    """A config value of the wrong type or out of range (``train.max_iter=abc``)."""
+
+
+class ConfigFileError(ValueError):
+    """The config file cannot be loaded: missing, a syntax error, or an exception while executing it."""
 
 
 def _did_you_mean(name: str, options: Iterable[str]) -> str:
@@ -102,17 +129,178 @@ def check_train_keys(cfg: DictConfig, defaults: Mapping, source: str) -> None:
     walk(train, defaults, "")
 
 
+# ----------------------------------------------------------------------------- values
+
+_LIBRARY_DIRS = tuple(
+    os.path.realpath(d) + os.sep
+    for d in {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    | {os.path.dirname(os.path.abspath(__file__))}
+)
+
+
+def _config_frame(tb) -> Optional[Tuple[str, int]]:
+    """The innermost traceback frame in a config file (not in a library or in vmae_det itself)."""
+    found = None
+    for frame in traceback.extract_tb(tb):
+        name = frame.filename
+        if name.endswith(".py") and not os.path.realpath(name).startswith(_LIBRARY_DIRS):
+            found = (name, frame.lineno)
+    return found
+
+
+def _load_file(path: str) -> DictConfig:
+    """``LazyConfig.load`` with clear errors for a missing file, a syntax error or a failing file."""
+    if not path:
+        raise ConfigFileError("No config file given: pass --config-file FILE (e.g. configs/ava/vit_b.py).")
+    if not os.path.isfile(path):
+        what = "is a folder, not a file" if os.path.isdir(path) else "does not exist"
+        raise ConfigFileError(f"Config file {path} {what} (--config-file).")
+    try:
+        return LazyConfig.load(path)
+    except SyntaxError as e:
+        inner = e.__cause__ if isinstance(e.__cause__, SyntaxError) else e
+        name = inner.filename if inner.filename and not inner.filename.startswith("<") else path
+        where = f"{name}:{inner.lineno}" if inner.lineno else name
+        raise ConfigFileError(f"{where}: syntax error in config file: {inner.msg}") from e
+    except Exception as e:  # the file's own code failed (a bad import, a typo'd name, a bad value)
+        if isinstance(e, ConfigFileError):
+            raise
+        frame = _config_frame(e.__traceback__)
+        where = f"{frame[0]}:{frame[1]}" if frame else path
+        raise ConfigFileError(
+            f"{where}: error while loading config file {path}: {type(e).__name__}: {e}"
+        ) from e
+
+
+def _line_of(path: str, leaf: str) -> str:
+    """``path:LINE`` of the last line of ``path`` that assigns ``leaf`` (best effort), else ``path``."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return path
+    pattern = re.compile(r"(?<![\w])[\"']?" + re.escape(leaf) + r"[\"']?\]?\s*[=:](?!=)")
+    found = [i for i, line in enumerate(lines, 1) if pattern.search(line.split("#", 1)[0])]
+    # the last assignment is the one that counts
+    return f"{path}:{found[-1]}" if found else f"{path} (or a config file it imports)"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _valid_device(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    if v == "auto":
+        return True
+    import torch
+
+    try:
+        torch.device(v)
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _check_leaf(value: Any, kind: str, rule: Any) -> Optional[str]:
+    """None when ``value`` fits; else what was expected."""
+    optional = kind.startswith("opt_")
+    if optional:
+        if value is None:
+            return None
+        kind = kind[4:]
+    null = " (or null)" if optional else ""
+    if kind == "int":
+        if _is_int(value) and (rule is None or value >= rule):
+            return None
+        return f"expected an integer{f' >= {rule}' if rule is not None else ''}{null}"
+    if kind == "number":
+        if _is_number(value) and value == value and (rule is None or value >= rule):
+            return None
+        return f"expected a number{f' >= {rule}' if rule is not None else ''}{null}"
+    if kind == "bool":
+        return None if isinstance(value, bool) else f"expected true or false{null}"
+    if kind == "str":
+        return None if isinstance(value, str) else f"expected a string{null}"
+    if kind == "path":
+        return None if isinstance(value, str) and value.strip() else "expected a non-empty folder path"
+    if kind == "choice":
+        return None if value in rule else f"expected one of {', '.join(map(repr, rule))}{null}"
+    if kind == "device":
+        return None if _valid_device(value) else "expected 'auto', 'cpu', 'cuda' or 'cuda:N'"
+    raise AssertionError(f"unknown schema kind {kind!r}")
+
+
+def _source_of(key: str, overridden: Set[str], path: str) -> str:
+    parts = key.split(".")
+    if any(".".join(parts[:i]) in overridden for i in range(1, len(parts) + 1)):
+        return "the command line"
+    return _line_of(path, parts[-1])
+
+
+def check_train_values(cfg: DictConfig, schema: Mapping, path: str, overridden: Iterable[str] = ()) -> None:
+    """Check every ``train.*`` value (and ``optimizer.lr`` / ``weight_decay``) against ``schema``.
+
+    Raises :class:`ConfigValueError` naming the key, the value, what was expected and where the value
+    came from (``the command line`` for keys in ``overridden``, else ``path`` and the line that sets it).
+    """
+    overridden = set(overridden)
+
+    def fail(key: str, value: Any, expected: str) -> None:
+        raise ConfigValueError(
+            f"{key}={value!r} from {_source_of(key, overridden, path)} is not valid: {expected}."
+        )
+
+    def walk(node, ref, prefix):
+        for k, spec in ref.items():
+            key = f"{prefix}{k}"
+            value = node.get(k) if isinstance(node, DictConfig) else None
+            if isinstance(spec, Mapping):
+                if not isinstance(value, DictConfig):
+                    fail(key, value, f"expected a section with keys {', '.join(spec)}")
+                walk(value, spec, f"{key}.")
+                continue
+            if isinstance(value, (DictConfig, ListConfig)):
+                value = OmegaConf.to_container(value)
+            expected = _check_leaf(value, *spec)
+            if expected:
+                fail(key, value, expected)
+
+    train = cfg.get("train")
+    if train is not None:
+        walk(train, schema, "train.")
+    optimizer = cfg.get("optimizer")
+    if isinstance(optimizer, DictConfig):
+        for k, low, strict in (("lr", 0, True), ("weight_decay", 0, False)):
+            if k not in optimizer:
+                continue
+            v = optimizer[k]
+            if not _is_number(v) or v != v or (v <= low if strict else v < low):
+                fail(f"optimizer.{k}", v, f"expected a number {'>' if strict else '>='} {low}")
+
+
+def _override_keys(overrides: Sequence[str]) -> Set[str]:
+    return {item.split("=", 1)[0].strip() for item in overrides if "=" in item}
+
+
 def load_config(path: str, overrides: Optional[Sequence[str]] = None) -> DictConfig:
     """Load a LazyConfig python/yaml file, check its keys and apply ``key=value`` overrides strictly.
 
     Missing ``train.*`` keys are filled from the engine's defaults so that small configs stay small.
+    Then every ``train.*`` value is checked (:func:`check_train_values`), before anything is built.
     """
-    from .engine.defaults import TRAIN_DEFAULTS
+    from .engine.defaults import TRAIN_DEFAULTS, TRAIN_SCHEMA
 
-    cfg = LazyConfig.load(path)
+    cfg = _load_file(path)
     check_train_keys(cfg, TRAIN_DEFAULTS, path)
     merged = OmegaConf.merge(OmegaConf.create(TRAIN_DEFAULTS), cfg.get("train", OmegaConf.create({})))
     cfg.train = merged
     if overrides:
         apply_overrides_strict(cfg, overrides)
+    check_train_values(cfg, TRAIN_SCHEMA, path, _override_keys(overrides or ()))
     return cfg

@@ -21,3 +21,27 @@ TRAIN_DEFAULTS = {
     "cudnn_benchmark": False,
     "float32_matmul_precision": "high",
 }
+
+#: What each ``train.*`` value may be, checked by :func:`vmae_det.config.load_config` before anything is
+#: built. A leaf is ``(kind, rule)``: kind ``int`` / ``number`` (int or float, never bool) / ``bool`` /
+#: ``str`` / ``choice``; rule is the minimum for numbers, the allowed values for ``choice``. ``opt_``
+#: kinds also allow ``None`` (null).
+TRAIN_SCHEMA = {
+    "output_dir": ("path", None),
+    "init_checkpoint": ("opt_str", None),
+    "max_iter": ("int", 1),
+    "device": ("device", None),
+    "seed": ("int", None),
+    "amp": {"enabled": ("bool", None), "dtype": ("choice", ("bfloat16", "float16"))},
+    "clip_grad": ("number", 0),
+    "grad_accum_steps": ("int", 1),
+    "ddp": {"broadcast_buffers": ("bool", None), "find_unused_parameters": ("bool", None),
+            "fp16_compression": ("bool", None)},
+    "checkpointer": {"period": ("int", 1), "max_to_keep": ("opt_int", 1)},
+    "eval_period": ("int", 0),
+    "best_metric": ("opt_str", None),
+    "log_period": ("int", 1),
+    "vis_period": ("int", 0),
+    "cudnn_benchmark": ("bool", None),
+    "float32_matmul_precision": ("opt_choice", ("", "highest", "high", "medium")),
+}
