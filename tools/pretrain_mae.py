@@ -4,12 +4,18 @@
     python tools/pretrain_mae.py --config-file configs/pretrain/tiny.py           # ~1 min on CPU
     python tools/pretrain_mae.py --config-file configs/pretrain/videomae_vit_b_k400_800ep.py --num-gpus 8
     python tools/pretrain_mae.py --config-file CONFIG --resume    # continue from output_dir's last checkpoint
+    python tools/pretrain_mae.py --config-file CONFIG --eval-only --resume   # reconstruction loss of it
 
-Trailing ``key=value`` pairs override config entries (e.g. ``train.max_iter=50``); unknown keys are
-an error. Writes checkpoints, metrics.json, a loss curve and reconstruction_<iter>.png pictures to
-``train.output_dir``.
+Trailing ``key=value`` pairs override config entries (e.g. ``train.max_iter=50``); unknown keys and
+bad values are an error. Writes checkpoints, metrics.json, a loss curve and reconstruction_<iter>.png
+pictures to ``train.output_dir`` (one run at a time per folder). ``--eval-only`` prints the masked
+reconstruction loss (loss_mae) of train.init_checkpoint, or with ``--resume`` of the folder's last
+checkpoint, on 10 batches of dataloader.train.
 """
+import sys
+
 import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.cli import run_main
 from vmae_det.engine import default_argument_parser, launch_from_args
 
 
@@ -19,4 +25,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

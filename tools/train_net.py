@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train or evaluate an AVA action detector (detectron2 CLI conventions).
+r"""Train or evaluate an AVA action detector (detectron2 CLI conventions).
 
     python tools/train_net.py --config-file configs/ava/vit_b.py [--num-gpus 8] \
         train.init_checkpoint=/path/to/videomae_vit_b_k400_pretrain_finetune.pth
@@ -7,10 +7,15 @@
     python tools/train_net.py --config-file configs/ava/vit_s.py --eval-only \
         train.init_checkpoint=vmad_ava_vit_s.pth   # an official VideoMAE-Action-Detection AVA checkpoint
     python tools/train_net.py --config-file CONFIG --resume        # continue after an interruption
+    python tools/train_net.py --config-file CONFIG --eval-only --resume   # evaluate output_dir's last checkpoint
 
-Trailing ``key=value`` pairs override config entries; unknown keys are an error.
+Trailing ``key=value`` pairs override config entries; unknown keys and bad values are an error.
+One run at a time per train.output_dir (a second one is refused).
 """
+import sys
+
 import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.cli import run_main
 from vmae_det.engine import default_argument_parser, launch_from_args
 
 
@@ -20,4 +25,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -1,0 +1,82 @@
+"""The command line of ``tools/train_net.py`` and ``tools/pretrain_mae.py``.
+
+detectron2's ``default_argument_parser`` carries help text of its yacs era (``MODEL.WEIGHTS ...``
+examples, an optional ``--config-file`` defaulting to ""): ours has the same flags, LazyConfig help,
+and ``--config-file`` required.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+__all__ = ["default_argument_parser"]
+
+_EPILOG = """
+Overrides: trailing key=value pairs change config entries, e.g.
+    train.max_iter=100 train.output_dir=output/run1 optimizer.lr=1e-4
+An unknown key is an error (with a suggestion); every train.* key, its default and allowed values are in
+vmae_det/engine/defaults.py.
+
+Several machines:
+    (machine 0)$ {prog} --config-file CONFIG --num-gpus 8 --num-machines 2 --machine-rank 0 --dist-url tcp://HOST:PORT
+    (machine 1)$ {prog} --config-file CONFIG --num-gpus 8 --num-machines 2 --machine-rank 1 --dist-url tcp://HOST:PORT
+"""
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    def parse_args(self, args=None, namespace=None):
+        ns = super().parse_args(args, namespace)
+        flags = [o for o in ns.opts or () if o.startswith("-")]
+        if flags:
+            self.error(f"{' '.join(flags)}: flags must come before the key=value overrides")
+        return ns
+
+
+def default_argument_parser(epilog=None) -> argparse.ArgumentParser:
+    """The flags of detectron2's ``default_argument_parser``: ``--config-file`` (required), ``--resume``,
+    ``--eval-only``, ``--num-gpus``, ``--num-machines``, ``--machine-rank``, ``--dist-url`` and the
+    trailing ``key=value`` overrides (``opts``). ``epilog``: the tool's usage text (its docstring), shown
+    before the flags; notes on overrides and several machines follow them."""
+    parser = _Parser(
+        description=epilog,  # the tool's docstring: what it does and examples, before the flags
+        epilog=_EPILOG.format(prog=os.path.basename(sys.argv[0]) or "tool.py"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config-file", required=True, metavar="FILE",
+                        help="LazyConfig Python file, e.g. configs/ava/vit_b.py or configs/pretrain/tiny.py")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue from the last intact checkpoint in train.output_dir (weights, optimizer, LR schedule, "
+             "iteration, best-checkpoint record); a new run starts, with a warning, when there is none. "
+             "With --eval-only: evaluate that checkpoint",
+    )
+    parser.add_argument("--eval-only", action="store_true",
+                        help="evaluate train.init_checkpoint (or, with --resume, the last checkpoint of "
+                             "train.output_dir) and exit; for MAE pretraining configs: the reconstruction "
+                             "loss on a few batches")
+    parser.add_argument("--num-gpus", type=_int_at_least(1), default=1,
+                        help="processes per machine, one per GPU (without CUDA: CPU processes with gloo)")
+    parser.add_argument("--num-machines", type=_int_at_least(1), default=1, help="total number of machines")
+    parser.add_argument("--machine-rank", type=_int_at_least(0), default=0,
+                        help="the rank of this machine, 0 .. num-machines - 1")
+    parser.add_argument("--dist-url", default="auto",
+                        help="torch.distributed init URL; 'auto' (default): a free port on this machine. "
+                             "Several machines need tcp://HOST:PORT of machine 0")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, default=None, metavar="key=value",
+                        help="config overrides, e.g. train.max_iter=100 (see below)")
+    return parser
