@@ -1,26 +1,41 @@
-"""Hooks that detectron2 does not ship: a loss-curve picture and a progress bar for short runs."""
+"""Hooks that detectron2 does not ship: a loss-curve picture, a skip counter, and a best-checkpoint
+hook whose record survives ``--resume``."""
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from typing import Callable, Iterable, List, Optional
 
-from detectron2.engine import HookBase
+from detectron2.engine import HookBase, hooks
 from detectron2.utils import comm
 
-__all__ = ["LossCurveHook", "SkipCounterHook", "plot_metrics"]
+__all__ = ["LossCurveHook", "SkipCounterHook", "ResumableBestCheckpointer", "plot_metrics"]
 
 logger = logging.getLogger(__name__)
 
 
 def _read_metrics(path: str) -> List[dict]:
-    rows = []
-    with open(path) as f:
+    """The rows of detectron2's metrics.json; a line that does not parse (the last line of a killed run)
+    is skipped, counted and logged."""
+    rows, bad = [], 0
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.strip()
-            if line:
-                rows.append(json.loads(line))
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                bad += 1
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                bad += 1
+    if bad:
+        logger.warning(f"{path}: skipped {bad} unreadable line(s) (cut by a killed run?)")
     return rows
 
 
@@ -118,3 +133,56 @@ class SkipCounterHook(HookBase):
     def after_train(self):
         n = self.count()
         logger.info(f"Training done: {n} {self.what} skipped in total")
+
+
+class ResumableBestCheckpointer(hooks.BestCheckpointer):
+    """detectron2's ``BestCheckpointer`` whose record (best value and its iteration) is saved in every
+    checkpoint (the trainer's hook state) and restored by ``--resume``.
+
+    detectron2's keeps the record in memory only: after a resume the first evaluation would replace
+    ``model_best.pth`` however bad it is. The record is also updated before ``model_best.pth`` is
+    written, so that file carries its own value. A record of another metric or mode is not restored.
+    """
+
+    def __init__(self, eval_period: int, checkpointer, val_metric: str, mode: str = "max",
+                 file_prefix: str = "model_best"):
+        super().__init__(eval_period, checkpointer, val_metric, mode=mode, file_prefix=file_prefix)
+        self._mode = mode
+
+    def state_dict(self):
+        if self.best_metric is None:
+            return {}
+        return {"metric": self._val_metric, "mode": self._mode, "best_metric": float(self.best_metric),
+                "best_iter": int(self.best_iter)}
+
+    def load_state_dict(self, state_dict):
+        if state_dict.get("metric") != self._val_metric or state_dict.get("mode") != self._mode:
+            logger.warning(
+                f"The checkpoint's best-checkpoint record is for {state_dict.get('metric')!r} "
+                f"({state_dict.get('mode')}), not train.best_metric={self._val_metric!r} ({self._mode}): "
+                "starting a new record; the next evaluation replaces model_best.pth"
+            )
+            return
+        self.best_metric, self.best_iter = state_dict["best_metric"], state_dict["best_iter"]
+        logger.info(f"Best-checkpoint record restored: {self._val_metric}={self.best_metric:.5f} "
+                    f"@ iteration {self.best_iter}")
+
+    def _best_checking(self):
+        metric_tuple = self.trainer.storage.latest().get(self._val_metric)
+        if metric_tuple is None:
+            logger.warning(f"train.best_metric {self._val_metric!r} is not among the evaluation results: "
+                           "model_best.pth is not written")
+            return
+        value, iteration = metric_tuple
+        if math.isnan(value) or math.isinf(value):
+            logger.warning(f"{self._val_metric} is {value} at iteration {iteration}: not a best checkpoint")
+            return
+        if self.best_metric is not None and not self._compare(value, self.best_metric):
+            logger.info(f"Not saving {self._file_prefix}: {self._val_metric}={value:0.5f} is not better "
+                        f"than {self.best_metric:0.5f} @ iteration {self.best_iter}")
+            return
+        previous = self.best_metric
+        self.best_metric, self.best_iter = value, iteration
+        self._checkpointer.save(self._file_prefix, iteration=iteration)
+        was = f" (previous best {previous:0.5f})" if previous is not None else ""
+        logger.info(f"Saved {self._file_prefix}.pth: {self._val_metric}={value:0.5f} @ iteration {iteration}{was}")

@@ -1,0 +1,99 @@
+"""One run per output folder: a lock file in ``train.output_dir`` held for the whole run.
+
+Two runs writing into one folder would overwrite each other's checkpoints and interleave their rows in
+metrics.json. The first run holds an exclusive ``fcntl.flock`` on ``<output_dir>/.vmae_det.lock``; a
+second run (training or ``--eval-only``, which writes ``inference/``) is refused with
+:class:`OutputDirBusyError` naming the folder and the holder. The kernel releases the lock when the
+holding process ends, however it ends (a kill included), so a lock file left behind never blocks a later
+run. The holder's pid, host, start time and command line are written into the file for the message.
+
+The launching process takes the lock before it starts the worker processes and marks it in the
+environment (``VMAE_DET_OUTPUT_DIR_LOCK``), so its workers do not try to take it again; taking it twice
+in one process is allowed (re-entrant).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+import time
+from typing import Dict, Iterator
+
+__all__ = ["LOCK_NAME", "OutputDirBusyError", "output_dir_lock"]
+
+logger = logging.getLogger("vmae_det")
+
+LOCK_NAME = ".vmae_det.lock"
+_ENV = "VMAE_DET_OUTPUT_DIR_LOCK"
+_held: Dict[str, int] = {}  # real path -> times entered in this process
+
+
+class OutputDirBusyError(OSError):
+    """Another run holds the lock of this ``train.output_dir``."""
+
+
+def _holder(lock_file: str) -> str:
+    try:
+        with open(lock_file) as f:
+            text = f.read().strip()
+    except OSError:
+        text = ""
+    return text or "holder unknown"
+
+
+@contextlib.contextmanager
+def output_dir_lock(output_dir: str) -> Iterator[None]:
+    """Hold the lock of ``output_dir`` (created if needed) for the ``with`` block.
+
+    Raises :class:`OutputDirBusyError` at once when another process holds it; ``NotADirectoryError``
+    when ``output_dir`` is a file.
+    """
+    path = os.path.realpath(output_dir)
+    if path in _held or os.environ.get(_ENV) == path:
+        _held[path] = _held.get(path, 0) + 1
+        try:
+            yield
+        finally:
+            _held[path] -= 1
+            if not _held[path]:
+                del _held[path]
+        return
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"train.output_dir {output_dir} is a file, not a folder")
+    os.makedirs(path, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, say so once
+        logger.warning(f"Cannot lock {output_dir} on this platform: make sure no other run writes into it")
+        yield
+        return
+    lock_file = os.path.join(path, LOCK_NAME)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # BlockingIOError: held by another process
+        os.close(fd)
+        raise OutputDirBusyError(
+            f"train.output_dir {output_dir} is in use by another run ({_holder(lock_file)}; lock file "
+            f"{lock_file}). Two runs in one folder would overwrite each other's checkpoints and "
+            "metrics.json: wait for that run to end (the lock goes with its process), or set "
+            "train.output_dir to another folder."
+        ) from None
+    command = " ".join([os.path.basename(sys.argv[0] or "python"), *sys.argv[1:]])
+    info = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}: {command}\n"
+    os.ftruncate(fd, 0)
+    os.write(fd, info.encode())
+    previous = os.environ.get(_ENV)
+    os.environ[_ENV] = path  # worker processes started now inherit it: they run under this lock
+    _held[path] = 1
+    try:
+        yield
+    finally:
+        del _held[path]
+        if previous is None:
+            os.environ.pop(_ENV, None)
+        else:
+            os.environ[_ENV] = previous
+        os.close(fd)  # releases the flock
