@@ -135,3 +135,319 @@ def test_trainer_bfloat16_autocast_on_cpu():
             trainer.run_step()
         losses = [v for v, _ in storage.history("total_loss").values()]
     assert losses[-1] < 0.5 * losses[0]
+
+
+# ----------------------------------------------------------------- one run per folder, resume, metrics.json
+import logging  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from detectron2.evaluation import DatasetEvaluator  # noqa: E402
+from detectron2.utils.events import EventStorage  # noqa: E402
+
+from vmae_det.engine.hooks import ResumableBestCheckpointer  # noqa: E402
+from vmae_det.engine.resume import CorruptCheckpointsError  # noqa: E402
+from vmae_det.engine.run_dir import LOCK_NAME, OutputDirBusyError, output_dir_lock  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def vmae_log():
+    """Messages of the ``vmae_det`` logger (setup_logger turns its propagation off: caplog misses them)."""
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    handler = Keep(level=logging.INFO)
+    log = logging.getLogger("vmae_det")
+    old_level = log.level
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        yield records
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old_level)
+
+
+def _train(tmp_path, *opts, resume=False, config=CONFIG):
+    cfg_file = tmp_path / "toy.py"
+    cfg_file.write_text(config)
+    cfg = load_config(str(cfg_file), list(opts))
+    return do_train(cfg, _args(cfg_file, resume=resume))
+
+
+_HOLD = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); " \
+        "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'pid %d held by a test' % os.getpid()); print('held', flush=True); time.sleep(600)"
+
+
+def test_output_dir_lock_refuses_a_second_run_and_dies_with_its_holder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out / LOCK_NAME)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputDirBusyError) as err:
+            _train(tmp_path, f"train.output_dir={out}", "train.max_iter=2")
+        assert f"train.output_dir {out} is in use by another run" in str(err.value)
+        assert f"pid {holder.pid} held by a test" in str(err.value)
+        assert not (out / "metrics.json").exists()  # refused before anything was written
+    finally:
+        holder.kill()  # SIGKILL: no clean-up; the kernel drops the flock with the process
+        holder.wait()
+    trainer = _train(tmp_path, f"train.output_dir={out}", "train.max_iter=2")
+    assert trainer.iter == 2 and (out / "model_final.pth").exists()
+    # Re-entrant within one process, released at the end of the block.
+    with output_dir_lock(str(out)):
+        with output_dir_lock(str(out)):
+            pass
+        probe = subprocess.run([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+                                "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)", str(out / LOCK_NAME)])
+        assert probe.returncode != 0  # held by this process
+    free = subprocess.run([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+                           "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)", str(out / LOCK_NAME)])
+    assert free.returncode == 0
+
+
+def test_output_dir_that_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        with output_dir_lock(str(tmp_path / "file")):
+            pass
+
+
+def test_resume_falls_back_to_the_newest_intact_checkpoint(tmp_path):
+    out = tmp_path / "out"
+    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=30", "train.checkpointer.period=10")
+    final = out / "model_final.pth"
+    final.write_bytes(final.read_bytes()[:1000])  # cut by a kill while writing
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"
+    with vmae_log() as log:
+        trainer = _train(tmp_path, f"train.output_dir={out}", "train.max_iter=35", resume=True)
+    assert trainer.start_iter == 30 and trainer.iter == 35  # model_0000029.pth
+    text = "\n".join(log)
+    assert f"skipping checkpoint {final} named by last_checkpoint (corrupt" in text
+    assert f"continuing from {out / 'model_0000029.pth'}" in text
+
+    # Nothing readable at all: an error naming every file, not a silent fresh start.
+    for p in out.glob("model_*.pth"):
+        p.write_bytes(b"")
+    with pytest.raises(CorruptCheckpointsError) as err:
+        _train(tmp_path, f"train.output_dir={out}", "train.max_iter=40", resume=True)
+    assert "no intact checkpoint" in str(err.value) and "model_0000029.pth (empty file)" in str(err.value)
+
+
+def test_resume_into_a_mistyped_folder_warns_and_starts_fresh(tmp_path):
+    with vmae_log() as log:
+        trainer = _train(tmp_path, f"train.output_dir={tmp_path / 'typo'}", "train.max_iter=2", resume=True)
+    assert trainer.start_iter == 0 and trainer.iter == 2
+    assert any("--resume: no checkpoint in train.output_dir=" in m and "the folder did not exist" in m
+               and "starting a NEW run" in m for m in log), log
+
+
+def test_resume_says_which_optimizer_overrides_are_not_applied(tmp_path):
+    out = tmp_path / "out"
+    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", "train.checkpointer.period=10")
+    (out / "last_checkpoint").write_text("model_0000009.pth")
+    with vmae_log() as log:
+        trainer = _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", "optimizer.lr=0.01",
+                         "optimizer.weight_decay=0.1", resume=True)
+    warning = [m for m in log if "NOT applied" in m]
+    assert len(warning) == 1, log
+    assert "model_0000009.pth" in warning[0] and "base lr (largest of the param groups) 0.01 (config) vs 0.05 (checkpoint)" in warning[0]
+    assert "weight_decay 0.1 (config) vs 0.05 (checkpoint)" in warning[0]
+    # the checkpoint's state is what trains on (detectron2's resume contract)
+    sched = next(h for h in trainer._hooks if type(h).__name__ == "LRScheduler").scheduler
+    assert max(sched.base_lrs) == pytest.approx(0.05)
+    # no override, no warning
+    (out / "last_checkpoint").write_text("model_0000009.pth")
+    with vmae_log() as log:
+        _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", resume=True)
+    assert not any("NOT applied" in m for m in log)
+
+
+def test_resume_with_a_checkpoint_of_another_model_is_an_error(tmp_path):
+    out = tmp_path / "out"
+    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=2")
+    other = CONFIG.replace("model = L(ToyRegressor)()", "model = L(ToyRegressor)()\nfrom torch.nn import Linear\n"
+                           "model = L(Linear)(in_features=4, out_features=1)")
+    other = other.replace("layer_decay=0.5", "layer_decay=None")
+    with pytest.raises(ValueError, match="is not a checkpoint of the model this config builds"):
+        _train(tmp_path, f"train.output_dir={out}", "train.max_iter=4", resume=True, config=other)
+
+
+def test_metrics_json_after_a_kill(tmp_path):
+    out = tmp_path / "out"
+    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", "train.checkpointer.period=10")
+    metrics = out / "metrics.json"
+    with open(metrics, "a") as f:
+        f.write('{"iteration": 20, "total_los')  # a kill in the middle of a write
+    (out / "last_checkpoint").write_text("model_0000009.pth")
+    (out / "model_final.pth").unlink()
+    with vmae_log() as log:
+        assert plot_metrics(str(metrics), str(tmp_path / "curve.png")) is not None  # the reader skips it
+    assert any("skipped 1 unreadable line" in m for m in log)
+    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", resume=True)
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]  # every line parses
+    iters = [r["iteration"] for r in rows if "total_loss" in r]
+    assert iters == sorted(iters) and len(iters) == len(set(iters)) and iters[-1] == 19  # no rows run twice
+
+    # A kill before the first write leaves an empty file: resuming and plotting still work.
+    metrics.write_text("")
+    (out / "last_checkpoint").write_text("model_0000009.pth")
+    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", resume=True)
+    assert [json.loads(x)["iteration"] for x in metrics.read_text().splitlines()][-1] == 19
+
+    # A new run (no --resume) into the folder keeps the earlier run's rows aside instead of appending.
+    before = metrics.read_text()
+    with vmae_log() as log:
+        _train(tmp_path, f"train.output_dir={out}", "train.max_iter=5")
+    assert (out / "metrics.previous.json").read_text() == before
+    assert [json.loads(x)["iteration"] for x in metrics.read_text().splitlines()][-1] == 4
+    assert any("holds checkpoints of an earlier run" in m for m in log)
+
+
+class ToyEvaluator(DatasetEvaluator):
+    """Score = minus the mean loss of the toy regressor on the test batches (higher is better)."""
+
+    def reset(self):
+        self.losses = []
+
+    def process(self, inputs, outputs):
+        self.losses.append(float(outputs["loss_mse"]))
+
+    def evaluate(self):
+        return {"toy": {"score": -sum(self.losses) / len(self.losses)}}
+
+
+def toy_test_batches(n: int = 4):
+    it = toy_loader(batch_size=8, seed=123)
+    return [next(it) for _ in range(n)]
+
+
+EVAL_CONFIG = CONFIG + """
+from test_engine import ToyEvaluator, toy_test_batches
+dataloader.test = L(toy_test_batches)()
+dataloader.evaluator = L(ToyEvaluator)()
+train["eval_period"] = 5
+train["best_metric"] = "toy/score"
+"""
+
+
+def test_best_checkpoint_record_survives_resume(tmp_path):
+    out = tmp_path / "out"
+    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", "train.checkpointer.period=5",
+           "train.checkpointer.max_to_keep=10", config=EVAL_CONFIG)
+    saved = torch.load(out / "model_0000014.pth", weights_only=True)["trainer"]["hooks"]["ResumableBestCheckpointer"]
+    assert saved["metric"] == "toy/score" and saved["best_iter"] <= 9  # evaluations at 4, 9 before this save
+    best = torch.load(out / "model_best.pth", weights_only=True)
+    record = best["trainer"]["hooks"]["ResumableBestCheckpointer"]
+    assert record["best_iter"] == best["iteration"]  # model_best.pth carries its own value
+
+    (out / "last_checkpoint").write_text("model_0000014.pth")
+    with vmae_log() as log:
+        trainer = _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", config=EVAL_CONFIG, resume=True)
+    assert any(f"Best-checkpoint record restored: toy/score={saved['best_metric']:.5f} @ iteration "
+               f"{saved['best_iter']}" in m for m in log), log
+    hook = next(h for h in trainer._hooks if isinstance(h, ResumableBestCheckpointer))
+    assert hook.best_metric >= saved["best_metric"]
+
+
+class _CountingCheckpointer:
+    def __init__(self, hook):
+        self.hook, self.saved = hook, []
+
+    def save(self, name, **extra):
+        self.saved.append((name, dict(self.hook.state_dict()), extra))
+
+
+def test_best_checkpointer_compares_with_the_restored_record():
+    hook = ResumableBestCheckpointer(5, None, "toy/score", mode="max")
+    hook._checkpointer = _CountingCheckpointer(hook)
+    hook.load_state_dict({"metric": "toy/score", "mode": "max", "best_metric": 0.9, "best_iter": 9})
+    with EventStorage(20) as storage:
+        hook.trainer = type("T", (), {"storage": storage})()
+        storage.put_scalar("toy/score", 0.5, smoothing_hint=False)
+        hook._best_checking()  # worse than the restored record: model_best.pth stays
+        assert hook._checkpointer.saved == []
+        storage.iter = 25
+        storage.put_scalar("toy/score", 0.95, smoothing_hint=False)
+        hook._best_checking()
+    name, state, extra = hook._checkpointer.saved[0]
+    assert name == "model_best" and extra == {"iteration": 25}
+    assert state["best_metric"] == 0.95 and state["best_iter"] == 25  # recorded before the file is written
+    other = ResumableBestCheckpointer(5, None, "toy/other", mode="max")
+    other.load_state_dict({"metric": "toy/score", "mode": "max", "best_metric": 0.9, "best_iter": 9})
+    assert other.best_metric is None  # a record of another metric is not restored
+
+
+def _cli_args(cfg_file, *opts, eval_only=False, resume=False):
+    from vmae_det.engine import default_argument_parser
+
+    argv = ["--config-file", str(cfg_file)] + (["--eval-only"] if eval_only else []) + (
+        ["--resume"] if resume else []) + list(opts)
+    return default_argument_parser().parse_args(argv)
+
+
+def test_eval_only_resume_evaluates_the_last_checkpoint(tmp_path):
+    from vmae_det.engine import main
+
+    cfg_file = tmp_path / "toy.py"
+    cfg_file.write_text(EVAL_CONFIG)
+    out = tmp_path / "out"
+    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=10", "train.checkpointer.period=5",
+           config=EVAL_CONFIG)
+    (out / "last_checkpoint").write_text("model_0000004.pth")
+    at4 = main(_cli_args(cfg_file, f"train.output_dir={out}", eval_only=True, resume=True))
+    final = main(_cli_args(cfg_file, f"train.output_dir={out}", f"train.init_checkpoint={out / 'model_final.pth'}",
+                           eval_only=True))
+    assert at4["toy"]["score"] != final["toy"]["score"]  # it evaluated model_0000004.pth, not the final weights
+    with pytest.raises(ValueError, match="--eval-only needs weights"):
+        main(_cli_args(cfg_file, f"train.output_dir={tmp_path / 'x'}", eval_only=True))
+    with pytest.raises(FileNotFoundError, match="--eval-only --resume: no checkpoint in train.output_dir="):
+        main(_cli_args(cfg_file, f"train.output_dir={tmp_path / 'empty'}", eval_only=True, resume=True))
+
+
+def test_pretrain_eval_only_prints_the_reconstruction_loss(tmp_path, capsys):
+    """pretrain_mae.py --eval-only: the MAE loss of a checkpoint on a few batches (a number, not a no-op)."""
+    from datasets_tiny import make_tiny
+    from detectron2.config import instantiate
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from vmae_det.data.video_dataset import register_video_list
+    from vmae_det.engine import main
+
+    make_tiny(tmp_path / "tiny_ava")
+    name = "test_engine_mae_eval_videos"
+    register_video_list(name, str(tmp_path / "tiny_ava" / "videos"))
+    config = str(REPO / "configs/pretrain/tiny.py")
+    opts = [f"dataloader.train.dataset.names={name}", "dataloader.train.num_workers=0",
+            "dataloader.train.total_batch_size=2", f"train.output_dir={tmp_path / 'eval'}", "train.device=cpu"]
+    try:
+        model = instantiate(load_config(config, opts).model)
+        torch.save({"model": model.state_dict(), "iteration": 0}, tmp_path / "mae.pth")
+        result = main(_cli_args(config, *opts, f"train.init_checkpoint={tmp_path / 'mae.pth'}", eval_only=True))
+        again = main(_cli_args(config, *opts, f"train.init_checkpoint={tmp_path / 'mae.pth'}", eval_only=True))
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    assert 0 < result["mae/loss_mae"] < 10 and result["mae/clips"] == 20
+    assert again["mae/loss_mae"] == pytest.approx(result["mae/loss_mae"])  # seeded masks and clips
+    assert "MAE reconstruction loss (loss_mae) of" in capsys.readouterr().out
+    assert json.loads((tmp_path / "eval" / "inference" / "mae_eval.json").read_text())["mae/clips"] == 20
+
+
+def test_num_classes_checked_against_mappers_before_anything_is_built():
+    from vmae_det.engine.checks import check_num_classes
+
+    cfg = load_config(str(REPO / "configs/ava/tiny.py"), ["dataloader.test.mapper.num_classes=4"])
+    with pytest.raises(ValueError, match=r"dataloader.test.mapper.num_classes=4 differs from model.num_classes=5"):
+        check_num_classes(cfg)
+    check_num_classes(load_config(str(REPO / "configs/ava/tiny.py")))
