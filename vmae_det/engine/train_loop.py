@@ -7,30 +7,40 @@ curve, best checkpoint, MAE reconstruction pictures).
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
+import sys
 from typing import Iterable, Optional
 
 import torch
+from torch.multiprocessing import ProcessExitedException
 
 from .. import compat  # noqa: F401
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import LazyConfig, instantiate
-from detectron2.engine import (
-    create_ddp_model,
-    default_argument_parser,
-    default_setup,
-    default_writers,
-    hooks,
-)
+from detectron2.engine import create_ddp_model, default_setup, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.solver import LRMultiplier
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
+from ..cli import ERROR_EXIT_CODE, EXPECTED_ERRORS
 from ..config import load_config
-from .hooks import LossCurveHook, SkipCounterHook
+from .arguments import default_argument_parser
+from .checks import check_run
+from .hooks import LossCurveHook, ResumableBestCheckpointer, SkipCounterHook
 from .launch import launch
+from .resume import (
+    check_checkpoint_matches,
+    checkpoint_candidates,
+    find_resume_checkpoint,
+    optimizer_settings,
+    prepare_metrics_json,
+    unapplied_optimizer_settings,
+)
+from .run_dir import output_dir_lock
 from .trainer import Trainer
 
 __all__ = [
@@ -54,8 +64,12 @@ def resolve_device(device: str) -> torch.device:
 
 
 def setup(args):
-    """Load the config strictly (unknown keys are errors), apply overrides, set up logging/seed."""
+    """Load the config strictly (unknown keys and bad values are errors), apply overrides, check it
+    against the machine and the datasets (:func:`~vmae_det.engine.checks.check_run`), set up logging/seed."""
     cfg = load_config(args.config_file, args.opts)
+    check_run(cfg, args)
+    if getattr(args, "output_dir_existed", None) is None:  # for the --resume warning (a mistyped folder)
+        args.output_dir_existed = os.path.isdir(cfg.train.output_dir)
     default_setup(cfg, args)
     # default_setup configures the detectron2/fvcore loggers; ours goes to the same console and log.txt.
     setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="vmae_det", abbrev_name="vmae")
@@ -71,15 +85,17 @@ def build_model(cfg) -> torch.nn.Module:
     return model
 
 
-def _is_checkpoint_of(model: torch.nn.Module, path: str) -> bool:
-    """Whether ``path`` is a detectron2 checkpoint of this very model (e.g. our own training output).
+def _is_checkpoint_of(model: torch.nn.Module, path) -> bool:
+    """Whether ``path`` is a detectron2 checkpoint of this model's architecture (e.g. our own training output).
 
     That is: nearly all of the model's keys and nearly only those, each with the model's shape, and
     every key of its action head (``head.*``). A VMAD / MCG-NJU checkpoint (``patch_embed.*``,
     ``blocks.N.*``, ``head.weight``, without our ``backbone.`` prefix) shares no key with the detector
     (``backbone.*``, ``head.fc.*``) and is not one; nor is a checkpoint of this architecture with another
     class count or head. The file is read as ``load_videomae_weights`` reads it (weights only, with
-    VMAD's ``args`` Namespace allowed; ``model`` / ``module`` / ``state_dict`` containers; DDP prefix).
+    VMAD's ``args`` Namespace allowed; ``model`` / ``module`` / ``state_dict`` containers; DDP prefix;
+    corrupt files and NaN/inf weights are errors naming the file); ``path`` may also be a state dict
+    already read. :func:`load_init_weights` then requires an exact fit.
     """
     from ..modeling.weight_loading import read_checkpoint
 
@@ -96,19 +112,37 @@ def _is_checkpoint_of(model: torch.nn.Module, path: str) -> bool:
 def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) -> None:
     """Load ``path`` into ``model``.
 
-    ``full_model`` (evaluation, demo): a checkpoint of this very model, loaded with detectron2's
-    checkpointer. Otherwise, and at the start of training, the file is read as VideoMAE weights in any
-    supported format (ours, MCG-NJU / VMAD, HF), converted and position-interpolated by
-    ``load_videomae_weights`` (strict for the backbone). With ``full_model``, a model with an action
-    head must then get every tensor from the file, its head included (a VMAD AVA checkpoint whose head
-    fits): otherwise ``ValueError``, since evaluating a random head gives a meaningless mAP. An empty
-    ``path`` loads nothing (the model as built, e.g. an untrained baseline).
+    ``full_model`` (evaluation, demo, export): a checkpoint of this very model, which must then fit it
+    exactly (every tensor, same shapes, nothing else). Otherwise, and at the start of training, the
+    file is read as VideoMAE weights in any supported format (ours, MCG-NJU / VMAD, HF), converted and
+    position-interpolated by ``load_videomae_weights`` (strict for the backbone). With ``full_model``, a
+    model with an action head must then get every tensor from the file, its head included (a VMAD AVA
+    checkpoint whose head fits): otherwise ``ValueError``, since evaluating a random head gives a
+    meaningless mAP. Every refusal is a ``ValueError`` (``CheckpointError``) or ``FileNotFoundError``
+    naming the file: a missing, corrupt (bad checksums, not loadable) or unrelated file, NaN/inf weights,
+    a checkpoint of another model. An empty ``path`` loads nothing when training (from scratch) and is
+    refused with ``full_model`` (random weights evaluate to a meaningless mAP).
     """
+    from ..modeling.weight_loading import CheckpointError, check_state_fits, has_video_backbone, read_checkpoint
+
     if not path:
+        if full_model:
+            raise CheckpointError(
+                "no weights to evaluate: train.init_checkpoint is empty (the --eval-only / demo / export model "
+                "would keep its random initialisation and give meaningless scores). Pass "
+                "train.init_checkpoint=PATH: this model's training output (model_final.pth) or a VMAD AVA "
+                "fine-tuned checkpoint whose head has this model's class count"
+            )
         return
-    if full_model and _is_checkpoint_of(model, path):
-        DetectionCheckpointer(model).load(path)
-        return
+    if full_model:
+        state, _ = read_checkpoint(path)  # missing / corrupt / NaN: errors naming the file
+        # Our own checkpoint of this model; without a VideoViT inside, nothing else can fit it.
+        if _is_checkpoint_of(model, state) or not has_video_backbone(model):
+            check_state_fits(model, state, str(path))  # every tensor, same shapes, nothing else
+            model.load_state_dict(state, strict=True)
+            model.weights_source = str(path)  # named by errors about the model's outputs
+            logger.info(f"Loaded all {len(state)} tensors of {type(model).__name__} from {path}")
+            return
     from ..modeling import load_videomae_weights
 
     report = load_videomae_weights(model, path)
@@ -118,15 +152,19 @@ def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) ->
         more = len(report.missing) - 10
         shown = ", ".join(report.missing[:10]) + (f", ... (+{more})" if more > 0 else "")
         notes = "".join(f"\n  note: {n}" for n in report.notes)
-        raise ValueError(
+        raise CheckpointError(
             f"{path} is not a checkpoint of this {type(model).__name__} and does not cover it: "
             f"action head {'loaded' if report.head_loaded else 'NOT loaded'}; missing ({len(report.missing)}): "
             f"{shown or '-'}. Evaluating would use randomly initialised weights. Use this model's own "
             "training output (model_final.pth) or a VMAD AVA fine-tuned checkpoint whose head has this "
             f"model's class count ({report.source_format} checkpoint read){notes}"
         )
-    if not hasattr(model, "head"):
-        logger.warning(f"{path} is not a checkpoint of this model: loaded its VideoMAE weights only")
+    if report.missing:
+        raise CheckpointError(
+            f"{path} does not cover this {type(model).__name__}: {len(report.missing)} tensor(s) would keep their "
+            f"random initialisation: {', '.join(report.missing[:10])}"
+        )
+    model.weights_source = str(path)
 
 
 def do_test(cfg, model):
@@ -156,7 +194,20 @@ def _extra_hooks(cfg, model, train_loader) -> list:
 
 
 def do_train(cfg, args, extra_hooks: Iterable = ()):
-    """Train ``cfg.model`` on ``cfg.dataloader.train``; resume when ``args.resume`` and a checkpoint exists."""
+    """Train ``cfg.model`` on ``cfg.dataloader.train``; resume when ``args.resume`` and a checkpoint exists.
+
+    The run holds the lock of ``train.output_dir`` (:func:`~vmae_det.engine.run_dir.output_dir_lock`):
+    a second run into the same folder is refused. See :mod:`vmae_det.engine.resume` for ``--resume``.
+    """
+    if getattr(args, "output_dir_existed", None) is None:
+        args.output_dir_existed = os.path.isdir(cfg.train.output_dir)
+    # Launched runs hold it already (the launching process); other ranks write nothing of their own.
+    lock = output_dir_lock(cfg.train.output_dir) if comm.is_main_process() else contextlib.nullcontext()
+    with lock:
+        return _do_train(cfg, args, extra_hooks)
+
+
+def _do_train(cfg, args, extra_hooks: Iterable = ()):
     device = resolve_device(cfg.train.device)
     model = build_model(cfg)
     cfg.optimizer.model = model
@@ -203,7 +254,7 @@ def do_train(cfg, args, extra_hooks: Iterable = ()):
     if has_eval:
         hook_list.append(hooks.EvalHook(eval_period, lambda: do_test(cfg, model)))
         if cfg.train.best_metric and comm.is_main_process():
-            hook_list.append(hooks.BestCheckpointer(eval_period, checkpointer, cfg.train.best_metric, mode="max"))
+            hook_list.append(ResumableBestCheckpointer(eval_period, checkpointer, cfg.train.best_metric, mode="max"))
     if comm.is_main_process():
         hook_list.append(
             hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter), period=cfg.train.log_period)
@@ -211,34 +262,149 @@ def do_train(cfg, args, extra_hooks: Iterable = ()):
         hook_list.append(LossCurveHook(cfg.train.output_dir, cfg.train.checkpointer.period))
     trainer.register_hooks(hook_list)
 
-    start_iter = 0
-    if args.resume and checkpointer.has_checkpoint():
-        # Restores model, optimizer, scheduler and the iteration counter.
-        start_iter = checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=True).get("iteration", -1) + 1
-        logger.info(f"Resuming from iteration {start_iter}")
-    else:
-        load_init_weights(model, cfg.train.init_checkpoint, full_model=False)
+    start_iter = _resume_or_load(cfg, args, model, checkpointer, optimizer, scheduler)
+    if comm.is_main_process():
+        prepare_metrics_json(cfg.train.output_dir, start_iter)
     trainer.train(start_iter, cfg.train.max_iter)
     return trainer
 
 
+def _resume_or_load(cfg, args, model, checkpointer, optimizer, scheduler) -> int:
+    """Load the last intact checkpoint of ``train.output_dir`` (``--resume``) or ``train.init_checkpoint``;
+    return the iteration to start at."""
+    out = cfg.train.output_dir
+    if args.resume:
+        path, saved = find_resume_checkpoint(out)
+        if path is not None:
+            check_checkpoint_matches(model, saved["model"], path)
+            del saved
+            wanted = optimizer_settings(optimizer, scheduler)
+            try:
+                # Restores model, optimizer, scheduler, the iteration and the hooks' state.
+                start_iter = checkpointer.load(path).get("iteration", -1) + 1
+            except (ValueError, KeyError) as e:  # e.g. other optimizer parameter groups
+                raise ValueError(
+                    f"--resume: cannot restore the training state of {path}: {e} (was the optimizer config "
+                    "changed, e.g. optimizer.layer_decay? resume with the config it was trained with)"
+                ) from e
+            unapplied = unapplied_optimizer_settings(wanted, optimizer_settings(optimizer, scheduler))
+            if unapplied:
+                logger.warning(
+                    f"--resume restores the optimizer and LR schedule state of {path}; these config values "
+                    f"differ and are NOT applied: {'; '.join(unapplied)}. To train with them, start a new run "
+                    "(another train.output_dir) from train.init_checkpoint."
+                )
+            logger.info(f"Resuming from iteration {start_iter} ({path})")
+            if start_iter >= cfg.train.max_iter:
+                logger.warning(f"--resume: {path} is at iteration {start_iter - 1} and train.max_iter="
+                               f"{cfg.train.max_iter}: nothing left to train (raise train.max_iter to go on)")
+            return start_iter
+        existed = getattr(args, "output_dir_existed", True)
+        why = ("the folder did not exist: is train.output_dir mistyped?" if not existed
+               else "it has no last_checkpoint or model_*.pth")
+        init = cfg.train.init_checkpoint or "random initialisation"
+        logger.warning(f"--resume: no checkpoint in train.output_dir={out} ({why}); starting a NEW run at "
+                       f"iteration 0 from {init}")
+    else:
+        earlier = [p for p in checkpoint_candidates(out) if os.path.isfile(p)]
+        if earlier:
+            logger.warning(f"train.output_dir={out} holds checkpoints of an earlier run ({os.path.basename(earlier[0])}"
+                           f"{f' and {len(earlier) - 1} more' if len(earlier) > 1 else ''}); this new run "
+                           "overwrites them. Use --resume to continue that run instead.")
+    load_init_weights(model, cfg.train.init_checkpoint, full_model=False)
+    return 0
+
+
+def _eval_checkpoint(cfg, args) -> str:
+    """The weights ``--eval-only`` evaluates: with ``--resume`` the last intact checkpoint of
+    ``train.output_dir``, else ``train.init_checkpoint``; none is an error."""
+    out, init = cfg.train.output_dir, cfg.train.init_checkpoint
+    if args.resume:
+        path, _ = find_resume_checkpoint(out)
+        if path is None:
+            raise FileNotFoundError(
+                f"--eval-only --resume: no checkpoint in train.output_dir={out} to evaluate "
+                f"({'the folder does not exist' if not os.path.isdir(out) else 'no last_checkpoint or model_*.pth'})"
+            )
+        if init and os.path.abspath(init) != os.path.abspath(path):
+            logger.warning(f"--eval-only --resume: evaluating {path} (the last checkpoint of train.output_dir), "
+                           f"not train.init_checkpoint={init}")
+        return path
+    if not init:
+        raise ValueError(
+            "--eval-only needs weights: set train.init_checkpoint=FILE, or add --resume to evaluate the last "
+            f"checkpoint of train.output_dir={out}"
+        )
+    return init
+
+
 def main(args):
     cfg = setup(args)
-    if args.eval_only:
-        model = build_model(cfg)  # inference needs no DDP wrapper: each process evaluates its shard
-        load_init_weights(model, cfg.train.init_checkpoint, full_model=True)
-        return do_test(cfg, model)
-    do_train(cfg, args)
+    lock = output_dir_lock(cfg.train.output_dir) if comm.is_main_process() else contextlib.nullcontext()
+    with lock:
+        if args.eval_only:
+            path = _eval_checkpoint(cfg, args)
+            model = build_model(cfg)  # inference needs no DDP wrapper: each process evaluates its shard
+            load_init_weights(model, path, full_model=True)
+            if "evaluator" in cfg.dataloader:
+                return do_test(cfg, model)
+            from ..modeling import VideoMAE
+
+            if isinstance(model, VideoMAE):
+                from .mae_eval import evaluate_mae
+
+                return evaluate_mae(cfg, model, path)
+            raise ValueError(f"--eval-only: {args.config_file} has no dataloader.evaluator: nothing to evaluate")
+        do_train(cfg, args)
     return None
 
 
+class DistributedRunError(ValueError):
+    """A worker process ended on an expected error (printed by that process)."""
+
+
+def _report_errors(main_func, *args):
+    """In a worker process: an expected error becomes ``error: [rank N] ...`` on stderr and exit code 2
+    (the launching process then exits with code 2 too), not a traceback relayed by multiprocessing."""
+    try:
+        return main_func(*args)
+    except EXPECTED_ERRORS as e:
+        if os.environ.get("VMAE_DET_TRACEBACK"):
+            raise
+        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        print(f"error: [rank {comm.get_rank()}] {message}", file=sys.stderr, flush=True)
+        sys.exit(ERROR_EXIT_CODE)
+
+
 def launch_from_args(args, main_func=main):
-    """Run ``main_func(args)`` on ``args.num_gpus`` processes (GPUs; CPU processes with gloo without CUDA)."""
-    return launch(
-        main_func,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    """Run ``main_func(args)`` on ``args.num_gpus`` processes (GPUs; CPU processes with gloo without CUDA).
+
+    Before any process starts: the config is loaded and checked (keys, values, the machine, the
+    datasets' label maps), ``--eval-only`` without weights is refused, and this machine's rank-0 process
+    takes the lock of ``train.output_dir`` for the whole run. A worker that ends on an expected error
+    prints it and makes this call raise :class:`DistributedRunError` (``error: ...``, exit code 2).
+    """
+    cfg = load_config(args.config_file, args.opts)
+    check_run(cfg, args)
+    out = cfg.train.output_dir
+    if args.eval_only and (
+        (not args.resume and not cfg.train.init_checkpoint)
+        or (args.resume and not any(os.path.isfile(p) for p in checkpoint_candidates(out)))
+    ):
+        _eval_checkpoint(cfg, args)  # raises: nothing to evaluate (before the folder is created)
+    if getattr(args, "output_dir_existed", None) is None:
+        args.output_dir_existed = os.path.isdir(cfg.train.output_dir)
+    world = args.num_gpus * args.num_machines
+    func = functools.partial(_report_errors, main_func) if world > 1 else main_func
+    lock = output_dir_lock(cfg.train.output_dir) if args.machine_rank == 0 else contextlib.nullcontext()
+    with lock:
+        try:
+            return launch(func, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+                          dist_url=args.dist_url, args=(args,))
+        except ProcessExitedException as e:
+            if e.exit_code != ERROR_EXIT_CODE:
+                raise
+            raise DistributedRunError(
+                f"process {e.error_index} of {args.num_gpus} on this machine stopped on the error above "
+                f"(exit code {e.exit_code}); the others were stopped"
+            ) from None
