@@ -304,10 +304,21 @@ def test_fast_reader_equals_the_general_reader(tmp_path):
             np.testing.assert_array_equal(getattr(fast, col), getattr(general, col))
         assert [as_str(v) for v in fast.video_ids] == list(general.video_ids)
         assert [as_str(v) for v in fast.timestamps] == list(general.timestamps)
+    # rows wider than those the widths were measured on (the first chunk) are read again, not cut
+    import vmae_det.evaluation.ava_io as ava_io
+
+    chunk, ava_io._SCAN_CHUNK = ava_io._SCAN_CHUNK, 256
+    try:
+        path.write_text("short,0902,0.1,0.1,0.5,0.5,3,0.9\n" * 20 + f"{long_id}{long_id},09020,0.1,0.1,0.5,0.5,3,0.9\n")
+        fast, general = _read_fast(str(path)), _read_general(str(path))
+        assert [as_str(v) for v in fast.video_ids] == list(general.video_ids)
+        assert as_str(fast.timestamps[-1]) == "09020"
+    finally:
+        ava_io._SCAN_CHUNK = chunk
     seven = tmp_path / "seven.csv"
     seven.write_text("v,902,0.1,0.1,0.5,0.5,3\nv,903,0.1,0.1,0.5,0.5,4\n")
     assert _read_fast(str(seven)).scores.tolist() == [1.0, 1.0]
-    for name, text in [("quote", '"v",902,0.1,0.1,0.5,0.5,3,0.9\n'), ("blank", "v,902,0.1,0.1,0.5,0.5,3,0.9\n\n"),
+    for name, text in [("quote", '"v",902,0.1,0.1,0.5,0.5,3,0.9\n'), ("blank", "v,902,0.1,0.1,0.5,0.5,3,0.9\n\n"), ("crlf_blank", "\r\nv,902,0.1,0.1,0.5,0.5,3,0.9\n"),
                        ("utf8", "vé,902,0.1,0.1,0.5,0.5,3,0.9\n"), ("mixed", "v,902\nv,903,0.1,0.1,0.5,0.5,3,0.9\n"),
                        ("nan", "v,902,nan,0.1,0.5,0.5,3,0.9\n"), ("bad", "v,902,0.1,0.1,0.5,0.5,3.5,0.9\n")]:
         p = tmp_path / f"{name}.csv"

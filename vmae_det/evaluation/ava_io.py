@@ -197,36 +197,55 @@ def _parse_floats(path: str, rows: list, line_nos: list, cols: slice, what: str)
     return out.reshape(len(rows), -1)
 
 
-_FAST_WIDTHS = (32, 16)  # first try for the video id / timestamp widths of the fast reader
 _SCAN_CHUNK = 1 << 24
+_LONG_FIELD = 256  # second try when a row's id or timestamp is wider than those of the first chunk
 
 
 def _scan_for_fast_path(path: str):
-    """``(columns, longest line)`` if ``path`` suits the fast reader (plain ASCII, no quotes, no blank
-    lines, first row of 7 or 8 columns), else ``None``; reads the file in chunks."""
-    longest, prev_tail, first_line, size = 0, b"\n", None, 0
+    """``(columns, video id width, timestamp width)`` if ``path`` suits the fast reader — plain ASCII,
+    no quotes, no blank lines, a first row of 7 or 8 columns — else ``None``. Reads the file in chunks
+    of whole lines with C-speed bytes checks; the widths are measured on the first chunk (the reader
+    re-reads wider if a later row is longer)."""
+    widths, carry = None, b""
     with open(path, "rb") as f:
         while True:
-            chunk = f.read(_SCAN_CHUNK)
-            if not chunk:
+            block = f.read(_SCAN_CHUNK)
+            data = carry + block
+            if block:
+                cut = data.rfind(b"\n") + 1
+                data, carry = data[:cut], data[cut:]
+            if data:
+                if not data.isascii() or b'"' in data:
+                    return None
+                # a blank line (also at a chunk border: chunks end with a newline) would shift the line
+                # numbers of error messages
+                if b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
+                    return None
+                if widths is None:
+                    widths = _field_widths(data)
+                    if widths is None:
+                        return None
+            if not block:
                 break
-            size += len(chunk)
-            if first_line is None:
-                first_line = chunk.split(b"\n", 1)[0]
-            b = np.frombuffer(chunk, np.uint8)
-            if (b >= 128).any() or (b == 34).any():  # non-ASCII or a quote
-                return None
-            joined = prev_tail + chunk[:2]
-            if b"\n\n" in chunk or b"\n\r\n" in chunk or b"\n\n" in joined or b"\n\r\n" in joined:
-                return None  # a blank line would shift the line numbers of error messages
-            nl = np.flatnonzero(b == 10)
-            if len(nl):
-                longest = max(longest, int(np.diff(nl).max(initial=0)), int(nl[0]) + len(prev_tail))
-            prev_tail = chunk[-2:]
-    if not size or first_line is None or first_line.strip() == b"":
+    return None if widths is None else widths
+
+
+def _field_widths(data: bytes):
+    """``(columns, widest video id, widest timestamp)`` of whole lines ``data``; ``None`` unless every
+    line has the same 7 or 8 columns."""
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    b = np.frombuffer(data, np.uint8)
+    nl = np.flatnonzero(b == 10)
+    starts = np.r_[0, nl[:-1] + 1]
+    commas = np.flatnonzero(b == 44)
+    at = np.searchsorted(commas, starts)
+    per_line = np.diff(np.r_[at, len(commas)])
+    columns = int(per_line[0]) + 1
+    if columns not in (7, 8) or (per_line != columns - 1).any():
         return None
-    columns = first_line.count(b",") + 1
-    return (columns, max(longest, len(first_line))) if columns in (7, 8) else None
+    first, second = commas[at], commas[at + 1]
+    return columns, int((first - starts).max()), int((second - first - 1).max())
 
 
 def _read_fast(path: str) -> Optional[AVARows]:
@@ -234,18 +253,17 @@ def _read_fast(path: str) -> Optional[AVARows]:
     scan = _scan_for_fast_path(path)
     if scan is None:
         return None
-    columns, longest = scan
-    for vid_w, ts_w in (_FAST_WIDTHS, (longest + 1, longest + 1)):
-        fields = [("video_id", f"S{vid_w}"), ("timestamp", f"S{ts_w}"), ("x1", "f8"), ("y1", "f8"), ("x2", "f8"),
-                  ("y2", "f8"), ("action_id", "i8")] + ([("score", "f8")] if columns == 8 else [])
+    columns, vid_w, ts_w = scan
+    for vid_w, ts_w in ((vid_w + 1, ts_w + 1), (_LONG_FIELD, _LONG_FIELD)):
+        fields = [("video_id", f"S{vid_w}"), ("timestamp", f"S{ts_w}"), ("x1", "f8"), ("y1", "f8"),
+                  ("x2", "f8"), ("y2", "f8"), ("action_id", "i8")] + ([("score", "f8")] if columns == 8 else [])
         try:
             arr = np.loadtxt(path, delimiter=",", dtype=np.dtype(fields), comments=None, ndmin=1, encoding="ascii")
         except (ValueError, IndexError):
             return None  # ragged or malformed: the general reader names the line
-        vid_len, ts_len = np.char.str_len(arr["video_id"]), np.char.str_len(arr["timestamp"])
-        if len(arr) and (vid_len.max() >= vid_w or ts_len.max() >= ts_w):
-            continue  # possibly truncated: read again with room for a whole line
-        break
+        vid_len = np.char.str_len(arr["video_id"])
+        if not len(arr) or (vid_len.max() < vid_w and np.char.str_len(arr["timestamp"]).max() < ts_w):
+            break  # no value fills its column, so none was cut
     else:
         return None
     from numpy.lib.recfunctions import structured_to_unstructured

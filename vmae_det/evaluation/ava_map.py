@@ -37,7 +37,7 @@ import logging
 import numbers
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -144,17 +144,23 @@ class _KeyIndex:
     def rows(self, rows: AVARows) -> np.ndarray:
         """Key id of every row. Distinct (video, timestamp) pairs are formatted once each, in order of
         first appearance, so ids are assigned exactly as a row-by-row loop would."""
-        if not len(rows):
+        n = len(rows)
+        if not n:
             return np.empty(0, dtype=np.int64)
-        uv, vinv = np.unique(rows.video_ids, return_inverse=True)
-        ut, tinv = np.unique(rows.timestamps, return_inverse=True)
+        v, t = rows.video_ids, rows.timestamps
+        # Files list a keyframe's rows together: work on the first row of each run of equal pairs.
+        change = np.ones(n, dtype=bool)
+        change[1:] = (v[1:] != v[:-1]) | (t[1:] != t[:-1])
+        heads = np.flatnonzero(change)
+        uv, vinv = np.unique(v[heads], return_inverse=True)
+        ut, tinv = np.unique(t[heads], return_inverse=True)
         code = vinv.reshape(-1).astype(np.int64) * len(ut) + tinv.reshape(-1)
         ucode, first, inv = np.unique(code, return_index=True, return_inverse=True)
         kid_of_code = np.empty(len(ucode), dtype=np.int64)
         for j in np.argsort(first, kind="stable").tolist():
             vi, ti = divmod(int(ucode[j]), len(ut))
-            kid_of_code[j] = self.id_of(as_str(uv[vi]), as_str(ut[ti]), rows.location(int(first[j])))
-        return kid_of_code[inv.reshape(-1)]
+            kid_of_code[j] = self.id_of(as_str(uv[vi]), as_str(ut[ti]), rows.location(int(heads[first[j]])))
+        return np.repeat(kid_of_code[inv.reshape(-1)], np.diff(np.r_[heads, n]))
 
 
 @dataclass
@@ -195,56 +201,47 @@ def _replay_heap(rows: AVARows, idx: np.ndarray, kids: np.ndarray, capacity: int
     return _Boxes(np.array(out_kid, dtype=np.int64), arr[:, 1].astype(np.int64), arr[:, 0], arr[:, 2:6])
 
 
-def _ordered_boxes(rows: AVARows, keep: np.ndarray, kid: np.ndarray, capacity: int, replay_keys: np.ndarray) -> _Boxes:
-    """Rows ``keep`` grouped by key, each key sorted by descending score and capped.
+def _ordered_boxes(rows: AVARows, keep: np.ndarray, kid: np.ndarray, capacity: int, num_codes: int,
+                   num_keys: int) -> Tuple["_Boxes", int]:
+    """Rows ``keep`` grouped by key, each key in the official heap's order and capped.
 
-    Keys flagged in ``replay_keys`` go through :func:`_replay_heap`; the others take the
-    vectorised path, valid when their order is fully determined by the scores.
+    One sort by (key, descending score) serves everything. That order (file order on ties) with the
+    first ``capacity`` rows of each key equals the official heap except (a) when two rows of the same
+    class tie on score in a key (their relative order decides matching and the AP's tie order; rows of
+    different classes never meet), and (b) when the cap binds and the scores at the cut tie (which of
+    them survives). Such keys are replayed exactly (:func:`_replay_heap`). If the ``capacity``-th and
+    the next score differ, the survivors are exactly the top ``capacity``: the heap's minimum only rises,
+    so a row at or above the cut can only be evicted by ``capacity`` others strictly above it.
+
+    Returns the boxes and the number of keys replayed.
     """
     idx = np.flatnonzero(keep)
-    slow = replay_keys[kid[idx]]
-    fast_idx = idx[~slow]
-    order = np.lexsort((-rows.scores[fast_idx], kid[fast_idx]))
-    fast_idx = fast_idx[order]
-    fkid = kid[fast_idx]
-    if capacity > 0:
-        fast_idx = fast_idx[_rank_within_runs(fkid) < capacity]
-    b = rows.boxes[fast_idx]
-    fast = _Boxes(kid[fast_idx], rows.action_ids[fast_idx], rows.scores[fast_idx], b[:, [1, 0, 3, 2]])
-    if not slow.any():
-        return fast
-    return _Boxes.concat([fast, _replay_heap(rows, idx[slow], kid[idx[slow]], capacity)])
-
-
-def _keys_needing_replay(kid: np.ndarray, action: np.ndarray, score: np.ndarray, num_codes: int, num_keys: int,
-                         capacity: int) -> np.ndarray:
-    """Keys whose official result depends on the heap's layout, flagged for :func:`_replay_heap`.
-
-    The vectorised path orders a key's rows by descending score (file order on ties) and keeps the
-    first ``capacity``. That equals the official heap except (a) when two rows of the same class tie
-    on score (their relative order decides matching and the AP's tie order; rows of different classes
-    never meet), and (b) when the cap binds and the scores at the cut tie (which of them survives).
-    If the ``capacity``-th and the next score differ, the survivors are exactly the top ``capacity``:
-    the heap's minimum only rises, so a row at or above the cut can only be evicted by ``capacity``
-    others strictly above it.
-    """
+    o = np.lexsort((-rows.scores[idx], kid[idx]))
+    idx = idx[o]
+    k, sc = kid[idx], rows.scores[idx]
     replay = np.zeros(num_keys, dtype=bool)
-    if not len(kid):
-        return replay
-    o = np.lexsort((-score, kid))  # one sort serves both checks
-    k, sc = kid[o], score[o]
     tied = np.flatnonzero((k[1:] == k[:-1]) & (sc[1:] == sc[:-1]))
     if len(tied):  # few rows: look for a class twice among rows tied on (key, score)
-        rows = np.unique(np.r_[tied, tied + 1])
-        triple = np.stack([k[rows], np.unique(sc[rows], return_inverse=True)[1].reshape(-1), action[o][rows]], 1)
+        sel = np.unique(np.r_[tied, tied + 1])
+        triple = np.stack([k[sel], np.unique(sc[sel], return_inverse=True)[1].reshape(-1),
+                           rows.action_ids[idx[sel]]], 1)
         uniq, count = np.unique(triple, axis=0, return_counts=True)
         replay[uniq[count > 1, 0]] = True
-    if capacity > 0:
-        starts = np.r_[0, np.flatnonzero(k[1:] != k[:-1]) + 1]
+    rank = _rank_within_runs(k)
+    if capacity > 0 and len(k):
+        starts = np.flatnonzero(rank == 0)
         counts = np.diff(np.r_[starts, len(k)])
         cut = starts[counts > capacity] + capacity
         replay[k[cut[sc[cut - 1] == sc[cut]]]] = True
-    return replay
+    slow = replay[k]
+    fast = ~slow if capacity <= 0 else ~slow & (rank < capacity)
+    fast_idx = idx[fast]
+    b = rows.boxes[fast_idx]
+    out = _Boxes(k[fast], rows.action_ids[fast_idx], sc[fast], b[:, [1, 0, 3, 2]])
+    if not slow.any():
+        return out, 0
+    slow_idx = np.sort(idx[slow])  # the heap sees rows in file order
+    return _Boxes.concat([out, _replay_heap(rows, slow_idx, kid[slow_idx], capacity)]), int(replay.sum())
 
 
 def _rank_within_runs(values: np.ndarray) -> np.ndarray:
@@ -376,9 +373,7 @@ def evaluate(
 
     # Ground truth: whitelist, exclusions, official per-key order.
     g_keep = np.isin(groundtruth.action_ids, class_ids) & ~excluded[g_kid]
-    replay = _keys_needing_replay(g_kid[g_keep], groundtruth.action_ids[g_keep], groundtruth.scores[g_keep],
-                                  num_class + 1, len(keys.ids), 0)
-    gts = _ordered_boxes(groundtruth, g_keep, g_kid, 0, replay)
+    gts, _ = _ordered_boxes(groundtruth, g_keep, g_kid, 0, num_class + 1, len(keys.ids))
     num_gt = np.bincount(gts.action, minlength=num_class + 1)
 
     # Detections: whitelist, cap/sort per key, exclusions or unknown keys, degenerate boxes.
@@ -389,9 +384,8 @@ def evaluate(
     else:
         d_keep = d_white & (d_kid < num_gt_keys)
         stats["ignored_detections_unknown_keyframes"] = int((d_white & (d_kid >= num_gt_keys)).sum())
-    replay = _keys_needing_replay(d_kid[d_keep], detections.action_ids[d_keep], detections.scores[d_keep],
-                                  num_class + 1, len(keys.ids), cap or 0)
-    dets = _ordered_boxes(detections, d_keep, d_kid, cap or 0, replay)  # internal capacity 0 = no cap
+    dets, stats["replayed_keyframes"] = _ordered_boxes(detections, d_keep, d_kid, cap or 0, num_class + 1,
+                                                       len(keys.ids))  # internal capacity 0 = no cap
     stats["capped_detections"] = int(d_keep.sum()) - len(dets.kid)
     # Keys in the order the official dict sees them: first whitelisted row of each key.
     key_first = np.full(len(keys.ids), np.iinfo(np.int64).max)
