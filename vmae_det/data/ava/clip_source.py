@@ -12,6 +12,7 @@ wants map-style dicts. So we only share the constants and index arithmetic here.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from pathlib import Path
 from typing import Mapping, Sequence, Union
@@ -32,6 +33,8 @@ __all__ = [
     "VideoClipSource",
     "clip_source_for",
 ]
+
+logger = logging.getLogger(__name__)
 
 AVA_FPS: int = AvaLabeledVideoFramePaths.FPS  # 30
 AVA_START_SEC: int = AvaLabeledVideoFramePaths.AVA_VIDEO_START_SEC  # 900
@@ -120,30 +123,86 @@ class FramesClipSource(ClipSource):
 
 
 class VideoClipSource(ClipSource):
-    """A raw video file decoded with :func:`vmae_det.data.video_io.open_video`.
+    """A raw video file decoded with :func:`vmae_det.data.video_io.open_video`, seen on the
+    annotations' frame grid.
 
     Open it for one clip and :meth:`close` it after (the mapper does), so no decoder state
     lives on in dataloader workers.
-    ``fps`` must be the rate the annotations assume; AVA's crops are 30 fps. A file whose container
-    reports another rate would need re-encoding (see datasets/README.md), so we refuse it rather
-    than return frames from the wrong time.
+
+    ``fps`` is the rate the annotations assume (AVA: 30, so keyframe second ``s`` is grid frame
+    ``(s - 900) * 30``). Grid frame ``k`` is the video frame shown nearest to time ``k / fps``
+    seconds after the first frame, the frame ``ffmpeg -r 30`` (and so the extracted-frames route)
+    would put there. A video at exactly that rate maps ``k -> k``; any other rate is read by
+    timestamp instead of being taken frame for frame: a 29.97 fps file read as 30 fps would drift
+    one frame every 33 s (27 frames, 0.9 s, by the end of a 15-minute crop). Constant-rate files
+    map with the exact rate (``round(k * video_fps / fps)``), variable-rate files with their frame
+    times. ``num_frames`` counts grid frames.
     """
 
     def __init__(self, path: Union[str, Path], fps: float = AVA_FPS, backend: str = "auto"):
         self.path = str(path)
         self.backend = backend
         self._reader = open_video(self.path, backend=backend)
-        self.num_frames = self._reader.num_frames
-        if fps and self._reader.fps and abs(self._reader.fps - fps) > 0.5:
-            actual = self._reader.fps
+        try:
+            self._grid_fps = float(fps) if fps else self._reader.fps
+            self._map, self.num_frames, how = _grid_mapping(self._reader, self._grid_fps)
+        except Exception:
             self.close()
-            raise VideoDecodeError(self.path, f"video is {actual:.2f} fps but annotations assume {fps} fps")
+            raise
+        if how and self.path not in _REPORTED:
+            _REPORTED.add(self.path)
+            logger.info(f"{self.path}: {how}; read on the {self._grid_fps:g} fps annotation grid by timestamp")
+
+    @property
+    def video_num_frames(self) -> int:
+        """Frames in the file (``num_frames`` counts grid frames)."""
+        return self._reader.num_frames
+
+    def video_indices(self, indices: Sequence[int]) -> np.ndarray:
+        """The file's frame index for each grid frame index (clamped to the grid)."""
+        k = np.clip(np.asarray(list(indices), dtype=np.int64).reshape(-1), 0, self.num_frames - 1)
+        return k if self._map is None else self._map(k)
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        return self._reader.get_frames(indices)
+        return self._reader.get_frames(self.video_indices(indices))
 
     def close(self) -> None:
         self._reader.close()
+
+
+_REPORTED: set = set()  # files whose rate was logged (once per process)
+
+
+def _grid_mapping(reader, grid_fps: float):
+    """``(map grid index -> file index or None for identity, grid frame count, log line or "")``."""
+    n, fps = reader.num_frames, float(reader.fps or 0.0)
+    if grid_fps <= 0:
+        raise VideoDecodeError(reader.path, "the annotation frame rate must be > 0")
+    if fps <= 0:
+        raise VideoDecodeError(
+            reader.path, f"the container gives no frame rate, so the {grid_fps:g} fps annotation grid cannot be "
+            f"placed; re-encode it at {grid_fps:g} fps (ffmpeg -i IN -r {grid_fps:g} -c:v libx264 OUT.mp4, see "
+            "datasets/README.md)"
+        )
+    times = np.asarray(reader.frame_times, dtype=np.float64)[:n]
+    period = 1.0 / fps
+    constant = len(times) == n and bool(np.all(np.abs(times - np.arange(n) * period) < 0.25 * period))
+    if constant:
+        if abs(fps - grid_fps) <= 1e-6 * grid_fps:
+            return None, n, ""
+        ratio = fps / grid_fps
+        count = int(np.ceil((n - 0.5) / ratio))
+        return (lambda k: np.floor(k * ratio + 0.5).astype(np.int64)), count, f"{fps:.3f} fps"
+    # Variable frame rate: the frame whose time is nearest (ties: the earlier one).
+    count = int(np.floor(times[-1] * grid_fps + 0.5)) + 1  # grid times up to the last frame's
+
+    def nearest(k: np.ndarray) -> np.ndarray:
+        t = k / grid_fps
+        later = np.clip(np.searchsorted(times, t), 0, n - 1)
+        earlier = np.maximum(later - 1, 0)
+        return np.where(np.abs(times[earlier] - t) <= np.abs(times[later] - t), earlier, later).astype(np.int64)
+
+    return nearest, count, f"variable frame rate (average {fps:.3f} fps)"
 
 
 def clip_source_for(dataset_dict: Mapping, backend: str = "auto") -> ClipSource:
