@@ -11,10 +11,12 @@ import vmae_det  # noqa: F401  (shims before detectron2)
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from vmae_det.data.video_dataset import (
     MAEClipMapper,
+    check_video_list,
     load_video_list,
     register_video_list,
     reset_skipped_videos,
     sample_clip_indices,
+    skip_events,
     skipped_videos,
 )
 from vmae_det.engine.mae_visualization import MASK_GREY, reconstruction_rows, save_reconstruction_figure
@@ -155,6 +157,57 @@ def test_mapper_skips_and_counts_corrupt_videos(video_dir):
     finally:
         logger.removeHandler(handler)
     assert len(records) == 2 and broken in records[0] and "missing.mp4" in records[1]
+
+
+def test_skip_counter_counts_distinct_files_across_forked_workers(video_dir):
+    """The skipped_videos metric counts files, not failed reads: a bad file read again each epoch
+    (or by several workers) counts once; skip_events() counts every failed read."""
+    import multiprocessing
+
+    mapper = MAEClipMapper(num_frames=4, sampling_rate=2, input_size=32)
+    broken, missing = str(video_dir / "sub" / "broken.mp4"), str(video_dir / "missing.mp4")
+    reset_skipped_videos()
+    for _ in range(3):
+        assert mapper({"file_name": broken}) is None
+    # a forked data-loader worker skips the same file and a new one: the parent sees both counts
+    worker = multiprocessing.get_context("fork").Process(
+        target=lambda: [mapper({"file_name": p}) for p in (broken, missing)]
+    )
+    worker.start()
+    worker.join(60)
+    assert worker.exitcode == 0
+    assert (skipped_videos(), skip_events()) == (2, 5)
+    reset_skipped_videos()
+    assert (skipped_videos(), skip_events()) == (0, 0)
+
+
+def test_check_video_list_drops_missing_and_refuses_all_bad(video_dir, tmp_path, caplog):
+    records = load_video_list(str(video_dir))
+    reset_skipped_videos()
+    gone = [{"file_name": str(tmp_path / f"gone{i}.mp4"), "label": 0} for i in range(4)]
+    with caplog.at_level(logging.WARNING, logger="vmae_det.data.video_dataset"):
+        kept = check_video_list(records + gone, "train.csv")
+    assert kept == records and skipped_videos() == 4
+    assert "4 of the 9 videos listed in 'train.csv' do not exist and are skipped" in caplog.text
+    assert "gone0.mp4" in caplog.text
+    with pytest.raises(FileNotFoundError, match=r"none of the 4 videos listed in 'train.csv' exists \(e.g. '.*gone0.mp4'"):
+        check_video_list(gone, "train.csv")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for i in range(3):
+        (bad / f"b{i}.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(100 * i))
+    with pytest.raises(ValueError, match=r"none of the 3 videos tried from '.*bad' decodes; is every video of this "
+                                         r"list bad\? .*b0.mp4: .*b1.mp4: .*b2.mp4: "):
+        check_video_list(load_video_list(str(bad)), str(bad))
+    # a registered list is checked when training first reads it (before any worker starts)
+    register_video_list("test_pretrain_all_bad", str(bad))
+    try:
+        with pytest.raises(ValueError, match="none of the 3 videos tried"):
+            DatasetCatalog.get("test_pretrain_all_bad")
+    finally:
+        DatasetCatalog.remove("test_pretrain_all_bad")
+        MetadataCatalog.remove("test_pretrain_all_bad")
+    reset_skipped_videos()
 
 
 # ---------------------------------------------------------------- reconstruction picture

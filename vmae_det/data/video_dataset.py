@@ -13,14 +13,22 @@
   horizontal flip shared by all frames, resized to a square
   ``input_size``. The model normalises, so the mapper keeps 0-255 values.
 
-A video that cannot be decoded makes the mapper return ``None`` (detectron2's ``MapDataset`` then
-draws another index), logs a warning naming the file and bumps a counter read by
-:func:`skipped_videos`. The counter lives in shared memory so the default forked data-loader
-workers add to the main process's count.
+Bad videos. The registered lists go through :func:`check_video_list` when first read: listed files
+that do not exist are dropped with one warning that counts them, and a list whose files all are
+missing, or none of whose videos decodes (it tries files spread over the list until one does),
+is an error naming the list and the files tried, before training starts (instead of detectron2's
+``MapDataset`` running out of candidates: "Sample larger than population"). During training a
+video that cannot be decoded makes the mapper return ``None`` (``MapDataset`` then draws another
+index) and logs a warning naming the file. :func:`skipped_videos` counts **distinct files**
+(the ``skipped_videos`` training metric), :func:`skip_events` every failed read (the same file
+fails again each epoch). Both live in shared memory, so the default forked data-loader workers
+add to the main process's counts.
 """
 from __future__ import annotations
 
+import ctypes
 import csv
+import hashlib
 import io
 import logging
 import multiprocessing
@@ -44,7 +52,9 @@ __all__ = [
     "datasets_root",
     "sample_clip_indices",
     "MAEClipMapper",
+    "check_video_list",
     "skipped_videos",
+    "skip_events",
     "reset_skipped_videos",
 ]
 
@@ -135,12 +145,71 @@ def load_video_list(path_or_dir: str, root: Optional[str] = None) -> List[Dict[s
     return records
 
 
+def check_video_list(records: List[Dict[str, Any]], source: str, max_tries: int = 32) -> List[Dict[str, Any]]:
+    """Drop listed videos that do not exist (one warning with the count) and make sure at least one
+    of the others decodes.
+
+    Args:
+        records: dataset dicts from :func:`load_video_list`.
+        source: the list file or folder, for messages.
+        max_tries: at most this many files, spread evenly over the list, are opened until one
+            decodes (usually the first does: one open).
+
+    Returns:
+        the records whose file exists. Dropped files count as skipped videos (:func:`skipped_videos`).
+
+    Raises:
+        FileNotFoundError: none of the listed files exists.
+        ValueError: none of the files tried decodes (the message names each with its reason).
+    """
+    existing = [r for r in records if os.path.isfile(r["file_name"])]
+    missing = [r["file_name"] for r in records if not os.path.isfile(r["file_name"])]
+    if not existing:
+        raise FileNotFoundError(
+            f"none of the {len(records)} videos listed in '{source}' exists (e.g. {_examples(missing)}); "
+            "check the paths and the root they are relative to"
+        )
+    if missing:
+        for path in missing:
+            _remember_skip(path)
+        logger.warning(
+            f"{len(missing)} of the {len(records)} videos listed in '{source}' do not exist and are skipped "
+            f"(e.g. {_examples(missing)}); training uses the other {len(existing)}"
+        )
+    step = max(len(existing) / max_tries, 1.0)
+    tried = []
+    for k in range(min(max_tries, len(existing))):
+        path = existing[int(k * step)]["file_name"]
+        try:
+            open_video(path).close()
+            break
+        except VideoDecodeError as e:
+            tried.append(f"{path}: {e.reason}")
+    else:
+        more = len(existing) - len(tried)
+        raise ValueError(
+            f"none of the {len(tried)} videos tried from '{source}' decodes"
+            f"{f' (the other {more} were not tried)' if more else ''}; is every video of this list bad? "
+            + "; ".join(tried[:5]) + (f"; ... (+{len(tried) - 5})" if len(tried) > 5 else "")
+        )
+    return existing
+
+
+def _examples(paths: Sequence[str], k: int = 3) -> str:
+    return ", ".join(f"'{p}'" for p in paths[:k]) + (f" and {len(paths) - k} more" if len(paths) > k else "")
+
+
+def _load_checked(list_path: str, root: Optional[str]) -> List[Dict[str, Any]]:
+    return check_video_list(load_video_list(list_path, root), list_path)
+
+
 def register_video_list(name: str, list_path: str, root: Optional[str] = None) -> None:
-    """Register ``name`` in ``DatasetCatalog`` as ``load_video_list(list_path, root)``.
+    """Register ``name`` in ``DatasetCatalog`` as ``load_video_list(list_path, root)`` followed by
+    :func:`check_video_list`.
 
     The list is read lazily, when the dataset is first requested.
     """
-    DatasetCatalog.register(name, lambda: load_video_list(list_path, root))
+    DatasetCatalog.register(name, lambda: _load_checked(list_path, root))
     MetadataCatalog.get(name).set(list_path=list_path, root=root)
 
 
@@ -158,7 +227,7 @@ def _register_builtin() -> None:
         # Resolve the root when the list is read, so VMAE_DET_DATASETS set after import counts.
         def load() -> List[Dict[str, Any]]:
             root = datasets_root()
-            return load_video_list(
+            return _load_checked(
                 os.path.join(root, rel_list), None if rel_root is None else os.path.join(root, rel_root)
             )
 
@@ -180,26 +249,69 @@ _register_builtin()
 # Skip counter
 # ------------------------------------------------------------------------------------------------
 
-# Shared memory: inherited by forked DataLoader workers, so their skips reach the parent's count.
-_SKIPPED = multiprocessing.Value("q", 0)
+# Shared memory, inherited by forked DataLoader workers so their skips reach the parent's counts:
+# an open-addressing set of 64-bit path hashes (distinct files), and the two counts.
+_SKIP_TABLE_SLOTS = 1 << 16  # 512 KiB; past 90% full, new files are still counted, not stored
+_SKIP_TABLE = multiprocessing.Array(ctypes.c_int64, _SKIP_TABLE_SLOTS, lock=True)
+_SKIPPED = multiprocessing.Value(ctypes.c_int64, 0, lock=False)  # distinct files (under the table's lock)
+_SKIP_EVENTS = multiprocessing.Value(ctypes.c_int64, 0, lock=False)
 
 
 def skipped_videos() -> int:
-    """Number of videos the mappers of this process (and its forked workers) have skipped."""
+    """Number of distinct video files skipped by this process and its forked workers (missing from
+    a list, or failing to decode in a mapper). A file that fails again counts once."""
     return int(_SKIPPED.value)
 
 
+def skip_events() -> int:
+    """Number of failed video reads (each time a mapper skipped a video, repeats included)."""
+    return int(_SKIP_EVENTS.value)
+
+
 def reset_skipped_videos() -> None:
-    """Set the skip counter back to zero (tests, or one count per run)."""
-    with _SKIPPED.get_lock():
+    """Set both counts back to zero and forget the skipped files (tests, or one count per run)."""
+    with _SKIP_TABLE.get_lock():
+        ctypes.memset(ctypes.addressof(_SKIP_TABLE.get_obj()), 0, ctypes.sizeof(_SKIP_TABLE.get_obj()))
         _SKIPPED.value = 0
+        _SKIP_EVENTS.value = 0
+
+
+def _path_hash(path: str) -> int:
+    h = int.from_bytes(hashlib.blake2b(os.path.abspath(path).encode(), digest_size=8).digest(), "little", signed=True)
+    return h or 1  # 0 marks an empty slot
+
+
+def _remember_skip(path: str, event: bool = False) -> bool:
+    """Record a skip of ``path``; True when the file had not been skipped before."""
+    h = _path_hash(path)
+    table = _SKIP_TABLE.get_obj()
+    with _SKIP_TABLE.get_lock():
+        if event:
+            _SKIP_EVENTS.value += 1
+        slot = h % _SKIP_TABLE_SLOTS
+        for _ in range(_SKIP_TABLE_SLOTS):
+            if table[slot] == h:
+                return False
+            if table[slot] == 0:
+                if _SKIPPED.value < 0.9 * _SKIP_TABLE_SLOTS:
+                    table[slot] = h
+                _SKIPPED.value += 1
+                return True
+            slot = (slot + 1) % _SKIP_TABLE_SLOTS
+        _SKIPPED.value += 1  # pragma: no cover - the table never fills (90% cap above)
+        return True
 
 
 def _count_skip(path: str, reason: str) -> None:
-    with _SKIPPED.get_lock():
-        _SKIPPED.value += 1
-        total = _SKIPPED.value
-    logger.warning("Skipping video '%s' (%s); %d video(s) skipped so far", path, reason, total)
+    new = _remember_skip(path, event=True)
+    files, events = skipped_videos(), skip_events()
+    if new:
+        logger.warning(
+            "Skipping video '%s' (%s); %d distinct video file(s) skipped so far (%d failed reads)",
+            path, reason, files, events,
+        )
+    else:
+        logger.info("Skipping video '%s' again (%s); %d distinct file(s), %d failed reads", path, reason, files, events)
 
 
 # ------------------------------------------------------------------------------------------------
