@@ -56,7 +56,14 @@ class VideoWriteError(OSError):
     """An output video cannot be encoded; the message names the output file and the frame size."""
 
 
-def display_rotation(frame) -> Tuple[int, bool]:
+#: Where a reader made with ``quiet=True`` logs: nowhere (the demo's second pass over a file would
+#: otherwise repeat every warning of the first).
+_quiet_logger = logging.getLogger(__name__ + ".quiet")
+_quiet_logger.propagate = False
+_quiet_logger.addHandler(logging.NullHandler())
+
+
+def display_rotation(frame, log: logging.Logger = logger) -> Tuple[int, bool]:
     """``(quarter turns counter-clockwise, mirrored)`` a player applies to a decoded PyAV ``frame``.
 
     From the frame's display matrix (FFmpeg attaches the stream's one to every frame): PyAV's
@@ -71,7 +78,7 @@ def display_rotation(frame) -> Tuple[int, bool]:
                 mirrored = True
     quarter = int(round(degrees / 90.0)) % 4
     if abs(degrees - 90.0 * round(degrees / 90.0)) > 1.0:
-        logger.warning("display rotation %.1f degrees is not a multiple of 90: using %d", degrees, quarter * 90)
+        log.warning("display rotation %.1f degrees is not a multiple of 90: using %d", degrees, quarter * 90)
     return quarter, mirrored
 
 
@@ -84,6 +91,7 @@ class VideoStreamReader:
 
     Args:
         path: video file.
+        quiet: log nothing (for a second pass over a file whose first pass reported its problems).
 
     Attributes:
         rate: the grid rate (the stream's nominal frame rate, ``Fraction``); ``fps``: the same as float.
@@ -98,10 +106,11 @@ class VideoStreamReader:
             shorter than ``header_seconds`` the decodable stream is; 0 when it is not).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, quiet: bool = False) -> None:
         import av
 
         self.path = str(path)
+        self._log = _quiet_logger if quiet else logger
         if not os.path.exists(self.path):
             raise VideoStreamError(self.path, "no such video file")
         if not os.path.isfile(self.path):
@@ -133,13 +142,16 @@ class VideoStreamReader:
             raise VideoStreamError(self.path, f"the video stream's frame rate {float(rate)} is unusable")
         self.fps = float(self.rate)
         if self.fps > 240:
-            logger.warning("%s: nominal frame rate %.1f fps is unusually high; the demo's grid (and its "
+            self._log.warning("%s: nominal frame rate %.1f fps is unusually high; the demo's grid (and its "
                            "output video) runs at that rate", self.path, self.fps)
         self.header_seconds = self._header_seconds(stream)
         self.estimated_num_frames = (int(round(self.header_seconds * self.fps)) if self.header_seconds else None)
         self.stats: Dict[str, float] = {"decoded": 0, "grid_frames": 0, "repeated": 0, "dropped": 0,
                                         "corrupt_packets_skipped": 0, "decoded_seconds": 0.0,
                                         "damaged_tail_seconds": 0.0}
+        from av.video.reformatter import VideoReformatter
+
+        self._reformatter = VideoReformatter()
         self._frames = self._decoded_frames()
         try:
             self._first = next(self._frames)
@@ -148,12 +160,13 @@ class VideoStreamReader:
         except av.error.FFmpegError as e:
             raise VideoStreamError(self.path, f"cannot decode any frame ({e})") from e
         first = self._first
-        self.rotation_quarters, mirrored = display_rotation(first)
+        self.rotation_quarters, mirrored = display_rotation(first, self._log)
         self.rotation = 90 * self.rotation_quarters
         if mirrored:
-            logger.warning("%s: the display matrix mirrors the picture; the demo applies its rotation only", self.path)
+            self._log.warning("%s: the display matrix mirrors the picture; the demo applies its rotation only",
+                              self.path)
         if self.rotation:
-            logger.info("%s: display rotation %d degrees applied to every frame", self.path, self.rotation)
+            self._log.info("%s: display rotation %d degrees applied to every frame", self.path, self.rotation)
         h, w = int(first.height), int(first.width)
         if not h or not w:
             raise VideoStreamError(self.path, "the video stream has no frame size")
@@ -183,7 +196,7 @@ class VideoStreamReader:
                 except av.error.FFmpegError as e:
                     self.stats["corrupt_packets_skipped"] += 1
                     if self.stats["corrupt_packets_skipped"] <= 3:
-                        logger.warning("%s: skipped an undecodable packet (%s)", self.path, e)
+                        self._log.warning("%s: skipped an undecodable packet (%s)", self.path, e)
                     continue
                 for frame in frames:
                     yield frame
@@ -191,11 +204,18 @@ class VideoStreamReader:
             if not hasattr(self, "_first"):
                 raise
             self.stats["corrupt_packets_skipped"] += 1
-            logger.warning("%s: demuxing stopped after %d frames (%s): damaged tail", self.path,
+            self._log.warning("%s: demuxing stopped after %d frames (%s): damaged tail", self.path,
                            self.stats["decoded"], e)
 
-    def _to_rgb(self, frame, index: int) -> np.ndarray:
-        img = frame.to_ndarray(format="rgb24")
+    def to_rgb(self, frame, index: int = -1) -> np.ndarray:
+        """The RGB uint8 ``[H, W, 3]`` picture of a decoded PyAV ``frame`` (display rotation applied).
+
+        The same conversion as ``frame.to_ndarray(format="rgb24")`` (same swscale settings), through
+        one reformatter kept for the whole stream: PyAV otherwise builds a new swscale context for
+        every frame, which costs more than the conversion itself on small videos. Each call returns a
+        new array, so the demo can convert a frame it kept in decoded form again when it renders it.
+        """
+        img = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
         if self.rotation_quarters:
             img = np.ascontiguousarray(np.rot90(img, self.rotation_quarters))
         if img.shape[:2] != (self.height, self.width):
@@ -204,69 +224,88 @@ class VideoStreamReader:
                            f"the first {self.width}x{self.height}): not supported")
         return img
 
-    def _timed_frames(self) -> Iterator[Tuple[int, Fraction, Optional[Fraction], object]]:
-        """``(decoded index, time since the first frame, duration or None, PyAV frame)`` per decoded frame."""
+    def _timed_frames(self) -> Iterator[Tuple[int, Fraction, object]]:
+        """``(decoded index, time since the first frame, PyAV frame)`` per decoded frame."""
         t0 = t_prev = None
         frame = self._first
+        stream_tb = self._stream.time_base
+        period = 1 / self.rate
         k = 0
         while frame is not None:
             self.stats["decoded"] = k + 1
-            tb = frame.time_base or self._stream.time_base
+            tb = frame.time_base or stream_tb
             if frame.pts is not None and tb is not None:
-                t_abs = Fraction(frame.pts) * tb
+                t_abs = frame.pts * tb
                 if t0 is None:
                     t0 = t_abs
                 t = t_abs - t0
             else:  # no timestamp: one nominal period after the previous frame
-                t = Fraction(0) if t_prev is None else t_prev + 1 / self.rate
+                t = Fraction(0) if t_prev is None else t_prev + period
                 if t0 is None:
                     t0 = Fraction(0)
-            dur = Fraction(frame.duration) * tb if (getattr(frame, "duration", None) and tb is not None) else None
-            yield k, t, dur, frame
+            yield k, t, frame
             t_prev = t
             k += 1
             frame = next(self._frames, None)
 
+    def _duration(self, frame) -> Optional[Fraction]:
+        """How long ``frame`` lasts according to the file, ``None`` when it does not say."""
+        tb = frame.time_base or self._stream.time_base
+        return Fraction(frame.duration) * tb if (getattr(frame, "duration", None) and tb is not None) else None
+
     def __iter__(self) -> Iterator[Tuple[int, np.ndarray]]:
         """Yield ``(grid_index, frame_rgb)`` on the presentation-time grid, then close the file."""
+        for i, img, _ in self.frames():
+            yield i, img
+
+    def frames(self) -> Iterator[Tuple[int, np.ndarray, object]]:
+        """Yield ``(grid_index, frame_rgb, decoded)`` on the presentation-time grid, then close the file.
+
+        ``decoded`` is the PyAV frame ``frame_rgb`` was converted from (:meth:`to_rgb` converts it
+        again); a repeated grid frame yields the same objects as the grid frame before it.
+        """
         rate, stats = self.rate, self.stats
         i = 0
-        prev = prev_t = prev_dur = gap = None  # the decoded frame waiting for its grid slots
+        prev = prev_t = gap = None  # the decoded frame waiting for its grid slots
         prev_k, prev_img, prev_used = 0, None, False
         non_increasing = 0
 
         def emit():
             nonlocal prev_img, prev_used
             if prev_img is None:
-                prev_img = self._to_rgb(prev, prev_k)
+                prev_img = self.to_rgb(prev, prev_k)
             elif prev_used:
                 stats["repeated"] += 1
             prev_used = True
             return prev_img
 
         try:
-            for k, t, dur, frame in self._timed_frames():
+            for k, t, frame in self._timed_frames():
                 if prev is not None:
                     if t <= prev_t:
                         stats["dropped"] += 1
                         non_increasing += 1
                         if non_increasing == 1:
-                            logger.warning("%s: decoded frame %d has a timestamp (%.3f s) not after the previous "
+                            self._log.warning("%s: decoded frame %d has a timestamp (%.3f s) not after the previous "
                                            "one: dropped (further ones are counted)", self.path, k, float(t))
                         continue
                     gap = t - prev_t
-                    mid = (prev_t + t) / 2
-                    while Fraction(i) / rate <= mid:
-                        yield i, emit()
+                    # Grid frame i (at i / rate) takes the previous frame while i / rate <= the midpoint.
+                    last = (prev_t + t) * rate / 2
+                    last = last.numerator // last.denominator
+                    while i <= last:
+                        yield i, emit(), prev
                         i += 1
                     if not prev_used:
                         stats["dropped"] += 1  # another frame is nearer to every grid time it could take
-                prev, prev_k, prev_t, prev_dur, prev_img, prev_used = frame, k, t, dur, None, False
+                prev, prev_k, prev_t, prev_img, prev_used = frame, k, t, None, False
             if prev is None:
                 return
-            end = prev_t + (prev_dur or gap or 1 / rate)
-            while Fraction(i) / rate < end:
-                yield i, emit()
+            end = prev_t + (self._duration(prev) or gap or 1 / rate)
+            stop = end * rate  # grid frames strictly before the end: i < end * rate
+            stop = -((-stop.numerator) // stop.denominator)
+            while i < stop:
+                yield i, emit(), prev
                 i += 1
             if not prev_used:
                 stats["dropped"] += 1
@@ -283,7 +322,7 @@ class VideoStreamReader:
         missing = header - decoded_seconds
         if missing > max(DAMAGED_TAIL_MIN_SECONDS, 3.0 / self.fps):
             self.stats["damaged_tail_seconds"] = round(missing, 3)
-            logger.warning("%s: damaged tail: the decodable stream ends at %.2f s but the header promises "
+            self._log.warning("%s: damaged tail: the decodable stream ends at %.2f s but the header promises "
                            "%.2f s (%.2f s missing); the results cover the decoded part only", self.path,
                            decoded_seconds, header, missing)
 
@@ -309,9 +348,12 @@ class VideoStreamWriter:
         fps: frame rate (a ``Fraction`` keeps rates such as 30000/1001 exact).
         width, height: size of the frames that will be written.
         crf: libx264 constant rate factor (lower is better quality).
+        preset: libx264 speed preset. ``"ultrafast"`` (the default) encodes several times faster than
+            ``"veryfast"`` (measured in docs/performance.md) for files about a third larger at the
+            same ``crf``: the demo's output is a preview, and encoding was its largest cost per frame.
     """
 
-    def __init__(self, path: str, fps, width: int, height: int, crf: int = 23) -> None:
+    def __init__(self, path: str, fps, width: int, height: int, crf: int = 23, preset: str = "ultrafast") -> None:
         import av
 
         self.path = str(path)
@@ -330,7 +372,7 @@ class VideoStreamWriter:
                 stream = self._container.add_stream("libx264", rate=rate)
                 stream.width, stream.height = _even(self.width), _even(self.height)
                 stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": "veryfast"}
+                stream.options = {"crf": str(crf), "preset": preset}
                 self._stream = stream
                 stream.codec_context.open()
             except (av.error.FFmpegError, ValueError) as e:
@@ -360,7 +402,8 @@ class VideoStreamWriter:
             pad_h, pad_w = _even(self.height) - self.height, _even(self.width) - self.width
             if pad_h or pad_w:
                 frame_rgb = np.pad(frame_rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+            # Wrapped, not copied: the encoder converts it to yuv420p before encode() returns.
+            frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(frame_rgb), format="rgb24")
             frame.pts = self.num_frames
             try:
                 for packet in self._stream.encode(frame):
