@@ -8,6 +8,8 @@ accumulation lets the paper's batch (e.g. 128 clips) run on fewer GPUs.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import time
 from typing import Dict, Optional
 
@@ -17,6 +19,24 @@ from torch.nn.parallel import DistributedDataParallel
 from detectron2.engine import SimpleTrainer
 
 __all__ = ["Trainer"]
+
+
+class _ExpectedErrorTraceback(logging.Filter):
+    """detectron2's train loop logs every exception with its traceback before re-raising it. For an
+    expected error (a bad file or value: ``vmae_det.cli.EXPECTED_ERRORS``) the tool prints one clear
+    ``error: ...`` line instead, so the traceback is dropped here (``VMAE_DET_TRACEBACK=1`` keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from ..cli import EXPECTED_ERRORS
+
+        if record.exc_info and isinstance(record.exc_info[1], EXPECTED_ERRORS) \
+                and not os.environ.get("VMAE_DET_TRACEBACK"):
+            record.msg = f"{record.getMessage()} {type(record.exc_info[1]).__name__} (details below)"
+            record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
+logging.getLogger("detectron2.engine.train_loop").addFilter(_ExpectedErrorTraceback())
 
 
 class Trainer(SimpleTrainer):
