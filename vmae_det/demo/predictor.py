@@ -20,10 +20,15 @@ import torch
 from torch import nn
 
 from vmae_det.data.ava.clip_source import AVA_FPS, clip_indices
-from vmae_det.data.transforms import ShortSideResize, apply_augmentations_to_clip, build_ava_test_augmentations
+from vmae_det.data.transforms import (
+    ShortSideResize,
+    apply_augmentations_to_clip,
+    build_ava_test_augmentations,
+    clip_boxes_to_image,
+)
 
-__all__ = ["ClipRequest", "ActionPredictor", "DemoConfigError", "DemoModelError", "clip_settings_from_config",
-           "TEST_MAPPER_KEY", "MODEL_FPS"]
+__all__ = ["ClipRequest", "ActionPredictor", "FrameTransform", "DemoConfigError", "DemoModelError",
+           "clip_settings_from_config", "TEST_MAPPER_KEY", "MODEL_FPS"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +66,46 @@ class ClipRequest:
     box_scores: np.ndarray
     video_id: str = ""
     timestamp: int = 0
+
+
+class FrameTransform:
+    """The test transform of one frame size, applied frame by frame as frames are decoded.
+
+    ``apply_augmentations_to_clip`` samples the augmentations once on a clip's first frame and applies
+    the resulting transform to every frame with ``apply_image`` and to the boxes with ``apply_box``
+    (then clips them to the output). When that transform does not depend on the frame's content or
+    on chance (:meth:`ActionPredictor.frame_transform` decides), it is the same for every clip of a
+    video, so the demo can shrink each frame to the model's size once, when it is decoded, and keep
+    only that copy for the clips: ``clip(frames) == stack([apply(f) for f in frames])`` and
+    ``boxes(b)`` equals the boxes ``apply_augmentations_to_clip`` returns, bit for bit
+    (``tests/test_demo.py::test_demo_scores_equal_the_evaluation_scores``).
+    """
+
+    def __init__(self, augmentations: Sequence[Any], height: int, width: int) -> None:
+        from detectron2.data import transforms as T
+
+        self.height, self.width = int(height), int(width)
+        probe = T.AugInput(np.zeros((self.height, self.width, 3), np.uint8))
+        self.transform = T.AugmentationList(list(augmentations))(probe)
+        self.out_height, self.out_width = int(probe.image.shape[0]), int(probe.image.shape[1])
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        """One RGB ``[H, W, 3]`` frame in the model's input size ``[h, w, 3]``."""
+        return self.transform.apply_image(frame)
+
+    def boxes(self, boxes: np.ndarray) -> np.ndarray:
+        """Absolute xyxy frame boxes -> float32 ``[N, 4]`` clip boxes, clipped to the clip."""
+        boxes = self.transform.apply_box(np.asarray(boxes, np.float32).reshape(-1, 4))
+        return clip_boxes_to_image(boxes, self.out_height, self.out_width)
+
+
+#: Augmentations :meth:`ActionPredictor.frame_transform` knows to be the same for every frame.
+def _deterministic(aug: Any) -> bool:
+    from fvcore.transforms.transform import Transform
+
+    if isinstance(aug, ShortSideResize):
+        return aug.short_edge[0] == aug.short_edge[1]
+    return isinstance(aug, Transform)  # a fixed transform (a NoOpTransform, a given resize, ...)
 
 
 class ActionPredictor:
@@ -179,6 +224,25 @@ class ActionPredictor:
         """A :class:`ClipRequest` from the clip's frames and absolute person boxes in frame pixels."""
         clip, clip_boxes = self.prepare_clip(frames, boxes)
         return ClipRequest(clip, clip_boxes, np.asarray(box_scores, np.float32).reshape(-1), video_id, int(timestamp))
+
+    def frame_transform(self, height: int, width: int) -> Optional[FrameTransform]:
+        """The test transform of ``height x width`` frames as a :class:`FrameTransform`, when it can be
+        applied to frames one by one as they are decoded with the same result as on whole clips:
+        every augmentation is a fixed-size ``ShortSideResize`` (the AVA test transform) or a fixed
+        detectron2 ``Transform``. ``None`` otherwise (e.g. a random short side, a random crop): the
+        clip must then be transformed as a whole (:meth:`make_request` on full frames)."""
+        if not all(_deterministic(a) for a in self.augmentations):
+            return None
+        return FrameTransform(self.augmentations, height, width)
+
+    def make_request_from_transformed(self, frames: Sequence[np.ndarray], transform: FrameTransform,
+                                      boxes: np.ndarray, box_scores: np.ndarray, video_id: str = "",
+                                      timestamp: int = 0) -> ClipRequest:
+        """:meth:`make_request` for frames already passed through ``transform`` (:meth:`frame_transform`),
+        with the person boxes still in pixels of the full frames. Same clip and boxes, bit for bit."""
+        clip = torch.from_numpy(np.ascontiguousarray(np.stack(list(frames)))).permute(3, 0, 1, 2).contiguous()
+        return ClipRequest(clip, transform.boxes(boxes), np.asarray(box_scores, np.float32).reshape(-1),
+                           video_id, int(timestamp))
 
     def clip_size(self, height: int, width: int) -> Tuple[int, int]:
         """``(h, w)`` of the clips made from ``height x width`` frames."""
