@@ -39,6 +39,7 @@ class ActionVisualizer:
         self.min_short_side = int(min_short_side)
         self.max_long_side = int(max_long_side)
         self._colors = (colormap(rgb=True, maximum=255)).astype(int)
+        self._cache = None
 
     def output_size(self, height: int, width: int) -> Tuple[int, int]:
         """``(H, W)`` of the rendered frames for input frames of ``(height, width)``."""
@@ -57,31 +58,55 @@ class ActionVisualizer:
     def color(self, index: int) -> Tuple[int, int, int]:
         return tuple(int(c) for c in self._colors[index % len(self._colors)])
 
-    def draw(self, frame_rgb: np.ndarray, people: Sequence[BoxLabels]) -> np.ndarray:
-        """Return a new RGB frame (possibly upscaled) with boxes and labels drawn."""
+    def draw(self, frame_rgb: np.ndarray, people: Sequence[BoxLabels], inplace: bool = False) -> np.ndarray:
+        """Return the RGB frame (possibly upscaled) with boxes and labels drawn.
+
+        A new array unless ``inplace`` is set and no upscaling is needed: then ``frame_rgb`` itself is
+        drawn on (the demo does so with frames it converted for rendering only). The layout (box
+        corners, label blocks and text sizes) depends only on ``people`` and the frame size, so it is
+        computed once for consecutive frames drawn with equal ``people``.
+        """
         h, w = frame_rgb.shape[:2]
         out_h, out_w = self.output_size(h, w)
         if (out_h, out_w) != (h, w):
             canvas = cv2.resize(frame_rgb, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
         else:
-            canvas = frame_rgb.copy()
+            canvas = frame_rgb if inplace else frame_rgb.copy()
+        layout = self._layout(people, h, w, out_h, out_w)
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        for color, p1, p2, thickness, blocks, font_scale, text_color in layout:
+            cv2.rectangle(canvas, p1, p2, color, thickness)
+            for top_left, bottom_right, text, org in blocks:
+                cv2.rectangle(canvas, top_left, bottom_right, color, -1)
+                cv2.putText(canvas, text, org, font, font_scale, text_color, 1, cv2.LINE_AA)
+        return canvas
+
+    def _layout(self, people: Sequence[BoxLabels], h: int, w: int, out_h: int, out_w: int) -> List[tuple]:
+        # What the layout depends on, by value: a caller may change its list between calls.
+        key = (h, w, out_h, out_w, [(tuple(map(float, p.box)), tuple(p.labels)) for p in people])
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
         sx, sy = out_w / w, out_h / h
         font_scale = max(0.35, min(out_h, out_w) / 900.0)
         thickness = max(1, int(round(min(out_h, out_w) / 300)))
+        layout = []
         for i, person in enumerate(people):
             color = self.color(i)
             x1, y1, x2, y2 = person.box
             p1 = (int(round(x1 * sx)), int(round(y1 * sy)))
             p2 = (int(round(x2 * sx)), int(round(y2 * sy)))
-            cv2.rectangle(canvas, p1, p2, color, thickness)
-            self._draw_labels(canvas, p1, p2, person.labels, color, font_scale)
-        return canvas
+            text_color = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
+            layout.append((color, p1, p2, thickness, self._label_blocks(out_w, p1, person.labels, font_scale),
+                           font_scale, text_color))
+        self._cache = (key, layout)
+        return layout
 
-    def _draw_labels(self, canvas, p1, p2, labels, color, font_scale) -> None:
+    @staticmethod
+    def _label_blocks(canvas_w: int, p1, labels, font_scale) -> List[tuple]:
         font = cv2.FONT_HERSHEY_SIMPLEX
         lines = [f"{name} {score:.2f}" for name, score in labels]
         if not lines:
-            return
+            return []
         sizes = [cv2.getTextSize(t, font, font_scale, 1) for t in lines]
         line_h = max(s[0][1] + s[1] for s in sizes) + 2
         block_h = line_h * len(lines)
@@ -89,9 +114,9 @@ class ActionVisualizer:
         y0 = p1[1] - block_h if p1[1] - block_h >= 0 else p1[1]
         block_w = max(s[0][0] for s in sizes) + 4
         # Keep the whole label block on the canvas (boxes touching the right edge are common).
-        x0 = max(min(p1[0], canvas.shape[1] - block_w), 0)
-        text_color = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
+        x0 = max(min(p1[0], canvas_w - block_w), 0)
+        blocks = []
         for k, (text, ((tw, th), base)) in enumerate(zip(lines, sizes)):
             top = y0 + k * line_h
-            cv2.rectangle(canvas, (x0, top), (x0 + tw + 4, top + line_h), color, -1)
-            cv2.putText(canvas, text, (x0 + 2, top + th + 1), font, font_scale, text_color, 1, cv2.LINE_AA)
+            blocks.append(((x0, top), (x0 + tw + 4, top + line_h), text, (x0 + 2, top + th + 1)))
+        return blocks
