@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: libx264 refuses frames with a side above this many pixels (measured: 16384 opens, 16386 does not).
 MAX_H264_SIDE = 16384
+#: Frames up to this many pixels (640x480) are encoded by one libx264 thread.
+SMALL_FRAME_PIXELS = 640 * 480
 #: A stream ending this much (and at least 3 frame periods) before its header's duration is a damaged tail.
 DAMAGED_TAIL_MIN_SECONDS = 0.5
 
@@ -351,9 +353,11 @@ class VideoStreamWriter:
         preset: libx264 speed preset. ``"ultrafast"`` (the default) encodes several times faster than
             ``"veryfast"`` (measured in docs/performance.md) for files about a third larger at the
             same ``crf``: the demo's output is a preview, and encoding was its largest cost per frame.
+        options: further libx264 options (FFmpeg ``-x264-params`` style names), e.g. ``{"threads": "1"}``.
     """
 
-    def __init__(self, path: str, fps, width: int, height: int, crf: int = 23, preset: str = "ultrafast") -> None:
+    def __init__(self, path: str, fps, width: int, height: int, crf: int = 23, preset: str = "ultrafast",
+                 options: Optional[Dict[str, str]] = None) -> None:
         import av
 
         self.path = str(path)
@@ -372,7 +376,10 @@ class VideoStreamWriter:
                 stream = self._container.add_stream("libx264", rate=rate)
                 stream.width, stream.height = _even(self.width), _even(self.height)
                 stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": preset}
+                # x264's frame threads cost a fixed synchronisation per frame that outweighs their gain on
+                # small frames (measured in docs/performance.md): one thread up to 640x480.
+                threads = {"threads": "1"} if self.width * self.height <= SMALL_FRAME_PIXELS else {}
+                stream.options = {"crf": str(crf), "preset": preset, **threads, **(options or {})}
                 self._stream = stream
                 stream.codec_context.open()
             except (av.error.FFmpegError, ValueError) as e:
