@@ -173,6 +173,75 @@ def test_frames_held_in_memory_do_not_grow_with_video_length(tmp_path):
     assert held[1] <= 4 * 3 + 2 * 5 + 1  # clip span + batch x interval (+ the frame being decoded)
 
 
+def read_video(path) -> list:
+    return [f for _, f in VideoStreamReader(str(path))]
+
+
+def test_large_backlogs_run_smaller_batches_with_the_same_results(video, tmp_path, monkeypatch):
+    """Frames waiting for a batch's labels may hold RENDER_BACKLOG_BYTES: past it the batch runs early.
+    Scores, CSV and the rendered video do not change (the model sees the same clips)."""
+    import vmae_det.demo.run as run_module
+
+    kwargs = dict(batch_size=4, keyframe_interval=10, progress=False, preview=False, render_min_short_side=0)
+    ref = run_demo(str(video), str(tmp_path / "ref"), make_predictor(), fixed_detector, **kwargs)
+    frame_bytes = 96 * 64 * 3
+    monkeypatch.setattr(run_module, "RENDER_BACKLOG_BYTES", 12 * frame_bytes)
+    small = run_demo(str(video), str(tmp_path / "small"), make_predictor(), fixed_detector, **kwargs)
+    assert ref["early_batches"] == 0 and small["early_batches"] > 0
+    assert small["render_source"] == ref["render_source"] == "frames held"
+    assert small["max_frames_in_memory"] < ref["max_frames_in_memory"]
+    assert small["max_frames_in_memory"] <= 12 + 10 + 1  # the budget, plus one keyframe interval
+    assert read_rows(small["outputs"]["csv"]) == read_rows(ref["outputs"]["csv"])
+    for a, b in zip(read_video(small["outputs"]["video"]), read_video(ref["outputs"]["video"]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", ["constant rate", "repeated frames"])
+def test_huge_frames_are_decoded_again_for_rendering_with_the_same_output(video, tmp_path, monkeypatch, case):
+    """When one keyframe's backlog of RGB frames would pass RENDER_BACKLOG_BYTES (4K), no frame is kept for
+    rendering: a second reader decodes the file again behind the renderer. Same CSV, same video, frame by
+    frame, also when grid frames repeat (a sparse file: the repeat must not carry the drawing twice)."""
+    import vmae_det.demo.run as run_module
+
+    if case == "repeated frames":
+        video = make_timed_video(tmp_path / "gaps.mp4", SPARSE_PTS[:30], 15)
+
+    def moving_people():  # boxes move from keyframe to keyframe, so a drawing left on a frame shows
+        calls = []
+
+        def detector(frame):
+            calls.append(1)
+            return BOXES + 3 * len(calls), np.array([0.9, 0.8], np.float32)
+        return detector
+
+    kwargs = dict(batch_size=2, keyframe_interval=3, progress=False, preview=False, render_min_short_side=0)
+    ref = run_demo(str(video), str(tmp_path / "ref"), make_predictor(), moving_people(), **kwargs)
+    monkeypatch.setattr(run_module, "RENDER_BACKLOG_BYTES", 1)
+    again = run_demo(str(video), str(tmp_path / "again"), make_predictor(), moving_people(), **kwargs)
+    assert ref["render_source"] == "frames held" and again["render_source"] == "second decoding pass"
+    assert again["max_frames_in_memory"] == 2 < ref["max_frames_in_memory"]
+    assert again["early_batches"] == 0  # nothing is held, so batches stay full
+    if case == "repeated frames":
+        assert ref["repeated_frames"] > 0
+    assert read_rows(again["outputs"]["csv"]) == read_rows(ref["outputs"]["csv"])
+    for a, b in zip(read_video(again["outputs"]["video"]), read_video(ref["outputs"]["video"]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_random_test_transform_is_applied_to_whole_clips(video, tmp_path):
+    """Per-frame shrinking needs a transform that is the same for every clip; a random one (a short side
+    drawn per clip) falls back to keeping full frames and transforming each clip as a whole."""
+    from vmae_det.data.transforms import ShortSideResize
+
+    predictor = make_predictor()
+    assert predictor.frame_transform(64, 96) is not None
+    predictor.augmentations = [ShortSideResize((28, 36))]
+    assert predictor.frame_transform(64, 96) is None
+    summary = run_demo(str(video), str(tmp_path / "o"), predictor, fixed_detector, batch_size=1,  # sizes differ
+                       keyframe_interval=10, progress=False, preview=False, render_min_short_side=0)
+    assert summary["max_model_frames_in_memory"] == 0 and summary["num_boxes"] == 2 * summary["num_keyframes"]
+
+
 # --------------------------------------------------------------------------- box CSVs
 def test_boxes_from_csv_with_ava_offset_merging_and_skips(video, tmp_path, caplog):
     caplog.set_level(logging.INFO)
@@ -248,6 +317,21 @@ def test_visualizer_draws_box_and_label_background_in_the_box_colour():
     assert (label_area > 200).all(-1).sum() > 10       # white text
     assert not frame.any()                             # input untouched
     assert vis.color(1) != vis.color(0)
+
+
+def test_visualizer_layout_cache_follows_the_labels_and_inplace_draws_on_the_frame():
+    vis = ActionVisualizer(min_short_side=0)
+    frame = np.random.RandomState(0).randint(0, 255, (120, 160, 3), np.uint8)
+    people = [BoxLabels((20, 50, 80, 110), [("walk", 0.9)])]
+    first = vis.draw(frame, people)
+    np.testing.assert_array_equal(vis.draw(frame, people), first)
+    people[0].labels.append(("jump", 0.4))  # the same list, changed: a new layout
+    changed = vis.draw(frame, people)
+    np.testing.assert_array_equal(changed, ActionVisualizer(min_short_side=0).draw(frame, people))
+    assert not np.array_equal(changed, first)
+    own = frame.copy()
+    assert vis.draw(own, people, inplace=True) is own
+    np.testing.assert_array_equal(own, changed)
 
 
 # --------------------------------------------------------------------------- config + CLI
@@ -426,6 +510,8 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
     assert len(dicts) >= 2 and all(d.get("video_path") and not d.get("frames_dir") for d in dicts)
     frames = [f for _, f in VideoStreamReader(str(video))]  # what the demo decodes
     h, w = frames[0].shape[:2]
+    transform = predictor.frame_transform(h, w)
+    assert transform is not None and (transform.out_height, transform.out_width) == (64, 85)
     expected, gt_boxes = {}, {}
     for d in dicts:
         ts = d["timestamp"]
@@ -441,6 +527,12 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
         assert torch.equal(request.clip, inp["clip"])
         np.testing.assert_array_equal(request.boxes, inp["boxes"].numpy())
         np.testing.assert_allclose(predictor([request])[0], expected[ts], atol=1e-6, rtol=0)
+        # What run_demo does: each frame shrunk once, when decoded, by the same transform; clips stacked later.
+        small = [transform.apply(frames[i]) for i in idx]
+        streamed = predictor.make_request_from_transformed(small, transform, gt_boxes[ts] * np.array(
+            [w, h, w, h], np.float32), np.ones(len(gt_boxes[ts]), np.float32), vid, ts)
+        assert torch.equal(streamed.clip, inp["clip"])
+        np.testing.assert_array_equal(streamed.boxes, inp["boxes"].numpy())
     all_scores = np.concatenate(list(expected.values()))
     assert all_scores.std(0).max() > 1e-2  # scores differ between people and keyframes
 
@@ -450,6 +542,7 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
     boxes_csv.write_text("".join(",".join(r[:6] + ["", "1.0"]) + "\n" for r in rows))
     summary = run_demo(str(video), str(tmp_path / "demo"), predictor, str(boxes_csv), batch_size=2,
                        progress=False, preview=False, render_min_short_side=0)
+    assert summary["max_model_frames_in_memory"] > 0  # clips were built from the per-frame copies
     data = json.loads(Path(summary["outputs"]["json"]).read_text())
     assert data["time_offset"] == 900 and data["clip_offset"] == 1
     seen = set()

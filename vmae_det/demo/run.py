@@ -33,13 +33,18 @@ from .arguments import check_demo_arguments
 from .keyframes import KeyframeSchedule
 from .outputs import DetectionWriter, KeyframeDetections, OutputFiles
 from .person_boxes import CsvBoxSource, DetectorBoxSource, PersonBoxSource
-from .predictor import MODEL_FPS, ActionPredictor
+from .predictor import MODEL_FPS, ActionPredictor, FrameTransform
 from .video_stream import VideoStreamError, VideoStreamReader, VideoStreamWriter
 from .visualizer import ActionVisualizer, BoxLabels
 
 __all__ = ["VideoTooShortError", "run_demo"]
 
 logger = logging.getLogger(__name__)
+
+#: Frames waiting for their keyframe's labels may hold this many bytes: a batch of fewer than
+#: ``batch_size`` keyframes is run as soon as they would hold more, and videos whose frames would pass
+#: it with a single keyframe's backlog (4K) are decoded a second time for rendering instead.
+RENDER_BACKLOG_BYTES = 256 * 2 ** 20
 
 #: AVA's videos are 15-minute crops starting at this second of the movie.
 AVA_CROP_START_SEC = 900
@@ -57,6 +62,7 @@ class _Pending:
     frame: int
     boxes: np.ndarray
     box_scores: np.ndarray
+    last_needed: int  # the clip's last frame (before clamping at the end of the video)
 
 
 def run_demo(
@@ -165,7 +171,7 @@ def run_demo(
                 "clip_offset": schedule.offset, "model_fps": schedule.model_fps,
                 "clip_seconds": round(schedule.clip_seconds, 6), "clips_resampled": schedule.resampled}
         state = _StreamState(schedule, predictor, persons, visualizer, outputs.tmp, video_id, batch_size,
-                             top_k, score_threshold, max(score_threshold, draw_threshold), preview, meta)
+                             top_k, score_threshold, max(score_threshold, draw_threshold), preview, meta, reader)
         # The encoder is opened before decoding, so a size it refuses fails before any model work.
         state.video_writer = VideoStreamWriter(outputs.tmp["video"], reader.rate, out_w, out_h)
         if progress:
@@ -175,10 +181,6 @@ def run_demo(
         for idx, frame in reader:
             num_frames = idx + 1
             state.push(idx, frame)
-            # Nothing is processed until one clip span has been seen, so a too-short video fails
-            # before any model work.
-            if num_frames >= schedule.span:
-                state.advance(idx)
             if bar is not None:
                 bar.update(1)
         if num_frames < schedule.span:
@@ -200,7 +202,10 @@ def run_demo(
             "damaged_tail_seconds": stats["damaged_tail_seconds"], "rotation": reader.rotation,
             "num_keyframes": state.num_keyframes,
             "num_boxes": state.num_boxes, "num_csv_rows": state.writer.num_rows,
-            "max_frames_in_memory": state.max_alive, "seconds": round(elapsed, 3),
+            "max_frames_in_memory": state.max_alive, "max_model_frames_in_memory": state.max_model_frames,
+            "render_source": "second decoding pass" if state.second_decode else "frames held",
+            "early_batches": state.num_early_batches,
+            "seconds": round(elapsed, 3),
             "frames_per_second": round(num_frames / elapsed, 2) if elapsed > 0 else None,
             "video_codec": state.video_writer.codec, "partial_outputs_removed": outputs.removed_stale, **skips,
         }
@@ -234,10 +239,23 @@ def _auto_time_offset(persons: PersonBoxSource) -> float:
 
 
 class _StreamState:
-    """The moving parts of one demo run (see the module docstring for the memory argument)."""
+    """The moving parts of one demo run (see the module docstring for the memory argument).
+
+    Per grid frame it keeps (indices are contiguous, so buffers are deques with a base index):
+
+    * ``clip_frames``: the frame in the model's input size (:class:`~.predictor.FrameTransform`), from
+      the first frame the oldest unclassified keyframe's clip reads; full frames when the test
+      transform cannot be applied frame by frame;
+    * ``render_frames``: the RGB frames not yet rendered. Unless even one keyframe's backlog of them
+      would pass :data:`RENDER_BACKLOG_BYTES` (4K): then nothing is kept and a second, quiet reader
+      decodes the file again, one frame behind the renderer (``second_decode``).
+
+    In the first case a batch of fewer than ``batch_size`` keyframes is run early when the frames
+    waiting for its labels hold more than :data:`RENDER_BACKLOG_BYTES`.
+    """
 
     def __init__(self, schedule, predictor, persons, visualizer, paths, video_id, batch_size, top_k,
-                 score_threshold, draw_threshold, preview, meta) -> None:
+                 score_threshold, draw_threshold, preview, meta, reader) -> None:
         self.schedule: KeyframeSchedule = schedule
         self.predictor: ActionPredictor = predictor
         self.persons: PersonBoxSource = persons
@@ -249,78 +267,154 @@ class _StreamState:
         self.draw_threshold = float(draw_threshold)
         self.want_preview = preview
         self.preview_written = False
-        self.frames: "OrderedDict[int, np.ndarray]" = OrderedDict()
+        self.video_path = reader.path
+        self._frame_size = (reader.height, reader.width)
+        self.transform: Optional[FrameTransform] = predictor.frame_transform(reader.height, reader.width)
+        self.clip_frames: Deque[np.ndarray] = deque()
+        self.clip_base = 0                    # grid index of clip_frames[0]
+        self.render_frames: Deque[np.ndarray] = deque()  # RGB frames from next_render on
+        self.second_decode: Optional[bool] = None  # decided on the first frame
+        self.second_reader: Optional[VideoStreamReader] = None
+        self._second_frames = None
+        self._second_last = None
+        self.render_frame_bytes = 0
         self.next_j = 0                       # next keyframe to look for people in
+        self.next_keyframe = schedule.frame_of(0)
         self.waiting: Deque[_Pending] = deque()   # people known, clip incomplete
-        self.batch: List[tuple] = []          # (pending, ClipRequest) ready for the model
-        self.labels: Dict[int, List[BoxLabels]] = {}  # keyframe frame -> what to draw
+        self.batch: List[tuple] = []          # (pending, ClipRequest or None) in keyframe order
+        self.batch_requests = 0
+        self.labels: Dict[int, List[BoxLabels]] = {}  # keyframe j -> what to draw
         self.current: List[BoxLabels] = []
         self.next_render = 0
+        self.render_j = 0                     # the keyframe whose frame comes next while rendering
+        self.render_boundary = schedule.frame_of(0)
+        self.keep_from = 0                    # first frame a clip still reads
         self.num_keyframes = 0
         self.num_boxes = 0
+        self.num_early_batches = 0
         self.max_alive = 0
+        self.max_model_frames = 0
         self.video_writer: Optional[VideoStreamWriter] = None
         self.writer = DetectionWriter(paths["csv"], paths["json"], video_id, score_threshold, meta)
-        self._frame_size = None
+        self._last_rgb = self._last_small = None
 
     # ---- per frame -------------------------------------------------------------------------
     def push(self, idx: int, frame: np.ndarray) -> None:
-        self.frames[idx] = frame
-        self._frame_size = frame.shape[:2]
-        self.max_alive = max(self.max_alive, len(self.frames))
+        """Take RGB grid frame ``idx``, then do everything it allows."""
+        s = self.schedule
+        if self.second_decode is None:
+            self._choose_render_source(frame)
+        if frame is self._last_rgb:  # a repeated grid frame
+            small = self._last_small
+        else:
+            small = self.transform.apply(frame) if self.transform is not None else frame
+            self._last_rgb, self._last_small = frame, small
+        self.clip_frames.append(small)
+        if not self.second_decode:
+            self.render_frames.append(frame)
+        # People on the keyframe, in the full-resolution frame, as soon as it is decoded.
+        while self.next_keyframe <= idx:
+            boxes, scores = self.persons.boxes_for(self.next_j, frame)
+            self.waiting.append(_Pending(self.next_j, self.next_keyframe, boxes, scores,
+                                         s.last_needed(self.next_keyframe)))
+            self.next_j += 1
+            self.num_keyframes += 1
+            self.next_keyframe = s.frame_of(self.next_j)
+        self.advance(idx)
+
+    def _choose_render_source(self, frame: np.ndarray) -> None:
+        s = self.schedule
+        backlog = max(1, s.last_needed(0) + 1)  # frames a keyframe's labels keep waiting, at least
+        self.render_frame_bytes = frame.nbytes
+        self.second_decode = backlog * frame.nbytes > RENDER_BACKLOG_BYTES
+        if self.second_decode:
+            logger.info("%dx%d frames: %d frames waiting for their keyframe's labels would hold %.0f MB: "
+                        "decoding the video a second time for rendering instead", frame.shape[1], frame.shape[0],
+                        backlog, backlog * frame.nbytes / 2 ** 20)
+            self.second_reader = VideoStreamReader(self.video_path, quiet=True)
+            self._second_frames = self.second_reader.frames()
 
     def advance(self, last: int, num_frames: Optional[int] = None) -> None:
         """Do everything frames ``<= last`` allow; ``num_frames`` is set once the video has ended."""
         s = self.schedule
-        # 1. people on every keyframe decoded so far
-        while s.frame_of(self.next_j) <= last:
-            k = s.frame_of(self.next_j)
-            boxes, scores = self.persons.boxes_for(self.next_j, self.frames[k])
-            self.waiting.append(_Pending(self.next_j, k, boxes, scores))
-            self.next_j += 1
-            self.num_keyframes += 1
-        # 2. clips that are complete (or clamped at the end of the video)
-        while self.waiting and (num_frames is not None or s.last_needed(self.waiting[0].frame) <= last):
+        # 1. clips that are complete (or clamped at the end of the video) join the batch
+        while self.waiting and (num_frames is not None or self.waiting[0].last_needed <= last):
             p = self.waiting.popleft()
-            if len(p.boxes) == 0:
-                self._emit(p, np.zeros((0, 0), np.float32))  # nobody to classify
-                continue
-            frames = [self.frames[i] for i in s.clip_indices(p.frame, num_frames)]
-            request = self.predictor.make_request(frames, p.boxes, p.box_scores, self.video_id,
-                                                  int(round(s.time_of(p.j))))
+            request = None
+            if len(p.boxes):
+                base = self.clip_base
+                frames = [self.clip_frames[i - base] for i in s.clip_indices(p.frame, num_frames)]
+                timestamp = int(round(s.time_of(p.j)))
+                if self.transform is not None:
+                    request = self.predictor.make_request_from_transformed(
+                        frames, self.transform, p.boxes, p.box_scores, self.video_id, timestamp)
+                else:
+                    request = self.predictor.make_request(frames, p.boxes, p.box_scores, self.video_id, timestamp)
+                self.batch_requests += 1
             self.batch.append((p, request))
-            if len(self.batch) >= self.batch_size:
+            if self.batch_requests >= self.batch_size:
                 self._run_batch()
-        if num_frames is not None and self.batch:
-            self._run_batch()
-        # 3. render every frame whose labels are final
+        if self.batch:
+            if num_frames is not None or self.batch_requests == 0:
+                self._run_batch()
+            elif len(self.render_frames) * self.render_frame_bytes > RENDER_BACKLOG_BYTES:
+                self.num_early_batches += 1  # the frames waiting for these labels hold too much memory
+                self._run_batch()
+        # 2. render every frame whose labels are final (labels are held from one keyframe to the next)
+        self._count_alive(last)
         while self.next_render <= last:
-            f = self.next_render
-            if f == s.frame_of(self._keyframe_at_or_before(f)):
-                if f not in self.labels:
+            if self.next_render == self.render_boundary:
+                labels = self.labels.pop(self.render_j, None)
+                if labels is None:
                     break  # its keyframe is still waiting for a clip or a batch
-                self.current = self.labels.pop(f)
-            self._render(f, self.frames[f])
+                self.current = labels
+                self.render_j += 1
+                self.render_boundary = s.frame_of(self.render_j)
+            if self.second_decode:
+                self._render(self._second_pass_frame(), owned=True)
+            else:
+                self._render(self.render_frames.popleft(), owned=False)
             self.next_render += 1
-        # 4. forget frames nobody needs any more
-        oldest_clip = s.first_needed(self.waiting[0].frame if self.waiting else s.frame_of(self.next_j))
-        keep_from = min(self.next_render, oldest_clip)
-        while self.frames and next(iter(self.frames)) < keep_from:
-            self.frames.popitem(last=False)
+        # 3. forget model-size frames no clip will read
+        oldest = self.waiting[0].frame if self.waiting else self.next_keyframe
+        if oldest != self.keep_from:
+            self.keep_from = oldest
+            keep_from = s.first_needed(oldest)
+            clip_frames = self.clip_frames
+            while self.clip_base < keep_from and clip_frames:
+                clip_frames.popleft()
+                self.clip_base += 1
 
-    def _keyframe_at_or_before(self, f: int) -> int:
-        j = int(f // self.schedule.interval)
-        while self.schedule.frame_of(j + 1) <= f:
-            j += 1
-        while j > 0 and self.schedule.frame_of(j) > f:
-            j -= 1
-        return j
+    def _second_pass_frame(self) -> np.ndarray:
+        """Frame ``next_render`` from the second reader: a new array the renderer may draw on."""
+        try:
+            idx, frame, decoded = next(self._second_frames)
+        except StopIteration:
+            idx = frame = decoded = None
+        if idx != self.next_render:  # the file changed under us, or a bug; never bad input
+            raise VideoStreamError(self.video_path, f"the second decoding pass gave grid frame {idx} where "
+                                                    f"{self.next_render} was expected")
+        if frame is self._second_last:  # a repeated grid frame: the array was drawn on already
+            return self.second_reader.to_rgb(decoded, idx)
+        self._second_last = frame
+        return frame
+
+    def _count_alive(self, last: int) -> None:
+        """Track the most full-resolution frames (and model-size copies) held at once."""
+        if self.transform is None:  # the clip buffer holds full frames too (the same arrays)
+            alive = last + 1 - min(self.clip_base, self.next_render)
+        else:
+            # with a second decoding pass: the frame being decoded and the one being rendered
+            alive = 2 if self.second_decode else len(self.render_frames)
+            self.max_model_frames = max(self.max_model_frames, len(self.clip_frames))
+        self.max_alive = max(self.max_alive, alive)
 
     def _run_batch(self) -> None:
-        batch, self.batch = self.batch, []
-        scores = self.predictor([r for _, r in batch])
-        for (p, _), s in zip(batch, scores):
-            self._emit(p, s)
+        batch, self.batch, self.batch_requests = self.batch, [], 0
+        requests = [r for _, r in batch if r is not None]
+        scores = iter(self.predictor(requests) if requests else [])
+        for p, r in batch:
+            self._emit(p, next(scores) if r is not None else np.zeros((0, 0), np.float32))
 
     def _emit(self, p: _Pending, scores: np.ndarray) -> None:
         h, w = self._frame_size
@@ -335,10 +429,10 @@ class _StreamState:
             labels = [(names.get(int(k) + 1, f"action {int(k) + 1}"), float(row[k]))
                       for k in order if row[k] >= self.draw_threshold]
             people.append(BoxLabels(tuple(float(v) for v in box), labels))
-        self.labels[p.frame] = people
+        self.labels[p.j] = people
 
-    def _render(self, idx: int, frame: np.ndarray) -> None:
-        canvas = self.visualizer.draw(frame, self.current)
+    def _render(self, frame: np.ndarray, owned: bool) -> None:
+        canvas = self.visualizer.draw(frame, self.current, inplace=owned)
         self.video_writer.write(canvas)
         if self.want_preview and not self.preview_written and any(p.labels for p in self.current):
             if not cv2.imwrite(self.paths["preview"], cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR)):
@@ -353,11 +447,19 @@ class _StreamState:
         if self.want_preview and not self.preview_written:
             logger.warning("no person with a label was drawn: no preview PNG written")
         self.video_writer.close()
-        self.frames.clear()
+        self._release()
 
     def abort(self) -> None:
         """Close the (temporary) output files after an error without finishing them; never raises."""
         if self.video_writer is not None:
             self.video_writer.abort()
         self.writer.abort()
-        self.frames.clear()
+        self._release()
+
+    def _release(self) -> None:
+        self.clip_frames.clear()
+        self.render_frames.clear()
+        self._last_rgb = self._last_small = self._second_last = None
+        if self.second_reader is not None:
+            self._second_frames = None
+            self.second_reader.close()
