@@ -69,11 +69,29 @@ def apply_augmentations_to_clip(
     aug_input = T.AugInput(frames[0], boxes=None if boxes is None else np.asarray(boxes, np.float32).reshape(-1, 4))
     # Sample every random parameter once, on the first frame; then replay on the others.
     tfm = T.AugmentationList(list(augs))(aug_input)
-    out = np.stack([aug_input.image] + [tfm.apply_image(f) for f in frames[1:]])
+    rest = frames[1:]
+    for t in (tfm.transforms if isinstance(tfm, TransformList) else [tfm]):
+        rest = _apply_to_frames(t, rest)
+    out = np.concatenate([aug_input.image[None], rest]) if len(rest) else aug_input.image[None]
     out_boxes = None
     if boxes is not None:
         out_boxes = clip_boxes_to_image(aug_input.boxes, out.shape[1], out.shape[2])
     return np.ascontiguousarray(out), out_boxes
+
+
+def _apply_to_frames(t: Transform, frames: np.ndarray) -> np.ndarray:
+    """``t.apply_image`` on every frame of ``[T, H, W, C]``, as one array operation where ``t`` allows
+    it (crop, flip, colour: the same pixels, without a Python call per frame)."""
+    if len(frames) == 0 or isinstance(t, NoOpTransform):
+        return frames
+    if isinstance(t, T.CropTransform):
+        return frames[:, t.y0:t.y0 + t.h, t.x0:t.x0 + t.w]
+    if isinstance(t, T.HFlipTransform):
+        return frames[:, :, ::-1]
+    if isinstance(t, HSVJitterTransform):
+        n, h, w, c = frames.shape
+        return t.apply_image(np.ascontiguousarray(frames).reshape(n * h, w, c)).reshape(n, h, w, c)
+    return np.stack([t.apply_image(f) for f in frames])
 
 
 class ColorJitterTransform(Transform):
@@ -270,11 +288,11 @@ class HSVJitterTransform(Transform):
     def apply_image(self, img: np.ndarray) -> np.ndarray:
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"HSV jitter needs RGB uint8 [H, W, 3], got {img.dtype} {img.shape}")
-        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV).astype(np.int32)
-        hsv[..., 0] = (hsv[..., 0] + self.hue + 180) % 180
-        hsv[..., 1] = np.clip(hsv[..., 1] + self.saturation, 0, 255)
-        hsv[..., 2] = np.clip(hsv[..., 2] + self.value, 0, 255)
-        return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+        # VMAD's integer arithmetic ((h + dh + 180) % 180, clip(s + ds), clip(v + dv)) as one lookup table
+        v = np.arange(256)
+        lut = np.stack([(v + self.hue + 180) % 180, np.clip(v + self.saturation, 0, 255),
+                        np.clip(v + self.value, 0, 255)], -1).astype(np.uint8)[None]
+        return cv2.cvtColor(cv2.LUT(cv2.cvtColor(img, cv2.COLOR_RGB2HSV), lut), cv2.COLOR_HSV2RGB)
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         return coords
