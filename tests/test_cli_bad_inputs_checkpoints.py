@@ -269,3 +269,27 @@ EXPORT_ROWS = [
 def test_export_onnx_refuses_bad_weights(case, tmp_path):
     _run(case, tmp_path)
     assert not (tmp_path / "m.onnx").exists(), "an ONNX model was written"
+
+
+EXPORT_ARGUMENT_ROWS = [
+    BadInput("clip_size_zero", "export_onnx", [*export_args("{tmp}/w.pth"), "--clip-size", "0", "32"],
+             ["--clip-size must be two positive integers"], rc=2, setup=export_setup("ok")),
+    BadInput("batch_zero", "export_onnx", [*export_args("{tmp}/w.pth"), "--batch", "0"],
+             ["--batch must be an integer >= 1, got 0"], rc=2, setup=export_setup("ok")),
+    BadInput("opset_too_old", "export_onnx", [*export_args("{tmp}/w.pth"), "--opset", "12"],
+             ["--opset must be >= 16"], rc=2, setup=export_setup("ok")),
+    BadInput("atol_nan", "export_onnx", [*export_args("{tmp}/w.pth"), "--atol", "nan"],
+             ["--atol must be a finite number > 0, got nan"], rc=2, setup=export_setup("ok")),
+    BadInput("output_is_a_folder", "export_onnx",
+             ["--config-file", "{tmp}/cfg.py", "--checkpoint", "{tmp}/w.pth", "--output", "{tmp}"],
+             ["is a folder"], rc=2, setup=export_setup("ok")),
+    BadInput("output_under_a_file", "export_onnx",
+             ["--config-file", "{tmp}/cfg.py", "--checkpoint", "{tmp}/w.pth", "--output", "{tmp}/w.pth/m.onnx"],
+             ["is a file, not a folder"], rc=2, setup=export_setup("ok")),
+]
+
+
+@pytest.mark.parametrize("case", EXPORT_ARGUMENT_ROWS, ids=lambda c: c.id)
+def test_export_onnx_refuses_bad_arguments(case, tmp_path):
+    _run(case, tmp_path)
+    assert not (tmp_path / "m.onnx").exists()

@@ -25,6 +25,28 @@ import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.cli import run_main
 
 
+def check_arguments(args) -> None:
+    """Refuse bad values before anything is loaded."""
+    import math
+
+    if args.clip_size and min(args.clip_size) < 1:
+        raise ValueError(f"--clip-size must be two positive integers (H W), got {args.clip_size}")
+    if args.batch < 1:
+        raise ValueError(f"--batch must be an integer >= 1, got {args.batch}")
+    if args.opset < 16:
+        raise ValueError(f"--opset must be >= 16 (ONNX RoiAlign's pixel modes), got {args.opset}")
+    if not (math.isfinite(args.atol) and args.atol > 0):
+        raise ValueError(f"--atol must be a finite number > 0, got {args.atol}")
+    out = os.path.abspath(args.output)
+    if os.path.isdir(out):
+        raise ValueError(f"--output {args.output} is a folder; give the .onnx file to write")
+    parent = os.path.dirname(out)
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise ValueError(f"--output {args.output}: {parent} is a file, not a folder")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", required=True)
@@ -37,6 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--atol", type=float, default=1e-4, help="max |ONNX - PyTorch| accepted by the check")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
     args = p.parse_args(argv)
+    check_arguments(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from vmae_det.demo import ActionPredictor
