@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: libx264 refuses frames with a side above this many pixels (measured: 16384 opens, 16386 does not).
 MAX_H264_SIDE = 16384
-#: Frames up to this many pixels (640x480) are encoded by one libx264 thread.
+#: Frames up to this many pixels (640x480) are converted and encoded by one thread (measured in
+#: docs/performance.md: thread synchronisation costs more than it saves on small frames).
 SMALL_FRAME_PIXELS = 640 * 480
 #: A stream ending this much (and at least 3 frame periods) before its header's duration is a damaged tail.
 DAMAGED_TAIL_MIN_SECONDS = 0.5
@@ -173,6 +174,7 @@ class VideoStreamReader:
         if not h or not w:
             raise VideoStreamError(self.path, "the video stream has no frame size")
         self.height, self.width = (w, h) if self.rotation_quarters % 2 else (h, w)
+        self._sws_threads = 1 if h * w <= SMALL_FRAME_PIXELS else 0  # 0: swscale's choice, as PyAV's default
 
     def _header_seconds(self, stream) -> Optional[float]:
         """The stream's duration by its header: frame count, else stream duration, else container's."""
@@ -212,12 +214,12 @@ class VideoStreamReader:
     def to_rgb(self, frame, index: int = -1) -> np.ndarray:
         """The RGB uint8 ``[H, W, 3]`` picture of a decoded PyAV ``frame`` (display rotation applied).
 
-        The same conversion as ``frame.to_ndarray(format="rgb24")`` (same swscale settings), through
-        one reformatter kept for the whole stream: PyAV otherwise builds a new swscale context for
-        every frame, which costs more than the conversion itself on small videos. Each call returns a
-        new array, so the demo can convert a frame it kept in decoded form again when it renders it.
+        The same conversion as ``frame.to_ndarray(format="rgb24")`` (same swscale settings, the same
+        pixels), through one reformatter kept for the whole stream: PyAV otherwise builds a new swscale
+        context for every frame, which costs more than the conversion itself on small videos. Frames up
+        to 640x480 are converted by one thread (swscale's threads cost more than they save there).
         """
-        img = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
+        img = self._reformatter.reformat(frame, format="rgb24", threads=self._sws_threads).to_ndarray()
         if self.rotation_quarters:
             img = np.ascontiguousarray(np.rot90(img, self.rotation_quarters))
         if img.shape[:2] != (self.height, self.width):
