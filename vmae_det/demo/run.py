@@ -1,28 +1,38 @@
 """The streaming demo: decode -> detect people -> classify actions -> render, in bounded memory.
 
-Frames are decoded in order and kept only while something still needs them:
+Each decoded frame is used at once and kept only in the form, and for as long as, something needs it
+(measurements: docs/performance.md, "Demo"):
 
-* the clip of the earliest keyframe not yet classified needs frames back to ``k + o - tau*T/2``;
-* frames not yet rendered wait for the labels of the keyframe they follow (labels are held from
-  one keyframe to the next), which arrive once the keyframe's clip is complete
-  (frame ``k + o + tau*(T/2 - 1)``) and its batch of ``batch_size`` keyframes has been classified.
+* **people**: a keyframe's person boxes are found on its full-resolution frame as soon as it is decoded;
+* **clips**: the model sees frames after the evaluation's test transform (AVA: short side 256), so each
+  frame is shrunk once, when decoded, with that transform (:class:`~.predictor.FrameTransform`; the
+  same clip and boxes bit for bit) and only the small copy is kept, back to ``k + o - tau*T/2`` for the
+  earliest keyframe not yet classified. A random test transform cannot be applied frame by frame:
+  then full frames are kept for the clips, as they are transformed clip by clip;
+* **rendering**: a frame is drawn and encoded as soon as the labels of the keyframe it follows are known
+  (labels are held from one keyframe to the next); they arrive once the keyframe's clip is complete
+  (frame ``k + o + tau*(T/2 - 1)``) and its batch of ``batch_size`` keyframes has been classified. The
+  full-resolution RGB frames waiting for them may hold :data:`RENDER_BACKLOG_BYTES`: past it the batch
+  runs with fewer keyframes (results do not change). Where even one keyframe's wait would pass it (4K),
+  nothing is kept: a second reader decodes the file again, one frame behind the renderer.
 
 (``T``, ``tau``, ``o``: the evaluation's ``num_frames``, ``sampling_rate`` and ``clip_offset``, see
 :class:`~vmae_det.demo.predictor.ActionPredictor`; clips and boxes go through the evaluation's test
 transforms, so the scores are the evaluation's on the same frames and boxes.)
 
-So at most about ``tau*T + batch_size*interval`` frames are alive at once, whatever the video's
-length (frames of the reader's presentation-time grid; ``tau*T*fps/model_fps`` for the clip when
-clips are resampled, see :mod:`.keyframes`). Detections are streamed to CSV/JSON and frames to the
-mp4 as soon as they are final, all under temporary names renamed into place at the end
-(:class:`~.outputs.OutputFiles`).
+So at most about ``tau*T`` small copies and ``tau*T/2 + batch_size*interval`` full frames (fewer past the
+budget, 2 with the second pass) are alive at once, whatever the video's length (frames of the reader's
+presentation-time grid; ``tau*T*fps/model_fps`` for the clip when clips are resampled, see
+:mod:`.keyframes`), and the work per frame does not depend on how many came before. Detections are
+streamed to CSV/JSON and frames to the mp4 as soon as they are final, all under temporary names renamed
+into place at the end (:class:`~.outputs.OutputFiles`).
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from typing import Deque, Dict, List, Optional, Union
 
