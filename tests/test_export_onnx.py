@@ -127,7 +127,15 @@ def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     out = tmp_path / "tiny.onnx"
-    with pytest.raises(ExportCheckError, match=r"tiny\.onnx: max \|onnxruntime - pytorch\| = .* exceeds --atol -1"):
-        cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out),
-                  "--atol", "-1"])
+    # the check sees a difference above --atol (forced: compare_with_pytorch reports 1.0)
+    import vmae_det.demo.onnx_export as onnx_export
+
+    real = onnx_export.compare_with_pytorch
+    onnx_export.compare_with_pytorch = lambda *a, **k: 1.0
+    try:
+        with pytest.raises(ExportCheckError, match=r"tiny\.onnx: max \|onnxruntime - pytorch\| = 1\.00e\+00 exceeds --atol 0\.001"):
+            cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out),
+                      "--atol", "0.001"])
+    finally:
+        onnx_export.compare_with_pytorch = real
     assert not out.exists()
