@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from vmae_det.config import load_config
+from vmae_det.config import UnknownConfigKeyError, load_config
 from vmae_det.engine import cosine_with_warmup, do_train, get_param_groups, plot_metrics, scaled_lr
 from vmae_det.engine.trainer import Trainer
 
@@ -451,3 +451,136 @@ def test_num_classes_checked_against_mappers_before_anything_is_built():
     with pytest.raises(ValueError, match=r"dataloader.test.mapper.num_classes=4 differs from model.num_classes=5"):
         check_num_classes(cfg)
     check_num_classes(load_config(str(REPO / "configs/ava/tiny.py")))
+
+
+# ----------------------------------------------------------------- hooks and --eval-only declared in the config
+from detectron2.engine import HookBase  # noqa: E402
+
+from vmae_det.config import ConfigValueError  # noqa: E402
+
+
+class RecordingHook(HookBase):
+    """Test hook: records the iterations it saw (every ``period``) and the model class it reached."""
+
+    seen: list = []
+
+    def __init__(self, period: int, tag: str = ""):
+        self.period, self.tag = period, tag
+
+    def before_train(self):
+        RecordingHook.seen.append((self.tag, "model", type(getattr(self.trainer.model, "module", self.trainer.model)).__name__))
+
+    def after_step(self):
+        if (self.trainer.iter + 1) % self.period == 0:
+            RecordingHook.seen.append((self.tag, self.trainer.iter))
+
+
+def recording_hooks(tags=("a", "b")):
+    """A factory building several hooks (a list) and nothing (None) is allowed too."""
+    return [RecordingHook(period=10, tag=t) for t in tags] + [None]
+
+
+def toy_eval_only(scale: float = 1.0):
+    def run(cfg, model, checkpoint):
+        return {"toy_eval": {"scale": scale, "checkpoint": checkpoint, "max_iter": cfg.train.max_iter,
+                             "model": type(model).__name__}}
+    return run
+
+
+HOOKS_CONFIG = CONFIG + """
+from test_engine import RecordingHook, recording_hooks, toy_eval_only
+train["hooks"] = [L(RecordingHook)(period="${train.log_period}", tag="log"), L(recording_hooks)()]
+train["eval_only"] = L(toy_eval_only)(scale=2.0)
+"""
+
+
+def test_config_declared_hooks_run_with_interpolated_values(tmp_path):
+    """train.hooks: LazyCall hook factories, built after the trainer (they reach the model through it),
+    values interpolated from train.*, items overridable by index; no model switch in the engine."""
+    import inspect
+
+    import vmae_det.engine.train_loop as train_loop
+
+    source = inspect.getsource(train_loop)
+    assert "isinstance(model" not in source and "import VideoMAE" not in source and "video_dataset" not in source
+    RecordingHook.seen = []
+    _train(tmp_path, f"train.output_dir={tmp_path / 'out'}", "train.max_iter=20", "train.log_period=5",
+           "train.hooks.1.tags=[c]", config=HOOKS_CONFIG)
+    seen = RecordingHook.seen
+    assert ("log", "model", "ToyRegressor") in seen and ("c", "model", "ToyRegressor") in seen
+    assert [s[1] for s in seen if s[0] == "log" and s[1] != "model"] == [4, 9, 14, 19]  # ${train.log_period}
+    assert [s[1] for s in seen if s[0] == "c" and s[1] != "model"] == [9, 19] and not [s for s in seen if s[0] == "a"]
+
+
+def test_eval_only_without_evaluator_runs_train_eval_only(tmp_path):
+    from vmae_det.engine import main
+
+    cfg_file = tmp_path / "toy.py"
+    cfg_file.write_text(HOOKS_CONFIG)
+    out = tmp_path / "out"
+    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=2", config=HOOKS_CONFIG)
+    result = main(_cli_args(cfg_file, f"train.output_dir={out}", f"train.init_checkpoint={out / 'model_final.pth'}",
+                            eval_only=True))
+    assert result == {"toy_eval": {"scale": 2.0, "checkpoint": str(out / "model_final.pth"), "max_iter": 40,
+                                   "model": "ToyRegressor"}}
+    with pytest.raises(ValueError, match="has neither dataloader.evaluator nor train.eval_only: nothing to evaluate"):
+        main(_cli_args(cfg_file, f"train.output_dir={out}", f"train.init_checkpoint={out / 'model_final.pth'}",
+                       "train.eval_only=null", eval_only=True))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.hooks=5", "train.hooks=5 from the command line is not valid: expected a list of LazyCall nodes"),
+    ("train.hooks=[1]", "train.hooks.0=1 from the command line is not valid: expected a LazyCall node"),
+    ("train.hooks.0._target_=no_such_module.Hook", "train.hooks.0 (no_such_module.Hook) from the command line is "
+                                                  "not valid: its _target_ 'no_such_module.Hook' cannot be imported"),
+    ("train.eval_only=abc", "train.eval_only='abc' from the command line is not valid: expected a LazyCall node"),
+])
+def test_bad_hook_declarations_are_refused_at_load_time(tmp_path, override, message):
+    cfg_file = tmp_path / "toy.py"
+    cfg_file.write_text(HOOKS_CONFIG)
+    with pytest.raises(ConfigValueError) as err:
+        load_config(str(cfg_file), [override])
+    assert message in str(err.value)
+
+
+def test_bad_hook_arguments_name_the_file_and_line(tmp_path):
+    cfg_file = tmp_path / "toy.py"
+    cfg_file.write_text(HOOKS_CONFIG + 'train["hooks"] = [L(RecordingHook)(perod=3)]\n')
+    with pytest.raises(ConfigValueError) as err:
+        load_config(str(cfg_file))
+    line = HOOKS_CONFIG.count("\n") + 1
+    assert f"train.hooks.0 (test_engine.RecordingHook) from {cfg_file}:{line} is not valid: " \
+           "RecordingHook() takes no argument 'perod'" in str(err.value)
+    with pytest.raises(UnknownConfigKeyError, match=r"'train.hooks.2' in command line: 'train.hooks' has 2 item"):
+        load_config(str(_write(tmp_path, HOOKS_CONFIG)), ["train.hooks.2.period=1"])
+    with pytest.raises(ValueError, match=r"train.hooks.0 \(.*toy_eval_only\) built a function, not a detectron2 HookBase"):
+        _train(tmp_path, f"train.output_dir={tmp_path / 'o'}", "train.max_iter=1",
+               config=HOOKS_CONFIG + 'train["hooks"] = [L(toy_eval_only)()]\n')
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "toy2.py"
+    p.write_text(text)
+    return p
+
+
+def test_pretraining_configs_declare_the_mae_hooks():
+    """The MAE extras come from the configs (configs/common/mae.py), not from a model switch."""
+    from detectron2.config import instantiate
+
+    from vmae_det.data.video_dataset import skipped_videos
+    from vmae_det.engine.hooks import SkipCounterHook
+    from vmae_det.engine.mae_eval import MAELossEvaluation
+    from vmae_det.engine.mae_visualization import MAEReconstructionHook
+
+    for name in ("tiny.py", "videomae_vit_b_k400_800ep.py", "videomae_vit_s_k400_1600ep.py",
+                 "videomae_vit_b_ssv2_2400ep.py"):
+        cfg = load_config(str(REPO / "configs/pretrain" / name), ["train.log_period=7", "train.checkpointer.period=9"])
+        pictures, skips = (instantiate(h) for h in cfg.train.hooks)
+        assert isinstance(pictures, MAEReconstructionHook) and pictures._period == 9  # vis_period 0: at checkpoints
+        assert pictures._output_dir == cfg.train.output_dir
+        assert isinstance(skips, SkipCounterHook) and skips.count is skipped_videos and skips.period == 7
+        assert isinstance(instantiate(cfg.train.eval_only), MAELossEvaluation)
+    cfg = load_config(str(REPO / "configs/pretrain/tiny.py"), ["train.vis_period=3"])
+    assert instantiate(cfg.train.hooks[0])._period == 3
+    assert load_config(str(REPO / "configs/ava/tiny.py")).train.hooks == []

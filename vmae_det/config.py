@@ -9,6 +9,8 @@ Values are checked too, before anything is built: every ``train.*`` value agains
 ``vmae_det.engine.defaults.TRAIN_SCHEMA`` (``train.max_iter=abc``, ``1.5`` or ``0``, ``log_period=0``,
 ``amp.dtype=float8`` ... are a :class:`ConfigValueError` naming the key, the value and where it came
 from: the command line, or the config file and line), and ``optimizer.lr`` / ``optimizer.weight_decay``.
+The LazyCall nodes of ``train.hooks`` and ``train.eval_only`` must name a target that imports and takes
+every argument they set. Items of a list are addressed by index in overrides (``train.hooks.0.period=5``).
 A missing config file, a syntax error or an exception raised while executing the file is a
 :class:`ConfigFileError` naming the file and line.
 """
@@ -82,6 +84,14 @@ def _check_key(cfg: DictConfig, key: str, source: str) -> None:
         where = ".".join(parts[: depth + 1])
         if isinstance(node, DictConfig) and part in node:
             node = node[part]
+            continue
+        if isinstance(node, ListConfig) and part.isdigit():  # an item of a list, e.g. train.hooks.0.period
+            if int(part) >= len(node):
+                raise UnknownConfigKeyError(
+                    f"Unknown config key '{where}' in {source}: '{'.'.join(parts[:depth])}' has {len(node)} item(s) "
+                    f"(0 .. {len(node) - 1})."
+                )
+            node = node[int(part)]
             continue
         if isinstance(node, DictConfig) and depth == len(parts) - 1 and _target_accepts(node, part):
             return
@@ -207,6 +217,42 @@ def _valid_device(v: Any) -> bool:
     return True
 
 
+def _target_name(node: Any) -> str:
+    target = node.get("_target_") if isinstance(node, DictConfig) else None
+    if isinstance(target, str):
+        return target
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+def _lazy_call_problem(node: Any) -> Optional[str]:
+    """None when ``node`` is a LazyCall node whose target exists and takes every argument it sets;
+    else what is wrong."""
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        return "expected a LazyCall node, LazyCall(f)(...) (a mapping with a _target_)"
+    target = node.get("_target_")
+    name = _target_name(node)
+    if isinstance(target, str):
+        try:
+            target = locate(target)
+        except Exception:  # ImportError, or whatever importing the module raised
+            return f"its _target_ {name!r} cannot be imported"
+    if not callable(target):
+        return f"its _target_ {name!r} is not callable"
+    short = name.rsplit(".", 1)[-1]
+    for k in node.keys():
+        if k != "_target_" and not _target_accepts(node, k):
+            return f"{short}() takes no argument {k!r}"
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in node
+               and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    if missing:
+        return f"{short}() needs the argument(s) {', '.join(map(repr, missing))}"
+    return None
+
+
 def _check_leaf(value: Any, kind: str, rule: Any) -> Optional[str]:
     """None when ``value`` fits; else what was expected."""
     optional = kind.startswith("opt_")
@@ -256,6 +302,25 @@ def check_train_values(cfg: DictConfig, schema: Mapping, path: str, overridden: 
             f"{key}={value!r} from {_source_of(key, overridden, path)} is not valid: {expected}."
         )
 
+    def check_lazy(key: str, value: Any, kind: str) -> None:
+        if kind == "opt_lazy_call" and value is None:
+            return
+        if kind.endswith("lazy_call"):
+            items, shown = [(key, value)], key
+        elif not isinstance(value, ListConfig):
+            fail(key, OmegaConf.to_container(value) if isinstance(value, DictConfig) else value,
+                 "expected a list of LazyCall nodes, [LazyCall(f)(...), ...]")
+            return
+        else:
+            items, shown = [(f"{key}.{i}", v) for i, v in enumerate(value)], None
+        for where, node in items:
+            problem = _lazy_call_problem(node)
+            if problem:
+                what = f"{where} ({_target_name(node)})" if isinstance(node, DictConfig) else f"{where}={node!r}"
+                on_command_line = any(o == where or o.startswith(where + ".") for o in overridden)
+                source = "the command line" if on_command_line else _source_of(shown or key, overridden, path)
+                raise ConfigValueError(f"{what} from {source} is not valid: {problem}.")
+
     def walk(node, ref, prefix):
         for k, spec in ref.items():
             key = f"{prefix}{k}"
@@ -264,6 +329,9 @@ def check_train_values(cfg: DictConfig, schema: Mapping, path: str, overridden: 
                 if not isinstance(value, DictConfig):
                     fail(key, value, f"expected a section with keys {', '.join(spec)}")
                 walk(value, spec, f"{key}.")
+                continue
+            if spec[0].endswith(("lazy_call", "lazy_calls")):
+                check_lazy(key, node.get(k) if isinstance(node, DictConfig) else None, spec[0])
                 continue
             if isinstance(value, (DictConfig, ListConfig)):
                 value = OmegaConf.to_container(value)

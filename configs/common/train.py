@@ -3,6 +3,8 @@
 Configs start from ``train = dict(...)`` of only the keys they change (missing keys take these
 defaults; unknown keys are an error): see ``vmae_det/engine/defaults.py``.
 """
+import copy
+
 from vmae_det.engine.defaults import TRAIN_DEFAULTS
 
-train = dict(TRAIN_DEFAULTS)
+train = copy.deepcopy(TRAIN_DEFAULTS)  # a config changing a nested value must not change the defaults

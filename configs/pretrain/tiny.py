@@ -15,6 +15,7 @@ from vmae_det.data.video_dataset import MAEClipMapper
 from vmae_det.engine import scaled_lr
 from vmae_det.modeling import build_videomae
 
+from ..common.mae import mae_eval_only as _mae_eval_only, mae_hooks as _mae_hooks
 from ..common.optim import AdamW as optimizer
 from ..common.schedule import cosine_warmup as lr_multiplier
 from ..common.train import train
@@ -60,4 +61,6 @@ train.update(
     checkpointer=dict(period=100, max_to_keep=2),
     log_period=20,
     vis_period=0,  # reconstruction pictures at checkpoints
+    hooks=_mae_hooks,  # reconstruction pictures, skipped-video count (configs/common/mae.py)
+    eval_only=_mae_eval_only,  # --eval-only: reconstruction loss
 )

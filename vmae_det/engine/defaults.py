@@ -1,6 +1,18 @@
 """Default ``train`` section shared by every config (pretraining and detection).
 
 A config's ``train`` may set any subset of these keys; any other key is an error.
+
+Two keys hold LazyCall nodes rather than plain values, so that what depends on the model lives in the
+config and the engine has no model switches:
+
+* ``hooks``: a list of LazyCall nodes, each building a detectron2 ``HookBase`` (or a list of them, or
+  None). They are built after the trainer and registered after the engine's periodic checkpointer, before
+  its evaluation and metric-writing hooks; a hook reaches the model, the data loader and the storage
+  through ``self.trainer``. Values may interpolate other keys, e.g. ``period="${train.log_period}"``.
+  The pretraining configs declare the MAE reconstruction pictures and the skipped-video counter here.
+* ``eval_only``: null, or a LazyCall node building a callable ``f(cfg, model, checkpoint) -> dict`` that
+  ``--eval-only`` runs when the config has no ``dataloader.evaluator`` (pretraining configs: the masked
+  reconstruction loss, :class:`vmae_det.engine.mae_eval.MAELossEvaluation`).
 """
 TRAIN_DEFAULTS = {
     "output_dir": "./output",
@@ -20,12 +32,15 @@ TRAIN_DEFAULTS = {
     "vis_period": 0,            # MAE reconstruction pictures; 0 = at checkpoints
     "cudnn_benchmark": False,
     "float32_matmul_precision": "high",
+    "hooks": [],                # LazyCall hook factories (see above)
+    "eval_only": None,          # LazyCall of f(cfg, model, checkpoint) for --eval-only without an evaluator
 }
 
 #: What each ``train.*`` value may be, checked by :func:`vmae_det.config.load_config` before anything is
 #: built. A leaf is ``(kind, rule)``: kind ``int`` / ``number`` (int or float, never bool) / ``bool`` /
 #: ``str`` / ``choice``; rule is the minimum for numbers, the allowed values for ``choice``. ``opt_``
-#: kinds also allow ``None`` (null).
+#: kinds also allow ``None`` (null). ``lazy_calls``: a list of LazyCall nodes; ``lazy_call``: one node (each
+#: node's target must exist and take every argument the node sets).
 TRAIN_SCHEMA = {
     "output_dir": ("path", None),
     "init_checkpoint": ("opt_str", None),
@@ -44,4 +59,6 @@ TRAIN_SCHEMA = {
     "vis_period": ("int", 0),
     "cudnn_benchmark": ("bool", None),
     "float32_matmul_precision": ("opt_choice", ("", "highest", "high", "medium")),
+    "hooks": ("lazy_calls", None),
+    "eval_only": ("opt_lazy_call", None),
 }

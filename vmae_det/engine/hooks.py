@@ -6,7 +6,7 @@ import json
 import logging
 import math
 import os
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Union
 
 from detectron2.engine import HookBase, hooks
 from detectron2.utils import comm
@@ -113,9 +113,28 @@ class LossCurveHook(HookBase):
 
 class SkipCounterHook(HookBase):
     """Report a count of skipped samples (e.g. undecodable videos): a warning whenever it grows,
-    the running total as the ``skipped_<what>`` metric, and a summary at the end of training."""
+    the running total as the ``skipped_<what>`` metric, and a summary at the end of training.
 
-    def __init__(self, what: str, count: Callable[[], int], period: int):
+    Args:
+        what: the samples, e.g. ``"videos"`` (metric ``skipped_videos``).
+        count: a function returning the count so far, or its dotted name (what a config names, e.g.
+            ``"vmae_det.data.video_dataset.skipped_videos"``, so the config stays plain data).
+        period: iterations between reports (a config passes ``"${train.log_period}"``).
+    """
+
+    def __init__(self, what: str, count: Union[Callable[[], int], str], period: int):
+        if isinstance(count, str):
+            from detectron2.utils.registry import locate
+
+            name = count
+            try:
+                count = locate(name)
+            except Exception as e:
+                raise ValueError(f"SkipCounterHook(count={name!r}): cannot import {name}: {e}") from None
+            if not callable(count):
+                raise ValueError(f"SkipCounterHook(count={name!r}): {name} is not a function")
+        if isinstance(period, bool) or not isinstance(period, int) or period < 1:
+            raise ValueError(f"SkipCounterHook(period={period!r}): expected an integer >= 1")
         self.what, self.count, self.period = what, count, period
         self.last = 0
 

@@ -4,7 +4,8 @@ MAE pretraining has no labelled validation set; what a checkpoint can be measure
 reconstruction loss (``loss_mae``, the training objective) on clips it is given. We draw
 :data:`MAE_EVAL_BATCHES` batches from ``dataloader.train`` (its clip sampling and augmentations), sample
 the masks with a generator seeded by ``train.seed`` (0 when random), and report the mean per-clip loss
-over all processes: printed, and written to ``<output_dir>/inference/mae_eval.json``.
+over all processes: printed, and written to ``<output_dir>/inference/mae_eval.json``. Pretraining configs
+declare it as their ``--eval-only`` action: ``train.eval_only = L(MAELossEvaluation)()``.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import torch
 from detectron2.config import instantiate
 from detectron2.utils import comm
 
-__all__ = ["MAE_EVAL_BATCHES", "evaluate_mae"]
+__all__ = ["MAE_EVAL_BATCHES", "evaluate_mae", "MAELossEvaluation"]
 
 logger = logging.getLogger("vmae_det")
 
@@ -56,3 +57,16 @@ def evaluate_mae(cfg, model, checkpoint: str, num_batches: int = MAE_EVAL_BATCHE
             json.dump({**result, "checkpoint": checkpoint, "batches_per_process": num_batches, "seed": seed}, f,
                       indent=2)
     return result
+
+
+class MAELossEvaluation:
+    """``train.eval_only`` of the pretraining configs: ``--eval-only`` runs :func:`evaluate_mae` on
+    ``num_batches`` batches per process."""
+
+    def __init__(self, num_batches: int = MAE_EVAL_BATCHES):
+        if isinstance(num_batches, bool) or not isinstance(num_batches, int) or num_batches < 1:
+            raise ValueError(f"MAELossEvaluation(num_batches={num_batches!r}): expected an integer >= 1")
+        self.num_batches = num_batches
+
+    def __call__(self, cfg, model, checkpoint: str) -> dict:
+        return evaluate_mae(cfg, model, checkpoint, self.num_batches)

@@ -3,7 +3,8 @@
 :func:`save_reconstruction_figure` draws, for one clip of a batch, three rows over a few frames:
 the original, the masked input (masked cubes grey, as the encoder sees it) and the reconstruction
 (visible cubes pasted back, masked cubes predicted). :class:`MAEReconstructionHook` writes one at
-every checkpoint period and at the end of training, so progress can be judged by eye.
+every checkpoint period and at the end of training, so progress can be judged by eye; pretraining
+configs declare it in ``train.hooks`` (:func:`mae_reconstruction_hook`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .. import compat  # noqa: F401  (before detectron2)
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
-__all__ = ["reconstruction_rows", "save_reconstruction_figure", "MAEReconstructionHook"]
+__all__ = ["reconstruction_rows", "save_reconstruction_figure", "MAEReconstructionHook", "mae_reconstruction_hook"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,17 +120,25 @@ class MAEReconstructionHook(HookBase):
     Args:
         period: iterations between pictures (``<= 0``: only at the end).
         dataset_batch: a fixed batch (``list[dict]`` with ``"clip"``) drawn every time, so pictures
-            are comparable across iterations.
+            are comparable across iterations. None: the first batch of the trainer's data loader,
+            drawn before training starts (what a config-declared hook does; see
+            :func:`mae_reconstruction_hook`).
         output_dir: where the PNGs go.
     """
 
-    def __init__(self, period: int, dataset_batch: Union[torch.Tensor, List[Dict]], output_dir: str):
+    def __init__(self, period: int, dataset_batch: Optional[Union[torch.Tensor, List[Dict]]], output_dir: str):
         self._period = int(period)
         # Keep only the clip we draw, on the CPU, so the hook holds no loader/GPU memory.
-        self._batch = _as_clip_batch(dataset_batch)[:1].cpu()
+        self._batch = None if dataset_batch is None else _as_clip_batch(dataset_batch)[:1].cpu()
         self._output_dir = output_dir
         self._last_written: Optional[int] = None
         self.written: List[str] = []
+
+    def before_train(self) -> None:
+        if self._batch is None:
+            # A separate iterator over the training loader, drawn on every process (as it was when the
+            # engine drew it): each process's random streams stay those of earlier versions.
+            self._batch = _as_clip_batch(next(iter(self.trainer.data_loader)))[:1].cpu()
 
     def _model(self):
         model = self.trainer.model
@@ -137,7 +146,7 @@ class MAEReconstructionHook(HookBase):
         return getattr(model, "module", model)
 
     def _write(self, iteration: int) -> None:
-        if not comm.is_main_process() or iteration == self._last_written:
+        if not comm.is_main_process() or iteration == self._last_written or self._batch is None:
             return
         path = os.path.join(self._output_dir, f"reconstruction_{iteration:07d}.png")
         try:
@@ -159,3 +168,18 @@ class MAEReconstructionHook(HookBase):
         # detectron2 leaves trainer.iter == max_iter only when training finished without an error.
         if self.trainer.iter >= self.trainer.max_iter:
             self._write(self.trainer.max_iter - 1)
+
+
+def mae_reconstruction_hook(output_dir: str, vis_period: int = 0, checkpoint_period: int = 0) -> MAEReconstructionHook:
+    """The reconstruction-picture hook as the pretraining configs declare it in ``train.hooks``::
+
+        L(mae_reconstruction_hook)(output_dir="${train.output_dir}", vis_period="${train.vis_period}",
+                                   checkpoint_period="${train.checkpointer.period}")
+
+    A picture every ``vis_period`` iterations, or at every checkpoint when it is 0, and at the end; the
+    clip drawn is the first of the training loader.
+    """
+    for name, value in (("vis_period", vis_period), ("checkpoint_period", checkpoint_period)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"mae_reconstruction_hook({name}={value!r}): expected an integer >= 0")
+    return MAEReconstructionHook(vis_period or checkpoint_period, None, output_dir)

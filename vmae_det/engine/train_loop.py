@@ -2,8 +2,10 @@
 
 Like detectron2's ``tools/lazyconfig_train_net.py``: a LazyConfig names the model, data loaders,
 optimizer and schedule; this module builds them, runs :class:`~vmae_det.engine.trainer.Trainer` with
-detectron2's hooks (checkpointing, LR schedule, evaluation, metric writers with ETA) and ours (loss
-curve, best checkpoint, MAE reconstruction pictures).
+detectron2's hooks (checkpointing, LR schedule, evaluation, metric writers with ETA), ours (loss
+curve, best checkpoint) and those the config declares in ``train.hooks`` (the pretraining configs: MAE
+reconstruction pictures, skipped-video counter). Nothing here depends on the kind of model: what does is
+declared in the config (``train.hooks``, ``train.eval_only``; see :mod:`vmae_det.engine.defaults`).
 """
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ import sys
 from typing import Iterable, Optional
 
 import torch
+from omegaconf import ListConfig
 from torch.multiprocessing import ProcessExitedException
 
 from .. import compat  # noqa: F401
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import LazyConfig, instantiate
-from detectron2.engine import create_ddp_model, default_setup, default_writers, hooks
+from detectron2.engine import HookBase, create_ddp_model, default_setup, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.solver import LRMultiplier
 from detectron2.utils import comm
@@ -30,7 +33,7 @@ from ..cli import ERROR_EXIT_CODE, EXPECTED_ERRORS
 from ..config import load_config
 from .arguments import default_argument_parser
 from .checks import check_run
-from .hooks import LossCurveHook, ResumableBestCheckpointer, SkipCounterHook
+from .hooks import LossCurveHook, ResumableBestCheckpointer
 from .launch import launch
 from .resume import (
     check_checkpoint_matches,
@@ -47,6 +50,7 @@ __all__ = [
     "default_argument_parser",
     "setup",
     "build_model",
+    "build_config_hooks",
     "load_init_weights",
     "do_test",
     "do_train",
@@ -177,20 +181,24 @@ def do_test(cfg, model):
     return results
 
 
-def _extra_hooks(cfg, model, train_loader) -> list:
-    """Model-specific hooks: MAE models get reconstruction pictures."""
-    from ..modeling import VideoMAE
+def build_config_hooks(cfg) -> list:
+    """The hooks the config declares in ``train.hooks`` (model-specific extras, e.g. the MAE reconstruction
+    pictures and skipped-video counter of the pretraining configs), in their order.
 
-    if not isinstance(model, VideoMAE):
-        return []
-    from ..data.video_dataset import skipped_videos
-    from .mae_visualization import MAEReconstructionHook
-
-    period = cfg.train.vis_period or cfg.train.checkpointer.period
-    return [
-        MAEReconstructionHook(period, next(iter(train_loader)), cfg.train.output_dir),
-        SkipCounterHook("videos", skipped_videos, cfg.train.log_period),
-    ]
+    Each LazyCall node may build one detectron2 ``HookBase``, a list of them, or None (nothing).
+    """
+    built = []
+    for i, node in enumerate(cfg.train.hooks):
+        made = instantiate(node)
+        for hook in made if isinstance(made, (list, tuple, ListConfig)) else [made]:
+            if hook is None:
+                continue
+            if not isinstance(hook, HookBase):
+                target = node.get("_target_")
+                name = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
+                raise ValueError(f"train.hooks.{i} ({name}) built a {type(hook).__name__}, not a detectron2 HookBase")
+            built.append(hook)
+    return built
 
 
 def do_train(cfg, args, extra_hooks: Iterable = ()):
@@ -249,7 +257,7 @@ def _do_train(cfg, args, extra_hooks: Iterable = ()):
                 checkpointer, cfg.train.checkpointer.period, max_to_keep=cfg.train.checkpointer.max_to_keep
             )
         )
-    hook_list.extend(_extra_hooks(cfg, model, train_loader))
+    hook_list.extend(build_config_hooks(cfg))
     hook_list.extend(extra_hooks)
     if has_eval:
         hook_list.append(hooks.EvalHook(eval_period, lambda: do_test(cfg, model)))
@@ -348,13 +356,10 @@ def main(args):
             load_init_weights(model, path, full_model=True)
             if "evaluator" in cfg.dataloader:
                 return do_test(cfg, model)
-            from ..modeling import VideoMAE
-
-            if isinstance(model, VideoMAE):
-                from .mae_eval import evaluate_mae
-
-                return evaluate_mae(cfg, model, path)
-            raise ValueError(f"--eval-only: {args.config_file} has no dataloader.evaluator: nothing to evaluate")
+            if cfg.train.eval_only is not None:  # e.g. pretraining configs: the reconstruction loss
+                return instantiate(cfg.train.eval_only)(cfg, model, path)
+            raise ValueError(f"--eval-only: {args.config_file} has neither dataloader.evaluator nor train.eval_only: "
+                             "nothing to evaluate")
         do_train(cfg, args)
     return None
 
