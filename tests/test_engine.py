@@ -584,3 +584,22 @@ def test_pretraining_configs_declare_the_mae_hooks():
     cfg = load_config(str(REPO / "configs/pretrain/tiny.py"), ["train.vis_period=3"])
     assert instantiate(cfg.train.hooks[0])._period == 3
     assert load_config(str(REPO / "configs/ava/tiny.py")).train.hooks == []
+
+
+def test_tools_are_thin_command_lines():
+    """No sys.path edits in tools/ (the package is installed); make_proposals' work lives in vmae_det.data."""
+    import re
+
+    for tool in sorted((REPO / "tools").glob("*.py")):
+        assert not re.search(r"sys\.path\.(insert|append)", tool.read_text()), tool
+    import importlib.util
+
+    from vmae_det.data import proposals
+
+    spec = importlib.util.spec_from_file_location("make_proposals_thin", REPO / "tools" / "make_proposals.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.make_proposals is proposals.make_proposals and tool.collect_videos is proposals.collect_videos
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "make_proposals.py"), "--root", "/nonexistent",
+                           "--output", "/nonexistent/p.csv"], cwd="/", capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no videos under /nonexistent/frames/<id>/"), proc.stderr

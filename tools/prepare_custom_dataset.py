@@ -16,13 +16,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Optional, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import vmae_det  # noqa: E402,F401  (shims before detectron2)
-from vmae_det.data.custom import CustomDatasetError, prepare_custom_dataset  # noqa: E402
+import vmae_det  # noqa: F401  (shims before detectron2)
+from vmae_det.data.custom import CustomDatasetError, prepare_custom_dataset
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

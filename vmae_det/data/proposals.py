@@ -1,0 +1,182 @@
+"""SlowFast-style AVA person proposals from an off-the-shelf person detector (``tools/make_proposals.py``).
+
+For every video of an AVA-layout root (``frames/<id>/`` or ``videos/<id>.*``, found as the dataset
+loader finds them) and every keyframe second from 902 whose frame exists, runs a person detector on
+the keyframe and writes ``video_id,timestamp,x1,y1,x2,y2,,score`` rows (boxes normalised, person class
+only, ``score >= min_score``): the format of SlowFast's ``ava_{train,val}_predicted_boxes.csv``, which
+:func:`vmae_det.data.ava.read_proposals` reads back. The split's videos come from its ground truth,
+read by :func:`vmae_det.data.ava.read_annotations` (or SlowFast's ``frame_lists/<split>.csv``).
+
+A video of the split with neither frames nor a video file, or one that cannot be decoded, is an
+error naming it (proposals that silently miss a video lower its mAP without a word);
+``skip_bad_videos`` skips such videos instead, each logged and counted in the summary.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+
+from .ava.catalog import _video_index
+from .ava.clip_source import FramesClipSource, VideoClipSource, keyframe_index
+from .ava.readers import read_annotations
+
+__all__ = ["collect_videos", "make_proposals", "split_video_ids", "format_proposal_row"]
+
+# The tool's messages have always come from this logger (outside "vmae_det", whose console handler
+# does not propagate: callers' log captures keep working).
+logger = logging.getLogger("make_proposals")
+
+#: ``(video_id, ClipSource factory)``: the factory opens the video (a context manager) when called.
+Video = Tuple[str, Callable[[], object]]
+
+
+def _videos(root: Path, source: str, only: Optional[set]) -> Tuple[List[Video], List[str]]:
+    """``(video_id, ClipSource factory)`` for each video under ``root``, and the ids of ``only``
+    that have none."""
+    found = {}
+    if source in ("auto", "videos"):
+        for vid, path in _video_index(root).items():
+            found[vid] = lambda p=path: VideoClipSource(p)
+    if source in ("auto", "frames") and (root / "frames").is_dir():
+        for d in sorted((root / "frames").iterdir()):
+            if d.is_dir():
+                found[d.name] = lambda d=d: FramesClipSource(d, d.name)  # frames win over videos
+    missing: List[str] = []
+    if only is not None:
+        missing = sorted(only - set(found))
+        found = {k: v for k, v in found.items() if k in only}
+    return sorted(found.items()), missing
+
+
+def split_video_ids(root: Path, split: Optional[str]) -> Optional[set]:
+    """The video ids of ``split``: those of ``annotations/ava_<split>_v2.2.csv``, else of SlowFast's
+    ``frame_lists/<split>.csv``; None (every video) without a split."""
+    if not split:
+        return None
+    gt = root / "annotations" / f"ava_{split}_v2.2.csv"
+    lists = root / "frame_lists" / f"{split}.csv"
+    if gt.is_file():
+        return {vid for vid, _ in read_annotations(gt)}
+    if lists.is_file():
+        return {line.split(" ")[0] for line in lists.read_text().splitlines()[1:] if line}
+    raise FileNotFoundError(f"--split {split}: neither {gt} nor {lists} exists")
+
+
+def collect_videos(
+    root: Path, split: Optional[str] = None, source: str = "auto", skip_bad_videos: bool = False
+) -> Tuple[List[Video], List[str]]:
+    """The videos to run on, each opened once to check it reads (before any detector is built),
+    and the skipped ones as ``"<id> (<reason>)"``.
+
+    Raises:
+        FileNotFoundError: no videos at all, or (without ``skip_bad_videos``) a video of the split
+            with neither ``frames/<id>/`` nor a video file.
+        OSError: (without ``skip_bad_videos``) a video or frame folder that cannot be read; the
+            message names the file.
+    """
+    root = Path(root)
+    videos, missing = _videos(root, source, split_video_ids(root, split))
+    where = f"{root}/frames/<id>/ or {root}/videos/<id>.* (--source {source})"
+    if not videos and not missing:
+        raise FileNotFoundError(f"no videos under {where} (split={split})")
+    skipped: List[str] = []
+    if missing:
+        message = (f"{len(missing)} video(s) of split '{split}' have neither {where}: "
+                   f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+        if not skip_bad_videos:
+            raise FileNotFoundError(f"{message}; add them, or pass --skip-bad-videos to skip them")
+        logger.warning(f"{message}; skipped (--skip-bad-videos)")
+        skipped += [f"{vid} (missing)" for vid in missing]
+    readable = []
+    for vid, make_source in videos:
+        try:
+            with make_source() as src:
+                src.get_frames([src.num_frames - 1])
+        except OSError as e:  # VideoDecodeError, a missing or unreadable frame
+            if not skip_bad_videos:
+                raise type(e)(f"{e} (video '{vid}'; --skip-bad-videos skips such videos)") from e
+            logger.warning(f"{vid}: skipped (--skip-bad-videos): {e}")
+            skipped.append(f"{vid} ({e})")
+            continue
+        readable.append((vid, make_source))
+    if not readable:
+        raise FileNotFoundError(f"none of the {len(videos) + len(missing)} videos under {where} can be read: "
+                                + "; ".join(skipped))
+    return readable, skipped
+
+
+def format_proposal_row(video_id: str, second: int, box: np.ndarray, score: float) -> str:
+    """One row of SlowFast's predicted-boxes CSV: ``video_id,SSSS,x1,y1,x2,y2,,score`` (box normalised,
+    three decimals as AVA's files; the action column empty). The evaluation's detections writer
+    (:func:`vmae_det.evaluation.ava_io.write_detections_csv`) needs an action id in that column, so
+    proposals keep this row format."""
+    return f"{video_id},{second:04d},{box[0]:.3f},{box[1]:.3f},{box[2]:.3f},{box[3]:.3f},,{float(score):.6f}"
+
+
+def make_proposals(
+    root: Path,
+    output: Path,
+    detector,
+    split: Optional[str] = None,
+    source: str = "auto",
+    first_sec: int = 902,
+    min_score: float = 0.0,
+    skip_bad_videos: bool = False,
+    videos: Optional[Tuple[List[Video], List[str]]] = None,
+) -> int:
+    """Run ``detector`` (``frame [H, W, 3] RGB uint8 -> (boxes [K, 4] xyxy pixels, scores [K])``) on every
+    keyframe; write the CSV to ``output``; return the number of rows.
+
+    ``videos``: the result of :func:`collect_videos` (computed here when not given); see there for
+    the errors.
+    """
+    root, output = Path(root), Path(output)
+    rows: List[str] = []
+    readable, skipped = videos if videos is not None else collect_videos(root, split, source, skip_bad_videos)
+    skipped = list(skipped)
+    from tqdm import tqdm
+
+    for vid, make_source in tqdm(readable, desc="videos", unit="video", dynamic_ncols=True):
+        try:
+            secs = _video_proposals(vid, make_source, detector, first_sec, min_score, rows)
+        except OSError as e:  # a file that changed or broke after the check
+            if not skip_bad_videos:
+                raise
+            logger.warning(f"{vid}: skipped (--skip-bad-videos): {e}")
+            skipped.append(f"{vid} ({e})")
+            continue
+        logger.info(f"{vid}: {secs} keyframes")
+    if skipped:
+        logger.warning(f"skipped {len(skipped)} of {len(readable) + len(skipped)} videos: " + "; ".join(skipped))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("".join(r + "\n" for r in rows))
+    return len(rows)
+
+
+def _video_proposals(vid: str, make_source, detector, first_sec: int, min_score: float, rows: List[str]) -> int:
+    """Append the proposal rows of one video; return its number of keyframes."""
+    from tqdm import tqdm
+
+    video_rows: List[str] = []  # kept only when the whole video reads
+    with make_source() as src:
+        secs = []
+        s = first_sec
+        while keyframe_index(s) < src.num_frames:
+            secs.append(s)
+            s += 1
+        for sec in tqdm(secs, desc=vid, unit="keyframe", leave=False, dynamic_ncols=True):
+            frame = src.get_frames([keyframe_index(sec)])[0]
+            h, w = frame.shape[:2]
+            boxes, scores = detector(frame)
+            for b, sc in zip(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores).reshape(-1)):
+                if sc < min_score:
+                    continue
+                nb = np.clip(b / np.array([w, h, w, h], np.float32), 0, 1)
+                if nb[2] <= nb[0] or nb[3] <= nb[1]:
+                    continue
+                video_rows.append(format_proposal_row(vid, sec, nb, sc))
+    rows.extend(video_rows)
+    return len(secs)
