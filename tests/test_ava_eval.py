@@ -19,8 +19,7 @@ from vmae_det.evaluation import (
 from vmae_det.evaluation.ava import main as cli_main
 from vmae_det.evaluation.ava_io import as_str
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
-import ava_eval_reference as reference  # noqa: E402
+import ava_eval_reference as reference  # noqa: E402  (tests/ava_eval_reference.py)
 
 LABELS = {1: "bend", 2: "crouch", 3: "dance"}
 BOX_A = (0.1, 0.1, 0.4, 0.5)

@@ -18,8 +18,7 @@ from vmae_det.evaluation.ava import main as cli_main
 
 from test_ava_eval import _labelmap_lines, _random_case, write_csv  # helpers only (no test_* names)
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
-import ava_eval_reference as reference  # noqa: E402
+import ava_eval_reference as reference  # noqa: E402  (tests/ava_eval_reference.py)
 
 LABELS60 = read_labelmap(DEFAULT_LABEL_MAP)
 BOXES = [(0.05, 0.05, 0.30, 0.90), (0.35, 0.05, 0.60, 0.90), (0.70, 0.05, 0.95, 0.90)]  # A, B, C: disjoint
