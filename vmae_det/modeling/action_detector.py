@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from detectron2.config import configurable
 from detectron2.layers import ROIAlign
-from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 
 from .legacy_boxes import extend_boxes
 from .vit import VideoViT
@@ -78,6 +79,7 @@ class AVAActionDetector(nn.Module):
     #: named by :class:`NonFiniteScoresError`.
     weights_source: Optional[str] = None
 
+    @configurable
     def __init__(
         self,
         *,
@@ -142,6 +144,45 @@ class AVAActionDetector(nn.Module):
                                dropout=dropout, init_std=head_init_std, init_scale=head_init_scale)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1, 1), persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        """Arguments from a yacs config, for ``detectron2.modeling.build_model(cfg)`` with
+        ``cfg.MODEL.META_ARCHITECTURE = "AVAActionDetector"``. Keys (added by
+        :func:`vmae_det.modeling.vit.add_ava_detector_config`): the backbone is ``build_backbone(cfg)``
+        (``cfg.MODEL.BACKBONE.NAME = "VideoViT"``, ``cfg.MODEL.VIT.*``); ``cfg.MODEL.AVA_HEAD.<KEY>`` gives
+        ``num_classes``, ``temporal_pool``, ``roi_size``, ``roi_sampling_ratio``, ``roi_aligned``,
+        ``test_box_extension`` (``()``: None), ``spatial_pool``, ``head`` (``KIND``), ``head_hidden_dim``
+        (``HIDDEN_DIM``), ``dropout``, ``head_init_std`` / ``head_init_scale`` (``INIT_STD`` / ``INIT_SCALE``),
+        ``loss_reduction``, ``multiply_box_scores``; ``cfg.MODEL.PIXEL_MEAN`` / ``PIXEL_STD`` the
+        normalisation."""
+        if "AVA_HEAD" not in cfg.MODEL:
+            raise KeyError("cfg.MODEL.AVA_HEAD is missing: call vmae_det.modeling.vit.add_ava_detector_config(cfg) "
+                           "before merging the config file")
+        backbone = build_backbone(cfg)
+        if not isinstance(backbone, VideoViT):
+            raise ValueError(f"AVAActionDetector needs a VideoViT backbone; cfg.MODEL.BACKBONE.NAME="
+                             f"{cfg.MODEL.BACKBONE.NAME!r} built a {type(backbone).__name__}")
+        h = cfg.MODEL.AVA_HEAD
+        return dict(
+            backbone=backbone,
+            num_classes=h.NUM_CLASSES,
+            temporal_pool=h.TEMPORAL_POOL,
+            roi_size=h.ROI_SIZE,
+            roi_sampling_ratio=h.ROI_SAMPLING_RATIO,
+            roi_aligned=h.ROI_ALIGNED,
+            test_box_extension=tuple(h.TEST_BOX_EXTENSION) or None,
+            spatial_pool=h.SPATIAL_POOL,
+            head=h.KIND,
+            head_hidden_dim=h.HIDDEN_DIM,
+            dropout=h.DROPOUT,
+            head_init_std=h.INIT_STD,
+            head_init_scale=h.INIT_SCALE,
+            loss_reduction=h.LOSS_REDUCTION,
+            multiply_box_scores=h.MULTIPLY_BOX_SCORES,
+            pixel_mean=list(cfg.MODEL.PIXEL_MEAN),
+            pixel_std=list(cfg.MODEL.PIXEL_STD),
+        )
 
     @property
     def device(self) -> torch.device:
