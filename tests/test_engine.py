@@ -100,25 +100,94 @@ def test_plot_metrics_handles_missing_file(tmp_path):
     assert plot_metrics(str(tmp_path / "nope.json"), str(tmp_path / "x.png")) is None
 
 
+class RecordingRegressor(ToyRegressor):
+    """ToyRegressor that saves, at every forward of every rank, its parameters (as the previous steps left
+    them) and the batch it got: ``{record_dir}/rank{r}_step{k}.pt``."""
+
+    def __init__(self, record_dir: str = ""):
+        super().__init__()
+        self.record_dir, self.calls = record_dir, 0
+
+    def forward(self, batch):
+        if self.record_dir:
+            from detectron2.utils import comm
+
+            params = {k: v.detach().clone() for k, v in self.state_dict().items()}
+            torch.save({"params": params, "x": torch.stack([d["x"] for d in batch])},
+                       os.path.join(self.record_dir, f"rank{comm.get_rank()}_step{self.calls}.pt"))
+            self.calls += 1
+        return super().forward(batch)
+
+
+def per_rank_loader(batch_size: int = 8, merge_ranks: int = 0):
+    """Each DDP rank draws its own batches (seed = rank); ``merge_ranks=R``: one process drawing what R
+    ranks would, concatenated into one batch per step."""
+    from detectron2.utils import comm
+
+    if not merge_ranks:
+        yield from toy_loader(batch_size, seed=comm.get_rank())
+    for parts in zip(*(toy_loader(batch_size, seed=r) for r in range(merge_ranks))):
+        yield [d for part in parts for d in part]
+
+
+DDP_CONFIG = (
+    CONFIG.replace("from engine_toy_parts import ToyRegressor, toy_loader",
+                   "from test_engine import RecordingRegressor, per_rank_loader")
+    .replace("model = L(ToyRegressor)()", "model = L(RecordingRegressor)()")
+    .replace("dataloader.train = L(toy_loader)(batch_size=8)", "dataloader.train = L(per_rank_loader)(batch_size=8)")
+)
+
+
 def test_ddp_on_cpu_with_two_processes(tmp_path, monkeypatch):
-    """--num-gpus 2 without CUDA: two gloo processes train through DDP; rank 0 writes checkpoints/metrics."""
+    """--num-gpus 2 without CUDA: two gloo processes train through DDP on different data; rank 0 writes
+    checkpoints/metrics. Gradients are synchronised: after every step both ranks hold the same parameters,
+    which differ from one process training on rank 0's data alone and equal one process training on both
+    ranks' batches at once (DDP averages the gradients of equal-sized batches of a mean loss)."""
     from vmae_det.engine import launch_from_args
 
     # Rendezvous through a file and gloo on loopback: no port races, no dependence on the hostname.
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    assert "RecordingRegressor" in DDP_CONFIG and "per_rank_loader" in DDP_CONFIG
 
     cfg_file = tmp_path / "toy.py"
-    cfg_file.write_text(CONFIG)
-    out = tmp_path / "ddp"
-    args = argparse.Namespace(
-        config_file=str(cfg_file), resume=False, eval_only=False, num_gpus=2, num_machines=1, machine_rank=0,
-        dist_url=f"file://{tmp_path / 'rendezvous'}", opts=[f"train.output_dir={out}", "train.max_iter=10", "train.checkpointer.period=5"],
-    )
-    launch_from_args(args)
+    cfg_file.write_text(DDP_CONFIG)
+    steps = 10
+
+    def run(name: str, num_gpus: int, *opts):
+        out, rec = tmp_path / name, tmp_path / f"{name}_records"
+        rec.mkdir()
+        launch_from_args(argparse.Namespace(
+            config_file=str(cfg_file), resume=False, eval_only=False, num_gpus=num_gpus, num_machines=1,
+            machine_rank=0, dist_url=f"file://{tmp_path / f'rendezvous_{name}'}",
+            opts=[f"train.output_dir={out}", f"train.max_iter={steps}", "train.checkpointer.period=5",
+                  "train.seed=0", f"model.record_dir={rec}", *opts],
+        ))
+        load = lambda r, k: torch.load(rec / f"rank{r}_step{k}.pt", weights_only=True)  # noqa: E731
+        return out, load
+
+    out, ddp = run("ddp", 2)
     final = torch.load(out / "model_final.pth", weights_only=True)
     assert final["iteration"] == 9
     rows = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
     assert rows[-1]["iteration"] == 9 and "total_loss" in rows[-1]
+
+    assert not torch.equal(ddp(0, 0)["x"], ddp(1, 0)["x"])  # the ranks see different data
+    for k in range(steps):
+        p0, p1 = ddp(0, k)["params"], ddp(1, k)["params"]
+        for name in p0:
+            assert torch.equal(p0[name], p1[name]), (k, name)  # bit-identical on both ranks, every step
+    for name, value in ddp(0, steps - 1)["params"].items():
+        assert not torch.equal(value, ddp(0, 0)["params"][name]), name  # and they did train
+
+    # One process on rank 0's batches only: other weights (rank 1's gradients were averaged in).
+    out_alone, alone = run("rank0_alone", 1)
+    assert torch.equal(alone(0, 0)["x"], ddp(0, 0)["x"])
+    alone_final = torch.load(out_alone / "model_final.pth", weights_only=True)["model"]
+    assert any(not torch.allclose(alone_final[k], final["model"][k], atol=1e-4) for k in final["model"])
+    # One process on both ranks' batches concatenated: the DDP weights.
+    out_merged, _ = run("merged", 1, "dataloader.train.merge_ranks=2")
+    merged_final = torch.load(out_merged / "model_final.pth", weights_only=True)["model"]
+    torch.testing.assert_close(final["model"], merged_final, atol=1e-5, rtol=0)
 
 
 def test_trainer_bfloat16_autocast_on_cpu():
