@@ -1,4 +1,5 @@
 """detectron2 v0.6 works on current dependencies through vmae_det.compat."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -17,8 +18,12 @@ def test_pillow_linear_alias():
 
 
 def test_placeholder_error_names_op_and_fix():
+    import detectron2.layers  # noqa: F401
+
     if compat.has_compiled_ops():
         pytest.skip("real detectron2._C is installed")
+    if not compat.extension_placeholder_installed():
+        pytest.skip("this detectron2 falls back by itself when _C is missing (upstream HEAD): no placeholder")
     import detectron2._C as C
 
     with pytest.raises(compat.CompiledOpUnavailable) as err:
@@ -145,8 +150,122 @@ def test_import_vmae_det_and_the_evaluator_cli_stay_light(tmp_path):
         "    pass\n"
         "heavy = [m for m in ('torch', 'detectron2', 'matplotlib') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
+        "from vmae_det import compat\n"
+        "needed = compat.extension_placeholder_needed()\n"
+        "assert 'detectron2' not in sys.modules  # the feature check reads the sources, imports nothing\n"
         "import detectron2.layers\n"
-        "assert 'detectron2._C' in sys.modules\n"
+        "assert compat.extension_placeholder_installed() == needed\n"
+        "assert ('detectron2._C' in sys.modules) == (needed or compat.has_compiled_ops())\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+# ----------------------------------------------------------------- detectron2._C placeholder: only when needed
+V06_LIKE = {
+    "__init__.py": "",
+    "layers/__init__.py": "from .deform_conv import deform_conv\n",
+    "layers/deform_conv.py": "import torch\nfrom detectron2 import _C\n\ndef deform_conv():\n    return _C.deform_conv_forward\n",
+    "evaluation/__init__.py": "from .coco_evaluation import COCOeval_opt\n",
+    "evaluation/fast_eval_api.py": "from detectron2 import _C\nCOCOeval_opt = 'fast'\n",
+    "evaluation/coco_evaluation.py": "from detectron2.evaluation.fast_eval_api import COCOeval_opt\n",
+}
+HEAD_LIKE = {  # upstream HEAD: torch.ops / ImportError fallbacks; fast_eval_api itself still imports _C
+    "__init__.py": "",
+    "layers/__init__.py": "from .deform_conv import deform_conv\n",
+    "layers/deform_conv.py": (
+        "try:\n    from detectron2 import _C\nexcept ImportError:\n    deform_conv = None\n"
+        "else:\n    deform_conv = _C.deform_conv_forward\n"
+    ),
+    "layers/rotated_boxes.py": "def iou():\n    from detectron2 import _C  # at call time only\n    return _C\n",
+    "config/config.py": "from .defaults import _C\n",
+    "config/defaults.py": "_C = {}\n",
+    "evaluation/__init__.py": "from .coco_evaluation import COCOeval_opt\n",
+    "evaluation/fast_eval_api.py": "from detectron2 import _C\nCOCOeval_opt = 'fast'\n",
+    "evaluation/coco_evaluation.py": (
+        "try:\n    from detectron2.evaluation.fast_eval_api import COCOeval_opt\n"
+        "except ImportError:\n    COCOeval_opt = 'pycocotools fallback'\n"
+    ),
+}
+
+
+def _fake_detectron2(root, files):
+    for rel, text in files.items():
+        path = root / "detectron2" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(root / "detectron2")
+
+
+def test_feature_check_flags_unguarded_extension_imports_only(tmp_path):
+    v06 = _fake_detectron2(tmp_path / "v06", V06_LIKE)
+    head = _fake_detectron2(tmp_path / "head", HEAD_LIKE)
+    assert compat.unguarded_extension_imports(v06) == [
+        "detectron2.evaluation.coco_evaluation:1", "detectron2.layers.deform_conv:2"]
+    assert compat.extension_placeholder_needed(v06)
+    assert compat.unguarded_extension_imports(head) == []
+    assert not compat.extension_placeholder_needed(head)
+    # Relative spellings count too.
+    rel = _fake_detectron2(tmp_path / "rel", {"__init__.py": "", "layers/x.py": "from .. import _C\n",
+                                              "evaluation/y.py": "from .fast_eval_api import A\n"})
+    assert compat.unguarded_extension_imports(rel) == ["detectron2.evaluation.y:1", "detectron2.layers.x:1"]
+
+
+def test_installed_detectron2_feature_check():
+    import detectron2
+
+    found = compat.unguarded_extension_imports(os.path.dirname(detectron2.__file__))
+    if compat.has_compiled_ops():
+        assert not compat.extension_placeholder_installed()
+    elif found:  # v0.6: its layers import _C unconditionally; the placeholder is what makes them importable
+        assert compat.extension_placeholder_installed()
+        assert "detectron2.layers.deform_conv:11" in found
+    else:  # upstream HEAD: nothing to stand in for; its own ImportError fallbacks are kept working
+        assert "detectron2._C" not in sys.modules
+        from detectron2.evaluation import coco_evaluation
+
+        assert coco_evaluation.COCOeval_opt is coco_evaluation.COCOeval
+
+
+@pytest.mark.parametrize("layout, expect_placeholder, expect_coco", [
+    ("v06", True, "fast"), ("head", False, "pycocotools fallback"),
+])
+def test_placeholder_hook_on_fake_detectron2(tmp_path, layout, expect_placeholder, expect_coco):
+    """End to end in a fresh interpreter: the hook installs the placeholder for a v0.6-like detectron2 (whose
+    imports would fail otherwise) and leaves a HEAD-like one alone (its COCOEvaluator fallback still works)."""
+    _fake_detectron2(tmp_path, V06_LIKE if layout == "v06" else HEAD_LIKE)
+    code = textwrap.dedent(
+        """
+        import sys
+        import vmae_det
+        from vmae_det import compat
+        import detectron2.layers, detectron2.evaluation
+        print(compat.extension_placeholder_installed(), detectron2.evaluation.COCOeval_opt, sep="|")
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.getcwd()]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == f"{expect_placeholder}|{expect_coco}"
+
+
+def test_hooks_survive_a_find_spec_before_the_import():
+    """transformers 4.x runs importlib.util.find_spec("detectron2") when it is imported; the shims must still
+    be applied when detectron2 (and detectron2.data.common) are imported afterwards."""
+    code = textwrap.dedent(
+        """
+        import importlib.util
+        import vmae_det
+        from vmae_det import compat
+        assert importlib.util.find_spec("detectron2") is not None
+        needed = compat.extension_placeholder_needed()
+        assert importlib.util.find_spec("detectron2.data.common") is not None
+        import detectron2.layers
+        from detectron2.data.common import MapDataset
+        assert compat.extension_placeholder_installed() == needed
+        assert MapDataset._vmae_det_patched
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -8,9 +8,16 @@ The shims, nothing else:
 * ``PIL.Image.LINEAR``: removed in Pillow 10, still used by detectron2 v0.6's transforms. We alias
   it to ``BILINEAR`` (the same filter) instead of pinning an old Pillow with known CVEs.
 * ``detectron2._C``: the compiled extension is absent when detectron2 is installed from PyPI's
-  pure-Python sources (see scripts/install_detectron2.sh). We register a placeholder module only
-  when the real one cannot be found; touching one of its ops raises a clear error naming the op.
-  Nothing vmae_det uses needs it (ROIAlign falls back to torchvision's implementation).
+  pure-Python sources (see scripts/install_detectron2.sh). v0.6 imports it unconditionally at import
+  time (``detectron2.layers``: deform_conv, rotated_boxes, roi_align_rotated; ``detectron2.evaluation``
+  through fast_eval_api), so ``import detectron2.modeling`` fails without it. We register a placeholder
+  module only when both hold (:func:`extension_placeholder_needed`): the real one cannot be found, *and*
+  a module of the installed detectron2 imports it at module level without an ``ImportError`` fallback.
+  Upstream HEAD has those fallbacks (its layers call ``torch.ops.detectron2.*`` or catch the
+  ImportError; COCOEvaluator falls back to pycocotools' COCOeval when fast_eval_api cannot import
+  ``_C``); a placeholder would defeat them, so on HEAD none is installed. Touching an op of the
+  placeholder raises a clear error naming the op. Nothing vmae_det uses needs the extension (ROIAlign
+  falls back to torchvision's implementation).
 * ``MapDataset`` retries a sample whose mapper returned None (a corrupt video) with
   ``random.sample(a_set)``, which Python ≥ 3.11 rejects. Its RNG gets a ``sample`` that accepts sets,
   patched when ``detectron2.data.common`` is first imported (importing it here would make every
@@ -20,15 +27,25 @@ The shims, nothing else:
 """
 from __future__ import annotations
 
+import ast
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import random
 import sys
 import types
 import warnings
+from typing import List, Optional
 
-__all__ = ["apply", "CompiledOpUnavailable", "has_compiled_ops"]
+__all__ = [
+    "apply",
+    "CompiledOpUnavailable",
+    "extension_placeholder_installed",
+    "extension_placeholder_needed",
+    "has_compiled_ops",
+    "unguarded_extension_imports",
+]
 
 _PLACEHOLDER_FLAG = "__vmae_det_placeholder__"
 
@@ -66,15 +83,150 @@ class _MissingExtension(types.ModuleType):
         )
 
 
-def _install_extension_placeholder() -> None:
-    if "detectron2._C" in sys.modules:
+# Modules that are the extension, or a thin wrapper that imports it unconditionally (the fast COCO
+# evaluation): importing either at module level without an ImportError fallback needs ``detectron2._C``.
+_EXTENSION_MODULES = ("detectron2._C", "detectron2.evaluation.fast_eval_api")
+# Cheap substring pre-filter: only files holding one of these are parsed.
+_MAY_IMPORT_EXTENSION = (b"import _C", b", _C", b"detectron2._C", b"fast_eval_api")
+_IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:  # bare except
+        return True
+    types_ = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(t, ast.Name) and t.id in _IMPORT_ERRORS for t in types_)
+
+
+def _imported_modules(node: ast.AST, package: List[str]) -> List[str]:
+    """Absolute names an ``import``/``from ... import`` statement may import (``from a import b``: ``a``
+    and ``a.b``); ``package`` is the importing module's package, for relative imports."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    assert isinstance(node, ast.ImportFrom)
+    if node.level:
+        base = package[: len(package) - (node.level - 1)]
+        if len(base) < 1:
+            return []
+        parts = base + (node.module.split(".") if node.module else [])
+    else:
+        parts = node.module.split(".") if node.module else []
+    mod = ".".join(parts)
+    return [mod] + [f"{mod}.{alias.name}" for alias in node.names]
+
+
+def _unguarded_imports(stmts, package: List[str], guarded: bool = False):
+    """Import statements that run when the module is imported (not inside a function or class) and are
+    not inside a ``try`` that catches ``ImportError``."""
+    for node in stmts:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if not guarded:
+                yield node
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            catches = any(_catches_import_error(h) for h in node.handlers)
+            yield from _unguarded_imports(node.body, package, guarded or catches)
+            for h in node.handlers:
+                yield from _unguarded_imports(h.body, package, guarded)
+            yield from _unguarded_imports(node.orelse + node.finalbody, package, guarded)
+        elif isinstance(node, (ast.If, ast.For, ast.While, ast.With)):
+            yield from _unguarded_imports(node.body + node.orelse, package, guarded)
+
+
+def unguarded_extension_imports(package_dir: str) -> List[str]:
+    """Modules of the detectron2 package in ``package_dir`` that import ``detectron2._C`` (or
+    ``fast_eval_api``, which imports it) at import time without an ``ImportError`` fallback, as
+    ``"module:line"``. detectron2 v0.6: its layers and ``coco_evaluation``; upstream HEAD: none."""
+    found = []
+    root = os.path.dirname(os.path.abspath(package_dir))
+    for dirpath, dirnames, filenames in os.walk(package_dir):
+        dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", "configs"))
+        for name in sorted(filenames):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                with open(path, "rb") as f:
+                    source = f.read()
+            except OSError:
+                continue
+            if not any(word in source for word in _MAY_IMPORT_EXTENSION):
+                continue
+            module = os.path.relpath(path, root)[: -len(".py")].split(os.sep)
+            if module[-1] == "__init__":
+                module = module[:-1]
+            if ".".join(module) in _EXTENSION_MODULES:
+                continue  # the wrapper itself: whether it is needed depends on its importers
+            package = module if name == "__init__.py" else module[:-1]
+            try:
+                tree = ast.parse(source, filename=path)
+            except (SyntaxError, ValueError):
+                continue
+            for node in _unguarded_imports(tree.body, package):
+                if any(m in _EXTENSION_MODULES for m in _imported_modules(node, package)):
+                    found.append(f"{'.'.join(module)}:{node.lineno}")
+    return found
+
+
+def _detectron2_dirs() -> List[str]:
+    """The installed detectron2 package's folders, found without importing it."""
+    module = sys.modules.get("detectron2")
+    if module is not None:
+        return list(getattr(module, "__path__", None) or [])
+    # Ask the finders directly: importlib.util.find_spec would also consult (and so use up) our own
+    # post-import hook for "detectron2".
+    for finder in sys.meta_path:
+        if isinstance(finder, _PostImportPatcher) or not hasattr(finder, "find_spec"):
+            continue
+        try:
+            spec = finder.find_spec("detectron2", None)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None:
+            return list(spec.submodule_search_locations or [])
+    return []
+
+
+def _extension_found() -> bool:
+    """Whether the real ``detectron2._C`` exists (without importing detectron2: ``find_spec`` of a
+    submodule would import its package)."""
+    module = sys.modules.get("detectron2._C")
+    if module is not None:
+        return not getattr(module, _PLACEHOLDER_FLAG, False)
+    if "detectron2" in sys.modules:
+        try:
+            return importlib.util.find_spec("detectron2._C") is not None
+        except (ImportError, ValueError):
+            return False
+    suffixes = importlib.machinery.all_suffixes()
+    return any(os.path.isfile(os.path.join(d, "_C" + s)) or os.path.isfile(os.path.join(d, "_C", "__init__.py"))
+               for d in _detectron2_dirs() for s in suffixes)
+
+
+def extension_placeholder_needed(package_dir: Optional[str] = None) -> bool:
+    """The feature check: True when the real ``detectron2._C`` cannot be found and the detectron2 in
+    ``package_dir`` (default: the installed one, located without importing it) imports it without a
+    fallback (:func:`unguarded_extension_imports`). True on a pure-Python v0.6, False on HEAD."""
+    if package_dir is None:
+        if _extension_found():
+            return False
+        dirs = _detectron2_dirs()
+        if not dirs:
+            return False
+        package_dir = dirs[0]
+    return bool(unguarded_extension_imports(package_dir))
+
+
+def extension_placeholder_installed() -> bool:
+    """True when ``detectron2._C`` is this module's placeholder."""
+    return bool(getattr(sys.modules.get("detectron2._C"), _PLACEHOLDER_FLAG, False))
+
+
+def _install_extension_placeholder(detectron2_module: Optional[types.ModuleType] = None) -> None:
+    if "detectron2._C" in sys.modules or _extension_found():
         return
-    try:
-        found = importlib.util.find_spec("detectron2._C") is not None
-    except (ImportError, ValueError):
-        found = False
-    if found:
-        return
+    paths = list(getattr(detectron2_module, "__path__", None) or [])
+    if not extension_placeholder_needed(paths[0] if paths else None):
+        return  # the installed detectron2 falls back by itself on ImportError (upstream HEAD)
     module = _MissingExtension("detectron2._C")
     module.__file__ = "<vmae_det placeholder for detectron2._C>"
     module.__spec__ = importlib.machinery.ModuleSpec("detectron2._C", loader=None)
@@ -111,7 +263,11 @@ def _patch_map_dataset(common) -> None:
 
 
 class _PostImportPatcher(importlib.abc.MetaPathFinder):
-    """Run ``patch(module)`` right after ``name`` is imported (once)."""
+    """Run ``patch(module)`` right after ``name`` is imported (once).
+
+    The hook stays in ``sys.meta_path`` until the module is actually executed: a mere ``find_spec`` for
+    ``name`` (``importlib.util.find_spec("detectron2")``, as transformers 4.x runs at import to see whether
+    detectron2 is installed) returns a patching spec but must not use the hook up."""
 
     def __init__(self, name: str, patch):
         self.name, self.patch = name, patch
@@ -119,25 +275,32 @@ class _PostImportPatcher(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         if fullname != self.name:
             return None
-        sys.meta_path.remove(self)  # let the normal finders locate it
-        try:
-            spec = importlib.util.find_spec(fullname)
-        finally:
-            sys.meta_path.insert(0, self)
-        if spec is None or spec.loader is None:
+        for finder in sys.meta_path:  # the normal finders (not this hook, not the other patchers)
+            if isinstance(finder, _PostImportPatcher) or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None:
             return spec
-        loader, patch = spec.loader, self.patch
+        loader, hook = spec.loader, self
 
         class _PatchingLoader(importlib.abc.Loader):
+            def __getattr__(self, attr):  # get_filename, get_data, is_package...: the real loader's
+                return getattr(loader, attr)
+
             def create_module(self, spec):
                 return loader.create_module(spec)
 
             def exec_module(self, module):
                 loader.exec_module(module)
-                patch(module)
+                if hook in sys.meta_path:
+                    sys.meta_path.remove(hook)
+                hook.patch(module)
 
         spec.loader = _PatchingLoader()
-        sys.meta_path.remove(self)
         return spec
 
 
@@ -150,11 +313,11 @@ def _after_import(name: str, patch) -> None:
 
 
 def has_compiled_ops() -> bool:
-    """True when the real ``detectron2._C`` extension is in use."""
+    """True when the real ``detectron2._C`` extension is installed (not the placeholder, not absent)."""
     apply()
-    import detectron2  # noqa: F401  (installs the placeholder if the extension is missing)
+    import detectron2  # noqa: F401  (installs the placeholder if the extension is missing and needed)
 
-    return not getattr(sys.modules.get("detectron2._C"), _PLACEHOLDER_FLAG, False)
+    return _extension_found()
 
 
 _applied = False
@@ -168,7 +331,7 @@ def apply() -> None:
     _silence_known_deprecations()
     _patch_pillow()
     # detectron2's package __init__ does not import _C; its submodules do, after it has run.
-    _after_import("detectron2", lambda _module: _install_extension_placeholder())
+    _after_import("detectron2", _install_extension_placeholder)
     _after_import("detectron2.data.common", _patch_map_dataset)
     _applied = True
 
