@@ -1,5 +1,6 @@
 """MAE pretraining data, reconstruction pictures and a short run of the real engine on generated
 videos: the loss falls, checkpoints round-trip, --resume continues from the saved iteration."""
+import json
 import logging
 import os
 
@@ -313,3 +314,92 @@ def test_pretraining_loss_checkpoint_resume(video_dir, tmp_path):
     finally:
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
+
+
+# ---------------------------------------------------------------- own data from the command line (--videos, --ava-root)
+
+
+def _flag_args(config, *argv, videos=False, ava_root=False):
+    from vmae_det.engine import default_argument_parser
+
+    return default_argument_parser(videos=videos, ava_root=ava_root).parse_args(["--config-file", config, *argv])
+
+
+def test_videos_flag_takes_a_folder_or_a_list_file(video_dir, tmp_path):
+    """pretrain_mae.py --videos PATH: a folder (recursive) or a list file becomes dataloader.train's dataset."""
+    from vmae_det.engine.train_loop import load_run_config
+
+    cfg = load_run_config(_flag_args(TINY_CONFIG, "--videos", str(video_dir), videos=True))
+    name = cfg.dataloader.train.dataset.names
+    assert name == f"videos:{video_dir}"
+    files = sorted(os.path.relpath(r["file_name"], video_dir) for r in DatasetCatalog.get(name))
+    assert files == ["sub/broken.mp4", "sub/v3.avi", "v0.mp4", "v1.mp4", "v2.mp4"]  # the mapper skips broken.mp4
+    listed = tmp_path / "lists" / "train.csv"
+    listed.parent.mkdir()
+    listed.write_text(f"{video_dir}/v0.mp4 0\n../missing.mp4 1\n")
+    cfg = load_run_config(_flag_args(TINY_CONFIG, "--videos", str(listed), videos=True))
+    records = DatasetCatalog.get(cfg.dataloader.train.dataset.names)
+    assert [r["file_name"] for r in records] == [f"{video_dir}/v0.mp4"]  # the missing one is skipped and counted
+
+
+@pytest.mark.parametrize("what, message", [
+    ("missing", "--videos {p}: video folder or list file '{p}' does not exist"),
+    ("empty", "--videos {p}: folder '{p}' has no videos (searched recursively for .mp4"),
+    ("conflict", "--videos and the override dataloader.train.dataset.names=... both name the data"),
+])
+def test_videos_flag_errors_name_the_path(tmp_path, what, message):
+    from vmae_det.engine.train_loop import load_run_config
+
+    p = tmp_path / what
+    if what == "empty":
+        (p / "sub").mkdir(parents=True)
+        (p / "sub" / "notes.txt").write_text("no video here")
+    if what == "conflict":
+        p.mkdir()
+        (p / "a.mp4").write_bytes(b"")
+    extra = ["dataloader.train.dataset.names=tiny_ava_videos"] if what == "conflict" else []
+    with pytest.raises((OSError, ValueError)) as err:
+        load_run_config(_flag_args(TINY_CONFIG, "--videos", str(p), *extra, videos=True))
+    assert message.format(p=p) in str(err.value)
+
+
+def test_ava_root_flag_trains_and_evaluates_on_an_ava_layout_folder(tmp_path, monkeypatch):
+    """train_net.py --ava-root ROOT: its train/val splits, the head as wide as its label map; a root without
+    person boxes for val is refused (unless evaluating on GT boxes); a missing layout names what is missing."""
+    from datasets_tiny import make_tiny
+
+    from vmae_det.engine import launch_from_args
+    from vmae_det.engine.train_loop import load_run_config
+
+    monkeypatch.setenv("VMAE_DET_DATASETS", str(tmp_path / "elsewhere"))  # not the built-in datasets
+    root = make_tiny(tmp_path / "my_ava", num_train_videos=2, num_val_videos=1, seconds=4, format="videos")
+    ava_config = os.path.join(REPO, "configs", "ava", "tiny.py")
+    cfg = load_run_config(_flag_args(ava_config, "--ava-root", str(root), ava_root=True))
+    assert cfg.dataloader.train.dataset.names == f"ava:{root}:train"
+    assert cfg.dataloader.test.dataset.names == cfg.dataloader.evaluator.dataset_name == f"ava:{root}:val"
+    assert cfg.model.num_classes == cfg.dataloader.train.mapper.num_classes == 5  # the tiny label map's ids 1..5
+    vit_b = load_run_config(_flag_args(os.path.join(REPO, "configs", "ava", "vit_b.py"), "--ava-root", str(root),
+                                       ava_root=True))
+    assert vit_b.model.num_classes == vit_b.dataloader.test.mapper.num_classes == 5  # was 80
+    explicit = load_run_config(_flag_args(os.path.join(REPO, "configs", "ava", "vit_b.py"), "--ava-root", str(root),
+                                          "model.num_classes=7", "dataloader.train.mapper.num_classes=7",
+                                          "dataloader.test.mapper.num_classes=7", ava_root=True))
+    assert explicit.model.num_classes == 7  # an explicit override wins
+
+    out = tmp_path / "out"
+    launch_from_args(_flag_args(ava_config, "--ava-root", str(root), "train.max_iter=2", "train.eval_period=0",
+                                "dataloader.train.num_workers=0", "dataloader.test.num_workers=0",
+                                f"train.output_dir={out}", "train.device=cpu", ava_root=True))
+    metrics = json.loads((out / "inference" / "ava_metrics.json").read_text())
+    assert metrics["per_class"] and (out / "model_final.pth").is_file()
+
+    (root / "annotations" / "ava_val_predicted_boxes.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"test_box_source='proposals' needs person boxes for the val split.*"
+                                                r"tools/make_proposals.py --root .* or pass "
+                                                r"dataloader.test.mapper.test_box_source=gt"):
+        load_run_config(_flag_args(ava_config, "--ava-root", str(root), ava_root=True))
+    cfg = load_run_config(_flag_args(ava_config, "--ava-root", str(root), "dataloader.test.mapper.test_box_source=gt",
+                                     ava_root=True))
+    assert cfg.dataloader.test.mapper.test_box_source == "gt"
+    with pytest.raises(FileNotFoundError, match=rf"'{tmp_path}' is not an AVA-layout dataset root: missing .*label map"):
+        load_run_config(_flag_args(ava_config, "--ava-root", str(tmp_path), ava_root=True))

@@ -6,7 +6,8 @@
 * :func:`register_video_list` puts such a list in ``DatasetCatalog``. Registered on import, under
   ``$VMAE_DET_DATASETS`` (default ``./datasets``): ``tiny_ava_videos`` (``tiny_ava/videos/``, the
   videos of the tiny AVA default), ``kinetics400_train`` (``kinetics400/train.csv``) and
-  ``ssv2_train`` (``ssv2/train.csv``).
+  ``ssv2_train`` (``ssv2/train.csv``). :func:`register_video_path` registers a folder or list given as
+  a path (``tools/pretrain_mae.py --videos PATH``).
 * :class:`MAEClipMapper` turns a dict into ``{"clip": uint8 [3, T, H, W]}``: a random clip of
   ``num_frames`` frames ``sampling_rate`` apart, one multi-scale crop (VideoMAE's
   ``GroupMultiScaleCrop``, :class:`vmae_det.data.transforms.MultiScaleCrop`) and an optional
@@ -49,6 +50,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "load_video_list",
     "register_video_list",
+    "register_video_path",
     "datasets_root",
     "sample_clip_indices",
     "MAEClipMapper",
@@ -211,6 +213,35 @@ def register_video_list(name: str, list_path: str, root: Optional[str] = None) -
     """
     DatasetCatalog.register(name, lambda: _load_checked(list_path, root))
     MetadataCatalog.get(name).set(list_path=list_path, root=root)
+
+
+def _has_video(folder: str) -> bool:
+    for _, _, filenames in os.walk(folder, followlinks=True):
+        if any(n.lower().endswith(VIDEO_EXTENSIONS) for n in filenames):
+            return True
+    return False
+
+
+def register_video_path(path: str) -> str:
+    """Register a folder of videos or a list file given as a path (``tools/pretrain_mae.py --videos PATH``)
+    as the dataset ``videos:<absolute path>`` (once); return that name.
+
+    The folder is searched recursively for :data:`VIDEO_EXTENSIONS`; a list file is read as
+    :func:`load_video_list` reads it, when the dataset is first loaded (then :func:`check_video_list`).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``path`` is a folder without videos.
+    """
+    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"video folder or list file '{path}' does not exist")
+    if os.path.isdir(path) and not _has_video(path):
+        raise ValueError(f"folder '{path}' has no videos (searched recursively for {', '.join(VIDEO_EXTENSIONS)})")
+    name = f"videos:{path}"
+    if name not in DatasetCatalog.list():
+        register_video_list(name, path)
+    return name
 
 
 # name -> (list file or folder, root of relative paths), both under $VMAE_DET_DATASETS.

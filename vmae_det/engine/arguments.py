@@ -18,9 +18,12 @@ Overrides: trailing key=value pairs change config entries, e.g.
 An unknown key is an error (with a suggestion); every train.* key, its default and allowed values are in
 vmae_det/engine/defaults.py.
 
-Several machines:
+Several machines (NCCL with GPUs, gloo without; HOST: machine 0's address, PORT: a free port there):
     (machine 0)$ {prog} --config-file CONFIG --num-gpus 8 --num-machines 2 --machine-rank 0 --dist-url tcp://HOST:PORT
     (machine 1)$ {prog} --config-file CONFIG --num-gpus 8 --num-machines 2 --machine-rank 1 --dist-url tcp://HOST:PORT
+or with torchrun (the processes and machines come from torchrun; leave --num-gpus/--num-machines out):
+    $ torchrun --nnodes 2 --node-rank R --nproc-per-node 8 --master-addr HOST --master-port PORT {prog} --config-file CONFIG
+SLURM, one task per machine: see the README (Usage, "Several machines").
 """
 
 
@@ -47,11 +50,13 @@ class _Parser(argparse.ArgumentParser):
         return ns
 
 
-def default_argument_parser(epilog=None) -> argparse.ArgumentParser:
+def default_argument_parser(epilog=None, *, videos: bool = False, ava_root: bool = False) -> argparse.ArgumentParser:
     """The flags of detectron2's ``default_argument_parser``: ``--config-file`` (required), ``--resume``,
     ``--eval-only``, ``--num-gpus``, ``--num-machines``, ``--machine-rank``, ``--dist-url`` and the
     trailing ``key=value`` overrides (``opts``). ``epilog``: the tool's usage text (its docstring), shown
-    before the flags; notes on overrides and several machines follow them."""
+    before the flags; notes on overrides and several machines follow them. ``videos`` / ``ava_root``: also
+    ``--videos PATH`` (pretraining data) / ``--ava-root ROOT`` (AVA-layout data), see
+    :mod:`vmae_det.engine.data_flags`."""
     parser = _Parser(
         description=epilog,  # the tool's docstring: what it does and examples, before the flags
         epilog=_EPILOG.format(prog=os.path.basename(sys.argv[0]) or "tool.py"),
@@ -75,8 +80,19 @@ def default_argument_parser(epilog=None) -> argparse.ArgumentParser:
     parser.add_argument("--machine-rank", type=_int_at_least(0), default=0,
                         help="the rank of this machine, 0 .. num-machines - 1")
     parser.add_argument("--dist-url", default="auto",
-                        help="torch.distributed init URL; 'auto' (default): a free port on this machine. "
-                             "Several machines need tcp://HOST:PORT of machine 0")
+                        help="torch.distributed init URL; 'auto' (default): a free port on this machine, or the "
+                             "environment when started by torchrun. Several machines need tcp://HOST:PORT of "
+                             "machine 0; env://: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT as torchrun sets")
+    if videos:
+        parser.add_argument("--videos", metavar="PATH", default=None,
+                            help="pretrain on these videos: a folder (searched recursively) or a list file "
+                                 "('path [label]' per line, relative paths from the list's folder); sets "
+                                 "dataloader.train.dataset.names")
+    if ava_root:
+        parser.add_argument("--ava-root", metavar="ROOT", default=None,
+                            help="train and evaluate on a dataset in the AVA layout (annotations/, frames/ or "
+                                 "videos/; tools/prepare_custom_dataset.py writes it): its train and val splits, "
+                                 "and model/mapper num_classes from its label map")
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=None, metavar="key=value",
                         help="config overrides, e.g. train.max_iter=100 (see below)")
     return parser

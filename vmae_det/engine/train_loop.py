@@ -33,8 +33,9 @@ from ..cli import ERROR_EXIT_CODE, EXPECTED_ERRORS
 from ..config import load_config
 from .arguments import default_argument_parser
 from .checks import check_run
+from .data_flags import apply_data_flags
 from .hooks import LossCurveHook, ResumableBestCheckpointer
-from .launch import launch
+from .launch import check_launch_args, launch, torchrun_env, uses_env_rendezvous
 from .resume import (
     check_checkpoint_matches,
     checkpoint_candidates,
@@ -48,6 +49,7 @@ from .trainer import Trainer
 
 __all__ = [
     "default_argument_parser",
+    "load_run_config",
     "setup",
     "build_model",
     "build_config_hooks",
@@ -67,11 +69,20 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def setup(args):
-    """Load the config strictly (unknown keys and bad values are errors), apply overrides, check it
-    against the machine and the datasets (:func:`~vmae_det.engine.checks.check_run`), set up logging/seed."""
+def load_run_config(args):
+    """The run's config: loaded strictly (unknown keys and bad values are errors) with the overrides, the
+    datasets of ``--videos`` / ``--ava-root`` registered and pointed at (:mod:`~vmae_det.engine.data_flags`),
+    and checked against the machine and the datasets (:func:`~vmae_det.engine.checks.check_run`)."""
     cfg = load_config(args.config_file, args.opts)
+    apply_data_flags(cfg, args)
     check_run(cfg, args)
+    return cfg
+
+
+def setup(args):
+    """:func:`load_run_config`, then detectron2's ``default_setup`` (output folder, config copy, seed) and
+    logging."""
+    cfg = load_run_config(args)
     if getattr(args, "output_dir_existed", None) is None:  # for the --resume warning (a mistyped folder)
         args.output_dir_existed = os.path.isdir(cfg.train.output_dir)
     default_setup(cfg, args)
@@ -382,15 +393,19 @@ def _report_errors(main_func, *args):
 
 
 def launch_from_args(args, main_func=main):
-    """Run ``main_func(args)`` on ``args.num_gpus`` processes (GPUs; CPU processes with gloo without CUDA).
+    """Run ``main_func(args)`` on ``args.num_gpus`` processes (GPUs; CPU processes with gloo without CUDA)
+    on each of ``args.num_machines`` machines (``--machine-rank``, ``--dist-url tcp://HOST:PORT``), or, when
+    torchrun started this process (``--dist-url env://``, or ``auto`` with torchrun's environment), as
+    torchrun's process ``RANK`` of ``WORLD_SIZE``.
 
-    Before any process starts: the config is loaded and checked (keys, values, the machine, the
-    datasets' label maps), ``--eval-only`` without weights is refused, and this machine's rank-0 process
-    takes the lock of ``train.output_dir`` for the whole run. A worker that ends on an expected error
-    prints it and makes this call raise :class:`DistributedRunError` (``error: ...``, exit code 2).
+    Before any process starts: the launch arguments and the config are checked (keys, values, the machine,
+    the datasets' label maps), ``--eval-only`` without weights is refused, and the first machine's launching
+    process (under torchrun: rank 0) takes the lock of ``train.output_dir`` for the whole run. A worker that
+    ends on an expected error prints it and makes this call raise :class:`DistributedRunError`
+    (``error: ...``, exit code 2).
     """
-    cfg = load_config(args.config_file, args.opts)
-    check_run(cfg, args)
+    check_launch_args(args.num_gpus, args.num_machines, args.machine_rank, args.dist_url)
+    cfg = load_run_config(args)
     out = cfg.train.output_dir
     if args.eval_only and (
         (not args.resume and not cfg.train.init_checkpoint)
@@ -399,9 +414,11 @@ def launch_from_args(args, main_func=main):
         _eval_checkpoint(cfg, args)  # raises: nothing to evaluate (before the folder is created)
     if getattr(args, "output_dir_existed", None) is None:
         args.output_dir_existed = os.path.isdir(cfg.train.output_dir)
-    world = args.num_gpus * args.num_machines
+    env = torchrun_env() if uses_env_rendezvous(args.dist_url) else None
+    world = env["world_size"] if env else args.num_gpus * args.num_machines
+    first = env["rank"] == 0 if env else args.machine_rank == 0
     func = functools.partial(_report_errors, main_func) if world > 1 else main_func
-    lock = output_dir_lock(cfg.train.output_dir) if args.machine_rank == 0 else contextlib.nullcontext()
+    lock = output_dir_lock(cfg.train.output_dir) if first else contextlib.nullcontext()
     with lock:
         try:
             return launch(func, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,

@@ -13,6 +13,7 @@ made by ``datasets/make_tiny_ava.py``), whose person boxes are SlowFast's
 (``<root>/ava``, AlphAction's ``boxes/ava_val_det_person_bbox.json`` with the image info
 ``annotations/ava_val_v2.2_min.json``: the boxes VideoMAE's AVA numbers were measured with).
 Files are only read when a dataset is first loaded, so registration works before the data exists.
+:func:`register_ava_root` registers the splits of a root given as a path (``tools/train_net.py --ava-root``).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from .readers import person_box_format, read_annotations, read_exclusions, read_
 
 __all__ = [
     "AVAMetadata", "AVA_SPLIT_FILES", "ALPHACTION_BOX_FILES", "ava_split_files", "load_ava_dicts",
-    "register_ava", "register_all_ava",
+    "register_ava", "register_ava_root", "register_all_ava",
 ]
 
 logger = logging.getLogger(__name__)
@@ -285,6 +286,43 @@ def register_ava(
     if not isinstance(MetadataCatalog.get(name), AVAMetadata):
         MetadataCatalog[name] = AVAMetadata(name=name)
     MetadataCatalog.get(name).set(**meta)
+
+
+def register_ava_root(root: PathLike, splits: Sequence[str] = ("train", "val")) -> Dict[str, str]:
+    """Register the ``splits`` of an AVA-layout folder given as a path (``tools/train_net.py --ava-root
+    ROOT``) as ``ava:<absolute root>:<split>`` (once); return ``{split: name}``.
+
+    The annotation version is v2.2, or v2.1 when only its files are there; ``num_classes`` is the largest
+    action id of the root's label map.
+
+    Raises:
+        FileNotFoundError: naming what is missing: the folder, its label map, a split's ground truth, or
+            both ``frames/`` and ``videos/``.
+    """
+    root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
+    if not root.is_dir():
+        raise FileNotFoundError(f"AVA dataset root '{root}' {'is not a folder' if root.exists() else 'does not exist'}")
+    ann = root / "annotations"
+    version = next((v for v in ("v2.2", "v2.1") if any((ann / f"ava_{s}_{v}.csv").is_file() for s in splits)), "v2.2")
+    files = {s: ava_split_files(root, s, version) for s in splits}
+    missing = [str(f["groundtruth"]) for f in files.values() if not f["groundtruth"].is_file()]
+    label_map = ava_split_files(root, "train", version)["label_map"]
+    if not label_map.is_file():
+        missing.insert(0, f"{ann}/ava_action_list_{version}*.pbtxt (the label map)")
+    if not (root / "frames").is_dir() and not _video_index(root):
+        missing.append(f"{root}/frames/<id>/ or {root}/videos/<id>.* (the videos)")
+    if missing:
+        raise FileNotFoundError(
+            f"'{root}' is not an AVA-layout dataset root: missing {'; '.join(missing)}. tools/prepare_custom_dataset.py "
+            "writes this layout from your videos and an annotation table (docs/custom_dataset.md)"
+        )
+    num_classes = max(read_labelmap(label_map))
+    names = {}
+    for split in splits:
+        names[split] = f"ava:{root}:{split}"
+        if names[split] not in DatasetCatalog.list():
+            register_ava(names[split], root, split, version, num_classes=num_classes)
+    return names
 
 
 def register_all_ava(root: Optional[PathLike] = None) -> None:

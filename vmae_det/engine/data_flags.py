@@ -1,0 +1,128 @@
+"""Own data from the command line, without writing Python: ``--videos PATH`` and ``--ava-root ROOT``.
+
+``tools/pretrain_mae.py --videos PATH``: a folder of videos (searched recursively) or a Kinetics/SSV2-style
+list file (``path [label]`` per line) becomes the training set, ``dataloader.train.dataset.names``.
+
+``tools/train_net.py --ava-root ROOT``: a folder in the AVA layout (``annotations/``, ``frames/`` or
+``videos/``; what ``tools/prepare_custom_dataset.py`` writes) becomes the training set (its ``train`` split)
+and the evaluation set (its ``val`` split: ``dataloader.test.dataset.names``,
+``dataloader.evaluator.dataset_name``). The action head's width (``model.num_classes`` and the mappers'
+``num_classes``) becomes the largest id of the root's label map, unless the command line sets it.
+Evaluating on person proposals (``test_box_source="proposals"``, the recipes' setting) needs
+``annotations/ava_val_predicted_boxes.csv`` (``tools/make_proposals.py``); without it the run is refused
+before anything is built, naming both ways out.
+
+The datasets are registered in every process (each calls :func:`apply_data_flags` after loading the
+config). A flag and an override of the same dataset key together are an error; so are a missing path and a
+folder without videos, each naming the path.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Iterable, Optional, Set
+
+from omegaconf import DictConfig
+
+__all__ = ["apply_data_flags"]
+
+logger = logging.getLogger("vmae_det")
+
+
+def _select(cfg, key: str):
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            return None, False
+        node = node[part]
+    return node, True
+
+
+def _assign(cfg, key: str, value) -> None:
+    parent, leaf = key.rsplit(".", 1)
+    _select(cfg, parent)[0][leaf] = value
+
+
+def _explicit(opts: Iterable[str]) -> Set[str]:
+    return {o.split("=", 1)[0].strip() for o in opts or () if "=" in o}
+
+
+def apply_data_flags(cfg, args) -> Optional[dict]:
+    """Apply ``args.videos`` / ``args.ava_root`` (absent or None: nothing) to ``cfg``; return what was set
+    (``{key: value}``) or None. Raises ``FileNotFoundError`` / ``ValueError`` naming the path or the key."""
+    videos, root = getattr(args, "videos", None), getattr(args, "ava_root", None)
+    if videos is None and root is None:
+        return None
+    explicit = _explicit(getattr(args, "opts", ()))
+    config = getattr(args, "config_file", "the config")
+    changes = {}
+
+    def point(flag: str, key: str, value, required: bool = True, own: bool = True) -> None:
+        """Set ``key`` (a dataset key: ``own``, an explicit override of it is an error; else the override wins)."""
+        current, exists = _select(cfg, key)
+        if not exists:
+            if required:
+                raise ValueError(f"{flag}: {config} has no {key} to point at the data")
+            return
+        if key in explicit:
+            if own:
+                raise ValueError(f"{flag} and the override {key}=... both name the data: give one of them")
+            return
+        _assign(cfg, key, value)
+        changes[key] = value
+
+    if videos is not None:
+        from ..data.video_dataset import register_video_path
+
+        try:
+            name = register_video_path(videos)
+        except (OSError, ValueError) as e:
+            raise type(e)(f"--videos {videos}: {e}") from None
+        point("--videos", "dataloader.train.dataset.names", name)
+    if root is not None:
+        _apply_ava_root(cfg, args, root, point)
+    for key, value in changes.items():
+        logger.info(f"{key} = {value!r} (from {'--videos' if videos is not None else '--ava-root'})")
+    return changes
+
+
+def _apply_ava_root(cfg, args, root: str, point) -> None:
+    from detectron2.data import MetadataCatalog
+
+    from ..data.ava.catalog import register_ava_root
+
+    loaders = cfg.get("dataloader")
+    has = lambda split: isinstance(loaders, DictConfig) and split in loaders  # noqa: E731
+    splits = [s for s, loader in (("train", "train"), ("val", "test"))
+              if has(loader) and not (loader == "train" and getattr(args, "eval_only", False))]
+    if not splits:
+        raise ValueError(f"--ava-root: {getattr(args, 'config_file', 'the config')} has no dataloader.train or "
+                         "dataloader.test to point at the data")
+    try:
+        names = register_ava_root(root, splits)
+    except (OSError, ValueError) as e:
+        raise type(e)(f"--ava-root {root}: {e}") from None
+    if "train" in names:
+        point("--ava-root", "dataloader.train.dataset.names", names["train"])
+    if "val" in names:
+        point("--ava-root", "dataloader.test.dataset.names", names["val"])
+        point("--ava-root", "dataloader.evaluator.dataset_name", names["val"], required=False)
+    meta = MetadataCatalog.get(next(iter(names.values())))
+    num_classes = int(meta.num_classes)
+    point("--ava-root", "model.num_classes", num_classes, required=False, own=False)
+    for loader in ("train", "test"):
+        point("--ava-root", f"dataloader.{loader}.mapper.num_classes", num_classes, required=False, own=False)
+    # Person boxes the mappers are set to use must exist (else: no boxes, a silent mAP of 0).
+    folder = MetadataCatalog.get(next(iter(names.values()))).dataset_root
+    for split, loader, key in (("val", "test", "test_box_source"), ("train", "train", "train_box_source")):
+        source, found = _select(cfg, f"dataloader.{loader}.mapper.{key}")
+        boxes = os.path.join(folder, "annotations", f"ava_{split}_predicted_boxes.csv")
+        if split in names and found and "proposals" in str(source) and not os.path.isfile(boxes):
+            fix = f"pass dataloader.{loader}.mapper.{key}=gt to use the ground-truth boxes" if split == "val" else \
+                f"pass dataloader.{loader}.mapper.{key}=gt"
+            raise FileNotFoundError(
+                f"--ava-root {root}: dataloader.{loader}.mapper.{key}={source!r} needs person boxes for the {split} "
+                f"split, but there is no annotations/ava_{split}_predicted_boxes.csv. Make them with "
+                f"tools/make_proposals.py --root {root} --split {split} --output "
+                f"{root.rstrip('/')}/annotations/ava_{split}_predicted_boxes.csv, or {fix}"
+            )
