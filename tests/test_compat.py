@@ -269,3 +269,34 @@ def test_hooks_survive_a_find_spec_before_the_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_trainer_creates_the_data_loader_iterator_at_construction():
+    """detectron2 v0.6 calls iter(data_loader) in SimpleTrainer.__init__, upstream HEAD on first use; our
+    Trainer does it at construction on both, so runs draw the same random numbers on either."""
+    from detectron2.utils.events import EventStorage
+
+    from vmae_det.engine.trainer import Trainer
+
+    class Loader:
+        iter_calls = 0
+
+        def __iter__(self):
+            Loader.iter_calls += 1
+            return iter(lambda: torch.ones(2, 3), None)  # endless
+
+    class Toy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Linear(3, 1)
+
+        def forward(self, batch):
+            return {"loss": self.w(batch).pow(2).mean()}
+
+    toy = Toy()
+    trainer = Trainer(toy, Loader(), torch.optim.SGD(toy.parameters(), lr=0.1))
+    assert Loader.iter_calls == 1
+    with EventStorage(0):
+        trainer.iter = 0
+        trainer.run_step()
+    assert Loader.iter_calls == 1

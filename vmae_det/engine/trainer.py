@@ -67,6 +67,13 @@ class Trainer(SimpleTrainer):
                 f"grad_accum_steps must be an integer >= 1 (micro-batches per optimizer step), got {grad_accum_steps!r}"
             )
         super().__init__(model, data_loader, optimizer)
+        # The data-loader iterator is created here, as detectron2 v0.6's SimpleTrainer does
+        # (``self._data_loader_iter = iter(data_loader)``). Upstream HEAD makes ``_data_loader_iter`` a
+        # property that calls ``iter()`` on first use, in the first run_step after the hooks' before_train:
+        # a DataLoader draws its workers' base seed from the global torch RNG in ``iter()``, so that later
+        # draw gave other data and other numbers (the quick start's frame-mAP: 0.588 on HEAD, 0.542 on
+        # v0.6; 0.542 on both with this line). Reading the attribute creates it now on HEAD; no-op on v0.6.
+        self._data_loader_iter  # noqa: B018
         self.grad_accum_steps = grad_accum_steps
         self.amp = amp
         self.amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[amp_dtype]
