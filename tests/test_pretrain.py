@@ -403,3 +403,21 @@ def test_ava_root_flag_trains_and_evaluates_on_an_ava_layout_folder(tmp_path, mo
     assert cfg.dataloader.test.mapper.test_box_source == "gt"
     with pytest.raises(FileNotFoundError, match=rf"'{tmp_path}' is not an AVA-layout dataset root: missing .*label map"):
         load_run_config(_flag_args(ava_config, "--ava-root", str(tmp_path), ava_root=True))
+
+
+def test_ava_root_flag_with_eval_only(tmp_path):
+    """--eval-only --ava-root: the val split is needed, the train split only pointed at when the root has one."""
+    from datasets_tiny import make_tiny
+
+    from vmae_det.engine.train_loop import load_run_config
+
+    root = make_tiny(tmp_path / "val_only", num_train_videos=1, num_val_videos=1, seconds=4, format="videos")
+    vit_b = os.path.join(REPO, "configs", "ava", "vit_b.py")
+    cfg = load_run_config(_flag_args(vit_b, "--eval-only", "--ava-root", str(root), ava_root=True))
+    assert cfg.dataloader.train.dataset.names == f"ava:{root}:train" and cfg.model.num_classes == 5
+    (root / "annotations" / "ava_train_v2.2.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="ava_train_v2.2.csv"):
+        load_run_config(_flag_args(vit_b, "--ava-root", str(root), ava_root=True))  # training needs it
+    cfg = load_run_config(_flag_args(vit_b, "--eval-only", "--ava-root", str(root), "dataloader.train.dataset.names="
+                                     "ava_tiny_train", ava_root=True))
+    assert cfg.dataloader.test.dataset.names == f"ava:{root}:val" and cfg.model.num_classes == 5

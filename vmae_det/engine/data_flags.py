@@ -93,8 +93,12 @@ def _apply_ava_root(cfg, args, root: str, point) -> None:
 
     loaders = cfg.get("dataloader")
     has = lambda split: isinstance(loaders, DictConfig) and split in loaders  # noqa: E731
+    # --eval-only builds no training loader: the train split is then pointed at only when the root has one
+    # (so the checks of the head's width see the root's label map, not the config's dataset's).
+    train_gt = any(os.path.isfile(os.path.join(os.path.expanduser(root), "annotations", f"ava_train_{v}.csv"))
+                   for v in ("v2.2", "v2.1"))
     splits = [s for s, loader in (("train", "train"), ("val", "test"))
-              if has(loader) and not (loader == "train" and getattr(args, "eval_only", False))]
+              if has(loader) and not (loader == "train" and getattr(args, "eval_only", False) and not train_gt)]
     if not splits:
         raise ValueError(f"--ava-root: {getattr(args, 'config_file', 'the config')} has no dataloader.train or "
                          "dataloader.test to point at the data")
@@ -124,5 +128,5 @@ def _apply_ava_root(cfg, args, root: str, point) -> None:
                 f"--ava-root {root}: dataloader.{loader}.mapper.{key}={source!r} needs person boxes for the {split} "
                 f"split, but there is no annotations/ava_{split}_predicted_boxes.csv. Make them with "
                 f"tools/make_proposals.py --root {root} --split {split} --output "
-                f"{root.rstrip('/')}/annotations/ava_{split}_predicted_boxes.csv, or {fix}"
+                f"{str(root).rstrip('/')}/annotations/ava_{split}_predicted_boxes.csv, or {fix}"
             )
