@@ -100,10 +100,19 @@ def _load_detectron2_weights(model: torch.nn.Module, path: str) -> None:
 
     _check_weights_file(path)
     checkpointer = DetectionCheckpointer(model)
+    # detectron2 HEAD's _load_file asserts it runs inside load(), which records the parsed path first.
+    has_url = hasattr(checkpointer, "_parsed_url_during_load")
+    if has_url:
+        from urllib.parse import urlparse
+
+        checkpointer._parsed_url_during_load = urlparse(path)
     try:
         checkpoint = checkpointer._load_file(path)
     except Exception as e:
         raise _unreadable(path, e) from e
+    finally:
+        if has_url:
+            checkpointer._parsed_url_during_load = None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
         raise DetectorWeightsError(f"{path}: not a detectron2 checkpoint (no 'model' state dict)")
     try:

@@ -2,7 +2,7 @@
 
 The official code (``Evaluation/get_ava_performance.py`` + its ``ava/`` package, a copy of the
 TF object-detection Pascal evaluator) loops over keyframes and classes. This module computes the
-same numbers with array operations; ``benchmarks/ava_eval_reference.py`` is a line-by-line port
+same numbers with array operations; ``tests/ava_eval_reference.py`` is a line-by-line port
 of the official algorithm used as the oracle in tests. The rules reproduced here, in order:
 
 1. Keys: ``"%s,%04d" % (video_id, int(timestamp))`` (protocol 2019) or
