@@ -4,7 +4,9 @@
 the original, the masked input (masked cubes grey, as the encoder sees it) and the reconstruction
 (visible cubes pasted back, masked cubes predicted). :class:`MAEReconstructionHook` writes one at
 every checkpoint period and at the end of training, so progress can be judged by eye; pretraining
-configs declare it in ``train.hooks`` (:func:`mae_reconstruction_hook`).
+configs declare it in ``train.hooks`` (:func:`mae_reconstruction_hook`). The reconstruction itself
+(predicted cubes pasted into the clip) is :mod:`vmae_det.modeling.mae_reconstruction`'s, as the model's
+eval outputs use it too.
 """
 from __future__ import annotations
 
@@ -41,18 +43,19 @@ def _as_clip_batch(batch: Union[torch.Tensor, Sequence[Dict]]) -> torch.Tensor:
 
 @torch.no_grad()
 def reconstruction_rows(model, batch, sample: int = 0) -> Dict[str, np.ndarray]:
-    """Run ``model.reconstruct`` on ``batch`` and return float ``[T, H, W, 3]`` 0-255 arrays of
-    ``sample``: ``"original"``, ``"masked"`` and ``"reconstruction"``.
+    """Reconstruct ``batch`` with ``model`` (:func:`~vmae_det.modeling.mae_reconstruction.reconstruct_clips`)
+    and return float ``[T, H, W, 3]`` 0-255 arrays of ``sample``: ``"original"``, ``"masked"`` and
+    ``"reconstruction"``.
 
     The model is put in eval mode for the call and restored afterwards.
     """
-    from ..modeling.mae import expand_token_mask
+    from ..modeling.mae_reconstruction import expand_token_mask, reconstruct_clips
 
     clips = _as_clip_batch(batch)[sample : sample + 1]
     was_training = model.training
     model.eval()
     try:
-        video, mask, recon = model.reconstruct(clips)
+        video, mask, recon = reconstruct_clips(model, clips)
     finally:
         model.train(was_training)
     grid = model.token_grid(video)
@@ -142,7 +145,7 @@ class MAEReconstructionHook(HookBase):
 
     def _model(self):
         model = self.trainer.model
-        # DistributedDataParallel wraps the VideoMAE; reconstruct() lives on the inner module.
+        # DistributedDataParallel wraps the VideoMAE; the reconstruction needs the inner module.
         return getattr(model, "module", model)
 
     def _write(self, iteration: int) -> None:

@@ -6,9 +6,10 @@ name. The encoder sees only the visible tokens; the decoder gets visible tokens 
 token, both with the fixed sinusoidal position of their place in the grid, and predicts the pixels of the
 masked cubes only.
 
-Loss (as the official code): targets are the un-normalised [0, 1] pixels cut into cubes, flattened in
-``(t p p)`` order with the channel last; with ``norm_pix_loss`` each cube and channel is normalised by its
-mean and unbiased std (+1e-6) over the cube's ``tubelet * patch * patch`` pixels; MSE over masked cubes.
+Loss (as the official code): MSE over the masked cubes between the prediction and the cube targets of
+:mod:`.mae_targets` (the [0, 1] pixels of each cube, normalised per cube with ``norm_pix_loss``). Masks come
+from :mod:`.masking`; the pixel reconstructions (eval outputs, pictures) from :mod:`.mae_reconstruction`.
+``patchify``, ``unpatchify`` and ``expand_token_mask`` are importable from here too.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from torch import nn
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
-from .masking import build_masking
+from .mae_reconstruction import expand_token_mask, paste_predictions, reconstruct_clips
+from .mae_targets import cube_targets, patchify, unpatchify
+from .masking import MaskSampler
 from .vit import LN_EPS, VIT_SIZES, Block, VideoViT, build_vit, get_sinusoid_table, init_vit_weights, select_tokens
 
 __all__ = [
@@ -42,34 +45,6 @@ DECODER_SIZES: Dict[str, Dict[str, int]] = {
     "large": dict(decoder_embed_dim=512, decoder_num_heads=8),
     "huge": dict(decoder_embed_dim=640, decoder_num_heads=8),
 }
-
-
-def patchify(video: torch.Tensor, tubelet_size: int, patch_size: int) -> torch.Tensor:
-    """``[B, C, T, H, W]`` -> cubes ``[B, N, tubelet*patch*patch, C]``, tokens in (t, h, w) order.
-
-    Same layout as the official ``rearrange('b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2) c')``.
-    """
-    b, c, t, h, w = video.shape
-    ts, p = tubelet_size, patch_size
-    x = video.reshape(b, c, t // ts, ts, h // p, p, w // p, p)
-    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # b, t', h', w', ts, p, p, c
-    return x.reshape(b, (t // ts) * (h // p) * (w // p), ts * p * p, c)
-
-
-def unpatchify(cubes: torch.Tensor, grid: Sequence[int], tubelet_size: int, patch_size: int) -> torch.Tensor:
-    """Inverse of :func:`patchify`: ``[B, N, tubelet*patch*patch, C]`` -> ``[B, C, T, H, W]``."""
-    b, _, _, c = cubes.shape
-    t, h, w = grid
-    ts, p = tubelet_size, patch_size
-    x = cubes.reshape(b, t, h, w, ts, p, p, c).permute(0, 7, 1, 4, 2, 5, 3, 6)
-    return x.reshape(b, c, t * ts, h * p, w * p)
-
-
-def expand_token_mask(mask: torch.Tensor, grid: Sequence[int], tubelet_size: int, patch_size: int) -> torch.Tensor:
-    """Token mask ``[B, N]`` -> pixel mask ``[B, 1, T, H, W]`` (for drawing masked frames)."""
-    b = mask.shape[0]
-    cubes = mask[:, :, None, None].expand(b, mask.shape[1], tubelet_size * patch_size ** 2, 1)
-    return unpatchify(cubes, grid, tubelet_size, patch_size)
 
 
 class VideoMAEDecoder(nn.Module):
@@ -127,14 +102,11 @@ class VideoMAE(nn.Module):
         out_dim = 3 * self.tubelet_size * self.patch_size ** 2
         self.decoder = VideoMAEDecoder(decoder_embed_dim, decoder_depth, decoder_num_heads, out_dim)
         self.decoder_embed_dim = decoder_embed_dim
-        self.mask_type = mask_type
-        self.mask_ratio = mask_ratio
-        build_masking(mask_type, encoder.grid_size, mask_ratio)  # validate early
+        # Masks for any clip size; the settings are checked on the encoder's grid at once.
+        self.mask_sampler = MaskSampler(mask_type, mask_ratio, encoder.grid_size)
         self.norm_pix_loss = norm_pix_loss
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1, 1), False)
-        # None: masks come from the global torch RNG (seeded per worker by detectron2); set for reproducibility.
-        self.mask_generator: Optional[torch.Generator] = None
 
         self.encoder_to_decoder.apply(init_vit_weights)
         self.decoder.apply(init_vit_weights)
@@ -163,9 +135,34 @@ class VideoMAE(nn.Module):
     def no_weight_decay(self) -> set:
         return {"mask_token"} | {f"encoder.{n}" for n in self.encoder.no_weight_decay()}
 
+    @property
+    def mask_type(self) -> str:
+        return self.mask_sampler.kind
+
+    @mask_type.setter
+    def mask_type(self, kind: str) -> None:
+        self.mask_sampler.kind = kind
+
+    @property
+    def mask_ratio(self) -> float:
+        return self.mask_sampler.mask_ratio
+
+    @mask_ratio.setter
+    def mask_ratio(self, ratio: float) -> None:
+        self.mask_sampler.mask_ratio = ratio
+
+    @property
+    def mask_generator(self) -> Optional[torch.Generator]:
+        """``None``: masks come from the global torch RNG (seeded per worker by detectron2)."""
+        return self.mask_sampler.generator
+
+    @mask_generator.setter
+    def mask_generator(self, generator: Optional[torch.Generator]) -> None:
+        self.mask_sampler.generator = generator
+
     def set_mask_seed(self, seed: int) -> None:
         """Make mask sampling reproducible (a CPU generator owned by the model)."""
-        self.mask_generator = torch.Generator().manual_seed(seed)
+        self.mask_sampler.seed(seed)
 
     # ------------------------------------------------------------------ pieces
     def token_grid(self, clips: torch.Tensor) -> Tuple[int, int, int]:
@@ -174,17 +171,11 @@ class VideoMAE(nn.Module):
 
     def sample_masks(self, batch_size: int, grid: Sequence[int]) -> torch.Tensor:
         """Per-sample masks ``[B, N]`` (True = masked) for a token grid."""
-        gen = build_masking(self.mask_type, grid, self.mask_ratio)
-        return gen(batch_size, generator=self.mask_generator, device=self.device)
+        return self.mask_sampler(batch_size, grid, device=self.device)
 
     def targets(self, clips01: torch.Tensor) -> torch.Tensor:
         """Per-cube regression targets ``[B, N, tubelet*patch*patch*3]`` from [0, 1] pixels."""
-        cubes = patchify(clips01, self.tubelet_size, self.patch_size)
-        if self.norm_pix_loss:
-            cubes = (cubes - cubes.mean(dim=-2, keepdim=True)) / (
-                cubes.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
-            )
-        return cubes.flatten(2)
+        return cube_targets(clips01, self.tubelet_size, self.patch_size, self.norm_pix_loss)
 
     def predict(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Normalised input ``[B, 3, T, H, W]`` + mask ``[B, N]`` -> predictions ``[B, N_mask, D]``."""
@@ -233,36 +224,15 @@ class VideoMAE(nn.Module):
 
     def to_pixels(self, clips01: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor,
                   grid: Sequence[int]) -> torch.Tensor:
-        """Paste predicted cubes into the original video -> ``[B, 3, T, H, W]`` float in 0-255.
+        """Paste predicted cubes into the original video -> ``[B, 3, T, H, W]`` float in 0-255
+        (:func:`~.mae_reconstruction.paste_predictions`)."""
+        return paste_predictions(clips01, mask, pred, grid, self.tubelet_size, self.patch_size, self.norm_pix_loss)
 
-        With ``norm_pix_loss`` the prediction is un-normalised with the true cube's mean/std (as the
-        official visualisation script): the model only predicts the normalised cube.
-        """
-        cubes = patchify(clips01, self.tubelet_size, self.patch_size)  # [B, N, P, 3]
-        b, _, p, c = cubes.shape
-        pred = pred.reshape(b, -1, p, c).to(cubes.dtype)
-        if self.norm_pix_loss and pred.shape[1] > 0:
-            true = select_tokens(cubes.flatten(2), mask).reshape(b, -1, p, c)
-            std = true.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
-            pred = pred * std + true.mean(dim=-2, keepdim=True)
-        cubes = cubes.clone()
-        cubes[mask] = pred.reshape(-1, p, c)
-        return (unpatchify(cubes, grid, self.tubelet_size, self.patch_size) * 255.0).clamp(0, 255)
-
-    @torch.no_grad()
     def reconstruct(self, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None
                     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``clip_batch`` uint8 ``[B, 3, T, H, W]`` -> (target video, mask [B, N], reconstructed video).
-
-        Videos are float ``[B, 3, T, H, W]`` in 0-255; the reconstruction keeps visible cubes and fills the
-        masked ones with the prediction. Use :func:`expand_token_mask` to draw the masked input.
-        """
-        raw = clip_batch.to(self.device).float()
-        x, x01 = (raw - self.pixel_mean) / self.pixel_std, raw / 255.0
-        grid = self.token_grid(x)
-        mask = self.sample_masks(x.shape[0], grid) if mask is None else mask.to(self.device)
-        pred = self.predict(x, mask)
-        return raw, mask, self.to_pixels(x01, mask, pred, grid)
+        """``clip_batch`` uint8 ``[B, 3, T, H, W]`` -> (target video, mask [B, N], reconstructed video), float
+        0-255 (:func:`~.mae_reconstruction.reconstruct_clips`)."""
+        return reconstruct_clips(self, clip_batch, mask)
 
 
 def build_videomae(size: str, *, encoder_kwargs: Optional[dict] = None, **kwargs) -> VideoMAE:

@@ -3,7 +3,8 @@
 Like the official ``masking_generator.py`` but returning torch bool tensors (True = masked, i.e. the token
 is dropped from the encoder) over the (t, h, w)-flattened token grid, reproducible with a
 ``torch.Generator``. ``__call__()`` gives one mask ``[N]``; ``__call__(batch_size)`` gives ``[B, N]`` with an
-independent mask per sample.
+independent mask per sample. :class:`MaskSampler` is what a model holds: one kind and ratio for any token
+grid, with an optional generator of its own.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["MaskingGenerator", "TubeMasking", "RandomMasking", "FrameMasking", "build_masking"]
+__all__ = ["MaskingGenerator", "TubeMasking", "RandomMasking", "FrameMasking", "MaskSampler", "build_masking"]
 
 
 def _random_subset(rows: int, n: int, k: int, generator: Optional[torch.Generator]) -> torch.Tensor:
@@ -100,3 +101,34 @@ def build_masking(kind: str, input_size: Sequence[int], mask_ratio: float) -> Ma
     if kind not in _KINDS:
         raise ValueError(f"unknown mask type {kind!r}; choose from {sorted(_KINDS)}")
     return _KINDS[kind](input_size, mask_ratio)
+
+
+class MaskSampler:
+    """Masks of one kind and ratio for whatever token grid a batch has (the grid follows the clip size).
+
+    Args:
+        kind, mask_ratio: see :func:`build_masking`.
+        grid: a token grid to validate the settings with at once (errors at construction, not at the
+            first batch); ``None``: checked on the first call.
+
+    :attr:`generator`: ``None`` draws from the global torch RNG (seeded per worker by detectron2); a CPU
+    generator (:meth:`seed`) makes the masks reproducible.
+    """
+
+    def __init__(self, kind: str, mask_ratio: float, grid: Optional[Sequence[int]] = None) -> None:
+        if grid is not None:
+            build_masking(kind, grid, mask_ratio)
+        self.kind = kind
+        self.mask_ratio = mask_ratio
+        self.generator: Optional[torch.Generator] = None
+
+    def seed(self, seed: int) -> None:
+        """Draw the masks from a CPU generator seeded with ``seed`` from now on."""
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, batch_size: int, grid: Sequence[int], device: Optional[torch.device] = None) -> torch.Tensor:
+        """Per-sample masks ``[batch_size, N]`` (True = masked) over the token ``grid``."""
+        return build_masking(self.kind, grid, self.mask_ratio)(batch_size, generator=self.generator, device=device)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kind={self.kind!r}, mask_ratio={self.mask_ratio})"

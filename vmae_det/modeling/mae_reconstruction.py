@@ -1,0 +1,67 @@
+"""Pixel reconstructions of a VideoMAE's predictions, for pictures and the eval outputs.
+
+The model predicts (normalised) pixels of the masked cubes only. :func:`paste_predictions` puts them back
+into the original video; :func:`reconstruct_clips` runs a model on uint8 clips and returns the original,
+the mask and the reconstruction; :func:`expand_token_mask` turns a token mask into a pixel mask to draw
+the masked input. The pictures themselves are drawn by :mod:`vmae_det.engine.mae_visualization`.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import torch
+
+from .mae_targets import cube_mean_std, patchify, unpatchify
+from .vit import select_tokens
+
+__all__ = ["expand_token_mask", "paste_predictions", "reconstruct_clips"]
+
+
+def expand_token_mask(mask: torch.Tensor, grid: Sequence[int], tubelet_size: int, patch_size: int) -> torch.Tensor:
+    """Token mask ``[B, N]`` -> pixel mask ``[B, 1, T, H, W]`` (for drawing masked frames)."""
+    b = mask.shape[0]
+    cubes = mask[:, :, None, None].expand(b, mask.shape[1], tubelet_size * patch_size ** 2, 1)
+    return unpatchify(cubes, grid, tubelet_size, patch_size)
+
+
+def paste_predictions(clips01: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor, grid: Sequence[int],
+                      tubelet_size: int, patch_size: int, normalized: bool) -> torch.Tensor:
+    """Paste predicted cubes into the original video -> ``[B, 3, T, H, W]`` float in 0-255.
+
+    Args:
+        clips01: the original videos ``[B, 3, T, H, W]`` in [0, 1].
+        mask: ``[B, N]``, True where ``pred`` has a cube.
+        pred: ``[B, N_mask, tubelet*patch*patch*3]`` predictions of the masked cubes.
+        normalized: the predictions are normalised cubes (``norm_pix_loss``): they are un-normalised with
+            the true cube's mean/std (as the official visualisation script), as the model only predicts the
+            normalised cube.
+    """
+    cubes = patchify(clips01, tubelet_size, patch_size)  # [B, N, P, 3]
+    b, _, p, c = cubes.shape
+    pred = pred.reshape(b, -1, p, c).to(cubes.dtype)
+    if normalized and pred.shape[1] > 0:
+        true = select_tokens(cubes.flatten(2), mask).reshape(b, -1, p, c)
+        mean, std = cube_mean_std(true)
+        pred = pred * std + mean
+    cubes = cubes.clone()
+    cubes[mask] = pred.reshape(-1, p, c)
+    return (unpatchify(cubes, grid, tubelet_size, patch_size) * 255.0).clamp(0, 255)
+
+
+@torch.no_grad()
+def reconstruct_clips(model, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None
+                      ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run a :class:`~vmae_det.modeling.VideoMAE` ``model`` on ``clip_batch`` uint8 ``[B, 3, T, H, W]``
+    -> (target video, mask [B, N], reconstructed video).
+
+    Videos are float ``[B, 3, T, H, W]`` in 0-255; the reconstruction keeps visible cubes and fills the
+    masked ones with the prediction. ``mask`` (bool ``[B, N]``) overrides the model's sampled masks. Use
+    :func:`expand_token_mask` to draw the masked input.
+    """
+    raw = clip_batch.to(model.device).float()
+    x, x01 = (raw - model.pixel_mean) / model.pixel_std, raw / 255.0
+    grid = model.token_grid(x)
+    mask = model.sample_masks(x.shape[0], grid) if mask is None else mask.to(model.device)
+    pred = model.predict(x, mask)
+    return raw, mask, paste_predictions(x01, mask, pred, grid, model.tubelet_size, model.patch_size,
+                                        model.norm_pix_loss)

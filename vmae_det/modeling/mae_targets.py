@@ -1,0 +1,56 @@
+"""VideoMAE regression targets: videos cut into cubes, and the per-cube normalised pixels.
+
+As the official code: targets are the un-normalised [0, 1] pixels cut into ``tubelet x patch x patch``
+cubes, tokens in (t, h, w) order, each cube flattened in ``(t p p)`` order with the channel last; with
+``norm_pix_loss`` each cube and channel is normalised by its mean and unbiased std (+1e-6) over the cube's
+``tubelet * patch * patch`` pixels.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import torch
+
+__all__ = ["CUBE_STD_EPS", "patchify", "unpatchify", "cube_mean_std", "cube_targets"]
+
+#: Added to each cube's std before dividing by it (the official value).
+CUBE_STD_EPS = 1e-6
+
+
+def patchify(video: torch.Tensor, tubelet_size: int, patch_size: int) -> torch.Tensor:
+    """``[B, C, T, H, W]`` -> cubes ``[B, N, tubelet*patch*patch, C]``, tokens in (t, h, w) order.
+
+    Same layout as the official ``rearrange('b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2) c')``.
+    """
+    b, c, t, h, w = video.shape
+    ts, p = tubelet_size, patch_size
+    x = video.reshape(b, c, t // ts, ts, h // p, p, w // p, p)
+    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # b, t', h', w', ts, p, p, c
+    return x.reshape(b, (t // ts) * (h // p) * (w // p), ts * p * p, c)
+
+
+def unpatchify(cubes: torch.Tensor, grid: Sequence[int], tubelet_size: int, patch_size: int) -> torch.Tensor:
+    """Inverse of :func:`patchify`: ``[B, N, tubelet*patch*patch, C]`` -> ``[B, C, T, H, W]``."""
+    b, _, _, c = cubes.shape
+    t, h, w = grid
+    ts, p = tubelet_size, patch_size
+    x = cubes.reshape(b, t, h, w, ts, p, p, c).permute(0, 7, 1, 4, 2, 5, 3, 6)
+    return x.reshape(b, c, t * ts, h * p, w * p)
+
+
+def cube_mean_std(cubes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per cube and channel of ``[..., P, C]`` cubes: the mean and the unbiased std + :data:`CUBE_STD_EPS`
+    over the ``P`` pixels (both ``[..., 1, C]``): what normalised targets are normalised by."""
+    mean = cubes.mean(dim=-2, keepdim=True)
+    std = cubes.var(dim=-2, unbiased=True, keepdim=True).sqrt() + CUBE_STD_EPS
+    return mean, std
+
+
+def cube_targets(clips01: torch.Tensor, tubelet_size: int, patch_size: int, normalize: bool) -> torch.Tensor:
+    """Per-cube regression targets ``[B, N, tubelet*patch*patch*C]`` from [0, 1] pixels ``[B, C, T, H, W]``;
+    ``normalize``: per cube and channel (``norm_pix_loss``, see :func:`cube_mean_std`)."""
+    cubes = patchify(clips01, tubelet_size, patch_size)
+    if normalize:
+        mean, std = cube_mean_std(cubes)
+        cubes = (cubes - mean) / std
+    return cubes.flatten(2)
