@@ -146,3 +146,91 @@ def test_meta_arch_registry_builds_from_cfg():
     cfg.MODEL.MAE = CfgNode({"MASK_RATIO": 0.5})
     model = build_model(cfg)
     assert isinstance(model, VideoMAE) and model.mask_ratio == 0.5 and model.decoder_embed_dim == 32
+
+
+# ---------------------------------------------------------------- the pieces the model is made of
+def test_targets_module_is_what_the_model_uses():
+    from vmae_det.modeling import mae, mae_reconstruction, mae_targets
+
+    assert mae.patchify is mae_targets.patchify and mae.unpatchify is mae_targets.unpatchify
+    assert mae.expand_token_mask is mae_reconstruction.expand_token_mask
+    video01 = clips().float() / 255
+    for norm in (True, False):
+        assert torch.equal(tiny_mae(norm_pix_loss=norm).targets(video01),
+                           mae_targets.cube_targets(video01, 2, 16, norm))
+    cubes = patchify(video01, 2, 16)
+    mean, std = mae_targets.cube_mean_std(cubes)
+    assert mean.shape == std.shape == (2, 8, 1, 3)
+    torch.testing.assert_close(std, cubes.std(dim=-2, keepdim=True) + 1e-6)
+    torch.testing.assert_close(mean, cubes.mean(dim=-2, keepdim=True))
+
+
+def test_mask_sampler_validates_at_once_and_is_reproducible():
+    from vmae_det.modeling.masking import MaskSampler
+
+    with pytest.raises(ValueError, match="unknown mask type"):
+        MaskSampler("checkerboard", 0.5, (2, 2, 2))
+    with pytest.raises(ValueError, match="mask_ratio"):
+        MaskSampler("tube", 1.0, (2, 2, 2))
+    sampler = MaskSampler("random", 0.75)
+    sampler.seed(5)
+    a = sampler(3, (2, 2, 2))
+    sampler.seed(5)
+    assert torch.equal(a, sampler(3, (2, 2, 2))) and a.shape == (3, 8) and a.sum(1).tolist() == [6] * 3
+    assert sampler(2, (1, 4, 4)).shape == (2, 16)  # any grid
+    sampler.generator = None  # the global RNG
+    torch.manual_seed(1)
+    b = sampler(3, (2, 2, 2))
+    torch.manual_seed(1)
+    assert torch.equal(b, sampler(3, (2, 2, 2)))
+    mae = tiny_mae(mask_type="frame", mask_ratio=0.5)  # the model's settings are its sampler's
+    assert (mae.mask_type, mae.mask_ratio, mae.mask_generator) == ("frame", 0.5, None)
+    mae.set_mask_seed(4)
+    sampler = MaskSampler("frame", 0.5)
+    sampler.seed(4)
+    assert torch.equal(mae.sample_masks(2, (2, 2, 2)), sampler(2, (2, 2, 2)))
+
+
+@pytest.mark.parametrize("norm", [True, False])
+def test_pasting_the_true_targets_gives_the_video_back(norm):
+    from vmae_det.modeling.mae_reconstruction import paste_predictions
+    from vmae_det.modeling.mae_targets import cube_targets
+
+    video01 = clips().float() / 255
+    mask = TubeMasking((2, 2, 2), 0.5)(2, generator=torch.Generator().manual_seed(0))
+    pred = cube_targets(video01, 2, 16, norm)[mask].view(2, -1, 1536)  # a perfect prediction
+    out = paste_predictions(video01, mask, pred, (2, 2, 2), 2, 16, normalized=norm)
+    torch.testing.assert_close(out, video01 * 255, atol=1e-3, rtol=0)
+    out = paste_predictions(video01, mask, torch.zeros_like(pred) - 10, (2, 2, 2), 2, 16, normalized=False)
+    visible = ~expand_token_mask(mask, (2, 2, 2), 2, 16).expand_as(out)
+    assert torch.equal(out[visible], (video01 * 255)[visible]) and (out[~visible] == 0).all()  # clamped
+
+
+def test_reconstruct_clips_is_the_model_reconstruction():
+    from vmae_det.modeling.mae_reconstruction import reconstruct_clips
+
+    mae = tiny_mae(mask_ratio=0.5).eval()
+    mae.set_mask_seed(2)
+    a = mae.reconstruct(clips())
+    mae.set_mask_seed(2)
+    b = reconstruct_clips(mae, clips())
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    mask = a[1]
+    outs = mae([{"clip": c} for c in clips()], mask=mask)  # the eval outputs paste the same way
+    assert torch.equal(torch.stack([o["reconstruction"] for o in outs]), a[2])
+
+
+def test_modeling_does_not_import_engine():
+    import ast
+    from pathlib import Path
+
+    import vmae_det.modeling as modeling
+
+    for path in Path(modeling.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module] if node.module else [a.name for a in node.names]  # from .. import engine
+                for name in (("." * node.level) + n for n in names):
+                    assert not name.startswith(("..engine", "vmae_det.engine")), (path, name)
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("vmae_det.engine") for a in node.names), path
