@@ -3,18 +3,21 @@
 Each decoded frame is used at once and kept only in the form, and for as long as, something needs it
 (measurements: docs/performance.md, "Demo"):
 
-* **people**: a keyframe's person boxes are found on its full-resolution frame as soon as it is decoded;
-* **clips**: the model sees frames after the evaluation's test transform (AVA: short side 256), so each
-  frame is shrunk once, when decoded, with that transform (:class:`~.predictor.FrameTransform`; the
-  same clip and boxes bit for bit) and only the small copy is kept, back to ``k + o - tau*T/2`` for the
-  earliest keyframe not yet classified. A random test transform cannot be applied frame by frame:
-  then full frames are kept for the clips, as they are transformed clip by clip;
-* **rendering**: a frame is drawn and encoded as soon as the labels of the keyframe it follows are known
-  (labels are held from one keyframe to the next); they arrive once the keyframe's clip is complete
-  (frame ``k + o + tau*(T/2 - 1)``) and its batch of ``batch_size`` keyframes has been classified. The
-  full-resolution RGB frames waiting for them may hold :data:`RENDER_BACKLOG_BYTES`: past it the batch
-  runs with fewer keyframes (results do not change). Where even one keyframe's wait would pass it (4K),
-  nothing is kept: a second reader decodes the file again, one frame behind the renderer.
+* **people** (:class:`~.keyframe_batches.KeyframeFinder`): a keyframe's person boxes are found on its
+  full-resolution frame as soon as it is decoded;
+* **clips** (:class:`~.clip_buffer.ClipFrameBuffer`, :class:`~.keyframe_batches.KeyframeBatcher`): the
+  model sees frames after the evaluation's test transform (AVA: short side 256), so each frame is shrunk
+  once, when decoded, with that transform (:class:`~.predictor.FrameTransform`; the same clip and boxes
+  bit for bit) and only the small copy is kept, back to ``k + o - tau*T/2`` for the earliest keyframe not
+  yet classified. A random test transform cannot be applied frame by frame: then full frames are kept
+  for the clips, as they are transformed clip by clip;
+* **rendering** (:class:`~.renderer.FrameRenderer`, :mod:`.render_source`): a frame is drawn and encoded
+  as soon as the labels of the keyframe it follows are known (labels are held from one keyframe to the
+  next); they arrive once the keyframe's clip is complete (frame ``k + o + tau*(T/2 - 1)``) and its batch
+  of ``batch_size`` keyframes has been classified. The full-resolution RGB frames waiting for them may
+  hold :data:`RENDER_BACKLOG_BYTES`: past it the batch runs with fewer keyframes (results do not change).
+  Where even one keyframe's wait would pass it (4K), nothing is kept: a second reader decodes the file
+  again, one frame behind the renderer.
 
 (``T``, ``tau``, ``o``: the evaluation's ``num_frames``, ``sampling_rate`` and ``clip_offset``, see
 :class:`~vmae_det.demo.predictor.ActionPredictor`; clips and boxes go through the evaluation's test
@@ -32,20 +35,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
-from dataclasses import dataclass
-from typing import Deque, Dict, List, Optional, Union
+from typing import Dict, Optional, Union
 
-import cv2
 import numpy as np
 
 from .arguments import check_demo_arguments
+from .clip_buffer import ClipFrameBuffer
+from .keyframe_batches import KeyframeBatcher, KeyframeFinder, PendingKeyframe
 from .keyframes import KeyframeSchedule
 from .outputs import DetectionWriter, KeyframeDetections, OutputFiles
 from .person_boxes import CsvBoxSource, DetectorBoxSource, PersonBoxSource
-from .predictor import MODEL_FPS, ActionPredictor, FrameTransform
+from .predictor import MODEL_FPS, ActionPredictor
+from .render_source import RenderSource, open_render_source
+from .renderer import FrameRenderer, top_labels
 from .video_stream import VideoStreamError, VideoStreamReader, VideoStreamWriter
-from .visualizer import ActionVisualizer, BoxLabels
+from .visualizer import ActionVisualizer
 
 __all__ = ["VideoTooShortError", "run_demo"]
 
@@ -62,17 +66,6 @@ AVA_CROP_START_SEC = 900
 
 class VideoTooShortError(VideoStreamError):
     """The video has fewer frames than one clip spans."""
-
-
-@dataclass
-class _Pending:
-    """A keyframe whose people are known, waiting for its clip to complete."""
-
-    j: int
-    frame: int
-    boxes: np.ndarray
-    box_scores: np.ndarray
-    last_needed: int  # the clip's last frame (before clamping at the end of the video)
 
 
 def run_demo(
@@ -180,10 +173,11 @@ def run_demo(
                 "num_frames_per_clip": schedule.num_frames, "sampling_rate": schedule.stride,
                 "clip_offset": schedule.offset, "model_fps": schedule.model_fps,
                 "clip_seconds": round(schedule.clip_seconds, 6), "clips_resampled": schedule.resampled}
-        state = _StreamState(schedule, predictor, persons, visualizer, outputs.tmp, video_id, batch_size,
-                             top_k, score_threshold, max(score_threshold, draw_threshold), preview, meta, reader)
+        state = _DemoStream(schedule, predictor, persons, visualizer, outputs.tmp, video_id, batch_size, top_k,
+                            score_threshold, max(score_threshold, draw_threshold), preview, meta, reader,
+                            RENDER_BACKLOG_BYTES)
         # The encoder is opened before decoding, so a size it refuses fails before any model work.
-        state.video_writer = VideoStreamWriter(outputs.tmp["video"], reader.rate, out_w, out_h)
+        state.renderer.video_writer = VideoStreamWriter(outputs.tmp["video"], reader.rate, out_w, out_h)
         if progress:
             from tqdm import tqdm
 
@@ -199,10 +193,11 @@ def run_demo(
                                             f"{predictor.num_frames} x {predictor.sampling_rate} at {model_fps:g} fps"
                                             f"{at_video_fps})")
         state.finish(num_frames)
-        skips = persons.finish(state.num_keyframes)
+        num_keyframes = state.finder.num_found
+        skips = persons.finish(num_keyframes)
         stats = reader.stats
         elapsed = time.perf_counter() - t_start
-        produced = ["video", "csv", "json"] + (["preview"] if state.preview_written else [])
+        produced = ["video", "csv", "json"] + (["preview"] if state.renderer.preview_written else [])
         summary = {
             "video": str(video), "video_id": video_id,
             "outputs": {k: outputs.final[k] for k in produced},
@@ -210,14 +205,14 @@ def run_demo(
             "decoded_frames": int(stats["decoded"]), "repeated_frames": int(stats["repeated"]),
             "dropped_frames": int(stats["dropped"]), "corrupt_packets_skipped": int(stats["corrupt_packets_skipped"]),
             "damaged_tail_seconds": stats["damaged_tail_seconds"], "rotation": reader.rotation,
-            "num_keyframes": state.num_keyframes,
+            "num_keyframes": num_keyframes,
             "num_boxes": state.num_boxes, "num_csv_rows": state.writer.num_rows,
             "max_frames_in_memory": state.max_alive, "max_model_frames_in_memory": state.max_model_frames,
-            "render_source": "second decoding pass" if state.second_decode else "frames held",
-            "early_batches": state.num_early_batches,
+            "render_source": state.source.name,
+            "early_batches": state.batcher.num_early_batches,
             "seconds": round(elapsed, 3),
             "frames_per_second": round(num_frames / elapsed, 2) if elapsed > 0 else None,
-            "video_codec": state.video_writer.codec, "partial_outputs_removed": outputs.removed_stale, **skips,
+            "video_codec": state.renderer.video_writer.codec, "partial_outputs_removed": outputs.removed_stale, **skips,
         }
         if stats["repeated"] or stats["dropped"]:
             logger.info("%s: %d decoded frames on %d grid frames at %.3f fps (%d repeated, %d dropped): "
@@ -248,228 +243,95 @@ def _auto_time_offset(persons: PersonBoxSource) -> float:
     return 0.0
 
 
-class _StreamState:
-    """The moving parts of one demo run (see the module docstring for the memory argument).
+class _DemoStream:
+    """One run's moving parts, wired together; each decoded frame goes through :meth:`push`.
 
-    Per grid frame it keeps (indices are contiguous, so buffers are deques with a base index):
+    * :class:`~.clip_buffer.ClipFrameBuffer`: frames in the model's input size, back to the first frame
+      the oldest unclassified keyframe's clip reads;
+    * :class:`~.keyframe_batches.KeyframeFinder` -> :class:`~.keyframe_batches.KeyframeBatcher`: people on
+      each keyframe as it is decoded, then its clip, then a batched model call;
+    * :meth:`_scored`: each keyframe's detections go to the CSV/JSON writer and its labels to the renderer;
+    * :class:`~.renderer.FrameRenderer`: draws and encodes frames once their labels are known, from a
+      :mod:`.render_source` picked on the first frame (frames held, or a second decoding pass at 4K).
 
-    * ``clip_frames``: the frame in the model's input size (:class:`~.predictor.FrameTransform`), from
-      the first frame the oldest unclassified keyframe's clip reads; full frames when the test
-      transform cannot be applied frame by frame;
-    * ``render_frames``: the RGB frames not yet rendered. Unless even one keyframe's backlog of them
-      would pass :data:`RENDER_BACKLOG_BYTES` (4K): then nothing is kept and a second, quiet reader
-      decodes the file again, one frame behind the renderer (``second_decode``).
-
-    In the first case a batch of fewer than ``batch_size`` keyframes is run early when the frames
-    waiting for its labels hold more than :data:`RENDER_BACKLOG_BYTES`.
+    Also tracks the most frames held at once (``max_alive``, ``max_model_frames``) for the summary.
     """
 
-    def __init__(self, schedule, predictor, persons, visualizer, paths, video_id, batch_size, top_k,
-                 score_threshold, draw_threshold, preview, meta, reader) -> None:
-        self.schedule: KeyframeSchedule = schedule
-        self.predictor: ActionPredictor = predictor
-        self.persons: PersonBoxSource = persons
-        self.visualizer: ActionVisualizer = visualizer
-        self.paths = paths
-        self.video_id = video_id
-        self.batch_size = max(1, int(batch_size))
+    def __init__(self, schedule: KeyframeSchedule, predictor: ActionPredictor, persons: PersonBoxSource,
+                 visualizer: ActionVisualizer, paths: Dict[str, str], video_id: str, batch_size: int, top_k: int,
+                 score_threshold: float, draw_threshold: float, preview: bool, meta: Dict,
+                 reader: VideoStreamReader, backlog_budget: int) -> None:
+        self.schedule = schedule
+        self.predictor = predictor
+        self.video_path = reader.path
+        self.frame_size = (reader.height, reader.width)
         self.top_k = int(top_k)
         self.draw_threshold = float(draw_threshold)
-        self.want_preview = preview
-        self.preview_written = False
-        self.video_path = reader.path
-        self._frame_size = (reader.height, reader.width)
-        self.transform: Optional[FrameTransform] = predictor.frame_transform(reader.height, reader.width)
-        self.clip_frames: Deque[np.ndarray] = deque()
-        self.clip_base = 0                    # grid index of clip_frames[0]
-        self.render_frames: Deque[np.ndarray] = deque()  # RGB frames from next_render on
-        self.second_decode: Optional[bool] = None  # decided on the first frame
-        self.second_reader: Optional[VideoStreamReader] = None
-        self._second_frames = None
-        self._second_last = None
-        self.render_frame_bytes = 0
-        self.next_j = 0                       # next keyframe to look for people in
-        self.next_keyframe = schedule.frame_of(0)
-        self.waiting: Deque[_Pending] = deque()   # people known, clip incomplete
-        self.batch: List[tuple] = []          # (pending, ClipRequest or None) in keyframe order
-        self.batch_requests = 0
-        self.labels: Dict[int, List[BoxLabels]] = {}  # keyframe j -> what to draw
-        self.current: List[BoxLabels] = []
-        self.next_render = 0
-        self.render_j = 0                     # the keyframe whose frame comes next while rendering
-        self.render_boundary = schedule.frame_of(0)
-        self.keep_from = 0                    # first frame a clip still reads
-        self.num_keyframes = 0
+        self.backlog_budget = backlog_budget
+        self.clips = ClipFrameBuffer(predictor.frame_transform(reader.height, reader.width))
+        self.batcher = KeyframeBatcher(schedule, predictor, self.clips, video_id, batch_size, self._scored)
+        self.finder = KeyframeFinder(schedule, persons, self.batcher.add)
+        self.renderer = FrameRenderer(schedule, visualizer, paths["preview"] if preview else None)
+        self.source: Optional[RenderSource] = None  # picked on the first frame
+        self.keep_from = 0  # keyframe frame the clip buffer was last trimmed for
         self.num_boxes = 0
-        self.num_early_batches = 0
         self.max_alive = 0
         self.max_model_frames = 0
-        self.video_writer: Optional[VideoStreamWriter] = None
         self.writer = DetectionWriter(paths["csv"], paths["json"], video_id, score_threshold, meta)
-        self._last_rgb = self._last_small = None
 
-    # ---- per frame -------------------------------------------------------------------------
     def push(self, idx: int, frame: np.ndarray) -> None:
         """Take RGB grid frame ``idx``, then do everything it allows."""
-        s = self.schedule
-        if self.second_decode is None:
-            self._choose_render_source(frame)
-        if frame is self._last_rgb:  # a repeated grid frame
-            small = self._last_small
-        else:
-            small = self.transform.apply(frame) if self.transform is not None else frame
-            self._last_rgb, self._last_small = frame, small
-        self.clip_frames.append(small)
-        if not self.second_decode:
-            self.render_frames.append(frame)
-        # People on the keyframe, in the full-resolution frame, as soon as it is decoded.
-        while self.next_keyframe <= idx:
-            boxes, scores = self.persons.boxes_for(self.next_j, frame)
-            self.waiting.append(_Pending(self.next_j, self.next_keyframe, boxes, scores,
-                                         s.last_needed(self.next_keyframe)))
-            self.next_j += 1
-            self.num_keyframes += 1
-            self.next_keyframe = s.frame_of(self.next_j)
+        if self.source is None:
+            self.source = open_render_source(frame, self.schedule, self.video_path, self.backlog_budget)
+        self.clips.push(frame)
+        self.source.push(frame)
+        self.finder.push(idx, frame)
         self.advance(idx)
-
-    def _choose_render_source(self, frame: np.ndarray) -> None:
-        s = self.schedule
-        backlog = max(1, s.last_needed(0) + 1)  # frames a keyframe's labels keep waiting, at least
-        self.render_frame_bytes = frame.nbytes
-        self.second_decode = backlog * frame.nbytes > RENDER_BACKLOG_BYTES
-        if self.second_decode:
-            logger.info("%dx%d frames: %d frames waiting for their keyframe's labels would hold %.0f MB: "
-                        "decoding the video a second time for rendering instead", frame.shape[1], frame.shape[0],
-                        backlog, backlog * frame.nbytes / 2 ** 20)
-            self.second_reader = VideoStreamReader(self.video_path, quiet=True)
-            self._second_frames = self.second_reader.frames()
 
     def advance(self, last: int, num_frames: Optional[int] = None) -> None:
         """Do everything frames ``<= last`` allow; ``num_frames`` is set once the video has ended."""
-        s = self.schedule
-        # 1. clips that are complete (or clamped at the end of the video) join the batch
-        while self.waiting and (num_frames is not None or self.waiting[0].last_needed <= last):
-            p = self.waiting.popleft()
-            request = None
-            if len(p.boxes):
-                base = self.clip_base
-                frames = [self.clip_frames[i - base] for i in s.clip_indices(p.frame, num_frames)]
-                timestamp = int(round(s.time_of(p.j)))
-                if self.transform is not None:
-                    request = self.predictor.make_request_from_transformed(
-                        frames, self.transform, p.boxes, p.box_scores, self.video_id, timestamp)
-                else:
-                    request = self.predictor.make_request(frames, p.boxes, p.box_scores, self.video_id, timestamp)
-                self.batch_requests += 1
-            self.batch.append((p, request))
-            if self.batch_requests >= self.batch_size:
-                self._run_batch()
-        if self.batch:
-            if num_frames is not None or self.batch_requests == 0:
-                self._run_batch()
-            elif len(self.render_frames) * self.render_frame_bytes > RENDER_BACKLOG_BYTES:
-                self.num_early_batches += 1  # the frames waiting for these labels hold too much memory
-                self._run_batch()
-        # 2. render every frame whose labels are final (labels are held from one keyframe to the next)
+        # 1. complete clips join the batch; full batches (or partial ones whose frames weigh too much) run
+        self.batcher.advance(last, num_frames, self.source.backlog_bytes > self.backlog_budget)
+        # 2. draw every frame whose labels are known
         self._count_alive(last)
-        while self.next_render <= last:
-            if self.next_render == self.render_boundary:
-                labels = self.labels.pop(self.render_j, None)
-                if labels is None:
-                    break  # its keyframe is still waiting for a clip or a batch
-                self.current = labels
-                self.render_j += 1
-                self.render_boundary = s.frame_of(self.render_j)
-            if self.second_decode:
-                self._render(self._second_pass_frame(), owned=True)
-            else:
-                self._render(self.render_frames.popleft(), owned=False)
-            self.next_render += 1
+        self.renderer.render(last, self.source)
         # 3. forget model-size frames no clip will read
-        oldest = self.waiting[0].frame if self.waiting else self.next_keyframe
+        oldest = self.batcher.oldest_frame(self.finder.next_frame)
         if oldest != self.keep_from:
             self.keep_from = oldest
-            keep_from = s.first_needed(oldest)
-            clip_frames = self.clip_frames
-            while self.clip_base < keep_from and clip_frames:
-                clip_frames.popleft()
-                self.clip_base += 1
+            self.clips.forget_before(self.schedule.first_needed(oldest))
 
-    def _second_pass_frame(self) -> np.ndarray:
-        """Frame ``next_render`` from the second reader: a new array the renderer may draw on."""
-        try:
-            idx, frame, decoded = next(self._second_frames)
-        except StopIteration:
-            idx = frame = decoded = None
-        if idx != self.next_render:  # the file changed under us, or a bug; never bad input
-            raise VideoStreamError(self.video_path, f"the second decoding pass gave grid frame {idx} where "
-                                                    f"{self.next_render} was expected")
-        if frame is self._second_last:  # a repeated grid frame: the array was drawn on already
-            return self.second_reader.to_rgb(decoded, idx)
-        self._second_last = frame
-        return frame
-
-    def _count_alive(self, last: int) -> None:
-        """Track the most full-resolution frames (and model-size copies) held at once."""
-        if self.transform is None:  # the clip buffer holds full frames too (the same arrays)
-            alive = last + 1 - min(self.clip_base, self.next_render)
-        else:
-            # with a second decoding pass: the frame being decoded and the one being rendered
-            alive = 2 if self.second_decode else len(self.render_frames)
-            self.max_model_frames = max(self.max_model_frames, len(self.clip_frames))
-        self.max_alive = max(self.max_alive, alive)
-
-    def _run_batch(self) -> None:
-        batch, self.batch, self.batch_requests = self.batch, [], 0
-        requests = [r for _, r in batch if r is not None]
-        scores = iter(self.predictor(requests) if requests else [])
-        for p, r in batch:
-            self._emit(p, next(scores) if r is not None else np.zeros((0, 0), np.float32))
-
-    def _emit(self, p: _Pending, scores: np.ndarray) -> None:
-        h, w = self._frame_size
+    def _scored(self, p: PendingKeyframe, scores: np.ndarray) -> None:
+        h, w = self.frame_size
         norm = np.array([w, h, w, h], np.float32)
         boxes = np.clip(p.boxes / norm, 0.0, 1.0) if len(p.boxes) else np.zeros((0, 4), np.float32)
         self.writer.write(KeyframeDetections(p.j, p.frame, self.schedule.time_of(p.j), boxes, p.box_scores, scores))
         self.num_boxes += len(p.boxes)
-        names = self.predictor.class_names
-        people = []
-        for box, row in zip(p.boxes, scores):
-            order = np.argsort(-row)[: self.top_k]
-            labels = [(names.get(int(k) + 1, f"action {int(k) + 1}"), float(row[k]))
-                      for k in order if row[k] >= self.draw_threshold]
-            people.append(BoxLabels(tuple(float(v) for v in box), labels))
-        self.labels[p.j] = people
+        self.renderer.add_labels(p.j, top_labels(p.boxes, scores, self.predictor.class_names, self.top_k,
+                                                 self.draw_threshold))
 
-    def _render(self, frame: np.ndarray, owned: bool) -> None:
-        canvas = self.visualizer.draw(frame, self.current, inplace=owned)
-        self.video_writer.write(canvas)
-        if self.want_preview and not self.preview_written and any(p.labels for p in self.current):
-            if not cv2.imwrite(self.paths["preview"], cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR)):
-                raise OSError(f"cannot write the preview image {self.paths['preview']}")
-            self.preview_written = True
+    def _count_alive(self, last: int) -> None:
+        """Track the most full-resolution frames (and model-size copies) held at once."""
+        if self.clips.transform is None:  # the clip buffer holds full frames too (the same arrays)
+            alive = last + 1 - min(self.clips.base, self.renderer.next_frame)
+        else:
+            alive = self.source.num_alive
+            self.max_model_frames = max(self.max_model_frames, len(self.clips))
+        self.max_alive = max(self.max_alive, alive)
 
-    # ---- end of stream ---------------------------------------------------------------------
     def finish(self, num_frames: int) -> None:
+        """The video has ended after ``num_frames`` grid frames: classify and draw the rest, close the video."""
         self.advance(num_frames - 1, num_frames=num_frames)
-        if self.next_render != num_frames:  # a bug, never bad input
-            raise RuntimeError(f"rendered {self.next_render} of {num_frames} frames")
-        if self.want_preview and not self.preview_written:
-            logger.warning("no person with a label was drawn: no preview PNG written")
-        self.video_writer.close()
+        self.renderer.finish(num_frames)
         self._release()
 
     def abort(self) -> None:
         """Close the (temporary) output files after an error without finishing them; never raises."""
-        if self.video_writer is not None:
-            self.video_writer.abort()
+        self.renderer.abort()
         self.writer.abort()
         self._release()
 
     def _release(self) -> None:
-        self.clip_frames.clear()
-        self.render_frames.clear()
-        self._last_rgb = self._last_small = self._second_last = None
-        if self.second_reader is not None:
-            self._second_frames = None
-            self.second_reader.close()
+        self.clips.clear()
+        if self.source is not None:
+            self.source.close()
