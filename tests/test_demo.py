@@ -923,3 +923,231 @@ def test_bad_settings_are_refused_before_anything_is_opened(video, tmp_path):
     with pytest.raises(OSError, match="is an existing file, not a folder"):
         run_demo(str(video), str(afile), make_predictor(), fixed_detector, progress=False)
     assert afile.read_text() == "x" and not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- the streaming pieces, one by one
+class _CountingTransform:
+    """A stand-in FrameTransform: halves the frame, counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def apply(self, frame):
+        self.calls += 1
+        return frame[::2, ::2].copy()
+
+
+def test_clip_frame_buffer_transforms_each_decoded_frame_once_and_forgets_from_the_front():
+    from vmae_det.demo.clip_buffer import ClipFrameBuffer
+
+    transform = _CountingTransform()
+    buf = ClipFrameBuffer(transform)
+    frames = [np.full((4, 6, 3), i, np.uint8) for i in range(5)]
+    for f in frames[:3] + [frames[2]] + frames[3:]:  # grid frame 3 repeats decoded frame 2 (same array)
+        buf.push(f)
+    assert len(buf) == 6 and buf.base == 0 and transform.calls == 5
+    got = buf.frames([0, 2, 3, 5])
+    assert [int(f[0, 0, 0]) for f in got] == [0, 2, 2, 4] and got[0].shape == (2, 3, 3)
+    assert got[1] is got[2]  # the repeat shares the small copy
+    buf.forget_before(4)
+    assert buf.base == 4 and len(buf) == 2 and int(buf.frames([4])[0][0, 0, 0]) == 3
+    buf.forget_before(2)  # never backwards
+    assert buf.base == 4
+    buf.clear()
+    assert len(buf) == 0
+    raw = ClipFrameBuffer(None)  # a random test transform: full frames, as pushed
+    raw.push(frames[1])
+    assert raw.frames([0])[0] is frames[1] and raw.transform is None
+
+
+def test_render_source_is_held_frames_unless_one_keyframe_backlog_passes_the_budget(video):
+    from vmae_det.demo.render_source import HeldFrames, SecondDecodePass, open_render_source
+
+    schedule = KeyframeSchedule(fps=30, num_frames=4, stride=2)  # keyframe 0's clip ends at frame 2
+    frame = np.zeros((64, 96, 3), np.uint8)
+    held = open_render_source(frame, schedule, str(video), budget_bytes=3 * frame.nbytes)
+    assert isinstance(held, HeldFrames) and held.name == "frames held"
+    a, b = frame.copy(), frame.copy()
+    held.push(a)
+    held.push(b)
+    assert held.num_alive == 2 and held.backlog_bytes == 2 * frame.nbytes
+    taken, owned = held.take(0)
+    assert taken is a and not owned and held.num_alive == 1
+    held.close()
+    assert held.num_alive == 0
+
+    second = open_render_source(frame, schedule, str(video), budget_bytes=3 * frame.nbytes - 1)
+    try:
+        assert isinstance(second, SecondDecodePass) and second.name == "second decoding pass"
+        second.push(frame)  # nothing is kept
+        assert second.backlog_bytes == 0 and second.num_alive == 2
+        expected = [f for _, f in VideoStreamReader(str(video))]
+        for i in range(3):
+            got, owned = second.take(i)
+            assert owned
+            np.testing.assert_array_equal(got, expected[i])
+        with pytest.raises(VideoDecodeError, match="gave grid frame 3 where 5 was expected"):
+            second.take(5)
+    finally:
+        second.close()
+
+
+def test_second_decode_pass_gives_a_fresh_array_for_a_repeated_grid_frame(tmp_path):
+    from vmae_det.demo.render_source import SecondDecodePass
+
+    path = make_timed_video(tmp_path / "gaps.mp4", SPARSE_PTS[:12], 15)
+    reader = VideoStreamReader(str(path))
+    grid = [f for _, f in reader]
+    assert reader.stats["repeated"] > 0
+    source = SecondDecodePass(str(path))
+    try:
+        seen = []
+        for i, expected in enumerate(grid):
+            got, owned = source.take(i)
+            np.testing.assert_array_equal(got, expected)
+            assert owned and all(got is not s for s in seen)  # the caller draws on it
+            got[:] = 0  # a drawing must not show on a repeat of this frame
+            seen.append(got)
+    finally:
+        source.close()
+
+
+def test_keyframe_finder_asks_for_people_once_per_keyframe_on_its_own_frame():
+    from vmae_det.demo.keyframe_batches import KeyframeFinder
+
+    schedule = KeyframeSchedule(fps=10, interval=2.5, num_frames=4, stride=2)  # keyframes at 0, 2, 5, 8
+    asked = []
+
+    class Persons:
+        def boxes_for(self, j, frame):
+            asked.append((j, int(frame[0, 0, 0])))
+            return BOXES[:j % 3], np.full(j % 3, 0.9, np.float32)
+
+    found = []
+    finder = KeyframeFinder(schedule, Persons(), found.append)
+    for i in range(9):
+        finder.push(i, np.full((2, 2, 3), i, np.uint8))
+    assert asked == [(0, 0), (1, 2), (2, 5), (3, 8)]
+    assert [(p.j, p.frame, len(p.boxes), p.last_needed) for p in found] == \
+        [(0, 0, 0, 2), (1, 2, 1, 4), (2, 5, 2, 7), (3, 8, 0, 10)]
+    assert finder.num_found == 4 and finder.next_frame == 10
+
+
+class _FakePredictor:
+    """Records the model calls; a request is its clip's frame numbers, scores say which keyframe they are."""
+
+    def __init__(self):
+        self.calls = []
+
+    def make_request(self, frames, boxes, box_scores, video_id, timestamp):
+        return ([int(f[0, 0, 0]) for f in frames], len(boxes), timestamp)
+
+    def __call__(self, requests):
+        self.calls.append(list(requests))
+        return [np.full((n, 2), ts, np.float32) for _, n, ts in requests]
+
+
+def _batcher(batch_size, scored):
+    from vmae_det.demo.clip_buffer import ClipFrameBuffer
+    from vmae_det.demo.keyframe_batches import KeyframeBatcher
+
+    schedule = KeyframeSchedule(fps=1, interval=2, num_frames=2, stride=2)  # clip of k: frames k-2, k
+    clips = ClipFrameBuffer(None)
+    predictor = _FakePredictor()
+    return schedule, clips, predictor, KeyframeBatcher(schedule, predictor, clips, "vid", batch_size, scored)
+
+
+def _keyframe(schedule, j, people):
+    from vmae_det.demo.keyframe_batches import PendingKeyframe
+
+    k = schedule.frame_of(j)
+    return PendingKeyframe(j, k, BOXES[:people], np.full(people, 0.9, np.float32), schedule.last_needed(k))
+
+
+def test_keyframe_batcher_waits_for_clips_fills_batches_and_keeps_keyframe_order():
+    out = []
+    schedule, clips, predictor, batcher = _batcher(2, lambda p, s: out.append((p.j, s.shape, float(s.max(initial=-1)))))
+    people = [2, 0, 1, 1, 2]  # keyframe 1 has nobody: no model input, but its place in the order is kept
+    for i in range(10):
+        clips.push(np.full((1, 1, 3), i, np.uint8))
+        if i % 2 == 0:
+            batcher.add(_keyframe(schedule, i // 2, people[i // 2]))
+        batcher.advance(i)
+        if i == 0:
+            assert out == [] and len(batcher.waiting) == 0 and batcher.batch_requests == 1  # clip complete, batch not
+    # keyframes 0 and 2 fill the first batch (keyframe 1 rides along); 3 and 4 the second one
+    assert [[r[0] for r in call] for call in predictor.calls] == [[[0, 0], [2, 4]], [[4, 6], [6, 8]]]
+    # scores carry the request's timestamp: keyframe j is at second 2 * j
+    assert out == [(0, (2, 2), 0.0), (1, (0, 0), -1.0), (2, (1, 2), 4.0), (3, (1, 2), 6.0), (4, (2, 2), 8.0)]
+    assert batcher.num_early_batches == 0 and batcher.oldest_frame(default=10) == 10
+
+
+def test_keyframe_batcher_runs_early_over_budget_and_clamps_clips_at_the_end():
+    out = []
+    schedule, clips, predictor, batcher = _batcher(4, lambda p, s: out.append(p.j))
+    for i in range(3):
+        clips.push(np.full((1, 1, 3), i, np.uint8))
+    for j in range(3):
+        batcher.add(_keyframe(schedule, j, 1))
+    batcher.advance(2)  # keyframes 0 and 1 join the batch; keyframe 2 (frame 4) waits for its clip
+    assert out == [] and batcher.batch_requests == 2 and batcher.oldest_frame(default=99) == 4
+    batcher.advance(2, over_budget=True)  # the frames waiting for their labels weigh too much
+    assert out == [0, 1] and batcher.num_early_batches == 1
+    batcher.advance(2, num_frames=3)  # the video ended: keyframe 2's clip is clamped to frame 2
+    assert out == [0, 1, 2] and predictor.calls[-1][0][0] == [2, 2] and batcher.num_early_batches == 1
+    none = []
+    _, _, predictor, batcher = _batcher(4, lambda p, s: none.append(p.j))
+    batcher.add(_keyframe(schedule, 0, 0))
+    batcher.advance(5)  # a batch without people has nothing to wait for
+    assert none == [0] and predictor.calls == []
+
+
+def test_top_labels_keep_the_best_k_above_the_threshold_with_names():
+    from vmae_det.demo.renderer import top_labels
+
+    scores = np.array([[0.1, 0.7, 0.5], [0.9, 0.2, 0.05]], np.float32)
+    people = top_labels(BOXES, scores, {1: "walk", 2: "stand"}, top_k=2, threshold=0.3)
+    assert [p.box for p in people] == [(4.0, 6.0, 30.0, 44.0), (40.0, 2.0, 90.0, 60.0)]
+    assert [[(n, round(s, 2)) for n, s in p.labels] for p in people] == [[("stand", 0.7), ("action 3", 0.5)],
+                                                                         [("walk", 0.9)]]
+    assert top_labels(np.zeros((0, 4)), np.zeros((0, 3)), {}, 3, 0.0) == []
+
+
+def test_frame_renderer_draws_in_order_as_far_as_labels_are_known(tmp_path):
+    from vmae_det.demo.render_source import HeldFrames
+    from vmae_det.demo.renderer import FrameRenderer
+
+    class Writer:
+        def __init__(self):
+            self.frames, self.closed = [], False
+
+        def write(self, frame):
+            self.frames.append(frame)
+
+        def close(self):
+            self.closed = True
+
+    schedule = KeyframeSchedule(fps=1, interval=3)  # keyframes at frames 0, 3, 6
+    preview = tmp_path / "p.png"
+    renderer = FrameRenderer(schedule, ActionVisualizer(0), str(preview))
+    renderer.video_writer = writer = Writer()
+    source = HeldFrames(64 * 96 * 3)
+    for i in range(8):
+        source.push(np.zeros((64, 96, 3), np.uint8))
+    renderer.render(7, source)
+    assert renderer.next_frame == 0  # keyframe 0's labels are not known yet
+    renderer.add_labels(0, [])
+    renderer.add_labels(2, [BoxLabels((4, 6, 30, 44), [("walk", 0.9)])])  # out of order: held until reached
+    renderer.render(7, source)
+    assert renderer.next_frame == 3 and len(writer.frames) == 3 and not renderer.preview_written
+    renderer.add_labels(1, [BoxLabels((4, 6, 30, 44), [])])
+    renderer.render(4, source)
+    assert renderer.next_frame == 5 and not renderer.preview_written  # a box without labels: no preview yet
+    with pytest.raises(RuntimeError, match="rendered 5 of 8 frames"):
+        renderer.finish(8)
+    renderer.render(7, source)
+    assert renderer.next_frame == 8 and renderer.preview_written and preview.exists()
+    assert not any(f.any() for f in writer.frames[:3]) and writer.frames[3].any()  # keyframe 1's box from frame 3
+    assert not np.array_equal(writer.frames[5], writer.frames[6])  # keyframe 2's label from frame 6 on
+    renderer.finish(8)
+    assert writer.closed and source.num_alive == 0
