@@ -17,7 +17,7 @@ from vmae_det.evaluation import (
     DEFAULT_LABEL_MAP, AVARows, evaluate, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv,
 )
 from vmae_det.evaluation.ava import main as cli_main
-from vmae_det.evaluation.ava_io import as_str
+from vmae_det.formats.ava import as_str
 
 import ava_eval_reference as reference  # noqa: E402  (tests/ava_eval_reference.py)
 
@@ -284,7 +284,7 @@ def test_dataset_evaluator_and_cli(tmp_path, capsys):
 def test_fast_reader_equals_the_general_reader(tmp_path):
     """The C-speed reader (np.loadtxt) gives exactly the general reader's rows, and steps aside for
     anything it does not cover, so errors still name the file and line."""
-    from vmae_det.evaluation.ava_io import _read_fast, _read_general
+    from vmae_det.formats.ava import _read_fast, _read_general
 
     rng = random.Random(0)
     long_id = "x" * 40  # longer than the first width guess: read again wider
@@ -304,16 +304,16 @@ def test_fast_reader_equals_the_general_reader(tmp_path):
         assert [as_str(v) for v in fast.video_ids] == list(general.video_ids)
         assert [as_str(v) for v in fast.timestamps] == list(general.timestamps)
     # rows wider than those the widths were measured on (the first chunk) are read again, not cut
-    import vmae_det.evaluation.ava_io as ava_io
+    import vmae_det.formats.ava as ava_format
 
-    chunk, ava_io._SCAN_CHUNK = ava_io._SCAN_CHUNK, 256
+    chunk, ava_format._SCAN_CHUNK = ava_format._SCAN_CHUNK, 256
     try:
         path.write_text("short,0902,0.1,0.1,0.5,0.5,3,0.9\n" * 20 + f"{long_id}{long_id},09020,0.1,0.1,0.5,0.5,3,0.9\n")
         fast, general = _read_fast(str(path)), _read_general(str(path))
         assert [as_str(v) for v in fast.video_ids] == list(general.video_ids)
         assert as_str(fast.timestamps[-1]) == "09020"
     finally:
-        ava_io._SCAN_CHUNK = chunk
+        ava_format._SCAN_CHUNK = chunk
     seven = tmp_path / "seven.csv"
     seven.write_text("v,902,0.1,0.1,0.5,0.5,3\nv,903,0.1,0.1,0.5,0.5,4\n")
     assert _read_fast(str(seven)).scores.tolist() == [1.0, 1.0]

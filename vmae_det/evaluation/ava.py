@@ -17,7 +17,8 @@ import math
 import sys
 from typing import Optional, Sequence
 
-from .ava_io import DEFAULT_LABEL_MAP, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv, write_metrics
+from ..formats.ava import read_ava_csv, read_exclusions, read_labelmap, write_detections_csv
+from .ava_io import DEFAULT_LABEL_MAP, write_metrics
 from .ava_map import (
     MAX_DETECTIONS_PER_KEYFRAME, PROTOCOLS, check_max_detections_per_keyframe, describe_detections_per_keyframe,
     evaluate,

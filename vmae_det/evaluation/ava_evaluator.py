@@ -16,9 +16,8 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from .ava_io import (
-    DEFAULT_LABEL_MAP, AVARows, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv, write_metrics,
-)
+from ..formats.ava import AVARows, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv
+from .ava_io import DEFAULT_LABEL_MAP, write_metrics
 from .ava_map import (
     MAX_DETECTIONS_PER_KEYFRAME, AVAResult, check_max_detections_per_keyframe, describe_detections_per_keyframe,
     evaluate,

@@ -41,7 +41,7 @@ from typing import Iterable, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .ava_io import AVARows, as_str
+from ..formats.ava import AVARows, as_str
 
 __all__ = [
     "AVAResult", "evaluate", "make_image_key", "PROTOCOLS", "MAX_DETECTIONS_PER_KEYFRAME",
@@ -326,7 +326,7 @@ def evaluate(
     """AVA frame-mAP of ``detections`` against ``groundtruth`` (see the module docstring).
 
     Args:
-        groundtruth, detections: rows as read by :func:`~vmae_det.evaluation.ava_io.read_ava_csv`
+        groundtruth, detections: rows as read by :func:`~vmae_det.formats.ava.read_ava_csv`
             (or built with :meth:`AVARows.from_arrays`), in file order.
         label_map: ``{action_id: name}``; the whitelist of evaluated classes.
         exclusions: ``(video_id, timestamp)`` keyframes to drop (protocol 2019 only).
