@@ -14,7 +14,7 @@ import vmae_det  # noqa: F401  (shims before detectron2)
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
-from vmae_det.evaluation.ava_io import read_labelmap
+from vmae_det.formats.ava import read_labelmap
 from vmae_det.modeling.legacy_boxes import jitter_boxes
 from vmae_det.data.ava import (
     AVAClipMapper,
@@ -27,7 +27,7 @@ from vmae_det.data.ava import (
     keyframe_index,
     load_ava_dicts,
     read_annotations,
-    read_exclusions,
+    read_excluded_keyframes,
     read_proposals,
     register_ava,
 )
@@ -67,9 +67,9 @@ def test_read_annotations_merges_actions(tmp_path: Path):
     [
         ("v1,0902,0.1,0.2,0.3,0.4,12", "expected 8 columns"),
         ("v1,09x2,0.1,0.2,0.3,0.4,12,0", "timestamp must be an integer"),
-        ("v1,0902,0.1,0.2,1.3,0.4,12,0", "not normalised"),
+        ("v1,0902,0.1,0.2,1.3,0.4,12,0", "not a normalised"),
         ("v1,0902,0.5,0.2,0.3,0.4,12,0", "x2 < x1"),
-        ("v1,0902,0.1,0.2,0.3,0.4,walk,0", "action_id must be an integer"),
+        ("v1,0902,0.1,0.2,0.3,0.4,walk,0", "action id must be an integer"),
     ],
 )
 def test_read_annotations_errors_name_file_and_line(tmp_path: Path, line: str, msg: str):
@@ -83,11 +83,11 @@ def test_read_annotations_errors_name_file_and_line(tmp_path: Path, line: str, m
 def test_read_exclusions_and_proposals(tmp_path: Path):
     ex = tmp_path / "ex.csv"
     ex.write_text("v1,0902\nv2,0910\n")
-    assert read_exclusions(ex) == {("v1", 902), ("v2", 910)}
-    assert read_exclusions(None) == set()
+    assert read_excluded_keyframes(ex) == {("v1", 902), ("v2", 910)}
+    assert read_excluded_keyframes(None) == set()
     ex.write_text("v1,0902,3\n")
     with pytest.raises(AVAFormatError, match=":1: expected 2 columns"):
-        read_exclusions(ex)
+        read_excluded_keyframes(ex)
     pr = tmp_path / "pr.csv"
     pr.write_text("v1,0902,0.1,0.1,0.3,0.5,,0.95\nv1,0902,0.5,0.1,0.7,0.5,,0.4\n"
                   "v1,0902,0.1,0.1,0.3,0.5,3,0.90\nv1,0903,0.2,0.2,0.4,0.4,,0.85\n")
@@ -138,7 +138,7 @@ def test_frames_and_video_sources_agree(tiny: Path):
 
 # ---------------------------------------------------------------------------- dataset dicts
 def test_load_dicts_exclusions_and_train_filter(tiny: Path):
-    excl = read_exclusions(tiny / "annotations" / "ava_train_excluded_timestamps_v2.2.csv")
+    excl = read_excluded_keyframes(tiny / "annotations" / "ava_train_excluded_timestamps_v2.2.csv")
     train = load_ava_dicts(tiny, "train")
     keys = {(d["video_id"], d["timestamp"]) for d in train}
     assert keys and not (keys & excl)

@@ -23,7 +23,7 @@ from vmae_det.data.ava import (
     register_ava,
 )
 
-READER_LOG = "vmae_det.data.ava.readers"
+READER_LOG = "vmae_det.formats.ava_boxes"
 
 
 def _write(path: Path, obj) -> Path:

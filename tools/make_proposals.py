@@ -27,6 +27,7 @@ from typing import Optional, Sequence
 
 import vmae_det  # noqa: F401  (shims before detectron2)
 from vmae_det.cli import run_main
+from vmae_det.constants import AVA_FIRST_KEYFRAME_SEC
 from vmae_det.data.person_detector import DETECTORS, build_person_detector
 from vmae_det.data.proposals import collect_videos, make_proposals
 
@@ -42,7 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--weights", default=None, help="local weights file (default: library download/cache)")
     p.add_argument("--min-score", type=float, default=0.5)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--first-sec", type=int, default=902)
+    p.add_argument("--first-sec", type=int, default=AVA_FIRST_KEYFRAME_SEC)
     p.add_argument("--output", required=True)
     p.add_argument("--skip-bad-videos", action="store_true",
                    help="skip (log and count) videos of the split that are missing or cannot be decoded "

@@ -4,8 +4,8 @@ For every video of an AVA-layout root (``frames/<id>/`` or ``videos/<id>.*``, fo
 loader finds them) and every keyframe second from 902 whose frame exists, runs a person detector on
 the keyframe and writes ``video_id,timestamp,x1,y1,x2,y2,,score`` rows (boxes normalised, person class
 only, ``score >= min_score``): the format of SlowFast's ``ava_{train,val}_predicted_boxes.csv``, which
-:func:`vmae_det.data.ava.read_proposals` reads back. The split's videos come from its ground truth,
-read by :func:`vmae_det.data.ava.read_annotations` (or SlowFast's ``frame_lists/<split>.csv``).
+:func:`vmae_det.formats.ava_boxes.read_proposals` reads back. The split's videos come from its ground truth,
+read by :func:`vmae_det.formats.ava_boxes.read_annotations` (or SlowFast's ``frame_lists/<split>.csv``).
 
 A video of the split with neither frames nor a video file, or one that cannot be decoded, is an
 error naming it (proposals that silently miss a video lower its mAP without a word);
@@ -19,9 +19,11 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from .ava.catalog import _video_index
-from .ava.clip_source import FramesClipSource, VideoClipSource, keyframe_index
-from .ava.readers import read_annotations
+from ..constants import AVA_FIRST_KEYFRAME_SEC
+from ..formats.ava import annotation_file_names, format_ava_row, keyframe_index, write_ava_csv
+from ..formats.ava_boxes import read_annotations
+from .ava.catalog import video_index
+from .ava.clip_source import FramesClipSource, VideoClipSource
 
 __all__ = ["collect_videos", "make_proposals", "split_video_ids", "format_proposal_row"]
 
@@ -38,7 +40,7 @@ def _videos(root: Path, source: str, only: Optional[set]) -> Tuple[List[Video], 
     that have none."""
     found = {}
     if source in ("auto", "videos"):
-        for vid, path in _video_index(root).items():
+        for vid, path in video_index(root).items():
             found[vid] = lambda p=path: VideoClipSource(p)
     if source in ("auto", "frames") and (root / "frames").is_dir():
         for d in sorted((root / "frames").iterdir()):
@@ -56,7 +58,7 @@ def split_video_ids(root: Path, split: Optional[str]) -> Optional[set]:
     ``frame_lists/<split>.csv``; None (every video) without a split."""
     if not split:
         return None
-    gt = root / "annotations" / f"ava_{split}_v2.2.csv"
+    gt = root / "annotations" / annotation_file_names(split)["groundtruth"]
     lists = root / "frame_lists" / f"{split}.csv"
     if gt.is_file():
         return {vid for vid, _ in read_annotations(gt)}
@@ -110,10 +112,8 @@ def collect_videos(
 
 def format_proposal_row(video_id: str, second: int, box: np.ndarray, score: float) -> str:
     """One row of SlowFast's predicted-boxes CSV: ``video_id,SSSS,x1,y1,x2,y2,,score`` (box normalised,
-    three decimals as AVA's files; the action column empty). The evaluation's detections writer
-    (:func:`vmae_det.evaluation.ava_io.write_detections_csv`) needs an action id in that column, so
-    proposals keep this row format."""
-    return f"{video_id},{second:04d},{box[0]:.3f},{box[1]:.3f},{box[2]:.3f},{box[3]:.3f},,{float(score):.6f}"
+    three decimals as AVA's files; the action column empty)."""
+    return format_ava_row(video_id, second, box, None, float(score), decimals=3, score_decimals=6)
 
 
 def make_proposals(
@@ -122,7 +122,7 @@ def make_proposals(
     detector,
     split: Optional[str] = None,
     source: str = "auto",
-    first_sec: int = 902,
+    first_sec: int = AVA_FIRST_KEYFRAME_SEC,
     min_score: float = 0.0,
     skip_bad_videos: bool = False,
     videos: Optional[Tuple[List[Video], List[str]]] = None,
@@ -151,8 +151,7 @@ def make_proposals(
         logger.info(f"{vid}: {secs} keyframes")
     if skipped:
         logger.warning(f"skipped {len(skipped)} of {len(readable) + len(skipped)} videos: " + "; ".join(skipped))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("".join(r + "\n" for r in rows))
+    write_ava_csv(output, rows)
     return len(rows)
 
 

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from .. import compat  # noqa: F401  (before detectron2)
+from ..constants import VIDEO_EXTENSIONS
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
@@ -47,7 +48,7 @@ from .transforms import MultiScaleCrop, apply_augmentations_to_clip
 from .video_io import VideoDecodeError, open_video
 
 __all__ = [
-    "VIDEO_EXTENSIONS",
+    "VIDEO_EXTENSIONS",  # re-exported from vmae_det.constants
     "load_video_list",
     "register_video_list",
     "register_video_path",
@@ -61,8 +62,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
 
 # ------------------------------------------------------------------------------------------------
 # Video lists

@@ -24,6 +24,8 @@ from typing import Iterable, Optional, Set
 
 from omegaconf import DictConfig
 
+from ..formats.ava import annotation_file_names
+
 __all__ = ["apply_data_flags"]
 
 logger = logging.getLogger("vmae_det")
@@ -120,13 +122,14 @@ def _apply_ava_root(cfg, args, root: str, point) -> None:
     folder = MetadataCatalog.get(next(iter(names.values()))).dataset_root
     for split, loader, key in (("val", "test", "test_box_source"), ("train", "train", "train_box_source")):
         source, found = _select(cfg, f"dataloader.{loader}.mapper.{key}")
-        boxes = os.path.join(folder, "annotations", f"ava_{split}_predicted_boxes.csv")
+        name = annotation_file_names(split)["proposals"]
+        boxes = os.path.join(folder, "annotations", name)
         if split in names and found and "proposals" in str(source) and not os.path.isfile(boxes):
             fix = f"pass dataloader.{loader}.mapper.{key}=gt to use the ground-truth boxes" if split == "val" else \
                 f"pass dataloader.{loader}.mapper.{key}=gt"
             raise FileNotFoundError(
                 f"--ava-root {root}: dataloader.{loader}.mapper.{key}={source!r} needs person boxes for the {split} "
-                f"split, but there is no annotations/ava_{split}_predicted_boxes.csv. Make them with "
+                f"split, but there is no annotations/{name}. Make them with "
                 f"tools/make_proposals.py --root {root} --split {split} --output "
-                f"{str(root).rstrip('/')}/annotations/ava_{split}_predicted_boxes.csv, or {fix}"
+                f"{str(root).rstrip('/')}/annotations/{name}, or {fix}"
             )

@@ -26,25 +26,18 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.catalog import Metadata
 
-from .clip_source import AVA_FPS
-from ...evaluation.ava_io import read_labelmap
-from .readers import person_box_format, read_annotations, read_exclusions, read_person_boxes
+from ...constants import AVA_FPS, VIDEO_EXTENSIONS
+from ...formats.ava import annotation_file_names, read_labelmap
+from ...formats.ava_boxes import person_box_format, read_annotations, read_excluded_keyframes, read_person_boxes
 
 __all__ = [
-    "AVAMetadata", "AVA_SPLIT_FILES", "ALPHACTION_BOX_FILES", "ava_split_files", "load_ava_dicts",
-    "register_ava", "register_ava_root", "register_all_ava",
+    "AVAMetadata", "ALPHACTION_BOX_FILES", "ava_split_files", "load_ava_dicts",
+    "register_ava", "register_ava_root", "register_all_ava", "video_index",
 ]
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
-_VIDEO_EXTS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
-
-# Official file names per version. v2.1's label map is the 2018 ActivityNet one.
-AVA_SPLIT_FILES = {
-    "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
-    "v2.1": "ava_action_list_v2.1_for_activitynet_2018.pbtxt",
-}
 
 
 # AlphAction's person detections as distributed with VMAD's processed AVA (relative to the AVA
@@ -81,11 +74,12 @@ def ava_split_files(
     (``None`` for a CSV); a ``.json`` box file without it is a ``ValueError`` here already.
     """
     ann = Path(root) / "annotations"
-    label_map = ann / AVA_SPLIT_FILES.get(version, f"ava_action_list_{version}_for_activitynet_2019.pbtxt")
+    names = annotation_file_names(split, version)
+    label_map = ann / names["label_map"]
     if not label_map.is_file():  # people often keep only one of the 2018/2019 label maps
         alternatives = sorted(ann.glob(f"ava_action_list_{version}*.pbtxt")) if ann.is_dir() else []
         label_map = alternatives[0] if alternatives else label_map
-    excl = ann / f"ava_{split}_excluded_timestamps_{version}.csv"
+    excl = ann / names["exclusions"]
     if proposal_file is not None:
         props: Optional[Path] = Path(proposal_file)
         if person_box_format(props) == "alphaction_json" and proposal_image_info is None:
@@ -94,7 +88,7 @@ def ava_split_files(
                 f"file, e.g. annotations/ava_{split}_{version}_min.json)"
             )
     else:
-        props = ann / f"ava_{split}_predicted_boxes.csv"
+        props = ann / names["proposals"]
         props = props if props.is_file() else None
     image_info = (
         Path(proposal_image_info)
@@ -102,7 +96,7 @@ def ava_split_files(
         else None
     )
     return {
-        "groundtruth": ann / f"ava_{split}_{version}.csv",
+        "groundtruth": ann / names["groundtruth"],
         "label_map": label_map,
         "exclusions": excl if excl.is_file() else None,
         "proposals": props,
@@ -110,14 +104,14 @@ def ava_split_files(
     }
 
 
-def _video_index(root: Path) -> Dict[str, Path]:
+def video_index(root: Path) -> Dict[str, Path]:
     """``video_id → file`` for raw videos under ``videos/`` or ``videos_15min/`` (any common ext)."""
     out: Dict[str, Path] = {}
     for sub in ("videos_15min", "videos"):
         d = root / sub
         if d.is_dir():
             for p in d.iterdir():
-                if p.suffix.lower() in _VIDEO_EXTS:
+                if p.suffix.lower() in VIDEO_EXTENSIONS:
                     out[p.stem] = p
     return out
 
@@ -169,7 +163,7 @@ def load_ava_dicts(
     else:
         whitelist = None if is_train else set(names)
     gt = read_annotations(files["groundtruth"], class_whitelist=whitelist)
-    excluded = read_exclusions(files["exclusions"])
+    excluded = read_excluded_keyframes(files["exclusions"])
     if files["proposals"] is not None:
         proposals = read_person_boxes(files["proposals"], proposal_min_score, image_info=files["proposal_image_info"])
     else:
@@ -179,7 +173,7 @@ def load_ava_dicts(
     keys = set(gt) if is_train else set(gt) | set(proposals)
     num_excluded = len(keys & excluded)
     keys -= excluded
-    videos = _video_index(root) if source in ("auto", "videos") else {}
+    videos = video_index(root) if source in ("auto", "videos") else {}
     frames_root = root / "frames"
     dicts: List[dict] = []
     missing = set()
@@ -309,7 +303,7 @@ def register_ava_root(root: PathLike, splits: Sequence[str] = ("train", "val")) 
     label_map = ava_split_files(root, "train", version)["label_map"]
     if not label_map.is_file():
         missing.insert(0, f"{ann}/ava_action_list_{version}*.pbtxt (the label map)")
-    if not (root / "frames").is_dir() and not _video_index(root):
+    if not (root / "frames").is_dir() and not video_index(root):
         missing.append(f"{root}/frames/<id>/ or {root}/videos/<id>.* (the videos)")
     if missing:
         raise FileNotFoundError(

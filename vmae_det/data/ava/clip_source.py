@@ -1,13 +1,10 @@
 """Where the pixels of an AVA clip come from: extracted JPEG frames or the raw video file.
 
-AVA's convention (SlowFast, pytorchvideo): the 15-minute crops start at second 900 of the movie and
-are decoded at 30 fps, so keyframe second ``s`` is the 0-based frame ``(s - 900) * 30``; extracted
-frames are named with ffmpeg's 1-based ``%06d``: ``frames/<vid>/<vid>_<(s-900)*30+1>.jpg``.
-
-pytorchvideo's ``AvaLabeledVideoFramePaths`` encodes the same convention (we take its constants),
-but its dataset is an iterable over SlowFast frame lists with its own box files: it has no
-exclusions, no scored proposals with train/test thresholds and no raw-video path, and detectron2
-wants map-style dicts. So we only share the constants and index arithmetic here.
+AVA's convention (SlowFast): the 15-minute crops start at second 900 of the movie and are decoded at
+30 fps, so keyframe second ``s`` is the 0-based frame ``(s - 900) * 30``
+(:func:`vmae_det.formats.ava.keyframe_index`); extracted frames are named with ffmpeg's 1-based
+``%06d``: ``frames/<vid>/<vid>_<(s-900)*30+1>.jpg`` (:func:`vmae_det.formats.ava.frame_file_name`).
+:func:`clip_indices` is the one clip-index rule (the mapper's and the demo's).
 """
 from __future__ import annotations
 
@@ -19,14 +16,15 @@ from typing import Mapping, Sequence, Union
 
 import cv2
 import numpy as np
-from pytorchvideo.data.ava import AvaLabeledVideoFramePaths
 
+from ...constants import AVA_FPS, AVA_START_SEC
+from ...formats.ava import frame_file_name, keyframe_index
 from ..video_io import VideoDecodeError, open_video
 
 __all__ = [
-    "AVA_FPS",
+    "AVA_FPS",  # re-exported from vmae_det.constants
     "AVA_START_SEC",
-    "keyframe_index",
+    "keyframe_index",  # re-exported from vmae_det.formats.ava
     "clip_indices",
     "ClipSource",
     "FramesClipSource",
@@ -35,14 +33,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-AVA_FPS: int = AvaLabeledVideoFramePaths.FPS  # 30
-AVA_START_SEC: int = AvaLabeledVideoFramePaths.AVA_VIDEO_START_SEC  # 900
-
-
-def keyframe_index(timestamp: int, fps: float = AVA_FPS, start_sec: int = AVA_START_SEC) -> int:
-    """0-based frame index of keyframe second ``timestamp`` in a crop starting at ``start_sec``."""
-    return int(round((timestamp - start_sec) * fps))
 
 
 def clip_indices(center: int, num_frames: int, sampling_rate: int, video_length: int, offset: int = 0) -> np.ndarray:
@@ -103,7 +93,7 @@ class FramesClipSource(ClipSource):
         self.num_frames = _count_frames(self.frames_dir, video_id)
 
     def frame_path(self, index: int) -> str:
-        return os.path.join(self.frames_dir, f"{self.video_id}_{index + 1:06d}.jpg")
+        return os.path.join(self.frames_dir, frame_file_name(self.video_id, index))
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         cache = {}

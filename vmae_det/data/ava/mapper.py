@@ -20,9 +20,11 @@ from detectron2.data import transforms as T
 from detectron2.structures import Boxes, pairwise_iou
 from detectron2.utils.logger import log_every_n_seconds
 
+from ...constants import AVA_FPS, AVA_START_SEC
+from ...formats.ava import keyframe_index
 from ...modeling.legacy_boxes import jitter_boxes
 from ..transforms import apply_augmentations_to_clip, build_ava_test_augmentations, build_ava_train_augmentations
-from .clip_source import AVA_FPS, AVA_START_SEC, clip_indices, clip_source_for, keyframe_index
+from .clip_source import clip_indices, clip_source_for
 
 __all__ = ["AVAClipMapper", "box_iou_labels"]
 
