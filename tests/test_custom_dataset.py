@@ -16,8 +16,8 @@ from detectron2.data import transforms as T
 
 from vmae_det.data import register_ava
 from vmae_det.data.ava import AVAClipMapper, load_ava_dicts
-from vmae_det.data.custom import CustomDatasetError, prepare_custom_dataset, resample_to_fps
-from vmae_det.evaluation.ava_io import read_labelmap
+from vmae_det.data.custom import CustomDatasetError, prepare_custom_dataset, read_label_names, resample_to_fps
+from vmae_det.formats.ava import read_labelmap
 
 W, H, SRC_FPS, SECONDS = 64, 48, 25, 4
 HEADER = "video,split,time,x1,y1,x2,y2,action,person\n"
@@ -171,6 +171,19 @@ def test_normalized_labels_and_odd_size(raw, tmp_path):
     labels.write_text("stand\n")
     with pytest.raises(CustomDatasetError, match=r"a\.csv:2: action 'wave' is not in"):
         prepare_custom_dataset(vids, csv_path, tmp_path / "out2", normalized=True, labels=labels, progress=False)
+
+
+def test_label_names_from_pbtxt_or_text(tmp_path):
+    pbtxt = tmp_path / "labels.pbtxt"  # read by the AVA label-map reader (this path used to fail to import it)
+    pbtxt.write_text('label {\n  name: "wave"\n  label_id: 2\n}\nitem { name: "stand" id: 5 }\n')
+    assert read_label_names(pbtxt) == {2: "wave", 5: "stand"}
+    txt = tmp_path / "labels.txt"
+    txt.write_text("# mine\nwave\n\nstand\nwave\n")
+    with pytest.raises(CustomDatasetError, match=r"labels\.txt: action name 'wave' appears twice \(ids 1 and 3\)"):
+        read_label_names(txt)
+    pbtxt.write_text('label {\n  name: "wave"\n}\n')
+    with pytest.raises(ValueError, match=r"labels\.pbtxt:1: label block without"):
+        read_label_names(pbtxt)
 
 
 @pytest.mark.parametrize("row, message", [

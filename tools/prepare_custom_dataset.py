@@ -9,7 +9,7 @@ whole seconds of the video, boxes in pixels (``--normalized``: in [0, 1]), ``spl
 Videos are re-encoded to 30 fps H.264 (nearest-frame resampling: AVA timestamp 900 + t is frame
 t * 30), annotations written with AVA's 900-second offset. Every problem in the CSV is reported
 as ``file:line: reason`` before any video is converted. The format details are in
-``vmae_det/data/custom.py``.
+``vmae_det/data/custom/__init__.py``.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import sys
 from typing import Optional, Sequence
 
 import vmae_det  # noqa: F401  (shims before detectron2)
-from vmae_det.data.custom import CustomDatasetError, prepare_custom_dataset
+from vmae_det.data.custom import prepare_custom_dataset
+from vmae_det.formats.ava import AVAFormatError
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -42,7 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             args.videos, args.annotations, args.output, normalized=args.normalized,
             extract_frames=args.extract_frames, labels=args.labels, progress=not args.quiet,
         )
-    except (CustomDatasetError, FileNotFoundError) as e:
+    except (AVAFormatError, FileNotFoundError) as e:  # CustomDatasetError, or a malformed --labels .pbtxt
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(summary.format(args.name))
