@@ -860,7 +860,7 @@ def test_box_csv_with_a_non_finite_number_names_file_and_line(tmp_path, value):
         _source(tmp_path, f"v,0,0.1,0.1,0.5,0.5,,0.9\nv,0,0.6,0.1,0.9,0.5,,{value}\n")
     with pytest.raises(BoxFileError, match=r"boxes\.csv:1: timestamp must be finite"):
         _source(tmp_path, f"v,{value},0.1,0.1,0.5,0.5,,0.9\n")
-    with pytest.raises(BoxFileError, match=r"boxes\.csv:1: box coordinate must be finite"):
+    with pytest.raises(BoxFileError, match=r"boxes\.csv:1: box coordinates must be finite"):
         _source(tmp_path, f"v,0,0.1,{value},0.5,0.5,,0.9\n")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-from vmae_det.evaluation.ava_io import read_labelmap
+from vmae_det.formats.ava import read_labelmap
 
 __all__ = ["action_names"]
 

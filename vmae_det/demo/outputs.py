@@ -16,7 +16,6 @@ never touches the results of an earlier run. Temporary files of runs that died w
 """
 from __future__ import annotations
 
-import csv
 import glob
 import json
 import logging
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, TextIO
 
 import numpy as np
+
+from vmae_det.formats.ava import format_ava_row
 
 __all__ = ["KeyframeDetections", "DetectionWriter", "OutputFiles", "OutputDirError", "check_output_dir"]
 
@@ -170,7 +171,6 @@ class DetectionWriter:
         self.score_threshold = float(score_threshold)
         self.num_rows = 0
         self._csv_file: Optional[TextIO] = open(csv_path, "w", newline="")
-        self._csv = csv.writer(self._csv_file)
         self._json: Optional[TextIO] = open(json_path, "w")
         header = {"video_id": video_id, "score_threshold": self.score_threshold, **(meta or {})}
         # Hand-written framing so keyframes can be appended one by one.
@@ -185,11 +185,11 @@ class DetectionWriter:
         timestamp = int(round(det.time))
         people: List[Dict] = []
         for box, box_score, row in zip(det.boxes, det.box_scores, det.scores):
-            box_txt = [f"{v:.3f}" for v in box]
             actions = {}
             for k in np.flatnonzero(row >= self.score_threshold):
                 score = float(row[k])
-                self._csv.writerow([self.video_id, f"{timestamp:04d}", *box_txt, int(k) + 1, f"{score:.6f}"])
+                # CRLF line ends: the demo's CSV has always been written by Python's csv module.
+                self._csv_file.write(format_ava_row(self.video_id, timestamp, box, int(k) + 1, score) + "\r\n")
                 actions[str(int(k) + 1)] = round(score, 6)
                 self.num_rows += 1
             people.append({"box": [round(float(v), 6) for v in box],

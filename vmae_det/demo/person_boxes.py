@@ -10,7 +10,6 @@ works, which is also how tests plug in fakes.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -20,7 +19,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from vmae_det.data.ava.readers import AVAFormatError
+from vmae_det.constants import default_device
+from vmae_det.formats.ava import NO_ACTION, AVAFormatError, checked_boxes, read_ava_csv, row_timestamps
 
 from .keyframes import KeyframeSchedule
 
@@ -38,8 +38,8 @@ logger = logging.getLogger(__name__)
 Detector = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
 
-class BoxFileError(AVAFormatError):
-    """A malformed box CSV row; the message is ``file:line: reason`` (as the AVA readers' errors)."""
+#: A malformed box CSV row; the message is ``file:line: reason``: the AVA readers' error itself.
+BoxFileError = AVAFormatError
 
 
 class PersonBoxSource:
@@ -136,14 +136,15 @@ class CsvBoxSource(PersonBoxSource):
         rows = self._read()
         self.is_ground_truth = self._decide_format(rows, box_format)
         video_ids = []
-        self._rows: List[Tuple[int, float, Tuple[float, ...], float, Optional[int]]] = []  # line, t, box, score, person
-        for line_no, row in rows:
-            if row[0] != self.video_id:
+        mine = []
+        for i, vid in enumerate(rows.str_column("video_ids")):
+            if vid != self.video_id:
                 self.rows_other_videos += 1
-                if len(video_ids) < 5 and row[0] not in video_ids:
-                    video_ids.append(row[0])
+                if len(video_ids) < 5 and vid not in video_ids:
+                    video_ids.append(vid)
                 continue
-            self._parse_row(row, line_no)
+            mine.append(i)
+        self._rows: List[Tuple[int, float, Tuple[float, ...], float, Optional[int]]] = self._parse_rows(rows, mine)
         if not self._rows:
             others = ""
             if video_ids:
@@ -157,72 +158,50 @@ class CsvBoxSource(PersonBoxSource):
     def min_timestamp(self) -> Optional[float]:
         return min((r[1] for r in self._rows), default=None)
 
-    def _read(self) -> List[Tuple[int, List[str]]]:
+    def _read(self):
+        """The file's rows, by the AVA CSV reader (its errors name file and line)."""
         if not os.path.isfile(self.path):
             raise FileNotFoundError(f"box CSV '{self.path}' does not exist" if not os.path.exists(self.path)
                                     else f"box CSV '{self.path}' is not a file")
-        rows: List[Tuple[int, List[str]]] = []
-        line_no = 0
-        try:
-            with open(self.path, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM is not part of the id
-                for line_no, row in enumerate(csv.reader(f), start=1):
-                    row = [c.strip() for c in row]
-                    if any(row):
-                        rows.append((line_no, row))
-        except UnicodeDecodeError as e:
-            raise BoxFileError(self.path, line_no + 1, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-        except csv.Error as e:
-            raise BoxFileError(self.path, line_no + 1, f"not a CSV row ({e})") from None
-        for line_no, row in rows:
-            if len(row) not in (6, 7, 8):
-                raise BoxFileError(self.path, line_no, "expected 6-8 columns "
-                                   f"(video_id,timestamp,x1,y1,x2,y2[,action,score|person_id]), got {len(row)}")
-            if not row[0]:
-                raise BoxFileError(self.path, line_no, "empty video_id")
-        return rows
+        return read_ava_csv(self.path, columns=(6, 7, 8), strip=True, encoding="utf-8-sig",  # a BOM is no id
+                            optional_action=True, optional_score=True, keep_text=True)
 
     def _decide_format(self, rows, box_format: str) -> bool:
         """True for a ground-truth file (column 8 = person id), False for detections (column 8 = score)."""
         if box_format != "auto":
             return box_format == "gt"
-        gt = bool(rows) and all(len(r) == 8 and _INT.match(r[6]) and _INT.match(r[7]) for _, r in rows)
+        gt = bool(len(rows)) and all(len(r) == 8 and _INT.match(r[6]) and _INT.match(r[7]) for r in rows.text)
         if gt:
             logger.info("%s: read as AVA ground truth (every row has an integer action id in column 7 and an "
                         "integer in column 8, taken as the person id; person score 1.0); pass "
                         "--boxes-format detections if column 8 holds scores", self.path)
-        elif any(len(r) == 8 for _, r in rows):
+        elif any(len(r) == 8 for r in rows.text):
             logger.info("%s: read as detections (column 8 = person score)", self.path)
         return gt
 
-    def _parse_row(self, row: List[str], line_no: int) -> None:
-        t = self._number(row[1], line_no, "timestamp")
-        box = tuple(self._number(v, line_no, "box coordinate") for v in row[2:6])
-        if not all(0.0 <= v <= 1.0 for v in box) or box[2] <= box[0] or box[3] <= box[1]:
-            raise BoxFileError(self.path, line_no, f"box {box} is not a normalised xyxy box inside [0, 1]")
-        person: Optional[int] = None
-        score = 1.0
-        if self.is_ground_truth:
-            if len(row) == 8:
-                if not _INT.match(row[6]) or not _INT.match(row[7]):
-                    raise BoxFileError(self.path, line_no, "a ground-truth row needs integer action_id and person_id "
-                                       f"in columns 7-8, got {row[6]!r}, {row[7]!r}")
-                person = int(row[7])
-        elif len(row) == 8 and row[7]:
-            score = self._number(row[7], line_no, "score")
-            if not 0.0 <= score <= 1.0:
-                hint = (" (an integer in column 8: is this a ground-truth file with person ids? pass "
-                        "--boxes-format gt)" if _INT.match(row[7]) else "")
-                raise BoxFileError(self.path, line_no, f"person score {row[7]} is outside [0, 1]{hint}")
-        self._rows.append((line_no, t, box, score, person))
-
-    def _number(self, text: str, line_no: int, what: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise BoxFileError(self.path, line_no, f"{what} is not a number: {text!r}") from None
-        if not math.isfinite(v):
-            raise BoxFileError(self.path, line_no, f"{what} must be finite, got {text!r}")
-        return v
+    def _parse_rows(self, rows, mine: List[int]) -> List[Tuple[int, float, Tuple[float, ...], float, Optional[int]]]:
+        """``(line, time, box, score, person id or None)`` of this video's rows, checked."""
+        times = row_timestamps(rows, mine, integer=False)
+        boxes = checked_boxes(rows, mine, positive=True)
+        out = []
+        for i, t, box in zip(mine, times, boxes.tolist()):
+            text = rows.text[i]
+            person: Optional[int] = None
+            score = 1.0
+            if self.is_ground_truth:
+                if len(text) == 8:
+                    if rows.action_ids[i] == NO_ACTION or not _INT.match(text[7]):
+                        raise rows.error(i, "a ground-truth row needs integer action_id and person_id "
+                                            f"in columns 7-8, got {text[6]!r}, {text[7]!r}")
+                    person = int(text[7])
+            elif len(text) == 8 and text[7]:
+                score = float(rows.scores[i])
+                if not 0.0 <= score <= 1.0:
+                    hint = (" (an integer in column 8: is this a ground-truth file with person ids? pass "
+                            "--boxes-format gt)" if _INT.match(text[7]) else "")
+                    raise rows.error(i, f"person score {text[7]} is outside [0, 1]{hint}")
+            out.append((int(rows.lines[i]), t, tuple(box), score, person))
+        return out
 
     def bind(self, schedule: KeyframeSchedule) -> "CsvBoxSource":
         """Assign every row to a keyframe of ``schedule``; off-grid timestamps are errors."""
@@ -291,9 +270,7 @@ def build_person_detector(
     local file ``weights``, else downloaded and cached by torchvision/detectron2; offline, that is
     an error saying to pass a local file). ``device`` defaults to CUDA when available.
     """
-    import torch
-
     from vmae_det.data.person_detector import build_person_detector as build
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     return build(name, weights=weights, device=device, score_threshold=score_threshold)

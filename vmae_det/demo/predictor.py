@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vmae_det.data.ava.clip_source import AVA_FPS, clip_indices
+from vmae_det.constants import AVA_FPS, default_device
+from vmae_det.data.ava.clip_source import clip_indices
 from vmae_det.data.transforms import (
     ShortSideResize,
     apply_augmentations_to_clip,
@@ -136,7 +137,7 @@ class ActionPredictor:
             raise ValueError(f"model fps must be a finite number > 0, got {model_fps}")
         self.model_fps = float(model_fps)
         self.checkpoint = checkpoint
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(device or default_device())
         self.model = model.to(self.device).eval()
         self.num_frames = int(num_frames)
         self.sampling_rate = int(sampling_rate)

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torchvision.ops import roi_align
 
+from vmae_det.constants import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
+
 __all__ = ["TinyActionModel"]
 
 
@@ -32,8 +34,8 @@ class TinyActionModel(nn.Module):
         self.stride = stride
         self.stem = nn.Conv3d(3, width, kernel_size=(3, stride, stride), stride=(1, stride, stride), padding=(1, 0, 0))
         self.cls = nn.Linear(width * 2 * 2, num_classes)
-        self.register_buffer("pixel_mean", torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1, 1), False)
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_PIXEL_MEAN).view(1, 3, 1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_PIXEL_STD).view(1, 3, 1, 1, 1), False)
 
     def forward_tensors(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
         """Sigmoid action probabilities ``[K, C]`` for ``rois`` ``[K, 5]`` (batch index, xyxy in clip pixels)."""

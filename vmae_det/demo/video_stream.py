@@ -1,4 +1,5 @@
-"""Sequential video decoding on a presentation-time grid, and H.264 writing, for the streaming demo.
+"""Sequential video decoding on a presentation-time grid for the streaming demo (writing: the project's
+one writer, :class:`vmae_det.formats.video_writer.VideoWriter`, re-exported as ``VideoStreamWriter``).
 
 The demo must run on hour-long videos in bounded memory, so decoding is strictly sequential
 (PyAV, frames in presentation order, one at a time) and writing goes straight to the encoder.
@@ -32,17 +33,15 @@ from typing import Dict, Iterator, Optional, Tuple
 import numpy as np
 
 from vmae_det.data.video_io import VideoDecodeError
+from vmae_det.formats.video_writer import MAX_H264_SIDE, SMALL_FRAME_PIXELS, VideoWriteError, VideoWriter
 
 __all__ = ["VideoDecodeError", "VideoStreamError", "VideoWriteError", "VideoStreamReader", "VideoStreamWriter",
            "MAX_H264_SIDE", "display_rotation"]
 
 logger = logging.getLogger(__name__)
 
-#: libx264 refuses frames with a side above this many pixels (measured: 16384 opens, 16386 does not).
-MAX_H264_SIDE = 16384
-#: Frames up to this many pixels (640x480) are converted and encoded by one thread (measured in
-#: docs/performance.md: thread synchronisation costs more than it saves on small frames).
-SMALL_FRAME_PIXELS = 640 * 480
+#: The demo's output video writer (H.264, mp4v fallback).
+VideoStreamWriter = VideoWriter
 #: A stream ending this much (and at least 3 frame periods) before its header's duration is a damaged tail.
 DAMAGED_TAIL_MIN_SECONDS = 0.5
 
@@ -53,10 +52,6 @@ class VideoStreamError(VideoDecodeError, OSError):
     A :class:`~vmae_det.data.video_io.VideoDecodeError` that is also an ``OSError``, so command-line
     tools report it as a clear error (``vmae_det.cli.run_main``) rather than a traceback.
     """
-
-
-class VideoWriteError(OSError):
-    """An output video cannot be encoded; the message names the output file and the frame size."""
 
 
 #: Where a reader made with ``quiet=True`` logs: nowhere (the demo's second pass over a file would
@@ -337,134 +332,3 @@ class VideoStreamReader:
         if not getattr(self, "_closed", True):
             self._closed = True
             self._container.close()
-
-
-def _even(x: int) -> int:
-    return x + (x % 2)
-
-
-class VideoStreamWriter:
-    """Write RGB frames to an mp4: H.264 (libx264, yuv420p) via PyAV, else OpenCV 'mp4v'.
-
-    H.264 is what browsers play; ``mp4v`` is the fallback when this FFmpeg has no libx264.
-    yuv420p needs even sizes, so odd frames are padded by one pixel (edge replicated). The encoder is
-    opened here, so a size it refuses is a :class:`VideoWriteError` before any frame is processed.
-
-    Args:
-        path: output ``.mp4`` file.
-        fps: frame rate (a ``Fraction`` keeps rates such as 30000/1001 exact).
-        width, height: size of the frames that will be written.
-        crf: libx264 constant rate factor (lower is better quality).
-        preset: libx264 speed preset. ``"ultrafast"`` (the default) encodes several times faster than
-            ``"veryfast"`` (measured in docs/performance.md) for files about a third larger at the
-            same ``crf``: the demo's output is a preview, and encoding was its largest cost per frame.
-        options: further libx264 options (FFmpeg ``-x264-params`` style names), e.g. ``{"threads": "1"}``.
-    """
-
-    def __init__(self, path: str, fps, width: int, height: int, crf: int = 23, preset: str = "ultrafast",
-                 options: Optional[Dict[str, str]] = None) -> None:
-        import av
-
-        self.path = str(path)
-        self.width, self.height = int(width), int(height)
-        self.codec = "libx264" if "libx264" in av.codecs_available else "mp4v"
-        self._container = None
-        self._cv_writer = None
-        size = f"{_even(self.width)}x{_even(self.height)}"
-        if self.width < 1 or self.height < 1 or max(_even(self.width), _even(self.height)) > MAX_H264_SIDE:
-            raise VideoWriteError(f"{self.path}: cannot encode {size} frames: H.264 (libx264) allows 1 to "
-                                  f"{MAX_H264_SIDE} pixels per side")
-        if self.codec == "libx264":
-            rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
-            try:
-                self._container = av.open(self.path, mode="w", format="mp4")
-                stream = self._container.add_stream("libx264", rate=rate)
-                stream.width, stream.height = _even(self.width), _even(self.height)
-                stream.pix_fmt = "yuv420p"
-                # x264's frame threads cost a fixed synchronisation per frame that outweighs their gain on
-                # small frames (measured in docs/performance.md): one thread up to 640x480.
-                threads = {"threads": "1"} if self.width * self.height <= SMALL_FRAME_PIXELS else {}
-                stream.options = {"crf": str(crf), "preset": preset, **threads, **(options or {})}
-                self._stream = stream
-                stream.codec_context.open()
-            except (av.error.FFmpegError, ValueError) as e:
-                self.abort()
-                raise VideoWriteError(f"{self.path}: cannot open the H.264 encoder for {size} frames at "
-                                      f"{float(rate):g} fps ({e})") from e
-        else:
-            import cv2
-
-            logger.warning("libx264 is unavailable in PyAV's FFmpeg: writing mp4v (not browser-playable)")
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-            self._cv_writer = cv2.VideoWriter(self.path, fourcc, float(fps), (self.width, self.height))
-            if not self._cv_writer.isOpened():
-                self._cv_writer = None
-                raise VideoWriteError(f"{self.path}: OpenCV cannot open an mp4v writer for {size} frames")
-        self.num_frames = 0
-
-    def write(self, frame_rgb: np.ndarray) -> None:
-        """Append one RGB uint8 ``[H, W, 3]`` frame of the size given at construction."""
-        if frame_rgb.shape[:2] != (self.height, self.width):
-            raise ValueError(
-                f"{self.path}: frame size {frame_rgb.shape[:2]} != writer size {(self.height, self.width)}"
-            )
-        if self.codec == "libx264":
-            import av
-
-            pad_h, pad_w = _even(self.height) - self.height, _even(self.width) - self.width
-            if pad_h or pad_w:
-                frame_rgb = np.pad(frame_rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-            # Wrapped, not copied: the encoder converts it to yuv420p before encode() returns.
-            frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(frame_rgb), format="rgb24")
-            frame.pts = self.num_frames
-            try:
-                for packet in self._stream.encode(frame):
-                    self._container.mux(packet)
-            except av.error.FFmpegError as e:
-                raise VideoWriteError(f"{self.path}: encoding frame {self.num_frames} failed ({e})") from e
-        else:
-            import cv2
-
-            self._cv_writer.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
-        self.num_frames += 1
-
-    def close(self) -> None:
-        """Flush the encoder and close the file (idempotent)."""
-        if self._container is not None:
-            import av
-
-            try:
-                for packet in self._stream.encode(None):
-                    self._container.mux(packet)
-                self._container.close()
-            except av.error.FFmpegError as e:
-                self.abort()
-                raise VideoWriteError(f"{self.path}: finishing the video failed ({e})") from e
-            self._container = None
-        if self._cv_writer is not None:
-            self._cv_writer.release()
-            self._cv_writer = None
-
-    def abort(self) -> None:
-        """Close without flushing, after an error (never raises; the caller removes the file)."""
-        container, self._container = self._container, None
-        if container is not None:
-            try:
-                container.close()
-            except Exception as e:  # noqa: BLE001 - best effort while another error propagates
-                logger.debug("%s: closing after an error: %s", self.path, e)
-        writer, self._cv_writer = self._cv_writer, None
-        if writer is not None:
-            try:
-                writer.release()
-            except Exception as e:  # noqa: BLE001
-                logger.debug("%s: releasing after an error: %s", self.path, e)
-
-    def __enter__(self) -> "VideoStreamWriter":
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
