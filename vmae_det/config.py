@@ -6,7 +6,7 @@ file itself) against what exists, and against the signature of the callable a ``
 (so an argument the file did not spell out, e.g. ``model.backbone.drop_path_rate``, is still allowed).
 
 Values are checked too, before anything is built: every ``train.*`` value against
-``vmae_det.engine.defaults.TRAIN_SCHEMA`` (``train.max_iter=abc``, ``1.5`` or ``0``, ``log_period=0``,
+``vmae_det.config_schema.TRAIN_SCHEMA`` (``train.max_iter=abc``, ``1.5`` or ``0``, ``log_period=0``,
 ``amp.dtype=float8`` ... are a :class:`ConfigValueError` naming the key, the value and where it came
 from: the command line, or the config file and line), and ``optimizer.lr`` / ``optimizer.weight_decay``.
 The LazyCall nodes of ``train.hooks`` and ``train.eval_only`` must name a target that imports and takes
@@ -25,6 +25,7 @@ import traceback
 from typing import Any, Iterable, Mapping, Optional, Sequence, Set, Tuple
 
 from . import compat  # noqa: F401
+from .config_schema import TRAIN_DEFAULTS, TRAIN_SCHEMA
 from detectron2.config import LazyConfig
 from detectron2.utils.registry import locate
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -362,8 +363,6 @@ def load_config(path: str, overrides: Optional[Sequence[str]] = None) -> DictCon
     Missing ``train.*`` keys are filled from the engine's defaults so that small configs stay small.
     Then every ``train.*`` value is checked (:func:`check_train_values`), before anything is built.
     """
-    from .engine.defaults import TRAIN_DEFAULTS, TRAIN_SCHEMA
-
     cfg = _load_file(path)
     check_train_keys(cfg, TRAIN_DEFAULTS, path)
     merged = OmegaConf.merge(OmegaConf.create(TRAIN_DEFAULTS), cfg.get("train", OmegaConf.create({})))
