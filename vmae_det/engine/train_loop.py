@@ -31,6 +31,7 @@ from detectron2.utils.logger import setup_logger
 
 from ..cli import ERROR_EXIT_CODE, EXPECTED_ERRORS
 from ..config import load_config
+from ..constants import default_device
 from .arguments import default_argument_parser
 from .checks import check_run
 from .data_flags import apply_data_flags
@@ -65,7 +66,7 @@ logger = logging.getLogger("vmae_det")
 
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(default_device())
     return torch.device(device)
 
 

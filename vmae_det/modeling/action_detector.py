@@ -22,6 +22,7 @@ from detectron2.config import configurable
 from detectron2.layers import ROIAlign
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 
+from ..constants import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
 from .legacy_boxes import extend_boxes
 from .vit import VideoViT
 
@@ -29,8 +30,7 @@ __all__ = ["AVAActionDetector", "ActionHead", "LOSS_REDUCTIONS", "NonFiniteScore
 
 LOSS_REDUCTIONS = ("mean", "box_sum")
 
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
+IMAGENET_MEAN, IMAGENET_STD = IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD  # the default normalisation
 
 
 class NonFiniteScoresError(ValueError):

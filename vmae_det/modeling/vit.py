@@ -26,6 +26,8 @@ from detectron2.config import CfgNode, configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
+from ..constants import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
+
 __all__ = [
     "VIT_SIZES",
     "Attention",
@@ -262,8 +264,8 @@ def add_ava_detector_config(cfg: CfgNode) -> None:
     h.INIT_SCALE = 0.001
     h.LOSS_REDUCTION = "box_sum"
     h.MULTIPLY_BOX_SCORES = True
-    cfg.MODEL.PIXEL_MEAN = [123.675, 116.28, 103.53]
-    cfg.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
+    cfg.MODEL.PIXEL_MEAN = list(IMAGENET_PIXEL_MEAN)
+    cfg.MODEL.PIXEL_STD = list(IMAGENET_PIXEL_STD)
 
 
 @BACKBONE_REGISTRY.register()
