@@ -10,6 +10,6 @@ setup(
     # torch/torchvision/detectron2 are installed by scripts/install.sh (see README).
     install_requires=[
         "fvcore", "iopath", "omegaconf", "opencv-python-headless", "decord", "av",
-        "pytorchvideo", "pycocotools", "matplotlib", "tqdm", "safetensors",
+        "pycocotools", "matplotlib", "tqdm", "safetensors",
     ],
 )

@@ -1,0 +1,84 @@
+"""The import rules of docs/architecture.md: no module imports a layer above its own (lazy imports included),
+and pytorchvideo is imported nowhere."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "vmae_det"
+
+#: Layer of each top-level module or subpackage of vmae_det, lowest first. A module may import its own
+#: layer and those below; modeling and evaluation are side by side and do not import each other.
+LAYERS = {
+    "__init__": 0, "compat": 0, "constants": 0, "config_schema": 0, "config": 0, "cli": 0,
+    "formats": 1,
+    "modeling": 2, "evaluation": 2,
+    "data": 3,
+    "engine": 4,
+    "demo": 5,
+}
+#: Imports that the layers would allow but the architecture does not: the datasets read AVA files through
+#: vmae_det.formats, as the evaluation does, not through the evaluation.
+FORBIDDEN = {("data", "evaluation")}
+
+
+def _imports(path: Path):
+    """``(line, vmae_det top-level name)`` of every import of vmae_det in ``path`` (at any depth)."""
+    rel = path.relative_to(PACKAGE).with_suffix("").parts
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "vmae_det" and len(parts) > 1:
+                    yield node.lineno, parts[1]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                package = rel[:-1]  # the package of the module (of an __init__ too: its own package)
+                if node.level - 1 > len(package):
+                    yield node.lineno, "<beyond the top-level package>"
+                    continue
+                base = list(package[: len(package) - (node.level - 1)])
+                target = base + (node.module.split(".") if node.module else [])
+                if target:
+                    yield node.lineno, target[0]
+                else:  # "from .. import data"
+                    for alias in node.names:
+                        yield node.lineno, alias.name
+            elif node.module and node.module.split(".")[0] == "vmae_det":
+                parts = node.module.split(".")
+                if len(parts) > 1:
+                    yield node.lineno, parts[1]
+                else:
+                    for alias in node.names:
+                        yield node.lineno, alias.name
+
+
+def test_no_module_imports_an_upper_layer():
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        top = path.relative_to(PACKAGE).with_suffix("").parts[0]
+        own = LAYERS[top]
+        for line, name in _imports(path):
+            if name.startswith("<"):
+                bad.append(f"{path.relative_to(ROOT)}:{line}: a relative import {name}")
+                continue
+            if name not in LAYERS or name == top:
+                continue
+            if LAYERS[name] > own or (LAYERS[name] == own and own == 2) or (top, name) in FORBIDDEN:
+                bad.append(f"{path.relative_to(ROOT)}:{line} imports vmae_det.{name}")
+    assert not bad, "imports against the layering of docs/architecture.md:\n" + "\n".join(bad)
+
+
+def test_pytorchvideo_is_not_imported():
+    users = [str(p.relative_to(ROOT)) for d in ("vmae_det", "tools", "datasets") for p in (ROOT / d).rglob("*.py")
+             if "pytorchvideo" in {n.split(".")[0] for n in _module_names(p)}]
+    assert users == []
+
+
+def _module_names(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield node.module
