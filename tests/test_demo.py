@@ -795,8 +795,13 @@ sys.path.insert(0, {tests!r})
 from test_demo import fixed_detector, make_predictor
 from vmae_det.demo import run_demo
 
+calls = 0
+
 def slow(frame):
-    time.sleep(0.2)
+    global calls
+    calls += 1
+    open({marks!r} + "/" + str(calls), "w").close()  # the test signals only once the run is under way
+    time.sleep(0.3)
     return fixed_detector(frame)
 
 run_demo({video!r}, {out!r}, make_predictor(), slow, keyframe_interval=3, progress=False, render_min_short_side=0)
@@ -813,14 +818,17 @@ def test_interrupted_rerun_never_touches_earlier_results(video, tmp_path, how):
     out = tmp_path / "o"
     run_demo(str(video), str(out), make_predictor(), fixed_detector, progress=False, render_min_short_side=0)
     before = _snapshot(out)
-    script = SLOW_RUN.format(tests=str(REPO / "tests"), video=str(video), out=str(out))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = SLOW_RUN.format(tests=str(REPO / "tests"), video=str(video), out=str(out), marks=str(marks))
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 120
-    while not any(".partial-" in p.name for p in out.iterdir()):
+    # well inside the run: two of its 25 keyframes (0.3 s each) seen, outputs opened under partial names
+    while len(list(marks.iterdir())) < 2 or not any(".partial-" in p.name for p in out.iterdir()):
         assert proc.poll() is None and time.time() < deadline, proc.stdout.read().decode()[-2000:]
         time.sleep(0.02)
-    time.sleep(0.5)  # well inside the run (25 keyframes x 0.2 s)
+    assert proc.poll() is None
     proc.send_signal(getattr(signal, how))
     proc.wait(60)
     assert proc.returncode != 0

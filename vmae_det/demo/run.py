@@ -39,6 +39,7 @@ from typing import Dict, Optional, Union
 
 import numpy as np
 
+from ..constants import AVA_START_SEC
 from .arguments import check_demo_arguments
 from .clip_buffer import ClipFrameBuffer
 from .keyframe_batches import KeyframeBatcher, KeyframeFinder, PendingKeyframe
@@ -61,7 +62,7 @@ logger = logging.getLogger(__name__)
 RENDER_BACKLOG_BYTES = 256 * 2 ** 20
 
 #: AVA's videos are 15-minute crops starting at this second of the movie.
-AVA_CROP_START_SEC = 900
+AVA_CROP_START_SEC = AVA_START_SEC  # AVA's 15-minute crops start at this second of the movie
 
 
 class VideoTooShortError(VideoStreamError):

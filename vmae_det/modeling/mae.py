@@ -22,6 +22,7 @@ from torch import nn
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
+from ..constants import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
 from .mae_reconstruction import expand_token_mask, paste_predictions, reconstruct_clips
 from .mae_targets import cube_targets, patchify, unpatchify
 from .masking import MaskSampler
@@ -244,8 +245,8 @@ def build_videomae(size: str, *, encoder_kwargs: Optional[dict] = None, **kwargs
         raise ValueError(f"unknown ViT size {size!r}; choose from {sorted(VIT_SIZES)}")
     args = dict(
         DECODER_SIZES[size],
-        pixel_mean=(123.675, 116.28, 103.53),
-        pixel_std=(58.395, 57.12, 57.375),
+        pixel_mean=IMAGENET_PIXEL_MEAN,
+        pixel_std=IMAGENET_PIXEL_STD,
     )
     args.update(kwargs)
     if "encoder" not in args:
