@@ -1,15 +1,4 @@
-from setuptools import find_packages, setup
+"""Kept for tools that still call ``setup.py``; everything is declared in pyproject.toml (PEP 621)."""
+from setuptools import setup
 
-setup(
-    name="vmae_det",
-    version="0.1.0",
-    description="Spatio-temporal action detection (AVA) with VideoMAE on detectron2",
-    packages=find_packages(include=["vmae_det", "vmae_det.*"]),
-    package_data={"vmae_det.evaluation": ["labelmaps/*.pbtxt"]},
-    python_requires=">=3.9",
-    # torch/torchvision/detectron2 are installed by scripts/install.sh (see README).
-    install_requires=[
-        "fvcore", "iopath", "omegaconf", "opencv-python-headless", "decord", "av",
-        "pycocotools", "matplotlib", "tqdm", "safetensors",
-    ],
-)
+setup()

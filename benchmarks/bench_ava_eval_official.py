@@ -62,7 +62,8 @@ def synth(folder: str, rows: int, seed: int = 0) -> tuple:
                 box = np.stack([x1, y1, x1 + rng.uniform(0.1, 0.3, people[i]), y1 + rng.uniform(0.2, 0.5, people[i])], 1)
                 for p in range(people[i]):
                     for a in rng.choice(ids, rng.integers(1, 4), replace=False):
-                        gt_lines.append(f"{vids[i]},{stamps[i]},{box[p, 0]:.3f},{box[p, 1]:.3f},{box[p, 2]:.3f},{box[p, 3]:.3f},{a},{p}\n")
+                        coords = ",".join(f"{v:.3f}" for v in box[p])
+                        gt_lines.append(f"{vids[i]},{stamps[i]},{coords},{a},{p}\n")
                 which = rng.integers(0, people[i], per_kf)
                 jit = np.clip(box[which] + rng.normal(0, 0.03, (per_kf, 4)), 0, 1)
                 acts = rng.choice(ids, per_kf) if per_kf == 50 else np.tile(ids, per_kf // len(ids) + 1)[:per_kf]

@@ -161,7 +161,7 @@ def length_case(args, tmp: str) -> None:
               f"{demo['peak_rss_mb']:>11.0f} {demo['max_frames_in_memory']:>11} "
               f"{max(decode['load'], demo['load']):>5.2f}", flush=True)
     if len(rows) > 1:
-        (m0, r0, c0, d0, e0), (m1, r1, c1, d1, e1) = rows[0], rows[-1]
+        (m0, r0, _, d0, e0), (m1, r1, _, d1, e1) = rows[0], rows[-1]
         print(f"end-to-end / decode-only frames/s: {r0:.3f} at {m0:g} min, {r1:.3f} at {m1:g} min "
               f"({r1 / r0:.2f}x from {m0:g} to {m1:g} min; flat = 1.00)")
         # The frames the longer video adds over the shorter one, without the costs paid once per video.

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtual environment with everything vmae_det needs.
-# Usage: scripts/install.sh [VENV_DIR]   (default .venv)
+# Usage: scripts/install.sh [VENV_DIR] [EXTRAS]   (default .venv; EXTRAS e.g. "dev" for the tests)
 set -euo pipefail
 VENV=${1:-.venv}
+EXTRAS=${2:-}
 cd "$(dirname "$0")/.."
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 PY="$VENV/bin/python"
 # pip<26: pip 26 refuses to even download the detectron2 sdist (it declares a git URL extra).
-"$PY" -m pip install --quiet --upgrade "pip>=24,<26" wheel "setuptools<81"
+"$PY" -m pip install --quiet --upgrade "pip>=24,<26" wheel "setuptools>=64,<81"
 # torch first: pip takes these from local disk here; a bare `torch` would pull a multi-GB build.
 "$PY" -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-"$PY" -m pip install --quiet -r requirements.txt
+# this package with its dependencies (pyproject.toml) and the requested extras
+"$PY" -m pip install --quiet --no-build-isolation -e ".${EXTRAS:+[$EXTRAS]}"
 "$PY" -c "import detectron2" 2>/dev/null || bash scripts/install_detectron2.sh "$PY"
-"$PY" -m pip install --quiet --no-build-isolation --no-deps -e .
-echo "environment ready: $VENV"
+echo "environment ready: $VENV${EXTRAS:+ (extras: $EXTRAS)}"

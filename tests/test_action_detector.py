@@ -62,7 +62,8 @@ def test_inference_scores_are_sigmoid_times_box_score_and_boxes_normalised():
     torch.testing.assert_close(plain["scores"], probs)
     unextended = make_model(test_box_extension=None).eval()([inp])[0]
     rois = torch.cat([torch.zeros(3, 1), inp["boxes"]], 1)
-    torch.testing.assert_close(unextended["scores"], model.forward_tensors(inp["clip"][None].float(), rois) * inp["box_scores"][:, None])
+    expected = model.forward_tensors(inp["clip"][None].float(), rois) * inp["box_scores"][:, None]
+    torch.testing.assert_close(unextended["scores"], expected)
 
 
 def test_extension_is_clamped_to_each_clips_own_size_in_a_padded_batch():

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import random
-import sys
 
 import numpy as np
 import pytest
@@ -317,7 +316,8 @@ def test_fast_reader_equals_the_general_reader(tmp_path):
     seven = tmp_path / "seven.csv"
     seven.write_text("v,902,0.1,0.1,0.5,0.5,3\nv,903,0.1,0.1,0.5,0.5,4\n")
     assert _read_fast(str(seven)).scores.tolist() == [1.0, 1.0]
-    for name, text in [("quote", '"v",902,0.1,0.1,0.5,0.5,3,0.9\n'), ("blank", "v,902,0.1,0.1,0.5,0.5,3,0.9\n\n"), ("crlf_blank", "\r\nv,902,0.1,0.1,0.5,0.5,3,0.9\n"),
+    for name, text in [("quote", '"v",902,0.1,0.1,0.5,0.5,3,0.9\n'), ("blank", "v,902,0.1,0.1,0.5,0.5,3,0.9\n\n"),
+                       ("crlf_blank", "\r\nv,902,0.1,0.1,0.5,0.5,3,0.9\n"),
                        ("utf8", "vé,902,0.1,0.1,0.5,0.5,3,0.9\n"), ("mixed", "v,902\nv,903,0.1,0.1,0.5,0.5,3,0.9\n"),
                        ("nan", "v,902,nan,0.1,0.5,0.5,3,0.9\n"), ("bad", "v,902,0.1,0.1,0.5,0.5,3.5,0.9\n")]:
         p = tmp_path / f"{name}.csv"

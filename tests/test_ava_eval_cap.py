@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import sys
 from contextlib import contextmanager
 from unittest import mock
 

@@ -211,7 +211,6 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -253,8 +252,9 @@ def _train(tmp_path, *opts, resume=False, config=CONFIG):
     return do_train(cfg, _args(cfg_file, resume=resume))
 
 
-_HOLD = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); " \
-        "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'pid %d held by a test' % os.getpid()); print('held', flush=True); time.sleep(600)"
+_HOLD = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'pid %d held by a test' % os.getpid()); "
+         "print('held', flush=True); time.sleep(600)")
 
 
 def test_output_dir_lock_refuses_a_second_run_and_dies_with_its_holder(tmp_path):
@@ -330,7 +330,8 @@ def test_resume_says_which_optimizer_overrides_are_not_applied(tmp_path):
                          "optimizer.weight_decay=0.1", resume=True)
     warning = [m for m in log if "NOT applied" in m]
     assert len(warning) == 1, log
-    assert "model_0000009.pth" in warning[0] and "base lr (largest of the param groups) 0.01 (config) vs 0.05 (checkpoint)" in warning[0]
+    assert "model_0000009.pth" in warning[0]
+    assert "base lr (largest of the param groups) 0.01 (config) vs 0.05 (checkpoint)" in warning[0]
     assert "weight_decay 0.1 (config) vs 0.05 (checkpoint)" in warning[0]
     # the checkpoint's state is what trains on (detectron2's resume contract)
     sched = next(h for h in trainer._hooks if type(h).__name__ == "LRScheduler").scheduler

@@ -133,7 +133,8 @@ def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
     real = onnx_export.compare_with_pytorch
     onnx_export.compare_with_pytorch = lambda *a, **k: 1.0
     try:
-        with pytest.raises(ExportCheckError, match=r"tiny\.onnx: max \|onnxruntime - pytorch\| = 1\.00e\+00 exceeds --atol 0\.001"):
+        expected = r"tiny\.onnx: max \|onnxruntime - pytorch\| = 1\.00e\+00 exceeds --atol 0\.001"
+        with pytest.raises(ExportCheckError, match=expected):
             cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out),
                       "--atol", "0.001"])
     finally:

@@ -17,6 +17,7 @@ LAYERS = {
     "data": 3,
     "engine": 4,
     "demo": 5,
+    "tools": 6,  # the command-line tools (vmae_det/tools/; tools/*.py launch them)
 }
 #: Imports that the layers would allow but the architecture does not: the datasets read AVA files through
 #: vmae_det.formats, as the evaluation does, not through the evaluation.

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import re
-import sys
 from collections import defaultdict
 from pathlib import Path
 

@@ -145,7 +145,7 @@ from pathlib import Path  # noqa: E402
 
 av = pytest.importorskip("av")
 
-from vmae_det.data.video_io import PyAVReader, probe_video  # noqa: E402
+from vmae_det.data.video_io import probe_video  # noqa: E402
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"  # ../shared/videos: absent in a fresh clone
 

@@ -1,65 +1,12 @@
 #!/usr/bin/env python
 """Write SlowFast-style AVA person proposals with an off-the-shelf COCO person detector.
 
-For every video of a dataset root (``frames/<id>/`` or ``videos/<id>.*``) and every keyframe second
-from 902 whose frame exists, runs the detector on the keyframe and writes
-``video_id,timestamp,x1,y1,x2,y2,,score`` rows (boxes normalised, person class only,
-``score >= --min-score``) — the format of SlowFast's ``ava_{train,val}_predicted_boxes.csv``.
-
-A video of ``--split`` with neither frames nor a video file, or one that cannot be decoded, stops
-the tool with ``error: ...`` naming it (exit code 2): proposals that silently miss a video lower
-its mAP without a word. ``--skip-bad-videos`` skips such videos instead, each logged and counted in
-the summary line. The work is done by ``vmae_det.data.proposals``.
-
-Example::
-
-    python tools/make_proposals.py --root datasets/tiny_ava --split val \\
-        --detector torchvision --weights fasterrcnn_resnet50_fpn_coco.pth \\
-        --output datasets/tiny_ava/annotations/ava_val_predicted_boxes.csv
-"""
-from __future__ import annotations
-
-import argparse
-import logging
+Launcher of :mod:`vmae_det.tools.make_proposals` (installed as the console script ``vmae-make-proposals``);
+``python tools/make_proposals.py --help`` shows the options."""
 import sys
-from pathlib import Path
-from typing import Optional, Sequence
 
-import vmae_det  # noqa: F401  (shims before detectron2)
-from vmae_det.cli import run_main
-from vmae_det.constants import AVA_FIRST_KEYFRAME_SEC
-from vmae_det.data.person_detector import DETECTORS, build_person_detector
-from vmae_det.data.proposals import collect_videos, make_proposals
-
-__all__ = ["collect_videos", "make_proposals", "main"]
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", default="datasets/tiny_ava", help="dataset root with frames/ or videos/")
-    p.add_argument("--split", default=None, help="only videos of annotations/ava_<split>_v2.2.csv")
-    p.add_argument("--source", choices=("auto", "frames", "videos"), default="auto")
-    p.add_argument("--detector", choices=DETECTORS, default="torchvision")
-    p.add_argument("--weights", default=None, help="local weights file (default: library download/cache)")
-    p.add_argument("--min-score", type=float, default=0.5)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--first-sec", type=int, default=AVA_FIRST_KEYFRAME_SEC)
-    p.add_argument("--output", required=True)
-    p.add_argument("--skip-bad-videos", action="store_true",
-                   help="skip (log and count) videos of the split that are missing or cannot be decoded "
-                        "instead of stopping with an error")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    # Every video is checked before the detector is built: a bad input ends in seconds.
-    videos = collect_videos(Path(args.root), args.split, args.source, args.skip_bad_videos)
-    detector = build_person_detector(args.detector, weights=args.weights, device=args.device,
-                                     score_threshold=args.min_score)
-    n = make_proposals(Path(args.root), Path(args.output), detector, split=args.split, source=args.source,
-                       first_sec=args.first_sec, min_score=args.min_score, skip_bad_videos=args.skip_bad_videos,
-                       videos=videos)
-    print(f"wrote {n} proposals to {args.output}")
-    return 0
-
+from vmae_det.tools.make_proposals import *  # noqa: F401,F403  (the module's names, for scripts that import this file)
+from vmae_det.tools.make_proposals import cli, main  # noqa: F401
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(cli())

@@ -18,4 +18,5 @@ __all__ = [
     "register_all_ava",
     "register_ava",
     "transforms",
+    "video_dataset",
 ]

@@ -13,3 +13,22 @@ from .train_loop import (
     setup,
 )
 from .trainer import Trainer
+
+__all__ = [
+    "TRAIN_DEFAULTS",
+    "LossCurveHook",
+    "plot_metrics",
+    "build_adamw",
+    "cosine_with_warmup",
+    "get_param_groups",
+    "scaled_lr",
+    "build_model",
+    "default_argument_parser",
+    "do_test",
+    "do_train",
+    "launch_from_args",
+    "load_init_weights",
+    "main",
+    "setup",
+    "Trainer",
+]

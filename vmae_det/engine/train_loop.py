@@ -14,7 +14,7 @@ import functools
 import logging
 import os
 import sys
-from typing import Iterable, Optional
+from typing import Iterable
 
 import torch
 from omegaconf import ListConfig
@@ -22,7 +22,7 @@ from torch.multiprocessing import ProcessExitedException
 
 from .. import compat  # noqa: F401
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import LazyConfig, instantiate
+from detectron2.config import instantiate
 from detectron2.engine import HookBase, create_ddp_model, default_setup, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.solver import LRMultiplier

@@ -4,3 +4,16 @@ from .vit import VideoViT, build_vit
 from .mae import VideoMAE, build_videomae
 from .weight_loading import load_videomae_weights
 from .action_detector import AVAActionDetector
+
+__all__ = [
+    "FrameMasking",
+    "RandomMasking",
+    "TubeMasking",
+    "build_masking",
+    "VideoViT",
+    "build_vit",
+    "VideoMAE",
+    "build_videomae",
+    "load_videomae_weights",
+    "AVAActionDetector",
+]

@@ -23,4 +23,28 @@ from ...formats.ava_boxes import (
     read_proposals,
 )
 
-__all__ = [k for k in globals() if not k.startswith("_")]
+__all__ = [
+    "ALPHACTION_BOX_FILES",
+    "AVA_FPS",
+    "AVA_START_SEC",
+    "AVABox",
+    "AVAClipMapper",
+    "AVAFormatError",
+    "ClipSource",
+    "FramesClipSource",
+    "VideoClipSource",
+    "ava_split_files",
+    "box_iou_labels",
+    "clip_indices",
+    "clip_source_for",
+    "keyframe_index",
+    "load_ava_dicts",
+    "person_box_format",
+    "read_alphaction_boxes",
+    "read_annotations",
+    "read_excluded_keyframes",
+    "read_person_boxes",
+    "read_proposals",
+    "register_all_ava",
+    "register_ava",
+]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch

@@ -1,0 +1,132 @@
+"""Detect and render person actions on any video (streaming, bounded memory).
+
+    python tools/demo.py --config-file configs/ava/tiny.py --checkpoint output/ava/model_final.pth \
+        --input VIDEO --output DIR [--person-detector torchvision|detectron2|csv] \
+        [--person-weights PATH] [--boxes CSV] [--keyframe-interval N] [--top-k 3] \
+        [--score-threshold 0.0] [--batch-size 4] [--device cpu|cuda] [key=value ...]
+
+Writes DIR/<name>_actions.mp4 (H.264), <name>_actions.csv (AVA detection format),
+<name>_actions.json and <name>_preview.png, all at once when the run succeeds (earlier results in DIR
+are replaced only then). Trailing key=value pairs override config entries (strict: unknown keys are an
+error). Clips are sampled and transformed by the config's test mapper settings, so the scores are the
+evaluation's on the same keyframe and boxes. Time is the video's presentation time. See docs/demo.md.
+Bad input ends in "error: <message>" and exit code 2 (no traceback); Ctrl-C in exit code 130.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+
+import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.cli import run_main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-file", required=True,
+                   help="action-detector LazyConfig (.py); clip sampling and test transforms come from its "
+                        "dataloader.test.mapper, as in the evaluation")
+    p.add_argument("--checkpoint", required=True,
+                   help="action-detector weights (.pth): this model's training output or a VMAD AVA checkpoint")
+    p.add_argument("--input", required=True, help="video file")
+    p.add_argument("--output", required=True, help="output directory")
+    p.add_argument("--person-detector", choices=("torchvision", "detectron2", "csv"), default=None,
+                   help="person boxes: a COCO Faster R-CNN, or a CSV (--boxes). Default: csv when --boxes "
+                        "is given, else torchvision")
+    p.add_argument("--person-weights", default=None,
+                   help="local weights for the person detector (default: download and cache if possible)")
+    p.add_argument("--person-score-threshold", type=float, default=0.8,
+                   help="drop person boxes scoring below this, from the detector or the box CSV (GT rows score 1)")
+    p.add_argument("--boxes", default=None, help="AVA-format box CSV: detections video_id,timestamp,x1,y1,x2,y2"
+                   "[,action,score] or ground truth ...,action_id,person_id")
+    p.add_argument("--boxes-format", choices=("auto", "gt", "detections"), default="auto",
+                   help="how --boxes' 8th column is read: auto (ground truth when every row has integer action "
+                        "and person ids in columns 7-8, else detections), gt (person id) or detections (score)")
+    p.add_argument("--video-id", default=None, help="video id in the box CSV and output CSV (default: file stem)")
+    p.add_argument("--keyframe-interval", type=float, default=None,
+                   help="frames between keyframes, at the video's nominal fps (default: that fps, once a second)")
+    p.add_argument("--model-fps", type=float, default=None,
+                   help="frame rate the model was trained at (default 30, AVA's): clips of videos at other "
+                        "rates are resampled to it so a clip spans the training time")
+    p.add_argument("--time-offset", type=float, default=None,
+                   help="time of frame 0 in seconds (default: 900 for box CSVs with AVA timestamps >= 900, else 0)")
+    p.add_argument("--top-k", type=int, default=3, help="labels drawn per person")
+    p.add_argument("--score-threshold", type=float, default=0.0,
+                   help="drop (person, action) scores below this from the files and the drawing")
+    p.add_argument("--draw-threshold", type=float, default=0.0, help="also hide drawn labels below this")
+    p.add_argument("--batch-size", type=int, default=4, help="keyframes per model call")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--labelmap", default=None, help="AVA label map .pbtxt for action names")
+    p.add_argument("--dataset", default=None, help="dataset whose metadata names the actions (default: the config's test set)")
+    p.add_argument("--render-min-short-side", type=int, default=360,
+                   help="upscale smaller videos to this short side so labels are legible (0: never)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from vmae_det.demo.arguments import check_demo_arguments
+
+    kind = args.person_detector or ("csv" if args.boxes else "torchvision")
+    if kind == "csv" and not args.boxes:
+        parser.error("--person-detector csv needs --boxes CSV")
+    if kind != "csv" and args.boxes:
+        parser.error(f"--boxes is only used with --person-detector csv (got {kind})")
+    # Everything that can be checked without the model, before loading it.
+    check_demo_arguments(keyframe_interval=args.keyframe_interval, time_offset=args.time_offset, top_k=args.top_k,
+                         score_threshold=args.score_threshold, draw_threshold=args.draw_threshold,
+                         batch_size=args.batch_size, person_score_threshold=args.person_score_threshold,
+                         render_min_short_side=args.render_min_short_side, model_fps=args.model_fps,
+                         boxes_format=args.boxes_format, output_dir=args.output)
+    for flag, path in (("--input", args.input), ("--config-file", args.config_file),
+                       ("--checkpoint", args.checkpoint), ("--boxes", args.boxes), ("--labelmap", args.labelmap)):
+        if path is not None and not os.path.isfile(path):
+            why = "is not a file" if os.path.exists(path) else "does not exist"
+            raise FileNotFoundError(f"{flag} '{path}' {why}")
+
+    from vmae_det.demo import MODEL_FPS, ActionPredictor, build_person_detector, run_demo
+
+    if kind == "csv":
+        persons = args.boxes
+    else:
+        persons = build_person_detector(kind, weights=args.person_weights, device=args.device,
+                                        score_threshold=args.person_score_threshold)
+    predictor = ActionPredictor.from_config(args.config_file, args.checkpoint, opts=args.opts, device=args.device,
+                                            labelmap=args.labelmap, dataset=args.dataset,
+                                            model_fps=args.model_fps or MODEL_FPS)
+    summary = run_demo(
+        args.input, args.output, predictor, persons,
+        keyframe_interval=args.keyframe_interval, time_offset=args.time_offset, top_k=args.top_k,
+        score_threshold=args.score_threshold, draw_threshold=args.draw_threshold, batch_size=args.batch_size,
+        person_score_threshold=args.person_score_threshold, boxes_format=args.boxes_format,
+        video_id=args.video_id, render_min_short_side=args.render_min_short_side, progress=not args.no_progress,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _terminate(signum, frame):
+    # SIGTERM unwinds like Ctrl-C, so run_demo removes its partial outputs.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def cli(argv=None) -> int:
+    """``main`` through ``vmae_det.cli.run_main``: expected errors as ``error: ...``, exit 2; Ctrl-C/SIGTERM: 130."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return run_main(lambda: main(argv))
+    except KeyboardInterrupt:
+        print("interrupted: no output written; earlier results in the output folder are untouched", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
