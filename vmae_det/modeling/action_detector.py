@@ -196,12 +196,16 @@ class AVAActionDetector(nn.Module):
         return torch.sigmoid(self.forward_logits(clip, rois))
 
     def forward_logits(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pooled_features(clip, rois))
+
+    def pooled_features(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        """The head's input: ``clip`` and ``rois`` as :meth:`forward_tensors` → [K, C] RoI features
+        (ViT → norm → temporal pool → RoIAlign → spatial pool), before the head's dropout and layers."""
         x = (clip.float() - self.pixel_mean) / self.pixel_std
         fmap = self.backbone(x)[self.backbone.out_feature]  # [B, C, T', H', W']
         fmap = fmap.mean(2) if self.temporal_pool == "mean" else fmap.amax(2)
         roi_feats = self.roi_align(fmap, rois.to(fmap.dtype))  # [K, C, s, s]
-        pooled = roi_feats.amax((2, 3)) if self.spatial_pool == "max" else roi_feats.mean((2, 3))
-        return self.head(pooled)
+        return roi_feats.amax((2, 3)) if self.spatial_pool == "max" else roi_feats.mean((2, 3))
 
     # ----------------------------------------------------------------- detectron2 list[dict] path
     def _batch_clips(self, batched_inputs: List[Dict]) -> torch.Tensor:
@@ -252,13 +256,34 @@ class AVAActionDetector(nn.Module):
         return self.inference(batched_inputs, clip, self._rois(batched_inputs), counts)
 
     @torch.no_grad()
+    def roi_features(self, batched_inputs: List[Dict]) -> List[torch.Tensor]:
+        """The head's input of every box, as inference computes it: per input a ``[N_i, C]`` tensor, pooled
+        over the test-time enlarged boxes (``pooled_features``: after the spatial pool, before the head's
+        dropout and layers). ``sigmoid(self.head(f))`` × the person score is the inference score of each box
+        (``tests/test_extract_features.py``). Long-term models (LFB/LART-style) read these."""
+        clip = self._batch_clips(batched_inputs)
+        rois = self._rois(batched_inputs)
+        feats, pooled_rois = self._test_features(batched_inputs, clip, rois)
+        if not bool(torch.isfinite(feats).all()):
+            self._refuse_non_finite(batched_inputs, feats, pooled_rois, "RoI features")
+        return list(feats.split([len(d["boxes"]) for d in batched_inputs]))
+
+    def _test_features(self, batched_inputs, clip, rois):
+        """``(features [K, C], pooled rois)`` of the boxes ``rois`` at test time (enlarged boxes); the
+        one path shared by :meth:`inference` and :meth:`roi_features`."""
+        if not len(rois):
+            return clip.new_zeros(0, self.backbone.embed_dim), rois
+        if not bool(torch.isfinite(rois).all()):  # RoIAlign would fail obscurely or give NaN
+            self._refuse_non_finite(batched_inputs, rois[:, 1:], rois, "person boxes")
+        pooled_rois = self._rois(batched_inputs, extend=True)
+        return self.pooled_features(clip, pooled_rois), pooled_rois
+
+    @torch.no_grad()
     def inference(self, batched_inputs, clip, rois, counts) -> List[Dict[str, torch.Tensor]]:
         """Scores of the boxes ``rois``, pooled over the extended boxes, reported on the given ones."""
         if len(rois):
-            if not bool(torch.isfinite(rois).all()):  # RoIAlign would fail obscurely or give NaN
-                self._refuse_non_finite(batched_inputs, rois[:, 1:], rois, "person boxes")
-            pooled_rois = self._rois(batched_inputs, extend=True)
-            probs = self.forward_tensors(clip, pooled_rois).float()
+            feats, pooled_rois = self._test_features(batched_inputs, clip, rois)
+            probs = torch.sigmoid(self.head(feats)).float()  # forward_tensors(clip, pooled_rois), spelled out
             if not bool(torch.isfinite(probs).all()):
                 self._refuse_non_finite(batched_inputs, probs, pooled_rois, "action scores")
         else:
