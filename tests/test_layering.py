@@ -12,6 +12,7 @@ PACKAGE = ROOT / "vmae_det"
 #: layer and those below; modeling and evaluation are side by side and do not import each other.
 LAYERS = {
     "__init__": 0, "compat": 0, "constants": 0, "config_schema": 0, "config": 0, "cli": 0,
+    "weights_source": 0,  # hf://ORG/NAME -> a local file: every reader of weights calls it
     "formats": 1,
     "modeling": 2, "evaluation": 2,
     "data": 3,

@@ -27,6 +27,7 @@ from vmae_det.data.transforms import (
     build_ava_test_augmentations,
     clip_boxes_to_image,
 )
+from vmae_det.weights_source import resolve_weights
 
 __all__ = ["ClipRequest", "ActionPredictor", "FrameTransform", "DemoConfigError", "DemoModelError",
            "clip_settings_from_config", "TEST_MAPPER_KEY", "MODEL_FPS"]
@@ -187,6 +188,7 @@ class ActionPredictor:
         if not checkpoint:
             raise ValueError("the demo needs trained action-detector weights: pass a checkpoint "
                              "(random weights would give meaningless labels)")
+        checkpoint = resolve_weights(checkpoint)  # hf://ORG/NAME[/FILE] -> the file in the hub cache
         if not os.path.isfile(checkpoint):
             raise FileNotFoundError(f"action-model checkpoint '{checkpoint}' does not exist")
         cfg = load_config(config_file, list(opts))

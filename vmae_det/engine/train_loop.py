@@ -32,6 +32,7 @@ from detectron2.utils.logger import setup_logger
 from ..cli import ERROR_EXIT_CODE, EXPECTED_ERRORS
 from ..config import load_config
 from ..constants import default_device
+from ..weights_source import is_hub_id, resolve_weights
 from .arguments import default_argument_parser
 from .checks import check_run
 from .data_flags import apply_data_flags
@@ -137,7 +138,8 @@ def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) ->
     meaningless mAP. Every refusal is a ``ValueError`` (``CheckpointError``) or ``FileNotFoundError``
     naming the file: a missing, corrupt (bad checksums, not loadable) or unrelated file, NaN/inf weights,
     a checkpoint of another model. An empty ``path`` loads nothing when training (from scratch) and is
-    refused with ``full_model`` (random weights evaluate to a meaningless mAP).
+    refused with ``full_model`` (random weights evaluate to a meaningless mAP). ``path`` may be a Hugging
+    Face Hub id ``hf://ORG/NAME[@REVISION][/FILE]`` (:func:`vmae_det.weights_source.resolve_weights`).
     """
     from ..modeling.weight_loading import CheckpointError, check_state_fits, has_video_backbone, read_checkpoint
 
@@ -150,6 +152,9 @@ def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) ->
                 "fine-tuned checkpoint whose head has this model's class count"
             )
         return
+    if is_hub_id(path):  # hf://ORG/NAME[/FILE]: resolved once here, the file in the hub cache from now on
+        spec, path = path, resolve_weights(path)
+        logger.info(f"train.init_checkpoint {spec} -> {path}")
     if full_model:
         state, _ = read_checkpoint(path)  # missing / corrupt / NaN: errors naming the file
         # Our own checkpoint of this model; without a VideoViT inside, nothing else can fit it.

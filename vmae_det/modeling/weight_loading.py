@@ -58,6 +58,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 import torch
 from torch import nn
 
+from ..weights_source import resolve_weights
 from .vit import VideoViT, get_sinusoid_table, resize_pos_embed
 
 __all__ = [
@@ -228,6 +229,9 @@ def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping], *,
                     check_values: bool = True) -> Tuple[StateDict, dict]:
     """Load a file (``weights_only=True``) or take a dict -> (flat state dict, container extras).
 
+    A path may be a Hugging Face Hub id ``hf://ORG/NAME[@REVISION][/FILE]``: fetched or found in the hub
+    cache by :func:`vmae_det.weights_source.resolve_weights`, the one place that resolves weights.
+
     The state dict is taken from ``"model"``, ``"module"`` or ``"state_dict"`` if present, and a DDP
     ``module.`` prefix is removed. Official pretraining files keep an ``argparse.Namespace`` under
     ``"args"``; that class (only) is allow-listed for unpickling.
@@ -240,7 +244,7 @@ def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping], *,
     if isinstance(path_or_state_dict, Mapping):
         ckpt, where = dict(path_or_state_dict), "<state dict>"
     else:
-        where = os.fspath(path_or_state_dict)
+        where = resolve_weights(path_or_state_dict)  # hf://ORG/NAME -> the cached file (vmae_det.weights_source)
         if not os.path.exists(where):
             raise FileNotFoundError(f"checkpoint {where} does not exist")
         if os.path.isdir(where):  # an HF model folder (save_pretrained / hub snapshot)

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="action-detector LazyConfig (.py); clip sampling and test transforms come from its "
                         "dataloader.test.mapper, as in the evaluation")
     p.add_argument("--checkpoint", required=True,
-                   help="action-detector weights (.pth): this model's training output or a VMAD AVA checkpoint")
+                   help="action-detector weights (.pth): this model's training output or a VMAD AVA checkpoint; "
+                        "a file on the Hugging Face Hub as hf://ORG/NAME/FILE (docs/weights.md)")
     p.add_argument("--input", required=True, help="video file")
     p.add_argument("--output", required=True, help="output directory")
     p.add_argument("--person-detector", choices=("torchvision", "detectron2", "csv"), default=None,
@@ -86,6 +87,9 @@ def main(argv=None) -> int:
                          batch_size=args.batch_size, person_score_threshold=args.person_score_threshold,
                          render_min_short_side=args.render_min_short_side, model_fps=args.model_fps,
                          boxes_format=args.boxes_format, output_dir=args.output)
+    from vmae_det.weights_source import resolve_weights
+
+    args.checkpoint = resolve_weights(args.checkpoint)  # hf://ORG/NAME[/FILE]: the file in the hub cache
     for flag, path in (("--input", args.input), ("--config-file", args.config_file),
                        ("--checkpoint", args.checkpoint), ("--boxes", args.boxes), ("--labelmap", args.labelmap)):
         if path is not None and not os.path.isfile(path):
