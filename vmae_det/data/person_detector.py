@@ -6,8 +6,11 @@ keeping only the COCO "person" class above ``score_threshold``.
 
 * ``"torchvision"``: ``fasterrcnn_resnet50_fpn`` (COCO).
 * ``"detectron2"``: a detectron2 model-zoo config (default Faster R-CNN R50-FPN 3x).
+* ``"hog"``: OpenCV's HOG + linear SVM pedestrian detector (Dalal & Triggs); its SVM ships inside the
+  OpenCV wheel, so it needs no download (offline machines), but finds only upright, mostly whole people
+  (docs/person_detectors.md says when to prefer Faster R-CNN).
 
-``weights`` is a local file; without it the libraries' own download/cache is used, and being
+For the Faster R-CNNs, ``weights`` is a local file; without it the libraries' own download/cache is used, and being
 offline gives an error saying to pass ``--weights``. A local file must fit the detector: a missing,
 corrupt (bad zip checksums, not loadable) or unrelated file (missing tensors, other shapes), or NaN/inf
 weights, raise :class:`DetectorWeightsError` (a ``ValueError``) or ``FileNotFoundError`` naming the file,
@@ -26,20 +29,23 @@ __all__ = [
     "build_person_detector",
     "TorchvisionPersonDetector",
     "Detectron2PersonDetector",
+    "HOGPersonDetector",
+    "HOGUnavailableError",
     "DetectorWeightsError",
     "DETECTORS",
 ]
 
 logger = logging.getLogger(__name__)
 
-DETECTORS = ("torchvision", "detectron2")
+DETECTORS = ("torchvision", "detectron2", "hog")
 Detector = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
 
 def _offline_error(what: str, err: Exception) -> RuntimeError:
     return RuntimeError(
         f"could not download {what} ({type(err).__name__}: {err}). This machine may be offline: "
-        "download the weights elsewhere and pass a local file with --weights PATH."
+        "download the weights elsewhere and pass a local file with --weights PATH, or use the hog detector, "
+        "which needs no download (docs/person_detectors.md)."
     )
 
 
@@ -231,10 +237,111 @@ class Detectron2PersonDetector:
         )
 
 
+class HOGUnavailableError(ValueError):
+    """The installed OpenCV wheel has no ``HOGDescriptor`` (a ``ValueError``: the CLIs print one
+    ``error:`` line naming the package to install)."""
+
+
+class HOGPersonDetector:
+    """OpenCV's HOG people detector (``HOGDescriptor_getDefaultPeopleDetector``: a linear SVM on 64x128
+    windows trained on INRIA pedestrians), shipped inside the OpenCV wheel: nothing to download.
+
+    * Scale: the SVM sees people about 96 px tall inside its 128-px window, so the frame is resized by
+      ``96 / (min_person_height * H)``: people at least ``min_person_height`` of the frame height are
+      found, whatever the resolution (a 576-px frame is enlarged 1.33x with the default 1/8, a 1080p one
+      reduced), and the cost per frame is about the same for every video.
+    * ``win_stride``, ``padding``, ``scale``, ``group_threshold``: ``detectMultiScale``'s settings (window
+      step in pixels, border added around the image, pyramid factor, overlapping hits needed for a box).
+    * Score: the SVM margin ``m`` mapped to ``1 / (1 + exp(-m))``: 0.5 on the SVM's decision boundary,
+      0.8 (the demo's default threshold) at a margin of 1.39. Boxes below ``score_threshold`` are dropped.
+    * Boxes: overlapping boxes left by OpenCV's grouping go through NMS (IoU ``nms_iou``); each box is
+      then tightened to the person inside the window (``tighten``: the margins of OpenCV's peopledetect
+      sample, 10 % per side horizontally, 7 % top and 13 % bottom).
+
+    Gradients are the same for RGB and BGR (HOG takes the channel of largest gradient), so the RGB frame
+    is used as is.
+    """
+
+    WINDOW_PERSON_HEIGHT = 96  # pixels of a person inside the 64x128 detection window (INRIA crops)
+
+    def __init__(
+        self,
+        score_threshold: float = 0.8,
+        min_person_height: float = 1 / 8,
+        win_stride: int = 8,
+        padding: int = 8,
+        scale: float = 1.05,
+        group_threshold: int = 2,
+        nms_iou: float = 0.4,
+        tighten: bool = True,
+    ):
+        import cv2
+
+        if not hasattr(cv2, "HOGDescriptor"):
+            raise HOGUnavailableError(
+                f"the installed OpenCV {cv2.__version__} has no HOGDescriptor (OpenCV 5 moved it out of the main "
+                "opencv-python(-headless) wheels); install the contrib wheel, which has it: pip uninstall -y "
+                "opencv-python-headless opencv-python && pip install opencv-contrib-python-headless"
+            )
+        if not 0 < min_person_height <= 1:
+            raise ValueError(f"min_person_height is a fraction of the frame height in (0, 1], got {min_person_height}")
+        self.hog = cv2.HOGDescriptor()
+        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self.score_threshold = float(score_threshold)
+        self.min_person_height = float(min_person_height)
+        self.win_stride = (int(win_stride),) * 2
+        self.padding = (int(padding),) * 2
+        self.scale = float(scale)
+        self.group_threshold = int(group_threshold)
+        self.nms_iou = float(nms_iou)
+        self.tighten = bool(tighten)
+
+    def __call__(self, frame_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        import cv2
+        from torchvision.ops import nms
+
+        h, w = frame_rgb.shape[:2]
+        empty = np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+        factor = self.WINDOW_PERSON_HEIGHT / (self.min_person_height * h)
+        size = (round(w * factor), round(h * factor))
+        if min(size) < 1:
+            return empty
+        img = np.ascontiguousarray(frame_rgb)
+        if size != (w, h):
+            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+        if size[0] < 64 or size[1] < 128:  # smaller than the detection window
+            return empty
+        rects, margins = self.hog.detectMultiScale(
+            img, winStride=self.win_stride, padding=self.padding, scale=self.scale,
+            groupThreshold=self.group_threshold,
+        )
+        if len(rects) == 0:
+            return empty
+        xywh = np.asarray(rects, np.float32).reshape(-1, 4) / np.float32(factor)
+        scores = (1.0 / (1.0 + np.exp(-np.asarray(margins, np.float64).reshape(-1)))).astype(np.float32)
+        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        keep = scores >= self.score_threshold
+        boxes, scores = boxes[keep], scores[keep]
+        if len(boxes) > 1:
+            order = nms(torch.from_numpy(boxes), torch.from_numpy(scores), self.nms_iou).numpy()
+            boxes, scores = boxes[order], scores[order]
+        if self.tighten and len(boxes):
+            bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+            boxes = np.stack([boxes[:, 0] + 0.1 * bw, boxes[:, 1] + 0.07 * bh,
+                              boxes[:, 2] - 0.1 * bw, boxes[:, 3] - 0.13 * bh], axis=1)
+        boxes = np.clip(boxes, 0, np.array([w, h, w, h], np.float32)).astype(np.float32)
+        return boxes.reshape(-1, 4), scores.astype(np.float32)
+
+
 def build_person_detector(
     name: str, weights: Optional[str] = None, device: str = "cpu", score_threshold: float = 0.7
 ) -> Detector:
-    """Build a person detector: ``name`` in :data:`DETECTORS`, ``weights`` a local file or None."""
+    """Build a person detector: ``name`` in :data:`DETECTORS`, ``weights`` a local file or None
+    (``"hog"`` takes no weights file: its SVM comes with OpenCV; it runs on the CPU whatever ``device``)."""
+    if name == "hog":
+        if weights:
+            raise ValueError(f"the hog person detector takes no weights file (its SVM ships with OpenCV), got {weights}")
+        return HOGPersonDetector(score_threshold=score_threshold)
     if name == "torchvision":
         return TorchvisionPersonDetector(weights, device=device, score_threshold=score_threshold)
     if name == "detectron2":

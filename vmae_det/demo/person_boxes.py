@@ -264,11 +264,12 @@ class CsvBoxSource(PersonBoxSource):
 def build_person_detector(
     name: str, weights: Optional[str] = None, device: Optional[str] = None, score_threshold: float = 0.8
 ) -> Detector:
-    """Build a COCO person detector by name: ``"torchvision"`` or ``"detectron2"``.
+    """Build a person detector by name: ``"torchvision"`` or ``"detectron2"`` (COCO Faster R-CNN), or
+    ``"hog"`` (OpenCV's HOG pedestrian detector: no weights file, nothing downloaded, CPU only).
 
-    Delegates to :func:`vmae_det.data.person_detector.build_person_detector` (weights from the
-    local file ``weights``, else downloaded and cached by torchvision/detectron2; offline, that is
-    an error saying to pass a local file). ``device`` defaults to CUDA when available.
+    Delegates to :func:`vmae_det.data.person_detector.build_person_detector` (Faster R-CNN weights from
+    the local file ``weights``, else downloaded and cached by torchvision/detectron2; offline, that is
+    an error saying to pass a local file or to use ``"hog"``). ``device`` defaults to CUDA when available.
     """
     from vmae_det.data.person_detector import build_person_detector as build
 
