@@ -1,7 +1,7 @@
 """Detect and render person actions on any video (streaming, bounded memory).
 
     python tools/demo.py --config-file configs/ava/tiny.py --checkpoint output/ava/model_final.pth \
-        --input VIDEO --output DIR [--person-detector torchvision|detectron2|csv] \
+        --input VIDEO --output DIR [--person-detector torchvision|detectron2|hog|csv] \
         [--person-weights PATH] [--boxes CSV] [--keyframe-interval N] [--top-k 3] \
         [--score-threshold 0.0] [--batch-size 4] [--device cpu|cuda] [key=value ...]
 
@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "a file on the Hugging Face Hub as hf://ORG/NAME/FILE (docs/weights.md)")
     p.add_argument("--input", required=True, help="video file")
     p.add_argument("--output", required=True, help="output directory")
-    p.add_argument("--person-detector", choices=("torchvision", "detectron2", "csv"), default=None,
-                   help="person boxes: a COCO Faster R-CNN, or a CSV (--boxes). Default: csv when --boxes "
+    p.add_argument("--person-detector", choices=("torchvision", "detectron2", "hog", "csv"), default=None,
+                   help="person boxes: a COCO Faster R-CNN, OpenCV's HOG pedestrian detector (offline, "
+                        "docs/person_detectors.md), or a CSV (--boxes). Default: csv when --boxes "
                         "is given, else torchvision")
     p.add_argument("--person-weights", default=None,
                    help="local weights for the person detector (default: download and cache if possible)")
