@@ -39,7 +39,8 @@ def _int(key: str, value, low: int) -> None:
 def check_demo_arguments(*, keyframe_interval=None, time_offset=None, top_k=3, score_threshold=0.0,
                          draw_threshold=0.0, batch_size=4, person_score_threshold=0.8,
                          render_min_short_side=360, model_fps=None, boxes_format="auto",
-                         output_dir: Optional[str] = None) -> None:
+                         output_dir: Optional[str] = None, max_seconds=None, max_latency=1.0,
+                         stream_timeout=10.0) -> None:
     """Raise :class:`DemoArgumentError` for the first setting out of range (see ``run_demo`` for their meaning)."""
     if keyframe_interval is not None:
         _real("keyframe_interval", keyframe_interval, low=1, what="a finite number of frames >= 1")
@@ -56,6 +57,10 @@ def check_demo_arguments(*, keyframe_interval=None, time_offset=None, top_k=3, s
         _real("model_fps", model_fps, low=0, low_open=True, what="a finite frame rate > 0")
     if boxes_format not in ("auto", "gt", "detections"):
         raise DemoArgumentError(f"{_name('boxes_format')} must be auto, gt or detections, got {boxes_format!r}")
+    if max_seconds is not None:
+        _real("max_seconds", max_seconds, low=0, low_open=True, what="a finite number of seconds > 0")
+    _real("max_latency", max_latency, low=0, low_open=True, what="a finite number of seconds > 0")
+    _real("stream_timeout", stream_timeout, low=0, low_open=True, what="a finite number of seconds > 0")
     if output_dir is not None:
         from .outputs import check_output_dir
 

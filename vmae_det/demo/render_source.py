@@ -107,13 +107,20 @@ RenderSource = Union[HeldFrames, SecondDecodePass]
 
 
 def open_render_source(first_frame: np.ndarray, schedule: KeyframeSchedule, video_path: str,
-                       budget_bytes: int) -> RenderSource:
+                       budget_bytes: int, replayable: bool = True) -> RenderSource:
     """:class:`HeldFrames`, unless the frames one keyframe's labels keep waiting (from frame 0 to the last
     frame of keyframe 0's clip, at least one) would hold more than ``budget_bytes``: then
-    :class:`SecondDecodePass`."""
+    :class:`SecondDecodePass`. A source that cannot be decoded again (``replayable=False``: a camera, a
+    stream) always holds its frames, past the budget too (a warning)."""
     backlog = max(1, schedule.last_needed(0) + 1)
     nbytes = first_frame.nbytes
     if backlog * nbytes <= budget_bytes:
+        return HeldFrames(nbytes)
+    if not replayable:
+        logger.warning("%dx%d frames from a live source: the %d frames waiting for their keyframe's labels hold "
+                       "%.0f MB (more than the %.0f MB budget); a live source cannot be decoded a second time, so "
+                       "they are held", first_frame.shape[1], first_frame.shape[0], backlog,
+                       backlog * nbytes / 2 ** 20, budget_bytes / 2 ** 20)
         return HeldFrames(nbytes)
     logger.info("%dx%d frames: %d frames waiting for their keyframe's labels would hold %.0f MB: "
                 "decoding the video a second time for rendering instead", first_frame.shape[1],

@@ -42,8 +42,12 @@ import numpy as np
 from ..constants import AVA_START_SEC
 from .arguments import check_demo_arguments
 from .clip_buffer import ClipFrameBuffer
+from .display_window import ShowingWriter, open_window
+from .input_spec import parse_input
 from .keyframe_batches import KeyframeBatcher, KeyframeFinder, PendingKeyframe
 from .keyframes import KeyframeSchedule
+from .live_source import (DEFAULT_MAX_LATENCY, DEFAULT_STREAM_TIMEOUT, LiveStreamReader, SkipDroppedKeyframes,
+                          open_video_input)
 from .outputs import DetectionWriter, KeyframeDetections, OutputFiles
 from .person_boxes import CsvBoxSource, DetectorBoxSource, PersonBoxSource
 from .predictor import MODEL_FPS, ActionPredictor
@@ -88,6 +92,11 @@ def run_demo(
     render_min_short_side: int = 360,
     preview: bool = True,
     progress: bool = True,
+    max_seconds: Optional[float] = None,
+    show: bool = False,
+    max_latency: float = DEFAULT_MAX_LATENCY,
+    stream_timeout: float = DEFAULT_STREAM_TIMEOUT,
+    stream_options: Optional[Dict[str, str]] = None,
 ) -> Dict:
     """Detect and render actions on ``video``; write ``<name>_actions.{mp4,csv,json}`` and a preview PNG.
 
@@ -120,6 +129,14 @@ def run_demo(
         render_min_short_side: small videos are upscaled to this short side for legible labels.
         preview: also write ``<name>_preview.png``, the first rendered frame with people in it.
         progress: show a tqdm progress bar with ETA.
+        max_seconds: stop after this many seconds of input (files and live sources); the outputs end
+            there, clips at the end clamped as at a video's end.
+        show: also show the rendered frames in a window when one can be opened (else a warning).
+        max_latency, stream_timeout, stream_options: for a camera or URL ``video`` (see
+            :mod:`.live_source`): seconds of frames queued before the oldest is dropped, seconds without
+            data before giving up, FFmpeg input options.
+
+    ``video`` may also be a camera index or a stream URL (:mod:`.input_spec`, docs/live_input.md).
 
     Returns:
         A summary dict: paths, frame/keyframe/box counts, time axis, timings, skips.
@@ -131,7 +148,9 @@ def run_demo(
         BoxFileError: malformed box CSV row or off-grid timestamp (names file and line).
         OutputDirError / VideoWriteError: the output folder or the output video cannot be written.
         DemoModelError: the model returned non-finite scores.
-        On any error (and on Ctrl-C) the partial outputs are removed and earlier results are untouched.
+        On any error (and on Ctrl-C) the partial outputs are removed and earlier results are untouched;
+        for a camera or stream the first Ctrl-C / SIGTERM instead ends the input there and the outputs are
+        finished (``stopped_by``), a second one aborts.
     """
     t_start = time.perf_counter()
     if model_fps is None:
@@ -140,14 +159,17 @@ def run_demo(
                          score_threshold=score_threshold, draw_threshold=draw_threshold, batch_size=batch_size,
                          person_score_threshold=person_score_threshold,
                          render_min_short_side=render_min_short_side, model_fps=model_fps,
-                         boxes_format=boxes_format, output_dir=output_dir)
-    name = os.path.splitext(os.path.basename(video))[0]
+                         boxes_format=boxes_format, output_dir=output_dir, max_seconds=max_seconds,
+                         max_latency=max_latency, stream_timeout=stream_timeout)
+    spec = parse_input(video)
+    name = spec.name
     video_id = video_id or name
     if isinstance(persons, (str, os.PathLike)):
         persons = CsvBoxSource(str(persons), video_id, score_threshold=person_score_threshold, box_format=boxes_format)
     elif not isinstance(persons, PersonBoxSource):
         persons = DetectorBoxSource(persons, score_threshold=person_score_threshold)
-    reader = VideoStreamReader(video)
+    reader = open_video_input(spec, max_latency=max_latency, timeout=stream_timeout, options=stream_options)
+    live = isinstance(reader, LiveStreamReader)
     state = None
     outputs = None
     bar = None
@@ -174,20 +196,38 @@ def run_demo(
                 "num_frames_per_clip": schedule.num_frames, "sampling_rate": schedule.stride,
                 "clip_offset": schedule.offset, "model_fps": schedule.model_fps,
                 "clip_seconds": round(schedule.clip_seconds, 6), "clips_resampled": schedule.resampled}
+        if live:  # keyframes among dropped frames have no picture of their own (live_source.py)
+            persons = SkipDroppedKeyframes(persons, reader)
         state = _DemoStream(schedule, predictor, persons, visualizer, outputs.tmp, video_id, batch_size, top_k,
                             score_threshold, max(score_threshold, draw_threshold), preview, meta, reader,
                             RENDER_BACKLOG_BYTES)
         # The encoder is opened before decoding, so a size it refuses fails before any model work.
         state.renderer.video_writer = VideoStreamWriter(outputs.tmp["video"], reader.rate, out_w, out_h)
+        window = open_window(f"vmae_det demo: {spec.text}") if show else None
+        if window is not None:
+            state.renderer.video_writer = ShowingWriter(state.renderer.video_writer, window)
+        max_frames = None if max_seconds is None else max(1, int(-(-float(max_seconds) * reader.fps // 1)))
+        stopped_by = None
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=reader.estimated_num_frames, unit="frame", desc=name, dynamic_ncols=True)
+            total = reader.estimated_num_frames
+            if max_frames is not None:
+                total = min(total, max_frames) if total else max_frames
+            bar = tqdm(total=total, unit="frame", desc=name, dynamic_ncols=True)
         for idx, frame in reader:
             num_frames = idx + 1
             state.push(idx, frame)
             if bar is not None:
                 bar.update(1)
+            if max_frames is not None and num_frames >= max_frames:
+                stopped_by = "max_seconds"
+                break
+            if window is not None and window.closed_by_user:
+                stopped_by = "window"
+                break
+        reader.close()  # stop decoding (a live source's thread) before finishing
+        stopped_by = stopped_by or getattr(reader, "stop_reason", None)
         if num_frames < schedule.span:
             at_video_fps = f" = {schedule.span} at {reader.fps:.3f} fps" if schedule.resampled else ""
             raise VideoTooShortError(video, f"{num_frames} frames, shorter than one clip ({schedule.span} frames = "
@@ -214,6 +254,8 @@ def run_demo(
             "seconds": round(elapsed, 3),
             "frames_per_second": round(num_frames / elapsed, 2) if elapsed > 0 else None,
             "video_codec": state.renderer.video_writer.codec, "partial_outputs_removed": outputs.removed_stale, **skips,
+            "input_kind": spec.kind, "max_seconds": max_seconds, "stopped_by": stopped_by,
+            **(reader.summary() if live else {}),
         }
         if stats["repeated"] or stats["dropped"]:
             logger.info("%s: %d decoded frames on %d grid frames at %.3f fps (%d repeated, %d dropped): "
@@ -265,6 +307,7 @@ class _DemoStream:
         self.schedule = schedule
         self.predictor = predictor
         self.video_path = reader.path
+        self.replayable = not isinstance(reader, LiveStreamReader)  # a camera or stream cannot be decoded twice
         self.frame_size = (reader.height, reader.width)
         self.top_k = int(top_k)
         self.draw_threshold = float(draw_threshold)
@@ -283,7 +326,8 @@ class _DemoStream:
     def push(self, idx: int, frame: np.ndarray) -> None:
         """Take RGB grid frame ``idx``, then do everything it allows."""
         if self.source is None:
-            self.source = open_render_source(frame, self.schedule, self.video_path, self.backlog_budget)
+            self.source = open_render_source(frame, self.schedule, self.video_path, self.backlog_budget,
+                                             replayable=self.replayable)
         self.clips.push(frame)
         self.source.push(frame)
         self.finder.push(idx, frame)

@@ -104,6 +104,9 @@ class VideoStreamReader:
             shorter than ``header_seconds`` the decodable stream is; 0 when it is not).
     """
 
+    #: FFmpeg decoder threading (a live reader uses ``"SLICE"``: frame threads delay every frame).
+    THREAD_TYPE = "AUTO"
+
     def __init__(self, path: str, quiet: bool = False) -> None:
         import av
 
@@ -130,7 +133,7 @@ class VideoStreamReader:
         if not self._container.streams.video:
             raise VideoStreamError(self.path, "the file has no video stream")
         stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame-level threading in FFmpeg; order is preserved
+        stream.thread_type = self.THREAD_TYPE  # frame-level threading in FFmpeg; order is preserved
         self._stream = stream
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate or not math.isfinite(float(rate)) or float(rate) <= 0:

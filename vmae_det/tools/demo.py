@@ -11,6 +11,8 @@ are replaced only then). Trailing key=value pairs override config entries (stric
 error). Clips are sampled and transformed by the config's test mapper settings, so the scores are the
 evaluation's on the same keyframe and boxes. Time is the video's presentation time. See docs/demo.md.
 Bad input ends in "error: <message>" and exit code 2 (no traceback); Ctrl-C in exit code 130.
+--input may also be a camera index or a stream URL (docs/live_input.md): then Ctrl-C ends the input and
+the outputs are finished up to there (exit 0; a second Ctrl-C aborts).
 """
 from __future__ import annotations
 
@@ -33,7 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True,
                    help="action-detector weights (.pth): this model's training output or a VMAD AVA checkpoint; "
                         "a file on the Hugging Face Hub as hf://ORG/NAME/FILE (docs/weights.md)")
-    p.add_argument("--input", required=True, help="video file")
+    p.add_argument("--input", required=True,
+                   help="video file, camera index (0: /dev/video0 on Linux, avfoundation on macOS), device "
+                        "(v4l2:/dev/video2, dshow:video=NAME) or stream URL (rtsp://, http://, udp://, tcp://, "
+                        "srt:// ...); see docs/live_input.md")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="stop after this many seconds of input (file or stream); the outputs end there")
+    p.add_argument("--show", action="store_true",
+                   help="also show the rendered frames in a window (q/Esc stops); without a display: a warning, "
+                        "file output only")
+    p.add_argument("--max-latency", type=float, default=1.0,
+                   help="camera/stream: seconds of frames queued before the oldest is dropped when the demo "
+                        "falls behind")
+    p.add_argument("--stream-timeout", type=float, default=10.0,
+                   help="camera/stream: seconds without data after which opening or reading gives up")
+    p.add_argument("--stream-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="FFmpeg input option for a camera/stream, repeatable (rtsp_transport=udp, "
+                        "video_size=1280x720, framerate=30 ...)")
     p.add_argument("--output", required=True, help="output directory")
     p.add_argument("--person-detector", choices=("torchvision", "detectron2", "hog", "csv"), default=None,
                    help="person boxes: a COCO Faster R-CNN, OpenCV's HOG pedestrian detector (offline, "
@@ -87,11 +105,21 @@ def main(argv=None) -> int:
                          score_threshold=args.score_threshold, draw_threshold=args.draw_threshold,
                          batch_size=args.batch_size, person_score_threshold=args.person_score_threshold,
                          render_min_short_side=args.render_min_short_side, model_fps=args.model_fps,
-                         boxes_format=args.boxes_format, output_dir=args.output)
+                         boxes_format=args.boxes_format, output_dir=args.output, max_seconds=args.max_seconds,
+                         max_latency=args.max_latency, stream_timeout=args.stream_timeout)
+    from vmae_det.demo.input_spec import parse_input
+
+    stream_options = {}
+    for item in args.stream_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--stream-option wants KEY=VALUE, got {item!r}")
+        stream_options[key] = value
+    live = parse_input(args.input).live  # a camera or URL is checked when it is opened
     from vmae_det.weights_source import resolve_weights
 
     args.checkpoint = resolve_weights(args.checkpoint)  # hf://ORG/NAME[/FILE]: the file in the hub cache
-    for flag, path in (("--input", args.input), ("--config-file", args.config_file),
+    for flag, path in (("--input", None if live else args.input), ("--config-file", args.config_file),
                        ("--checkpoint", args.checkpoint), ("--boxes", args.boxes), ("--labelmap", args.labelmap)):
         if path is not None and not os.path.isfile(path):
             why = "is not a file" if os.path.exists(path) else "does not exist"
@@ -113,6 +141,8 @@ def main(argv=None) -> int:
         score_threshold=args.score_threshold, draw_threshold=args.draw_threshold, batch_size=args.batch_size,
         person_score_threshold=args.person_score_threshold, boxes_format=args.boxes_format,
         video_id=args.video_id, render_min_short_side=args.render_min_short_side, progress=not args.no_progress,
+        max_seconds=args.max_seconds, show=args.show, max_latency=args.max_latency,
+        stream_timeout=args.stream_timeout, stream_options=stream_options,
     )
     print(json.dumps(summary, indent=2))
     return 0

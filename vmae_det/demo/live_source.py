@@ -1,0 +1,342 @@
+"""Cameras and stream URLs for the demo: a decoding thread, a bounded queue, frames dropped when behind.
+
+A live source does not wait for the demo, so :class:`LiveStreamReader` decodes it in a thread, as fast
+as it comes, into a queue of at most ``ceil(max_latency * fps)`` frames (at least 2):
+
+* **Dropping.** When the demo (model, person detector, rendering) falls behind and the queue is full,
+  the *oldest* waiting frame is dropped and counted (``live_dropped_frames``): the demo always takes the
+  oldest of the newest frames, so a frame is at most about ``max_latency`` old when it enters the
+  pipeline (``live_max_frame_age_seconds`` is the age measured).
+* **Time.** Frames keep their presentation time: they go onto the same constant-rate grid as a file's
+  (:class:`~.video_stream.VideoStreamReader`), so a dropped frame's grid slots show the nearest frame
+  that was kept (repeated grid frames). The output lasts as long as the stream, keyframes are at their
+  times, and a clip's frames are those nearest to its sampling times, as for a sparse file.
+* **Keyframes among dropped frames** (a keyframe slot more than half a frame period from any kept frame)
+  have no picture of their own: their people are not looked for, so they have no detections (written
+  with none, counted as ``live_skipped_keyframes``). That is what lets a demo slower than real time keep
+  up: what falls behind is the per-keyframe work (person detector, model calls), and it is only done for
+  the keyframes whose frames were kept. Repeated grid frames cost only their encoding.
+* A URL whose container states a duration (a recorded file over HTTP) is **not live**: nothing is
+  dropped, the thread waits for the demo, and the results are the file's.
+* **Stopping.** While frames are read, the first Ctrl-C (SIGINT) or SIGTERM stops reading: the demo
+  finishes its outputs up to that point, as at the end of a file (``stopped_by`` in the summary). A
+  second one aborts as for a file (partial outputs removed). :meth:`stop` does the same from code (the
+  ``--show`` window's ``q`` key).
+* **Timeouts.** Opening and every read give up after ``timeout`` seconds without data (a URL that never
+  answers is a :class:`~.video_stream.VideoStreamError`, not a hang); a stream that stops sending later
+  ends the input there (a warning), and the outputs cover what came.
+
+Decoding uses FFmpeg's slice threads only: frame threads delay every frame by one per thread.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from collections import deque
+from fractions import Fraction
+from typing import Deque, Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from .input_spec import InputSpec
+from .person_boxes import PersonBoxSource
+from .video_stream import VideoStreamError, VideoStreamReader
+
+__all__ = ["LiveStreamReader", "SkipDroppedKeyframes", "DEFAULT_MAX_LATENCY", "DEFAULT_STREAM_TIMEOUT",
+           "open_video_input"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds of frames the queue holds before the oldest is dropped.
+DEFAULT_MAX_LATENCY = 1.0
+#: Seconds without data after which opening or reading a live source gives up.
+DEFAULT_STREAM_TIMEOUT = 10.0
+#: FFmpeg options per URL scheme, under the user's own: RTSP over TCP (over UDP, lost packets are
+#: broken pictures).
+SCHEME_OPTIONS = {"rtsp": {"rtsp_transport": "tcp"}, "rtsps": {"rtsp_transport": "tcp"}}
+#: FFmpeg options per device format, under the user's own: avfoundation's default rate (29.97) is one
+#: most Mac cameras refuse.
+DEVICE_OPTIONS = {"avfoundation": {"framerate": "30"}}
+
+
+def open_video_input(spec: InputSpec, *, max_latency: float = DEFAULT_MAX_LATENCY,
+                     timeout: float = DEFAULT_STREAM_TIMEOUT,
+                     options: Optional[Dict[str, str]] = None) -> VideoStreamReader:
+    """A :class:`VideoStreamReader` for a file, a :class:`LiveStreamReader` for a camera or a URL."""
+    if not spec.live:
+        return VideoStreamReader(spec.location)
+    return LiveStreamReader(spec, max_latency=max_latency, timeout=timeout, options=options)
+
+
+class _Item:
+    __slots__ = ("t", "frame", "wall", "dropped_before")
+
+    def __init__(self, t: Fraction, frame, wall: float) -> None:
+        self.t, self.frame, self.wall, self.dropped_before = t, frame, wall, 0
+
+
+class LiveStreamReader(VideoStreamReader):
+    """A camera or stream URL on the presentation-time grid, decoded by a thread (module docstring).
+
+    Args:
+        spec: the input (:func:`~.input_spec.parse_input`), a camera or a URL.
+        max_latency: seconds of frames queued before the oldest is dropped.
+        timeout: seconds without data after which opening or a read gives up.
+        options: FFmpeg options for the input (``{"rtsp_transport": "udp"}`` ...), over :data:`SCHEME_OPTIONS`
+            and :data:`DEVICE_OPTIONS`.
+
+    Attributes (besides :class:`VideoStreamReader`'s): ``drops`` (whether frames are dropped: live, not a
+    recorded file over a URL), ``queue_size``, ``num_dropped``, ``max_frame_age``, ``slot_dropped``
+    (whether the grid frame just yielded fell among dropped frames), ``stop_reason``.
+    """
+
+    THREAD_TYPE = "SLICE"
+
+    def __init__(self, spec: InputSpec, *, max_latency: float = DEFAULT_MAX_LATENCY,
+                 timeout: float = DEFAULT_STREAM_TIMEOUT, options: Optional[Dict[str, str]] = None) -> None:
+        import av
+
+        self.spec = spec
+        self.path = spec.text
+        self._log = logger
+        self._closed = True
+        self._thread: Optional[threading.Thread] = None
+        self.timeout = float(timeout)
+        if spec.kind == "webcam" and spec.format in ("v4l2", "video4linux2") and not os.path.exists(spec.location):
+            found = sorted(p for p in os.listdir("/dev") if p.startswith("video")) if os.path.isdir("/dev") else []
+            raise VideoStreamError(self.path, f"no camera: {spec.location} does not exist (cameras here: "
+                                              f"{', '.join('/dev/' + p for p in found) or 'none'})")
+        scheme = spec.location.split("://", 1)[0].lower() if spec.kind == "url" else ""
+        opts = {**SCHEME_OPTIONS.get(scheme, {}), **DEVICE_OPTIONS.get(spec.format or "", {}), **(options or {})}
+        try:
+            self._container = av.open(spec.location, format=spec.format, options=opts,
+                                      timeout=(self.timeout, self.timeout))
+        except av.error.ExitError as e:  # FFmpeg's interrupt callback: the timeout
+            raise VideoStreamError(self.path, f"no answer within {self.timeout:g} s (--stream-timeout): "
+                                              "nothing is sending there, or not a video stream") from e
+        except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as e:
+            what = "camera" if spec.kind == "webcam" else "stream"
+            raise VideoStreamError(self.path, f"cannot open the {what} ({e})") from e
+        self._closed = False
+        try:
+            self._open_stream()
+        except VideoStreamError as e:
+            self.close()
+            if isinstance(e.__cause__, av.error.ExitError):
+                raise VideoStreamError(self.path, f"no frame within {self.timeout:g} s (--stream-timeout)") from e
+            raise
+        except BaseException:
+            self.close()
+            raise
+        # A stated duration means a recorded file behind the URL: read it whole, like a file.
+        self.drops = self.header_seconds is None
+        self.queue_size = max(2, int(math.ceil(float(max_latency) * self.fps)))
+        self.max_latency = float(max_latency)
+        self.num_dropped = 0
+        self.max_frame_age = 0.0
+        self.slot_dropped = False
+        self.stop_reason: Optional[str] = None
+        self.stream_error: Optional[str] = None
+        self._num_decoded = 1
+        self._queue: Deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._ended = self._quit = False
+        self._gaps: Deque[Tuple[float, float]] = deque()  # (t kept before, t kept after) around drops
+        self._thread = threading.Thread(target=self._decode_loop, name=f"live-decode {self.path}", daemon=True)
+        self._thread.start()
+        logger.info("%s: %s, %dx%d at %.3f fps; %s", self.path, "live" if self.drops else "recorded (has a duration)",
+                    self.width, self.height, self.fps,
+                    f"frames older than {self.queue_size} frames ({self.max_latency:g} s) are dropped when the demo "
+                    "falls behind" if self.drops else "every frame is used")
+
+    # ---- decoding thread ----------------------------------------------------------------
+    def _decoded_frames(self):
+        """PyAV frames; an undecodable packet is skipped, a read error or timeout ends the stream."""
+        import av
+
+        for packet in self._container.demux(self._stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as e:
+                self.stats["corrupt_packets_skipped"] += 1
+                if self.stats["corrupt_packets_skipped"] <= 3:
+                    self._log.warning("%s: skipped an undecodable packet (%s)", self.path, e)
+                continue
+            yield from frames
+
+    def _decode_loop(self) -> None:
+        import av
+
+        first, period = self._first, 1 / self.rate
+        tb0 = first.time_base or self._stream.time_base
+        t0 = first.pts * tb0 if first.pts is not None and tb0 is not None else None
+        t_prev = Fraction(0)
+        try:
+            for frame in self._frames:
+                if self._quit:
+                    break
+                tb = frame.time_base or self._stream.time_base
+                if frame.pts is not None and tb is not None and t0 is not None:
+                    t = frame.pts * tb - t0
+                else:  # no timestamp: one nominal period after the previous frame
+                    t = t_prev + period
+                t_prev = t
+                self._num_decoded += 1
+                self._put(_Item(t, frame, time.monotonic()))
+        except av.error.ExitError:
+            self.stream_error = f"no data for {self.timeout:g} s (--stream-timeout)"
+        except (av.error.FFmpegError, OSError) as e:
+            self.stream_error = str(e)
+        except BaseException as e:  # never lose a bug in a thread
+            self.stream_error = f"{type(e).__name__}: {e}"
+            logger.exception("%s: the decoding thread failed", self.path)
+        finally:
+            with self._cond:
+                self._ended = True
+                self._cond.notify_all()
+            try:
+                self._container.close()
+            except Exception as e:  # noqa: BLE001  (closing after an error)
+                logger.debug("closing %s: %s", self.path, e)
+
+    def _put(self, item: _Item) -> None:
+        with self._cond:
+            queue = self._queue
+            while len(queue) >= self.queue_size and not self._quit:
+                if self.drops:
+                    old = queue.popleft()
+                    self.num_dropped += 1
+                    (queue[0] if queue else item).dropped_before += old.dropped_before + 1
+                else:
+                    self._cond.wait(0.1)
+            queue.append(item)
+            self._cond.notify_all()
+
+    # ---- the demo's side ----------------------------------------------------------------
+    def _take(self) -> Optional[_Item]:
+        """The oldest queued frame, waiting for one; ``None`` once the stream ended or a stop was asked."""
+        with self._cond:
+            while not self._queue and not self._ended and self.stop_reason is None:
+                self._cond.wait(0.1)  # short: a signal's flag is seen soon
+            if self.stop_reason is not None or not self._queue:
+                return None
+            item = self._queue.popleft()
+            self._cond.notify_all()
+        self.max_frame_age = max(self.max_frame_age, time.monotonic() - item.wall)
+        return item
+
+    def _timed_frames(self) -> Iterator[Tuple[int, Fraction, object]]:
+        yield 0, Fraction(0), self._first
+        k, t_prev = 1, Fraction(0)
+        while True:
+            item = self._take()
+            if item is None:
+                break
+            if item.dropped_before:
+                self._gaps.append((float(t_prev), float(item.t)))
+            self.stats["decoded"] = self._num_decoded
+            yield k, item.t, item.frame
+            k, t_prev = k + 1, item.t
+        self.stats["decoded"] = self._num_decoded
+        if self.stop_reason is None and self.stream_error is not None:
+            logger.warning("%s: the stream stopped after %.2f s (%s); the outputs cover what came",
+                           self.path, float(t_prev), self.stream_error)
+
+    def frames(self) -> Iterator[Tuple[int, np.ndarray, object]]:
+        """:meth:`VideoStreamReader.frames`, with :attr:`slot_dropped` set for each grid frame and Ctrl-C /
+        SIGTERM turned into :meth:`stop` while frames are read (module docstring)."""
+        restore = self._catch_stop_signals()
+        half = 0.5 / self.fps
+        gaps = self._gaps
+        n = 0
+        try:
+            for i, img, decoded in super().frames():
+                t = i / self.fps
+                while gaps and gaps[0][1] <= t:
+                    gaps.popleft()
+                self.slot_dropped = bool(gaps) and gaps[0][0] + half < t < gaps[0][1] - half
+                n = i + 1
+                yield i, img, decoded
+        finally:
+            self.stats["grid_frames"] = n
+            restore()
+
+    def stop(self, reason: str) -> None:
+        """End the input at the next frame (the outputs are finished up to there)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def _catch_stop_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {}
+
+        def handler(signum, frame):
+            if self.stop_reason is None:
+                self.stop(signal.Signals(signum).name)
+                logger.warning("%s: %s: stopping; the outputs are finished up to here (again to abort and "
+                               "discard them)", self.path, signal.Signals(signum).name)
+                return
+            old = previous.get(signum)
+            if callable(old):
+                old(signum, frame)
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+
+        def restore():
+            for sig, old in previous.items():
+                signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+        return restore
+
+    def summary(self) -> Dict:
+        """What the demo's summary reports about the live input."""
+        return {"live": self.drops, "live_queue_frames": self.queue_size, "live_max_latency_seconds": self.max_latency,
+                "live_dropped_frames": self.num_dropped, "live_max_frame_age_seconds": round(self.max_frame_age, 3),
+                "stream_error": self.stream_error}
+
+    def close(self) -> None:
+        """Stop the decoding thread (it closes the container); never waits longer than the read timeout."""
+        thread = getattr(self, "_thread", None)
+        if thread is None:
+            super().close()
+            return
+        if self._closed:
+            return
+        self._closed = True
+        with self._cond:
+            self._quit = True
+            self._queue.clear()
+            self._cond.notify_all()
+        if thread is not threading.current_thread():
+            thread.join(self.timeout + 1.0)
+            if thread.is_alive():
+                logger.warning("%s: the decoding thread did not stop within %.0f s; left behind", self.path,
+                               self.timeout + 1.0)
+
+
+class SkipDroppedKeyframes(PersonBoxSource):
+    """``persons``, except for keyframes whose grid frame fell among dropped frames: no people, counted.
+
+    Wraps the demo's person source for a :class:`LiveStreamReader` (see its module docstring).
+    """
+
+    def __init__(self, persons: PersonBoxSource, reader: LiveStreamReader) -> None:
+        self.persons = persons
+        self.reader = reader
+        self.skipped: List[int] = []
+
+    def boxes_for(self, j: int, frame_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        if self.reader.slot_dropped:
+            self.skipped.append(j)
+            return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+        return self.persons.boxes_for(j, frame_rgb)
+
+    def finish(self, num_keyframes: int) -> Dict[str, int]:
+        return {**self.persons.finish(num_keyframes), "live_skipped_keyframes": len(self.skipped)}
