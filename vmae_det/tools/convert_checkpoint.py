@@ -1,6 +1,11 @@
-"""Convert a VideoMAE checkpoint (MCG-NJU pretrain / fine-tune, HF transformers) to this project's format.
+"""Convert a VideoMAE checkpoint (MCG-NJU pretrain / fine-tune, HF transformers) to this project's format,
+or any of them to a Hugging Face transformers folder.
 
     python tools/convert_checkpoint.py SRC DST [--format auto|mcg-pretrain|mcg-finetune|hf]
+    python tools/convert_checkpoint.py SRC OUTDIR --to hf [--image-size 224 --num-frames 16]
+
+SRC is a file, an HF folder or a Hub id ``hf://ORG/NAME[@REVISION][/FILE]`` (fetched into, or found in, the
+huggingface_hub cache; docs/weights.md).
 
 DST is a detectron2-Checkpointer-style file ``{"model": state_dict, "format": "vmae_det", ...}`` whose
 state dict uses :class:`VideoMAE` names (``encoder.*`` + decoder) when SRC has a decoder, else
@@ -11,10 +16,18 @@ which puts that head into a detector's ``head.fc`` when the shapes fit.
 Refused with ``error: ...`` (exit code 2), DST untouched: a missing, corrupt or non-checkpoint SRC, NaN/inf
 weights, a ``--format`` that does not match SRC (the converted names would not be VideoMAE names), and
 DST being SRC itself. DST is written to a temporary file first and renamed into place.
+
+``--to hf`` writes OUTDIR/config.json and OUTDIR/model.safetensors, what ``save_pretrained`` writes, for
+the transformers class that holds the weights (``vmae_det.modeling.hf_export``): ``VideoMAEForPreTraining``
+(encoder + decoder), ``VideoMAEForVideoClassification`` (a mean-pooling fine-tune with its head) or
+``VideoMAEModel`` (any other backbone; a detector's action head has no transformers class and is dropped,
+which the summary lists). The clip size and attention-head counts are not in the weights: give them when
+they are not the official 224 px x 16 frames / the standard sizes' heads.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import List, Optional
@@ -91,14 +104,84 @@ def convert(src: str, dst: str, fmt: str = "auto") -> str:
     return "\n".join(lines)
 
 
+def convert_to_hf(src: str, out_dir: str, fmt: str = "auto", **shape) -> str:
+    """Convert ``src`` to a transformers folder ``out_dir`` (config.json + model.safetensors); returns a
+    printable summary. ``shape``: ``image_size``, ``num_frames``, ``num_heads``, ``decoder_num_heads`` of
+    :func:`vmae_det.modeling.hf_export.hf_export`. Errors as :func:`convert`; ``out_dir`` being a file is one."""
+    from safetensors.torch import save_file
+
+    from vmae_det.modeling.hf_export import hf_export
+
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NotADirectoryError(f"{out_dir}: is a file; --to hf writes a folder (config.json, model.safetensors)")
+    sd, extras = read_checkpoint(src)
+    src_name = extras["__source__"]
+    fmt = detect_format(sd, extras) if fmt == "auto" else fmt
+    try:
+        cw = to_canonical(sd, fmt)
+    except ValueError as e:
+        raise CheckpointError(f"{src} read as '{fmt}': {e}") from e
+    validate_canonical(cw, src)
+    try:
+        exp = hf_export(cw, **shape)
+    except ValueError as e:  # CheckpointError included
+        raise CheckpointError(f"{src} ({fmt}): {e}; nothing written") from e
+    if any(os.path.samefile(src_name, os.path.join(out_dir, n)) for n in ("model.safetensors", "config.json")
+           if os.path.exists(os.path.join(out_dir, n))):
+        raise CheckpointError(f"{out_dir}: holds the input checkpoint {src_name}; converting would overwrite it. "
+                              "Give another output folder.")
+    os.makedirs(out_dir, exist_ok=True)
+    # Each file to a temporary name, then renamed: an interrupted run leaves no half-written file.
+    weights, config = os.path.join(out_dir, "model.safetensors"), os.path.join(out_dir, "config.json")
+    tmp_w, tmp_c = f"{weights}.tmp{os.getpid()}", f"{config}.tmp{os.getpid()}"
+    try:
+        save_file(exp.state_dict, tmp_w, metadata={"format": "pt"})
+        with open(tmp_c, "w", encoding="utf-8") as f:
+            json.dump(exp.config, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp_w, weights)
+        os.replace(tmp_c, config)
+    finally:
+        for tmp in (tmp_w, tmp_c):
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    c = exp.config
+    lines = [f"{src} ({fmt}) -> {out_dir}: {exp.architecture}, {len(exp.state_dict)} tensors "
+             f"(width {c['hidden_size']}, depth {c['num_hidden_layers']}, {c['num_attention_heads']} heads, "
+             f"{c['image_size']} px x {c['num_frames']} frames)",
+             f"  load with: transformers.{exp.architecture}.from_pretrained({out_dir!r})"]
+    if exp.dropped:
+        lines.append(f"  dropped ({len(exp.dropped)}): {', '.join(exp.dropped)}")
+    lines += [f"  note: {n}" for n in [*cw.notes, *exp.notes]]
+    return "\n".join(lines)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("src", help="source checkpoint (.pth/.pt/.bin)")
-    parser.add_argument("dst", help="output file")
+    parser.add_argument("src", help="source checkpoint (.pth/.pt/.bin/.safetensors), HF folder, or Hub id "
+                                    "hf://ORG/NAME[@REVISION][/FILE]")
+    parser.add_argument("dst", help="output file (--to vmae_det) or folder (--to hf)")
     parser.add_argument("--format", default="auto", choices=("auto",) + tuple(f for f in FORMATS if f != "vmae_det"),
                         help="source layout (default: detect from the keys)")
+    parser.add_argument("--to", default="vmae_det", choices=("vmae_det", "hf"),
+                        help="output: this project's checkpoint file (default) or a transformers folder")
+    hf = parser.add_argument_group("--to hf: what the weights do not hold")
+    hf.add_argument("--image-size", type=int, default=224, help="clip height = width in pixels (default 224)")
+    hf.add_argument("--num-frames", type=int, default=16, help="frames per clip (default 16)")
+    hf.add_argument("--num-heads", type=int, default=None,
+                    help="encoder attention heads (default: the standard size's for the width and depth)")
+    hf.add_argument("--decoder-num-heads", type=int, default=None,
+                    help="MAE decoder attention heads (default: the standard size's for the decoder width)")
     args = parser.parse_args(argv)
-    print(convert(args.src, args.dst, args.format))
+    for flag in ("image_size", "num_frames", "num_heads", "decoder_num_heads"):
+        value = getattr(args, flag)
+        if value is not None and value <= 0:
+            parser.error(f"--{flag.replace('_', '-')} must be positive, got {value}")
+    if args.to == "hf":
+        print(convert_to_hf(args.src, args.dst, args.format, image_size=args.image_size, num_frames=args.num_frames,
+                            num_heads=args.num_heads, decoder_num_heads=args.decoder_num_heads))
+    else:
+        print(convert(args.src, args.dst, args.format))
     return 0
 
 
