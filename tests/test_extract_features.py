@@ -156,6 +156,13 @@ def test_train_split_has_the_ground_truth_boxes_and_person_ids(setup):
                                                         for a in d["annotations"]) for d in DatasetCatalog.get(TRAIN)}
     assert {k: sorted(v) for k, v in got.items()} == {k: v for k, v in expected.items() if v}
     assert meta["num_rows"] == sum(len(v) for v in expected.values()) > 0
+    # The same data given as a folder (as tools/train_net.py --ava-root): the same rows.
+    by_root = tmp / "train_split_ava_root"
+    assert ef.main(["--config-file", CONFIG, "--checkpoint", ckpt, "--output", str(by_root), "--split", "train",
+                    "--num-workers", "0", "--dtype", "float16", "--ava-root", str(tmp / "tiny_ava"), "train.device=cpu"]) == 0
+    for name in ["index.csv"] + [s["file"] for s in meta["shards"]]:
+        assert (by_root / name).read_bytes() == (out / name).read_bytes(), name
+    assert json.loads((by_root / "meta.json").read_text())["settings"]["ava_root"] == str(tmp / "tiny_ava")
 
 
 def test_resume_after_a_stop_gives_the_same_bytes(setup, monkeypatch):

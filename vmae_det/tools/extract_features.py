@@ -396,6 +396,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--config-file", required=True, help="the detector's LazyConfig (e.g. configs/ava/vit_b.py)")
     p.add_argument("--checkpoint", required=True, help="the detector's weights (its model_final.pth or a VMAD AVA checkpoint)")
     p.add_argument("--output", required=True, help="folder for features_NNNNN.npy, index.csv, meta.json")
+    p.add_argument("--ava-root", default=None,
+                   help="a folder in the AVA layout (tools/prepare_custom_dataset.py's) instead of the config's datasets, "
+                        "as tools/train_net.py --ava-root")
     p.add_argument("--split", choices=sorted(SPLITS), default="test",
                    help="test: the evaluation's keyframes and person proposals; train: the training keyframes with "
                         "their ground-truth boxes and person ids (default: test)")
@@ -418,7 +421,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from vmae_det.data.loaders import build_batched_test_loader
     from vmae_det.engine.train_loop import load_init_weights, load_run_config, resolve_device
 
-    cfg = load_run_config(argparse.Namespace(config_file=args.config_file, opts=list(args.opts)))
+    cfg = load_run_config(argparse.Namespace(config_file=args.config_file, opts=list(args.opts), videos=None,
+                                             ava_root=args.ava_root, eval_only=args.split == "test"))
     loader_cfg = _split_loader(cfg, args.split, args.config_file)
     mapper = _build_mapper(cfg, args.split)
     batch_size = args.batch_size or int(cfg.dataloader.test.get("batch_size", 1))
@@ -435,6 +439,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "checkpoint": os.path.abspath(args.checkpoint),
         "checkpoint_bytes": os.path.getsize(args.checkpoint),
         "split": args.split,
+        "ava_root": os.path.abspath(args.ava_root) if args.ava_root else None,
         "datasets": [names] if isinstance(names, str) else list(names or []),
         "num_keyframes": len(dicts),
         "batch_size": batch_size,
