@@ -11,6 +11,11 @@ PY="$VENV/bin/python"
 "$PY" -m pip install --quiet --upgrade "pip>=24,<26" wheel "setuptools>=64,<81"
 # torch first: pip takes these from local disk here; a bare `torch` would pull a multi-GB build.
 "$PY" -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+# One OpenCV wheel only (they share the cv2/ folder): an environment made before the switch to the contrib
+# wheel (it has cv2.HOGDescriptor, docs/person_detectors.md) drops its OpenCV, which the next step reinstalls.
+if "$PY" -m pip show -q opencv-python-headless opencv-python >/dev/null 2>&1; then
+  "$PY" -m pip uninstall --quiet -y opencv-python-headless opencv-python opencv-contrib-python-headless
+fi
 # this package with its dependencies (pyproject.toml) and the requested extras
 "$PY" -m pip install --quiet --no-build-isolation -e ".${EXTRAS:+[$EXTRAS]}"
 "$PY" -c "import detectron2" 2>/dev/null || bash scripts/install_detectron2.sh "$PY"
