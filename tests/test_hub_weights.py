@@ -281,11 +281,9 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path):
     assert "VideoMAE weights (hf): loaded" in log, log[-3000:]
     assert (out / "model_final.pth").is_file()
 
-    missing = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "train_net.py"), "--config-file", str(REPO / "configs/ava/tiny.py"),
-         "--eval-only", "train.init_checkpoint=hf://org/not-there", f"train.output_dir={tmp_path / 'none'}"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert missing.returncode == 2 and "error: hf://org/not-there" in missing.stderr, missing.stderr[-2000:]
+    # --eval-only's loader on an id that is not cached: the clear error (train_net prints it as "error: ...").
+    with pytest.raises(WeightsNotFoundError, match="hf://org/not-there .*not in the cache"):
+        load_init_weights(model, "hf://org/not-there", full_model=True)
 
 
 DEMO_CONFIG = '''
@@ -333,13 +331,14 @@ def test_demo_takes_an_hf_checkpoint(hub, tmp_path):
         demo_tool.main(["--checkpoint", "hf://org/tiny-demo/nope.pth", *args])
 
 
-def test_weights_doc_commands_name_real_flags():
+def test_weights_doc_commands_name_real_flags(capsys):
     """docs/weights.md's commands use flags the tools have."""
     doc = (REPO / "docs" / "weights.md").read_text()
     for flag in ("--to hf", "--image-size", "--num-frames", "HF_HUB_OFFLINE=1", "train.init_checkpoint=hf://",
                  "--checkpoint hf://"):
         assert flag in doc, flag
-    parser_help = subprocess.run([sys.executable, str(REPO / "tools" / "convert_checkpoint.py"), "--help"],
-                                 capture_output=True, text=True, cwd=REPO).stdout
-    for flag in ("--to", "--image-size", "--num-frames", "--num-heads", "--decoder-num-heads"):
+    with pytest.raises(SystemExit):
+        convert_checkpoint.main(["--help"])
+    parser_help = capsys.readouterr().out
+    for flag in ("--to {vmae_det,hf}", "--image-size", "--num-frames", "--num-heads", "--decoder-num-heads"):
         assert flag in parser_help, flag
