@@ -119,7 +119,8 @@ def test_demo_bad_input(case, tmp_path, data):
     out = tmp_path / "out"
     if case.rc == 0:
         produced = sorted(p.name for p in out.iterdir())
-        assert produced == ["clip_actions.csv", "clip_actions.json", "clip_actions.mp4", "clip_preview.png"]
+        assert produced == ["clip_actions.csv", "clip_actions.json", "clip_actions.mp4", "clip_preview.png",
+                            "clip_tracks.csv"]
         assert (out / "clip_actions.csv").read_text() != PREVIOUS["clip_actions.csv"]  # replaced on success
     elif out.exists():  # an error never writes, and never touches earlier results
         assert {p.name: p.read_text() for p in out.iterdir()} == PREVIOUS

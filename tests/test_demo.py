@@ -748,7 +748,7 @@ def test_a_failed_rerun_keeps_earlier_results_and_leaves_no_partial_files(video,
     run_demo(str(video), str(out), make_predictor(), fixed_detector, progress=False, render_min_short_side=0)
     before = _snapshot(out)
     assert sorted(before) == ["clip one_actions.csv", "clip one_actions.json", "clip one_actions.mp4",
-                              "clip one_preview.png"]
+                              "clip one_preview.png", "clip one_tracks.csv"]
 
     broken = make_predictor()
     with torch.no_grad():

@@ -3,6 +3,9 @@ known identities (ID switches counted), score smoothing, argument errors, track 
 sidecar CSV and the video, and an unchanged detections CSV."""
 from __future__ import annotations
 
+import csv
+import json
+import re
 
 import numpy as np
 import pytest
@@ -215,3 +218,127 @@ def test_a_change_in_the_number_of_classes_is_an_error():
     tracker.update(np.array([person(0)]), np.zeros((1, 3)))
     with pytest.raises(ValueError, match="scores have 4 classes, earlier keyframes had 3"):
         tracker.update(np.array([person(0)]), np.zeros((1, 4)))
+
+
+# --------------------------------------------------------------------------- through the demo
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    from test_demo import make_video
+
+    return make_video(tmp_path_factory.mktemp("vid") / "walk.mp4", 75)  # keyframes at frames 0, 30, 60
+
+
+def swapping_detector():
+    """The two people of tests/test_demo.py, listed in the other order on every other keyframe."""
+    from test_demo import BOXES
+
+    calls = []
+
+    def detector(frame):
+        order = [1, 0] if len(calls) % 2 else [0, 1]
+        calls.append(order)
+        return BOXES[order].copy(), np.array([0.9, 0.8], np.float32)[order]
+
+    return detector
+
+
+def demo(video, out, **kw):
+    from test_demo import make_predictor
+
+    from vmae_det.demo import run_demo
+
+    return run_demo(str(video), str(out), make_predictor(), swapping_detector(), batch_size=2,
+                    render_min_short_side=0, progress=False, **kw)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_demo_writes_track_ids_to_the_json_the_sidecar_csv_and_keeps_the_detections_csv(video, tmp_path):
+    from test_demo import BOXES
+
+    summary = demo(video, tmp_path / "track")
+    assert summary["num_tracks"] == 2 and summary["outputs"]["tracks"].endswith("walk_tracks.csv")
+    data = json.loads((tmp_path / "track" / "walk_actions.json").read_text())
+    assert data["tracking"] == {"iou_threshold": 0.3, "max_missed": 2, "smooth_window": 1}
+    # the person on the left is #1 on every keyframe, wherever the detector lists them
+    left = BOXES[0] / [96, 64, 96, 64]
+    for keyframe in data["keyframes"]:
+        ids = {p["track_id"]: p["box"] for p in keyframe["people"]}
+        assert sorted(ids) == [1, 2]
+        assert ids[1] == pytest.approx(left.tolist(), abs=1e-6)
+    # the sidecar: one row per person box, the box and second as written in the detections CSV
+    rows = read_csv(tmp_path / "track" / "walk_tracks.csv")
+    detections = read_csv(tmp_path / "track" / "walk_actions.csv")
+    assert len(rows) == 6 and all(len(r) == 7 for r in rows)
+    assert [int(r[6]) for r in rows] == [1, 2, 2, 1, 1, 2]  # listing order of the swapping detector
+    assert {tuple(r[:6]) for r in rows} == {tuple(r[:6]) for r in detections}
+    assert {r[2] for r in rows if r[6] == "1"} == {"0.042"}  # 4 / 96, three decimals as the detections
+
+    # --no-track: the same detections CSV byte for byte, no track ids, and the old sidecar is removed
+    (tmp_path / "track" / "walk_tracks.csv").rename(tmp_path / "track_sidecar.csv")
+    summary = demo(video, tmp_path / "untracked", track=False)
+    assert summary["num_tracks"] is None and "tracks" not in summary["outputs"]
+    assert (tmp_path / "untracked" / "walk_actions.csv").read_bytes() == \
+        (tmp_path / "track" / "walk_actions.csv").read_bytes()
+    untracked = json.loads((tmp_path / "untracked" / "walk_actions.json").read_text())
+    assert untracked["tracking"] is None
+    assert all("track_id" not in p for k in untracked["keyframes"] for p in k["people"])
+    (tmp_path / "track_sidecar.csv").rename(tmp_path / "untracked" / "walk_tracks.csv")
+    demo(video, tmp_path / "untracked", track=False)
+    assert not (tmp_path / "untracked" / "walk_tracks.csv").exists()
+
+
+def test_smoothed_scores_are_the_mean_over_each_persons_track(video, tmp_path):
+    demo(video, tmp_path / "raw")
+    demo(video, tmp_path / "smooth", smooth_window=2)
+
+    def scores(folder):
+        data = json.loads((tmp_path / folder / "walk_actions.json").read_text())
+        return [{p["track_id"]: np.array([p["actions"][a] for a in sorted(p["actions"])]) for p in k["people"]}
+                for k in data["keyframes"]]
+
+    raw, smooth = scores("raw"), scores("smooth")
+    for person in (1, 2):
+        np.testing.assert_allclose(smooth[0][person], raw[0][person], atol=2e-6)
+        for k in (1, 2):
+            np.testing.assert_allclose(smooth[k][person], (raw[k - 1][person] + raw[k][person]) / 2, atol=2e-6)
+    assert not np.allclose(smooth[2][1], raw[2][1])  # the moving block changes the scores
+
+
+def test_rendered_boxes_keep_each_persons_colour(video, tmp_path):
+    from vmae_det.demo import ActionVisualizer, VideoStreamReader
+
+    demo(video, tmp_path)
+    frames = [f for _, f in VideoStreamReader(str(tmp_path / "walk_actions.mp4"))]
+    colours = [np.array(ActionVisualizer().color(i)) for i in (0, 1)]  # ids 1 and 2
+    for idx in (5, 35, 65):  # one frame after each keyframe: the detector listed the people in other orders
+        left_edge = frames[idx][20:40, 4].astype(int)  # the left side of person 1's box (x = 4)
+        assert (np.abs(left_edge - colours[0]).sum(-1) < 60).mean() > 0.5, idx
+
+
+def test_visualizer_puts_the_track_id_first():
+    from vmae_det.demo import BoxLabels
+
+    assert BoxLabels((0, 0, 1, 1), [("walk", 0.5), ("stand", 0.25)], 7).lines() == ["#7 walk 0.50", "stand 0.25"]
+    assert BoxLabels((0, 0, 1, 1), [], 7).lines() == ["#7"]
+    assert BoxLabels((0, 0, 1, 1), [("walk", 0.5)]).lines() == ["walk 0.50"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--track-iou", "0"], r"track_iou \(--track-iou\) must be a number in \(0, 1\], got 0.0"),
+    (["--track-iou", "nan"], r"track_iou \(--track-iou\) must be a number in \(0, 1\], got nan"),
+    (["--smooth-window", "0"], r"smooth_window \(--smooth-window\) must be an integer >= 1, got 0"),
+    (["--smooth-window", "3", "--no-track"], r"smooth_window \(--smooth-window\) averages scores along tracks"),
+])
+def test_bad_tracking_flags_are_clear_errors(tmp_path, capsys, flags, message):
+    from vmae_det.tools.demo import cli
+
+    argv = ["--config-file", "c.py", "--checkpoint", "w.pth", "--input", "v.mp4", "--output", str(tmp_path / "o"),
+            "--boxes", "b.csv", "--no-progress"] + flags
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert re.search("error: " + message, err), err

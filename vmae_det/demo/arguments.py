@@ -39,6 +39,7 @@ def _int(key: str, value, low: int) -> None:
 def check_demo_arguments(*, keyframe_interval=None, time_offset=None, top_k=3, score_threshold=0.0,
                          draw_threshold=0.0, batch_size=4, person_score_threshold=0.8,
                          render_min_short_side=360, model_fps=None, boxes_format="auto",
+                         track=True, track_iou=0.3, smooth_window=1,
                          output_dir: Optional[str] = None, max_seconds=None, max_latency=1.0,
                          stream_timeout=10.0) -> None:
     """Raise :class:`DemoArgumentError` for the first setting out of range (see ``run_demo`` for their meaning)."""
@@ -57,6 +58,11 @@ def check_demo_arguments(*, keyframe_interval=None, time_offset=None, top_k=3, s
         _real("model_fps", model_fps, low=0, low_open=True, what="a finite frame rate > 0")
     if boxes_format not in ("auto", "gt", "detections"):
         raise DemoArgumentError(f"{_name('boxes_format')} must be auto, gt or detections, got {boxes_format!r}")
+    _real("track_iou", track_iou, low=0, low_open=True, high=1, what="a number in (0, 1]")
+    _int("smooth_window", smooth_window, 1)
+    if not track and smooth_window != 1:
+        raise DemoArgumentError(f"{_name('smooth_window')} averages scores along tracks: it needs tracking, "
+                                f"got {smooth_window!r} with track=False (--no-track)")
     if max_seconds is not None:
         _real("max_seconds", max_seconds, low=0, low_open=True, what="a finite number of seconds > 0")
     _real("max_latency", max_latency, low=0, low_open=True, what="a finite number of seconds > 0")

@@ -6,6 +6,10 @@ parses them with ``int``, so the CSV carries the keyframe time rounded to the ne
 zero-padded to four digits as in the AVA files (``0902``); the JSON keeps the exact time and frame
 index as well (several keyframes can share a CSV second when the interval is under a second).
 
+With tracking (:mod:`.tracking`) each person in the JSON has a ``"track_id"``, and a sidecar CSV
+``video_id,timestamp,x1,y1,x2,y2,track_id`` has one row per person box (timestamp and box written as in
+the detections CSV), so the detections CSV stays in the official format (docs/tracking.md).
+
 Both files are streamed (one keyframe at a time) so an hour-long video never holds its results.
 
 :class:`OutputFiles` makes a run all-or-nothing: every output is written under a temporary name in the
@@ -146,6 +150,7 @@ class KeyframeDetections:
         index: keyframe number ``j``; frame: its frame index; time: its time in seconds.
         boxes: float32 ``[N, 4]`` xyxy normalised to [0, 1]; box_scores: ``[N]`` person scores.
         scores: float32 ``[N, C]`` action scores, column ``k`` <-> action id ``k + 1``.
+        track_ids: int ``[N]`` person ids across keyframes (:mod:`.tracking`), or ``None`` untracked.
     """
 
     index: int
@@ -154,6 +159,7 @@ class KeyframeDetections:
     boxes: np.ndarray
     box_scores: np.ndarray
     scores: np.ndarray
+    track_ids: Optional[np.ndarray] = None
 
 
 class DetectionWriter:
@@ -163,13 +169,15 @@ class DetectionWriter:
         video_id: first CSV column.
         score_threshold: (box, action) pairs scoring below it are not written.
         meta: extra fields for the JSON header (fps, sizes, model, ...).
+        tracks_path: the sidecar CSV of track ids (one row per person box), or ``None``: none written.
     """
 
     def __init__(self, csv_path: str, json_path: str, video_id: str, score_threshold: float = 0.0,
-                 meta: Optional[Dict] = None) -> None:
+                 meta: Optional[Dict] = None, tracks_path: Optional[str] = None) -> None:
         self.video_id = video_id
         self.score_threshold = float(score_threshold)
         self.num_rows = 0
+        self._tracks: Optional[TextIO] = open(tracks_path, "w", newline="") if tracks_path else None
         self._csv_file: Optional[TextIO] = open(csv_path, "w", newline="")
         self._json: Optional[TextIO] = open(json_path, "w")
         header = {"video_id": video_id, "score_threshold": self.score_threshold, **(meta or {})}
@@ -184,7 +192,8 @@ class DetectionWriter:
                                  "nothing is written for this run")
         timestamp = int(round(det.time))
         people: List[Dict] = []
-        for box, box_score, row in zip(det.boxes, det.box_scores, det.scores):
+        track_ids = [None] * len(det.boxes) if det.track_ids is None else [int(t) for t in det.track_ids]
+        for box, box_score, row, track_id in zip(det.boxes, det.box_scores, det.scores, track_ids):
             actions = {}
             for k in np.flatnonzero(row >= self.score_threshold):
                 score = float(row[k])
@@ -194,19 +203,24 @@ class DetectionWriter:
                 self.num_rows += 1
             people.append({"box": [round(float(v), 6) for v in box],
                            "person_score": round(float(box_score), 6), "actions": actions})
+            if track_id is not None:
+                people[-1]["track_id"] = track_id
+                if self._tracks is not None:
+                    # The track id sits where the detections have the action id: 7 columns, AVA's box format.
+                    self._tracks.write(format_ava_row(self.video_id, timestamp, box, track_id) + "\r\n")
         entry = {"timestamp": timestamp, "time": round(det.time, 6), "frame": det.frame, "people": people}
         self._json.write(("" if self._first else ",\n") + json.dumps(entry))
         self._first = False
 
     def abort(self) -> None:
         """Close both files after an error without finishing them (never raises)."""
-        for f in (self._json, self._csv_file):
+        for f in (self._json, self._csv_file, self._tracks):
             if f is not None:
                 try:
                     f.close()
                 except OSError as e:
                     logger.debug("closing after an error: %s", e)
-        self._json = self._csv_file = None
+        self._json = self._csv_file = self._tracks = None
 
     def close(self, summary: Optional[Dict] = None) -> None:
         """Finish both files; ``summary`` is added to the JSON after the keyframes."""
@@ -218,3 +232,6 @@ class DetectionWriter:
         if self._csv_file is not None:
             self._csv_file.close()
             self._csv_file = None
+        if self._tracks is not None:
+            self._tracks.close()
+            self._tracks = None

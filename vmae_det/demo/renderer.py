@@ -26,19 +26,21 @@ logger = logging.getLogger(__name__)
 
 
 def top_labels(boxes: np.ndarray, scores: np.ndarray, names: Mapping[int, str], top_k: int,
-               threshold: float) -> List[BoxLabels]:
+               threshold: float, track_ids: Optional[np.ndarray] = None) -> List[BoxLabels]:
     """What to draw for each person: its ``top_k`` best actions scoring at least ``threshold``.
 
     Args:
         boxes: ``[N, 4]`` absolute xyxy boxes.
         scores: ``[N, C]`` action scores, column ``k`` <-> action id ``k + 1``.
         names: action id -> name (missing ids are drawn as ``"action <id>"``).
+        track_ids: ``[N]`` person ids across keyframes, drawn as ``#<id>``; ``None``: untracked.
     """
     people = []
-    for box, row in zip(boxes, scores):
+    for i, (box, row) in enumerate(zip(boxes, scores)):
         order = np.argsort(-row)[:top_k]
         labels = [(names.get(int(k) + 1, f"action {int(k) + 1}"), float(row[k])) for k in order if row[k] >= threshold]
-        people.append(BoxLabels(tuple(float(v) for v in box), labels))
+        track_id = None if track_ids is None else int(track_ids[i])
+        people.append(BoxLabels(tuple(float(v) for v in box), labels, track_id))
     return people
 
 

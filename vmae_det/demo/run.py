@@ -53,6 +53,7 @@ from .person_boxes import CsvBoxSource, DetectorBoxSource, PersonBoxSource
 from .predictor import MODEL_FPS, ActionPredictor
 from .render_source import RenderSource, open_render_source
 from .renderer import FrameRenderer, top_labels
+from .tracking import PersonTracker
 from .video_stream import VideoStreamError, VideoStreamReader, VideoStreamWriter
 from .visualizer import ActionVisualizer
 
@@ -90,6 +91,9 @@ def run_demo(
     model_fps: Optional[float] = None,
     video_id: Optional[str] = None,
     render_min_short_side: int = 360,
+    track: bool = True,
+    track_iou: float = 0.3,
+    smooth_window: int = 1,
     preview: bool = True,
     progress: bool = True,
     max_seconds: Optional[float] = None,
@@ -127,6 +131,11 @@ def run_demo(
         model_fps: frame rate of the model's training clips (default: ``predictor.model_fps``, 30).
         video_id: first CSV column (default: the file name without extension).
         render_min_short_side: small videos are upscaled to this short side for legible labels.
+        track: link people across keyframes (:class:`~.tracking.PersonTracker`): ``#<id>`` on the video,
+            ``"track_id"`` in the JSON and ``<name>_tracks.csv`` (docs/tracking.md).
+        track_iou: a box continues a track when it overlaps the track's last box by this IoU, in (0, 1].
+        smooth_window: with ``track``, each person's action scores (drawn and written) are the mean over
+            their track's last ``smooth_window`` keyframes; 1 keeps the evaluation's scores.
         preview: also write ``<name>_preview.png``, the first rendered frame with people in it.
         progress: show a tqdm progress bar with ETA.
         max_seconds: stop after this many seconds of input (files and live sources); the outputs end
@@ -159,6 +168,7 @@ def run_demo(
                          score_threshold=score_threshold, draw_threshold=draw_threshold, batch_size=batch_size,
                          person_score_threshold=person_score_threshold,
                          render_min_short_side=render_min_short_side, model_fps=model_fps,
+                         track=track, track_iou=track_iou, smooth_window=smooth_window,
                          boxes_format=boxes_format, output_dir=output_dir, max_seconds=max_seconds,
                          max_latency=max_latency, stream_timeout=stream_timeout)
     spec = parse_input(video)
@@ -187,7 +197,8 @@ def run_demo(
                         "nearest to its %d frames every %d/%g s (%.2f s, as in training)", video, reader.fps,
                         model_fps, schedule.num_frames, schedule.stride, model_fps, schedule.clip_seconds)
         outputs = OutputFiles(output_dir, name, {"video": "actions.mp4", "csv": "actions.csv",
-                                                 "json": "actions.json", "preview": "preview.png"})
+                                                 "json": "actions.json", "preview": "preview.png",
+                                                 "tracks": "tracks.csv"})
         visualizer = ActionVisualizer(render_min_short_side)
         out_h, out_w = visualizer.output_size(reader.height, reader.width)
         meta = {"fps": reader.fps, "width": reader.width, "height": reader.height, "rotation": reader.rotation,
@@ -196,11 +207,15 @@ def run_demo(
                 "num_frames_per_clip": schedule.num_frames, "sampling_rate": schedule.stride,
                 "clip_offset": schedule.offset, "model_fps": schedule.model_fps,
                 "clip_seconds": round(schedule.clip_seconds, 6), "clips_resampled": schedule.resampled}
+        tracker = PersonTracker(track_iou, smooth_window=smooth_window) if track else None
+        meta["tracking"] = None if tracker is None else {"iou_threshold": tracker.iou_threshold,
+                                                         "max_missed": tracker.max_missed,
+                                                         "smooth_window": tracker.smooth_window}
         if live:  # keyframes among dropped frames have no picture of their own (live_source.py)
             persons = SkipDroppedKeyframes(persons, reader)
         state = _DemoStream(schedule, predictor, persons, visualizer, outputs.tmp, video_id, batch_size, top_k,
                             score_threshold, max(score_threshold, draw_threshold), preview, meta, reader,
-                            RENDER_BACKLOG_BYTES)
+                            RENDER_BACKLOG_BYTES, tracker)
         # The encoder is opened before decoding, so a size it refuses fails before any model work.
         state.renderer.video_writer = VideoStreamWriter(outputs.tmp["video"], reader.rate, out_w, out_h)
         window = open_window(f"vmae_det demo: {spec.text}") if show else None
@@ -239,6 +254,7 @@ def run_demo(
         stats = reader.stats
         elapsed = time.perf_counter() - t_start
         produced = ["video", "csv", "json"] + (["preview"] if state.renderer.preview_written else [])
+        produced += ["tracks"] if track else []
         summary = {
             "video": str(video), "video_id": video_id,
             "outputs": {k: outputs.final[k] for k in produced},
@@ -248,6 +264,7 @@ def run_demo(
             "damaged_tail_seconds": stats["damaged_tail_seconds"], "rotation": reader.rotation,
             "num_keyframes": num_keyframes,
             "num_boxes": state.num_boxes, "num_csv_rows": state.writer.num_rows,
+            "num_tracks": tracker.num_tracks if tracker is not None else None,
             "max_frames_in_memory": state.max_alive, "max_model_frames_in_memory": state.max_model_frames,
             "render_source": state.source.name,
             "early_batches": state.batcher.num_early_batches,
@@ -303,7 +320,7 @@ class _DemoStream:
     def __init__(self, schedule: KeyframeSchedule, predictor: ActionPredictor, persons: PersonBoxSource,
                  visualizer: ActionVisualizer, paths: Dict[str, str], video_id: str, batch_size: int, top_k: int,
                  score_threshold: float, draw_threshold: float, preview: bool, meta: Dict,
-                 reader: VideoStreamReader, backlog_budget: int) -> None:
+                 reader: VideoStreamReader, backlog_budget: int, tracker: Optional[PersonTracker] = None) -> None:
         self.schedule = schedule
         self.predictor = predictor
         self.video_path = reader.path
@@ -321,7 +338,9 @@ class _DemoStream:
         self.num_boxes = 0
         self.max_alive = 0
         self.max_model_frames = 0
-        self.writer = DetectionWriter(paths["csv"], paths["json"], video_id, score_threshold, meta)
+        self.tracker = tracker  # keyframes reach _scored in order, as the tracker needs
+        self.writer = DetectionWriter(paths["csv"], paths["json"], video_id, score_threshold, meta,
+                                      tracks_path=paths["tracks"] if tracker is not None else None)
 
     def push(self, idx: int, frame: np.ndarray) -> None:
         """Take RGB grid frame ``idx``, then do everything it allows."""
@@ -350,10 +369,16 @@ class _DemoStream:
         h, w = self.frame_size
         norm = np.array([w, h, w, h], np.float32)
         boxes = np.clip(p.boxes / norm, 0.0, 1.0) if len(p.boxes) else np.zeros((0, 4), np.float32)
-        self.writer.write(KeyframeDetections(p.j, p.frame, self.schedule.time_of(p.j), boxes, p.box_scores, scores))
+        track_ids = None
+        if self.tracker is not None:
+            track_ids, smoothed = self.tracker.update(p.boxes, scores)
+            if self.tracker.smooth_window > 1:  # window 1: the model's scores themselves
+                scores = smoothed
+        self.writer.write(KeyframeDetections(p.j, p.frame, self.schedule.time_of(p.j), boxes, p.box_scores, scores,
+                                             track_ids))
         self.num_boxes += len(p.boxes)
         self.renderer.add_labels(p.j, top_labels(p.boxes, scores, self.predictor.class_names, self.top_k,
-                                                 self.draw_threshold))
+                                                 self.draw_threshold, track_ids))
 
     def _count_alive(self, last: int) -> None:
         """Track the most full-resolution frames (and model-size copies) held at once."""

@@ -107,8 +107,8 @@ class PersonTracker:
             scores: ``[N, C]`` action scores of these boxes, or ``None``.
 
         Returns:
-            ``(track_ids, smoothed)``: int64 ``[N]`` ids (>= 1), and float32 ``[N, C]`` scores averaged
-            over each track's window (``None`` when ``scores`` is ``None``).
+            ``(track_ids, smoothed)``: int64 ``[N]`` ids (>= 1), and ``[N, C]`` scores averaged over each
+            track's window, of the scores' float dtype (``None`` when ``scores`` is ``None``).
         """
         boxes = self._check_boxes(boxes)
         if scores is not None:
@@ -159,12 +159,16 @@ class PersonTracker:
         return boxes
 
     def _check_scores(self, scores, n: int) -> np.ndarray:
-        scores = np.asarray(scores, np.float32)
+        scores = np.asarray(scores)
+        if scores.dtype.kind != "f":
+            scores = scores.astype(np.float32)
         if scores.ndim != 2 or scores.shape[0] != n:
             raise ValueError(f"scores must be an [N, C] array with N = {n} boxes, got shape {scores.shape}")
+        if n == 0:  # a keyframe without people may come with [0, 0] scores
+            return scores
         if self._num_classes is None:
             self._num_classes = scores.shape[1]
-        elif scores.shape[1] != self._num_classes and n:
+        elif scores.shape[1] != self._num_classes:
             raise ValueError(f"scores have {scores.shape[1]} classes, earlier keyframes had {self._num_classes}")
         return scores
 

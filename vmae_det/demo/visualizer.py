@@ -1,13 +1,13 @@
 """Draw person boxes and their top-k action labels on a frame (OpenCV).
 
-Colours come from detectron2's colormap, indexed by the box's position within its keyframe so
-a rendering is deterministic (the demo is track-free: index ``i`` is not the same person on
-the next keyframe).
+Colours come from detectron2's colormap, indexed by the person's track id when the demo tracks people
+(:mod:`.tracking`: the same person keeps the colour, and ``#<id>`` starts their labels), else by the box's
+position within its keyframe, so a rendering is deterministic.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -18,10 +18,19 @@ __all__ = ["BoxLabels", "ActionVisualizer"]
 
 @dataclass
 class BoxLabels:
-    """What to draw for one person: absolute xyxy box (frame pixels) and ``(name, score)`` labels."""
+    """What to draw for one person: absolute xyxy box (frame pixels), ``(name, score)`` labels and the
+    track id (``None``: untracked)."""
 
     box: Tuple[float, float, float, float]
     labels: List[Tuple[str, float]] = field(default_factory=list)
+    track_id: Optional[int] = None
+
+    def lines(self) -> List[str]:
+        """The label block's text lines: ``#<id>`` leads the first one."""
+        lines = [f"{name} {score:.2f}" for name, score in self.labels]
+        if self.track_id is not None:
+            lines[:1] = [" ".join([f"#{self.track_id}"] + lines[:1])]
+        return lines
 
 
 class ActionVisualizer:
@@ -83,7 +92,7 @@ class ActionVisualizer:
 
     def _layout(self, people: Sequence[BoxLabels], h: int, w: int, out_h: int, out_w: int) -> List[tuple]:
         # What the layout depends on, by value: a caller may change its list between calls.
-        key = (h, w, out_h, out_w, [(tuple(map(float, p.box)), tuple(p.labels)) for p in people])
+        key = (h, w, out_h, out_w, [(tuple(map(float, p.box)), tuple(p.labels), p.track_id) for p in people])
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         sx, sy = out_w / w, out_h / h
@@ -91,20 +100,19 @@ class ActionVisualizer:
         thickness = max(1, int(round(min(out_h, out_w) / 300)))
         layout = []
         for i, person in enumerate(people):
-            color = self.color(i)
+            color = self.color(i if person.track_id is None else person.track_id - 1)  # ids start at 1
             x1, y1, x2, y2 = person.box
             p1 = (int(round(x1 * sx)), int(round(y1 * sy)))
             p2 = (int(round(x2 * sx)), int(round(y2 * sy)))
             text_color = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
-            layout.append((color, p1, p2, thickness, self._label_blocks(out_w, p1, person.labels, font_scale),
+            layout.append((color, p1, p2, thickness, self._label_blocks(out_w, p1, person.lines(), font_scale),
                            font_scale, text_color))
         self._cache = (key, layout)
         return layout
 
     @staticmethod
-    def _label_blocks(canvas_w: int, p1, labels, font_scale) -> List[tuple]:
+    def _label_blocks(canvas_w: int, p1, lines: List[str], font_scale) -> List[tuple]:
         font = cv2.FONT_HERSHEY_SIMPLEX
-        lines = [f"{name} {score:.2f}" for name, score in labels]
         if not lines:
             return []
         sizes = [cv2.getTextSize(t, font, font_scale, 1) for t in lines]

@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--labelmap", default=None, help="AVA label map .pbtxt for action names")
     p.add_argument("--dataset", default=None, help="dataset whose metadata names the actions (default: the config's test set)")
+    p.add_argument("--no-track", action="store_true",
+                   help="do not link people across keyframes: no track ids, no <name>_tracks.csv (docs/tracking.md)")
+    p.add_argument("--track-iou", type=float, default=0.3,
+                   help="a person's box continues a track when it overlaps the track's last box by this IoU")
+    p.add_argument("--smooth-window", type=int, default=1,
+                   help="average each person's action scores over their track's last N keyframes (1: the "
+                        "evaluation's scores, unchanged; the CSV/JSON carry the averaged scores)")
     p.add_argument("--render-min-short-side", type=int, default=360,
                    help="upscale smaller videos to this short side so labels are legible (0: never)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -105,6 +112,7 @@ def main(argv=None) -> int:
                          score_threshold=args.score_threshold, draw_threshold=args.draw_threshold,
                          batch_size=args.batch_size, person_score_threshold=args.person_score_threshold,
                          render_min_short_side=args.render_min_short_side, model_fps=args.model_fps,
+                         track=not args.no_track, track_iou=args.track_iou, smooth_window=args.smooth_window,
                          boxes_format=args.boxes_format, output_dir=args.output, max_seconds=args.max_seconds,
                          max_latency=args.max_latency, stream_timeout=args.stream_timeout)
     from vmae_det.demo.input_spec import parse_input
@@ -140,6 +148,7 @@ def main(argv=None) -> int:
         keyframe_interval=args.keyframe_interval, time_offset=args.time_offset, top_k=args.top_k,
         score_threshold=args.score_threshold, draw_threshold=args.draw_threshold, batch_size=args.batch_size,
         person_score_threshold=args.person_score_threshold, boxes_format=args.boxes_format,
+        track=not args.no_track, track_iou=args.track_iou, smooth_window=args.smooth_window,
         video_id=args.video_id, render_min_short_side=args.render_min_short_side, progress=not args.no_progress,
         max_seconds=args.max_seconds, show=args.show, max_latency=args.max_latency,
         stream_timeout=args.stream_timeout, stream_options=stream_options,
