@@ -142,6 +142,17 @@ def test_features_reproduce_the_evaluation_scores_and_the_index_names_each_box(s
     assert all(int(r["person_id"]) >= 1 for r in rows)
 
 
+def test_without_a_tracker_proposals_have_person_id_minus_one(setup, monkeypatch):
+    ckpt, tmp = setup
+    monkeypatch.setattr(ef, "_load_tracker_class", lambda: None)
+    out = tmp / "untracked"
+    assert _run(ckpt, out) == 0
+    meta, _ = _features(out)
+    rows = _index(out)
+    assert meta["settings"]["person_id"] == "none (-1)" and rows
+    assert {r["person_id"] for r in rows} == {"-1"}
+
+
 def test_train_split_has_the_ground_truth_boxes_and_person_ids(setup):
     ckpt, tmp = setup
     out = tmp / "train_split"

@@ -142,7 +142,8 @@ def _load_tracker_class():
     """``vmae_det.demo.tracking.PersonTracker`` when this installation has it, else None (ids stay -1)."""
     try:
         from vmae_det.demo.tracking import PersonTracker
-    except ImportError:
+    except ImportError as e:
+        logger.info(f"no person tracker ({e}): person_id is -1 for proposals")
         return None
     return PersonTracker
 
@@ -197,6 +198,7 @@ class FeatureShardWriter:
         self.out, self.progress, self.shard_size, self.dtype = out, progress, shard_size, np.dtype(dtype)
         self.lines: List[str] = []
         self.features: List[np.ndarray] = []
+        self.pending_rows = 0
         self.pending_keyframes = 0
         self.pending_empty = 0
         self.feature_dim = int(feature_dim)
@@ -212,21 +214,22 @@ class FeatureShardWriter:
         if features.ndim != 2 or features.shape[1] != self.feature_dim:
             raise ValueError(f"{video_id},{timestamp}: features of shape {tuple(features.shape)}, "
                              f"expected [N, {self.feature_dim}]")
-        shard, row = len(self.progress["shards"]), sum(len(f) for f in self.features)
+        shard, row = len(self.progress["shards"]), self.pending_rows
         key = format_ava_row(video_id, int(timestamp))  # the video id quoted as CSV needs, 4-digit seconds
         for i, (box, score, pid) in enumerate(zip(boxes.tolist(), scores.tolist(), person_ids.tolist())):
             coords = ",".join(_float32_text(v) for v in box)
             self.lines.append(f"{shard},{row + i},{key},{coords},{_float32_text(score)},{int(pid)}\n")
         if len(features):
             self.features.append(np.asarray(features, self.dtype))
+        self.pending_rows += len(features)
         self.pending_keyframes += 1
         self.pending_empty += int(len(features) == 0)
-        if sum(len(f) for f in self.features) >= self.shard_size:
+        if self.pending_rows >= self.shard_size:
             self._close_shard()
 
     def _close_shard(self) -> None:
         p = self.progress
-        rows = sum(len(f) for f in self.features)
+        rows = self.pending_rows
         if rows:
             index = self.out / INDEX
             with open(index, "r+b") as f:
@@ -247,7 +250,7 @@ class FeatureShardWriter:
         p["keyframes_done"] += self.pending_keyframes
         p["keyframes_without_boxes"] += self.pending_empty
         _atomic_write_bytes(self.out / PROGRESS, _json_bytes(p))
-        self.lines, self.features, self.pending_keyframes, self.pending_empty = [], [], 0, 0
+        self.lines, self.features, self.pending_rows, self.pending_keyframes, self.pending_empty = [], [], 0, 0, 0
 
     def finish(self, meta: dict) -> dict:
         self._close_shard()
@@ -311,6 +314,8 @@ def open_output(out: Path, settings: dict, resume: bool) -> Optional[dict]:
             raise ValueError(f"--resume: {out} was started with other settings: " + "; ".join(diff)
                              + ". Resume with the same ones, or choose another folder")
         index = out / INDEX
+        if not progress["shards"]:  # nothing committed yet (the run may have stopped before writing the header)
+            _atomic_write_bytes(index, header)
         if not index.is_file() or index.stat().st_size < progress["index_bytes"]:
             raise ValueError(f"{index} is missing or shorter than {progress_path} records "
                              f"({progress['index_bytes']} bytes); start again in another folder")
@@ -339,8 +344,8 @@ def open_output(out: Path, settings: dict, resume: bool) -> Optional[dict]:
         logger.warning(f"--resume: nothing to resume in {out}; starting from the first keyframe")
     out.mkdir(parents=True, exist_ok=True)
     progress = _new_progress(settings, header)
+    _atomic_write_bytes(progress_path, _json_bytes(progress))  # first: a folder with it is always resumable
     _atomic_write_bytes(out / INDEX, header)
-    _atomic_write_bytes(progress_path, _json_bytes(progress))
     return progress
 
 
