@@ -25,6 +25,8 @@ action set.
 Usage::
 
     python datasets/make_tiny_ava.py [--root datasets/tiny_ava] [--seed 0] [--force]
+    # the quick start's unlabelled pretraining set: videos only, other seeds than the labelled set
+    python datasets/make_tiny_ava.py --root datasets/tiny_ava_unlabelled --videos-only --seed 1 --num-train-videos 48
 """
 from __future__ import annotations
 
@@ -271,15 +273,23 @@ def make_tiny_ava(
     seconds: int = 10,
     format: str = "both",
     force: bool = False,
+    videos_only: bool = False,
 ) -> Path:
     """Generate the tiny AVA dataset under ``root`` and return ``root`` as a :class:`Path`.
 
     Deterministic from ``seed`` (each video has its own seed, so adding videos keeps the others).
     Idempotent: returns immediately when ``root`` already holds a complete dataset made with the
     same parameters (and at least the requested ``format``); ``force=True`` rebuilds it.
+
+    ``videos_only``: write the training videos and nothing else (no annotations, frame lists or
+    frames): an unlabelled set for MAE pretraining (the quick start's ``datasets/tiny_ava_unlabelled``).
     """
     if format not in _FORMAT_PARTS:
         raise ValueError(f"format must be one of {sorted(_FORMAT_PARTS)}, got {format!r}")
+    if videos_only:
+        if num_val_videos:
+            raise ValueError(f"videos_only writes training videos only; num_val_videos must be 0, got {num_val_videos}")
+        format = "videos"
     if seconds < 3:
         raise ValueError(f"seconds must be >= 3 (keyframes start at second {FIRST_KEYFRAME_SEC}), got {seconds}")
     root = Path(root)
@@ -287,16 +297,26 @@ def make_tiny_ava(
         seed=seed, num_train_videos=num_train_videos, num_val_videos=num_val_videos,
         seconds=seconds, format=format, version=1,
     )
+    if videos_only:  # only then: the default dataset's marker and README stay byte-identical
+        params["videos_only"] = True
     if not force and _is_complete(root, params):
         return root
     for sub in ("videos", "frames", "annotations", "frame_lists"):
         shutil.rmtree(root / sub, ignore_errors=True)
     (root / _MARKER).unlink(missing_ok=True)
     ann_dir, list_dir = root / "annotations", root / "frame_lists"
-    for d in (ann_dir, list_dir):
-        d.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
     # Generated data never belongs in git.
     (root / ".gitignore").write_text("*\n")
+    if videos_only:
+        _write_unlabelled_videos(root, seed, num_train_videos, seconds * FPS)
+        _write_readme(root / "README.txt", params)
+        with open(root / "README.txt", "a") as f:
+            f.write("\nVideos only (--videos-only): no annotations are written; an unlabelled set for MAE pretraining.\n")
+        (root / _MARKER).write_text(json.dumps(params, sort_keys=True))
+        return root
+    for d in (ann_dir, list_dir):
+        d.mkdir(parents=True, exist_ok=True)
     parts = _FORMAT_PARTS[format]
     num_frames = seconds * FPS
     split_rng = np.random.default_rng([seed, 7])
@@ -305,12 +325,7 @@ def make_tiny_ava(
         video_idx = 0  # SlowFast numbers videos per frame list
         for i in range(count):
             vid = f"tiny{split}{i:03d}"
-            vrng = np.random.default_rng([seed, split_code, i, 1])
-            frames, people = render_video(
-                seed=int(np.random.default_rng([seed, split_code, i]).integers(2**31)),
-                num_frames=num_frames,
-                num_people=int(vrng.integers(2, 4)),
-            )
+            frames, people, vrng = _render_split_video(seed, split_code, i, num_frames)
             if "videos" in parts:
                 (root / "videos").mkdir(exist_ok=True)
                 _write_mp4(root / "videos" / f"{vid}.mp4", frames)
@@ -353,6 +368,25 @@ def make_tiny_ava(
     return root
 
 
+def _render_split_video(seed: int, split_code: int, i: int, num_frames: int):
+    """The ``i``-th video of a split: its own seeds, so adding videos keeps the others."""
+    vrng = np.random.default_rng([seed, split_code, i, 1])
+    frames, people = render_video(
+        seed=int(np.random.default_rng([seed, split_code, i]).integers(2**31)),
+        num_frames=num_frames,
+        num_people=int(vrng.integers(2, 4)),
+    )
+    return frames, people, vrng
+
+
+def _write_unlabelled_videos(root: Path, seed: int, count: int, num_frames: int) -> None:
+    """The training videos exactly as the labelled set would render them, without any annotation."""
+    (root / "videos").mkdir(exist_ok=True)
+    for i in range(count):
+        frames, _, _ = _render_split_video(seed, 1, i, num_frames)
+        _write_mp4(root / "videos" / f"tinytrain{i:03d}.mp4", frames)
+
+
 def _write_mp4(path: Path, frames: np.ndarray) -> None:
     # mp4v, not H.264: the tiny dataset's videos have always been OpenCV mp4v files (same bytes as before).
     with VideoWriter(str(path), FPS, WIDTH, HEIGHT, codec="mp4v") as writer:
@@ -365,14 +399,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--root", default="datasets/tiny_ava")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-train-videos", type=int, default=8)
-    parser.add_argument("--num-val-videos", type=int, default=3)
+    parser.add_argument("--num-val-videos", type=int, default=None, help="default 3 (0 with --videos-only)")
     parser.add_argument("--seconds", type=int, default=10, help="length of each video in seconds")
     parser.add_argument("--format", choices=sorted(_FORMAT_PARTS), default="both")
     parser.add_argument("--force", action="store_true", help="rebuild even if complete")
+    parser.add_argument("--videos-only", action="store_true",
+                        help="an unlabelled set for MAE pretraining: training videos only, no annotations")
     args = parser.parse_args(argv)
+    if args.num_val_videos is None:
+        args.num_val_videos = 0 if args.videos_only else 3
+    elif args.videos_only and args.num_val_videos:
+        parser.error("--videos-only writes training videos only: leave --num-val-videos out (or 0)")
     root = make_tiny_ava(
         args.root, seed=args.seed, num_train_videos=args.num_train_videos,
         num_val_videos=args.num_val_videos, seconds=args.seconds, format=args.format, force=args.force,
+        videos_only=args.videos_only,
     )
     print(f"tiny AVA dataset ready at {root}")
     return 0

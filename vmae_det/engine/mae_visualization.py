@@ -2,7 +2,11 @@
 
 :func:`save_reconstruction_figure` draws, for one clip of a batch, three rows over a few frames:
 the original, the masked input (masked cubes grey, as the encoder sees it) and the reconstruction
-(visible cubes pasted back, masked cubes predicted). :class:`MAEReconstructionHook` writes one at
+(visible cubes pasted back, masked cubes predicted). A model trained on per-cube normalised targets
+(``norm_pix_loss``) predicts only the pattern inside each cube; its masked cubes are drawn with the
+original cube's mean and std, as the official VideoMAE visualisation (``run_videomae_vis.py``) does, and
+the row's label says so: the colour and contrast of a masked cube come from the original, the shape
+inside it from the model. :class:`MAEReconstructionHook` writes one at
 every checkpoint period and at the end of training, so progress can be judged by eye; pretraining
 configs declare it in ``train.hooks`` (:func:`mae_reconstruction_hook`). The reconstruction itself
 (predicted cubes pasted into the clip) is :mod:`vmae_det.modeling.mae_reconstruction`'s, as the model's
@@ -26,6 +30,8 @@ __all__ = ["reconstruction_rows", "save_reconstruction_figure", "MAEReconstructi
 logger = logging.getLogger(__name__)
 
 MASK_GREY = 64.0  # masked cubes in the "masked" row: dark grey, distinct from typical mid-grey scenes
+# Label of the reconstruction row when the masked cubes carry the original cube's mean and std.
+NORMALIZED_RECONSTRUCTION_LABEL = "reconstruction\n(masked cubes: predicted\nshape, original\nmean & std)"
 
 
 def _as_clip_batch(batch: Union[torch.Tensor, Sequence[Dict]]) -> torch.Tensor:
@@ -94,6 +100,9 @@ def save_reconstruction_figure(
     import matplotlib.pyplot as plt
 
     rows = reconstruction_rows(model, batch, sample)
+    labels = {"original": "original", "masked": "masked",
+              "reconstruction": NORMALIZED_RECONSTRUCTION_LABEL if getattr(model, "norm_pix_loss", False)
+              else "reconstruction"}
     t = rows["original"].shape[0]
     cols = np.unique(np.linspace(0, t - 1, max(1, min(num_frames, t))).round().astype(int))
     fig, axes = plt.subplots(3, len(cols), figsize=(2.0 * len(cols), 6.2), squeeze=False)
@@ -106,7 +115,7 @@ def save_reconstruction_figure(
             if r == 0:
                 ax.set_title(f"frame {frame_idx}", fontsize=8)
             if c == 0:
-                ax.set_ylabel(name, fontsize=9)
+                ax.set_ylabel(labels[name], fontsize=9 if name != "reconstruction" else 7)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -1,0 +1,173 @@
+"""The quick start's pieces (docs/quickstart.md), fast: the unlabelled set, the reconstruction picture's
+un-normalisation, the pretrained-vs-scratch comparison script and the picture script. The full quick
+start (minutes) is `make quickstart`, not a test."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from datasets_tiny import load_generator
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+# ---------------------------------------------------------------- the unlabelled pretraining set
+
+def test_videos_only_set_is_the_labelled_sets_videos_without_any_label(tmp_path):
+    gen = load_generator()
+    unlabelled = gen.make_tiny_ava(tmp_path / "u", seed=5, num_train_videos=2, num_val_videos=0, seconds=3,
+                                   videos_only=True)
+    labelled = gen.make_tiny_ava(tmp_path / "l", seed=5, num_train_videos=2, num_val_videos=0, seconds=3,
+                                 format="videos")
+    files = sorted(p.relative_to(unlabelled).as_posix() for p in unlabelled.rglob("*") if p.is_file())
+    assert files == [".complete.json", ".gitignore", "README.txt", "videos/tinytrain000.mp4", "videos/tinytrain001.mp4"]
+    for name in ("tinytrain000.mp4", "tinytrain001.mp4"):  # the same videos a labelled set of that seed has
+        assert (unlabelled / "videos" / name).read_bytes() == (labelled / "videos" / name).read_bytes()
+    assert "no annotations" in (unlabelled / "README.txt").read_text()
+    # idempotent, and a labelled set is not mistaken for it (different parameters)
+    assert gen.make_tiny_ava(unlabelled, seed=5, num_train_videos=2, num_val_videos=0, seconds=3, videos_only=True)
+    assert json.loads((unlabelled / ".complete.json").read_text())["videos_only"] is True
+    assert "videos_only" not in json.loads((labelled / ".complete.json").read_text())
+    with pytest.raises(ValueError, match="num_val_videos must be 0"):
+        gen.make_tiny_ava(tmp_path / "bad", num_val_videos=1, videos_only=True)
+
+
+# ---------------------------------------------------------------- the picture's un-normalisation
+
+def test_normalized_reconstruction_takes_each_masked_cubes_mean_and_std_from_the_original():
+    """As the official run_videomae_vis.py: a prediction of all zeros (no idea of the shape) comes back as
+    each masked cube's original mean, a perfect prediction as the original; visible cubes are untouched."""
+    from vmae_det.modeling.mae_reconstruction import paste_predictions
+    from vmae_det.modeling.mae_targets import cube_targets, patchify, unpatchify
+
+    torch.manual_seed(0)
+    video = torch.rand(1, 3, 4, 8, 8)
+    grid, ts, p = (2, 2, 2), 2, 4
+    mask = torch.tensor([[True, False, True, False, False, True, False, False]])
+    targets = cube_targets(video, ts, p, normalize=True)[mask][None]
+    perfect = paste_predictions(video, mask, targets, grid, ts, p, normalized=True)
+    torch.testing.assert_close(perfect, video * 255, atol=1e-3, rtol=0)
+    flat = paste_predictions(video, mask, torch.zeros_like(targets), grid, ts, p, normalized=True)
+    cubes = patchify(video, ts, p)
+    expected = cubes.clone()
+    expected[mask] = cubes[mask].mean(dim=-2, keepdim=True).expand_as(cubes[mask])
+    torch.testing.assert_close(flat, unpatchify(expected, grid, ts, p) * 255, atol=1e-4, rtol=0)
+
+
+# ---------------------------------------------------------------- scripts/quickstart_compare.py
+
+def _fake_run(folder: Path, value: float) -> None:
+    (folder / "inference").mkdir(parents=True)
+    (folder / "inference" / "ava_metrics.json").write_text(json.dumps({"mAP": value, "per_class": []}))
+
+
+@pytest.fixture()
+def compare_inputs(tmp_path):
+    ckpt = tmp_path / "model_final.pth"
+    ckpt.write_bytes(b"not read when every run exists")
+    root = tmp_path / "ava"
+    (root / "annotations").mkdir(parents=True)
+    return ckpt, root
+
+
+def test_compare_reports_both_arms_over_seeds_and_reuses_finished_runs(tmp_path, compare_inputs, capsys):
+    compare = _script("quickstart_compare")
+    ckpt, root = compare_inputs
+    out = tmp_path / "compare"
+    values = {("pretrained", 0): 0.7, ("pretrained", 1): 0.8, ("scratch", 0): 0.5, ("scratch", 1): 0.6}
+    for (arm, seed), v in values.items():
+        _fake_run(compare.run_dir(out, arm, seed), v)
+    assert compare.main(["--pretrained", str(ckpt), "--ava-root", str(root), "--output-dir", str(out),
+                         "--seeds", "0", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "pretrained: 0.750 ± 0.071, scratch: 0.550 ± 0.071" in text and "over 2 fine-tuning seeds" in text
+    assert text.count("(reused") == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pretrained"]["mAP"] == [0.7, 0.8] and summary["scratch"]["mAP"] == [0.5, 0.6]
+    assert summary["pretrained"]["mean"] == pytest.approx(0.75)
+
+
+def test_compare_names_a_corrupt_metrics_file(tmp_path, compare_inputs):
+    compare = _script("quickstart_compare")
+    ckpt, root = compare_inputs
+    out = tmp_path / "compare"
+    bad = compare.run_dir(out, "pretrained", 0) / "inference" / "ava_metrics.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="ava_metrics.json"):
+        compare.main(["--pretrained", str(ckpt), "--ava-root", str(root), "--output-dir", str(out), "--seeds", "0", "1"])
+
+
+@pytest.mark.parametrize("argv_tail,message", [
+    (["--seeds", "0"], "at least 2 distinct seeds"),
+    (["--seeds", "1", "1"], "at least 2 distinct seeds"),
+    (["train.max_iter"], "key=value"),
+])
+def test_compare_argument_errors(compare_inputs, capsys, argv_tail, message):
+    compare = _script("quickstart_compare")
+    ckpt, root = compare_inputs
+    with pytest.raises(SystemExit) as e:
+        compare.parse_args(["--pretrained", str(ckpt), "--ava-root", str(root)] + argv_tail)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_compare_refuses_missing_checkpoint_and_dataset(tmp_path, compare_inputs, capsys):
+    compare = _script("quickstart_compare")
+    ckpt, root = compare_inputs
+    for argv, message in (
+        (["--pretrained", str(tmp_path / "none.pth"), "--ava-root", str(root)], "none.pth' does not exist"),
+        (["--pretrained", str(ckpt), "--ava-root", str(tmp_path)], "has no annotations/"),
+    ):
+        with pytest.raises(SystemExit):
+            compare.parse_args(argv)
+        assert message in capsys.readouterr().err
+
+
+def test_mean_std_is_the_sample_std():
+    compare = _script("quickstart_compare")
+    m, s = compare.mean_std([0.6, 0.7, 0.8])
+    assert m == pytest.approx(0.7) and s == pytest.approx(0.1)
+    assert np.isnan(compare.mean_std([0.5])[1])
+
+
+# ---------------------------------------------------------------- scripts/quickstart_reconstruction.py
+
+def test_reconstruction_picture_from_a_checkpoint_and_a_video(tmp_path):
+    from detectron2.config import instantiate
+
+    from vmae_det.config import load_config
+
+    config = str(REPO / "configs/pretrain/tiny_quickstart.py")
+    torch.manual_seed(0)
+    model = instantiate(load_config(config).model)
+    assert model.norm_pix_loss and model.mask_ratio == pytest.approx(0.9)
+    ckpt = tmp_path / "model_final.pth"
+    torch.save({"model": model.state_dict()}, ckpt)
+    root = load_generator().make_tiny_ava(tmp_path / "v", seed=0, num_train_videos=1, num_val_videos=0, seconds=3,
+                                          videos_only=True)
+    out = tmp_path / "pics" / "rec.png"
+    script = _script("quickstart_reconstruction")
+    assert script.main(["--config-file", config, "--checkpoint", str(ckpt), "--video",
+                        str(root / "videos" / "tinytrain000.mp4"), "--output", str(out), "--clips", "2"]) == 0
+    import matplotlib.image
+
+    for i in range(2):
+        img = matplotlib.image.imread(tmp_path / "pics" / f"rec_{i}.png")
+        assert img.ndim == 3 and img.shape[0] > 100
+    clip = script.center_square_clip(np.zeros((8, 96, 128, 3), np.uint8), 64)
+    assert clip.shape == (1, 3, 8, 64, 64) and clip.dtype == torch.uint8
