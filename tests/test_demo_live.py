@@ -179,7 +179,7 @@ def test_a_loopback_stream_is_recorded_until_max_seconds_with_frames_at_their_ti
     assert summary["num_frames"] == 45 and summary["duration_seconds"] == 1.5
     assert summary["live_dropped_frames"] == 0 and summary["live_skipped_keyframes"] == 0
     assert summary["render_source"] == "frames held"
-    assert summary["live_max_frame_age_seconds"] <= summary["live_max_latency_seconds"] + 0.5
+    assert summary["live_max_frame_age_seconds"] <= summary["live_max_latency_seconds"] + 1.0
     assert s.sent < 150  # the demo stopped reading; it did not wait for the stream to end
     name = "127.0.0.1_" + s.url.rsplit(":", 1)[1]
     frames = read_video(tmp_path / "o" / f"{name}_actions.mp4")
@@ -202,7 +202,9 @@ def test_a_slow_demo_drops_the_oldest_frames_and_keeps_keyframes_at_their_times(
     assert summary["live_queue_frames"] == 6
     assert summary["live_dropped_frames"] > 10
     assert summary["live_skipped_keyframes"] > 0
-    assert summary["live_max_frame_age_seconds"] < 0.2 + 0.5  # bounded by the queue, plus scheduling slack
+    # bounded by the queue (0.2 s) plus one frame's work and scheduling slack (2 cores shared with other work)
+    assert summary["live_max_frame_age_seconds"] < 0.2 + 1.0
+    assert summary["live_max_frame_age_seconds"] <= summary["live_max_lag_seconds"] + 0.05
     name = "127.0.0.1_" + s.url.rsplit(":", 1)[1]
     shown = [index_of(f) for f in read_video(tmp_path / "o" / f"{name}_actions.mp4")]
     assert len(shown) == n and shown[0] == 0
@@ -294,3 +296,54 @@ def test_show_puts_every_frame_in_the_window_and_q_ends_the_input(tmp_path, monk
     written = read_video(summary["outputs"]["video"])
     assert len(written) == summary["num_frames"] and len(shown) == len(written)
     assert all(index_of(cv2.cvtColor(s, cv2.COLOR_BGR2RGB)) == i for i, s in enumerate(shown))
+
+
+TINY_CONFIG = '''
+from detectron2.config import LazyCall as L
+from vmae_det.data.ava import AVAClipMapper
+from vmae_det.data.transforms import build_ava_test_augmentations
+from vmae_det.demo.testing import TinyActionModel
+
+model = L(TinyActionModel)(num_classes=3)
+dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
+    is_train=False, num_classes=3, num_frames=4, sampling_rate=2,
+    augmentations=L(build_ava_test_augmentations)(short_edge=32),
+)))
+'''
+
+
+def test_cli_records_a_stream_and_reports_one_that_never_answers(stream, tmp_path, capsys):
+    from vmae_det.tools import demo as demo_tool
+
+    cfg = tmp_path / "tiny_cfg.py"
+    cfg.write_text(TINY_CONFIG)
+    torch.save({"model": TinyActionModel(num_classes=3).state_dict()}, tmp_path / "w.pth")
+    boxes = tmp_path / "b.csv"
+    boxes.write_text("cam,1,0.05,0.05,0.4,0.6,,0.9\n")
+    common = ["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(tmp_path / "o"),
+              "--device", "cpu", "--no-progress", "--render-min-short-side", "0",
+              "--stream-option", "analyzeduration=100000", "--stream-option", "probesize=32768"]
+    s = stream(150)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        rc = demo_tool.cli(common + ["--input", s.url, "--max-seconds", "1.5", "--boxes", str(boxes),
+                                     "--video-id", "cam"])
+        assert rc == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["stopped_by"] == "max_seconds" and summary["num_frames"] == 45 and summary["live"] is True
+        rows = Path(summary["outputs"]["csv"]).read_text().splitlines()
+        assert rows and all(r.startswith("cam,0001,") for r in rows)  # the CSV's keyframe at 1 s, frame 30
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        with silent:
+            rc = demo_tool.cli(common + ["--input", f"tcp://127.0.0.1:{silent.getsockname()[1]}",
+                                         "--stream-timeout", "1", "--person-detector", "csv", "--boxes", str(boxes)])
+        assert rc == 2
+        err = capsys.readouterr().err
+        assert "error: cannot decode video 'tcp://127.0.0.1:" in err and "no answer within 1 s" in err
+        with pytest.raises(SystemExit) as e:
+            demo_tool.main(common + ["--input", s.url, "--stream-option", "novalue", "--boxes", str(boxes)])
+        assert e.value.code == 2 and "--stream-option wants KEY=VALUE" in capsys.readouterr().err
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -5,8 +5,9 @@ as it comes, into a queue of at most ``ceil(max_latency * fps)`` frames (at leas
 
 * **Dropping.** When the demo (model, person detector, rendering) falls behind and the queue is full,
   the *oldest* waiting frame is dropped and counted (``live_dropped_frames``): the demo always takes the
-  oldest of the newest frames, so a frame is at most about ``max_latency`` old when it enters the
-  pipeline (``live_max_frame_age_seconds`` is the age measured).
+  oldest of the newest frames, so a frame waits at most about ``max_latency`` in the queue
+  (``live_max_frame_age_seconds`` measures it; ``live_max_lag_seconds`` how far behind the live edge a
+  frame was taken, start-up, socket backlog and decoding included).
 * **Time.** Frames keep their presentation time: they go onto the same constant-rate grid as a file's
   (:class:`~.video_stream.VideoStreamReader`), so a dropped frame's grid slots show the nearest frame
   that was kept (repeated grid frames). The output lasts as long as the stream, keyframes are at their
@@ -138,6 +139,9 @@ class LiveStreamReader(VideoStreamReader):
         self.max_latency = float(max_latency)
         self.num_dropped = 0
         self.max_frame_age = 0.0
+        self.max_lag = 0.0
+        # arrival time - presentation time, smallest so far: the live edge's clock (see _take)
+        self._clock_offset = time.monotonic()
         self.slot_dropped = False
         self.stop_reason: Optional[str] = None
         self.stream_error: Optional[str] = None
@@ -186,7 +190,9 @@ class LiveStreamReader(VideoStreamReader):
                     t = t_prev + period
                 t_prev = t
                 self._num_decoded += 1
-                self._put(_Item(t, frame, time.monotonic()))
+                now = time.monotonic()
+                self._clock_offset = min(self._clock_offset, now - float(t))
+                self._put(_Item(t, frame, now))
         except av.error.ExitError:
             self.stream_error = f"no data for {self.timeout:g} s (--stream-timeout)"
         except (av.error.FFmpegError, OSError) as e:
@@ -226,7 +232,11 @@ class LiveStreamReader(VideoStreamReader):
                 return None
             item = self._queue.popleft()
             self._cond.notify_all()
-        self.max_frame_age = max(self.max_frame_age, time.monotonic() - item.wall)
+        now = time.monotonic()
+        self.max_frame_age = max(self.max_frame_age, now - item.wall)
+        # How far behind the live edge: now against the time the frame would have arrived had it come as
+        # early as the earliest-arriving frame (so probing, socket backlog and decoding delays count too).
+        self.max_lag = max(self.max_lag, now - float(item.t) - self._clock_offset)
         return item
 
     def _timed_frames(self) -> Iterator[Tuple[int, Fraction, object]]:
@@ -299,6 +309,7 @@ class LiveStreamReader(VideoStreamReader):
         """What the demo's summary reports about the live input."""
         return {"live": self.drops, "live_queue_frames": self.queue_size, "live_max_latency_seconds": self.max_latency,
                 "live_dropped_frames": self.num_dropped, "live_max_frame_age_seconds": round(self.max_frame_age, 3),
+                "live_max_lag_seconds": round(self.max_lag, 3),
                 "stream_error": self.stream_error}
 
     def close(self) -> None:
