@@ -247,9 +247,10 @@ class HOGPersonDetector:
     windows trained on INRIA pedestrians), shipped inside the OpenCV wheel: nothing to download.
 
     * Scale: the SVM sees people about 96 px tall inside its 128-px window, so the frame is resized by
-      ``96 / (min_person_height * H)``: people at least ``min_person_height`` of the frame height are
-      found, whatever the resolution (a 576-px frame is enlarged 1.33x with the default 1/8, a 1080p one
-      reduced), and the cost per frame is about the same for every video.
+      ``96 / (min_person_height * H)``: people from about ``min_person_height`` of the frame height up
+      are found, whatever the resolution (a 576-px frame is enlarged 1.33x with the default 1/8, a 1080p
+      one reduced), and the cost per frame is about the same for every video (measured recall per
+      setting: docs/person_detectors.md).
     * ``win_stride``, ``padding``, ``scale``, ``group_threshold``: ``detectMultiScale``'s settings (window
       step in pixels, border added around the image, pyramid factor, overlapping hits needed for a box).
     * Score: the SVM margin ``m`` mapped to ``1 / (1 + exp(-m))``: 0.5 on the SVM's decision boundary,
