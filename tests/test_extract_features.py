@@ -232,9 +232,11 @@ def test_resume_after_a_stop_gives_the_same_bytes(setup, monkeypatch):
     ("shard size", {"--shard-size": "0"}, "--shard-size must be an integer >= 1, got 0"),
     ("output is a file", {"--output": "{tmp}/model.pth"}, "is a file, not a folder"),
     ("not a test-time mapper", {"dataloader.test.mapper.is_train": "True"}, "not a test-time AVAClipMapper"),
+    ("checkpoint of another model", {"--checkpoint": "{tmp}/other.pth"}, "{tmp}/other.pth"),
 ])
 def test_bad_inputs_end_with_an_error_line(setup, capsys, monkeypatch, case, change, message):
     ckpt, tmp = setup
+    torch.save({"model": {"conv.weight": torch.zeros(2, 2)}}, tmp / "other.pth")
     flags = {"--config-file": CONFIG, "--checkpoint": ckpt, "--output": str(tmp / "bad"), "--num-workers": "0"}
     flags.update({k: v.format(tmp=tmp) for k, v in change.items() if k.startswith("--")})
     opts = OPTS + [f"{k}={v}" for k, v in change.items() if not k.startswith("--")]
@@ -242,4 +244,4 @@ def test_bad_inputs_end_with_an_error_line(setup, capsys, monkeypatch, case, cha
     assert ef.cli() == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message.format(tmp=tmp) in err, err
-    assert not (tmp / "bad" / "index.csv").exists()
+    assert not (tmp / "bad").exists()  # refused before the output folder is made

@@ -456,18 +456,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "person_id": "ground truth person id" if mapper.test_box_source == "gt" else
                      (tracks.describe() if tracks else "none (-1)"),
     }
-    out = Path(args.output)
-    progress = open_output(out, settings, args.resume)
-    if progress is None:
-        print(f"{out} is complete: nothing to do")
-        return 0
-
+    # The weights before the output folder: a refused checkpoint leaves no folder behind.
     model = instantiate(cfg.model)
     if not hasattr(model, "roi_features"):
         raise ValueError(f"{args.config_file}: the model is a {type(model).__name__}; feature extraction needs an "
                          "AVAActionDetector (roi_features)")
     load_init_weights(model, args.checkpoint, full_model=True)
     model.to(device).eval()
+    out = Path(args.output)
+    progress = open_output(out, settings, args.resume)
+    if progress is None:
+        print(f"{out} is complete: nothing to do")
+        return 0
 
     done = progress["keyframes_done"]
     start = (done // batch_size) * batch_size  # the uninterrupted run's batch (clips are padded per batch)
