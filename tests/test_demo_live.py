@@ -347,3 +347,43 @@ def test_cli_records_a_stream_and_reports_one_that_never_answers(stream, tmp_pat
         assert e.value.code == 2 and "--stream-option wants KEY=VALUE" in capsys.readouterr().err
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_second_ctrl_c_aborts_and_removes_the_partial_outputs(stream, tmp_path):
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers need the main thread")
+    s = stream(600)
+
+    def interrupt_twice(frame):
+        os.kill(os.getpid(), signal.SIGINT)  # stop, keeping the outputs...
+        os.kill(os.getpid(), signal.SIGINT)  # ...no: abort
+        return detector(frame)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(s.url, tmp_path / "o", keyframe_interval=10, persons=interrupt_twice)
+    assert not [p for p in (tmp_path / "o").iterdir()]
+
+
+def test_a_recorded_file_over_http_is_read_whole_with_the_results_of_the_file(tmp_path):
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    video = _file(tmp_path, 75)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        slow = lambda frame: (time.sleep(0.05), detector(frame))[1]  # noqa: E731  (slower than decoding)
+        url = f"http://127.0.0.1:{server.server_address[1]}/clip.mp4"
+        summary = run(url, tmp_path / "http", keyframe_interval=5, max_latency=0.1, persons=slow)
+    finally:
+        server.shutdown()
+        server.server_close()
+    local = run(str(video), tmp_path / "file", keyframe_interval=5, persons=slow)
+    assert summary["input_kind"] == "url" and summary["live"] is False  # the container states a duration
+    assert summary["live_dropped_frames"] == 0 and summary["num_frames"] == local["num_frames"] == 75
+    assert (tmp_path / "http/clip_actions.csv").read_text() == (tmp_path / "file/clip_actions.csv").read_text()
