@@ -24,6 +24,7 @@ _EXPORTS = {
     "VideoDecodeError": "video_stream", "VideoStreamError": "video_stream", "VideoStreamReader": "video_stream",
     "VideoStreamWriter": "video_stream", "VideoWriteError": "video_stream",
     "ActionVisualizer": "visualizer", "BoxLabels": "visualizer",
+    "PersonTracker": "tracking", "count_id_switches": "tracking",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -117,9 +117,10 @@ class PersonTracker:
         matched_tracks = set()
         if self._tracks and len(boxes):
             iou = box_iou(np.stack([t.predicted_box(self.motion) for t in self._tracks]), boxes)
+            iou[iou < self.iou_threshold] = 0.0  # pairs that cannot be linked must not steer the others
             rows, cols = linear_sum_assignment(iou, maximize=True)
             for r, c in zip(rows, cols):
-                if iou[r, c] >= self.iou_threshold:
+                if iou[r, c] > 0:
                     track = self._tracks[r]
                     track.boxes.append(boxes[c])
                     track.missed = 0
