@@ -10,10 +10,6 @@ With tracking (:mod:`.tracking`) each person in the JSON has a ``"track_id"``, a
 ``video_id,timestamp,x1,y1,x2,y2,track_id`` has one row per person box (timestamp and box written as in
 the detections CSV), so the detections CSV stays in the official format (docs/tracking.md).
 
-With tracking (:mod:`.tracking`) each person in the JSON has a ``"track_id"``, and a sidecar CSV
-``video_id,timestamp,x1,y1,x2,y2,track_id`` has one row per person box (timestamp and box written as in
-the detections CSV), so the detections CSV stays in the official format (docs/tracking.md).
-
 Both files are streamed (one keyframe at a time) so an hour-long video never holds its results.
 
 :class:`OutputFiles` makes a run all-or-nothing: every output is written under a temporary name in the
@@ -212,11 +208,6 @@ class DetectionWriter:
                 if self._tracks is not None:
                     # The track id sits where the detections have the action id: 7 columns, AVA's box format.
                     self._tracks.write(format_ava_row(self.video_id, timestamp, box, track_id) + "\r\n")
-            if track_id is not None:
-                people[-1]["track_id"] = track_id
-                if self._tracks is not None:
-                    # The track id sits where the detections have the action id: 7 columns, AVA's box format.
-                    self._tracks.write(format_ava_row(self.video_id, timestamp, box, track_id) + "\r\n")
         entry = {"timestamp": timestamp, "time": round(det.time, 6), "frame": det.frame, "people": people}
         self._json.write(("" if self._first else ",\n") + json.dumps(entry))
         self._first = False
@@ -241,9 +232,6 @@ class DetectionWriter:
         if self._csv_file is not None:
             self._csv_file.close()
             self._csv_file = None
-        if self._tracks is not None:
-            self._tracks.close()
-            self._tracks = None
         if self._tracks is not None:
             self._tracks.close()
             self._tracks = None
