@@ -139,6 +139,7 @@ def test_input_kinds_and_output_names(tmp_path):
                       ("http://host/videos/walk.mp4", "walk"), ("srt://h:9000?mode=caller", "h_9000")]:
         spec = parse_input(url)
         assert (spec.kind, spec.location, spec.name, spec.live) == ("url", url, name, True)
+    assert parse_input("rtsp://admin:pw@cam/s").shown == "rtsp://admin:***@cam/s"
     missing = parse_input("no/such/clip.mp4")
     assert (missing.kind, missing.name, missing.live) == ("file", "clip", False)
 
@@ -166,8 +167,9 @@ def test_a_url_that_never_answers_fails_within_the_timeout(tmp_path):
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there: refused at once
-    with pytest.raises(VideoStreamError, match="cannot open the stream .*refused"):
-        run(f"tcp://127.0.0.1:{port}", tmp_path / "o")
+    with pytest.raises(VideoStreamError, match="cannot open the stream .*refused") as e:
+        run(f"tcp://admin:secret@127.0.0.1:{port}", tmp_path / "o")
+    assert "secret" not in str(e.value) and "admin:***@127.0.0.1" in str(e.value)  # never a password in messages
 
 
 # --------------------------------------------------------------------------- a live stream

@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["InputSpec", "WEBCAM_DEVICES", "DEVICE_FORMATS", "parse_input", "webcam_device"]
+__all__ = ["InputSpec", "WEBCAM_DEVICES", "DEVICE_FORMATS", "parse_input", "redact", "webcam_device"]
 
 #: ``sys.platform`` prefix -> (device path pattern, FFmpeg input format) of camera ``{index}``.
 WEBCAM_DEVICES = {
@@ -51,6 +51,11 @@ class InputSpec:
     format: Optional[str]
     name: str
     text: str
+
+    @property
+    def shown(self) -> str:
+        """The input for messages, logs and the summary: a URL's password replaced by ``***``."""
+        return redact(self.text) if self.kind == "url" else self.text
 
     @property
     def live(self) -> bool:
@@ -89,6 +94,11 @@ def parse_input(text: str, platform: Optional[str] = None) -> InputSpec:
     if _URL.match(text):
         return InputSpec("url", text, None, _url_name(text), text)
     return InputSpec("file", text, None, _stem(text), text)
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` replaced by ``***``."""
+    return re.sub(r"(://[^/@:\s]*:)[^/@\s]*@", r"\1***@", text)
 
 
 def _stem(path: str) -> str:

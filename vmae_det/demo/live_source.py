@@ -43,7 +43,7 @@ from typing import Deque, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .input_spec import InputSpec
+from .input_spec import InputSpec, redact
 from .person_boxes import PersonBoxSource
 from .video_stream import VideoStreamError, VideoStreamReader
 
@@ -102,7 +102,7 @@ class LiveStreamReader(VideoStreamReader):
         import av
 
         self.spec = spec
-        self.path = spec.text
+        self.path = spec.shown  # in every message: never a URL's password
         self._log = logger
         self._closed = True
         self._thread: Optional[threading.Thread] = None
@@ -121,7 +121,7 @@ class LiveStreamReader(VideoStreamReader):
                                               "nothing is sending there, or not a video stream") from e
         except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as e:
             what = "camera" if spec.kind == "webcam" else "stream"
-            raise VideoStreamError(self.path, f"cannot open the {what} ({e})") from e
+            raise VideoStreamError(self.path, f"cannot open the {what} ({redact(str(e))})") from e
         self._closed = False
         try:
             self._open_stream()
@@ -196,7 +196,7 @@ class LiveStreamReader(VideoStreamReader):
         except av.error.ExitError:
             self.stream_error = f"no data for {self.timeout:g} s (--stream-timeout)"
         except (av.error.FFmpegError, OSError) as e:
-            self.stream_error = str(e)
+            self.stream_error = redact(str(e))
         except BaseException as e:  # never lose a bug in a thread
             self.stream_error = f"{type(e).__name__}: {e}"
             logger.exception("%s: the decoding thread failed", self.path)

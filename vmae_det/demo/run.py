@@ -194,7 +194,7 @@ def run_demo(
             persons.bind(schedule)
         if schedule.resampled:
             logger.info("%s runs at %.3f fps, the model was trained at %g fps: each clip takes the video frames "
-                        "nearest to its %d frames every %d/%g s (%.2f s, as in training)", video, reader.fps,
+                        "nearest to its %d frames every %d/%g s (%.2f s, as in training)", spec.shown, reader.fps,
                         model_fps, schedule.num_frames, schedule.stride, model_fps, schedule.clip_seconds)
         outputs = OutputFiles(output_dir, name, {"video": "actions.mp4", "csv": "actions.csv",
                                                  "json": "actions.json", "preview": "preview.png",
@@ -218,7 +218,7 @@ def run_demo(
                             RENDER_BACKLOG_BYTES, tracker)
         # The encoder is opened before decoding, so a size it refuses fails before any model work.
         state.renderer.video_writer = VideoStreamWriter(outputs.tmp["video"], reader.rate, out_w, out_h)
-        window = open_window(f"vmae_det demo: {spec.text}") if show else None
+        window = open_window(f"vmae_det demo: {spec.shown}") if show else None
         if window is not None:
             state.renderer.video_writer = ShowingWriter(state.renderer.video_writer, window)
         max_frames = None if max_seconds is None else max(1, int(-(-float(max_seconds) * reader.fps // 1)))
@@ -245,7 +245,7 @@ def run_demo(
         stopped_by = stopped_by or getattr(reader, "stop_reason", None)
         if num_frames < schedule.span:
             at_video_fps = f" = {schedule.span} at {reader.fps:.3f} fps" if schedule.resampled else ""
-            raise VideoTooShortError(video, f"{num_frames} frames, shorter than one clip ({schedule.span} frames = "
+            raise VideoTooShortError(spec.shown, f"{num_frames} frames, shorter than one clip ({schedule.span} frames = "
                                             f"{predictor.num_frames} x {predictor.sampling_rate} at {model_fps:g} fps"
                                             f"{at_video_fps})")
         state.finish(num_frames)
@@ -256,7 +256,7 @@ def run_demo(
         produced = ["video", "csv", "json"] + (["preview"] if state.renderer.preview_written else [])
         produced += ["tracks"] if track else []
         summary = {
-            "video": str(video), "video_id": video_id,
+            "video": spec.shown, "video_id": video_id,
             "outputs": {k: outputs.final[k] for k in produced},
             "num_frames": num_frames, "fps": reader.fps, "duration_seconds": round(num_frames / reader.fps, 3),
             "decoded_frames": int(stats["decoded"]), "repeated_frames": int(stats["repeated"]),
@@ -276,7 +276,7 @@ def run_demo(
         }
         if stats["repeated"] or stats["dropped"]:
             logger.info("%s: %d decoded frames on %d grid frames at %.3f fps (%d repeated, %d dropped): "
-                        "timestamps are not evenly spaced", video, stats["decoded"], num_frames, reader.fps,
+                        "timestamps are not evenly spaced", spec.shown, stats["decoded"], num_frames, reader.fps,
                         stats["repeated"], stats["dropped"])
         state.writer.close(summary)
         outputs.commit(produced)
