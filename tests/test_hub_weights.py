@@ -121,6 +121,20 @@ def test_the_cache_folder_follows_hf_home_when_hf_hub_cache_is_unset(tmp_path, m
     assert resolve_weights("hf://org/name") == str(snap / "pytorch_model.bin")
 
 
+def test_online_without_an_answering_hub_the_cached_file_is_used(hub, tmp_path, monkeypatch):
+    """HF_HUB_OFFLINE unset and the Hub unreachable (a closed local port): the cached snapshot is used."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    closed = "http://127.0.0.1:9"  # the URL template is built when huggingface_hub is imported: patch both
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", closed)
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        closed + "/{repo_id}/resolve/{revision}/{filename}")
+    (tmp_path / "w.bin").write_bytes(b"x")
+    snap = publish(hub, "org/name", {"pytorch_model.bin": tmp_path / "w.bin"})
+    assert resolve_weights("hf://org/name") == str(snap / "pytorch_model.bin")
+
+
 def test_an_id_missing_offline_is_one_clear_error(hub, tmp_path, capsys):
     with pytest.raises(WeightsNotFoundError) as err:
         resolve_weights("hf://MCG-NJU/videomae-base")

@@ -167,8 +167,8 @@ def resolve_weights(spec: Union[str, os.PathLike]) -> str:
             local_only = True  # the Hub did not answer: do not wait for it again for the next files
         except EntryNotFoundError:  # the repository exists but has no such file
             not_in_repo.append(filename)
-        except OSError as e:  # a network error huggingface_hub did not turn into one of the above
-            raise WeightsNotFoundError(f"{where}: cannot reach the Hub ({type(e).__name__}: {e}); "
+        except OSError as e:  # e.g. a proxy error, an unwritable cache folder
+            raise WeightsNotFoundError(f"{where}: cannot fetch {filename} ({type(e).__name__}: {e}); "
                                        + _how_to_fix(hub, cache, offline)) from e
     if path is None:
         if not_cached:

@@ -49,7 +49,8 @@ def check_arguments(args) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", required=True)
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True,
+                   help="this model's weights: a file, or hf://ORG/NAME/FILE on the Hugging Face Hub (docs/weights.md)")
     p.add_argument("--output", required=True, help="output .onnx file")
     p.add_argument("--clip-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="clip height and width (default: test short side x 4/3, rounded up to the patch size)")
