@@ -3,11 +3,12 @@
 # videos, fine-tune on a few labelled ones, and compare with fine-tuning from scratch (same budget, 3 seeds).
 # data → MAE pretraining → reconstruction picture → fine-tuning, pretrained vs scratch → frame-mAP → demo video.
 # Usage: scripts/quickstart.sh [PYTHON]   (outputs under output/quickstart/)
-# Environment: QUICKSTART_SEEDS (default "0 1 2"), QUICKSTART_PRETRAIN_ITERS (default: the config's 2000).
+# Environment: QUICKSTART_SEEDS (default "0 1 2"), QUICKSTART_PRETRAIN_ITERS (default: the config's 1200),
+# QUICKSTART_OUT (default output/quickstart).
 set -euo pipefail
 PY=${1:-.venv/bin/python}
 cd "$(dirname "$0")/.."
-OUT=output/quickstart
+OUT=${QUICKSTART_OUT:-output/quickstart}
 UNLABELLED=datasets/tiny_ava_unlabelled
 LABELLED=datasets/tiny_ava_few
 SEEDS=${QUICKSTART_SEEDS:-0 1 2}
@@ -49,6 +50,6 @@ for arm in ("pretrained", "scratch"):
 print(summary["summary"])
 print("MAE loss curve:", out / "pretrain/loss_curve.png")
 print("MAE reconstructions:", sorted(str(p) for p in out.glob("reconstruction*.png")))
-print("per-class AP chart:", out / "compare/pretrained_seed0/inference/ava_per_class_ap.png")
+print("per-class AP chart:", out / f"compare/pretrained_seed{summary['seeds'][0]}/inference/ava_per_class_ap.png")
 print("demo:", sorted(str(p) for p in (out / "demo").glob("*")))
 PYEOF

@@ -4,8 +4,9 @@
 The quick start's last step (scripts/quickstart.sh): the same config, data and fine-tuning budget for both
 arms; only ``train.init_checkpoint`` (the MAE checkpoint, or none) and ``train.seed`` change. Each run's
 frame-mAP is the evaluation after its last iteration (``inference/ava_metrics.json``), never the best of
-several evaluations. A run whose metrics file already exists is reused, so an interrupted comparison
-continues where it stopped (``--force`` reruns everything)::
+several evaluations. A finished run is reused when it was made with the same checkpoint (its sha256),
+config, dataset and overrides (``run.json`` in its folder), so an interrupted comparison continues where
+it stopped; anything else is rerun (``--force`` reruns everything)::
 
     python scripts/quickstart_compare.py --pretrained output/quickstart/pretrain/model_final.pth \\
         --ava-root datasets/tiny_ava_few --output-dir output/quickstart/compare --seeds 0 1 2
@@ -17,6 +18,7 @@ fine-tuning run (e.g. ``train.max_iter=100``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import subprocess
@@ -36,11 +38,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--ava-root", required=True, help="labelled AVA-layout dataset to fine-tune and evaluate on")
     p.add_argument("--config-file", default="configs/ava/tiny.py")
     p.add_argument("--output-dir", default="output/quickstart/compare")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tuning seeds (at least 2)")
+    p.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="fine-tuning seeds (at least 2)")
     p.add_argument("--python", default=sys.executable, help="interpreter that runs tools/train_net.py")
     p.add_argument("--force", action="store_true", help="rerun runs that already have metrics")
     p.add_argument("opts", nargs=argparse.REMAINDER, metavar="key=value", help="overrides for every run")
     args = p.parse_args(argv)
+    # "--seeds 0 1 train.max_iter=600": the overrides after the seeds belong to opts
+    args.opts = [v for v in args.seeds if "=" in v] + list(args.opts)
+    try:
+        args.seeds = [int(v) for v in args.seeds if "=" not in v]
+    except ValueError:
+        p.error(f"--seeds: integers expected, got {[v for v in args.seeds if '=' not in v]}")
     if len(set(args.seeds)) != len(args.seeds) or len(args.seeds) < 2:
         p.error(f"--seeds: need at least 2 distinct seeds (a spread needs several), got {args.seeds}")
     if not Path(args.pretrained).is_file():
@@ -67,6 +75,24 @@ def run_dir(output_dir: Path, arm: str, seed: int) -> Path:
     return output_dir / f"{arm}_seed{seed}"
 
 
+def run_key(args: argparse.Namespace, arm: str, seed: int) -> dict:
+    """What a run's result depends on besides the code: reused only when all of it is the same."""
+    init = ""
+    if arm == "pretrained":
+        init = hashlib.sha256(Path(args.pretrained).read_bytes()).hexdigest()
+    return {"arm": arm, "seed": seed, "init_sha256": init, "config_file": args.config_file,
+            "ava_root": str(Path(args.ava_root).resolve()), "overrides": list(args.opts)}
+
+
+def finished_map(folder: Path, key: dict) -> Optional[float]:
+    """The run's frame-mAP if it finished with exactly ``key`` (see :func:`run_key`), else None."""
+    try:
+        same = json.loads((folder / "run.json").read_text()) == key
+    except (OSError, json.JSONDecodeError):
+        same = False
+    return read_map(folder) if same else None
+
+
 def read_map(folder: Path) -> Optional[float]:
     path = folder / "inference" / "ava_metrics.json"
     if not path.is_file():
@@ -77,7 +103,7 @@ def read_map(folder: Path) -> Optional[float]:
         raise ValueError(f"{path}: not an AVA metrics file ({e}); delete it or pass --force") from e
 
 
-def fine_tune(args: argparse.Namespace, arm: str, seed: int, folder: Path) -> float:
+def fine_tune(args: argparse.Namespace, arm: str, seed: int, folder: Path, key: dict) -> float:
     init = str(Path(args.pretrained).resolve()) if arm == "pretrained" else ""
     cmd = [
         args.python, str(REPO / "tools" / "train_net.py"), "--config-file", args.config_file,
@@ -85,6 +111,8 @@ def fine_tune(args: argparse.Namespace, arm: str, seed: int, folder: Path) -> fl
         f"train.output_dir={folder}", *args.opts,
     ]
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "run.json").unlink(missing_ok=True)
+    (folder / "inference" / "ava_metrics.json").unlink(missing_ok=True)  # no stale result if this run fails
     with open(folder / "stdout.log", "w") as log:
         rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     if rc != 0:
@@ -92,6 +120,7 @@ def fine_tune(args: argparse.Namespace, arm: str, seed: int, folder: Path) -> fl
     value = read_map(folder)
     if value is None:
         raise RuntimeError(f"fine-tuning ({arm}, seed {seed}) wrote no {folder / 'inference/ava_metrics.json'}")
+    (folder / "run.json").write_text(json.dumps(key, indent=2) + "\n")
     return value
 
 
@@ -112,10 +141,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for seed in args.seeds:
         for arm in ARMS:
             folder = run_dir(out, arm, seed)
-            value = None if args.force else read_map(folder)
+            key = run_key(args, arm, seed)
+            value = None if args.force else finished_map(folder, key)
             how = "reused"
             if value is None:
-                value, how = fine_tune(args, arm, seed, folder), "trained"
+                value, how = fine_tune(args, arm, seed, folder, key), "trained"
             done += 1
             results[arm].append(value)
             eta = (time.time() - t0) / done * (total - done)

@@ -71,9 +71,11 @@ def test_normalized_reconstruction_takes_each_masked_cubes_mean_and_std_from_the
 
 # ---------------------------------------------------------------- scripts/quickstart_compare.py
 
-def _fake_run(folder: Path, value: float) -> None:
+def _fake_run(folder: Path, value: float, key: dict) -> None:
+    """A finished fine-tuning run as quickstart_compare.py leaves it: metrics and the run's key."""
     (folder / "inference").mkdir(parents=True)
     (folder / "inference" / "ava_metrics.json").write_text(json.dumps({"mAP": value, "per_class": []}))
+    (folder / "run.json").write_text(json.dumps(key))
 
 
 @pytest.fixture()
@@ -89,34 +91,45 @@ def test_compare_reports_both_arms_over_seeds_and_reuses_finished_runs(tmp_path,
     compare = _script("quickstart_compare")
     ckpt, root = compare_inputs
     out = tmp_path / "compare"
+    argv = ["--pretrained", str(ckpt), "--ava-root", str(root), "--output-dir", str(out), "--seeds", "0", "1"]
+    args = compare.parse_args(argv)
     values = {("pretrained", 0): 0.7, ("pretrained", 1): 0.8, ("scratch", 0): 0.5, ("scratch", 1): 0.6}
     for (arm, seed), v in values.items():
-        _fake_run(compare.run_dir(out, arm, seed), v)
-    assert compare.main(["--pretrained", str(ckpt), "--ava-root", str(root), "--output-dir", str(out),
-                         "--seeds", "0", "1"]) == 0
+        _fake_run(compare.run_dir(out, arm, seed), v, compare.run_key(args, arm, seed))
+    assert compare.main(argv) == 0
     text = capsys.readouterr().out
     assert "pretrained: 0.750 ± 0.071, scratch: 0.550 ± 0.071" in text and "over 2 fine-tuning seeds" in text
     assert text.count("(reused") == 4
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pretrained"]["mAP"] == [0.7, 0.8] and summary["scratch"]["mAP"] == [0.5, 0.6]
     assert summary["pretrained"]["mean"] == pytest.approx(0.75)
+    # a run made from another checkpoint, or with other overrides, is not reused
+    folder = compare.run_dir(out, "pretrained", 0)
+    assert compare.finished_map(folder, compare.run_key(args, "pretrained", 0)) == pytest.approx(0.7)
+    ckpt.write_bytes(b"another pretraining")
+    assert compare.finished_map(folder, compare.run_key(args, "pretrained", 0)) is None
+    other = compare.parse_args(argv + ["train.max_iter=5"])  # overrides right after the seeds
+    assert other.seeds == [0, 1] and other.opts == ["train.max_iter=5"]
+    assert compare.finished_map(compare.run_dir(out, "scratch", 0), compare.run_key(other, "scratch", 0)) is None
 
 
 def test_compare_names_a_corrupt_metrics_file(tmp_path, compare_inputs):
     compare = _script("quickstart_compare")
     ckpt, root = compare_inputs
     out = tmp_path / "compare"
-    bad = compare.run_dir(out, "pretrained", 0) / "inference" / "ava_metrics.json"
-    bad.parent.mkdir(parents=True)
-    bad.write_text("{not json")
+    argv = ["--pretrained", str(ckpt), "--ava-root", str(root), "--output-dir", str(out), "--seeds", "0", "1"]
+    folder = compare.run_dir(out, "pretrained", 0)
+    _fake_run(folder, 0.5, compare.run_key(compare.parse_args(argv), "pretrained", 0))
+    (folder / "inference" / "ava_metrics.json").write_text("{not json")
     with pytest.raises(ValueError, match="ava_metrics.json"):
-        compare.main(["--pretrained", str(ckpt), "--ava-root", str(root), "--output-dir", str(out), "--seeds", "0", "1"])
+        compare.main(argv)
 
 
 @pytest.mark.parametrize("argv_tail,message", [
     (["--seeds", "0"], "at least 2 distinct seeds"),
     (["--seeds", "1", "1"], "at least 2 distinct seeds"),
     (["train.max_iter"], "key=value"),
+    (["--seeds", "0", "x"], "integers expected"),
 ])
 def test_compare_argument_errors(compare_inputs, capsys, argv_tail, message):
     compare = _script("quickstart_compare")
