@@ -35,7 +35,7 @@ import json
 import math
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -69,6 +69,7 @@ MARGIN = 2  # px kept free at the image border
 
 _FORMAT_PARTS = {"frames": {"frames"}, "videos": {"videos"}, "both": {"frames", "videos"}}
 _MARKER = ".complete.json"
+_FIGURES = {"small": (2, 4), "large": (1, 3)}  # figure style -> [low, high) number of people per video
 
 
 @dataclass
@@ -79,14 +80,16 @@ class Figure:
     height: int  # feet to top of head
     lane_top: int  # the vertical band the figure lives in (no overlap between figures)
     lane_bottom: int
+    body_frac: float = 0.25  # body width / height
+    limb: int = 2  # arm thickness
+
+    @property
+    def body_w(self) -> int:
+        return max(4, round(self.height * self.body_frac))
 
     @property
     def head_r(self) -> int:
         return max(2, round(self.height * 0.12))
-
-    @property
-    def body_w(self) -> int:
-        return max(4, round(self.height * 0.25))
 
     @property
     def arm_len(self) -> int:
@@ -168,7 +171,7 @@ def _draw_figure(img: np.ndarray, fig: Figure, cx: float, feet: int, arm: float)
         int(round(shoulder[0] + fig.arm_len * math.sin(arm))),
         int(round(shoulder[1] + fig.arm_len * math.cos(arm))),
     )
-    cv2.line(img, shoulder, hand, c, 2, lineType=cv2.LINE_8)
+    cv2.line(img, shoulder, hand, c, fig.limb, lineType=cv2.LINE_8)
 
 
 def _background(rng: np.random.Generator) -> np.ndarray:
@@ -181,8 +184,11 @@ def _background(rng: np.random.Generator) -> np.ndarray:
     return np.clip(bg, 60, 180).astype(np.uint8)
 
 
-def render_video(seed: int, num_frames: int, num_people: int):
+def render_video(seed: int, num_frames: int, num_people: int, figures: str = "small"):
     """Render one synthetic video.
+
+    ``figures="large"``: figures fill their lane (up to the frame height for a single person) with a
+    wider body and thicker arm (the quick start's sets: figures cover many 8 px cubes of its 64 px clips).
 
     Returns ``(frames, people)``: ``frames`` uint8 [T, H, W, 3] RGB and, per person, a dict with
     ``actions`` (list per second segment) and ``boxes`` (per-frame tight pixel box
@@ -194,12 +200,20 @@ def render_video(seed: int, num_frames: int, num_people: int):
     colors = rng.permutation(len(PALETTE))[:num_people]
     figs, plans = [], []
     for p in range(num_people):
-        max_h = min(40, lane_h - JUMP_HEIGHT - 2)
+        if figures == "large":
+            max_h = lane_h - JUMP_HEIGHT - 2
+            height = int(rng.integers(max(20, lane_h // 2), max_h + 1))
+            style = dict(body_frac=0.4, limb=max(2, round(height * 0.08)))
+        else:
+            max_h = min(40, lane_h - JUMP_HEIGHT - 2)
+            height = int(rng.integers(20, max_h + 1))
+            style = {}
         fig = Figure(
             color=PALETTE[colors[p]],
-            height=int(rng.integers(20, max_h + 1)),
+            height=height,
             lane_top=p * lane_h + 1,
             lane_bottom=(p + 1) * lane_h - 2,
+            **style,
         )
         figs.append(fig)
         plans.append(_plan_person(rng, fig, num_frames))
@@ -211,7 +225,7 @@ def render_video(seed: int, num_frames: int, num_people: int):
             _draw_figure(img, fig, cx[f], int(feet[f]), arm[f])
             # The box is the tight extent of exactly what was drawn.
             m = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-            _draw_figure(m, Figure((255, 255, 255), fig.height, 0, 0), cx[f], int(feet[f]), arm[f])
+            _draw_figure(m, replace(fig, color=(255, 255, 255)), cx[f], int(feet[f]), arm[f])
             ys, xs = np.nonzero(m[..., 0])
             person["boxes"][f] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
         frames[f] = img
@@ -247,6 +261,10 @@ def _write_readme(path: Path, args: dict) -> None:
         "a keyframe see one action set. GT boxes are the tight extent of the drawn figure at the keyframe.\n"
         "Predicted boxes: GT boxes with small noise, scores in [0.8, 1.0], plus low-score false positives.\n"
     )
+    if args.get("figures") == "large":
+        with open(path, "a") as f:
+            f.write("\nLarge figures (--figures large): 1-2 figures per video instead of 2-3, filling their lane\n"
+                    "(half or all of the frame height), body 0.4x the height wide, arm thickness 0.08x the height.\n")
 
 
 def _is_complete(root: Path, params: dict) -> bool:
@@ -274,6 +292,7 @@ def make_tiny_ava(
     format: str = "both",
     force: bool = False,
     videos_only: bool = False,
+    figures: str = "small",
 ) -> Path:
     """Generate the tiny AVA dataset under ``root`` and return ``root`` as a :class:`Path`.
 
@@ -283,9 +302,14 @@ def make_tiny_ava(
 
     ``videos_only``: write the training videos and nothing else (no annotations, frame lists or
     frames): an unlabelled set for MAE pretraining (the quick start's ``datasets/tiny_ava_unlabelled``).
+
+    ``figures``: ``"small"`` (the default dataset: 2-3 figures of 20-40 px) or ``"large"`` (1-2 figures
+    filling their half or the whole frame height, wider bodies and thicker arms; the quick start's sets).
     """
     if format not in _FORMAT_PARTS:
         raise ValueError(f"format must be one of {sorted(_FORMAT_PARTS)}, got {format!r}")
+    if figures not in _FIGURES:
+        raise ValueError(f"figures must be one of {list(_FIGURES)}, got {figures!r}")
     if videos_only:
         if num_val_videos:
             raise ValueError(f"videos_only writes training videos only; num_val_videos must be 0, got {num_val_videos}")
@@ -299,6 +323,8 @@ def make_tiny_ava(
     )
     if videos_only:  # only then: the default dataset's marker and README stay byte-identical
         params["videos_only"] = True
+    if figures != "small":
+        params["figures"] = figures
     if not force and _is_complete(root, params):
         return root
     for sub in ("videos", "frames", "annotations", "frame_lists"):
@@ -309,7 +335,7 @@ def make_tiny_ava(
     # Generated data never belongs in git.
     (root / ".gitignore").write_text("*\n")
     if videos_only:
-        _write_unlabelled_videos(root, seed, num_train_videos, seconds * FPS)
+        _write_unlabelled_videos(root, seed, num_train_videos, seconds * FPS, figures)
         _write_readme(root / "README.txt", params)
         with open(root / "README.txt", "a") as f:
             f.write("\nVideos only (--videos-only): no annotations are written; an unlabelled set for MAE pretraining.\n")
@@ -325,7 +351,7 @@ def make_tiny_ava(
         video_idx = 0  # SlowFast numbers videos per frame list
         for i in range(count):
             vid = f"tiny{split}{i:03d}"
-            frames, people, vrng = _render_split_video(seed, split_code, i, num_frames)
+            frames, people, vrng = _render_split_video(seed, split_code, i, num_frames, figures)
             if "videos" in parts:
                 (root / "videos").mkdir(exist_ok=True)
                 _write_mp4(root / "videos" / f"{vid}.mp4", frames)
@@ -368,22 +394,23 @@ def make_tiny_ava(
     return root
 
 
-def _render_split_video(seed: int, split_code: int, i: int, num_frames: int):
+def _render_split_video(seed: int, split_code: int, i: int, num_frames: int, figures: str = "small"):
     """The ``i``-th video of a split: its own seeds, so adding videos keeps the others."""
     vrng = np.random.default_rng([seed, split_code, i, 1])
     frames, people = render_video(
         seed=int(np.random.default_rng([seed, split_code, i]).integers(2**31)),
         num_frames=num_frames,
-        num_people=int(vrng.integers(2, 4)),
+        num_people=int(vrng.integers(*_FIGURES[figures])),
+        figures=figures,
     )
     return frames, people, vrng
 
 
-def _write_unlabelled_videos(root: Path, seed: int, count: int, num_frames: int) -> None:
+def _write_unlabelled_videos(root: Path, seed: int, count: int, num_frames: int, figures: str) -> None:
     """The training videos exactly as the labelled set would render them, without any annotation."""
     (root / "videos").mkdir(exist_ok=True)
     for i in range(count):
-        frames, _, _ = _render_split_video(seed, 1, i, num_frames)
+        frames, _, _ = _render_split_video(seed, 1, i, num_frames, figures)
         _write_mp4(root / "videos" / f"tinytrain{i:03d}.mp4", frames)
 
 
@@ -405,6 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if complete")
     parser.add_argument("--videos-only", action="store_true",
                         help="an unlabelled set for MAE pretraining: training videos only, no annotations")
+    parser.add_argument("--figures", choices=list(_FIGURES), default="small",
+                        help="large: 1-2 big, thick figures per video (the quick start's sets)")
     args = parser.parse_args(argv)
     if args.num_val_videos is None:
         args.num_val_videos = 0 if args.videos_only else 3
@@ -413,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = make_tiny_ava(
         args.root, seed=args.seed, num_train_videos=args.num_train_videos,
         num_val_videos=args.num_val_videos, seconds=args.seconds, format=args.format, force=args.force,
-        videos_only=args.videos_only,
+        videos_only=args.videos_only, figures=args.figures,
     )
     print(f"tiny AVA dataset ready at {root}")
     return 0

@@ -193,3 +193,24 @@ def test_deterministic_and_idempotent(root: Path, tmp_path: Path):
     assert (seed1 / "annotations" / "ava_train_v2.2.csv").read_text() != gt.read_text()
     with pytest.raises(ValueError, match="format"):
         gen.make_tiny_ava(tmp_path / "bad", format="gif")
+
+
+def test_large_figures_cover_more_of_the_frame(root: Path, tmp_path: Path):
+    """--figures large (the quick start's sets): 1-2 people, taller boxes, several times the figure pixels."""
+    large = gen.make_tiny_ava(tmp_path / "large", seed=0, num_train_videos=N_TRAIN, num_val_videos=N_VAL,
+                              seconds=SECONDS, format="frames", figures="large")
+    assert "--figures large" in (large / "README.txt").read_text()
+    _, boxes = _gt_by_person(large, "train")
+    people = defaultdict(set)
+    for vid, _, pid in boxes:
+        people[vid].add(pid)
+    assert all(1 <= len(p) <= 2 for p in people.values()), people
+    assert min(y2 - y1 for _, y1, _, y2 in boxes.values()) * 96 >= 20  # at least half a 2-person lane
+    key = (902 - 900) * 30
+
+    def figure_fraction(r: Path) -> float:
+        return float(np.mean([_saturated(_frame(r, vid, key)).mean() for vid in _video_ids("train")]))
+
+    assert figure_fraction(large) > 2 * figure_fraction(root)
+    with pytest.raises(ValueError, match="figures"):
+        gen.make_tiny_ava(tmp_path / "bad", figures="huge")
