@@ -184,3 +184,37 @@ def test_reconstruction_picture_from_a_checkpoint_and_a_video(tmp_path):
         assert img.ndim == 3 and img.shape[0] > 100
     clip = script.center_square_clip(np.zeros((8, 96, 128, 3), np.uint8), 64)
     assert clip.shape == (1, 3, 8, 64, 64) and clip.dtype == torch.uint8
+
+
+# ---------------------------------------------------------------- pretraining -> fine-tuning hand-over
+
+def test_quickstart_checkpoint_gives_the_detector_the_mae_encoders_exact_tokens(tmp_path):
+    """No silent mismatch between the two stages: every encoder tensor of an MAE checkpoint of
+    configs/pretrain/tiny_quickstart.py loads into configs/ava/tiny.py's detector (only the action head is
+    new), and its backbone computes the encoder's tokens for the same normalised clip, also on the
+    fine-tuning's wider test frames (position table resized). Only the pixel normalisation constants differ
+    (ImageNet's in pretraining, VMAD's in the detector, as upstream)."""
+    from detectron2.config import instantiate
+
+    from vmae_det.config import load_config
+    from vmae_det.modeling.weight_loading import load_videomae_weights
+
+    torch.manual_seed(0)
+    mae = instantiate(load_config(str(REPO / "configs/pretrain/tiny_quickstart.py")).model).eval()
+    with torch.no_grad():  # move away from the initialisation, so a wrong or skipped load shows
+        for p in mae.encoder.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    ckpt = tmp_path / "model_final.pth"
+    torch.save({"model": mae.state_dict()}, ckpt)
+    torch.manual_seed(1)
+    det = instantiate(load_config(str(REPO / "configs/ava/tiny.py")).model).eval()
+    report = load_videomae_weights(det, str(ckpt))
+    assert sorted(report.missing) == ["head.fc.bias", "head.fc.weight"]
+    clip = torch.randint(0, 256, (1, 3, 8, 64, 64)).float()
+    x = (clip - mae.pixel_mean) / mae.pixel_std
+    with torch.no_grad():
+        expected = mae.encoder.forward_tokens(x, torch.zeros(1, 256, dtype=torch.bool))
+        torch.testing.assert_close(det.backbone.forward_tokens(x, None), expected, atol=1e-5, rtol=0)
+        wide = det.backbone.forward_tokens(torch.nn.functional.pad(x, (0, 16)), None)  # 64x80: 8x10 grid
+    assert wide.shape == (1, 4 * 8 * 10, expected.shape[-1]) and torch.isfinite(wide).all()
+    assert det.backbone.patch_embed.tubelet_size == mae.encoder.patch_embed.tubelet_size
