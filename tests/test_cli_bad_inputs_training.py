@@ -85,7 +85,10 @@ def datasets(tmp_path_factory):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_training_tool_bad_input(case, tmp_path, datasets):
     try:
-        run_case(case, tmp_path, env={"VMAE_DET_DATASETS": str(datasets)})
+        # run_case asserts the exit code, every expected message and that no traceback is printed
+        proc = run_case(case, tmp_path, env={"VMAE_DET_DATASETS": str(datasets)})
+        if proc.returncode == 2:  # an expected error: the tools' one-line format (vmae_det.cli.run_main)
+            assert "error: " in proc.stderr, proc.stderr[-2000:]
     finally:
         while _held_locks:
             os.close(_held_locks.pop())
