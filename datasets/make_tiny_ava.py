@@ -70,6 +70,7 @@ MARGIN = 2  # px kept free at the image border
 _FORMAT_PARTS = {"frames": {"frames"}, "videos": {"videos"}, "both": {"frames", "videos"}}
 _MARKER = ".complete.json"
 _FIGURES = {"small": (2, 4), "large": (1, 3)}  # figure style -> [low, high) number of people per video
+BACKGROUNDS = ("texture", "plain")
 
 
 @dataclass
@@ -174,8 +175,18 @@ def _draw_figure(img: np.ndarray, fig: Figure, cx: float, feet: int, arm: float)
     cv2.line(img, shoulder, hand, c, fig.limb, lineType=cv2.LINE_8)
 
 
-def _background(rng: np.random.Generator) -> np.ndarray:
-    """Grey-ish, low-saturation texture: blurred noise plus a faint horizontal gradient."""
+def _background(rng: np.random.Generator, style: str = "texture") -> np.ndarray:
+    """``"texture"``: grey-ish, low-saturation blurred noise plus a faint horizontal gradient (the default).
+
+    ``"plain"``: one random colour per video plus a gentle linear gradient, no noise: predictable from any
+    visible cube, so an MAE's raw-pixel loss is about the figures (the quick start's sets, docs/quickstart.md).
+    """
+    if style == "plain":
+        tint = rng.uniform(70, 170, (1, 1, 3)).astype(np.float32)
+        gx, gy = rng.uniform(-25, 25), rng.uniform(-25, 25)
+        xs = np.linspace(-1, 1, WIDTH, dtype=np.float32)[None, :, None]
+        ys = np.linspace(-1, 1, HEIGHT, dtype=np.float32)[:, None, None]
+        return np.clip(tint + gx * xs + gy * ys, 40, 200).astype(np.uint8)
     noise = rng.normal(0, 18, (HEIGHT, WIDTH, 1)).astype(np.float32)
     noise = cv2.GaussianBlur(noise, (0, 0), 1.5)[..., None]
     grad = np.linspace(-10, 10, WIDTH, dtype=np.float32)[None, :, None]
@@ -184,18 +195,19 @@ def _background(rng: np.random.Generator) -> np.ndarray:
     return np.clip(bg, 60, 180).astype(np.uint8)
 
 
-def render_video(seed: int, num_frames: int, num_people: int, figures: str = "small"):
+def render_video(seed: int, num_frames: int, num_people: int, figures: str = "small", background: str = "texture"):
     """Render one synthetic video.
 
     ``figures="large"``: figures fill their lane (up to the frame height for a single person) with a
-    wider body and thicker arm (the quick start's sets: figures cover many 8 px cubes of its 64 px clips).
+    wider body and thicker arm (figures cover many 8 px cubes of a 64 px clip). ``background``: see
+    :func:`_background`.
 
     Returns ``(frames, people)``: ``frames`` uint8 [T, H, W, 3] RGB and, per person, a dict with
     ``actions`` (list per second segment) and ``boxes`` (per-frame tight pixel box
     ``[x1, y1, x2, y2]`` with exclusive x2/y2).
     """
     rng = np.random.default_rng(seed)
-    bg = _background(rng)
+    bg = _background(rng, background)
     lane_h = HEIGHT // num_people
     colors = rng.permutation(len(PALETTE))[:num_people]
     figs, plans = [], []
@@ -265,6 +277,10 @@ def _write_readme(path: Path, args: dict) -> None:
         with open(path, "a") as f:
             f.write("\nLarge figures (--figures large): 1-2 figures per video instead of 2-3, filling their lane\n"
                     "(half or all of the frame height), body 0.4x the height wide, arm thickness 0.08x the height.\n")
+    if args.get("background") == "plain":
+        with open(path, "a") as f:
+            f.write("\nPlain background (--background plain): one random colour per video plus a gentle linear\n"
+                    "gradient instead of the grey noise texture.\n")
 
 
 def _is_complete(root: Path, params: dict) -> bool:
@@ -293,6 +309,7 @@ def make_tiny_ava(
     force: bool = False,
     videos_only: bool = False,
     figures: str = "small",
+    background: str = "texture",
 ) -> Path:
     """Generate the tiny AVA dataset under ``root`` and return ``root`` as a :class:`Path`.
 
@@ -304,12 +321,17 @@ def make_tiny_ava(
     frames): an unlabelled set for MAE pretraining (the quick start's ``datasets/tiny_ava_unlabelled``).
 
     ``figures``: ``"small"`` (the default dataset: 2-3 figures of 20-40 px) or ``"large"`` (1-2 figures
-    filling their half or the whole frame height, wider bodies and thicker arms; the quick start's sets).
+    filling their half or the whole frame height, wider bodies and thicker arms).
+
+    ``background``: ``"texture"`` (the default: grey blurred noise) or ``"plain"`` (one colour per video
+    plus a gentle gradient; the quick start's sets, where MAE pretraining beats scratch).
     """
     if format not in _FORMAT_PARTS:
         raise ValueError(f"format must be one of {sorted(_FORMAT_PARTS)}, got {format!r}")
     if figures not in _FIGURES:
         raise ValueError(f"figures must be one of {list(_FIGURES)}, got {figures!r}")
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {list(BACKGROUNDS)}, got {background!r}")
     if videos_only:
         if num_val_videos:
             raise ValueError(f"videos_only writes training videos only; num_val_videos must be 0, got {num_val_videos}")
@@ -325,6 +347,8 @@ def make_tiny_ava(
         params["videos_only"] = True
     if figures != "small":
         params["figures"] = figures
+    if background != "texture":  # only then: the default dataset's marker and README stay byte-identical
+        params["background"] = background
     if not force and _is_complete(root, params):
         return root
     for sub in ("videos", "frames", "annotations", "frame_lists"):
@@ -335,7 +359,7 @@ def make_tiny_ava(
     # Generated data never belongs in git.
     (root / ".gitignore").write_text("*\n")
     if videos_only:
-        _write_unlabelled_videos(root, seed, num_train_videos, seconds * FPS, figures)
+        _write_unlabelled_videos(root, seed, num_train_videos, seconds * FPS, figures, background)
         _write_readme(root / "README.txt", params)
         with open(root / "README.txt", "a") as f:
             f.write("\nVideos only (--videos-only): no annotations are written; an unlabelled set for MAE pretraining.\n")
@@ -351,7 +375,7 @@ def make_tiny_ava(
         video_idx = 0  # SlowFast numbers videos per frame list
         for i in range(count):
             vid = f"tiny{split}{i:03d}"
-            frames, people, vrng = _render_split_video(seed, split_code, i, num_frames, figures)
+            frames, people, vrng = _render_split_video(seed, split_code, i, num_frames, figures, background)
             if "videos" in parts:
                 (root / "videos").mkdir(exist_ok=True)
                 _write_mp4(root / "videos" / f"{vid}.mp4", frames)
@@ -394,7 +418,8 @@ def make_tiny_ava(
     return root
 
 
-def _render_split_video(seed: int, split_code: int, i: int, num_frames: int, figures: str = "small"):
+def _render_split_video(seed: int, split_code: int, i: int, num_frames: int, figures: str = "small",
+                        background: str = "texture"):
     """The ``i``-th video of a split: its own seeds, so adding videos keeps the others."""
     vrng = np.random.default_rng([seed, split_code, i, 1])
     frames, people = render_video(
@@ -402,15 +427,17 @@ def _render_split_video(seed: int, split_code: int, i: int, num_frames: int, fig
         num_frames=num_frames,
         num_people=int(vrng.integers(*_FIGURES[figures])),
         figures=figures,
+        background=background,
     )
     return frames, people, vrng
 
 
-def _write_unlabelled_videos(root: Path, seed: int, count: int, num_frames: int, figures: str) -> None:
+def _write_unlabelled_videos(root: Path, seed: int, count: int, num_frames: int, figures: str,
+                             background: str) -> None:
     """The training videos exactly as the labelled set would render them, without any annotation."""
     (root / "videos").mkdir(exist_ok=True)
     for i in range(count):
-        frames, _, _ = _render_split_video(seed, 1, i, num_frames, figures)
+        frames, _, _ = _render_split_video(seed, 1, i, num_frames, figures, background)
         _write_mp4(root / "videos" / f"tinytrain{i:03d}.mp4", frames)
 
 
@@ -433,7 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--videos-only", action="store_true",
                         help="an unlabelled set for MAE pretraining: training videos only, no annotations")
     parser.add_argument("--figures", choices=list(_FIGURES), default="small",
-                        help="large: 1-2 big, thick figures per video (the quick start's sets)")
+                        help="large: 1-2 big, thick figures per video")
+    parser.add_argument("--background", choices=BACKGROUNDS, default="texture",
+                        help="plain: one colour per video plus a gradient, no noise (the quick start's sets)")
     args = parser.parse_args(argv)
     if args.num_val_videos is None:
         args.num_val_videos = 0 if args.videos_only else 3
@@ -442,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = make_tiny_ava(
         args.root, seed=args.seed, num_train_videos=args.num_train_videos,
         num_val_videos=args.num_val_videos, seconds=args.seconds, format=args.format, force=args.force,
-        videos_only=args.videos_only, figures=args.figures,
+        videos_only=args.videos_only, figures=args.figures, background=args.background,
     )
     print(f"tiny AVA dataset ready at {root}")
     return 0

@@ -3,7 +3,7 @@
 # videos, fine-tune on a few labelled ones, and compare with fine-tuning from scratch (same budget, 3 seeds).
 # data → MAE pretraining → reconstruction picture → fine-tuning, pretrained vs scratch → frame-mAP → demo video.
 # Usage: scripts/quickstart.sh [PYTHON]   (outputs under output/quickstart/)
-# Environment: QUICKSTART_SEEDS (default "0 1 2"), QUICKSTART_PRETRAIN_ITERS (default: the config's 1200),
+# Environment: QUICKSTART_SEEDS (default "0 1 2"), QUICKSTART_PRETRAIN_ITERS (default: the config's 4800),
 # QUICKSTART_OUT (default output/quickstart).
 set -euo pipefail
 PY=${1:-.venv/bin/python}
@@ -19,8 +19,8 @@ t0=$(date +%s)
 stage() { echo; echo "==== [$(( $(date +%s) - t0 ))s] $*"; }
 
 stage "1/5 tiny synthetic data: 48 unlabelled videos -> $UNLABELLED, 2 labelled + 12 validation videos -> $LABELLED"
-"$PY" datasets/make_tiny_ava.py --root $UNLABELLED --videos-only --seed 1 --num-train-videos 48
-"$PY" datasets/make_tiny_ava.py --root $LABELLED --seed 2 --num-train-videos 2 --num-val-videos 12 --format videos
+"$PY" datasets/make_tiny_ava.py --root $UNLABELLED --videos-only --seed 1 --num-train-videos 48 --background plain
+"$PY" datasets/make_tiny_ava.py --root $LABELLED --seed 2 --num-train-videos 2 --num-val-videos 12 --format videos --background plain
 
 stage "2/5 MAE pretraining on the unlabelled videos (tube masking 90%) -> $OUT/pretrain"
 iters=()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -214,3 +215,25 @@ def test_large_figures_cover_more_of_the_frame(root: Path, tmp_path: Path):
     assert figure_fraction(large) > 2 * figure_fraction(root)
     with pytest.raises(ValueError, match="figures"):
         gen.make_tiny_ava(tmp_path / "bad", figures="huge")
+
+
+def test_plain_background_has_no_texture_and_keeps_the_labels_consistent(root: Path, tmp_path: Path):
+    """--background plain (the quick start's sets): one colour plus a gradient, no noise; figures and boxes
+    follow the same rules, and the default dataset's marker does not mention the option."""
+    plain = gen.make_tiny_ava(tmp_path / "plain", seed=0, num_train_videos=N_TRAIN, num_val_videos=N_VAL,
+                              seconds=SECONDS, format="frames", background="plain")
+    assert "--background plain" in (plain / "README.txt").read_text()
+    assert json.loads((plain / ".complete.json").read_text())["background"] == "plain"
+    assert "background" not in json.loads((root / ".complete.json").read_text())
+    key = (902 - 900) * 30
+
+    def background_roughness(r: Path) -> float:
+        """Median |difference| between horizontal neighbours (figures are too few pixels to move it)."""
+        return float(np.median([np.median(np.abs(np.diff(_frame(r, vid, key), axis=1)).max(-1))
+                                for vid in _video_ids("train")]))
+
+    assert background_roughness(plain) < 0.5 * background_roughness(root)
+    _, boxes = _gt_by_person(plain, "train")
+    assert boxes and all(0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1 for x1, y1, x2, y2 in boxes.values())
+    with pytest.raises(ValueError, match="background"):
+        gen.make_tiny_ava(tmp_path / "bad", background="sky")
