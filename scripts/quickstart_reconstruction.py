@@ -57,8 +57,6 @@ def center_square_clip(frames, size: int):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    import torch
-
     import vmae_det  # noqa: F401  (detectron2 shims first)
     from vmae_det.config import load_config
     from vmae_det.data.video_io import open_video
@@ -77,11 +75,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             start = args.start + 30 * i
             frames = reader.get_frames(range(start, start + num_frames * stride, stride))
             clip = center_square_clip(frames, size)
-            torch.manual_seed(args.seed + i)  # the mask (the model's sampler draws from torch's generator)
             path = out if args.clips == 1 else out.with_name(f"{out.stem}_{i}{out.suffix}")
             title = (f"{Path(args.video).name}, frames {start}-{start + (num_frames - 1) * stride}: "
                      f"{model.mask_ratio:.0%} of the cubes masked")
-            save_reconstruction_figure(model, clip, str(path), title=title)
+            save_reconstruction_figure(model, clip, str(path), title=title, mask_seed=args.seed + i)
             print(f"reconstruction picture: {path}")
     return 0
 

@@ -421,3 +421,17 @@ def test_ava_root_flag_with_eval_only(tmp_path):
     cfg = load_run_config(_flag_args(vit_b, "--eval-only", "--ava-root", str(root), "dataloader.train.dataset.names="
                                      "ava_tiny_train", ava_root=True))
     assert cfg.dataloader.test.dataset.names == f"ava:{root}:val" and cfg.model.num_classes == 5
+
+
+def test_reconstruction_pictures_leave_the_training_random_stream_alone():
+    """A picture draws its mask from its own seeded generator: drawing pictures (at every checkpoint) must not
+    change the masks training draws next, or the checkpoint period would change the trained weights."""
+    model = _tiny_mae().train()
+    clips = torch.randint(0, 256, (1, 3, 4, 32, 32), dtype=torch.uint8)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    first = reconstruction_rows(model, clips)
+    assert torch.equal(torch.get_rng_state(), state)
+    np.testing.assert_array_equal(reconstruction_rows(model, clips)["masked"], first["masked"])  # comparable
+    other = reconstruction_rows(model, clips, mask_seed=1)["masked"]
+    assert not np.array_equal(other, first["masked"])

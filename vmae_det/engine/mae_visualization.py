@@ -48,12 +48,14 @@ def _as_clip_batch(batch: Union[torch.Tensor, Sequence[Dict]]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reconstruction_rows(model, batch, sample: int = 0) -> Dict[str, np.ndarray]:
+def reconstruction_rows(model, batch, sample: int = 0, mask_seed: int = 0) -> Dict[str, np.ndarray]:
     """Reconstruct ``batch`` with ``model`` (:func:`~vmae_det.modeling.mae_reconstruction.reconstruct_clips`)
     and return float ``[T, H, W, 3]`` 0-255 arrays of ``sample``: ``"original"``, ``"masked"`` and
     ``"reconstruction"``.
 
-    The model is put in eval mode for the call and restored afterwards.
+    The model is put in eval mode for the call and restored afterwards. The mask comes from a generator
+    seeded with ``mask_seed``, not from torch's global stream: drawing a picture during training must not
+    change the masks the training draws next (nor, through them, the trained weights).
     """
     from ..modeling.mae_reconstruction import expand_token_mask, reconstruct_clips
 
@@ -61,7 +63,7 @@ def reconstruction_rows(model, batch, sample: int = 0) -> Dict[str, np.ndarray]:
     was_training = model.training
     model.eval()
     try:
-        video, mask, recon = reconstruct_clips(model, clips)
+        video, mask, recon = reconstruct_clips(model, clips, generator=torch.Generator().manual_seed(mask_seed))
     finally:
         model.train(was_training)
     grid = model.token_grid(video)
@@ -79,7 +81,7 @@ def reconstruction_rows(model, batch, sample: int = 0) -> Dict[str, np.ndarray]:
 
 
 def save_reconstruction_figure(
-    model, batch, path: str, num_frames: int = 4, sample: int = 0, title: Optional[str] = None
+    model, batch, path: str, num_frames: int = 4, sample: int = 0, title: Optional[str] = None, mask_seed: int = 0
 ) -> str:
     """Write a PNG of original / masked / reconstructed frames of one clip of ``batch``.
 
@@ -91,6 +93,8 @@ def save_reconstruction_figure(
         num_frames: columns: frames evenly spread over the clip.
         sample: which clip of the batch to draw.
         title: figure title.
+        mask_seed: seed of the mask (:func:`reconstruction_rows`; the same seed gives the same mask, so
+            pictures of successive checkpoints are comparable).
     Returns:
         ``path``.
     """
@@ -99,7 +103,7 @@ def save_reconstruction_figure(
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
-    rows = reconstruction_rows(model, batch, sample)
+    rows = reconstruction_rows(model, batch, sample, mask_seed)
     labels = {"original": "original", "masked": "masked",
               "reconstruction": NORMALIZED_RECONSTRUCTION_LABEL if getattr(model, "norm_pix_loss", False)
               else "reconstruction"}

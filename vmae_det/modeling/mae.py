@@ -170,9 +170,10 @@ class VideoMAE(nn.Module):
         _, _, t, h, w = clips.shape
         return (t // self.tubelet_size, h // self.patch_size, w // self.patch_size)
 
-    def sample_masks(self, batch_size: int, grid: Sequence[int]) -> torch.Tensor:
-        """Per-sample masks ``[B, N]`` (True = masked) for a token grid."""
-        return self.mask_sampler(batch_size, grid, device=self.device)
+    def sample_masks(self, batch_size: int, grid: Sequence[int],
+                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Per-sample masks ``[B, N]`` (True = masked) for a token grid (from ``generator`` when given)."""
+        return self.mask_sampler(batch_size, grid, device=self.device, generator=generator)
 
     def targets(self, clips01: torch.Tensor) -> torch.Tensor:
         """Per-cube regression targets ``[B, N, tubelet*patch*patch*3]`` from [0, 1] pixels."""

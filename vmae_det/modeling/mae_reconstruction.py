@@ -49,19 +49,20 @@ def paste_predictions(clips01: torch.Tensor, mask: torch.Tensor, pred: torch.Ten
 
 
 @torch.no_grad()
-def reconstruct_clips(model, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None
-                      ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def reconstruct_clips(model, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                      generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run a :class:`~vmae_det.modeling.VideoMAE` ``model`` on ``clip_batch`` uint8 ``[B, 3, T, H, W]``
     -> (target video, mask [B, N], reconstructed video).
 
     Videos are float ``[B, 3, T, H, W]`` in 0-255; the reconstruction keeps visible cubes and fills the
-    masked ones with the prediction. ``mask`` (bool ``[B, N]``) overrides the model's sampled masks. Use
+    masked ones with the prediction. ``mask`` (bool ``[B, N]``) overrides the model's sampled masks;
+    ``generator`` draws them from a generator of the caller's instead of the model's stream. Use
     :func:`expand_token_mask` to draw the masked input.
     """
     raw = clip_batch.to(model.device).float()
     x, x01 = (raw - model.pixel_mean) / model.pixel_std, raw / 255.0
     grid = model.token_grid(x)
-    mask = model.sample_masks(x.shape[0], grid) if mask is None else mask.to(model.device)
+    mask = model.sample_masks(x.shape[0], grid, generator) if mask is None else mask.to(model.device)
     pred = model.predict(x, mask)
     return raw, mask, paste_predictions(x01, mask, pred, grid, model.tubelet_size, model.patch_size,
                                         model.norm_pix_loss)

@@ -126,9 +126,12 @@ class MaskSampler:
         """Draw the masks from a CPU generator seeded with ``seed`` from now on."""
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __call__(self, batch_size: int, grid: Sequence[int], device: Optional[torch.device] = None) -> torch.Tensor:
-        """Per-sample masks ``[batch_size, N]`` (True = masked) over the token ``grid``."""
-        return build_masking(self.kind, grid, self.mask_ratio)(batch_size, generator=self.generator, device=device)
+    def __call__(self, batch_size: int, grid: Sequence[int], device: Optional[torch.device] = None,
+                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Per-sample masks ``[batch_size, N]`` (True = masked) over the token ``grid``; ``generator``
+        overrides :attr:`generator` for this call."""
+        gen = self.generator if generator is None else generator
+        return build_masking(self.kind, grid, self.mask_ratio)(batch_size, generator=gen, device=device)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.kind!r}, mask_ratio={self.mask_ratio})"
