@@ -17,13 +17,19 @@ from vmae_det.data.ava import (
     AVAFormatError,
     ava_split_files,
     load_ava_dicts,
-    read_alphaction_boxes,
     read_person_boxes,
     read_proposals,
     register_ava,
 )
+from vmae_det.formats import vmad_layout
 
-READER_LOG = "vmae_det.formats.ava_boxes"
+READER_LOG = "vmae_det.formats.vmad_layout"
+
+
+def read_alphaction_boxes(dets, info, min_score=0.0):
+    """Most checks here use the continuous reading (x2 = x + w); VMAD's inclusive one: see the last tests and
+    tests/test_vmad_end_to_end.py."""
+    return vmad_layout.read_alphaction_boxes(dets, info, min_score, convention="continuous")
 
 
 def _write(path: Path, obj) -> Path:
@@ -220,7 +226,7 @@ def test_read_person_boxes_dispatches_on_suffix(tmp_path: Path, info: Path):
     dets = _write(tmp_path / "dets.json", [_det(1, [64, 36, 320, 180], 0.95), _det(1, [128, 72, 64, 36], 0.3)])
     from_csv = read_person_boxes(csv, 0.5)
     assert from_csv.keys() == read_proposals(csv, 0.5).keys()
-    from_json = read_person_boxes(dets, 0.5, image_info=info)
+    from_json = read_person_boxes(dets, 0.5, image_info=info, convention="continuous")
     assert from_csv.keys() == from_json.keys() == {("m1", 902)}
     for (b1, s1), (b2, s2) in zip(from_csv.values(), from_json.values()):
         np.testing.assert_allclose(b1, b2, atol=1e-6)
@@ -248,9 +254,9 @@ def _alphaction_files(tiny: Path, out: Path):
     images = [_img(10 + i, "tinyval000", ts, 128, 96) for i, ts in enumerate((902, 903, 904))]
     info = _write(out / "ava_val_v2.2_min.json", {"images": images})
     dets = _write(out / "ava_val_det_person_bbox.json", [
-        _det(10, [12.8, 9.6, 64, 48], 0.97),     # -> [0.1, 0.1, 0.6, 0.6]
+        _det(10, [12.8, 9.6, 64, 48], 0.97),     # -> [0.1, 0.1, 75.8 / 128, 56.6 / 96] (inclusive pixels)
         _det(10, [0, 0, 32, 24], 0.2),           # dropped by proposal_min_score=0.5
-        _det(11, [64, 48, 128, 96], 0.85),       # clipped -> [0.5, 0.5, 1, 1]
+        _det(11, [64, 48, 128, 96], 0.85),       # clamped to W - 1, H - 1 -> [0.5, 0.5, 127 / 128, 95 / 96]
         _det(12, [0, 0, 128, 96], 0.9),          # 904 is an excluded timestamp
     ])
     return dets, info
@@ -267,9 +273,10 @@ def test_load_ava_dicts_with_alphaction_json(tiny: Path, tmp_path: Path):
     by_key = {(d["video_id"], d["timestamp"]): d for d in dicts}
     assert set(by_key) == {("tinyval000", 902), ("tinyval000", 903)}  # 904 excluded
     p902, p903 = by_key[("tinyval000", 902)]["proposals"], by_key[("tinyval000", 903)]["proposals"]
-    np.testing.assert_allclose(p902["boxes"], [[0.1, 0.1, 0.6, 0.6]], atol=1e-6)
+    np.testing.assert_allclose(p902["boxes"], [[0.1, 0.1, 75.8 / 128, 56.6 / 96]], atol=1e-6)
     np.testing.assert_allclose(p902["scores"], [0.97], atol=1e-6)
-    np.testing.assert_allclose(p903["boxes"], [[0.5, 0.5, 1.0, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(p903["boxes"], [[0.5, 0.5, 127 / 128, 95 / 96]], atol=1e-6)
+    assert {(d["box_convention"], d["image_size"]) for d in dicts} == {("inclusive", (96, 128))}
     assert p902["boxes"].dtype == np.float32 and p902["scores"].dtype == np.float32
     assert all(d["annotations"] for d in dicts)  # GT still comes from the official CSV
 
@@ -297,7 +304,7 @@ def test_register_ava_with_alphaction_json(tiny: Path, tmp_path: Path):
     _alphaction_files(tiny, tmp_path / "boxes")
     dicts = DatasetCatalog.get("ava_test_props_json_val")
     assert [len(d["proposals"]["scores"]) for d in dicts] == [1, 1]
-    np.testing.assert_allclose(dicts[0]["proposals"]["boxes"], [[0.1, 0.1, 0.6, 0.6]], atol=1e-6)
+    np.testing.assert_allclose(dicts[0]["proposals"]["boxes"], [[0.1, 0.1, 75.8 / 128, 56.6 / 96]], atol=1e-6)
 
     register_ava("ava_test_props_csv_val", tiny, "val", num_classes=5)
     csv_meta = MetadataCatalog.get("ava_test_props_csv_val")
@@ -340,3 +347,12 @@ def test_builtin_alphaction_dataset_name(tmp_path: Path):
         assert meta.proposal_image_info.endswith("ava/annotations/ava_val_v2.2_min.json")
     assert meta.proposal_format == "alphaction_json" and meta.split == "val" and meta.version == "v2.2"
     assert meta.groundtruth_csv.endswith("ava/annotations/ava_val_v2.2.csv")
+
+
+def test_inclusive_reading_is_the_default_and_keeps_file_order(tmp_path: Path, info: Path):
+    dets = _write(tmp_path / "d.json", [_det(1, [64, 36, 320, 180], 0.85), _det(1, [0, 0, 64, 36], 0.95)])
+    boxes, scores = vmad_layout.read_alphaction_boxes(dets, info)[("m1", 902)]
+    np.testing.assert_allclose(scores, [0.85, 0.95], atol=1e-6)  # VMAD's order: as in the file
+    np.testing.assert_allclose(boxes[0] * [640, 360, 640, 360], [64, 36, 383, 215], atol=1e-4)  # x + w - 1
+    with pytest.raises(ValueError, match="box convention"):
+        vmad_layout.read_alphaction_boxes(dets, info, convention="xywh")

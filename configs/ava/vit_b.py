@@ -27,15 +27,17 @@ Recipe, each number from VMAD (file in brackets):
     gradient clipping; evaluation every 10 epochs;
   * person boxes: AlphAction's detections (ava_val_det_person_bbox.json), the ones the paper's number
     was measured with: dataset `ava_v2.2_val_alphaction_boxes` (datasets/README.md);
-  * frame-mAP: our evaluator defaults to the official ActivityNet protocol (top 50 detections per
-    keyframe); VMAD's copy keeps all of them, as the paper's numbers do:
-    `dataloader.evaluator.max_detections_per_keyframe=null` gives numbers comparable with the paper.
+  * frame-mAP: VMAD's protocol, the one behind the target number: every detection of a keyframe kept
+    (ActivityNet 2019 rules otherwise); `dataloader.evaluator.max_detections_per_keyframe=50` gives the
+    official ActivityNet cap of 50;
+  * data: `--ava-root` on VMAD's processed AVA (clips/trainval, *_min.json, boxes/) reads it as VMAD does:
+    25-fps one-second clips, its keyframe list, its inclusive-pixel boxes (docs/datasets: datasets/README.md).
 
 Deviations (docs/architecture.md "VMAD parity"): bf16 autocast instead of VMAD's fp16 + loss scaling
-(`train.amp.dtype=float16` for VMAD's); boxes in continuous pixel coordinates where VMAD's are
-inclusive (x2 = x + w - 1, a one-source-pixel difference on right/bottom edges); VMAD evaluates on one
-process with batches of 6 clips padded to the batch's largest, we shard over processes (same padding
-rule); paper batch on fewer GPUs: `dataloader.train.total_batch_size=32 train.grad_accum_steps=4`.
+(`train.amp.dtype=float16` for VMAD's); on the frames/videos layouts (30 fps, full-resolution frames) the
+clips differ from VMAD's 25-fps ones; VMAD evaluates on one process with batches of 6 clips padded to the
+batch's largest, as one process does here (several processes shard the batches, and padding then differs);
+paper batch on fewer GPUs: `dataloader.train.total_batch_size=32 train.grad_accum_steps=4`.
 
 Usage:
     python tools/train_net.py --config-file configs/ava/vit_b.py --num-gpus 8 \
@@ -117,7 +119,8 @@ dataloader.test = L(build_batched_test_loader)(
     num_workers=8,
 )
 dataloader.evaluator = L(AVAEvaluator)(
-    dataset_name="ava_v2.2_val_alphaction_boxes", protocol="2019", output_dir="${train.output_dir}/inference"
+    dataset_name="ava_v2.2_val_alphaction_boxes", protocol="2019", output_dir="${train.output_dir}/inference",
+    max_detections_per_keyframe=None,  # VMAD's protocol (the target's); 50 = official ActivityNet
 )
 
 optimizer.lr = scaled_lr(BASE_LR, BATCH)

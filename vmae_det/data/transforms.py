@@ -52,6 +52,7 @@ def apply_augmentations_to_clip(
     augs: Sequence[Union[T.Augmentation, Transform]],
     frames: np.ndarray,
     boxes: Optional[np.ndarray] = None,
+    inclusive: bool = False,
 ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Augment a whole clip consistently.
 
@@ -59,9 +60,11 @@ def apply_augmentations_to_clip(
         augs: detectron2 augmentations (or fixed transforms), applied in order.
         frames: ``uint8 [T, H, W, C]``.
         boxes: optional float ``[N, 4]`` XYXY pixel boxes in the frames' coordinates.
+        inclusive: the boxes are VMAD's inclusive pixels, transformed by ``BoxList``'s rules: a horizontal
+            flip maps ``x`` to ``W - 1 - x``, not ``W - x``; only a crop clamps (to ``[0, crop size]``).
 
     Returns:
-        ``(frames uint8 [T, H', W', C], boxes float32 [N, 4] clipped to the new frame or None)``.
+        ``(frames uint8 [T, H', W', C], boxes float32 [N, 4] clipped to the new frame, or None)``.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[0] == 0:
@@ -75,7 +78,16 @@ def apply_augmentations_to_clip(
     out = np.concatenate([aug_input.image[None], rest]) if len(rest) else aug_input.image[None]
     out_boxes = None
     if boxes is not None:
-        out_boxes = clip_boxes_to_image(aug_input.boxes, out.shape[1], out.shape[2])
+        if not inclusive:
+            out_boxes = clip_boxes_to_image(aug_input.boxes, out.shape[1], out.shape[2])
+        else:  # BoxList's rules: the crop clamps to [0, crop size], nothing clamps after a flip
+            out_boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+            for t in (tfm.transforms if isinstance(tfm, TransformList) else [tfm]):
+                out_boxes = t.apply_box(out_boxes)
+                if isinstance(t, T.CropTransform):
+                    out_boxes = clip_boxes_to_image(out_boxes, t.h, t.w)
+                elif isinstance(t, T.HFlipTransform):
+                    out_boxes[:, 0::2] -= 1
     return np.ascontiguousarray(out), out_boxes
 
 

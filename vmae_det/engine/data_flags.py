@@ -8,7 +8,9 @@ list file (``path [label]`` per line) becomes the training set, ``dataloader.tra
 and the evaluation set (its ``val`` split: ``dataloader.test.dataset.names``,
 ``dataloader.evaluator.dataset_name``). The action head's width (``model.num_classes`` and the mappers'
 ``num_classes``) becomes the largest id of the root's label map, unless the command line sets it.
-Evaluating on person proposals (``test_box_source="proposals"``, the recipes' setting) needs
+A root in VMAD's processed layout (``clips/trainval/``, ``annotations/*_min.json``, ``boxes/``) is read as VMAD
+reads it (``vmae_det.data.ava.catalog.register_vmad``). Otherwise evaluating on person proposals
+(``test_box_source="proposals"``, the recipes' setting) needs
 ``annotations/ava_val_predicted_boxes.csv`` (``tools/make_proposals.py``); without it the run is refused
 before anything is built, naming both ways out.
 
@@ -118,13 +120,16 @@ def _apply_ava_root(cfg, args, root: str, point) -> None:
     point("--ava-root", "model.num_classes", num_classes, required=False, own=False)
     for loader in ("train", "test"):
         point("--ava-root", f"dataloader.{loader}.mapper.num_classes", num_classes, required=False, own=False)
-    # Person boxes the mappers are set to use must exist (else: no boxes, a silent mAP of 0).
-    folder = MetadataCatalog.get(next(iter(names.values()))).dataset_root
+    # Person boxes the mappers are set to use must exist (else: no boxes, a silent mAP of 0). VMAD's layout
+    # has its own box file, checked when the root was registered.
+    meta = MetadataCatalog.get(next(iter(names.values())))
+    folder = meta.dataset_root
     for split, loader, key in (("val", "test", "test_box_source"), ("train", "train", "train_box_source")):
         source, found = _select(cfg, f"dataloader.{loader}.mapper.{key}")
         name = annotation_file_names(split)["proposals"]
         boxes = os.path.join(folder, "annotations", name)
-        if split in names and found and "proposals" in str(source) and not os.path.isfile(boxes):
+        vmad = meta.get("layout", None) == "vmad"
+        if split in names and found and "proposals" in str(source) and not vmad and not os.path.isfile(boxes):
             fix = f"pass dataloader.{loader}.mapper.{key}=gt to use the ground-truth boxes" if split == "val" else \
                 f"pass dataloader.{loader}.mapper.{key}=gt"
             raise FileNotFoundError(

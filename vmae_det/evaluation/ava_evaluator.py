@@ -34,7 +34,9 @@ _NONE_STRINGS = ("None", "none", "null")
 class AVAEvaluator(DatasetEvaluator):
     """Collects detector outputs per keyframe and computes the official AVA frame-mAP.
 
-    ``process`` reads ``inputs[i]["video_id"]``, ``inputs[i]["timestamp"]`` (int seconds) and
+    ``process`` reads ``inputs[i]["video_id"]``, ``inputs[i]["timestamp"]`` (int seconds), optionally
+    ``inputs[i]["box_convention"] == "inclusive"`` with ``inputs[i]["image_size"]`` (VMAD's boxes: ``x2 + 1`` pixel
+    is written, as VMAD's evaluation does), and
     ``outputs[i]["boxes"]`` (``[N, 4]`` xyxy normalised to [0, 1]) and ``outputs[i]["scores"]``
     (``[N, num_classes]``, column ``k`` is action id ``k + 1``). Only action ids in the label map are
     kept. ``evaluate`` returns ``{"ava": {"mAP": …, "AP/<name>": …}}`` in **percent** (detectron2's
@@ -97,6 +99,10 @@ class AVAEvaluator(DatasetEvaluator):
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
             boxes = torch.as_tensor(out["boxes"]).detach().to("cpu", torch.float64).numpy().reshape(-1, 4)
+            if inp.get("box_convention") == "inclusive":
+                # VMAD's inclusive pixels: its detections CSV adds the last pixel back, (x2 + 1) / W
+                h, w = inp["image_size"]
+                boxes = np.clip(boxes + np.array([0.0, 0.0, 1.0 / w, 1.0 / h]), 0.0, 1.0)
             scores = torch.as_tensor(out["scores"]).detach().to("cpu", torch.float64).numpy()
             scores = scores.reshape(len(boxes), -1)
             cols = self._class_ids[self._class_ids <= scores.shape[1]] - 1

@@ -10,6 +10,7 @@ import json
 import math
 import os
 
+from ..formats.atomic import atomic_write_text
 from ..formats.ava import (  # noqa: F401  (re-exported)
     AVAFormatError,
     AVARows,
@@ -62,5 +63,4 @@ def write_metrics(result, path: str) -> None:
         ],
         "stats": result.stats,
     }
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2)
+    atomic_write_text(path, json.dumps(payload, indent=2))

@@ -42,6 +42,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from ..constants import AVA_FPS, AVA_START_SEC
+from .atomic import atomic_write, atomic_write_text
 
 __all__ = [
     "AVAFormatError",
@@ -271,7 +272,7 @@ def format_labelmap(classes: Mapping[int, str], label_type: str = "PERSON_MOVEME
 
 def write_labelmap(path: PathLike, classes: Mapping[int, str], label_type: str = "PERSON_MOVEMENT") -> None:
     """Write ``{action id: name}`` as a v2.2 label map that :func:`read_labelmap` reads back."""
-    Path(path).write_text(format_labelmap(classes, label_type), encoding="utf-8")
+    atomic_write_text(path, format_labelmap(classes, label_type))
 
 
 # --------------------------------------------------------------------------------------- CSV reader
@@ -617,9 +618,7 @@ def format_ava_row(
 
 def write_ava_csv(path: PathLike, rows: Iterable[str]) -> None:
     """Write rows made by :func:`format_ava_row` (one per line; the folder is created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_write(path) as f:
         for row in rows:
             f.write(row + "\n")
 
@@ -634,9 +633,7 @@ def write_detections_csv(path: PathLike, rows: AVARows) -> None:
     vids = rows.str_column("video_ids")
     quoted = {v: _quoted(v) for v in set(vids)}
     stamps = rows.str_column("timestamps")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_write(path) as f:
         for vid, ts, box, aid, score in zip(
             vids, stamps, rows.boxes.tolist(), rows.action_ids.tolist(), rows.scores.tolist()
         ):

@@ -29,10 +29,14 @@ from detectron2.data.catalog import Metadata
 from ...constants import AVA_FPS, VIDEO_EXTENSIONS
 from ...formats.ava import annotation_file_names, read_labelmap
 from ...formats.ava_boxes import person_box_format, read_annotations, read_excluded_keyframes, read_person_boxes
+from ...formats.vmad_layout import (
+    CLIPS_DIR, PERSON_BOX_FILES, VMAD_FPS, image_info_file, inclusive_boxes, is_vmad_layout, read_alphaction_boxes,
+    read_image_annotations, read_image_info,
+)
 
 __all__ = [
     "AVAMetadata", "ALPHACTION_BOX_FILES", "ava_split_files", "load_ava_dicts",
-    "register_ava", "register_ava_root", "register_all_ava", "video_index",
+    "register_ava", "register_ava_root", "register_all_ava", "video_index", "load_vmad_dicts", "register_vmad",
 ]
 
 logger = logging.getLogger(__name__)
@@ -42,9 +46,9 @@ PathLike = Union[str, Path]
 
 # AlphAction's person detections as distributed with VMAD's processed AVA (relative to the AVA
 # root): split -> (detections JSON, image-info JSON). Only val has detections.
-ALPHACTION_BOX_FILES = {
-    "val": ("boxes/ava_val_det_person_bbox.json", "annotations/ava_val_v2.2_min.json"),
-}
+ALPHACTION_BOX_FILES = {split: (boxes, image_info_file(split)) for split, boxes in PERSON_BOX_FILES.items()}
+#: VMAD's test set: keyframes with a person box of at least this score (``datasets.py`` ``box_thresh``).
+VMAD_BOX_THRESHOLD = 0.8
 
 
 class AVAMetadata(Metadata):
@@ -75,10 +79,7 @@ def ava_split_files(
     """
     ann = Path(root) / "annotations"
     names = annotation_file_names(split, version)
-    label_map = ann / names["label_map"]
-    if not label_map.is_file():  # people often keep only one of the 2018/2019 label maps
-        alternatives = sorted(ann.glob(f"ava_action_list_{version}*.pbtxt")) if ann.is_dir() else []
-        label_map = alternatives[0] if alternatives else label_map
+    label_map = ann / names["label_map"]  # never another label map: it would change the evaluated classes
     excl = ann / names["exclusions"]
     if proposal_file is not None:
         props: Optional[Path] = Path(proposal_file)
@@ -164,8 +165,12 @@ def load_ava_dicts(
         whitelist = None if is_train else set(names)
     gt = read_annotations(files["groundtruth"], class_whitelist=whitelist)
     excluded = read_excluded_keyframes(files["exclusions"])
+    sizes = {}  # AlphAction's boxes are VMAD's inclusive pixels of the image-info size
     if files["proposals"] is not None:
         proposals = read_person_boxes(files["proposals"], proposal_min_score, image_info=files["proposal_image_info"])
+        if files["proposal_image_info"] is not None:
+            sizes = {(i.movie, i.timestamp): (int(i.height), int(i.width))
+                     for i in read_image_info(files["proposal_image_info"]).values()}
     else:
         proposals = {}
         logger.info(f"No person proposals for {root}/{split} (ava_{split}_predicted_boxes.csv absent).")
@@ -193,6 +198,8 @@ def load_ava_dicts(
         ]
         boxes, scores = proposals.get((vid, ts), (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)))
         d["proposals"] = {"boxes": boxes, "scores": scores}
+        if (vid, ts) in sizes:
+            d.update(box_convention="inclusive", image_size=sizes[(vid, ts)])
         dicts.append(d)
     if missing:
         # A missing video would silently shrink the val set and change mAP: refuse.
@@ -282,28 +289,120 @@ def register_ava(
     MetadataCatalog.get(name).set(**meta)
 
 
+def load_vmad_dicts(
+    root: PathLike,
+    split: str,
+    version: str = "v2.2",
+    *,
+    is_train: Optional[bool] = None,
+    box_threshold: float = VMAD_BOX_THRESHOLD,
+    dataset_name: Optional[str] = None,
+) -> List[dict]:
+    """The keyframes of one split of VMAD's processed AVA (:mod:`vmae_det.formats.vmad_layout`), as VMAD's
+    ``AVAVideoDataset`` lists them: image ids of ``annotations/ava_{split}_{version}_min.json`` in increasing
+    order; for training those with ground-truth boxes in that file (VMAD trains on them, not on the CSV's),
+    otherwise those with a person box of score >= ``box_threshold`` in ``boxes/ava_{split}_det_person_bbox.json``
+    (excluded keyframes stay: the evaluation ignores them, as VMAD's). Boxes are VMAD's inclusive pixels
+    (``box_convention``), clips its per-second files (``clips_dir``, 25 fps).
+    """
+    root = Path(root)
+    is_train = (split == "train") if is_train is None else is_train
+    info = root / image_info_file(split, version)
+    images, gt = read_image_annotations(info)
+    proposals = {}
+    if not is_train:
+        boxes_file = root / PERSON_BOX_FILES.get(split, f"boxes/ava_{split}_det_person_bbox.json")
+        proposals = read_alphaction_boxes(boxes_file, info, min_score=box_threshold, convention="inclusive")
+    dicts: List[dict] = []
+    missing = set()
+    for img_id in sorted(images):
+        img = images[img_id]
+        key = (img.movie, img.timestamp)
+        if (is_train and img_id not in gt) or (not is_train and key not in proposals):
+            continue
+        clips = root / CLIPS_DIR / img.movie
+        if not clips.is_dir():
+            missing.add(str(clips))
+            continue
+        anns = []
+        for (xywh, actions, person) in gt.get(img_id, []):
+            norm, keep = inclusive_boxes(np.array([xywh]), img.width, img.height)
+            if keep[0]:
+                anns.append({"bbox": norm[0].tolist(), "actions": sorted(set(actions)), "person_id": person})
+        boxes, scores = proposals.get(key, (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)))
+        dicts.append({
+            "video_id": img.movie, "timestamp": img.timestamp, "image_id": img_id, "fps": VMAD_FPS,
+            "clips_dir": str(clips), "box_convention": "inclusive", "image_size": (int(img.height), int(img.width)),
+            "annotations": anns, "proposals": {"boxes": boxes, "scores": scores},
+        })
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} movie folder(s) of {info} missing, e.g. {sorted(missing)[:3]}")
+    logger.info(f"Loaded {len(dicts)} keyframes of VMAD's AVA {version} {split} from {root} "
+                f"({sum(len(d['annotations']) for d in dicts)} GT boxes, "
+                f"{sum(len(d['proposals']['scores']) for d in dicts)} person boxes >= {box_threshold}).")
+    if dataset_name is not None and not hasattr(MetadataCatalog.get(dataset_name), "class_names"):
+        files = ava_split_files(root, split, version)
+        MetadataCatalog.get(dataset_name).class_names = dict(read_labelmap(files["label_map"]))
+    return dicts
+
+
+def register_vmad(name: str, root: PathLike, split: str, version: str = "v2.2", num_classes: int = 80) -> None:
+    """Register one split of VMAD's processed AVA as ``name`` (see :func:`load_vmad_dicts`); metadata as
+    :func:`register_ava`'s, with ``layout="vmad"`` and ``fps=25``."""
+    root = Path(root)
+    DatasetCatalog.register(name, lambda: load_vmad_dicts(root, split, version, dataset_name=name))
+    files = ava_split_files(root, split, version)
+    boxes = root / PERSON_BOX_FILES.get(split, f"boxes/ava_{split}_det_person_bbox.json")
+    meta = {
+        "label_map_file": str(files["label_map"]),
+        "groundtruth_csv": str(files["groundtruth"]),
+        "exclusions_csv": str(files["exclusions"]) if files["exclusions"] else None,
+        "num_classes": num_classes, "evaluator_type": "ava", "dataset_root": str(root), "split": split,
+        "version": version, "layout": "vmad", "fps": VMAD_FPS,
+        "proposal_file": str(boxes) if boxes.is_file() else None,
+        "proposal_format": "alphaction_json", "proposal_image_info": str(root / image_info_file(split, version)),
+    }
+    if files["label_map"].is_file():
+        names = read_labelmap(files["label_map"])
+        meta["class_names"] = names
+        meta["num_classes"] = max(num_classes, max(names))
+    if not isinstance(MetadataCatalog.get(name), AVAMetadata):
+        MetadataCatalog[name] = AVAMetadata(name=name)
+    MetadataCatalog.get(name).set(**meta)
+
+
 def register_ava_root(root: PathLike, splits: Sequence[str] = ("train", "val")) -> Dict[str, str]:
     """Register the ``splits`` of an AVA-layout folder given as a path (``tools/train_net.py --ava-root
     ROOT``) as ``ava:<absolute root>:<split>`` (once); return ``{split: name}``.
 
-    The annotation version is v2.2, or v2.1 when only its files are there; ``num_classes`` is the largest
-    action id of the root's label map.
+    The layout is detected: VMAD's processed AVA (``clips/trainval/`` and ``annotations/*_min.json``,
+    :func:`register_vmad`) or the frames/videos layout (:func:`register_ava`). The annotation version is v2.2,
+    or v2.1 when only its files are there; ``num_classes`` is the largest action id of the root's label map.
 
     Raises:
-        FileNotFoundError: naming what is missing: the folder, its label map, a split's ground truth, or
-            both ``frames/`` and ``videos/``.
+        FileNotFoundError: naming what is missing: the folder, its label map (another label map is never
+            taken instead), a split's ground truth, VMAD's image-info or person-box files, or both
+            ``frames/`` and ``videos/``.
     """
     root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
     if not root.is_dir():
         raise FileNotFoundError(f"AVA dataset root '{root}' {'is not a folder' if root.exists() else 'does not exist'}")
     ann = root / "annotations"
     version = next((v for v in ("v2.2", "v2.1") if any((ann / f"ava_{s}_{v}.csv").is_file() for s in splits)), "v2.2")
+    vmad = is_vmad_layout(root)
     files = {s: ava_split_files(root, s, version) for s in splits}
     missing = [str(f["groundtruth"]) for f in files.values() if not f["groundtruth"].is_file()]
     label_map = ava_split_files(root, "train", version)["label_map"]
     if not label_map.is_file():
-        missing.insert(0, f"{ann}/ava_action_list_{version}*.pbtxt (the label map)")
-    if not (root / "frames").is_dir() and not video_index(root):
+        others = sorted(p.name for p in ann.glob("ava_action_list_*.pbtxt")) if ann.is_dir() else []
+        found = f"; found {', '.join(others)}, which would score other classes" if others else ""
+        missing.insert(0, f"{label_map} (the label map of the evaluated classes{found})")
+    if vmad:
+        missing += [str(root / image_info_file(s, version)) for s in splits
+                    if not (root / image_info_file(s, version)).is_file()]
+        if "val" in splits and not (root / PERSON_BOX_FILES["val"]).is_file():
+            missing.append(f"{root / PERSON_BOX_FILES['val']} (the person boxes)")
+    elif not (root / "frames").is_dir() and not video_index(root):
         missing.append(f"{root}/frames/<id>/ or {root}/videos/<id>.* (the videos)")
     if missing:
         raise FileNotFoundError(
@@ -315,7 +414,10 @@ def register_ava_root(root: PathLike, splits: Sequence[str] = ("train", "val")) 
     for split in splits:
         names[split] = f"ava:{root}:{split}"
         if names[split] not in DatasetCatalog.list():
-            register_ava(names[split], root, split, version, num_classes=num_classes)
+            if vmad:
+                register_vmad(names[split], root, split, version, num_classes=num_classes)
+            else:
+                register_ava(names[split], root, split, version, num_classes=num_classes)
     return names
 
 

@@ -1,9 +1,10 @@
-"""Where the pixels of an AVA clip come from: extracted JPEG frames or the raw video file.
+"""Where the pixels of an AVA clip come from: extracted JPEG frames, the raw video file, or VMAD's per-second clips.
 
 AVA's convention (SlowFast): the 15-minute crops start at second 900 of the movie and are decoded at
 30 fps, so keyframe second ``s`` is the 0-based frame ``(s - 900) * 30``
 (:func:`vmae_det.formats.ava.keyframe_index`); extracted frames are named with ffmpeg's 1-based
 ``%06d``: ``frames/<vid>/<vid>_<(s-900)*30+1>.jpg`` (:func:`vmae_det.formats.ava.frame_file_name`).
+VMAD's processed AVA has one 25-fps file per second instead (:class:`SecondClipsSource`).
 :func:`clip_indices` is the one clip-index rule (the mapper's and the demo's).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from ...constants import AVA_FPS, AVA_START_SEC
 from ...formats.ava import frame_file_name, keyframe_index
+from ...formats.vmad_layout import VMAD_FPS
 from ..video_io import VideoDecodeError, open_video
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "ClipSource",
     "FramesClipSource",
     "VideoClipSource",
+    "SecondClipsSource",
     "clip_source_for",
 ]
 
@@ -52,9 +55,13 @@ def clip_indices(center: int, num_frames: int, sampling_rate: int, video_length:
 
 
 class ClipSource:
-    """Random access to one video's frames: ``num_frames`` and ``get_frames(indices)``."""
+    """Random access to one video's frames: ``num_frames``, ``get_frames(indices)`` and the frame of a keyframe."""
 
     num_frames: int
+
+    def keyframe_frame(self, timestamp: int, fps: float = AVA_FPS, start_sec: int = AVA_START_SEC) -> int:
+        """0-based index of keyframe second ``timestamp`` among this source's frames."""
+        return keyframe_index(timestamp, fps, start_sec)
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         """RGB ``uint8 [T, H, W, 3]`` frames at ``indices``."""
@@ -195,12 +202,58 @@ def _grid_mapping(reader, grid_fps: float):
     return nearest, count, f"variable frame rate (average {fps:.3f} fps)"
 
 
-def clip_source_for(dataset_dict: Mapping, backend: str = "auto") -> ClipSource:
-    """The clip source a dataset dict points at: ``frames_dir`` (preferred) or ``video_path``."""
+class SecondClipsSource(ClipSource):
+    """VMAD's one-second clips ``<clips_dir>/<second>.mp4`` around one keyframe, joined as VMAD's
+    ``AVAVideoDataset._decode_video_data`` joins them: whole clips ``t, t+1, ...`` until the right side holds
+    ``span // 2`` frames, ``t-1, t-2, ...`` until the left side holds ``span - span // 2``, then ``m`` frames kept
+    on each side, ``m`` the smaller count (50 at 25 fps for a 64-frame span). Frame ``m`` is the keyframe,
+    frame 0 of ``<t>.mp4``. Every file is decoded whole by :func:`~vmae_det.data.video_io.open_video`.
+
+    Args:
+        clips_dir: the movie's folder of per-second clips.
+        timestamp: the keyframe second.
+        span: frames the clip needs around the keyframe (VMAD: 16 frames x stride 4 = 64).
+    """
+
+    def __init__(self, clips_dir: Union[str, Path], timestamp: int, span: int, backend: str = "auto"):
+        self.clips_dir = Path(clips_dir)
+        right = self._collect(int(timestamp), +1, span // 2, backend)
+        left = self._collect(int(timestamp) - 1, -1, span - span // 2, backend)
+        m = min(len(left), len(right))
+        self._frames = left[len(left) - m:] + right[:m]
+        self._keyframe = m
+        self.num_frames = len(self._frames)
+
+    def _collect(self, second: int, step: int, need: int, backend: str) -> list:
+        frames: list = []
+        while len(frames) < max(need, 1):
+            path = self.clips_dir / f"{second}.mp4"
+            if not path.is_file():
+                raise FileNotFoundError(f"one-second clip not found: {path} (VMAD's layout needs the clips on both "
+                                        f"sides of a keyframe)")
+            with open_video(str(path), backend=backend) as reader:
+                got = list(reader.get_frames(range(reader.num_frames)))
+            frames = frames + got if step > 0 else got + frames
+            second += step
+        return frames
+
+    def keyframe_frame(self, timestamp: int, fps: float = VMAD_FPS, start_sec: int = AVA_START_SEC) -> int:
+        return self._keyframe
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        idx = np.clip(np.asarray(list(indices), np.int64), 0, self.num_frames - 1)
+        return np.ascontiguousarray(np.stack([self._frames[i] for i in idx]))
+
+
+def clip_source_for(dataset_dict: Mapping, backend: str = "auto", span: int = 64) -> ClipSource:
+    """The clip source a dataset dict points at: ``clips_dir`` (VMAD's per-second clips; ``span`` frames around
+    the keyframe), ``frames_dir`` or ``video_path``."""
+    if dataset_dict.get("clips_dir"):
+        return SecondClipsSource(dataset_dict["clips_dir"], dataset_dict["timestamp"], span, backend=backend)
     if dataset_dict.get("frames_dir"):
         return FramesClipSource(dataset_dict["frames_dir"], dataset_dict["video_id"])
     if dataset_dict.get("video_path"):
         return VideoClipSource(dataset_dict["video_path"], fps=dataset_dict.get("fps", AVA_FPS), backend=backend)
     raise KeyError(
-        f"dataset dict for {dataset_dict.get('video_id')!r} has neither 'frames_dir' nor 'video_path'"
+        f"dataset dict for {dataset_dict.get('video_id')!r} has none of 'clips_dir', 'frames_dir', 'video_path'"
     )

@@ -6,6 +6,9 @@ multi-hot labels. Output::
 
     {"clip": uint8 [3, T, H, W], "boxes": float32 [N, 4] clip pixels, "labels": float32 [N, C]
      (when GT is known), "box_scores": float32 [N], "video_id", "timestamp", "clip_size": (H, W)}
+
+plus ``"box_convention": "inclusive"`` and ``"image_size": (H, W)`` when the dict's boxes are VMAD's inclusive
+pixels (:mod:`vmae_det.formats.vmad_layout`): the evaluation then writes them back as VMAD does.
 """
 from __future__ import annotations
 
@@ -21,7 +24,6 @@ from detectron2.structures import Boxes, pairwise_iou
 from detectron2.utils.logger import log_every_n_seconds
 
 from ...constants import AVA_FPS, AVA_START_SEC
-from ...formats.ava import keyframe_index
 from ...modeling.legacy_boxes import jitter_boxes
 from ..transforms import apply_augmentations_to_clip, build_ava_test_augmentations, build_ava_train_augmentations
 from .clip_source import clip_indices, clip_source_for
@@ -167,8 +169,9 @@ class AVAClipMapper:
     def __call__(self, dataset_dict: dict) -> dict:
         d = copy.copy(dataset_dict)  # shallow: we never mutate nested values
         video_id, ts = d["video_id"], int(d["timestamp"])
-        with clip_source_for(d, backend=self.video_backend) as source:
-            center = keyframe_index(ts, d.get("fps", AVA_FPS), d.get("start_sec", AVA_START_SEC))
+        span = self.num_frames * self.sampling_rate
+        with clip_source_for(d, backend=self.video_backend, span=span) as source:
+            center = source.keyframe_frame(ts, d.get("fps", AVA_FPS), d.get("start_sec", AVA_START_SEC))
             if not 0 <= center < source.num_frames:
                 raise ValueError(
                     f"{video_id},{ts}: keyframe frame {center} outside the video's {source.num_frames} frames"
@@ -184,12 +187,14 @@ class AVAClipMapper:
             boxes, scores = boxes[order], scores[order]
             labels = labels[order] if labels is not None else None
             self.stats["boxes_over_max"] += 1
+        inclusive = d.get("box_convention") == "inclusive"
         pix = boxes * np.array([w0, h0, w0, h0], np.float32)
-        frames, pix = apply_augmentations_to_clip(self.augmentations, frames, pix)
+        frames, pix = apply_augmentations_to_clip(self.augmentations, frames, pix, inclusive=inclusive)
         if self.is_train and self.gt_box_jitter is not None and len(pix):
             pix = jitter_boxes(torch.from_numpy(pix), self.gt_box_jitter, frames.shape[1], frames.shape[2]).numpy()
         wh = pix[:, 2:] - pix[:, :2]
-        keep = (wh >= self.min_box_size).all(axis=1)  # boxes cropped away or squashed to a line
+        # Boxes cropped away or squashed to a line; VMAD drops no inclusive box after loading.
+        keep = (wh >= (0.0 if inclusive else self.min_box_size)).all(axis=1)
         if not keep.all():
             self.stats["degenerate_boxes_dropped"] += int((~keep).sum())
         pix, scores = pix[keep], scores[keep]
@@ -214,4 +219,7 @@ class AVAClipMapper:
         }
         if labels is not None:
             out["labels"] = torch.from_numpy(labels.astype(np.float32)).reshape(-1, self.num_classes)
+        if inclusive:
+            out["box_convention"] = "inclusive"
+            out["image_size"] = tuple(int(v) for v in d.get("image_size", (h0, w0)))
         return out
