@@ -14,11 +14,15 @@ For the Faster R-CNNs, ``weights`` is a local file; without it the libraries' ow
 offline gives an error saying to pass ``--weights``. A local file must fit the detector: a missing,
 corrupt (bad zip checksums, not loadable) or unrelated file (missing tensors, other shapes), or NaN/inf
 weights, raise :class:`DetectorWeightsError` (a ``ValueError``) or ``FileNotFoundError`` naming the file,
-instead of detecting people with random or broken weights.
+instead of detecting people with random or broken weights. No file is read with ``pickle.load``: ``.pth``
+files go through ``torch.load(weights_only=True)``, detectron2 ``.pkl`` files through
+:mod:`vmae_det.formats.safe_pickle` (numpy arrays only), so a pickle that names code to run (``os.system``,
+``open``, ...) is refused before any of it runs.
 """
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Callable, Optional, Tuple
 
@@ -72,7 +76,13 @@ def _check_weights_file(path: str) -> None:
 
 
 def _unreadable(path: str, err: Exception) -> DetectorWeightsError:
-    detail = " ".join(str(err).split())[:300]
+    text = str(err)
+    if "Weights only load failed" in text:  # keep torch's reason, not its advice to load with weights_only=False
+        m = (re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+             or re.search(r"(Trying to load unsupported GLOBAL[^\n]*)", text))
+        text = "refused by torch.load(weights_only=True): " + (m.group(1).split(". Please use")[0] if m else
+                                                               "not a weights-only checkpoint")
+    detail = " ".join(text.split())[:300]
     return DetectorWeightsError(f"{path}: cannot read the person-detector weights ({type(err).__name__}: {detail}); "
                                 "the file is corrupt or not a detector checkpoint")
 
@@ -98,31 +108,69 @@ def _load_state_dict(path: str) -> dict:
     return sd
 
 
-def _load_detectron2_weights(model: torch.nn.Module, path: str) -> None:
-    """Load ``path`` into a detectron2 model as ``DetectionCheckpointer`` does (model-zoo ``.pkl`` and
-    ``.pth``), but refuse what it would only warn about: model tensors missing from the file or of
-    another shape (they would keep their random initialisation), and NaN/inf weights."""
-    from detectron2.checkpoint import DetectionCheckpointer
-
+def _read_detectron2_checkpoint(path: str) -> dict:
+    """The checkpoint dict ``DetectionCheckpointer._load_file`` would return for ``path``, read without
+    ``pickle.load``: a ``.pkl`` (detectron2 / Detectron model zoo: numpy arrays) through
+    :func:`vmae_det.formats.safe_pickle.load_pickle`, which refuses any pickle that names code to run;
+    anything else with ``torch.load(weights_only=True)``. The conversions are detectron2's: a model-zoo
+    dict (``model`` + ``__author__``) as it is; another ``.pkl`` is a Caffe2/Detectron1 dict of blobs
+    (``blobs`` taken, ``*_momentum`` dropped, name-matching heuristics on); a pycls ``.pyth`` gives its
+    ``model_state``; a bare state dict becomes ``{"model": ...}``."""
     _check_weights_file(path)
-    checkpointer = DetectionCheckpointer(model)
-    # detectron2 HEAD's _load_file asserts it runs inside load(), which records the parsed path first.
-    has_url = hasattr(checkpointer, "_parsed_url_during_load")
-    if has_url:
-        from urllib.parse import urlparse
+    if path.endswith(".pkl"):
+        from vmae_det.formats.safe_pickle import UnsafePickleError, load_pickle
 
-        checkpointer._parsed_url_during_load = urlparse(path)
+        try:
+            data = load_pickle(path)
+        except UnsafePickleError as e:
+            raise DetectorWeightsError(" ".join(str(e).split())) from e
+        except Exception as e:
+            raise _unreadable(path, e) from e
+        if not isinstance(data, dict):
+            raise DetectorWeightsError(f"{path}: not a detectron2 checkpoint (the pickle holds a "
+                                       f"{type(data).__name__}, not a dict of weights)")
+        if "model" in data and "__author__" in data:  # detectron2 model-zoo format
+            logger.info("Reading a file from '%s'", data["__author__"])
+            return data
+        if "blobs" in data:  # Caffe2 / Detectron1: detection models keep their weights under "blobs"
+            data = data["blobs"]
+        if not isinstance(data, dict):
+            raise DetectorWeightsError(f"{path}: not a detectron2 checkpoint ('blobs' is a {type(data).__name__})")
+        data = {k: v for k, v in data.items() if not str(k).endswith("_momentum")}
+        return {"model": data, "__author__": "Caffe2", "matching_heuristics": True}
     try:
-        checkpoint = checkpointer._load_file(path)
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise _unreadable(path, e) from e
-    finally:
-        if has_url:
-            checkpointer._parsed_url_during_load = None
+    if path.endswith(".pyth"):  # pycls
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("model_state"), dict):
+            raise DetectorWeightsError(f"{path}: a pycls .pyth checkpoint must hold 'model_state'")
+        state = {k: v for k, v in loaded["model_state"].items() if not k.endswith("num_batches_tracked")}
+        return {"model": state, "__author__": "pycls", "matching_heuristics": True}
+    if isinstance(loaded, dict) and "model" not in loaded:
+        loaded = {"model": loaded}
+    return loaded
+
+
+def _load_detectron2_weights(model: torch.nn.Module, path: str, checkpoint: Optional[dict] = None) -> None:
+    """Load ``path`` (or its ``checkpoint``, read by :func:`_read_detectron2_checkpoint`) into a detectron2
+    model as ``DetectionCheckpointer`` does (model-zoo ``.pkl`` and ``.pth``; c2 names converted by
+    ``align_and_update_state_dicts`` when the file asks for matching heuristics), but never through
+    ``pickle.load``, and refuse what detectron2 would only warn about: model tensors missing from the file
+    or of another shape (they would keep their random initialisation), and NaN/inf weights."""
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    if checkpoint is None:
+        checkpoint = _read_detectron2_checkpoint(path)
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
         raise DetectorWeightsError(f"{path}: not a detectron2 checkpoint (no 'model' state dict)")
+    state = checkpoint["model"]
+    for k, v in list(state.items()):  # in place: a state dict's _metadata stays
+        if isinstance(v, np.ndarray) and not v.flags.writeable:  # a view of a pickle's bytes: torch would warn
+            state[k] = np.array(v)
+    checkpointer = DetectionCheckpointer(model)
     try:
-        incompatible = checkpointer._load_model(checkpoint)
+        incompatible = checkpointer._load_model(checkpoint)  # the dict, not the file: no _load_file
     except (RuntimeError, ValueError, TypeError, KeyError) as e:
         raise _unreadable(path, e) from e
     problems = []
@@ -213,10 +261,11 @@ class Detectron2PersonDetector:
         cfg.MODEL.DEVICE = device
         cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = score_threshold
         if weights:
-            _check_weights_file(str(weights))
+            # The file is read (safely) before the model is built: a bad file is refused in a moment.
+            checkpoint = _read_detectron2_checkpoint(str(weights))
             cfg.MODEL.WEIGHTS = ""  # the model is built here, the weights loaded and checked below
             self.predictor = DefaultPredictor(cfg)
-            _load_detectron2_weights(self.predictor.model, str(weights))
+            _load_detectron2_weights(self.predictor.model, str(weights), checkpoint)
         else:
             cfg.MODEL.WEIGHTS = model_zoo.get_checkpoint_url(config)
             try:

@@ -80,19 +80,20 @@ def _short(e: BaseException) -> str:
 
 def read_problem(path: str) -> Tuple[Optional[str], Optional[dict]]:
     """``(None, checkpoint)`` when ``path`` reads as a training checkpoint (with ``model``), else
-    ``(what is wrong, None)``. Reads as detectron2's checkpointer does (``torch.load``), memory-mapped so
-    that tensor data is not read twice."""
+    ``(what is wrong, None)``. Reads as detectron2's checkpointer does (``torch.load``), weights only (a
+    pickle that names code to run is refused, whatever PyTorch's default), memory-mapped so that tensor
+    data is not read twice."""
     if not os.path.isfile(path):
         return "file not found", None
     if os.path.getsize(path) == 0:
         return "empty file", None
     try:
         try:
-            ckpt = torch.load(path, map_location="cpu", mmap=True)
+            ckpt = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
         except RuntimeError as e:
             if "mmap" not in str(e):
                 raise
-            ckpt = torch.load(path, map_location="cpu")  # legacy (non-zip) format
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
     except Exception as e:  # truncated zip, garbage, unpickling errors: all mean "cannot use it"
         return _short(e), None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
