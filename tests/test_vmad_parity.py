@@ -5,7 +5,6 @@ The oracle ``tests/reference/vmad_reference.pt`` was written by VMAD's own code
 """
 from __future__ import annotations
 
-import hashlib
 import pathlib
 import random
 
@@ -15,9 +14,15 @@ import torch
 
 import vmad_reference as R
 from detectron2.config import LazyConfig, instantiate
+from detectron2.data import transforms as T
 
 from vmae_det.data.ava.clip_source import clip_indices
-from vmae_det.data.transforms import apply_augmentations_to_clip, build_ava_test_augmentations, build_ava_train_augmentations
+from vmae_det.data.transforms import (
+    HSVJitterTransform,
+    apply_augmentations_to_clip,
+    build_ava_test_augmentations,
+    build_ava_train_augmentations,
+)
 from vmae_det.modeling import load_videomae_weights
 from vmae_det.modeling.legacy_boxes import extend_boxes, jitter_boxes
 
@@ -26,8 +31,27 @@ REF = torch.load(ROOT / "tests/reference/vmad_reference.pt", weights_only=True)
 ATOL = 1e-4  # the issue's bar; measured differences are ~1e-6 (float32 attention order)
 
 
-def _sha(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+GREY_LEVELS = 1  # OpenCV's resize and HSV conversions round differently with other builds and CPUs
+MAX_OFF_BY_ONE = 0.25  # measured: 5 % of the pixels between AVX-512 and AVX2 code of OpenCV 5.1
+
+
+def assert_pixels_match(clip: np.ndarray, ref: dict) -> None:
+    """``clip`` equals VMAD's on the stored sample of its pixels (frames ``pixel_frames``, every
+    ``pixel_stride``-th row and column) to one grey level, and on at most a quarter of them not exactly.
+
+    Not a hash of the whole clip: OpenCV's results differ by one grey level between builds and CPUs (AVX-512
+    or not). What a wrong transform does is far beyond that (measured on these clips): a crop one pixel
+    off, a missing flip, another interpolation (area, nearest, cubic) or a hue shift one unit off differ
+    by 6 to 214 grey levels; a saturation or value shift one unit off changes 29 to 77 % of the pixels."""
+    s = ref["pixel_stride"]
+    ours = torch.from_numpy(np.ascontiguousarray(np.asarray(clip)[ref["pixel_frames"], ::s, ::s])).int()
+    want = ref["pixels"].int()
+    assert ours.shape == want.shape
+    diff = (ours - want).abs()
+    worst = int(diff.max())
+    assert worst <= GREY_LEVELS, f"pixels differ from VMAD's by up to {worst} grey levels (at {int((diff > 1).sum())})"
+    off = float((diff > 0).float().mean())
+    assert off <= MAX_OFF_BY_ONE, f"{off:.0%} of the pixels are one grey level off VMAD's: a systematic shift"
 
 
 @pytest.fixture(scope="module")
@@ -102,19 +126,28 @@ def test_test_transform_equals_vmad():
     raw = R.raw_clip()[:16]
     clip, boxes = apply_augmentations_to_clip(build_ava_test_augmentations(256), raw, R.raw_boxes())
     ref = REF["test_transform"]
-    assert list(clip.shape) == ref["shape"] and _sha(clip) == ref["sha256"]
+    assert list(clip.shape) == ref["shape"]
+    assert_pixels_match(clip, ref)
     np.testing.assert_allclose(boxes, ref["boxes"].numpy(), rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_train_transform_equals_vmad(seed):
-    """Same seed, same pixels: resize, crop position, HSV jitter and flip all match VMAD's. Boxes too,
-    except that a flipped box is ``W - x`` here and ``W - 1 - x`` in VMAD's inclusive-pixel convention."""
+    """Same seed, same draws: crop position, HSV shifts and flip equal VMAD's, and so do the pixels (to
+    one grey level) of the resize, crop, HSV jitter and flip. Boxes too, except that a flipped box is
+    ``W - x`` here and ``W - 1 - x`` in VMAD's inclusive-pixel convention."""
     raw = R.raw_clip()[:16]
     ref = REF["train_transform"][seed]
     random.seed(seed)
+    drawn = T.AugmentationList(build_ava_train_augmentations())(T.AugInput(raw[0])).transforms
+    (crop,) = [t for t in drawn if isinstance(t, T.CropTransform)]
+    (hsv,) = [t for t in drawn if isinstance(t, HSVJitterTransform)]
+    assert [crop.x0, crop.y0] == ref["crop_xy"]
+    assert [hsv.hue, hsv.saturation, hsv.value] == ref["hsv_shift"]
+    assert any(isinstance(t, T.HFlipTransform) for t in drawn) == ref["flipped"]
+    random.seed(seed)
     clip, boxes = apply_augmentations_to_clip(build_ava_train_augmentations(), raw, R.raw_boxes())
     assert list(clip.shape) == ref["shape"]
-    assert _sha(clip) == ref["sha256"]
+    assert_pixels_match(clip, ref)
     expected = ref["boxes"].numpy() + (np.array([1, 0, 1, 0], np.float32) if ref["flipped"] else 0)
     np.testing.assert_allclose(boxes, expected, rtol=0, atol=1e-4)

@@ -20,7 +20,18 @@ Records, all computed by VMAD's own classes and functions:
 * ``temporal_crop``: the frames ``TemporalCrop(16, 4)`` keeps of a 64-frame window;
 * ``test_transform`` / ``train_transform/<seed>``: VMAD's test and train transforms (``Resize(256, 464)``,
   ``RandomClip``, ``ColorJitter(20, 0.1, 0.1)``, ``RandomHorizontalFlip(0.5)``; train after
-  ``random.seed(seed)``) on ``raw_clip()`` and ``raw_boxes()``: frame sha256, shape, boxes, crop, flip.
+  ``random.seed(seed)``) on ``raw_clip()`` and ``raw_boxes()``: shape, boxes, crop, flip, the HSV shifts
+  ``ColorJitter`` drew (``hsv_shift``: hue, saturation, value), the sha256 of the whole clip on the machine
+  that wrote the file, and its pixels on a sample (``pixels``: uint8 ``[F, H/s, W/s, 3]``, frames
+  ``pixel_frames``, every ``pixel_stride``-th row and column from 0): OpenCV's resize and HSV conversions
+  round differently with other builds and CPUs (one grey level), so the test compares these pixels with
+  a tolerance instead of the hash. About 240 kB in all, where the whole clips would take 15 MB.
+
+The committed file was written on a 2-core AVX-512 machine (opencv-contrib-python-headless 5.1.0.95,
+torch 2.14.1, 2 torch threads) with ``OPENCV_CPU_DISABLE=AVX512-SKX,AVX512-CLX`` in the environment, which
+reproduces the entries of the earlier file (written without ``pixels``) bit for bit. Without it the train
+clips' sha256 differ (their pixels by one grey level on about 5 % of them), and with one torch thread the
+two-clip probabilities by ~2e-7: both within the test's tolerances.
 
 With ``--recipes-out`` it also writes the AVA recipes of VMAD's ``scripts/ava/*/run.sh`` (the argument
 values, GPUs = 8 x nnodes) and the mAP its ``MODEL_ZOO.md`` lists for each script, as JSON, the oracle of
@@ -38,8 +49,37 @@ import torch
 import vmad_reference as R  # tests/vmad_reference.py (on PYTHONPATH)
 
 
+PIXEL_FRAMES = [0, 5, 10, 15]  # first and last frame of the 16 and two between
+PIXEL_STRIDE = 4  # every 4th row and column: 1/64 of a clip's pixels
+
+
 def sha(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def pixel_sample(clip: np.ndarray) -> dict:
+    """The pixels of ``clip`` the parity test compares (and how they were taken)."""
+    sample = np.ascontiguousarray(np.asarray(clip)[PIXEL_FRAMES, ::PIXEL_STRIDE, ::PIXEL_STRIDE])
+    return {"pixels": torch.from_numpy(sample), "pixel_frames": list(PIXEL_FRAMES), "pixel_stride": PIXEL_STRIDE}
+
+
+class RecordShifts:
+    """``ColorJitter`` as VMAD runs it, recording the shifts it drew: the same three ``random.randint``
+    calls in its order (hue, saturation, value), replayed from the generator state it started with."""
+
+    def __init__(self, jitter):
+        self.jitter, self.shifts = jitter, None
+
+    def __call__(self, clip, target, randoms):
+        before = random.getstate()
+        out = self.jitter(clip, target, randoms)
+        after = random.getstate()
+        random.setstate(before)
+        j = self.jitter
+        self.shifts = [random.randint(-b, b) for b in (j.hue_bound, j.sat_bound, j.val_bound)]
+        if random.getstate() != after:
+            raise RuntimeError("VMAD's ColorJitter draws other random numbers than hue, saturation, value")
+        return out
 
 
 def read_recipes(vmad_root: str) -> dict:
@@ -147,19 +187,21 @@ def main() -> None:
         return clip, target, randoms
 
     clip, target, _ = run([T.Resize(256, 464)], raw[:16])
-    out["test_transform"] = {"shape": list(clip.shape), "sha256": sha(clip), "boxes": target.bbox.clone()}
+    out["test_transform"] = {"shape": list(clip.shape), "sha256": sha(clip), "boxes": target.bbox.clone(),
+                             **pixel_sample(clip)}
     for seed in (0, 1, 2, 3):
         random.seed(seed)
         crop = T.RandomClip(True)
-        clip, target, randoms = run([T.Resize(256, 464), crop, T.ColorJitter(20.0, 0.1, 0.1),
-                                     T.RandomHorizontalFlip(0.5)], raw[:16])
+        jitter = RecordShifts(T.ColorJitter(20.0, 0.1, 0.1))
+        clip, target, randoms = run([T.Resize(256, 464), crop, jitter, T.RandomHorizontalFlip(0.5)], raw[:16])
         h2, w2 = 256, int(256 * rw / rh)
         out["train_transform"][seed] = {
             "shape": list(clip.shape), "sha256": sha(clip), "boxes": target.bbox.clone(),
             "crop_xy": [int(crop.tl_x * (w2 - 224)), int(crop.tl_y * (h2 - 224))],
-            "flipped": bool(randoms["Flip"] < 0.5),
+            "flipped": bool(randoms["Flip"] < 0.5), "hsv_shift": jitter.shifts, **pixel_sample(clip),
         }
-        print("train seed", seed, out["train_transform"][seed]["crop_xy"], out["train_transform"][seed]["flipped"])
+        print("train seed", seed, out["train_transform"][seed]["crop_xy"], out["train_transform"][seed]["flipped"],
+              jitter.shifts)
     torch.save(out, args.out)
     print("wrote", args.out)
 
