@@ -63,6 +63,13 @@ def test_training_beats_untrained_and_eval_only_reproduces(env, tmp_path):
     map_before, map_after = metrics_map(tmp_path / "before"), metrics_map(out)
     assert map_after > map_before + 0.1, (map_before, map_after)
     assert (out / "loss_curve.png").exists() and (out / "inference" / "ava_per_class_ap.png").exists()
+    import torch
+
+    from vmae_det.modeling.weight_loading import clip_fps_of, read_checkpoint
+
+    # the checkpoint says at which rate its training clips were sampled (the demo samples at it)
+    assert clip_fps_of(read_checkpoint(str(out / "model_final.pth"))[1]) == 30.0
+    assert torch.load(out / "model_final.pth", weights_only=True)["clip_fps"] == 30.0
 
     again = run(["--eval-only", f"train.init_checkpoint={out / 'model_final.pth'}",
                  f"train.output_dir={tmp_path / 'again'}", *FAST], env)

@@ -67,7 +67,8 @@ def vmad_state_dict(seed: int = 0, embed_dim: int = 384, depth: int = 12, num_cl
 def vmad_checkpoint(state_dict, layout: str = "model") -> dict:
     """The containers VMAD writes: ``utils.save_model`` (``model``) or DeepSpeed-style (``module``)."""
     if layout == "model":
-        args = argparse.Namespace(model="vit_small_patch16_224", nb_classes=NUM_CLASSES, num_frames=NUM_FRAMES)
+        args = argparse.Namespace(model="vit_small_patch16_224", nb_classes=NUM_CLASSES, num_frames=NUM_FRAMES,
+                                  data_set="ava")
         return {"model": state_dict, "optimizer": {"state": {}, "param_groups": []}, "epoch": 29,
                 "scaler": {"scale": 65536.0}, "args": args}
     if layout == "module":

@@ -166,7 +166,7 @@ class ActionPredictor:
     @classmethod
     def from_config(cls, config_file: str, checkpoint: str, opts: Sequence[str] = (),
                     device: Optional[str] = None, labelmap: Optional[str] = None,
-                    dataset: Optional[str] = None, model_fps: float = MODEL_FPS) -> "ActionPredictor":
+                    dataset: Optional[str] = None, model_fps: Optional[float] = None) -> "ActionPredictor":
         """Build the model of ``config_file`` (strict keys, ``opts`` as ``key=value``) and load ``checkpoint``.
 
         Clip settings and test augmentations come from the config's ``dataloader.test.mapper``
@@ -176,7 +176,9 @@ class ActionPredictor:
         refused (``ValueError``), a missing file is a ``FileNotFoundError``.
 
         Action names come from ``labelmap`` (AVA ``.pbtxt``), else from the metadata of ``dataset``
-        (default: the config's first test dataset), else ``"action <id>"``.
+        (default: the config's first test dataset), else ``"action <id>"``. ``model_fps`` (default: the rate
+        the checkpoint says it was trained at, 25 for a VMAD AVA checkpoint, else ``MODEL_FPS``) is the rate
+        clips are sampled at.
         """
         from detectron2.config import instantiate
 
@@ -194,7 +196,10 @@ class ActionPredictor:
         cfg = load_config(config_file, list(opts))
         settings = clip_settings_from_config(cfg, config_file)
         model = instantiate(cfg.model)
-        load_init_weights(model, checkpoint, full_model=True)
+        trained_fps = load_init_weights(model, checkpoint, full_model=True)
+        if model_fps is None:
+            model_fps = trained_fps or MODEL_FPS
+            logger.info(f"clips sampled at {model_fps:g} fps ({'the checkpoint' if trained_fps else 'AVA'}'s rate)")
         num_classes = _num_classes(model, cfg, config_file)
         if dataset is None:
             dataset = _first_test_dataset(cfg)

@@ -14,10 +14,10 @@ import functools
 import logging
 import os
 import sys
-from typing import Iterable
+from typing import Iterable, Optional
 
 import torch
-from omegaconf import ListConfig
+from omegaconf import ListConfig, OmegaConf
 from torch.multiprocessing import ProcessExitedException
 
 from .. import compat  # noqa: F401
@@ -126,8 +126,9 @@ def _is_checkpoint_of(model: torch.nn.Module, path) -> bool:
     return all(k in state for k in own if k.startswith("head."))
 
 
-def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) -> None:
-    """Load ``path`` into ``model``.
+def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) -> Optional[float]:
+    """Load ``path`` into ``model``; return the frame rate of the clips it was trained on when the file says
+    (``vmae_det.modeling.weight_loading.clip_fps_of``), else ``None``.
 
     ``full_model`` (evaluation, demo, export): a checkpoint of this very model, which must then fit it
     exactly (every tensor, same shapes, nothing else). Otherwise, and at the start of training, the
@@ -141,7 +142,9 @@ def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) ->
     refused with ``full_model`` (random weights evaluate to a meaningless mAP). ``path`` may be a Hugging
     Face Hub id ``hf://ORG/NAME[@REVISION][/FILE]`` (:func:`vmae_det.weights_source.resolve_weights`).
     """
-    from ..modeling.weight_loading import CheckpointError, check_state_fits, has_video_backbone, read_checkpoint
+    from ..modeling.weight_loading import (
+        CheckpointError, check_state_fits, clip_fps_of, has_video_backbone, read_checkpoint,
+    )
 
     if not path:
         if full_model:
@@ -151,24 +154,24 @@ def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) ->
                 "train.init_checkpoint=PATH: this model's training output (model_final.pth) or a VMAD AVA "
                 "fine-tuned checkpoint whose head has this model's class count"
             )
-        return
+        return None
     if is_hub_id(path):  # hf://ORG/NAME[/FILE]: resolved once here, the file in the hub cache from now on
         spec, path = path, resolve_weights(path)
         logger.info(f"train.init_checkpoint {spec} -> {path}")
     if full_model:
-        state, _ = read_checkpoint(path)  # missing / corrupt / NaN: errors naming the file
+        state, extras = read_checkpoint(path)  # missing / corrupt / NaN: errors naming the file
         # Our own checkpoint of this model; without a VideoViT inside, nothing else can fit it.
         if _is_checkpoint_of(model, state) or not has_video_backbone(model):
             check_state_fits(model, state, str(path))  # every tensor, same shapes, nothing else
             model.load_state_dict(state, strict=True)
             model.weights_source = str(path)  # named by errors about the model's outputs
             logger.info(f"Loaded all {len(state)} tensors of {type(model).__name__} from {path}")
-            return
+            return clip_fps_of(extras)
     from ..modeling import load_videomae_weights
 
     report = load_videomae_weights(model, path)
     if not full_model:
-        return
+        return report.clip_fps
     if hasattr(model, "head") and (not report.head_loaded or report.missing):
         more = len(report.missing) - 10
         shown = ", ".join(report.missing[:10]) + (f", ... (+{more})" if more > 0 else "")
@@ -186,6 +189,30 @@ def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) ->
             f"random initialisation: {', '.join(report.missing[:10])}"
         )
     model.weights_source = str(path)
+    return report.clip_fps
+
+
+class _Constant:
+    """A checkpointable value: saved as it is, ignored when loaded."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def state_dict(self):
+        return self.value
+
+    def load_state_dict(self, _value) -> None:
+        pass
+
+
+def _train_clip_fps(cfg) -> Optional[float]:
+    """The frame rate of the training datasets' clips (their metadata's ``fps``), if they all state the same."""
+    from detectron2.data import MetadataCatalog
+
+    names = OmegaConf.select(cfg, "dataloader.train.dataset.names", default=None)
+    names = [names] if isinstance(names, str) else list(names or [])
+    rates = {MetadataCatalog.get(n).get("fps", None) for n in names}
+    return float(rates.pop()) if len(rates) == 1 and None not in rates else None
 
 
 def do_test(cfg, model):
@@ -260,6 +287,9 @@ def _do_train(cfg, args, extra_hooks: Iterable = ()):
             f"(dataloader.train.total_batch_size={batch} x train.grad_accum_steps={trainer.grad_accum_steps})"
         )
     checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, trainer=trainer)
+    fps = _train_clip_fps(cfg)
+    if fps is not None:  # the demo samples clips at the rate the model was trained on
+        checkpointer.add_checkpointable("clip_fps", _Constant(fps))
     scheduler = LRMultiplier(optimizer, multiplier=instantiate(cfg.lr_multiplier), max_iter=cfg.train.max_iter)
     eval_period = cfg.train.eval_period or cfg.train.max_iter
     has_eval = "evaluator" in cfg.dataloader

@@ -58,6 +58,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 import torch
 from torch import nn
 
+from ..formats.vmad_layout import VMAD_FPS
 from ..weights_source import resolve_weights
 from .vit import VideoViT, get_sinusoid_table, resize_pos_embed
 
@@ -70,6 +71,7 @@ __all__ = [
     "check_finite_weights",
     "check_state_fits",
     "detect_format",
+    "clip_fps_of",
     "export_state_dict",
     "has_video_backbone",
     "load_videomae_weights",
@@ -143,6 +145,7 @@ class LoadReport:
     ignored: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     head_loaded: bool = False  # the model's action classifier (``head.fc``) came from the checkpoint
+    clip_fps: Optional[float] = None  # frame rate of the clips the checkpoint was trained on (:func:`clip_fps_of`)
 
     def __str__(self) -> str:
         head = "; action head loaded" if self.head_loaded else ""
@@ -291,6 +294,18 @@ def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping], *,
         check_finite_weights(tensors, where)
     extras["__source__"] = where
     return tensors, extras
+
+
+def clip_fps_of(extras: Mapping) -> Optional[float]:
+    """Frame rate of the clips a checkpoint was trained on, from its non-tensor entries: ``clip_fps`` (this
+    project's training output), 25 for a VMAD AVA checkpoint (its ``args.data_set == "ava"``: AlphAction's
+    25-fps clips), else ``None`` (unknown)."""
+    fps = extras.get("clip_fps")
+    if isinstance(fps, (int, float)) and not isinstance(fps, bool) and math.isfinite(fps) and fps > 0:
+        return float(fps)
+    if getattr(extras.get("args"), "data_set", None) == "ava":
+        return float(VMAD_FPS)
+    return None
 
 
 def detect_format(state_dict: Mapping[str, torch.Tensor], extras: Optional[dict] = None) -> str:
@@ -704,7 +719,7 @@ def load_videomae_weights(model: nn.Module, path_or_state_dict: Union[str, os.Pa
     sd, extras = read_checkpoint(path_or_state_dict)
     src = extras["__source__"]
     fmt = detect_format(sd, extras) if format == "auto" else format
-    report = LoadReport(source_format=fmt)
+    report = LoadReport(source_format=fmt, clip_fps=clip_fps_of(extras))
     try:
         cw = to_canonical(sd, fmt)
         report.ignored, report.notes = list(cw.ignored), list(cw.notes)

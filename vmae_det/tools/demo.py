@@ -70,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keyframe-interval", type=float, default=None,
                    help="frames between keyframes, at the video's nominal fps (default: that fps, once a second)")
     p.add_argument("--model-fps", type=float, default=None,
-                   help="frame rate the model was trained at (default 30, AVA's): clips of videos at other "
-                        "rates are resampled to it so a clip spans the training time")
+                   help="frame rate the model was trained at (default: the checkpoint's, 25 for VMAD's AVA "
+                        "checkpoints, else 30, AVA's): clips of videos at other rates are resampled to it so a "
+                        "clip spans the training time")
     p.add_argument("--time-offset", type=float, default=None,
                    help="time of frame 0 in seconds (default: 900 for box CSVs with AVA timestamps >= 900, else 0)")
     p.add_argument("--top-k", type=int, default=3, help="labels drawn per person")
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
             why = "is not a file" if os.path.exists(path) else "does not exist"
             raise FileNotFoundError(f"{flag} '{path}' {why}")
 
-    from vmae_det.demo import MODEL_FPS, ActionPredictor, build_person_detector, run_demo
+    from vmae_det.demo import ActionPredictor, build_person_detector, run_demo
 
     if kind == "csv":
         persons = args.boxes
@@ -142,7 +143,7 @@ def main(argv=None) -> int:
                                         score_threshold=args.person_score_threshold)
     predictor = ActionPredictor.from_config(args.config_file, args.checkpoint, opts=args.opts, device=args.device,
                                             labelmap=args.labelmap, dataset=args.dataset,
-                                            model_fps=args.model_fps or MODEL_FPS)
+                                            model_fps=args.model_fps)
     summary = run_demo(
         args.input, args.output, predictor, persons,
         keyframe_interval=args.keyframe_interval, time_offset=args.time_offset, top_k=args.top_k,

@@ -274,6 +274,7 @@ def register_ava(
         "dataset_root": str(root),
         "split": split,
         "version": version,
+        "fps": AVA_FPS,
     }
     if files["proposals"] is not None:  # else: set by load_ava_dicts once known
         meta.update(_proposal_meta(files))
