@@ -167,6 +167,21 @@ def _checked_xywh(path, where: str, bbox) -> Tuple[float, float, float, float]:
     return x, y, w, h
 
 
+def _image_entry(path, entry: str, obj, images: Mapping, where_images: str) -> Tuple[object, str]:
+    """``(image id, location for errors)`` of one JSON entry that must be an object naming a known image."""
+    if not isinstance(obj, dict):
+        raise AVAFormatError(path, entry, f"expected an object, got {type(obj).__name__}")
+    img_id = obj.get("image_id")
+    where = f"{entry} (image_id {img_id!r})"
+    try:
+        known = img_id in images
+    except TypeError:  # unhashable
+        known = False
+    if not known:
+        raise AVAFormatError(path, where, f"image_id not found in {where_images}")
+    return img_id, where
+
+
 def read_image_annotations(
     path: PathLike,
 ) -> Tuple[Dict[object, VMADImage], Dict[object, List[Tuple[Tuple[float, float, float, float], List[int], int]]]]:
@@ -179,16 +194,7 @@ def read_image_annotations(
         raise AVAFormatError(path, "top level", f'"annotations" must be a list, got {type(anns).__name__}')
     out: Dict[object, list] = defaultdict(list)
     for i, ann in enumerate(anns):
-        if not isinstance(ann, dict):
-            raise AVAFormatError(path, f"annotations[{i}]", f"expected an object, got {type(ann).__name__}")
-        img_id = ann.get("image_id")
-        where = f"annotations[{i}] (image_id {img_id!r})"
-        try:
-            known = img_id in images
-        except TypeError:
-            known = False
-        if not known:
-            raise AVAFormatError(path, where, "image_id not found in this file's images")
+        img_id, where = _image_entry(path, f"annotations[{i}]", ann, images, "this file's images")
         actions = ann.get("action_ids")
         if not isinstance(actions, list) or not actions or any(_as_int(a) is None or _as_int(a) < 1 for a in actions):
             raise AVAFormatError(path, where, f'"action_ids" must be a non-empty list of ids >= 1, got {actions!r}')
@@ -249,16 +255,7 @@ def read_alphaction_boxes(
     acc: Dict[Tuple[str, int], List[Tuple[float, List[float]]]] = defaultdict(list)
     below = clipped = empty = 0
     for i, det in enumerate(dets):
-        if not isinstance(det, dict):
-            raise AVAFormatError(detections_json, f"entry {i}", f"expected an object, got {type(det).__name__}")
-        img_id = det.get("image_id")
-        where = f"entry {i} (image_id {img_id!r})"
-        try:
-            known = img_id in images
-        except TypeError:  # unhashable
-            known = False
-        if not known:
-            raise AVAFormatError(detections_json, where, f"image_id not found in image-info file {image_info_json}")
+        img_id, where = _image_entry(detections_json, f"entry {i}", det, images, f"image-info file {image_info_json}")
         x, y, w, h = _checked_xywh(detections_json, where, det.get("bbox"))
         score = det.get("score")
         if not _is_number(score) or not math.isfinite(score):
