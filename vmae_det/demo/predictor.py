@@ -175,8 +175,10 @@ class ActionPredictor:
         official VMAD AVA checkpoint whose head fits; one that leaves the action head random is
         refused (``ValueError``), a missing file is a ``FileNotFoundError``.
 
-        Action names come from ``labelmap`` (AVA ``.pbtxt``), else from the metadata of ``dataset``
-        (default: the config's first test dataset), else ``"action <id>"``. ``model_fps`` (default: the rate
+        Action names come from ``labelmap`` (AVA ``.pbtxt``), else from the metadata of ``dataset`` when one
+        is given, else from the checkpoint (this project's training stores its dataset's names in every
+        checkpoint), else from the metadata of the config's first test dataset, else ``"action <id>"`` with a
+        warning (:func:`vmae_det.demo.labels.action_names`). ``model_fps`` (default: the rate
         the checkpoint says it was trained at, 25 for a VMAD AVA checkpoint, else ``MODEL_FPS``) is the rate
         clips are sampled at.
         """
@@ -201,9 +203,9 @@ class ActionPredictor:
             model_fps = trained_fps or MODEL_FPS
             logger.info(f"clips sampled at {model_fps:g} fps ({'the checkpoint' if trained_fps else 'AVA'}'s rate)")
         num_classes = _num_classes(model, cfg, config_file)
-        if dataset is None:
-            dataset = _first_test_dataset(cfg)
-        names = action_names(num_classes, label_map=labelmap, dataset=dataset)
+        names = action_names(num_classes, label_map=labelmap, dataset=dataset or _first_test_dataset(cfg),
+                             checkpoint_names=getattr(model, "weights_class_names", None), checkpoint=checkpoint,
+                             dataset_first=dataset is not None)
         return cls(model, class_names=names, device=device, model_fps=model_fps, checkpoint=checkpoint, **settings)
 
     # ---- clips -------------------------------------------------------------------------------

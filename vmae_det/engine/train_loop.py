@@ -128,7 +128,8 @@ def _is_checkpoint_of(model: torch.nn.Module, path) -> bool:
 
 def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) -> Optional[float]:
     """Load ``path`` into ``model``; return the frame rate of the clips it was trained on when the file says
-    (``vmae_det.modeling.weight_loading.clip_fps_of``), else ``None``.
+    (``vmae_det.modeling.weight_loading.clip_fps_of``), else ``None``. A checkpoint of this very model also
+    sets ``model.weights_class_names``: the action names it was trained with (``class_names_of``) or ``None``.
 
     ``full_model`` (evaluation, demo, export): a checkpoint of this very model, which must then fit it
     exactly (every tensor, same shapes, nothing else). Otherwise, and at the start of training, the
@@ -143,7 +144,7 @@ def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) ->
     Face Hub id ``hf://ORG/NAME[@REVISION][/FILE]`` (:func:`vmae_det.weights_source.resolve_weights`).
     """
     from ..modeling.weight_loading import (
-        CheckpointError, check_state_fits, clip_fps_of, has_video_backbone, read_checkpoint,
+        CheckpointError, check_state_fits, class_names_of, clip_fps_of, has_video_backbone, read_checkpoint,
     )
 
     if not path:
@@ -165,6 +166,7 @@ def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) ->
             check_state_fits(model, state, str(path))  # every tensor, same shapes, nothing else
             model.load_state_dict(state, strict=True)
             model.weights_source = str(path)  # named by errors about the model's outputs
+            model.weights_class_names = class_names_of(extras)  # the actions it was trained on, or None
             logger.info(f"Loaded all {len(state)} tensors of {type(model).__name__} from {path}")
             return clip_fps_of(extras)
     from ..modeling import load_videomae_weights
@@ -213,6 +215,20 @@ def _train_clip_fps(cfg) -> Optional[float]:
     names = [names] if isinstance(names, str) else list(names or [])
     rates = {MetadataCatalog.get(n).get("fps", None) for n in names}
     return float(rates.pop()) if len(rates) == 1 and None not in rates else None
+
+
+def _train_class_names(cfg) -> Optional[list]:
+    """The training datasets' action names (metadata ``class_names``, ``{id: name}``) as ``[[id, name], ...]``
+    sorted by id, which ``torch.load(weights_only=True)`` reads back, if they all have the same ones."""
+    from detectron2.data import MetadataCatalog
+
+    names = OmegaConf.select(cfg, "dataloader.train.dataset.names", default=None)
+    names = [names] if isinstance(names, str) else list(names or [])
+    found = set()
+    for d in names:
+        meta = MetadataCatalog.get(d).get("class_names", None) or {}
+        found.add(tuple(sorted((int(i), str(n)) for i, n in meta.items())))
+    return [list(p) for p in found.pop()] if len(found) == 1 and () not in found else None
 
 
 def do_test(cfg, model):
@@ -290,6 +306,9 @@ def _do_train(cfg, args, extra_hooks: Iterable = ()):
     fps = _train_clip_fps(cfg)
     if fps is not None:  # the demo samples clips at the rate the model was trained on
         checkpointer.add_checkpointable("clip_fps", _Constant(fps))
+    names = _train_class_names(cfg)
+    if names is not None:  # every tool names the actions as in training (weight_loading.class_names_of)
+        checkpointer.add_checkpointable("class_names", _Constant(names))
     scheduler = LRMultiplier(optimizer, multiplier=instantiate(cfg.lr_multiplier), max_iter=cfg.train.max_iter)
     eval_period = cfg.train.eval_period or cfg.train.max_iter
     has_eval = "evaluator" in cfg.dataloader

@@ -71,6 +71,7 @@ __all__ = [
     "check_finite_weights",
     "check_state_fits",
     "detect_format",
+    "class_names_of",
     "clip_fps_of",
     "export_state_dict",
     "has_video_backbone",
@@ -280,6 +281,8 @@ def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping], *,
     if not isinstance(ckpt, Mapping):
         raise CheckpointError(f"{where}: expected a dict checkpoint, got {type(ckpt).__name__}")
     extras = {k: v for k, v in ckpt.items() if not isinstance(v, (torch.Tensor, Mapping))}
+    if isinstance(ckpt.get("class_names"), Mapping):  # {id: name}, a dict but not a state dict
+        extras["class_names"] = dict(ckpt["class_names"])
     sd = ckpt
     for key in ("model", "module", "state_dict"):
         if isinstance(ckpt.get(key), Mapping):
@@ -306,6 +309,27 @@ def clip_fps_of(extras: Mapping) -> Optional[float]:
     if getattr(extras.get("args"), "data_set", None) == "ava":
         return float(VMAD_FPS)
     return None
+
+
+def class_names_of(extras: Mapping) -> Optional[Dict[int, str]]:
+    """Action names ``{id: name}`` a checkpoint was trained with, from its non-tensor entries: ``class_names``
+    (this project's training output: ``[[id, name], ...]`` pairs, read with ``weights_only=True``; an
+    ``{id: name}`` dict is read too), else ``None`` (none stored, or not ids and names)."""
+    value = extras.get("class_names")
+    pairs = list(value.items()) if isinstance(value, Mapping) else value
+    if not isinstance(pairs, (list, tuple)):
+        return None
+    names: Dict[int, str] = {}
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not isinstance(pair[1], str):
+            return None
+        key = pair[0]
+        if isinstance(key, str) and key.strip().isdigit():
+            key = int(key)
+        if not isinstance(key, int) or isinstance(key, bool):
+            return None
+        names[key] = pair[1]
+    return names or None
 
 
 def detect_format(state_dict: Mapping[str, torch.Tensor], extras: Optional[dict] = None) -> str:
