@@ -673,3 +673,53 @@ def test_tools_are_thin_command_lines():
     proc = subprocess.run([sys.executable, str(REPO / "tools" / "make_proposals.py"), "--root", "/nonexistent",
                            "--output", "/nonexistent/p.csv"], cwd="/", capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: no videos under /nonexistent/frames/<id>/"), proc.stderr
+
+
+# ----------------------------------------------------------------- atomic checkpoints, earlier metrics kept
+def _save_half_then(error):
+    """torch.save that leaves half of its file written, then fails with ``error`` (a full disk, a kill)."""
+    real = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        real(obj, f, *args, **kwargs)
+        data = Path(f).read_bytes()
+        Path(f).write_bytes(data[: len(data) // 2])
+        raise error
+
+    return save
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()],
+                         ids=["full_disk", "killed"])
+def test_checkpoint_save_that_fails_midway_keeps_the_earlier_checkpoints(tmp_path, monkeypatch, error):
+    """detectron2 wrote checkpoints in place: a full disk left a truncated model_0000009.pth under its final
+    name, a kill during model_final.pth's save a truncated model_final.pth. Now each is written to a
+    temporary name and renamed: the earlier files (and last_checkpoint) stay as they were."""
+    out = tmp_path / "out"
+    opts = (f"train.output_dir={out}", "train.max_iter=20", "train.checkpointer.period=10")
+    _train(tmp_path, *opts)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix == ".pth" or p.name == "last_checkpoint"}
+    assert {"model_0000009.pth", "model_final.pth", "last_checkpoint"} <= set(before)
+    monkeypatch.setattr(torch, "save", _save_half_then(error))
+    with pytest.raises(type(error)):
+        _train(tmp_path, *opts)  # a new run into the folder: its first save (model_0000009.pth) fails
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]  # no temporary file left behind
+    trainer = _train(tmp_path, f"train.output_dir={out}", "train.max_iter=25", resume=True)
+    assert trainer.start_iter == 20  # model_final.pth reads back
+
+
+def test_new_runs_keep_every_earlier_runs_metrics(tmp_path):
+    """A new run into a folder moved the earlier metrics.json to metrics.previous.json, overwriting the one
+    a run before had put there; now each earlier run keeps a file of its own."""
+    out = tmp_path / "out"
+    runs = []
+    for max_iter in (5, 10, 15):
+        _train(tmp_path, f"train.output_dir={out}", f"train.max_iter={max_iter}")
+        runs.append((out / "metrics.json").read_text())
+    assert [json.loads(x)["iteration"] for x in runs[2].splitlines()][-1] == 14
+    assert (out / "metrics.previous.json").read_text() == runs[0]
+    assert (out / "metrics.previous.1.json").read_text() == runs[1]
+    assert sorted(p.name for p in out.glob("metrics*.json")) == [
+        "metrics.json", "metrics.previous.1.json", "metrics.previous.json"]

@@ -110,6 +110,8 @@ def test_nan_weights_are_not_exported_and_nan_scores_fail_the_check(detector, ex
 
 
 def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
+    """A failed check writes nothing: the model was exported under a temporary name, which is removed, and an
+    earlier --output (a good model deployed before) is left byte for byte."""
     from vmae_det.demo.onnx_export import ExportCheckError
 
     cfg = tmp_path / "cfg.py"
@@ -127,6 +129,8 @@ def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     out = tmp_path / "tiny.onnx"
+    assert cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out)]) == 0
+    earlier = out.read_bytes()
     # the check sees a difference above --atol (forced: compare_with_pytorch reports 1.0)
     import vmae_det.demo.onnx_export as onnx_export
 
@@ -139,4 +143,14 @@ def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
                       "--atol", "0.001"])
     finally:
         onnx_export.compare_with_pytorch = real
-    assert not out.exists()
+    assert out.read_bytes() == earlier  # the earlier export is kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.py", "tiny.onnx", "w.pth"]  # no temporary file left
+    out.unlink()
+    onnx_export.compare_with_pytorch = lambda *a, **k: 1.0
+    try:
+        with pytest.raises(ExportCheckError):
+            cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out),
+                      "--atol", "0.001"])
+    finally:
+        onnx_export.compare_with_pytorch = real
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cfg.py", "w.pth"]

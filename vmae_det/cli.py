@@ -1,20 +1,40 @@
-"""One way for every command-line tool to end on a bad input: ``error: <message>`` and exit code 2.
+"""One way for every command-line tool to end on a bad input or Ctrl-C: the error boundary.
 
 Expected failures (a missing or corrupt file, a bad value, an unknown config key) are raised as
 ``ValueError``/``OSError``/``KeyError`` subclasses with a message naming the file (and line) and what to
-do; :func:`run_main` prints that message instead of a traceback. Set ``VMAE_DET_TRACEBACK=1`` to see the
-traceback anyway. Any other exception is a bug and keeps its traceback.
+do; :func:`run_main` prints that message as one ``error: <message>`` line instead of a traceback and
+returns exit code 2. Ctrl-C (``KeyboardInterrupt``) becomes one ``interrupted ...`` line and exit code 130
+(128 + SIGINT, what a shell reports). Set ``VMAE_DET_TRACEBACK=1`` to see the traceback anyway. Any other
+exception is a bug and keeps its traceback. Every tool's entry point goes through :func:`run_main`.
+
+:func:`check_output_file` / :func:`check_output_dir` check an output path before a tool's work starts (a
+folder where a file is wanted or the reverse, a file on the way, a read-only place), so a bad output path
+fails in seconds, not after the work.
 """
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from typing import Callable, Optional
 
-__all__ = ["ERROR_EXIT_CODE", "EXPECTED_ERRORS", "run_main"]
+__all__ = [
+    "ERROR_EXIT_CODE",
+    "EXPECTED_ERRORS",
+    "INTERRUPTED_EXIT_CODE",
+    "OutputPathError",
+    "check_output_dir",
+    "check_output_file",
+    "run_main",
+]
 
 ERROR_EXIT_CODE = 2
+INTERRUPTED_EXIT_CODE = 130
 EXPECTED_ERRORS = (ValueError, OSError, KeyError)
+
+
+class OutputPathError(ValueError):
+    """An output path a tool cannot write (checked before the work)."""
 
 
 def _message(e: BaseException) -> str:
@@ -22,8 +42,9 @@ def _message(e: BaseException) -> str:
     return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
 
 
-def run_main(main: Callable[[], Optional[int]]) -> int:
-    """Call ``main()`` and turn an expected error into ``error: ...`` on stderr and exit code 2."""
+def run_main(main: Callable[[], Optional[int]], interrupted: str = "") -> int:
+    """Call ``main()``; an expected error becomes ``error: ...`` on stderr and exit code 2, Ctrl-C
+    ``interrupted[: <interrupted>]`` and exit code 130 (``interrupted``: what the tool leaves behind)."""
     try:
         rc = main()
     except EXPECTED_ERRORS as e:
@@ -31,4 +52,45 @@ def run_main(main: Callable[[], Optional[int]]) -> int:
             raise
         print(f"error: {_message(e)}", file=sys.stderr)
         return ERROR_EXIT_CODE
+    except KeyboardInterrupt:
+        if os.environ.get("VMAE_DET_TRACEBACK"):
+            raise
+        print("interrupted" + (f": {interrupted}" if interrupted else " (Ctrl-C)"), file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
     return int(rc or 0)
+
+
+def _existing_ancestor(path: str, what: str) -> str:
+    """The nearest folder of ``path`` (``path`` excluded) that exists; a file on the way is an error."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise OutputPathError(f"{what} {path}: {parent} is a file, not a folder")
+    return parent
+
+
+def _check_writable(folder: str, what: str, path: str) -> None:
+    try:  # a real probe: os.access says yes to root on a read-only file system
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise OutputPathError(f"{what} {path}: cannot write in {folder} ({e.strerror or e})") from None
+
+
+def check_output_file(path: str, what: str = "output") -> None:
+    """Refuse an output file ``path`` that is a folder, lies under a file, or whose folder (or, when that
+    is missing, the nearest existing folder it would be created in) cannot be written. ``what`` names the
+    argument in the message (``--output``)."""
+    if os.path.isdir(path):
+        raise OutputPathError(f"{what} {path} is a folder; give the file to write")
+    _check_writable(_existing_ancestor(path, what), what, path)
+
+
+def check_output_dir(path: str, what: str = "output folder") -> None:
+    """Refuse an output folder ``path`` that is a file, lies under a file, or cannot be written in (or
+    created)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputPathError(f"{what} {path} is a file, not a folder")
+    folder = path if os.path.isdir(path) else _existing_ancestor(path, what)
+    _check_writable(folder, what, path)

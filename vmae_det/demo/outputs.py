@@ -31,6 +31,7 @@ from typing import Dict, Iterable, List, Optional, TextIO
 import numpy as np
 
 from vmae_det.formats.ava import format_ava_row
+from vmae_det.formats.atomic import commit_file
 
 __all__ = ["KeyframeDetections", "DetectionWriter", "OutputFiles", "OutputDirError", "check_output_dir"]
 
@@ -108,7 +109,7 @@ class OutputFiles:
         final paths of ``produced``."""
         produced = [k for k in self.final if k in set(produced)]
         for k in produced:
-            os.replace(self.tmp[k], self.final[k])
+            commit_file(self.tmp[k], self.final[k])  # fsync, rename
         for k in self.final:
             if k not in produced:
                 if os.path.exists(self.final[k]):

@@ -11,6 +11,8 @@ from typing import Callable, Iterable, List, Optional, Union
 from detectron2.engine import HookBase, hooks
 from detectron2.utils import comm
 
+from ..formats.atomic import atomic_save
+
 __all__ = ["LossCurveHook", "SkipCounterHook", "ResumableBestCheckpointer", "plot_metrics"]
 
 logger = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ def plot_metrics(metrics_json: str, out_png: str, keys: Optional[Iterable[str]] 
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
+    atomic_save(out_png, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return out_png
 

@@ -18,6 +18,8 @@ import torch
 from detectron2.config import instantiate
 from detectron2.utils import comm
 
+from ..formats.atomic import atomic_write_text
+
 __all__ = ["MAE_EVAL_BATCHES", "evaluate_mae", "MAELossEvaluation"]
 
 logger = logging.getLogger("vmae_det")
@@ -52,10 +54,8 @@ def evaluate_mae(cfg, model, checkpoint: str, num_batches: int = MAE_EVAL_BATCHE
               f"(mean over {clips} clips, {num_batches} batches per process of {names}, mask seed {seed})",
               flush=True)
         out_dir = os.path.join(cfg.train.output_dir, "inference")
-        os.makedirs(out_dir, exist_ok=True)
-        with open(os.path.join(out_dir, "mae_eval.json"), "w") as f:
-            json.dump({**result, "checkpoint": checkpoint, "batches_per_process": num_batches, "seed": seed}, f,
-                      indent=2)
+        record = {**result, "checkpoint": checkpoint, "batches_per_process": num_batches, "seed": seed}
+        atomic_write_text(os.path.join(out_dir, "mae_eval.json"), json.dumps(record, indent=2))
     return result
 
 

@@ -25,6 +25,8 @@ from .. import compat  # noqa: F401  (before detectron2)
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
+from ..formats.atomic import atomic_save
+
 __all__ = ["reconstruction_rows", "save_reconstruction_figure", "MAEReconstructionHook", "mae_reconstruction_hook"]
 
 logger = logging.getLogger(__name__)
@@ -123,8 +125,7 @@ def save_reconstruction_figure(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=100))  # creates the folder
     plt.close(fig)
     return path
 

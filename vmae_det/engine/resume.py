@@ -14,7 +14,8 @@
   existed at all (a mistyped ``train.output_dir``).
 * metrics.json: a last line cut by a kill and the rows of iterations that will be run again are dropped
   before training continues (:func:`prepare_metrics_json`); a fresh run moves an earlier run's rows to
-  ``metrics.previous.json`` instead of appending to them.
+  ``metrics.previous.json`` (then ``metrics.previous.1.json``, ``.2.json``, ...: never overwritten) instead
+  of appending to them.
 """
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ import json
 import logging
 import os
 import pickle
-import shutil
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+
+from ..formats.atomic import atomic_write_bytes
 
 __all__ = [
     "checkpoint_candidates",
@@ -36,6 +38,7 @@ __all__ = [
     "optimizer_settings",
     "unapplied_optimizer_settings",
     "prepare_metrics_json",
+    "previous_metrics_path",
     "CorruptCheckpointsError",
 ]
 
@@ -207,21 +210,37 @@ def _read_rows(path: str) -> Tuple[List[str], int]:
     return good, bad
 
 
+def previous_metrics_path(output_dir: str) -> str:
+    """Where a fresh run keeps the earlier run's ``metrics.json``: ``metrics.previous.json``, or when that
+    exists ``metrics.previous.N.json`` with N one above the highest there (1, 2, ...: the highest N is the
+    latest earlier run). Never a file that exists: earlier runs' metrics rotate, none is overwritten."""
+    first = os.path.join(output_dir, "metrics.previous.json")
+    if not os.path.exists(first):
+        return first
+    numbers = [0]
+    for p in glob.glob(os.path.join(glob.escape(output_dir), "metrics.previous.*.json")):
+        middle = os.path.basename(p)[len("metrics.previous."):-len(".json")]
+        if middle.isdigit():
+            numbers.append(int(middle))
+    return os.path.join(output_dir, f"metrics.previous.{max(numbers) + 1}.json")
+
+
 def prepare_metrics_json(output_dir: str, start_iter: int) -> None:
     """Make ``<output_dir>/metrics.json`` fit a run that starts at ``start_iter``.
 
     Lines that do not parse (the last line of a killed run) and rows of iterations ``>= start_iter``
     (run again after resuming) are dropped, in place: detectron2's JSONWriter may already hold the file
-    open for appending. A fresh run (``start_iter == 0``) moves an earlier run's rows to
-    ``metrics.previous.json`` first.
+    open for appending. A fresh run (``start_iter == 0``) first keeps an earlier run's rows in a file of its
+    own (:func:`previous_metrics_path`, written atomically): every earlier run's metrics are kept.
     """
     path = os.path.join(output_dir, "metrics.json")
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return
     lines, bad = _read_rows(path)
     if start_iter == 0 and lines:
-        keep_copy = os.path.join(output_dir, "metrics.previous.json")
-        shutil.copyfile(path, keep_copy)
+        keep_copy = previous_metrics_path(output_dir)
+        with open(path, "rb") as f:
+            atomic_write_bytes(keep_copy, f.read())
         logger.warning(f"{path} held {len(lines)} rows of an earlier run: moved to {keep_copy}")
     kept = [line for line in lines if json.loads(line).get("iteration", -1) < start_iter]
     dropped = len(lines) - len(kept)

@@ -21,7 +21,6 @@ from omegaconf import ListConfig, OmegaConf
 from torch.multiprocessing import ProcessExitedException
 
 from .. import compat  # noqa: F401
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.engine import HookBase, create_ddp_model, default_setup, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
@@ -34,6 +33,7 @@ from ..config import load_config
 from ..constants import default_device
 from ..weights_source import is_hub_id, resolve_weights
 from .arguments import default_argument_parser
+from .checkpoint import AtomicCheckpointer
 from .checks import check_run
 from .data_flags import apply_data_flags
 from .hooks import LossCurveHook, ResumableBestCheckpointer
@@ -302,7 +302,7 @@ def _do_train(cfg, args, extra_hooks: Iterable = ()):
             f"Effective batch per optimizer step: {batch * trainer.grad_accum_steps} "
             f"(dataloader.train.total_batch_size={batch} x train.grad_accum_steps={trainer.grad_accum_steps})"
         )
-    checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, trainer=trainer)
+    checkpointer = AtomicCheckpointer(model, cfg.train.output_dir, trainer=trainer)  # atomic saves
     fps = _train_clip_fps(cfg)
     if fps is not None:  # the demo samples clips at the rate the model was trained on
         checkpointer.add_checkpointable("clip_fps", _Constant(fps))

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
-import os
 from typing import Mapping
+
+from ..formats.atomic import atomic_save
 
 __all__ = ["plot_per_class_ap"]
 
@@ -39,6 +40,5 @@ def plot_per_class_ap(per_class_ap: Mapping[str, float], path: str, *, title: st
     mean = 100 * sum(valid) / len(valid) if valid else float("nan")
     ax.set_title(f"{title} (mAP {mean:.2f})")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120)
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=120))  # creates the folder
     return path

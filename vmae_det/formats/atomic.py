@@ -1,7 +1,16 @@
 """Atomic file writes: a file appears whole under its final name or not at all.
 
 Written under a temporary name in the same folder, flushed to disk, then renamed over the final name, so
-a kill, a full disk or an exception mid-write leaves any earlier file of that name untouched.
+a kill, a full disk or an exception mid-write leaves any earlier file of that name untouched, and no
+temporary file behind (except after ``kill -9``: a hidden ``.<name>.<random>.tmp<ext>`` file). Every file
+a tool writes goes through here:
+
+* :func:`atomic_write` — a file object to write into (text or bytes);
+* :func:`atomic_write_bytes` / :func:`atomic_write_text` — a whole file at once;
+* :func:`atomic_save` — a writer that wants a path (``torch.save``, ``torch.onnx.export``, ``savefig``,
+  ``cv2.imwrite``, safetensors' ``save_file``): it writes the temporary path, which keeps ``path``'s
+  extension (encoders pick the format by it);
+* :func:`commit_file` — a temporary file a caller wrote itself (streamed outputs): fsync, then rename.
 """
 from __future__ import annotations
 
@@ -9,11 +18,55 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Any, Callable, Iterator, Union
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_save", "commit_file", "temp_path_for"]
 
 PathLike = Union[str, Path]
+
+
+def temp_path_for(path: PathLike) -> Path:
+    """A new, empty, hidden file beside ``path`` (same folder, so the rename is atomic) that keeps its
+    extension: ``.<stem>.<random>.tmp<ext>``. The folder is created when missing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would outlive the rename
+    return Path(tmp)
+
+
+def _fsync_path(path: PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: PathLike) -> None:
+    """Make a rename in ``folder`` durable (not possible on every platform / file system: then skipped)."""
+    try:
+        _fsync_path(folder)
+    except OSError:
+        pass
+
+
+def commit_file(tmp: PathLike, path: PathLike, *, fsync: bool = True) -> None:
+    """Move the finished temporary file ``tmp`` (in ``path``'s folder) over ``path``: fsync it, rename, fsync
+    the folder. ``fsync=False`` skips both syncs (many small files, e.g. extracted frames: still whole or
+    absent after a crash of the process, only not after a power cut)."""
+    os.chmod(tmp, 0o666 & ~_umask())  # what a plain open() gives (some writers recreate the file as 0600)
+    if fsync:
+        _fsync_path(tmp)
+    os.replace(tmp, path)
+    if fsync:
+        _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def _remove_quietly(path: PathLike) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 @contextlib.contextmanager
@@ -23,20 +76,34 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str = "utf-8", newli
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temp_path_for(path)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would outlive the rename
         text = {} if mode == "wb" else {"encoding": encoding, "newline": newline}
-        with os.fdopen(fd, mode, **text) as f:
+        with open(tmp, mode, **text) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _remove_quietly(tmp)
         raise
+
+
+def atomic_save(path: PathLike, save: Callable[[str], Any], *, fsync: bool = True) -> Any:
+    """Call ``save(tmp)`` to write a temporary file beside ``path`` (same extension), then move it over
+    ``path`` (:func:`commit_file`); returns what ``save`` returned. When ``save`` raises (a full disk, a
+    failed check of the written file, Ctrl-C), the temporary file is removed and an earlier ``path`` is
+    untouched. ``save`` may check the file it wrote before it is committed (``export_onnx.py`` compares the
+    exported model with PyTorch first)."""
+    tmp = temp_path_for(path)
+    try:
+        result = save(str(tmp))
+        commit_file(tmp, path, fsync=fsync)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    return result
 
 
 def _umask() -> int:

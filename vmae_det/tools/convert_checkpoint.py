@@ -35,7 +35,8 @@ from typing import List, Optional
 import torch
 
 import vmae_det  # noqa: F401  (installs detectron2 shims before detectron2 is imported)
-from vmae_det.cli import run_main
+from vmae_det.cli import check_output_dir, check_output_file, run_main
+from vmae_det.formats.atomic import atomic_save, atomic_write_text
 from vmae_det.modeling.weight_loading import (
     FORMATS,
     CheckpointError,
@@ -64,6 +65,7 @@ def convert(src: str, dst: str, fmt: str = "auto") -> str:
                               "Give another output path.")
     if os.path.isdir(dst):
         raise IsADirectoryError(f"{dst}: is a directory; give the output file name")
+    check_output_file(dst, "DST")  # before reading: a missing folder is created, a file on the way refused
     sd, extras = read_checkpoint(src)
     detected = None
     try:
@@ -85,13 +87,7 @@ def convert(src: str, dst: str, fmt: str = "auto") -> str:
     except CheckpointError as e:
         raise CheckpointError(f"{e}{hint}; nothing written") from e
     out = export_state_dict(cw, "vmae_det")
-    tmp = f"{dst}.tmp{os.getpid()}"
-    try:
-        torch.save({"model": out, "format": "vmae_det", "converted_from": fmt}, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_save(dst, lambda tmp: torch.save({"model": out, "format": "vmae_det", "converted_from": fmt}, tmp))
     kept_head = sorted(k for k in cw.head if k in out)
     kind = "VideoMAE (encoder + decoder)" if cw.mae else "VideoViT backbone"
     if kept_head:
@@ -114,6 +110,7 @@ def convert_to_hf(src: str, out_dir: str, fmt: str = "auto", **shape) -> str:
 
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NotADirectoryError(f"{out_dir}: is a file; --to hf writes a folder (config.json, model.safetensors)")
+    check_output_dir(out_dir, "OUTDIR")
     sd, extras = read_checkpoint(src)
     src_name = extras["__source__"]
     fmt = detect_format(sd, extras) if fmt == "auto" else fmt
@@ -130,21 +127,10 @@ def convert_to_hf(src: str, out_dir: str, fmt: str = "auto", **shape) -> str:
            if os.path.exists(os.path.join(out_dir, n))):
         raise CheckpointError(f"{out_dir}: holds the input checkpoint {src_name}; converting would overwrite it. "
                               "Give another output folder.")
-    os.makedirs(out_dir, exist_ok=True)
     # Each file to a temporary name, then renamed: an interrupted run leaves no half-written file.
-    weights, config = os.path.join(out_dir, "model.safetensors"), os.path.join(out_dir, "config.json")
-    tmp_w, tmp_c = f"{weights}.tmp{os.getpid()}", f"{config}.tmp{os.getpid()}"
-    try:
-        save_file(exp.state_dict, tmp_w, metadata={"format": "pt"})
-        with open(tmp_c, "w", encoding="utf-8") as f:
-            json.dump(exp.config, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp_w, weights)
-        os.replace(tmp_c, config)
-    finally:
-        for tmp in (tmp_w, tmp_c):
-            if os.path.exists(tmp):
-                os.remove(tmp)
+    atomic_save(os.path.join(out_dir, "model.safetensors"),
+                lambda tmp: save_file(exp.state_dict, tmp, metadata={"format": "pt"}))
+    atomic_write_text(os.path.join(out_dir, "config.json"), json.dumps(exp.config, indent=2, sort_keys=True) + "\n")
     c = exp.config
     lines = [f"{src} ({fmt}) -> {out_dir}: {exp.architecture}, {len(exp.state_dict)} tensors "
              f"(width {c['hidden_size']}, depth {c['num_hidden_layers']}, {c['num_attention_heads']} heads, "

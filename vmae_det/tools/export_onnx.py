@@ -10,8 +10,9 @@ dynamic; T, H, W are fixed. The export is checked against PyTorch in onnxruntime
 
 The checkpoint must be this model's (``load_init_weights(..., full_model=True)``: a missing, corrupt,
 unrelated or NaN checkpoint is refused), the weights and both sides' scores must be finite, and the
-difference must be within ``--atol``; otherwise the tool ends with ``error: ...`` (exit code 2) and
-removes the ``.onnx`` it wrote.
+difference must be within ``--atol``; otherwise the tool ends with ``error: ...`` (exit code 2). The model
+is exported and checked under a temporary name and renamed to ``--output`` only when the check passed: a
+failed export writes nothing and leaves an earlier ``--output`` as it was.
 """
 from __future__ import annotations
 
@@ -76,17 +77,19 @@ def main(argv=None) -> int:
     h, w = -(-h // div) * div, -(-w // div) * div  # the ViT needs multiples of its patch size
     shape = (args.batch, 3, predictor.num_frames, h, w)
     from vmae_det.demo.onnx_export import ExportCheckError
+    from vmae_det.formats.atomic import atomic_save
 
-    export_action_detector(model, args.output, shape, opset=args.opset)
-    try:
+    def export_and_check(tmp: str) -> float:
+        export_action_detector(model, tmp, shape, opset=args.opset)
         clip, rois = example_inputs(shape, num_rois=4, seed=1)
-        diff = compare_with_pytorch(model, args.output, clip, rois)
+        diff = compare_with_pytorch(model, tmp, clip, rois)
         if not diff <= args.atol:  # also catches NaN
             raise ExportCheckError(f"{args.output}: max |onnxruntime - pytorch| = {diff:.2e} exceeds --atol {args.atol}")
-    except BaseException:
-        if os.path.exists(args.output):
-            os.remove(args.output)  # a failed export is not left behind to be deployed
-        raise
+        return diff
+
+    # Written and checked under a temporary name, renamed over --output only when the check passed: a failed
+    # export leaves nothing to be deployed, and an earlier --output untouched.
+    diff = atomic_save(args.output, export_and_check)
     print(f"exported {args.output}: clip {shape}, max |onnxruntime - pytorch| = {diff:.2e}")
     return 0
 

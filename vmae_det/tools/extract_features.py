@@ -32,6 +32,7 @@ import numpy as np
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.cli import run_main
+from vmae_det.formats.atomic import atomic_write, atomic_write_bytes
 
 __all__ = [
     "FEATURE_POINT",
@@ -167,15 +168,6 @@ class _Tracks:
 
 
 # ---------------------------------------------------------------------------------------- writing
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _json_bytes(obj) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -239,17 +231,12 @@ class FeatureShardWriter:
                 f.flush()
                 os.fsync(f.fileno())
                 p["index_bytes"] = f.tell()
-            path = self.out / shard_name(len(p["shards"]))
-            tmp = path.with_name(f".{path.name}.tmp")
-            with open(tmp, "wb") as f:
+            with atomic_write(self.out / shard_name(len(p["shards"])), "wb") as f:
                 np.save(f, np.concatenate(self.features, 0))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
             p["shards"].append(rows)
         p["keyframes_done"] += self.pending_keyframes
         p["keyframes_without_boxes"] += self.pending_empty
-        _atomic_write_bytes(self.out / PROGRESS, _json_bytes(p))
+        atomic_write_bytes(self.out / PROGRESS, _json_bytes(p))
         self.lines, self.features, self.pending_rows, self.pending_keyframes, self.pending_empty = [], [], 0, 0, 0
 
     def finish(self, meta: dict) -> dict:
@@ -263,7 +250,7 @@ class FeatureShardWriter:
             keyframes_without_boxes=p["keyframes_without_boxes"],
             shards=[{"file": shard_name(i), "rows": n} for i, n in enumerate(p["shards"])],
         )
-        _atomic_write_bytes(self.out / META, _json_bytes(meta))
+        atomic_write_bytes(self.out / META, _json_bytes(meta))
         os.remove(self.out / PROGRESS)
         return meta
 
@@ -315,7 +302,7 @@ def open_output(out: Path, settings: dict, resume: bool) -> Optional[dict]:
                              + ". Resume with the same ones, or choose another folder")
         index = out / INDEX
         if not progress["shards"]:  # nothing committed yet (the run may have stopped before writing the header)
-            _atomic_write_bytes(index, header)
+            atomic_write_bytes(index, header)
         if not index.is_file() or index.stat().st_size < progress["index_bytes"]:
             raise ValueError(f"{index} is missing or shorter than {progress_path} records "
                              f"({progress['index_bytes']} bytes); start again in another folder")
@@ -330,7 +317,7 @@ def open_output(out: Path, settings: dict, resume: bool) -> Optional[dict]:
                 raise ValueError(f"{path}: {shape[0]} rows where {progress_path} records {rows}; start again")
         with open(index, "r+b") as f:  # rows of a shard that was not committed
             f.truncate(progress["index_bytes"])
-        for stale in out.glob(".*.tmp"):  # a shard or file being written when the run stopped
+        for stale in out.glob(".*.tmp*"):  # a shard or file being written when the run stopped (atomic_write's)
             stale.unlink()
         logger.info(f"Resuming {out}: {len(progress['shards'])} complete shard(s), "
                     f"{progress['keyframes_done']} of {settings['num_keyframes']} keyframes done")
@@ -344,8 +331,8 @@ def open_output(out: Path, settings: dict, resume: bool) -> Optional[dict]:
         logger.warning(f"--resume: nothing to resume in {out}; starting from the first keyframe")
     out.mkdir(parents=True, exist_ok=True)
     progress = _new_progress(settings, header)
-    _atomic_write_bytes(progress_path, _json_bytes(progress))  # first: a folder with it is always resumable
-    _atomic_write_bytes(out / INDEX, header)
+    atomic_write_bytes(progress_path, _json_bytes(progress))  # first: a folder with it is always resumable
+    atomic_write_bytes(out / INDEX, header)
     return progress
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...constants import AVA_FPS
 from ...formats.ava import frame_file_name
+from ...formats.atomic import atomic_save, commit_file, temp_path_for
 from ...formats.video_writer import VideoWriter
 from .annotations import CustomDatasetError
 
@@ -123,10 +124,8 @@ def convert_video(src: SourceVideo, video_id: str, out_video: Path, frames_dir: 
     """Decode ``src``, resample to 30 fps, write H.264 ``out_video`` (and ``frames_dir/<id>_<nnnnnn>.jpg``
     when given). Returns the number of frames written. The video is written under a temporary name and
     renamed when complete."""
-    import cv2
-
     size = (src.height, src.width)
-    tmp = out_video.with_name(out_video.stem + ".tmp.mp4")
+    tmp = temp_path_for(out_video)  # hidden, same folder, .mp4 kept (the encoder picks the format by it)
     n = 0
     try:
         with VideoWriter(str(tmp), AVA_FPS, src.width, src.height, crf=H264_CRF, preset=H264_PRESET,
@@ -143,11 +142,11 @@ def convert_video(src: SourceVideo, video_id: str, out_video: Path, frames_dir: 
                 if frames_dir is not None:
                     if bgr is None:
                         bgr = _padded_bgr(cache, src.padded_size)
-                    cv2.imwrite(str(frames_dir / frame_file_name(video_id, i)), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                    _write_jpeg(frames_dir / frame_file_name(video_id, i), bgr)
                 n = i + 1
                 if pbar is not None:
                     pbar.update(1)
-    except CustomDatasetError:
+    except (CustomDatasetError, KeyboardInterrupt):
         tmp.unlink(missing_ok=True)
         raise
     except Exception as e:
@@ -156,8 +155,19 @@ def convert_video(src: SourceVideo, video_id: str, out_video: Path, frames_dir: 
     if n == 0:
         tmp.unlink(missing_ok=True)
         raise CustomDatasetError(src.path, None, "no decodable frame")
-    tmp.replace(out_video)
+    commit_file(tmp, out_video)
     return n
+
+
+def _write_jpeg(path: Path, bgr) -> None:
+    """One extracted frame, whole or absent (temporary name, renamed; no fsync per frame)."""
+    import cv2
+
+    def write(tmp: str) -> None:
+        if not cv2.imwrite(tmp, bgr, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+            raise OSError(f"cannot write {path}")
+
+    atomic_save(path, write, fsync=False)
 
 
 def _padded_bgr(rgb: np.ndarray, padded_size: Tuple[int, int]) -> np.ndarray:
