@@ -2,6 +2,7 @@
 traceback, and no output files (earlier results in the output folder untouched). See docs/bad_input.md#demo."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,44 @@ def test_demo_bad_input(case, tmp_path, data):
         assert (out / "clip_actions.csv").read_text() != PREVIOUS["clip_actions.csv"]  # replaced on success
     elif out.exists():  # an error never writes, and never touches earlier results
         assert {p.name: p.read_text() for p in out.iterdir()} == PREVIOUS
+
+
+# ---- the default person detector on a machine without network (issue 20 item 6): inputs, config and checkpoint
+# are checked before the detector is built, and a failed download is one error line naming the demo's flags.
+def offline_env(tmp: Path) -> dict:
+    """Downloads go to empty caches through a proxy nothing listens on (port 9): they fail at once, and no
+    real host is ever contacted."""
+    proxy = "http://127.0.0.1:9"
+    return {"TORCH_HOME": str(tmp / "torch_home"), "FVCORE_CACHE": str(tmp / "fvcore_cache"),
+            "http_proxy": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy,
+            "no_proxy": "", "NO_PROXY": ""}
+
+
+OFFLINE = [
+    demo("detector-offline", args(boxes=None),
+         ["error: could not get the torchvision fasterrcnn_resnet50_fpn COCO weights (URLError",
+          "Download https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth elsewhere",
+          "--person-weights PATH", "--person-detector hog"]),
+    demo("detectron2-detector-offline", args(boxes=None, person_detector="detectron2"),
+         ["error: could not get the detectron2 model-zoo weights for COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",
+          "--person-weights PATH", "--person-detector hog"]),
+    # checked before the detector would be downloaded
+    pytest.param(demo("camera-missing-offline", args(boxes=None, input="63"),
+                      ["error: cannot decode video '63': no camera: /dev/video63 does not exist"]),
+                 marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="v4l2 cameras")),
+    demo("garbage-video-offline", args(boxes=None, input="{data}/garbage.mp4"),
+         ["error: cannot decode video '{data}/garbage.mp4'"]),
+    demo("nan-weights-offline", args(boxes=None, checkpoint="{data}/nan.pth"), ["error: ", "nan.pth"]),
+]
+
+
+@pytest.mark.parametrize("case", OFFLINE, ids=lambda c: c.id)
+def test_demo_offline_default_detector(case, tmp_path, data):
+    proc = run_case(case, tmp_path, data, env=offline_env(tmp_path))
+    out = proc.stderr + proc.stdout
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--weights" not in out, out[-3000:]  # one line, no flag the demo does not have
+    if not case.id.startswith(("detector", "detectron2")):
+        assert "could not get" not in out and "Downloading" not in out  # the bad input, before any download
+    assert not list((tmp_path / "torch_home").rglob("*.pth")) and not list(tmp_path.glob("fvcore_cache/**/*.pkl"))
+    assert {p.name: p.read_text() for p in (tmp_path / "out").iterdir()} == PREVIOUS

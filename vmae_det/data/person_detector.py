@@ -10,8 +10,9 @@ keeping only the COCO "person" class above ``score_threshold``.
   OpenCV wheel, so it needs no download (offline machines), but finds only upright, mostly whole people
   (docs/person_detectors.md says when to prefer Faster R-CNN).
 
-For the Faster R-CNNs, ``weights`` is a local file; without it the libraries' own download/cache is used, and being
-offline gives an error saying to pass ``--weights``. A local file must fit the detector: a missing,
+For the Faster R-CNNs, ``weights`` is a local file; without it the libraries' own download/cache is used, and a
+failed download (offline) is a :class:`DetectorDownloadError`: one line naming the URL, the tool's weights flag
+(``--weights``; the demo's ``--person-weights``) and the ``hog`` detector. A local file must fit the detector: a missing,
 corrupt (bad zip checksums, not loadable) or unrelated file (missing tensors, other shapes), or NaN/inf
 weights, raise :class:`DetectorWeightsError` (a ``ValueError``) or ``FileNotFoundError`` naming the file,
 instead of detecting people with random or broken weights. No file is read with ``pickle.load``: ``.pth``
@@ -36,6 +37,7 @@ __all__ = [
     "HOGPersonDetector",
     "HOGUnavailableError",
     "DetectorWeightsError",
+    "DetectorDownloadError",
     "DETECTORS",
 ]
 
@@ -45,12 +47,27 @@ DETECTORS = ("torchvision", "detectron2", "hog")
 Detector = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
 
-def _offline_error(what: str, err: Exception) -> RuntimeError:
-    return RuntimeError(
-        f"could not download {what} ({type(err).__name__}: {err}). This machine may be offline: "
-        "download the weights elsewhere and pass a local file with --weights PATH, or use the hog detector, "
-        "which needs no download (docs/person_detectors.md)."
-    )
+class DetectorDownloadError(OSError):
+    """The person detector's weights could not be downloaded (offline?) or read from the library's cache; an
+    ``OSError``, so the tools end with one ``error:`` line (exit code 2). The message names the URL, the
+    tool's flag for a local weights file and the ``hog`` detector (:meth:`for_flags`)."""
+
+    def __init__(self, what: str, url: str, reason: str, weights_flag: str = "--weights",
+                 detector_flag: str = "--detector") -> None:
+        self.what, self.url, self.reason = what, url, reason
+        self.weights_flag, self.detector_flag = weights_flag, detector_flag
+        super().__init__(
+            f"could not get the {what} ({reason}); is this machine offline? Download {url} elsewhere and pass "
+            f"{weights_flag} PATH, or use {detector_flag} hog (nothing to download; docs/person_detectors.md)")
+
+    def for_flags(self, weights_flag: str, detector_flag: str) -> "DetectorDownloadError":
+        """The same error naming another tool's flags (the demo's ``--person-weights``, ``--person-detector``)."""
+        return DetectorDownloadError(self.what, self.url, self.reason, weights_flag, detector_flag)
+
+
+def _offline_error(what: str, url: str, err: Exception) -> DetectorDownloadError:
+    reason = " ".join(f"{type(err).__name__}: {err}".split())  # one line, whatever the library said
+    return DetectorDownloadError(what, url, reason[:300])
 
 
 class DetectorWeightsError(ValueError):
@@ -225,8 +242,9 @@ class TorchvisionPersonDetector:
                     weights=FasterRCNN_ResNet50_FPN_Weights.COCO_V1, box_score_thresh=score_threshold,
                     min_size=min_size,
                 )
-            except (OSError, RuntimeError) as e:  # URLError is an OSError
-                raise _offline_error("torchvision fasterrcnn_resnet50_fpn COCO weights", e) from e
+            except (OSError, RuntimeError) as e:  # URLError is an OSError; a damaged cached file a RuntimeError
+                raise _offline_error("torchvision fasterrcnn_resnet50_fpn COCO weights",
+                                     FasterRCNN_ResNet50_FPN_Weights.COCO_V1.url, e) from e
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
 
@@ -271,7 +289,7 @@ class Detectron2PersonDetector:
             try:
                 self.predictor = DefaultPredictor(cfg)
             except (OSError, RuntimeError) as e:
-                raise _offline_error(f"detectron2 model-zoo weights for {config}", e) from e
+                raise _offline_error(f"detectron2 model-zoo weights for {config}", cfg.MODEL.WEIGHTS, e) from e
         self.input_format = cfg.INPUT.FORMAT
         self.score_threshold = score_threshold
 
@@ -384,16 +402,21 @@ class HOGPersonDetector:
 
 
 def build_person_detector(
-    name: str, weights: Optional[str] = None, device: str = "cpu", score_threshold: float = 0.7
+    name: str, weights: Optional[str] = None, device: str = "cpu", score_threshold: float = 0.7,
+    weights_flag: str = "--weights", detector_flag: str = "--detector",
 ) -> Detector:
     """Build a person detector: ``name`` in :data:`DETECTORS`, ``weights`` a local file or None
-    (``"hog"`` takes no weights file: its SVM comes with OpenCV; it runs on the CPU whatever ``device``)."""
+    (``"hog"`` takes no weights file: its SVM comes with OpenCV; it runs on the CPU whatever ``device``).
+    ``weights_flag`` / ``detector_flag``: the calling tool's flags, named by a :class:`DetectorDownloadError`."""
     if name == "hog":
         if weights:
             raise ValueError(f"the hog person detector takes no weights file (its SVM ships with OpenCV), got {weights}")
         return HOGPersonDetector(score_threshold=score_threshold)
-    if name == "torchvision":
-        return TorchvisionPersonDetector(weights, device=device, score_threshold=score_threshold)
-    if name == "detectron2":
-        return Detectron2PersonDetector(weights, device=device, score_threshold=score_threshold)
+    try:
+        if name == "torchvision":
+            return TorchvisionPersonDetector(weights, device=device, score_threshold=score_threshold)
+        if name == "detectron2":
+            return Detectron2PersonDetector(weights, device=device, score_threshold=score_threshold)
+    except DetectorDownloadError as e:
+        raise e.for_flags(weights_flag, detector_flag) from e.__cause__
     raise ValueError(f"unknown person detector {name!r}, expected one of {DETECTORS}")

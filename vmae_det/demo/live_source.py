@@ -48,7 +48,7 @@ from .person_boxes import PersonBoxSource
 from .video_stream import VideoStreamError, VideoStreamReader
 
 __all__ = ["LiveStreamReader", "SkipDroppedKeyframes", "DEFAULT_MAX_LATENCY", "DEFAULT_STREAM_TIMEOUT",
-           "open_video_input"]
+           "check_video_input", "open_video_input"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,25 @@ SCHEME_OPTIONS = {"rtsp": {"rtsp_transport": "tcp"}, "rtsps": {"rtsp_transport":
 #: FFmpeg options per device format, under the user's own: avfoundation's default rate (29.97) is one
 #: most Mac cameras refuse.
 DEVICE_OPTIONS = {"avfoundation": {"framerate": "30"}}
+
+
+def check_camera(spec: InputSpec) -> None:
+    """A ``v4l2`` camera's device file must exist: else :class:`VideoStreamError` naming the cameras there are."""
+    if spec.kind == "webcam" and spec.format in ("v4l2", "video4linux2") and not os.path.exists(spec.location):
+        found = sorted(p for p in os.listdir("/dev") if p.startswith("video")) if os.path.isdir("/dev") else []
+        raise VideoStreamError(spec.shown, f"no camera: {spec.location} does not exist (cameras here: "
+                                           f"{', '.join('/dev/' + p for p in found) or 'none'})")
+
+
+def check_video_input(spec: InputSpec) -> None:
+    """Check ``--input`` before any model is built, as far as it can be without reading it: a file opens as a
+    video with a video stream (its header only), a Linux camera's device exists. A URL is not contacted
+    (a sender may serve one connection only): it is checked when :func:`open_video_input` opens it.
+    Raises :class:`VideoStreamError` (an ``OSError``) naming the input."""
+    if not spec.live:
+        VideoStreamReader(spec.location, quiet=True).close()
+    else:
+        check_camera(spec)
 
 
 def open_video_input(spec: InputSpec, *, max_latency: float = DEFAULT_MAX_LATENCY,
@@ -107,10 +126,7 @@ class LiveStreamReader(VideoStreamReader):
         self._closed = True
         self._thread: Optional[threading.Thread] = None
         self.timeout = float(timeout)
-        if spec.kind == "webcam" and spec.format in ("v4l2", "video4linux2") and not os.path.exists(spec.location):
-            found = sorted(p for p in os.listdir("/dev") if p.startswith("video")) if os.path.isdir("/dev") else []
-            raise VideoStreamError(self.path, f"no camera: {spec.location} does not exist (cameras here: "
-                                              f"{', '.join('/dev/' + p for p in found) or 'none'})")
+        check_camera(spec)
         scheme = spec.location.split("://", 1)[0].lower() if spec.kind == "url" else ""
         opts = {**SCHEME_OPTIONS.get(scheme, {}), **DEVICE_OPTIONS.get(spec.format or "", {}), **(options or {})}
         try:

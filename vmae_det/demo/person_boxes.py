@@ -268,10 +268,12 @@ def build_person_detector(
     ``"hog"`` (OpenCV's HOG pedestrian detector: no weights file, nothing downloaded, CPU only).
 
     Delegates to :func:`vmae_det.data.person_detector.build_person_detector` (Faster R-CNN weights from
-    the local file ``weights``, else downloaded and cached by torchvision/detectron2; offline, that is
-    an error saying to pass a local file or to use ``"hog"``). ``device`` defaults to CUDA when available.
+    the local file ``weights``, else downloaded and cached by torchvision/detectron2; a failed download is a
+    ``DetectorDownloadError``, an ``OSError`` of one line naming ``--person-weights`` and
+    ``--person-detector hog``). ``device`` defaults to CUDA when available.
     """
     from vmae_det.data.person_detector import build_person_detector as build
 
     device = device or default_device()
-    return build(name, weights=weights, device=device, score_threshold=score_threshold)
+    return build(name, weights=weights, device=device, score_threshold=score_threshold,
+                 weights_flag="--person-weights", detector_flag="--person-detector")

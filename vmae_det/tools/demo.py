@@ -81,8 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draw-threshold", type=float, default=0.0, help="also hide drawn labels below this")
     p.add_argument("--batch-size", type=int, default=4, help="keyframes per model call")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--labelmap", default=None, help="AVA label map .pbtxt for action names")
-    p.add_argument("--dataset", default=None, help="dataset whose metadata names the actions (default: the config's test set)")
+    p.add_argument("--labelmap", default=None,
+                   help="AVA label map .pbtxt for action names (default: --dataset's, else the names the checkpoint "
+                        "was trained with, else the config's test set's)")
+    p.add_argument("--dataset", default=None, help="registered dataset whose metadata names the actions")
     p.add_argument("--no-track", action="store_true",
                    help="do not link people across keyframes: no track ids, no <name>_tracks.csv (docs/tracking.md)")
     p.add_argument("--track-iou", type=float, default=0.3,
@@ -124,26 +126,32 @@ def main(argv=None) -> int:
         if not sep or not key:
             parser.error(f"--stream-option wants KEY=VALUE, got {item!r}")
         stream_options[key] = value
-    live = parse_input(args.input).live  # a camera or URL is checked when it is opened
+    spec = parse_input(args.input)
     from vmae_det.weights_source import resolve_weights
 
+    # Inputs first, then the models, the person detector (maybe a download) last: whatever is wrong with the
+    # input, the output folder (checked above), the config or the checkpoint is reported before any download.
     args.checkpoint = resolve_weights(args.checkpoint)  # hf://ORG/NAME[/FILE]: the file in the hub cache
-    for flag, path in (("--input", None if live else args.input), ("--config-file", args.config_file),
-                       ("--checkpoint", args.checkpoint), ("--boxes", args.boxes), ("--labelmap", args.labelmap)):
+    for flag, path in (("--input", None if spec.live else args.input), ("--config-file", args.config_file),
+                       ("--checkpoint", args.checkpoint), ("--boxes", args.boxes), ("--labelmap", args.labelmap),
+                       ("--person-weights", args.person_weights)):
         if path is not None and not os.path.isfile(path):
             why = "is not a file" if os.path.exists(path) else "does not exist"
             raise FileNotFoundError(f"{flag} '{path}' {why}")
+    from vmae_det.demo.live_source import check_video_input
+
+    check_video_input(spec)  # a file's video stream, a camera's device (a URL is checked when opened)
 
     from vmae_det.demo import ActionPredictor, build_person_detector, run_demo
 
+    predictor = ActionPredictor.from_config(args.config_file, args.checkpoint, opts=args.opts, device=args.device,
+                                            labelmap=args.labelmap, dataset=args.dataset,
+                                            model_fps=args.model_fps)
     if kind == "csv":
         persons = args.boxes
     else:
         persons = build_person_detector(kind, weights=args.person_weights, device=args.device,
                                         score_threshold=args.person_score_threshold)
-    predictor = ActionPredictor.from_config(args.config_file, args.checkpoint, opts=args.opts, device=args.device,
-                                            labelmap=args.labelmap, dataset=args.dataset,
-                                            model_fps=args.model_fps)
     summary = run_demo(
         args.input, args.output, predictor, persons,
         keyframe_interval=args.keyframe_interval, time_offset=args.time_offset, top_k=args.top_k,
