@@ -1,15 +1,16 @@
 #!/usr/bin/env python
 """Fine-tune the tiny AVA detector from an MAE checkpoint and from scratch, over several seeds, and print both.
 
-The quick start's last step (scripts/quickstart.sh): the same config, data and fine-tuning budget for both
-arms; only ``train.init_checkpoint`` (the MAE checkpoint, or none) and ``train.seed`` change. Each run's
-frame-mAP is the evaluation after its last iteration (``inference/ava_metrics.json``), never the best of
-several evaluations. A finished run is reused when it was made with the same checkpoint (its sha256),
-config, dataset and overrides (``run.json`` in its folder), so an interrupted comparison continues where
-it stopped; anything else is rerun (``--force`` reruns everything)::
+The comparison step of `make quickstart-compare` (scripts/quickstart_compare.sh, docs/quickstart.md): the
+same config, data and fine-tuning budget for both arms; only ``train.init_checkpoint`` (the MAE checkpoint,
+or none) and ``train.seed`` change. Each run's frame-mAP is the evaluation after its last iteration
+(``inference/ava_metrics.json``), never the best of several evaluations. At least 2 distinct seeds: the
+result is a mean ± sample std over seeds, never one run. A finished run is reused when it was made with
+the same checkpoint (its sha256), config, dataset and overrides (``run.json`` in its folder), so an
+interrupted comparison continues where it stopped; anything else is rerun (``--force`` reruns everything)::
 
-    python scripts/quickstart_compare.py --pretrained output/quickstart/pretrain/model_final.pth \\
-        --ava-root datasets/tiny_ava_few --output-dir output/quickstart/compare --seeds 0 1 2
+    python scripts/quickstart_compare.py --pretrained output/quickstart_compare/pretrain/model_final.pth \\
+        --ava-root datasets/tiny_ava_few --output-dir output/quickstart_compare/compare --seeds 0 1 2
 
 Prints one line per run and then ``pretrained: x ± s, scratch: y ± s (mean ± sample std over N seeds)``;
 writes the same to ``<output-dir>/summary.json``. Trailing ``key=value`` pairs are passed to every
@@ -37,7 +38,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--pretrained", required=True, help="MAE checkpoint (tools/pretrain_mae.py's model_final.pth)")
     p.add_argument("--ava-root", required=True, help="labelled AVA-layout dataset to fine-tune and evaluate on")
     p.add_argument("--config-file", default="configs/ava/tiny.py")
-    p.add_argument("--output-dir", default="output/quickstart/compare")
+    p.add_argument("--output-dir", default="output/quickstart_compare/compare")
     p.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="fine-tuning seeds (at least 2)")
     p.add_argument("--python", default=sys.executable, help="interpreter that runs tools/train_net.py")
     p.add_argument("--force", action="store_true", help="rerun runs that already have metrics")

@@ -1,16 +1,17 @@
 #!/usr/bin/env python
 """Draw an MAE checkpoint's reconstruction of one clip of a video: original / masked / reconstruction.
 
-The quick start's picture (scripts/quickstart.sh). Unlike the pictures the pretraining hook writes (the
-first training batch: a random crop, a random mask), this one is reproducible: a fixed clip (``--start``,
-the config's frames and stride), the whole frame centre-cropped to a square and resized to the model's
-input (no random crop), and a mask drawn with ``--seed``. The masked cubes are 90 % of the tokens with
-the quick-start configs; with ``norm_pix_loss`` their predictions are drawn with the original cube's mean
-and std, as the official VideoMAE visualisation does (vmae_det/modeling/mae_reconstruction.py)::
+The quick starts' picture (scripts/quickstart.sh, scripts/quickstart_compare.sh; docs/quickstart.md).
+Unlike the pictures the pretraining hook writes (the first training batch: a random crop, a random mask),
+this one is reproducible: a fixed clip (``--start``, the config's frames and stride), the whole frame
+centre-cropped to a square and resized to the model's input (no random crop), and a mask drawn with
+``--seed``. The masked cubes are 90 % of the tokens with the quick-start configs; with ``norm_pix_loss``
+their predictions are drawn with the original cube's mean and std, as the official VideoMAE visualisation
+does (vmae_det/modeling/mae_reconstruction.py)::
 
-    python scripts/quickstart_reconstruction.py --config-file configs/pretrain/tiny_story.py \\
+    python scripts/quickstart_reconstruction.py --config-file configs/pretrain/tiny.py \\
         --checkpoint output/quickstart/pretrain/model_final.pth \\
-        --video datasets/tiny_ava_few/videos/tinyval000.mp4 --output output/quickstart/reconstruction.png
+        --video datasets/tiny_ava/videos/tinyval002.mp4 --output output/quickstart/reconstruction.png
 """
 from __future__ import annotations
 
