@@ -12,6 +12,7 @@ import torch
 from cli_table import BadInput, run_case
 from test_demo import CONFIG, make_video
 
+from vmae_det.demo.outputs import DetectionWriter, KeyframeDetections
 from vmae_det.demo.testing import TinyActionModel
 
 GOOD = ["--config-file", "{data}/cfg.py", "--checkpoint", "{data}/w.pth", "--input", "{data}/clip.mp4",
@@ -86,6 +87,11 @@ CASES = [
     demo("gt-read-as-detections", args(boxes="{data}/gt.csv", boxes_format="detections"),
          ["error: {data}/gt.csv:2: person score 5 is outside [0, 1]", "--boxes-format gt"]),
     demo("nan-weights", args(checkpoint="{data}/nan.pth"), ["error: ", "nan.pth"]),
+    # the demo's own CSV fed back: column 8 is an action score, not a person score (its JSON is the way)
+    demo("boxes-demo-csv", args(boxes="{data}/prev/clip_actions.csv"),
+         ["error: {data}/prev/clip_actions.csv:1: column 8 holds action scores, not person scores",
+          "pass the same run's {data}/prev/clip_actions.json as --boxes"]),
+    demo("boxes-demo-json", args(boxes="{data}/prev/clip_actions.json"), ['"num_boxes": 4'], rc=0),
     # ---- not an error: a BOM is read correctly (first row kept); outputs replace the earlier ones
     demo("boxes-with-bom", args(boxes="{data}/bom.csv"), ['"num_boxes": 2', '"csv_rows_other_videos": 0'], rc=0),
 ]
@@ -111,6 +117,12 @@ def data(tmp_path_factory) -> Path:
     (d / "latin1.csv").write_bytes("clip,1,0.1,0.1,0.4,0.9,,0.9 caf\u00e9\n".encode("latin-1"))
     (d / "bom.csv").write_bytes("\ufeffclip,1,0.1,0.1,0.4,0.9,,0.9\nclip,1,0.5,0.2,0.9,0.8,,0.9\n".encode("utf-8"))
     (d / "gt.csv").write_text("clip,1,0.1,0.1,0.4,0.9,12,0\nclip,1,0.5,0.2,0.9,0.8,12,5\n")
+    (d / "prev").mkdir()  # an earlier run's outputs, by the demo's own writer: 2 people on keyframes 0 and 1 s
+    writer = DetectionWriter(str(d / "prev/clip_actions.csv"), str(d / "prev/clip_actions.json"), "clip")
+    for j in range(2):
+        writer.write(KeyframeDetections(j, 30 * j, float(j), np.array([[0.1, 0.1, 0.4, 0.9], [0.5, 0.2, 0.9, 0.8]]),
+                                        np.array([0.95, 0.85]), np.array([[0.3, 0.6, 0.9], [0.9, 0.3, 0.6]])))
+    writer.close({})
     return d
 
 

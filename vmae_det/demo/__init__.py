@@ -17,6 +17,7 @@ _EXPORTS = {
     "DetectionWriter": "outputs", "KeyframeDetections": "outputs", "OutputFiles": "outputs",
     "OutputDirError": "outputs",
     "BoxFileError": "person_boxes", "CsvBoxSource": "person_boxes", "DetectorBoxSource": "person_boxes",
+    "DemoJsonBoxSource": "person_boxes",
     "PersonBoxSource": "person_boxes", "build_person_detector": "person_boxes", "BOX_FORMATS": "person_boxes",
     "ActionPredictor": "predictor", "ClipRequest": "predictor", "DemoConfigError": "predictor",
     "DemoModelError": "predictor", "MODEL_FPS": "predictor",

@@ -10,6 +10,7 @@ works, which is also how tests plug in fakes.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -29,6 +30,8 @@ __all__ = [
     "PersonBoxSource",
     "DetectorBoxSource",
     "CsvBoxSource",
+    "DemoJsonBoxSource",
+    "box_source_from_file",
     "BOX_FORMATS",
     "build_person_detector",
 ]
@@ -100,7 +103,7 @@ class CsvBoxSource(PersonBoxSource):
 
     * ground truth (``ava_{train,val}_v2.x.csv``): ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``;
       a person is repeated once per action (merged by person id and box); person score 1.0;
-    * detections / proposals (SlowFast's ``*_predicted_boxes.csv``, this demo's own output):
+    * detections / proposals (SlowFast's ``*_predicted_boxes.csv``, person boxes with their person score):
       ``video_id,timestamp,x1,y1,x2,y2[,action_id[,score]]``; identical boxes are merged (highest score
       kept); no score means 1.0. Scores must be finite and in [0, 1].
 
@@ -108,7 +111,10 @@ class CsvBoxSource(PersonBoxSource):
     integer in column 7 (action id) and an integer in column 8 (person id), otherwise detections (a
     proposals file has an empty action column or a fractional score). The decision is logged; pass
     ``"gt"`` or ``"detections"`` to force it. A detections file whose column 8 holds a value above 1 is
-    an error suggesting ``"gt"``.
+    an error suggesting ``"gt"``. An *action*-detections file, such as this demo's own
+    ``<name>_actions.csv``, holds each action's score in column 8, not the person's: ``"auto"`` refuses it
+    (a box with rows for two action ids with different scores, or a ``<name>_actions.csv`` next to the
+    demo's ``<name>_actions.json``) naming what to pass instead, the demo's JSON (:class:`DemoJsonBoxSource`).
 
     Rows for other videos are ignored (so a whole ``ava_val_v2.2.csv`` can be passed) and counted. Boxes
     scoring below ``score_threshold`` are dropped and counted (GT boxes score 1.0). The file is read as
@@ -135,6 +141,8 @@ class CsvBoxSource(PersonBoxSource):
         self.boxes_below_threshold = 0
         rows = self._read()
         self.is_ground_truth = self._decide_format(rows, box_format)
+        if box_format == "auto" and not self.is_ground_truth:
+            self._refuse_action_detections(rows)
         video_ids = []
         mine = []
         for i, vid in enumerate(rows.str_column("video_ids")):
@@ -178,6 +186,38 @@ class CsvBoxSource(PersonBoxSource):
         elif any(len(r) == 8 for r in rows.text):
             logger.info("%s: read as detections (column 8 = person score)", self.path)
         return gt
+
+    def _refuse_action_detections(self, rows) -> None:
+        """Raise :class:`BoxFileError` for an action-detections file, whose column 8 is each action's score, not
+        the person's: a box with rows for two action ids and two different scores (a person has one score), or
+        this demo's own ``<name>_actions.csv`` (its JSON twin next to it), so that action scores are never
+        taken for person scores."""
+        twin = demo_json_twin(self.path)
+        first: Dict[Tuple[str, ...], Tuple[int, Dict[str, float]]] = {}
+        found = None
+        for i, r in enumerate(rows.text):
+            if len(r) != 8 or not r[6] or not r[7]:
+                continue
+            at, scores = first.setdefault(tuple(r[:6]), (i, {}))
+            scores.setdefault(r[6], float(rows.scores[i]))
+            if len(scores) > 1 and len(set(scores.values())) > 1:
+                found = at, scores
+                break
+        if found is None and (twin is None or not any(len(r) == 8 and r[6] for r in rows.text)):
+            return
+        instead = (f"pass the same run's {twin} as --boxes (its person boxes with their person scores)" if twin else
+                   "pass the demo's <name>_actions.json of that run as --boxes (its person boxes with their person "
+                   "scores)")
+        if found is not None:
+            at, scores = found
+            what = (f"the box on this line has rows for action ids {' and '.join(scores)} with scores "
+                    f"{' and '.join(f'{v:g}' for v in scores.values())}, and a person has one score: an "
+                    "action-detections file, like the demo's own <name>_actions.csv")
+        else:
+            at, what = 0, f"the demo's own <name>_actions.csv (its {os.path.basename(twin)} is next to it)"
+        raise rows.error(at, f"column 8 holds action scores, not person scores ({what}); {instead}, or a person-box "
+                             "file (video_id,timestamp,x1,y1,x2,y2,,person_score); --boxes-format detections reads "
+                             "column 8 as the person score anyway")
 
     def _parse_rows(self, rows, mine: List[int]) -> List[Tuple[int, float, Tuple[float, ...], float, Optional[int]]]:
         """``(line, time, box, score, person id or None)`` of this video's rows, checked."""
@@ -236,7 +276,7 @@ class CsvBoxSource(PersonBoxSource):
             self._lines.setdefault(j, line_no)
         self.boxes_below_threshold = len(below)
         if below:
-            logger.info("%s: skipped %d box row(s) scoring below the person score threshold %g (first: line %d)",
+            logger.info("%s: skipped %d box row(s) scoring below the person score threshold %g (first: line %s)",
                         self.path, len(below), self.score_threshold, below[0])
         return self
 
@@ -252,13 +292,107 @@ class CsvBoxSource(PersonBoxSource):
     def finish(self, num_keyframes: int) -> Dict[str, int]:
         # Whatever was not consumed names keyframes past the end of the video.
         for j, line_no in sorted(self._lines.items()):
-            logger.warning("%s:%d: skipped: keyframe %d is past the end of the video (%d keyframes)",
+            logger.warning("%s:%s: skipped: keyframe %d is past the end of the video (%d keyframes)",
                            self.path, line_no, j, num_keyframes)
         counts = {"csv_keyframes_past_end": len(self._lines), "csv_rows_other_videos": self.rows_other_videos,
                   "csv_boxes_below_threshold": self.boxes_below_threshold}
         self._boxes.clear()
         self._lines.clear()
         return counts
+
+
+def demo_json_twin(path: str) -> Optional[str]:
+    """The demo's ``<name>_actions.json`` next to its ``<name>_actions.csv`` ``path``, if there is one."""
+    if not path.endswith("_actions.csv"):
+        return None
+    twin = path[: -len(".csv")] + ".json"
+    try:
+        with open(twin, encoding="utf-8") as f:
+            head = f.readline()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return twin if head.startswith('{"video_id": ') and head.rstrip().endswith('"keyframes": [') else None
+
+
+class DemoJsonBoxSource(CsvBoxSource):
+    """Person boxes from this demo's own ``<name>_actions.json``: each keyframe's people (``box``, normalised
+    xyxy of the displayed frame, and ``person_score``) at the keyframe's exact ``time``, for the video of the
+    file's ``video_id``. So a run can be repeated on the people of an earlier one, with their person scores
+    (the ``<name>_actions.csv`` holds action scores only). Checked as a box CSV is (finite numbers, boxes in
+    [0, 1], scores in [0, 1]: :class:`BoxFileError` naming the file and the keyframe's line), then used as
+    :class:`CsvBoxSource` uses its rows: ``bind``, ``boxes_for``, ``finish``, the same counts."""
+
+    def __init__(self, path: str, video_id: str, score_threshold: float = 0.0) -> None:
+        if not (math.isfinite(float(score_threshold)) and 0.0 <= float(score_threshold) <= 1.0):
+            raise ValueError(f"person score threshold must be in [0, 1], got {score_threshold}")
+        self.path = str(path)
+        self.video_id = video_id
+        self.score_threshold = float(score_threshold)
+        self.is_ground_truth = False
+        self.rows_other_videos = 0
+        self.boxes_below_threshold = 0
+        self._boxes = {}
+        self._lines = {}
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(f"box file '{self.path}' does not exist" if not os.path.exists(self.path)
+                                    else f"box file '{self.path}' is not a file")
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                text = f.read()
+            data = json.loads(text)
+        except UnicodeDecodeError as e:
+            raise BoxFileError(self.path, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from e
+        except ValueError as e:  # json.JSONDecodeError
+            raise BoxFileError(self.path, None, f"not JSON ({e}); --boxes takes an AVA CSV or the demo's "
+                                                "<name>_actions.json") from e
+        keyframes = data.get("keyframes") if isinstance(data, dict) else None
+        if not isinstance(keyframes, list):
+            raise BoxFileError(self.path, None, "not the demo's <name>_actions.json (no 'keyframes' list); "
+                                                "--boxes takes an AVA CSV or the demo's <name>_actions.json")
+        lines = text.split("\n")  # the demo writes one keyframe a line, from line 2
+        layout = len(lines) > len(keyframes) and all(lines[k + 1].startswith("{") for k in range(len(keyframes)))
+        file_video = str(data.get("video_id", ""))
+        self._rows = []
+        for k, entry in enumerate(keyframes):  # rows named by their line, else by their place in the file
+            self._rows += self._people(entry, k + 2 if layout else f"keyframes[{k}]")
+        if file_video != video_id:
+            self.rows_other_videos, self._rows = len(self._rows), []
+            logger.warning("%s: no boxes for video '%s' (the file is of video '%s': pass --video-id)",
+                           self.path, video_id, file_video)
+
+    def _people(self, entry, where) -> List[Tuple]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("people"), list):
+            raise BoxFileError(self.path, where, "a keyframe needs 'time' and a 'people' list")
+        t = entry.get("time")
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t):
+            raise BoxFileError(self.path, where, f"keyframe time must be a finite number, got {t!r}")
+        out = []
+        for person in entry["people"]:
+            box = person.get("box") if isinstance(person, dict) else None
+            score = person.get("person_score") if isinstance(person, dict) else None
+            if (not isinstance(box, list) or len(box) != 4
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)):
+                raise BoxFileError(self.path, where, f"a person's 'box' must be 4 finite numbers, got {box!r}")
+            if not (all(0.0 <= v <= 1.0 for v in box) and box[2] > box[0] and box[3] > box[1]):
+                raise BoxFileError(self.path, where, f"box {box} is not a normalised xyxy box inside [0, 1] with "
+                                                     "x1 < x2, y1 < y2")
+            if (not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score)
+                    or not 0.0 <= score <= 1.0):
+                raise BoxFileError(self.path, where, f"person_score must be a number in [0, 1], got {score!r}")
+            out.append((where, float(t), tuple(float(v) for v in box), float(score), None))
+        return out
+
+
+def box_source_from_file(path: str, video_id: str, score_threshold: float = 0.0,
+                         box_format: str = "auto") -> CsvBoxSource:
+    """:class:`DemoJsonBoxSource` for a ``.json`` file (``box_format`` must then be ``"auto"`` or
+    ``"detections"``), else :class:`CsvBoxSource`."""
+    if str(path).lower().endswith(".json"):
+        if box_format == "gt":
+            raise ValueError(f"--boxes-format gt: {path} is the demo's JSON (person boxes with person scores), "
+                             "not an AVA ground-truth CSV")
+        return DemoJsonBoxSource(path, video_id, score_threshold=score_threshold)
+    return CsvBoxSource(path, video_id, score_threshold=score_threshold, box_format=box_format)
 
 
 def build_person_detector(

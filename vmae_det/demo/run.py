@@ -49,7 +49,7 @@ from .keyframes import KeyframeSchedule
 from .live_source import (DEFAULT_MAX_LATENCY, DEFAULT_STREAM_TIMEOUT, LiveStreamReader, SkipDroppedKeyframes,
                           open_video_input)
 from .outputs import DetectionWriter, KeyframeDetections, OutputFiles
-from .person_boxes import CsvBoxSource, DetectorBoxSource, PersonBoxSource
+from .person_boxes import CsvBoxSource, DetectorBoxSource, PersonBoxSource, box_source_from_file
 from .predictor import MODEL_FPS, ActionPredictor
 from .render_source import RenderSource, open_render_source
 from .renderer import FrameRenderer, top_labels
@@ -114,8 +114,9 @@ def run_demo(
         output_dir: created if missing. Outputs are written under temporary names and renamed into
             place only when the whole run succeeded; earlier results are untouched until then.
         predictor: the action detector (:class:`ActionPredictor`).
-        persons: a :class:`PersonBoxSource`, a path to an AVA-format box CSV, or a person
-            detector callable ``frame_rgb -> (boxes xyxy abs, scores)``.
+        persons: a :class:`PersonBoxSource`, a path to an AVA-format box CSV or to this demo's own
+            ``<name>_actions.json`` (:class:`~.person_boxes.DemoJsonBoxSource`), or a person detector
+            callable ``frame_rgb -> (boxes xyxy abs, scores)``.
         keyframe_interval: frames of the video's grid between keyframes (default: its fps, once a second).
         time_offset: time of frame 0 in seconds. ``None`` (auto): 900 when the boxes come from a
             CSV whose timestamps for this video are all >= 900 s (AVA's 15-minute crops and the
@@ -174,8 +175,9 @@ def run_demo(
     spec = parse_input(video)
     name = spec.name
     video_id = video_id or name
-    if isinstance(persons, (str, os.PathLike)):
-        persons = CsvBoxSource(str(persons), video_id, score_threshold=person_score_threshold, box_format=boxes_format)
+    if isinstance(persons, (str, os.PathLike)):  # an AVA box CSV, or the demo's own <name>_actions.json
+        persons = box_source_from_file(str(persons), video_id, score_threshold=person_score_threshold,
+                                       box_format=boxes_format)
     elif not isinstance(persons, PersonBoxSource):
         persons = DetectorBoxSource(persons, score_threshold=person_score_threshold)
     reader = open_video_input(spec, max_latency=max_latency, timeout=stream_timeout, options=stream_options)

@@ -61,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local weights for the person detector (default: download and cache if possible)")
     p.add_argument("--person-score-threshold", type=float, default=0.8,
                    help="drop person boxes scoring below this, from the detector or the box CSV (GT rows score 1)")
-    p.add_argument("--boxes", default=None, help="AVA-format box CSV: detections video_id,timestamp,x1,y1,x2,y2"
-                   "[,action,score] or ground truth ...,action_id,person_id")
+    p.add_argument("--boxes", default=None, help="person boxes: an AVA-format box CSV, detections video_id,timestamp,"
+                   "x1,y1,x2,y2[,action,score] or ground truth ...,action_id,person_id; or an earlier run's "
+                   "<name>_actions.json (its people with their person scores; its _actions.csv holds action scores "
+                   "and is refused)")
     p.add_argument("--boxes-format", choices=("auto", "gt", "detections"), default="auto",
                    help="how --boxes' 8th column is read: auto (ground truth when every row has integer action "
                         "and person ids in columns 7-8, else detections), gt (person id) or detections (score)")
