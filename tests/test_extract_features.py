@@ -249,3 +249,30 @@ def test_bad_inputs_end_with_an_error_line(setup, capsys, monkeypatch, case, cha
     last = err.strip().splitlines()[-1]  # the log lines of the steps before it may come first
     assert last.startswith("error: ") and message.format(tmp=tmp) in last, err
     assert not (tmp / "bad").exists()  # refused before the output folder is made
+
+
+def test_num_workers_above_the_cpu_count_is_capped(setup, tmp_path, monkeypatch):
+    """--num-workers 100000 started that many processes; it is lowered to the CPU count with a warning."""
+    from vmae_det.data import loaders
+    from vmae_det.resources import cpu_count
+
+    ckpt, _ = setup
+    seen, warnings = [], []
+    real = loaders.build_batched_test_loader
+    monkeypatch.setattr(loaders, "build_batched_test_loader",
+                        lambda *a, num_workers=0, **k: seen.append(num_workers) or real(*a, num_workers=0, **k))
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            warnings.append(record.getMessage())
+
+    handler = Keep(level=logging.WARNING)
+    logging.getLogger("vmae_det").addHandler(handler)
+    try:
+        assert _run(ckpt, tmp_path / "out", "--num-workers", "100003") == 0
+    finally:
+        logging.getLogger("vmae_det").removeHandler(handler)
+    assert seen == [cpu_count()]
+    assert [w for w in warnings if "--num-workers=100003: more than the" in w] == [
+        f"--num-workers=100003: more than the {cpu_count()} CPU(s) this process may use; using {cpu_count()} "
+        "worker processes"]

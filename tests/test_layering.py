@@ -13,6 +13,7 @@ PACKAGE = ROOT / "vmae_det"
 LAYERS = {
     "__init__": 0, "compat": 0, "constants": 0, "config_schema": 0, "config": 0, "cli": 0,
     "weights_source": 0,  # hf://ORG/NAME -> a local file: every reader of weights calls it
+    "resources": 0,  # worker / thread caps, device checks
     "formats": 1,
     "modeling": 2, "evaluation": 2,
     "data": 3,

@@ -192,6 +192,13 @@ class ActionPredictor:
         if not checkpoint:
             raise ValueError("the demo needs trained action-detector weights: pass a checkpoint "
                              "(random weights would give meaningless labels)")
+        # Names before anything is built: a wrong device or an unknown dataset is an error, not a fallback.
+        from vmae_det.data.catalog_names import check_dataset_name
+        from vmae_det.resources import check_device
+
+        check_device(device, "--device")
+        if dataset is not None:
+            check_dataset_name(dataset, "--dataset")
         checkpoint = resolve_weights(checkpoint)  # hf://ORG/NAME[/FILE] -> the file in the hub cache
         if not os.path.isfile(checkpoint):
             raise FileNotFoundError(f"action-model checkpoint '{checkpoint}' does not exist")

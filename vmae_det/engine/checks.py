@@ -1,8 +1,10 @@
 """Checks of a loaded config against the machine and the datasets, run before anything is built.
 
 ``vmae_det.config.load_config`` checks each ``train.*`` value on its own; here what needs more:
-``train.device=cuda`` without CUDA, ``--num-gpus`` beyond the GPUs there are, and the action head's
-width (``model.num_classes``) against the datasets' label maps and the mappers' label width.
+``train.device=cuda`` without CUDA, ``--num-gpus`` beyond the GPUs there are, the data loaders' batch sizes
+and worker counts (workers capped at the CPU count, :func:`vmae_det.resources.cap_workers`), dataset names
+that are not registered, and the action head's width (``model.num_classes``) against the datasets' label
+maps and the mappers' label width.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Iterator, Tuple
 import torch
 from omegaconf import DictConfig, ListConfig
 
-__all__ = ["check_run", "check_num_classes"]
+__all__ = ["check_run", "check_num_classes", "check_loaders"]
 
 
 def _dataset_names(cfg) -> Iterator[Tuple[str, str]]:
@@ -75,6 +77,42 @@ def check_num_classes(cfg) -> None:
             )
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_loaders(cfg, args=None) -> None:
+    """Each ``dataloader.<split>``: ``total_batch_size`` / ``batch_size`` an integer >= 1 (``total_batch_size``
+    also a multiple of the processes, ``--num-gpus`` x ``--num-machines``, which share it), ``num_workers`` an
+    integer >= 0, lowered to the CPU count with a warning when above it (in ``cfg``); every dataset name the
+    loaders and the evaluator give registered."""
+    from ..data.catalog_names import check_dataset_name
+    from ..resources import cap_workers
+
+    loaders = cfg.get("dataloader")
+    if not isinstance(loaders, DictConfig):
+        return
+    world = int(getattr(args, "num_gpus", 1) or 1) * int(getattr(args, "num_machines", 1) or 1) if args else 1
+    for split, loader in loaders.items():
+        if not isinstance(loader, DictConfig):
+            continue
+        for key in ("total_batch_size", "batch_size"):
+            value = loader.get(key) if key in loader else None
+            if value is not None and not (_is_int(value) and value >= 1):
+                raise ValueError(f"dataloader.{split}.{key}={value!r} is not valid: expected an integer >= 1")
+        total = loader.get("total_batch_size") if "total_batch_size" in loader else None
+        if total is not None and total % world:
+            raise ValueError(f"dataloader.{split}.total_batch_size={total} is not a multiple of the {world} "
+                             "processes (--num-gpus x --num-machines) that share it")
+        workers = loader.get("num_workers") if "num_workers" in loader else None
+        if workers is not None:
+            if not (_is_int(workers) and workers >= 0):
+                raise ValueError(f"dataloader.{split}.num_workers={workers!r} is not valid: expected an integer >= 0")
+            loader.num_workers = cap_workers(workers, f"dataloader.{split}.num_workers")
+    for where, name in _dataset_names(cfg):
+        check_dataset_name(name, where)
+
+
 def check_run(cfg, args=None) -> None:
     """Everything about ``cfg`` that can be refused before a model or a loader is built."""
     device = str(cfg.train.device)
@@ -84,4 +122,5 @@ def check_run(cfg, args=None) -> None:
         raise ValueError(f"--num-gpus {args.num_gpus} but this machine has {torch.cuda.device_count()} GPU(s)")
     if args is not None and getattr(args, "machine_rank", 0) >= getattr(args, "num_machines", 1):
         raise ValueError(f"--machine-rank {args.machine_rank} must be below --num-machines {args.num_machines}")
+    check_loaders(cfg, args)
     check_num_classes(cfg)

@@ -33,6 +33,7 @@ import numpy as np
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.cli import run_main
 from vmae_det.formats.atomic import atomic_write, atomic_write_bytes
+from vmae_det.resources import cap_workers
 
 __all__ = [
     "FEATURE_POINT",
@@ -418,7 +419,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     loader_cfg = _split_loader(cfg, args.split, args.config_file)
     mapper = _build_mapper(cfg, args.split)
     batch_size = args.batch_size or int(cfg.dataloader.test.get("batch_size", 1))
-    num_workers = args.num_workers if args.num_workers is not None else int(cfg.dataloader.test.get("num_workers", 0))
+    # --num-workers capped at the CPU count (the config's value is, by load_run_config's checks)
+    num_workers = (cap_workers(args.num_workers, "--num-workers") if args.num_workers is not None
+                   else int(cfg.dataloader.test.get("num_workers", 0)))
     device = resolve_device(cfg.train.device)
     dicts = sorted(instantiate(loader_cfg.dataset), key=lambda d: (d["video_id"], int(d["timestamp"])))
     tracker_class = _load_tracker_class() if mapper.test_box_source != "gt" else None
@@ -492,7 +495,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def cli() -> int:
     """Console-script entry point: exit code of :func:`main` (2 with one ``error:`` line on bad input)."""
-    return run_main(main)
+    return run_main(main, interrupted="the shards written so far are whole; --resume continues from the last one")
 
 
 if __name__ == "__main__":

@@ -20,17 +20,31 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 import vmae_det  # noqa: F401  (shims before detectron2)
-from vmae_det.cli import run_main
-from vmae_det.constants import AVA_FIRST_KEYFRAME_SEC
+from vmae_det.cli import check_output_file, run_main
+from vmae_det.constants import AVA_FIRST_KEYFRAME_SEC, AVA_START_SEC
 from vmae_det.data.person_detector import DETECTORS, build_person_detector
 from vmae_det.data.proposals import collect_videos, make_proposals
 
-__all__ = ["collect_videos", "make_proposals", "main"]
+__all__ = ["collect_videos", "make_proposals", "main", "check_arguments"]
+
+
+def check_arguments(args) -> None:
+    """Refuse bad values before any video is opened (``--min-score nan`` used to write an empty file)."""
+    from vmae_det.resources import check_device
+
+    if not (math.isfinite(args.min_score) and 0.0 <= args.min_score <= 1.0):
+        raise ValueError(f"--min-score must be a finite number in [0, 1], got {args.min_score}")
+    if args.first_sec < AVA_START_SEC:
+        raise ValueError(f"--first-sec must be an AVA second >= {AVA_START_SEC} (frame 0 of the videos), "
+                         f"got {args.first_sec}")
+    check_device(args.device, "--device")
+    check_output_file(args.output, "--output")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -48,6 +62,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="skip (log and count) videos of the split that are missing or cannot be decoded "
                         "instead of stopping with an error")
     args = p.parse_args(argv)
+    check_arguments(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # Every video is checked before the detector is built: a bad input ends in seconds.
     videos = collect_videos(Path(args.root), args.split, args.source, args.skip_bad_videos)
@@ -62,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def cli() -> int:
     """Console-script entry point: exit code of :func:`main` (2 with one ``error:`` line on bad input)."""
-    return run_main(main)
+    return run_main(main, interrupted="no proposals file written (an earlier --output is untouched)")
 
 
 if __name__ == "__main__":

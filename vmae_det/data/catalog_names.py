@@ -1,0 +1,32 @@
+"""Dataset names checked against detectron2's catalog before any work: a mistyped name is one clear error,
+not a ``KeyError`` deep in a data loader or a silent fallback (the demo used to label every action
+``action N`` for ``--dataset nosuchdataset``)."""
+from __future__ import annotations
+
+import difflib
+
+__all__ = ["UnknownDatasetError", "check_dataset_name"]
+
+
+class UnknownDatasetError(ValueError):
+    """A dataset name that is not registered in detectron2's ``DatasetCatalog``."""
+
+
+def check_dataset_name(name: str, what: str = "--dataset") -> None:
+    """Raise :class:`UnknownDatasetError` naming ``what`` unless ``name`` is a registered dataset (the
+    built-in ones are registered by importing :mod:`vmae_det.data`; others by the config file or
+    ``--ava-root`` / ``--videos``)."""
+    from detectron2.data import DatasetCatalog
+
+    from .. import data  # noqa: F401  (registers the built-in datasets)
+
+    registered = list(DatasetCatalog.list())
+    if name in registered:
+        return
+    close = difflib.get_close_matches(str(name), registered, n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise UnknownDatasetError(
+        f"{what}: dataset {name!r} is not registered.{hint} (the built-in ones are ava_v2.2_*, ava_tiny_*, "
+        "tiny_ava_videos, ...; a dataset of your own: register it in the config file, or pass --ava-root ROOT / "
+        "--videos PATH to the training tools)"
+    )

@@ -1,0 +1,69 @@
+"""What a run may take of the machine: data-loader workers and threads capped at the CPU count, devices
+that exist.
+
+``--num-workers 100000`` (or ``dataloader.train.num_workers=100000``) used to start that many processes
+until the kernel's OOM killer stepped in. Every place that takes a worker or thread count from a config or a
+command line passes it through :func:`cap_workers` / :func:`cap_threads`: above the CPUs this process may
+run on, the count is lowered to that number with a one-line warning (once per setting and value).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional, Set, Tuple
+
+__all__ = ["cpu_count", "cap_workers", "cap_threads", "check_device"]
+
+logger = logging.getLogger("vmae_det")
+_warned: Set[Tuple[str, int]] = set()
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask: a container's or taskset's limit), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _cap(value: int, what: str, unit: str) -> int:
+    limit = cpu_count()
+    if value <= limit:
+        return value
+    if (what, value) not in _warned:
+        _warned.add((what, value))
+        logger.warning(f"{what}={value}: more than the {limit} CPU(s) this process may use; using {limit} {unit}")
+    return limit
+
+
+def cap_workers(value: int, what: str = "num_workers") -> int:
+    """``value`` data-loader worker processes, at most :func:`cpu_count` (0, loading in the main process,
+    stays 0). ``what`` names the setting in the warning (``--num-workers``, ``dataloader.train.num_workers``)."""
+    return _cap(int(value), what, "worker processes")
+
+
+def cap_threads(value: int, what: str = "threads") -> int:
+    """``value`` threads, at most :func:`cpu_count`."""
+    return _cap(int(value), what, "threads")
+
+
+def check_device(device: Optional[str], what: str = "--device") -> None:
+    """Refuse a device name torch does not know (``tpu``) or that this machine lacks (``cuda`` without CUDA,
+    ``cuda:3`` on a 2-GPU machine) with a ``ValueError`` naming ``what``; ``None``/``auto`` pass."""
+    if device is None or device == "auto":
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{what} {device!r} is not a device name: use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{what} {device} but CUDA is not available here: use {what} cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{what} {device} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type not in ("cpu", "mps"):
+        raise ValueError(f"{what} {device!r}: only cpu and cuda devices are supported")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{what} {device} but MPS is not available here: use {what} cpu")
