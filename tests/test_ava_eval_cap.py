@@ -208,7 +208,10 @@ def test_evaluator_cap_from_lazyconfig_override(tmp_path):
     base = ["dataloader.evaluator.dataset_name=null", f"dataloader.evaluator.groundtruth_csv={g}",
             "dataloader.evaluator.output_dir=null", "dataloader.evaluator.distributed=false"]
     cfg = load_config("configs/ava/vit_b.py", base)
-    assert instantiate(cfg.dataloader.evaluator).max_detections_per_keyframe == 50  # default: official
+    # the recipes' default is the protocol of their target numbers (VMAD keeps every detection)
+    assert instantiate(cfg.dataloader.evaluator).max_detections_per_keyframe is None
+    cfg = load_config("configs/ava/vit_b.py", base + ["dataloader.evaluator.max_detections_per_keyframe=50"])
+    assert instantiate(cfg.dataloader.evaluator).max_detections_per_keyframe == 50  # the official cap
     for text in ("null", "None"):  # Hydra's spelling of None, and the text users naturally type
         cfg = load_config("configs/ava/vit_b.py", base + [f"dataloader.evaluator.max_detections_per_keyframe={text}"])
         assert instantiate(cfg.dataloader.evaluator).max_detections_per_keyframe is None
