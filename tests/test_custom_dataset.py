@@ -228,6 +228,10 @@ def test_cli(raw, tmp_path, capsys):
     assert "train:     2 keyframes, 3 person boxes" in printed and "num_classes=3" in printed
     assert 'register_ava(f"cli_ava_{_split}"' in printed
     (tmp_path / "bad.csv").write_text(HEADER + "cam1,val,2,8,4,24,4,walk,0\n")
-    assert cli.main(["--videos", str(raw / "videos"), "--annotations", str(tmp_path / "bad.csv"),
-                     "--output", str(tmp_path / "x"), "--quiet"]) == 1
-    assert "bad.csv:2:" in capsys.readouterr().err
+    from vmae_det.cli import run_main
+
+    # through the tools' error boundary (the console script's): one error line, exit code 2
+    assert run_main(lambda: cli.main(["--videos", str(raw / "videos"), "--annotations", str(tmp_path / "bad.csv"),
+                                      "--output", str(tmp_path / "x"), "--quiet"])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "bad.csv:2:" in err

@@ -17,6 +17,7 @@ import math
 import sys
 from typing import Optional, Sequence
 
+from ..cli import check_output_dir, check_output_file, run_main
 from ..formats.ava import read_ava_csv, read_exclusions, read_labelmap, write_detections_csv
 from .ava_io import DEFAULT_LABEL_MAP, write_metrics
 from .ava_map import (
@@ -66,19 +67,31 @@ def detection_cap(args: argparse.Namespace) -> Optional[int]:
     return MAX_DETECTIONS_PER_KEYFRAME if args.max_detections_per_keyframe is None else args.max_detections_per_keyframe
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse outputs that cannot be written before the evaluation runs (``--output-dir FILE`` used to fail
+    with ``FileExistsError`` after the whole evaluation)."""
+    if args.output_dir:
+        check_output_dir(args.output_dir, "--output-dir")
+    if args.write_detections:
+        check_output_file(args.write_detections, "--write-detections")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line (console script ``vmae-ava-eval``): bad input is one ``error:`` line and exit code
+    2, Ctrl-C exit code 130 (:func:`vmae_det.cli.run_main`)."""
+    return run_main(lambda: _main(argv), interrupted="nothing written")
+
+
+def _main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     cap = detection_cap(args)
+    check_outputs(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        label_map = read_labelmap(args.labelmap)
-        gt = read_ava_csv(args.groundtruth)
-        det = read_ava_csv(args.detections)
-        exclusions = read_exclusions(args.exclusions) if args.exclusions else None
-        result = evaluate(gt, det, label_map, exclusions, args.protocol, max_detections_per_keyframe=cap)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    label_map = read_labelmap(args.labelmap)
+    gt = read_ava_csv(args.groundtruth)
+    det = read_ava_csv(args.detections)
+    exclusions = read_exclusions(args.exclusions) if args.exclusions else None
+    result = evaluate(gt, det, label_map, exclusions, args.protocol, max_detections_per_keyframe=cap)
     width = max(len(n) for n in label_map.values())
     for c, ap in result.per_class_ap.items():
         shown = "   n/a (no ground truth)" if math.isnan(ap) else f"{100 * ap:6.2f}"
@@ -89,7 +102,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.write_detections:
         write_detections_csv(args.write_detections, det)
     if args.output_dir:
-        os.makedirs(args.output_dir, exist_ok=True)
         write_metrics(result, os.path.join(args.output_dir, "ava_metrics.json"))
         plot_per_class_ap(result.named_ap(), os.path.join(args.output_dir, "ava_per_class_ap.png"),
                           title=f"AVA per-class AP (protocol {args.protocol}, "

@@ -173,7 +173,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def cli() -> int:
     """Console-script entry point: exit code of :func:`main` (2 with one ``error:`` line on bad input)."""
-    return run_main(main)
+    return run_main(main, interrupted="nothing written (an earlier output is untouched)")
 
 
 if __name__ == "__main__":

@@ -176,11 +176,8 @@ def _terminate(signum, frame):
 def cli(argv=None) -> int:
     """``main`` through ``vmae_det.cli.run_main``: expected errors as ``error: ...``, exit 2; Ctrl-C/SIGTERM: 130."""
     signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return run_main(lambda: main(argv))
-    except KeyboardInterrupt:
-        print("interrupted: no output written; earlier results in the output folder are untouched", file=sys.stderr)
-        return 130
+    return run_main(lambda: main(argv),
+                    interrupted="no output written; earlier results in the output folder are untouched")
 
 
 if __name__ == "__main__":

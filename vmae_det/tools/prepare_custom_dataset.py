@@ -18,8 +18,8 @@ import sys
 from typing import Optional, Sequence
 
 import vmae_det  # noqa: F401  (shims before detectron2)
+from vmae_det.cli import check_output_dir, run_main
 from vmae_det.data.custom import prepare_custom_dataset
-from vmae_det.formats.ava import AVAFormatError
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -36,22 +36,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--name", default=None, help="dataset name prefix in the printed code (default: output folder name)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    check_output_dir(args.output, "--output")  # before the CSV is read and any video converted
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        summary = prepare_custom_dataset(
-            args.videos, args.annotations, args.output, normalized=args.normalized,
-            extract_frames=args.extract_frames, labels=args.labels, progress=not args.quiet,
-        )
-    except (AVAFormatError, FileNotFoundError) as e:  # CustomDatasetError, or a malformed --labels .pbtxt
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    # A bad CSV (CustomDatasetError), a malformed --labels .pbtxt, a missing file: one error line, exit 2 (cli).
+    summary = prepare_custom_dataset(
+        args.videos, args.annotations, args.output, normalized=args.normalized,
+        extract_frames=args.extract_frames, labels=args.labels, progress=not args.quiet,
+    )
     print(summary.format(args.name))
     return 0
 
 
 def cli() -> int:
-    """Console-script entry point: the exit code of :func:`main`."""
-    return main()
+    """Console-script entry point: exit code of :func:`main` (2 with one ``error:`` line on bad input)."""
+    return run_main(main, interrupted="the files written so far are whole; run it again to finish")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def main():
 
 def cli() -> int:
     """Console-script entry point: exit code of :func:`main` (2 with one ``error:`` line on bad input)."""
-    return run_main(main)
+    return run_main(main, interrupted="the checkpoints written so far are whole; --resume continues from the last one")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,256 @@
+"""Issue 19 through the real tools (docs/bad_input.md): outputs checked before the work, numbers and names
+validated before it starts, worker counts capped by the machine, Ctrl-C one line and exit code 130 in every
+tool, a failed write never destroying the earlier file.
+
+Each row runs a tool as a user would (``tests/cli_table.py``); the interrupt table presses Ctrl-C (a real
+SIGINT) while each tool is at work.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cli_table import REPO, BadInput, run_case
+
+TINY_AVA = "configs/ava/tiny.py"
+TINY_MAE = "configs/pretrain/tiny.py"
+AVA_FAST = ["dataloader.train.num_workers=0", "dataloader.test.num_workers=0", "train.max_iter=2"]
+MAE_FAST = ["train.max_iter=1", "train.checkpointer.period=1000", "train.output_dir={tmp}/out"]
+GT_ROWS = "tinyval000,0902,0.1,0.1,0.5,0.9,1,0\ntinyval000,0903,0.2,0.1,0.6,0.9,2,0\n"
+LABEL_MAP = 'item {\n  name: "walk"\n  id: 1\n}\nitem {\n  name: "stand"\n  id: 2\n}\n'
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """One folder for every row: a tiny AVA dataset ($VMAE_DET_DATASETS), the demo's config, weights,
+    video and boxes, an evaluator's CSV and label map, a VideoMAE checkpoint to convert."""
+    from datasets_tiny import make_tiny
+    from test_demo import CONFIG, make_video
+
+    from vmae_det.demo.testing import TinyActionModel
+    from vmae_det.modeling import build_vit
+    from vmae_det.modeling.weight_loading import export_state_dict
+
+    d = tmp_path_factory.mktemp("reliability")
+    make_tiny(d / "tiny_ava")
+    make_video(d / "clip.mp4", 40, size=(64, 48))
+    (d / "cfg.py").write_text(CONFIG)
+    torch.manual_seed(0)
+    torch.save({"model": TinyActionModel(num_classes=3).state_dict()}, d / "w.pth")
+    (d / "boxes.csv").write_text("clip,1,0.1,0.1,0.4,0.9,,0.9\n")
+    (d / "gt.csv").write_text(GT_ROWS)
+    (d / "labels.pbtxt").write_text(LABEL_MAP)
+    torch.manual_seed(0)
+    torch.save(export_state_dict(build_vit("tiny", img_size=32, num_frames=4), "hf"), d / "hf.pth")
+    return d
+
+
+def earlier_output(name: str, text: str = "an earlier run's output\n"):
+    def setup(tmp: Path) -> None:
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).write_text(text)
+    return setup
+
+
+def a_file(tmp: Path) -> None:
+    (tmp / "afile").write_text("not a folder")
+
+
+DEMO = ["--config-file", "{data}/cfg.py", "--checkpoint", "{data}/w.pth", "--input", "{data}/clip.mp4",
+        "--output", "{tmp}/out", "--boxes", "{data}/boxes.csv", "--no-progress"]
+EVAL = ["-m vmae_det.evaluation.ava", ["-l", "{data}/labels.pbtxt", "-g", "{data}/gt.csv", "-d", "{data}/gt.csv"]]
+PROPOSALS = ["--root", "{data}/tiny_ava", "--split", "val", "--detector", "hog", "--output", "{tmp}/props.csv"]
+
+CASES = [
+    # ---- item 5: numbers and names validated before the work (make_proposals wrote an empty file for nan)
+    BadInput("proposals_min_score_nan", "make_proposals", [*PROPOSALS, "--min-score", "nan"],
+             ["error: --min-score must be a finite number in [0, 1], got nan"], rc=2,
+             setup=earlier_output("props.csv")),
+    BadInput("proposals_min_score_above_1", "make_proposals", [*PROPOSALS, "--min-score", "1.5"],
+             ["error: --min-score must be a finite number in [0, 1], got 1.5"], rc=2),
+    BadInput("proposals_first_sec_before_the_video", "make_proposals", [*PROPOSALS, "--first-sec", "0"],
+             ["error: --first-sec must be an AVA second >= 900 (frame 0 of the videos), got 0"], rc=2),
+    BadInput("proposals_unknown_device", "make_proposals", [*PROPOSALS, "--device", "tpu"],
+             ["error: --device 'tpu' is not a device name: use cpu, cuda or cuda:N"], rc=2),
+    BadInput("proposals_output_under_a_file", "make_proposals", [*PROPOSALS[:-1], "{tmp}/afile/props.csv"],
+             ["error: --output {tmp}/afile/props.csv: {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
+    BadInput("demo_unknown_dataset", "demo", [*DEMO, "--dataset", "nosuchdataset"],
+             ["error: --dataset: dataset 'nosuchdataset' is not registered"], rc=2, timeout=120),
+    BadInput("demo_misspelt_dataset", "demo", [*DEMO, "--dataset", "ava_tiny_vall"],
+             ["error: --dataset: dataset 'ava_tiny_vall' is not registered. Did you mean: ava_tiny_val"], rc=2,
+             timeout=120),
+    BadInput("demo_unknown_device", "demo", [*DEMO, "--device", "tpu"],
+             ["error: --device 'tpu' is not a device name"], rc=2, timeout=120),
+    BadInput("train_unknown_dataset", "train_net",
+             ["--config-file", TINY_AVA, *AVA_FAST, "dataloader.train.dataset.names=ava_tiny_trian"],
+             ["error: dataloader.train.dataset.names: dataset 'ava_tiny_trian' is not registered. Did you mean: "
+              "ava_tiny_train"], rc=2),
+    # ---- item 6: batch sizes before any work (detectron2 asserted deep in its loader)
+    BadInput("total_batch_size_zero", "train_net", ["--config-file", TINY_AVA, *AVA_FAST,
+                                                    "dataloader.train.total_batch_size=0"],
+             ["error: dataloader.train.total_batch_size=0 is not valid: expected an integer >= 1"], rc=2),
+    BadInput("total_batch_size_negative", "pretrain_mae", ["--config-file", TINY_MAE, *MAE_FAST,
+                                                           "dataloader.train.total_batch_size=-8"],
+             ["error: dataloader.train.total_batch_size=-8 is not valid: expected an integer >= 1"], rc=2),
+    BadInput("total_batch_size_not_shared_evenly", "train_net", ["--config-file", TINY_AVA, "--num-gpus", "3",
+                                                                 *AVA_FAST],
+             ["error: dataloader.train.total_batch_size=8 is not a multiple of the 3 processes"], rc=2),
+    BadInput("test_batch_size_zero", "train_net", ["--config-file", TINY_AVA, *AVA_FAST, "dataloader.test.batch_size=0"],
+             ["error: dataloader.test.batch_size=0 is not valid: expected an integer >= 1"], rc=2),
+    BadInput("num_workers_negative", "pretrain_mae", ["--config-file", TINY_MAE, *MAE_FAST,
+                                                      "dataloader.train.num_workers=-1"],
+             ["error: dataloader.train.num_workers=-1 is not valid: expected an integer >= 0"], rc=2),
+    # ---- item 4: worker counts capped by the machine, with a one-line warning; the run goes on
+    BadInput("num_workers_100000", "pretrain_mae", ["--config-file", TINY_MAE, *MAE_FAST,
+                                                    "dataloader.train.num_workers=100000"],
+             ["dataloader.train.num_workers=100000: more than the ", "CPU(s) this process may use; using "], rc=0),
+    # ---- item 6: outputs checked before the work
+    BadInput("convert_into_a_missing_folder", "convert_checkpoint", ["{data}/hf.pth", "{tmp}/new/folder/out.pth"],
+             ["-> {tmp}/new/folder/out.pth: "], rc=0),
+    BadInput("convert_under_a_file", "convert_checkpoint", ["{data}/hf.pth", "{tmp}/afile/out.pth"],
+             ["error: DST {tmp}/afile/out.pth: {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
+    BadInput("eval_output_dir_is_a_file", EVAL[0], [*EVAL[1], "--output-dir", "{tmp}/afile"],
+             ["error: --output-dir {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
+    BadInput("eval_output_dir_under_a_file", EVAL[0], [*EVAL[1], "--output-dir", "{tmp}/afile/metrics"],
+             ["error: --output-dir {tmp}/afile/metrics: {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
+    BadInput("eval_write_detections_is_a_folder", EVAL[0], [*EVAL[1], "--write-detections", "{tmp}"],
+             ["error: --write-detections {tmp} is a folder; give the file to write"], rc=2),
+    BadInput("prepare_custom_dataset_output_is_a_file", "prepare_custom_dataset",
+             ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", "{tmp}/afile"],
+             ["error: --output {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_reliability_bad_input(case, tmp_path, data):
+    proc = run_case(case, tmp_path, data, env={"VMAE_DET_DATASETS": str(data)})
+    out = proc.stderr + proc.stdout
+    if case.rc == 2:  # one error line, before any work: no evaluation printed, no training started
+        assert len([line for line in out.splitlines() if line.startswith("error: ")]) == 1, out[-3000:]
+        assert "mAP" not in out and "Starting training" not in out, out[-3000:]
+    if case.id == "proposals_min_score_nan":
+        assert (tmp_path / "props.csv").read_text() == "an earlier run's output\n"
+    if case.id == "num_workers_100000":
+        assert out.count("num_workers=100000: more than") == 1, out[-3000:]  # one line, once
+        assert (tmp_path / "out" / "model_final.pth").is_file()
+    if case.id == "convert_into_a_missing_folder":
+        assert sorted(p.name for p in (tmp_path / "new" / "folder").iterdir()) == ["out.pth"]
+
+
+# ------------------------------------------------------------------------------------------- Ctrl-C
+# Every tool, pressed Ctrl-C (a real SIGINT) while it works: one "interrupted" line, exit code 130, no
+# KeyboardInterrupt traceback. The training tools are interrupted in their training loop (each step slowed
+# down); the others while a step of their work is under way (that step made to wait, so the signal always
+# lands inside the tool, whatever the machine's speed).
+INTERRUPT_RUN = """
+import importlib, signal, sys, time
+# Ctrl-C as in a terminal: a test runner started in the background (SIGINT ignored) passes that on to its children.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+module, attr = {slow!r}.split(":")
+owner = importlib.import_module(module)
+if "." in attr:  # a method: each call slowed down, the work still done
+    cls, name = attr.split(".")
+    owner = getattr(owner, cls)
+    real = getattr(owner, name)
+
+    def slowed(*args, **kwargs):
+        open({marker!r}, "w").close()
+        time.sleep(0.2)
+        return real(*args, **kwargs)
+
+    setattr(owner, name, slowed)
+else:  # a step of the work: made to wait
+    def waiting(*args, **kwargs):
+        open({marker!r}, "w").close()
+        time.sleep(300)
+
+    setattr(owner, attr, waiting)
+tool = importlib.import_module({tool!r})
+sys.argv = [{tool!r}, *{argv!r}]
+sys.exit(tool.{entry}())
+"""
+
+INTERRUPTS = [
+    # (id, tool module, entry point, what is slowed "module:attr" (or "module:Class.method"), arguments)
+    ("train_net", "vmae_det.tools.train_net", "cli", "vmae_det.engine.trainer:Trainer.run_step",
+     ["--config-file", TINY_AVA, "train.max_iter=1000", "train.eval_period=0", "train.output_dir={tmp}/out"]),
+    ("pretrain_mae", "vmae_det.tools.pretrain_mae", "cli", "vmae_det.engine.trainer:Trainer.run_step",
+     ["--config-file", TINY_MAE, "train.max_iter=1000", "train.output_dir={tmp}/out"]),
+    ("extract_features", "vmae_det.tools.extract_features", "cli", "vmae_det.tools.extract_features:check_arguments",
+     ["--config-file", TINY_AVA, "--checkpoint", "{data}/w.pth", "--output", "{tmp}/features"]),
+    ("make_proposals", "vmae_det.tools.make_proposals", "cli", "vmae_det.tools.make_proposals:collect_videos",
+     PROPOSALS),
+    ("convert_checkpoint", "vmae_det.tools.convert_checkpoint", "cli", "vmae_det.tools.convert_checkpoint:convert",
+     ["{data}/hf.pth", "{tmp}/out.pth"]),
+    ("export_onnx", "vmae_det.tools.export_onnx", "cli", "vmae_det.tools.export_onnx:check_arguments",
+     ["--config-file", "{data}/cfg.py", "--checkpoint", "{data}/w.pth", "--output", "{tmp}/m.onnx"]),
+    ("prepare_custom_dataset", "vmae_det.tools.prepare_custom_dataset", "cli",
+     "vmae_det.tools.prepare_custom_dataset:prepare_custom_dataset",
+     ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", "{tmp}/custom"]),
+    ("demo", "vmae_det.tools.demo", "cli", "vmae_det.demo.arguments:check_demo_arguments", DEMO),
+    ("ava_evaluator", "vmae_det.evaluation.ava", "main", "vmae_det.evaluation.ava:evaluate", EVAL[1]),
+]
+
+
+@pytest.mark.parametrize("tool, module, entry, slow, argv", INTERRUPTS, ids=[row[0] for row in INTERRUPTS])
+def test_ctrl_c_is_one_line_and_exit_code_130(tool, module, entry, slow, argv, tmp_path, data):
+    marker = tmp_path / "working"
+    argv = [a.format(tmp=tmp_path, data=data) for a in argv]
+    script = INTERRUPT_RUN.format(slow=slow, marker=str(marker), tool=module, argv=argv, entry=entry)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VMAE_DET_DATASETS": str(data)}
+    env.pop("VMAE_DET_TRACEBACK", None)
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 240
+        while not marker.exists():  # the tool is at work
+            assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(120)
+    out = log.read_text()
+    assert proc.returncode == 130, f"{tool}: exit code {proc.returncode}\n{out[-3000:]}"
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-3000:]
+    lines = [line for line in out.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1 and not any(line.startswith("error:") for line in out.splitlines()), out[-3000:]
+    if tool in ("train_net", "pretrain_mae"):
+        assert lines[0] == "interrupted: the checkpoints written so far are whole; --resume continues from the last one"
+        assert not [p.name for p in (tmp_path / "out").iterdir() if ".tmp" in p.name]
+
+
+def test_worker_caps_and_device_names():
+    """vmae_det/resources.py: counts above the CPU count are lowered to it (0 stays 0); devices must exist."""
+    from vmae_det.resources import cap_threads, cap_workers, check_device, cpu_count
+
+    n = cpu_count()
+    assert cap_workers(100000, "--num-workers") == n and cap_workers(0) == 0 and cap_workers(n) == n
+    assert cap_threads(10 ** 6) == n
+    check_device("cpu")
+    check_device(None)
+    for bad in ("tpu", "gpu0", "cuda:x"):
+        with pytest.raises(ValueError, match="is not a device name|only cpu and cuda"):
+            check_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available here"):
+            check_device("cuda")
+
+
+def test_loader_checks_change_only_a_too_large_worker_count():
+    from vmae_det.config import load_config
+    from vmae_det.engine.checks import check_loaders
+    from vmae_det.resources import cpu_count
+
+    cfg = load_config(str(REPO / TINY_MAE), ["dataloader.train.num_workers=1"])
+    check_loaders(cfg)
+    assert cfg.dataloader.train.num_workers == 1
+    cfg = load_config(str(REPO / TINY_MAE), ["dataloader.train.num_workers=100000"])
+    check_loaders(cfg)
+    assert cfg.dataloader.train.num_workers == cpu_count()
