@@ -166,7 +166,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"environment differs from {lock} ({len(problems)} of {len(pins)} packages):", file=sys.stderr)
             for line in problems:
                 print(f"  {line}", file=sys.stderr)
-            print("  to reinstall the locked versions: bash scripts/install.sh .venv dev; "
+            print("  to reinstall the locked versions: bash scripts/install.sh VENV (add dev for lock-dev.txt); "
                   "make lock refreshes the lock from a fresh install", file=sys.stderr)
         else:
             print(f"lock ok: {len(pins)} packages as in {lock}"
