@@ -7,16 +7,27 @@ cannot read safely) raises :class:`VideoDecodeError` (an ``OSError``) whose mess
 and the reason, so datasets can count and skip it and command-line tools print it as
 ``error: ...``.
 
-**Frame index.** Frame ``i`` is the ``i``-th picture the decoder puts out when the file is decoded
-from its start (display order), whatever the backend, the read order or the seeks:
+**Frame index and time: the one rule** (:class:`FrameClock`, used by this module's readers, the demo's
+:class:`vmae_det.demo.video_stream.VideoStreamReader` and live reader, and the custom-dataset conversion
+:func:`vmae_det.data.custom.video.convert_video`). Frame ``i`` is the ``i``-th picture the decoder puts
+out when the file is decoded from its start (display order), whatever the backend, the read order or
+the seeks. Its time ``t`` (seconds after frame 0):
 
-* containers with presentation timestamps (MP4/MOV, MKV/WebM, MPEG-TS, FLV, ...): ``i`` is the rank
-  of the frame's timestamp among all the stream's packets (decord's own index, its ``frame_ts_``
-  sorted by pts). Holds on variable-frame-rate files, and a damaged packet does not shift the
-  frames after it;
-* AVI has no presentation times (a chunk's time is its number; FFmpeg invents pts for B-frames,
-  wrongly for DivX-style packed B-frames): pictures are counted from a keyframe, whose index is the
-  rank of its pts (B-frames after an I-frame can be shown before it).
+* containers with presentation timestamps (MP4/MOV, MKV/WebM, MPEG-TS, FLV, ...): ``t`` is the frame's
+  timestamp minus frame 0's, so ``i`` is the rank of the frame's timestamp among all the stream's
+  packets (decord's own index, its ``frame_ts_`` sorted by pts). Holds on variable-frame-rate files,
+  and a damaged packet does not shift the frames after it;
+* AVI (:data:`CHUNK_TIME_FORMATS`), whose times are chunk numbers, not presentation times: FFmpeg
+  gives the right set of times but, for B-frames, invents which picture gets which, wrongly for
+  DivX-style packed B-frames (``Megamind.avi``: pictures in display order carry pts 1, 2, 3, 5, 4, 6,
+  ...). There the ``i``-th picture takes the ``i``-th smallest time: on a constant-rate AVI ``t = i /
+  rate``, the display-order picture count over the stream's rate (:func:`stream_rate`); chunks without a
+  picture (a capture's dropped frames) stay gaps. Random access counts pictures from a keyframe, whose
+  index is the rank of its pts (B-frames after an I-frame can be shown before it).
+
+A frame without a timestamp comes one period after the frame before it. (A sequential reader sorts AVI
+times within :data:`REORDER_WINDOW` frames; the random-access reader takes them from its demux pass,
+assuming one picture per non-empty chunk.)
 
 **Backends.** ``backend="auto"`` is PyAV for every file, so one decoder reads a file from open to
 close and nothing depends on the file's content. Measured on this project's machine (2 cores,
@@ -41,18 +52,21 @@ reopens a long video for every clip does not demux it every time.
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import re
 import struct
 from abc import ABC, abstractmethod
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from fractions import Fraction
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["VideoDecodeError", "VideoReader", "VideoProbe", "probe_video", "open_video", "BACKENDS"]
+__all__ = ["VideoDecodeError", "VideoReader", "VideoProbe", "probe_video", "open_video", "BACKENDS", "FrameClock",
+           "CHUNK_TIME_FORMATS", "stream_rate"]
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +230,140 @@ def _parse_hdrl(data: bytes, probe: VideoProbe) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+# Frame times: "frame i at time t", one rule for every reader
+# ------------------------------------------------------------------------------------------------
+
+#: FFmpeg demuxer names whose timestamps belong to chunks, not to the pictures FFmpeg attaches them to:
+#: there the ``i``-th picture in display order takes the ``i``-th smallest timestamp (module docstring).
+CHUNK_TIME_FORMATS = frozenset({"avi"})
+#: How many decoded frames a sequential reader looks ahead to re-sort chunk times onto the display
+#: order (a packed B-frame's time comes at most a few pictures late; 1 in ``Megamind.avi``).
+REORDER_WINDOW = 8
+
+
+def stream_rate(stream) -> Optional[Fraction]:
+    """A PyAV video stream's nominal frame rate: its average rate, else the guessed one, else the base
+    one, as a ``Fraction`` with a denominator of at most 1001 (``30000/1001`` stays exact); ``None``
+    when the stream states no usable rate."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    try:
+        value = float(rate) if rate else 0.0
+    except (OverflowError, ZeroDivisionError):
+        return None
+    if not value > 0 or value == float("inf"):
+        return None
+    rate = Fraction(rate).limit_denominator(1001)
+    return rate if rate > 0 else None
+
+
+class FrameClock:
+    """THE definition of "frame ``i`` at time ``t``" (module docstring), for one video stream.
+
+    Every reader of the project gets its frame times here: the training reader (:class:`PyAVReader`,
+    from its demux pass: :meth:`index_times`), and the sequential decoders of the demo and of the
+    custom-dataset conversion (decoded frames in the decoder's output order: :meth:`times`). So frame
+    ``i`` is the same picture at the same time in all of them. The rule: frame ``i`` is the ``i``-th
+    picture the decoder puts out (display order); its time ``t`` (seconds after frame 0) is
+
+    * where the container has presentation timestamps (not :data:`CHUNK_TIME_FORMATS`): the frame's own
+      timestamp minus frame 0's;
+    * on AVI (:data:`CHUNK_TIME_FORMATS`; :attr:`ranked`): the ``i``-th smallest of the pictures'
+      timestamps, minus the smallest. AVI times are chunk numbers; FFmpeg hands them out right as a set
+      but attaches them to the wrong pictures with DivX-style packed B-frames (``Megamind.avi``: pts 1, 2,
+      3, 5, 4, 6, ... on pictures in display order). On a constant-rate AVI this is the display-order
+      picture count over the stream's rate, ``i / rate``; chunks that hold no picture (dropped frames of
+      a capture, not-coded VOPs) stay gaps, as a player shows them.
+
+    A frame without a timestamp comes one period (``1 / rate``) after the frame before it.
+
+    Args:
+        container, stream: the open PyAV container and its video stream.
+        rate: the frame rate for frames without a timestamp (default :func:`stream_rate`).
+        fallback_rate: the rate when neither is known.
+
+    Attributes:
+        ranked: times are re-sorted onto the display order (the container is one of
+            :data:`CHUNK_TIME_FORMATS`).
+        rate: ``Fraction`` frames per second.
+        time_base: the stream's time base (``Fraction``, or ``None``).
+    """
+
+    def __init__(self, container, stream, rate=None, fallback_rate=1) -> None:
+        names = set((getattr(container.format, "name", "") or "").split(","))
+        self.ranked = bool(names & CHUNK_TIME_FORMATS)
+        rate = rate or stream_rate(stream) or fallback_rate
+        self.rate = rate if isinstance(rate, Fraction) else Fraction(rate).limit_denominator(1001)
+        self.time_base = Fraction(stream.time_base) if stream.time_base else None
+
+    @property
+    def period(self) -> Fraction:
+        return 1 / self.rate
+
+    def times(self, frames: Iterable) -> Iterator[Tuple[int, Fraction, object]]:
+        """``(i, t, frame)`` for decoded ``frames`` in the decoder's output order, ``t`` exact (seconds
+        after frame 0). Where times are :attr:`ranked`, a frame is yielded once
+        :data:`REORDER_WINDOW` later ones were decoded (or at the end). Times need not increase (a
+        burst, a broken file): what to do with such frames is the caller's.
+        """
+        pending: "deque" = deque()  # ranked: decoded frames waiting for their time
+        heap: List[int] = []  # ranked: the timestamps of the pending frames and of those past
+        origin: Optional[Fraction] = None
+        prev: Optional[Fraction] = None
+        k = 0
+
+        def stamp(frame, pts) -> Fraction:
+            nonlocal origin, prev
+            tb = getattr(frame, "time_base", None) or self.time_base
+            if pts is not None and tb is not None:
+                t_abs = pts * Fraction(tb)
+                if origin is None:
+                    origin = t_abs if k == 0 else Fraction(0)  # frame 0 without a pts: later pts as they are
+                t = t_abs - origin
+            else:
+                t = Fraction(0) if prev is None else prev + self.period
+            prev = t
+            return t
+
+        def pop():
+            frame = pending.popleft()
+            has_pts = getattr(frame, "pts", None) is not None
+            return frame, (heapq.heappop(heap) if has_pts and heap else None)
+
+        for frame in frames:
+            if not self.ranked:
+                yield k, stamp(frame, getattr(frame, "pts", None)), frame
+                k += 1
+                continue
+            pending.append(frame)
+            if getattr(frame, "pts", None) is not None:
+                heapq.heappush(heap, int(frame.pts))
+            if len(pending) > REORDER_WINDOW:
+                out, pts = pop()
+                yield k, stamp(out, pts), out
+                k += 1
+        while pending:
+            out, pts = pop()
+            yield k, stamp(out, pts), out
+            k += 1
+
+    def index_times(self, pts: Sequence[Optional[int]]) -> Tuple[Optional[np.ndarray], np.ndarray]:
+        """The same rule from one demux pass: ``pts`` holds every (non-empty) packet's timestamp, in
+        file order, one packet per picture.
+
+        Returns ``(sorted_pts, times)``: ``times`` (``float64``, seconds of frames ``0 .. n - 1``) is the
+        sorted timestamps minus the smallest where every packet has a distinct one, else ``i / rate``;
+        ``sorted_pts`` (``int64``, display order) is given where frames can also be *found* by their
+        timestamp after a seek (not :attr:`ranked`), else ``None`` (random access counts pictures).
+        """
+        n = len(pts)
+        if n > 0 and None not in pts and len(set(pts)) == n and self.time_base:
+            order = np.sort(np.asarray(pts, dtype=np.int64))
+            times = (order - order[0]).astype(np.float64) * float(self.time_base)
+            return (None if self.ranked else order), times
+        return None, np.arange(n, dtype=np.float64) / float(self.rate)
+
+
+# ------------------------------------------------------------------------------------------------
 # Readers
 # ------------------------------------------------------------------------------------------------
 
@@ -228,8 +376,9 @@ class VideoReader(ABC):
         num_frames: number of frames the reader can deliver (indices ``0 .. num_frames - 1``).
         fps: average frame rate from the container.
         height, width: frame size in pixels.
-        frame_times: presentation time of each frame in seconds from the first frame (``float64
-            [num_frames]``); ``i / fps`` where the container has no timestamps (AVI).
+        frame_times: time of each frame in seconds from the first frame (``float64 [num_frames]``), by
+            the module's one rule (:class:`FrameClock`): its presentation timestamp; on AVI the
+            ``i``-th smallest chunk time (``i / rate`` on a constant-rate AVI).
     """
 
     backend: str = ""
@@ -374,10 +523,10 @@ class PyAVReader(VideoReader):
     """Reader on PyAV (FFmpeg).
 
     Opening demuxes the whole stream once (no decoding; skipped when the per-process cache holds
-    the file's index) to count frames and index keyframes. A read seeks to the keyframe at or
-    before the first wanted frame and decodes forward; frames of a
-    packet that fails to decode are filled with the nearest earlier frame, and frames past the
-    decodable end with the last decoded one (the count shrinks to what decodes).
+    the file's index) to count frames, index keyframes and time the frames
+    (:meth:`FrameClock.index_times`). A read seeks to the keyframe at or before the first wanted
+    frame and decodes forward; frames of a packet that fails to decode are filled with the nearest
+    earlier frame, and frames past the decodable end with the last decoded one (the count shrinks to what decodes).
     """
 
     backend = "pyav"
@@ -463,13 +612,10 @@ class PyAVReader(VideoReader):
         n = len(pts)
         distinct = n > 0 and None not in pts and len(set(pts)) == n
         order = np.sort(np.asarray(pts, dtype=np.int64)) if distinct else None
-        # Timestamp mode: every packet has a distinct pts (AVI's are invented, so never for AVI).
-        by_pts = distinct and self._container.format.name != "avi"
-        if by_pts:
-            tb = float(self._stream.time_base) if self._stream.time_base else 0.0
-            times = (order - order[0]).astype(np.float64) * tb
-        else:
-            times = np.arange(n, dtype=np.float64) / (self._fps or 1.0)
+        # The one rule (FrameClock): frames are found by timestamp where the container has presentation
+        # times and every packet a distinct pts; else (AVI, whose pts are invented) pictures are counted.
+        sorted_pts, times = FrameClock(self._container, self._stream).index_times(pts)
+        by_pts = sorted_pts is not None
         keys: Dict[int, tuple] = {}  # output index of a keyframe -> (timestamp to seek to, its pts)
         for q in range(n):
             if not key[q]:
@@ -485,7 +631,7 @@ class PyAVReader(VideoReader):
         return _PacketIndex(
             n=n,
             by_pts=by_pts,
-            sorted_pts=order if by_pts else None,
+            sorted_pts=sorted_pts,
             times=times,
             key_index=key_index,
             key_seek=np.asarray([keys[i][0] for i in key_index], dtype=np.int64),

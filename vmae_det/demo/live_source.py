@@ -31,6 +31,7 @@ Decoding uses FFmpeg's slice threads only: frame threads delay every frame by on
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -191,20 +192,12 @@ class LiveStreamReader(VideoStreamReader):
     def _decode_loop(self) -> None:
         import av
 
-        first, period = self._first, 1 / self.rate
-        tb0 = first.time_base or self._stream.time_base
-        t0 = first.pts * tb0 if first.pts is not None and tb0 is not None else None
-        t_prev = Fraction(0)
-        try:
-            for frame in self._frames:
+        try:  # frame times: the data layer's one rule (FrameClock), as for a file
+            for k, t, frame in self._frame_clock.times(itertools.chain([self._first], self._frames)):
                 if self._quit:
                     break
-                tb = frame.time_base or self._stream.time_base
-                if frame.pts is not None and tb is not None and t0 is not None:
-                    t = frame.pts * tb - t0
-                else:  # no timestamp: one nominal period after the previous frame
-                    t = t_prev + period
-                t_prev = t
+                if k == 0:  # the first frame: taken by _timed_frames at time 0
+                    continue
                 self._num_decoded += 1
                 now = time.monotonic()
                 self._clock_offset = min(self._clock_offset, now - float(t))

@@ -6,14 +6,20 @@ The demo must run on hour-long videos in bounded memory, so decoding is strictly
 
 **Time axis.** Frame counts and average rates in container metadata are unreliable (see
 /work/shared/video-io-facts.md: a cinepak AVI was 444 frames to PyAV's header and 68 real frames over
-29.6 s), and variable-frame-rate files have no frame period at all. So the reader places every decoded
-frame by its *presentation timestamp* and yields a constant-rate grid at the stream's nominal rate
-``rate``: grid frame ``i`` (time ``i / rate`` after the first decoded frame) is the decoded frame whose
-timestamp is nearest to that time (ties go to the earlier frame; the last frame lasts as long as the gap
-before it). This is the nearest-frame rule ``vmae_det.data.custom.resample_to_fps`` converts custom
-datasets with. A constant-rate file maps onto the grid one to one; a sparse or VFR file gets repeated
-grid frames (gaps) or drops (bursts), counted in :attr:`VideoStreamReader.stats`. So grid index ``i`` is
-always at ``i / rate`` seconds, and an output written at ``rate`` lasts as long as the input.
+29.6 s), and variable-frame-rate files have no frame period at all. So the reader gives every decoded
+frame its time by the data layer's one rule, :class:`vmae_det.data.video_io.FrameClock` (the training
+reader's and the custom-dataset conversion's too): its *presentation timestamp* where the container has
+them; on AVI, whose times are chunk numbers that FFmpeg attaches to the wrong pictures with packed
+B-frames, the ``i``-th decoded picture takes the ``i``-th smallest time (on a constant-rate AVI: its
+display-order picture count over the stream's rate). It yields a constant-rate grid at the stream's
+nominal rate ``rate`` (:func:`~vmae_det.data.video_io.stream_rate`): grid frame ``i`` (time ``i / rate``
+after the first decoded frame) is the decoded frame whose time is nearest to that time (ties go to the
+earlier frame; the last frame lasts as long as the gap before it). This is the nearest-frame rule
+``vmae_det.data.custom.resample_to_fps`` converts custom datasets with. A constant-rate file (every AVI)
+maps onto the grid one to one: grid frame ``i`` is the training reader's frame ``i``; a sparse or VFR
+file gets repeated grid frames (gaps) or drops (bursts), counted in :attr:`VideoStreamReader.stats`. So
+grid index ``i`` is always at ``i / rate`` seconds, and an output written at ``rate`` lasts as long as the
+input.
 
 **Rotation.** A display matrix (phone videos) is applied to every frame (multiples of 90 degrees), so
 frames, sizes and normalised boxes are those of the picture as players show it.
@@ -24,6 +30,7 @@ frame decodes is a :class:`VideoStreamError`.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -32,7 +39,7 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
-from vmae_det.data.video_io import VideoDecodeError
+from vmae_det.data.video_io import FrameClock, VideoDecodeError, stream_rate
 from vmae_det.formats.video_writer import MAX_H264_SIDE, SMALL_FRAME_PIXELS, VideoWriteError, VideoWriter
 
 __all__ = ["VideoDecodeError", "VideoStreamError", "VideoWriteError", "VideoStreamReader", "VideoStreamWriter",
@@ -92,7 +99,8 @@ class VideoStreamReader:
         quiet: log nothing (for a second pass over a file whose first pass reported its problems).
 
     Attributes:
-        rate: the grid rate (the stream's nominal frame rate, ``Fraction``); ``fps``: the same as float.
+        rate: the grid rate (the stream's nominal frame rate, :func:`~vmae_det.data.video_io.stream_rate`,
+            ``Fraction``); ``fps``: the same as float.
         width, height: frame size in pixels, after the display rotation.
         rotation: counter-clockwise degrees applied to every frame (0, 90, 180, 270).
         estimated_num_frames: grid frames the header's duration implies, ``None`` when unknown. Only for
@@ -138,8 +146,8 @@ class VideoStreamReader:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate or not math.isfinite(float(rate)) or float(rate) <= 0:
             raise VideoStreamError(self.path, "the video stream has no frame rate")
-        self.rate = Fraction(rate).limit_denominator(1001)
-        if self.rate <= 0:
+        self.rate = stream_rate(stream)  # a constant-rate AVI's frames are at i / rate: one to one
+        if self.rate is None:
             raise VideoStreamError(self.path, f"the video stream's frame rate {float(rate)} is unusable")
         self.fps = float(self.rate)
         if self.fps > 240:
@@ -153,6 +161,7 @@ class VideoStreamReader:
         from av.video.reformatter import VideoReformatter
 
         self._reformatter = VideoReformatter()
+        self._frame_clock = FrameClock(self._container, stream, rate=self.rate)
         self._frames = self._decoded_frames()
         try:
             self._first = next(self._frames)
@@ -230,28 +239,11 @@ class VideoStreamReader:
         return img
 
     def _timed_frames(self) -> Iterator[Tuple[int, Fraction, object]]:
-        """``(decoded index, time since the first frame, PyAV frame)`` per decoded frame."""
-        t0 = t_prev = None
-        frame = self._first
-        stream_tb = self._stream.time_base
-        period = 1 / self.rate
-        k = 0
-        while frame is not None:
+        """``(decoded index, time since the first frame, PyAV frame)`` per decoded frame, in the decoder's
+        output (display) order, timed by the data layer's one rule (:class:`~vmae_det.data.video_io.FrameClock`)."""
+        for k, t, frame in self._frame_clock.times(itertools.chain([self._first], self._frames)):
             self.stats["decoded"] = k + 1
-            tb = frame.time_base or stream_tb
-            if frame.pts is not None and tb is not None:
-                t_abs = frame.pts * tb
-                if t0 is None:
-                    t0 = t_abs
-                t = t_abs - t0
-            else:  # no timestamp: one nominal period after the previous frame
-                t = Fraction(0) if t_prev is None else t_prev + period
-                if t0 is None:
-                    t0 = Fraction(0)
             yield k, t, frame
-            t_prev = t
-            k += 1
-            frame = next(self._frames, None)
 
     def _duration(self, frame) -> Optional[Fraction]:
         """How long ``frame`` lasts according to the file, ``None`` when it does not say."""

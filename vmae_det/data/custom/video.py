@@ -1,6 +1,10 @@
 """The user's videos: probe them, and convert each to a 30 fps H.264 mp4 (and optionally JPEG frames).
 
-Frame ``i`` of the written video is the source frame nearest to ``i / 30`` s (:func:`resample_to_fps`).
+Frame ``i`` of the written video is the source frame nearest to ``i / 30`` s (:func:`resample_to_fps`), the
+source frames timed by the data layer's one rule (:class:`vmae_det.data.video_io.FrameClock`, the training
+reader's and the demo's too): presentation timestamps where the container has them; on AVI (chunk times,
+attached to the wrong pictures by FFmpeg with packed B-frames) the ``i``-th decoded picture takes the
+``i``-th smallest time, ``i / rate`` on a constant-rate AVI.
 H.264 4:2:0 needs even sizes, so a video of odd width/height is padded by one edge pixel
 (:class:`vmae_det.formats.video_writer.VideoWriter` does it).
 """
@@ -18,6 +22,7 @@ from ...constants import AVA_FPS
 from ...formats.ava import frame_file_name
 from ...formats.atomic import atomic_save, commit_file, temp_path_for
 from ...formats.video_writer import VideoWriter
+from ..video_io import FrameClock
 from .annotations import CustomDatasetError
 
 __all__ = ["SourceVideo", "convert_video", "probe_video", "resample_to_fps"]
@@ -72,7 +77,8 @@ def probe_video(path: Path) -> SourceVideo:
 
 def resample_to_fps(frames: Iterator[Tuple[Fraction, object]], fps: int = AVA_FPS,
                     last_duration: Optional[Fraction] = None) -> Iterator[Tuple[int, object]]:
-    """Nearest-frame resampling of a time-ordered ``(time, frame)`` stream to ``fps``.
+    """Nearest-frame resampling of a time-ordered ``(time, frame)`` stream to ``fps`` (times: the data
+    layer's one rule, :class:`~vmae_det.data.video_io.FrameClock`; the demo's grid uses the same resampling).
 
     Output frame ``i`` is the input frame whose time (relative to the first frame) is nearest to
     ``i / fps`` (ties go to the earlier frame). Output covers the input's duration: the last input
@@ -105,18 +111,15 @@ def resample_to_fps(frames: Iterator[Tuple[Fraction, object]], fps: int = AVA_FP
 
 
 def _timed_frames(path: Path):
-    """``(time, PyAV frame)`` of every decoded frame of ``path``, in decoding order."""
+    """``(time since the first frame, PyAV frame)`` of every decoded frame of ``path``, in the decoder's
+    output (display) order, timed by :class:`~vmae_det.data.video_io.FrameClock`."""
     import av
 
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
-        rate = s.average_rate
-        for k, fr in enumerate(c.decode(s)):
-            if fr.pts is not None and s.time_base is not None:
-                t = Fraction(fr.pts) * s.time_base
-            else:
-                t = Fraction(k) / (rate or AVA_FPS)
+        clock = FrameClock(c, s, fallback_rate=AVA_FPS)
+        for _, t, fr in clock.times(c.decode(s)):
             yield t, fr
 
 
