@@ -22,9 +22,28 @@ from cli_table import REPO, BadInput, run_case
 TINY_AVA = "configs/ava/tiny.py"
 TINY_MAE = "configs/pretrain/tiny.py"
 AVA_FAST = ["dataloader.train.num_workers=0", "dataloader.test.num_workers=0", "train.max_iter=2"]
+ROOT_FAST = [*AVA_FAST, "train.eval_period=0", "train.output_dir={tmp}/out", "dataloader.test.mapper.test_box_source=gt"]
 MAE_FAST = ["train.max_iter=1", "train.checkpointer.period=1000", "train.output_dir={tmp}/out"]
 GT_ROWS = "tinyval000,0902,0.1,0.1,0.5,0.9,1,0\ntinyval000,0903,0.2,0.1,0.6,0.9,2,0\n"
 LABEL_MAP = 'item {\n  name: "walk"\n  id: 1\n}\nitem {\n  name: "stand"\n  id: 2\n}\n'
+LABEL_MAP_FILE = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+
+
+def ava_root_copy(data: Path, name: str, edit) -> None:
+    """``{data}/<name>``: the tiny AVA root (videos and frames linked, annotations copied), ``edit(annotations)``."""
+    import shutil
+
+    root = data / name
+    shutil.copytree(data / "tiny_ava" / "annotations", root / "annotations")
+    for sub in ("videos", "frames", "frame_lists"):
+        if (data / "tiny_ava" / sub).exists():
+            (root / sub).symlink_to(data / "tiny_ava" / sub)
+    edit(root / "annotations")
+
+
+def _append(path: Path, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(text)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +68,8 @@ def data(tmp_path_factory) -> Path:
     (d / "labels.pbtxt").write_text(LABEL_MAP)
     torch.manual_seed(0)
     torch.save(export_state_dict(build_vit("tiny", img_size=32, num_frames=4), "hf"), d / "hf.pth")
+    ava_root_copy(d, "root_duplicate_id", lambda a: _append(a / LABEL_MAP_FILE, 'item {\n  name: "again"\n  id: 1\n}\n'))
+    ava_root_copy(d, "root_bad_label_map", lambda a: _append(a / LABEL_MAP_FILE, "item { name: 'x'\n"))
     return d
 
 
@@ -111,6 +132,15 @@ CASES = [
     BadInput("num_workers_100000", "pretrain_mae", ["--config-file", TINY_MAE, *MAE_FAST,
                                                     "dataloader.train.num_workers=100000"],
              ["dataloader.train.num_workers=100000: more than the ", "CPU(s) this process may use; using "], rc=0),
+    # ---- item 6: a bad label map under --ava-root (its error class's constructor was called wrongly: TypeError)
+    BadInput("ava_root_duplicate_label_id", "train_net",
+             ["--config-file", TINY_AVA, "--ava-root", "{data}/root_duplicate_id", *ROOT_FAST],
+             [f"error: --ava-root {{data}}/root_duplicate_id: {{data}}/root_duplicate_id/annotations/{LABEL_MAP_FILE}:"
+              f"26: duplicate action id 1"], rc=2),
+    BadInput("ava_root_malformed_label_map", "train_net",
+             ["--config-file", TINY_AVA, "--ava-root", "{data}/root_bad_label_map", *ROOT_FAST],
+             [f"error: --ava-root {{data}}/root_bad_label_map: {{data}}/root_bad_label_map/annotations/{LABEL_MAP_FILE}:",
+              "unexpected or unclosed text after the last label block"], rc=2),
     # ---- item 6: outputs checked before the work
     BadInput("convert_into_a_missing_folder", "convert_checkpoint", ["{data}/hf.pth", "{tmp}/new/folder/out.pth"],
              ["-> {tmp}/new/folder/out.pth: "], rc=0),

@@ -26,6 +26,7 @@ __all__ = [
     "check_output_dir",
     "check_output_file",
     "run_main",
+    "with_context",
 ]
 
 ERROR_EXIT_CODE = 2
@@ -40,6 +41,19 @@ class OutputPathError(ValueError):
 def _message(e: BaseException) -> str:
     # KeyError quotes its argument; show the text as written.
     return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+
+
+def with_context(e: BaseException, prefix: str) -> BaseException:
+    """``e`` of the same class with ``<prefix>: `` before its message (for ``raise ... from None``).
+
+    Built without calling the class's constructor, which may take other arguments than one message
+    (``AVAFormatError(path, line, reason)``, ``VideoDecodeError(path, reason)``): ``type(e)(message)`` would
+    end in a ``TypeError`` instead of the error. The attributes of ``e`` (``path``, ``line``, ...) are kept.
+    """
+    new = type(e).__new__(type(e))
+    new.__dict__.update(getattr(e, "__dict__", {}))
+    new.args = (f"{prefix}: {_message(e)}",)
+    return new
 
 
 def run_main(main: Callable[[], Optional[int]], interrupted: str = "") -> int:

@@ -26,6 +26,7 @@ from typing import Iterable, Optional, Set
 
 from omegaconf import DictConfig
 
+from ..cli import with_context
 from ..formats.ava import annotation_file_names
 
 __all__ = ["apply_data_flags"]
@@ -81,7 +82,7 @@ def apply_data_flags(cfg, args) -> Optional[dict]:
         try:
             name = register_video_path(videos)
         except (OSError, ValueError) as e:
-            raise type(e)(f"--videos {videos}: {e}") from None
+            raise with_context(e, f"--videos {videos}") from None
         point("--videos", "dataloader.train.dataset.names", name)
     if root is not None:
         _apply_ava_root(cfg, args, root, point)
@@ -109,7 +110,7 @@ def _apply_ava_root(cfg, args, root: str, point) -> None:
     try:
         names = register_ava_root(root, splits)
     except (OSError, ValueError) as e:
-        raise type(e)(f"--ava-root {root}: {e}") from None
+        raise with_context(e, f"--ava-root {root}") from None
     if "train" in names:
         point("--ava-root", "dataloader.train.dataset.names", names["train"])
     if "val" in names:
