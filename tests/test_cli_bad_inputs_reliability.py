@@ -70,6 +70,7 @@ def data(tmp_path_factory) -> Path:
     torch.save(export_state_dict(build_vit("tiny", img_size=32, num_frames=4), "hf"), d / "hf.pth")
     ava_root_copy(d, "root_duplicate_id", lambda a: _append(a / LABEL_MAP_FILE, 'item {\n  name: "again"\n  id: 1\n}\n'))
     ava_root_copy(d, "root_bad_label_map", lambda a: _append(a / LABEL_MAP_FILE, "item { name: 'x'\n"))
+    ava_root_copy(d, "root_empty_train", lambda a: (a / "ava_train_v2.2.csv").write_text(""))
     return d
 
 
@@ -141,6 +142,10 @@ CASES = [
              ["--config-file", TINY_AVA, "--ava-root", "{data}/root_bad_label_map", *ROOT_FAST],
              [f"error: --ava-root {{data}}/root_bad_label_map: {{data}}/root_bad_label_map/annotations/{LABEL_MAP_FILE}:",
               "unexpected or unclosed text after the last label block"], rc=2),
+    BadInput("ava_root_empty_train_csv", "train_net",
+             ["--config-file", TINY_AVA, "--ava-root", "{data}/root_empty_train", *ROOT_FAST],
+             ["error: {data}/root_empty_train/annotations/ava_train_v2.2.csv: nothing to train on: the file has no "
+              "annotation rows"], rc=2),
     # ---- item 6: outputs checked before the work
     BadInput("convert_into_a_missing_folder", "convert_checkpoint", ["{data}/hf.pth", "{tmp}/new/folder/out.pth"],
              ["-> {tmp}/new/folder/out.pth: "], rc=0),

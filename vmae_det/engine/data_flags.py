@@ -112,6 +112,13 @@ def _apply_ava_root(cfg, args, root: str, point) -> None:
     except (OSError, ValueError) as e:
         raise with_context(e, f"--ava-root {root}") from None
     if "train" in names:
+        if not getattr(args, "eval_only", False):
+            from ..data.ava.catalog import ava_split_files, check_has_rows
+
+            train = MetadataCatalog.get(names["train"])
+            groundtruth = ava_split_files(train.dataset_root, "train", train.get("version", "v2.2"))["groundtruth"]
+            if os.path.isfile(groundtruth):
+                check_has_rows(groundtruth)
         point("--ava-root", "dataloader.train.dataset.names", names["train"])
     if "val" in names:
         point("--ava-root", "dataloader.test.dataset.names", names["val"])

@@ -178,6 +178,10 @@ def load_ava_dicts(
     keys = set(gt) if is_train else set(gt) | set(proposals)
     num_excluded = len(keys & excluded)
     keys -= excluded
+    if is_train and not keys:  # detectron2 would assert "Dataset ... is empty!" (a traceback)
+        why = (f"every one of its {num_excluded} annotated keyframes is excluded by {files['exclusions']}"
+               if num_excluded else "the file has no annotation rows")
+        raise ValueError(f"{files['groundtruth']}: nothing to train on: {why}")
     videos = video_index(root) if source in ("auto", "videos") else {}
     frames_root = root / "frames"
     dicts: List[dict] = []
@@ -370,6 +374,16 @@ def register_vmad(name: str, root: PathLike, split: str, version: str = "v2.2", 
     if not isinstance(MetadataCatalog.get(name), AVAMetadata):
         MetadataCatalog[name] = AVAMetadata(name=name)
     MetadataCatalog.get(name).set(**meta)
+
+
+def check_has_rows(groundtruth: PathLike) -> None:
+    """Refuse a training ground-truth CSV without any row (blank lines and a byte-order mark aside), before
+    anything is built; reads only up to its first row."""
+    with open(groundtruth, "rb") as f:
+        for line in f:
+            if line.strip().lstrip(b"\xef\xbb\xbf").strip():
+                return
+    raise ValueError(f"{groundtruth}: nothing to train on: the file has no annotation rows")
 
 
 def register_ava_root(root: PathLike, splits: Sequence[str] = ("train", "val")) -> Dict[str, str]:
