@@ -71,6 +71,8 @@ def data(tmp_path_factory) -> Path:
     ava_root_copy(d, "root_duplicate_id", lambda a: _append(a / LABEL_MAP_FILE, 'item {\n  name: "again"\n  id: 1\n}\n'))
     ava_root_copy(d, "root_bad_label_map", lambda a: _append(a / LABEL_MAP_FILE, "item { name: 'x'\n"))
     ava_root_copy(d, "root_empty_train", lambda a: (a / "ava_train_v2.2.csv").write_text(""))
+    ava_root_copy(d, "root_bom", lambda a: (a / "ava_train_v2.2.csv").write_bytes(
+        b"\xef\xbb\xbf" + (a / "ava_train_v2.2.csv").read_bytes()))
     return d
 
 
@@ -146,6 +148,10 @@ CASES = [
              ["--config-file", TINY_AVA, "--ava-root", "{data}/root_empty_train", *ROOT_FAST],
              ["error: {data}/root_empty_train/annotations/ava_train_v2.2.csv: nothing to train on: the file has no "
               "annotation rows"], rc=2),
+    # ---- item 6: a BOM in the training ground truth is no part of the first video id (it was '\ufefftinytrain000')
+    BadInput("ava_root_train_csv_with_bom", "train_net",
+             ["--config-file", TINY_AVA, "--ava-root", "{data}/root_bom", *ROOT_FAST],
+             ["Loaded ", " keyframes of AVA v2.2 train from {data}/root_bom"], rc=0),
     # ---- item 6: outputs checked before the work
     BadInput("convert_into_a_missing_folder", "convert_checkpoint", ["{data}/hf.pth", "{tmp}/new/folder/out.pth"],
              ["-> {tmp}/new/folder/out.pth: "], rc=0),

@@ -186,6 +186,11 @@ def test_file_level_errors(tmp_path: Path):
     bom = tmp_path / "bom.csv"
     bom.write_bytes("\ufeffv,902,0.1,0.1,0.5,0.5,3,0.9\n".encode("utf-8"))
     assert read_ava_csv(bom, encoding="utf-8-sig").str_column("video_ids") == ["v"]
+    assert read_ava_csv(bom).str_column("video_ids") == ["v"]  # the default: a BOM is never part of an id
+    from vmae_det.formats.ava_boxes import read_annotations
+
+    bom.write_bytes("\ufeffv,902,0.1,0.1,0.5,0.5,3,0\n".encode("utf-8"))
+    assert list(read_annotations(bom)) == [("v", 902)]  # ground truth for training
     pbtxt = tmp_path / "bad.pbtxt"
     pbtxt.write_text('label {\n  name: "a"\n  label_id: 1\n}\nlabel {\n  name: "b"\n}\n')
     with pytest.raises(AVAFormatError, match=r"bad\.pbtxt:5: label block without"):

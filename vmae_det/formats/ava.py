@@ -222,7 +222,7 @@ def read_labelmap(path: PathLike) -> Dict[int, str]:
     format, blocks on one line or several; other fields (``label_type``, ``display_name``) are
     ignored. Errors name the file and the line where the offending block starts.
     """
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         text = f.read()
     labels: Dict[int, str] = {}
     pos = 0
@@ -281,7 +281,7 @@ def read_ava_csv(
     *,
     columns: Sequence[int] = (2, 7, 8),
     strip: bool = False,
-    encoding: str = "utf-8",
+    encoding: str = "utf-8-sig",
     optional_action: bool = False,
     optional_score: bool = False,
     keep_text: bool = False,
@@ -293,7 +293,8 @@ def read_ava_csv(
             actions, or an excluded timestamp), 6 (a box), 7 (and an action id), 8 (and a score, or
             the person id in ground truth). Default: the official evaluation's 2, 7 or 8.
         strip: strip spaces around fields (files written by hand); the official files have none.
-        encoding: ``"utf-8-sig"`` also accepts a byte-order mark.
+        encoding: the default ``"utf-8-sig"`` skips a UTF-8 byte-order mark (spreadsheets write one), which
+            would otherwise begin the first row's video id (``'\\ufeffvideo'``: a video that does not exist).
         optional_action: an empty action column is allowed (:data:`NO_ACTION`), as in SlowFast's proposals.
         optional_score: an empty 8th column is allowed (score 1.0).
         keep_text: also keep every row's fields as read (``rows.text``; uses the general reader).
@@ -459,7 +460,7 @@ def _read_general(
     path: str,
     columns: Sequence[int] = (2, 7, 8),
     strip: bool = False,
-    encoding: str = "utf-8",
+    encoding: str = "utf-8-sig",
     optional_action: bool = False,
     optional_score: bool = False,
     keep_text: bool = False,
