@@ -83,6 +83,14 @@ def earlier_output(name: str, text: str = "an earlier run's output\n"):
     return setup
 
 
+def a_run_folder(tmp: Path) -> None:
+    (tmp / "run").mkdir()
+    for name in ("model_0000009.pth", "model_final.pth"):
+        (tmp / "run" / name).write_bytes(b"")
+    (tmp / "run" / "last_checkpoint").write_text("model_final.pth")
+    (tmp / "empty").mkdir()
+
+
 def a_file(tmp: Path) -> None:
     (tmp / "afile").write_text("not a folder")
 
@@ -152,6 +160,18 @@ CASES = [
     BadInput("ava_root_train_csv_with_bom", "train_net",
              ["--config-file", TINY_AVA, "--ava-root", "{data}/root_bom", *ROOT_FAST],
              ["Loaded ", " keyframes of AVA v2.2 train from {data}/root_bom"], rc=0),
+    # ---- item 6: a folder given as --checkpoint is named as a folder, with the file to pass ("does not exist")
+    BadInput("demo_checkpoint_is_a_folder", "demo", [*DEMO[:3], "{tmp}/run", *DEMO[4:]],
+             ["error: --checkpoint {tmp}/run is a folder, not a checkpoint file: pass the checkpoint file in it, "
+              "e.g. {tmp}/run/model_final.pth"], rc=2, setup=a_run_folder, timeout=120),
+    BadInput("extract_features_checkpoint_is_a_folder", "extract_features",
+             ["--config-file", TINY_AVA, "--checkpoint", "{tmp}/empty", "--output", "{tmp}/features"],
+             ["error: --checkpoint {tmp}/empty is a folder, not a checkpoint file: pass a checkpoint file (e.g. the "
+              "model_final.pth of a training run's output folder); it holds none"], rc=2, setup=a_run_folder),
+    BadInput("export_onnx_checkpoint_is_a_folder", "export_onnx",
+             ["--config-file", "{data}/cfg.py", "--checkpoint", "{tmp}/run", "--output", "{tmp}/m.onnx"],
+             ["error: checkpoint {tmp}/run is a folder, not a checkpoint file: pass the checkpoint file in it, "
+              "e.g. {tmp}/run/model_final.pth"], rc=2, setup=a_run_folder),
     # ---- item 6: outputs checked before the work
     BadInput("convert_into_a_missing_folder", "convert_checkpoint", ["{data}/hf.pth", "{tmp}/new/folder/out.pth"],
              ["-> {tmp}/new/folder/out.pth: "], rc=0),

@@ -21,8 +21,8 @@ import os
 import re
 from typing import NamedTuple, Optional, Union
 
-__all__ = ["HF_PREFIX", "HF_WEIGHT_FILES", "HubId", "WeightsNotFoundError", "hub_cache_dir", "hub_offline",
-           "is_hub_id", "parse_hub_id", "resolve_weights"]
+__all__ = ["HF_PREFIX", "HF_WEIGHT_FILES", "HubId", "WeightsNotFoundError", "refuse_checkpoint_folder", "hub_cache_dir",
+           "hub_offline", "is_hub_id", "parse_hub_id", "resolve_weights"]
 
 HF_PREFIX = "hf://"
 #: Weight files looked for in a repository, in order (safetensors first, as transformers does).
@@ -35,6 +35,29 @@ class WeightsNotFoundError(FileNotFoundError):
     """An ``hf://`` id that cannot be resolved (unknown repository, revision or file; not in the cache while
     offline; no network). The message names the id, the cache folder and the way out. A ``FileNotFoundError``,
     so the command-line tools end with ``error: <message>`` (``vmae_det.cli.run_main``)."""
+
+
+_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".pkl", ".bin", ".safetensors")
+
+
+def refuse_checkpoint_folder(path: str, what: str = "--checkpoint") -> None:
+    """A folder given where a checkpoint file is wanted (a run's output folder, say): an ``IsADirectoryError``
+    naming it as a folder and the file in it to pass (``model_final.pth``, the one ``last_checkpoint`` names, or
+    the first weights file), or what to pass when it holds none. Anything else: nothing. ``what`` names the
+    argument (``--checkpoint``)."""
+    if not os.path.isdir(path):
+        return
+    names = sorted(n for n in os.listdir(path) if n.endswith(_CHECKPOINT_SUFFIXES)
+                   and os.path.isfile(os.path.join(path, n)))
+    try:
+        with open(os.path.join(path, "last_checkpoint")) as f:
+            last = f.read().strip()
+    except OSError:
+        last = ""
+    pick = next((n for n in ("model_final.pth", last) if n in names), names[0] if names else None)
+    hint = (f"pass the checkpoint file in it, e.g. {os.path.join(path, pick)}" if pick else
+            "pass a checkpoint file (e.g. the model_final.pth of a training run's output folder); it holds none")
+    raise IsADirectoryError(f"{what} {path} is a folder, not a checkpoint file: {hint}")
 
 
 class HubId(NamedTuple):

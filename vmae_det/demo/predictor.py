@@ -27,7 +27,7 @@ from vmae_det.data.transforms import (
     build_ava_test_augmentations,
     clip_boxes_to_image,
 )
-from vmae_det.weights_source import resolve_weights
+from vmae_det.weights_source import refuse_checkpoint_folder, resolve_weights
 
 __all__ = ["ClipRequest", "ActionPredictor", "FrameTransform", "DemoConfigError", "DemoModelError",
            "clip_settings_from_config", "TEST_MAPPER_KEY", "MODEL_FPS"]
@@ -200,6 +200,7 @@ class ActionPredictor:
         if dataset is not None:
             check_dataset_name(dataset, "--dataset")
         checkpoint = resolve_weights(checkpoint)  # hf://ORG/NAME[/FILE] -> the file in the hub cache
+        refuse_checkpoint_folder(checkpoint, "checkpoint")
         if not os.path.isfile(checkpoint):
             raise FileNotFoundError(f"action-model checkpoint '{checkpoint}' does not exist")
         cfg = load_config(config_file, list(opts))

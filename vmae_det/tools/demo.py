@@ -129,11 +129,12 @@ def main(argv=None) -> int:
             parser.error(f"--stream-option wants KEY=VALUE, got {item!r}")
         stream_options[key] = value
     spec = parse_input(args.input)
-    from vmae_det.weights_source import resolve_weights
+    from vmae_det.weights_source import refuse_checkpoint_folder, resolve_weights
 
     # Inputs first, then the models, the person detector (maybe a download) last: whatever is wrong with the
     # input, the output folder (checked above), the config or the checkpoint is reported before any download.
     args.checkpoint = resolve_weights(args.checkpoint)  # hf://ORG/NAME[/FILE]: the file in the hub cache
+    refuse_checkpoint_folder(args.checkpoint, "--checkpoint")
     for flag, path in (("--input", None if spec.live else args.input), ("--config-file", args.config_file),
                        ("--checkpoint", args.checkpoint), ("--boxes", args.boxes), ("--labelmap", args.labelmap),
                        ("--person-weights", args.person_weights)):
