@@ -351,6 +351,10 @@ def _resume_or_load(cfg, args, model, checkpointer, optimizer, scheduler) -> int
         path, saved = find_resume_checkpoint(out)
         if path is not None:
             check_checkpoint_matches(model, saved["model"], path)
+            # A diverged run's NaN/inf weights would train on, then stop on a FloatingPointError: refuse them now.
+            from ..modeling.weight_loading import check_finite_weights
+
+            check_finite_weights(saved["model"], f"--resume: {path}")
             del saved
             wanted = optimizer_settings(optimizer, scheduler)
             try:
