@@ -91,18 +91,37 @@ def a_run_folder(tmp: Path) -> None:
     (tmp / "empty").mkdir()
 
 
-def a_nan_checkpoint(tmp: Path) -> None:
-    """{tmp}/out: a run of the tiny AVA detector that diverged (NaN weights in its last checkpoint)."""
+def tiny_ava_state() -> dict:
     from detectron2.config import instantiate
 
     from vmae_det.config import load_config
 
     torch.manual_seed(0)
-    state = instantiate(load_config(str(REPO / TINY_AVA)).model).state_dict()
+    return instantiate(load_config(str(REPO / TINY_AVA)).model).state_dict()
+
+
+def a_nan_checkpoint(tmp: Path) -> None:
+    """{tmp}/out: a run of the tiny AVA detector that diverged (NaN weights in its last checkpoint)."""
+    state = tiny_ava_state()
     next(v for v in state.values() if v.is_floating_point()).fill_(float("nan"))
     (tmp / "out").mkdir()
     torch.save({"model": state, "iteration": 4}, tmp / "out" / "model_0000004.pth")
     (tmp / "out" / "last_checkpoint").write_text("model_0000004.pth")
+
+
+_held_locks = []
+
+
+def a_busy_features_folder(tmp: Path) -> None:
+    """Another extraction "holds" {tmp}/features: this test process takes its lock as a second run finds it."""
+    import fcntl
+
+    torch.save({"model": tiny_ava_state()}, tmp / "model_final.pth")
+    (tmp / "features").mkdir()
+    fd = os.open(tmp / "features" / ".vmae_det.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, b"pid 4242 on testhost since today: extract_features.py --output x\n")
+    _held_locks.append(fd)
 
 
 def a_file(tmp: Path) -> None:
@@ -192,6 +211,12 @@ CASES = [
               "train.output_dir={tmp}/out"],
              ["error: --resume: {tmp}/out/model_0000004.pth: 1 tensor(s) hold NaN/inf values"], rc=2,
              setup=a_nan_checkpoint),
+    # ---- item 6: extract_features takes the output-folder lock of the training tools (two runs raced)
+    BadInput("extract_features_output_in_use", "extract_features",
+             ["--config-file", TINY_AVA, "--checkpoint", "{tmp}/model_final.pth", "--output", "{tmp}/features",
+              "--num-workers", "0"],
+             ["error: --output {tmp}/features is in use by another run (pid 4242 on testhost", "set --output to "
+              "another folder"], rc=2, setup=a_busy_features_folder),
     # ---- item 6: outputs checked before the work
     BadInput("convert_into_a_missing_folder", "convert_checkpoint", ["{data}/hf.pth", "{tmp}/new/folder/out.pth"],
              ["-> {tmp}/new/folder/out.pth: "], rc=0),
@@ -216,6 +241,8 @@ def test_reliability_bad_input(case, tmp_path, data):
     if case.rc == 2:  # one error line, before any work: no evaluation printed, no training started
         assert len([line for line in out.splitlines() if line.startswith("error: ")]) == 1, out[-3000:]
         assert "mAP@" not in out and "Starting training" not in out, out[-3000:]
+    while _held_locks:
+        os.close(_held_locks.pop())
     if case.id == "proposals_min_score_nan":
         assert (tmp_path / "props.csv").read_text() == "an earlier run's output\n"
     if case.id == "num_workers_100000":
@@ -305,6 +332,41 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tool, module, entry, slow, argv, t
     if tool in ("train_net", "pretrain_mae"):
         assert lines[0] == "interrupted: the checkpoints written so far are whole; --resume continues from the last one"
         assert not [p.name for p in (tmp_path / "out").iterdir() if ".tmp" in p.name]
+
+
+KILLED_RUN = """
+import os, sys, time
+from vmae_det.engine.run_dir import output_dir_lock
+with output_dir_lock(sys.argv[1]):
+    child = os.fork()  # as a DataLoader worker: forked while the lock is held, outlives a kill -9 of the run
+    if child == 0:
+        time.sleep(60)
+        os._exit(0)
+    open(sys.argv[2], "w").write(str(child))
+    time.sleep(60)
+"""
+
+
+def test_lock_goes_with_its_run_not_with_an_orphaned_worker(tmp_path):
+    """After kill -9 of a run, the next run into its folder starts at once (it was refused for a moment,
+    naming the dead pid, while an orphaned forked worker kept the lock's descriptor open)."""
+    from vmae_det.engine.run_dir import output_dir_lock
+
+    out, marker = tmp_path / "out", tmp_path / "child_pid"
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(out), str(marker)], cwd=REPO)
+    deadline = time.time() + 60
+    while not (marker.exists() and marker.read_text()):
+        assert run.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    child = int(marker.read_text())
+    try:
+        run.kill()
+        run.wait()
+        os.kill(child, 0)  # the orphaned worker is still alive
+        with output_dir_lock(str(out), "--output"):  # OutputDirBusyError before the fix
+            pass
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 def test_worker_caps_and_device_names():

@@ -220,8 +220,10 @@ def test_resume_after_a_stop_gives_the_same_bytes(setup, monkeypatch):
     names = sorted(p.name for p in full.iterdir())
     assert names == sorted(p.name for p in stopped.iterdir())
     assert "meta.json" in names and "features_00003.npy" in names
+    assert ".vmae_det.lock" in names  # the output-folder lock of the training tools (who held it, when)
     for name in names:
-        assert (full / name).read_bytes() == (stopped / name).read_bytes(), name
+        if name != ".vmae_det.lock":
+            assert (full / name).read_bytes() == (stopped / name).read_bytes(), name
     assert _run(ckpt, stopped, "--resume", *args) == 0  # complete: nothing to do
     with pytest.raises(ValueError, match="already holds extracted features"):
         _run(ckpt, stopped, *args)

@@ -7,6 +7,11 @@ second run (training or ``--eval-only``, which writes ``inference/``) is refused
 holding process ends, however it ends (a kill included), so a lock file left behind never blocks a later
 run. The holder's pid, host, start time and command line are written into the file for the message.
 
+Only the process that took the lock holds it: a process forked while it is held (a DataLoader worker) closes
+its inherited copy of the lock's descriptor at once (``os.register_at_fork``), so after a ``kill -9`` of the
+run the lock goes with it, not with a worker left orphaned for a moment (it did: the next run was refused,
+naming the dead pid). Processes started with exec never inherit it (the descriptor is close-on-exec).
+
 The launching process takes the lock before it starts the worker processes and marks it in the
 environment (``VMAE_DET_OUTPUT_DIR_LOCK``), so its workers do not try to take it again; taking it twice
 in one process is allowed (re-entrant).
@@ -19,7 +24,7 @@ import os
 import socket
 import sys
 import time
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Set
 
 __all__ = ["LOCK_NAME", "OutputDirBusyError", "output_dir_lock"]
 
@@ -28,6 +33,21 @@ logger = logging.getLogger("vmae_det")
 LOCK_NAME = ".vmae_det.lock"
 _ENV = "VMAE_DET_OUTPUT_DIR_LOCK"
 _held: Dict[str, int] = {}  # real path -> times entered in this process
+_fds: Set[int] = set()  # descriptors of the locks this process took
+
+
+def _close_inherited() -> None:
+    """In a forked child: close the copies of the lock descriptors (a flock lives while any copy is open)."""
+    for fd in _fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _fds.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited)
 
 
 class OutputDirBusyError(OSError):
@@ -44,11 +64,11 @@ def _holder(lock_file: str) -> str:
 
 
 @contextlib.contextmanager
-def output_dir_lock(output_dir: str) -> Iterator[None]:
+def output_dir_lock(output_dir: str, what: str = "train.output_dir") -> Iterator[None]:
     """Hold the lock of ``output_dir`` (created if needed) for the ``with`` block.
 
     Raises :class:`OutputDirBusyError` at once when another process holds it; ``NotADirectoryError``
-    when ``output_dir`` is a file.
+    when ``output_dir`` is a file. ``what`` names the folder's argument in the messages (``--output``).
     """
     path = os.path.realpath(output_dir)
     if path in _held or os.environ.get(_ENV) == path:
@@ -61,7 +81,7 @@ def output_dir_lock(output_dir: str) -> Iterator[None]:
                 del _held[path]
         return
     if os.path.exists(path) and not os.path.isdir(path):
-        raise NotADirectoryError(f"train.output_dir {output_dir} is a file, not a folder")
+        raise NotADirectoryError(f"{what} {output_dir} is a file, not a folder")
     os.makedirs(path, exist_ok=True)
     try:
         import fcntl
@@ -76,13 +96,14 @@ def output_dir_lock(output_dir: str) -> Iterator[None]:
     except OSError:  # BlockingIOError: held by another process
         os.close(fd)
         raise OutputDirBusyError(
-            f"train.output_dir {output_dir} is in use by another run ({_holder(lock_file)}; lock file "
-            f"{lock_file}). Two runs in one folder would overwrite each other's checkpoints and "
-            "metrics.json: wait for that run to end (the lock goes with its process), or set "
-            "train.output_dir to another folder."
+            f"{what} {output_dir} is in use by another run ({_holder(lock_file)}; lock file "
+            f"{lock_file}). Two runs in one folder would overwrite each other's files (checkpoints, "
+            "metrics.json, feature shards): wait for that run to end (the lock goes with its process), or set "
+            f"{what} to another folder."
         ) from None
     command = " ".join([os.path.basename(sys.argv[0] or "python"), *sys.argv[1:]])
     info = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}: {command}\n"
+    _fds.add(fd)
     os.ftruncate(fd, 0)
     os.write(fd, info.encode())
     previous = os.environ.get(_ENV)
@@ -96,4 +117,6 @@ def output_dir_lock(output_dir: str) -> Iterator[None]:
             os.environ.pop(_ENV, None)
         else:
             os.environ[_ENV] = previous
-        os.close(fd)  # releases the flock
+        if fd in _fds:  # not in a forked child, which closed its copy when it started
+            _fds.discard(fd)
+            os.close(fd)  # releases the flock

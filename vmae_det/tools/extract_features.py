@@ -416,6 +416,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from vmae_det.data.loaders import build_batched_test_loader
     from vmae_det.engine.train_loop import load_init_weights, load_run_config, resolve_device
+    from vmae_det.engine.run_dir import output_dir_lock
 
     cfg = load_run_config(argparse.Namespace(config_file=args.config_file, opts=list(args.opts), videos=None,
                                              ava_root=args.ava_root, eval_only=args.split == "test"))
@@ -457,43 +458,45 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     load_init_weights(model, args.checkpoint, full_model=True)
     model.to(device).eval()
     out = Path(args.output)
-    progress = open_output(out, settings, args.resume)
-    if progress is None:
-        print(f"{out} is complete: nothing to do")
-        return 0
+    # One run per folder, as the training tools: two extractions into one --output would mix their shards.
+    with output_dir_lock(str(out), "--output"):
+        progress = open_output(out, settings, args.resume)
+        if progress is None:
+            print(f"{out} is complete: nothing to do")
+            return 0
 
-    done = progress["keyframes_done"]
-    start = (done // batch_size) * batch_size  # the uninterrupted run's batch (clips are padded per batch)
-    skip = done - start
-    writer = FeatureShardWriter(out, progress, args.shard_size, args.dtype, model.backbone.embed_dim)
-    if tracks:
-        _replay_tracks(tracks, out, dicts, done)
-    loader = build_batched_test_loader(dicts[start:], mapper=PersonIdMapper(mapper), batch_size=batch_size,
-                                       num_workers=num_workers)
-    with tqdm(total=len(dicts), initial=done, desc="keyframes", unit="keyframe", dynamic_ncols=True) as bar:
-        for batch in loader:
-            features = model.roi_features(batch)
-            for d, f in zip(batch, features):
-                if skip:
-                    skip -= 1
-                    continue
-                scores = d["box_scores"].numpy().reshape(-1)
-                ids = d["person_ids"]
-                if tracks is not None:
-                    ids = tracks.update(d["video_id"], d["source_boxes"])
-                writer.add(d["video_id"], d["timestamp"], d["source_boxes"], scores, ids, f.float().cpu().numpy())
-                bar.update(1)
-    meta = writer.finish({
-        "format_version": FORMAT_VERSION,
-        "settings": settings,
-        "feature": FEATURE_POINT,
-        "dtype": args.dtype,
-        "index_columns": list(INDEX_COLUMNS),
-        "test_box_extension": list(model.test_box_extension) if model.test_box_extension else None,
-    })
-    print(f"wrote {meta['num_rows']} features of dim {meta['feature_dim']} ({args.dtype}) for {meta['num_keyframes']} "
-          f"keyframes ({meta['keyframes_without_boxes']} without boxes) in {len(meta['shards'])} shard(s) to {out}")
-    return 0
+        done = progress["keyframes_done"]
+        start = (done // batch_size) * batch_size  # the uninterrupted run's batch (clips are padded per batch)
+        skip = done - start
+        writer = FeatureShardWriter(out, progress, args.shard_size, args.dtype, model.backbone.embed_dim)
+        if tracks:
+            _replay_tracks(tracks, out, dicts, done)
+        loader = build_batched_test_loader(dicts[start:], mapper=PersonIdMapper(mapper), batch_size=batch_size,
+                                           num_workers=num_workers)
+        with tqdm(total=len(dicts), initial=done, desc="keyframes", unit="keyframe", dynamic_ncols=True) as bar:
+            for batch in loader:
+                features = model.roi_features(batch)
+                for d, f in zip(batch, features):
+                    if skip:
+                        skip -= 1
+                        continue
+                    scores = d["box_scores"].numpy().reshape(-1)
+                    ids = d["person_ids"]
+                    if tracks is not None:
+                        ids = tracks.update(d["video_id"], d["source_boxes"])
+                    writer.add(d["video_id"], d["timestamp"], d["source_boxes"], scores, ids, f.float().cpu().numpy())
+                    bar.update(1)
+        meta = writer.finish({
+            "format_version": FORMAT_VERSION,
+            "settings": settings,
+            "feature": FEATURE_POINT,
+            "dtype": args.dtype,
+            "index_columns": list(INDEX_COLUMNS),
+            "test_box_extension": list(model.test_box_extension) if model.test_box_extension else None,
+        })
+        print(f"wrote {meta['num_rows']} features of dim {meta['feature_dim']} ({args.dtype}) for {meta['num_keyframes']} "
+              f"keyframes ({meta['keyframes_without_boxes']} without boxes) in {len(meta['shards'])} shard(s) to {out}")
+        return 0
 
 
 def cli() -> int:
