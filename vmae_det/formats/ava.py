@@ -37,7 +37,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -285,6 +285,7 @@ def read_ava_csv(
     optional_action: bool = False,
     optional_score: bool = False,
     keep_text: bool = False,
+    keep: Optional[Callable[[List[str]], bool]] = None,
 ) -> AVARows:
     """Read an AVA CSV: ground truth, detections, proposals, excluded timestamps or a box file.
 
@@ -298,6 +299,10 @@ def read_ava_csv(
         optional_action: an empty action column is allowed (:data:`NO_ACTION`), as in SlowFast's proposals.
         optional_score: an empty 8th column is allowed (score 1.0).
         keep_text: also keep every row's fields as read (``rows.text``; uses the general reader).
+        keep: filter while reading (the general reader): called with each row's fields (stripped with
+            ``strip``) once its column count and video id are checked; a row it returns False for is dropped
+            there, never stored or parsed further (its line still counts), so a large file costs memory only
+            for the rows kept (the demo's ``--boxes``: one video's rows of a whole ``ava_val_v2.2.csv``).
 
     Raises:
         FileNotFoundError: no such file.
@@ -307,10 +312,10 @@ def read_ava_csv(
     if not os.path.isfile(path):
         raise FileNotFoundError(f"AVA CSV not found: {path}")
     columns = tuple(columns)
-    fast = None if keep_text else _read_fast(path, columns, strip, optional_action)
+    fast = None if keep_text or keep is not None else _read_fast(path, columns, strip, optional_action)
     if fast is not None:
         return fast
-    return _read_general(path, columns, strip, encoding, optional_action, optional_score, keep_text)
+    return _read_general(path, columns, strip, encoding, optional_action, optional_score, keep_text, keep)
 
 
 def _describe_counts(columns: Sequence[int]) -> str:
@@ -416,18 +421,19 @@ def _read_fast(
     )
 
 
-def _csv_records(path: str, encoding: str) -> List[List[str]]:
-    """Every CSV record of ``path``; undecodable text or a broken record names the line."""
-    records: List[List[str]] = []
+def _csv_records(path: str, encoding: str) -> Iterator[List[str]]:
+    """The CSV records of ``path``, one at a time (a large file is never held whole); undecodable text or a
+    broken record names the line."""
+    count = 0
     try:
         with open(path, newline="", encoding=encoding) as f:
             for row in csv.reader(f):
-                records.append(row)
+                count += 1
+                yield row
     except UnicodeDecodeError as e:
-        raise AVAFormatError(path, len(records) + 1, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise AVAFormatError(path, count + 1, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     except csv.Error as e:
-        raise AVAFormatError(path, len(records) + 1, f"not a CSV row ({e})") from None
-    return records
+        raise AVAFormatError(path, count + 1, f"not a CSV row ({e})") from None
 
 
 def _number_message(what: str, value: str, finite: bool) -> str:
@@ -464,6 +470,7 @@ def _read_general(
     optional_action: bool = False,
     optional_score: bool = False,
     keep_text: bool = False,
+    keep: Optional[Callable[[List[str]], bool]] = None,
 ) -> AVARows:
     """The reader for any file (mixed column counts, quotes, blank lines, UTF-8); names bad lines."""
     rows, line_nos, empty, empty_lines = [], [], [], []
@@ -480,6 +487,8 @@ def _read_general(
             raise AVAFormatError(path, line_no, f"expected {_describe_counts(columns)} columns ({layout}), got {n}")
         if not row[0]:
             raise AVAFormatError(path, line_no, "empty video id")
+        if keep is not None and not keep(row):
+            continue
         if n == 2:
             empty.append((row[0], row[1]))
             empty_lines.append(line_no)
