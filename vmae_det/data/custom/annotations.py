@@ -38,9 +38,10 @@ class CustomDatasetError(AVAFormatError):
         super().__init__(path, line, reason)
 
 
-@dataclass
+@dataclass(slots=True)
 class AnnotationRow:
-    """One checked row of the annotation CSV."""
+    """One checked row of the annotation CSV (slots, and its repeated strings shared: a CSV of millions of
+    rows is held whole, as every row goes into the written annotation files)."""
 
     line: int
     video_id: str
@@ -140,8 +141,9 @@ def _find_video(path: Path, lineno: int, name: str, videos_dir: Path, by_stem, b
     raise CustomDatasetError(path, lineno, f"unknown video {name!r}: no such file in {videos_dir}")
 
 
-def _check_row(path: Path, lineno: int, v: Dict[str, str], vid: str) -> AnnotationRow:
-    """The values of one row (its video already found), checked."""
+def _check_row(path: Path, lineno: int, v: Dict[str, str], vid: str, shared: Dict[str, str]) -> AnnotationRow:
+    """The values of one row (its video already found), checked. ``shared``: one string object for each
+    video id, split and action name (they repeat on every row)."""
     split = v["split"].lower()
     if split not in SPLITS:
         raise CustomDatasetError(path, lineno, f"unknown split {v['split']!r} (expected train or val)")
@@ -164,7 +166,8 @@ def _check_row(path: Path, lineno: int, v: Dict[str, str], vid: str) -> Annotati
         raise CustomDatasetError(path, lineno, f"person must be an integer id, got {v['person']!r}") from None
     if person < 0:
         raise CustomDatasetError(path, lineno, f"person must be >= 0, got {person}")
-    return AnnotationRow(lineno, vid, split, int(round(t)), box, v["action"], person)
+    return AnnotationRow(lineno, shared.setdefault(vid, vid), shared.setdefault(split, split), int(round(t)), box,
+                         shared.setdefault(v["action"], v["action"]), person)
 
 
 def read_annotation_rows(path: Path, videos_dir: Path) -> Tuple[List[AnnotationRow], Dict[str, Path]]:
@@ -176,6 +179,7 @@ def read_annotation_rows(path: Path, videos_dir: Path) -> Tuple[List[AnnotationR
     rows: List[AnnotationRow] = []
     sources: Dict[str, Path] = {}
     col: Optional[Dict[str, int]] = None
+    shared: Dict[str, str] = {}
     with open(path, newline="", encoding="utf-8-sig") as f:
         for lineno, raw in enumerate(csv.reader(f), start=1):
             if not raw or all(not c.strip() for c in raw):
@@ -194,7 +198,7 @@ def read_annotation_rows(path: Path, videos_dir: Path) -> Tuple[List[AnnotationR
                 raise CustomDatasetError(
                     path, lineno, f"video id {vid!r} refers to both {sources[vid].name} and {src.name}"
                 )
-            rows.append(_check_row(path, lineno, v, vid))
+            rows.append(_check_row(path, lineno, v, vid, shared))
     if col is None:
         raise CustomDatasetError(path, None, "empty annotation CSV (no header)")
     if not rows:

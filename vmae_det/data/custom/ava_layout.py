@@ -69,8 +69,10 @@ def to_ava_rows(rows: List[AnnotationRow], videos: Mapping[str, SourceVideo], cl
     out = AVARowSet()
     clipped_lines: List[int] = []
     seen: Dict[Tuple, Tuple[int, Tuple[str, ...]]] = {}
+    shared: Dict = {}  # one object per coordinate string and timestamp (they repeat: millions of rows are held)
     for r in rows:
         box, clipped = _normalised_box(r, videos[r.video_id], normalized, csv_path)
+        box = tuple(shared.setdefault(x, x) for x in box)
         if clipped:
             out.clipped_boxes += 1
             if len(clipped_lines) < 5:
@@ -82,7 +84,8 @@ def to_ava_rows(rows: List[AnnotationRow], videos: Mapping[str, SourceVideo], cl
                 f"box on line {seen[person_key][0]}; one box per person and keyframe"
             )
         seen.setdefault(person_key, (r.line, box))
-        row = (r.video_id, AVA_START_SEC + r.time, box, ids[r.action], r.person)
+        ts = AVA_START_SEC + r.time
+        row = (r.video_id, shared.setdefault(ts, ts), box, ids[r.action], r.person)
         if row in out.rows[r.split]:
             out.duplicate_rows += 1
             logger.info(f"{csv_path}:{r.line}: duplicate row skipped")
