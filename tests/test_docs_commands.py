@@ -16,16 +16,18 @@ not show on GitHub):
   as skipped with their reason (``pytest -rs``), so they stay visible.
 
 A page's blocks run in the page's order in one folder (a block may use what an earlier block of the same
-page wrote, never another page's). Paths are never rewritten: the folder is laid out as the docs say and
-the environment has what the docs document (``python`` = this interpreter first on ``PATH``;
-``VMAE_DET_DATASETS`` unset, so ``./datasets``; ``HF_HUB_OFFLINE=1``, so a block that would download fails
-instead of waiting; one OpenMP thread). For speed, the commands of ``TINY`` get documented options
-appended (fewer training iterations); everything else runs exactly as written. Other fenced blocks
-(``python``, ``text``, plain ```) may carry the same markers; only marked ones run.
+page wrote, never another page's); two pages run at a time (about 2 minutes for the whole file on 2 cores,
+most of it imports of torch; keep new blocks cheap or skip them with a reason). Paths are never rewritten:
+the folder is laid out as the docs say and the environment has what the docs document (``python`` = this
+interpreter first on ``PATH``; ``VMAE_DET_DATASETS`` unset, so ``./datasets``; ``HF_HUB_OFFLINE=1``, so a
+block that would download fails instead of waiting; one OpenMP thread). For speed, the commands of ``TINY``
+get documented options appended (fewer training iterations); everything else runs exactly as written. A
+```python block may carry the same markers; other fences (``text``, plain ```) are never run.
 
 Cheap checks on every block, run or skipped, and on inline code in the prose: every ``--flag`` written
 after ``tools/<name>.py`` (also ``scripts/``, ``datasets/``, ``benchmarks/`` scripts and ``python -m
-vmae_det.evaluation.ava``) appears in that program's ``--help``.
+vmae_det.evaluation.ava``) appears in that program's ``--help``; every relative link and ``#anchor`` of those
+files resolves.
 """
 from __future__ import annotations
 
