@@ -20,7 +20,9 @@ from vmae_det.data.video_dataset import (
     skip_events,
     skipped_videos,
 )
-from vmae_det.engine.mae_visualization import MASK_GREY, reconstruction_rows, save_reconstruction_figure
+from vmae_det.engine.mae_visualization import (
+    MASK_GREY, reconstruction_caption, reconstruction_rows, save_reconstruction_figure,
+)
 
 cv2 = pytest.importorskip("cv2")
 
@@ -236,6 +238,7 @@ def test_reconstruction_rows_and_figure(tmp_path):
     assert np.all(grey[masked]) and 0.7 < grey.mean() < 0.8
     visible = ~grey.all(-1)
     np.testing.assert_allclose(rows["reconstruction"][visible], original[visible])  # visible pasted
+    assert "the 75 % of the clip the encoder never sees" in reconstruction_caption(rows)  # printed on the picture
     path = save_reconstruction_figure(model, clips, str(tmp_path / "rec" / "r.png"), num_frames=3)
     import matplotlib.image
 

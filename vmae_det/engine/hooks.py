@@ -68,6 +68,8 @@ def plot_metrics(metrics_json: str, out_png: str, keys: Optional[Iterable[str]] 
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_title("training loss")
+    if all(r[k] > 0 for r in rows for k in loss_keys if k in r):
+        ax.set_yscale("log")  # losses fall over decades (MAE: ~1 -> ~0.01); a linear axis flattens the tail
     ax.grid(alpha=0.3)
     ax.legend()
     if eval_keys:

@@ -27,7 +27,8 @@ from detectron2.utils import comm
 
 from ..formats.atomic import atomic_save
 
-__all__ = ["reconstruction_rows", "save_reconstruction_figure", "MAEReconstructionHook", "mae_reconstruction_hook"]
+__all__ = ["reconstruction_rows", "reconstruction_caption", "save_reconstruction_figure", "MAEReconstructionHook",
+           "mae_reconstruction_hook"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,14 @@ def reconstruction_rows(model, batch, sample: int = 0, mask_seed: int = 0) -> Di
     return {"original": to_frames(video), "masked": to_frames(masked), "reconstruction": to_frames(recon)}
 
 
+def reconstruction_caption(rows: Dict[str, np.ndarray]) -> str:
+    """What the picture shows, printed on it: the share of the clip the encoder saw, and where each row's
+    pixels come from."""
+    hidden = float((rows["masked"] != rows["original"]).any(-1).mean())
+    return (f"masked: the {100 * hidden:.0f} % of the clip the encoder never sees, in grey; reconstruction: "
+            "the model's prediction in those cubes, the visible cubes copied from the input")
+
+
 def save_reconstruction_figure(
     model, batch, path: str, num_frames: int = 4, sample: int = 0, title: Optional[str] = None, mask_seed: int = 0
 ) -> str:
@@ -124,7 +133,8 @@ def save_reconstruction_figure(
                 ax.set_ylabel(labels[name], fontsize=9 if name != "reconstruction" else 7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.text(0.5, 0.01, reconstruction_caption(rows), ha="center", va="bottom", fontsize=7, wrap=True)
     atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=100))  # creates the folder
     plt.close(fig)
     return path

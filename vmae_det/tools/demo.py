@@ -1,6 +1,6 @@
 """Detect and render person actions on any video (streaming, bounded memory).
 
-    python tools/demo.py --config-file configs/ava/tiny.py --checkpoint output/ava/model_final.pth \
+    python tools/demo.py --config-file configs/ava/tiny.py --checkpoint output/quickstart/ava/model_final.pth \
         --input VIDEO --output DIR [--person-detector torchvision|detectron2|hog|csv] \
         [--person-weights PATH] [--boxes CSV] [--keyframe-interval N] [--top-k 3] \
         [--score-threshold 0.0] [--batch-size 4] [--device cpu|cuda] [key=value ...]

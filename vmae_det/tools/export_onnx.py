@@ -1,6 +1,6 @@
 """Export the AVA action detector (clip + person RoIs -> action scores, RoIAlign included) to ONNX.
 
-    python tools/export_onnx.py --config-file configs/ava/tiny.py --checkpoint output/ava/model_final.pth \
+    python tools/export_onnx.py --config-file configs/ava/tiny.py --checkpoint output/quickstart/ava/model_final.pth \
         --output model.onnx [--clip-size H W] [--batch 1] [--opset 17] [key=value ...]
 
 Graph inputs: ``clip`` float32 [B, 3, T, H, W] in 0-255 (RGB, not normalised), ``rois`` float32
