@@ -172,3 +172,19 @@ def test_a_vmad_checkpoint_samples_clips_at_25_fps(vmad_checkpoint):
     again = ActionPredictor.from_config(str(ROOT / "configs/ava/vit_s.py"), str(vmad_checkpoint), device="cpu",
                                         model_fps=30)
     assert again.model_fps == 30.0
+
+
+def test_builtin_names_read_the_vmad_layout(tmp_path, monkeypatch):
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from vmae_det.data.ava.catalog import register_all_ava
+
+    (tmp_path / "ava_vmad").symlink_to(DATA, target_is_directory=True)
+    for split in ("train", "val"):  # fresh names: the built-in ones may be registered under another root
+        DatasetCatalog.remove(f"ava_vmad_{split}") if f"ava_vmad_{split}" in DatasetCatalog.list() else None
+        MetadataCatalog.remove(f"ava_vmad_{split}") if f"ava_vmad_{split}" in MetadataCatalog.list() else None
+    register_all_ava(tmp_path)
+    val = DatasetCatalog.get("ava_vmad_val")
+    assert [f"{d['video_id']},{d['timestamp']}" for d in val] == REF["keyframes"]
+    assert len(DatasetCatalog.get("ava_vmad_train")) == 8
+    assert MetadataCatalog.get("ava_vmad_val").fps == 25

@@ -6,7 +6,8 @@ One dict per keyframe::
      "annotations": [{"bbox": [x1, y1, x2, y2] normalised, "actions": [ids], "person_id"}],
      "proposals": {"boxes": float32 [K, 4] normalised, "scores": float32 [K]}}
 
-Registered names (root ``$VMAE_DET_DATASETS``, default ``datasets``): ``ava_v2.2_{train,val}``,
+Registered names (root ``$VMAE_DET_DATASETS``, default ``datasets``): ``ava_vmad_{train,val}``
+(``<root>/ava_vmad``, VMAD's processed AVA, read by :func:`load_vmad_dicts`), ``ava_v2.2_{train,val}``,
 ``ava_v2.1_{train,val}`` (``<root>/ava``) and ``ava_tiny_{train,val}`` (``<root>/tiny_ava``,
 made by ``datasets/make_tiny_ava.py``), whose person boxes are SlowFast's
 ``annotations/ava_{split}_predicted_boxes.csv`` when present; and ``ava_v2.2_val_alphaction_boxes``
@@ -451,3 +452,6 @@ def register_all_ava(root: Optional[PathLike] = None) -> None:
     for name, r, split, version, num_classes, boxes in specs:
         if name not in registered:
             register_ava(name, r, split, version, num_classes=num_classes, **boxes)
+    for split in ("train", "val"):  # VMAD's processed AVA (its data/AVA folder, or a link to it)
+        if f"ava_vmad_{split}" not in registered:
+            register_vmad(f"ava_vmad_{split}", root / "ava_vmad", split)
