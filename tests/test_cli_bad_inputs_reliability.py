@@ -128,6 +128,8 @@ def a_file(tmp: Path) -> None:
     (tmp / "afile").write_text("not a folder")
 
 
+READ_ONLY = "/sys"  # a folder no one may create files in, root included
+
 DEMO = ["--config-file", "{data}/cfg.py", "--checkpoint", "{data}/w.pth", "--input", "{data}/clip.mp4",
         "--output", "{tmp}/out", "--boxes", "{data}/boxes.csv", "--no-progress"]
 EVAL = ["-m vmae_det.evaluation.ava", ["-l", "{data}/labels.pbtxt", "-g", "{data}/gt.csv", "-d", "{data}/gt.csv"]]
@@ -231,6 +233,15 @@ CASES = [
     BadInput("prepare_custom_dataset_output_is_a_file", "prepare_custom_dataset",
              ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", "{tmp}/afile"],
              ["error: --output {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
+    # ---- item 6: read-only outputs (these tests run as root, who ignores permission bits: /sys refuses
+    # even root; test_output_check_sees_permission_bits covers a non-root user's read-only folder)
+    BadInput("convert_into_a_read_only_folder", "convert_checkpoint", ["{data}/hf.pth", f"{READ_ONLY}/out.pth"],
+             [f"error: DST {READ_ONLY}/out.pth: the folder {READ_ONLY} is not writable"], rc=2),
+    BadInput("eval_output_dir_read_only", EVAL[0], [*EVAL[1], "--output-dir", f"{READ_ONLY}/metrics"],
+             [f"error: --output-dir {READ_ONLY}/metrics: the folder {READ_ONLY} is not writable"], rc=2),
+    BadInput("prepare_custom_dataset_output_read_only", "prepare_custom_dataset",
+             ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", f"{READ_ONLY}/custom"],
+             [f"error: --output {READ_ONLY}/custom: the folder {READ_ONLY} is not writable"], rc=2),
 ]
 
 
@@ -367,6 +378,21 @@ def test_lock_goes_with_its_run_not_with_an_orphaned_worker(tmp_path):
             pass
     finally:
         os.kill(child, signal.SIGKILL)
+
+
+def test_output_check_sees_permission_bits(tmp_path, monkeypatch):
+    """A non-root user's read-only folder is refused by its permission bits (os.access), before a probe."""
+    from vmae_det.cli import OutputPathError, check_output_dir, check_output_file
+
+    check_output_dir(str(tmp_path / "out"))
+    check_output_file(str(tmp_path / "out.pth"))
+    assert list(tmp_path.iterdir()) == []  # the probe file is removed
+    monkeypatch.setattr(os, "access", lambda path, mode: os.fspath(path) != str(tmp_path))
+    with pytest.raises(OutputPathError, match=f"--output {tmp_path}/out: the folder {tmp_path} is not writable "
+                                              r"\(permission denied\)"):
+        check_output_dir(str(tmp_path / "out"), "--output")
+    with pytest.raises(OutputPathError, match="is not writable"):
+        check_output_file(str(tmp_path / "out.pth"))
 
 
 def test_worker_caps_and_device_names():

@@ -85,11 +85,21 @@ def _existing_ancestor(path: str, what: str) -> str:
 
 
 def _check_writable(folder: str, what: str, path: str) -> None:
-    try:  # a real probe: os.access says yes to root on a read-only file system
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise OutputPathError(f"{what} {path}: cannot write in {folder} ({e.strerror or e})") from None
+    """``folder`` must take a new file: the permission bits (``os.access``, for a non-root user) and a real
+    probe (a temporary file created and removed: root passes ``os.access`` also on a read-only mount)."""
+    reason = None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        reason = "permission denied"
+    else:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".vmae_det_write_test_", dir=folder)
+        except OSError as e:
+            reason = e.strerror or str(e)
+        else:
+            os.close(fd)
+            os.unlink(probe)
+    if reason is not None:
+        raise OutputPathError(f"{what} {path}: the folder {folder} is not writable ({reason})")
 
 
 def check_output_file(path: str, what: str = "output") -> None:
