@@ -5,6 +5,9 @@ last digit (ours as printed, and in ``ava_metrics.json`` from a second, untimed 
 
 The official code is not part of this project: pass a checkout of its ``Evaluation`` folder
 (https://github.com/activitynet/ActivityNet, ``Evaluation/get_ava_performance.py`` + ``Evaluation/ava``).
+It is run as its docstring's example usage runs it: ``python -O get_ava_performance.py -l LABELMAP -g GT -d DET``
+(``-O``: its per-row ``assert`` is off), from the ``Evaluation`` folder with ``ava`` on the path (its modules
+import each other by bare name), on the same label map (AVA v2.1's 60 classes) as ours.
 It predates NumPy 1.24, so it runs with a ``sitecustomize`` that restores the removed ``np.float``/
 ``np.int``/``np.bool`` aliases (nothing else). Its current script is the 2020 protocol (keys with six
 decimals, no excluded timestamps), so ours runs with ``--protocol 2020``.
@@ -102,12 +105,14 @@ def main() -> None:
         with open(os.path.join(tmp, "sitecustomize.py"), "w") as f:
             f.write(SHIM)
         official_env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(args.official, "ava"), tmp])}
+        print(f"official: python -O {script} -l LABELMAP -g GT -d DET (its example usage); "
+              f"ours: python -m vmae_det.evaluation.ava --protocol 2020; load average {os.getloadavg()[0]:.2f}")
         print(f"{'rows':>10} {'official s':>11} {'ours s':>8} {'ratio':>7} {'official MiB':>13} {'ours MiB':>9}  mAP")
         for rows in args.sizes:
             folder = args.keep_files or tmp
             os.makedirs(folder, exist_ok=True)
             gt, det = synth(folder, rows)
-            t_off, m_off, out_off = timed([sys.executable, script, "-l", DEFAULT_LABEL_MAP, "-g", gt, "-d", det],
+            t_off, m_off, out_off = timed([sys.executable, "-O", script, "-l", DEFAULT_LABEL_MAP, "-g", gt, "-d", det],
                                           env=official_env, cwd=args.official)
             # its pprint of np.float64 is the shortest repr, so float() gives back the exact value
             found = re.search(r"'PascalBoxes_Precision/mAP@0\.5IOU':\s*(?:np\.float64\()?([-0-9.eE+]+|nan)", out_off)
