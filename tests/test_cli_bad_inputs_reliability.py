@@ -233,6 +233,15 @@ CASES = [
     BadInput("prepare_custom_dataset_output_is_a_file", "prepare_custom_dataset",
              ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", "{tmp}/afile"],
              ["error: --output {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
+    # ---- item 6: a video where pretraining wants a folder or a list file (a UTF-8 decode error before)
+    BadInput("pretrain_videos_is_a_video", "pretrain_mae", ["--config-file", TINY_MAE, "--videos", "{data}/clip.mp4",
+                                                            *MAE_FAST],
+             ["error: --videos takes a folder of videos or a list file; {data}/clip.mp4 is a video"], rc=2),
+    BadInput("pretrain_videos_is_a_video_by_content", "pretrain_mae",
+             ["--config-file", TINY_MAE, "--videos", "{tmp}/clip.list", *MAE_FAST],
+             ["error: --videos {tmp}/clip.list: {tmp}/clip.list:1: not a text list file (byte ", "is not UTF-8); a "
+              "folder of videos or a list file ('path [label]' per line) is expected: is it a video?"], rc=2,
+             setup=lambda tmp: (tmp / "clip.list").write_bytes(b"\x00\x00\x00\x18ftypmp42\xff\xfe\n")),
     # ---- item 6: read-only outputs (these tests run as root, who ignores permission bits: /sys refuses
     # even root; test_output_check_sees_permission_bits covers a non-root user's read-only folder)
     BadInput("convert_into_a_read_only_folder", "convert_checkpoint", ["{data}/hf.pth", f"{READ_ONLY}/out.pth"],

@@ -27,6 +27,7 @@ add to the main process's counts.
 """
 from __future__ import annotations
 
+import codecs
 import ctypes
 import csv
 import hashlib
@@ -86,9 +87,33 @@ def _parse_list_line(line: str) -> List[str]:
     return line.split()
 
 
+def _not_text(list_path: str, data: bytes, error: UnicodeDecodeError) -> ValueError:
+    """The error for a list file that is not UTF-8 text (a video, by its content): its line and byte."""
+    lineno = data.count(b"\n", 0, error.start) + 1
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1)
+    return ValueError(f"{list_path}:{lineno}: not a text list file (byte {column} of line {lineno} is not UTF-8); a "
+                      "folder of videos or a list file ('path [label]' per line) is expected: is it a video?")
+
+
+def _check_text(list_path: str, size: int = 1 << 16) -> None:
+    """Refuse a list file whose first ``size`` bytes are not UTF-8 text, when it is registered."""
+    with open(list_path, "rb") as f:
+        data = f.read(size)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=False)  # a character cut at the end is fine
+    except UnicodeDecodeError as e:
+        raise _not_text(list_path, data, e) from None
+
+
 def _read_list_file(list_path: str, root: str) -> List[Dict[str, Any]]:
     records = []
-    with open(list_path, encoding="utf-8") as f:
+    with open(list_path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _not_text(list_path, data, e) from None
+    with io.StringIO(text, newline=None) as f:
         for lineno, raw in enumerate(f, start=1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -237,6 +262,8 @@ def register_video_path(path: str) -> str:
         raise FileNotFoundError(f"video folder or list file '{path}' does not exist")
     if os.path.isdir(path) and not _has_video(path):
         raise ValueError(f"folder '{path}' has no videos (searched recursively for {', '.join(VIDEO_EXTENSIONS)})")
+    if os.path.isfile(path):
+        _check_text(path)
     name = f"videos:{path}"
     if name not in DatasetCatalog.list():
         register_video_list(name, path)

@@ -77,8 +77,12 @@ def apply_data_flags(cfg, args) -> Optional[dict]:
         changes[key] = value
 
     if videos is not None:
+        from ..constants import VIDEO_EXTENSIONS
         from ..data.video_dataset import register_video_path
 
+        if os.path.isfile(videos) and videos.lower().endswith(VIDEO_EXTENSIONS):
+            raise ValueError(f"--videos takes a folder of videos or a list file; {videos} is a video (put it "
+                             "in a folder and pass the folder)")
         try:
             name = register_video_path(videos)
         except (OSError, ValueError) as e:
