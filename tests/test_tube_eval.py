@@ -1,0 +1,120 @@
+"""The tube evaluator (vmae_det.evaluation.tubes) against MultiSports' official evaluate_multisports.py.
+
+tests/reference/tube_reference.json holds the official's numbers on the inputs
+tests/reference/make_tube_reference.py builds (random and edge cases: a skipped class name, a class without ground
+truth, a class without detections, a video without detections, equal scores, detected tubes shorter and longer than
+the ground truth, boxes on the frame border, float32 / float64 / mixed arrays). Ours must equal them to 1e-12.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "reference"))
+import make_tube_reference as ref_inputs
+
+from vmae_det.evaluation import tubes
+
+REFERENCE = json.load(open(ref_inputs.OUT))["cases"]
+CASES = ref_inputs.build_cases()
+TOL = 1e-12
+
+
+def _dump(path, obj):
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=2)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_equal_to_official(name):
+    gt, fd, vd = CASES[name]
+    ref = REFERENCE[name]
+    for t in ref_inputs.FRAME_THRS:
+        assert abs(tubes.frame_ap(gt, fd, t)["mAP_percent"] - ref[f"frameAP@{t!r}"]) <= TOL
+    for t in ref_inputs.VIDEO_THRS:
+        assert abs(tubes.video_ap(gt, vd, t)["mAP_percent"] - ref[f"videoAP@{t!r}"]) <= TOL
+    all_ = tubes.video_ap_all(gt, vd)
+    for key, value in ref["videoAP_all"].items():
+        assert abs(all_[key + "_percent"] - value) <= TOL
+        assert abs(all_[key] - value / 100) <= TOL
+
+
+def test_cli_json(tmp_path, capsys):
+    gt, fd, vd = CASES["random_f32"]
+    ref = REFERENCE["random_f32"]
+    g, f, v = _dump(tmp_path / "gt.pkl", gt), _dump(tmp_path / "fd.pkl", fd), _dump(tmp_path / "vd.pkl", vd)
+    out = tmp_path / "out" / "frame.json"
+    assert tubes.main(["frameAP", g, f, "-t", "0.3", "--output-json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert abs(res["mAP"] - ref["frameAP@0.3"] / 100) <= TOL
+    assert "aerobic kick jump" not in res["per_class"] and "empty class" not in res["per_class"]
+    assert {"run", "jump", "throw"} <= set(res["per_class"]) <= {"run", "jump", "throw", "catch"}
+    out2 = tmp_path / "all.json"
+    assert tubes.main(["videoAP_all", g, v, "--output-json", str(out2)]) == 0
+    res = json.loads(out2.read_text())
+    for key, value in ref["videoAP_all"].items():
+        assert abs(res[key] - value / 100) <= TOL
+    assert tubes.main(["videoAP", g, v, "-t", "0.2"]) == 0
+    assert "VideoAP" not in capsys.readouterr().err
+
+
+def _error(capsys, argv):
+    assert tubes.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_bad_inputs(tmp_path, capsys):
+    gt, fd, vd = CASES["random_f64"]
+    g, f = _dump(tmp_path / "gt.pkl", gt), _dump(tmp_path / "fd.pkl", fd)
+    # wrong layouts
+    assert "missing key(s) gttubes" in _error(capsys, ["frameAP", _dump(tmp_path / "x.pkl", {"labels": []}), f])
+    assert "(N, 8) array" in _error(capsys, ["frameAP", g, _dump(tmp_path / "y.pkl", fd[:, :7])])
+    assert "video detections must be a dict" in _error(capsys, ["videoAP", g, _dump(tmp_path / "z.pkl", "abc")])
+    assert "(video, score, tube)" in _error(capsys, ["videoAP", g, _dump(tmp_path / "w.pkl", {0: [(1, 2)]})])
+    # video index out of range
+    bad = fd.copy()
+    bad[3, 0] = len(gt["test_videos"][0])
+    msg = _error(capsys, ["frameAP", g, _dump(tmp_path / "r.pkl", bad)])
+    assert "row 3" in msg and "out of range" in msg
+    # tubes with a gap / unsorted frames, in detections and in the ground truth
+    video, score, tube = vd[0][0]
+    gap = tube.copy()
+    gap[1:, 0] += 1
+    assert "gap" in _error(capsys, ["videoAP", g, _dump(tmp_path / "gap.pkl", {0: [(video, score, gap)]})])
+    unsorted = tube[::-1].copy()
+    assert "not sorted" in _error(capsys, ["videoAP", g, _dump(tmp_path / "uns.pkl", {0: [(video, score, unsorted)]})])
+    gt2 = {**gt, "gttubes": {k: dict(t) for k, t in gt["gttubes"].items()}}
+    v0 = gt["test_videos"][0][0]
+    lab = next(iter(gt2["gttubes"][v0]))
+    t0 = gt2["gttubes"][v0][lab][0].copy()
+    t0[-1, 0] += 3
+    gt2["gttubes"][v0][lab] = [t0]
+    assert "gap" in _error(capsys, ["frameAP", _dump(tmp_path / "gt2.pkl", gt2), f])
+    # a pickle that would run code is refused before anything runs
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo hacked",))
+    assert "refused to unpickle" in _error(capsys, ["frameAP", _dump(tmp_path / "evil.pkl", Evil()), f])
+    # a missing file
+    assert "error: " in _error(capsys, ["frameAP", str(tmp_path / "nope.pkl"), f])
+
+
+def test_label_missing_from_video_detections_is_no_detections():
+    gt, fd, vd = CASES["random_f64"]
+    with_empty = {**vd, 3: []}
+    without = {k: x for k, x in vd.items() if k != 3}
+    assert tubes.video_ap(gt, without, 0.2) == tubes.video_ap(gt, with_empty, 0.2)
+
+
+def test_nothing_evaluated_gives_none():
+    gt = {"labels": ["basketball save"], "gttubes": {"a": {0: [np.array([[0, 0, 0, 1, 1.0]])]}},
+          "test_videos": [["a"]]}
+    assert tubes.frame_ap(gt, np.zeros((0, 8)), 0.5)["mAP"] is None
