@@ -72,13 +72,16 @@ class TubeFormatError(ValueError):
 
 
 # ----------------------------------------------------------------------------------------------- input checks
-def _check_tube(tube: Any, where: str, min_cols: int) -> np.ndarray:
+def _check_tube_shape(tube: Any, where: str, min_cols: int) -> None:
     if not isinstance(tube, np.ndarray) or tube.ndim != 2 or tube.shape[1] < min_cols or tube.shape[0] == 0:
         shape = getattr(tube, "shape", type(tube).__name__)
         raise TubeFormatError(f"{where}: a tube must be a non-empty (n, {min_cols}) array of frame x1 y1 x2 y2, "
                               f"got {shape}")
     if not (np.issubdtype(tube.dtype, np.floating) or np.issubdtype(tube.dtype, np.integer)):
         raise TubeFormatError(f"{where}: a tube must hold numbers, got dtype {tube.dtype}")
+
+
+def _check_tube_values(tube: np.ndarray, where: str) -> None:
     if not np.all(np.isfinite(tube[:, :5])):
         raise TubeFormatError(f"{where}: a tube holds a non-finite frame or box value")
     frames = tube[:, 0]
@@ -91,7 +94,30 @@ def _check_tube(tube: Any, where: str, min_cols: int) -> np.ndarray:
     if np.any(steps != 1):
         raise TubeFormatError(f"{where}: the tube has a gap (frame {frames[np.argmax(steps != 1)]:g} is followed by "
                               f"{frames[np.argmax(steps != 1) + 1]:g}); tubes must hold every frame of their span")
-    return tube
+
+
+def _check_tubes(tubes: Sequence[Tuple[Any, str]], min_cols: int = 5) -> None:
+    """Check ``[(tube, where)]``: shapes one by one, values all at once (the failing tube named)."""
+    for tube, where in tubes:
+        _check_tube_shape(tube, where, min_cols)
+    if not tubes:
+        return
+    rows = np.concatenate([t[:, :5].astype(np.float64) for t, _ in tubes])
+    lengths = np.array([t.shape[0] for t, _ in tubes])
+    ends = np.cumsum(lengths)
+    frames = rows[:, 0]
+    steps = np.diff(frames)
+    inside = np.ones(len(steps), dtype=bool)
+    inside[ends[:-1] - 1] = False  # a step from one tube's last frame to the next tube's first
+    bad_rows = ~np.all(np.isfinite(rows), axis=1) | (frames != np.round(frames))
+    bad_steps = inside & (steps != 1)
+    if not (np.any(bad_rows) or np.any(bad_steps)):
+        return
+    first = min(int(np.argmax(bad_rows)) if np.any(bad_rows) else len(rows),
+                int(np.argmax(bad_steps)) if np.any(bad_steps) else len(rows))
+    i = int(np.searchsorted(ends, first, "right"))
+    _check_tube_values(tubes[i][0], tubes[i][1])
+    raise AssertionError("unreachable: the failing tube passed its own check")  # pragma: no cover
 
 
 def load_groundtruth(path: str) -> Dict[str, Any]:
@@ -111,6 +137,7 @@ def load_groundtruth(path: str) -> Dict[str, Any]:
         raise TubeFormatError(f"{path}: 'test_videos' must be a list whose first entry is the list of test videos")
     if not isinstance(gttubes, dict):
         raise TubeFormatError(f"{path}: 'gttubes' must be a dict video -> {{label: [tubes]}}")
+    checks = []
     for v in test_videos[0]:
         if v not in gttubes:
             raise TubeFormatError(f"{path}: test video {v!r} has no entry in 'gttubes'")
@@ -120,8 +147,8 @@ def load_groundtruth(path: str) -> Dict[str, Any]:
         for label, tube_list in tubes.items():
             if not isinstance(tube_list, (list, tuple)):
                 raise TubeFormatError(f"{path}: gttubes[{v!r}][{label!r}] must be a list of tubes")
-            for i, tube in enumerate(tube_list):
-                _check_tube(tube, f"{path}: gttubes[{v!r}][{label!r}][{i}]", 5)
+            checks.extend((tube, f"{path}: gttubes[{v!r}][{label!r}][{i}]") for i, tube in enumerate(tube_list))
+    _check_tubes(checks)
     return gt
 
 
@@ -154,6 +181,7 @@ def load_video_detections(path: str, gt: Dict[str, Any]) -> Dict[int, list]:
     if not isinstance(dets, dict):
         raise TubeFormatError(f"{path}: video detections must be a dict label_index -> [(video, score, tube)], "
                               f"got {type(dets).__name__}")
+    checks = []
     for label, lst in dets.items():
         if not isinstance(lst, (list, tuple)):
             raise TubeFormatError(f"{path}: detections of label {label!r} must be a list of (video, score, tube)")
@@ -166,7 +194,8 @@ def load_video_detections(path: str, gt: Dict[str, Any]) -> Dict[int, list]:
                 ok = False
             if not ok:
                 raise TubeFormatError(f"{path}: detection {i} of label {label!r}: the score must be a finite number")
-            _check_tube(d[2], f"{path}: detection {i} of label {label!r} (video {d[0]!r})", 5)
+            checks.append((d[2], f"{path}: detection {i} of label {label!r} (video {d[0]!r})"))
+    _check_tubes(checks)
     return dets
 
 
