@@ -242,6 +242,14 @@ CASES = [
              ["error: --videos {tmp}/clip.list: {tmp}/clip.list:1: not a text list file (byte ", "is not UTF-8); a "
               "folder of videos or a list file ('path [label]' per line) is expected: is it a video?"], rc=2,
              setup=lambda tmp: (tmp / "clip.list").write_bytes(b"\x00\x00\x00\x18ftypmp42\xff\xfe\n")),
+    # ---- item 6: annotations that are not UTF-8 (a UnicodeDecodeError message without the file before)
+    BadInput("prepare_custom_dataset_annotations_not_utf8", "prepare_custom_dataset",
+             ["--videos", "{data}/tiny_ava/videos", "--annotations", "{tmp}/latin1.csv", "--output", "{tmp}/custom"],
+             ["error: {tmp}/latin1.csv:3: not UTF-8 text: byte 37 of the line (byte 119 of the file) is 0xe9; save the "
+              "file as UTF-8"], rc=2,
+             setup=lambda tmp: (tmp / "latin1.csv").write_bytes(
+                 b"video,split,time,x1,y1,x2,y2,action,person\ntinyval000,val,1,0.1,0.1,0.5,0.9,walk,0\n"
+                 b"tinyval000,val,2,0.1,0.1,0.5,0.9,caf\xe9,1\n")),
     # ---- item 6: read-only outputs (these tests run as root, who ignores permission bits: /sys refuses
     # even root; test_output_check_sees_permission_bits covers a non-root user's read-only folder)
     BadInput("convert_into_a_read_only_folder", "convert_checkpoint", ["{data}/hf.pth", f"{READ_ONLY}/out.pth"],

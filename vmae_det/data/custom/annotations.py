@@ -52,6 +52,23 @@ class AnnotationRow:
     person: int
 
 
+def _not_utf8(path: PathLike) -> CustomDatasetError:
+    """The error for a file that is not UTF-8 text: the line, and the byte in it and in the file, of its first
+    undecodable byte (found again in binary: a text reader's ``UnicodeDecodeError.start`` counts from the start
+    of its buffer, not of the file)."""
+    offset = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return CustomDatasetError(path, lineno, f"not UTF-8 text: byte {e.start + 1} of the line (byte "
+                                                        f"{offset + e.start} of the file) is 0x{raw[e.start]:02x}; "
+                                                        "save the file as UTF-8")
+            offset += len(raw)
+    return CustomDatasetError(path, None, "not UTF-8 text; save the file as UTF-8")
+
+
 def read_label_names(path: PathLike) -> Dict[int, str]:
     """``{action id: name}`` from a ``.pbtxt`` label map or a text file with one name per line.
 
@@ -63,14 +80,17 @@ def read_label_names(path: PathLike) -> Dict[int, str]:
         names = read_labelmap(path)
     else:
         names = {}
-        with open(path, encoding="utf-8-sig") as f:
-            for lineno, raw in enumerate(f, start=1):
-                name = raw.strip()
-                if not name or name.startswith("#"):
-                    continue
-                if '"' in name:
-                    raise CustomDatasetError(path, lineno, f"action name {name!r} contains a double quote")
-                names[len(names) + 1] = name
+        try:
+            with open(path, encoding="utf-8-sig") as f:
+                for lineno, raw in enumerate(f, start=1):
+                    name = raw.strip()
+                    if not name or name.startswith("#"):
+                        continue
+                    if '"' in name:
+                        raise CustomDatasetError(path, lineno, f"action name {name!r} contains a double quote")
+                    names[len(names) + 1] = name
+        except UnicodeDecodeError:
+            raise _not_utf8(path) from None
         if not names:
             raise CustomDatasetError(path, None, "no action names")
     seen: Dict[str, int] = {}
@@ -175,9 +195,19 @@ def read_annotation_rows(path: Path, videos_dir: Path) -> Tuple[List[AnnotationR
     return ``{video_id: source file}`` of the videos it names."""
     if not path.is_file():
         raise CustomDatasetError(path, None, "annotation CSV not found")
-    by_stem, by_name = index_videos(videos_dir)
     rows: List[AnnotationRow] = []
     sources: Dict[str, Path] = {}
+    try:
+        _read_rows(path, videos_dir, rows, sources)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    if not rows:
+        raise CustomDatasetError(path, None, "no annotation rows")
+    return rows, sources
+
+
+def _read_rows(path: Path, videos_dir: Path, rows: List[AnnotationRow], sources: Dict[str, Path]) -> None:
+    by_stem, by_name = index_videos(videos_dir)
     col: Optional[Dict[str, int]] = None
     shared: Dict[str, str] = {}
     with open(path, newline="", encoding="utf-8-sig") as f:
@@ -201,6 +231,3 @@ def read_annotation_rows(path: Path, videos_dir: Path) -> Tuple[List[AnnotationR
             rows.append(_check_row(path, lineno, v, vid, shared))
     if col is None:
         raise CustomDatasetError(path, None, "empty annotation CSV (no header)")
-    if not rows:
-        raise CustomDatasetError(path, None, "no annotation rows")
-    return rows, sources
