@@ -120,8 +120,42 @@ FRAME_THRS = [0.5, 0.3, 0.75]
 VIDEO_THRS = [0.2, 0.5]
 
 
+def build_edge_case():
+    """Hand-made corner cases: one-frame tubes (ACT's temporal IoU 0 / 0 = nan), zero-area boxes (0 / 0 IoU),
+    a class with ground truth but no frame detections, detections on frames without ground truth, exact duplicates
+    with equal scores, boxes on the frame border, a detected tube covering the whole video."""
+    f32 = np.float32
+    videos = ["e0", "e1", "e2"]
+    gttubes = {
+        "e0": {0: [np.array([[5, 0, 0, W, H]], f32),                                  # one frame, whole image
+                   np.array([[k, 10, 10, 50, 50] for k in range(0, 20)], f32)],
+               1: [np.array([[k, 100, 100, 100, 140] for k in range(3, 9)], f32)]},   # zero width
+        "e1": {0: [np.array([[k, W - 40, H - 40, W, H] for k in range(10, 30)], f32)],
+               3: [np.array([[k, 0, 0, 30, 30] for k in range(0, 5)], f32)]},          # no frame detections
+        "e2": {},
+    }
+    gt = {"labels": LABELS, "gttubes": gttubes, "nframes": {v: 40 for v in videos}, "train_videos": [[]],
+          "test_videos": [videos], "resolution": {v: (int(H), int(W)) for v in videos}}
+    rows = [[0, 5, 0, 0.9, 0, 0, W, H], [0, 5, 0, 0.9, 0, 0, W, H],                    # duplicates, equal scores
+            [0, 5, 0, 0.9, 10, 10, 50, 50], [0, 3, 1, 0.5, 100, 100, 100, 140],       # zero-area match: nan
+            [0, 25, 0, 0.7, 10, 10, 50, 50],                                           # frame without GT
+            [1, 12, 0, 0.9, W - 41, H - 41, W, H], [1, 12, 0, 0.8, W - 40, H - 40, W, H],
+            [2, 0, 0, 0.95, 0, 0, 10, 10], [1, 2, 4, 0.3, 0, 0, 10, 10]]
+    fd = np.array(rows, dtype=np.float64)
+    one = lambda f, b: np.array([[f, *b, 1.0]], f32)
+    vd = {0: [("e0", 0.9, one(5, [0, 0, W, H])), ("e0", 0.9, one(5, [0, 0, W, H])),
+              ("e0", 0.8, np.array([[k, 10, 10, 50, 50, 1] for k in range(0, 40)], f32)),   # longer than GT
+              ("e1", 0.7, np.array([[k, W - 40, H - 40, W, H, 1] for k in range(15, 20)], f32)),  # shorter
+              ("e2", 0.6, one(0, [0, 0, 5, 5]))],
+          1: [("e0", 0.5, np.array([[k, 100, 100, 100, 140, 1] for k in range(3, 9)], f32))],
+          2: [], 3: [], 4: [("e0", 0.1, one(1, [0, 0, 1, 1]))], 5: [("e1", 0.4, one(3, [0, 0, 1, 1]))]}
+    return gt, fd, vd
+
+
 def build_cases():
-    return {name: build_case(**kw) for name, kw in CASES.items()}
+    cases = {name: build_case(**kw) for name, kw in CASES.items()}
+    cases["edge"] = build_edge_case()
+    return cases
 
 
 def load_official(path):
@@ -135,7 +169,23 @@ def load_official(path):
     src = src.replace(marker, marker + "\n    return low_ap, all_ap, high_ap")
     ns = {"__name__": "official_multisports"}
     exec(compile(src, path, "exec"), ns)
+    ns["ap_calls"] = calls = []
+    pr_to_ap_voc = ns["pr_to_ap_voc"]
+
+    def recording(pr):  # records every class AP the official computes (each twice, in its result order)
+        ap = pr_to_ap_voc(pr)
+        calls.append(float(ap))
+        return ap
+
+    ns["pr_to_ap_voc"] = recording
     return ns
+
+
+def _class_aps(off, fn, *args):
+    off["ap_calls"].clear()
+    mean = float(fn(*args))
+    calls = list(off["ap_calls"])
+    return mean, calls[:len(calls) // 2]
 
 
 def main():
@@ -153,9 +203,11 @@ def main():
             res = {}
             with contextlib.redirect_stdout(io.StringIO()):
                 for t in FRAME_THRS:
-                    res[f"frameAP@{t!r}"] = float(off["frameAP"](g, f, t, print_info=False))
+                    res[f"frameAP@{t!r}"], res[f"frameAP_classes@{t!r}"] = _class_aps(
+                        off, off["frameAP"], g, f, t, False)
                 for t in VIDEO_THRS:
-                    res[f"videoAP@{t!r}"] = float(off["videoAP"](g, v, t, print_info=False))
+                    res[f"videoAP@{t!r}"], res[f"videoAP_classes@{t!r}"] = _class_aps(
+                        off, off["videoAP"], g, v, t, False)
                 low, alla, high = off["videoAP_all"](g, v)
             res["videoAP_all"] = {"mAP_0.05:0.45": float(low), "mAP_0.10:0.90": float(alla), "mAP_0.50:0.95": float(high)}
             out["cases"][name] = res
