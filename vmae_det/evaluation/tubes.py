@@ -346,16 +346,19 @@ def _tube_ious(grows, gfirst, glen, gj, drows, dfirst, dlen, di, gdt, ddt) -> np
     gb, db = grows[:, 1:5].astype(cdt), drows[:, 1:5].astype(cdt)
     garea, darea = garea.astype(cdt), darea.astype(cdt)
     mean = np.zeros(len(gj), dtype=cdt)
-    for length in np.unique(n[ok]):
-        p = np.nonzero(ok & (n == length))[0]
-        ar = np.arange(int(length))
-        gi, dj = gs[p][:, None] + ar, ds[p][:, None] + ar
-        b1, b2 = gb[gi], db[dj]
-        w = np.maximum(0, np.minimum(b1[..., 2], b2[..., 2]) - np.maximum(b1[..., 0], b2[..., 0]))
-        h = np.maximum(0, np.minimum(b1[..., 3], b2[..., 3]) - np.maximum(b1[..., 1], b2[..., 1]))
-        ov = w * h
-        with np.errstate(divide="ignore", invalid="ignore"):
+    okp = np.nonzero(ok)[0]
+    okp = okp[np.argsort(n[okp], kind="stable")]
+    lengths, starts = np.unique(n[okp], return_index=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for length, p in zip(lengths, np.split(okp, starts[1:])):  # one group per overlap length
+            ar = np.arange(int(length))
+            gi, dj = gs[p][:, None] + ar, ds[p][:, None] + ar
+            b1, b2 = gb[gi], db[dj]
+            w = np.maximum(0, np.minimum(b1[..., 2], b2[..., 2]) - np.maximum(b1[..., 0], b2[..., 0]))
+            h = np.maximum(0, np.minimum(b1[..., 3], b2[..., 3]) - np.maximum(b1[..., 1], b2[..., 1]))
+            ov = w * h
             per_frame = ov / (garea[gi] + darea[dj] - ov)
+            # row sums of a (pairs, length) array: numpy's pairwise sum of each row, as np.mean of one tube
             mean[p] = np.true_divide(per_frame.sum(axis=1), int(length))
     if gdt == ddt:
         prod = (mean * ratio.astype(gdt)).astype(np.float64)
