@@ -362,6 +362,30 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tool, module, entry, slow, argv, t
         assert not [p.name for p in (tmp_path / "out").iterdir() if ".tmp" in p.name]
 
 
+def test_sigterm_is_ctrl_c(tmp_path, data):
+    """SIGTERM (kill, a job scheduler) ends a tool as Ctrl-C does (vmae_det.cli.run_main): one line, exit
+    code 130, no traceback, nothing half-written left."""
+    marker = tmp_path / "working"
+    script = INTERRUPT_RUN.format(slow="vmae_det.tools.convert_checkpoint:convert", marker=str(marker),
+                                  tool="vmae_det.tools.convert_checkpoint", entry="cli",
+                                  argv=[str(data / "hf.pth"), str(tmp_path / "out.pth")])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("VMAE_DET_TRACEBACK", None)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.time() + 120
+    while not marker.exists():
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, f"exit code {proc.returncode}\n{out[-3000:]}"
+    assert "Traceback" not in out, out[-3000:]
+    assert [line for line in out.splitlines() if line.startswith(("interrupted", "error:"))] == [
+        "interrupted (SIGTERM): nothing written (an earlier output is untouched)"], out[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["working"]
+
+
 KILLED_RUN = """
 import os, sys, time
 from vmae_det.engine.run_dir import output_dir_lock

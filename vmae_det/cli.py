@@ -4,8 +4,10 @@ Expected failures (a missing or corrupt file, a bad value, an unknown config key
 ``ValueError``/``OSError``/``KeyError`` subclasses with a message naming the file (and line) and what to
 do; :func:`run_main` prints that message as one ``error: <message>`` line instead of a traceback and
 returns exit code 2. Ctrl-C (``KeyboardInterrupt``) becomes one ``interrupted ...`` line and exit code 130
-(128 + SIGINT, what a shell reports). Set ``VMAE_DET_TRACEBACK=1`` to see the traceback anyway. Any other
-exception is a bug and keeps its traceback. Every tool's entry point goes through :func:`run_main`.
+(128 + SIGINT, what a shell reports); SIGTERM (``kill``, a job scheduler stopping the job) is turned into the
+same ``KeyboardInterrupt`` (:func:`sigterm_as_interrupt`), so it unwinds the same way: the same outputs kept or
+cleaned up, one ``interrupted (SIGTERM): ...`` line, exit code 130. Set ``VMAE_DET_TRACEBACK=1`` to see the
+traceback anyway. Any other exception is a bug and keeps its traceback. Every tool's entry point goes through :func:`run_main`.
 
 :func:`check_output_file` / :func:`check_output_dir` check an output path before a tool's work starts (a
 folder where a file is wanted or the reverse, a file on the way, a read-only place), so a bad output path
@@ -13,10 +15,13 @@ fails in seconds, not after the work.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import tempfile
-from typing import Callable, Optional
+import threading
+from typing import Callable, Iterator, Optional
 
 __all__ = [
     "ERROR_EXIT_CODE",
@@ -26,6 +31,7 @@ __all__ = [
     "check_output_dir",
     "check_output_file",
     "run_main",
+    "sigterm_as_interrupt",
     "with_context",
 ]
 
@@ -56,20 +62,46 @@ def with_context(e: BaseException, prefix: str) -> BaseException:
     return new
 
 
-def run_main(main: Callable[[], Optional[int]], interrupted: str = "") -> int:
-    """Call ``main()``; an expected error becomes ``error: ...`` on stderr and exit code 2, Ctrl-C
-    ``interrupted[: <interrupted>]`` and exit code 130 (``interrupted``: what the tool leaves behind)."""
+SIGTERM_MESSAGE = "SIGTERM"
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(SIGTERM_MESSAGE)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM raises ``KeyboardInterrupt("SIGTERM")`` in the main thread, as Ctrl-C does:
+    ``finally`` blocks and ``except KeyboardInterrupt`` clean-ups run (partial files removed, whole ones kept).
+    The earlier handler is restored on leaving. Nothing is changed outside the main thread (Python delivers
+    signals there only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        rc = main()
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def run_main(main: Callable[[], Optional[int]], interrupted: str = "") -> int:
+    """Call ``main()``; an expected error becomes ``error: ...`` on stderr and exit code 2, Ctrl-C or SIGTERM
+    ``interrupted[ (SIGTERM)][: <interrupted>]`` and exit code 130 (``interrupted``: what the tool leaves
+    behind)."""
+    try:
+        with sigterm_as_interrupt():
+            rc = main()
     except EXPECTED_ERRORS as e:
         if os.environ.get("VMAE_DET_TRACEBACK"):
             raise
         print(f"error: {_message(e)}", file=sys.stderr)
         return ERROR_EXIT_CODE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if os.environ.get("VMAE_DET_TRACEBACK"):
             raise
-        print("interrupted" + (f": {interrupted}" if interrupted else " (Ctrl-C)"), file=sys.stderr)
+        how = " (SIGTERM)" if e.args == (SIGTERM_MESSAGE,) else ""
+        print("interrupted" + how + (f": {interrupted}" if interrupted else how or " (Ctrl-C)"), file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
     return int(rc or 0)
 

@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
@@ -169,14 +168,9 @@ def main(argv=None) -> int:
     return 0
 
 
-def _terminate(signum, frame):
-    # SIGTERM unwinds like Ctrl-C, so run_demo removes its partial outputs.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def cli(argv=None) -> int:
     """``main`` through ``vmae_det.cli.run_main``: expected errors as ``error: ...``, exit 2; Ctrl-C/SIGTERM: 130."""
-    signal.signal(signal.SIGTERM, _terminate)
+    # run_main turns SIGTERM into Ctrl-C's KeyboardInterrupt: run_demo removes its partial outputs.
     return run_main(lambda: main(argv),
                     interrupted="no output written; earlier results in the output folder are untouched")
 
