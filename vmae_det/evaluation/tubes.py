@@ -22,7 +22,7 @@ What is reproduced, operation for operation (so the numbers agree to the last di
   tube IoU (ACT's ``iou3dt``): ``(tmax - tmin) / (max last - min first)`` (frame differences, no +1) times the
   mean per-frame IoU over the frames ``tmin..tmax``, 0 without temporal overlap;
 * AP: PASCAL-VOC area (``pr_to_ap_voc``: precision made non-increasing, summed where recall changes); the
-  reported mean is ``np.mean(100 * APs)`` as the official prints it (``mAP_percent``), ``mAP`` that / 100;
+  reported mean is ``np.mean(100 * APs)`` as the official prints it (``mAP_percent``), ``mAP`` the mean of the APs;
   ``videoAP_all`` sums the per-threshold means over 0.50:0.95 (10), 0.05:0.45 (9), 0.10:0.90 (9) with the
   official's threshold floats (``0.5 + 0.05 * i``, ...).
 
@@ -229,9 +229,9 @@ def _first_matches(passing: np.ndarray, candidate: np.ndarray) -> np.ndarray:
 
 def _summary(results: Dict[str, np.ndarray]) -> Dict[str, Any]:
     class_ap = {label: pr_to_ap_voc(pr) for label, pr in results.items()}
-    ap = 100 * np.array([class_ap[label] for label in results])
-    mean = float(np.mean(ap)) if len(ap) else None
-    return {"mAP": None if mean is None else mean / 100, "mAP_percent": mean,
+    ap = np.array([class_ap[label] for label in results])
+    mean = float(np.mean(100 * ap)) if len(ap) else None  # the official's number (percent)
+    return {"mAP": float(np.mean(ap)) if len(ap) else None, "mAP_percent": mean,
             "per_class": {label: float(v) for label, v in class_ap.items()}}
 
 
@@ -427,14 +427,15 @@ def video_ap_all(gt: Dict[str, Any], alldets: Dict[int, list]) -> Dict[str, Any]
     plus every threshold's result under ``"thresholds"``."""
     out: Dict[str, Any] = {"thresholds": {}}
     for name, thrs in VIDEO_AP_RANGES:
-        total = 0
+        total, total_fraction = 0, 0
         for thr in thrs:
             r = video_ap(gt, alldets, thr)
-            out["thresholds"][repr(thr)] = r
+            out["thresholds"][f"{thr:.2f}"] = r
             total += r["mAP_percent"] if r["mAP_percent"] is not None else float("nan")
-        pct = total / float(len(thrs))
+            total_fraction += r["mAP"] if r["mAP"] is not None else float("nan")
+        pct, fraction = total / float(len(thrs)), total_fraction / float(len(thrs))
         out[name + "_percent"] = None if math.isnan(pct) else pct
-        out[name] = None if math.isnan(pct) else pct / 100
+        out[name] = None if math.isnan(fraction) else fraction
     return out
 
 
