@@ -124,3 +124,29 @@ def test_nothing_evaluated_gives_none():
     gt = {"labels": ["basketball save"], "gttubes": {"a": {0: [np.array([[0, 0, 0, 1, 1.0]])]}},
           "test_videos": [["a"]]}
     assert tubes.frame_ap(gt, np.zeros((0, 8)), 0.5)["mAP"] is None
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 4, 5])
+def test_every_pickle_protocol_reads(tmp_path, protocol):
+    """ACT's pickles are Python-2 pickles (protocol 0-2): numpy arrays, dicts, lists, str only."""
+    gt, fd, vd = CASES["edge"]
+    p = tmp_path / "gt.pkl"
+    with open(p, "wb") as f:
+        pickle.dump(gt, f, protocol=protocol)
+    with open(tmp_path / "fd.pkl", "wb") as f:
+        pickle.dump(fd, f, protocol=protocol)
+    loaded = tubes.load_groundtruth(str(p))
+    dets = tubes.load_frame_detections(str(tmp_path / "fd.pkl"), loaded)
+    assert tubes.frame_ap(loaded, dets, 0.5) == tubes.frame_ap(gt, fd, 0.5)
+
+
+def test_module_cli_error_line(tmp_path):
+    import subprocess
+    gt, fd, _ = CASES["edge"]
+    g = _dump(tmp_path / "gt.pkl", gt)
+    bad = fd.copy()
+    bad[0, 0] = -1
+    r = subprocess.run([sys.executable, "-m", "vmae_det.evaluation.tubes", "frameAP", g, _dump(tmp_path / "b.pkl", bad)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "out of range" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
