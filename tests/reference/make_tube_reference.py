@@ -113,6 +113,7 @@ CASES = {
     "random_f32": dict(seed=1),
     "random_f64": dict(seed=2, dtype_gt=np.float64, dtype_det=np.float64),
     "mixed_gt64_det32": dict(seed=3, dtype_gt=np.float64, dtype_det=np.float32),
+    "mixed_gt32_det64": dict(seed=6, dtype_gt=np.float32, dtype_det=np.float64),
     "ties_f32": dict(seed=4, ties=True),
     "ties_f64_many_videos": dict(seed=5, n_videos=15, dtype_gt=np.float64, dtype_det=np.float64, ties=True),
 }
