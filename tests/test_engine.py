@@ -723,3 +723,24 @@ def test_new_runs_keep_every_earlier_runs_metrics(tmp_path):
     assert (out / "metrics.previous.1.json").read_text() == runs[1]
     assert sorted(p.name for p in out.glob("metrics*.json")) == [
         "metrics.json", "metrics.previous.1.json", "metrics.previous.json"]
+
+
+def test_a_full_disk_ends_training_with_one_error_naming_the_output_folder(tmp_path, monkeypatch):
+    """Every event writer failing with ENOSPC (metrics.json, TensorBoard) used to raise again from every hook
+    and at the end of training: now the first failure ends it, once, naming train.output_dir."""
+    import errno
+
+    from detectron2.utils import events
+
+    calls = {"n": 0}
+
+    def full_disk(self):
+        calls["n"] += 1
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(events.JSONWriter, "write", full_disk)
+    monkeypatch.setattr(events.TensorboardXWriter, "write", full_disk)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match=rf"train.output_dir {out}: cannot write the JSONWriter output: No space left"):
+        _train(tmp_path, f"train.output_dir={out}", "train.max_iter=6", "train.log_period=2")
+    assert calls["n"] == 1  # no second attempt, not even when training ends

@@ -10,10 +10,11 @@ from typing import Callable, Iterable, List, Optional, Union
 
 from detectron2.engine import HookBase, hooks
 from detectron2.utils import comm
+from detectron2.utils.events import EventWriter
 
 from ..formats.atomic import atomic_save
 
-__all__ = ["LossCurveHook", "SkipCounterHook", "ResumableBestCheckpointer", "plot_metrics"]
+__all__ = ["GuardedWriters", "LossCurveHook", "SkipCounterHook", "ResumableBestCheckpointer", "plot_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,38 @@ def plot_metrics(metrics_json: str, out_png: str, keys: Optional[Iterable[str]] 
     atomic_save(out_png, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return out_png
+
+
+class GuardedWriters(EventWriter):
+    """Event writers (console, metrics.json, TensorBoard) written together, whose first ``OSError`` (a full or
+    read-only disk) ends training with one error naming the output folder; after it none of them writes or
+    closes again, so the failure is not raised anew by every hook and at the end of training (and detectron2's
+    console printer is never asked twice for one iteration, which divides by zero).
+
+    Args:
+        writers: the wrapped ``EventWriter`` s, in order.
+        output_dir: named in the error.
+    """
+
+    def __init__(self, writers: Iterable[EventWriter], output_dir: str) -> None:
+        self.writers, self.output_dir, self.failed = list(writers), output_dir, False
+
+    def _each(self, method: str) -> None:
+        if self.failed:
+            return
+        for writer in self.writers:
+            try:
+                getattr(writer, method)()
+            except OSError as e:
+                self.failed = True
+                raise OSError(f"train.output_dir {self.output_dir}: cannot write the {type(writer).__name__} "
+                              f"output: {e.strerror or e}") from e
+
+    def write(self) -> None:
+        self._each("write")
+
+    def close(self) -> None:
+        self._each("close")
 
 
 class LossCurveHook(HookBase):

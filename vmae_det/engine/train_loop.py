@@ -36,7 +36,7 @@ from .arguments import default_argument_parser
 from .checkpoint import AtomicCheckpointer
 from .checks import check_run
 from .data_flags import apply_data_flags
-from .hooks import LossCurveHook, ResumableBestCheckpointer
+from .hooks import GuardedWriters, LossCurveHook, ResumableBestCheckpointer
 from .launch import check_launch_args, launch, torchrun_env, uses_env_rendezvous
 from .resume import (
     check_checkpoint_matches,
@@ -331,7 +331,10 @@ def _do_train(cfg, args, extra_hooks: Iterable = ()):
             hook_list.append(ResumableBestCheckpointer(eval_period, checkpointer, cfg.train.best_metric, mode="max"))
     if comm.is_main_process():
         hook_list.append(
-            hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter), period=cfg.train.log_period)
+            hooks.PeriodicWriter(  # a full disk: one error, not one per hook
+                [GuardedWriters(default_writers(cfg.train.output_dir, cfg.train.max_iter), cfg.train.output_dir)],
+                period=cfg.train.log_period,
+            )
         )
         hook_list.append(LossCurveHook(cfg.train.output_dir, cfg.train.checkpointer.period))
     trainer.register_hooks(hook_list)
