@@ -46,7 +46,7 @@ from ...formats.ava import (
     AVAFormatError, LABEL_MAP_FILES, annotation_file_names, read_ava_csv, read_exclusions, read_labelmap, row_timestamps,
 )
 from ...formats.ava_boxes import read_proposals
-from ...formats.atomic import atomic_write_bytes, atomic_write_text
+from ...formats.atomic import atomic_write_bytes, atomic_write_text, commit_file
 from ...formats.video_writer import VideoWriter, h264_available
 from ...formats.vmad_layout import (
     CLIP_SECONDS, CLIPS_DIR, KEYFRAME_SECONDS, PERSON_BOX_FILES, VMAD_FPS, VMAD_SHORT_SIDE, image_info_file,
@@ -476,12 +476,7 @@ class _ClipWriter:
     def commit(self) -> None:
         try:
             self.writer.close()
-            fd = os.open(self.tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(self.tmp, self.path)
+            commit_file(self.tmp, self.path)
         except BaseException:
             self.abort()
             raise
