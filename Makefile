@@ -44,6 +44,7 @@ quickstart-compare: $(STAMP)
 
 lint: $(STAMP_DEV)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # installed versions = the lock, and pip check
 check-lock: $(STAMP_DEV)

@@ -5,6 +5,7 @@ files. Prints both timings and the ratio, and asserts equal mAP (1e-9) and a >= 
 
     OMP_NUM_THREADS=1 python benchmarks/bench_ava_eval.py [--protocol 2019|2020]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,11 @@ def synth(path_gt: str, path_det: str, path_ex: str, *, keyframes=1000, per_keyf
     """AVA-like files: 1-5 people per keyframe, 1-3 actions each, jittered detections, 10% junk."""
     rng = random.Random(seed)
     ids = list(read_labelmap(DEFAULT_LABEL_MAP))
-    with open(path_gt, "w", newline="") as fg, open(path_det, "w", newline="") as fd, open(path_ex, "w", newline="") as fe:
+    with (
+        open(path_gt, "w", newline="") as fg,
+        open(path_det, "w", newline="") as fd,
+        open(path_ex, "w", newline="") as fe,
+    ):
         gw, dw, ew = csv.writer(fg), csv.writer(fd), csv.writer(fe)
         for k in range(keyframes):
             vid, ts = f"video{k // 100:03d}", 902 + k % 100
@@ -71,7 +76,8 @@ def main() -> None:
         # Algorithm only (rows already in memory): the reference still parses its string rows, as
         # the official read_csv does; ours gets them parsed by read_ava_csv, timed separately below.
         t_ref, (ref_map, _) = best_of(
-            lambda: reference.run_evaluation(labelmap_lines, gt_list, det_list, ex_list, args.protocol))
+            lambda: reference.run_evaluation(labelmap_lines, gt_list, det_list, ex_list, args.protocol)
+        )
         gt_rows, det_rows = read_ava_csv(gt), read_ava_csv(det)
         t_core, result = best_of(lambda: evaluate(gt_rows, det_rows, label_map, ex_pairs, args.protocol))
         t_read, _ = best_of(lambda: (read_ava_csv(gt), read_ava_csv(det)))

@@ -18,6 +18,7 @@ decimals, no excluded timestamps), so ours runs with ``--protocol 2020``.
 Sizes are detection rows: 50 per keyframe for the small case (the official per-keyframe cap), and for a
 full AVA-val-sized file 3 boxes x 60 classes = 180 rows per keyframe (~57k keyframes for 10 M rows).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,9 @@ def synth(folder: str, rows: int, seed: int = 0) -> tuple:
             gt_lines, det_lines = [], []
             for i in range(n):
                 x1, y1 = rng.uniform(0, 0.7, people[i]), rng.uniform(0, 0.5, people[i])
-                box = np.stack([x1, y1, x1 + rng.uniform(0.1, 0.3, people[i]), y1 + rng.uniform(0.2, 0.5, people[i])], 1)
+                box = np.stack(
+                    [x1, y1, x1 + rng.uniform(0.1, 0.3, people[i]), y1 + rng.uniform(0.2, 0.5, people[i])], 1
+                )
                 for p in range(people[i]):
                     for a in rng.choice(ids, rng.integers(1, 4), replace=False):
                         coords = ",".join(f"{v:.3f}" for v in box[p])
@@ -71,8 +74,10 @@ def synth(folder: str, rows: int, seed: int = 0) -> tuple:
                 jit = np.clip(box[which] + rng.normal(0, 0.03, (per_kf, 4)), 0, 1)
                 acts = rng.choice(ids, per_kf) if per_kf == 50 else np.tile(ids, per_kf // len(ids) + 1)[:per_kf]
                 sc = rng.random(per_kf)
-                det_lines += [f"{vids[i]},{stamps[i]},{b[0]:.3f},{b[1]:.3f},{b[2]:.3f},{b[3]:.3f},{a},{s:.4f}\n"
-                              for b, a, s in zip(jit.tolist(), acts.tolist(), sc.tolist())]
+                det_lines += [
+                    f"{vids[i]},{stamps[i]},{b[0]:.3f},{b[1]:.3f},{b[2]:.3f},{b[3]:.3f},{a},{s:.4f}\n"
+                    for b, a, s in zip(jit.tolist(), acts.tolist(), sc.tolist())
+                ]
             fg.writelines(gt_lines)
             fd.writelines(det_lines[: max(0, rows - start * per_kf)])
     return gt_path, det_path
@@ -105,31 +110,52 @@ def main() -> None:
         with open(os.path.join(tmp, "sitecustomize.py"), "w") as f:
             f.write(SHIM)
         official_env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(args.official, "ava"), tmp])}
-        print(f"official: python -O {script} -l LABELMAP -g GT -d DET (its example usage); "
-              f"ours: python -m vmae_det.evaluation.ava --protocol 2020; load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"official: python -O {script} -l LABELMAP -g GT -d DET (its example usage); "
+            f"ours: python -m vmae_det.evaluation.ava --protocol 2020; load average {os.getloadavg()[0]:.2f}"
+        )
         print(f"{'rows':>10} {'official s':>11} {'ours s':>8} {'ratio':>7} {'official MiB':>13} {'ours MiB':>9}  mAP")
         for rows in args.sizes:
             folder = args.keep_files or tmp
             os.makedirs(folder, exist_ok=True)
             gt, det = synth(folder, rows)
-            t_off, m_off, out_off = timed([sys.executable, "-O", script, "-l", DEFAULT_LABEL_MAP, "-g", gt, "-d", det],
-                                          env=official_env, cwd=args.official)
+            t_off, m_off, out_off = timed(
+                [sys.executable, "-O", script, "-l", DEFAULT_LABEL_MAP, "-g", gt, "-d", det],
+                env=official_env,
+                cwd=args.official,
+            )
             # its pprint of np.float64 is the shortest repr, so float() gives back the exact value
             found = re.search(r"'PascalBoxes_Precision/mAP@0\.5IOU':\s*(?:np\.float64\()?([-0-9.eE+]+|nan)", out_off)
             if not found:
                 raise RuntimeError(f"no mAP in the official output:\n{out_off[-2000:]}")
             official_map = float(found.group(1))
-            ours_cmd = [sys.executable, "-m", "vmae_det.evaluation.ava", "-l", DEFAULT_LABEL_MAP, "-g", gt, "-d", det,
-                        "--protocol", "2020"]
+            ours_cmd = [
+                sys.executable,
+                "-m",
+                "vmae_det.evaluation.ava",
+                "-l",
+                DEFAULT_LABEL_MAP,
+                "-g",
+                gt,
+                "-d",
+                det,
+                "--protocol",
+                "2020",
+            ]
             t_ours, m_ours, out_ours = timed(ours_cmd, cwd=REPO)
             ours_map = float(re.search(r"mAP \(fraction, all digits\): (\S+)", out_ours).group(1))
             out_dir = os.path.join(tmp, "ours")
             timed(ours_cmd + ["--output-dir", out_dir], cwd=REPO)
             json_map = json.load(open(os.path.join(out_dir, "ava_metrics.json")))["mAP"]
-            same = ("equal" if ours_map == official_map == json_map
-                    else f"DIFFERENT ({ours_map!r}, json {json_map!r} vs official {official_map!r})")
-            print(f"{rows:>10} {t_off:>11.2f} {t_ours:>8.2f} {t_off / t_ours:>6.1f}x {m_off:>13.0f} {m_ours:>9.0f}  "
-                  f"{official_map!r} {same}")
+            same = (
+                "equal"
+                if ours_map == official_map == json_map
+                else f"DIFFERENT ({ours_map!r}, json {json_map!r} vs official {official_map!r})"
+            )
+            print(
+                f"{rows:>10} {t_off:>11.2f} {t_ours:>8.2f} {t_off / t_ours:>6.1f}x {m_off:>13.0f} {m_ours:>9.0f}  "
+                f"{official_map!r} {same}"
+            )
             if not ours_map == official_map == json_map:
                 sys.exit(1)
 

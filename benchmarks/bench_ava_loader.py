@@ -8,6 +8,7 @@ ratio is printed: the clips/s of the two trees side by side in one run. Single p
 
     python benchmarks/bench_ava_loader.py [--minutes 5] [--clips 40] [--baseline /tmp/base]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,10 +64,10 @@ def measure(args) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    import vmae_det  # noqa: F401
     from detectron2.config import instantiate
     from detectron2.data.build import trivial_batch_collator
 
+    import vmae_det  # noqa: F401
     from vmae_det.config import load_config
 
     cfg = load_config(os.path.join(args.tree, "configs/ava/vit_b.py"))
@@ -78,24 +79,33 @@ def measure(args) -> dict:
         dicts = []
         for _ in range(args.clips):
             ts = 902 + rng.randint(0, seconds - 5)
-            d = {"video_id": "long", "timestamp": ts, "fps": 30,
-                 "annotations": [{"bbox": [0.1, 0.2, 0.4, 0.9], "actions": [12, 80], "person_id": 0},
-                                 {"bbox": [0.5, 0.1, 0.8, 0.95], "actions": [14], "person_id": 1}],
-                 "proposals": {"boxes": np.zeros((0, 4), np.float32), "scores": np.zeros((0,), np.float32)}}
+            d = {
+                "video_id": "long",
+                "timestamp": ts,
+                "fps": 30,
+                "annotations": [
+                    {"bbox": [0.1, 0.2, 0.4, 0.9], "actions": [12, 80], "person_id": 0},
+                    {"bbox": [0.5, 0.1, 0.8, 0.95], "actions": [14], "person_id": 1},
+                ],
+                "proposals": {"boxes": np.zeros((0, 4), np.float32), "scores": np.zeros((0,), np.float32)},
+            }
             d["video_path" if layout == "videos" else "frames_dir"] = args.video if layout == "videos" else args.frames
             dicts.append(d)
         mapper(dicts[0])  # warm-up (e.g. a decoder's index cache)
         times, batch_times = [], []
         for i in range(0, len(dicts), 4):
             t0 = time.perf_counter()
-            outs = [mapper(d) for d in dicts[i:i + 4]]
+            outs = [mapper(d) for d in dicts[i : i + 4]]
             t1 = time.perf_counter()
             trivial_batch_collator(outs)
             times.append((t1 - t0) / len(outs))
             batch_times.append((time.perf_counter() - t1) / len(outs))
         per_clip = statistics.median(times)
-        entry = {"clips_per_s": 1 / per_clip, "ms_per_clip": 1e3 * per_clip,
-                 "batch_ms": 1e3 * statistics.median(batch_times)}
+        entry = {
+            "clips_per_s": 1 / per_clip,
+            "ms_per_clip": 1e3 * per_clip,
+            "batch_ms": 1e3 * statistics.median(batch_times),
+        }
         try:  # the breakdown needs this tree's mapper pieces
             from vmae_det.data.ava.clip_source import clip_indices, clip_source_for
             from vmae_det.data.transforms import apply_augmentations_to_clip
@@ -142,8 +152,10 @@ def main() -> None:
         make_video(video, args.minutes)
     if not os.path.isdir(frames):
         make_frames(video, frames, "long", args.frame_seconds * 30 + 60)
-    print(f"video {os.path.getsize(video) / 2**20:.0f} MiB, {args.minutes} min; frames layout "
-          f"{args.frame_seconds} s of JPEGs; {args.clips} clips of 16 frames at stride 4, ViT-B recipe mapper, 1 thread")
+    print(
+        f"video {os.path.getsize(video) / 2**20:.0f} MiB, {args.minutes} min; frames layout "
+        f"{args.frame_seconds} s of JPEGs; {args.clips} clips of 16 frames at stride 4, ViT-B recipe mapper, 1 thread"
+    )
     trees = {"this tree": REPO}
     if args.baseline:
         trees["baseline"] = os.path.abspath(args.baseline)
@@ -151,16 +163,34 @@ def main() -> None:
     for name, tree in trees.items():
         out = os.path.join(work, f"{name.replace(' ', '_')}.json")
         env = {**os.environ, "PYTHONPATH": tree, "OMP_NUM_THREADS": "1"}
-        cmd = [sys.executable, os.path.abspath(__file__), "--measure-json", out, "--tree", tree, "--video", video,
-               "--frames", frames, "--seconds", str(int(args.minutes * 60)), "--frame-seconds",
-               str(args.frame_seconds), "--clips", str(args.clips)]
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--measure-json",
+            out,
+            "--tree",
+            tree,
+            "--video",
+            video,
+            "--frames",
+            frames,
+            "--seconds",
+            str(int(args.minutes * 60)),
+            "--frame-seconds",
+            str(args.frame_seconds),
+            "--clips",
+            str(args.clips),
+        ]
         subprocess.run(cmd, env=env, check=True)
         measured[name] = json.load(open(out))
     for layout in ("videos", "frames"):
         for name, res in measured.items():
             r = res[layout]
-            parts = (f"decode {r['decode_ms']:.1f} ms + transform {r['transform_ms']:.1f} ms + batch {r['batch_ms']:.2f} ms"
-                     if "decode_ms" in r else r.get("breakdown", ""))
+            parts = (
+                f"decode {r['decode_ms']:.1f} ms + transform {r['transform_ms']:.1f} ms + batch {r['batch_ms']:.2f} ms"
+                if "decode_ms" in r
+                else r.get("breakdown", "")
+            )
             print(f"{layout:7s} {name:10s} {r['clips_per_s']:6.1f} clips/s ({r['ms_per_clip']:.1f} ms/clip: {parts})")
         if "baseline" in measured:
             ratio = measured["this tree"][layout]["clips_per_s"] / measured["baseline"][layout]["clips_per_s"]

@@ -12,6 +12,7 @@ Benchmark, not a test: it prints numbers.
 
     python benchmarks/bench_detector.py [--config-file configs/ava/tiny.py] [--batch 8] [--iters 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,9 @@ import time
 from pathlib import Path
 
 import torch
-
-import vmae_det  # noqa: F401
 from detectron2.config import instantiate
 
+import vmae_det  # noqa: F401
 import vmae_det.data  # noqa: F401  (registers datasets)
 from vmae_det.config import load_config
 from vmae_det.engine.train_loop import resolve_device
@@ -153,7 +153,9 @@ def main():
     print(f"training it/s       with data loading: {itf:6.2f}   model step only: {itm:6.2f}   ratio {itf / itm:.2f}")
     print(f"training clips/s    {itf * args.batch:.1f} (batch {args.batch})")
     what = "CUDA max_memory_allocated growth" if mem["device"] == "cuda" else "peak resident-set growth (CPU)"
-    print(f"one training step   {what}: {mem['step_peak_mb']:.1f} MB   (process at peak {mem['process_peak_mb']:.0f} MB)")
+    print(
+        f"one training step   {what}: {mem['step_peak_mb']:.1f} MB   (process at peak {mem['process_peak_mb']:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ ratios against the fp16/explicit baseline. Write the numbers, naming the card, i
 On CPU there is no flash kernel or fp16 autocast worth measuring: the smoke run exercises the code paths
 (bf16 autocast, SDPA's default kernel) and prints times that say nothing about GPUs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,13 @@ def sdpa_backend(name, device):
 def build(args, variant, device):
     dtype, impl, backend, ckpt, compile_ = VARIANTS[variant]
     torch.manual_seed(0)
-    model = build_videomae(args.size, encoder_kwargs=dict(img_size=args.img_size, num_frames=args.frames,
-                                                         use_checkpoint=ckpt)).to(device).train()
+    model = (
+        build_videomae(
+            args.size, encoder_kwargs=dict(img_size=args.img_size, num_frames=args.frames, use_checkpoint=ckpt)
+        )
+        .to(device)
+        .train()
+    )
     set_attention_impl(model, impl)
     opt = torch.optim.AdamW(model.parameters(), lr=1.5e-4, betas=(0.9, 0.95))
     scaler = torch.amp.GradScaler(device.type) if dtype is torch.float16 and device.type == "cuda" else None
@@ -68,6 +74,7 @@ def build(args, variant, device):
         else:
             loss.backward()
             opt.step()
+
     return step
 
 
@@ -107,7 +114,10 @@ def main() -> None:
                 torch.cuda.synchronize()
             times[v].append(time.perf_counter() - t0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke run)"
-    print(f"{name}: ViT-{args.size} batch {args.batch}, {args.frames}x{args.img_size}^2, mask 0.9, torch {torch.__version__}")
+    print(
+        f"{name}: ViT-{args.size} batch {args.batch}, {args.frames}x{args.img_size}^2, mask 0.9, "
+        f"torch {torch.__version__}"
+    )
     base = args.variants[0]
     for v in args.variants:
         med = statistics.median(times[v])

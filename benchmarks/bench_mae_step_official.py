@@ -29,6 +29,7 @@ and a folder with ``timm==0.4.12`` and ``einops`` (``pip install --no-deps -t DI
     python benchmarks/bench_mae_step_official.py --official /path/to/VideoMAE --deps DIR \
         [--batch 2] [--iters 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,11 +56,25 @@ def _official_args(batch: int) -> types.SimpleNamespace:
     """run_mae_pretraining.py's argparse defaults overridden by SCRIPT's arguments (one process, ``batch`` clips)."""
     a = types.SimpleNamespace(
         # SCRIPT
-        mask_type="tube", mask_ratio=0.9, model="pretrain_videomae_small_patch16_224", decoder_depth=4,
-        batch_size=batch, num_frames=FRAMES, sampling_rate=4, opt="adamw", opt_betas=[0.9, 0.95],
+        mask_type="tube",
+        mask_ratio=0.9,
+        model="pretrain_videomae_small_patch16_224",
+        decoder_depth=4,
+        batch_size=batch,
+        num_frames=FRAMES,
+        sampling_rate=4,
+        opt="adamw",
+        opt_betas=[0.9, 0.95],
         # argparse defaults
-        input_size=IMG, drop_path=0.0, normlize_target=True, opt_eps=1e-8, clip_grad=None, momentum=0.9,
-        weight_decay=0.05, lr=1.5e-4, use_checkpoint=False,
+        input_size=IMG,
+        drop_path=0.0,
+        normlize_target=True,
+        opt_eps=1e-8,
+        clip_grad=None,
+        momentum=0.9,
+        weight_decay=0.05,
+        lr=1.5e-4,
+        use_checkpoint=False,
     )
     a.lr = a.lr * batch / 256  # main(): args.lr * total_batch_size / 256
     return a
@@ -76,17 +91,22 @@ def main() -> None:
     sys.path[:0] = [args.official, args.deps]
     warnings.filterwarnings("ignore")  # torch.cuda.amp.* on a CPU-only machine
     import modeling_pretrain  # noqa: E402,F401  (official; registers the timm models)
+    from detectron2.config import LazyConfig, instantiate  # noqa: E402
     from einops import rearrange  # noqa: E402
     from optim_factory import create_optimizer  # noqa: E402  (official)
     from timm.models import create_model  # noqa: E402
 
-    from detectron2.config import LazyConfig, instantiate  # noqa: E402
-
     oa = _official_args(args.batch)
     torch.manual_seed(0)
     # run_mae_pretraining.get_model(args)
-    official = create_model(oa.model, pretrained=False, drop_path_rate=oa.drop_path, drop_block_rate=None,
-                            decoder_depth=oa.decoder_depth, use_checkpoint=oa.use_checkpoint)
+    official = create_model(
+        oa.model,
+        pretrained=False,
+        drop_path_rate=oa.drop_path,
+        drop_block_rate=None,
+        decoder_depth=oa.decoder_depth,
+        use_checkpoint=oa.use_checkpoint,
+    )
     with contextlib.redirect_stdout(io.StringIO()):  # it prints every parameter's name
         opt_off = create_optimizer(oa, official)
     scaler = torch.cuda.amp.GradScaler()  # NativeScalerWithGradNormCount's; disabled without CUDA
@@ -112,8 +132,9 @@ def main() -> None:
     def get_grad_norm_(parameters, norm_type: float = 2.0) -> torch.Tensor:  # official utils.get_grad_norm_
         parameters = [p for p in parameters if p.grad is not None]
         device = parameters[0].grad.device
-        return torch.norm(torch.stack([torch.norm(p.grad.detach(), norm_type).to(device) for p in parameters]),
-                          norm_type)
+        return torch.norm(
+            torch.stack([torch.norm(p.grad.detach(), norm_type).to(device) for p in parameters]), norm_type
+        )
 
     def official_step() -> None:  # engine_for_pretraining.train_one_epoch, one iteration
         bool_masked_pos = mask.flatten(1).to(torch.bool)
@@ -121,7 +142,8 @@ def main() -> None:
             unnorm = videos * std + mean
             squeeze = rearrange(unnorm, "b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2) c", p0=2, p1=p, p2=p)
             norm = (squeeze - squeeze.mean(dim=-2, keepdim=True)) / (
-                squeeze.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6)
+                squeeze.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
+            )
             patches = rearrange(norm, "b n p c -> b n (p c)")
             B, _, C = patches.shape
             labels = patches[bool_masked_pos].reshape(B, -1, C)
@@ -142,13 +164,17 @@ def main() -> None:
         loss.backward()
         opt_ours.step()
 
-    print(f"official: run_mae_pretraining.py as {SCRIPT} runs it: --model {oa.model} --decoder_depth "
-          f"{oa.decoder_depth} --mask_type {oa.mask_type} --mask_ratio {oa.mask_ratio} --drop_path {oa.drop_path} "
-          f"--normlize_target {oa.normlize_target} --opt {oa.opt} --opt_betas {' '.join(map(str, oa.opt_betas))} "
-          f"--weight_decay {oa.weight_decay} --clip_grad {oa.clip_grad}; lr {oa.lr:.3g} (batch {args.batch}); "
-          f"fp32 (its CUDA autocast/GradScaler are off on a CPU); {len(opt_off.param_groups)} param groups")
-    print(f"ours: {OUR_CONFIG}: decoder depth {len(ours.decoder.blocks)}, mask tube 0.9, norm_pix_loss, "
-          f"build_adamw betas {tuple(cfg.optimizer.betas)}, weight decay {cfg.optimizer.weight_decay}, fp32")
+    print(
+        f"official: run_mae_pretraining.py as {SCRIPT} runs it: --model {oa.model} --decoder_depth "
+        f"{oa.decoder_depth} --mask_type {oa.mask_type} --mask_ratio {oa.mask_ratio} --drop_path {oa.drop_path} "
+        f"--normlize_target {oa.normlize_target} --opt {oa.opt} --opt_betas {' '.join(map(str, oa.opt_betas))} "
+        f"--weight_decay {oa.weight_decay} --clip_grad {oa.clip_grad}; lr {oa.lr:.3g} (batch {args.batch}); "
+        f"fp32 (its CUDA autocast/GradScaler are off on a CPU); {len(opt_off.param_groups)} param groups"
+    )
+    print(
+        f"ours: {OUR_CONFIG}: decoder depth {len(ours.decoder.blocks)}, mask tube 0.9, norm_pix_loss, "
+        f"build_adamw betas {tuple(cfg.optimizer.betas)}, weight decay {cfg.optimizer.weight_decay}, fp32"
+    )
     fns = {"official": official_step, "ours": our_step}
     for fn in fns.values():
         for _ in range(args.warmup):
@@ -160,10 +186,14 @@ def main() -> None:
             fn()
             times[name].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"ViT-S batch {args.batch}, {FRAMES}x{IMG}^2, mask 0.9 tube, decoder depth 4 both, fp32, "
-          f"CPU threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
-    print(f"official {med['official'] * 1e3:.0f} ms, ours {med['ours'] * 1e3:.0f} ms, "
-          f"speed-up {med['official'] / med['ours']:.2f}x")
+    print(
+        f"ViT-S batch {args.batch}, {FRAMES}x{IMG}^2, mask 0.9 tube, decoder depth 4 both, fp32, "
+        f"CPU threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"official {med['official'] * 1e3:.0f} ms, ours {med['ours'] * 1e3:.0f} ms, "
+        f"speed-up {med['official'] / med['ours']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

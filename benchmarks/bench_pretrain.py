@@ -10,6 +10,7 @@ affect both sides alike. This is a benchmark, not a test: it prints numbers and 
 
     python benchmarks/bench_pretrain.py [--size tiny|small|base] [--frames 16] [--img-size 112] [--batch 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved_medians(fns: Dict[str, Callable[[], None]], iters: int, warmup: int,
-                        device: torch.device) -> Dict[str, float]:
+def interleaved_medians(
+    fns: Dict[str, Callable[[], None]], iters: int, warmup: int, device: torch.device
+) -> Dict[str, float]:
     """Median seconds per call of each function, measured in alternation."""
     for fn in fns.values():
         for _ in range(warmup):
@@ -68,8 +70,9 @@ def main() -> None:
     batch = [{"clip": c} for c in clips]
     grid = model.encoder.grid_size
     x = ((clips.float() - model.pixel_mean.cpu()) / model.pixel_std.cpu()).to(device)
-    masks = {r: build_masking("tube", grid, r)(args.batch, torch.Generator().manual_seed(0)).to(device)
-             for r in (0.9, 0.0)}
+    masks = {
+        r: build_masking("tube", grid, r)(args.batch, torch.Generator().manual_seed(0)).to(device) for r in (0.9, 0.0)
+    }
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
 
     def step() -> None:
@@ -84,26 +87,35 @@ def main() -> None:
             with autocast:
                 out = model.encoder.forward_tokens(x, masks[ratio])
             out.float().square().mean().backward()
+
         return run
 
-    print(f"device={device} size={args.size} clip={args.frames}x{args.img_size}^2 batch={args.batch} "
-          f"tokens={grid[0] * grid[1] * grid[2]} amp={args.amp} threads={torch.get_num_threads()}")
+    print(
+        f"device={device} size={args.size} clip={args.frames}x{args.img_size}^2 batch={args.batch} "
+        f"tokens={grid[0] * grid[1] * grid[2]} amp={args.amp} threads={torch.get_num_threads()}"
+    )
 
-    enc = interleaved_medians({"mask 0.9": encoder_step(0.9), "mask 0.0": encoder_step(0.0)},
-                              args.iters, args.warmup, device)
-    print(f"encoder fwd+bwd: mask 0.9 {enc['mask 0.9'] * 1e3:.1f} ms, mask 0.0 {enc['mask 0.0'] * 1e3:.1f} ms, "
-          f"ratio 0.9/0.0 = {enc['mask 0.9'] / enc['mask 0.0']:.3f}")
+    enc = interleaved_medians(
+        {"mask 0.9": encoder_step(0.9), "mask 0.0": encoder_step(0.0)}, args.iters, args.warmup, device
+    )
+    print(
+        f"encoder fwd+bwd: mask 0.9 {enc['mask 0.9'] * 1e3:.1f} ms, mask 0.0 {enc['mask 0.0'] * 1e3:.1f} ms, "
+        f"ratio 0.9/0.0 = {enc['mask 0.9'] / enc['mask 0.0']:.3f}"
+    )
 
     def with_impl(impl: str) -> Callable[[], None]:
         def run() -> None:
             set_attention_impl(model, impl)
             step()
+
         return run
 
     att = interleaved_medians({"sdpa": with_impl("sdpa"), "math": with_impl("math")}, args.iters, args.warmup, device)
     set_attention_impl(model, "sdpa")
-    print(f"pretrain step (mask 0.9): sdpa {att['sdpa'] * 1e3:.1f} ms, explicit softmax {att['math'] * 1e3:.1f} ms, "
-          f"ratio sdpa/explicit = {att['sdpa'] / att['math']:.3f}")
+    print(
+        f"pretrain step (mask 0.9): sdpa {att['sdpa'] * 1e3:.1f} ms, explicit softmax {att['math'] * 1e3:.1f} ms, "
+        f"ratio sdpa/explicit = {att['sdpa'] / att['math']:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 The official file runs with the numpy >= 2.4 fix applied at run time (tests/reference/make_tube_reference.py).
 Prints the times, the ratio and both mAPs (they must be equal).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,29 +44,60 @@ def build(rows_wanted, tubes_per_gt=3, seed=0, n_videos=60, n_labels=10, nframes
                     x, y = rng.uniform(0, W - 200), rng.uniform(0, H - 200)
                     b = np.array([x, y, x + rng.uniform(50, 200), y + rng.uniform(50, 200)]) + rng.normal(0, 3, (n, 4))
                     gttubes[v][il].append(np.column_stack([np.arange(f0, f0 + n), b]).astype(np.float32))
-    gt = {"labels": [f"class {i}" for i in range(n_labels)], "gttubes": gttubes,
-          "nframes": {v: nframes for v in videos}, "train_videos": [[]], "test_videos": [videos],
-          "resolution": {v: (int(H), int(W)) for v in videos}}
+    gt = {
+        "labels": [f"class {i}" for i in range(n_labels)],
+        "gttubes": gttubes,
+        "nframes": {v: nframes for v in videos},
+        "train_videos": [[]],
+        "test_videos": [videos],
+        "resolution": {v: (int(H), int(W)) for v in videos},
+    }
     rows, vd = [], {il: [] for il in range(n_labels)}
     for iv, v in enumerate(videos):
         for il, tl in gttubes[v].items():
             for t in tl:
                 for _ in range(2):
                     lab = np.where(rng.random(len(t)) < 0.8, il, rng.integers(0, n_labels, len(t)))
-                    rows.append(np.column_stack([np.full(len(t), iv), t[:, 0], lab, rng.random(len(t)),
-                                                 t[:, 1:5] + rng.normal(0, 15, (len(t), 4))]))
+                    rows.append(
+                        np.column_stack(
+                            [
+                                np.full(len(t), iv),
+                                t[:, 0],
+                                lab,
+                                rng.random(len(t)),
+                                t[:, 1:5] + rng.normal(0, 15, (len(t), 4)),
+                            ]
+                        )
+                    )
                 for _ in range(tubes_per_gt):
                     a, b = sorted(rng.integers(0, len(t), 2))
-                    seg = t[a:b + 1]
-                    tube = np.column_stack([seg[:, 0], seg[:, 1:5] + rng.normal(0, 10, (len(seg), 4)),
-                                            rng.random(len(seg))]).astype(np.float32)
-                    vd[il if rng.random() < 0.8 else int(rng.integers(0, n_labels))].append((v, float(rng.random()), tube))
+                    seg = t[a : b + 1]
+                    tube = np.column_stack(
+                        [seg[:, 0], seg[:, 1:5] + rng.normal(0, 10, (len(seg), 4)), rng.random(len(seg))]
+                    ).astype(np.float32)
+                    vd[il if rng.random() < 0.8 else int(rng.integers(0, n_labels))].append(
+                        (v, float(rng.random()), tube)
+                    )
     fd = np.concatenate(rows)
     extra = max(0, rows_wanted - len(fd))
     x, y = rng.uniform(0, W - 200, extra), rng.uniform(0, H - 200, extra)
-    fd = np.concatenate([fd, np.column_stack([rng.integers(0, n_videos, extra), rng.integers(0, nframes, extra),
-                                              rng.integers(0, n_labels, extra), rng.random(extra),
-                                              x, y, x + rng.uniform(30, 200, extra), y + rng.uniform(30, 200, extra)])])
+    fd = np.concatenate(
+        [
+            fd,
+            np.column_stack(
+                [
+                    rng.integers(0, n_videos, extra),
+                    rng.integers(0, nframes, extra),
+                    rng.integers(0, n_labels, extra),
+                    rng.random(extra),
+                    x,
+                    y,
+                    x + rng.uniform(30, 200, extra),
+                    y + rng.uniform(30, 200, extra),
+                ]
+            ),
+        ]
+    )
     return gt, fd.astype(np.float32), vd
 
 
@@ -77,13 +109,16 @@ def main():
     args = ap.parse_args()
     off = ref.load_official(args.official)
     gt, fd, vd = build(args.rows, args.tubes_per_gt)
-    print(f"{len(fd)} frame detections, {sum(map(len, vd.values()))} detected tubes, "
-          f"{sum(len(t) for v in gt['gttubes'].values() for t in v.values())} ground-truth tubes")
+    print(
+        f"{len(fd)} frame detections, {sum(map(len, vd.values()))} detected tubes, "
+        f"{sum(len(t) for v in gt['gttubes'].values() for t in v.values())} ground-truth tubes"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         g, f, v = (os.path.join(tmp, n) for n in ("gt.pkl", "fd.pkl", "vd.pkl"))
         for p, obj in ((g, gt), (f, fd), (v, vd)):
             with open(p, "wb") as fh:
                 pickle.dump(obj, fh)
+
         def ours_frame():
             gt_ = tubes.load_groundtruth(g)
             return tubes.frame_ap(gt_, tubes.load_frame_detections(f, gt_), 0.5)
@@ -100,8 +135,10 @@ def main():
             t0 = time.perf_counter()
             mine = ours()["mAP_percent"]
             t_ours = time.perf_counter() - t0
-            print(f"{task}@{thr}: official {t_off:.2f} s, ours {t_ours:.2f} s, {t_off / t_ours:.1f}x; "
-                  f"mAP official {official!r} ours {mine!r} ({'equal' if official == mine else 'DIFFERENT'})")
+            print(
+                f"{task}@{thr}: official {t_off:.2f} s, ours {t_ours:.2f} s, {t_off / t_ours:.1f}x; "
+                f"mAP official {official!r} ours {mine!r} ({'equal' if official == mine else 'DIFFERENT'})"
+            )
 
 
 if __name__ == "__main__":

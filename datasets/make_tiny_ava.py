@@ -28,6 +28,7 @@ Usage::
     # the quick start's unlabelled pretraining set: videos only, other seeds than the labelled set
     python datasets/make_tiny_ava.py --root datasets/tiny_ava_unlabelled --videos-only --seed 1 --num-train-videos 48
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,7 +60,12 @@ WALK_LEFT, WALK_RIGHT, STAND, JUMP, WAVE = 1, 2, 3, 4, 5
 
 # Saturated colours far from the grey background so tests can find figures by colour.
 PALETTE: Tuple[Tuple[int, int, int], ...] = (
-    (220, 40, 40), (40, 200, 60), (50, 80, 230), (230, 200, 30), (200, 50, 200), (30, 200, 210),
+    (220, 40, 40),
+    (40, 200, 60),
+    (50, 80, 230),
+    (230, 200, 30),
+    (200, 50, 200),
+    (30, 200, 210),
 )  # RGB
 WALK_SPEED = 1.5  # px / frame: 24 px over a 16-frame clip, plainly visible
 JUMP_PERIOD, JUMP_HEIGHT = 10, 5  # frames, px
@@ -275,12 +281,16 @@ def _write_readme(path: Path, args: dict) -> None:
     )
     if args.get("figures") == "large":
         with open(path, "a") as f:
-            f.write("\nLarge figures (--figures large): 1-2 figures per video instead of 2-3, filling their lane\n"
-                    "(half or all of the frame height), body 0.4x the height wide, arm thickness 0.08x the height.\n")
+            f.write(
+                "\nLarge figures (--figures large): 1-2 figures per video instead of 2-3, filling their lane\n"
+                "(half or all of the frame height), body 0.4x the height wide, arm thickness 0.08x the height.\n"
+            )
     if args.get("background") == "plain":
         with open(path, "a") as f:
-            f.write("\nPlain background (--background plain): one random colour per video plus a gentle linear\n"
-                    "gradient instead of the grey noise texture.\n")
+            f.write(
+                "\nPlain background (--background plain): one random colour per video plus a gentle linear\n"
+                "gradient instead of the grey noise texture.\n"
+            )
 
 
 def _is_complete(root: Path, params: dict) -> bool:
@@ -293,9 +303,7 @@ def _is_complete(root: Path, params: dict) -> bool:
         return False
     need = _FORMAT_PARTS[params["format"]]
     have = _FORMAT_PARTS.get(done.get("format", ""), set())
-    same = {k: v for k, v in done.items() if k != "format"} == {
-        k: v for k, v in params.items() if k != "format"
-    }
+    same = {k: v for k, v in done.items() if k != "format"} == {k: v for k, v in params.items() if k != "format"}
     return same and need <= have
 
 
@@ -340,8 +348,12 @@ def make_tiny_ava(
         raise ValueError(f"seconds must be >= 3 (keyframes start at second {FIRST_KEYFRAME_SEC}), got {seconds}")
     root = Path(root)
     params = dict(
-        seed=seed, num_train_videos=num_train_videos, num_val_videos=num_val_videos,
-        seconds=seconds, format=format, version=1,
+        seed=seed,
+        num_train_videos=num_train_videos,
+        num_val_videos=num_val_videos,
+        seconds=seconds,
+        format=format,
+        version=1,
     )
     if videos_only:  # only then: the default dataset's marker and README stay byte-identical
         params["videos_only"] = True
@@ -362,7 +374,9 @@ def make_tiny_ava(
         _write_unlabelled_videos(root, seed, num_train_videos, seconds * FPS, figures, background)
         _write_readme(root / "README.txt", params)
         with open(root / "README.txt", "a") as f:
-            f.write("\nVideos only (--videos-only): no annotations are written; an unlabelled set for MAE pretraining.\n")
+            f.write(
+                "\nVideos only (--videos-only): no annotations are written; an unlabelled set for MAE pretraining.\n"
+            )
         (root / _MARKER).write_text(json.dumps(params, sort_keys=True))
         return root
     for d in (ann_dir, list_dir):
@@ -418,8 +432,9 @@ def make_tiny_ava(
     return root
 
 
-def _render_split_video(seed: int, split_code: int, i: int, num_frames: int, figures: str = "small",
-                        background: str = "texture"):
+def _render_split_video(
+    seed: int, split_code: int, i: int, num_frames: int, figures: str = "small", background: str = "texture"
+):
     """The ``i``-th video of a split: its own seeds, so adding videos keeps the others."""
     vrng = np.random.default_rng([seed, split_code, i, 1])
     frames, people = render_video(
@@ -432,8 +447,7 @@ def _render_split_video(seed: int, split_code: int, i: int, num_frames: int, fig
     return frames, people, vrng
 
 
-def _write_unlabelled_videos(root: Path, seed: int, count: int, num_frames: int, figures: str,
-                             background: str) -> None:
+def _write_unlabelled_videos(root: Path, seed: int, count: int, num_frames: int, figures: str, background: str) -> None:
     """The training videos exactly as the labelled set would render them, without any annotation."""
     (root / "videos").mkdir(exist_ok=True)
     for i in range(count):
@@ -457,21 +471,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10, help="length of each video in seconds")
     parser.add_argument("--format", choices=sorted(_FORMAT_PARTS), default="both")
     parser.add_argument("--force", action="store_true", help="rebuild even if complete")
-    parser.add_argument("--videos-only", action="store_true",
-                        help="an unlabelled set for MAE pretraining: training videos only, no annotations")
-    parser.add_argument("--figures", choices=list(_FIGURES), default="small",
-                        help="large: 1-2 big, thick figures per video")
-    parser.add_argument("--background", choices=BACKGROUNDS, default="texture",
-                        help="plain: one colour per video plus a gradient, no noise (the quick start's sets)")
+    parser.add_argument(
+        "--videos-only",
+        action="store_true",
+        help="an unlabelled set for MAE pretraining: training videos only, no annotations",
+    )
+    parser.add_argument(
+        "--figures", choices=list(_FIGURES), default="small", help="large: 1-2 big, thick figures per video"
+    )
+    parser.add_argument(
+        "--background",
+        choices=BACKGROUNDS,
+        default="texture",
+        help="plain: one colour per video plus a gradient, no noise (the quick start's sets)",
+    )
     args = parser.parse_args(argv)
     if args.num_val_videos is None:
         args.num_val_videos = 0 if args.videos_only else 3
     elif args.videos_only and args.num_val_videos:
         parser.error("--videos-only writes training videos only: leave --num-val-videos out (or 0)")
     root = make_tiny_ava(
-        args.root, seed=args.seed, num_train_videos=args.num_train_videos,
-        num_val_videos=args.num_val_videos, seconds=args.seconds, format=args.format, force=args.force,
-        videos_only=args.videos_only, figures=args.figures, background=args.background,
+        args.root,
+        seed=args.seed,
+        num_train_videos=args.num_train_videos,
+        num_val_videos=args.num_val_videos,
+        seconds=args.seconds,
+        format=args.format,
+        force=args.force,
+        videos_only=args.videos_only,
+        figures=args.figures,
+        background=args.background,
     )
     print(f"tiny AVA dataset ready at {root}")
     return 0

@@ -21,6 +21,7 @@ Usage::
 
     python datasets/make_tiny_vmad_ava.py --root tests/data/tiny_vmad_ava [--force]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,13 @@ from vmae_det.evaluation.ava_io import DEFAULT_LABEL_MAP
 from vmae_det.formats.ava import annotation_file_names, format_ava_row, read_labelmap, write_ava_csv, write_labelmap
 from vmae_det.formats.video_writer import VideoWriter
 from vmae_det.formats.vmad_layout import (
-    PERSON_BOX_FILES, VMAD_FPS, clip_file, image_info_file, read_image_info, write_image_info, write_person_boxes,
+    PERSON_BOX_FILES,
+    VMAD_FPS,
+    clip_file,
+    image_info_file,
+    read_image_info,
+    write_image_info,
+    write_person_boxes,
 )
 
 __all__ = ["make_tiny_vmad_ava", "MOVIES"]
@@ -70,11 +77,17 @@ def _render_movie(movie: str, size: Tuple[int, int], seconds: range, seed: int) 
     figures = []
     for _ in range(3):
         fw, fh = rng.randint(50, 110), rng.randint(140, 260)
-        figures.append({
-            "x": rng.uniform(0, w - fw), "y": rng.uniform(0, h - fh), "w": fw, "h": fh,
-            "vx": rng.uniform(-4, 4), "vy": rng.uniform(-1.5, 1.5), "tex": _texture(rng, fh, fw) * 0.6 +
-            rng.randint(0, 256, 3) * 0.4,
-        })
+        figures.append(
+            {
+                "x": rng.uniform(0, w - fw),
+                "y": rng.uniform(0, h - fh),
+                "w": fw,
+                "h": fh,
+                "vx": rng.uniform(-4, 4),
+                "vy": rng.uniform(-1.5, 1.5),
+                "tex": _texture(rng, fh, fw) * 0.6 + rng.randint(0, 256, 3) * 0.4,
+            }
+        )
     out = {}
     yy, xx = np.mgrid[0:h, 0:w]
     for sec in seconds:
@@ -82,12 +95,12 @@ def _render_movie(movie: str, size: Tuple[int, int], seconds: range, seed: int) 
         for f in range(VMAD_FPS):
             t = (sec - seconds[0]) * VMAD_FPS + f
             ox = int(pad + 40 * np.sin(t / 20.0)), int(pad + 20 * np.cos(t / 31.0))  # camera pan
-            img = background[ox[1]:ox[1] + h, ox[0]:ox[0] + w].copy()
+            img = background[ox[1] : ox[1] + h, ox[0] : ox[0] + w].copy()
             img[..., 0] += 30 * np.sin(xx / 29.0 + t / 6.0)  # moving light
             for fig in figures:
                 x = int(np.clip(fig["x"] + fig["vx"] * t, 0, w - fig["w"]))
                 y = int(np.clip(fig["y"] + fig["vy"] * t + 6 * np.sin(t / 3.0), 0, h - fig["h"]))
-                img[y:y + fig["h"], x:x + fig["w"]] = fig["tex"]
+                img[y : y + fig["h"], x : x + fig["w"]] = fig["tex"]
             frames[f] = np.clip(img, 0, 255).astype(np.uint8)
         out[sec] = frames
     return out
@@ -117,8 +130,16 @@ def make_tiny_vmad_ava(root: Path, force: bool = False, seed: int = 0) -> Path:
         for sec, frames in _render_movie(movie, size, seconds, seed * 1000 + i).items():
             path = clip_file(root, movie, sec)
             path.parent.mkdir(parents=True, exist_ok=True)
-            with VideoWriter(str(path), VMAD_FPS, size[0], size[1], crf=32, preset="veryfast",
-                             options={"threads": "1"}, codec="libx264") as writer:
+            with VideoWriter(
+                str(path),
+                VMAD_FPS,
+                size[0],
+                size[1],
+                crf=32,
+                preset="veryfast",
+                options={"threads": "1"},
+                codec="libx264",
+            ) as writer:
                 for frame in frames:
                     writer.write(frame)
     action_ids = np.array(sorted(range(1, 81)))

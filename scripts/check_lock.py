@@ -12,6 +12,7 @@ Python version or platform (install with ``LOCK=none``, or refresh the lock ther
 Packages installed beyond the lock (detectron2, this package, anything added by hand) are listed, not
 errors. Standard library only: it runs in any environment, before anything is installed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,12 +28,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 KNOWN_PIP_CHECK = (
     # scripts/install_detectron2.sh installs detectron2 --no-deps: it declares black==21.4b2 (imported only by
     # LazyConfig.to_py, which vmae_det never calls), future and pydot (imported by neither).
-    (re.compile(r"^pb1-detectron2 \S+ requires (black|future|pydot), which is not installed\.$"),
-     "detectron2 is installed without its unused black/future/pydot"),
+    (
+        re.compile(r"^pb1-detectron2 \S+ requires (black|future|pydot), which is not installed\.$"),
+        "detectron2 is installed without its unused black/future/pydot",
+    ),
     # decord's only Linux wheel (decord-0.6.0-py3-none-manylinux2010_x86_64.whl) says cp36-cp36m in its WHEEL
     # file; pip installs it by its file name and it runs on CPython 3.10+, but pip check reads the WHEEL file.
-    (re.compile(r"^decord 0\.6\.0 is not supported on this platform$"),
-     "decord 0.6.0's wheel metadata names cp36 (its file name says py3)"),
+    (
+        re.compile(r"^decord 0\.6\.0 is not supported on this platform$"),
+        "decord 0.6.0's wheel metadata names cp36 (its file name says py3)",
+    ),
 )
 REQ_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)\s*(?:#.*)?$")
 HEADER = re.compile(r"^#\s*(python|platform):\s*(\S+)\s*$")
@@ -111,9 +116,11 @@ def compatible(header: Dict[str, str], lock: Path) -> Optional[str]:
     if want_py is None or want_plat is None:
         return f"{lock} has no '# python:' / '# platform:' header (write it with make lock)"
     if (want_py, want_plat) != (py, plat):
-        return (f"{lock} was made for Python {want_py} on {want_plat}, this is Python {py} on {plat}: "
-                f"install without it (LOCK=none make install, or scripts/install.sh --loose), "
-                f"or refresh it here with make lock")
+        return (
+            f"{lock} was made for Python {want_py} on {want_plat}, this is Python {py} on {plat}: "
+            f"install without it (LOCK=none make install, or scripts/install.sh --loose), "
+            f"or refresh it here with make lock"
+        )
     return None
 
 
@@ -133,14 +140,18 @@ def pip_check() -> Tuple[List[str], List[str]]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("lock", nargs="?", default="requirements/lock-dev.txt", help="lock file (name==version lines)")
     p.add_argument("--loose", action="store_true", help="no lock: only pip check")
     p.add_argument("--compatible", action="store_true", help="only check the lock's Python version and platform")
     p.add_argument("--no-pip-check", action="store_true", help="skip pip check")
-    p.add_argument("--bootstrap", action="store_true",
-                   help="print the lock's pip, setuptools and wheel pins (scripts/install.sh installs them first)")
+    p.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="print the lock's pip, setuptools and wheel pins (scripts/install.sh installs them first)",
+    )
     args = p.parse_args(argv)
     lock = Path(args.lock)
     failed = False
@@ -166,11 +177,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"environment differs from {lock} ({len(problems)} of {len(pins)} packages):", file=sys.stderr)
             for line in problems:
                 print(f"  {line}", file=sys.stderr)
-            print("  to reinstall the locked versions: bash scripts/install.sh VENV (add dev for lock-dev.txt); "
-                  "make lock refreshes the lock from a fresh install", file=sys.stderr)
+            print(
+                "  to reinstall the locked versions: bash scripts/install.sh VENV (add dev for lock-dev.txt); "
+                "make lock refreshes the lock from a fresh install",
+                file=sys.stderr,
+            )
         else:
-            print(f"lock ok: {len(pins)} packages as in {lock}"
-                  + (f" (also installed, not locked: {', '.join(extra)})" if extra else ""))
+            print(
+                f"lock ok: {len(pins)} packages as in {lock}"
+                + (f" (also installed, not locked: {', '.join(extra)})" if extra else "")
+            )
     if not args.no_pip_check:
         problems, known = pip_check()
         if problems:
@@ -179,8 +195,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for line in problems:
                 print(f"  {line}", file=sys.stderr)
         else:
-            print(f"pip check ok{' (loose install, no lock)' if args.loose else ''}"
-                  + (f"; known and harmless: {'; '.join(known)}" if known else ""))
+            print(
+                f"pip check ok{' (loose install, no lock)' if args.loose else ''}"
+                + (f"; known and harmless: {'; '.join(known)}" if known else "")
+            )
     return 1 if failed else 0
 
 

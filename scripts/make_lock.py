@@ -15,6 +15,7 @@
 5. scripts/check_lock.py on the temporary venv against the new files, then each file written atomically
    (temporary file + rename), so an interrupted run leaves the old lock whole.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,15 @@ def canonical(name: str) -> str:
 
 # ---------------------------------------------------------------- inside the temporary venv (--emit)
 
+
 def freeze() -> Dict[str, str]:
     """{canonical name: version} of `pip freeze --all --exclude-editable`, direct-URL installs dropped."""
-    out = subprocess.run([sys.executable, "-m", "pip", "freeze", "--all", "--exclude-editable"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--all", "--exclude-editable"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     pins = {}
     for line in out.splitlines():
         line = line.strip()
@@ -91,12 +97,14 @@ def header(title: str) -> str:
     py = f"{sys.version_info[0]}.{sys.version_info[1]}"
     import platform
 
-    return (f"# {title}\n"
-            "# Written by `make lock` (scripts/make_lock.py) from a fresh loose install; do not edit by hand.\n"
-            "# Installed by `make install` / `make test` / scripts/install.sh; LOCK=none (or --loose) resolves instead.\n"
-            "# Not here: vmae_det itself (pip install --no-deps -e .) and detectron2 (scripts/install_detectron2.sh).\n"
-            f"# python: {py}\n"
-            f"# platform: {sys.platform}-{platform.machine().lower()}\n")
+    return (
+        f"# {title}\n"
+        "# Written by `make lock` (scripts/make_lock.py) from a fresh loose install; do not edit by hand.\n"
+        "# Installed by `make install` / `make test` / scripts/install.sh; LOCK=none (or --loose) resolves instead.\n"
+        "# Not here: vmae_det itself (pip install --no-deps -e .) and detectron2 (scripts/install_detectron2.sh).\n"
+        f"# python: {py}\n"
+        f"# platform: {sys.platform}-{platform.machine().lower()}\n"
+    )
 
 
 def emit(out_dir: Path) -> None:
@@ -122,15 +130,21 @@ def emit(out_dir: Path) -> None:
         raise SystemExit(f"pillow=={pins['pillow']}: never below 10")
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = [f"{n}=={pins[n]}" for n in sorted(base)]
-    (out_dir / "lock.txt").write_text(header("Locked environment of the base install (pyproject.toml's dependencies).")
-                                      + "\n".join(lines) + "\n")
+    (out_dir / "lock.txt").write_text(
+        header("Locked environment of the base install (pyproject.toml's dependencies).") + "\n".join(lines) + "\n"
+    )
     lines = [f"{n}=={pins[n]}" for n in sorted(dev - base)]
-    (out_dir / "lock-dev.txt").write_text(header("Locked environment of the dev extra (tests, lint, onnx, hf): lock.txt plus")
-                                          + "-r lock.txt\n" + "\n".join(lines) + "\n")
+    (out_dir / "lock-dev.txt").write_text(
+        header("Locked environment of the dev extra (tests, lint, onnx, hf): lock.txt plus")
+        + "-r lock.txt\n"
+        + "\n".join(lines)
+        + "\n"
+    )
     print(f"make_lock: {len(base)} base packages, {len(dev - base)} more for dev ({len(dev)} in all)")
 
 
 # ---------------------------------------------------------------- the driver
+
 
 def write_atomically(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
@@ -139,8 +153,9 @@ def write_atomically(src: Path, dst: Path) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("--emit", metavar="DIR", help=argparse.SUPPRESS)  # run inside the venv: write the files to DIR
     p.add_argument("--keep-venv", action="store_true", help="keep the temporary venv")
     p.add_argument("--output-dir", default=str(LOCK_DIR), help="where lock.txt and lock-dev.txt go")

@@ -16,6 +16,7 @@ Prints one line per run and then ``pretrained: x ± s, scratch: y ± s (mean ± 
 writes the same to ``<output-dir>/summary.json``. Trailing ``key=value`` pairs are passed to every
 fine-tuning run (e.g. ``train.max_iter=100``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,9 @@ ARMS = ("pretrained", "scratch")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("--pretrained", required=True, help="MAE checkpoint (tools/pretrain_mae.py's model_final.pth)")
     p.add_argument("--ava-root", required=True, help="labelled AVA-layout dataset to fine-tune and evaluate on")
     p.add_argument("--config-file", default="configs/ava/tiny.py")
@@ -81,8 +83,14 @@ def run_key(args: argparse.Namespace, arm: str, seed: int) -> dict:
     init = ""
     if arm == "pretrained":
         init = hashlib.sha256(Path(args.pretrained).read_bytes()).hexdigest()
-    return {"arm": arm, "seed": seed, "init_sha256": init, "config_file": args.config_file,
-            "ava_root": str(Path(args.ava_root).resolve()), "overrides": list(args.opts)}
+    return {
+        "arm": arm,
+        "seed": seed,
+        "init_sha256": init,
+        "config_file": args.config_file,
+        "ava_root": str(Path(args.ava_root).resolve()),
+        "overrides": list(args.opts),
+    }
 
 
 def finished_map(folder: Path, key: dict) -> Optional[float]:
@@ -107,9 +115,16 @@ def read_map(folder: Path) -> Optional[float]:
 def fine_tune(args: argparse.Namespace, arm: str, seed: int, folder: Path, key: dict) -> float:
     init = str(Path(args.pretrained).resolve()) if arm == "pretrained" else ""
     cmd = [
-        args.python, str(REPO / "tools" / "train_net.py"), "--config-file", args.config_file,
-        "--ava-root", args.ava_root, f"train.init_checkpoint={init}", f"train.seed={seed}",
-        f"train.output_dir={folder}", *args.opts,
+        args.python,
+        str(REPO / "tools" / "train_net.py"),
+        "--config-file",
+        args.config_file,
+        "--ava-root",
+        args.ava_root,
+        f"train.init_checkpoint={init}",
+        f"train.seed={seed}",
+        f"train.output_dir={folder}",
+        *args.opts,
     ]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "run.json").unlink(missing_ok=True)
@@ -150,15 +165,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             done += 1
             results[arm].append(value)
             eta = (time.time() - t0) / done * (total - done)
-            print(f"[{done}/{total}] {arm:10s} seed {seed}: frame-mAP {value:.4f} ({how}, {folder}; ETA {eta:.0f}s)",
-                  flush=True)
+            print(
+                f"[{done}/{total}] {arm:10s} seed {seed}: frame-mAP {value:.4f} ({how}, {folder}; ETA {eta:.0f}s)",
+                flush=True,
+            )
     line = summary_line(results)
     print(line)
     summary = {
-        "seeds": args.seeds, "config_file": args.config_file, "ava_root": args.ava_root,
-        "pretrained_checkpoint": args.pretrained, "overrides": args.opts,
-        **{arm: {"mAP": results[arm], "mean": mean_std(results[arm])[0], "std": mean_std(results[arm])[1]}
-           for arm in ARMS},
+        "seeds": args.seeds,
+        "config_file": args.config_file,
+        "ava_root": args.ava_root,
+        "pretrained_checkpoint": args.pretrained,
+        "overrides": args.opts,
+        **{
+            arm: {"mAP": results[arm], "mean": mean_std(results[arm])[0], "std": mean_std(results[arm])[1]}
+            for arm in ARMS
+        },
         "summary": line,
     }
     out.mkdir(parents=True, exist_ok=True)

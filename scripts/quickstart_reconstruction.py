@@ -13,6 +13,7 @@ does (vmae_det/modeling/mae_reconstruction.py)::
         --checkpoint output/quickstart/pretrain/model_final.pth \\
         --video datasets/tiny_ava/videos/tinyval002.mp4 --output output/quickstart/reconstruction.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,16 +25,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("--config-file", required=True, help="the pretraining config the checkpoint was trained with")
     p.add_argument("--checkpoint", required=True, help="MAE checkpoint (model_final.pth of tools/pretrain_mae.py)")
     p.add_argument("--video", required=True, help="video to draw a clip of")
     p.add_argument("--output", required=True, help="PNG to write")
     p.add_argument("--start", type=int, default=60, help="first frame of the clip (default 60)")
     p.add_argument("--seed", type=int, default=0, help="seed of the mask")
-    p.add_argument("--clips", type=int, default=1,
-                   help="draw this many clips, --start, --start+30, ... (one PNG each: NAME_<i>.png when > 1)")
+    p.add_argument(
+        "--clips",
+        type=int,
+        default=1,
+        help="draw this many clips, --start, --start+30, ... (one PNG each: NAME_<i>.png when > 1)",
+    )
     args = p.parse_args(argv)
     for what in ("checkpoint", "video", "config_file"):
         if not Path(getattr(args, what)).is_file():
@@ -52,18 +58,21 @@ def center_square_clip(frames, size: int):
     h, w = frames.shape[1:3]
     s = min(h, w)
     y0, x0 = (h - s) // 2, (w - s) // 2
-    out = np.stack([cv2.resize(f[y0:y0 + s, x0:x0 + s], (size, size), interpolation=cv2.INTER_LINEAR) for f in frames])
+    out = np.stack(
+        [cv2.resize(f[y0 : y0 + s, x0 : x0 + s], (size, size), interpolation=cv2.INTER_LINEAR) for f in frames]
+    )
     return torch.from_numpy(out).permute(3, 0, 1, 2)[None].contiguous()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    from detectron2.config import instantiate
+
     import vmae_det  # noqa: F401  (detectron2 shims first)
     from vmae_det.config import load_config
     from vmae_det.data.video_io import open_video
     from vmae_det.engine.mae_visualization import save_reconstruction_figure
     from vmae_det.modeling import load_videomae_weights
-    from detectron2.config import instantiate
 
     cfg = load_config(args.config_file)
     model = instantiate(cfg.model)
@@ -77,8 +86,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             frames = reader.get_frames(range(start, start + num_frames * stride, stride))
             clip = center_square_clip(frames, size)
             path = out if args.clips == 1 else out.with_name(f"{out.stem}_{i}{out.suffix}")
-            title = (f"{Path(args.video).name}, frames {start}-{start + (num_frames - 1) * stride}: "
-                     f"{model.mask_ratio:.0%} of the cubes masked")
+            title = (
+                f"{Path(args.video).name}, frames {start}-{start + (num_frames - 1) * stride}: "
+                f"{model.mask_ratio:.0%} of the cubes masked"
+            )
             save_reconstruction_figure(model, clip, str(path), title=title, mask_seed=args.seed + i)
             print(f"reconstruction picture: {path}")
     return 0

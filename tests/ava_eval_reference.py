@@ -13,6 +13,7 @@ without the unused parts (difficult / group-of boxes, masks, CorLoc). Two protoc
 Inputs are iterables of CSV rows (lists of strings, as ``csv.reader`` yields) so that tests and
 the benchmark can feed it exactly what the vectorised evaluator reads.
 """
+
 from __future__ import annotations
 
 import decimal
@@ -76,10 +77,12 @@ def read_csv(rows, class_whitelist, capacity, protocol):
 def iou(boxes1, boxes2):
     y_min1, x_min1, y_max1, x_max1 = np.split(boxes1, 4, axis=1)
     y_min2, x_min2, y_max2, x_max2 = np.split(boxes2, 4, axis=1)
-    heights = np.maximum(np.zeros((len(boxes1), len(boxes2))),
-                         np.minimum(y_max1, y_max2.T) - np.maximum(y_min1, y_min2.T))
-    widths = np.maximum(np.zeros((len(boxes1), len(boxes2))),
-                        np.minimum(x_max1, x_max2.T) - np.maximum(x_min1, x_min2.T))
+    heights = np.maximum(
+        np.zeros((len(boxes1), len(boxes2))), np.minimum(y_max1, y_max2.T) - np.maximum(y_min1, y_min2.T)
+    )
+    widths = np.maximum(
+        np.zeros((len(boxes1), len(boxes2))), np.minimum(x_max1, x_max2.T) - np.maximum(x_min1, x_min2.T)
+    )
     intersect = heights * widths
     area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
     area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
@@ -113,8 +116,9 @@ def per_image_tp_fp(det_boxes, det_scores, det_classes, gt_boxes, gt_classes, nu
     det_boxes, det_scores, det_classes = det_boxes[valid], det_scores[valid], det_classes[valid]
     scores, tp_fp = [], []
     for i in range(num_class):
-        s, t = tp_fp_single_class(det_boxes[det_classes == i], det_scores[det_classes == i],
-                                  gt_boxes[gt_classes == i], threshold)
+        s, t = tp_fp_single_class(
+            det_boxes[det_classes == i], det_scores[det_classes == i], gt_boxes[gt_classes == i], threshold
+        )
         scores.append(s)
         tp_fp.append(t)
     return scores, tp_fp
@@ -177,8 +181,9 @@ class PascalEvaluation:
             gt_classes = self.groundtruth_class_labels[image_key]
         else:
             gt_boxes, gt_classes = np.empty((0, 4), dtype=float), np.array([], dtype=int)
-        scores, tp_fp = per_image_tp_fp(boxes, scores, classes - 1, gt_boxes, gt_classes,
-                                        self.num_class, self.threshold)
+        scores, tp_fp = per_image_tp_fp(
+            boxes, scores, classes - 1, gt_boxes, gt_classes, self.num_class, self.threshold
+        )
         for i in range(self.num_class):
             if scores[i].shape[0] > 0:
                 self.scores_per_class[i].append(scores[i])
@@ -194,11 +199,11 @@ class PascalEvaluation:
             else:
                 scores = np.concatenate(self.scores_per_class[class_index])
                 labels = np.concatenate(self.tp_fp_labels_per_class[class_index])
-            precision, recall = compute_precision_recall(
-                scores, labels, self.num_gt_instances_per_class[class_index])
+            precision, recall = compute_precision_recall(scores, labels, self.num_gt_instances_per_class[class_index])
             ap[class_index] = compute_average_precision(precision, recall)
         with np.errstate(all="ignore"):
             import warnings
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean_ap = np.nanmean(ap)
@@ -218,15 +223,19 @@ def run_evaluation(labelmap_lines, groundtruth_rows, detection_rows, exclusion_r
     for image_key in boxes:
         if image_key in excluded_keys:
             continue
-        evaluation.add_ground_truth(image_key, np.array(boxes[image_key], dtype=float),
-                                    np.array(labels[image_key], dtype=int))
+        evaluation.add_ground_truth(
+            image_key, np.array(boxes[image_key], dtype=float), np.array(labels[image_key], dtype=int)
+        )
     boxes, labels, scores, _ = read_csv(detection_rows, class_whitelist, 50, protocol)
     for image_key in boxes:
         if protocol == "2019" and image_key in excluded_keys:
             continue
         if protocol == "2020" and image_key not in gt_keys:
             continue
-        evaluation.add_detections(image_key, np.array(boxes[image_key], dtype=float),
-                                  np.array(scores[image_key], dtype=float),
-                                  np.array(labels[image_key], dtype=int))
+        evaluation.add_detections(
+            image_key,
+            np.array(boxes[image_key], dtype=float),
+            np.array(scores[image_key], dtype=float),
+            np.array(labels[image_key], dtype=int),
+        )
     return evaluation.evaluate()

@@ -4,6 +4,7 @@ A :class:`BadInput` names the tool (``tools/<name>.py`` or ``-m module``), its a
 come out: the exit code (non-zero unless ``rc`` says otherwise) and substrings of stderr+stdout. Arguments
 may contain ``{tmp}`` (the test's ``tmp_path``) and ``{data}`` (a fixture folder the table module provides).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,10 +20,10 @@ REPO = Path(__file__).resolve().parents[1]
 @dataclass
 class BadInput:
     id: str
-    tool: str                      # "train_net" -> tools/train_net.py; "-m vmae_det.evaluation.ava" -> module
+    tool: str  # "train_net" -> tools/train_net.py; "-m vmae_det.evaluation.ava" -> module
     args: Sequence[str]
-    expect: Sequence[str]          # substrings that must appear in stderr + stdout
-    rc: Optional[int] = None       # exact exit code; None = any non-zero
+    expect: Sequence[str]  # substrings that must appear in stderr + stdout
+    rc: Optional[int] = None  # exact exit code; None = any non-zero
     setup: Optional[Callable[[Path], None]] = None  # prepares files in tmp_path before the run
     timeout: float = 300
     env: dict = field(default_factory=dict)
@@ -40,8 +41,9 @@ def run_case(case: BadInput, tmp_path: Path, data: Optional[Path] = None, env: O
         case.setup(tmp_path)
     args = [a.format(tmp=tmp_path, data=data) for a in case.args]
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {}), **case.env}
-    proc = subprocess.run(command(case.tool) + args, cwd=REPO, env=full_env, capture_output=True, text=True,
-                          timeout=case.timeout)
+    proc = subprocess.run(
+        command(case.tool) + args, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=case.timeout
+    )
     out = proc.stderr + proc.stdout
     if case.rc is None:
         assert proc.returncode != 0, f"{case.id}: exit code 0\n{out[-3000:]}"

@@ -1,4 +1,5 @@
 """The tiny dataset generator as a module for tests (datasets/ is a folder of scripts, not a package)."""
+
 import importlib.util
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Importable pieces for engine tests (LazyConfig targets must be importable)."""
+
 import torch
 from torch import nn
 

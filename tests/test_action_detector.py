@@ -1,7 +1,7 @@
 """AVA action detector: shapes, loss, inference scores, RoIAlign semantics, empty boxes."""
+
 import pytest
 import torch
-
 from torchvision.ops import roi_align
 
 from vmae_det.modeling.action_detector import AVAActionDetector
@@ -146,8 +146,11 @@ def test_non_finite_scores_are_refused_naming_the_weights_and_the_input():
     with torch.no_grad():
         model.backbone.blocks[1].mlp.fc2.bias[0] = float("nan")
     model.weights_source = "broken/model_final.pth"
-    with pytest.raises(NonFiniteScoresError, match=r"broken/model_final\.pth: NaN/inf action scores for 3 of 3 "
-                                                   r"boxes \(first: video_id=v timestamp=902\).*weights are broken"):
+    with pytest.raises(
+        NonFiniteScoresError,
+        match=r"broken/model_final\.pth: NaN/inf action scores for 3 of 3 "
+        r"boxes \(first: video_id=v timestamp=902\).*weights are broken",
+    ):
         model([make_input(3)])
     assert isinstance(NonFiniteScoresError("x"), ValueError)  # tools end with "error: ..." (vmae_det.cli)
     nan_box = make_input(2)

@@ -1,5 +1,6 @@
 """vmae_det/formats/atomic.py: a file appears whole under its final name or not at all, and a write that
 fails midway (a full disk, an exception, Ctrl-C) leaves the earlier file intact and no temporary file."""
+
 from __future__ import annotations
 
 import errno

@@ -1,4 +1,5 @@
 """AVA data: readers (errors name file:line), clip indices, dataset dicts, mapper, proposals tool."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -7,15 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets_tiny import make_tiny
 import torch
-
-import vmae_det  # noqa: F401  (shims before detectron2)
+from datasets_tiny import make_tiny
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
-from vmae_det.formats.ava import read_labelmap
-from vmae_det.modeling.legacy_boxes import jitter_boxes
+import vmae_det  # noqa: F401  (shims before detectron2)
 from vmae_det.data.ava import (
     AVAClipMapper,
     AVAFormatError,
@@ -31,6 +29,8 @@ from vmae_det.data.ava import (
     read_proposals,
     register_ava,
 )
+from vmae_det.formats.ava import read_labelmap
+from vmae_det.modeling.legacy_boxes import jitter_boxes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,15 +45,18 @@ def _load(name: str, path: Path):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    return make_tiny(tmp_path_factory.mktemp("ava") / "tiny_ava", seed=3, num_train_videos=2,
-                     num_val_videos=1, seconds=5)
+    return make_tiny(
+        tmp_path_factory.mktemp("ava") / "tiny_ava", seed=3, num_train_videos=2, num_val_videos=1, seconds=5
+    )
 
 
 # ------------------------------------------------------------------------------------ readers
 def test_read_annotations_merges_actions(tmp_path: Path):
     f = tmp_path / "gt.csv"
-    f.write_text("v1,0902,0.1,0.2,0.3,0.4,12,0\nv1,0902,0.1,0.2,0.3,0.4,80,0\n"
-                 "v1,0902,0.5,0.5,0.9,0.9,12,1\n\nv2,0903,0.0,0.0,1.0,1.0,99,0\n")
+    f.write_text(
+        "v1,0902,0.1,0.2,0.3,0.4,12,0\nv1,0902,0.1,0.2,0.3,0.4,80,0\n"
+        "v1,0902,0.5,0.5,0.9,0.9,12,1\n\nv2,0903,0.0,0.0,1.0,1.0,99,0\n"
+    )
     gt = read_annotations(f, class_whitelist={12, 80})
     assert sorted(gt) == [("v1", 902), ("v2", 903)]
     a0, a1 = gt[("v1", 902)]
@@ -89,8 +92,10 @@ def test_read_exclusions_and_proposals(tmp_path: Path):
     with pytest.raises(AVAFormatError, match=":1: expected 2 columns"):
         read_excluded_keyframes(ex)
     pr = tmp_path / "pr.csv"
-    pr.write_text("v1,0902,0.1,0.1,0.3,0.5,,0.95\nv1,0902,0.5,0.1,0.7,0.5,,0.4\n"
-                  "v1,0902,0.1,0.1,0.3,0.5,3,0.90\nv1,0903,0.2,0.2,0.4,0.4,,0.85\n")
+    pr.write_text(
+        "v1,0902,0.1,0.1,0.3,0.5,,0.95\nv1,0902,0.5,0.1,0.7,0.5,,0.4\n"
+        "v1,0902,0.1,0.1,0.3,0.5,3,0.90\nv1,0903,0.2,0.2,0.4,0.4,,0.85\n"
+    )
     props = read_proposals(pr, min_score=0.5)
     boxes, scores = props[("v1", 902)]
     assert boxes.dtype == np.float32 and boxes.shape == (1, 4)  # duplicate merged, low score dropped
@@ -103,8 +108,10 @@ def test_read_exclusions_and_proposals(tmp_path: Path):
 
 def test_read_label_map(tmp_path: Path):
     f = tmp_path / "map.pbtxt"
-    f.write_text('label {\n  name: "bend/bow (at the waist)"\n  label_id: 1\n  label_type: PERSON_MOVEMENT\n}\n'
-                 'label {\n  name: "answer phone"\n  label_id: 80\n  label_type: OBJECT_MANIPULATION\n}\n')
+    f.write_text(
+        'label {\n  name: "bend/bow (at the waist)"\n  label_id: 1\n  label_type: PERSON_MOVEMENT\n}\n'
+        'label {\n  name: "answer phone"\n  label_id: 80\n  label_type: OBJECT_MANIPULATION\n}\n'
+    )
     assert read_labelmap(str(f)) == {1: "bend/bow (at the waist)", 80: "answer phone"}
     f.write_text('label { name: "walk" label_id: 1 }\nitem { name: "run/jog" id: 10 }\n')  # one-line blocks
     assert read_labelmap(str(f)) == {1: "walk", 10: "run/jog"}
@@ -160,6 +167,7 @@ def test_register_and_metadata(tiny: Path):
     assert meta.groundtruth_csv.endswith("ava_val_v2.2.csv") and meta.exclusions_csv.endswith("_v2.2.csv")
     assert len(DatasetCatalog.get("ava_test_tiny_val")) > 0
     import vmae_det.data  # noqa: F401  (registers built-in names)
+
     assert {"ava_v2.2_train", "ava_v2.2_val", "ava_v2.1_val", "ava_tiny_train", "ava_tiny_val"} <= set(
         DatasetCatalog.list()
     )
@@ -177,7 +185,10 @@ def test_missing_video_is_an_error(tiny: Path, tmp_path: Path):
 # ------------------------------------------------------------------------------------ mapper
 def _dict(boxes, actions, props=(), scores=(), frames_dir=None):
     return {
-        "video_id": "tinyval000", "timestamp": 902, "fps": 30, "frames_dir": frames_dir,
+        "video_id": "tinyval000",
+        "timestamp": 902,
+        "fps": 30,
+        "frames_dir": frames_dir,
         "annotations": [{"bbox": b, "actions": a, "person_id": i} for i, (b, a) in enumerate(zip(boxes, actions))],
         "proposals": {"boxes": np.array(props, np.float32).reshape(-1, 4), "scores": np.array(scores, np.float32)},
     }
@@ -185,10 +196,16 @@ def _dict(boxes, actions, props=(), scores=(), frames_dir=None):
 
 def test_mapper_train_output_contract(tiny: Path):
     train = load_ava_dicts(tiny, "train")
-    m = AVAClipMapper(is_train=True, num_classes=5, num_frames=8, sampling_rate=2, gt_box_jitter=0.05,
-                      train_box_source="gt+proposals", train_proposal_threshold=0.8,
-                      augmentations=[T.ResizeShortestEdge((96, 112)), T.RandomCrop("absolute", (80, 80)),
-                                     T.RandomFlip()])
+    m = AVAClipMapper(
+        is_train=True,
+        num_classes=5,
+        num_frames=8,
+        sampling_rate=2,
+        gt_box_jitter=0.05,
+        train_box_source="gt+proposals",
+        train_proposal_threshold=0.8,
+        augmentations=[T.ResizeShortestEdge((96, 112)), T.RandomCrop("absolute", (80, 80)), T.RandomFlip()],
+    )
     out = m(train[0])
     n = len(out["boxes"])
     assert out["clip"].dtype == torch.uint8 and out["clip"].shape == (3, 8, 80, 80)
@@ -202,41 +219,56 @@ def test_mapper_train_output_contract(tiny: Path):
 
 def test_mapper_labels_and_proposal_matching(tiny: Path):
     fdir = str(tiny / "frames" / "tinyval000")
-    d = _dict([[0.1, 0.1, 0.3, 0.5], [0.6, 0.5, 0.8, 0.9]], [[1, 4], [3]],
-              props=[[0.11, 0.1, 0.31, 0.5], [0.4, 0.0, 0.5, 0.1], [0.6, 0.5, 0.8, 0.9]],
-              scores=[0.95, 0.9, 0.5], frames_dir=fdir)
+    d = _dict(
+        [[0.1, 0.1, 0.3, 0.5], [0.6, 0.5, 0.8, 0.9]],
+        [[1, 4], [3]],
+        props=[[0.11, 0.1, 0.31, 0.5], [0.4, 0.0, 0.5, 0.1], [0.6, 0.5, 0.8, 0.9]],
+        scores=[0.95, 0.9, 0.5],
+        frames_dir=fdir,
+    )
     no_aug = [T.NoOpTransform()]
-    train = AVAClipMapper(is_train=True, num_classes=5, num_frames=4, sampling_rate=2, augmentations=no_aug,
-                          train_box_source="gt+proposals", train_proposal_threshold=0.8)(d)
+    train = AVAClipMapper(
+        is_train=True,
+        num_classes=5,
+        num_frames=4,
+        sampling_rate=2,
+        augmentations=no_aug,
+        train_box_source="gt+proposals",
+        train_proposal_threshold=0.8,
+    )(d)
     # 2 GT + 2 proposals >= 0.8: the first overlaps GT 0 (gets its labels), the second nothing.
-    np.testing.assert_array_equal(train["labels"].numpy(), [[1, 0, 0, 1, 0], [0, 0, 1, 0, 0],
-                                                            [1, 0, 0, 1, 0], [0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        train["labels"].numpy(), [[1, 0, 0, 1, 0], [0, 0, 1, 0, 0], [1, 0, 0, 1, 0], [0, 0, 0, 0, 0]]
+    )
     np.testing.assert_allclose(train["box_scores"].numpy(), [1, 1, 0.95, 0.9], rtol=1e-6)
     np.testing.assert_allclose(train["boxes"][0].numpy(), [12.8, 9.6, 38.4, 48.0], rtol=1e-5)
     test = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=2, augmentations=no_aug)(d)
     assert len(test["boxes"]) == 2 and test["box_scores"].tolist() == pytest.approx([0.95, 0.9])  # 0.8 default
-    low = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=2, augmentations=no_aug,
-                        test_proposal_threshold=0.3)(d)
+    low = AVAClipMapper(
+        is_train=False, num_classes=5, num_frames=4, sampling_rate=2, augmentations=no_aug, test_proposal_threshold=0.3
+    )(d)
     # test boxes are passed as they are: the detector enlarges them for RoIAlign only
     np.testing.assert_allclose(low["boxes"][2].numpy(), [0.6 * 128, 0.5 * 96, 0.8 * 128, 0.9 * 96], rtol=1e-5)
-    gt = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=2, augmentations=no_aug,
-                       test_box_source="gt")(d)
+    gt = AVAClipMapper(
+        is_train=False, num_classes=5, num_frames=4, sampling_rate=2, augmentations=no_aug, test_box_source="gt"
+    )(d)
     assert gt["labels"].shape == (2, 5) and gt["box_scores"].tolist() == [1.0, 1.0]
 
 
 def test_mapper_zero_boxes_degenerate_and_max(tiny: Path):
     fdir = str(tiny / "frames" / "tinyval000")
-    m = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=2,
-                      augmentations=[T.NoOpTransform()])
+    m = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=2, augmentations=[T.NoOpTransform()])
     out = m(_dict([], [], props=[[0.1, 0.1, 0.2, 0.2]], scores=[0.3], frames_dir=fdir))
     assert out["boxes"].shape == (0, 4) and out["labels"].shape == (0, 5) and out["box_scores"].shape == (0,)
     assert m.stats["keyframes_without_boxes"] == 1
-    crop = AVAClipMapper(is_train=True, num_classes=5, num_frames=4, sampling_rate=2,
-                         augmentations=[T.CropTransform(0, 0, 64, 96)])
+    crop = AVAClipMapper(
+        is_train=True, num_classes=5, num_frames=4, sampling_rate=2, augmentations=[T.CropTransform(0, 0, 64, 96)]
+    )
     out = crop(_dict([[0.1, 0.1, 0.3, 0.5], [0.8, 0.1, 0.95, 0.5]], [[1], [2]], frames_dir=fdir))
     assert len(out["boxes"]) == 1 and crop.stats["degenerate_boxes_dropped"] == 1
-    many = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=2, max_boxes=3,
-                         augmentations=[T.NoOpTransform()])
+    many = AVAClipMapper(
+        is_train=False, num_classes=5, num_frames=4, sampling_rate=2, max_boxes=3, augmentations=[T.NoOpTransform()]
+    )
     sc = np.linspace(0.81, 0.99, 7)
     out = many(_dict([], [], props=[[0.1, 0.1, 0.3, 0.5]] * 7, scores=sc, frames_dir=fdir))
     assert out["box_scores"].tolist() == pytest.approx(sorted(sc)[::-1][:3])
@@ -284,28 +316,52 @@ def test_mapper_clip_offset_and_vmad_box_jitter(tiny: Path):
     augmentations with VMAD's clamps, and min_box_size=0 keeps a box the crop cut away as a 1-px box."""
     fdir = str(tiny / "frames" / "tinyval000")
     d = _dict([[0.1, 0.1, 0.3, 0.5], [0.8, 0.1, 0.95, 0.5]], [[1], [2]], frames_dir=fdir)
-    m0 = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=4, test_box_source="gt",
-                       augmentations=[T.NoOpTransform()])
-    m1 = AVAClipMapper(is_train=False, num_classes=5, num_frames=4, sampling_rate=4, test_box_source="gt",
-                       clip_offset=1, augmentations=[T.NoOpTransform()])
+    m0 = AVAClipMapper(
+        is_train=False,
+        num_classes=5,
+        num_frames=4,
+        sampling_rate=4,
+        test_box_source="gt",
+        augmentations=[T.NoOpTransform()],
+    )
+    m1 = AVAClipMapper(
+        is_train=False,
+        num_classes=5,
+        num_frames=4,
+        sampling_rate=4,
+        test_box_source="gt",
+        clip_offset=1,
+        augmentations=[T.NoOpTransform()],
+    )
     a, b = m0(d)["clip"], m1(d)["clip"]
     center = (902 - 900) * 30
     with clip_source_for(d) as src:
-        np.testing.assert_array_equal(a.permute(1, 2, 3, 0).numpy(), src.get_frames(clip_indices(center, 4, 4, src.num_frames)))
+        np.testing.assert_array_equal(
+            a.permute(1, 2, 3, 0).numpy(), src.get_frames(clip_indices(center, 4, 4, src.num_frames))
+        )
         shifted = src.get_frames(clip_indices(center, 4, 4, src.num_frames, 1))
         np.testing.assert_array_equal(b.permute(1, 2, 3, 0).numpy(), shifted)
     assert not torch.equal(a, b)
 
     crop = [T.CropTransform(0, 0, 64, 96)]  # cuts the second person (x 102..122 of 128) away
-    kept = AVAClipMapper(is_train=True, num_classes=5, num_frames=4, sampling_rate=2, augmentations=crop,
-                         gt_box_jitter=(0.2, 0.1, 0.1, 0.05), min_box_size=0.0)
+    kept = AVAClipMapper(
+        is_train=True,
+        num_classes=5,
+        num_frames=4,
+        sampling_rate=2,
+        augmentations=crop,
+        gt_box_jitter=(0.2, 0.1, 0.1, 0.05),
+        min_box_size=0.0,
+    )
     torch.manual_seed(0)
     out = kept(d)
     assert len(out["boxes"]) == 2 and out["labels"][1].tolist() == [0, 1, 0, 0, 0]
     x1, _, x2, _ = out["boxes"][1].tolist()
     assert (x1, x2) == (62.0, 63.0)  # VMAD: x1 <= W - 2, x2 = max(min(x2, W - 1), x1 + 1)
     torch.manual_seed(0)
-    expected = jitter_boxes(torch.tensor([[12.8, 9.6, 38.4, 48.0], [64.0, 9.6, 64.0, 48.0]]), (0.2, 0.1, 0.1, 0.05), 96, 64)
+    expected = jitter_boxes(
+        torch.tensor([[12.8, 9.6, 38.4, 48.0], [64.0, 9.6, 64.0, 48.0]]), (0.2, 0.1, 0.1, 0.05), 96, 64
+    )
     torch.testing.assert_close(out["boxes"], expected)
     with pytest.raises(ValueError, match="gt_box_jitter"):
         AVAClipMapper(is_train=True, num_classes=5, gt_box_jitter=(0.1, 0.2))

@@ -1,4 +1,5 @@
 """AVA frame-mAP: hand-computed cases, edge cases, and equality with the line-by-line port."""
+
 from __future__ import annotations
 
 import csv
@@ -7,18 +8,23 @@ import math
 import os
 import random
 
+import ava_eval_reference as reference  # noqa: E402  (tests/ava_eval_reference.py)
 import numpy as np
 import pytest
 import torch
 
 import vmae_det  # noqa: F401
 from vmae_det.evaluation import (
-    DEFAULT_LABEL_MAP, AVARows, evaluate, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv,
+    DEFAULT_LABEL_MAP,
+    AVARows,
+    evaluate,
+    read_ava_csv,
+    read_exclusions,
+    read_labelmap,
+    write_detections_csv,
 )
 from vmae_det.evaluation.ava import main as cli_main
 from vmae_det.formats.ava import as_str
-
-import ava_eval_reference as reference  # noqa: E402  (tests/ava_eval_reference.py)
 
 LABELS = {1: "bend", 2: "crouch", 3: "dance"}
 BOX_A = (0.1, 0.1, 0.4, 0.5)
@@ -27,14 +33,16 @@ BOX_B = (0.5, 0.2, 0.9, 0.9)
 
 def gt_rows(*rows, empty=()):
     """rows: (video, ts, box, action)."""
-    return AVARows.from_arrays([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                               [r[3] for r in rows], empty_frames=empty)
+    return AVARows.from_arrays(
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], empty_frames=empty
+    )
 
 
 def det_rows(*rows):
     """rows: (video, ts, box, action, score)."""
-    return AVARows.from_arrays([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                               [r[3] for r in rows], [r[4] for r in rows])
+    return AVARows.from_arrays(
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows]
+    )
 
 
 def write_csv(path, rows):
@@ -146,8 +154,11 @@ def test_score_ties_follow_the_official_order():
     # Two tied detections, one TP one FP, across two keyframes: the result depends on the
     # official argsort tie order; it must equal the reference port's.
     gt = [["v", "902", *map(str, BOX_A), "1", "0"]]
-    det = [["v", "903", *map(str, BOX_A), "1", "0.5"], ["v", "902", *map(str, BOX_A), "1", "0.5"],
-           ["v", "902", *map(str, BOX_A), "1", "0.5"]]
+    det = [
+        ["v", "903", *map(str, BOX_A), "1", "0.5"],
+        ["v", "902", *map(str, BOX_A), "1", "0.5"],
+        ["v", "902", *map(str, BOX_A), "1", "0.5"],
+    ]
     ours = evaluate(_rows(gt), _rows(det), LABELS).per_class_ap[1]
     ref_map, ref_ap = reference.run_evaluation(_labelmap_lines(LABELS), gt, det)
     assert ours == ref_ap[1]
@@ -161,9 +172,13 @@ def _labelmap_lines(labels):
 def _rows(rows):
     box = [r for r in rows if len(r) > 2]
     return AVARows.from_arrays(
-        [r[0] for r in box], [r[1] for r in box], [[float(v) for v in r[2:6]] for r in box],
-        [int(r[6]) for r in box], [float(r[7]) if len(r) == 8 else 1.0 for r in box],
-        empty_frames=[(r[0], r[1]) for r in rows if len(r) == 2])
+        [r[0] for r in box],
+        [r[1] for r in box],
+        [[float(v) for v in r[2:6]] for r in box],
+        [int(r[6]) for r in box],
+        [float(r[7]) if len(r) == 8 else 1.0 for r in box],
+        empty_frames=[(r[0], r[1]) for r in rows if len(r) == 2],
+    )
 
 
 def _random_case(seed, protocol, classes):
@@ -187,8 +202,15 @@ def _random_case(seed, protocol, classes):
             else:
                 box = [rng.random() for _ in range(4)]  # often degenerate
             score = rng.choice([0.5, 0.25, round(rng.random(), rng.choice([1, 2, 6]))])  # many ties
-            det.append([vid if rng.random() < 0.9 else "other", ts, *(f"{v:.2f}" for v in box),
-                        str(rng.choice(classes + [99])), repr(score)])
+            det.append(
+                [
+                    vid if rng.random() < 0.9 else "other",
+                    ts,
+                    *(f"{v:.2f}" for v in box),
+                    str(rng.choice(classes + [99])),
+                    repr(score),
+                ]
+            )
     rng.shuffle(det)
     return gt, det, excl
 
@@ -203,11 +225,17 @@ def test_equal_to_reference_port_on_random_cases(tmp_path, protocol):
         ref_map, ref_ap = reference.run_evaluation(_labelmap_lines(labels), gt, det, excl, protocol)
         g, d = write_csv(tmp_path / "g.csv", gt), write_csv(tmp_path / "d.csv", det)
         e = write_csv(tmp_path / "e.csv", excl)
-        r = evaluate(read_ava_csv(g), read_ava_csv(d), read_labelmap(str(lm)),
-                     read_exclusions(e) if protocol == "2019" else None, protocol)
+        r = evaluate(
+            read_ava_csv(g),
+            read_ava_csv(d),
+            read_labelmap(str(lm)),
+            read_exclusions(e) if protocol == "2019" else None,
+            protocol,
+        )
         for c in labels:
-            assert (math.isnan(ref_ap[c]) and math.isnan(r.per_class_ap[c])) or \
-                abs(ref_ap[c] - r.per_class_ap[c]) <= 1e-9, (seed, c, ref_ap[c], r.per_class_ap[c])
+            assert (math.isnan(ref_ap[c]) and math.isnan(r.per_class_ap[c])) or abs(
+                ref_ap[c] - r.per_class_ap[c]
+            ) <= 1e-9, (seed, c, ref_ap[c], r.per_class_ap[c])
         assert (math.isnan(ref_map) and math.isnan(r.mAP)) or abs(ref_map - r.mAP) <= 1e-9, seed
 
 
@@ -216,8 +244,10 @@ def test_labelmap_formats(tmp_path):
     official = read_labelmap(DEFAULT_LABEL_MAP)
     assert len(official) == 60 and official[1] == "bend/bow (at the waist)" and 2 not in official
     v22 = tmp_path / "v22.pbtxt"
-    v22.write_text('label {\n  name: "bend/bow (at the waist)"\n  label_id: 1\n  label_type: PERSON_MOVEMENT\n}\n'
-                   'label {\n  name: "crouch/kneel"\n  label_id: 3\n  label_type: PERSON_MOVEMENT\n}\n')
+    v22.write_text(
+        'label {\n  name: "bend/bow (at the waist)"\n  label_id: 1\n  label_type: PERSON_MOVEMENT\n}\n'
+        'label {\n  name: "crouch/kneel"\n  label_id: 3\n  label_type: PERSON_MOVEMENT\n}\n'
+    )
     assert read_labelmap(str(v22)) == {1: "bend/bow (at the waist)", 3: "crouch/kneel"}
     bad = tmp_path / "bad.pbtxt"
     bad.write_text('item {\n  name: "x"\n}\n')
@@ -226,8 +256,10 @@ def test_labelmap_formats(tmp_path):
 
 
 def test_csv_errors_name_file_and_line(tmp_path):
-    p = write_csv(tmp_path / "d.csv", [["v", "902", "0.1", "0.1", "0.2", "0.2", "1", "0.5"],
-                                       ["v", "902", "0.1", "oops", "0.2", "0.2", "1", "0.5"]])
+    p = write_csv(
+        tmp_path / "d.csv",
+        [["v", "902", "0.1", "0.1", "0.2", "0.2", "1", "0.5"], ["v", "902", "0.1", "oops", "0.2", "0.2", "1", "0.5"]],
+    )
     with pytest.raises(ValueError, match=r"d.csv:2: box coordinates must be numbers"):
         read_ava_csv(p)
     p = write_csv(tmp_path / "n.csv", [["v", "902", "0.1", "0.1", "0.2", "0.2", "1", "nan"]])
@@ -252,16 +284,20 @@ def test_dataset_evaluator_and_cli(tmp_path, capsys):
     from vmae_det.evaluation.ava_evaluator import AVAEvaluator
 
     labels = read_labelmap(DEFAULT_LABEL_MAP)
-    g = write_csv(tmp_path / "gt.csv", [["vid", "0902", *map(str, BOX_A), "1", "0"],
-                                        ["vid", "0902", *map(str, BOX_B), "3", "1"],
-                                        ["vid", "0903", *map(str, BOX_A), "2", "0"]])  # 2 not in label map
+    g = write_csv(
+        tmp_path / "gt.csv",
+        [
+            ["vid", "0902", *map(str, BOX_A), "1", "0"],
+            ["vid", "0902", *map(str, BOX_B), "3", "1"],
+            ["vid", "0903", *map(str, BOX_A), "2", "0"],
+        ],
+    )  # 2 not in label map
     ev = AVAEvaluator(groundtruth_csv=g, output_dir=str(tmp_path / "out"), distributed=False)
     scores = torch.zeros(2, 80)
-    scores[0, 0] = 0.9   # action 1 on box A: TP
-    scores[1, 2] = 0.8   # action 3 on box B: TP
-    scores[1, 0] = 0.7   # action 1 on box B: FP, ranked below the TP
-    ev.process([{"video_id": "vid", "timestamp": 902}],
-               [{"boxes": torch.tensor([BOX_A, BOX_B]), "scores": scores}])
+    scores[0, 0] = 0.9  # action 1 on box A: TP
+    scores[1, 2] = 0.8  # action 3 on box B: TP
+    scores[1, 0] = 0.7  # action 1 on box B: FP, ranked below the TP
+    ev.process([{"video_id": "vid", "timestamp": 902}], [{"boxes": torch.tensor([BOX_A, BOX_B]), "scores": scores}])
     assert len(ev.detections()) == 2 * 60  # only label-map classes are kept
     out = ev.evaluate()["ava"]
     assert out["mAP"] == pytest.approx(100.0) and out["AP/crouch/kneel"] == pytest.approx(100.0)
@@ -291,8 +327,10 @@ def test_fast_reader_equals_the_general_reader(tmp_path):
     for i in range(3000):
         vid = rng.choice(["-5KQ66BBWC4", "abc_def-123", long_id, " spaced"])
         score = rng.choice([repr(rng.random()), f"{rng.random():.5f}", "1e-7", "7", "0.30000000000000004"])
-        lines.append(f"{vid},{rng.choice(['0902', '902', '1798', '902.5'])},{rng.random():.3f},{rng.random()!r},"
-                     f"0.5,1,{rng.randint(1, 80)},{score}")
+        lines.append(
+            f"{vid},{rng.choice(['0902', '902', '1798', '902.5'])},{rng.random():.3f},{rng.random()!r},"
+            f"0.5,1,{rng.randint(1, 80)},{score}"
+        )
     for newline in ("\n", "\r\n"):
         path = tmp_path / "d.csv"
         path.write_bytes((newline.join(lines) + newline).encode())
@@ -316,10 +354,15 @@ def test_fast_reader_equals_the_general_reader(tmp_path):
     seven = tmp_path / "seven.csv"
     seven.write_text("v,902,0.1,0.1,0.5,0.5,3\nv,903,0.1,0.1,0.5,0.5,4\n")
     assert _read_fast(str(seven)).scores.tolist() == [1.0, 1.0]
-    for name, text in [("quote", '"v",902,0.1,0.1,0.5,0.5,3,0.9\n'), ("blank", "v,902,0.1,0.1,0.5,0.5,3,0.9\n\n"),
-                       ("crlf_blank", "\r\nv,902,0.1,0.1,0.5,0.5,3,0.9\n"),
-                       ("utf8", "vé,902,0.1,0.1,0.5,0.5,3,0.9\n"), ("mixed", "v,902\nv,903,0.1,0.1,0.5,0.5,3,0.9\n"),
-                       ("nan", "v,902,nan,0.1,0.5,0.5,3,0.9\n"), ("bad", "v,902,0.1,0.1,0.5,0.5,3.5,0.9\n")]:
+    for name, text in [
+        ("quote", '"v",902,0.1,0.1,0.5,0.5,3,0.9\n'),
+        ("blank", "v,902,0.1,0.1,0.5,0.5,3,0.9\n\n"),
+        ("crlf_blank", "\r\nv,902,0.1,0.1,0.5,0.5,3,0.9\n"),
+        ("utf8", "vé,902,0.1,0.1,0.5,0.5,3,0.9\n"),
+        ("mixed", "v,902\nv,903,0.1,0.1,0.5,0.5,3,0.9\n"),
+        ("nan", "v,902,nan,0.1,0.5,0.5,3,0.9\n"),
+        ("bad", "v,902,0.1,0.1,0.5,0.5,3.5,0.9\n"),
+    ]:
         p = tmp_path / f"{name}.csv"
         p.write_text(text, encoding="utf-8")
         assert _read_fast(str(p)) is None, name

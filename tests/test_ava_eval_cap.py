@@ -1,4 +1,5 @@
 """AVA frame-mAP: the official top-50 detections per keyframe vs keeping them all (VMAD/SlowFast)."""
+
 from __future__ import annotations
 
 import json
@@ -7,22 +8,26 @@ import random
 from contextlib import contextmanager
 from unittest import mock
 
+import ava_eval_reference as reference  # noqa: E402  (tests/ava_eval_reference.py)
 import pytest
 import torch
+from test_ava_eval import _labelmap_lines, _random_case, write_csv  # helpers only (no test_* names)
 
 import vmae_det  # noqa: F401
 from vmae_det.evaluation import DEFAULT_LABEL_MAP, AVARows, evaluate, read_ava_csv, read_exclusions, read_labelmap
 from vmae_det.evaluation.ava import main as cli_main
 
-from test_ava_eval import _labelmap_lines, _random_case, write_csv  # helpers only (no test_* names)
-
-import ava_eval_reference as reference  # noqa: E402  (tests/ava_eval_reference.py)
-
 LABELS60 = read_labelmap(DEFAULT_LABEL_MAP)
 BOXES = [(0.05, 0.05, 0.30, 0.90), (0.35, 0.05, 0.60, 0.90), (0.70, 0.05, 0.95, 0.90)]  # A, B, C: disjoint
 # The two ground-truth actions of keyframe vid,0902: action 1 on box A, action 3 on box B.
-SPECIAL = {(0, 1): 0.01, (1, 1): 0.30, (2, 1): 0.20,   # action 1: TP at 0.01, two FPs above it
-           (1, 3): 0.95, (0, 3): 0.02, (2, 3): 0.03}   # action 3: TP at 0.95, two FPs below it
+SPECIAL = {
+    (0, 1): 0.01,
+    (1, 1): 0.30,
+    (2, 1): 0.20,  # action 1: TP at 0.01, two FPs above it
+    (1, 3): 0.95,
+    (0, 3): 0.02,
+    (2, 3): 0.03,
+}  # action 3: TP at 0.95, two FPs below it
 
 
 def score_matrix() -> torch.Tensor:
@@ -43,8 +48,11 @@ def score_matrix() -> torch.Tensor:
 def detection_csv_rows() -> list[list[str]]:
     """The 180 label-map rows (box-major, classes ascending, as AVAEvaluator writes them)."""
     s = score_matrix()
-    return [["vid", "0902", *map(repr, BOXES[b]), str(c), repr(float(s[b, c - 1]))]
-            for b in range(3) for c in sorted(LABELS60)]
+    return [
+        ["vid", "0902", *map(repr, BOXES[b]), str(c), repr(float(s[b, c - 1]))]
+        for b in range(3)
+        for c in sorted(LABELS60)
+    ]
 
 
 def gt_csv_rows() -> list[list[str]]:
@@ -59,8 +67,13 @@ EXPECTED_ALL = {1: 1.0 / 3.0, 3: 1.0}
 
 
 def _csv_rows_to_arrays(rows) -> AVARows:
-    return AVARows.from_arrays([r[0] for r in rows], [r[1] for r in rows], [[float(v) for v in r[2:6]] for r in rows],
-                               [int(r[6]) for r in rows], [float(r[7]) for r in rows])
+    return AVARows.from_arrays(
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [[float(v) for v in r[2:6]] for r in rows],
+        [int(r[6]) for r in rows],
+        [float(r[7]) for r in rows],
+    )
 
 
 @contextmanager
@@ -124,8 +137,16 @@ def _dense_keyframe(seed, gt, classes):
         return []
     vid, ts = boxed[0][:2]
     people = [[float(v) for v in r[2:6]] for r in boxed if r[:2] == [vid, ts]]
-    return [[vid, ts, *(f"{v + rng.choice([0.0, 0.01, -0.03]):.2f}" for v in rng.choice(people)),
-             str(rng.choice(classes)), repr(rng.choice([0.3, 0.1, round(rng.random(), 2)]))] for _ in range(70)]
+    return [
+        [
+            vid,
+            ts,
+            *(f"{v + rng.choice([0.0, 0.01, -0.03]):.2f}" for v in rng.choice(people)),
+            str(rng.choice(classes)),
+            repr(rng.choice([0.3, 0.1, round(rng.random(), 2)])),
+        ]
+        for _ in range(70)
+    ]
 
 
 @pytest.mark.parametrize("protocol", ["2019", "2020"])
@@ -142,8 +163,13 @@ def test_equal_to_reference_port_with_other_caps_on_random_cases(tmp_path, proto
         with reference_capacity(cap or 0):
             ref_map, ref_ap = reference.run_evaluation(_labelmap_lines(labels), gt, det, excl, protocol)
         g, d, e = (write_csv(tmp_path / f"{n}.csv", rows) for n, rows in (("g", gt), ("d", det), ("e", excl)))
-        args = (read_ava_csv(g), read_ava_csv(d), read_labelmap(str(lm)),
-                read_exclusions(e) if protocol == "2019" else None, protocol)
+        args = (
+            read_ava_csv(g),
+            read_ava_csv(d),
+            read_labelmap(str(lm)),
+            read_exclusions(e) if protocol == "2019" else None,
+            protocol,
+        )
         r = evaluate(*args, max_detections_per_keyframe=cap)
         for c in labels:
             assert _same(ref_ap[c], r.per_class_ap[c]), (seed, c, ref_ap[c], r.per_class_ap[c])
@@ -205,8 +231,12 @@ def test_evaluator_cap_from_lazyconfig_override(tmp_path):
     from vmae_det.config import load_config
 
     g = write_csv(tmp_path / "gt.csv", gt_csv_rows())
-    base = ["dataloader.evaluator.dataset_name=null", f"dataloader.evaluator.groundtruth_csv={g}",
-            "dataloader.evaluator.output_dir=null", "dataloader.evaluator.distributed=false"]
+    base = [
+        "dataloader.evaluator.dataset_name=null",
+        f"dataloader.evaluator.groundtruth_csv={g}",
+        "dataloader.evaluator.output_dir=null",
+        "dataloader.evaluator.distributed=false",
+    ]
     cfg = load_config("configs/ava/vit_b.py", base)
     # the recipes' default is the protocol of their target numbers (VMAD keeps every detection)
     assert instantiate(cfg.dataloader.evaluator).max_detections_per_keyframe is None
@@ -228,8 +258,10 @@ def test_cli_keep_all_detections_end_to_end(tmp_path, capsys):
 
     assert cli_main(common + ["--output-dir", str(tmp_path / "official")]) == 0
     out = capsys.readouterr().out
-    assert ("mAP@0.5IoU (protocol 2019): 50.0000 [top 50 detections per keyframe (official ActivityNet); "
-            "130 detection(s) capped]") in out
+    assert (
+        "mAP@0.5IoU (protocol 2019): 50.0000 [top 50 detections per keyframe (official ActivityNet); "
+        "130 detection(s) capped]"
+    ) in out
     metrics = json.loads((tmp_path / "official" / "ava_metrics.json").read_text())
     assert metrics["max_detections_per_keyframe"] == 50 and metrics["mAP"] == pytest.approx(0.5)
 
@@ -246,13 +278,16 @@ def test_cli_keep_all_detections_end_to_end(tmp_path, capsys):
     assert "50.0000 [top 50 detections per keyframe (official ActivityNet)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--keep-all-detections", "--max-detections-per-keyframe", "50"], "not allowed with"),
-    (["--max-detections-per-keyframe", "100", "--keep-all-detections"], "not allowed with"),
-    (["--max-detections-per-keyframe", "0"], "expected an integer >= 1"),
-    (["--max-detections-per-keyframe", "-3"], "expected an integer >= 1"),
-    (["--max-detections-per-keyframe", "all"], "expected an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--keep-all-detections", "--max-detections-per-keyframe", "50"], "not allowed with"),
+        (["--max-detections-per-keyframe", "100", "--keep-all-detections"], "not allowed with"),
+        (["--max-detections-per-keyframe", "0"], "expected an integer >= 1"),
+        (["--max-detections-per-keyframe", "-3"], "expected an integer >= 1"),
+        (["--max-detections-per-keyframe", "all"], "expected an integer >= 1"),
+    ],
+)
 def test_cli_conflicting_or_invalid_cap_is_an_error(tmp_path, capsys, args, message):
     g = write_csv(tmp_path / "gt.csv", gt_csv_rows())
     with pytest.raises(SystemExit) as exc:

@@ -1,5 +1,6 @@
 """AVA person-box files: AlphAction's COCO-style JSON (what VMAD evaluates on), the SlowFast CSV,
 the suffix dispatcher, and a per-dataset box file in load_ava_dicts / register_ava."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from datasets_tiny import make_tiny
-
-import vmae_det  # noqa: F401  (shims before detectron2)
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+import vmae_det  # noqa: F401  (shims before detectron2)
 from vmae_det.data.ava import (
     AVAFormatError,
     ava_split_files,
@@ -75,14 +75,17 @@ def test_each_image_uses_its_own_size(tmp_path: Path, info: Path):
 
 
 def test_score_threshold_multiple_images_timestamps_and_order(tmp_path: Path, info: Path):
-    dets = _write(tmp_path / "d.json", [
-        _det(1, [0, 0, 64, 36], 0.5),
-        _det(1, [64, 36, 64, 36], 0.99),
-        _det(1, [128, 72, 64, 36], 0.8),   # == threshold: kept (VMAD keeps score >= box_thresh)
-        _det(2, [0, 0, 640, 360], 0.85),
-        _det(2, [0, 0, 320, 180], 0.79),   # below
-        _det(3, [0, 0, 160, 120], 0.1),    # below: keyframe absent
-    ])
+    dets = _write(
+        tmp_path / "d.json",
+        [
+            _det(1, [0, 0, 64, 36], 0.5),
+            _det(1, [64, 36, 64, 36], 0.99),
+            _det(1, [128, 72, 64, 36], 0.8),  # == threshold: kept (VMAD keeps score >= box_thresh)
+            _det(2, [0, 0, 640, 360], 0.85),
+            _det(2, [0, 0, 320, 180], 0.79),  # below
+            _det(3, [0, 0, 160, 120], 0.1),  # below: keyframe absent
+        ],
+    )
     out = read_alphaction_boxes(dets, info, min_score=0.8)
     assert sorted(out) == [("m1", 902), ("m1", 903)]
     boxes, scores = out[("m1", 902)]
@@ -105,15 +108,18 @@ def test_timestamps_are_integer_seconds_and_ids_may_share_a_keyframe(tmp_path: P
 
 
 def test_clipping_and_empty_boxes_are_counted_and_logged(tmp_path: Path, info: Path, caplog):
-    dets = _write(tmp_path / "d.json", [
-        _det(1, [-64, -36, 128, 72]),        # partly outside (top-left) -> [0, 0, 0.1, 0.1]
-        _det(1, [576, 324, 128, 72]),        # partly outside (bottom-right) -> [0.9, 0.9, 1, 1]
-        _det(1, [64, 36, 64, 36]),           # inside, untouched
-        _det(1, [700, 10, 50, 50]),          # entirely right of the image: empty after clipping
-        _det(1, [10, -100, 50, 50]),         # entirely above: empty after clipping
-        _det(2, [10, 10, 0, 50]),            # zero width: empty
-        _det(2, [10, 10, 50, 50], 0.1),      # below the score threshold
-    ])
+    dets = _write(
+        tmp_path / "d.json",
+        [
+            _det(1, [-64, -36, 128, 72]),  # partly outside (top-left) -> [0, 0, 0.1, 0.1]
+            _det(1, [576, 324, 128, 72]),  # partly outside (bottom-right) -> [0.9, 0.9, 1, 1]
+            _det(1, [64, 36, 64, 36]),  # inside, untouched
+            _det(1, [700, 10, 50, 50]),  # entirely right of the image: empty after clipping
+            _det(1, [10, -100, 50, 50]),  # entirely above: empty after clipping
+            _det(2, [10, 10, 0, 50]),  # zero width: empty
+            _det(2, [10, 10, 50, 50], 0.1),  # below the score threshold
+        ],
+    )
     with caplog.at_level(logging.INFO, logger=READER_LOG):
         out = read_alphaction_boxes(dets, info, min_score=0.5)
     boxes = out[("m1", 902)][0]
@@ -126,8 +132,14 @@ def test_clipping_and_empty_boxes_are_counted_and_logged(tmp_path: Path, info: P
     assert len(lines) == 1
     msg = lines[0]
     assert str(dets) in msg and str(info) in msg
-    for part in ("Read 3 person boxes", "on 1 keyframes", "7 entries", "1 below score 0.5",
-                 "2 clipped", "3 skipped as empty"):
+    for part in (
+        "Read 3 person boxes",
+        "on 1 keyframes",
+        "7 entries",
+        "1 below score 0.5",
+        "2 clipped",
+        "3 skipped as empty",
+    ):
         assert part in msg, (part, msg)
 
 
@@ -159,8 +171,10 @@ def test_detection_errors_name_file_and_entry(tmp_path: Path, info: Path, entry,
 @pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
 def test_non_finite_numbers_are_errors(tmp_path: Path, info: Path, bad: str):
     # json.dumps writes NaN / Infinity, which Python's json reads back.
-    for det, msg in ((_det(2, [0, 0, 10, 10], float(bad)), "score must be a finite number"),
-                     (_det(2, [0, float(bad), 10, 10]), "4 finite numbers")):
+    for det, msg in (
+        (_det(2, [0, 0, 10, 10], float(bad)), "score must be a finite number"),
+        (_det(2, [0, float(bad), 10, 10]), "4 finite numbers"),
+    ):
         dets = _write(tmp_path / "d.json", [det])
         with pytest.raises(AVAFormatError, match=msg) as e:
             read_alphaction_boxes(dets, info)
@@ -191,8 +205,11 @@ def test_image_info_errors_name_file_and_entry(tmp_path: Path, image, msg: str):
 def test_malformed_top_levels(tmp_path: Path, info: Path):
     good = _write(tmp_path / "good.json", [_det(1, [0, 0, 10, 10])])
     # Detections must be a list; an image-info file passed by mistake gets a hint.
-    for obj, msg in (({"annotations": []}, "expected a list"), ({"images": []}, "looks like an image-info file"),
-                     (3, "expected a list")):
+    for obj, msg in (
+        ({"annotations": []}, "expected a list"),
+        ({"images": []}, "looks like an image-info file"),
+        (3, "expected a list"),
+    ):
         dets = _write(tmp_path / "d.json", obj)
         with pytest.raises(AVAFormatError, match=msg) as e:
             read_alphaction_boxes(dets, info)
@@ -244,8 +261,9 @@ def test_read_person_boxes_dispatches_on_suffix(tmp_path: Path, info: Path):
 # ------------------------------------------------------------------------ datasets end to end
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    return make_tiny(tmp_path_factory.mktemp("ava_props") / "tiny_ava", seed=3, num_train_videos=2,
-                     num_val_videos=1, seconds=5)
+    return make_tiny(
+        tmp_path_factory.mktemp("ava_props") / "tiny_ava", seed=3, num_train_videos=2, num_val_videos=1, seconds=5
+    )
 
 
 def _alphaction_files(tiny: Path, out: Path):
@@ -253,12 +271,15 @@ def _alphaction_files(tiny: Path, out: Path):
     out.mkdir(parents=True, exist_ok=True)
     images = [_img(10 + i, "tinyval000", ts, 128, 96) for i, ts in enumerate((902, 903, 904))]
     info = _write(out / "ava_val_v2.2_min.json", {"images": images})
-    dets = _write(out / "ava_val_det_person_bbox.json", [
-        _det(10, [12.8, 9.6, 64, 48], 0.97),     # -> [0.1, 0.1, 75.8 / 128, 56.6 / 96] (inclusive pixels)
-        _det(10, [0, 0, 32, 24], 0.2),           # dropped by proposal_min_score=0.5
-        _det(11, [64, 48, 128, 96], 0.85),       # clamped to W - 1, H - 1 -> [0.5, 0.5, 127 / 128, 95 / 96]
-        _det(12, [0, 0, 128, 96], 0.9),          # 904 is an excluded timestamp
-    ])
+    dets = _write(
+        out / "ava_val_det_person_bbox.json",
+        [
+            _det(10, [12.8, 9.6, 64, 48], 0.97),  # -> [0.1, 0.1, 75.8 / 128, 56.6 / 96] (inclusive pixels)
+            _det(10, [0, 0, 32, 24], 0.2),  # dropped by proposal_min_score=0.5
+            _det(11, [64, 48, 128, 96], 0.85),  # clamped to W - 1, H - 1 -> [0.5, 0.5, 127 / 128, 95 / 96]
+            _det(12, [0, 0, 128, 96], 0.9),  # 904 is an excluded timestamp
+        ],
+    )
     return dets, info
 
 
@@ -295,8 +316,15 @@ def test_load_ava_dicts_with_alphaction_json(tiny: Path, tmp_path: Path):
 def test_register_ava_with_alphaction_json(tiny: Path, tmp_path: Path):
     dets, info = tmp_path / "boxes" / "ava_val_det_person_bbox.json", tmp_path / "boxes" / "ava_val_v2.2_min.json"
     # Registration works before the box files exist; they are read on first load.
-    register_ava("ava_test_props_json_val", tiny, "val", num_classes=5,
-                 proposal_file=dets, proposal_image_info=info, proposal_min_score=0.5)
+    register_ava(
+        "ava_test_props_json_val",
+        tiny,
+        "val",
+        num_classes=5,
+        proposal_file=dets,
+        proposal_image_info=info,
+        proposal_min_score=0.5,
+    )
     meta = MetadataCatalog.get("ava_test_props_json_val")
     assert meta.proposal_file == str(dets) and meta.proposal_image_info == str(info)
     assert meta.proposal_format == "alphaction_json"

@@ -4,6 +4,7 @@
 broken, unrelated or missing checkpoint ends in ``error: <message naming the file>`` and a non-zero exit
 code, never in an mAP, a converted file or an ONNX model.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from cli_table import REPO, BadInput, run_case
 
 TINY = str(REPO / "configs/ava/tiny.py")
@@ -88,8 +88,10 @@ def no_head(tmp: Path) -> None:
 
 def unrelated_dict(tmp: Path) -> None:
     g = torch.Generator().manual_seed(0)
-    save(tmp / "unrelated.pth", {"conv1.weight": torch.randn(8, 3, 3, 3, generator=g),
-                                 "fc.weight": torch.randn(10, 8, generator=g)})
+    save(
+        tmp / "unrelated.pth",
+        {"conv1.weight": torch.randn(8, 3, 3, 3, generator=g), "fc.weight": torch.randn(10, 8, generator=g)},
+    )
 
 
 def text_file(tmp: Path) -> None:
@@ -102,25 +104,69 @@ def eval_only(*opts: str) -> list:
 
 # ------------------------------------------------------------------------------------------ train_net --eval-only
 EVAL_ROWS = [
-    BadInput("nan_weights", "train_net", eval_only("train.init_checkpoint={tmp}/nan.pth"),
-             ["{tmp}/nan.pth", "NaN", "backbone.blocks.0.mlp.fc1.weight"], setup=nan_weights),
-    BadInput("bit_flipped", "train_net", eval_only("train.init_checkpoint={tmp}/flipped.pth"),
-             ["{tmp}/flipped.pth", "corrupt", "CRC"], setup=bit_flipped),
-    BadInput("bit_flipped_legacy", "train_net", eval_only("train.init_checkpoint={tmp}/flipped_legacy.pth"),
-             ["{tmp}/flipped_legacy.pth", "backbone.blocks.1.attn.proj.weight"], setup=bit_flipped_legacy),
-    BadInput("truncated", "train_net", eval_only("train.init_checkpoint={tmp}/truncated.pth"),
-             ["{tmp}/truncated.pth", "cannot load"], setup=truncated),
-    BadInput("all_wrong_shapes", "train_net", eval_only("train.init_checkpoint={tmp}/wrong_shapes.pth"),
-             ["{tmp}/wrong_shapes.pth", "backbone.patch_embed.proj.weight"], setup=wrong_shapes),
-    BadInput("no_head", "train_net", eval_only("train.init_checkpoint={tmp}/headless.pth"),
-             ["{tmp}/headless.pth", "action head NOT loaded", "head.fc.weight"], setup=no_head),
+    BadInput(
+        "nan_weights",
+        "train_net",
+        eval_only("train.init_checkpoint={tmp}/nan.pth"),
+        ["{tmp}/nan.pth", "NaN", "backbone.blocks.0.mlp.fc1.weight"],
+        setup=nan_weights,
+    ),
+    BadInput(
+        "bit_flipped",
+        "train_net",
+        eval_only("train.init_checkpoint={tmp}/flipped.pth"),
+        ["{tmp}/flipped.pth", "corrupt", "CRC"],
+        setup=bit_flipped,
+    ),
+    BadInput(
+        "bit_flipped_legacy",
+        "train_net",
+        eval_only("train.init_checkpoint={tmp}/flipped_legacy.pth"),
+        ["{tmp}/flipped_legacy.pth", "backbone.blocks.1.attn.proj.weight"],
+        setup=bit_flipped_legacy,
+    ),
+    BadInput(
+        "truncated",
+        "train_net",
+        eval_only("train.init_checkpoint={tmp}/truncated.pth"),
+        ["{tmp}/truncated.pth", "cannot load"],
+        setup=truncated,
+    ),
+    BadInput(
+        "all_wrong_shapes",
+        "train_net",
+        eval_only("train.init_checkpoint={tmp}/wrong_shapes.pth"),
+        ["{tmp}/wrong_shapes.pth", "backbone.patch_embed.proj.weight"],
+        setup=wrong_shapes,
+    ),
+    BadInput(
+        "no_head",
+        "train_net",
+        eval_only("train.init_checkpoint={tmp}/headless.pth"),
+        ["{tmp}/headless.pth", "action head NOT loaded", "head.fc.weight"],
+        setup=no_head,
+    ),
     BadInput("no_checkpoint", "train_net", eval_only(), ["train.init_checkpoint"]),
-    BadInput("missing_file", "train_net", eval_only("train.init_checkpoint={tmp}/nope.pth"),
-             ["{tmp}/nope.pth", "does not exist"]),
-    BadInput("unrelated_tensors", "train_net", eval_only("train.init_checkpoint={tmp}/unrelated.pth"),
-             ["{tmp}/unrelated.pth", "not a VideoMAE checkpoint"], setup=unrelated_dict),
-    BadInput("text_file", "train_net", eval_only("train.init_checkpoint={tmp}/notes.pth"),
-             ["{tmp}/notes.pth", "cannot load as a weights-only torch checkpoint"], setup=text_file),
+    BadInput(
+        "missing_file",
+        "train_net",
+        eval_only("train.init_checkpoint={tmp}/nope.pth"),
+        ["{tmp}/nope.pth", "does not exist"],
+    ),
+    BadInput(
+        "unrelated_tensors",
+        "train_net",
+        eval_only("train.init_checkpoint={tmp}/unrelated.pth"),
+        ["{tmp}/unrelated.pth", "not a VideoMAE checkpoint"],
+        setup=unrelated_dict,
+    ),
+    BadInput(
+        "text_file",
+        "train_net",
+        eval_only("train.init_checkpoint={tmp}/notes.pth"),
+        ["{tmp}/notes.pth", "cannot load as a weights-only torch checkpoint"],
+        setup=text_file,
+    ),
 ]
 
 
@@ -132,8 +178,9 @@ def _run(case: BadInput, tmp_path: Path, data=None, env=None):
         if not wrapped and "a traceback instead of a clear error" in str(e):
             # Exit code and message were right (checked before the traceback); the tool itself does not
             # end through vmae_det.cli.run_main yet (its owner wraps it).
-            pytest.xfail(f"tools/{case.tool}.py not wrapped with vmae_det.cli.run_main yet: right error, "
-                         "but with a traceback")
+            pytest.xfail(
+                f"tools/{case.tool}.py not wrapped with vmae_det.cli.run_main yet: right error, but with a traceback"
+            )
         raise
 
 
@@ -174,21 +221,62 @@ def vmad_nan(tmp: Path) -> None:
 
 
 CONVERT_ROWS = [
-    BadInput("hf_read_as_mcg_finetune", "convert_checkpoint", ["{tmp}/hf.pth", "{tmp}/out.pth", "--format", "mcg-finetune"],
-             ["{tmp}/hf.pth read as 'mcg-finetune'", "not VideoMAE names", "videomae.", "--format hf"], rc=2,
-             setup=hf_file),
-    BadInput("vmad_read_as_hf", "convert_checkpoint", ["{tmp}/vmad.pth", "{tmp}/out.pth", "--format", "hf"],
-             ["{tmp}/vmad.pth read as 'hf'", "head.weight", "--format mcg-finetune"], rc=2, setup=vmad_file),
-    BadInput("src_is_dst", "convert_checkpoint", ["{tmp}/vmad.pth", "{tmp}/vmad.pth"],
-             ["{tmp}/vmad.pth", "overwrite"], rc=2, setup=vmad_file),
-    BadInput("src_is_dst_other_spelling", "convert_checkpoint", ["{tmp}/vmad.pth", "{tmp}/./sub/../vmad.pth"],
-             ["overwrite"], rc=2, setup=lambda t: (vmad_file(t), (t / "sub").mkdir())),
-    BadInput("inf_weights", "convert_checkpoint", ["{tmp}/vmad.pth", "{tmp}/out.pth"],
-             ["{tmp}/vmad.pth", "NaN/inf", "blocks.1.norm2.bias"], rc=2, setup=vmad_nan),
-    BadInput("text_file", "convert_checkpoint", ["{tmp}/notes.pth", "{tmp}/out.pth"],
-             ["{tmp}/notes.pth", "cannot load"], rc=2, setup=text_file),
-    BadInput("unrelated_tensors", "convert_checkpoint", ["{tmp}/unrelated.pth", "{tmp}/out.pth"],
-             ["{tmp}/unrelated.pth", "not VideoMAE names", "no patch embedding"], rc=2, setup=unrelated_dict),
+    BadInput(
+        "hf_read_as_mcg_finetune",
+        "convert_checkpoint",
+        ["{tmp}/hf.pth", "{tmp}/out.pth", "--format", "mcg-finetune"],
+        ["{tmp}/hf.pth read as 'mcg-finetune'", "not VideoMAE names", "videomae.", "--format hf"],
+        rc=2,
+        setup=hf_file,
+    ),
+    BadInput(
+        "vmad_read_as_hf",
+        "convert_checkpoint",
+        ["{tmp}/vmad.pth", "{tmp}/out.pth", "--format", "hf"],
+        ["{tmp}/vmad.pth read as 'hf'", "head.weight", "--format mcg-finetune"],
+        rc=2,
+        setup=vmad_file,
+    ),
+    BadInput(
+        "src_is_dst",
+        "convert_checkpoint",
+        ["{tmp}/vmad.pth", "{tmp}/vmad.pth"],
+        ["{tmp}/vmad.pth", "overwrite"],
+        rc=2,
+        setup=vmad_file,
+    ),
+    BadInput(
+        "src_is_dst_other_spelling",
+        "convert_checkpoint",
+        ["{tmp}/vmad.pth", "{tmp}/./sub/../vmad.pth"],
+        ["overwrite"],
+        rc=2,
+        setup=lambda t: (vmad_file(t), (t / "sub").mkdir()),
+    ),
+    BadInput(
+        "inf_weights",
+        "convert_checkpoint",
+        ["{tmp}/vmad.pth", "{tmp}/out.pth"],
+        ["{tmp}/vmad.pth", "NaN/inf", "blocks.1.norm2.bias"],
+        rc=2,
+        setup=vmad_nan,
+    ),
+    BadInput(
+        "text_file",
+        "convert_checkpoint",
+        ["{tmp}/notes.pth", "{tmp}/out.pth"],
+        ["{tmp}/notes.pth", "cannot load"],
+        rc=2,
+        setup=text_file,
+    ),
+    BadInput(
+        "unrelated_tensors",
+        "convert_checkpoint",
+        ["{tmp}/unrelated.pth", "{tmp}/out.pth"],
+        ["{tmp}/unrelated.pth", "not VideoMAE names", "no patch embedding"],
+        rc=2,
+        setup=unrelated_dict,
+    ),
 ]
 
 
@@ -213,8 +301,9 @@ def test_convert_with_the_right_format_still_works(tmp_path):
     hf_file(tmp_path)
     for src, fmt in (("vmad.pth", "mcg-finetune"), ("hf.pth", "hf"), ("hf.pth", "auto")):
         out = tmp_path / f"out_{fmt}.pth"
-        run_case(BadInput("ok", "convert_checkpoint", [str(tmp_path / src), str(out), "--format", fmt], [], rc=0),
-                 tmp_path)
+        run_case(
+            BadInput("ok", "convert_checkpoint", [str(tmp_path / src), str(out), "--format", fmt], [], rc=0), tmp_path
+        )
         report = load_videomae_weights(_vit(), out)
         assert report.source_format == "vmae_det" and not report.missing
 
@@ -244,6 +333,7 @@ def export_setup(weights: str):
         elif weights == "unrelated":
             return unrelated_dict(tmp)
         torch.save({"model": sd}, tmp / "w.pth")
+
     return setup
 
 
@@ -252,16 +342,39 @@ def export_args(ckpt: str) -> list:
 
 
 EXPORT_ROWS = [
-    BadInput("nan_weights", "export_onnx", export_args("{tmp}/w.pth"), ["{tmp}/w.pth", "NaN", "cls.weight"], rc=2,
-             setup=export_setup("nan")),
-    BadInput("other_class_count", "export_onnx", export_args("{tmp}/w.pth"),
-             ["{tmp}/w.pth does not fit this TinyActionModel", "cls.weight"], rc=2, setup=export_setup("other_classes")),
-    BadInput("unrelated_tensors", "export_onnx", export_args("{tmp}/unrelated.pth"),
-             ["{tmp}/unrelated.pth does not fit this TinyActionModel", "missing"], rc=2,
-             setup=export_setup("unrelated")),
+    BadInput(
+        "nan_weights",
+        "export_onnx",
+        export_args("{tmp}/w.pth"),
+        ["{tmp}/w.pth", "NaN", "cls.weight"],
+        rc=2,
+        setup=export_setup("nan"),
+    ),
+    BadInput(
+        "other_class_count",
+        "export_onnx",
+        export_args("{tmp}/w.pth"),
+        ["{tmp}/w.pth does not fit this TinyActionModel", "cls.weight"],
+        rc=2,
+        setup=export_setup("other_classes"),
+    ),
+    BadInput(
+        "unrelated_tensors",
+        "export_onnx",
+        export_args("{tmp}/unrelated.pth"),
+        ["{tmp}/unrelated.pth does not fit this TinyActionModel", "missing"],
+        rc=2,
+        setup=export_setup("unrelated"),
+    ),
     BadInput("no_checkpoint", "export_onnx", export_args(""), ["checkpoint"], rc=2, setup=export_setup("ok")),
-    BadInput("text_file", "export_onnx", export_args("{tmp}/notes.pth"), ["{tmp}/notes.pth", "cannot load"], rc=2,
-             setup=lambda t: (export_setup("ok")(t), text_file(t))),
+    BadInput(
+        "text_file",
+        "export_onnx",
+        export_args("{tmp}/notes.pth"),
+        ["{tmp}/notes.pth", "cannot load"],
+        rc=2,
+        setup=lambda t: (export_setup("ok")(t), text_file(t)),
+    ),
 ]
 
 
@@ -272,20 +385,54 @@ def test_export_onnx_refuses_bad_weights(case, tmp_path):
 
 
 EXPORT_ARGUMENT_ROWS = [
-    BadInput("clip_size_zero", "export_onnx", [*export_args("{tmp}/w.pth"), "--clip-size", "0", "32"],
-             ["--clip-size must be two positive integers"], rc=2, setup=export_setup("ok")),
-    BadInput("batch_zero", "export_onnx", [*export_args("{tmp}/w.pth"), "--batch", "0"],
-             ["--batch must be an integer >= 1, got 0"], rc=2, setup=export_setup("ok")),
-    BadInput("opset_too_old", "export_onnx", [*export_args("{tmp}/w.pth"), "--opset", "12"],
-             ["--opset must be >= 16"], rc=2, setup=export_setup("ok")),
-    BadInput("atol_nan", "export_onnx", [*export_args("{tmp}/w.pth"), "--atol", "nan"],
-             ["--atol must be a finite number > 0, got nan"], rc=2, setup=export_setup("ok")),
-    BadInput("output_is_a_folder", "export_onnx",
-             ["--config-file", "{tmp}/cfg.py", "--checkpoint", "{tmp}/w.pth", "--output", "{tmp}"],
-             ["is a folder"], rc=2, setup=export_setup("ok")),
-    BadInput("output_under_a_file", "export_onnx",
-             ["--config-file", "{tmp}/cfg.py", "--checkpoint", "{tmp}/w.pth", "--output", "{tmp}/w.pth/m.onnx"],
-             ["is a file, not a folder"], rc=2, setup=export_setup("ok")),
+    BadInput(
+        "clip_size_zero",
+        "export_onnx",
+        [*export_args("{tmp}/w.pth"), "--clip-size", "0", "32"],
+        ["--clip-size must be two positive integers"],
+        rc=2,
+        setup=export_setup("ok"),
+    ),
+    BadInput(
+        "batch_zero",
+        "export_onnx",
+        [*export_args("{tmp}/w.pth"), "--batch", "0"],
+        ["--batch must be an integer >= 1, got 0"],
+        rc=2,
+        setup=export_setup("ok"),
+    ),
+    BadInput(
+        "opset_too_old",
+        "export_onnx",
+        [*export_args("{tmp}/w.pth"), "--opset", "12"],
+        ["--opset must be >= 16"],
+        rc=2,
+        setup=export_setup("ok"),
+    ),
+    BadInput(
+        "atol_nan",
+        "export_onnx",
+        [*export_args("{tmp}/w.pth"), "--atol", "nan"],
+        ["--atol must be a finite number > 0, got nan"],
+        rc=2,
+        setup=export_setup("ok"),
+    ),
+    BadInput(
+        "output_is_a_folder",
+        "export_onnx",
+        ["--config-file", "{tmp}/cfg.py", "--checkpoint", "{tmp}/w.pth", "--output", "{tmp}"],
+        ["is a folder"],
+        rc=2,
+        setup=export_setup("ok"),
+    ),
+    BadInput(
+        "output_under_a_file",
+        "export_onnx",
+        ["--config-file", "{tmp}/cfg.py", "--checkpoint", "{tmp}/w.pth", "--output", "{tmp}/w.pth/m.onnx"],
+        ["is a file, not a folder"],
+        rc=2,
+        setup=export_setup("ok"),
+    ),
 ]
 
 

@@ -5,6 +5,7 @@ tool, a failed write never destroying the earlier file.
 Each row runs a tool as a user would (``tests/cli_table.py``); the interrupt table presses Ctrl-C (a real
 SIGINT) while each tool is at work.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,13 +17,17 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from cli_table import REPO, BadInput, run_case
 
 TINY_AVA = "configs/ava/tiny.py"
 TINY_MAE = "configs/pretrain/tiny.py"
 AVA_FAST = ["dataloader.train.num_workers=0", "dataloader.test.num_workers=0", "train.max_iter=2"]
-ROOT_FAST = [*AVA_FAST, "train.eval_period=0", "train.output_dir={tmp}/out", "dataloader.test.mapper.test_box_source=gt"]
+ROOT_FAST = [
+    *AVA_FAST,
+    "train.eval_period=0",
+    "train.output_dir={tmp}/out",
+    "dataloader.test.mapper.test_box_source=gt",
+]
 MAE_FAST = ["train.max_iter=1", "train.checkpointer.period=1000", "train.output_dir={tmp}/out"]
 GT_ROWS = "tinyval000,0902,0.1,0.1,0.5,0.9,1,0\ntinyval000,0903,0.2,0.1,0.6,0.9,2,0\n"
 LABEL_MAP = 'item {\n  name: "walk"\n  id: 1\n}\nitem {\n  name: "stand"\n  id: 2\n}\n'
@@ -68,11 +73,16 @@ def data(tmp_path_factory) -> Path:
     (d / "labels.pbtxt").write_text(LABEL_MAP)
     torch.manual_seed(0)
     torch.save(export_state_dict(build_vit("tiny", img_size=32, num_frames=4), "hf"), d / "hf.pth")
-    ava_root_copy(d, "root_duplicate_id", lambda a: _append(a / LABEL_MAP_FILE, 'item {\n  name: "again"\n  id: 1\n}\n'))
+    ava_root_copy(
+        d, "root_duplicate_id", lambda a: _append(a / LABEL_MAP_FILE, 'item {\n  name: "again"\n  id: 1\n}\n')
+    )
     ava_root_copy(d, "root_bad_label_map", lambda a: _append(a / LABEL_MAP_FILE, "item { name: 'x'\n"))
     ava_root_copy(d, "root_empty_train", lambda a: (a / "ava_train_v2.2.csv").write_text(""))
-    ava_root_copy(d, "root_bom", lambda a: (a / "ava_train_v2.2.csv").write_bytes(
-        b"\xef\xbb\xbf" + (a / "ava_train_v2.2.csv").read_bytes()))
+    ava_root_copy(
+        d,
+        "root_bom",
+        lambda a: (a / "ava_train_v2.2.csv").write_bytes(b"\xef\xbb\xbf" + (a / "ava_train_v2.2.csv").read_bytes()),
+    )
     return d
 
 
@@ -80,6 +90,7 @@ def earlier_output(name: str, text: str = "an earlier run's output\n"):
     def setup(tmp: Path) -> None:
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_text(text)
+
     return setup
 
 
@@ -130,135 +141,355 @@ def a_file(tmp: Path) -> None:
 
 READ_ONLY = "/sys"  # a folder no one may create files in, root included
 
-DEMO = ["--config-file", "{data}/cfg.py", "--checkpoint", "{data}/w.pth", "--input", "{data}/clip.mp4",
-        "--output", "{tmp}/out", "--boxes", "{data}/boxes.csv", "--no-progress"]
+DEMO = [
+    "--config-file",
+    "{data}/cfg.py",
+    "--checkpoint",
+    "{data}/w.pth",
+    "--input",
+    "{data}/clip.mp4",
+    "--output",
+    "{tmp}/out",
+    "--boxes",
+    "{data}/boxes.csv",
+    "--no-progress",
+]
 EVAL = ["-m vmae_det.evaluation.ava", ["-l", "{data}/labels.pbtxt", "-g", "{data}/gt.csv", "-d", "{data}/gt.csv"]]
 PROPOSALS = ["--root", "{data}/tiny_ava", "--split", "val", "--detector", "hog", "--output", "{tmp}/props.csv"]
 
 CASES = [
     # ---- item 5: numbers and names validated before the work (make_proposals wrote an empty file for nan)
-    BadInput("proposals_min_score_nan", "make_proposals", [*PROPOSALS, "--min-score", "nan"],
-             ["error: --min-score must be a finite number in [0, 1], got nan"], rc=2,
-             setup=earlier_output("props.csv")),
-    BadInput("proposals_min_score_above_1", "make_proposals", [*PROPOSALS, "--min-score", "1.5"],
-             ["error: --min-score must be a finite number in [0, 1], got 1.5"], rc=2),
-    BadInput("proposals_first_sec_before_the_video", "make_proposals", [*PROPOSALS, "--first-sec", "0"],
-             ["error: --first-sec must be an AVA second >= 900 (frame 0 of the videos), got 0"], rc=2),
-    BadInput("proposals_unknown_device", "make_proposals", [*PROPOSALS, "--device", "tpu"],
-             ["error: --device 'tpu' is not a device name: use cpu, cuda or cuda:N"], rc=2),
-    BadInput("proposals_output_under_a_file", "make_proposals", [*PROPOSALS[:-1], "{tmp}/afile/props.csv"],
-             ["error: --output {tmp}/afile/props.csv: {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
-    BadInput("demo_unknown_dataset", "demo", [*DEMO, "--dataset", "nosuchdataset"],
-             ["error: --dataset: dataset 'nosuchdataset' is not registered"], rc=2, timeout=120),
-    BadInput("demo_misspelt_dataset", "demo", [*DEMO, "--dataset", "ava_tiny_vall"],
-             ["error: --dataset: dataset 'ava_tiny_vall' is not registered. Did you mean: ava_tiny_val"], rc=2,
-             timeout=120),
-    BadInput("demo_unknown_device", "demo", [*DEMO, "--device", "tpu"],
-             ["error: --device 'tpu' is not a device name"], rc=2, timeout=120),
-    BadInput("train_unknown_dataset", "train_net",
-             ["--config-file", TINY_AVA, *AVA_FAST, "dataloader.train.dataset.names=ava_tiny_trian"],
-             ["error: dataloader.train.dataset.names: dataset 'ava_tiny_trian' is not registered. Did you mean: "
-              "ava_tiny_train"], rc=2),
+    BadInput(
+        "proposals_min_score_nan",
+        "make_proposals",
+        [*PROPOSALS, "--min-score", "nan"],
+        ["error: --min-score must be a finite number in [0, 1], got nan"],
+        rc=2,
+        setup=earlier_output("props.csv"),
+    ),
+    BadInput(
+        "proposals_min_score_above_1",
+        "make_proposals",
+        [*PROPOSALS, "--min-score", "1.5"],
+        ["error: --min-score must be a finite number in [0, 1], got 1.5"],
+        rc=2,
+    ),
+    BadInput(
+        "proposals_first_sec_before_the_video",
+        "make_proposals",
+        [*PROPOSALS, "--first-sec", "0"],
+        ["error: --first-sec must be an AVA second >= 900 (frame 0 of the videos), got 0"],
+        rc=2,
+    ),
+    BadInput(
+        "proposals_unknown_device",
+        "make_proposals",
+        [*PROPOSALS, "--device", "tpu"],
+        ["error: --device 'tpu' is not a device name: use cpu, cuda or cuda:N"],
+        rc=2,
+    ),
+    BadInput(
+        "proposals_output_under_a_file",
+        "make_proposals",
+        [*PROPOSALS[:-1], "{tmp}/afile/props.csv"],
+        ["error: --output {tmp}/afile/props.csv: {tmp}/afile is a file, not a folder"],
+        rc=2,
+        setup=a_file,
+    ),
+    BadInput(
+        "demo_unknown_dataset",
+        "demo",
+        [*DEMO, "--dataset", "nosuchdataset"],
+        ["error: --dataset: dataset 'nosuchdataset' is not registered"],
+        rc=2,
+        timeout=120,
+    ),
+    BadInput(
+        "demo_misspelt_dataset",
+        "demo",
+        [*DEMO, "--dataset", "ava_tiny_vall"],
+        ["error: --dataset: dataset 'ava_tiny_vall' is not registered. Did you mean: ava_tiny_val"],
+        rc=2,
+        timeout=120,
+    ),
+    BadInput(
+        "demo_unknown_device",
+        "demo",
+        [*DEMO, "--device", "tpu"],
+        ["error: --device 'tpu' is not a device name"],
+        rc=2,
+        timeout=120,
+    ),
+    BadInput(
+        "train_unknown_dataset",
+        "train_net",
+        ["--config-file", TINY_AVA, *AVA_FAST, "dataloader.train.dataset.names=ava_tiny_trian"],
+        [
+            "error: dataloader.train.dataset.names: dataset 'ava_tiny_trian' is not registered. Did you mean: "
+            "ava_tiny_train"
+        ],
+        rc=2,
+    ),
     # ---- item 6: batch sizes before any work (detectron2 asserted deep in its loader)
-    BadInput("total_batch_size_zero", "train_net", ["--config-file", TINY_AVA, *AVA_FAST,
-                                                    "dataloader.train.total_batch_size=0"],
-             ["error: dataloader.train.total_batch_size=0 is not valid: expected an integer >= 1"], rc=2),
-    BadInput("total_batch_size_negative", "pretrain_mae", ["--config-file", TINY_MAE, *MAE_FAST,
-                                                           "dataloader.train.total_batch_size=-8"],
-             ["error: dataloader.train.total_batch_size=-8 is not valid: expected an integer >= 1"], rc=2),
-    BadInput("total_batch_size_not_shared_evenly", "train_net", ["--config-file", TINY_AVA, "--num-gpus", "3",
-                                                                 *AVA_FAST],
-             ["error: dataloader.train.total_batch_size=8 is not a multiple of the 3 processes"], rc=2),
-    BadInput("test_batch_size_zero", "train_net", ["--config-file", TINY_AVA, *AVA_FAST, "dataloader.test.batch_size=0"],
-             ["error: dataloader.test.batch_size=0 is not valid: expected an integer >= 1"], rc=2),
-    BadInput("num_workers_negative", "pretrain_mae", ["--config-file", TINY_MAE, *MAE_FAST,
-                                                      "dataloader.train.num_workers=-1"],
-             ["error: dataloader.train.num_workers=-1 is not valid: expected an integer >= 0"], rc=2),
+    BadInput(
+        "total_batch_size_zero",
+        "train_net",
+        ["--config-file", TINY_AVA, *AVA_FAST, "dataloader.train.total_batch_size=0"],
+        ["error: dataloader.train.total_batch_size=0 is not valid: expected an integer >= 1"],
+        rc=2,
+    ),
+    BadInput(
+        "total_batch_size_negative",
+        "pretrain_mae",
+        ["--config-file", TINY_MAE, *MAE_FAST, "dataloader.train.total_batch_size=-8"],
+        ["error: dataloader.train.total_batch_size=-8 is not valid: expected an integer >= 1"],
+        rc=2,
+    ),
+    BadInput(
+        "total_batch_size_not_shared_evenly",
+        "train_net",
+        ["--config-file", TINY_AVA, "--num-gpus", "3", *AVA_FAST],
+        ["error: dataloader.train.total_batch_size=8 is not a multiple of the 3 processes"],
+        rc=2,
+    ),
+    BadInput(
+        "test_batch_size_zero",
+        "train_net",
+        ["--config-file", TINY_AVA, *AVA_FAST, "dataloader.test.batch_size=0"],
+        ["error: dataloader.test.batch_size=0 is not valid: expected an integer >= 1"],
+        rc=2,
+    ),
+    BadInput(
+        "num_workers_negative",
+        "pretrain_mae",
+        ["--config-file", TINY_MAE, *MAE_FAST, "dataloader.train.num_workers=-1"],
+        ["error: dataloader.train.num_workers=-1 is not valid: expected an integer >= 0"],
+        rc=2,
+    ),
     # ---- item 4: worker counts capped by the machine, with a one-line warning; the run goes on
-    BadInput("num_workers_100000", "pretrain_mae", ["--config-file", TINY_MAE, *MAE_FAST,
-                                                    "dataloader.train.num_workers=100000"],
-             ["dataloader.train.num_workers=100000: more than the ", "CPU(s) this process may use; using "], rc=0),
+    BadInput(
+        "num_workers_100000",
+        "pretrain_mae",
+        ["--config-file", TINY_MAE, *MAE_FAST, "dataloader.train.num_workers=100000"],
+        ["dataloader.train.num_workers=100000: more than the ", "CPU(s) this process may use; using "],
+        rc=0,
+    ),
     # ---- item 6: a bad label map under --ava-root (its error class's constructor was called wrongly: TypeError)
-    BadInput("ava_root_duplicate_label_id", "train_net",
-             ["--config-file", TINY_AVA, "--ava-root", "{data}/root_duplicate_id", *ROOT_FAST],
-             [f"error: --ava-root {{data}}/root_duplicate_id: {{data}}/root_duplicate_id/annotations/{LABEL_MAP_FILE}:"
-              f"26: duplicate action id 1"], rc=2),
-    BadInput("ava_root_malformed_label_map", "train_net",
-             ["--config-file", TINY_AVA, "--ava-root", "{data}/root_bad_label_map", *ROOT_FAST],
-             [f"error: --ava-root {{data}}/root_bad_label_map: {{data}}/root_bad_label_map/annotations/{LABEL_MAP_FILE}:",
-              "unexpected or unclosed text after the last label block"], rc=2),
-    BadInput("ava_root_empty_train_csv", "train_net",
-             ["--config-file", TINY_AVA, "--ava-root", "{data}/root_empty_train", *ROOT_FAST],
-             ["error: {data}/root_empty_train/annotations/ava_train_v2.2.csv: nothing to train on: the file has no "
-              "annotation rows"], rc=2),
+    BadInput(
+        "ava_root_duplicate_label_id",
+        "train_net",
+        ["--config-file", TINY_AVA, "--ava-root", "{data}/root_duplicate_id", *ROOT_FAST],
+        [
+            f"error: --ava-root {{data}}/root_duplicate_id: {{data}}/root_duplicate_id/annotations/{LABEL_MAP_FILE}:"
+            f"26: duplicate action id 1"
+        ],
+        rc=2,
+    ),
+    BadInput(
+        "ava_root_malformed_label_map",
+        "train_net",
+        ["--config-file", TINY_AVA, "--ava-root", "{data}/root_bad_label_map", *ROOT_FAST],
+        [
+            f"error: --ava-root {{data}}/root_bad_label_map: {{data}}/root_bad_label_map/annotations/{LABEL_MAP_FILE}:",
+            "unexpected or unclosed text after the last label block",
+        ],
+        rc=2,
+    ),
+    BadInput(
+        "ava_root_empty_train_csv",
+        "train_net",
+        ["--config-file", TINY_AVA, "--ava-root", "{data}/root_empty_train", *ROOT_FAST],
+        [
+            "error: {data}/root_empty_train/annotations/ava_train_v2.2.csv: nothing to train on: the file has no "
+            "annotation rows"
+        ],
+        rc=2,
+    ),
     # ---- item 6: a BOM in the training ground truth is no part of the first video id (it was '\ufefftinytrain000')
-    BadInput("ava_root_train_csv_with_bom", "train_net",
-             ["--config-file", TINY_AVA, "--ava-root", "{data}/root_bom", *ROOT_FAST],
-             ["Loaded ", " keyframes of AVA v2.2 train from {data}/root_bom"], rc=0),
+    BadInput(
+        "ava_root_train_csv_with_bom",
+        "train_net",
+        ["--config-file", TINY_AVA, "--ava-root", "{data}/root_bom", *ROOT_FAST],
+        ["Loaded ", " keyframes of AVA v2.2 train from {data}/root_bom"],
+        rc=0,
+    ),
     # ---- item 6: a folder given as --checkpoint is named as a folder, with the file to pass ("does not exist")
-    BadInput("demo_checkpoint_is_a_folder", "demo", [*DEMO[:3], "{tmp}/run", *DEMO[4:]],
-             ["error: --checkpoint {tmp}/run is a folder, not a checkpoint file: pass the checkpoint file in it, "
-              "e.g. {tmp}/run/model_final.pth"], rc=2, setup=a_run_folder, timeout=120),
-    BadInput("extract_features_checkpoint_is_a_folder", "extract_features",
-             ["--config-file", TINY_AVA, "--checkpoint", "{tmp}/empty", "--output", "{tmp}/features"],
-             ["error: --checkpoint {tmp}/empty is a folder, not a checkpoint file: pass a checkpoint file (e.g. the "
-              "model_final.pth of a training run's output folder); it holds none"], rc=2, setup=a_run_folder),
-    BadInput("export_onnx_checkpoint_is_a_folder", "export_onnx",
-             ["--config-file", "{data}/cfg.py", "--checkpoint", "{tmp}/run", "--output", "{tmp}/m.onnx"],
-             ["error: checkpoint {tmp}/run is a folder, not a checkpoint file: pass the checkpoint file in it, "
-              "e.g. {tmp}/run/model_final.pth"], rc=2, setup=a_run_folder),
+    BadInput(
+        "demo_checkpoint_is_a_folder",
+        "demo",
+        [*DEMO[:3], "{tmp}/run", *DEMO[4:]],
+        [
+            "error: --checkpoint {tmp}/run is a folder, not a checkpoint file: pass the checkpoint file in it, "
+            "e.g. {tmp}/run/model_final.pth"
+        ],
+        rc=2,
+        setup=a_run_folder,
+        timeout=120,
+    ),
+    BadInput(
+        "extract_features_checkpoint_is_a_folder",
+        "extract_features",
+        ["--config-file", TINY_AVA, "--checkpoint", "{tmp}/empty", "--output", "{tmp}/features"],
+        [
+            "error: --checkpoint {tmp}/empty is a folder, not a checkpoint file: pass a checkpoint file (e.g. the "
+            "model_final.pth of a training run's output folder); it holds none"
+        ],
+        rc=2,
+        setup=a_run_folder,
+    ),
+    BadInput(
+        "export_onnx_checkpoint_is_a_folder",
+        "export_onnx",
+        ["--config-file", "{data}/cfg.py", "--checkpoint", "{tmp}/run", "--output", "{tmp}/m.onnx"],
+        [
+            "error: checkpoint {tmp}/run is a folder, not a checkpoint file: pass the checkpoint file in it, "
+            "e.g. {tmp}/run/model_final.pth"
+        ],
+        rc=2,
+        setup=a_run_folder,
+    ),
     # ---- item 6: --resume onto NaN weights is refused before training (it trained, then hit a FloatingPointError)
-    BadInput("resume_onto_nan_checkpoint", "train_net",
-             ["--config-file", TINY_AVA, "--resume", *AVA_FAST, "train.max_iter=8", "train.eval_period=0",
-              "train.output_dir={tmp}/out"],
-             ["error: --resume: {tmp}/out/model_0000004.pth: 1 tensor(s) hold NaN/inf values"], rc=2,
-             setup=a_nan_checkpoint),
+    BadInput(
+        "resume_onto_nan_checkpoint",
+        "train_net",
+        [
+            "--config-file",
+            TINY_AVA,
+            "--resume",
+            *AVA_FAST,
+            "train.max_iter=8",
+            "train.eval_period=0",
+            "train.output_dir={tmp}/out",
+        ],
+        ["error: --resume: {tmp}/out/model_0000004.pth: 1 tensor(s) hold NaN/inf values"],
+        rc=2,
+        setup=a_nan_checkpoint,
+    ),
     # ---- item 6: extract_features takes the output-folder lock of the training tools (two runs raced)
-    BadInput("extract_features_output_in_use", "extract_features",
-             ["--config-file", TINY_AVA, "--checkpoint", "{tmp}/model_final.pth", "--output", "{tmp}/features",
-              "--num-workers", "0"],
-             ["error: --output {tmp}/features is in use by another run (pid 4242 on testhost", "set --output to "
-              "another folder"], rc=2, setup=a_busy_features_folder),
+    BadInput(
+        "extract_features_output_in_use",
+        "extract_features",
+        [
+            "--config-file",
+            TINY_AVA,
+            "--checkpoint",
+            "{tmp}/model_final.pth",
+            "--output",
+            "{tmp}/features",
+            "--num-workers",
+            "0",
+        ],
+        [
+            "error: --output {tmp}/features is in use by another run (pid 4242 on testhost",
+            "set --output to another folder",
+        ],
+        rc=2,
+        setup=a_busy_features_folder,
+    ),
     # ---- item 6: outputs checked before the work
-    BadInput("convert_into_a_missing_folder", "convert_checkpoint", ["{data}/hf.pth", "{tmp}/new/folder/out.pth"],
-             ["-> {tmp}/new/folder/out.pth: "], rc=0),
-    BadInput("convert_under_a_file", "convert_checkpoint", ["{data}/hf.pth", "{tmp}/afile/out.pth"],
-             ["error: DST {tmp}/afile/out.pth: {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
-    BadInput("eval_output_dir_is_a_file", EVAL[0], [*EVAL[1], "--output-dir", "{tmp}/afile"],
-             ["error: --output-dir {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
-    BadInput("eval_output_dir_under_a_file", EVAL[0], [*EVAL[1], "--output-dir", "{tmp}/afile/metrics"],
-             ["error: --output-dir {tmp}/afile/metrics: {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
-    BadInput("eval_write_detections_is_a_folder", EVAL[0], [*EVAL[1], "--write-detections", "{tmp}"],
-             ["error: --write-detections {tmp} is a folder; give the file to write"], rc=2),
-    BadInput("prepare_custom_dataset_output_is_a_file", "prepare_custom_dataset",
-             ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", "{tmp}/afile"],
-             ["error: --output {tmp}/afile is a file, not a folder"], rc=2, setup=a_file),
+    BadInput(
+        "convert_into_a_missing_folder",
+        "convert_checkpoint",
+        ["{data}/hf.pth", "{tmp}/new/folder/out.pth"],
+        ["-> {tmp}/new/folder/out.pth: "],
+        rc=0,
+    ),
+    BadInput(
+        "convert_under_a_file",
+        "convert_checkpoint",
+        ["{data}/hf.pth", "{tmp}/afile/out.pth"],
+        ["error: DST {tmp}/afile/out.pth: {tmp}/afile is a file, not a folder"],
+        rc=2,
+        setup=a_file,
+    ),
+    BadInput(
+        "eval_output_dir_is_a_file",
+        EVAL[0],
+        [*EVAL[1], "--output-dir", "{tmp}/afile"],
+        ["error: --output-dir {tmp}/afile is a file, not a folder"],
+        rc=2,
+        setup=a_file,
+    ),
+    BadInput(
+        "eval_output_dir_under_a_file",
+        EVAL[0],
+        [*EVAL[1], "--output-dir", "{tmp}/afile/metrics"],
+        ["error: --output-dir {tmp}/afile/metrics: {tmp}/afile is a file, not a folder"],
+        rc=2,
+        setup=a_file,
+    ),
+    BadInput(
+        "eval_write_detections_is_a_folder",
+        EVAL[0],
+        [*EVAL[1], "--write-detections", "{tmp}"],
+        ["error: --write-detections {tmp} is a folder; give the file to write"],
+        rc=2,
+    ),
+    BadInput(
+        "prepare_custom_dataset_output_is_a_file",
+        "prepare_custom_dataset",
+        ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", "{tmp}/afile"],
+        ["error: --output {tmp}/afile is a file, not a folder"],
+        rc=2,
+        setup=a_file,
+    ),
     # ---- item 6: a video where pretraining wants a folder or a list file (a UTF-8 decode error before)
-    BadInput("pretrain_videos_is_a_video", "pretrain_mae", ["--config-file", TINY_MAE, "--videos", "{data}/clip.mp4",
-                                                            *MAE_FAST],
-             ["error: --videos takes a folder of videos or a list file; {data}/clip.mp4 is a video"], rc=2),
-    BadInput("pretrain_videos_is_a_video_by_content", "pretrain_mae",
-             ["--config-file", TINY_MAE, "--videos", "{tmp}/clip.list", *MAE_FAST],
-             ["error: --videos {tmp}/clip.list: {tmp}/clip.list:1: not a text list file (byte ", "is not UTF-8); a "
-              "folder of videos or a list file ('path [label]' per line) is expected: is it a video?"], rc=2,
-             setup=lambda tmp: (tmp / "clip.list").write_bytes(b"\x00\x00\x00\x18ftypmp42\xff\xfe\n")),
+    BadInput(
+        "pretrain_videos_is_a_video",
+        "pretrain_mae",
+        ["--config-file", TINY_MAE, "--videos", "{data}/clip.mp4", *MAE_FAST],
+        ["error: --videos takes a folder of videos or a list file; {data}/clip.mp4 is a video"],
+        rc=2,
+    ),
+    BadInput(
+        "pretrain_videos_is_a_video_by_content",
+        "pretrain_mae",
+        ["--config-file", TINY_MAE, "--videos", "{tmp}/clip.list", *MAE_FAST],
+        [
+            "error: --videos {tmp}/clip.list: {tmp}/clip.list:1: not a text list file (byte ",
+            "is not UTF-8); a folder of videos or a list file ('path [label]' per line) is expected: is it a video?",
+        ],
+        rc=2,
+        setup=lambda tmp: (tmp / "clip.list").write_bytes(b"\x00\x00\x00\x18ftypmp42\xff\xfe\n"),
+    ),
     # ---- item 6: annotations that are not UTF-8 (a UnicodeDecodeError message without the file before)
-    BadInput("prepare_custom_dataset_annotations_not_utf8", "prepare_custom_dataset",
-             ["--videos", "{data}/tiny_ava/videos", "--annotations", "{tmp}/latin1.csv", "--output", "{tmp}/custom"],
-             ["error: {tmp}/latin1.csv:3: not UTF-8 text: byte 37 of the line (byte 119 of the file) is 0xe9; save the "
-              "file as UTF-8"], rc=2,
-             setup=lambda tmp: (tmp / "latin1.csv").write_bytes(
-                 b"video,split,time,x1,y1,x2,y2,action,person\ntinyval000,val,1,0.1,0.1,0.5,0.9,walk,0\n"
-                 b"tinyval000,val,2,0.1,0.1,0.5,0.9,caf\xe9,1\n")),
+    BadInput(
+        "prepare_custom_dataset_annotations_not_utf8",
+        "prepare_custom_dataset",
+        ["--videos", "{data}/tiny_ava/videos", "--annotations", "{tmp}/latin1.csv", "--output", "{tmp}/custom"],
+        [
+            "error: {tmp}/latin1.csv:3: not UTF-8 text: byte 37 of the line (byte 119 of the file) is 0xe9; save the "
+            "file as UTF-8"
+        ],
+        rc=2,
+        setup=lambda tmp: (tmp / "latin1.csv").write_bytes(
+            b"video,split,time,x1,y1,x2,y2,action,person\ntinyval000,val,1,0.1,0.1,0.5,0.9,walk,0\n"
+            b"tinyval000,val,2,0.1,0.1,0.5,0.9,caf\xe9,1\n"
+        ),
+    ),
     # ---- item 6: read-only outputs (these tests run as root, who ignores permission bits: /sys refuses
     # even root; test_output_check_sees_permission_bits covers a non-root user's read-only folder)
-    BadInput("convert_into_a_read_only_folder", "convert_checkpoint", ["{data}/hf.pth", f"{READ_ONLY}/out.pth"],
-             [f"error: DST {READ_ONLY}/out.pth: the folder {READ_ONLY} is not writable"], rc=2),
-    BadInput("eval_output_dir_read_only", EVAL[0], [*EVAL[1], "--output-dir", f"{READ_ONLY}/metrics"],
-             [f"error: --output-dir {READ_ONLY}/metrics: the folder {READ_ONLY} is not writable"], rc=2),
-    BadInput("prepare_custom_dataset_output_read_only", "prepare_custom_dataset",
-             ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", f"{READ_ONLY}/custom"],
-             [f"error: --output {READ_ONLY}/custom: the folder {READ_ONLY} is not writable"], rc=2),
+    BadInput(
+        "convert_into_a_read_only_folder",
+        "convert_checkpoint",
+        ["{data}/hf.pth", f"{READ_ONLY}/out.pth"],
+        [f"error: DST {READ_ONLY}/out.pth: the folder {READ_ONLY} is not writable"],
+        rc=2,
+    ),
+    BadInput(
+        "eval_output_dir_read_only",
+        EVAL[0],
+        [*EVAL[1], "--output-dir", f"{READ_ONLY}/metrics"],
+        [f"error: --output-dir {READ_ONLY}/metrics: the folder {READ_ONLY} is not writable"],
+        rc=2,
+    ),
+    BadInput(
+        "prepare_custom_dataset_output_read_only",
+        "prepare_custom_dataset",
+        ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", f"{READ_ONLY}/custom"],
+        [f"error: --output {READ_ONLY}/custom: the folder {READ_ONLY} is not writable"],
+        rc=2,
+    ),
 ]
 
 
@@ -315,21 +546,55 @@ sys.exit(tool.{entry}())
 
 INTERRUPTS = [
     # (id, tool module, entry point, what is slowed "module:attr" (or "module:Class.method"), arguments)
-    ("train_net", "vmae_det.tools.train_net", "cli", "vmae_det.engine.trainer:Trainer.run_step",
-     ["--config-file", TINY_AVA, "train.max_iter=1000", "train.eval_period=0", "train.output_dir={tmp}/out"]),
-    ("pretrain_mae", "vmae_det.tools.pretrain_mae", "cli", "vmae_det.engine.trainer:Trainer.run_step",
-     ["--config-file", TINY_MAE, "train.max_iter=1000", "train.output_dir={tmp}/out"]),
-    ("extract_features", "vmae_det.tools.extract_features", "cli", "vmae_det.tools.extract_features:check_arguments",
-     ["--config-file", TINY_AVA, "--checkpoint", "{data}/w.pth", "--output", "{tmp}/features"]),
-    ("make_proposals", "vmae_det.tools.make_proposals", "cli", "vmae_det.tools.make_proposals:collect_videos",
-     PROPOSALS),
-    ("convert_checkpoint", "vmae_det.tools.convert_checkpoint", "cli", "vmae_det.tools.convert_checkpoint:convert",
-     ["{data}/hf.pth", "{tmp}/out.pth"]),
-    ("export_onnx", "vmae_det.tools.export_onnx", "cli", "vmae_det.tools.export_onnx:check_arguments",
-     ["--config-file", "{data}/cfg.py", "--checkpoint", "{data}/w.pth", "--output", "{tmp}/m.onnx"]),
-    ("prepare_custom_dataset", "vmae_det.tools.prepare_custom_dataset", "cli",
-     "vmae_det.tools.prepare_custom_dataset:prepare_custom_dataset",
-     ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", "{tmp}/custom"]),
+    (
+        "train_net",
+        "vmae_det.tools.train_net",
+        "cli",
+        "vmae_det.engine.trainer:Trainer.run_step",
+        ["--config-file", TINY_AVA, "train.max_iter=1000", "train.eval_period=0", "train.output_dir={tmp}/out"],
+    ),
+    (
+        "pretrain_mae",
+        "vmae_det.tools.pretrain_mae",
+        "cli",
+        "vmae_det.engine.trainer:Trainer.run_step",
+        ["--config-file", TINY_MAE, "train.max_iter=1000", "train.output_dir={tmp}/out"],
+    ),
+    (
+        "extract_features",
+        "vmae_det.tools.extract_features",
+        "cli",
+        "vmae_det.tools.extract_features:check_arguments",
+        ["--config-file", TINY_AVA, "--checkpoint", "{data}/w.pth", "--output", "{tmp}/features"],
+    ),
+    (
+        "make_proposals",
+        "vmae_det.tools.make_proposals",
+        "cli",
+        "vmae_det.tools.make_proposals:collect_videos",
+        PROPOSALS,
+    ),
+    (
+        "convert_checkpoint",
+        "vmae_det.tools.convert_checkpoint",
+        "cli",
+        "vmae_det.tools.convert_checkpoint:convert",
+        ["{data}/hf.pth", "{tmp}/out.pth"],
+    ),
+    (
+        "export_onnx",
+        "vmae_det.tools.export_onnx",
+        "cli",
+        "vmae_det.tools.export_onnx:check_arguments",
+        ["--config-file", "{data}/cfg.py", "--checkpoint", "{data}/w.pth", "--output", "{tmp}/m.onnx"],
+    ),
+    (
+        "prepare_custom_dataset",
+        "vmae_det.tools.prepare_custom_dataset",
+        "cli",
+        "vmae_det.tools.prepare_custom_dataset:prepare_custom_dataset",
+        ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", "{tmp}/custom"],
+    ),
     ("demo", "vmae_det.tools.demo", "cli", "vmae_det.demo.arguments:check_demo_arguments", DEMO),
     ("ava_evaluator", "vmae_det.evaluation.ava", "main", "vmae_det.evaluation.ava:evaluate", EVAL[1]),
 ]
@@ -366,13 +631,18 @@ def test_sigterm_is_ctrl_c(tmp_path, data):
     """SIGTERM (kill, a job scheduler) ends a tool as Ctrl-C does (vmae_det.cli.run_main): one line, exit
     code 130, no traceback, nothing half-written left."""
     marker = tmp_path / "working"
-    script = INTERRUPT_RUN.format(slow="vmae_det.tools.convert_checkpoint:convert", marker=str(marker),
-                                  tool="vmae_det.tools.convert_checkpoint", entry="cli",
-                                  argv=[str(data / "hf.pth"), str(tmp_path / "out.pth")])
+    script = INTERRUPT_RUN.format(
+        slow="vmae_det.tools.convert_checkpoint:convert",
+        marker=str(marker),
+        tool="vmae_det.tools.convert_checkpoint",
+        entry="cli",
+        argv=[str(data / "hf.pth"), str(tmp_path / "out.pth")],
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("VMAE_DET_TRACEBACK", None)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     deadline = time.time() + 120
     while not marker.exists():
         assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:]
@@ -382,7 +652,8 @@ def test_sigterm_is_ctrl_c(tmp_path, data):
     assert proc.returncode == 130, f"exit code {proc.returncode}\n{out[-3000:]}"
     assert "Traceback" not in out, out[-3000:]
     assert [line for line in out.splitlines() if line.startswith(("interrupted", "error:"))] == [
-        "interrupted (SIGTERM): nothing written (an earlier output is untouched)"], out[-3000:]
+        "interrupted (SIGTERM): nothing written (an earlier output is untouched)"
+    ], out[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["working"]
 
 
@@ -429,8 +700,11 @@ def test_output_check_sees_permission_bits(tmp_path, monkeypatch):
     check_output_file(str(tmp_path / "out.pth"))
     assert list(tmp_path.iterdir()) == []  # the probe file is removed
     monkeypatch.setattr(os, "access", lambda path, mode: os.fspath(path) != str(tmp_path))
-    with pytest.raises(OutputPathError, match=f"--output {tmp_path}/out: the folder {tmp_path} is not writable "
-                                              r"\(permission denied\)"):
+    with pytest.raises(
+        OutputPathError,
+        match=f"--output {tmp_path}/out: the folder {tmp_path} is not writable "
+        r"\(permission denied\)",
+    ):
         check_output_dir(str(tmp_path / "out"), "--output")
     with pytest.raises(OutputPathError, match="is not writable"):
         check_output_file(str(tmp_path / "out.pth"))
@@ -442,7 +716,7 @@ def test_worker_caps_and_device_names():
 
     n = cpu_count()
     assert cap_workers(100000, "--num-workers") == n and cap_workers(0) == 0 and cap_workers(n) == n
-    assert cap_threads(10 ** 6) == n
+    assert cap_threads(10**6) == n
     check_device("cpu")
     check_device(None)
     for bad in ("tpu", "gpu0", "cuda:x"):

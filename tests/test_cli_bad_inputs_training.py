@@ -6,11 +6,11 @@ Value checks of every ``train.*`` key (``amp.dtype=float8``, ``log_period=0``, .
 tests/test_config.py; the lock released by a killed run, resume fallback, the best-checkpoint record, lr
 overrides on resume, metrics.json after a kill and MAE ``--eval-only`` in tests/test_engine.py.
 """
+
 import os
 from pathlib import Path
 
 import pytest
-
 from cli_table import BadInput, run_case
 
 TINY_AVA = "configs/ava/tiny.py"
@@ -42,34 +42,89 @@ def _corrupt_checkpoints(tmp: Path) -> None:
 
 
 CASES = [
-    BadInput("no_config_file", "train_net", ["train.max_iter=2"], ["the following arguments are required: --config-file"], rc=2),
-    BadInput("config_file_missing", "pretrain_mae", ["--config-file", "{tmp}/nope.py"],
-             ["Config file {tmp}/nope.py does not exist"], rc=2),
-    BadInput("flag_after_overrides", "train_net", ["--config-file", TINY_AVA, "train.max_iter=2", "--resume"],
-             ["--resume: flags must come before the key=value overrides"], rc=2),
-    BadInput("max_iter_not_a_number", "train_net", ["--config-file", TINY_AVA, *FAST, "train.max_iter=abc"],
-             ["train.max_iter='abc' from the command line is not valid: expected an integer >= 1"], rc=2),
-    BadInput("checkpointer_period_zero", "pretrain_mae", ["--config-file", TINY_MAE, *MAE_FAST, "train.checkpointer.period=0"],
-             ["train.checkpointer.period=0 from the command line is not valid: expected an integer >= 1"], rc=2),
-    BadInput("num_classes_below_label_map", "train_net",
-             ["--config-file", TINY_AVA, *FAST, "model.num_classes=3", "train.output_dir={tmp}/out"],
-             ["model.num_classes=3 is smaller than the largest action id 5", "ava_action_list_v2.2_for_activitynet_2019.pbtxt"],
-             rc=2),
-    BadInput("pretrain_eval_only_without_weights", "pretrain_mae",
-             ["--config-file", TINY_MAE, "--eval-only", *MAE_FAST, "train.output_dir={tmp}/out"],
-             ["--eval-only needs weights: set train.init_checkpoint=FILE, or add --resume"], rc=2),
-    BadInput("eval_only_resume_mistyped_folder", "train_net",
-             ["--config-file", TINY_AVA, "--eval-only", "--resume", *FAST, "train.output_dir={tmp}/typo"],
-             ["--eval-only --resume: no checkpoint in train.output_dir={tmp}/typo", "the folder does not exist"], rc=2),
-    BadInput("output_dir_in_use", "train_net", ["--config-file", TINY_AVA, *FAST, "train.output_dir={tmp}/busy"],
-             ["train.output_dir {tmp}/busy is in use by another run", "pid 4242 on testhost"], rc=2, setup=_hold_lock),
+    BadInput(
+        "no_config_file",
+        "train_net",
+        ["train.max_iter=2"],
+        ["the following arguments are required: --config-file"],
+        rc=2,
+    ),
+    BadInput(
+        "config_file_missing",
+        "pretrain_mae",
+        ["--config-file", "{tmp}/nope.py"],
+        ["Config file {tmp}/nope.py does not exist"],
+        rc=2,
+    ),
+    BadInput(
+        "flag_after_overrides",
+        "train_net",
+        ["--config-file", TINY_AVA, "train.max_iter=2", "--resume"],
+        ["--resume: flags must come before the key=value overrides"],
+        rc=2,
+    ),
+    BadInput(
+        "max_iter_not_a_number",
+        "train_net",
+        ["--config-file", TINY_AVA, *FAST, "train.max_iter=abc"],
+        ["train.max_iter='abc' from the command line is not valid: expected an integer >= 1"],
+        rc=2,
+    ),
+    BadInput(
+        "checkpointer_period_zero",
+        "pretrain_mae",
+        ["--config-file", TINY_MAE, *MAE_FAST, "train.checkpointer.period=0"],
+        ["train.checkpointer.period=0 from the command line is not valid: expected an integer >= 1"],
+        rc=2,
+    ),
+    BadInput(
+        "num_classes_below_label_map",
+        "train_net",
+        ["--config-file", TINY_AVA, *FAST, "model.num_classes=3", "train.output_dir={tmp}/out"],
+        [
+            "model.num_classes=3 is smaller than the largest action id 5",
+            "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
+        ],
+        rc=2,
+    ),
+    BadInput(
+        "pretrain_eval_only_without_weights",
+        "pretrain_mae",
+        ["--config-file", TINY_MAE, "--eval-only", *MAE_FAST, "train.output_dir={tmp}/out"],
+        ["--eval-only needs weights: set train.init_checkpoint=FILE, or add --resume"],
+        rc=2,
+    ),
+    BadInput(
+        "eval_only_resume_mistyped_folder",
+        "train_net",
+        ["--config-file", TINY_AVA, "--eval-only", "--resume", *FAST, "train.output_dir={tmp}/typo"],
+        ["--eval-only --resume: no checkpoint in train.output_dir={tmp}/typo", "the folder does not exist"],
+        rc=2,
+    ),
+    BadInput(
+        "output_dir_in_use",
+        "train_net",
+        ["--config-file", TINY_AVA, *FAST, "train.output_dir={tmp}/busy"],
+        ["train.output_dir {tmp}/busy is in use by another run", "pid 4242 on testhost"],
+        rc=2,
+        setup=_hold_lock,
+    ),
     # Errors in worker processes (--num-gpus 2: two CPU processes with gloo): each prints its error, the
     # launching process stops the other and exits with code 2 too.
-    BadInput("resume_all_checkpoints_corrupt_two_processes", "pretrain_mae",
-             ["--config-file", TINY_MAE, "--resume", "--num-gpus", "2", *MAE_FAST, "train.output_dir={tmp}/broken"],
-             ["error: [rank 0] --resume: no intact checkpoint in {tmp}/broken", "model_0000009.pth (corrupt",
-              "model_0000004.pth (empty file)", "stopped on the error above"],
-             rc=2, setup=_corrupt_checkpoints, env={"GLOO_SOCKET_IFNAME": "lo"}),
+    BadInput(
+        "resume_all_checkpoints_corrupt_two_processes",
+        "pretrain_mae",
+        ["--config-file", TINY_MAE, "--resume", "--num-gpus", "2", *MAE_FAST, "train.output_dir={tmp}/broken"],
+        [
+            "error: [rank 0] --resume: no intact checkpoint in {tmp}/broken",
+            "model_0000009.pth (corrupt",
+            "model_0000004.pth (empty file)",
+            "stopped on the error above",
+        ],
+        rc=2,
+        setup=_corrupt_checkpoints,
+        env={"GLOO_SOCKET_IFNAME": "lo"},
+    ),
 ]
 
 
@@ -92,4 +147,3 @@ def test_training_tool_bad_input(case, tmp_path, datasets):
     finally:
         while _held_locks:
             os.close(_held_locks.pop())
-

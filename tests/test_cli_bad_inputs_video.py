@@ -6,13 +6,13 @@ dies leaves) used to make decord abort the process (rc 134 with 0 workers, "work
 signal" with 2): it must train (rc 0) with 0 and 2 data-loader workers in both tools. Every other
 case ends in ``error: ...`` naming the file with exit code 2, or in a counted, logged skip.
 """
+
 import dataclasses
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cli_table import BadInput, run_case
 from datasets_tiny import make_tiny
 from test_video_io import transcode_to_unindexed_avi
@@ -64,37 +64,102 @@ def _root(name: str) -> dict:
 
 CASES = [
     # A valid video: trains, in both tools, with and without data-loader workers.
-    BadInput("train_net_unindexed_avi_0_workers", "train_net", [*AVA, *_workers(0)],
-             ["Saving checkpoint to {tmp}/out/model_final.pth", "copypaste: mAP"], rc=0, env=_root("avi")),
-    BadInput("train_net_unindexed_avi_2_workers", "train_net", [*AVA, *_workers(2)],
-             ["Saving checkpoint to {tmp}/out/model_final.pth", "copypaste: mAP"], rc=0, env=_root("avi")),
-    BadInput("pretrain_unindexed_avi_0_workers", "pretrain_mae", [*MAE, *_workers(0, test=False)],
-             ["Saving checkpoint to {tmp}/out/model_final.pth", "Training done: 0 videos skipped in total"], rc=0,
-             env=_root("avi")),
-    BadInput("pretrain_unindexed_avi_2_workers", "pretrain_mae", [*MAE, *_workers(2, test=False)],
-             ["Saving checkpoint to {tmp}/out/model_final.pth", "Training done: 0 videos skipped in total"], rc=0,
-             env=_root("avi")),
+    BadInput(
+        "train_net_unindexed_avi_0_workers",
+        "train_net",
+        [*AVA, *_workers(0)],
+        ["Saving checkpoint to {tmp}/out/model_final.pth", "copypaste: mAP"],
+        rc=0,
+        env=_root("avi"),
+    ),
+    BadInput(
+        "train_net_unindexed_avi_2_workers",
+        "train_net",
+        [*AVA, *_workers(2)],
+        ["Saving checkpoint to {tmp}/out/model_final.pth", "copypaste: mAP"],
+        rc=0,
+        env=_root("avi"),
+    ),
+    BadInput(
+        "pretrain_unindexed_avi_0_workers",
+        "pretrain_mae",
+        [*MAE, *_workers(0, test=False)],
+        ["Saving checkpoint to {tmp}/out/model_final.pth", "Training done: 0 videos skipped in total"],
+        rc=0,
+        env=_root("avi"),
+    ),
+    BadInput(
+        "pretrain_unindexed_avi_2_workers",
+        "pretrain_mae",
+        [*MAE, *_workers(2, test=False)],
+        ["Saving checkpoint to {tmp}/out/model_final.pth", "Training done: 0 videos skipped in total"],
+        rc=0,
+        env=_root("avi"),
+    ),
     # One corrupt video among good ones: pretraining skips it, logs it, counts the file once.
-    BadInput("pretrain_one_corrupt_video_is_skipped_and_counted", "pretrain_mae", [*MAE, *_workers(0, test=False)],
-             ["Skipping video '{data}/some_bad/tiny_ava/videos/broken.mp4'", "1 distinct video file(s) skipped",
-              "Training done: 1 videos skipped in total"], rc=0, env=_root("some_bad")),
+    BadInput(
+        "pretrain_one_corrupt_video_is_skipped_and_counted",
+        "pretrain_mae",
+        [*MAE, *_workers(0, test=False)],
+        [
+            "Skipping video '{data}/some_bad/tiny_ava/videos/broken.mp4'",
+            "1 distinct video file(s) skipped",
+            "Training done: 1 videos skipped in total",
+        ],
+        rc=0,
+        env=_root("some_bad"),
+    ),
     # Nothing usable: a clear error before training, instead of 'Sample larger than population'.
-    BadInput("pretrain_every_video_corrupt", "pretrain_mae", [*MAE, *_workers(0, test=False)],
-             ["error: none of the 3 videos tried from '{data}/all_bad/tiny_ava/videos' decodes",
-              "is every video of this list bad?", "tiny_ava/videos/a.mp4: "], rc=2, env=_root("all_bad")),
-    BadInput("pretrain_every_video_missing", "pretrain_mae",
-             [*MAE, *_workers(0, test=False), "dataloader.train.dataset.names=kinetics400_train"],
-             ["error: none of the 2 videos listed in '{data}/all_missing/kinetics400/train.csv' exists",
-              "kinetics400/videos/x.mp4"], rc=2, env=_root("all_missing")),
+    BadInput(
+        "pretrain_every_video_corrupt",
+        "pretrain_mae",
+        [*MAE, *_workers(0, test=False)],
+        [
+            "error: none of the 3 videos tried from '{data}/all_bad/tiny_ava/videos' decodes",
+            "is every video of this list bad?",
+            "tiny_ava/videos/a.mp4: ",
+        ],
+        rc=2,
+        env=_root("all_bad"),
+    ),
+    BadInput(
+        "pretrain_every_video_missing",
+        "pretrain_mae",
+        [*MAE, *_workers(0, test=False), "dataloader.train.dataset.names=kinetics400_train"],
+        [
+            "error: none of the 2 videos listed in '{data}/all_missing/kinetics400/train.csv' exists",
+            "kinetics400/videos/x.mp4",
+        ],
+        rc=2,
+        env=_root("all_missing"),
+    ),
     # Proposals: a missing or undecodable video of the split is an error before any detector is built.
-    BadInput("make_proposals_missing_video", "make_proposals",
-             ["--root", "{data}/proposals", "--split", "val", "--output", "{tmp}/p.csv", "--weights", "{tmp}/unused.pth"],
-             ["error: 1 video(s) of split 'val' have neither", "tinyval000", "--skip-bad-videos"], rc=2),
-    BadInput("make_proposals_corrupt_video", "make_proposals",
-             ["--root", "{data}/proposals_corrupt_only", "--split", "val", "--output", "{tmp}/p.csv",
-              "--weights", "{tmp}/unused.pth"],
-             ["error: cannot decode video '{data}/proposals_corrupt_only/videos/tinyval001.mp4'",
-              "--skip-bad-videos skips such videos"], rc=2),
+    BadInput(
+        "make_proposals_missing_video",
+        "make_proposals",
+        ["--root", "{data}/proposals", "--split", "val", "--output", "{tmp}/p.csv", "--weights", "{tmp}/unused.pth"],
+        ["error: 1 video(s) of split 'val' have neither", "tinyval000", "--skip-bad-videos"],
+        rc=2,
+    ),
+    BadInput(
+        "make_proposals_corrupt_video",
+        "make_proposals",
+        [
+            "--root",
+            "{data}/proposals_corrupt_only",
+            "--split",
+            "val",
+            "--output",
+            "{tmp}/p.csv",
+            "--weights",
+            "{tmp}/unused.pth",
+        ],
+        [
+            "error: cannot decode video '{data}/proposals_corrupt_only/videos/tinyval001.mp4'",
+            "--skip-bad-videos skips such videos",
+        ],
+        rc=2,
+    ),
 ]
 
 
@@ -130,8 +195,9 @@ def test_make_proposals_skip_bad_videos(data: Path, tmp_path: Path, caplog):
     import importlib.util
     import logging
 
-    spec = importlib.util.spec_from_file_location("make_proposals_tool", Path(__file__).resolve().parents[1] / "tools" /
-                                                  "make_proposals.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_proposals_tool", Path(__file__).resolve().parents[1] / "tools" / "make_proposals.py"
+    )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     fake = lambda img: (np.array([[10, 20, 50, 90]], np.float32), np.array([0.9], np.float32))  # noqa: E731

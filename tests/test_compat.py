@@ -1,4 +1,5 @@
 """detectron2 v0.6 works on current dependencies through vmae_det.compat."""
+
 import os
 import subprocess
 import sys
@@ -165,7 +166,9 @@ def test_import_vmae_det_and_the_evaluator_cli_stay_light(tmp_path):
 V06_LIKE = {
     "__init__.py": "",
     "layers/__init__.py": "from .deform_conv import deform_conv\n",
-    "layers/deform_conv.py": "import torch\nfrom detectron2 import _C\n\ndef deform_conv():\n    return _C.deform_conv_forward\n",
+    "layers/deform_conv.py": (
+        "import torch\nfrom detectron2 import _C\n\ndef deform_conv():\n    return _C.deform_conv_forward\n"
+    ),
     "evaluation/__init__.py": "from .coco_evaluation import COCOeval_opt\n",
     "evaluation/fast_eval_api.py": "from detectron2 import _C\nCOCOeval_opt = 'fast'\n",
     "evaluation/coco_evaluation.py": "from detectron2.evaluation.fast_eval_api import COCOeval_opt\n",
@@ -201,13 +204,17 @@ def test_feature_check_flags_unguarded_extension_imports_only(tmp_path):
     v06 = _fake_detectron2(tmp_path / "v06", V06_LIKE)
     head = _fake_detectron2(tmp_path / "head", HEAD_LIKE)
     assert compat.unguarded_extension_imports(v06) == [
-        "detectron2.evaluation.coco_evaluation:1", "detectron2.layers.deform_conv:2"]
+        "detectron2.evaluation.coco_evaluation:1",
+        "detectron2.layers.deform_conv:2",
+    ]
     assert compat.extension_placeholder_needed(v06)
     assert compat.unguarded_extension_imports(head) == []
     assert not compat.extension_placeholder_needed(head)
     # Relative spellings count too.
-    rel = _fake_detectron2(tmp_path / "rel", {"__init__.py": "", "layers/x.py": "from .. import _C\n",
-                                              "evaluation/y.py": "from .fast_eval_api import A\n"})
+    rel = _fake_detectron2(
+        tmp_path / "rel",
+        {"__init__.py": "", "layers/x.py": "from .. import _C\n", "evaluation/y.py": "from .fast_eval_api import A\n"},
+    )
     assert compat.unguarded_extension_imports(rel) == ["detectron2.evaluation.y:1", "detectron2.layers.x:1"]
 
 
@@ -227,9 +234,13 @@ def test_installed_detectron2_feature_check():
         assert coco_evaluation.COCOeval_opt is coco_evaluation.COCOeval
 
 
-@pytest.mark.parametrize("layout, expect_placeholder, expect_coco", [
-    ("v06", True, "fast"), ("head", False, "pycocotools fallback"),
-])
+@pytest.mark.parametrize(
+    "layout, expect_placeholder, expect_coco",
+    [
+        ("v06", True, "fast"),
+        ("head", False, "pycocotools fallback"),
+    ],
+)
 def test_placeholder_hook_on_fake_detectron2(tmp_path, layout, expect_placeholder, expect_coco):
     """End to end in a fresh interpreter: the hook installs the placeholder for a v0.6-like detectron2 (whose
     imports would fail otherwise) and leaves a HEAD-like one alone (its COCOEvaluator fallback still works)."""

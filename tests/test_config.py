@@ -1,5 +1,6 @@
 """Strict LazyConfig loading: unknown keys are errors, LazyCall arguments stay overridable; the
 shipped AVA recipes equal VMAD's run scripts."""
+
 import glob
 import json
 import math
@@ -69,8 +70,10 @@ def test_unknown_top_level_section(tmp_path):
 
 
 def test_none_override_means_null():
-    cfg = load_config(str(REPO / "configs/ava/vit_b.py"), ["model.test_box_extension=None",
-                                                          "dataloader.train.mapper.gt_box_jitter=null"])
+    cfg = load_config(
+        str(REPO / "configs/ava/vit_b.py"),
+        ["model.test_box_extension=None", "dataloader.train.mapper.gt_box_jitter=null"],
+    )
     assert cfg.model.test_box_extension is None and cfg.dataloader.train.mapper.gt_box_jitter is None
     model_cfg = load_config(str(REPO / "configs/ava/tiny.py"), ["model.test_box_extension=None"]).model
     assert instantiate(model_cfg).test_box_extension is None
@@ -80,7 +83,6 @@ def test_override_without_equals(cfg_file):
     cfg = load_config(str(cfg_file))
     with pytest.raises(ValueError, match="key=value"):
         apply_overrides_strict(cfg, ["train.max_iter"])
-
 
 
 # ----------------------------------------------------------------- shipped configs
@@ -97,8 +99,11 @@ def test_shipped_configs_load_strictly(path):
 
 VMAD_RECIPES = json.loads((REPO / "tests/reference/vmad_recipes.json").read_text())
 SIZES = {"s": "small", "b": "base", "l": "large", "h": "huge"}
-AVA_RECIPES = {f"vit_{s}{suffix}.py": f"videomae_vit_{name}_k400_pretrain{family}"
-               for s, name in SIZES.items() for suffix, family in (("", "+finetune"), ("_pretrain_only", ""))}
+AVA_RECIPES = {
+    f"vit_{s}{suffix}.py": f"videomae_vit_{name}_k400_pretrain{family}"
+    for s, name in SIZES.items()
+    for suffix, family in (("", "+finetune"), ("_pretrain_only", ""))
+}
 
 
 def _vmad_lr(r: dict, it: int, iters_per_epoch: int) -> float:
@@ -136,11 +141,19 @@ def test_ava_recipes_equal_vmads_run_scripts(config, script):
     assert cfg.train.max_iter == r["epochs"] * iters_per_epoch
     assert cfg.train.eval_period == r["val_freq"] * iters_per_epoch
     sched = instantiate(cfg.lr_multiplier)
-    for it in (0, 100, 5 * iters_per_epoch - 1, 5 * iters_per_epoch + 7, cfg.train.max_iter // 2, cfg.train.max_iter - 1):
+    for it in (
+        0,
+        100,
+        5 * iters_per_epoch - 1,
+        5 * iters_per_epoch + 7,
+        cfg.train.max_iter // 2,
+        cfg.train.max_iter - 1,
+    ):
         ours = cfg.optimizer.lr * sched(it / cfg.train.max_iter)
         assert ours == pytest.approx(_vmad_lr(r, it, iters_per_epoch), rel=2e-3, abs=1e-9), it
     target = re.search(r"target\s+\*\*([0-9.]+) mAP\*\*", path.read_text())
     assert target and float(target.group(1)) == r["map"]
+
 
 # ----------------------------------------------------------------- values of train.* (before anything runs)
 from vmae_det.config import ConfigFileError, ConfigValueError  # noqa: E402
@@ -164,8 +177,10 @@ def test_schema_covers_every_train_key():
         ("train.log_period=0", "train.log_period=0 from the command line is not valid: expected an integer >= 1"),
         ("train.checkpointer.period=0", "train.checkpointer.period=0 from the command line is not valid"),
         ("train.checkpointer.max_to_keep=0", "train.checkpointer.max_to_keep=0"),
-        ("train.amp.dtype=float8", "train.amp.dtype='float8' from the command line is not valid: expected one of "
-                                   "'bfloat16', 'float16'"),
+        (
+            "train.amp.dtype=float8",
+            "train.amp.dtype='float8' from the command line is not valid: expected one of 'bfloat16', 'float16'",
+        ),
         ("train.amp.enabled=yes", "train.amp.enabled='yes' from the command line is not valid: expected true or false"),
         ("train.eval_period=-1", "train.eval_period=-1 from the command line is not valid: expected an integer >= 0"),
         ("train.grad_accum_steps=0", "train.grad_accum_steps=0"),
@@ -185,9 +200,19 @@ def test_bad_train_values_are_refused_at_load_time(override, message):
 
 
 def test_good_edge_values_are_accepted(cfg_file):
-    cfg = load_config(str(cfg_file), ["train.eval_period=0", "train.vis_period=0", "train.clip_grad=0",
-                                      "train.checkpointer.max_to_keep=null", "train.seed=-1", "train.max_iter=1",
-                                      "train.device=cpu", "train.float32_matmul_precision=highest"])
+    cfg = load_config(
+        str(cfg_file),
+        [
+            "train.eval_period=0",
+            "train.vis_period=0",
+            "train.clip_grad=0",
+            "train.checkpointer.max_to_keep=null",
+            "train.seed=-1",
+            "train.max_iter=1",
+            "train.device=cpu",
+            "train.float32_matmul_precision=highest",
+        ],
+    )
     assert cfg.train.checkpointer.max_to_keep is None and cfg.train.max_iter == 1
 
 

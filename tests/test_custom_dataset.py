@@ -1,4 +1,5 @@
 """vmae_det.data.custom / tools/prepare_custom_dataset.py: own videos + CSV -> AVA layout."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -9,11 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-import vmae_det  # noqa: F401  (shims before detectron2)
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
+import vmae_det  # noqa: F401  (shims before detectron2)
 from vmae_det.data import register_ava
 from vmae_det.data.ava import AVAClipMapper, load_ava_dicts
 from vmae_det.data.custom import CustomDatasetError, prepare_custom_dataset, read_label_names, resample_to_fps
@@ -75,15 +75,23 @@ def test_resample_nearest_frame():
 def test_layout_and_annotations(built):
     out, s = built
     ann = out / "annotations"
-    for name in ("ava_train_v2.2.csv", "ava_val_v2.2.csv", "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
-                 "ava_train_excluded_timestamps_v2.2.csv", "ava_val_excluded_timestamps_v2.2.csv"):
+    for name in (
+        "ava_train_v2.2.csv",
+        "ava_val_v2.2.csv",
+        "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
+        "ava_train_excluded_timestamps_v2.2.csv",
+        "ava_val_excluded_timestamps_v2.2.csv",
+    ):
         assert (ann / name).is_file(), name
     assert sorted(p.name for p in (out / "videos").iterdir()) == ["cam1.mp4", "cam2.mp4"]
     assert len(list((out / "frames" / "cam1").glob("cam1_*.jpg"))) == 120
     assert (out / "frames" / "cam1" / "cam1_000001.jpg").is_file()
     assert (ann / "ava_train_excluded_timestamps_v2.2.csv").read_text() == ""
     assert read_labelmap(str(ann / "ava_action_list_v2.2_for_activitynet_2019.pbtxt")) == {
-        1: "stand", 2: "walk", 3: "wave"}
+        1: "stand",
+        2: "walk",
+        3: "wave",
+    }
     # 900-s offset, boxes / (64, 48), clipped to the frame, sorted, one row per (person, action).
     assert (ann / "ava_train_v2.2.csv").read_text().splitlines() == [
         "cam1,0902,0.1250,0.0833,0.3750,0.8333,2,0",
@@ -133,8 +141,9 @@ def test_readers_register_and_mapper(built):
     assert meta.num_classes == 3 and meta.class_names == {1: "stand", 2: "walk", 3: "wave"}
 
     for d, source in ((train[0], "frames"), (load_ava_dicts(out, "train", source="videos")[0], "video")):
-        m = AVAClipMapper(is_train=True, num_classes=3, num_frames=4, sampling_rate=2,
-                          augmentations=[T.NoOpTransform()])
+        m = AVAClipMapper(
+            is_train=True, num_classes=3, num_frames=4, sampling_rate=2, augmentations=[T.NoOpTransform()]
+        )
         x = m(d)
         assert x["clip"].shape == (3, 4, H, W), source
         assert abs(int(x["clip"][0, 2, H // 2, W // 2]) - 100) <= 3, source  # keyframe = source frame 50
@@ -158,15 +167,18 @@ def test_normalized_labels_and_odd_size(raw, tmp_path):
         for p in st.encode(None):
             c.mux(p)
     csv_path = tmp_path / "a.csv"
-    csv_path.write_text("person,action,video,time,split,x1,y1,x2,y2,note\n"
-                        "0,wave,odd,1,train,0.0,0.0,1.0,0.5,extra columns are ignored\n")
+    csv_path.write_text(
+        "person,action,video,time,split,x1,y1,x2,y2,note\n"
+        "0,wave,odd,1,train,0.0,0.0,1.0,0.5,extra columns are ignored\n"
+    )
     labels = tmp_path / "labels.txt"
     labels.write_text("# my actions\nwave\nstand\n")
     s = prepare_custom_dataset(vids, csv_path, tmp_path / "out", normalized=True, labels=labels, progress=False)
     assert s.classes == {1: "wave", 2: "stand"} and s.num_classes == 2
     assert (s.videos["odd"].width, s.videos["odd"].height, s.videos["odd"].num_frames) == (64, 48, 60)
-    assert (tmp_path / "out/annotations/ava_train_v2.2.csv").read_text() == \
-        f"odd,0901,0.0000,0.0000,{63 / 64:.4f},{23.5 / 48:.4f},1,0\n"
+    assert (
+        tmp_path / "out/annotations/ava_train_v2.2.csv"
+    ).read_text() == f"odd,0901,0.0000,0.0000,{63 / 64:.4f},{23.5 / 48:.4f},1,0\n"
     assert not (tmp_path / "out" / "frames").exists()
     labels.write_text("stand\n")
     with pytest.raises(CustomDatasetError, match=r"a\.csv:2: action 'wave' is not in"):
@@ -186,18 +198,21 @@ def test_label_names_from_pbtxt_or_text(tmp_path):
         read_label_names(pbtxt)
 
 
-@pytest.mark.parametrize("row, message", [
-    ("nope,train,2,8,4,24,40,walk,0", "unknown video 'nope'"),
-    ("cam1,test,2,8,4,24,40,walk,0", "unknown split 'test'"),
-    ("cam1,train,2,24,4,8,40,walk,0", "needs x2 > x1"),
-    ("cam1,train,2,80,4,90,40,walk,0", "entirely outside the frame"),
-    ("cam1,train,2,8,4,24,walk,0", "expected 9 columns"),
-    ("cam1,train,2.5,8,4,24,40,walk,0", "whole, non-negative number of seconds"),
-    ("cam1,train,two,8,4,24,40,walk,0", "time must be a number"),
-    ("cam1,train,2,8,4,24,40,walk,bob", "person must be an integer"),
-    ("cam1,train,2,9,4,24,40,wave,0", "already has a different box on line 2"),
-    ("cam1,train,4,8,4,24,40,walk,0", "past the end"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("nope,train,2,8,4,24,40,walk,0", "unknown video 'nope'"),
+        ("cam1,test,2,8,4,24,40,walk,0", "unknown split 'test'"),
+        ("cam1,train,2,24,4,8,40,walk,0", "needs x2 > x1"),
+        ("cam1,train,2,80,4,90,40,walk,0", "entirely outside the frame"),
+        ("cam1,train,2,8,4,24,walk,0", "expected 9 columns"),
+        ("cam1,train,2.5,8,4,24,40,walk,0", "whole, non-negative number of seconds"),
+        ("cam1,train,two,8,4,24,40,walk,0", "time must be a number"),
+        ("cam1,train,2,8,4,24,40,walk,bob", "person must be an integer"),
+        ("cam1,train,2,9,4,24,40,wave,0", "already has a different box on line 2"),
+        ("cam1,train,4,8,4,24,40,walk,0", "past the end"),
+    ],
+)
 def test_errors_name_file_and_line(raw, tmp_path, row, message):
     bad = tmp_path / "bad.csv"
     bad.write_text(HEADER + "cam1,train,2,8,4,24,40,walk,0\n" + row + "\n")  # the bad row is line 3
@@ -231,8 +246,11 @@ def test_a_large_annotation_csv_is_held_compactly(raw, tmp_path):
     csv = tmp_path / "big.csv"
     with open(csv, "w") as f:
         f.write(HEADER)
-        f.writelines(f"cam{1 + i % 2},{'train' if i % 2 == 0 else 'val'},{i % 3},{i % 20},{i % 10},{30 + i % 30},"
-                     f"{20 + i % 25},{('walk', 'stand', 'wave')[i % 3]},{i}\n" for i in range(n))
+        f.writelines(
+            f"cam{1 + i % 2},{'train' if i % 2 == 0 else 'val'},{i % 3},{i % 20},{i % 10},{30 + i % 30},"
+            f"{20 + i % 25},{('walk', 'stand', 'wave')[i % 3]},{i}\n"
+            for i in range(n)
+        )
     tracemalloc.start()
     try:
         rows, sources = read_annotation_rows(csv, raw / "videos")
@@ -249,8 +267,20 @@ def test_cli(raw, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("prepare_custom_dataset_cli", path)
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
-    assert cli.main(["--videos", str(raw / "videos"), "--annotations", str(raw / "ann.csv"),
-                     "--output", str(tmp_path / "cli_ava"), "--quiet"]) == 0
+    assert (
+        cli.main(
+            [
+                "--videos",
+                str(raw / "videos"),
+                "--annotations",
+                str(raw / "ann.csv"),
+                "--output",
+                str(tmp_path / "cli_ava"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "train:     2 keyframes, 3 person boxes" in printed and "num_classes=3" in printed
     assert 'register_ava(f"cli_ava_{_split}"' in printed
@@ -258,7 +288,21 @@ def test_cli(raw, tmp_path, capsys):
     from vmae_det.cli import run_main
 
     # through the tools' error boundary (the console script's): one error line, exit code 2
-    assert run_main(lambda: cli.main(["--videos", str(raw / "videos"), "--annotations", str(tmp_path / "bad.csv"),
-                                      "--output", str(tmp_path / "x"), "--quiet"])) == 2
+    assert (
+        run_main(
+            lambda: cli.main(
+                [
+                    "--videos",
+                    str(raw / "videos"),
+                    "--annotations",
+                    str(tmp_path / "bad.csv"),
+                    "--output",
+                    str(tmp_path / "x"),
+                    "--quiet",
+                ]
+            )
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "bad.csv:2:" in err

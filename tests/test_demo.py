@@ -1,5 +1,6 @@
 """The streaming demo: keyframe grid, outputs (mp4/CSV/JSON/PNG), scores (= the evaluation's), memory
 bound, bad input, CLI."""
+
 from __future__ import annotations
 
 import csv
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.data.ava.clip_source import clip_indices
 from vmae_det.demo import (
     ActionPredictor,
     ActionVisualizer,
@@ -26,7 +28,6 @@ from vmae_det.demo import (
     VideoTooShortError,
     run_demo,
 )
-from vmae_det.data.ava.clip_source import clip_indices
 from vmae_det.demo.testing import TinyActionModel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def make_video(path: Path, num_frames: int, size=(96, 64), fps: float = 30.0) ->
     for i in range(num_frames):
         frame = base.copy()
         x = (3 * i) % (w - 16)
-        frame[10:40, x:x + 16] = (30, 200, 250)
+        frame[10:40, x : x + 16] = (30, 200, 250)
         writer.write(frame)
     writer.release()
     return path
@@ -51,8 +52,14 @@ def make_video(path: Path, num_frames: int, size=(96, 64), fps: float = 30.0) ->
 
 def make_predictor(num_frames=4, stride=2, short_side=32, seed=0) -> ActionPredictor:
     torch.manual_seed(seed)
-    return ActionPredictor(TinyActionModel(num_classes=3), num_frames=num_frames, sampling_rate=stride,
-                           test_short_side=short_side, class_names=NAMES, device="cpu")
+    return ActionPredictor(
+        TinyActionModel(num_classes=3),
+        num_frames=num_frames,
+        sampling_rate=stride,
+        test_short_side=short_side,
+        class_names=NAMES,
+        device="cpu",
+    )
 
 
 def fixed_detector(frame):
@@ -100,8 +107,9 @@ def test_clip_is_centred_on_the_keyframe_and_clamped_at_the_ends():
 # --------------------------------------------------------------------------- end to end
 def test_run_demo_writes_consistent_video_csv_json_and_preview(video, tmp_path):
     out = tmp_path / "out"
-    summary = run_demo(str(video), str(out), make_predictor(), fixed_detector, batch_size=2,
-                       render_min_short_side=128, progress=False)
+    summary = run_demo(
+        str(video), str(out), make_predictor(), fixed_detector, batch_size=2, render_min_short_side=128, progress=False
+    )
     stem = "clip one"
     assert summary["num_frames"] == 75 and summary["num_keyframes"] == 3  # frames 0, 30, 60
     assert summary["num_boxes"] == 6 and summary["video_codec"] == "libx264"
@@ -123,8 +131,12 @@ def test_run_demo_writes_consistent_video_csv_json_and_preview(video, tmp_path):
     # JSON: the same (box, action, score) triples, plus exact times and frames
     data = json.loads((out / f"{stem}_actions.json").read_text())
     assert [k["frame"] for k in data["keyframes"]] == [0, 30, 60]
-    triples = [(k["timestamp"], a, round(s, 6)) for k in data["keyframes"] for p in k["people"]
-               for a, s in p["actions"].items()]
+    triples = [
+        (k["timestamp"], a, round(s, 6))
+        for k in data["keyframes"]
+        for p in k["people"]
+        for a, s in p["actions"].items()
+    ]
     assert triples == [(int(r[1]), r[6], round(float(r[7]), 6)) for r in rows]
     assert data["summary"]["num_frames"] == 75
 
@@ -137,8 +149,7 @@ def test_run_demo_writes_consistent_video_csv_json_and_preview(video, tmp_path):
 
 def test_scores_equal_a_direct_model_call_on_the_centred_clip(video, tmp_path):
     predictor = make_predictor()
-    run_demo(str(video), str(tmp_path), predictor, fixed_detector, keyframe_interval=20, batch_size=3,
-             progress=False)
+    run_demo(str(video), str(tmp_path), predictor, fixed_detector, keyframe_interval=20, batch_size=3, progress=False)
     rows = read_rows(tmp_path / "clip one_actions.csv")
     frames = [f for _, f in VideoStreamReader(str(video))]
     schedule = KeyframeSchedule(fps=30, interval=20, num_frames=4, stride=2)
@@ -146,17 +157,29 @@ def test_scores_equal_a_direct_model_call_on_the_centred_clip(video, tmp_path):
         clip, boxes = predictor.prepare_clip([frames[i] for i in schedule.clip_indices(keyframe, 75)], BOXES)
         assert clip.shape[-2:] == (32, 48) == predictor.clip_size(64, 96)
         np.testing.assert_allclose(boxes, BOXES / 2)
-        model_in = {"clip": clip, "boxes": torch.from_numpy(boxes),
-                    "box_scores": torch.tensor([0.9, 0.8]), "clip_size": tuple(clip.shape[-2:])}
+        model_in = {
+            "clip": clip,
+            "boxes": torch.from_numpy(boxes),
+            "box_scores": torch.tensor([0.9, 0.8]),
+            "clip_size": tuple(clip.shape[-2:]),
+        }
         expected = predictor.model([model_in])[0]["scores"].detach().numpy().ravel()
-        got = np.array([float(r[7]) for r in rows[6 * j:6 * (j + 1)]])
+        got = np.array([float(r[7]) for r in rows[6 * j : 6 * (j + 1)]])
         np.testing.assert_allclose(got, expected, atol=2e-6)
 
 
 def test_batch_size_does_not_change_results(video, tmp_path):
     for b in (1, 4):
-        run_demo(str(video), str(tmp_path / f"b{b}"), make_predictor(), fixed_detector, batch_size=b,
-                 keyframe_interval=10, progress=False, preview=False)
+        run_demo(
+            str(video),
+            str(tmp_path / f"b{b}"),
+            make_predictor(),
+            fixed_detector,
+            batch_size=b,
+            keyframe_interval=10,
+            progress=False,
+            preview=False,
+        )
     assert read_rows(tmp_path / "b1/clip one_actions.csv") == read_rows(tmp_path / "b4/clip one_actions.csv")
 
 
@@ -164,9 +187,17 @@ def test_frames_held_in_memory_do_not_grow_with_video_length(tmp_path):
     held = []
     for n in (60, 240):
         path = make_video(tmp_path / f"v{n}.mp4", n, size=(32, 32))
-        summary = run_demo(str(path), str(tmp_path / f"o{n}"), make_predictor(num_frames=4, stride=3),
-                           fixed_detector, keyframe_interval=5, batch_size=2, render_min_short_side=0,
-                           progress=False, preview=False)
+        summary = run_demo(
+            str(path),
+            str(tmp_path / f"o{n}"),
+            make_predictor(num_frames=4, stride=3),
+            fixed_detector,
+            keyframe_interval=5,
+            batch_size=2,
+            render_min_short_side=0,
+            progress=False,
+            preview=False,
+        )
         assert summary["num_frames"] == n
         held.append(summary["max_frames_in_memory"])
     assert held[0] == held[1]
@@ -212,6 +243,7 @@ def test_huge_frames_are_decoded_again_for_rendering_with_the_same_output(video,
         def detector(frame):
             calls.append(1)
             return BOXES + 3 * len(calls), np.array([0.9, 0.8], np.float32)
+
         return detector
 
     kwargs = dict(batch_size=2, keyframe_interval=3, progress=False, preview=False, render_min_short_side=0)
@@ -237,8 +269,17 @@ def test_a_random_test_transform_is_applied_to_whole_clips(video, tmp_path):
     assert predictor.frame_transform(64, 96) is not None
     predictor.augmentations = [ShortSideResize((28, 36))]
     assert predictor.frame_transform(64, 96) is None
-    summary = run_demo(str(video), str(tmp_path / "o"), predictor, fixed_detector, batch_size=1,  # sizes differ
-                       keyframe_interval=10, progress=False, preview=False, render_min_short_side=0)
+    summary = run_demo(
+        str(video),
+        str(tmp_path / "o"),
+        predictor,
+        fixed_detector,
+        batch_size=1,  # sizes differ
+        keyframe_interval=10,
+        progress=False,
+        preview=False,
+        render_min_short_side=0,
+    )
     assert summary["max_model_frames_in_memory"] == 0 and summary["num_boxes"] == 2 * summary["num_keyframes"]
 
 
@@ -247,12 +288,12 @@ def test_boxes_from_csv_with_ava_offset_merging_and_skips(video, tmp_path, caplo
     caplog.set_level(logging.INFO)
     boxes = tmp_path / "boxes.csv"
     boxes.write_text(
-        "clip one,900,0.1,0.1,0.4,0.9,1,1\n"     # keyframe 0
-        "clip one,900,0.1,0.1,0.4,0.9,3,1\n"     # same person, another action: merged
-        "other,901,0.1,0.1,0.2,0.2,,0.5\n"       # another video: ignored
-        "clip one,902,0.5,0.2,0.9,0.8,,0.85\n"   # keyframe 2, predicted-box style
-        "clip one,905,0.5,0.2,0.9,0.8,,0.85\n"   # past the end (75 frames): logged skip
-        "clip one,901,0.5,0.2,0.9,0.8,,0.75\n"   # below --person-score-threshold 0.8: counted skip
+        "clip one,900,0.1,0.1,0.4,0.9,1,1\n"  # keyframe 0
+        "clip one,900,0.1,0.1,0.4,0.9,3,1\n"  # same person, another action: merged
+        "other,901,0.1,0.1,0.2,0.2,,0.5\n"  # another video: ignored
+        "clip one,902,0.5,0.2,0.9,0.8,,0.85\n"  # keyframe 2, predicted-box style
+        "clip one,905,0.5,0.2,0.9,0.8,,0.85\n"  # past the end (75 frames): logged skip
+        "clip one,901,0.5,0.2,0.9,0.8,,0.75\n"  # below --person-score-threshold 0.8: counted skip
     )
     summary = run_demo(str(video), str(tmp_path / "o"), make_predictor(), str(boxes), progress=False)
     assert summary["csv_keyframes_past_end"] == 1 and summary["csv_rows_other_videos"] == 1
@@ -264,8 +305,9 @@ def test_boxes_from_csv_with_ava_offset_merging_and_skips(video, tmp_path, caplo
     keyframe_2 = [float(r[7]) for r in rows if r[1] == "0902"]
     assert max(keyframe_2) <= 0.85
     # The threshold is the user's: 0.7 keeps the 0.75 box (keyframe 1).
-    summary = run_demo(str(video), str(tmp_path / "o7"), make_predictor(), str(boxes), progress=False,
-                       person_score_threshold=0.7)
+    summary = run_demo(
+        str(video), str(tmp_path / "o7"), make_predictor(), str(boxes), progress=False, person_score_threshold=0.7
+    )
     assert summary["csv_boxes_below_threshold"] == 0
     assert "0901" in {r[1] for r in read_rows(tmp_path / "o7/clip one_actions.csv")}
 
@@ -311,11 +353,11 @@ def test_visualizer_draws_box_and_label_background_in_the_box_colour():
     frame = np.zeros((120, 160, 3), np.uint8)
     out = vis.draw(frame, [BoxLabels((20, 50, 80, 110), [("walk", 0.9), ("jump", 0.4)])])
     color = np.array(vis.color(0))
-    assert (out[50, 20:81] == color).all()            # top edge of the box
-    label_area = out[:50, 20:80]                       # labels sit above the box
-    assert (label_area == color).all(-1).sum() > 200   # filled background
-    assert (label_area > 200).all(-1).sum() > 10       # white text
-    assert not frame.any()                             # input untouched
+    assert (out[50, 20:81] == color).all()  # top edge of the box
+    label_area = out[:50, 20:80]  # labels sit above the box
+    assert (label_area == color).all(-1).sum() > 200  # filled background
+    assert (label_area > 200).all(-1).sum() > 10  # white text
+    assert not frame.any()  # input untouched
     assert vis.color(1) != vis.color(0)
 
 
@@ -335,7 +377,7 @@ def test_visualizer_layout_cache_follows_the_labels_and_inplace_draws_on_the_fra
 
 
 # --------------------------------------------------------------------------- config + CLI
-CONFIG = '''
+CONFIG = """
 from detectron2.config import LazyCall as L
 from vmae_det.data.ava import AVAClipMapper
 from vmae_det.data.transforms import build_ava_test_augmentations
@@ -346,7 +388,7 @@ dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
     is_train=False, num_classes=3, num_frames=4, sampling_rate=2,
     augmentations=L(build_ava_test_augmentations)(short_edge=32),
 )))
-'''
+"""
 
 
 def test_cli_loads_config_and_checkpoint_and_renders(video, tmp_path):
@@ -356,21 +398,42 @@ def test_cli_loads_config_and_checkpoint_and_renders(video, tmp_path):
     weights = TinyActionModel(num_classes=3).state_dict()
     torch.save({"model": weights}, tmp_path / "w.pth")
     labelmap = tmp_path / "labels.pbtxt"
-    labelmap.write_text('label { name: "walk" label_id: 1 }\nlabel { name: "sit" label_id: 2 }\n'
-                        'label { name: "wave" label_id: 3 }\n')
+    labelmap.write_text(
+        'label { name: "walk" label_id: 1 }\nlabel { name: "sit" label_id: 2 }\nlabel { name: "wave" label_id: 3 }\n'
+    )
     boxes = tmp_path / "b.csv"
     boxes.write_text("clip one,1,0.1,0.1,0.4,0.9,,0.9\n")
     spec = importlib.util.spec_from_file_location("demo_cli", REPO / "tools" / "demo.py")
     demo_cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo_cli)
-    rc = demo_cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--input", str(video),
-                        "--output", str(tmp_path / "o"), "--boxes", str(boxes), "--labelmap", str(labelmap),
-                        "--device", "cpu", "--no-progress", "--top-k", "2"])
+    rc = demo_cli.main(
+        [
+            "--config-file",
+            str(cfg),
+            "--checkpoint",
+            str(tmp_path / "w.pth"),
+            "--input",
+            str(video),
+            "--output",
+            str(tmp_path / "o"),
+            "--boxes",
+            str(boxes),
+            "--labelmap",
+            str(labelmap),
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--top-k",
+            "2",
+        ]
+    )
     assert rc == 0
     predictor = ActionPredictor.from_config(str(cfg), str(tmp_path / "w.pth"), labelmap=str(labelmap), device="cpu")
     assert predictor.class_names == {1: "walk", 2: "sit", 3: "wave"}
     assert (predictor.num_frames, predictor.sampling_rate, predictor.clip_offset) == (4, 2, 0)
-    assert predictor.test_short_side == 32 and [type(a).__name__ for a in predictor.augmentations] == ["ShortSideResize"]
+    assert predictor.test_short_side == 32 and [type(a).__name__ for a in predictor.augmentations] == [
+        "ShortSideResize"
+    ]
     assert torch.equal(predictor.model.cls.weight, weights["cls.weight"])  # checkpoint really loaded
     rows = read_rows(tmp_path / "o/clip one_actions.csv")
     assert [r[1] for r in rows] == ["0001"] * 3
@@ -398,8 +461,9 @@ def test_torchvision_person_detector_from_local_weights_through_the_demo(tmp_pat
     torch.save(fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).state_dict(), weights)
     detector = build_person_detector("torchvision", weights=str(weights), device="cpu", score_threshold=0.8)
     video = make_video(tmp_path / "v.mp4", 9, size=(40, 32))
-    summary = run_demo(str(video), str(tmp_path / "o"), make_predictor(), detector, keyframe_interval=100,
-                       progress=False)
+    summary = run_demo(
+        str(video), str(tmp_path / "o"), make_predictor(), detector, keyframe_interval=100, progress=False
+    )
     # Random weights find nobody above 0.8: the keyframe is written empty, every frame is rendered.
     assert summary["num_keyframes"] == 1 and summary["num_boxes"] == 0 and summary["num_csv_rows"] == 0
     assert sum(1 for _ in VideoStreamReader(summary["outputs"]["video"])) == 9
@@ -417,15 +481,21 @@ def _tiny_model_checkpoint(path: Path, num_classes: int = 3, seed: int = 3) -> P
 
 def test_config_without_the_test_mapper_settings_is_a_clear_error(tmp_path):
     weights = _tiny_model_checkpoint(tmp_path / "w.pth")
-    head = "from detectron2.config import LazyCall as L\nfrom vmae_det.demo.testing import TinyActionModel\n" \
-           "model = L(TinyActionModel)(num_classes=3)\n"
+    head = (
+        "from detectron2.config import LazyCall as L\nfrom vmae_det.demo.testing import TinyActionModel\n"
+        "model = L(TinyActionModel)(num_classes=3)\n"
+    )
     cases = {
         "no_mapper.py": ("dataloader = dict(test=dict(batch_size=1))\n", r"no 'dataloader\.test\.mapper'"),
         "no_test.py": ("", r"no 'dataloader\.test\.mapper'"),
-        "no_rate.py": ("dataloader = dict(test=dict(mapper=dict(num_frames=4, augmentations=[])))\n",
-                       r"missing 'dataloader\.test\.mapper\.sampling_rate'"),
-        "no_augs.py": ("dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2, test_short_side=32)))\n",
-                       r"missing 'dataloader\.test\.mapper\.augmentations'"),
+        "no_rate.py": (
+            "dataloader = dict(test=dict(mapper=dict(num_frames=4, augmentations=[])))\n",
+            r"missing 'dataloader\.test\.mapper\.sampling_rate'",
+        ),
+        "no_augs.py": (
+            "dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2, test_short_side=32)))\n",
+            r"missing 'dataloader\.test\.mapper\.augmentations'",
+        ),
     }
     for name, (body, message) in cases.items():
         cfg = tmp_path / name
@@ -442,8 +512,16 @@ def test_clip_offset_of_the_test_mapper_is_honoured(video, tmp_path):
     predictor = ActionPredictor.from_config(str(cfg), str(_tiny_model_checkpoint(tmp_path / "w.pth")), device="cpu")
     assert (predictor.num_frames, predictor.sampling_rate, predictor.clip_offset) == (4, 2, 3)
     assert predictor.clip_indices(30, 75) == [29, 31, 33, 35] and predictor.clip_indices(73, 75) == [72, 74, 74, 74]
-    summary = run_demo(str(video), str(tmp_path / "o"), predictor, fixed_detector, batch_size=2, progress=False,
-                       preview=False, render_min_short_side=0)
+    summary = run_demo(
+        str(video),
+        str(tmp_path / "o"),
+        predictor,
+        fixed_detector,
+        batch_size=2,
+        progress=False,
+        preview=False,
+        render_min_short_side=0,
+    )
     data = json.loads(Path(summary["outputs"]["json"]).read_text())
     assert data["clip_offset"] == 3 and [k["frame"] for k in data["keyframes"]] == [0, 30, 60]
     frames = [f for _, f in VideoStreamReader(str(video))]
@@ -466,8 +544,14 @@ TINY_CONFIG = REPO / "configs" / "ava" / "tiny.py"
 def tiny_ava(tmp_path_factory) -> Path:
     from datasets_tiny import make_tiny
 
-    return make_tiny(tmp_path_factory.mktemp("ava") / "tiny_ava", seed=0, num_train_videos=1, num_val_videos=1,
-                     seconds=5, format="videos")
+    return make_tiny(
+        tmp_path_factory.mktemp("ava") / "tiny_ava",
+        seed=0,
+        num_train_videos=1,
+        num_val_videos=1,
+        seconds=5,
+        format="videos",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -496,8 +580,9 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
     from vmae_det.config import load_config
     from vmae_det.data.ava import keyframe_index, load_ava_dicts
 
-    cfg = load_config(str(TINY_CONFIG), ["dataloader.test.mapper.test_box_source=gt",
-                                         "dataloader.test.mapper.video_backend=pyav"])
+    cfg = load_config(
+        str(TINY_CONFIG), ["dataloader.test.mapper.test_box_source=gt", "dataloader.test.mapper.video_backend=pyav"]
+    )
     mapper = instantiate(cfg.dataloader.test.mapper)
     predictor = ActionPredictor.from_config(str(TINY_CONFIG), str(tiny_checkpoint), device="cpu")
     assert (predictor.num_frames, predictor.sampling_rate, predictor.clip_offset) == (8, 2, 1)
@@ -522,15 +607,26 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
         assert len(inp["boxes"]) == len(gt_boxes[ts]) > 0
         # The demo's own path on the same keyframe: identical model input, identical scores.
         idx = predictor.clip_indices(keyframe_index(ts), len(frames))
-        request = predictor.make_request([frames[i] for i in idx], gt_boxes[ts] * np.array([w, h, w, h], np.float32),
-                                         np.ones(len(gt_boxes[ts]), np.float32), vid, ts)
+        request = predictor.make_request(
+            [frames[i] for i in idx],
+            gt_boxes[ts] * np.array([w, h, w, h], np.float32),
+            np.ones(len(gt_boxes[ts]), np.float32),
+            vid,
+            ts,
+        )
         assert torch.equal(request.clip, inp["clip"])
         np.testing.assert_array_equal(request.boxes, inp["boxes"].numpy())
         np.testing.assert_allclose(predictor([request])[0], expected[ts], atol=1e-6, rtol=0)
         # What run_demo does: each frame shrunk once, when decoded, by the same transform; clips stacked later.
         small = [transform.apply(frames[i]) for i in idx]
-        streamed = predictor.make_request_from_transformed(small, transform, gt_boxes[ts] * np.array(
-            [w, h, w, h], np.float32), np.ones(len(gt_boxes[ts]), np.float32), vid, ts)
+        streamed = predictor.make_request_from_transformed(
+            small,
+            transform,
+            gt_boxes[ts] * np.array([w, h, w, h], np.float32),
+            np.ones(len(gt_boxes[ts]), np.float32),
+            vid,
+            ts,
+        )
         assert torch.equal(streamed.clip, inp["clip"])
         np.testing.assert_array_equal(streamed.boxes, inp["boxes"].numpy())
     all_scores = np.concatenate(list(expected.values()))
@@ -540,8 +636,16 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
     boxes_csv = tmp_path / "gt_boxes.csv"
     rows = read_rows(tiny_ava / "annotations" / "ava_val_v2.2.csv")
     boxes_csv.write_text("".join(",".join(r[:6] + ["", "1.0"]) + "\n" for r in rows))
-    summary = run_demo(str(video), str(tmp_path / "demo"), predictor, str(boxes_csv), batch_size=2,
-                       progress=False, preview=False, render_min_short_side=0)
+    summary = run_demo(
+        str(video),
+        str(tmp_path / "demo"),
+        predictor,
+        str(boxes_csv),
+        batch_size=2,
+        progress=False,
+        preview=False,
+        render_min_short_side=0,
+    )
     assert summary["max_model_frames_in_memory"] > 0  # clips were built from the per-frame copies
     data = json.loads(Path(summary["outputs"]["json"]).read_text())
     assert data["time_offset"] == 900 and data["clip_offset"] == 1
@@ -564,8 +668,9 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
 # --------------------------------------------------------------------------- time axis (presentation timestamps)
 def make_timed_video(path: Path, pts, rate, size=(64, 48), codec="mpeg4", rotation=None) -> Path:
     """Frame ``k`` is flat grey ``level(k)`` and has presentation time ``pts[k]`` (in units of ``1/rate``)."""
-    import av
     from fractions import Fraction
+
+    import av
 
     w, h = size
     with av.open(str(path), "w") as container:
@@ -592,7 +697,7 @@ def level(k: int) -> int:
 
 def which_frame(img: np.ndarray) -> int:
     """The ``k`` of a frame written by :func:`make_timed_video` (its grey level, away from the marker)."""
-    return int(round((float(np.median(img[img.shape[0] // 2:, img.shape[1] // 2:])) - 10) / 3))
+    return int(round((float(np.median(img[img.shape[0] // 2 :, img.shape[1] // 2 :])) - 10) / 3))
 
 
 def nearest(pts, t) -> int:
@@ -622,8 +727,15 @@ def test_frames_are_placed_by_presentation_time(tmp_path, name, pts, rate):
         seen[len(seen)] = which_frame(frame)
         return fixed_detector(frame)
 
-    summary = run_demo(str(path), str(tmp_path / "o"), make_predictor(), detector, progress=False,
-                       render_min_short_side=0, preview=False)
+    summary = run_demo(
+        str(path),
+        str(tmp_path / "o"),
+        make_predictor(),
+        detector,
+        progress=False,
+        render_min_short_side=0,
+        preview=False,
+    )
     duration = (pts[-1] + 1) / rate
     assert summary["duration_seconds"] == pytest.approx(duration, abs=1.5 / reader.fps)
     assert summary["decoded_frames"] == len(pts) and summary["num_keyframes"] == len(seen)
@@ -648,8 +760,15 @@ def test_display_rotation_is_applied_as_players_do(tmp_path, rotation):
     cap.release()
     assert ok and ref.shape == frames[0].shape
     assert np.abs(ref[:, :, ::-1].astype(int) - frames[0]).mean() < 3
-    summary = run_demo(str(path), str(tmp_path / "o"), make_predictor(), fixed_detector, progress=False,
-                       render_min_short_side=0, preview=False)
+    summary = run_demo(
+        str(path),
+        str(tmp_path / "o"),
+        make_predictor(),
+        fixed_detector,
+        progress=False,
+        render_min_short_side=0,
+        preview=False,
+    )
     out = VideoStreamReader(summary["outputs"]["video"])
     assert (out.height, out.width) == frames[0].shape[:2] and out.rotation == 0
     assert json.loads(Path(summary["outputs"]["json"]).read_text())["rotation"] == rotation
@@ -660,13 +779,30 @@ def test_damaged_tail_is_a_warning_and_counted(tmp_path, caplog):
     data = full.read_bytes()
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) // 2])
-    summary = run_demo(str(cut), str(tmp_path / "o"), make_predictor(), fixed_detector, progress=False,
-                       render_min_short_side=0, preview=False)
+    summary = run_demo(
+        str(cut),
+        str(tmp_path / "o"),
+        make_predictor(),
+        fixed_detector,
+        progress=False,
+        render_min_short_side=0,
+        preview=False,
+    )
     assert "cut.mkv: damaged tail" in caplog.text and "header promises 3.00 s" in caplog.text
     assert 0.5 < summary["damaged_tail_seconds"] < 3 and summary["num_frames"] < 90
     caplog.clear()
-    assert run_demo(str(full), str(tmp_path / "o"), make_predictor(), fixed_detector, progress=False,
-                    render_min_short_side=0, preview=False)["damaged_tail_seconds"] == 0
+    assert (
+        run_demo(
+            str(full),
+            str(tmp_path / "o"),
+            make_predictor(),
+            fixed_detector,
+            progress=False,
+            render_min_short_side=0,
+            preview=False,
+        )["damaged_tail_seconds"]
+        == 0
+    )
     assert "damaged tail" not in caplog.text
 
 
@@ -723,17 +859,32 @@ def test_clips_span_the_model_time_when_the_video_runs_at_another_rate(tmp_path)
     predictor = make_predictor(num_frames=4, stride=2)
     frames = [f for _, f in VideoStreamReader(str(video))]
     for model_fps, expected in ((30, [19, 19, 20, 21]), (10, [16, 18, 20, 22])):
-        summary = run_demo(str(video), str(tmp_path / f"o{model_fps}"), predictor, fixed_detector,
-                           model_fps=model_fps, progress=False, preview=False, render_min_short_side=0)
+        summary = run_demo(
+            str(video),
+            str(tmp_path / f"o{model_fps}"),
+            predictor,
+            fixed_detector,
+            model_fps=model_fps,
+            progress=False,
+            preview=False,
+            render_min_short_side=0,
+        )
         data = json.loads(Path(summary["outputs"]["json"]).read_text())
         assert data["clips_resampled"] == (model_fps == 30)
         assert data["clip_seconds"] == pytest.approx(8 / model_fps, abs=1e-6)
         assert data["keyframes"][2]["frame"] == 20  # second 2
         clip, boxes = predictor.prepare_clip([frames[i] for i in expected], BOXES)
         with torch.no_grad():
-            want = predictor.model([{"clip": clip, "boxes": torch.from_numpy(boxes),
-                                     "box_scores": torch.tensor([0.9, 0.8]),
-                                     "clip_size": tuple(clip.shape[-2:])}])[0]["scores"].numpy()
+            want = predictor.model(
+                [
+                    {
+                        "clip": clip,
+                        "boxes": torch.from_numpy(boxes),
+                        "box_scores": torch.tensor([0.9, 0.8]),
+                        "clip_size": tuple(clip.shape[-2:]),
+                    }
+                ]
+            )[0]["scores"].numpy()
         got = [[p["actions"][str(a)] for a in (1, 2, 3)] for p in data["keyframes"][2]["people"]]
         np.testing.assert_allclose(got, want, atol=2e-6)
 
@@ -747,8 +898,13 @@ def test_a_failed_rerun_keeps_earlier_results_and_leaves_no_partial_files(video,
     out = tmp_path / "o"
     run_demo(str(video), str(out), make_predictor(), fixed_detector, progress=False, render_min_short_side=0)
     before = _snapshot(out)
-    assert sorted(before) == ["clip one_actions.csv", "clip one_actions.json", "clip one_actions.mp4",
-                              "clip one_preview.png", "clip one_tracks.csv"]
+    assert sorted(before) == [
+        "clip one_actions.csv",
+        "clip one_actions.json",
+        "clip one_actions.mp4",
+        "clip one_preview.png",
+        "clip one_tracks.csv",
+    ]
 
     broken = make_predictor()
     with torch.no_grad():
@@ -762,14 +918,15 @@ def test_a_failed_rerun_keeps_earlier_results_and_leaves_no_partial_files(video,
     def nan_scores(frame):
         return BOXES.copy(), np.array([0.9, np.nan], np.float32)
 
-    summary = run_demo(str(video), str(out), make_predictor(), nan_scores, progress=False, preview=False,
-                       render_min_short_side=0)
+    summary = run_demo(
+        str(video), str(out), make_predictor(), nan_scores, progress=False, preview=False, render_min_short_side=0
+    )
     assert summary["detector_boxes_nonfinite"] == 3 and summary["num_boxes"] == 3  # one person per keyframe
     assert sorted(p.name for p in out.iterdir()) == sorted(set(before) - {"clip one_preview.png"})  # stale preview gone
 
 
 def test_an_encoder_that_refuses_the_frame_size_is_a_clear_error_before_any_work(tmp_path, monkeypatch):
-    from vmae_det.demo import VideoWriteError, VideoStreamWriter
+    from vmae_det.demo import VideoStreamWriter, VideoWriteError
 
     with pytest.raises(VideoWriteError, match=r"big\.mp4: cannot encode 360x46080 frames"):
         VideoStreamWriter(str(tmp_path / "big.mp4"), 30, 360, 46080)
@@ -784,8 +941,7 @@ def test_an_encoder_that_refuses_the_frame_size_is_a_clear_error_before_any_work
     monkeypatch.setattr(ActionVisualizer, "_scale", lambda self, h, w: 360 / min(h, w))  # without the cap
     calls = []
     with pytest.raises(VideoWriteError, match="360x46080"):
-        run_demo(str(tall), str(out), make_predictor(), lambda f: calls.append(1) or fixed_detector(f),
-                 progress=False)
+        run_demo(str(tall), str(out), make_predictor(), lambda f: calls.append(1) or fixed_detector(f), progress=False)
     assert calls == [] and _snapshot(out) == before
 
 
@@ -823,8 +979,13 @@ def test_interrupted_rerun_never_touches_earlier_results(video, tmp_path, how):
     marks = tmp_path / "marks"
     marks.mkdir()
     script = SLOW_RUN.format(tests=str(REPO / "tests"), video=str(video), out=str(out), marks=str(marks))
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 120
     # well inside the run: two of its 25 keyframes (0.3 s each) seen, outputs opened under partial names
     while len(list(marks.iterdir())) < 2 or not any(".partial-" in p.name for p in out.iterdir()):
@@ -840,8 +1001,9 @@ def test_interrupted_rerun_never_touches_earlier_results(video, tmp_path, how):
         assert partial == []  # cleaned up on the way out
     else:  # kill -9 cannot clean up: hidden, visibly partial names; the next run removes them
         assert partial and all(n.startswith(".clip one_") and f".partial-{proc.pid}." in n for n in partial)
-        summary = run_demo(str(video), str(out), make_predictor(), fixed_detector, progress=False,
-                           render_min_short_side=0)
+        summary = run_demo(
+            str(video), str(out), make_predictor(), fixed_detector, progress=False, render_min_short_side=0
+        )
         assert summary["partial_outputs_removed"] == len(partial)
         assert not any(".partial-" in p.name for p in out.iterdir())
 
@@ -906,10 +1068,12 @@ def test_box_csv_person_score_threshold_and_range(tmp_path):
 
 def test_ground_truth_csv_is_told_from_detections_by_its_integer_columns(tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    gt = ("v,0,0.1,0.1,0.5,0.5,12,0\n"    # person 0: would have been score 0 (all-zero action scores)
-          "v,0,0.1,0.1,0.5,0.5,80,0\n"    # same person, another action
-          "w,3,0.6,0.1,0.9,0.5,5,7\n"
-          "v,0,0.6,0.1,0.9,0.5,12,7\n")
+    gt = (
+        "v,0,0.1,0.1,0.5,0.5,12,0\n"  # person 0: would have been score 0 (all-zero action scores)
+        "v,0,0.1,0.1,0.5,0.5,80,0\n"  # same person, another action
+        "w,3,0.6,0.1,0.9,0.5,5,7\n"
+        "v,0,0.6,0.1,0.9,0.5,12,7\n"
+    )
     src = _source(tmp_path, gt)
     assert src.is_ground_truth and "read as AVA ground truth" in caplog.text
     boxes, scores = _boxes(src, 0)
@@ -928,8 +1092,10 @@ def test_ground_truth_csv_is_told_from_detections_by_its_integer_columns(tmp_pat
 
 def test_a_whole_ground_truth_file_through_the_demo(video, tmp_path):
     gt = tmp_path / "ava_val_v2.2.csv"
-    gt.write_text("clip one,1,0.1,0.1,0.4,0.9,12,0\nclip one,1,0.1,0.1,0.4,0.9,17,0\nclip one,1,0.5,0.2,0.9,0.8,12,1\n"
-                  "another,902,0.1,0.1,0.2,0.2,1,0\n")
+    gt.write_text(
+        "clip one,1,0.1,0.1,0.4,0.9,12,0\nclip one,1,0.1,0.1,0.4,0.9,17,0\nclip one,1,0.5,0.2,0.9,0.8,12,1\n"
+        "another,902,0.1,0.1,0.2,0.2,1,0\n"
+    )
     det = tmp_path / "det.csv"
     det.write_text("clip one,1,0.1,0.1,0.4,0.9,,1.0\nclip one,1,0.5,0.2,0.9,0.8,,1.0\n")
     a = run_demo(str(video), str(tmp_path / "a"), make_predictor(), str(gt), time_offset=0, progress=False)
@@ -942,11 +1108,16 @@ def test_a_whole_ground_truth_file_through_the_demo(video, tmp_path):
 def test_bad_settings_are_refused_before_anything_is_opened(video, tmp_path):
     from vmae_det.demo import DemoArgumentError
 
-    cases = [({"keyframe_interval": float("inf")}, r"keyframe_interval \(--keyframe-interval\) must be a finite"),
-             ({"keyframe_interval": 0.5}, "keyframe_interval"), ({"time_offset": float("nan")}, "time_offset"),
-             ({"batch_size": 0}, r"batch_size \(--batch-size\) must be an integer >= 1, got 0"),
-             ({"top_k": -1}, "top_k"), ({"score_threshold": float("nan")}, "score_threshold"),
-             ({"person_score_threshold": 2.0}, "person_score_threshold"), ({"model_fps": 0}, "model_fps")]
+    cases = [
+        ({"keyframe_interval": float("inf")}, r"keyframe_interval \(--keyframe-interval\) must be a finite"),
+        ({"keyframe_interval": 0.5}, "keyframe_interval"),
+        ({"time_offset": float("nan")}, "time_offset"),
+        ({"batch_size": 0}, r"batch_size \(--batch-size\) must be an integer >= 1, got 0"),
+        ({"top_k": -1}, "top_k"),
+        ({"score_threshold": float("nan")}, "score_threshold"),
+        ({"person_score_threshold": 2.0}, "person_score_threshold"),
+        ({"model_fps": 0}, "model_fps"),
+    ]
     for kwargs, message in cases:
         with pytest.raises(DemoArgumentError, match=message):
             run_demo(str(tmp_path / "missing.mp4"), str(tmp_path / "o"), make_predictor(), fixed_detector, **kwargs)
@@ -1053,15 +1224,19 @@ def test_keyframe_finder_asks_for_people_once_per_keyframe_on_its_own_frame():
     class Persons:
         def boxes_for(self, j, frame):
             asked.append((j, int(frame[0, 0, 0])))
-            return BOXES[:j % 3], np.full(j % 3, 0.9, np.float32)
+            return BOXES[: j % 3], np.full(j % 3, 0.9, np.float32)
 
     found = []
     finder = KeyframeFinder(schedule, Persons(), found.append)
     for i in range(9):
         finder.push(i, np.full((2, 2, 3), i, np.uint8))
     assert asked == [(0, 0), (1, 2), (2, 5), (3, 8)]
-    assert [(p.j, p.frame, len(p.boxes), p.last_needed) for p in found] == \
-        [(0, 0, 0, 2), (1, 2, 1, 4), (2, 5, 2, 7), (3, 8, 0, 10)]
+    assert [(p.j, p.frame, len(p.boxes), p.last_needed) for p in found] == [
+        (0, 0, 0, 2),
+        (1, 2, 1, 4),
+        (2, 5, 2, 7),
+        (3, 8, 0, 10),
+    ]
     assert finder.num_found == 4 and finder.next_frame == 10
 
 
@@ -1140,8 +1315,10 @@ def test_top_labels_keep_the_best_k_above_the_threshold_with_names():
     scores = np.array([[0.1, 0.7, 0.5], [0.9, 0.2, 0.05]], np.float32)
     people = top_labels(BOXES, scores, {1: "walk", 2: "stand"}, top_k=2, threshold=0.3)
     assert [p.box for p in people] == [(4.0, 6.0, 30.0, 44.0), (40.0, 2.0, 90.0, 60.0)]
-    assert [[(n, round(s, 2)) for n, s in p.labels] for p in people] == [[("stand", 0.7), ("action 3", 0.5)],
-                                                                         [("walk", 0.9)]]
+    assert [[(n, round(s, 2)) for n, s in p.labels] for p in people] == [
+        [("stand", 0.7), ("action 3", 0.5)],
+        [("walk", 0.9)],
+    ]
     assert top_labels(np.zeros((0, 4)), np.zeros((0, 3)), {}, 3, 0.0) == []
 
 

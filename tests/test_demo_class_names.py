@@ -1,5 +1,6 @@
 """A trained checkpoint carries its action names (id -> name, as transformers' ``id2label``), and the demo names
 the actions from it without a label map or a registered dataset (issue 20 item 5)."""
+
 from __future__ import annotations
 
 import logging
@@ -45,12 +46,15 @@ def test_names_come_from_label_map_then_checkpoint_then_dataset(tmp_path, caplog
     labelmap.write_text('label { name: "from label map" label_id: 1 }\n')
     stored = {1: "from checkpoint", 2: "checkpoint two"}
     assert action_names(2, label_map=str(labelmap), dataset="names_test_dataset", checkpoint_names=stored) == {
-        1: "from label map", 2: "action 2"}
+        1: "from label map",
+        2: "action 2",
+    }
     assert action_names(2, dataset="names_test_dataset", checkpoint_names=stored) == stored
     assert action_names(2, dataset="names_test_dataset", checkpoint_names=None)[1] == "from dataset"
     # a dataset the user names (--dataset) goes before the checkpoint's names
-    assert action_names(2, dataset="names_test_dataset", checkpoint_names=stored, dataset_first=True)[1] == \
-        "from dataset"
+    assert (
+        action_names(2, dataset="names_test_dataset", checkpoint_names=stored, dataset_first=True)[1] == "from dataset"
+    )
     with caplog.at_level(logging.WARNING, logger="vmae_det.demo.labels"):
         assert action_names(2, dataset="no_such_dataset_here") == {1: "action 1", 2: "action 2"}
     assert "no action names" in caplog.text and "--labelmap" in caplog.text
@@ -66,30 +70,49 @@ def test_trained_checkpoint_names_the_demo_actions(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "VMAE_DET_DATASETS": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "train_net.py"), "--config-file", str(REPO / "configs/ava/tiny.py"),
-         f"train.output_dir={out}", "train.max_iter=2", "train.eval_period=0", "train.checkpointer.period=2",
-         "dataloader.train.num_workers=0", "dataloader.test.num_workers=0"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(REPO / "tools" / "train_net.py"),
+            "--config-file",
+            str(REPO / "configs/ava/tiny.py"),
+            f"train.output_dir={out}",
+            "train.max_iter=2",
+            "train.eval_period=0",
+            "train.checkpointer.period=2",
+            "dataloader.train.num_workers=0",
+            "dataloader.test.num_workers=0",
+        ],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     saved = torch.load(out / "model_final.pth", weights_only=True)
     assert saved["class_names"] == [[i, n] for i, n in TINY_NAMES.items()]
     assert class_names_of(read_checkpoint(str(out / "model_final.pth"))[1]) == TINY_NAMES
 
-    predictor = ActionPredictor.from_config(str(REPO / "configs/ava/tiny.py"), str(out / "model_final.pth"),
-                                            opts=["dataloader.test.dataset.names=no_such_dataset_registered"],
-                                            device="cpu")
+    predictor = ActionPredictor.from_config(
+        str(REPO / "configs/ava/tiny.py"),
+        str(out / "model_final.pth"),
+        opts=["dataloader.test.dataset.names=no_such_dataset_registered"],
+        device="cpu",
+    )
     assert predictor.class_names == TINY_NAMES
     # --labelmap still wins over the checkpoint's names
     labelmap = tmp_path / "l.pbtxt"
     labelmap.write_text('label { name: "mine" label_id: 2 }\n')
-    predictor = ActionPredictor.from_config(str(REPO / "configs/ava/tiny.py"), str(out / "model_final.pth"),
-                                            labelmap=str(labelmap), device="cpu")
+    predictor = ActionPredictor.from_config(
+        str(REPO / "configs/ava/tiny.py"), str(out / "model_final.pth"), labelmap=str(labelmap), device="cpu"
+    )
     assert predictor.class_names == {1: "action 1", 2: "mine", 3: "action 3", 4: "action 4", 5: "action 5"}
 
 
 @pytest.mark.parametrize("stored", [None, [[1, "walk"]]])
 def test_predictor_warns_only_without_any_names(tmp_path, caplog, stored):
     from test_demo import CONFIG
+
     from vmae_det.demo.testing import TinyActionModel
 
     (tmp_path / "cfg.py").write_text(CONFIG)
@@ -100,7 +123,9 @@ def test_predictor_warns_only_without_any_names(tmp_path, caplog, stored):
     with caplog.at_level(logging.WARNING, logger="vmae_det.demo.labels"):
         predictor = ActionPredictor.from_config(str(tmp_path / "cfg.py"), str(tmp_path / "w.pth"), device="cpu")
     if stored:
-        assert predictor.class_names == {1: "walk", 2: "action 2", 3: "action 3"} and "no action names" not in caplog.text
+        assert (
+            predictor.class_names == {1: "walk", 2: "action 2", 3: "action 3"} and "no action names" not in caplog.text
+        )
     else:
         assert predictor.class_names == {1: "action 1", 2: "action 2", 3: "action 3"}
         assert "no action names" in caplog.text

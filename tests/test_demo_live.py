@@ -3,6 +3,7 @@
 The stream is MPEG-TS over TCP written by PyAV in a thread, paced in real time, each frame carrying its
 index in two grey strips at the bottom (read back from the demo's mp4 to check where frames landed).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,16 +35,16 @@ FAST_PROBE = {"analyzeduration": "100000", "probesize": "32768"}
 def frame_with_index(i: int) -> np.ndarray:
     img = np.full((H, W, 3), 90, np.uint8)
     img[96:, : W // 2] = (i // 16) % 8 * 32 + 16
-    img[96:, W // 2:] = (i % 16) * 16 + 8
+    img[96:, W // 2 :] = (i % 16) * 16 + 8
     x = (3 * i) % (W - 20)
-    img[20:50, x:x + 20] = (200, 60, 30)
+    img[20:50, x : x + 20] = (200, 60, 30)
     return img
 
 
 def index_of(img: np.ndarray) -> int:
     """The index :func:`frame_with_index` drew (mod 128), read from a decoded frame."""
-    coarse = int(round((float(img[100:116, 8:W // 2 - 8].mean()) - 16) / 32)) % 8
-    fine = int(round((float(img[100:116, W // 2 + 8:W - 8].mean()) - 8) / 16)) % 16
+    coarse = int(round((float(img[100:116, 8 : W // 2 - 8].mean()) - 16) / 32)) % 8
+    fine = int(round((float(img[100:116, W // 2 + 8 : W - 8].mean()) - 8) / 16)) % 16
     return coarse * 16 + fine
 
 
@@ -105,8 +106,14 @@ def stream():
 
 def make_predictor() -> ActionPredictor:
     torch.manual_seed(0)
-    return ActionPredictor(TinyActionModel(num_classes=3), num_frames=4, sampling_rate=2, test_short_side=32,
-                           class_names={1: "walk", 2: "stand", 3: "jump"}, device="cpu")
+    return ActionPredictor(
+        TinyActionModel(num_classes=3),
+        num_frames=4,
+        sampling_rate=2,
+        test_short_side=32,
+        class_names={1: "walk", 2: "stand", 3: "jump"},
+        device="cpu",
+    )
 
 
 def detector(frame):
@@ -135,8 +142,12 @@ def test_input_kinds_and_output_names(tmp_path):
         webcam_device(0, "win32")
     dev = parse_input("dshow:video=Integrated Camera", platform="win32")
     assert (dev.kind, dev.format, dev.location) == ("webcam", "dshow", "video=Integrated Camera")
-    for url, name in [("rtsp://user:pw@cam.local:554/live/ch1?x=1", "ch1"), ("tcp://127.0.0.1:5000", "127.0.0.1_5000"),
-                      ("http://host/videos/walk.mp4", "walk"), ("srt://h:9000?mode=caller", "h_9000")]:
+    for url, name in [
+        ("rtsp://user:pw@cam.local:554/live/ch1?x=1", "ch1"),
+        ("tcp://127.0.0.1:5000", "127.0.0.1_5000"),
+        ("http://host/videos/walk.mp4", "walk"),
+        ("srt://h:9000?mode=caller", "h_9000"),
+    ]:
         spec = parse_input(url)
         assert (spec.kind, spec.location, spec.name, spec.live) == ("url", url, name, True)
     assert parse_input("rtsp://admin:pw@cam/s").shown == "rtsp://admin:***@cam/s"
@@ -300,7 +311,7 @@ def test_show_puts_every_frame_in_the_window_and_q_ends_the_input(tmp_path, monk
     assert all(index_of(cv2.cvtColor(s, cv2.COLOR_BGR2RGB)) == i for i, s in enumerate(shown))
 
 
-TINY_CONFIG = '''
+TINY_CONFIG = """
 from detectron2.config import LazyCall as L
 from vmae_det.data.ava import AVAClipMapper
 from vmae_det.data.transforms import build_ava_test_augmentations
@@ -311,7 +322,7 @@ dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
     is_train=False, num_classes=3, num_frames=4, sampling_rate=2,
     augmentations=L(build_ava_test_augmentations)(short_edge=32),
 )))
-'''
+"""
 
 
 def test_cli_records_a_stream_and_reports_one_that_never_answers(stream, tmp_path, capsys):
@@ -322,14 +333,29 @@ def test_cli_records_a_stream_and_reports_one_that_never_answers(stream, tmp_pat
     torch.save({"model": TinyActionModel(num_classes=3).state_dict()}, tmp_path / "w.pth")
     boxes = tmp_path / "b.csv"
     boxes.write_text("cam,1,0.05,0.05,0.4,0.6,,0.9\n")
-    common = ["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(tmp_path / "o"),
-              "--device", "cpu", "--no-progress", "--render-min-short-side", "0",
-              "--stream-option", "analyzeduration=100000", "--stream-option", "probesize=32768"]
+    common = [
+        "--config-file",
+        str(cfg),
+        "--checkpoint",
+        str(tmp_path / "w.pth"),
+        "--output",
+        str(tmp_path / "o"),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--render-min-short-side",
+        "0",
+        "--stream-option",
+        "analyzeduration=100000",
+        "--stream-option",
+        "probesize=32768",
+    ]
     s = stream(150)
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        rc = demo_tool.cli(common + ["--input", s.url, "--max-seconds", "1.5", "--boxes", str(boxes),
-                                     "--video-id", "cam"])
+        rc = demo_tool.cli(
+            common + ["--input", s.url, "--max-seconds", "1.5", "--boxes", str(boxes), "--video-id", "cam"]
+        )
         assert rc == 0
         summary = json.loads(capsys.readouterr().out)
         assert summary["stopped_by"] == "max_seconds" and summary["num_frames"] == 45 and summary["live"] is True
@@ -339,8 +365,19 @@ def test_cli_records_a_stream_and_reports_one_that_never_answers(stream, tmp_pat
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
         with silent:
-            rc = demo_tool.cli(common + ["--input", f"tcp://127.0.0.1:{silent.getsockname()[1]}",
-                                         "--stream-timeout", "1", "--person-detector", "csv", "--boxes", str(boxes)])
+            rc = demo_tool.cli(
+                common
+                + [
+                    "--input",
+                    f"tcp://127.0.0.1:{silent.getsockname()[1]}",
+                    "--stream-timeout",
+                    "1",
+                    "--person-detector",
+                    "csv",
+                    "--boxes",
+                    str(boxes),
+                ]
+            )
         assert rc == 2
         err = capsys.readouterr().err
         assert "error: cannot decode video 'tcp://127.0.0.1:" in err and "no answer within 1 s" in err

@@ -29,6 +29,7 @@ after ``tools/<name>.py`` (also ``scripts/``, ``datasets/``, ``benchmarks/`` scr
 vmae_det.evaluation.ava``) appears in that program's ``--help``; every relative link and ``#anchor`` of those
 files resolves.
 """
+
 from __future__ import annotations
 
 import json
@@ -91,7 +92,7 @@ def parse_blocks(path: Path) -> List[Block]:
         i += 1
         while i < len(lines) and not re.match(r"^\s*```\s*$", lines[i]):
             i += 1
-        body = "\n".join(line[indent:] if line[:indent].strip() == "" else line for line in lines[start + 1:i])
+        body = "\n".join(line[indent:] if line[:indent].strip() == "" else line for line in lines[start + 1 : i])
         kind, reason = None, ""
         marker = MARKER.match(lines[start - 1]) if start else None
         if marker:
@@ -108,6 +109,7 @@ SETUP = [b for b in MARKED if b.kind == "setup"]
 
 
 # ------------------------------------------------------------------------------------------- markers
+
 
 def test_every_bash_block_is_run_or_skipped_with_a_reason():
     unmarked = [b.id for b in ALL_BLOCKS if b.info == "bash" and b.kind is None]
@@ -126,7 +128,9 @@ def test_every_bash_block_is_run_or_skipped_with_a_reason():
 
 # ------------------------------------------------------------------------------------------- flags
 
-PROGRAM = re.compile(r"(?:(?<![\w/.-])|(?<=\./))((?:tools|scripts|datasets|benchmarks)/\w+\.py|-m vmae_det\.evaluation\.ava)\b")
+PROGRAM = re.compile(
+    r"(?:(?<![\w/.-])|(?<=\./))((?:tools|scripts|datasets|benchmarks)/\w+\.py|-m vmae_det\.evaluation\.ava)\b"
+)
 FLAG = re.compile(r"(?<![\w-])(--[a-zA-Z][\w-]*)")
 
 
@@ -151,7 +155,7 @@ def program_flags(text: str) -> List[Tuple[str, str]]:
         matches = list(PROGRAM.finditer(seg))
         for k, m in enumerate(matches):
             end = matches[k + 1].start() if k + 1 < len(matches) else len(seg)
-            rest = re.split(r"&&|\|\||[|;&'`)]", seg[m.end():end])[0]
+            rest = re.split(r"&&|\|\||[|;&'`)]", seg[m.end() : end])[0]
             found += [(m.group(1), f) for f in FLAG.findall(rest)]
     return found
 
@@ -197,8 +201,14 @@ print(json.dumps(out))
 
 
 def helps(programs: List[str]) -> Dict[str, Optional[str]]:
-    r = subprocess.run([sys.executable, "-c", _HELPS, *programs], cwd=REPO, capture_output=True, text=True,
-                       timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"})
+    r = subprocess.run(
+        [sys.executable, "-c", _HELPS, *programs],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -210,21 +220,32 @@ def test_every_flag_a_doc_uses_is_in_the_programs_help():
     texts = helps(sorted(uses))
     no_help = [p for p, t in texts.items() if t is None]
     assert not no_help, f"--help failed: {no_help}"
-    unknown = [f"{prog} {flag} ({', '.join(sorted(set(where)))})" for prog, flags in uses.items()
-               for flag, where in flags.items() if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", texts[prog])]
+    unknown = [
+        f"{prog} {flag} ({', '.join(sorted(set(where)))})"
+        for prog, flags in uses.items()
+        for flag, where in flags.items()
+        if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", texts[prog])
+    ]
     assert not unknown, "flags the docs use that the program's --help does not list:\n" + "\n".join(unknown)
 
 
 def test_the_flag_finder():
-    text = ("python tools/demo.py --config-file C \\\n    --input 0 --max-seconds 30  # or --show\n"
-            "srun bash -c 'python tools/pretrain_mae.py --num-gpus 8' --ignored\n"
-            "torchrun --nnodes 2 tools/train_net.py --config-file C && ls --all\n")
-    assert program_flags(text) == [("tools/demo.py", "--config-file"), ("tools/demo.py", "--input"),
-                                   ("tools/demo.py", "--max-seconds"), ("tools/pretrain_mae.py", "--num-gpus"),
-                                   ("tools/train_net.py", "--config-file")]
+    text = (
+        "python tools/demo.py --config-file C \\\n    --input 0 --max-seconds 30  # or --show\n"
+        "srun bash -c 'python tools/pretrain_mae.py --num-gpus 8' --ignored\n"
+        "torchrun --nnodes 2 tools/train_net.py --config-file C && ls --all\n"
+    )
+    assert program_flags(text) == [
+        ("tools/demo.py", "--config-file"),
+        ("tools/demo.py", "--input"),
+        ("tools/demo.py", "--max-seconds"),
+        ("tools/pretrain_mae.py", "--num-gpus"),
+        ("tools/train_net.py", "--config-file"),
+    ]
 
 
 # ------------------------------------------------------------------------------------------- links
+
 
 def _anchors(path: Path) -> set:
     """GitHub's heading ids: lower case, punctuation other than '-' and '_' dropped, spaces to '-'."""
@@ -250,6 +271,7 @@ def test_relative_links_and_anchors_resolve():
 
 # ------------------------------------------------------------------------------------------- running
 
+
 def tiny(text: str) -> str:
     """The block with TINY's documented options appended to the commands they are for."""
     lines = text.split("\n")
@@ -265,9 +287,20 @@ def tiny(text: str) -> str:
 
 
 def environment() -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VMAE_DET_DATASETS", "PYTHONPATH", "QUICKSTART_OUT", "COMPARE_OUT", "COMPARE_SEEDS",
-                        "COMPARE_PRETRAIN_ITERS", "VIRTUAL_ENV")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "VMAE_DET_DATASETS",
+            "PYTHONPATH",
+            "QUICKSTART_OUT",
+            "COMPARE_OUT",
+            "COMPARE_SEEDS",
+            "COMPARE_PRETRAIN_ITERS",
+            "VIRTUAL_ENV",
+        )
+    }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg", HF_HUB_OFFLINE="1")
     return env
@@ -280,8 +313,16 @@ def run_block(block: Block, cwd: Path) -> subprocess.CompletedProcess:
         shown = tiny(block.text)
         cmd, stdin = ["bash", "-eo", "pipefail", "-c", shown], None
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=environment(), stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=environment(),
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(stdin, timeout=BLOCK_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -300,8 +341,10 @@ def run_block(block: Block, cwd: Path) -> subprocess.CompletedProcess:
 
 def check(block: Block, result: subprocess.CompletedProcess) -> None:
     print(f"{block.id}: {result.seconds:.1f} s\n{result.shown}")
-    assert result.returncode == 0, (f"{block.id} failed (exit {result.returncode}) as run:\n{result.shown}\n"
-                                    f"--- output (tail) ---\n{result.stdout[-6000:]}")
+    assert result.returncode == 0, (
+        f"{block.id} failed (exit {result.returncode}) as run:\n{result.shown}\n"
+        f"--- output (tail) ---\n{result.stdout[-6000:]}"
+    )
 
 
 def _copy_repo_files(dst: Path) -> None:
@@ -330,8 +373,11 @@ NOT_RUN = "not run: an earlier block of its page failed"
 def run_page(blocks: List[Block], folder: Path) -> Dict[str, object]:
     results: Dict[str, object] = {}
     for block in blocks:
-        results[block.id] = NOT_RUN if any(not isinstance(r, str) and r.returncode for r in results.values()) \
+        results[block.id] = (
+            NOT_RUN
+            if any(not isinstance(r, str) and r.returncode for r in results.values())
             else run_block(block, folder)
+        )
     return results
 
 
@@ -340,8 +386,11 @@ def page_results(set_up, tmp_path_factory, request):
     """The selected blocks' pages, each in its own copy of the set-up, two pages at a time (their blocks in
     page order; a page is run whole when any of its blocks is selected)."""
     root, result = set_up
-    selected = {item.callspec.params["block"].doc for item in request.session.items
-                if item.originalname == "test_doc_block" and item.callspec.params["block"].kind == "run"}
+    selected = {
+        item.callspec.params["block"].doc
+        for item in request.session.items
+        if item.originalname == "test_doc_block" and item.callspec.params["block"].kind == "run"
+    }
     pages = {doc: [b for b in RUN_ORDER if b.doc == doc and b.kind == "run"] for doc in sorted(selected)}
     if result.returncode != 0:
         return {}

@@ -1,15 +1,15 @@
 """The shared engine: parameter groups, schedule, trainer step, hooks, train/resume from a config."""
+
 import argparse
 import json
 
 import pytest
 import torch
+from engine_toy_parts import ToyRegressor, toy_loader
 
 from vmae_det.config import UnknownConfigKeyError, load_config
 from vmae_det.engine import cosine_with_warmup, do_train, get_param_groups, plot_metrics, scaled_lr
 from vmae_det.engine.trainer import Trainer
-
-from engine_toy_parts import ToyRegressor, toy_loader
 
 CONFIG = """
 from detectron2.config import LazyCall as L
@@ -113,8 +113,10 @@ class RecordingRegressor(ToyRegressor):
             from detectron2.utils import comm
 
             params = {k: v.detach().clone() for k, v in self.state_dict().items()}
-            torch.save({"params": params, "x": torch.stack([d["x"] for d in batch])},
-                       os.path.join(self.record_dir, f"rank{comm.get_rank()}_step{self.calls}.pt"))
+            torch.save(
+                {"params": params, "x": torch.stack([d["x"] for d in batch])},
+                os.path.join(self.record_dir, f"rank{comm.get_rank()}_step{self.calls}.pt"),
+            )
             self.calls += 1
         return super().forward(batch)
 
@@ -131,8 +133,10 @@ def per_rank_loader(batch_size: int = 8, merge_ranks: int = 0):
 
 
 DDP_CONFIG = (
-    CONFIG.replace("from engine_toy_parts import ToyRegressor, toy_loader",
-                   "from test_engine import RecordingRegressor, per_rank_loader")
+    CONFIG.replace(
+        "from engine_toy_parts import ToyRegressor, toy_loader",
+        "from test_engine import RecordingRegressor, per_rank_loader",
+    )
     .replace("model = L(ToyRegressor)()", "model = L(RecordingRegressor)()")
     .replace("dataloader.train = L(toy_loader)(batch_size=8)", "dataloader.train = L(per_rank_loader)(batch_size=8)")
 )
@@ -156,12 +160,25 @@ def test_ddp_on_cpu_with_two_processes(tmp_path, monkeypatch):
     def run(name: str, num_gpus: int, *opts):
         out, rec = tmp_path / name, tmp_path / f"{name}_records"
         rec.mkdir()
-        launch_from_args(argparse.Namespace(
-            config_file=str(cfg_file), resume=False, eval_only=False, num_gpus=num_gpus, num_machines=1,
-            machine_rank=0, dist_url=f"file://{tmp_path / f'rendezvous_{name}'}",
-            opts=[f"train.output_dir={out}", f"train.max_iter={steps}", "train.checkpointer.period=5",
-                  "train.seed=0", f"model.record_dir={rec}", *opts],
-        ))
+        launch_from_args(
+            argparse.Namespace(
+                config_file=str(cfg_file),
+                resume=False,
+                eval_only=False,
+                num_gpus=num_gpus,
+                num_machines=1,
+                machine_rank=0,
+                dist_url=f"file://{tmp_path / f'rendezvous_{name}'}",
+                opts=[
+                    f"train.output_dir={out}",
+                    f"train.max_iter={steps}",
+                    "train.checkpointer.period=5",
+                    "train.seed=0",
+                    f"model.record_dir={rec}",
+                    *opts,
+                ],
+            )
+        )
         load = lambda r, k: torch.load(rec / f"rank{r}_step{k}.pt", weights_only=True)  # noqa: E731
         return out, load
 
@@ -193,8 +210,14 @@ def test_ddp_on_cpu_with_two_processes(tmp_path, monkeypatch):
 def test_trainer_bfloat16_autocast_on_cpu():
     """train.amp.enabled with bfloat16 runs on CPU (no GradScaler needed) and still learns."""
     model = ToyRegressor()
-    trainer = Trainer(model, toy_loader(), torch.optim.AdamW(model.parameters(), lr=0.05),
-                      amp=True, amp_dtype="bfloat16", device_type="cpu")
+    trainer = Trainer(
+        model,
+        toy_loader(),
+        torch.optim.AdamW(model.parameters(), lr=0.05),
+        amp=True,
+        amp_dtype="bfloat16",
+        device_type="cpu",
+    )
     assert trainer.grad_scaler is None
     from detectron2.utils.events import EventStorage
 
@@ -252,9 +275,11 @@ def _train(tmp_path, *opts, resume=False, config=CONFIG):
     return do_train(cfg, _args(cfg_file, resume=resume))
 
 
-_HOLD = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-         "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'pid %d held by a test' % os.getpid()); "
-         "print('held', flush=True); time.sleep(600)")
+_HOLD = (
+    "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+    "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'pid %d held by a test' % os.getpid()); "
+    "print('held', flush=True); time.sleep(600)"
+)
 
 
 def test_output_dir_lock_refuses_a_second_run_and_dies_with_its_holder(tmp_path):
@@ -277,11 +302,25 @@ def test_output_dir_lock_refuses_a_second_run_and_dies_with_its_holder(tmp_path)
     with output_dir_lock(str(out)):
         with output_dir_lock(str(out)):
             pass
-        probe = subprocess.run([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
-                                "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)", str(out / LOCK_NAME)])
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+                "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+                str(out / LOCK_NAME),
+            ]
+        )
         assert probe.returncode != 0  # held by this process
-    free = subprocess.run([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
-                           "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)", str(out / LOCK_NAME)])
+    free = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+            "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+            str(out / LOCK_NAME),
+        ]
+    )
     assert free.returncode == 0
 
 
@@ -317,8 +356,12 @@ def test_resume_into_a_mistyped_folder_warns_and_starts_fresh(tmp_path):
     with vmae_log() as log:
         trainer = _train(tmp_path, f"train.output_dir={tmp_path / 'typo'}", "train.max_iter=2", resume=True)
     assert trainer.start_iter == 0 and trainer.iter == 2
-    assert any("--resume: no checkpoint in train.output_dir=" in m and "the folder did not exist" in m
-               and "starting a NEW run" in m for m in log), log
+    assert any(
+        "--resume: no checkpoint in train.output_dir=" in m
+        and "the folder did not exist" in m
+        and "starting a NEW run" in m
+        for m in log
+    ), log
 
 
 def test_resume_says_which_optimizer_overrides_are_not_applied(tmp_path):
@@ -326,8 +369,14 @@ def test_resume_says_which_optimizer_overrides_are_not_applied(tmp_path):
     _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", "train.checkpointer.period=10")
     (out / "last_checkpoint").write_text("model_0000009.pth")
     with vmae_log() as log:
-        trainer = _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", "optimizer.lr=0.01",
-                         "optimizer.weight_decay=0.1", resume=True)
+        trainer = _train(
+            tmp_path,
+            f"train.output_dir={out}",
+            "train.max_iter=20",
+            "optimizer.lr=0.01",
+            "optimizer.weight_decay=0.1",
+            resume=True,
+        )
     warning = [m for m in log if "NOT applied" in m]
     assert len(warning) == 1, log
     assert "model_0000009.pth" in warning[0]
@@ -346,8 +395,10 @@ def test_resume_says_which_optimizer_overrides_are_not_applied(tmp_path):
 def test_resume_with_a_checkpoint_of_another_model_is_an_error(tmp_path):
     out = tmp_path / "out"
     _train(tmp_path, f"train.output_dir={out}", "train.max_iter=2")
-    other = CONFIG.replace("model = L(ToyRegressor)()", "model = L(ToyRegressor)()\nfrom torch.nn import Linear\n"
-                           "model = L(Linear)(in_features=4, out_features=1)")
+    other = CONFIG.replace(
+        "model = L(ToyRegressor)()",
+        "model = L(ToyRegressor)()\nfrom torch.nn import Linear\nmodel = L(Linear)(in_features=4, out_features=1)",
+    )
     other = other.replace("layer_decay=0.5", "layer_decay=None")
     with pytest.raises(ValueError, match="is not a checkpoint of the model this config builds"):
         _train(tmp_path, f"train.output_dir={out}", "train.max_iter=4", resume=True, config=other)
@@ -402,19 +453,28 @@ def toy_test_batches(n: int = 4):
     return [next(it) for _ in range(n)]
 
 
-EVAL_CONFIG = CONFIG + """
+EVAL_CONFIG = (
+    CONFIG
+    + """
 from test_engine import ToyEvaluator, toy_test_batches
 dataloader.test = L(toy_test_batches)()
 dataloader.evaluator = L(ToyEvaluator)()
 train["eval_period"] = 5
 train["best_metric"] = "toy/score"
 """
+)
 
 
 def test_best_checkpoint_record_survives_resume(tmp_path):
     out = tmp_path / "out"
-    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", "train.checkpointer.period=5",
-           "train.checkpointer.max_to_keep=10", config=EVAL_CONFIG)
+    _train(
+        tmp_path,
+        f"train.output_dir={out}",
+        "train.max_iter=20",
+        "train.checkpointer.period=5",
+        "train.checkpointer.max_to_keep=10",
+        config=EVAL_CONFIG,
+    )
     saved = torch.load(out / "model_0000014.pth", weights_only=True)["trainer"]["hooks"]["ResumableBestCheckpointer"]
     assert saved["metric"] == "toy/score" and saved["best_iter"] <= 9  # evaluations at 4, 9 before this save
     best = torch.load(out / "model_best.pth", weights_only=True)
@@ -424,8 +484,10 @@ def test_best_checkpoint_record_survives_resume(tmp_path):
     (out / "last_checkpoint").write_text("model_0000014.pth")
     with vmae_log() as log:
         trainer = _train(tmp_path, f"train.output_dir={out}", "train.max_iter=20", config=EVAL_CONFIG, resume=True)
-    assert any(f"Best-checkpoint record restored: toy/score={saved['best_metric']:.5f} @ iteration "
-               f"{saved['best_iter']}" in m for m in log), log
+    assert any(
+        f"Best-checkpoint record restored: toy/score={saved['best_metric']:.5f} @ iteration {saved['best_iter']}" in m
+        for m in log
+    ), log
     hook = next(h for h in trainer._hooks if isinstance(h, ResumableBestCheckpointer))
     assert hook.best_metric >= saved["best_metric"]
 
@@ -461,8 +523,12 @@ def test_best_checkpointer_compares_with_the_restored_record():
 def _cli_args(cfg_file, *opts, eval_only=False, resume=False):
     from vmae_det.engine import default_argument_parser
 
-    argv = ["--config-file", str(cfg_file)] + (["--eval-only"] if eval_only else []) + (
-        ["--resume"] if resume else []) + list(opts)
+    argv = (
+        ["--config-file", str(cfg_file)]
+        + (["--eval-only"] if eval_only else [])
+        + (["--resume"] if resume else [])
+        + list(opts)
+    )
     return default_argument_parser().parse_args(argv)
 
 
@@ -472,12 +538,14 @@ def test_eval_only_resume_evaluates_the_last_checkpoint(tmp_path):
     cfg_file = tmp_path / "toy.py"
     cfg_file.write_text(EVAL_CONFIG)
     out = tmp_path / "out"
-    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=10", "train.checkpointer.period=5",
-           config=EVAL_CONFIG)
+    _train(tmp_path, f"train.output_dir={out}", "train.max_iter=10", "train.checkpointer.period=5", config=EVAL_CONFIG)
     (out / "last_checkpoint").write_text("model_0000004.pth")
     at4 = main(_cli_args(cfg_file, f"train.output_dir={out}", eval_only=True, resume=True))
-    final = main(_cli_args(cfg_file, f"train.output_dir={out}", f"train.init_checkpoint={out / 'model_final.pth'}",
-                           eval_only=True))
+    final = main(
+        _cli_args(
+            cfg_file, f"train.output_dir={out}", f"train.init_checkpoint={out / 'model_final.pth'}", eval_only=True
+        )
+    )
     assert at4["toy"]["score"] != final["toy"]["score"]  # it evaluated model_0000004.pth, not the final weights
     with pytest.raises(ValueError, match="--eval-only needs weights"):
         main(_cli_args(cfg_file, f"train.output_dir={tmp_path / 'x'}", eval_only=True))
@@ -498,8 +566,13 @@ def test_pretrain_eval_only_prints_the_reconstruction_loss(tmp_path, capsys):
     name = "test_engine_mae_eval_videos"
     register_video_list(name, str(tmp_path / "tiny_ava" / "videos"))
     config = str(REPO / "configs/pretrain/tiny.py")
-    opts = [f"dataloader.train.dataset.names={name}", "dataloader.train.num_workers=0",
-            "dataloader.train.total_batch_size=2", f"train.output_dir={tmp_path / 'eval'}", "train.device=cpu"]
+    opts = [
+        f"dataloader.train.dataset.names={name}",
+        "dataloader.train.num_workers=0",
+        "dataloader.train.total_batch_size=2",
+        f"train.output_dir={tmp_path / 'eval'}",
+        "train.device=cpu",
+    ]
     try:
         model = instantiate(load_config(config, opts).model)
         torch.save({"model": model.state_dict(), "iteration": 0}, tmp_path / "mae.pth")
@@ -538,7 +611,9 @@ class RecordingHook(HookBase):
         self.period, self.tag = period, tag
 
     def before_train(self):
-        RecordingHook.seen.append((self.tag, "model", type(getattr(self.trainer.model, "module", self.trainer.model)).__name__))
+        RecordingHook.seen.append(
+            (self.tag, "model", type(getattr(self.trainer.model, "module", self.trainer.model)).__name__)
+        )
 
     def after_step(self):
         if (self.trainer.iter + 1) % self.period == 0:
@@ -552,16 +627,26 @@ def recording_hooks(tags=("a", "b")):
 
 def toy_eval_only(scale: float = 1.0):
     def run(cfg, model, checkpoint):
-        return {"toy_eval": {"scale": scale, "checkpoint": checkpoint, "max_iter": cfg.train.max_iter,
-                             "model": type(model).__name__}}
+        return {
+            "toy_eval": {
+                "scale": scale,
+                "checkpoint": checkpoint,
+                "max_iter": cfg.train.max_iter,
+                "model": type(model).__name__,
+            }
+        }
+
     return run
 
 
-HOOKS_CONFIG = CONFIG + """
+HOOKS_CONFIG = (
+    CONFIG
+    + """
 from test_engine import RecordingHook, recording_hooks, toy_eval_only
 train["hooks"] = [L(RecordingHook)(period="${train.log_period}", tag="log"), L(recording_hooks)()]
 train["eval_only"] = L(toy_eval_only)(scale=2.0)
 """
+)
 
 
 def test_config_declared_hooks_run_with_interpolated_values(tmp_path):
@@ -574,8 +659,14 @@ def test_config_declared_hooks_run_with_interpolated_values(tmp_path):
     source = inspect.getsource(train_loop)
     assert "isinstance(model" not in source and "import VideoMAE" not in source and "video_dataset" not in source
     RecordingHook.seen = []
-    _train(tmp_path, f"train.output_dir={tmp_path / 'out'}", "train.max_iter=20", "train.log_period=5",
-           "train.hooks.1.tags=[c]", config=HOOKS_CONFIG)
+    _train(
+        tmp_path,
+        f"train.output_dir={tmp_path / 'out'}",
+        "train.max_iter=20",
+        "train.log_period=5",
+        "train.hooks.1.tags=[c]",
+        config=HOOKS_CONFIG,
+    )
     seen = RecordingHook.seen
     assert ("log", "model", "ToyRegressor") in seen and ("c", "model", "ToyRegressor") in seen
     assert [s[1] for s in seen if s[0] == "log" and s[1] != "model"] == [4, 9, 14, 19]  # ${train.log_period}
@@ -589,22 +680,39 @@ def test_eval_only_without_evaluator_runs_train_eval_only(tmp_path):
     cfg_file.write_text(HOOKS_CONFIG)
     out = tmp_path / "out"
     _train(tmp_path, f"train.output_dir={out}", "train.max_iter=2", config=HOOKS_CONFIG)
-    result = main(_cli_args(cfg_file, f"train.output_dir={out}", f"train.init_checkpoint={out / 'model_final.pth'}",
-                            eval_only=True))
-    assert result == {"toy_eval": {"scale": 2.0, "checkpoint": str(out / "model_final.pth"), "max_iter": 40,
-                                   "model": "ToyRegressor"}}
+    result = main(
+        _cli_args(
+            cfg_file, f"train.output_dir={out}", f"train.init_checkpoint={out / 'model_final.pth'}", eval_only=True
+        )
+    )
+    assert result == {
+        "toy_eval": {"scale": 2.0, "checkpoint": str(out / "model_final.pth"), "max_iter": 40, "model": "ToyRegressor"}
+    }
     with pytest.raises(ValueError, match="has neither dataloader.evaluator nor train.eval_only: nothing to evaluate"):
-        main(_cli_args(cfg_file, f"train.output_dir={out}", f"train.init_checkpoint={out / 'model_final.pth'}",
-                       "train.eval_only=null", eval_only=True))
+        main(
+            _cli_args(
+                cfg_file,
+                f"train.output_dir={out}",
+                f"train.init_checkpoint={out / 'model_final.pth'}",
+                "train.eval_only=null",
+                eval_only=True,
+            )
+        )
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.hooks=5", "train.hooks=5 from the command line is not valid: expected a list of LazyCall nodes"),
-    ("train.hooks=[1]", "train.hooks.0=1 from the command line is not valid: expected a LazyCall node"),
-    ("train.hooks.0._target_=no_such_module.Hook", "train.hooks.0 (no_such_module.Hook) from the command line is "
-                                                  "not valid: its _target_ 'no_such_module.Hook' cannot be imported"),
-    ("train.eval_only=abc", "train.eval_only='abc' from the command line is not valid: expected a LazyCall node"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.hooks=5", "train.hooks=5 from the command line is not valid: expected a list of LazyCall nodes"),
+        ("train.hooks=[1]", "train.hooks.0=1 from the command line is not valid: expected a LazyCall node"),
+        (
+            "train.hooks.0._target_=no_such_module.Hook",
+            "train.hooks.0 (no_such_module.Hook) from the command line is "
+            "not valid: its _target_ 'no_such_module.Hook' cannot be imported",
+        ),
+        ("train.eval_only=abc", "train.eval_only='abc' from the command line is not valid: expected a LazyCall node"),
+    ],
+)
 def test_bad_hook_declarations_are_refused_at_load_time(tmp_path, override, message):
     cfg_file = tmp_path / "toy.py"
     cfg_file.write_text(HOOKS_CONFIG)
@@ -619,13 +727,21 @@ def test_bad_hook_arguments_name_the_file_and_line(tmp_path):
     with pytest.raises(ConfigValueError) as err:
         load_config(str(cfg_file))
     line = HOOKS_CONFIG.count("\n") + 1
-    assert f"train.hooks.0 (test_engine.RecordingHook) from {cfg_file}:{line} is not valid: " \
-           "RecordingHook() takes no argument 'perod'" in str(err.value)
+    assert (
+        f"train.hooks.0 (test_engine.RecordingHook) from {cfg_file}:{line} is not valid: "
+        "RecordingHook() takes no argument 'perod'" in str(err.value)
+    )
     with pytest.raises(UnknownConfigKeyError, match=r"'train.hooks.2' in command line: 'train.hooks' has 2 item"):
         load_config(str(_write(tmp_path, HOOKS_CONFIG)), ["train.hooks.2.period=1"])
-    with pytest.raises(ValueError, match=r"train.hooks.0 \(.*toy_eval_only\) built a function, not a detectron2 HookBase"):
-        _train(tmp_path, f"train.output_dir={tmp_path / 'o'}", "train.max_iter=1",
-               config=HOOKS_CONFIG + 'train["hooks"] = [L(toy_eval_only)()]\n')
+    with pytest.raises(
+        ValueError, match=r"train.hooks.0 \(.*toy_eval_only\) built a function, not a detectron2 HookBase"
+    ):
+        _train(
+            tmp_path,
+            f"train.output_dir={tmp_path / 'o'}",
+            "train.max_iter=1",
+            config=HOOKS_CONFIG + 'train["hooks"] = [L(toy_eval_only)()]\n',
+        )
 
 
 def _write(tmp_path, text):
@@ -643,8 +759,12 @@ def test_pretraining_configs_declare_the_mae_hooks():
     from vmae_det.engine.mae_eval import MAELossEvaluation
     from vmae_det.engine.mae_visualization import MAEReconstructionHook
 
-    for name in ("tiny.py", "videomae_vit_b_k400_800ep.py", "videomae_vit_s_k400_1600ep.py",
-                 "videomae_vit_b_ssv2_2400ep.py"):
+    for name in (
+        "tiny.py",
+        "videomae_vit_b_k400_800ep.py",
+        "videomae_vit_s_k400_1600ep.py",
+        "videomae_vit_b_ssv2_2400ep.py",
+    ):
         cfg = load_config(str(REPO / "configs/pretrain" / name), ["train.log_period=7", "train.checkpointer.period=9"])
         pictures, skips = (instantiate(h) for h in cfg.train.hooks)
         assert isinstance(pictures, MAEReconstructionHook) and pictures._period == 9  # vis_period 0: at checkpoints
@@ -670,9 +790,23 @@ def test_tools_are_thin_command_lines():
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     assert tool.make_proposals is proposals.make_proposals and tool.collect_videos is proposals.collect_videos
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "make_proposals.py"), "--root", "/nonexistent",
-                           "--output", "/nonexistent/p.csv"], cwd="/", capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: no videos under /nonexistent/frames/<id>/"), proc.stderr
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools" / "make_proposals.py"),
+            "--root",
+            "/nonexistent",
+            "--output",
+            "/nonexistent/p.csv",
+        ],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no videos under /nonexistent/frames/<id>/"), (
+        proc.stderr
+    )
 
 
 # ----------------------------------------------------------------- atomic checkpoints, earlier metrics kept
@@ -689,8 +823,9 @@ def _save_half_then(error):
     return save
 
 
-@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()],
-                         ids=["full_disk", "killed"])
+@pytest.mark.parametrize(
+    "error", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=["full_disk", "killed"]
+)
 def test_checkpoint_save_that_fails_midway_keeps_the_earlier_checkpoints(tmp_path, monkeypatch, error):
     """detectron2 wrote checkpoints in place: a full disk left a truncated model_0000009.pth under its final
     name, a kill during model_final.pth's save a truncated model_final.pth. Now each is written to a
@@ -722,7 +857,10 @@ def test_new_runs_keep_every_earlier_runs_metrics(tmp_path):
     assert (out / "metrics.previous.json").read_text() == runs[0]
     assert (out / "metrics.previous.1.json").read_text() == runs[1]
     assert sorted(p.name for p in out.glob("metrics*.json")) == [
-        "metrics.json", "metrics.previous.1.json", "metrics.previous.json"]
+        "metrics.json",
+        "metrics.previous.1.json",
+        "metrics.previous.json",
+    ]
 
 
 def test_a_full_disk_ends_training_with_one_error_naming_the_output_folder(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """ONNX export of the action detector's tensor path: RoiAlign(half_pixel) and scores match PyTorch."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,8 +13,8 @@ import torch
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.demo.onnx_export import compare_with_pytorch, example_inputs, export_action_detector, run_onnx
 from vmae_det.demo.testing import TinyActionModel
-from vmae_det.modeling.legacy_boxes import extend_boxes
 from vmae_det.modeling.action_detector import AVAActionDetector
+from vmae_det.modeling.legacy_boxes import extend_boxes
 from vmae_det.modeling.vit import build_vit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,8 +55,14 @@ def test_onnxruntime_scores_match_pytorch_on_other_batch_and_box_counts(detector
 
 def test_exported_scores_equal_the_list_of_dicts_path_before_person_score(detector, exported):
     clip, rois = example_inputs((1, 3, 4, 32, 48), num_rois=2, seed=2)
-    inputs = [{"clip": clip[0].to(torch.uint8), "boxes": rois[:, 1:], "box_scores": torch.tensor([0.5, 1.0]),
-               "clip_size": (32, 48)}]
+    inputs = [
+        {
+            "clip": clip[0].to(torch.uint8),
+            "boxes": rois[:, 1:],
+            "box_scores": torch.tensor([0.5, 1.0]),
+            "clip_size": (32, 48),
+        }
+    ]
     with torch.no_grad():
         expected = detector(inputs)[0]["scores"].numpy()
     pooled = torch.cat([rois[:, :1], extend_boxes(rois[:, 1:], detector.test_box_extension, 32, 48)], 1)
@@ -139,8 +146,18 @@ def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
     try:
         expected = r"tiny\.onnx: max \|onnxruntime - pytorch\| = 1\.00e\+00 exceeds --atol 0\.001"
         with pytest.raises(ExportCheckError, match=expected):
-            cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out),
-                      "--atol", "0.001"])
+            cli.main(
+                [
+                    "--config-file",
+                    str(cfg),
+                    "--checkpoint",
+                    str(tmp_path / "w.pth"),
+                    "--output",
+                    str(out),
+                    "--atol",
+                    "0.001",
+                ]
+            )
     finally:
         onnx_export.compare_with_pytorch = real
     assert out.read_bytes() == earlier  # the earlier export is kept
@@ -149,8 +166,18 @@ def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
     onnx_export.compare_with_pytorch = lambda *a, **k: 1.0
     try:
         with pytest.raises(ExportCheckError):
-            cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out),
-                      "--atol", "0.001"])
+            cli.main(
+                [
+                    "--config-file",
+                    str(cfg),
+                    "--checkpoint",
+                    str(tmp_path / "w.pth"),
+                    "--output",
+                    str(out),
+                    "--atol",
+                    "0.001",
+                ]
+            )
     finally:
         onnx_export.compare_with_pytorch = real
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cfg.py", "w.pth"]

@@ -6,6 +6,7 @@ index names every box (the proposals the evaluation classifies; the training set
 with their person ids), a run stopped after a shard and resumed ends with the same bytes as one that
 ran through, and bad inputs end with ``error: ...``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-import vmae_det  # noqa: F401  (detectron2 shims first)
 from datasets_tiny import make_tiny
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.config import load_config
 from vmae_det.data.ava.catalog import register_ava
 from vmae_det.engine.train_loop import load_init_weights
@@ -33,8 +33,12 @@ from vmae_det.tools import extract_features as ef
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "configs/ava/tiny.py")
 VAL, TRAIN = "test_extract_features_val", "test_extract_features_train"
-OPTS = [f"dataloader.test.dataset.names={VAL}", f"dataloader.train.dataset.names={TRAIN}",
-        f"dataloader.evaluator.dataset_name={VAL}", "train.device=cpu"]
+OPTS = [
+    f"dataloader.test.dataset.names={VAL}",
+    f"dataloader.train.dataset.names={TRAIN}",
+    f"dataloader.evaluator.dataset_name={VAL}",
+    "train.device=cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +61,23 @@ def setup(tmp_path_factory):
 
 
 def _run(ckpt, out, *extra, split="test", opts=()):
-    return ef.main(["--config-file", CONFIG, "--checkpoint", ckpt, "--output", str(out), "--split", split,
-                    "--num-workers", "0", *extra, *OPTS, *opts])
+    return ef.main(
+        [
+            "--config-file",
+            CONFIG,
+            "--checkpoint",
+            ckpt,
+            "--output",
+            str(out),
+            "--split",
+            split,
+            "--num-workers",
+            "0",
+            *extra,
+            *OPTS,
+            *opts,
+        ]
+    )
 
 
 def _index(out: Path):
@@ -76,24 +95,38 @@ def test_roi_features_through_the_head_give_the_inference_scores():
     backbone = build_vit("tiny", img_size=32, num_frames=4, patch_size=8, tubelet_size=2)
     model = AVAActionDetector(backbone=backbone, num_classes=5, head_init_std=0.5, head_init_scale=1.0).eval()
     g = torch.Generator().manual_seed(1)
-    inputs = [{"clip": torch.randint(0, 256, (3, 4, 32, 48), dtype=torch.uint8, generator=g),
-               "boxes": torch.tensor([[2.0, 3.0, 20.0, 30.0], [10.0, 0.0, 47.0, 31.0]]),
-               "box_scores": torch.tensor([0.9, 0.5])},
-              {"clip": torch.randint(0, 256, (3, 4, 24, 40), dtype=torch.uint8, generator=g),
-               "boxes": torch.zeros(0, 4), "box_scores": torch.zeros(0)},
-              {"clip": torch.randint(0, 256, (3, 4, 32, 32), dtype=torch.uint8, generator=g),
-               "boxes": torch.tensor([[0.0, 0.0, 16.0, 16.0]]), "box_scores": torch.tensor([1.0])}]
+    inputs = [
+        {
+            "clip": torch.randint(0, 256, (3, 4, 32, 48), dtype=torch.uint8, generator=g),
+            "boxes": torch.tensor([[2.0, 3.0, 20.0, 30.0], [10.0, 0.0, 47.0, 31.0]]),
+            "box_scores": torch.tensor([0.9, 0.5]),
+        },
+        {
+            "clip": torch.randint(0, 256, (3, 4, 24, 40), dtype=torch.uint8, generator=g),
+            "boxes": torch.zeros(0, 4),
+            "box_scores": torch.zeros(0),
+        },
+        {
+            "clip": torch.randint(0, 256, (3, 4, 32, 32), dtype=torch.uint8, generator=g),
+            "boxes": torch.tensor([[0.0, 0.0, 16.0, 16.0]]),
+            "box_scores": torch.tensor([1.0]),
+        },
+    ]
     with torch.no_grad():
         results = model(inputs)
         features = model.roi_features(inputs)
-        assert [tuple(f.shape) for f in features] == [(2, backbone.embed_dim), (0, backbone.embed_dim),
-                                                      (1, backbone.embed_dim)]
+        assert [tuple(f.shape) for f in features] == [
+            (2, backbone.embed_dim),
+            (0, backbone.embed_dim),
+            (1, backbone.embed_dim),
+        ]
         # The head on the same rows at once: bit for bit (one input at a time differs by float rounding only).
         probs = torch.sigmoid(model.head(torch.cat(features))).split([len(f) for f in features])
         for d, f, p, r in zip(inputs, features, probs, results):
             torch.testing.assert_close(p * d["box_scores"][:, None], r["scores"], rtol=0, atol=0)
-            torch.testing.assert_close(torch.sigmoid(model.head(f)) * d["box_scores"][:, None], r["scores"],
-                                       rtol=0, atol=1e-6)
+            torch.testing.assert_close(
+                torch.sigmoid(model.head(f)) * d["box_scores"][:, None], r["scores"], rtol=0, atol=1e-6
+            )
     assert results[0]["scores"].std(0).max() > 1e-3  # scores that differ between boxes: not a trivial match
 
 
@@ -113,7 +146,9 @@ def test_features_reproduce_the_evaluation_scores_and_the_index_names_each_box(s
     threshold = load_config(CONFIG, OPTS).dataloader.test.mapper.test_proposal_threshold
     assert len(rows) == sum(int((d["proposals"]["scores"] >= threshold).sum()) for d in dicts)
     assert meta["num_keyframes"] == len(dicts)
-    assert [(int(r["shard"]), int(r["row"])) for r in rows] == [(i, j) for i, s in enumerate(shards) for j in range(len(s))]
+    assert [(int(r["shard"]), int(r["row"])) for r in rows] == [
+        (i, j) for i, s in enumerate(shards) for j in range(len(s))
+    ]
 
     cfg = load_config(CONFIG, OPTS + ["dataloader.test.num_workers=0"])
     model = instantiate(cfg.model)
@@ -132,8 +167,9 @@ def test_features_reproduce_the_evaluation_scores_and_the_index_names_each_box(s
                     continue
                 feats = torch.from_numpy(np.stack([shards[int(r["shard"])][int(r["row"])] for r in got]))
                 score = torch.tensor([float(r["score"]) for r in got])
-                np.testing.assert_allclose(torch.sigmoid(model.head(feats)) * score[:, None], res["scores"], rtol=0,
-                                           atol=1e-6)
+                np.testing.assert_allclose(
+                    torch.sigmoid(model.head(feats)) * score[:, None], res["scores"], rtol=0, atol=1e-6
+                )
                 boxes = np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in got])
                 np.testing.assert_allclose(boxes, res["boxes"].numpy(), atol=1e-5)  # the boxes the evaluation reports
                 checked += len(got)
@@ -163,15 +199,40 @@ def test_train_split_has_the_ground_truth_boxes_and_person_ids(setup):
     got = defaultdict(list)
     for r in _index(out):
         got[(r["video_id"], int(r["timestamp"]))].append(
-            (int(r["person_id"]), tuple(np.float32(float(r[k])) for k in ("x1", "y1", "x2", "y2")), float(r["score"])))
-    expected = {(d["video_id"], d["timestamp"]): sorted((a["person_id"], tuple(np.float32(a["bbox"])), 1.0)
-                                                        for a in d["annotations"]) for d in DatasetCatalog.get(TRAIN)}
+            (int(r["person_id"]), tuple(np.float32(float(r[k])) for k in ("x1", "y1", "x2", "y2")), float(r["score"]))
+        )
+    expected = {
+        (d["video_id"], d["timestamp"]): sorted(
+            (a["person_id"], tuple(np.float32(a["bbox"])), 1.0) for a in d["annotations"]
+        )
+        for d in DatasetCatalog.get(TRAIN)
+    }
     assert {k: sorted(v) for k, v in got.items()} == {k: v for k, v in expected.items() if v}
     assert meta["num_rows"] == sum(len(v) for v in expected.values()) > 0
     # The same data given as a folder (as tools/train_net.py --ava-root): the same rows.
     by_root = tmp / "train_split_ava_root"
-    assert ef.main(["--config-file", CONFIG, "--checkpoint", ckpt, "--output", str(by_root), "--split", "train",
-                    "--num-workers", "0", "--dtype", "float16", "--ava-root", str(tmp / "tiny_ava"), "train.device=cpu"]) == 0
+    assert (
+        ef.main(
+            [
+                "--config-file",
+                CONFIG,
+                "--checkpoint",
+                ckpt,
+                "--output",
+                str(by_root),
+                "--split",
+                "train",
+                "--num-workers",
+                "0",
+                "--dtype",
+                "float16",
+                "--ava-root",
+                str(tmp / "tiny_ava"),
+                "train.device=cpu",
+            ]
+        )
+        == 0
+    )
     for name in ["index.csv"] + [s["file"] for s in meta["shards"]]:
         assert (by_root / name).read_bytes() == (out / name).read_bytes(), name
     assert json.loads((by_root / "meta.json").read_text())["settings"]["ava_root"] == str(tmp / "tiny_ava")
@@ -213,10 +274,14 @@ def test_resume_after_a_stop_gives_the_same_bytes(setup, monkeypatch):
         _run(ckpt, stopped, "--resume", "--shard-size", "5", "--batch-size", "4")
     roi_features = AVAActionDetector.roi_features
     seen = []
-    monkeypatch.setattr(AVAActionDetector, "roi_features", lambda self, batch: seen.extend(batch) or roi_features(self, batch))
+    monkeypatch.setattr(
+        AVAActionDetector, "roi_features", lambda self, batch: seen.extend(batch) or roi_features(self, batch)
+    )
     assert _run(ckpt, stopped, "--resume", *args) == 0
     monkeypatch.undo()
-    assert [(d["video_id"], d["timestamp"]) for d in seen] == [(d["video_id"], d["timestamp"]) for d in dicts[done // 4 * 4:]]
+    assert [(d["video_id"], d["timestamp"]) for d in seen] == [
+        (d["video_id"], d["timestamp"]) for d in dicts[done // 4 * 4 :]
+    ]
     names = sorted(p.name for p in full.iterdir())
     assert names == sorted(p.name for p in stopped.iterdir())
     assert "meta.json" in names and "features_00003.npy" in names
@@ -229,14 +294,17 @@ def test_resume_after_a_stop_gives_the_same_bytes(setup, monkeypatch):
         _run(ckpt, stopped, *args)
 
 
-@pytest.mark.parametrize("case, change, message", [
-    ("missing checkpoint", {"--checkpoint": "{tmp}/nope.pth"}, "--checkpoint {tmp}/nope.pth does not exist"),
-    ("unknown key", {"model.no_such_key": "1"}, "model.no_such_key"),
-    ("shard size", {"--shard-size": "0"}, "--shard-size must be an integer >= 1, got 0"),
-    ("output is a file", {"--output": "{tmp}/model.pth"}, "is a file, not a folder"),
-    ("not a test-time mapper", {"dataloader.test.mapper.is_train": "True"}, "not a test-time AVAClipMapper"),
-    ("checkpoint of another model", {"--checkpoint": "{tmp}/other.pth"}, "{tmp}/other.pth"),
-])
+@pytest.mark.parametrize(
+    "case, change, message",
+    [
+        ("missing checkpoint", {"--checkpoint": "{tmp}/nope.pth"}, "--checkpoint {tmp}/nope.pth does not exist"),
+        ("unknown key", {"model.no_such_key": "1"}, "model.no_such_key"),
+        ("shard size", {"--shard-size": "0"}, "--shard-size must be an integer >= 1, got 0"),
+        ("output is a file", {"--output": "{tmp}/model.pth"}, "is a file, not a folder"),
+        ("not a test-time mapper", {"dataloader.test.mapper.is_train": "True"}, "not a test-time AVAClipMapper"),
+        ("checkpoint of another model", {"--checkpoint": "{tmp}/other.pth"}, "{tmp}/other.pth"),
+    ],
+)
 def test_bad_inputs_end_with_an_error_line(setup, capsys, monkeypatch, case, change, message):
     ckpt, tmp = setup
     torch.save({"model": {"conv.weight": torch.zeros(2, 2)}}, tmp / "other.pth")
@@ -261,8 +329,11 @@ def test_num_workers_above_the_cpu_count_is_capped(setup, tmp_path, monkeypatch)
     ckpt, _ = setup
     seen, warnings = [], []
     real = loaders.build_batched_test_loader
-    monkeypatch.setattr(loaders, "build_batched_test_loader",
-                        lambda *a, num_workers=0, **k: seen.append(num_workers) or real(*a, num_workers=0, **k))
+    monkeypatch.setattr(
+        loaders,
+        "build_batched_test_loader",
+        lambda *a, num_workers=0, **k: seen.append(num_workers) or real(*a, num_workers=0, **k),
+    )
 
     class Keep(logging.Handler):
         def emit(self, record):
@@ -277,4 +348,5 @@ def test_num_workers_above_the_cpu_count_is_capped(setup, tmp_path, monkeypatch)
     assert seen == [cpu_count()]
     assert [w for w in warnings if "--num-workers=100003: more than the" in w] == [
         f"--num-workers=100003: more than the {cpu_count()} CPU(s) this process may use; using {cpu_count()} "
-        "worker processes"]
+        "worker processes"
+    ]

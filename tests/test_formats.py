@@ -1,4 +1,5 @@
 """vmae_det.formats: every AVA reader/writer round-trips, errors name file:line; the one video writer."""
+
 from __future__ import annotations
 
 import math
@@ -53,16 +54,22 @@ def test_layout_names_and_time_axis():
 def test_format_ava_row_variants():
     assert format_ava_row("v", 902, [0.1, 0.2, 0.3, 0.4], 12, 3) == "v,0902,0.100,0.200,0.300,0.400,12,3"
     assert format_ava_row("v", 902, [0.1, 0.2, 0.3, 0.4], None, 0.5) == "v,0902,0.100,0.200,0.300,0.400,,0.500000"
-    assert format_ava_row("v", "902", [0.1, 0.2, 0.3, 0.4], 1, 0.1 + 0.2, decimals=None, score_decimals=None) == \
-        "v,902,0.1,0.2,0.3,0.4,1,0.30000000000000004"
+    assert (
+        format_ava_row("v", "902", [0.1, 0.2, 0.3, 0.4], 1, 0.1 + 0.2, decimals=None, score_decimals=None)
+        == "v,902,0.1,0.2,0.3,0.4,1,0.30000000000000004"
+    )
     assert format_ava_row("v", 7, ["0.1250", "0", "1", "1"], 2, np.int64(4)) == "v,0007,0.1250,0,1,1,2,4"
     assert format_ava_row("v", 903) == "v,0903"
     assert format_ava_row("a,b", 1) == '"a,b",0001' and format_ava_row('q"', 1) == '"q""",0001'
 
 
 def test_ground_truth_round_trip(tmp_path: Path):
-    rows = [("v1", 902, [0.1, 0.2, 0.3, 0.4], 12, 0), ("v1", 902, [0.1, 0.2, 0.3, 0.4], 80, 0),
-            ("v1", 902, [0.5, 0.5, 0.9, 0.9], 12, 1), ("v2", 903, [0.0, 0.0, 1.0, 1.0], 3, 7)]
+    rows = [
+        ("v1", 902, [0.1, 0.2, 0.3, 0.4], 12, 0),
+        ("v1", 902, [0.1, 0.2, 0.3, 0.4], 80, 0),
+        ("v1", 902, [0.5, 0.5, 0.9, 0.9], 12, 1),
+        ("v2", 903, [0.0, 0.0, 1.0, 1.0], 3, 7),
+    ]
     path = tmp_path / "gt.csv"
     write_ava_csv(path, (format_ava_row(*r) for r in rows))
     read = read_ava_csv(path)
@@ -80,13 +87,22 @@ def test_ground_truth_round_trip(tmp_path: Path):
 def test_detections_round_trip_exact(tmp_path: Path):
     rng = np.random.default_rng(0)
     n = 50
-    rows = AVARows.from_arrays([f"vid{i % 3}" for i in range(n)], [str(902 + i % 5) for i in range(n)],
-                               rng.random((n, 4)), rng.integers(1, 81, n), rng.random(n))
+    rows = AVARows.from_arrays(
+        [f"vid{i % 3}" for i in range(n)],
+        [str(902 + i % 5) for i in range(n)],
+        rng.random((n, 4)),
+        rng.integers(1, 81, n),
+        rng.random(n),
+    )
     path = tmp_path / "sub" / "det.csv"
     write_detections_csv(path, rows)
     lines = path.read_text().splitlines()
-    assert lines == [format_ava_row(v, t, b, a, s, decimals=None, score_decimals=None) for v, t, b, a, s in zip(
-        rows.video_ids, rows.timestamps, rows.boxes.tolist(), rows.action_ids.tolist(), rows.scores.tolist())]
+    assert lines == [
+        format_ava_row(v, t, b, a, s, decimals=None, score_decimals=None)
+        for v, t, b, a, s in zip(
+            rows.video_ids, rows.timestamps, rows.boxes.tolist(), rows.action_ids.tolist(), rows.scores.tolist()
+        )
+    ]
     back = read_ava_csv(path)
     for col in ("boxes", "action_ids", "scores"):
         np.testing.assert_array_equal(getattr(back, col), getattr(rows, col))  # bit for bit
@@ -99,12 +115,15 @@ def test_detections_round_trip_exact(tmp_path: Path):
 
 def test_proposals_round_trip(tmp_path: Path):
     path = tmp_path / "ava_val_predicted_boxes.csv"
-    write_ava_csv(path, [
-        format_ava_row("v1", 902, [0.1, 0.1, 0.3, 0.5], None, 0.95),
-        format_ava_row("v1", 902, [0.5, 0.1, 0.7, 0.5], None, 0.4),
-        format_ava_row("v1", 902, [0.1, 0.1, 0.3, 0.5], 3, 0.9),  # the same box on an action row: merged
-        format_ava_row("v1", 903, [0.2, 0.2, 0.4, 0.4], None, 0.85),
-    ])
+    write_ava_csv(
+        path,
+        [
+            format_ava_row("v1", 902, [0.1, 0.1, 0.3, 0.5], None, 0.95),
+            format_ava_row("v1", 902, [0.5, 0.1, 0.7, 0.5], None, 0.4),
+            format_ava_row("v1", 902, [0.1, 0.1, 0.3, 0.5], 3, 0.9),  # the same box on an action row: merged
+            format_ava_row("v1", 903, [0.2, 0.2, 0.4, 0.4], None, 0.85),
+        ],
+    )
     rows = read_ava_csv(path, columns=(8,), optional_action=True)
     assert rows.action_ids.tolist() == [NO_ACTION, NO_ACTION, 3, NO_ACTION]
     props = read_proposals(path, min_score=0.5)
@@ -129,7 +148,9 @@ def test_labelmap_round_trip(tmp_path: Path):
     path = tmp_path / "map.pbtxt"
     write_labelmap(path, classes)
     assert read_labelmap(path) == classes
-    assert path.read_text().startswith('label {\n  name: "walk left"\n  label_id: 1\n  label_type: PERSON_MOVEMENT\n}\n')
+    assert path.read_text().startswith(
+        'label {\n  name: "walk left"\n  label_id: 1\n  label_type: PERSON_MOVEMENT\n}\n'
+    )
     for bad in ('say "hi"', "two\nlines", "ends\\"):
         with pytest.raises(ValueError, match="cannot be written"):
             format_labelmap({1: bad})
@@ -139,8 +160,12 @@ def test_fast_and_general_reader_agree_with_options(tmp_path: Path):
     from vmae_det.formats.ava import _read_fast, _read_general
 
     path = tmp_path / "p.csv"
-    path.write_text("".join(format_ava_row(f"v{i % 4}", 900 + i, [0.1, 0.1, 0.5, 0.5], None if i % 3 else i,
-                                           0.5 + i / 1000) + "\n" for i in range(200)))
+    path.write_text(
+        "".join(
+            format_ava_row(f"v{i % 4}", 900 + i, [0.1, 0.1, 0.5, 0.5], None if i % 3 else i, 0.5 + i / 1000) + "\n"
+            for i in range(200)
+        )
+    )
     fast = _read_fast(str(path), (8,), False, True)
     general = _read_general(str(path), (8,), False, "utf-8", True)
     assert fast is not None
@@ -155,19 +180,22 @@ def test_fast_and_general_reader_agree_with_options(tmp_path: Path):
 
 
 # ----------------------------------------------------------------------------------- errors
-@pytest.mark.parametrize("text, kwargs, message", [
-    ("v,902,0.1\n", {}, "expected 2, 7 or 8 columns"),
-    ("v,902,0.1,0.1,0.5,0.5,3\n", {"columns": (8,)}, "expected 8 columns"),
-    (",902,0.1,0.1,0.5,0.5,3,0.9\n", {}, "empty video id"),
-    ("v,902,0.1,x,0.5,0.5,3,0.9\n", {}, "box coordinates must be numbers, got 'x'"),
-    ("v,902,0.1,inf,0.5,0.5,3,0.9\n", {}, "box coordinates must be finite, got 'inf'"),
-    ("v,902,0.1,0.1,0.5,0.5,walk,0.9\n", {}, "action id must be an integer, got 'walk'"),
-    ("v,902,0.1,0.1,0.5,0.5,,0.9\n", {}, "action id must be an integer, got ''"),
-    ("v,902,0.1,0.1,0.5,0.5,3,high\n", {}, "score must be a number, got 'high'"),
-    ("v,902,0.1,0.1,0.5,0.5,3,\n", {}, "score must be a number, got ''"),
-    ("v,902,0.1,0.1,0.5,0.5,3,nan\n", {}, "score must be finite, got 'nan'"),
-    ("v,902,3\n", {"columns": (2,)}, "expected 2 columns"),
-])
+@pytest.mark.parametrize(
+    "text, kwargs, message",
+    [
+        ("v,902,0.1\n", {}, "expected 2, 7 or 8 columns"),
+        ("v,902,0.1,0.1,0.5,0.5,3\n", {"columns": (8,)}, "expected 8 columns"),
+        (",902,0.1,0.1,0.5,0.5,3,0.9\n", {}, "empty video id"),
+        ("v,902,0.1,x,0.5,0.5,3,0.9\n", {}, "box coordinates must be numbers, got 'x'"),
+        ("v,902,0.1,inf,0.5,0.5,3,0.9\n", {}, "box coordinates must be finite, got 'inf'"),
+        ("v,902,0.1,0.1,0.5,0.5,walk,0.9\n", {}, "action id must be an integer, got 'walk'"),
+        ("v,902,0.1,0.1,0.5,0.5,,0.9\n", {}, "action id must be an integer, got ''"),
+        ("v,902,0.1,0.1,0.5,0.5,3,high\n", {}, "score must be a number, got 'high'"),
+        ("v,902,0.1,0.1,0.5,0.5,3,\n", {}, "score must be a number, got ''"),
+        ("v,902,0.1,0.1,0.5,0.5,3,nan\n", {}, "score must be finite, got 'nan'"),
+        ("v,902,3\n", {"columns": (2,)}, "expected 2 columns"),
+    ],
+)
 def test_csv_errors_name_file_and_line(tmp_path: Path, text, kwargs, message):
     path = tmp_path / "bad.csv"
     path.write_text("v,902,0.1,0.1,0.5,0.5,3,0.9\n" + text if kwargs.get("columns") != (2,) else "v,901\n" + text)

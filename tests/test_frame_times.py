@@ -8,6 +8,7 @@ on a constant-rate AVI; chunks without a picture stay gaps (a sparse AVI). Elsew
 are placed by their own presentation timestamp (VFR included). The real sample videos are in
 ../shared/videos (absent in a fresh clone: those tests skip).
 """
+
 import hashlib
 import io
 from fractions import Fraction

@@ -4,6 +4,7 @@ N accumulated micro-batches must give exactly the update of one step on the N-ti
 (with AdamW, SGD, with and without clipping, plain and under DDP), and every counter that matters
 (iteration, LR schedule, checkpoints) counts optimizer steps.
 """
+
 import argparse
 import copy
 import json
@@ -14,13 +15,12 @@ import pytest
 import torch
 from detectron2.engine import HookBase
 from detectron2.utils.events import EventStorage
+from engine_toy_parts import ToyRegressor, toy_loader
 
 from vmae_det.config import UnknownConfigKeyError, load_config
 from vmae_det.engine import do_train
 from vmae_det.engine.defaults import TRAIN_DEFAULTS
 from vmae_det.engine.trainer import Trainer
-
-from engine_toy_parts import ToyRegressor, toy_loader
 
 REPO = Path(__file__).resolve().parents[1]
 ACCUM, MICRO = 4, 2  # 4 micro-batches of 2 samples == one batch of 8
@@ -85,8 +85,13 @@ def test_accumulated_steps_equal_one_big_batch(optim, clip_grad):
     manual_opt = make_optimizer(optim, manual_model)
     bigs = big_batches(3)
     ref = Trainer(ref_model, Counting(bigs), make_optimizer(optim, ref_model), clip_grad=clip_grad)
-    acc = Trainer(acc_model, Counting(micro_batches(bigs)), make_optimizer(optim, acc_model),
-                  clip_grad=clip_grad, grad_accum_steps=ACCUM)
+    acc = Trainer(
+        acc_model,
+        Counting(micro_batches(bigs)),
+        make_optimizer(optim, acc_model),
+        clip_grad=clip_grad,
+        grad_accum_steps=ACCUM,
+    )
 
     ref_storage, acc_storage = EventStorage(0), EventStorage(0)
     for step in range(3):
@@ -182,8 +187,9 @@ def test_ddp_no_sync_on_all_but_last_micro_batch(tmp_path):
         ddp.no_sync = lambda: (entered.append(1), real_no_sync())[1]
         bigs = big_batches(2)
         ref = Trainer(ref_model, Counting(bigs), make_optimizer("adamw", ref_model), clip_grad=0.05)
-        acc = Trainer(ddp, Counting(micro_batches(bigs)), make_optimizer("adamw", ddp),
-                      clip_grad=0.05, grad_accum_steps=ACCUM)
+        acc = Trainer(
+            ddp, Counting(micro_batches(bigs)), make_optimizer("adamw", ddp), clip_grad=0.05, grad_accum_steps=ACCUM
+        )
         run_steps(ref, 2, EventStorage(0))
         run_steps(acc, 2, EventStorage(0))
         assert len(entered) == 2 * (ACCUM - 1)
@@ -234,8 +240,10 @@ def ranked_loader(batch_size: int = 4, merge_ranks: int = 0):
         yield [d for part in parts for d in part]
 
 
-DDP_CONFIG = CONFIG.replace("dataloader.train = L(toy_loader)(batch_size=4)",
-                            "from test_grad_accum import ranked_loader\ndataloader.train = L(ranked_loader)(batch_size=4)")
+DDP_CONFIG = CONFIG.replace(
+    "dataloader.train = L(toy_loader)(batch_size=4)",
+    "from test_grad_accum import ranked_loader\ndataloader.train = L(ranked_loader)(batch_size=4)",
+)
 
 
 def test_two_process_ddp_accumulation_matches_one_process(tmp_path, monkeypatch):
@@ -250,11 +258,18 @@ def test_two_process_ddp_accumulation_matches_one_process(tmp_path, monkeypatch)
 
     def run(num_gpus: int, *opts):
         out = tmp_path / f"out{num_gpus}"
-        launch_from_args(argparse.Namespace(
-            config_file=str(cfg_file), resume=False, eval_only=False, num_gpus=num_gpus, num_machines=1,
-            machine_rank=0, dist_url=f"file://{tmp_path / f'rendezvous{num_gpus}'}",
-            opts=[f"train.output_dir={out}", "train.max_iter=4", "train.seed=0", *opts],
-        ))
+        launch_from_args(
+            argparse.Namespace(
+                config_file=str(cfg_file),
+                resume=False,
+                eval_only=False,
+                num_gpus=num_gpus,
+                num_machines=1,
+                machine_rank=0,
+                dist_url=f"file://{tmp_path / f'rendezvous{num_gpus}'}",
+                opts=[f"train.output_dir={out}", "train.max_iter=4", "train.seed=0", *opts],
+            )
+        )
         return torch.load(out / "model_final.pth", weights_only=True)
 
     two = run(2)

@@ -13,6 +13,7 @@ and the decoder's ``norm`` with PyTorch's default 1e-5 (and the blocks with ``co
 default 1e-12; the configs here set 1e-6). With the same weights that difference alone moves outputs by
 about 1e-5 of their scale; the tests measure it, then compare exactly with the epsilons aligned.
 """
+
 import copy
 
 import pytest
@@ -43,10 +44,22 @@ ATOL = 1e-5
 def hf_config(**kwargs) -> VideoMAEConfig:
     """transformers' VideoMAE with the shape of our ``tiny`` ViT (64 wide, 2 blocks, 2 heads) and decoder."""
     return VideoMAEConfig(
-        image_size=IMG, patch_size=PATCH, num_channels=3, num_frames=FRAMES, tubelet_size=TUBELET,
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256,
-        layer_norm_eps=OFFICIAL_EPS, decoder_hidden_size=32, decoder_num_hidden_layers=2,
-        decoder_num_attention_heads=2, decoder_intermediate_size=128, norm_pix_loss=True, **kwargs,
+        image_size=IMG,
+        patch_size=PATCH,
+        num_channels=3,
+        num_frames=FRAMES,
+        tubelet_size=TUBELET,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=256,
+        layer_norm_eps=OFFICIAL_EPS,
+        decoder_hidden_size=32,
+        decoder_num_hidden_layers=2,
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=128,
+        norm_pix_loss=True,
+        **kwargs,
     )
 
 
@@ -115,11 +128,15 @@ def test_pretraining_model_from_transformers_gives_the_same_outputs(tmp_path, ho
     clips, x, pixel_values, mask = inputs()
     with torch.no_grad():
         # Encoder: all tokens, and the visible tokens of a mask (both after the final norm).
-        torch.testing.assert_close(ours.encoder.forward_tokens(x),
-                                   hf.videomae(pixel_values).last_hidden_state, atol=ATOL, rtol=0)
-        torch.testing.assert_close(ours.encoder.forward_tokens(x, mask),
-                                   hf.videomae(pixel_values, bool_masked_pos=mask).last_hidden_state,
-                                   atol=ATOL, rtol=0)
+        torch.testing.assert_close(
+            ours.encoder.forward_tokens(x), hf.videomae(pixel_values).last_hidden_state, atol=ATOL, rtol=0
+        )
+        torch.testing.assert_close(
+            ours.encoder.forward_tokens(x, mask),
+            hf.videomae(pixel_values, bool_masked_pos=mask).last_hidden_state,
+            atol=ATOL,
+            rtol=0,
+        )
         # Decoder predictions of the masked cubes: equal up to the decoder norm's epsilon (HF 1e-5) ...
         out = hf(pixel_values, bool_masked_pos=mask)
         pred = ours.predict(x, mask)
@@ -151,8 +168,9 @@ def test_mean_pooling_classifier_from_transformers_gives_the_same_outputs(tmp_pa
     _, x, pixel_values, _ = inputs(seed=3)
     with torch.no_grad():
         tokens, _ = ours.embed(x)
-        torch.testing.assert_close(ours.encode(tokens, apply_norm=False),
-                                   hf.videomae(pixel_values).last_hidden_state, atol=ATOL, rtol=0)
+        torch.testing.assert_close(
+            ours.encode(tokens, apply_norm=False), hf.videomae(pixel_values).last_hidden_state, atol=ATOL, rtol=0
+        )
         out = hf(pixel_values)
         hf_feature = hf.fc_norm(hf.videomae(pixel_values).last_hidden_state.mean(1))
         logits = lambda f: F.linear(f, classifier["classifier.weight"], classifier["classifier.bias"])  # noqa: E731
@@ -170,8 +188,9 @@ def _write_hf_folder(folder, state_dict, config: VideoMAEConfig):
     """What an "hf" export becomes on disk: config.json + model.safetensors (as ``save_pretrained``)."""
     folder.mkdir()
     config.save_pretrained(folder)
-    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(folder / "model.safetensors"),
-              metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in state_dict.items()}, str(folder / "model.safetensors"), metadata={"format": "pt"}
+    )
 
 
 def _assert_clean(info: dict) -> None:
@@ -191,9 +210,12 @@ def test_our_hf_export_loads_in_transformers_without_missing_or_unexpected_keys(
     # Every exported tensor went somewhere: transformers' own state dict, in our names again, is the export.
     back = export_state_dict(copy.deepcopy(ours), "hf")
     hf_sd = hf.state_dict()
-    renamed = {k.replace("attention.attention.query.bias", "attention.attention.q_bias")
-                .replace("attention.attention.value.bias", "attention.attention.v_bias"): v
-               for k, v in hf_sd.items()}
+    renamed = {
+        k.replace("attention.attention.query.bias", "attention.attention.q_bias").replace(
+            "attention.attention.value.bias", "attention.attention.v_bias"
+        ): v
+        for k, v in hf_sd.items()
+    }
     assert set(renamed) == set(back)
     for k, v in back.items():
         assert torch.equal(renamed[k], v), k
@@ -201,10 +223,12 @@ def test_our_hf_export_loads_in_transformers_without_missing_or_unexpected_keys(
     _, x, pixel_values, mask = inputs(seed=5)
     ours.decoder.norm.eps = hf.decoder.norm.eps  # see module docstring
     with torch.no_grad():
-        torch.testing.assert_close(hf.videomae(pixel_values).last_hidden_state, ours.encoder.forward_tokens(x),
-                                   atol=ATOL, rtol=0)
-        torch.testing.assert_close(hf(pixel_values, bool_masked_pos=mask).logits, ours.predict(x, mask),
-                                   atol=ATOL, rtol=0)
+        torch.testing.assert_close(
+            hf.videomae(pixel_values).last_hidden_state, ours.encoder.forward_tokens(x), atol=ATOL, rtol=0
+        )
+        torch.testing.assert_close(
+            hf(pixel_values, bool_masked_pos=mask).logits, ours.predict(x, mask), atol=ATOL, rtol=0
+        )
 
 
 def test_our_backbone_hf_export_loads_as_videomae_model(tmp_path):
@@ -214,5 +238,4 @@ def test_our_backbone_hf_export_loads_as_videomae_model(tmp_path):
     _assert_clean(info)
     _, x, pixel_values, _ = inputs(seed=7)
     with torch.no_grad():
-        torch.testing.assert_close(hf.eval()(pixel_values).last_hidden_state, ours.forward_tokens(x),
-                                   atol=ATOL, rtol=0)
+        torch.testing.assert_close(hf.eval()(pixel_values).last_hidden_state, ours.forward_tokens(x), atol=ATOL, rtol=0)

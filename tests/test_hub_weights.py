@@ -9,6 +9,7 @@ Then the id goes through the real readers: ``resolve_weights``, ``load_videomae_
 ``convert_checkpoint``. The export is checked against transformers itself: no missing / unexpected keys,
 the same outputs, and back into our models with identical tensors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -92,10 +93,18 @@ def test_resolve_weights_finds_the_cached_files(hub, tmp_path):
     (tmp_path / "w.safetensors").write_bytes(b"safetensors bytes")
     (tmp_path / "w.bin").write_bytes(b"bin bytes")
     (tmp_path / "config.json").write_text("{}")
-    snap = publish(hub, "org/both", {"model.safetensors": tmp_path / "w.safetensors",
-                                     "pytorch_model.bin": tmp_path / "w.bin", "config.json": tmp_path / "config.json"})
-    only_bin = publish(hub, "org/bin-only", {"pytorch_model.bin": tmp_path / "w.bin",
-                                             "ckpt/model_final.pth": tmp_path / "w.bin"})
+    snap = publish(
+        hub,
+        "org/both",
+        {
+            "model.safetensors": tmp_path / "w.safetensors",
+            "pytorch_model.bin": tmp_path / "w.bin",
+            "config.json": tmp_path / "config.json",
+        },
+    )
+    only_bin = publish(
+        hub, "org/bin-only", {"pytorch_model.bin": tmp_path / "w.bin", "ckpt/model_final.pth": tmp_path / "w.bin"}
+    )
     tagged = publish(hub, "org/bin-only", {"pytorch_model.bin": tmp_path / "w.safetensors"}, revision="v2")
 
     assert resolve_weights("hf://org/both") == str(snap / "model.safetensors")  # safetensors first
@@ -128,8 +137,9 @@ def test_online_without_an_answering_hub_the_cached_file_is_used(hub, tmp_path, 
     monkeypatch.delenv("HF_HUB_OFFLINE")
     closed = "http://127.0.0.1:9"  # the URL template is built when huggingface_hub is imported: patch both
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", closed)
-    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                        closed + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(
+        huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE", closed + "/{repo_id}/resolve/{revision}/{filename}"
+    )
     (tmp_path / "w.bin").write_bytes(b"x")
     snap = publish(hub, "org/name", {"pytorch_model.bin": tmp_path / "w.bin"})
     assert resolve_weights("hf://org/name") == str(snap / "pytorch_model.bin")
@@ -139,8 +149,13 @@ def test_an_id_missing_offline_is_one_clear_error(hub, tmp_path, capsys):
     with pytest.raises(WeightsNotFoundError) as err:
         resolve_weights("hf://MCG-NJU/videomae-base")
     msg = str(err.value)
-    for part in ("hf://MCG-NJU/videomae-base", str(hub), "HF_HUB_OFFLINE", "hf download MCG-NJU/videomae-base",
-                 "models--MCG-NJU--videomae-base"):
+    for part in (
+        "hf://MCG-NJU/videomae-base",
+        str(hub),
+        "HF_HUB_OFFLINE",
+        "hf download MCG-NJU/videomae-base",
+        "models--MCG-NJU--videomae-base",
+    ):
         assert part in msg, (part, msg)
     (tmp_path / "w.bin").write_bytes(b"x")
     publish(hub, "org/name", {"pytorch_model.bin": tmp_path / "w.bin"})
@@ -223,8 +238,9 @@ def test_classification_and_detector_exports_load_in_their_transformers_classes(
     torch.save({"model": {**vit.state_dict(), **head}}, tmp_path / "k400.pth")
     assert convert_checkpoint.main([str(tmp_path / "k400.pth"), str(tmp_path / "cls_hf"), "--to", "hf", *SHAPE]) == 0
     assert "VideoMAEForVideoClassification" in capsys.readouterr().out
-    cls, info = transformers.VideoMAEForVideoClassification.from_pretrained(tmp_path / "cls_hf",
-                                                                            output_loading_info=True)
+    cls, info = transformers.VideoMAEForVideoClassification.from_pretrained(
+        tmp_path / "cls_hf", output_loading_info=True
+    )
     _clean(info)
     with torch.no_grad():
         ours_logits = torch.nn.functional.linear(vit.forward_features(x), head["head.weight"], head["head.bias"])
@@ -271,8 +287,9 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path):
     from vmae_det.config import load_config
     from vmae_det.engine.train_loop import load_init_weights
 
-    mae = randomize(build_videomae("tiny", encoder_kwargs=dict(img_size=64, num_frames=8, patch_size=8),
-                                   decoder_depth=1), seed=8)
+    mae = randomize(
+        build_videomae("tiny", encoder_kwargs=dict(img_size=64, num_frames=8, patch_size=8), decoder_depth=1), seed=8
+    )
     to_hf(mae, tmp_path / "pre_hf", tmp_path, "--image-size", "64", "--num-frames", "8")
     publish(hub, "org/tiny-pretrain", {n: tmp_path / "pre_hf" / n for n in ("config.json", "model.safetensors")})
 
@@ -284,11 +301,25 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path):
     env = {**os.environ, "VMAE_DET_DATASETS": str(tmp_path / "datasets"), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
     run = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "train_net.py"), "--config-file", str(REPO / "configs/ava/tiny.py"),
-         "train.init_checkpoint=hf://org/tiny-pretrain", f"train.output_dir={out}", "train.max_iter=1",
-         "train.eval_period=0", "dataloader.train.num_workers=0", "dataloader.test.num_workers=0",
-         "dataloader.train.total_batch_size=2"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(REPO / "tools" / "train_net.py"),
+            "--config-file",
+            str(REPO / "configs/ava/tiny.py"),
+            "train.init_checkpoint=hf://org/tiny-pretrain",
+            f"train.output_dir={out}",
+            "train.max_iter=1",
+            "train.eval_period=0",
+            "dataloader.train.num_workers=0",
+            "dataloader.test.num_workers=0",
+            "dataloader.train.total_batch_size=2",
+        ],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]
     assert "train.init_checkpoint hf://org/tiny-pretrain -> " in log and "models--org--tiny-pretrain" in log
@@ -300,7 +331,7 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path):
         load_init_weights(model, "hf://org/not-there", full_model=True)
 
 
-DEMO_CONFIG = '''
+DEMO_CONFIG = """
 from detectron2.config import LazyCall as L
 from vmae_det.data.ava import AVAClipMapper
 from vmae_det.data.transforms import build_ava_test_augmentations
@@ -311,7 +342,7 @@ dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
     is_train=False, num_classes=3, num_frames=4, sampling_rate=2,
     augmentations=L(build_ava_test_augmentations)(short_edge=32),
 )))
-'''
+"""
 
 
 def test_demo_takes_an_hf_checkpoint(hub, tmp_path):
@@ -337,8 +368,19 @@ def test_demo_takes_an_hf_checkpoint(hub, tmp_path):
     writer.release()
     boxes = tmp_path / "b.csv"
     boxes.write_text("v,0,0.1,0.1,0.6,0.9,,0.9\n")
-    args = ["--config-file", str(cfg), "--input", str(video), "--output", str(tmp_path / "o"), "--boxes", str(boxes),
-            "--device", "cpu", "--no-progress"]
+    args = [
+        "--config-file",
+        str(cfg),
+        "--input",
+        str(video),
+        "--output",
+        str(tmp_path / "o"),
+        "--boxes",
+        str(boxes),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     assert demo_tool.main(["--checkpoint", spec, *args]) == 0
     assert (tmp_path / "o" / "v_actions.csv").is_file()
     with pytest.raises(WeightsNotFoundError, match="hf://org/tiny-demo/nope.pth"):
@@ -348,8 +390,14 @@ def test_demo_takes_an_hf_checkpoint(hub, tmp_path):
 def test_weights_doc_commands_name_real_flags(capsys):
     """docs/weights.md's commands use flags the tools have."""
     doc = (REPO / "docs" / "weights.md").read_text()
-    for flag in ("--to hf", "--image-size", "--num-frames", "HF_HUB_OFFLINE=1", "train.init_checkpoint=hf://",
-                 "--checkpoint hf://"):
+    for flag in (
+        "--to hf",
+        "--image-size",
+        "--num-frames",
+        "HF_HUB_OFFLINE=1",
+        "train.init_checkpoint=hf://",
+        "--checkpoint hf://",
+    ):
         assert flag in doc, flag
     with pytest.raises(SystemExit):
         convert_checkpoint.main(["--help"])

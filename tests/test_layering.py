@@ -1,5 +1,6 @@
 """The import rules of docs/architecture.md: no module imports a layer above its own (lazy imports included),
 and pytorchvideo is imported nowhere."""
+
 from __future__ import annotations
 
 import ast
@@ -11,11 +12,17 @@ PACKAGE = ROOT / "vmae_det"
 #: Layer of each top-level module or subpackage of vmae_det, lowest first. A module may import its own
 #: layer and those below; modeling and evaluation are side by side and do not import each other.
 LAYERS = {
-    "__init__": 0, "compat": 0, "constants": 0, "config_schema": 0, "config": 0, "cli": 0,
+    "__init__": 0,
+    "compat": 0,
+    "constants": 0,
+    "config_schema": 0,
+    "config": 0,
+    "cli": 0,
     "weights_source": 0,  # hf://ORG/NAME -> a local file: every reader of weights calls it
     "resources": 0,  # worker / thread caps, device checks
     "formats": 1,
-    "modeling": 2, "evaluation": 2,
+    "modeling": 2,
+    "evaluation": 2,
     "data": 3,
     "engine": 4,
     "demo": 5,
@@ -74,8 +81,12 @@ def test_no_module_imports_an_upper_layer():
 
 
 def test_pytorchvideo_is_not_imported():
-    users = [str(p.relative_to(ROOT)) for d in ("vmae_det", "tools", "datasets") for p in (ROOT / d).rglob("*.py")
-             if "pytorchvideo" in {n.split(".")[0] for n in _module_names(p)}]
+    users = [
+        str(p.relative_to(ROOT))
+        for d in ("vmae_det", "tools", "datasets")
+        for p in (ROOT / d).rglob("*.py")
+        if "pytorchvideo" in {n.split(".")[0] for n in _module_names(p)}
+    ]
     assert users == []
 
 

@@ -1,8 +1,8 @@
 """VideoMAE pretraining model: targets/loss numerics, masking inside forward, overfitting, reconstruction."""
+
 import pytest
 import torch
 import torch.nn.functional as F
-
 from detectron2.config import CfgNode, get_cfg
 from detectron2.modeling import build_model
 
@@ -28,7 +28,7 @@ def reference_targets(video01: torch.Tensor, ts: int, p: int, norm: bool) -> tor
     for ti in range(t // ts):
         for hi in range(h // p):
             for wi in range(w // p):
-                cube = video01[:, :, ti * ts:(ti + 1) * ts, hi * p:(hi + 1) * p, wi * p:(wi + 1) * p]
+                cube = video01[:, :, ti * ts : (ti + 1) * ts, hi * p : (hi + 1) * p, wi * p : (wi + 1) * p]
                 cube = cube.permute(0, 2, 3, 4, 1).reshape(b, -1, c)  # [B, ts*p*p, C]
                 if norm:
                     cube = (cube - cube.mean(1, keepdim=True)) / (cube.std(1, unbiased=True, keepdim=True) + 1e-6)
@@ -127,9 +127,17 @@ def test_decoder_pairing_and_official_names():
         assert mae.decoder.head.weight.shape == (1536, dec["decoder_embed_dim"])
         assert mae.decoder.blocks[0].attn.num_heads == dec["decoder_num_heads"] and len(mae.decoder.blocks) == 4
     names = set(tiny_mae().state_dict())
-    for key in ("encoder.patch_embed.proj.weight", "encoder.blocks.0.attn.qkv.weight", "encoder.blocks.0.attn.q_bias",
-                "encoder.norm.weight", "encoder_to_decoder.weight", "mask_token", "decoder.blocks.3.mlp.fc2.bias",
-                "decoder.norm.weight", "decoder.head.weight"):
+    for key in (
+        "encoder.patch_embed.proj.weight",
+        "encoder.blocks.0.attn.qkv.weight",
+        "encoder.blocks.0.attn.q_bias",
+        "encoder.norm.weight",
+        "encoder_to_decoder.weight",
+        "mask_token",
+        "decoder.blocks.3.mlp.fc2.bias",
+        "decoder.norm.weight",
+        "decoder.head.weight",
+    ):
         assert key in names, key
     assert "encoder.blocks.0.attn.qkv.bias" not in names and "encoder_to_decoder.bias" not in names
     assert tiny_mae().decoder.norm.eps == 1e-6
@@ -156,8 +164,9 @@ def test_targets_module_is_what_the_model_uses():
     assert mae.expand_token_mask is mae_reconstruction.expand_token_mask
     video01 = clips().float() / 255
     for norm in (True, False):
-        assert torch.equal(tiny_mae(norm_pix_loss=norm).targets(video01),
-                           mae_targets.cube_targets(video01, 2, 16, norm))
+        assert torch.equal(
+            tiny_mae(norm_pix_loss=norm).targets(video01), mae_targets.cube_targets(video01, 2, 16, norm)
+        )
     cubes = patchify(video01, 2, 16)
     mean, std = mae_targets.cube_mean_std(cubes)
     assert mean.shape == std.shape == (2, 8, 1, 3)

@@ -1,5 +1,6 @@
 """detectron2's COCO Faster R-CNN R50-FPN as the person detector, through its real loading path
 (model-zoo config + DetectionCheckpointer) with weights this test creates."""
+
 import numpy as np
 import pytest
 import torch
@@ -58,10 +59,15 @@ def bad_weights(person_biased_weights, tmp_path_factory):
     nan = {**sd, "roi_heads.box_head.fc1.weight": sd["roi_heads.box_head.fc1.weight"].clone()}
     nan["roi_heads.box_head.fc1.weight"][0, 0] = float("nan")
     torch.save({**ckpt, "model": nan}, out / "nan.pth")
-    other = {**sd, "roi_heads.box_predictor.cls_score.weight": torch.zeros(3, 1024),
-             "roi_heads.box_predictor.cls_score.bias": torch.zeros(3)}
+    other = {
+        **sd,
+        "roi_heads.box_predictor.cls_score.weight": torch.zeros(3, 1024),
+        "roi_heads.box_predictor.cls_score.bias": torch.zeros(3),
+    }
     torch.save({**ckpt, "model": other}, out / "two_classes.pth")
-    torch.save({"model": {"conv1.weight": torch.randn(8, 3, 3, 3), "fc.weight": torch.randn(10, 8)}}, out / "unrelated.pth")
+    torch.save(
+        {"model": {"conv1.weight": torch.randn(8, 3, 3, 3), "fc.weight": torch.randn(10, 8)}}, out / "unrelated.pth"
+    )
     (out / "notes.pth").write_text("not weights\n")
     data = bytearray(person_biased_weights.read_bytes())
     data[len(data) // 2] ^= 0x10
@@ -69,14 +75,23 @@ def bad_weights(person_biased_weights, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name, message", [
-    ("nan.pth", r"nan\.pth: 1 person-detector weight tensor\(s\) hold NaN/inf values \(roi_heads\.box_head\.fc1\.weight\)"),
-    ("two_classes.pth", r"two_classes\.pth: not weights of this detectron2 detector \(2 tensor\(s\) of another shape: "
-                        r"roi_heads\.box_predictor\.cls_score"),
-    ("unrelated.pth", r"unrelated\.pth: not weights of this detectron2 detector \(\d+ model tensor\(s\) missing"),
-    ("notes.pth", r"notes\.pth: cannot read the person-detector weights"),
-    ("flipped.pth", r"flipped\.pth: the file is corrupt \(Bad CRC-32"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        (
+            "nan.pth",
+            r"nan\.pth: 1 person-detector weight tensor\(s\) hold NaN/inf values \(roi_heads\.box_head\.fc1\.weight\)",
+        ),
+        (
+            "two_classes.pth",
+            r"two_classes\.pth: not weights of this detectron2 detector \(2 tensor\(s\) of another shape: "
+            r"roi_heads\.box_predictor\.cls_score",
+        ),
+        ("unrelated.pth", r"unrelated\.pth: not weights of this detectron2 detector \(\d+ model tensor\(s\) missing"),
+        ("notes.pth", r"notes\.pth: cannot read the person-detector weights"),
+        ("flipped.pth", r"flipped\.pth: the file is corrupt \(Bad CRC-32"),
+    ],
+)
 def test_detectron2_person_detector_refuses_broken_or_unrelated_weights(bad_weights, name, message):
     from vmae_det.data.person_detector import DetectorWeightsError
 
@@ -98,8 +113,11 @@ def test_torchvision_person_detector_refuses_broken_or_unrelated_weights(bad_wei
     sd = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).state_dict()
     sd["roi_heads.box_predictor.cls_score.weight"] = sd["roi_heads.box_predictor.cls_score.weight"][:3]
     torch.save(sd, tmp_path / "three_classes.pth")
-    with pytest.raises(DetectorWeightsError, match=r"three_classes\.pth: not a fasterrcnn.*1 of another shape: "
-                                                   r"roi_heads\.box_predictor\.cls_score\.weight"):
+    with pytest.raises(
+        DetectorWeightsError,
+        match=r"three_classes\.pth: not a fasterrcnn.*1 of another shape: "
+        r"roi_heads\.box_predictor\.cls_score\.weight",
+    ):
         build_person_detector("torchvision", weights=str(tmp_path / "three_classes.pth"))
     sd["roi_heads.box_predictor.cls_score.weight"] = torch.full((91, 1024), float("inf"))
     torch.save(sd, tmp_path / "inf.pth")

@@ -3,6 +3,7 @@ annotated by hand, nothing on a blank frame, clear errors, and the demo CLI end 
 
 The real videos are OpenCV's samples in ../shared/videos (see its README); those tests skip without it.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -26,10 +27,23 @@ needs_videos = pytest.mark.skipif(not VTEST.is_file(), reason=f"sample videos no
 # on 2x zoomed frames. Left out: a man in frame 700 whose legs are hidden by the sign post (x 402-425).
 PEOPLE = {
     0: [(253, 220, 283, 308), (500, 157, 529, 233), (640, 241, 684, 320)],
-    300: [(186, 160, 219, 234), (243, 159, 270, 222), (298, 158, 323, 231), (314, 210, 345, 296),
-          (581, 160, 611, 236), (619, 161, 644, 235)],
-    700: [(185, 166, 213, 238), (280, 211, 308, 294), (366, 171, 398, 255), (475, 136, 495, 200),
-          (520, 166, 544, 235), (681, 217, 728, 306), (102, 286, 143, 396)],
+    300: [
+        (186, 160, 219, 234),
+        (243, 159, 270, 222),
+        (298, 158, 323, 231),
+        (314, 210, 345, 296),
+        (581, 160, 611, 236),
+        (619, 161, 644, 235),
+    ],
+    700: [
+        (185, 166, 213, 238),
+        (280, 211, 308, 294),
+        (366, 171, 398, 255),
+        (475, 136, 495, 200),
+        (520, 166, 544, 235),
+        (681, 217, 728, 306),
+        (102, 286, 143, 396),
+    ],
 }
 
 
@@ -93,8 +107,11 @@ def test_a_lower_threshold_adds_boxes_and_nms_leaves_no_duplicates(frames):
 
 def test_blank_and_tiny_frames_give_empty_arrays():
     detector = build_person_detector("hog", score_threshold=0.5)
-    for frame in (np.zeros((240, 320, 3), np.uint8), np.full((576, 768, 3), 128, np.uint8),
-                  np.zeros((4, 4, 3), np.uint8)):
+    for frame in (
+        np.zeros((240, 320, 3), np.uint8),
+        np.full((576, 768, 3), 128, np.uint8),
+        np.zeros((4, 4, 3), np.uint8),
+    ):
         boxes, scores = detector(frame)
         assert boxes.shape == (0, 4) and boxes.dtype == np.float32
         assert scores.shape == (0,) and scores.dtype == np.float32
@@ -108,7 +125,7 @@ def test_opencv_without_hog_and_a_weights_file_are_clear_errors(monkeypatch):
         build_person_detector("hog")
 
 
-CONFIG = '''
+CONFIG = """
 from detectron2.config import LazyCall as L
 from vmae_det.data.ava import AVAClipMapper
 from vmae_det.data.transforms import build_ava_test_augmentations
@@ -119,7 +136,7 @@ dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
     is_train=False, num_classes=3, num_frames=4, sampling_rate=2,
     augmentations=L(build_ava_test_augmentations)(short_edge=32),
 )))
-'''
+"""
 
 
 @needs_videos
@@ -145,9 +162,27 @@ def test_demo_cli_with_hog_on_a_real_clip_writes_people_and_actions(tmp_path):
     demo_cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo_cli)
     out = tmp_path / "o"
-    rc = demo_cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--input", str(clip),
-                        "--output", str(out), "--person-detector", "hog", "--device", "cpu", "--no-progress",
-                        "--render-min-short-side", "0", "--top-k", "1"])
+    rc = demo_cli.main(
+        [
+            "--config-file",
+            str(cfg),
+            "--checkpoint",
+            str(tmp_path / "w.pth"),
+            "--input",
+            str(clip),
+            "--output",
+            str(out),
+            "--person-detector",
+            "hog",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--render-min-short-side",
+            "0",
+            "--top-k",
+            "1",
+        ]
+    )
     assert rc == 0
     data = json.loads((out / "street_actions.json").read_text())
     keyframes = data["keyframes"]

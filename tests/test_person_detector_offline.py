@@ -1,5 +1,6 @@
 """A failed Faster R-CNN weights download is one expected-error line naming the calling tool's flags (issue 20
 item 6); the download itself is simulated (no network is touched)."""
+
 from __future__ import annotations
 
 import urllib.error

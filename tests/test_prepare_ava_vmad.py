@@ -4,6 +4,7 @@ Synthetic "raw movies" whose frames carry their own index as 12 black/white bloc
 back to check which source frame each output frame is. The movies start at AVA second 901
 (``--time-offset 901``) and the clips cover seconds 902-906 (file time 1-6 s) instead of 895-1805.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,9 @@ from vmae_det.data.ava import vmad_preprocess as vp
 from vmae_det.formats.ava import read_labelmap, write_labelmap
 from vmae_det.formats.video_writer import VideoWriter
 from vmae_det.formats.vmad_layout import (
-    read_alphaction_boxes, read_image_annotations, read_image_info,
+    read_alphaction_boxes,
+    read_image_annotations,
+    read_image_info,
 )
 from vmae_det.tools import prepare_ava_vmad as tool
 
@@ -38,14 +41,21 @@ MOVIES = {
 #: Movie list order (numbers the image ids): not the sorted order.
 MOVIE_LIST = ["valCCCCCCCC.mkv", "zzzunused.mp4", "trnBBBBBBBB.mkv", "valAAAAAAAA.webm"]
 GT = {
-    "val": [("valAAAAAAAA", 903, (0.1, 0.2, 0.5, 0.9), 12, 0), ("valAAAAAAAA", 903, (0.1, 0.2, 0.5, 0.9), 80, 0),
-            ("valAAAAAAAA", 905, (0.305, 0.25, 0.6, 0.8), 11, 1), ("valCCCCCCCC", 904, (0.0, 0.0, 1.0, 1.0), 14, 2)],
+    "val": [
+        ("valAAAAAAAA", 903, (0.1, 0.2, 0.5, 0.9), 12, 0),
+        ("valAAAAAAAA", 903, (0.1, 0.2, 0.5, 0.9), 80, 0),
+        ("valAAAAAAAA", 905, (0.305, 0.25, 0.6, 0.8), 11, 1),
+        ("valCCCCCCCC", 904, (0.0, 0.0, 1.0, 1.0), 14, 2),
+    ],
     "train": [("trnBBBBBBBB", 902, (0.2, 0.1, 0.4, 0.7), 17, 0)],
 }
 EXCLUDED = {"val": [("valAAAAAAAA", 904)], "train": []}
-BOXES = [("valAAAAAAAA", 903, (0.1, 0.2, 0.5, 0.9), 0.95), ("valAAAAAAAA", 903, (0.6, 0.1, 0.9, 0.5), 0.5),
-         ("valCCCCCCCC", 905, (0.25, 0.125, 0.75, 0.875), 0.875),
-         ("trnBBBBBBBB", 902, (0.2, 0.1, 0.4, 0.7), 0.99)]  # not a val movie: left out
+BOXES = [
+    ("valAAAAAAAA", 903, (0.1, 0.2, 0.5, 0.9), 0.95),
+    ("valAAAAAAAA", 903, (0.6, 0.1, 0.9, 0.5), 0.5),
+    ("valCCCCCCCC", 905, (0.25, 0.125, 0.75, 0.875), 0.875),
+    ("trnBBBBBBBB", 902, (0.2, 0.1, 0.4, 0.7), 0.99),
+]  # not a val movie: left out
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -54,7 +64,7 @@ def _frame(k: int, w: int, h: int) -> np.ndarray:
     cw, ch = w // 4, h // 3
     for b in range(12):
         r, c = divmod(b, 4)
-        f[r * ch + ch // 4: r * ch + 3 * ch // 4, c * cw + cw // 4: c * cw + 3 * cw // 4] = 255 if (k >> b) & 1 else 0
+        f[r * ch + ch // 4 : r * ch + 3 * ch // 4, c * cw + cw // 4 : c * cw + 3 * cw // 4] = 255 if (k >> b) & 1 else 0
     return f
 
 
@@ -65,7 +75,7 @@ def _code(luma: np.ndarray) -> int:
     for b in range(12):
         r, c = divmod(b, 4)
         y, x = int((r + 0.5) * h / 3), int((c + 0.5) * w / 4)
-        if luma[y - 2: y + 3, x - 2: x + 3].mean() > 128:
+        if luma[y - 2 : y + 3, x - 2 : x + 3].mean() > 128:
             k |= 1 << b
     return k
 
@@ -86,8 +96,7 @@ def _write_annotations(folder: Path, movie_list: bool = True) -> None:
 
     write_labelmap(folder / "ava_action_list_v2.2_for_activitynet_2019.pbtxt", read_labelmap(DEFAULT_LABEL_MAP))
     for split in ("train", "val"):
-        _csv(folder / f"ava_{split}_v2.2.csv",
-             [(m, f"{s:04d}", *box, a, p) for m, s, box, a, p in GT[split]])
+        _csv(folder / f"ava_{split}_v2.2.csv", [(m, f"{s:04d}", *box, a, p) for m, s, box, a, p in GT[split]])
         _csv(folder / f"ava_{split}_excluded_timestamps_v2.2.csv", [(m, f"{s:04d}") for m, s in EXCLUDED[split]])
     if movie_list:
         (folder / vp.MOVIE_LIST_FILE).write_text("\n".join(MOVIE_LIST) + "\n")
@@ -108,9 +117,26 @@ def raw(tmp_path_factory):
 
 def _argv(raw, out, *extra):
     movies, ann, boxes = raw
-    return ["--movies", str(movies), "--annotations", str(ann), "--person-boxes", str(boxes), "--out", str(out),
-            "--start-sec", str(START), "--end-sec", str(END), "--time-offset", str(OFFSET), "--preset", "ultrafast",
-            "--quiet", *extra]
+    return [
+        "--movies",
+        str(movies),
+        "--annotations",
+        str(ann),
+        "--person-boxes",
+        str(boxes),
+        "--out",
+        str(out),
+        "--start-sec",
+        str(START),
+        "--end-sec",
+        str(END),
+        "--time-offset",
+        str(OFFSET),
+        "--preset",
+        "ultrafast",
+        "--quiet",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +181,13 @@ def _clip_codes(path: Path):
 
     with av.open(str(path)) as c:
         s = c.streams.video[0]
-        info = (s.codec_context.name, s.codec_context.pix_fmt, s.average_rate, s.codec_context.width,
-                s.codec_context.height)
+        info = (
+            s.codec_context.name,
+            s.codec_context.pix_fmt,
+            s.average_rate,
+            s.codec_context.width,
+            s.codec_context.height,
+        )
         return info, [_code(f.to_ndarray(format="gray")) for f in c.decode(s)]
 
 
@@ -196,7 +227,11 @@ def test_image_ids_without_movie_list_number_the_sorted_movies(tmp_path):
     assert inputs.movie_list is None and vp.MOVIE_LIST_FILE not in inputs.files
     (tmp_path / vp.MOVIE_LIST_FILE).write_text("\n".join(MOVIE_LIST) + "\n")
     assert vp.read_ava_inputs(tmp_path).movie_index == {
-        "valCCCCCCCC": 0, "zzzunused": 1, "trnBBBBBBBB": 2, "valAAAAAAAA": 3}
+        "valCCCCCCCC": 0,
+        "zzzunused": 1,
+        "trnBBBBBBBB": 2,
+        "valAAAAAAAA": 3,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- the layout
@@ -239,21 +274,26 @@ def test_image_info_and_person_boxes_read_back(raw, prepared):
         rows = {}
         for m, s, box, a, p in GT[split]:
             rows.setdefault((m, s, p), (box, []))[1].append(a)
-        got = {(images[i].movie, images[i].timestamp, p): (xywh, acts) for i, anns in gt.items() for xywh, acts, p in anns}
+        got = {
+            (images[i].movie, images[i].timestamp, p): (xywh, acts) for i, anns in gt.items() for xywh, acts, p in anns
+        }
         assert got.keys() == rows.keys()
         for key, (box, actions) in rows.items():
             w, h = sizes[key[0]]
             xywh, acts = got[key]
             assert acts == actions
-            np.testing.assert_allclose(xywh, [box[0] * w, box[1] * h, (box[2] - box[0]) * w, (box[3] - box[1]) * h],
-                                       atol=0.005)
+            np.testing.assert_allclose(
+                xywh, [box[0] * w, box[1] * h, (box[2] - box[0]) * w, (box[3] - box[1]) * h], atol=0.005
+            )
         # the CSVs, exclusions and label map are there, byte for byte (every movie of the CSVs is prepared)
         for name in (f"ava_{split}_v2.2.csv", f"ava_{split}_excluded_timestamps_v2.2.csv"):
             assert (ann / name).read_bytes() == (raw[1] / name).read_bytes()
     assert (ann / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").read_bytes() == (
-        raw[1] / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").read_bytes()
-    boxes = read_alphaction_boxes(prepared / "boxes/ava_val_det_person_bbox.json", ann / "ava_val_v2.2_min.json",
-                                  convention="continuous")
+        raw[1] / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+    ).read_bytes()
+    boxes = read_alphaction_boxes(
+        prepared / "boxes/ava_val_det_person_bbox.json", ann / "ava_val_v2.2_min.json", convention="continuous"
+    )
     expected = {}
     for m, s, box, score in BOXES:
         if m.startswith("val"):
@@ -306,7 +346,10 @@ def test_rerun_skips_complete_movies_and_finishes_a_partial_one(raw, prepared, t
         assert _clip_codes(folder / f"{s}.mp4")[1] == _clip_codes(prepared / f"clips/trainval/valAAAAAAAA/{s}.mp4")[1]
     # and a third run writes nothing
     assert tool.main(_argv(raw, out)) == 0
-    assert "0 movies sliced now (0 clips written, 0 kept from an interrupted run), 3 already complete" in capsys.readouterr().out
+    assert (
+        "0 movies sliced now (0 clips written, 0 kept from an interrupted run), 3 already complete"
+        in capsys.readouterr().out
+    )
     assert _mtimes(out) == after
 
 
@@ -326,7 +369,8 @@ def test_interrupted_run_resumes(raw, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(vp._ClipWriter, "write", write)
     rc, _, err = _run_cli(_argv(raw, out, "--movie-ids", "valAAAAAAAA"), monkeypatch, capsys)
     assert rc == 130 and err.strip().splitlines()[-1] == (
-        "interrupted: complete movies and clips are kept; run the same command again to resume")
+        "interrupted: complete movies and clips are kept; run the same command again to resume"
+    )
     folder = out / "clips/trainval/valAAAAAAAA"
     assert sorted(p.name for p in folder.iterdir()) == [vp.SETTINGS_FILE, "902.mp4", "903.mp4", "904.mp4"]
     kept = _mtimes(out)
@@ -359,7 +403,9 @@ def test_workers(raw, tmp_path, capsys):
     assert "2 movies sliced now (10 clips written" in capsys.readouterr().out
     assert len(list((out / "clips/trainval").rglob("*.mp4"))) == 2 * N_CLIPS
     assert {img.movie for img in read_image_info(out / "annotations/ava_val_v2.2_min.json").values()} == {
-        "valAAAAAAAA", "valCCCCCCCC"}
+        "valAAAAAAAA",
+        "valCCCCCCCC",
+    }
 
 
 # ---------------------------------------------------------------------------------------------- bad input
@@ -373,20 +419,26 @@ def test_bad_folders_are_one_error_line(raw, tmp_path, monkeypatch, capsys):
     movies, ann, boxes = raw
     out = tmp_path / "out"
     base = ["--out", str(out), "--quiet"]
-    line = _one_error_line(*_run_cli(["--movies", str(tmp_path / "nope"), "--annotations", str(ann), *base],
-                                     monkeypatch, capsys)[::2])
+    line = _one_error_line(
+        *_run_cli(["--movies", str(tmp_path / "nope"), "--annotations", str(ann), *base], monkeypatch, capsys)[::2]
+    )
     assert "movie folder" in line and "nope" in line and "does not exist" in line
     (tmp_path / "empty").mkdir()
-    line = _one_error_line(*_run_cli(["--movies", str(tmp_path / "empty"), "--annotations", str(ann), *base],
-                                     monkeypatch, capsys)[::2])
+    line = _one_error_line(
+        *_run_cli(["--movies", str(tmp_path / "empty"), "--annotations", str(ann), *base], monkeypatch, capsys)[::2]
+    )
     assert "no movie files in" in line and "empty" in line
-    line = _one_error_line(*_run_cli(["--movies", str(movies), "--annotations", str(tmp_path / "empty"), *base],
-                                     monkeypatch, capsys)[::2])
+    line = _one_error_line(
+        *_run_cli(["--movies", str(movies), "--annotations", str(tmp_path / "empty"), *base], monkeypatch, capsys)[::2]
+    )
     assert "ava_action_list_v2.2_for_activitynet_2019.pbtxt" in line
     assert not out.exists()
     (tmp_path / "file").write_text("")
-    line = _one_error_line(*_run_cli(["--movies", str(movies), "--annotations", str(ann), "--out",
-                                      str(tmp_path / "file")], monkeypatch, capsys)[::2])
+    line = _one_error_line(
+        *_run_cli(
+            ["--movies", str(movies), "--annotations", str(ann), "--out", str(tmp_path / "file")], monkeypatch, capsys
+        )[::2]
+    )
     assert line == f"error: --out {tmp_path / 'file'} is a file, not a folder"
 
 
@@ -395,11 +447,28 @@ def test_movie_of_the_csv_without_file(raw, tmp_path, monkeypatch, capsys):
     some = tmp_path / "movies"
     some.mkdir()
     os.symlink(next(movies.glob("valAAAAAAAA.*")), some / "valAAAAAAAA.mp4")
-    line = _one_error_line(*_run_cli(["--movies", str(some), "--annotations", str(ann), "--out", str(tmp_path / "o")],
-                                     monkeypatch, capsys)[::2])
+    line = _one_error_line(
+        *_run_cli(
+            ["--movies", str(some), "--annotations", str(ann), "--out", str(tmp_path / "o")], monkeypatch, capsys
+        )[::2]
+    )
     assert "2 of the 3 movies of the CSVs" in line and "trnBBBBBBBB" in line and "--movie-ids" in line
-    line = _one_error_line(*_run_cli(["--movies", str(some), "--annotations", str(ann), "--out", str(tmp_path / "o"),
-                                      "--movie-ids", "valAAAAAAAA,valXXXXXXXX"], monkeypatch, capsys)[::2])
+    line = _one_error_line(
+        *_run_cli(
+            [
+                "--movies",
+                str(some),
+                "--annotations",
+                str(ann),
+                "--out",
+                str(tmp_path / "o"),
+                "--movie-ids",
+                "valAAAAAAAA,valXXXXXXXX",
+            ],
+            monkeypatch,
+            capsys,
+        )[::2]
+    )
     assert "no file for 1 movie(s)" in line and "valXXXXXXXX" in line
 
 
@@ -411,15 +480,37 @@ def test_malformed_csv_names_file_and_line(raw, tmp_path, monkeypatch, capsys):
     shutil.copytree(ann, bad)
     with open(bad / "ava_val_v2.2.csv", "a") as f:
         f.write("valAAAAAAAA,0950,0.1,0.2,0.5,0.9,12\n")  # 7 columns: no person id
-    line = _one_error_line(*_run_cli(["--movies", str(movies), "--annotations", str(bad), "--out", str(tmp_path / "o")],
-                                     monkeypatch, capsys)[::2])
+    line = _one_error_line(
+        *_run_cli(
+            ["--movies", str(movies), "--annotations", str(bad), "--out", str(tmp_path / "o")], monkeypatch, capsys
+        )[::2]
+    )
     assert f"{bad / 'ava_val_v2.2.csv'}:5" in line
     _csv(bad / "ava_val_v2.2.csv", [("valAAAAAAAA", "0899", 0.1, 0.2, 0.5, 0.9, 12, 0)])
-    line = _one_error_line(*_run_cli(["--movies", str(movies), "--annotations", str(bad), "--out", str(tmp_path / "o")],
-                                     monkeypatch, capsys)[::2])
+    line = _one_error_line(
+        *_run_cli(
+            ["--movies", str(movies), "--annotations", str(bad), "--out", str(tmp_path / "o")], monkeypatch, capsys
+        )[::2]
+    )
     assert "ava_val_v2.2.csv:1" in line and "902-1798" in line
-    line = _one_error_line(*_run_cli(["--movies", str(movies), "--annotations", str(ann), "--out", str(tmp_path / "o"),
-                                      "--start-sec", "908", "--end-sec", "902"], monkeypatch, capsys)[::2])
+    line = _one_error_line(
+        *_run_cli(
+            [
+                "--movies",
+                str(movies),
+                "--annotations",
+                str(ann),
+                "--out",
+                str(tmp_path / "o"),
+                "--start-sec",
+                "908",
+                "--end-sec",
+                "902",
+            ],
+            monkeypatch,
+            capsys,
+        )[::2]
+    )
     assert "--end-sec 902 is before --start-sec 908" in line
 
 
@@ -449,8 +540,9 @@ def test_movie_ending_inside_the_range_warns(tmp_path, capsys):
     movies.mkdir()
     _write_movie(movies / "valCCCCCCCC.mp4", Fraction(25), 320, 240, 4.5)  # file 1-4.5 s: seconds 902-905 (half)
     out = tmp_path / "out"
-    result = vp.slice_movie("valCCCCCCCC", movies / "valCCCCCCCC.mp4", out,
-                            vp.SliceSettings(START, END, OFFSET, preset="ultrafast"))
+    result = vp.slice_movie(
+        "valCCCCCCCC", movies / "valCCCCCCCC.mp4", out, vp.SliceSettings(START, END, OFFSET, preset="ultrafast")
+    )
     assert result.status == "done" and result.num_clips == 4 and result.frames == 3 * 25 + 12
     assert result.warnings == ["second 905 has only 12 frames", "no frames after second 905 (1 second missing)"]
     assert sorted(p.name for p in (out / "valCCCCCCCC").glob("*.mp4")) == ["902.mp4", "903.mp4", "904.mp4", "905.mp4"]

@@ -1,5 +1,6 @@
 """MAE pretraining data, reconstruction pictures and a short run of the real engine on generated
 videos: the loss falls, checkpoints round-trip, --resume continues from the saved iteration."""
+
 import json
 import logging
 import os
@@ -7,9 +8,9 @@ import os
 import numpy as np
 import pytest
 import torch
+from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import vmae_det  # noqa: F401  (shims before detectron2)
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from vmae_det.data.video_dataset import (
     MAEClipMapper,
     check_video_list,
@@ -21,7 +22,10 @@ from vmae_det.data.video_dataset import (
     skipped_videos,
 )
 from vmae_det.engine.mae_visualization import (
-    MASK_GREY, reconstruction_caption, reconstruction_rows, save_reconstruction_figure,
+    MASK_GREY,
+    reconstruction_caption,
+    reconstruction_rows,
+    save_reconstruction_figure,
 )
 
 cv2 = pytest.importorskip("cv2")
@@ -81,12 +85,15 @@ def test_load_video_list_from_csv(tmp_path):
     assert load_video_list(str(comma)) == [{"file_name": str(tmp_path / "x.mp4"), "label": 7}]
 
 
-@pytest.mark.parametrize("content, line, message", [
-    ("a.mp4 1\nb.mp4 1 2\n", 2, "expected 'path \\[label\\]'"),
-    ("a.mp4 dog\n", 1, "label must be an integer"),
-    ("ok.mp4 0\nlabel,youtube_id,time_start\n", 2, "expected"),
-    ("a.mp4 -2\n", 1, "negative label"),
-])
+@pytest.mark.parametrize(
+    "content, line, message",
+    [
+        ("a.mp4 1\nb.mp4 1 2\n", 2, "expected 'path \\[label\\]'"),
+        ("a.mp4 dog\n", 1, "label must be an integer"),
+        ("ok.mp4 0\nlabel,youtube_id,time_start\n", 2, "expected"),
+        ("a.mp4 -2\n", 1, "negative label"),
+    ],
+)
 def test_load_video_list_malformed_lines(tmp_path, content, line, message):
     lst = tmp_path / "bad.csv"
     lst.write_text(content)
@@ -193,14 +200,19 @@ def test_check_video_list_drops_missing_and_refuses_all_bad(video_dir, tmp_path,
     assert kept == records and skipped_videos() == 4
     assert "4 of the 9 videos listed in 'train.csv' do not exist and are skipped" in caplog.text
     assert "gone0.mp4" in caplog.text
-    with pytest.raises(FileNotFoundError, match=r"none of the 4 videos listed in 'train.csv' exists \(e.g. '.*gone0.mp4'"):
+    with pytest.raises(
+        FileNotFoundError, match=r"none of the 4 videos listed in 'train.csv' exists \(e.g. '.*gone0.mp4'"
+    ):
         check_video_list(gone, "train.csv")
     bad = tmp_path / "bad"
     bad.mkdir()
     for i in range(3):
         (bad / f"b{i}.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(100 * i))
-    with pytest.raises(ValueError, match=r"none of the 3 videos tried from '.*bad' decodes; is every video of this "
-                                         r"list bad\? .*b0.mp4: .*b1.mp4: .*b2.mp4: "):
+    with pytest.raises(
+        ValueError,
+        match=r"none of the 3 videos tried from '.*bad' decodes; is every video of this "
+        r"list bad\? .*b0.mp4: .*b1.mp4: .*b2.mp4: ",
+    ):
         check_video_list(load_video_list(str(bad)), str(bad))
     # a registered list is checked when training first reads it (before any worker starts)
     register_video_list("test_pretrain_all_bad", str(bad))
@@ -252,16 +264,20 @@ def test_reconstruction_rows_and_figure(tmp_path):
 def _args(output_dir, dataset, max_iter, resume=False):
     from vmae_det.engine import default_argument_parser
 
-    argv = ["--config-file", TINY_CONFIG] + (["--resume"] if resume else []) + [
-        f"dataloader.train.dataset.names={dataset}",
-        "dataloader.train.num_workers=0",
-        "dataloader.train.total_batch_size=4",
-        f"train.output_dir={output_dir}",
-        f"train.max_iter={max_iter}",
-        "train.checkpointer.period=15",
-        "train.log_period=5",
-        "train.device=cpu",
-    ]
+    argv = (
+        ["--config-file", TINY_CONFIG]
+        + (["--resume"] if resume else [])
+        + [
+            f"dataloader.train.dataset.names={dataset}",
+            "dataloader.train.num_workers=0",
+            "dataloader.train.total_batch_size=4",
+            f"train.output_dir={output_dir}",
+            f"train.max_iter={max_iter}",
+            "train.checkpointer.period=15",
+            "train.log_period=5",
+            "train.device=cpu",
+        ]
+    )
     return default_argument_parser().parse_args(argv)
 
 
@@ -272,6 +288,7 @@ def _losses(trainer):
 
 def test_pretraining_loss_checkpoint_resume(video_dir, tmp_path):
     from detectron2.config import instantiate
+
     from vmae_det.engine import do_train, setup
 
     name = "test_pretrain_engine_videos"
@@ -295,8 +312,14 @@ def test_pretraining_loss_checkpoint_resume(video_dir, tmp_path):
         assert trainer.storage.history("skipped_videos").latest() == skipped_videos()
         assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), losses
 
-        for f in ("model_0000014.pth", "model_final.pth", "last_checkpoint", "metrics.json",
-                  "reconstruction_0000014.png", "reconstruction_0000029.png"):
+        for f in (
+            "model_0000014.pth",
+            "model_final.pth",
+            "last_checkpoint",
+            "metrics.json",
+            "reconstruction_0000014.png",
+            "reconstruction_0000029.png",
+        ):
             assert (out / f).is_file(), f
         # Round trip: a plain weights-only load gives back exactly the trained weights.
         ckpt = torch.load(out / "model_final.pth", map_location="cpu", weights_only=True)
@@ -345,11 +368,14 @@ def test_videos_flag_takes_a_folder_or_a_list_file(video_dir, tmp_path):
     assert [r["file_name"] for r in records] == [f"{video_dir}/v0.mp4"]  # the missing one is skipped and counted
 
 
-@pytest.mark.parametrize("what, message", [
-    ("missing", "--videos {p}: video folder or list file '{p}' does not exist"),
-    ("empty", "--videos {p}: folder '{p}' has no videos (searched recursively for .mp4"),
-    ("conflict", "--videos and the override dataloader.train.dataset.names=... both name the data"),
-])
+@pytest.mark.parametrize(
+    "what, message",
+    [
+        ("missing", "--videos {p}: video folder or list file '{p}' does not exist"),
+        ("empty", "--videos {p}: folder '{p}' has no videos (searched recursively for .mp4"),
+        ("conflict", "--videos and the override dataloader.train.dataset.names=... both name the data"),
+    ],
+)
 def test_videos_flag_errors_name_the_path(tmp_path, what, message):
     from vmae_det.engine.train_loop import load_run_config
 
@@ -381,30 +407,56 @@ def test_ava_root_flag_trains_and_evaluates_on_an_ava_layout_folder(tmp_path, mo
     assert cfg.dataloader.train.dataset.names == f"ava:{root}:train"
     assert cfg.dataloader.test.dataset.names == cfg.dataloader.evaluator.dataset_name == f"ava:{root}:val"
     assert cfg.model.num_classes == cfg.dataloader.train.mapper.num_classes == 5  # the tiny label map's ids 1..5
-    vit_b = load_run_config(_flag_args(os.path.join(REPO, "configs", "ava", "vit_b.py"), "--ava-root", str(root),
-                                       ava_root=True))
+    vit_b = load_run_config(
+        _flag_args(os.path.join(REPO, "configs", "ava", "vit_b.py"), "--ava-root", str(root), ava_root=True)
+    )
     assert vit_b.model.num_classes == vit_b.dataloader.test.mapper.num_classes == 5  # was 80
-    explicit = load_run_config(_flag_args(os.path.join(REPO, "configs", "ava", "vit_b.py"), "--ava-root", str(root),
-                                          "model.num_classes=7", "dataloader.train.mapper.num_classes=7",
-                                          "dataloader.test.mapper.num_classes=7", ava_root=True))
+    explicit = load_run_config(
+        _flag_args(
+            os.path.join(REPO, "configs", "ava", "vit_b.py"),
+            "--ava-root",
+            str(root),
+            "model.num_classes=7",
+            "dataloader.train.mapper.num_classes=7",
+            "dataloader.test.mapper.num_classes=7",
+            ava_root=True,
+        )
+    )
     assert explicit.model.num_classes == 7  # an explicit override wins
 
     out = tmp_path / "out"
-    launch_from_args(_flag_args(ava_config, "--ava-root", str(root), "train.max_iter=2", "train.eval_period=0",
-                                "dataloader.train.num_workers=0", "dataloader.test.num_workers=0",
-                                f"train.output_dir={out}", "train.device=cpu", ava_root=True))
+    launch_from_args(
+        _flag_args(
+            ava_config,
+            "--ava-root",
+            str(root),
+            "train.max_iter=2",
+            "train.eval_period=0",
+            "dataloader.train.num_workers=0",
+            "dataloader.test.num_workers=0",
+            f"train.output_dir={out}",
+            "train.device=cpu",
+            ava_root=True,
+        )
+    )
     metrics = json.loads((out / "inference" / "ava_metrics.json").read_text())
     assert metrics["per_class"] and (out / "model_final.pth").is_file()
 
     (root / "annotations" / "ava_val_predicted_boxes.csv").unlink()
-    with pytest.raises(FileNotFoundError, match=r"test_box_source='proposals' needs person boxes for the val split.*"
-                                                r"tools/make_proposals.py --root .* or pass "
-                                                r"dataloader.test.mapper.test_box_source=gt"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"test_box_source='proposals' needs person boxes for the val split.*"
+        r"tools/make_proposals.py --root .* or pass "
+        r"dataloader.test.mapper.test_box_source=gt",
+    ):
         load_run_config(_flag_args(ava_config, "--ava-root", str(root), ava_root=True))
-    cfg = load_run_config(_flag_args(ava_config, "--ava-root", str(root), "dataloader.test.mapper.test_box_source=gt",
-                                     ava_root=True))
+    cfg = load_run_config(
+        _flag_args(ava_config, "--ava-root", str(root), "dataloader.test.mapper.test_box_source=gt", ava_root=True)
+    )
     assert cfg.dataloader.test.mapper.test_box_source == "gt"
-    with pytest.raises(FileNotFoundError, match=rf"'{tmp_path}' is not an AVA-layout dataset root: missing .*label map"):
+    with pytest.raises(
+        FileNotFoundError, match=rf"'{tmp_path}' is not an AVA-layout dataset root: missing .*label map"
+    ):
         load_run_config(_flag_args(ava_config, "--ava-root", str(tmp_path), ava_root=True))
 
 
@@ -421,8 +473,16 @@ def test_ava_root_flag_with_eval_only(tmp_path):
     (root / "annotations" / "ava_train_v2.2.csv").unlink()
     with pytest.raises(FileNotFoundError, match="ava_train_v2.2.csv"):
         load_run_config(_flag_args(vit_b, "--ava-root", str(root), ava_root=True))  # training needs it
-    cfg = load_run_config(_flag_args(vit_b, "--eval-only", "--ava-root", str(root), "dataloader.train.dataset.names="
-                                     "ava_tiny_train", ava_root=True))
+    cfg = load_run_config(
+        _flag_args(
+            vit_b,
+            "--eval-only",
+            "--ava-root",
+            str(root),
+            "dataloader.train.dataset.names=ava_tiny_train",
+            ava_root=True,
+        )
+    )
     assert cfg.dataloader.test.dataset.names == f"ava:{root}:val" and cfg.model.num_classes == 5
 
 

@@ -1,6 +1,7 @@
 """The quick start's pieces (docs/quickstart.md), fast: the unlabelled set, the reconstruction picture's
 un-normalisation, the pretrained-vs-scratch comparison script and the picture script. The full quick
 start (minutes) is `make quickstart`, not a test."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from datasets_tiny import load_generator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,12 +28,15 @@ def _script(name: str):
 
 # ---------------------------------------------------------------- the unlabelled pretraining set
 
+
 def test_videos_only_set_is_the_labelled_sets_videos_without_any_label(tmp_path):
     gen = load_generator()
-    unlabelled = gen.make_tiny_ava(tmp_path / "u", seed=5, num_train_videos=2, num_val_videos=0, seconds=3,
-                                   videos_only=True)
-    labelled = gen.make_tiny_ava(tmp_path / "l", seed=5, num_train_videos=2, num_val_videos=0, seconds=3,
-                                 format="videos")
+    unlabelled = gen.make_tiny_ava(
+        tmp_path / "u", seed=5, num_train_videos=2, num_val_videos=0, seconds=3, videos_only=True
+    )
+    labelled = gen.make_tiny_ava(
+        tmp_path / "l", seed=5, num_train_videos=2, num_val_videos=0, seconds=3, format="videos"
+    )
     files = sorted(p.relative_to(unlabelled).as_posix() for p in unlabelled.rglob("*") if p.is_file())
     assert files == [".complete.json", ".gitignore", "README.txt", "videos/tinytrain000.mp4", "videos/tinytrain001.mp4"]
     for name in ("tinytrain000.mp4", "tinytrain001.mp4"):  # the same videos a labelled set of that seed has
@@ -48,6 +51,7 @@ def test_videos_only_set_is_the_labelled_sets_videos_without_any_label(tmp_path)
 
 
 # ---------------------------------------------------------------- the picture's un-normalisation
+
 
 def test_normalized_reconstruction_takes_each_masked_cubes_mean_and_std_from_the_original():
     """As the official run_videomae_vis.py: a prediction of all zeros (no idea of the shape) comes back as
@@ -70,6 +74,7 @@ def test_normalized_reconstruction_takes_each_masked_cubes_mean_and_std_from_the
 
 
 # ---------------------------------------------------------------- scripts/quickstart_compare.py
+
 
 def _fake_run(folder: Path, value: float, key: dict) -> None:
     """A finished fine-tuning run as quickstart_compare.py leaves it: metrics and the run's key."""
@@ -125,12 +130,15 @@ def test_compare_names_a_corrupt_metrics_file(tmp_path, compare_inputs):
         compare.main(argv)
 
 
-@pytest.mark.parametrize("argv_tail,message", [
-    (["--seeds", "0"], "at least 2 distinct seeds"),
-    (["--seeds", "1", "1"], "at least 2 distinct seeds"),
-    (["train.max_iter"], "key=value"),
-    (["--seeds", "0", "x"], "integers expected"),
-])
+@pytest.mark.parametrize(
+    "argv_tail,message",
+    [
+        (["--seeds", "0"], "at least 2 distinct seeds"),
+        (["--seeds", "1", "1"], "at least 2 distinct seeds"),
+        (["train.max_iter"], "key=value"),
+        (["--seeds", "0", "x"], "integers expected"),
+    ],
+)
 def test_compare_argument_errors(compare_inputs, capsys, argv_tail, message):
     compare = _script("quickstart_compare")
     ckpt, root = compare_inputs
@@ -160,6 +168,7 @@ def test_mean_std_is_the_sample_std():
 
 # ---------------------------------------------------------------- scripts/quickstart_reconstruction.py
 
+
 def test_reconstruction_picture_from_a_checkpoint_and_a_video(tmp_path):
     from detectron2.config import instantiate
 
@@ -171,12 +180,28 @@ def test_reconstruction_picture_from_a_checkpoint_and_a_video(tmp_path):
     assert not model.norm_pix_loss and model.mask_ratio == pytest.approx(0.9)  # raw targets (see the config)
     ckpt = tmp_path / "model_final.pth"
     torch.save({"model": model.state_dict()}, ckpt)
-    root = load_generator().make_tiny_ava(tmp_path / "v", seed=0, num_train_videos=1, num_val_videos=0, seconds=3,
-                                          videos_only=True)
+    root = load_generator().make_tiny_ava(
+        tmp_path / "v", seed=0, num_train_videos=1, num_val_videos=0, seconds=3, videos_only=True
+    )
     out = tmp_path / "pics" / "rec.png"
     script = _script("quickstart_reconstruction")
-    assert script.main(["--config-file", config, "--checkpoint", str(ckpt), "--video",
-                        str(root / "videos" / "tinytrain000.mp4"), "--output", str(out), "--clips", "2"]) == 0
+    assert (
+        script.main(
+            [
+                "--config-file",
+                config,
+                "--checkpoint",
+                str(ckpt),
+                "--video",
+                str(root / "videos" / "tinytrain000.mp4"),
+                "--output",
+                str(out),
+                "--clips",
+                "2",
+            ]
+        )
+        == 0
+    )
     import matplotlib.image
 
     for i in range(2):
@@ -187,6 +212,7 @@ def test_reconstruction_picture_from_a_checkpoint_and_a_video(tmp_path):
 
 
 # ---------------------------------------------------------------- pretraining -> fine-tuning hand-over
+
 
 def test_quickstart_checkpoint_gives_the_detector_the_mae_encoders_exact_tokens(tmp_path):
     """No silent mismatch between the two stages: every encoder tensor of an MAE checkpoint of

@@ -2,6 +2,7 @@
 build from a yacs CfgNode through ``detectron2.modeling.build_model(cfg)`` and give the model the LazyConfig
 recipe gives: same module structure, same state-dict keys and shapes, same initialisation under the same
 seed, same outputs on the same weights."""
+
 import inspect
 
 import pytest
@@ -16,19 +17,39 @@ from vmae_det.modeling.vit import VIT_SIZES, add_ava_detector_config, add_vit_co
 # LazyConfig argument -> yacs key. A recipe argument missing here fails the tests below: every option of
 # the LazyConfig path must have a yacs key.
 VIT_KEYS = {
-    "size": "SIZE", "embed_dim": "EMBED_DIM", "depth": "DEPTH", "num_heads": "NUM_HEADS",
-    "img_size": "IMG_SIZE", "num_frames": "NUM_FRAMES", "tubelet_size": "TUBELET_SIZE",
-    "patch_size": "PATCH_SIZE", "mlp_ratio": "MLP_RATIO", "qkv_bias": "QKV_BIAS", "drop_rate": "DROP_RATE",
-    "attn_drop_rate": "ATTN_DROP_RATE", "drop_path_rate": "DROP_PATH_RATE", "init_values": "INIT_VALUES",
-    "use_learnable_pos_emb": "USE_LEARNABLE_POS_EMB", "use_checkpoint": "USE_CHECKPOINT",
-    "out_feature": "OUT_FEATURE", "use_mean_pooling": "USE_MEAN_POOLING",
+    "size": "SIZE",
+    "embed_dim": "EMBED_DIM",
+    "depth": "DEPTH",
+    "num_heads": "NUM_HEADS",
+    "img_size": "IMG_SIZE",
+    "num_frames": "NUM_FRAMES",
+    "tubelet_size": "TUBELET_SIZE",
+    "patch_size": "PATCH_SIZE",
+    "mlp_ratio": "MLP_RATIO",
+    "qkv_bias": "QKV_BIAS",
+    "drop_rate": "DROP_RATE",
+    "attn_drop_rate": "ATTN_DROP_RATE",
+    "drop_path_rate": "DROP_PATH_RATE",
+    "init_values": "INIT_VALUES",
+    "use_learnable_pos_emb": "USE_LEARNABLE_POS_EMB",
+    "use_checkpoint": "USE_CHECKPOINT",
+    "out_feature": "OUT_FEATURE",
+    "use_mean_pooling": "USE_MEAN_POOLING",
 }
 HEAD_KEYS = {
-    "num_classes": "NUM_CLASSES", "temporal_pool": "TEMPORAL_POOL", "roi_size": "ROI_SIZE",
-    "roi_sampling_ratio": "ROI_SAMPLING_RATIO", "roi_aligned": "ROI_ALIGNED",
-    "test_box_extension": "TEST_BOX_EXTENSION", "spatial_pool": "SPATIAL_POOL", "head": "KIND",
-    "head_hidden_dim": "HIDDEN_DIM", "dropout": "DROPOUT", "head_init_std": "INIT_STD",
-    "head_init_scale": "INIT_SCALE", "loss_reduction": "LOSS_REDUCTION",
+    "num_classes": "NUM_CLASSES",
+    "temporal_pool": "TEMPORAL_POOL",
+    "roi_size": "ROI_SIZE",
+    "roi_sampling_ratio": "ROI_SAMPLING_RATIO",
+    "roi_aligned": "ROI_ALIGNED",
+    "test_box_extension": "TEST_BOX_EXTENSION",
+    "spatial_pool": "SPATIAL_POOL",
+    "head": "KIND",
+    "head_hidden_dim": "HIDDEN_DIM",
+    "dropout": "DROPOUT",
+    "head_init_std": "INIT_STD",
+    "head_init_scale": "INIT_SCALE",
+    "loss_reduction": "LOSS_REDUCTION",
     "multiply_box_scores": "MULTIPLY_BOX_SCORES",
 }
 
@@ -89,10 +110,14 @@ def _inputs(num_classes, h=32, w=48, t=16):
     boxes = torch.tensor([[2.0, 3.0, 30.0, 28.0], [10.0, 1.0, 44.0, 31.0]])
     labels = (torch.rand(2, num_classes, generator=g) > 0.7).float()
     return [
-        {"clip": clip(), "boxes": boxes, "labels": labels, "box_scores": torch.tensor([0.9, 0.8]),
-         "clip_size": (h, w)},
-        {"clip": clip()[:, :, :24], "boxes": boxes[:1] * 0.5, "labels": labels[:1],
-         "box_scores": torch.tensor([1.0]), "clip_size": (24, w)},
+        {"clip": clip(), "boxes": boxes, "labels": labels, "box_scores": torch.tensor([0.9, 0.8]), "clip_size": (h, w)},
+        {
+            "clip": clip()[:, :, :24],
+            "boxes": boxes[:1] * 0.5,
+            "labels": labels[:1],
+            "box_scores": torch.tensor([1.0]),
+            "clip_size": (24, w),
+        },
     ]
 
 
@@ -150,12 +175,32 @@ def test_non_default_options_reach_the_model():
     got = build_model(cfg)
     torch.manual_seed(0)
     want = AVAActionDetector(
-        backbone=VideoViT(embed_dim=48, depth=3, num_heads=3, img_size=32, num_frames=4, patch_size=8,
-                          mlp_ratio=2.0, init_values=0.1, use_learnable_pos_emb=True, drop_path_rate=0.3,
-                          qkv_bias=False),
-        num_classes=5, temporal_pool="max", spatial_pool="mean", roi_size=3, roi_aligned=True,
-        test_box_extension=None, head="mlp", head_hidden_dim=16, dropout=0.5, loss_reduction="mean",
-        multiply_box_scores=False, pixel_mean=[1.0, 2.0, 3.0], pixel_std=[4.0, 5.0, 6.0],
+        backbone=VideoViT(
+            embed_dim=48,
+            depth=3,
+            num_heads=3,
+            img_size=32,
+            num_frames=4,
+            patch_size=8,
+            mlp_ratio=2.0,
+            init_values=0.1,
+            use_learnable_pos_emb=True,
+            drop_path_rate=0.3,
+            qkv_bias=False,
+        ),
+        num_classes=5,
+        temporal_pool="max",
+        spatial_pool="mean",
+        roi_size=3,
+        roi_aligned=True,
+        test_box_extension=None,
+        head="mlp",
+        head_hidden_dim=16,
+        dropout=0.5,
+        loss_reduction="mean",
+        multiply_box_scores=False,
+        pixel_mean=[1.0, 2.0, 3.0],
+        pixel_std=[4.0, 5.0, 6.0],
     )
     assert_same_model(want, got)
     assert got.test_box_extension is None and got.backbone.blocks[0].attn.q_bias is None
@@ -163,8 +208,9 @@ def test_non_default_options_reach_the_model():
 
 
 def _defaults(fn):
-    return {k: p.default for k, p in inspect.signature(fn).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+    return {
+        k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not inspect.Parameter.empty
+    }
 
 
 def test_yacs_defaults_are_the_class_defaults():

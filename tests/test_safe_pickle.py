@@ -9,6 +9,7 @@
   detectron2 --weights``) end on such a file with one ``error:`` line and exit code 2, and the file the
   pickle would write is not written (docs/bad_input.md, "Checkpoints and models").
 """
+
 from __future__ import annotations
 
 import builtins
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from cli_table import BadInput, run_case
+
 from vmae_det.formats.safe_pickle import UnsafePickleError, load_pickle, loads_pickle
 
 MARKER = "pwned.txt"  # what the malicious pickles would create in the test's folder
@@ -99,12 +100,15 @@ def test_numpy_1_names_are_read_too():
     assert_same(loads_pickle(old), {"a": arr, "s": np.float32(1.5)})
 
 
-@pytest.mark.parametrize("make, refused", [
-    (_evil_open, "'io.open'"),
-    (_evil_system, f"'{os.system.__module__}.system'"),
-    (lambda tmp: _Payload(eval, f"open({str(tmp / MARKER)!r}, 'w')"), "'builtins.eval'"),
-    (lambda tmp: _Payload(np.save, str(tmp / MARKER), np.zeros(1)), "'numpy.save'"),  # numpy, but not an array
-])
+@pytest.mark.parametrize(
+    "make, refused",
+    [
+        (_evil_open, "'io.open'"),
+        (_evil_system, f"'{os.system.__module__}.system'"),
+        (lambda tmp: _Payload(eval, f"open({str(tmp / MARKER)!r}, 'w')"), "'builtins.eval'"),
+        (lambda tmp: _Payload(np.save, str(tmp / MARKER), np.zeros(1)), "'numpy.save'"),  # numpy, but not an array
+    ],
+)
 @pytest.mark.parametrize("protocol", [0, 2, pickle.HIGHEST_PROTOCOL])
 def test_pickles_that_run_code_are_refused_before_running(tmp_path, make, refused, protocol):
     path = write_evil(tmp_path, make=make, protocol=protocol)
@@ -187,22 +191,57 @@ def data(tmp_path_factory) -> Path:
     return d
 
 
-DEMO = ["--config-file", "{data}/cfg.py", "--checkpoint", "{data}/w.pth", "--input", "{data}/clip.mp4",
-        "--output", "{tmp}/out", "--device", "cpu", "--no-progress", "--person-detector", "detectron2"]
+DEMO = [
+    "--config-file",
+    "{data}/cfg.py",
+    "--checkpoint",
+    "{data}/w.pth",
+    "--input",
+    "{data}/clip.mp4",
+    "--output",
+    "{tmp}/out",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "--person-detector",
+    "detectron2",
+]
 PROPOSALS = ["--root", "{data}/ava", "--split", "val", "--output", "{tmp}/p.csv", "--detector", "detectron2"]
 REFUSED = "refused to unpickle the global"
 
 CASES = [
-    BadInput("demo_pkl_open", "demo", [*DEMO, "--person-weights", "{tmp}/evil.pkl"],
-             ["error: {tmp}/evil.pkl: " + REFUSED + " 'io.open'"], rc=2, setup=lambda t: write_evil(t)),
-    BadInput("demo_pkl_system", "demo", [*DEMO, "--person-weights", "{tmp}/evil.pkl"],
-             ["error: {tmp}/evil.pkl: " + REFUSED, "system'"], rc=2,
-             setup=lambda t: write_evil(t, make=_evil_system, protocol=2)),
-    BadInput("make_proposals_pkl_open", "make_proposals", [*PROPOSALS, "--weights", "{tmp}/evil.pkl"],
-             ["error: {tmp}/evil.pkl: " + REFUSED + " 'io.open'"], rc=2, setup=lambda t: write_evil(t)),
-    BadInput("make_proposals_pth_system", "make_proposals", [*PROPOSALS, "--weights", "{tmp}/evil.pth"],
-             ["error: {tmp}/evil.pth: cannot read the person-detector weights"], rc=2,
-             setup=lambda t: write_evil(t, "evil.pth", _evil_system, protocol=2)),
+    BadInput(
+        "demo_pkl_open",
+        "demo",
+        [*DEMO, "--person-weights", "{tmp}/evil.pkl"],
+        ["error: {tmp}/evil.pkl: " + REFUSED + " 'io.open'"],
+        rc=2,
+        setup=lambda t: write_evil(t),
+    ),
+    BadInput(
+        "demo_pkl_system",
+        "demo",
+        [*DEMO, "--person-weights", "{tmp}/evil.pkl"],
+        ["error: {tmp}/evil.pkl: " + REFUSED, "system'"],
+        rc=2,
+        setup=lambda t: write_evil(t, make=_evil_system, protocol=2),
+    ),
+    BadInput(
+        "make_proposals_pkl_open",
+        "make_proposals",
+        [*PROPOSALS, "--weights", "{tmp}/evil.pkl"],
+        ["error: {tmp}/evil.pkl: " + REFUSED + " 'io.open'"],
+        rc=2,
+        setup=lambda t: write_evil(t),
+    ),
+    BadInput(
+        "make_proposals_pth_system",
+        "make_proposals",
+        [*PROPOSALS, "--weights", "{tmp}/evil.pth"],
+        ["error: {tmp}/evil.pth: cannot read the person-detector weights"],
+        rc=2,
+        setup=lambda t: write_evil(t, "evil.pth", _evil_system, protocol=2),
+    ),
 ]
 
 

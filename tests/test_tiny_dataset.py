@@ -1,4 +1,5 @@
 """Tests for datasets/make_tiny_ava.py: layout, file formats, and that labels match the pixels."""
+
 from __future__ import annotations
 
 import csv
@@ -23,8 +24,11 @@ gen = load_generator()
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
     return gen.make_tiny_ava(
-        tmp_path_factory.mktemp("tiny") / "tiny_ava", seed=0, num_train_videos=N_TRAIN,
-        num_val_videos=N_VAL, seconds=SECONDS,
+        tmp_path_factory.mktemp("tiny") / "tiny_ava",
+        seed=0,
+        num_train_videos=N_TRAIN,
+        num_val_videos=N_VAL,
+        seconds=SECONDS,
     )
 
 
@@ -51,8 +55,11 @@ def _saturated(img: np.ndarray) -> np.ndarray:
 def test_layout(root: Path):
     ann = root / "annotations"
     for split in ("train", "val"):
-        for name in (f"ava_{split}_v2.2.csv", f"ava_{split}_excluded_timestamps_v2.2.csv",
-                     f"ava_{split}_predicted_boxes.csv"):
+        for name in (
+            f"ava_{split}_v2.2.csv",
+            f"ava_{split}_excluded_timestamps_v2.2.csv",
+            f"ava_{split}_predicted_boxes.csv",
+        ):
             assert (ann / name).is_file(), name
         assert (root / "frame_lists" / f"{split}.csv").is_file()
         for vid in _video_ids(split):
@@ -147,7 +154,7 @@ def test_boxes_cover_figures_and_actions_match_motion(root: Path):
 
         # Nothing of this figure's colour lies outside its box (2 px slack for JPEG and rounding).
         m = mask_at(f)
-        m[max(0, by1 - 2):by2 + 2, max(0, bx1 - 2):bx2 + 2] = False
+        m[max(0, by1 - 2) : by2 + 2, max(0, bx1 - 2) : bx2 + 2] = False
         assert m.sum() <= 2, (vid, sec, pid, m.sum())
         # Motion over the +-8 frames of the default clip agrees with the label.
         xs = [np.nonzero(mask_at(g))[1].min() for g in (f - 8, f + 8)]  # body's left edge
@@ -185,12 +192,14 @@ def test_deterministic_and_idempotent(root: Path, tmp_path: Path):
     mtime = gt.stat().st_mtime_ns
     gen.make_tiny_ava(root, seed=0, num_train_videos=N_TRAIN, num_val_videos=N_VAL, seconds=SECONDS)
     assert gt.stat().st_mtime_ns == mtime  # complete: skipped
-    other = gen.make_tiny_ava(tmp_path / "t", seed=0, num_train_videos=N_TRAIN, num_val_videos=N_VAL,
-                              seconds=SECONDS, format="frames")
+    other = gen.make_tiny_ava(
+        tmp_path / "t", seed=0, num_train_videos=N_TRAIN, num_val_videos=N_VAL, seconds=SECONDS, format="frames"
+    )
     assert (other / "annotations" / "ava_train_v2.2.csv").read_text() == gt.read_text()
     assert not (other / "videos").exists()
-    seed1 = gen.make_tiny_ava(tmp_path / "s1", seed=1, num_train_videos=N_TRAIN, num_val_videos=N_VAL,
-                              seconds=SECONDS, format="frames")
+    seed1 = gen.make_tiny_ava(
+        tmp_path / "s1", seed=1, num_train_videos=N_TRAIN, num_val_videos=N_VAL, seconds=SECONDS, format="frames"
+    )
     assert (seed1 / "annotations" / "ava_train_v2.2.csv").read_text() != gt.read_text()
     with pytest.raises(ValueError, match="format"):
         gen.make_tiny_ava(tmp_path / "bad", format="gif")
@@ -198,8 +207,15 @@ def test_deterministic_and_idempotent(root: Path, tmp_path: Path):
 
 def test_large_figures_cover_more_of_the_frame(root: Path, tmp_path: Path):
     """--figures large (the quick start's sets): 1-2 people, taller boxes, several times the figure pixels."""
-    large = gen.make_tiny_ava(tmp_path / "large", seed=0, num_train_videos=N_TRAIN, num_val_videos=N_VAL,
-                              seconds=SECONDS, format="frames", figures="large")
+    large = gen.make_tiny_ava(
+        tmp_path / "large",
+        seed=0,
+        num_train_videos=N_TRAIN,
+        num_val_videos=N_VAL,
+        seconds=SECONDS,
+        format="frames",
+        figures="large",
+    )
     assert "--figures large" in (large / "README.txt").read_text()
     _, boxes = _gt_by_person(large, "train")
     people = defaultdict(set)
@@ -220,8 +236,15 @@ def test_large_figures_cover_more_of_the_frame(root: Path, tmp_path: Path):
 def test_plain_background_has_no_texture_and_keeps_the_labels_consistent(root: Path, tmp_path: Path):
     """--background plain (the quick start's sets): one colour plus a gradient, no noise; figures and boxes
     follow the same rules, and the default dataset's marker does not mention the option."""
-    plain = gen.make_tiny_ava(tmp_path / "plain", seed=0, num_train_videos=N_TRAIN, num_val_videos=N_VAL,
-                              seconds=SECONDS, format="frames", background="plain")
+    plain = gen.make_tiny_ava(
+        tmp_path / "plain",
+        seed=0,
+        num_train_videos=N_TRAIN,
+        num_val_videos=N_VAL,
+        seconds=SECONDS,
+        format="frames",
+        background="plain",
+    )
     assert "--background plain" in (plain / "README.txt").read_text()
     assert json.loads((plain / ".complete.json").read_text())["background"] == "plain"
     assert "background" not in json.loads((root / ".complete.json").read_text())

@@ -1,6 +1,7 @@
 """Person tracking across keyframes (vmae_det/demo/tracking.py) and its demo outputs: synthetic people with
 known identities (ID switches counted), score smoothing, argument errors, track ids in the JSON, the
 sidecar CSV and the video, and an unchanged detections CSV."""
+
 from __future__ import annotations
 
 import csv
@@ -90,8 +91,11 @@ def test_an_occluded_person_keeps_the_id_for_max_missed_keyframes_then_gets_a_ne
 
 
 def test_a_person_leaving_and_a_new_one_entering_get_different_ids():
-    keyframes = ([[("a", person(100)), ("b", person(300))]] * 3 + [[("a", person(100))]] * 4
-                 + [[("a", person(100)), ("c", person(300))]] * 3)  # c enters where b stood, 4 keyframes later
+    keyframes = (
+        [[("a", person(100)), ("b", person(300))]] * 3
+        + [[("a", person(100))]] * 4
+        + [[("a", person(100)), ("c", person(300))]] * 3
+    )  # c enters where b stood, 4 keyframes later
     truth, got = track(PersonTracker(max_missed=2), keyframes)
     assert count_id_switches(truth, got) == 0
     assert ids_of(truth, got, "c") == [3] * 3 and ids_of(truth, got, "b")[0] in (1, 2)
@@ -135,8 +139,10 @@ def test_motion_prediction_trade_off_on_random_scenes():
     ids between walking people and more between people standing close together under detector jitter."""
     walking = {m: switches_on_scenes(20, 2, m) for m in (False, True)}
     standing = {m: switches_on_scenes(0, 6, m) for m in (False, True)}
-    print(f"ID switches, 60 scenes x 12 keyframes x 4 people: walking 20 px/keyframe {walking}, "
-          f"standing with 6 px jitter {standing}")
+    print(
+        f"ID switches, 60 scenes x 12 keyframes x 4 people: walking 20 px/keyframe {walking}, "
+        f"standing with 6 px jitter {standing}"
+    )
     assert walking[True] < walking[False] / 2
     assert standing[False] < standing[True]
 
@@ -162,8 +168,9 @@ def test_scores_are_the_mean_of_the_tracks_last_window_keyframes():
     a, b = person(100), person(400)
     s = [np.array([[0.1 * k, 1.0 - 0.1 * k], [0.5, 0.5]], np.float32) for k in range(5)]
     for k in range(5):
-        ids, smoothed = tracker.update(np.array([a, b]) if k % 2 == 0 else np.array([b, a]),
-                                       s[k] if k % 2 == 0 else s[k][::-1])
+        ids, smoothed = tracker.update(
+            np.array([a, b]) if k % 2 == 0 else np.array([b, a]), s[k] if k % 2 == 0 else s[k][::-1]
+        )
         out = smoothed if k % 2 == 0 else smoothed[::-1]  # rows of a, b
         assert smoothed.dtype == np.float32
         window = [s[i][0] for i in range(max(0, k - 2), k + 1)]
@@ -186,28 +193,34 @@ def test_window_one_returns_the_scores_unchanged():
 
 
 # --------------------------------------------------------------------------- bad arguments
-@pytest.mark.parametrize("kwargs, message", [
-    ({"iou_threshold": 0}, r"iou_threshold must be a number in \(0, 1\], got 0"),
-    ({"iou_threshold": 1.5}, r"iou_threshold must be a number in \(0, 1\], got 1.5"),
-    ({"iou_threshold": float("nan")}, r"iou_threshold must be a number in \(0, 1\], got nan"),
-    ({"iou_threshold": "0.3"}, r"iou_threshold must be a number in \(0, 1\], got '0.3'"),
-    ({"max_missed": -1}, "max_missed must be an integer >= 0, got -1"),
-    ({"max_missed": 1.5}, "max_missed must be an integer >= 0, got 1.5"),
-    ({"smooth_window": 0}, "smooth_window must be an integer >= 1, got 0"),
-    ({"smooth_window": True}, "smooth_window must be an integer >= 1, got True"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"iou_threshold": 0}, r"iou_threshold must be a number in \(0, 1\], got 0"),
+        ({"iou_threshold": 1.5}, r"iou_threshold must be a number in \(0, 1\], got 1.5"),
+        ({"iou_threshold": float("nan")}, r"iou_threshold must be a number in \(0, 1\], got nan"),
+        ({"iou_threshold": "0.3"}, r"iou_threshold must be a number in \(0, 1\], got '0.3'"),
+        ({"max_missed": -1}, "max_missed must be an integer >= 0, got -1"),
+        ({"max_missed": 1.5}, "max_missed must be an integer >= 0, got 1.5"),
+        ({"smooth_window": 0}, "smooth_window must be an integer >= 1, got 0"),
+        ({"smooth_window": True}, "smooth_window must be an integer >= 1, got True"),
+    ],
+)
 def test_bad_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PersonTracker(**kwargs)
 
 
-@pytest.mark.parametrize("boxes, scores, message", [
-    (np.zeros((2, 3)), None, r"boxes must be an \[N, 4\] xyxy array, got shape \(2, 3\)"),
-    (np.array([[0, 0, np.nan, 1]]), None, "boxes must be finite"),
-    (np.array([[5, 0, 1, 1]]), None, "x2 >= x1 and y2 >= y1"),
-    (np.array([[0, 0, 1, 1]]), np.zeros((2, 3)), r"scores must be an \[N, C\] array with N = 1 boxes, got shape"),
-    (np.array([[0, 0, 1, 1]]), np.zeros(3), r"scores must be an \[N, C\] array"),
-])
+@pytest.mark.parametrize(
+    "boxes, scores, message",
+    [
+        (np.zeros((2, 3)), None, r"boxes must be an \[N, 4\] xyxy array, got shape \(2, 3\)"),
+        (np.array([[0, 0, np.nan, 1]]), None, "boxes must be finite"),
+        (np.array([[5, 0, 1, 1]]), None, "x2 >= x1 and y2 >= y1"),
+        (np.array([[0, 0, 1, 1]]), np.zeros((2, 3)), r"scores must be an \[N, C\] array with N = 1 boxes, got shape"),
+        (np.array([[0, 0, 1, 1]]), np.zeros(3), r"scores must be an \[N, C\] array"),
+    ],
+)
 def test_bad_inputs_are_clear_errors(boxes, scores, message):
     with pytest.raises(ValueError, match=message):
         PersonTracker().update(boxes, scores)
@@ -247,8 +260,16 @@ def demo(video, out, **kw):
 
     from vmae_det.demo import run_demo
 
-    return run_demo(str(video), str(out), make_predictor(), swapping_detector(), batch_size=2,
-                    render_min_short_side=0, progress=False, **kw)
+    return run_demo(
+        str(video),
+        str(out),
+        make_predictor(),
+        swapping_detector(),
+        batch_size=2,
+        render_min_short_side=0,
+        progress=False,
+        **kw,
+    )
 
 
 def read_csv(path):
@@ -281,8 +302,9 @@ def test_demo_writes_track_ids_to_the_json_the_sidecar_csv_and_keeps_the_detecti
     (tmp_path / "track" / "walk_tracks.csv").rename(tmp_path / "track_sidecar.csv")
     summary = demo(video, tmp_path / "untracked", track=False)
     assert summary["num_tracks"] is None and "tracks" not in summary["outputs"]
-    assert (tmp_path / "untracked" / "walk_actions.csv").read_bytes() == \
-        (tmp_path / "track" / "walk_actions.csv").read_bytes()
+    assert (tmp_path / "untracked" / "walk_actions.csv").read_bytes() == (
+        tmp_path / "track" / "walk_actions.csv"
+    ).read_bytes()
     untracked = json.loads((tmp_path / "untracked" / "walk_actions.json").read_text())
     assert untracked["tracking"] is None
     assert all("track_id" not in p for k in untracked["keyframes"] for p in k["people"])
@@ -297,8 +319,10 @@ def test_smoothed_scores_are_the_mean_over_each_persons_track(video, tmp_path):
 
     def scores(folder):
         data = json.loads((tmp_path / folder / "walk_actions.json").read_text())
-        return [{p["track_id"]: np.array([p["actions"][a] for a in sorted(p["actions"])]) for p in k["people"]}
-                for k in data["keyframes"]]
+        return [
+            {p["track_id"]: np.array([p["actions"][a] for a in sorted(p["actions"])]) for p in k["people"]}
+            for k in data["keyframes"]
+        ]
 
     raw, smooth = scores("raw"), scores("smooth")
     for person in (1, 2):
@@ -327,17 +351,31 @@ def test_visualizer_puts_the_track_id_first():
     assert BoxLabels((0, 0, 1, 1), [("walk", 0.5)]).lines() == ["walk 0.50"]
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--track-iou", "0"], r"track_iou \(--track-iou\) must be a number in \(0, 1\], got 0.0"),
-    (["--track-iou", "nan"], r"track_iou \(--track-iou\) must be a number in \(0, 1\], got nan"),
-    (["--smooth-window", "0"], r"smooth_window \(--smooth-window\) must be an integer >= 1, got 0"),
-    (["--smooth-window", "3", "--no-track"], r"smooth_window \(--smooth-window\) averages scores along tracks"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--track-iou", "0"], r"track_iou \(--track-iou\) must be a number in \(0, 1\], got 0.0"),
+        (["--track-iou", "nan"], r"track_iou \(--track-iou\) must be a number in \(0, 1\], got nan"),
+        (["--smooth-window", "0"], r"smooth_window \(--smooth-window\) must be an integer >= 1, got 0"),
+        (["--smooth-window", "3", "--no-track"], r"smooth_window \(--smooth-window\) averages scores along tracks"),
+    ],
+)
 def test_bad_tracking_flags_are_clear_errors(tmp_path, capsys, flags, message):
     from vmae_det.tools.demo import cli
 
-    argv = ["--config-file", "c.py", "--checkpoint", "w.pth", "--input", "v.mp4", "--output", str(tmp_path / "o"),
-            "--boxes", "b.csv", "--no-progress"] + flags
+    argv = [
+        "--config-file",
+        "c.py",
+        "--checkpoint",
+        "w.pth",
+        "--input",
+        "v.mp4",
+        "--output",
+        str(tmp_path / "o"),
+        "--boxes",
+        "b.csv",
+        "--no-progress",
+    ] + flags
     assert cli(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err

@@ -1,5 +1,6 @@
 """tools/train_net.py end to end on the tiny default: training beats the untrained model,
 --eval-only reproduces the reported mAP from the checkpoint, --resume continues after a kill."""
+
 import json
 import os
 import signal
@@ -52,13 +53,22 @@ def untrained_checkpoint(path: Path) -> Path:
 
 def test_training_beats_untrained_and_eval_only_reproduces(env, tmp_path):
     untrained = untrained_checkpoint(tmp_path / "untrained.pth")
-    before = run(["--eval-only", f"train.init_checkpoint={untrained}", f"train.output_dir={tmp_path / 'before'}",
-                  *FAST], env)
+    before = run(
+        ["--eval-only", f"train.init_checkpoint={untrained}", f"train.output_dir={tmp_path / 'before'}", *FAST], env
+    )
     assert before.returncode == 0, before.stderr[-3000:]
     out = tmp_path / "train"
     # the quick start's 300 steps: VMAD's tiny head init (x 0.001) makes the first ~100 steps slow
-    trained = run([f"train.output_dir={out}", "train.max_iter=300", "train.eval_period=0",
-                   "train.checkpointer.period=150", *FAST], env)
+    trained = run(
+        [
+            f"train.output_dir={out}",
+            "train.max_iter=300",
+            "train.eval_period=0",
+            "train.checkpointer.period=150",
+            *FAST,
+        ],
+        env,
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     map_before, map_after = metrics_map(tmp_path / "before"), metrics_map(out)
     assert map_after > map_before + 0.1, (map_before, map_after)
@@ -71,16 +81,28 @@ def test_training_beats_untrained_and_eval_only_reproduces(env, tmp_path):
     assert clip_fps_of(read_checkpoint(str(out / "model_final.pth"))[1]) == 30.0
     assert torch.load(out / "model_final.pth", weights_only=True)["clip_fps"] == 30.0
 
-    again = run(["--eval-only", f"train.init_checkpoint={out / 'model_final.pth'}",
-                 f"train.output_dir={tmp_path / 'again'}", *FAST], env)
+    again = run(
+        [
+            "--eval-only",
+            f"train.init_checkpoint={out / 'model_final.pth'}",
+            f"train.output_dir={tmp_path / 'again'}",
+            *FAST,
+        ],
+        env,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert metrics_map(tmp_path / "again") == pytest.approx(map_after, abs=1e-9)
 
 
 def test_resume_after_kill_continues_from_saved_iteration(env, tmp_path):
     out = tmp_path / "run"
-    args = [f"train.output_dir={out}", "train.max_iter=30", "train.checkpointer.period=10",
-            "train.eval_period=0", *FAST]
+    args = [
+        f"train.output_dir={out}",
+        "train.max_iter=30",
+        "train.checkpointer.period=10",
+        "train.eval_period=0",
+        *FAST,
+    ]
     proc = subprocess.Popen(TOOL + args, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while not (out / "model_0000009.pth").exists():
@@ -128,18 +150,34 @@ def test_eval_only_with_a_vmad_checkpoint(env, tmp_path):
         model.head.fc.weight.normal_(0, 0.2)  # a head that discriminates, so mAPs are not all equal by chance
     vmad = export_state_dict(model, "mcg-finetune")
     assert "head.weight" in vmad and not any(k.startswith("backbone.") for k in vmad)
-    torch.save({"model": vmad, "optimizer": {}, "epoch": 29, "scaler": {}, "args": argparse.Namespace(nb_classes=5)},
-               tmp_path / "vmad.pth")
+    torch.save(
+        {"model": vmad, "optimizer": {}, "epoch": 29, "scaler": {}, "args": argparse.Namespace(nb_classes=5)},
+        tmp_path / "vmad.pth",
+    )
     torch.save({"model": model.state_dict(), "iteration": 0}, tmp_path / "ours.pth")
     maps = {}
     for name in ("vmad", "ours"):
-        r = run(["--eval-only", f"train.init_checkpoint={tmp_path / (name + '.pth')}",
-                 f"train.output_dir={tmp_path / name}", *FAST], env)
+        r = run(
+            [
+                "--eval-only",
+                f"train.init_checkpoint={tmp_path / (name + '.pth')}",
+                f"train.output_dir={tmp_path / name}",
+                *FAST,
+            ],
+            env,
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         maps[name] = metrics_map(tmp_path / name)
     assert maps["vmad"] == pytest.approx(maps["ours"], abs=1e-12)
     headless = {k: v for k, v in vmad.items() if not k.startswith("head.")}
     torch.save({"model": headless}, tmp_path / "headless.pth")
-    r = run(["--eval-only", f"train.init_checkpoint={tmp_path / 'headless.pth'}",
-             f"train.output_dir={tmp_path / 'headless'}", *FAST], env)
+    r = run(
+        [
+            "--eval-only",
+            f"train.init_checkpoint={tmp_path / 'headless.pth'}",
+            f"train.output_dir={tmp_path / 'headless'}",
+            *FAST,
+        ],
+        env,
+    )
     assert r.returncode != 0 and "head" in r.stderr

@@ -1,14 +1,14 @@
 """Clip transforms: one sampled transform per clip, boxes follow resize/crop/flip exactly."""
+
 from __future__ import annotations
 
 import random
 
 import numpy as np
 import pytest
-
-import vmae_det  # noqa: F401  (shims before detectron2)
 from detectron2.data import transforms as T
 
+import vmae_det  # noqa: F401  (shims before detectron2)
 from vmae_det.data.transforms import (
     ColorJitterTransform,
     MultiScaleCrop,
@@ -111,8 +111,6 @@ def test_color_jitter_same_for_all_frames_and_keeps_boxes():
 
 
 def test_clip_boxes_and_errors():
-    np.testing.assert_array_equal(
-        clip_boxes_to_image(np.array([[-5, -1, 200, 50]]), 40, 100), [[0, 0, 100, 40]]
-    )
+    np.testing.assert_array_equal(clip_boxes_to_image(np.array([[-5, -1, 200, 50]]), 40, 100), [[0, 0, 100, 40]])
     with pytest.raises(ValueError, match="frames"):
         apply_augmentations_to_clip([], np.zeros((0, 4, 4, 3), np.uint8))

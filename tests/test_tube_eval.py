@@ -6,6 +6,7 @@ truth, a class without detections, a video without detections, equal scores, det
 the ground truth, boxes on the frame border, float32 / float64 / mixed arrays; the "edge" case: one-frame tubes,
 zero-area boxes, exact duplicates). Means and per-class APs must equal the official's to 1e-12.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,10 @@ def _dump(path, obj):
 def test_equal_to_official(name):
     gt, fd, vd = CASES[name]
     ref = REFERENCE[name]
-    for task, fn, dets, thrs in (("frameAP", tubes.frame_ap, fd, ref_inputs.FRAME_THRS),
-                                 ("videoAP", tubes.video_ap, vd, ref_inputs.VIDEO_THRS)):
+    for task, fn, dets, thrs in (
+        ("frameAP", tubes.frame_ap, fd, ref_inputs.FRAME_THRS),
+        ("videoAP", tubes.video_ap, vd, ref_inputs.VIDEO_THRS),
+    ):
         for t in thrs:
             ours = fn(gt, dets, t)
             assert abs(ours["mAP_percent"] - ref[f"{task}@{t!r}"]) <= TOL
@@ -104,10 +107,12 @@ def test_bad_inputs(tmp_path, capsys):
     t0[-1, 0] += 3
     gt2["gttubes"][v0][lab] = [t0]
     assert "gap" in _error(capsys, ["frameAP", _dump(tmp_path / "gt2.pkl", gt2), f])
+
     # a pickle that would run code is refused before anything runs
     class Evil:
         def __reduce__(self):
             return (os.system, ("echo hacked",))
+
     assert "refused to unpickle" in _error(capsys, ["frameAP", _dump(tmp_path / "evil.pkl", Evil()), f])
     # a missing file
     assert "error: " in _error(capsys, ["frameAP", str(tmp_path / "nope.pkl"), f])
@@ -121,8 +126,7 @@ def test_label_missing_from_video_detections_is_no_detections():
 
 
 def test_nothing_evaluated_gives_none():
-    gt = {"labels": ["basketball save"], "gttubes": {"a": {0: [np.array([[0, 0, 0, 1, 1.0]])]}},
-          "test_videos": [["a"]]}
+    gt = {"labels": ["basketball save"], "gttubes": {"a": {0: [np.array([[0, 0, 0, 1, 1.0]])]}}, "test_videos": [["a"]]}
     assert tubes.frame_ap(gt, np.zeros((0, 8)), 0.5)["mAP"] is None
 
 
@@ -142,11 +146,16 @@ def test_every_pickle_protocol_reads(tmp_path, protocol):
 
 def test_module_cli_error_line(tmp_path):
     import subprocess
+
     gt, fd, _ = CASES["edge"]
     g = _dump(tmp_path / "gt.pkl", gt)
     bad = fd.copy()
     bad[0, 0] = -1
-    r = subprocess.run([sys.executable, "-m", "vmae_det.evaluation.tubes", "frameAP", g, _dump(tmp_path / "b.pkl", bad)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "vmae_det.evaluation.tubes", "frameAP", g, _dump(tmp_path / "b.pkl", bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "out of range" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

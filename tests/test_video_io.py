@@ -1,5 +1,6 @@
 """vmae_det.data.video_io on small generated videos: decord and PyAV agree, indices clamp, bad files
 raise VideoDecodeError naming the file."""
+
 import os
 
 import numpy as np
@@ -55,7 +56,9 @@ def videos(tmp_path_factory):
     garbage = str(d / "garbage.mp4")
     with open(garbage, "wb") as f:
         f.write(np.random.RandomState(0).bytes(4096))
-    return dict(mp4=mp4, avi=avi, truncated_avi=truncated_avi, truncated_mp4=truncated_mp4, empty=empty, garbage=garbage)
+    return dict(
+        mp4=mp4, avi=avi, truncated_avi=truncated_avi, truncated_mp4=truncated_mp4, empty=empty, garbage=garbage
+    )
 
 
 @pytest.mark.parametrize("kind", ["mp4", "avi"])
@@ -116,9 +119,15 @@ def test_truncated_avi_with_decord_alone_fails_cleanly(videos):
 
 
 @pytest.mark.parametrize("backend", ["decord", "pyav", "auto"])
-@pytest.mark.parametrize("bad, reason", [
-    ("truncated_mp4", None), ("garbage", None), ("empty", "empty"), ("missing", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ("truncated_mp4", None),
+        ("garbage", None),
+        ("empty", "empty"),
+        ("missing", "does not exist"),
+    ],
+)
 def test_bad_files_raise_naming_the_file(videos, tmp_path, backend, bad, reason):
     path = videos.get(bad, str(tmp_path / "missing.mp4"))
     with pytest.raises(VideoDecodeError) as info:
@@ -218,13 +227,13 @@ def hard_videos(tmp_path_factory):
         # what the issue's command writes (mpeg4 in AVI to a pipe); and with B-frames (FFmpeg's
         # avi pts are then reordered: pictures are counted from keyframes)
         unindexed_avi=write_video(d / "unindexed.avi", frames, codec="mpeg4", pipe=True),
-        unindexed_avi_bframes=write_video(d / "unindexed_b.avi", frames, codec="mpeg4", pipe=True,
-                                          options={"bf": "2", "g": "12"}),
+        unindexed_avi_bframes=write_video(
+            d / "unindexed_b.avi", frames, codec="mpeg4", pipe=True, options={"bf": "2", "g": "12"}
+        ),
         # B-frames, closed GOPs of 12
         h264_mp4=write_video(d / "h264.mp4", frames, options={"x264-params": "keyint=12:bframes=3"}),
         # open GOPs: B-frames after an I-frame are shown before it
-        open_gop_mp4=write_video(d / "open_gop.mp4", frames,
-                                 options={"x264-params": "keyint=12:bframes=3:open-gop=1"}),
+        open_gop_mp4=write_video(d / "open_gop.mp4", frames, options={"x264-params": "keyint=12:bframes=3:open-gop=1"}),
         vfr_mp4=write_video(d / "vfr.mp4", frames, pts_ms=vfr_ms),
         vfr_mkv=write_video(d / "vfr.mkv", frames, pts_ms=vfr_ms),
         piped_mkv=write_video(d / "piped.mkv", frames, pipe=True),  # no duration, no cues
@@ -258,8 +267,9 @@ def test_decord_itself_aborts_on_unindexed_avi(hard_videos):
     """Why the probe exists: decord kills the process (SIGABRT) on this valid file."""
     pytest.importorskip("decord")
     code = "import decord, sys; decord.VideoReader(sys.argv[1]); print('survived')"
-    proc = subprocess.run([sys.executable, "-c", code, hard_videos["unindexed_avi"]], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, hard_videos["unindexed_avi"]], capture_output=True, text=True, timeout=120
+    )
     if proc.returncode == 0:
         pytest.skip("decord survived this file here (enough memory for its 32 GiB reservation)")
     assert proc.returncode in (-6, 134) and "bad_alloc" in proc.stderr, (proc.returncode, proc.stderr[-500:])

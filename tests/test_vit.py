@@ -1,10 +1,10 @@
 """VideoViT backbone and masking generators."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
-
 from detectron2.config import get_cfg
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY
@@ -162,7 +162,10 @@ def test_standard_sizes_parameter_counts():
             vit = build_vit(size)
         cfg = VIT_SIZES[size]
         assert (vit.embed_dim, len(vit.blocks), vit.blocks[0].attn.num_heads) == (
-            cfg["embed_dim"], cfg["depth"], cfg["num_heads"])
+            cfg["embed_dim"],
+            cfg["depth"],
+            cfg["num_heads"],
+        )
         n = sum(p.numel() for p in vit.parameters()) / 1e6
         assert abs(n - millions) < 0.1, (size, n)  # 12*d*d + 12*d per block + cube embedding
     with pytest.raises(ValueError):
@@ -180,14 +183,17 @@ def test_backbone_registry_builds_from_cfg():
 
 
 # ------------------------------------------------------------------------------------------ masking
-@pytest.mark.parametrize("kind,ratio,grid,expected", [
-    ("tube", 0.9, (8, 14, 14), 8 * 176),  # official ViT-B 16x224 setting
-    ("random", 0.75, (8, 14, 14), 1176),
-    ("frame", 0.5, (8, 14, 14), 4 * 196),
-    ("tube", 0.0, (2, 3, 3), 0),
-    ("random", 0.0, (2, 3, 3), 0),
-    ("frame", 0.0, (2, 3, 3), 0),
-])
+@pytest.mark.parametrize(
+    "kind,ratio,grid,expected",
+    [
+        ("tube", 0.9, (8, 14, 14), 8 * 176),  # official ViT-B 16x224 setting
+        ("random", 0.75, (8, 14, 14), 1176),
+        ("frame", 0.5, (8, 14, 14), 4 * 196),
+        ("tube", 0.0, (2, 3, 3), 0),
+        ("random", 0.0, (2, 3, 3), 0),
+        ("frame", 0.0, (2, 3, 3), 0),
+    ],
+)
 def test_mask_counts(kind, ratio, grid, expected):
     gen = build_masking(kind, grid, ratio)
     masks = gen(5, generator=torch.Generator().manual_seed(0))

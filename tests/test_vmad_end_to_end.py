@@ -5,6 +5,7 @@
 ``tests/reference/vmad_e2e_reference.pt`` holds what VMAD's own test path gave on those files with a
 checkpoint written by its ``utils.save_model`` (``tests/reference/make_vmad_e2e_reference.py``).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,6 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import torch
-
 import vmad_reference as R
 from detectron2.config import LazyConfig, instantiate
 
@@ -49,9 +49,17 @@ def eval_run(vmad_checkpoint, tmp_path_factory):
     """The issue's command, with no other override."""
     out = tmp_path_factory.mktemp("vmad_e2e_out")
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    cmd = [sys.executable, str(ROOT / "tools/train_net.py"), "--config-file", str(ROOT / "configs/ava/vit_s.py"),
-           "--eval-only", "--ava-root", str(DATA), f"train.init_checkpoint={vmad_checkpoint}",
-           f"train.output_dir={out}"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "tools/train_net.py"),
+        "--config-file",
+        str(ROOT / "configs/ava/vit_s.py"),
+        "--eval-only",
+        "--ava-root",
+        str(DATA),
+        f"train.init_checkpoint={vmad_checkpoint}",
+        f"train.output_dir={out}",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc.stdout + proc.stderr
@@ -59,8 +67,13 @@ def eval_run(vmad_checkpoint, tmp_path_factory):
 
 def _rows_by_keyframe(rows, keep_ids):
     out = defaultdict(lambda: ([], [], []))
-    for vid, ts, box, aid, score in zip(rows.str_column("video_ids"), rows.str_column("timestamps"),
-                                        rows.boxes.tolist(), rows.action_ids.tolist(), rows.scores.tolist()):
+    for vid, ts, box, aid, score in zip(
+        rows.str_column("video_ids"),
+        rows.str_column("timestamps"),
+        rows.boxes.tolist(),
+        rows.action_ids.tolist(),
+        rows.scores.tolist(),
+    ):
         if aid in keep_ids:
             b, a, s = out[f"{vid},{int(ts):04d}"]
             b.append(box), a.append(aid), s.append(score)
@@ -74,7 +87,11 @@ def test_eval_only_on_vmad_layout_gives_vmads_probabilities_and_map(eval_run):
     ref, cols = {}, np.array(sorted(labels))
     for key, d in REF["detections"].items():  # boxes [n, 4], scores of the 80 actions [n, 80]
         n = len(d["boxes"])
-        ref[key] = (np.repeat(d["boxes"].numpy(), len(cols), 0), np.tile(cols, n), d["scores"].numpy()[:, cols - 1].reshape(-1))
+        ref[key] = (
+            np.repeat(d["boxes"].numpy(), len(cols), 0),
+            np.tile(cols, n),
+            d["scores"].numpy()[:, cols - 1].reshape(-1),
+        )
     assert sorted(ours) == sorted(ref)  # the same keyframes (VMAD's list: boxes >= 0.8, excluded ones kept)
     assert len(ref) == len(REF["keyframes"]) == 13
     worst = 0.0
@@ -110,7 +127,7 @@ def test_training_mapper_takes_vmads_frames_and_boxes(seed):
         random.seed(seed)
         out = mapper(d)
         assert list(out["clip"].shape) == ref["shape"]
-        ours = out["clip"][:, stored["frames"], ::stored["stride"], ::stored["stride"]].int()
+        ours = out["clip"][:, stored["frames"], :: stored["stride"], :: stored["stride"]].int()
         assert (ours - ref["pixels"].int()).abs().max() <= 1  # one grey level: OpenCV builds differ
         assert (ours != ref["pixels"].int()).float().mean() < 0.25  # ~5 % differ between OpenCV CPU paths
         torch.testing.assert_close(out["boxes"], ref["boxes"], rtol=0, atol=1e-4)
@@ -118,8 +135,13 @@ def test_training_mapper_takes_vmads_frames_and_boxes(seed):
 
 
 def test_inclusive_boxes_read_as_vmads_boxlist():
-    boxes, keep = inclusive_boxes(np.array([[10.0, 20.0, 30.0, 40.0], [630.0, 350.0, 50.0, 50.0],
-                                            [5.0, 5.0, 0.5, 10.0], [-3.0, -2.0, 10.0, 10.0]]), 640, 360)
+    boxes, keep = inclusive_boxes(
+        np.array(
+            [[10.0, 20.0, 30.0, 40.0], [630.0, 350.0, 50.0, 50.0], [5.0, 5.0, 0.5, 10.0], [-3.0, -2.0, 10.0, 10.0]]
+        ),
+        640,
+        360,
+    )
     px = boxes * np.array([640, 360, 640, 360])
     np.testing.assert_allclose(px[0], [10, 20, 39, 59], atol=1e-4)  # x2 = x + w - 1
     np.testing.assert_allclose(px[1], [630, 350, 639, 359], atol=1e-4)  # clamped to W - 1, H - 1
@@ -131,7 +153,7 @@ def test_person_box_json_round_trips_through_vmads_reading_and_writing(tmp_path)
     info = read_image_info(DATA / "annotations/ava_val_v2.2_min.json")
     box = [0.25, 0.125, 0.75, 0.875]
     write_person_boxes(tmp_path / "b.json", [("valCCCCCCCC", 902, box, 0.9)], info)
-    (norm, _), = read_alphaction_boxes(tmp_path / "b.json", DATA / "annotations/ava_val_v2.2_min.json").values()
+    ((norm, _),) = read_alphaction_boxes(tmp_path / "b.json", DATA / "annotations/ava_val_v2.2_min.json").values()
     written = norm[0] + np.array([0, 0, 1 / 640, 1 / 360])  # the evaluation adds the last pixel back
     np.testing.assert_allclose(written, box, atol=1e-6)
 
@@ -142,8 +164,11 @@ def test_missing_2019_label_map_is_refused_not_replaced(tmp_path):
     root = tmp_path / "ava"
     shutil.copytree(DATA, root)
     (root / "annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt").rename(
-        root / "annotations/ava_action_list_v2.2.pbtxt")
-    with pytest.raises(FileNotFoundError, match="ava_action_list_v2.2_for_activitynet_2019.pbtxt.*ava_action_list_v2.2.pbtxt"):
+        root / "annotations/ava_action_list_v2.2.pbtxt"
+    )
+    with pytest.raises(
+        FileNotFoundError, match="ava_action_list_v2.2_for_activitynet_2019.pbtxt.*ava_action_list_v2.2.pbtxt"
+    ):
         register_ava_root(root)
 
 
@@ -156,12 +181,13 @@ def test_missing_vmad_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="ava_val_det_person_bbox.json"):
         register_ava_root(root)
     shutil.rmtree(root / "clips/trainval/valCCCCCCCC")
-    write_person_boxes(root / "boxes/ava_val_det_person_bbox.json",
-                       [("valCCCCCCCC", 902, [0.1, 0.1, 0.5, 0.9], 0.9)],
-                       read_image_info(root / "annotations/ava_val_v2.2_min.json"))
+    write_person_boxes(
+        root / "boxes/ava_val_det_person_bbox.json",
+        [("valCCCCCCCC", 902, [0.1, 0.1, 0.5, 0.9], 0.9)],
+        read_image_info(root / "annotations/ava_val_v2.2_min.json"),
+    )
     with pytest.raises(FileNotFoundError, match="valCCCCCCCC"):
         load_vmad_dicts(root, "val")
-
 
 
 def test_a_vmad_checkpoint_samples_clips_at_25_fps(vmad_checkpoint):
@@ -169,8 +195,9 @@ def test_a_vmad_checkpoint_samples_clips_at_25_fps(vmad_checkpoint):
 
     predictor = ActionPredictor.from_config(str(ROOT / "configs/ava/vit_s.py"), str(vmad_checkpoint), device="cpu")
     assert predictor.model_fps == 25.0  # its args.data_set == "ava": AlphAction's 25-fps clips
-    again = ActionPredictor.from_config(str(ROOT / "configs/ava/vit_s.py"), str(vmad_checkpoint), device="cpu",
-                                        model_fps=30)
+    again = ActionPredictor.from_config(
+        str(ROOT / "configs/ava/vit_s.py"), str(vmad_checkpoint), device="cpu", model_fps=30
+    )
     assert again.model_fps == 30.0
 
 

@@ -3,6 +3,7 @@
 The oracle ``tests/reference/vmad_reference.pt`` was written by VMAD's own code
 (``tests/reference/make_vmad_reference.py``); inputs and weights come from ``tests/vmad_reference.py``.
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -11,7 +12,6 @@ import random
 import numpy as np
 import pytest
 import torch
-
 import vmad_reference as R
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import transforms as T
@@ -112,8 +112,9 @@ def test_box_extension_equals_vmad():
 def test_train_box_jitter_equals_vmad(seed):
     boxes, (h, w) = R.box_inputs()
     torch.manual_seed(seed)
-    torch.testing.assert_close(jitter_boxes(boxes, (0.2, 0.1, 0.1, 0.05), h, w), REF["random_aug"][seed],
-                               rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        jitter_boxes(boxes, (0.2, 0.1, 0.1, 0.05), h, w), REF["random_aug"][seed], rtol=0, atol=1e-5
+    )
 
 
 def test_temporal_sampling_equals_vmad():

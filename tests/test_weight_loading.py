@@ -1,4 +1,5 @@
 """Checkpoint formats: MCG-NJU pretrain / fine-tune, HF transformers, ours; round trips and interpolation."""
+
 import argparse
 import importlib.util
 import pathlib
@@ -63,23 +64,37 @@ def hf_block(prefix: str, i: int, d: int) -> dict:
     r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
     p = f"{prefix}{i}."
     return {
-        p + "attention.attention.query.weight": r(d, d), p + "attention.attention.key.weight": r(d, d),
-        p + "attention.attention.value.weight": r(d, d), p + "attention.attention.q_bias": r(d),
-        p + "attention.attention.v_bias": r(d), p + "attention.output.dense.weight": r(d, d),
-        p + "attention.output.dense.bias": r(d), p + "intermediate.dense.weight": r(4 * d, d),
-        p + "intermediate.dense.bias": r(4 * d), p + "output.dense.weight": r(d, 4 * d),
-        p + "output.dense.bias": r(d), p + "layernorm_before.weight": r(d), p + "layernorm_before.bias": r(d),
-        p + "layernorm_after.weight": r(d), p + "layernorm_after.bias": r(d),
+        p + "attention.attention.query.weight": r(d, d),
+        p + "attention.attention.key.weight": r(d, d),
+        p + "attention.attention.value.weight": r(d, d),
+        p + "attention.attention.q_bias": r(d),
+        p + "attention.attention.v_bias": r(d),
+        p + "attention.output.dense.weight": r(d, d),
+        p + "attention.output.dense.bias": r(d),
+        p + "intermediate.dense.weight": r(4 * d, d),
+        p + "intermediate.dense.bias": r(4 * d),
+        p + "output.dense.weight": r(d, 4 * d),
+        p + "output.dense.bias": r(d),
+        p + "layernorm_before.weight": r(d),
+        p + "layernorm_before.bias": r(d),
+        p + "layernorm_after.weight": r(d),
+        p + "layernorm_after.bias": r(d),
     }
 
 
 def hf_pretraining_state_dict() -> dict:
-    sd = {"videomae.embeddings.patch_embeddings.projection.weight": torch.randn(C, 3, 2, 16, 16),
-          "videomae.embeddings.patch_embeddings.projection.bias": torch.randn(C),
-          "videomae.layernorm.weight": torch.randn(C), "videomae.layernorm.bias": torch.randn(C),
-          "encoder_to_decoder.weight": torch.randn(CD, C), "mask_token": torch.randn(1, 1, CD),
-          "decoder.norm.weight": torch.randn(CD), "decoder.norm.bias": torch.randn(CD),
-          "decoder.head.weight": torch.randn(1536, CD), "decoder.head.bias": torch.randn(1536)}
+    sd = {
+        "videomae.embeddings.patch_embeddings.projection.weight": torch.randn(C, 3, 2, 16, 16),
+        "videomae.embeddings.patch_embeddings.projection.bias": torch.randn(C),
+        "videomae.layernorm.weight": torch.randn(C),
+        "videomae.layernorm.bias": torch.randn(C),
+        "encoder_to_decoder.weight": torch.randn(CD, C),
+        "mask_token": torch.randn(1, 1, CD),
+        "decoder.norm.weight": torch.randn(CD),
+        "decoder.norm.bias": torch.randn(CD),
+        "decoder.head.weight": torch.randn(1536, CD),
+        "decoder.head.bias": torch.randn(1536),
+    }
     for i in range(DEPTH):
         sd.update(hf_block("videomae.encoder.layer.", i, C))
     for i in range(DDEPTH):
@@ -121,11 +136,19 @@ def test_hf_model_folder_with_safetensors(tmp_path):
 
 
 def test_hf_classification_checkpoint_into_backbone():
-    sd = {k: v for k, v in hf_pretraining_state_dict().items() if k.startswith("videomae.") and "layernorm." not in k[:20]}
+    sd = {
+        k: v for k, v in hf_pretraining_state_dict().items() if k.startswith("videomae.") and "layernorm." not in k[:20]
+    }
     sd.pop("videomae.layernorm.weight", None)
     sd.pop("videomae.layernorm.bias", None)
-    sd.update({"fc_norm.weight": torch.randn(C), "fc_norm.bias": torch.randn(C),
-               "classifier.weight": torch.randn(400, C), "classifier.bias": torch.randn(400)})
+    sd.update(
+        {
+            "fc_norm.weight": torch.randn(C),
+            "fc_norm.bias": torch.randn(C),
+            "classifier.weight": torch.randn(400, C),
+            "classifier.bias": torch.randn(400),
+        }
+    )
     vit = tiny_vit()
     report = load_videomae_weights(vit, sd)
     assert report.missing == ["norm.bias", "norm.weight"] and not report.unexpected
@@ -141,8 +164,9 @@ def test_mcg_pretrain_file_with_namespace_args(tmp_path):
     assert "encoder.blocks.0.attn.q_bias" in sd and "decoder.blocks.3.attn.qkv.weight" in sd
     assert sd["encoder_to_decoder.weight"].shape == (CD, C) and sd["mask_token"].shape == (1, 1, CD)
     path = tmp_path / "checkpoint-799.pth"
-    torch.save({"model": sd, "epoch": 799, "args": argparse.Namespace(model="pretrain_videomae_tiny", mask_ratio=0.9)},
-               path)
+    torch.save(
+        {"model": sd, "epoch": 799, "args": argparse.Namespace(model="pretrain_videomae_tiny", mask_ratio=0.9)}, path
+    )
     dst = tiny_mae(seed=2)
     report = load_videomae_weights(dst, str(path))
     assert report.source_format == "mcg-pretrain" and not report.missing and not report.unexpected
@@ -165,7 +189,9 @@ def test_mcg_finetune_module_dict_with_head(tmp_path):
     assert report.source_format == "mcg-finetune" and not report.unexpected and not report.head_loaded
     assert report.missing == ["norm.bias", "norm.weight"]  # expected for a mean-pooling fine-tune: noted only
     assert set(report.ignored) == {"head.weight", "head.bias"}
-    assert torch.equal(dst.forward_features(torch.ones(1, 3, 4, 32, 32)), src.forward_features(torch.ones(1, 3, 4, 32, 32)))
+    assert torch.equal(
+        dst.forward_features(torch.ones(1, 3, 4, 32, 32)), src.forward_features(torch.ones(1, 3, 4, 32, 32))
+    )
 
 
 def test_round_trip_ours_mcg_hf_and_detector(tmp_path):
@@ -245,8 +271,9 @@ def tiny_detector(seed=0, num_classes=NUM_CLASSES, **head_kw):
     from vmae_det.modeling.action_detector import AVAActionDetector
 
     torch.manual_seed(seed)
-    return AVAActionDetector(backbone=build_vit("tiny", img_size=32, num_frames=4), num_classes=num_classes,
-                             **head_kw).eval()
+    return AVAActionDetector(
+        backbone=build_vit("tiny", img_size=32, num_frames=4), num_classes=num_classes, **head_kw
+    ).eval()
 
 
 def vmad_state_dict(num_classes=NUM_CLASSES, seed=0, mean_pooling=False) -> dict:
@@ -258,10 +285,23 @@ def vmad_state_dict(num_classes=NUM_CLASSES, seed=0, mean_pooling=False) -> dict
     sd = {"patch_embed.proj.weight": r(C, 3, 2, 16, 16), "patch_embed.proj.bias": r(C)}
     for i in range(DEPTH):
         p = f"blocks.{i}."
-        sd.update({p + "norm1.weight": r(C), p + "norm1.bias": r(C), p + "attn.q_bias": r(C), p + "attn.v_bias": r(C),
-                   p + "attn.qkv.weight": r(3 * C, C), p + "attn.proj.weight": r(C, C), p + "attn.proj.bias": r(C),
-                   p + "norm2.weight": r(C), p + "norm2.bias": r(C), p + "mlp.fc1.weight": r(4 * C, C),
-                   p + "mlp.fc1.bias": r(4 * C), p + "mlp.fc2.weight": r(C, 4 * C), p + "mlp.fc2.bias": r(C)})
+        sd.update(
+            {
+                p + "norm1.weight": r(C),
+                p + "norm1.bias": r(C),
+                p + "attn.q_bias": r(C),
+                p + "attn.v_bias": r(C),
+                p + "attn.qkv.weight": r(3 * C, C),
+                p + "attn.proj.weight": r(C, C),
+                p + "attn.proj.bias": r(C),
+                p + "norm2.weight": r(C),
+                p + "norm2.bias": r(C),
+                p + "mlp.fc1.weight": r(4 * C, C),
+                p + "mlp.fc1.bias": r(4 * C),
+                p + "mlp.fc2.weight": r(C, 4 * C),
+                p + "mlp.fc2.bias": r(C),
+            }
+        )
     norm = "fc_norm." if mean_pooling else "norm."
     sd.update({norm + "weight": r(C), norm + "bias": r(C)})
     sd.update({"head.weight": r(num_classes, C), "head.bias": r(num_classes)})
@@ -271,10 +311,22 @@ def vmad_state_dict(num_classes=NUM_CLASSES, seed=0, mean_pooling=False) -> dict
 def save_vmad(path, sd, container="model"):
     """As VMAD's utils.save_model (``model``) / a DeepSpeed-style file (``module``) / DDP-prefixed keys."""
     if container == "model":
-        torch.save({"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1]}]},
-                    "epoch": 29, "scaler": {"scale": 65536.0, "growth_factor": 2.0},
-                    "args": argparse.Namespace(model="vit_base_patch16_224", nb_classes=NUM_CLASSES, lr=2.5e-4,
-                                               finetune="checkpoint.pth", data_set="ava")}, path)
+        torch.save(
+            {
+                "model": sd,
+                "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1]}]},
+                "epoch": 29,
+                "scaler": {"scale": 65536.0, "growth_factor": 2.0},
+                "args": argparse.Namespace(
+                    model="vit_base_patch16_224",
+                    nb_classes=NUM_CLASSES,
+                    lr=2.5e-4,
+                    finetune="checkpoint.pth",
+                    data_set="ava",
+                ),
+            },
+            path,
+        )
     elif container == "module":
         torch.save({"module": sd, "epoch": 29}, path)
     else:  # DDP
@@ -286,7 +338,7 @@ def assert_detector_equals_vmad(det, sd):
     own = det.state_dict()
     for k, v in sd.items():
         if k.startswith("head."):
-            assert torch.equal(own["head.fc." + k[len("head."):]], v), k
+            assert torch.equal(own["head.fc." + k[len("head.") :]], v), k
         else:
             assert torch.equal(own["backbone." + k], v), k
 
@@ -411,8 +463,14 @@ def test_eval_only_refuses_a_checkpoint_without_the_action_head(tmp_path):
     from vmae_det.engine.train_loop import _is_checkpoint_of, load_init_weights
 
     pretrain = tmp_path / "checkpoint-799.pth"
-    torch.save({"model": export_state_dict(randomize(tiny_mae(seed=1)), "mcg-pretrain"), "epoch": 799,
-                "args": argparse.Namespace(model="pretrain_videomae_tiny")}, pretrain)
+    torch.save(
+        {
+            "model": export_state_dict(randomize(tiny_mae(seed=1)), "mcg-pretrain"),
+            "epoch": 799,
+            "args": argparse.Namespace(model="pretrain_videomae_tiny"),
+        },
+        pretrain,
+    )
     with pytest.raises(ValueError, match=r"checkpoint-799\.pth.*NOT loaded.*head\.fc\.bias, head\.fc\.weight"):
         load_init_weights(tiny_detector(), str(pretrain), full_model=True)
     load_init_weights(tiny_detector(), str(pretrain), full_model=False)  # training init: fine
@@ -476,7 +534,9 @@ def test_nan_inf_and_absurd_weights_are_refused_naming_the_file_and_tensor(tmp_p
         path = tmp_path / "bad.pth"
         torch.save({"model": sd}, path)
         for call in (lambda: read_checkpoint(path), lambda: load_videomae_weights(tiny_vit(), path)):
-            with pytest.raises(CheckpointError, match=rf"bad\.pth: 1 tensor\(s\) hold {what}.*blocks\.1\.attn\.proj\.weight"):
+            with pytest.raises(
+                CheckpointError, match=rf"bad\.pth: 1 tensor\(s\) hold {what}.*blocks\.1\.attn\.proj\.weight"
+            ):
                 call()
     assert read_checkpoint(path, check_values=False)[0]["blocks.1.attn.proj.weight"][2, 3] == 3e30
     assert issubclass(CheckpointError, ValueError)  # the tools end with "error: ..." (vmae_det.cli.run_main)
@@ -491,8 +551,10 @@ def test_bit_flipped_truncated_empty_and_missing_files_are_clear_errors(tmp_path
     data = good.read_bytes()
     at = data.find(sd["blocks.0.mlp.fc1.weight"].numpy().tobytes()[:64]) + 100
     flipped = tmp_path / "flipped.pth"
-    flipped.write_bytes(data[:at] + bytes([data[at] ^ 0x04]) + data[at + 1:])  # one mantissa bit: plausible values
-    assert torch.load(flipped, weights_only=True)["model"]["blocks.0.mlp.fc1.weight"].abs().max() < 10  # torch is silent
+    flipped.write_bytes(data[:at] + bytes([data[at] ^ 0x04]) + data[at + 1 :])  # one mantissa bit: plausible values
+    assert (
+        torch.load(flipped, weights_only=True)["model"]["blocks.0.mlp.fc1.weight"].abs().max() < 10
+    )  # torch is silent
     with pytest.raises(CheckpointError, match=r"flipped\.pth: the file is corrupt \(Bad CRC-32"):
         read_checkpoint(flipped)
     truncated = tmp_path / "truncated.pth"
@@ -513,7 +575,9 @@ def test_bit_flipped_truncated_empty_and_missing_files_are_clear_errors(tmp_path
         torch.save({"model": sd}, tmp_path / "no_crc.pth")
     finally:
         torch.serialization.set_crc32_options(True)
-    assert torch.equal(read_checkpoint(tmp_path / "no_crc.pth")[0]["blocks.0.mlp.fc1.weight"], sd["blocks.0.mlp.fc1.weight"])
+    assert torch.equal(
+        read_checkpoint(tmp_path / "no_crc.pth")[0]["blocks.0.mlp.fc1.weight"], sd["blocks.0.mlp.fc1.weight"]
+    )
     assert torch.equal(read_checkpoint(good)[0]["blocks.0.mlp.fc1.weight"], sd["blocks.0.mlp.fc1.weight"])
 
 
@@ -532,8 +596,11 @@ def test_validate_canonical_catches_a_wrong_format():
 
     hf = export_state_dict(tiny_vit(), "hf")
     validate_canonical(to_canonical(hf, "hf"), "hf.pth")
-    with pytest.raises(CheckpointError, match=r"hf\.pth read as 'mcg-finetune': \d+ key\(s\) that are not VideoMAE "
-                                              r"names.*videomae\.embeddings.*no patch embedding"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"hf\.pth read as 'mcg-finetune': \d+ key\(s\) that are not VideoMAE "
+        r"names.*videomae\.embeddings.*no patch embedding",
+    ):
         validate_canonical(to_canonical(hf, "mcg-finetune"), "hf.pth")
     for layout in ("mcg-finetune", "mcg-pretrain"):
         src = tiny_mae() if layout == "mcg-pretrain" else tiny_vit()
@@ -557,13 +624,19 @@ def test_eval_only_needs_an_exact_fit_of_our_own_checkpoint(tmp_path):
     sd = tiny_detector(seed=1).state_dict()
     extra = {**sd, "backbone.blocks.2.norm1.weight": torch.ones(C), "backbone.blocks.2.norm1.bias": torch.zeros(C)}
     torch.save({"model": extra, "iteration": 9}, tmp_path / "deeper.pth")
-    with pytest.raises(CheckpointError, match=r"deeper\.pth does not fit this AVAActionDetector.*2 checkpoint "
-                                              r"tensor\(s\) with no place in the model: backbone\.blocks\.2\.norm1"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"deeper\.pth does not fit this AVAActionDetector.*2 checkpoint "
+        r"tensor\(s\) with no place in the model: backbone\.blocks\.2\.norm1",
+    ):
         load_init_weights(tiny_detector(), str(tmp_path / "deeper.pth"), full_model=True)
     fewer = {k: v for k, v in sd.items() if k != "backbone.blocks.1.attn.proj.bias"}
     torch.save({"model": fewer, "iteration": 9}, tmp_path / "fewer.pth")
-    with pytest.raises(CheckpointError, match=r"fewer\.pth does not fit.*1 model tensor\(s\) missing.*"
-                                              r"random initialisation\): backbone\.blocks\.1\.attn\.proj\.bias"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"fewer\.pth does not fit.*1 model tensor\(s\) missing.*"
+        r"random initialisation\): backbone\.blocks\.1\.attn\.proj\.bias",
+    ):
         load_init_weights(tiny_detector(), str(tmp_path / "fewer.pth"), full_model=True)
     torch.save({"model": sd, "iteration": 9}, tmp_path / "ok.pth")
     det = tiny_detector()

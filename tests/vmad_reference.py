@@ -5,6 +5,7 @@ exactly these weights and inputs and stores its outputs in ``tests/reference/vma
 ``tests/test_vmad_parity.py`` runs ours on the same and compares. Everything here is deterministic
 (seeded CPU generators), so nothing large is committed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,17 +37,31 @@ def vmad_state_dict(seed: int = 0, embed_dim: int = 384, depth: int = 12, num_cl
     shapes = {"patch_embed.proj.weight": (embed_dim, 3, 2, 16, 16), "patch_embed.proj.bias": (embed_dim,)}
     for i in range(depth):
         p = f"blocks.{i}."
-        shapes.update({
-            p + "norm1.weight": (embed_dim,), p + "norm1.bias": (embed_dim,),
-            p + "attn.qkv.weight": (3 * embed_dim, embed_dim),
-            p + "attn.q_bias": (embed_dim,), p + "attn.v_bias": (embed_dim,),
-            p + "attn.proj.weight": (embed_dim, embed_dim), p + "attn.proj.bias": (embed_dim,),
-            p + "norm2.weight": (embed_dim,), p + "norm2.bias": (embed_dim,),
-            p + "mlp.fc1.weight": (4 * embed_dim, embed_dim), p + "mlp.fc1.bias": (4 * embed_dim,),
-            p + "mlp.fc2.weight": (embed_dim, 4 * embed_dim), p + "mlp.fc2.bias": (embed_dim,),
-        })
-    shapes.update({"norm.weight": (embed_dim,), "norm.bias": (embed_dim,),
-                   "head.weight": (num_classes, embed_dim), "head.bias": (num_classes,)})
+        shapes.update(
+            {
+                p + "norm1.weight": (embed_dim,),
+                p + "norm1.bias": (embed_dim,),
+                p + "attn.qkv.weight": (3 * embed_dim, embed_dim),
+                p + "attn.q_bias": (embed_dim,),
+                p + "attn.v_bias": (embed_dim,),
+                p + "attn.proj.weight": (embed_dim, embed_dim),
+                p + "attn.proj.bias": (embed_dim,),
+                p + "norm2.weight": (embed_dim,),
+                p + "norm2.bias": (embed_dim,),
+                p + "mlp.fc1.weight": (4 * embed_dim, embed_dim),
+                p + "mlp.fc1.bias": (4 * embed_dim,),
+                p + "mlp.fc2.weight": (embed_dim, 4 * embed_dim),
+                p + "mlp.fc2.bias": (embed_dim,),
+            }
+        )
+    shapes.update(
+        {
+            "norm.weight": (embed_dim,),
+            "norm.bias": (embed_dim,),
+            "head.weight": (num_classes, embed_dim),
+            "head.bias": (num_classes,),
+        }
+    )
     g = torch.Generator().manual_seed(seed)
     out = {}
     for k in sorted(shapes):
@@ -60,17 +75,23 @@ def vmad_state_dict(seed: int = 0, embed_dim: int = 384, depth: int = 12, num_cl
             out[k] = 0.02 * x
         else:
             fan_in = int(np.prod(shape[1:]))
-            out[k] = x * fan_in ** -0.5
+            out[k] = x * fan_in**-0.5
     return out
 
 
 def vmad_checkpoint(state_dict, layout: str = "model") -> dict:
     """The containers VMAD writes: ``utils.save_model`` (``model``) or DeepSpeed-style (``module``)."""
     if layout == "model":
-        args = argparse.Namespace(model="vit_small_patch16_224", nb_classes=NUM_CLASSES, num_frames=NUM_FRAMES,
-                                  data_set="ava")
-        return {"model": state_dict, "optimizer": {"state": {}, "param_groups": []}, "epoch": 29,
-                "scaler": {"scale": 65536.0}, "args": args}
+        args = argparse.Namespace(
+            model="vit_small_patch16_224", nb_classes=NUM_CLASSES, num_frames=NUM_FRAMES, data_set="ava"
+        )
+        return {
+            "model": state_dict,
+            "optimizer": {"state": {}, "param_groups": []},
+            "epoch": 29,
+            "scaler": {"scale": 65536.0},
+            "args": args,
+        }
     if layout == "module":
         return {"module": state_dict, "epoch": 29}
     raise ValueError(layout)
@@ -115,14 +136,17 @@ def raw_clip(num_frames: int = 64, height: int = 360, width: int = 640, seed: in
     rng = np.random.RandomState(seed)
     frames = []
     for t in range(num_frames):
-        img = np.stack([
-            128 + 100 * np.sin(xx / 37.0 + t / 5.0),
-            128 + 100 * np.cos(yy / 23.0 - t / 7.0),
-            128 + 80 * np.sin((xx + yy) / 51.0),
-        ], -1)
+        img = np.stack(
+            [
+                128 + 100 * np.sin(xx / 37.0 + t / 5.0),
+                128 + 100 * np.cos(yy / 23.0 - t / 7.0),
+                128 + 80 * np.sin((xx + yy) / 51.0),
+            ],
+            -1,
+        )
         for _ in range(3):
             cx, cy = rng.randint(20, width - 60), rng.randint(20, height - 60)
-            img[cy:cy + 40, cx:cx + 40] = rng.randint(0, 256, 3)
+            img[cy : cy + 40, cx : cx + 40] = rng.randint(0, 256, 3)
         img = img.clip(0, 255).astype(np.uint8)
         img[0, 0] = t
         frames.append(img)
@@ -131,5 +155,4 @@ def raw_clip(num_frames: int = 64, height: int = 360, width: int = 640, seed: in
 
 def raw_boxes(height: int = 360, width: int = 640) -> np.ndarray:
     """Person boxes ``float32 [N, 4]`` xyxy in raw-frame pixels for the transform checks."""
-    return np.array([[20, 30, 200, 350], [300, 50, 420, 300], [500, 100, 639, 359], [250, 200, 330, 330]],
-                    np.float32)
+    return np.array([[20, 30, 200, 350], [300, 50, 420, 300], [500, 100, 639, 359], [250, 200, 330, 330]], np.float32)

@@ -3,6 +3,7 @@
 
 Launcher of :mod:`vmae_det.tools.convert_checkpoint` (installed as the console script ``vmae-convert-checkpoint``);
 ``python tools/convert_checkpoint.py --help`` shows the options."""
+
 import sys
 
 from vmae_det.tools.convert_checkpoint import *  # noqa: F401,F403  (the module's names, for scripts that import this file)

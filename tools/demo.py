@@ -3,6 +3,7 @@
 
 Launcher of :mod:`vmae_det.tools.demo` (installed as the console script ``vmae-demo``);
 ``python tools/demo.py --help`` shows the options."""
+
 import sys
 
 from vmae_det.tools.demo import *  # noqa: F401,F403  (the module's names, for scripts that import this file)

@@ -3,6 +3,7 @@
 
 Launcher of :mod:`vmae_det.tools.export_onnx` (installed as the console script ``vmae-export-onnx``);
 ``python tools/export_onnx.py --help`` shows the options."""
+
 import sys
 
 from vmae_det.tools.export_onnx import *  # noqa: F401,F403  (the module's names, for scripts that import this file)

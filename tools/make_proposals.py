@@ -3,6 +3,7 @@
 
 Launcher of :mod:`vmae_det.tools.make_proposals` (installed as the console script ``vmae-make-proposals``);
 ``python tools/make_proposals.py --help`` shows the options."""
+
 import sys
 
 from vmae_det.tools.make_proposals import *  # noqa: F401,F403  (the module's names, for scripts that import this file)

@@ -3,6 +3,7 @@
 
 Launcher of :mod:`vmae_det.tools.prepare_ava_vmad` (installed as the console script ``vmae-prepare-ava-vmad``);
 ``python tools/prepare_ava_vmad.py --help`` shows the options."""
+
 import sys
 
 from vmae_det.tools.prepare_ava_vmad import *  # noqa: F401,F403  (the module's names, for scripts that import this file)

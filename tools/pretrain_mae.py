@@ -3,6 +3,7 @@
 
 Launcher of :mod:`vmae_det.tools.pretrain_mae` (installed as the console script ``vmae-pretrain``);
 ``python tools/pretrain_mae.py --help`` shows the options."""
+
 import sys
 
 from vmae_det.tools.pretrain_mae import *  # noqa: F401,F403  (the module's names, for scripts that import this file)

@@ -3,6 +3,7 @@
 
 Launcher of :mod:`vmae_det.tools.train_net` (installed as the console script ``vmae-train``);
 ``python tools/train_net.py --help`` shows the options."""
+
 import sys
 
 from vmae_det.tools.train_net import *  # noqa: F401,F403  (the module's names, for scripts that import this file)

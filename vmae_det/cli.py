@@ -7,12 +7,14 @@ returns exit code 2. Ctrl-C (``KeyboardInterrupt``) becomes one ``interrupted ..
 (128 + SIGINT, what a shell reports); SIGTERM (``kill``, a job scheduler stopping the job) is turned into the
 same ``KeyboardInterrupt`` (:func:`sigterm_as_interrupt`), so it unwinds the same way: the same outputs kept or
 cleaned up, one ``interrupted (SIGTERM): ...`` line, exit code 130. Set ``VMAE_DET_TRACEBACK=1`` to see the
-traceback anyway. Any other exception is a bug and keeps its traceback. Every tool's entry point goes through :func:`run_main`.
+traceback anyway. Any other exception is a bug and keeps its traceback. Every tool's entry point goes through
+:func:`run_main`.
 
 :func:`check_output_file` / :func:`check_output_dir` check an output path before a tool's work starts (a
 folder where a file is wanted or the reverse, a file on the way, a read-only place), so a bad output path
 fails in seconds, not after the work.
 """
+
 from __future__ import annotations
 
 import contextlib

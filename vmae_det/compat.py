@@ -25,6 +25,7 @@ The shims, nothing else:
 * Two deprecation warnings that detectron2 v0.6 triggers on every run (its ``torch.jit.script``
   decorators, its model zoo's ``pkg_resources`` import) are silenced by message; nothing else is.
 """
+
 from __future__ import annotations
 
 import ast
@@ -198,8 +199,11 @@ def _extension_found() -> bool:
         except (ImportError, ValueError):
             return False
     suffixes = importlib.machinery.all_suffixes()
-    return any(os.path.isfile(os.path.join(d, "_C" + s)) or os.path.isfile(os.path.join(d, "_C", "__init__.py"))
-               for d in _detectron2_dirs() for s in suffixes)
+    return any(
+        os.path.isfile(os.path.join(d, "_C" + s)) or os.path.isfile(os.path.join(d, "_C", "__init__.py"))
+        for d in _detectron2_dirs()
+        for s in suffixes
+    )
 
 
 def extension_placeholder_needed(package_dir: Optional[str] = None) -> bool:

@@ -14,6 +14,7 @@ every argument they set. Items of a list are addressed by index in overrides (``
 A missing config file, a syntax error or an exception raised while executing the file is a
 :class:`ConfigFileError` naming the file and line.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -24,11 +25,11 @@ import sysconfig
 import traceback
 from typing import Any, Iterable, Mapping, Optional, Sequence, Set, Tuple
 
-from . import compat  # noqa: F401
-from .config_schema import TRAIN_DEFAULTS, TRAIN_SCHEMA
 from detectron2.config import LazyConfig
 from detectron2.utils.registry import locate
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from .config_schema import TRAIN_DEFAULTS, TRAIN_SCHEMA
 
 __all__ = [
     "load_config",
@@ -97,9 +98,7 @@ def _check_key(cfg: DictConfig, key: str, source: str) -> None:
         if isinstance(node, DictConfig) and depth == len(parts) - 1 and _target_accepts(node, part):
             return
         options = list(node.keys()) if isinstance(node, DictConfig) else []
-        raise UnknownConfigKeyError(
-            f"Unknown config key '{where}' in {source}.{_did_you_mean(part, options)}"
-        )
+        raise UnknownConfigKeyError(f"Unknown config key '{where}' in {source}.{_did_you_mean(part, options)}")
 
 
 def apply_overrides_strict(cfg: DictConfig, overrides: Sequence[str], source: str = "command line") -> DictConfig:
@@ -178,9 +177,7 @@ def _load_file(path: str) -> DictConfig:
             raise
         frame = _config_frame(e.__traceback__)
         where = f"{frame[0]}:{frame[1]}" if frame else path
-        raise ConfigFileError(
-            f"{where}: error while loading config file {path}: {type(e).__name__}: {e}"
-        ) from e
+        raise ConfigFileError(f"{where}: error while loading config file {path}: {type(e).__name__}: {e}") from e
 
 
 def _line_of(path: str, leaf: str) -> str:
@@ -247,8 +244,13 @@ def _lazy_call_problem(node: Any) -> Optional[str]:
         params = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):
         return None
-    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in node
-               and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    missing = [
+        p.name
+        for p in params
+        if p.default is inspect.Parameter.empty
+        and p.name not in node
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
     if missing:
         return f"{short}() needs the argument(s) {', '.join(map(repr, missing))}"
     return None
@@ -299,9 +301,7 @@ def check_train_values(cfg: DictConfig, schema: Mapping, path: str, overridden: 
     overridden = set(overridden)
 
     def fail(key: str, value: Any, expected: str) -> None:
-        raise ConfigValueError(
-            f"{key}={value!r} from {_source_of(key, overridden, path)} is not valid: {expected}."
-        )
+        raise ConfigValueError(f"{key}={value!r} from {_source_of(key, overridden, path)} is not valid: {expected}.")
 
     def check_lazy(key: str, value: Any, kind: str) -> None:
         if kind == "opt_lazy_call" and value is None:
@@ -309,8 +309,11 @@ def check_train_values(cfg: DictConfig, schema: Mapping, path: str, overridden: 
         if kind.endswith("lazy_call"):
             items, shown = [(key, value)], key
         elif not isinstance(value, ListConfig):
-            fail(key, OmegaConf.to_container(value) if isinstance(value, DictConfig) else value,
-                 "expected a list of LazyCall nodes, [LazyCall(f)(...), ...]")
+            fail(
+                key,
+                OmegaConf.to_container(value) if isinstance(value, DictConfig) else value,
+                "expected a list of LazyCall nodes, [LazyCall(f)(...), ...]",
+            )
             return
         else:
             items, shown = [(f"{key}.{i}", v) for i, v in enumerate(value)], None

@@ -18,26 +18,27 @@ config and the engine has no model switches:
   ``--eval-only`` runs when the config has no ``dataloader.evaluator`` (pretraining configs: the masked
   reconstruction loss, :class:`vmae_det.engine.mae_eval.MAELossEvaluation`).
 """
+
 TRAIN_DEFAULTS = {
     "output_dir": "./output",
-    "init_checkpoint": "",      # path to weights loaded before training (any VideoMAE format)
+    "init_checkpoint": "",  # path to weights loaded before training (any VideoMAE format)
     "max_iter": 1000,
-    "device": "auto",           # "auto" = cuda when available, else cpu
-    "seed": -1,                 # < 0: random seed
+    "device": "auto",  # "auto" = cuda when available, else cpu
+    "seed": -1,  # < 0: random seed
     "amp": {"enabled": False, "dtype": "bfloat16"},  # float16 uses a GradScaler (CUDA only)
-    "clip_grad": 0.0,           # max grad norm; 0 disables
-    "grad_accum_steps": 1,      # micro-batches per optimizer step (effective batch = total_batch_size x this);
-                                # max_iter, schedule and checkpoint periods count optimizer steps
+    "clip_grad": 0.0,  # max grad norm; 0 disables
+    "grad_accum_steps": 1,  # micro-batches per optimizer step (effective batch = total_batch_size x this);
+    # max_iter, schedule and checkpoint periods count optimizer steps
     "ddp": {"broadcast_buffers": False, "find_unused_parameters": False, "fp16_compression": False},
     "checkpointer": {"period": 500, "max_to_keep": 3},
-    "eval_period": 0,           # 0: evaluate only at the end
-    "best_metric": "",          # e.g. "ava/mAP": keep model_best.pth by that metric
+    "eval_period": 0,  # 0: evaluate only at the end
+    "best_metric": "",  # e.g. "ava/mAP": keep model_best.pth by that metric
     "log_period": 20,
-    "vis_period": 0,            # MAE reconstruction pictures; 0 = at checkpoints
+    "vis_period": 0,  # MAE reconstruction pictures; 0 = at checkpoints
     "cudnn_benchmark": False,
     "float32_matmul_precision": "high",
-    "hooks": [],                # LazyCall hook factories (see above)
-    "eval_only": None,          # LazyCall of f(cfg, model, checkpoint) for --eval-only without an evaluator
+    "hooks": [],  # LazyCall hook factories (see above)
+    "eval_only": None,  # LazyCall of f(cfg, model, checkpoint) for --eval-only without an evaluator
 }
 
 #: What each ``train.*`` value may be, checked by :func:`vmae_det.config.load_config` before anything is
@@ -54,8 +55,11 @@ TRAIN_SCHEMA = {
     "amp": {"enabled": ("bool", None), "dtype": ("choice", ("bfloat16", "float16"))},
     "clip_grad": ("number", 0),
     "grad_accum_steps": ("int", 1),
-    "ddp": {"broadcast_buffers": ("bool", None), "find_unused_parameters": ("bool", None),
-            "fp16_compression": ("bool", None)},
+    "ddp": {
+        "broadcast_buffers": ("bool", None),
+        "find_unused_parameters": ("bool", None),
+        "fp16_compression": ("bool", None),
+    },
     "checkpointer": {"period": ("int", 1), "max_to_keep": ("opt_int", 1)},
     "eval_period": ("int", 0),
     "best_metric": ("opt_str", None),

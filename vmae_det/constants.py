@@ -9,6 +9,7 @@
 * The video file extensions looked for in dataset folders.
 * :func:`default_device`: CUDA when available, else the CPU.
 """
+
 from __future__ import annotations
 
 __all__ = [

@@ -6,6 +6,7 @@ until the kernel's OOM killer stepped in. Every place that takes a worker or thr
 command line passes it through :func:`cap_workers` / :func:`cap_threads`: above the CPUs this process may
 run on, the count is lowered to that number with a one-line warning (once per setting and value).
 """
+
 from __future__ import annotations
 
 import logging

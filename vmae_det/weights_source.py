@@ -15,14 +15,25 @@ folder. The environment is read at each call (not when huggingface_hub was impor
 
 Anything else is returned unchanged (a file, an HF folder, an empty string for "no weights").
 """
+
 from __future__ import annotations
 
 import os
 import re
 from typing import NamedTuple, Optional, Union
 
-__all__ = ["HF_PREFIX", "HF_WEIGHT_FILES", "HubId", "WeightsNotFoundError", "refuse_checkpoint_folder", "hub_cache_dir",
-           "hub_offline", "is_hub_id", "parse_hub_id", "resolve_weights"]
+__all__ = [
+    "HF_PREFIX",
+    "HF_WEIGHT_FILES",
+    "HubId",
+    "WeightsNotFoundError",
+    "refuse_checkpoint_folder",
+    "hub_cache_dir",
+    "hub_offline",
+    "is_hub_id",
+    "parse_hub_id",
+    "resolve_weights",
+]
 
 HF_PREFIX = "hf://"
 #: Weight files looked for in a repository, in order (safetensors first, as transformers does).
@@ -47,16 +58,20 @@ def refuse_checkpoint_folder(path: str, what: str = "--checkpoint") -> None:
     argument (``--checkpoint``)."""
     if not os.path.isdir(path):
         return
-    names = sorted(n for n in os.listdir(path) if n.endswith(_CHECKPOINT_SUFFIXES)
-                   and os.path.isfile(os.path.join(path, n)))
+    names = sorted(
+        n for n in os.listdir(path) if n.endswith(_CHECKPOINT_SUFFIXES) and os.path.isfile(os.path.join(path, n))
+    )
     try:
         with open(os.path.join(path, "last_checkpoint")) as f:
             last = f.read().strip()
     except OSError:
         last = ""
     pick = next((n for n in ("model_final.pth", last) if n in names), names[0] if names else None)
-    hint = (f"pass the checkpoint file in it, e.g. {os.path.join(path, pick)}" if pick else
-            "pass a checkpoint file (e.g. the model_final.pth of a training run's output folder); it holds none")
+    hint = (
+        f"pass the checkpoint file in it, e.g. {os.path.join(path, pick)}"
+        if pick
+        else "pass a checkpoint file (e.g. the model_final.pth of a training run's output folder); it holds none"
+    )
     raise IsADirectoryError(f"{what} {path} is a folder, not a checkpoint file: {hint}")
 
 
@@ -76,7 +91,7 @@ def parse_hub_id(spec: str) -> HubId:
     The revision is one path segment (a branch, tag or commit hash) or ``refs/pr/N``; ``FILE`` may have
     folders (``hf://org/name@v1/checkpoints/model.pth``).
     """
-    body = spec[len(HF_PREFIX):] if spec.startswith(HF_PREFIX) else spec
+    body = spec[len(HF_PREFIX) :] if spec.startswith(HF_PREFIX) else spec
     parts = body.split("/")
     usage = f"'{spec}': expected {HF_PREFIX}ORG/NAME[@REVISION][/FILE], e.g. {HF_PREFIX}MCG-NJU/videomae-base"
     if len(parts) < 2 or not parts[0] or not parts[1]:
@@ -109,22 +124,26 @@ def hub_offline() -> bool:
 def hub_cache_dir() -> str:
     """The hub cache folder huggingface_hub would use with the current environment: ``HF_HUB_CACHE``, else
     ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``, else ``~/.cache/huggingface/hub``."""
+
     def expand(p: str) -> str:
         return os.path.expandvars(os.path.expanduser(p))
 
     if os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE"):
         return expand(os.environ.get("HF_HUB_CACHE") or os.environ["HUGGINGFACE_HUB_CACHE"])
     home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface")
+        os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface"
+    )
     return os.path.join(expand(home), "hub")
 
 
 def _how_to_fix(hub: HubId, cache: str, offline: bool) -> str:
     rev = f" --revision {hub.revision}" if hub.revision else ""
     file = f" {hub.filename}" if hub.filename else ""
-    fetch = (f"on a machine with network run `HF_HUB_CACHE={cache} hf download {hub.repo_id}{rev}{file}` "
-             "(huggingface_hub < 1.0: `huggingface-cli download ...`) and copy that cache folder here "
-             f"(models--{hub.repo_id.replace('/', '--')}), or point HF_HUB_CACHE / HF_HOME at a cache that has it")
+    fetch = (
+        f"on a machine with network run `HF_HUB_CACHE={cache} hf download {hub.repo_id}{rev}{file}` "
+        "(huggingface_hub < 1.0: `huggingface-cli download ...`) and copy that cache folder here "
+        f"(models--{hub.repo_id.replace('/', '--')}), or point HF_HUB_CACHE / HF_HOME at a cache that has it"
+    )
     if offline:
         return f"{fetch}; or unset HF_HUB_OFFLINE to download it"
     return f"check the id and your network; {fetch}"
@@ -151,16 +170,18 @@ def resolve_weights(spec: Union[str, os.PathLike]) -> str:
             RevisionNotFoundError,
         )
     except ImportError as e:  # a core dependency; only a broken install lacks it
-        raise WeightsNotFoundError(f"{spec}: huggingface_hub is needed for hf:// weights "
-                                   f"(pip install huggingface_hub): {e}") from e
+        raise WeightsNotFoundError(
+            f"{spec}: huggingface_hub is needed for hf:// weights (pip install huggingface_hub): {e}"
+        ) from e
     cache, offline = hub_cache_dir(), hub_offline()
     where = f"{spec} (Hugging Face cache {cache}{', HF_HUB_OFFLINE=1' if offline else ''})"
 
     local_only = offline
 
     def download(filename: str) -> str:
-        return hf_hub_download(hub.repo_id, filename, revision=hub.revision, cache_dir=cache,
-                               local_files_only=local_only)
+        return hf_hub_download(
+            hub.repo_id, filename, revision=hub.revision, cache_dir=cache, local_files_only=local_only
+        )
 
     candidates = [hub.filename] if hub.filename else list(HF_WEIGHT_FILES)
     # Files of this revision already cached come first (one look-up instead of a miss per absent file,
@@ -177,12 +198,16 @@ def resolve_weights(spec: Union[str, os.PathLike]) -> str:
             path = download(filename)
             break
         except GatedRepoError as e:  # before RepositoryNotFoundError, its base class
-            raise WeightsNotFoundError(f"{where}: the repository is gated or private ({type(e).__name__}); "
-                                       "log in with `hf auth login` (or set HF_TOKEN) after accepting its terms "
-                                       "on huggingface.co") from e
+            raise WeightsNotFoundError(
+                f"{where}: the repository is gated or private ({type(e).__name__}); "
+                "log in with `hf auth login` (or set HF_TOKEN) after accepting its terms "
+                "on huggingface.co"
+            ) from e
         except RepositoryNotFoundError as e:
-            raise WeightsNotFoundError(f"{where}: no such repository on the Hub {hub.repo_id} (or it is private: "
-                                       "log in with `hf auth login`); check the id") from e
+            raise WeightsNotFoundError(
+                f"{where}: no such repository on the Hub {hub.repo_id} (or it is private: "
+                "log in with `hf auth login`); check the id"
+            ) from e
         except RevisionNotFoundError as e:
             raise WeightsNotFoundError(f"{where}: the repository has no revision '{hub.revision}'") from e
         except LocalEntryNotFoundError:  # before EntryNotFoundError: not cached (offline or no network)
@@ -191,16 +216,21 @@ def resolve_weights(spec: Union[str, os.PathLike]) -> str:
         except EntryNotFoundError:  # the repository exists but has no such file
             not_in_repo.append(filename)
         except OSError as e:  # e.g. a proxy error, an unwritable cache folder
-            raise WeightsNotFoundError(f"{where}: cannot fetch {filename} ({type(e).__name__}: {e}); "
-                                       + _how_to_fix(hub, cache, offline)) from e
+            raise WeightsNotFoundError(
+                f"{where}: cannot fetch {filename} ({type(e).__name__}: {e}); " + _how_to_fix(hub, cache, offline)
+            ) from e
     if path is None:
         if not_cached:
-            why = ("not in the cache and downloads are off" if offline
-                   else "not in the cache and the Hub could not be reached (no network?)")
+            why = (
+                "not in the cache and downloads are off"
+                if offline
+                else "not in the cache and the Hub could not be reached (no network?)"
+            )
             raise WeightsNotFoundError(f"{where}: {' / '.join(not_cached)} {why}; " + _how_to_fix(hub, cache, offline))
         raise WeightsNotFoundError(
             f"{where}: the repository has no {' or '.join(not_in_repo)}"
-            + ("" if hub.filename else f"; name the weights file: {HF_PREFIX}{hub.repo_id}/FILE"))
+            + ("" if hub.filename else f"; name the weights file: {HF_PREFIX}{hub.repo_id}/FILE")
+        )
     if not hub.filename:
         # The snapshot folder then loads in transformers too (the weights do not need it). Fetched along
         # with newly downloaded weights only: with cached weights the Hub may be unreachable.

@@ -7,6 +7,7 @@ loads directly:
 Same pipeline as the real recipe (vit_b.py): GT boxes for training, proposals ≥ 0.8 at test, frame-mAP
 with the tiny label map and its excluded-timestamps file.
 """
+
 from detectron2.config import LazyCall as L
 
 from vmae_det.data.transforms import build_ava_test_augmentations, build_ava_train_augmentations
@@ -33,7 +34,10 @@ for _split, _name in (("train", "ava_tiny_train"), ("test", "ava_tiny_val")):
     _loader.mapper.sampling_rate = SAMPLING_RATE
     _loader.num_workers = 1
 dataloader.train.mapper.augmentations = L(build_ava_train_augmentations)(
-    short_edge=(64, 80), crop_size=SIZE, flip=False, color_jitter=False  # flip would swap walk left/right
+    short_edge=(64, 80),
+    crop_size=SIZE,
+    flip=False,
+    color_jitter=False,  # flip would swap walk left/right
 )
 dataloader.train.mapper.gt_box_jitter = 0.05
 dataloader.train.total_batch_size = BATCH

@@ -43,6 +43,7 @@ Usage:
     python tools/train_net.py --config-file configs/ava/vit_b.py --num-gpus 8 \
         train.init_checkpoint=/path/to/videomae_vit_b_k400_pretrain_finetune.pth
 """
+
 from detectron2.config import LazyCall as L
 from detectron2.data import build_detection_train_loader, get_detection_dataset_dicts
 from omegaconf import OmegaConf
@@ -72,8 +73,14 @@ VMAD_PIXEL_MEAN, VMAD_PIXEL_STD = [122.7717, 115.9465, 102.9801], [57.375, 57.37
 
 model = L(AVAActionDetector)(
     backbone=L(build_vit)(
-        size="base", img_size=224, num_frames=NUM_FRAMES, patch_size=16, tubelet_size=2,
-        drop_path_rate=0.2, use_learnable_pos_emb=False, use_checkpoint=False,
+        size="base",
+        img_size=224,
+        num_frames=NUM_FRAMES,
+        patch_size=16,
+        tubelet_size=2,
+        drop_path_rate=0.2,
+        use_learnable_pos_emb=False,
+        use_checkpoint=False,
     ),
     num_classes=NUM_CLASSES,
     temporal_pool="mean",
@@ -96,12 +103,18 @@ dataloader = OmegaConf.create()
 dataloader.train = L(build_detection_train_loader)(
     dataset=L(get_detection_dataset_dicts)(names="ava_v2.2_train", filter_empty=False),
     mapper=L(AVAClipMapper)(
-        is_train=True, num_classes=NUM_CLASSES, num_frames=NUM_FRAMES, sampling_rate=SAMPLING_RATE,
+        is_train=True,
+        num_classes=NUM_CLASSES,
+        num_frames=NUM_FRAMES,
+        sampling_rate=SAMPLING_RATE,
         clip_offset=CLIP_OFFSET,
         augmentations=L(build_ava_train_augmentations)(
             short_edge=256, crop_size=224, max_size=None, flip=True, color_jitter="hsv"
         ),
-        train_box_source="gt", gt_box_jitter=(0.2, 0.1, 0.1, 0.05), max_boxes=100, min_box_size=0.0,
+        train_box_source="gt",
+        gt_box_jitter=(0.2, 0.1, 0.1, 0.05),
+        max_boxes=100,
+        min_box_size=0.0,
     ),
     total_batch_size=BATCH,
     num_workers=8,
@@ -110,16 +123,22 @@ dataloader.train = L(build_detection_train_loader)(
 dataloader.test = L(build_batched_test_loader)(
     dataset=L(get_detection_dataset_dicts)(names="ava_v2.2_val_alphaction_boxes", filter_empty=False),
     mapper=L(AVAClipMapper)(
-        is_train=False, num_classes=NUM_CLASSES, num_frames=NUM_FRAMES, sampling_rate=SAMPLING_RATE,
+        is_train=False,
+        num_classes=NUM_CLASSES,
+        num_frames=NUM_FRAMES,
+        sampling_rate=SAMPLING_RATE,
         clip_offset=CLIP_OFFSET,
         augmentations=L(build_ava_test_augmentations)(short_edge=256, max_size=None),
-        test_box_source="proposals", test_proposal_threshold=0.8,
+        test_box_source="proposals",
+        test_proposal_threshold=0.8,
     ),
     batch_size=6,  # VMAD: 1.5 x the per-GPU training batch
     num_workers=8,
 )
 dataloader.evaluator = L(AVAEvaluator)(
-    dataset_name="ava_v2.2_val_alphaction_boxes", protocol="2019", output_dir="${train.output_dir}/inference",
+    dataset_name="ava_v2.2_val_alphaction_boxes",
+    protocol="2019",
+    output_dir="${train.output_dir}/inference",
     max_detections_per_keyframe=None,  # VMAD's protocol (the target's); 50 = official ActivityNet
 )
 

@@ -4,6 +4,7 @@
 Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-B K400 pretraining checkpoint, 1600 epochs
 (Google Drive id 1tEhLyskjb755TJ65ptsrafUG2llSwQE1); its MAE decoder is ignored.
 """
+
 from vmae_det.engine import scaled_lr
 
 from .vit_b import BASE_MIN_LR, BATCH, dataloader, lr_multiplier, model, optimizer, train

@@ -6,6 +6,7 @@ test batches of 3).
 Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-H K400 pretrain + fine-tune checkpoint
 (Google Drive id 104ouJZxSVPSAm0LwJXd6IzjdA_RGLqZi).
 """
+
 from .vit_l import dataloader, lr_multiplier, model, optimizer, train
 
 TARGET_MAP = 39.5

@@ -5,6 +5,7 @@ layer decay 0.8, 20 epochs); only the checkpoint differs.
 Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-H K400 pretraining checkpoint
 (Google Drive id 1AJQR1Rsi2N1pDn9tLyJ8DQrUREiBA1bO).
 """
+
 from .vit_h import dataloader, lr_multiplier, model, optimizer, train
 
 TARGET_MAP = 36.5

@@ -5,6 +5,7 @@ layer decay 0.8, 20 epochs (5 warm-up) and activation checkpointing.
 Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-L K400 pretrain + fine-tune checkpoint
 (Google Drive id 1jX1CiqxSkCfc94y8FRW1YGHy-GNvHCuD).
 """
+
 from .vit_b import ITERS_PER_EPOCH, WARMUP_EPOCHS, dataloader, lr_multiplier, model, optimizer, train
 
 TARGET_MAP = 37.0

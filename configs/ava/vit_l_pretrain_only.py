@@ -5,6 +5,7 @@ decay 0.75 and 30 epochs (5 warm-up).
 Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-L K400 pretraining checkpoint
 (Google Drive id 1qLOXWb_MGEvaI7tvuAe94CV7S2HXRwT3).
 """
+
 from vmae_det.engine import scaled_lr
 
 from .vit_b import BASE_MIN_LR, BATCH, ITERS_PER_EPOCH, WARMUP_EPOCHS

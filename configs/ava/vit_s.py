@@ -5,6 +5,7 @@ layer decay 0.6 and 8 clips per GPU on 16 GPUs (batch 128, test batches of 12).
 Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-S K400 pretrain + fine-tune checkpoint
 (Google Drive id 1ygjLRm1kvs9mwGsP3lLxUExhRo6TWnrx), or a VMAD ViT-S AVA checkpoint for --eval-only.
 """
+
 from .vit_b import dataloader, lr_multiplier, model, optimizer, train
 
 TARGET_MAP = 28.4

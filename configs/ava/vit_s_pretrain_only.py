@@ -4,6 +4,7 @@
 Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-S K400 pretraining checkpoint
 (Google Drive id 1nU-H1u3eJ-VuyCveU7v-WIOcAVxs5Hww).
 """
+
 from vmae_det.engine import scaled_lr
 
 from .vit_b import BASE_MIN_LR, BATCH

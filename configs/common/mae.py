@@ -5,6 +5,7 @@ loss as the ``--eval-only`` result.
     from ..common.mae import mae_eval_only as _mae_eval_only, mae_hooks as _mae_hooks  # "_": not config sections
     train.update(hooks=_mae_hooks, eval_only=_mae_eval_only)
 """
+
 from detectron2.config import LazyCall as L
 
 from vmae_det.engine.hooks import SkipCounterHook
@@ -14,7 +15,8 @@ from vmae_det.engine.mae_visualization import mae_reconstruction_hook
 mae_hooks = [
     # reconstruction_<iter>.png every train.vis_period iterations (0: at every checkpoint) and at the end
     L(mae_reconstruction_hook)(
-        output_dir="${train.output_dir}", vis_period="${train.vis_period}",
+        output_dir="${train.output_dir}",
+        vis_period="${train.vis_period}",
         checkpoint_period="${train.checkpointer.period}",
     ),
     # the skipped_videos metric (undecodable or missing videos) and the total at the end

@@ -2,6 +2,7 @@
 
 The engine sets ``optimizer.model`` before instantiating.
 """
+
 from detectron2.config import LazyCall as L
 
 from vmae_det.engine import build_adamw

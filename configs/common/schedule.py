@@ -1,4 +1,5 @@
 """LR multiplier over training progress: linear warmup then cosine to a floor (VideoMAE recipes)."""
+
 from detectron2.config import LazyCall as L
 
 from vmae_det.engine import cosine_with_warmup

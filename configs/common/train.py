@@ -3,6 +3,7 @@
 Configs start from ``train = dict(...)`` of only the keys they change (missing keys take these
 defaults; unknown keys are an error): see ``vmae_det/engine/defaults.py``.
 """
+
 import copy
 
 from vmae_det.engine.defaults import TRAIN_DEFAULTS

@@ -7,6 +7,7 @@ warmup, lr scaled by batch/256), scaled down: 8 frames at stride 2, 64 px, 8 px 
 decoder, raw-pixel targets (see the comment at ``norm_pix_loss``). Measured on 2 CPU cores: 200
 iterations in ~25 s, loss_mae 0.27 (iter 20) -> 0.005 (iter 200).
 """
+
 from detectron2.config import LazyCall as L
 from detectron2.data import build_detection_train_loader, get_detection_dataset_dicts
 from omegaconf import OmegaConf
@@ -15,7 +16,8 @@ from vmae_det.data.video_dataset import MAEClipMapper
 from vmae_det.engine import scaled_lr
 from vmae_det.modeling import build_videomae
 
-from ..common.mae import mae_eval_only as _mae_eval_only, mae_hooks as _mae_hooks
+from ..common.mae import mae_eval_only as _mae_eval_only
+from ..common.mae import mae_hooks as _mae_hooks
 from ..common.optim import AdamW as optimizer
 from ..common.schedule import cosine_warmup as lr_multiplier
 from ..common.train import train

@@ -22,6 +22,7 @@ Data: the list `kinetics400_train` = $VMAE_DET_DATASETS/kinetics400/train.csv ("
 relative paths resolved against $VMAE_DET_DATASETS/kinetics400), see vmae_det/data/video_dataset.py.
 Launch: python tools/pretrain_mae.py --config-file THIS --num-gpus 8 --num-machines 8 ...
 """
+
 from detectron2.config import LazyCall as L
 from detectron2.data import build_detection_train_loader, get_detection_dataset_dicts
 from omegaconf import OmegaConf
@@ -30,7 +31,8 @@ from vmae_det.data.video_dataset import MAEClipMapper
 from vmae_det.engine import scaled_lr
 from vmae_det.modeling import build_videomae
 
-from ..common.mae import mae_eval_only as _mae_eval_only, mae_hooks as _mae_hooks
+from ..common.mae import mae_eval_only as _mae_eval_only
+from ..common.mae import mae_hooks as _mae_hooks
 from ..common.optim import AdamW as optimizer
 from ..common.schedule import cosine_warmup as lr_multiplier
 from ..common.train import train
@@ -55,9 +57,7 @@ model = L(build_videomae)(
 dataloader = OmegaConf.create()
 dataloader.train = L(build_detection_train_loader)(
     dataset=L(get_detection_dataset_dicts)(names="kinetics400_train", filter_empty=False),
-    mapper=L(MAEClipMapper)(
-        num_frames=16, sampling_rate=4, input_size=224, scales=(1.0, 0.875, 0.75, 0.66), flip=True
-    ),
+    mapper=L(MAEClipMapper)(num_frames=16, sampling_rate=4, input_size=224, scales=(1.0, 0.875, 0.75, 0.66), flip=True),
     total_batch_size=_TOTAL_BATCH,
     num_workers=10,  # per GPU, as the official script
     aspect_ratio_grouping=False,

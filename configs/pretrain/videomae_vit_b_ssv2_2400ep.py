@@ -10,8 +10,15 @@ to right'). 168,913 training videos.
 Everything as videomae_vit_b_ssv2_800ep.py except the number of epochs.
 """
 
-from .videomae_vit_b_ssv2_800ep import _ITERS_PER_EPOCH, _WARMUP_EPOCHS
-from .videomae_vit_b_ssv2_800ep import dataloader, lr_multiplier, model, optimizer, train
+from .videomae_vit_b_ssv2_800ep import (
+    _ITERS_PER_EPOCH,
+    _WARMUP_EPOCHS,
+    dataloader,
+    lr_multiplier,
+    model,
+    optimizer,
+    train,
+)
 
 _EPOCHS = 2400
 lr_multiplier.warmup_fraction = _WARMUP_EPOCHS / _EPOCHS

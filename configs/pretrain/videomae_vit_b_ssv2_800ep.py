@@ -11,10 +11,10 @@ Shared recipe (optimizer, schedule, masking, loss, data augmentation, epochs -> 
 see videomae_vit_b_k400_800ep.py. This file changes:
 the SSV2 list, stride 2, no flip, 800 epochs.
 """
+
 from vmae_det.engine import scaled_lr
 
-from .videomae_vit_b_k400_800ep import _BASE_LR, _WARMUP_EPOCHS
-from .videomae_vit_b_k400_800ep import dataloader, lr_multiplier, model, optimizer, train
+from .videomae_vit_b_k400_800ep import _BASE_LR, _WARMUP_EPOCHS, dataloader, lr_multiplier, model, optimizer, train
 
 _NUM_TRAIN_VIDEOS = 168_913  # lines of VideoMAE's SSV2 train.csv
 _TOTAL_BATCH = 2048

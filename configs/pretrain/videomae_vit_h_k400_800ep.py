@@ -8,10 +8,19 @@ Shared recipe (optimizer, schedule, masking, loss, data augmentation, epochs -> 
 see videomae_vit_b_k400_800ep.py. This file changes:
 ViT-H/16 (1280-d, 32 blocks, 16 heads; decoder 640-d, 8 heads), decoder depth 12, total batch 1024, 800 epochs.
 """
+
 from vmae_det.engine import scaled_lr
 
-from .videomae_vit_b_k400_800ep import _BASE_LR, _NUM_TRAIN_VIDEOS, _WARMUP_EPOCHS
-from .videomae_vit_b_k400_800ep import dataloader, lr_multiplier, model, optimizer, train
+from .videomae_vit_b_k400_800ep import (
+    _BASE_LR,
+    _NUM_TRAIN_VIDEOS,
+    _WARMUP_EPOCHS,
+    dataloader,
+    lr_multiplier,
+    model,
+    optimizer,
+    train,
+)
 
 _TOTAL_BATCH = 1024
 _EPOCHS = 800

@@ -7,8 +7,15 @@ scripts/kinetics/videomae_vit_small_patch16_224_tubemasking_ratio_0.9_epoch_1600
 Everything as videomae_vit_s_k400_800ep.py except the number of epochs.
 """
 
-from .videomae_vit_s_k400_800ep import _ITERS_PER_EPOCH, _WARMUP_EPOCHS
-from .videomae_vit_s_k400_800ep import dataloader, lr_multiplier, model, optimizer, train
+from .videomae_vit_s_k400_800ep import (
+    _ITERS_PER_EPOCH,
+    _WARMUP_EPOCHS,
+    dataloader,
+    lr_multiplier,
+    model,
+    optimizer,
+    train,
+)
 
 _EPOCHS = 1600
 lr_multiplier.warmup_fraction = _WARMUP_EPOCHS / _EPOCHS

@@ -12,6 +12,7 @@ The official file is executed with two changes made at run time only: the numpy 
 (``int(np.where(...)[0])`` -> ``np.where(...)[0][0]``, see /work/shared/reference-facts.md) and ``videoAP_all``
 returning the three means it prints.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,14 @@ def build_case(seed, n_videos=6, dtype_gt=np.float32, dtype_det=np.float32, ties
                 k = 0  # class 4: ground truth in one video only
             if k:
                 gttubes[v][il] = [_gt_tube(rng, 60, dtype_gt) for _ in range(k)]
-    gt = {"labels": LABELS, "gttubes": gttubes, "nframes": nframes, "train_videos": [[]],
-          "test_videos": [videos], "resolution": {v: (int(H), int(W)) for v in videos}}
+    gt = {
+        "labels": LABELS,
+        "gttubes": gttubes,
+        "nframes": nframes,
+        "train_videos": [[]],
+        "test_videos": [videos],
+        "resolution": {v: (int(H), int(W)) for v in videos},
+    }
     # frame detections: jittered GT boxes (some with a wrong label), random false ones; none in the last video
     rows = []
     for iv, v in enumerate(videos[:-1]):
@@ -73,8 +80,18 @@ def build_case(seed, n_videos=6, dtype_gt=np.float32, dtype_det=np.float32, ties
                             rows.append([iv, r[0], lab, rng.random(), *(b + rng.normal(0, 2, 4))])
         for _ in range(40):
             x, y = rng.uniform(0, W - 30), rng.uniform(0, H - 30)
-            rows.append([iv, int(rng.integers(0, 60)), int(rng.integers(0, 5)), rng.random(),
-                         x, y, min(x + rng.uniform(10, 100), W), min(y + rng.uniform(10, 100), H)])
+            rows.append(
+                [
+                    iv,
+                    int(rng.integers(0, 60)),
+                    int(rng.integers(0, 5)),
+                    rng.random(),
+                    x,
+                    y,
+                    min(x + rng.uniform(10, 100), W),
+                    min(y + rng.uniform(10, 100), H),
+                ]
+            )
     fd = np.array(rows, dtype=dtype_det)
     if ties:
         fd[:, 3] = np.round(fd[:, 3] * 4) / 4
@@ -128,28 +145,54 @@ def build_edge_case():
     f32 = np.float32
     videos = ["e0", "e1", "e2"]
     gttubes = {
-        "e0": {0: [np.array([[5, 0, 0, W, H]], f32),                                  # one frame, whole image
-                   np.array([[k, 10, 10, 50, 50] for k in range(0, 20)], f32)],
-               1: [np.array([[k, 100, 100, 100, 140] for k in range(3, 9)], f32)]},   # zero width
-        "e1": {0: [np.array([[k, W - 40, H - 40, W, H] for k in range(10, 30)], f32)],
-               3: [np.array([[k, 0, 0, 30, 30] for k in range(0, 5)], f32)]},          # no frame detections
+        "e0": {
+            0: [
+                np.array([[5, 0, 0, W, H]], f32),  # one frame, whole image
+                np.array([[k, 10, 10, 50, 50] for k in range(0, 20)], f32),
+            ],
+            1: [np.array([[k, 100, 100, 100, 140] for k in range(3, 9)], f32)],
+        },  # zero width
+        "e1": {
+            0: [np.array([[k, W - 40, H - 40, W, H] for k in range(10, 30)], f32)],
+            3: [np.array([[k, 0, 0, 30, 30] for k in range(0, 5)], f32)],
+        },  # no frame detections
         "e2": {},
     }
-    gt = {"labels": LABELS, "gttubes": gttubes, "nframes": {v: 40 for v in videos}, "train_videos": [[]],
-          "test_videos": [videos], "resolution": {v: (int(H), int(W)) for v in videos}}
-    rows = [[0, 5, 0, 0.9, 0, 0, W, H], [0, 5, 0, 0.9, 0, 0, W, H],                    # duplicates, equal scores
-            [0, 5, 0, 0.9, 10, 10, 50, 50], [0, 3, 1, 0.5, 100, 100, 100, 140],       # zero-area match: nan
-            [0, 25, 0, 0.7, 10, 10, 50, 50],                                           # frame without GT
-            [1, 12, 0, 0.9, W - 41, H - 41, W, H], [1, 12, 0, 0.8, W - 40, H - 40, W, H],
-            [2, 0, 0, 0.95, 0, 0, 10, 10], [1, 2, 4, 0.3, 0, 0, 10, 10]]
+    gt = {
+        "labels": LABELS,
+        "gttubes": gttubes,
+        "nframes": {v: 40 for v in videos},
+        "train_videos": [[]],
+        "test_videos": [videos],
+        "resolution": {v: (int(H), int(W)) for v in videos},
+    }
+    rows = [
+        [0, 5, 0, 0.9, 0, 0, W, H],
+        [0, 5, 0, 0.9, 0, 0, W, H],  # duplicates, equal scores
+        [0, 5, 0, 0.9, 10, 10, 50, 50],
+        [0, 3, 1, 0.5, 100, 100, 100, 140],  # zero-area match: nan
+        [0, 25, 0, 0.7, 10, 10, 50, 50],  # frame without GT
+        [1, 12, 0, 0.9, W - 41, H - 41, W, H],
+        [1, 12, 0, 0.8, W - 40, H - 40, W, H],
+        [2, 0, 0, 0.95, 0, 0, 10, 10],
+        [1, 2, 4, 0.3, 0, 0, 10, 10],
+    ]
     fd = np.array(rows, dtype=np.float64)
     one = lambda f, b: np.array([[f, *b, 1.0]], f32)
-    vd = {0: [("e0", 0.9, one(5, [0, 0, W, H])), ("e0", 0.9, one(5, [0, 0, W, H])),
-              ("e0", 0.8, np.array([[k, 10, 10, 50, 50, 1] for k in range(0, 40)], f32)),   # longer than GT
-              ("e1", 0.7, np.array([[k, W - 40, H - 40, W, H, 1] for k in range(15, 20)], f32)),  # shorter
-              ("e2", 0.6, one(0, [0, 0, 5, 5]))],
-          1: [("e0", 0.5, np.array([[k, 100, 100, 100, 140, 1] for k in range(3, 9)], f32))],
-          2: [], 3: [], 4: [("e0", 0.1, one(1, [0, 0, 1, 1]))], 5: [("e1", 0.4, one(3, [0, 0, 1, 1]))]}
+    vd = {
+        0: [
+            ("e0", 0.9, one(5, [0, 0, W, H])),
+            ("e0", 0.9, one(5, [0, 0, W, H])),
+            ("e0", 0.8, np.array([[k, 10, 10, 50, 50, 1] for k in range(0, 40)], f32)),  # longer than GT
+            ("e1", 0.7, np.array([[k, W - 40, H - 40, W, H, 1] for k in range(15, 20)], f32)),  # shorter
+            ("e2", 0.6, one(0, [0, 0, 5, 5])),
+        ],
+        1: [("e0", 0.5, np.array([[k, 100, 100, 100, 140, 1] for k in range(3, 9)], f32))],
+        2: [],
+        3: [],
+        4: [("e0", 0.1, one(1, [0, 0, 1, 1]))],
+        5: [("e1", 0.4, one(3, [0, 0, 1, 1]))],
+    }
     return gt, fd, vd
 
 
@@ -186,7 +229,7 @@ def _class_aps(off, fn, *args):
     off["ap_calls"].clear()
     mean = float(fn(*args))
     calls = list(off["ap_calls"])
-    return mean, calls[:len(calls) // 2]
+    return mean, calls[: len(calls) // 2]
 
 
 def main():
@@ -205,12 +248,18 @@ def main():
             with contextlib.redirect_stdout(io.StringIO()):
                 for t in FRAME_THRS:
                     res[f"frameAP@{t!r}"], res[f"frameAP_classes@{t!r}"] = _class_aps(
-                        off, off["frameAP"], g, f, t, False)
+                        off, off["frameAP"], g, f, t, False
+                    )
                 for t in VIDEO_THRS:
                     res[f"videoAP@{t!r}"], res[f"videoAP_classes@{t!r}"] = _class_aps(
-                        off, off["videoAP"], g, v, t, False)
+                        off, off["videoAP"], g, v, t, False
+                    )
                 low, alla, high = off["videoAP_all"](g, v)
-            res["videoAP_all"] = {"mAP_0.05:0.45": float(low), "mAP_0.10:0.90": float(alla), "mAP_0.50:0.95": float(high)}
+            res["videoAP_all"] = {
+                "mAP_0.05:0.45": float(low),
+                "mAP_0.10:0.90": float(alla),
+                "mAP_0.50:0.95": float(high),
+            }
             out["cases"][name] = res
             print(name, res)
     with open(OUT, "w") as fh:

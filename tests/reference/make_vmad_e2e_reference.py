@@ -24,6 +24,7 @@ Runtime shims, applied here and not in VMAD's files: ``torch._six`` (gone from t
 checkpoint written here), and an empty ``transforms`` module for ``datasets.py``'s
 ``from transforms import *`` (a module its repository does not have).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,14 +36,40 @@ import types
 
 import numpy as np
 import torch
-
 import vmad_reference as R  # tests/vmad_reference.py (on PYTHONPATH)
 
 RUN_SH_ARGS = [  # scripts/ava/videomae_vit_small_k400_pretrain+finetune/run.sh
-    "--model", "vit_small_patch16_224", "--batch_size", "8", "--input_size", "224", "--save_ckpt_freq", "10",
-    "--num_frames", "16", "--sampling_rate", "4", "--opt", "adamw", "--lr", "5e-4", "--layer_decay", "0.6",
-    "--opt_betas", "0.9", "0.999", "--weight_decay", "0.05", "--epochs", "30", "--data_set", "ava",
-    "--drop_path", "0.2", "--val_freq", "10",
+    "--model",
+    "vit_small_patch16_224",
+    "--batch_size",
+    "8",
+    "--input_size",
+    "224",
+    "--save_ckpt_freq",
+    "10",
+    "--num_frames",
+    "16",
+    "--sampling_rate",
+    "4",
+    "--opt",
+    "adamw",
+    "--lr",
+    "5e-4",
+    "--layer_decay",
+    "0.6",
+    "--opt_betas",
+    "0.9",
+    "0.999",
+    "--weight_decay",
+    "0.05",
+    "--epochs",
+    "30",
+    "--data_set",
+    "ava",
+    "--drop_path",
+    "0.2",
+    "--val_freq",
+    "10",
 ]
 TRAIN_SEEDS = (0, 1)
 #: Frames and pixel stride of the stored training clips (enough to catch a wrong crop, flip or colour).
@@ -50,8 +77,15 @@ STORED_FRAMES, PIXEL_STRIDE = (0, 5, 10, 15), 4
 
 
 def shims() -> None:
-    for name, value in (("float", float), ("int", int), ("bool", bool), ("object", object), ("NAN", np.nan),
-                        ("NaN", np.nan), ("Inf", np.inf)):
+    for name, value in (
+        ("float", float),
+        ("int", int),
+        ("bool", bool),
+        ("object", object),
+        ("NAN", np.nan),
+        ("NaN", np.nan),
+        ("Inf", np.inf),
+    ):
         if not hasattr(np, name):
             setattr(np, name, value)
     six = types.ModuleType("torch._six")
@@ -84,18 +118,38 @@ def write_checkpoint(out_dir: str) -> str:
 
     os.makedirs(out_dir, exist_ok=True)
     args, _ = vmad_args(["--output_dir", out_dir, "--log_dir", out_dir, "--device", "cpu"])
-    model = create_model(args.model, pretrained=False, num_classes=args.nb_classes,
-                         all_frames=args.num_frames * args.num_segments, tubelet_size=args.tubelet_size,
-                         drop_rate=args.drop, drop_path_rate=args.drop_path, attn_drop_rate=args.attn_drop_rate,
-                         drop_block_rate=None, use_checkpoint=args.use_checkpoint,
-                         use_mean_pooling=args.use_mean_pooling, init_scale=args.init_scale)
+    model = create_model(
+        args.model,
+        pretrained=False,
+        num_classes=args.nb_classes,
+        all_frames=args.num_frames * args.num_segments,
+        tubelet_size=args.tubelet_size,
+        drop_rate=args.drop,
+        drop_path_rate=args.drop_path,
+        attn_drop_rate=args.attn_drop_rate,
+        drop_block_rate=None,
+        use_checkpoint=args.use_checkpoint,
+        use_mean_pooling=args.use_mean_pooling,
+        init_scale=args.init_scale,
+    )
     model.load_state_dict(R.vmad_state_dict(), strict=True)
     n = model.get_num_layers()
     assigner = LayerDecayValueAssigner(list(args.layer_decay ** (n + 1 - i) for i in range(n + 2)))
-    optimizer = create_optimizer(args, model, skip_list=model.no_weight_decay(),
-                                 get_num_layer=assigner.get_layer_id, get_layer_scale=assigner.get_scale)
-    utils.save_model(args=args, epoch=29, model=model, model_without_ddp=model, optimizer=optimizer,
-                     loss_scaler=utils.NativeScalerWithGradNormCount())
+    optimizer = create_optimizer(
+        args,
+        model,
+        skip_list=model.no_weight_decay(),
+        get_num_layer=assigner.get_layer_id,
+        get_layer_scale=assigner.get_scale,
+    )
+    utils.save_model(
+        args=args,
+        epoch=29,
+        model=model,
+        model_without_ddp=model,
+        optimizer=optimizer,
+        loss_scaler=utils.NativeScalerWithGradNormCount(),
+    )
     return os.path.join(out_dir, "checkpoint-29.pth")
 
 
@@ -114,8 +168,21 @@ def run_test_path(ckpt: str, out_dir: str) -> dict:
 
     eff.do_ava_evaluation = capture
     os.makedirs(out_dir, exist_ok=True)
-    args, ds_init = vmad_args(["--output_dir", out_dir, "--log_dir", out_dir, "--device", "cpu", "--eval",
-                               "--resume", ckpt, "--num_workers", "0"])
+    args, ds_init = vmad_args(
+        [
+            "--output_dir",
+            out_dir,
+            "--log_dir",
+            out_dir,
+            "--device",
+            "cpu",
+            "--eval",
+            "--resume",
+            ckpt,
+            "--num_workers",
+            "0",
+        ]
+    )
     try:
         rcf.main(args, ds_init)
     except SystemExit as e:  # main() ends --eval with exit(0)
@@ -128,8 +195,9 @@ def run_test_path(ckpt: str, out_dir: str) -> dict:
 
 
 def training_samples() -> dict:
-    import datasets as vmad_datasets
     from data.transforms import TransformsCfg, build_transforms
+
+    import datasets as vmad_datasets
 
     ds = vmad_datasets.build_ava_dataset(True, build_transforms(is_train=True))
     mean = torch.tensor(TransformsCfg.PIXEL_MEAN).view(3, 1, 1, 1)
@@ -164,8 +232,12 @@ def main() -> None:
         paths_catalog.DatasetCatalog.DATA_DIR = tmp
         ckpt = write_checkpoint(os.path.join(tmp, "ckpt"))
         raw = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own file, written just now
-        layout = {"keys": sorted(raw), "args_type": type(raw["args"]).__name__, "epoch": raw["epoch"],
-                  "model_keys": sorted(raw["model"])}
+        layout = {
+            "keys": sorted(raw),
+            "args_type": type(raw["args"]).__name__,
+            "epoch": raw["epoch"],
+            "model_keys": sorted(raw["model"]),
+        }
         assert all(torch.equal(raw["model"][k], v) for k, v in R.vmad_state_dict().items())
         result = run_test_path(ckpt, os.path.join(tmp, "out"))
         train = training_samples()
@@ -177,15 +249,23 @@ def main() -> None:
         assert (ids == np.arange(1, 81)).all()
         boxes = np.asarray(r["boxes"], np.float64).reshape(n, 80, 4)
         assert (boxes == boxes[:, :1]).all()
-        detections[key] = {"boxes": torch.as_tensor(boxes[:, 0]),
-                           "scores": torch.as_tensor(np.asarray(r["scores"], np.float64).reshape(n, 80))}
+        detections[key] = {
+            "boxes": torch.as_tensor(boxes[:, 0]),
+            "scores": torch.as_tensor(np.asarray(r["scores"], np.float64).reshape(n, 80)),
+        }
     rows = result["csv"].splitlines()
     assert len(rows) == sum(80 * len(d["boxes"]) for d in detections.values())
     metrics = {k: float(v) for k, v in result["metrics"].items()}
-    out = {"checkpoint_layout": layout, "keyframes": [f"{k['movie']},{k['timestamp']}" for k in result["keyframes"]],
-           "detections": detections, "csv_head": rows[:3], "metrics": metrics,
-           "mAP": metrics["PascalBoxes_Precision/mAP@0.5IOU"], "train": train,
-           "train_stored": {"frames": list(STORED_FRAMES), "stride": PIXEL_STRIDE}}
+    out = {
+        "checkpoint_layout": layout,
+        "keyframes": [f"{k['movie']},{k['timestamp']}" for k in result["keyframes"]],
+        "detections": detections,
+        "csv_head": rows[:3],
+        "metrics": metrics,
+        "mAP": metrics["PascalBoxes_Precision/mAP@0.5IOU"],
+        "train": train,
+        "train_stored": {"frames": list(STORED_FRAMES), "stride": PIXEL_STRIDE},
+    }
     torch.save(out, args.out)
     print("keyframes", len(out["keyframes"]), "mAP", out["mAP"], "wrote", args.out)
 

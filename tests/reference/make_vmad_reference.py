@@ -37,6 +37,7 @@ With ``--recipes-out`` it also writes the AVA recipes of VMAD's ``scripts/ava/*/
 values, GPUs = 8 x nnodes) and the mAP its ``MODEL_ZOO.md`` lists for each script, as JSON, the oracle of
 ``tests/test_config.py``; options a script does not pass take ``run_class_finetuning.py``'s defaults.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,9 +46,7 @@ import random
 
 import numpy as np
 import torch
-
 import vmad_reference as R  # tests/vmad_reference.py (on PYTHONPATH)
-
 
 PIXEL_FRAMES = [0, 5, 10, 15]  # first and last frame of the 16 and two between
 PIXEL_STRIDE = 4  # every 4th row and column: 1/64 of a clip's pixels
@@ -187,8 +186,12 @@ def main() -> None:
         return clip, target, randoms
 
     clip, target, _ = run([T.Resize(256, 464)], raw[:16])
-    out["test_transform"] = {"shape": list(clip.shape), "sha256": sha(clip), "boxes": target.bbox.clone(),
-                             **pixel_sample(clip)}
+    out["test_transform"] = {
+        "shape": list(clip.shape),
+        "sha256": sha(clip),
+        "boxes": target.bbox.clone(),
+        **pixel_sample(clip),
+    }
     for seed in (0, 1, 2, 3):
         random.seed(seed)
         crop = T.RandomClip(True)
@@ -196,12 +199,21 @@ def main() -> None:
         clip, target, randoms = run([T.Resize(256, 464), crop, jitter, T.RandomHorizontalFlip(0.5)], raw[:16])
         h2, w2 = 256, int(256 * rw / rh)
         out["train_transform"][seed] = {
-            "shape": list(clip.shape), "sha256": sha(clip), "boxes": target.bbox.clone(),
+            "shape": list(clip.shape),
+            "sha256": sha(clip),
+            "boxes": target.bbox.clone(),
             "crop_xy": [int(crop.tl_x * (w2 - 224)), int(crop.tl_y * (h2 - 224))],
-            "flipped": bool(randoms["Flip"] < 0.5), "hsv_shift": jitter.shifts, **pixel_sample(clip),
+            "flipped": bool(randoms["Flip"] < 0.5),
+            "hsv_shift": jitter.shifts,
+            **pixel_sample(clip),
         }
-        print("train seed", seed, out["train_transform"][seed]["crop_xy"], out["train_transform"][seed]["flipped"],
-              jitter.shifts)
+        print(
+            "train seed",
+            seed,
+            out["train_transform"][seed]["crop_xy"],
+            out["train_transform"][seed]["flipped"],
+            jitter.shifts,
+        )
     torch.save(out, args.out)
     print("wrote", args.out)
 

@@ -4,7 +4,7 @@ Importing this package registers the built-in AVA datasets (``ava_v2.2_*``, ``av
 ``ava_tiny_*``) and pretraining video lists (``tiny_ava_videos``, ``kinetics400_train``, ``ssv2_train``)
 in detectron2's catalogs, rooted at ``$VMAE_DET_DATASETS`` (default ``datasets``).
 """
-from .. import compat as _compat  # noqa: F401  (detectron2 shims before detectron2 is imported)
+
 from . import transforms, video_dataset  # video_dataset registers the pretraining video lists
 from .ava import AVAClipMapper, load_ava_dicts, register_all_ava, register_ava
 from .transforms import apply_augmentations_to_clip

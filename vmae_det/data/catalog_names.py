@@ -1,6 +1,7 @@
 """Dataset names checked against detectron2's catalog before any work: a mistyped name is one clear error,
 not a ``KeyError`` deep in a data loader or a silent fallback (the demo used to label every action
 ``action N`` for ``--dataset nosuchdataset``)."""
+
 from __future__ import annotations
 
 import difflib

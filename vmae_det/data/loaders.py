@@ -1,11 +1,11 @@
 """A batched inference loader: detectron2 v0.6's ``build_detection_test_loader`` is fixed at batch 1,
 which leaves a GPU idle on AVA's 50k validation keyframes."""
+
 from __future__ import annotations
 
 from typing import Callable, List, Optional, Union
 
 import torch.utils.data as torchdata
-
 from detectron2.data import DatasetFromList, MapDataset
 from detectron2.data.build import trivial_batch_collator
 from detectron2.data.samplers import InferenceSampler

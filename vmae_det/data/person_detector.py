@@ -12,7 +12,8 @@ keeping only the COCO "person" class above ``score_threshold``.
 
 For the Faster R-CNNs, ``weights`` is a local file; without it the libraries' own download/cache is used, and a
 failed download (offline) is a :class:`DetectorDownloadError`: one line naming the URL, the tool's weights flag
-(``--weights``; the demo's ``--person-weights``) and the ``hog`` detector. A local file must fit the detector: a missing,
+(``--weights``; the demo's ``--person-weights``) and the ``hog`` detector. A local file must fit the detector: a
+missing,
 corrupt (bad zip checksums, not loadable) or unrelated file (missing tensors, other shapes), or NaN/inf
 weights, raise :class:`DetectorWeightsError` (a ``ValueError``) or ``FileNotFoundError`` naming the file,
 instead of detecting people with random or broken weights. No file is read with ``pickle.load``: ``.pth``
@@ -20,6 +21,7 @@ files go through ``torch.load(weights_only=True)``, detectron2 ``.pkl`` files th
 :mod:`vmae_det.formats.safe_pickle` (numpy arrays only), so a pickle that names code to run (``os.system``,
 ``open``, ...) is refused before any of it runs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,13 +54,15 @@ class DetectorDownloadError(OSError):
     ``OSError``, so the tools end with one ``error:`` line (exit code 2). The message names the URL, the
     tool's flag for a local weights file and the ``hog`` detector (:meth:`for_flags`)."""
 
-    def __init__(self, what: str, url: str, reason: str, weights_flag: str = "--weights",
-                 detector_flag: str = "--detector") -> None:
+    def __init__(
+        self, what: str, url: str, reason: str, weights_flag: str = "--weights", detector_flag: str = "--detector"
+    ) -> None:
         self.what, self.url, self.reason = what, url, reason
         self.weights_flag, self.detector_flag = weights_flag, detector_flag
         super().__init__(
             f"could not get the {what} ({reason}); is this machine offline? Download {url} elsewhere and pass "
-            f"{weights_flag} PATH, or use {detector_flag} hog (nothing to download; docs/person_detectors.md)")
+            f"{weights_flag} PATH, or use {detector_flag} hog (nothing to download; docs/person_detectors.md)"
+        )
 
     def for_flags(self, weights_flag: str, detector_flag: str) -> "DetectorDownloadError":
         """The same error naming another tool's flags (the demo's ``--person-weights``, ``--person-detector``)."""
@@ -95,21 +99,30 @@ def _check_weights_file(path: str) -> None:
 def _unreadable(path: str, err: Exception) -> DetectorWeightsError:
     text = str(err)
     if "Weights only load failed" in text:  # keep torch's reason, not its advice to load with weights_only=False
-        m = (re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
-             or re.search(r"(Trying to load unsupported GLOBAL[^\n]*)", text))
-        text = "refused by torch.load(weights_only=True): " + (m.group(1).split(". Please use")[0] if m else
-                                                               "not a weights-only checkpoint")
+        m = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S) or re.search(
+            r"(Trying to load unsupported GLOBAL[^\n]*)", text
+        )
+        text = "refused by torch.load(weights_only=True): " + (
+            m.group(1).split(". Please use")[0] if m else "not a weights-only checkpoint"
+        )
     detail = " ".join(text.split())[:300]
-    return DetectorWeightsError(f"{path}: cannot read the person-detector weights ({type(err).__name__}: {detail}); "
-                                "the file is corrupt or not a detector checkpoint")
+    return DetectorWeightsError(
+        f"{path}: cannot read the person-detector weights ({type(err).__name__}: {detail}); "
+        "the file is corrupt or not a detector checkpoint"
+    )
 
 
 def _check_finite(model: torch.nn.Module, path: str) -> None:
-    bad = [k for k, v in model.state_dict().items()
-           if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all())]
+    bad = [
+        k
+        for k, v in model.state_dict().items()
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all())
+    ]
     if bad:
-        raise DetectorWeightsError(f"{path}: {len(bad)} person-detector weight tensor(s) hold NaN/inf values "
-                                   f"({_some(bad)}); the weights are broken")
+        raise DetectorWeightsError(
+            f"{path}: {len(bad)} person-detector weight tensor(s) hold NaN/inf values "
+            f"({_some(bad)}); the weights are broken"
+        )
 
 
 def _load_state_dict(path: str) -> dict:
@@ -144,8 +157,9 @@ def _read_detectron2_checkpoint(path: str) -> dict:
         except Exception as e:
             raise _unreadable(path, e) from e
         if not isinstance(data, dict):
-            raise DetectorWeightsError(f"{path}: not a detectron2 checkpoint (the pickle holds a "
-                                       f"{type(data).__name__}, not a dict of weights)")
+            raise DetectorWeightsError(
+                f"{path}: not a detectron2 checkpoint (the pickle holds a {type(data).__name__}, not a dict of weights)"
+            )
         if "model" in data and "__author__" in data:  # detectron2 model-zoo format
             logger.info("Reading a file from '%s'", data["__author__"])
             return data
@@ -199,11 +213,18 @@ def _load_detectron2_weights(model: torch.nn.Module, path: str, checkpoint: Opti
         shapes = [f"{k}: file {tuple(a)} vs model {tuple(b)}" for k, a, b in incompatible.incorrect_shapes]
         problems.append(f"{len(shapes)} tensor(s) of another shape: {_some(shapes, 3)}")
     if problems:
-        raise DetectorWeightsError(f"{path}: not weights of this detectron2 detector ("
-                                   + "; ".join(problems) + "); it would detect with random weights")
+        raise DetectorWeightsError(
+            f"{path}: not weights of this detectron2 detector ("
+            + "; ".join(problems)
+            + "); it would detect with random weights"
+        )
     if incompatible is not None and incompatible.unexpected_keys:
-        logger.warning("%s: %d tensor(s) of the file are not used by the detector: %s", path,
-                       len(incompatible.unexpected_keys), _some(incompatible.unexpected_keys))
+        logger.warning(
+            "%s: %d tensor(s) of the file are not used by the detector: %s",
+            path,
+            len(incompatible.unexpected_keys),
+            _some(incompatible.unexpected_keys),
+        )
     _check_finite(model, path)
 
 
@@ -224,13 +245,17 @@ class TorchvisionPersonDetector:
             )
             sd = _load_state_dict(weights)
             own = model.state_dict()
-            shapes = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in sd.items()
-                      if k in own and isinstance(v, torch.Tensor) and tuple(v.shape) != tuple(own[k].shape)]
+            shapes = [
+                f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+                for k, v in sd.items()
+                if k in own and isinstance(v, torch.Tensor) and tuple(v.shape) != tuple(own[k].shape)
+            ]
             missing = [k for k in own if k not in sd]
             unexpected = [k for k in sd if k not in own]
             if missing or unexpected or shapes:
                 raise DetectorWeightsError(
-                    f"{weights}: not a fasterrcnn_resnet50_fpn state dict ({len(missing)} missing: {_some(missing, 3)}; "
+                    f"{weights}: not a fasterrcnn_resnet50_fpn state dict "
+                    f"({len(missing)} missing: {_some(missing, 3)}; "
                     f"{len(unexpected)} unexpected: {_some(unexpected, 3)}; {len(shapes)} of another shape: "
                     f"{_some(shapes, 2)})"
                 )
@@ -239,12 +264,14 @@ class TorchvisionPersonDetector:
         else:
             try:
                 model = fasterrcnn_resnet50_fpn(
-                    weights=FasterRCNN_ResNet50_FPN_Weights.COCO_V1, box_score_thresh=score_threshold,
+                    weights=FasterRCNN_ResNet50_FPN_Weights.COCO_V1,
+                    box_score_thresh=score_threshold,
                     min_size=min_size,
                 )
             except (OSError, RuntimeError) as e:  # URLError is an OSError; a damaged cached file a RuntimeError
-                raise _offline_error("torchvision fasterrcnn_resnet50_fpn COCO weights",
-                                     FasterRCNN_ResNet50_FPN_Weights.COCO_V1.url, e) from e
+                raise _offline_error(
+                    "torchvision fasterrcnn_resnet50_fpn COCO weights", FasterRCNN_ResNet50_FPN_Weights.COCO_V1.url, e
+                ) from e
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
 
@@ -271,9 +298,10 @@ class Detectron2PersonDetector:
         score_threshold: float = 0.7,
         config: str = "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",
     ):
-        import vmae_det  # noqa: F401  (shims)
         from detectron2 import model_zoo
         from detectron2.engine import DefaultPredictor
+
+        import vmae_det  # noqa: F401  (shims)
 
         cfg = model_zoo.get_config(config)
         cfg.MODEL.DEVICE = device
@@ -380,7 +408,10 @@ class HOGPersonDetector:
         if size[0] < 64 or size[1] < 128:  # smaller than the detection window
             return empty
         rects, margins = self.hog.detectMultiScale(
-            img, winStride=self.win_stride, padding=self.padding, scale=self.scale,
+            img,
+            winStride=self.win_stride,
+            padding=self.padding,
+            scale=self.scale,
             groupThreshold=self.group_threshold,
         )
         if len(rects) == 0:
@@ -395,22 +426,30 @@ class HOGPersonDetector:
             boxes, scores = boxes[order], scores[order]
         if self.tighten and len(boxes):
             bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-            boxes = np.stack([boxes[:, 0] + 0.1 * bw, boxes[:, 1] + 0.07 * bh,
-                              boxes[:, 2] - 0.1 * bw, boxes[:, 3] - 0.13 * bh], axis=1)
+            boxes = np.stack(
+                [boxes[:, 0] + 0.1 * bw, boxes[:, 1] + 0.07 * bh, boxes[:, 2] - 0.1 * bw, boxes[:, 3] - 0.13 * bh],
+                axis=1,
+            )
         boxes = np.clip(boxes, 0, np.array([w, h, w, h], np.float32)).astype(np.float32)
         return boxes.reshape(-1, 4), scores.astype(np.float32)
 
 
 def build_person_detector(
-    name: str, weights: Optional[str] = None, device: str = "cpu", score_threshold: float = 0.7,
-    weights_flag: str = "--weights", detector_flag: str = "--detector",
+    name: str,
+    weights: Optional[str] = None,
+    device: str = "cpu",
+    score_threshold: float = 0.7,
+    weights_flag: str = "--weights",
+    detector_flag: str = "--detector",
 ) -> Detector:
     """Build a person detector: ``name`` in :data:`DETECTORS`, ``weights`` a local file or None
     (``"hog"`` takes no weights file: its SVM comes with OpenCV; it runs on the CPU whatever ``device``).
     ``weights_flag`` / ``detector_flag``: the calling tool's flags, named by a :class:`DetectorDownloadError`."""
     if name == "hog":
         if weights:
-            raise ValueError(f"the hog person detector takes no weights file (its SVM ships with OpenCV), got {weights}")
+            raise ValueError(
+                f"the hog person detector takes no weights file (its SVM ships with OpenCV), got {weights}"
+            )
         return HOGPersonDetector(score_threshold=score_threshold)
     try:
         if name == "torchvision":

@@ -11,6 +11,7 @@ A video of the split with neither frames nor a video file, or one that cannot be
 error naming it (proposals that silently miss a video lower its mAP without a word);
 ``skip_bad_videos`` skips such videos instead, each logged and counted in the summary.
 """
+
 from __future__ import annotations
 
 import logging
@@ -86,8 +87,10 @@ def collect_videos(
         raise FileNotFoundError(f"no videos under {where} (split={split})")
     skipped: List[str] = []
     if missing:
-        message = (f"{len(missing)} video(s) of split '{split}' have neither {where}: "
-                   f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+        message = (
+            f"{len(missing)} video(s) of split '{split}' have neither {where}: "
+            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
+        )
         if not skip_bad_videos:
             raise FileNotFoundError(f"{message}; add them, or pass --skip-bad-videos to skip them")
         logger.warning(f"{message}; skipped (--skip-bad-videos)")
@@ -105,8 +108,9 @@ def collect_videos(
             continue
         readable.append((vid, make_source))
     if not readable:
-        raise FileNotFoundError(f"none of the {len(videos) + len(missing)} videos under {where} can be read: "
-                                + "; ".join(skipped))
+        raise FileNotFoundError(
+            f"none of the {len(videos) + len(missing)} videos under {where} can be read: " + "; ".join(skipped)
+        )
     return readable, skipped
 
 

@@ -12,6 +12,7 @@ gives VMAD's pixels (``tests/test_vmad_parity.py``).
 Boxes are float ``[N, 4]`` XYXY in pixels of the frames they are given with; the result is clipped
 to the output frame (dropping degenerate boxes is the caller's decision, see the AVA mapper).
 """
+
 from __future__ import annotations
 
 import random
@@ -73,7 +74,7 @@ def apply_augmentations_to_clip(
     # Sample every random parameter once, on the first frame; then replay on the others.
     tfm = T.AugmentationList(list(augs))(aug_input)
     rest = frames[1:]
-    for t in (tfm.transforms if isinstance(tfm, TransformList) else [tfm]):
+    for t in tfm.transforms if isinstance(tfm, TransformList) else [tfm]:
         rest = _apply_to_frames(t, rest)
     out = np.concatenate([aug_input.image[None], rest]) if len(rest) else aug_input.image[None]
     out_boxes = None
@@ -82,7 +83,7 @@ def apply_augmentations_to_clip(
             out_boxes = clip_boxes_to_image(aug_input.boxes, out.shape[1], out.shape[2])
         else:  # BoxList's rules: the crop clamps to [0, crop size], nothing clamps after a flip
             out_boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-            for t in (tfm.transforms if isinstance(tfm, TransformList) else [tfm]):
+            for t in tfm.transforms if isinstance(tfm, TransformList) else [tfm]:
                 out_boxes = t.apply_box(out_boxes)
                 if isinstance(t, T.CropTransform):
                     out_boxes = clip_boxes_to_image(out_boxes, t.h, t.w)
@@ -97,7 +98,7 @@ def _apply_to_frames(t: Transform, frames: np.ndarray) -> np.ndarray:
     if len(frames) == 0 or isinstance(t, NoOpTransform):
         return frames
     if isinstance(t, T.CropTransform):
-        return frames[:, t.y0:t.y0 + t.h, t.x0:t.x0 + t.w]
+        return frames[:, t.y0 : t.y0 + t.h, t.x0 : t.x0 + t.w]
     if isinstance(t, T.HFlipTransform):
         return frames[:, :, ::-1]
     if isinstance(t, HSVJitterTransform):
@@ -176,9 +177,7 @@ class MultiScaleCrop(T.Augmentation):
         # Snap near-output sizes to the output size (avoids a useless 1-2 px resize).
         hs = [out_h if abs(s - out_h) < 3 else s for s in sizes]
         ws = [out_w if abs(s - out_w) < 3 else s for s in sizes]
-        pairs = [
-            (ch, cw) for i, ch in enumerate(hs) for j, cw in enumerate(ws) if abs(i - j) <= self.max_distort
-        ]
+        pairs = [(ch, cw) for i, ch in enumerate(hs) for j, cw in enumerate(ws) if abs(i - j) <= self.max_distort]
         ch, cw = random.choice(pairs)
         return min(max(ch, 1), h), min(max(cw, 1), w)
 
@@ -197,9 +196,7 @@ class MultiScaleCrop(T.Augmentation):
         ch, cw = self._crop_size(h, w)
         y0, x0 = self._offset(h, w, ch, cw)
         out_h, out_w = self.size
-        return TransformList(
-            [T.CropTransform(x0, y0, cw, ch), T.ResizeTransform(ch, cw, out_h, out_w, self.interp)]
-        )
+        return TransformList([T.CropTransform(x0, y0, cw, ch), T.ResizeTransform(ch, cw, out_h, out_w, self.interp)])
 
 
 class CV2ResizeTransform(Transform):
@@ -302,8 +299,9 @@ class HSVJitterTransform(Transform):
             raise ValueError(f"HSV jitter needs RGB uint8 [H, W, 3], got {img.dtype} {img.shape}")
         # VMAD's integer arithmetic ((h + dh + 180) % 180, clip(s + ds), clip(v + dv)) as one lookup table
         v = np.arange(256)
-        lut = np.stack([(v + self.hue + 180) % 180, np.clip(v + self.saturation, 0, 255),
-                        np.clip(v + self.value, 0, 255)], -1).astype(np.uint8)[None]
+        lut = np.stack(
+            [(v + self.hue + 180) % 180, np.clip(v + self.saturation, 0, 255), np.clip(v + self.value, 0, 255)], -1
+        ).astype(np.uint8)[None]
         return cv2.cvtColor(cv2.LUT(cv2.cvtColor(img, cv2.COLOR_RGB2HSV), lut), cv2.COLOR_HSV2RGB)
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:

@@ -25,11 +25,12 @@ index) and logs a warning naming the file. :func:`skipped_videos` counts **disti
 fails again each epoch). Both live in shared memory, so the default forked data-loader workers
 add to the main process's counts.
 """
+
 from __future__ import annotations
 
 import codecs
-import ctypes
 import csv
+import ctypes
 import hashlib
 import io
 import logging
@@ -39,12 +40,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-
-from .. import compat  # noqa: F401  (before detectron2)
-from ..constants import VIDEO_EXTENSIONS
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
+from ..constants import VIDEO_EXTENSIONS
 from .transforms import MultiScaleCrop, apply_augmentations_to_clip
 from .video_io import VideoDecodeError, open_video
 
@@ -91,8 +90,10 @@ def _not_text(list_path: str, data: bytes, error: UnicodeDecodeError) -> ValueEr
     """The error for a list file that is not UTF-8 text (a video, by its content): its line and byte."""
     lineno = data.count(b"\n", 0, error.start) + 1
     column = error.start - (data.rfind(b"\n", 0, error.start) + 1)
-    return ValueError(f"{list_path}:{lineno}: not a text list file (byte {column} of line {lineno} is not UTF-8); a "
-                      "folder of videos or a list file ('path [label]' per line) is expected: is it a video?")
+    return ValueError(
+        f"{list_path}:{lineno}: not a text list file (byte {column} of line {lineno} is not UTF-8); a "
+        "folder of videos or a list file ('path [label]' per line) is expected: is it a video?"
+    )
 
 
 def _check_text(list_path: str, size: int = 1 << 16) -> None:
@@ -120,9 +121,7 @@ def _read_list_file(list_path: str, root: str) -> List[Dict[str, Any]]:
                 continue
             fields = _parse_list_line(line)
             if len(fields) not in (1, 2) or not fields[0]:
-                raise ValueError(
-                    f"{list_path}:{lineno}: expected 'path [label]', got {len(fields)} fields: {line!r}"
-                )
+                raise ValueError(f"{list_path}:{lineno}: expected 'path [label]', got {len(fields)} fields: {line!r}")
             label = -1
             if len(fields) == 2:
                 try:
@@ -216,7 +215,8 @@ def check_video_list(records: List[Dict[str, Any]], source: str, max_tries: int 
         raise ValueError(
             f"none of the {len(tried)} videos tried from '{source}' decodes"
             f"{f' (the other {more} were not tried)' if more else ''}; is every video of this list bad? "
-            + "; ".join(tried[:5]) + (f"; ... (+{len(tried) - 5})" if len(tried) > 5 else "")
+            + "; ".join(tried[:5])
+            + (f"; ... (+{len(tried) - 5})" if len(tried) > 5 else "")
         )
     return existing
 
@@ -365,7 +365,10 @@ def _count_skip(path: str, reason: str) -> None:
     if new:
         logger.warning(
             "Skipping video '%s' (%s); %d distinct video file(s) skipped so far (%d failed reads)",
-            path, reason, files, events,
+            path,
+            reason,
+            files,
+            events,
         )
     else:
         logger.info("Skipping video '%s' again (%s); %d distinct file(s), %d failed reads", path, reason, files, events)

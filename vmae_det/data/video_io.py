@@ -50,6 +50,7 @@ SlowFast/VideoMAE clamp clip indices at the video ends). A reader holds its open
 64 files opened in the process (keyed by path, size and modification time), so a data loader that
 reopens a long video for every clip does not demux it every time.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -65,8 +66,17 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["VideoDecodeError", "VideoReader", "VideoProbe", "probe_video", "open_video", "BACKENDS", "FrameClock",
-           "CHUNK_TIME_FORMATS", "stream_rate"]
+__all__ = [
+    "VideoDecodeError",
+    "VideoReader",
+    "VideoProbe",
+    "probe_video",
+    "open_video",
+    "BACKENDS",
+    "FrameClock",
+    "CHUNK_TIME_FORMATS",
+    "stream_rate",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -6,26 +6,43 @@ Entry points: :func:`run_demo` (Python API), ``tools/demo.py`` (command line), a
 Names are imported on first use (PEP 562), so ``tools/demo.py`` can check its arguments with
 :mod:`.arguments` before torch and detectron2 are loaded.
 """
+
 from __future__ import annotations
 
 import importlib
 
 _EXPORTS = {
-    "check_demo_arguments": "arguments", "DemoArgumentError": "arguments",
+    "check_demo_arguments": "arguments",
+    "DemoArgumentError": "arguments",
     "KeyframeSchedule": "keyframes",
     "action_names": "labels",
-    "DetectionWriter": "outputs", "KeyframeDetections": "outputs", "OutputFiles": "outputs",
+    "DetectionWriter": "outputs",
+    "KeyframeDetections": "outputs",
+    "OutputFiles": "outputs",
     "OutputDirError": "outputs",
-    "BoxFileError": "person_boxes", "CsvBoxSource": "person_boxes", "DetectorBoxSource": "person_boxes",
+    "BoxFileError": "person_boxes",
+    "CsvBoxSource": "person_boxes",
+    "DetectorBoxSource": "person_boxes",
     "DemoJsonBoxSource": "person_boxes",
-    "PersonBoxSource": "person_boxes", "build_person_detector": "person_boxes", "BOX_FORMATS": "person_boxes",
-    "ActionPredictor": "predictor", "ClipRequest": "predictor", "DemoConfigError": "predictor",
-    "DemoModelError": "predictor", "MODEL_FPS": "predictor",
-    "VideoTooShortError": "run", "run_demo": "run",
-    "VideoDecodeError": "video_stream", "VideoStreamError": "video_stream", "VideoStreamReader": "video_stream",
-    "VideoStreamWriter": "video_stream", "VideoWriteError": "video_stream",
-    "ActionVisualizer": "visualizer", "BoxLabels": "visualizer",
-    "PersonTracker": "tracking", "count_id_switches": "tracking",
+    "PersonBoxSource": "person_boxes",
+    "build_person_detector": "person_boxes",
+    "BOX_FORMATS": "person_boxes",
+    "ActionPredictor": "predictor",
+    "ClipRequest": "predictor",
+    "DemoConfigError": "predictor",
+    "DemoModelError": "predictor",
+    "MODEL_FPS": "predictor",
+    "VideoTooShortError": "run",
+    "run_demo": "run",
+    "VideoDecodeError": "video_stream",
+    "VideoStreamError": "video_stream",
+    "VideoStreamReader": "video_stream",
+    "VideoStreamWriter": "video_stream",
+    "VideoWriteError": "video_stream",
+    "ActionVisualizer": "visualizer",
+    "BoxLabels": "visualizer",
+    "PersonTracker": "tracking",
+    "count_id_switches": "tracking",
 }
 
 __all__ = sorted(_EXPORTS)

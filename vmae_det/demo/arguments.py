@@ -3,6 +3,7 @@
 Every bad value is a :class:`DemoArgumentError` (a ``ValueError``) naming the setting, its command-line
 flag and the value, raised before any file is opened or model loaded.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,15 @@ def _name(key: str) -> str:
     return f"{key} (--{key.replace('_', '-')})"
 
 
-def _real(key: str, value, *, low: Optional[float] = None, high: Optional[float] = None,
-          low_open: bool = False, what: str = "a number") -> None:
+def _real(
+    key: str,
+    value,
+    *,
+    low: Optional[float] = None,
+    high: Optional[float] = None,
+    low_open: bool = False,
+    what: str = "a number",
+) -> None:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
     if ok and low is not None:
         ok = float(value) > low if low_open else float(value) >= low
@@ -36,12 +44,26 @@ def _int(key: str, value, low: int) -> None:
         raise DemoArgumentError(f"{_name(key)} must be an integer >= {low}, got {value!r}")
 
 
-def check_demo_arguments(*, keyframe_interval=None, time_offset=None, top_k=3, score_threshold=0.0,
-                         draw_threshold=0.0, batch_size=4, person_score_threshold=0.8,
-                         render_min_short_side=360, model_fps=None, boxes_format="auto",
-                         track=True, track_iou=0.3, smooth_window=1,
-                         output_dir: Optional[str] = None, max_seconds=None, max_latency=1.0,
-                         stream_timeout=10.0) -> None:
+def check_demo_arguments(
+    *,
+    keyframe_interval=None,
+    time_offset=None,
+    top_k=3,
+    score_threshold=0.0,
+    draw_threshold=0.0,
+    batch_size=4,
+    person_score_threshold=0.8,
+    render_min_short_side=360,
+    model_fps=None,
+    boxes_format="auto",
+    track=True,
+    track_iou=0.3,
+    smooth_window=1,
+    output_dir: Optional[str] = None,
+    max_seconds=None,
+    max_latency=1.0,
+    stream_timeout=10.0,
+) -> None:
     """Raise :class:`DemoArgumentError` for the first setting out of range (see ``run_demo`` for their meaning)."""
     if keyframe_interval is not None:
         _real("keyframe_interval", keyframe_interval, low=1, what="a finite number of frames >= 1")
@@ -61,8 +83,10 @@ def check_demo_arguments(*, keyframe_interval=None, time_offset=None, top_k=3, s
     _real("track_iou", track_iou, low=0, low_open=True, high=1, what="a number in (0, 1]")
     _int("smooth_window", smooth_window, 1)
     if not track and smooth_window != 1:
-        raise DemoArgumentError(f"{_name('smooth_window')} averages scores along tracks: it needs tracking, "
-                                f"got {smooth_window!r} with track=False (--no-track)")
+        raise DemoArgumentError(
+            f"{_name('smooth_window')} averages scores along tracks: it needs tracking, "
+            f"got {smooth_window!r} with track=False (--no-track)"
+        )
     if max_seconds is not None:
         _real("max_seconds", max_seconds, low=0, low_open=True, what="a finite number of seconds > 0")
     _real("max_latency", max_latency, low=0, low_open=True, what="a finite number of seconds > 0")

@@ -6,6 +6,7 @@ once, as it is decoded, and only the small copy is kept: the same clips bit for 
 (:class:`~.predictor.FrameTransform`). Otherwise (a random test transform) the full frames are kept and
 clips are transformed whole.
 """
+
 from __future__ import annotations
 
 from collections import deque

@@ -6,6 +6,7 @@ The output file is always written; the window is extra. Without a display (no ``
 file output only. In the window, ``q`` or Esc ends the input early, as ``--max-seconds`` does (the
 outputs are finished up to there); so does closing the window.
 """
+
 from __future__ import annotations
 
 import logging

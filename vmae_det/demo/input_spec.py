@@ -13,6 +13,7 @@
 Files go to :class:`~.video_stream.VideoStreamReader` (unchanged); cameras and URLs to
 :class:`~.live_source.LiveStreamReader`.
 """
+
 from __future__ import annotations
 
 import os
@@ -73,11 +74,15 @@ def webcam_device(index: int, platform: Optional[str] = None) -> "tuple[str, str
         if platform.startswith(prefix):
             return pattern.format(index=index), fmt
     if platform.startswith(("win", "cygwin")):
-        raise ValueError(f"camera {index}: DirectShow opens cameras by name, not number: pass "
-                         "--input 'dshow:video=<camera name>' (`ffmpeg -list_devices true -f dshow -i dummy` "
-                         "lists the names)")
-    raise ValueError(f"camera {index}: no capture device is known for platform {platform!r}: pass "
-                     "--input '<ffmpeg device format>:<device>'")
+        raise ValueError(
+            f"camera {index}: DirectShow opens cameras by name, not number: pass "
+            "--input 'dshow:video=<camera name>' (`ffmpeg -list_devices true -f dshow -i dummy` "
+            "lists the names)"
+        )
+    raise ValueError(
+        f"camera {index}: no capture device is known for platform {platform!r}: pass "
+        "--input '<ffmpeg device format>:<device>'"
+    )
 
 
 def parse_input(text: str, platform: Optional[str] = None) -> InputSpec:

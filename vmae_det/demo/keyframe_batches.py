@@ -7,6 +7,7 @@
   batch of up to ``batch_size`` keyframes with people. Results go out in keyframe order, and they do not
   depend on how keyframes were batched.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -30,9 +31,9 @@ class PendingKeyframe:
 
     j: int
     frame: int
-    boxes: np.ndarray       # absolute xyxy in the full-resolution frame
+    boxes: np.ndarray  # absolute xyxy in the full-resolution frame
     box_scores: np.ndarray
-    last_needed: int        # the clip's last frame (before clamping at the end of the video)
+    last_needed: int  # the clip's last frame (before clamping at the end of the video)
 
 
 class KeyframeFinder:
@@ -44,12 +45,13 @@ class KeyframeFinder:
         found: receives every :class:`PendingKeyframe`, in keyframe order.
     """
 
-    def __init__(self, schedule: KeyframeSchedule, persons: PersonBoxSource,
-                 found: Callable[[PendingKeyframe], None]) -> None:
+    def __init__(
+        self, schedule: KeyframeSchedule, persons: PersonBoxSource, found: Callable[[PendingKeyframe], None]
+    ) -> None:
         self.schedule = schedule
         self.persons = persons
         self.found = found
-        self.num_found = 0                       # keyframe j of the next keyframe
+        self.num_found = 0  # keyframe j of the next keyframe
         self.next_frame = schedule.frame_of(0)  # its frame
 
     def push(self, idx: int, frame: np.ndarray) -> None:
@@ -79,9 +81,15 @@ class KeyframeBatcher:
             for a keyframe without people).
     """
 
-    def __init__(self, schedule: KeyframeSchedule, predictor: ActionPredictor, clips: ClipFrameBuffer,
-                 video_id: str, batch_size: int,
-                 scored: Callable[[PendingKeyframe, np.ndarray], None]) -> None:
+    def __init__(
+        self,
+        schedule: KeyframeSchedule,
+        predictor: ActionPredictor,
+        clips: ClipFrameBuffer,
+        video_id: str,
+        batch_size: int,
+        scored: Callable[[PendingKeyframe, np.ndarray], None],
+    ) -> None:
         self.schedule = schedule
         self.predictor = predictor
         self.clips = clips
@@ -129,7 +137,8 @@ class KeyframeBatcher:
         transform = self.clips.transform
         if transform is not None:
             return self.predictor.make_request_from_transformed(
-                frames, transform, p.boxes, p.box_scores, self.video_id, timestamp)
+                frames, transform, p.boxes, p.box_scores, self.video_id, timestamp
+            )
         return self.predictor.make_request(frames, p.boxes, p.box_scores, self.video_id, timestamp)
 
     def run(self) -> None:

@@ -15,6 +15,7 @@ test mapper's ``clip_offset``: VMAD's recipe uses 1 at stride 4), so demo and ev
 frames. At another rate the clip is resampled: model frame ``m`` (same formula) is the video frame
 nearest to its time, ``k + round(m * fps / model_fps)``, clamped the same way.
 """
+
 from __future__ import annotations
 
 import math
@@ -133,4 +134,4 @@ def _finite(x) -> bool:
 
 
 #: Stands for "not known yet" as a video length (clip indices are then clamped at frame 0 only).
-_UNKNOWN_LENGTH = 2 ** 62
+_UNKNOWN_LENGTH = 2**62

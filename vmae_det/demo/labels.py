@@ -1,4 +1,5 @@
 """Action names for drawing: from an AVA label-map ``.pbtxt``, the checkpoint, dataset metadata, or plain ids."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,11 @@ logger = logging.getLogger(__name__)
 
 
 def action_names(
-    num_classes: int, label_map: Optional[str] = None, dataset: Optional[str] = None,
-    checkpoint_names: Optional[Mapping[int, str]] = None, checkpoint: Optional[str] = None,
+    num_classes: int,
+    label_map: Optional[str] = None,
+    dataset: Optional[str] = None,
+    checkpoint_names: Optional[Mapping[int, str]] = None,
+    checkpoint: Optional[str] = None,
     dataset_first: bool = False,
 ) -> Dict[int, str]:
     """Names for action ids ``1..num_classes`` from the first source that has any: the ``label_map`` file,
@@ -43,7 +47,10 @@ def action_names(
         logger.info("action names from %s", source)
     else:
         where = f"; dataset '{dataset}' has none" if dataset else ""
-        logger.warning("no action names: the checkpoint stores none (trained before checkpoints carried them, or "
-                       "not by this project)%s and no label map was given: actions are shown as 'action <id>'; "
-                       "pass --labelmap FILE.pbtxt to name them", where)
+        logger.warning(
+            "no action names: the checkpoint stores none (trained before checkpoints carried them, or "
+            "not by this project)%s and no label map was given: actions are shown as 'action <id>'; "
+            "pass --labelmap FILE.pbtxt to name them",
+            where,
+        )
     return {i: names.get(i, f"action {i}") for i in range(1, num_classes + 1)}

@@ -29,6 +29,7 @@ as it comes, into a queue of at most ``ceil(max_latency * fps)`` frames (at leas
 
 Decoding uses FFmpeg's slice threads only: frame threads delay every frame by one per thread.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -48,8 +49,14 @@ from .input_spec import InputSpec, redact
 from .person_boxes import PersonBoxSource
 from .video_stream import VideoStreamError, VideoStreamReader
 
-__all__ = ["LiveStreamReader", "SkipDroppedKeyframes", "DEFAULT_MAX_LATENCY", "DEFAULT_STREAM_TIMEOUT",
-           "check_video_input", "open_video_input"]
+__all__ = [
+    "LiveStreamReader",
+    "SkipDroppedKeyframes",
+    "DEFAULT_MAX_LATENCY",
+    "DEFAULT_STREAM_TIMEOUT",
+    "check_video_input",
+    "open_video_input",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +76,11 @@ def check_camera(spec: InputSpec) -> None:
     """A ``v4l2`` camera's device file must exist: else :class:`VideoStreamError` naming the cameras there are."""
     if spec.kind == "webcam" and spec.format in ("v4l2", "video4linux2") and not os.path.exists(spec.location):
         found = sorted(p for p in os.listdir("/dev") if p.startswith("video")) if os.path.isdir("/dev") else []
-        raise VideoStreamError(spec.shown, f"no camera: {spec.location} does not exist (cameras here: "
-                                           f"{', '.join('/dev/' + p for p in found) or 'none'})")
+        raise VideoStreamError(
+            spec.shown,
+            f"no camera: {spec.location} does not exist (cameras here: "
+            f"{', '.join('/dev/' + p for p in found) or 'none'})",
+        )
 
 
 def check_video_input(spec: InputSpec) -> None:
@@ -84,9 +94,13 @@ def check_video_input(spec: InputSpec) -> None:
         check_camera(spec)
 
 
-def open_video_input(spec: InputSpec, *, max_latency: float = DEFAULT_MAX_LATENCY,
-                     timeout: float = DEFAULT_STREAM_TIMEOUT,
-                     options: Optional[Dict[str, str]] = None) -> VideoStreamReader:
+def open_video_input(
+    spec: InputSpec,
+    *,
+    max_latency: float = DEFAULT_MAX_LATENCY,
+    timeout: float = DEFAULT_STREAM_TIMEOUT,
+    options: Optional[Dict[str, str]] = None,
+) -> VideoStreamReader:
     """A :class:`VideoStreamReader` for a file, a :class:`LiveStreamReader` for a camera or a URL."""
     if not spec.live:
         return VideoStreamReader(spec.location)
@@ -117,8 +131,14 @@ class LiveStreamReader(VideoStreamReader):
 
     THREAD_TYPE = "SLICE"
 
-    def __init__(self, spec: InputSpec, *, max_latency: float = DEFAULT_MAX_LATENCY,
-                 timeout: float = DEFAULT_STREAM_TIMEOUT, options: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        spec: InputSpec,
+        *,
+        max_latency: float = DEFAULT_MAX_LATENCY,
+        timeout: float = DEFAULT_STREAM_TIMEOUT,
+        options: Optional[Dict[str, str]] = None,
+    ) -> None:
         import av
 
         self.spec = spec
@@ -131,11 +151,15 @@ class LiveStreamReader(VideoStreamReader):
         scheme = spec.location.split("://", 1)[0].lower() if spec.kind == "url" else ""
         opts = {**SCHEME_OPTIONS.get(scheme, {}), **DEVICE_OPTIONS.get(spec.format or "", {}), **(options or {})}
         try:
-            self._container = av.open(spec.location, format=spec.format, options=opts,
-                                      timeout=(self.timeout, self.timeout))
+            self._container = av.open(
+                spec.location, format=spec.format, options=opts, timeout=(self.timeout, self.timeout)
+            )
         except av.error.ExitError as e:  # FFmpeg's interrupt callback: the timeout
-            raise VideoStreamError(self.path, f"no answer within {self.timeout:g} s (--stream-timeout): "
-                                              "nothing is sending there, or not a video stream") from e
+            raise VideoStreamError(
+                self.path,
+                f"no answer within {self.timeout:g} s (--stream-timeout): "
+                "nothing is sending there, or not a video stream",
+            ) from e
         except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as e:
             what = "camera" if spec.kind == "webcam" else "stream"
             raise VideoStreamError(self.path, f"cannot open the {what} ({redact(str(e))})") from e
@@ -169,10 +193,18 @@ class LiveStreamReader(VideoStreamReader):
         self._gaps: Deque[Tuple[float, float]] = deque()  # (t kept before, t kept after) around drops
         self._thread = threading.Thread(target=self._decode_loop, name=f"live-decode {self.path}", daemon=True)
         self._thread.start()
-        logger.info("%s: %s, %dx%d at %.3f fps; %s", self.path, "live" if self.drops else "recorded (has a duration)",
-                    self.width, self.height, self.fps,
-                    f"frames older than {self.queue_size} frames ({self.max_latency:g} s) are dropped when the demo "
-                    "falls behind" if self.drops else "every frame is used")
+        logger.info(
+            "%s: %s, %dx%d at %.3f fps; %s",
+            self.path,
+            "live" if self.drops else "recorded (has a duration)",
+            self.width,
+            self.height,
+            self.fps,
+            f"frames older than {self.queue_size} frames ({self.max_latency:g} s) are dropped when the demo "
+            "falls behind"
+            if self.drops
+            else "every frame is used",
+        )
 
     # ---- decoding thread ----------------------------------------------------------------
     def _decoded_frames(self):
@@ -262,8 +294,12 @@ class LiveStreamReader(VideoStreamReader):
             k, t_prev = k + 1, item.t
         self.stats["decoded"] = self._num_decoded
         if self.stop_reason is None and self.stream_error is not None:
-            logger.warning("%s: the stream stopped after %.2f s (%s); the outputs cover what came",
-                           self.path, float(t_prev), self.stream_error)
+            logger.warning(
+                "%s: the stream stopped after %.2f s (%s); the outputs cover what came",
+                self.path,
+                float(t_prev),
+                self.stream_error,
+            )
 
     def frames(self) -> Iterator[Tuple[int, np.ndarray, object]]:
         """:meth:`VideoStreamReader.frames`, with :attr:`slot_dropped` set for each grid frame and Ctrl-C /
@@ -297,8 +333,11 @@ class LiveStreamReader(VideoStreamReader):
         def handler(signum, frame):
             if self.stop_reason is None:
                 self.stop(signal.Signals(signum).name)
-                logger.warning("%s: %s: stopping; the outputs are finished up to here (again to abort and "
-                               "discard them)", self.path, signal.Signals(signum).name)
+                logger.warning(
+                    "%s: %s: stopping; the outputs are finished up to here (again to abort and discard them)",
+                    self.path,
+                    signal.Signals(signum).name,
+                )
                 return
             old = previous.get(signum)
             if callable(old):
@@ -316,10 +355,15 @@ class LiveStreamReader(VideoStreamReader):
 
     def summary(self) -> Dict:
         """What the demo's summary reports about the live input."""
-        return {"live": self.drops, "live_queue_frames": self.queue_size, "live_max_latency_seconds": self.max_latency,
-                "live_dropped_frames": self.num_dropped, "live_max_frame_age_seconds": round(self.max_frame_age, 3),
-                "live_max_lag_seconds": round(self.max_lag, 3),
-                "stream_error": self.stream_error}
+        return {
+            "live": self.drops,
+            "live_queue_frames": self.queue_size,
+            "live_max_latency_seconds": self.max_latency,
+            "live_dropped_frames": self.num_dropped,
+            "live_max_frame_age_seconds": round(self.max_frame_age, 3),
+            "live_max_lag_seconds": round(self.max_lag, 3),
+            "stream_error": self.stream_error,
+        }
 
     def close(self) -> None:
         """Stop the decoding thread (it closes the container); never waits longer than the read timeout."""
@@ -337,8 +381,9 @@ class LiveStreamReader(VideoStreamReader):
         if thread is not threading.current_thread():
             thread.join(self.timeout + 1.0)
             if thread.is_alive():
-                logger.warning("%s: the decoding thread did not stop within %.0f s; left behind", self.path,
-                               self.timeout + 1.0)
+                logger.warning(
+                    "%s: the decoding thread did not stop within %.0f s; left behind", self.path, self.timeout + 1.0
+                )
 
 
 class SkipDroppedKeyframes(PersonBoxSource):

@@ -12,6 +12,7 @@ clip's own size), as ``AVAActionDetector.inference`` does. RoIAlign maps to ONNX
 ``coordinate_transformation_mode`` ``"output_half_pixel"`` (``aligned=False``, the VMAD default) or
 ``"half_pixel"`` (``aligned=True``); opset >= 16.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,12 +51,17 @@ def _where(model: nn.Module) -> str:
 def check_finite_model(model: nn.Module) -> None:
     """Raise :class:`ExportCheckError` naming the tensors when a parameter or buffer of ``model`` holds NaN/inf:
     an export of it would only ever output NaN."""
-    bad = [name for name, t in list(model.named_parameters()) + list(model.named_buffers())
-           if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all())]
+    bad = [
+        name
+        for name, t in list(model.named_parameters()) + list(model.named_buffers())
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all())
+    ]
     if bad:
         shown = ", ".join(bad[:5]) + (f", ... (+{len(bad) - 5})" if len(bad) > 5 else "")
-        raise ExportCheckError(f"{_where(model)}: {len(bad)} weight tensor(s) hold NaN/inf values ({shown}); "
-                               "refusing to export a model whose every score would be NaN")
+        raise ExportCheckError(
+            f"{_where(model)}: {len(bad)} weight tensor(s) hold NaN/inf values ({shown}); "
+            "refusing to export a model whose every score would be NaN"
+        )
 
 
 class TensorPath(nn.Module):
@@ -82,8 +88,9 @@ def example_inputs(clip_shape: Sequence[int], num_rois: int = 3, seed: int = 0) 
     return clip, torch.cat([batch_index, xy1, xy1 + wh], dim=1)
 
 
-def export_action_detector(model: nn.Module, output_path: str, clip_shape: Sequence[int],
-                           num_rois: int = 3, opset: int = 17) -> str:
+def export_action_detector(
+    model: nn.Module, output_path: str, clip_shape: Sequence[int], num_rois: int = 3, opset: int = 17
+) -> str:
     """Trace ``model.forward_tensors`` at ``clip_shape`` (B, 3, T, H, W) and write ``output_path``.
 
     Uses the TorchScript-based exporter (``dynamo=False``): it needs no extra package and exports
@@ -99,8 +106,13 @@ def export_action_detector(model: nn.Module, output_path: str, clip_shape: Seque
         # freezes; both are expected here (shapes other than B and K are fixed on purpose).
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            wrapper, (clip, rois), output_path, opset_version=opset, dynamo=False,
-            input_names=["clip", "rois"], output_names=["scores"],
+            wrapper,
+            (clip, rois),
+            output_path,
+            opset_version=opset,
+            dynamo=False,
+            input_names=["clip", "rois"],
+            output_names=["scores"],
             dynamic_axes={"clip": {0: "batch"}, "rois": {0: "num_rois"}, "scores": {0: "num_rois"}},
         )
     import onnx
@@ -110,7 +122,9 @@ def export_action_detector(model: nn.Module, output_path: str, clip_shape: Seque
     return output_path
 
 
-def run_onnx(path: str, clip: torch.Tensor, rois: torch.Tensor, providers: Optional[Sequence[str]] = None) -> np.ndarray:
+def run_onnx(
+    path: str, clip: torch.Tensor, rois: torch.Tensor, providers: Optional[Sequence[str]] = None
+) -> np.ndarray:
     """Scores ``[K, C]`` from onnxruntime for ``clip``/``rois``."""
     import onnxruntime as ort
 
@@ -134,6 +148,8 @@ def compare_with_pytorch(model: nn.Module, path: str, clip: torch.Tensor, rois: 
     for name, scores in (("PyTorch", expected), ("onnxruntime", got)):
         bad = int((~np.isfinite(scores)).sum())
         if bad:
-            raise ExportCheckError(f"{path}: {name} gives {bad} NaN/inf score(s) of {scores.size} for "
-                                   f"{_where(model)} on the check inputs; the export is unusable")
+            raise ExportCheckError(
+                f"{path}: {name} gives {bad} NaN/inf score(s) of {scores.size} for "
+                f"{_where(model)} on the check inputs; the export is unusable"
+            )
     return float(np.abs(got - expected).max())

@@ -18,6 +18,7 @@ whole run has succeeded, so an error, Ctrl-C or ``kill -9`` never leaves a compl
 never touches the results of an earlier run. Temporary files of runs that died without cleaning up
 (their process is gone) are removed by the next run into the same folder.
 """
+
 from __future__ import annotations
 
 import glob
@@ -30,8 +31,8 @@ from typing import Dict, Iterable, List, Optional, TextIO
 
 import numpy as np
 
-from vmae_det.formats.ava import format_ava_row
 from vmae_det.formats.atomic import commit_file
+from vmae_det.formats.ava import format_ava_row
 
 __all__ = ["KeyframeDetections", "DetectionWriter", "OutputFiles", "OutputDirError", "check_output_dir"]
 
@@ -99,8 +100,9 @@ class OutputFiles:
             except OSError as e:
                 logger.warning("cannot remove the leftover partial output %s: %s", path, e)
         if removed:
-            logger.warning("%s: removed %d partial output file(s) left by an interrupted earlier run",
-                           self.output_dir, removed)
+            logger.warning(
+                "%s: removed %d partial output file(s) left by an interrupted earlier run", self.output_dir, removed
+            )
         return removed
 
     def commit(self, produced: Iterable[str]) -> Dict[str, str]:
@@ -173,8 +175,15 @@ class DetectionWriter:
         tracks_path: the sidecar CSV of track ids (one row per person box), or ``None``: none written.
     """
 
-    def __init__(self, csv_path: str, json_path: str, video_id: str, score_threshold: float = 0.0,
-                 meta: Optional[Dict] = None, tracks_path: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        csv_path: str,
+        json_path: str,
+        video_id: str,
+        score_threshold: float = 0.0,
+        meta: Optional[Dict] = None,
+        tracks_path: Optional[str] = None,
+    ) -> None:
         self.video_id = video_id
         self.score_threshold = float(score_threshold)
         self.num_rows = 0
@@ -189,8 +198,10 @@ class DetectionWriter:
     def write(self, det: KeyframeDetections) -> None:
         for what, values in (("action scores", det.scores), ("person scores", det.box_scores), ("boxes", det.boxes)):
             if not np.isfinite(np.asarray(values, np.float64)).all():
-                raise ValueError(f"keyframe at {det.time:g} s (frame {det.frame}): non-finite {what}; "
-                                 "nothing is written for this run")
+                raise ValueError(
+                    f"keyframe at {det.time:g} s (frame {det.frame}): non-finite {what}; "
+                    "nothing is written for this run"
+                )
         timestamp = int(round(det.time))
         people: List[Dict] = []
         track_ids = [None] * len(det.boxes) if det.track_ids is None else [int(t) for t in det.track_ids]
@@ -202,8 +213,13 @@ class DetectionWriter:
                 self._csv_file.write(format_ava_row(self.video_id, timestamp, box, int(k) + 1, score) + "\r\n")
                 actions[str(int(k) + 1)] = round(score, 6)
                 self.num_rows += 1
-            people.append({"box": [round(float(v), 6) for v in box],
-                           "person_score": round(float(box_score), 6), "actions": actions})
+            people.append(
+                {
+                    "box": [round(float(v), 6) for v in box],
+                    "person_score": round(float(box_score), 6),
+                    "actions": actions,
+                }
+            )
             if track_id is not None:
                 people[-1]["track_id"] = track_id
                 if self._tracks is not None:

@@ -8,6 +8,7 @@ tools); this module only adapts them. Any callable ``detector(frame_rgb) -> (box
 ``frame_rgb`` uint8 ``[H, W, 3]``, ``boxes`` float32 ``[K, 4]`` absolute xyxy and ``scores`` ``[K]``
 works, which is also how tests plug in fakes.
 """
+
 from __future__ import annotations
 
 import json
@@ -79,8 +80,9 @@ class DetectorBoxSource(PersonBoxSource):
         if not finite.all():
             bad = int((~finite).sum())
             self.nonfinite += bad
-            logger.warning("keyframe %d: skipped %d person box(es) with a non-finite score or coordinate "
-                           "from the detector", j, bad)
+            logger.warning(
+                "keyframe %d: skipped %d person box(es) with a non-finite score or coordinate from the detector", j, bad
+            )
         keep = finite & (scores >= self.score_threshold)
         return boxes[keep], scores[keep]
 
@@ -184,10 +186,21 @@ class CsvBoxSource(PersonBoxSource):
         """This video's rows (``keep`` sees every row), by the AVA CSV reader (its errors name file and line).
         Rows of other videos are checked for their column count and video id only."""
         if not os.path.isfile(self.path):
-            raise FileNotFoundError(f"box CSV '{self.path}' does not exist" if not os.path.exists(self.path)
-                                    else f"box CSV '{self.path}' is not a file")
-        return read_ava_csv(self.path, columns=(6, 7, 8), strip=True, encoding="utf-8-sig",  # a BOM is no id
-                            optional_action=True, optional_score=True, keep_text=True, keep=keep)
+            raise FileNotFoundError(
+                f"box CSV '{self.path}' does not exist"
+                if not os.path.exists(self.path)
+                else f"box CSV '{self.path}' is not a file"
+            )
+        return read_ava_csv(
+            self.path,
+            columns=(6, 7, 8),
+            strip=True,
+            encoding="utf-8-sig",  # a BOM is no id
+            optional_action=True,
+            optional_score=True,
+            keep_text=True,
+            keep=keep,
+        )
 
     def _decide_format(self, seen: dict, box_format: str) -> bool:
         """True for a ground-truth file (column 8 = person id), False for detections (column 8 = score);
@@ -196,9 +209,12 @@ class CsvBoxSource(PersonBoxSource):
             return box_format == "gt"
         gt = bool(seen["rows"]) and seen["all_gt"]
         if gt:
-            logger.info("%s: read as AVA ground truth (every row has an integer action id in column 7 and an "
-                        "integer in column 8, taken as the person id; person score 1.0); pass "
-                        "--boxes-format detections if column 8 holds scores", self.path)
+            logger.info(
+                "%s: read as AVA ground truth (every row has an integer action id in column 7 and an "
+                "integer in column 8, taken as the person id; person score 1.0); pass "
+                "--boxes-format detections if column 8 holds scores",
+                self.path,
+            )
         elif seen["any_8"]:
             logger.info("%s: read as detections (column 8 = person score)", self.path)
         return gt
@@ -221,19 +237,27 @@ class CsvBoxSource(PersonBoxSource):
                 break
         if found is None and (twin is None or not any_8_action):
             return
-        instead = (f"pass the same run's {twin} as --boxes (its person boxes with their person scores)" if twin else
-                   "pass the demo's <name>_actions.json of that run as --boxes (its person boxes with their person "
-                   "scores)")
+        instead = (
+            f"pass the same run's {twin} as --boxes (its person boxes with their person scores)"
+            if twin
+            else "pass the demo's <name>_actions.json of that run as --boxes (its person boxes with their person "
+            "scores)"
+        )
         if found is not None:
             at, scores = found
-            what = (f"the box on this line has rows for action ids {' and '.join(scores)} with scores "
-                    f"{' and '.join(f'{v:g}' for v in scores.values())}, and a person has one score: an "
-                    "action-detections file, like the demo's own <name>_actions.csv")
+            what = (
+                f"the box on this line has rows for action ids {' and '.join(scores)} with scores "
+                f"{' and '.join(f'{v:g}' for v in scores.values())}, and a person has one score: an "
+                "action-detections file, like the demo's own <name>_actions.csv"
+            )
         else:
             at, what = 0, f"the demo's own <name>_actions.csv (its {os.path.basename(twin)} is next to it)"
-        raise rows.error(at, f"column 8 holds action scores, not person scores ({what}); {instead}, or a person-box "
-                             "file (video_id,timestamp,x1,y1,x2,y2,,person_score); --boxes-format detections reads "
-                             "column 8 as the person score anyway")
+        raise rows.error(
+            at,
+            f"column 8 holds action scores, not person scores ({what}); {instead}, or a person-box "
+            "file (video_id,timestamp,x1,y1,x2,y2,,person_score); --boxes-format detections reads "
+            "column 8 as the person score anyway",
+        )
 
     def _parse_rows(self, rows, mine: List[int]) -> List[Tuple[int, float, Tuple[float, ...], float, Optional[int]]]:
         """``(line, time, box, score, person id or None)`` of this video's rows, checked."""
@@ -247,14 +271,20 @@ class CsvBoxSource(PersonBoxSource):
             if self.is_ground_truth:
                 if len(text) == 8:
                     if rows.action_ids[i] == NO_ACTION or not _INT.match(text[7]):
-                        raise rows.error(i, "a ground-truth row needs integer action_id and person_id "
-                                            f"in columns 7-8, got {text[6]!r}, {text[7]!r}")
+                        raise rows.error(
+                            i,
+                            "a ground-truth row needs integer action_id and person_id "
+                            f"in columns 7-8, got {text[6]!r}, {text[7]!r}",
+                        )
                     person = int(text[7])
             elif len(text) == 8 and text[7]:
                 score = float(rows.scores[i])
                 if not 0.0 <= score <= 1.0:
-                    hint = (" (an integer in column 8: is this a ground-truth file with person ids? pass "
-                            "--boxes-format gt)" if _INT.match(text[7]) else "")
+                    hint = (
+                        " (an integer in column 8: is this a ground-truth file with person ids? pass --boxes-format gt)"
+                        if _INT.match(text[7])
+                        else ""
+                    )
                     raise rows.error(i, f"person score {text[7]} is outside [0, 1]{hint}")
             out.append((int(rows.lines[i]), t, tuple(box), score, person))
         return out
@@ -269,7 +299,8 @@ class CsvBoxSource(PersonBoxSource):
             j = schedule.index_of_time(t)
             if j is None:
                 raise BoxFileError(
-                    self.path, line_no,
+                    self.path,
+                    line_no,
                     f"timestamp {t:g} is not a keyframe time (keyframes every {schedule.interval / schedule.fps:g} s "
                     f"from {schedule.time_offset:g} s); match --keyframe-interval/--time-offset to the file",
                 )
@@ -292,8 +323,13 @@ class CsvBoxSource(PersonBoxSource):
             self._lines.setdefault(j, line_no)
         self.boxes_below_threshold = len(below)
         if below:
-            logger.info("%s: skipped %d box row(s) scoring below the person score threshold %g (first: line %s)",
-                        self.path, len(below), self.score_threshold, below[0])
+            logger.info(
+                "%s: skipped %d box row(s) scoring below the person score threshold %g (first: line %s)",
+                self.path,
+                len(below),
+                self.score_threshold,
+                below[0],
+            )
         return self
 
     def boxes_for(self, j: int, frame_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -308,10 +344,18 @@ class CsvBoxSource(PersonBoxSource):
     def finish(self, num_keyframes: int) -> Dict[str, int]:
         # Whatever was not consumed names keyframes past the end of the video.
         for j, line_no in sorted(self._lines.items()):
-            logger.warning("%s:%s: skipped: keyframe %d is past the end of the video (%d keyframes)",
-                           self.path, line_no, j, num_keyframes)
-        counts = {"csv_keyframes_past_end": len(self._lines), "csv_rows_other_videos": self.rows_other_videos,
-                  "csv_boxes_below_threshold": self.boxes_below_threshold}
+            logger.warning(
+                "%s:%s: skipped: keyframe %d is past the end of the video (%d keyframes)",
+                self.path,
+                line_no,
+                j,
+                num_keyframes,
+            )
+        counts = {
+            "csv_keyframes_past_end": len(self._lines),
+            "csv_rows_other_videos": self.rows_other_videos,
+            "csv_boxes_below_threshold": self.boxes_below_threshold,
+        }
         self._boxes.clear()
         self._lines.clear()
         return counts
@@ -350,8 +394,11 @@ class DemoJsonBoxSource(CsvBoxSource):
         self._boxes = {}
         self._lines = {}
         if not os.path.isfile(self.path):
-            raise FileNotFoundError(f"box file '{self.path}' does not exist" if not os.path.exists(self.path)
-                                    else f"box file '{self.path}' is not a file")
+            raise FileNotFoundError(
+                f"box file '{self.path}' does not exist"
+                if not os.path.exists(self.path)
+                else f"box file '{self.path}' is not a file"
+            )
         try:
             with open(self.path, encoding="utf-8") as f:
                 text = f.read()
@@ -359,12 +406,17 @@ class DemoJsonBoxSource(CsvBoxSource):
         except UnicodeDecodeError as e:
             raise BoxFileError(self.path, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from e
         except ValueError as e:  # json.JSONDecodeError
-            raise BoxFileError(self.path, None, f"not JSON ({e}); --boxes takes an AVA CSV or the demo's "
-                                                "<name>_actions.json") from e
+            raise BoxFileError(
+                self.path, None, f"not JSON ({e}); --boxes takes an AVA CSV or the demo's <name>_actions.json"
+            ) from e
         keyframes = data.get("keyframes") if isinstance(data, dict) else None
         if not isinstance(keyframes, list):
-            raise BoxFileError(self.path, None, "not the demo's <name>_actions.json (no 'keyframes' list); "
-                                                "--boxes takes an AVA CSV or the demo's <name>_actions.json")
+            raise BoxFileError(
+                self.path,
+                None,
+                "not the demo's <name>_actions.json (no 'keyframes' list); "
+                "--boxes takes an AVA CSV or the demo's <name>_actions.json",
+            )
         lines = text.split("\n")  # the demo writes one keyframe a line, from line 2
         layout = len(lines) > len(keyframes) and all(lines[k + 1].startswith("{") for k in range(len(keyframes)))
         file_video = str(data.get("video_id", ""))
@@ -373,8 +425,12 @@ class DemoJsonBoxSource(CsvBoxSource):
             self._rows += self._people(entry, k + 2 if layout else f"keyframes[{k}]")
         if file_video != video_id:
             self.rows_other_videos, self._rows = len(self._rows), []
-            logger.warning("%s: no boxes for video '%s' (the file is of video '%s': pass --video-id)",
-                           self.path, video_id, file_video)
+            logger.warning(
+                "%s: no boxes for video '%s' (the file is of video '%s': pass --video-id)",
+                self.path,
+                video_id,
+                file_video,
+            )
 
     def _people(self, entry, where) -> List[Tuple]:
         if not isinstance(entry, dict) or not isinstance(entry.get("people"), list):
@@ -386,27 +442,38 @@ class DemoJsonBoxSource(CsvBoxSource):
         for person in entry["people"]:
             box = person.get("box") if isinstance(person, dict) else None
             score = person.get("person_score") if isinstance(person, dict) else None
-            if (not isinstance(box, list) or len(box) != 4
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)):
+            if (
+                not isinstance(box, list)
+                or len(box) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+            ):
                 raise BoxFileError(self.path, where, f"a person's 'box' must be 4 finite numbers, got {box!r}")
             if not (all(0.0 <= v <= 1.0 for v in box) and box[2] > box[0] and box[3] > box[1]):
-                raise BoxFileError(self.path, where, f"box {box} is not a normalised xyxy box inside [0, 1] with "
-                                                     "x1 < x2, y1 < y2")
-            if (not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score)
-                    or not 0.0 <= score <= 1.0):
+                raise BoxFileError(
+                    self.path, where, f"box {box} is not a normalised xyxy box inside [0, 1] with x1 < x2, y1 < y2"
+                )
+            if (
+                not isinstance(score, (int, float))
+                or isinstance(score, bool)
+                or not math.isfinite(score)
+                or not 0.0 <= score <= 1.0
+            ):
                 raise BoxFileError(self.path, where, f"person_score must be a number in [0, 1], got {score!r}")
             out.append((where, float(t), tuple(float(v) for v in box), float(score), None))
         return out
 
 
-def box_source_from_file(path: str, video_id: str, score_threshold: float = 0.0,
-                         box_format: str = "auto") -> CsvBoxSource:
+def box_source_from_file(
+    path: str, video_id: str, score_threshold: float = 0.0, box_format: str = "auto"
+) -> CsvBoxSource:
     """:class:`DemoJsonBoxSource` for a ``.json`` file (``box_format`` must then be ``"auto"`` or
     ``"detections"``), else :class:`CsvBoxSource`."""
     if str(path).lower().endswith(".json"):
         if box_format == "gt":
-            raise ValueError(f"--boxes-format gt: {path} is the demo's JSON (person boxes with person scores), "
-                             "not an AVA ground-truth CSV")
+            raise ValueError(
+                f"--boxes-format gt: {path} is the demo's JSON (person boxes with person scores), "
+                "not an AVA ground-truth CSV"
+            )
         return DemoJsonBoxSource(path, video_id, score_threshold=score_threshold)
     return CsvBoxSource(path, video_id, score_threshold=score_threshold, box_format=box_format)
 
@@ -425,5 +492,11 @@ def build_person_detector(
     from vmae_det.data.person_detector import build_person_detector as build
 
     device = device or default_device()
-    return build(name, weights=weights, device=device, score_threshold=score_threshold,
-                 weights_flag="--person-weights", detector_flag="--person-detector")
+    return build(
+        name,
+        weights=weights,
+        device=device,
+        score_threshold=score_threshold,
+        weights_flag="--person-weights",
+        detector_flag="--person-detector",
+    )

@@ -8,6 +8,7 @@ with, and frames and person boxes go through the evaluation's own
 ``vmae_det.data.transforms.apply_augmentations_to_clip``; so on the same frames and boxes the demo's
 scores are the evaluation's (``tests/test_demo.py::test_demo_scores_equal_the_evaluation_scores``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,8 +30,16 @@ from vmae_det.data.transforms import (
 )
 from vmae_det.weights_source import refuse_checkpoint_folder, resolve_weights
 
-__all__ = ["ClipRequest", "ActionPredictor", "FrameTransform", "DemoConfigError", "DemoModelError",
-           "clip_settings_from_config", "TEST_MAPPER_KEY", "MODEL_FPS"]
+__all__ = [
+    "ClipRequest",
+    "ActionPredictor",
+    "FrameTransform",
+    "DemoConfigError",
+    "DemoModelError",
+    "clip_settings_from_config",
+    "TEST_MAPPER_KEY",
+    "MODEL_FPS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +137,19 @@ class ActionPredictor:
         checkpoint: the weights file, named in error messages.
     """
 
-    def __init__(self, model: nn.Module, num_frames: int, sampling_rate: int, clip_offset: int = 0,
-                 augmentations: Optional[Sequence[Any]] = None, test_short_side: Optional[int] = None,
-                 class_names: Optional[Dict[int, str]] = None, device: Optional[str] = None,
-                 model_fps: float = MODEL_FPS, checkpoint: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        num_frames: int,
+        sampling_rate: int,
+        clip_offset: int = 0,
+        augmentations: Optional[Sequence[Any]] = None,
+        test_short_side: Optional[int] = None,
+        class_names: Optional[Dict[int, str]] = None,
+        device: Optional[str] = None,
+        model_fps: float = MODEL_FPS,
+        checkpoint: Optional[str] = None,
+    ) -> None:
         import math
 
         if not math.isfinite(float(model_fps)) or float(model_fps) <= 0:
@@ -164,9 +182,16 @@ class ActionPredictor:
 
     # ---- construction from a config + checkpoint -------------------------------------------
     @classmethod
-    def from_config(cls, config_file: str, checkpoint: str, opts: Sequence[str] = (),
-                    device: Optional[str] = None, labelmap: Optional[str] = None,
-                    dataset: Optional[str] = None, model_fps: Optional[float] = None) -> "ActionPredictor":
+    def from_config(
+        cls,
+        config_file: str,
+        checkpoint: str,
+        opts: Sequence[str] = (),
+        device: Optional[str] = None,
+        labelmap: Optional[str] = None,
+        dataset: Optional[str] = None,
+        model_fps: Optional[float] = None,
+    ) -> "ActionPredictor":
         """Build the model of ``config_file`` (strict keys, ``opts`` as ``key=value``) and load ``checkpoint``.
 
         Clip settings and test augmentations come from the config's ``dataloader.test.mapper``
@@ -190,8 +215,10 @@ class ActionPredictor:
         from .labels import action_names
 
         if not checkpoint:
-            raise ValueError("the demo needs trained action-detector weights: pass a checkpoint "
-                             "(random weights would give meaningless labels)")
+            raise ValueError(
+                "the demo needs trained action-detector weights: pass a checkpoint "
+                "(random weights would give meaningless labels)"
+            )
         # Names before anything is built: a wrong device or an unknown dataset is an error, not a fallback.
         from vmae_det.data.catalog_names import check_dataset_name
         from vmae_det.resources import check_device
@@ -211,19 +238,27 @@ class ActionPredictor:
             model_fps = trained_fps or MODEL_FPS
             logger.info(f"clips sampled at {model_fps:g} fps ({'the checkpoint' if trained_fps else 'AVA'}'s rate)")
         num_classes = _num_classes(model, cfg, config_file)
-        names = action_names(num_classes, label_map=labelmap, dataset=dataset or _first_test_dataset(cfg),
-                             checkpoint_names=getattr(model, "weights_class_names", None), checkpoint=checkpoint,
-                             dataset_first=dataset is not None)
+        names = action_names(
+            num_classes,
+            label_map=labelmap,
+            dataset=dataset or _first_test_dataset(cfg),
+            checkpoint_names=getattr(model, "weights_class_names", None),
+            checkpoint=checkpoint,
+            dataset_first=dataset is not None,
+        )
         return cls(model, class_names=names, device=device, model_fps=model_fps, checkpoint=checkpoint, **settings)
 
     # ---- clips -------------------------------------------------------------------------------
     def clip_indices(self, keyframe_frame: int, video_length: int) -> List[int]:
         """Frame indices of the clip of ``keyframe_frame``: the evaluation's ``clip_indices``."""
-        return [int(i) for i in clip_indices(keyframe_frame, self.num_frames, self.sampling_rate,
-                                             video_length, self.clip_offset)]
+        return [
+            int(i)
+            for i in clip_indices(keyframe_frame, self.num_frames, self.sampling_rate, video_length, self.clip_offset)
+        ]
 
-    def prepare_clip(self, frames: Sequence[np.ndarray], boxes: Optional[np.ndarray] = None
-                     ) -> Tuple[torch.Tensor, Optional[np.ndarray]]:
+    def prepare_clip(
+        self, frames: Sequence[np.ndarray], boxes: Optional[np.ndarray] = None
+    ) -> Tuple[torch.Tensor, Optional[np.ndarray]]:
         """The evaluation's test transform of RGB ``[H, W, 3]`` frames and absolute frame boxes.
 
         Returns uint8 ``[3, T, h, w]`` and the boxes float32 ``[N, 4]`` in clip pixels (clipped to
@@ -237,8 +272,14 @@ class ActionPredictor:
         clip = torch.from_numpy(out).permute(3, 0, 1, 2).contiguous()  # [3, T, h, w]
         return clip, out_boxes
 
-    def make_request(self, frames: Sequence[np.ndarray], boxes: np.ndarray, box_scores: np.ndarray,
-                     video_id: str = "", timestamp: int = 0) -> ClipRequest:
+    def make_request(
+        self,
+        frames: Sequence[np.ndarray],
+        boxes: np.ndarray,
+        box_scores: np.ndarray,
+        video_id: str = "",
+        timestamp: int = 0,
+    ) -> ClipRequest:
         """A :class:`ClipRequest` from the clip's frames and absolute person boxes in frame pixels."""
         clip, clip_boxes = self.prepare_clip(frames, boxes)
         return ClipRequest(clip, clip_boxes, np.asarray(box_scores, np.float32).reshape(-1), video_id, int(timestamp))
@@ -253,14 +294,21 @@ class ActionPredictor:
             return None
         return FrameTransform(self.augmentations, height, width)
 
-    def make_request_from_transformed(self, frames: Sequence[np.ndarray], transform: FrameTransform,
-                                      boxes: np.ndarray, box_scores: np.ndarray, video_id: str = "",
-                                      timestamp: int = 0) -> ClipRequest:
+    def make_request_from_transformed(
+        self,
+        frames: Sequence[np.ndarray],
+        transform: FrameTransform,
+        boxes: np.ndarray,
+        box_scores: np.ndarray,
+        video_id: str = "",
+        timestamp: int = 0,
+    ) -> ClipRequest:
         """:meth:`make_request` for frames already passed through ``transform`` (:meth:`frame_transform`),
         with the person boxes still in pixels of the full frames. Same clip and boxes, bit for bit."""
         clip = torch.from_numpy(np.ascontiguousarray(np.stack(list(frames)))).permute(3, 0, 1, 2).contiguous()
-        return ClipRequest(clip, transform.boxes(boxes), np.asarray(box_scores, np.float32).reshape(-1),
-                           video_id, int(timestamp))
+        return ClipRequest(
+            clip, transform.boxes(boxes), np.asarray(box_scores, np.float32).reshape(-1), video_id, int(timestamp)
+        )
 
     def clip_size(self, height: int, width: int) -> Tuple[int, int]:
         """``(h, w)`` of the clips made from ``height x width`` frames."""
@@ -276,14 +324,16 @@ class ActionPredictor:
         inputs: List[Dict[str, Any]] = []
         for r in requests:
             clip_h, clip_w = r.clip.shape[-2:]
-            inputs.append({
-                "clip": r.clip.to(self.device),
-                "boxes": torch.from_numpy(np.asarray(r.boxes, np.float32).reshape(-1, 4)).to(self.device),
-                "box_scores": torch.from_numpy(np.asarray(r.box_scores, np.float32)).to(self.device),
-                "video_id": r.video_id,
-                "timestamp": int(r.timestamp),
-                "clip_size": (int(clip_h), int(clip_w)),
-            })
+            inputs.append(
+                {
+                    "clip": r.clip.to(self.device),
+                    "boxes": torch.from_numpy(np.asarray(r.boxes, np.float32).reshape(-1, 4)).to(self.device),
+                    "box_scores": torch.from_numpy(np.asarray(r.box_scores, np.float32)).to(self.device),
+                    "video_id": r.video_id,
+                    "timestamp": int(r.timestamp),
+                    "clip_size": (int(clip_h), int(clip_w)),
+                }
+            )
         try:
             outputs = self.model(inputs)
         except ArithmeticError as e:  # e.g. a model refusing non-finite values with FloatingPointError
@@ -295,8 +345,10 @@ class ActionPredictor:
                 raise RuntimeError(f"model returned {scores.shape[0]} score rows for {len(r.boxes)} boxes")
             if not np.isfinite(scores).all():
                 bad = int((~np.isfinite(scores)).sum())
-                raise DemoModelError(f"the action model returned {bad} non-finite (NaN/inf) score(s) for "
-                                     f"{self._where([r])}{self._weights()}")
+                raise DemoModelError(
+                    f"the action model returned {bad} non-finite (NaN/inf) score(s) for "
+                    f"{self._where([r])}{self._weights()}"
+                )
             results.append(scores)
         return results
 
@@ -305,8 +357,11 @@ class ActionPredictor:
         return f"keyframe(s) {keys}{', ...' if len(requests) > 3 else ''}"
 
     def _weights(self) -> str:
-        return (f"; are the weights in '{self.checkpoint}' broken (NaN/inf)?" if self.checkpoint
-                else "; are the model's weights broken (NaN/inf)?")
+        return (
+            f"; are the weights in '{self.checkpoint}' broken (NaN/inf)?"
+            if self.checkpoint
+            else "; are the model's weights broken (NaN/inf)?"
+        )
 
 
 def clip_settings_from_config(cfg: Any, source: str = "config") -> Dict[str, Any]:
@@ -320,8 +375,10 @@ def clip_settings_from_config(cfg: Any, source: str = "config") -> Dict[str, Any
     from detectron2.config import instantiate
     from omegaconf import OmegaConf
 
-    why = ("the demo builds its clips with the evaluation's test settings "
-           f"({TEST_MAPPER_KEY}.num_frames, .sampling_rate, .clip_offset, .augmentations)")
+    why = (
+        "the demo builds its clips with the evaluation's test settings "
+        f"({TEST_MAPPER_KEY}.num_frames, .sampling_rate, .clip_offset, .augmentations)"
+    )
     mapper = OmegaConf.select(cfg, TEST_MAPPER_KEY, default=None) if OmegaConf.is_config(cfg) else None
     if mapper is None:
         raise DemoConfigError(f"{source}: no '{TEST_MAPPER_KEY}': {why}")

@@ -9,6 +9,7 @@ complete and its batch has been classified. Until then the frame waits:
 
 :func:`open_render_source` picks one from the first frame's size.
 """
+
 from __future__ import annotations
 
 import logging
@@ -91,8 +92,9 @@ class SecondDecodePass:
         except StopIteration:
             idx = frame = decoded = None
         if idx != index:  # the file changed under us, or a bug; never bad input
-            raise VideoStreamError(self.video_path, f"the second decoding pass gave grid frame {idx} where "
-                                                    f"{index} was expected")
+            raise VideoStreamError(
+                self.video_path, f"the second decoding pass gave grid frame {idx} where {index} was expected"
+            )
         if frame is self._last:  # a repeated grid frame: the array was drawn on already
             return self.reader.to_rgb(decoded, idx), True
         self._last = frame
@@ -106,8 +108,9 @@ class SecondDecodePass:
 RenderSource = Union[HeldFrames, SecondDecodePass]
 
 
-def open_render_source(first_frame: np.ndarray, schedule: KeyframeSchedule, video_path: str,
-                       budget_bytes: int, replayable: bool = True) -> RenderSource:
+def open_render_source(
+    first_frame: np.ndarray, schedule: KeyframeSchedule, video_path: str, budget_bytes: int, replayable: bool = True
+) -> RenderSource:
     """:class:`HeldFrames`, unless the frames one keyframe's labels keep waiting (from frame 0 to the last
     frame of keyframe 0's clip, at least one) would hold more than ``budget_bytes``: then
     :class:`SecondDecodePass`. A source that cannot be decoded again (``replayable=False``: a camera, a
@@ -117,12 +120,23 @@ def open_render_source(first_frame: np.ndarray, schedule: KeyframeSchedule, vide
     if backlog * nbytes <= budget_bytes:
         return HeldFrames(nbytes)
     if not replayable:
-        logger.warning("%dx%d frames from a live source: the %d frames waiting for their keyframe's labels hold "
-                       "%.0f MB (more than the %.0f MB budget); a live source cannot be decoded a second time, so "
-                       "they are held", first_frame.shape[1], first_frame.shape[0], backlog,
-                       backlog * nbytes / 2 ** 20, budget_bytes / 2 ** 20)
+        logger.warning(
+            "%dx%d frames from a live source: the %d frames waiting for their keyframe's labels hold "
+            "%.0f MB (more than the %.0f MB budget); a live source cannot be decoded a second time, so "
+            "they are held",
+            first_frame.shape[1],
+            first_frame.shape[0],
+            backlog,
+            backlog * nbytes / 2**20,
+            budget_bytes / 2**20,
+        )
         return HeldFrames(nbytes)
-    logger.info("%dx%d frames: %d frames waiting for their keyframe's labels would hold %.0f MB: "
-                "decoding the video a second time for rendering instead", first_frame.shape[1],
-                first_frame.shape[0], backlog, backlog * nbytes / 2 ** 20)
+    logger.info(
+        "%dx%d frames: %d frames waiting for their keyframe's labels would hold %.0f MB: "
+        "decoding the video a second time for rendering instead",
+        first_frame.shape[1],
+        first_frame.shape[0],
+        backlog,
+        backlog * nbytes / 2**20,
+    )
     return SecondDecodePass(video_path)

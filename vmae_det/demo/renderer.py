@@ -5,6 +5,7 @@ people of keyframe ``j``. So a frame can be drawn as soon as the labels of the k
 known; :class:`FrameRenderer` draws every frame it can, in grid order, and stops at the first keyframe
 whose labels are still missing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,14 @@ __all__ = ["top_labels", "FrameRenderer"]
 logger = logging.getLogger(__name__)
 
 
-def top_labels(boxes: np.ndarray, scores: np.ndarray, names: Mapping[int, str], top_k: int,
-               threshold: float, track_ids: Optional[np.ndarray] = None) -> List[BoxLabels]:
+def top_labels(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    names: Mapping[int, str],
+    top_k: int,
+    threshold: float,
+    track_ids: Optional[np.ndarray] = None,
+) -> List[BoxLabels]:
     """What to draw for each person: its ``top_k`` best actions scoring at least ``threshold``.
 
     Args:
@@ -55,18 +62,19 @@ class FrameRenderer:
     :attr:`video_writer` is set by the caller (the encoder is opened before decoding starts).
     """
 
-    def __init__(self, schedule: KeyframeSchedule, visualizer: ActionVisualizer,
-                 preview_path: Optional[str] = None) -> None:
+    def __init__(
+        self, schedule: KeyframeSchedule, visualizer: ActionVisualizer, preview_path: Optional[str] = None
+    ) -> None:
         self.schedule = schedule
         self.visualizer = visualizer
         self.preview_path = preview_path
         self.preview_written = False
         self.video_writer: Optional[VideoStreamWriter] = None
-        self.next_frame = 0                        # the next grid frame to draw
+        self.next_frame = 0  # the next grid frame to draw
         self._labels: Dict[int, List[BoxLabels]] = {}  # keyframe j -> what to draw, until it is reached
         self._current: List[BoxLabels] = []
-        self._next_j = 0                           # the keyframe whose frame comes next
-        self._boundary = schedule.frame_of(0)      # its frame
+        self._next_j = 0  # the keyframe whose frame comes next
+        self._boundary = schedule.frame_of(0)  # its frame
 
     def add_labels(self, j: int, people: List[BoxLabels]) -> None:
         """What to draw from keyframe ``j``'s frame on."""

@@ -30,6 +30,7 @@ presentation-time grid; ``tau*T*fps/model_fps`` for the clip when clips are resa
 streamed to CSV/JSON and frames to the mp4 as soon as they are final, all under temporary names renamed
 into place at the end (:class:`~.outputs.OutputFiles`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,13 @@ from .display_window import ShowingWriter, open_window
 from .input_spec import parse_input
 from .keyframe_batches import KeyframeBatcher, KeyframeFinder, PendingKeyframe
 from .keyframes import KeyframeSchedule
-from .live_source import (DEFAULT_MAX_LATENCY, DEFAULT_STREAM_TIMEOUT, LiveStreamReader, SkipDroppedKeyframes,
-                          open_video_input)
+from .live_source import (
+    DEFAULT_MAX_LATENCY,
+    DEFAULT_STREAM_TIMEOUT,
+    LiveStreamReader,
+    SkipDroppedKeyframes,
+    open_video_input,
+)
 from .outputs import DetectionWriter, KeyframeDetections, OutputFiles
 from .person_boxes import CsvBoxSource, DetectorBoxSource, PersonBoxSource, box_source_from_file
 from .predictor import MODEL_FPS, ActionPredictor
@@ -64,7 +70,7 @@ logger = logging.getLogger(__name__)
 #: Frames waiting for their keyframe's labels may hold this many bytes: a batch of fewer than
 #: ``batch_size`` keyframes is run as soon as they would hold more, and videos whose frames would pass
 #: it with a single keyframe's backlog (4K) are decoded a second time for rendering instead.
-RENDER_BACKLOG_BYTES = 256 * 2 ** 20
+RENDER_BACKLOG_BYTES = 256 * 2**20
 
 #: AVA's videos are 15-minute crops starting at this second of the movie.
 AVA_CROP_START_SEC = AVA_START_SEC  # AVA's 15-minute crops start at this second of the movie
@@ -165,19 +171,32 @@ def run_demo(
     t_start = time.perf_counter()
     if model_fps is None:
         model_fps = getattr(predictor, "model_fps", MODEL_FPS)
-    check_demo_arguments(keyframe_interval=keyframe_interval, time_offset=time_offset, top_k=top_k,
-                         score_threshold=score_threshold, draw_threshold=draw_threshold, batch_size=batch_size,
-                         person_score_threshold=person_score_threshold,
-                         render_min_short_side=render_min_short_side, model_fps=model_fps,
-                         track=track, track_iou=track_iou, smooth_window=smooth_window,
-                         boxes_format=boxes_format, output_dir=output_dir, max_seconds=max_seconds,
-                         max_latency=max_latency, stream_timeout=stream_timeout)
+    check_demo_arguments(
+        keyframe_interval=keyframe_interval,
+        time_offset=time_offset,
+        top_k=top_k,
+        score_threshold=score_threshold,
+        draw_threshold=draw_threshold,
+        batch_size=batch_size,
+        person_score_threshold=person_score_threshold,
+        render_min_short_side=render_min_short_side,
+        model_fps=model_fps,
+        track=track,
+        track_iou=track_iou,
+        smooth_window=smooth_window,
+        boxes_format=boxes_format,
+        output_dir=output_dir,
+        max_seconds=max_seconds,
+        max_latency=max_latency,
+        stream_timeout=stream_timeout,
+    )
     spec = parse_input(video)
     name = spec.name
     video_id = video_id or name
     if isinstance(persons, (str, os.PathLike)):  # an AVA box CSV, or the demo's own <name>_actions.json
-        persons = box_source_from_file(str(persons), video_id, score_threshold=person_score_threshold,
-                                       box_format=boxes_format)
+        persons = box_source_from_file(
+            str(persons), video_id, score_threshold=person_score_threshold, box_format=boxes_format
+        )
     elif not isinstance(persons, PersonBoxSource):
         persons = DetectorBoxSource(persons, score_threshold=person_score_threshold)
     reader = open_video_input(spec, max_latency=max_latency, timeout=stream_timeout, options=stream_options)
@@ -189,35 +208,86 @@ def run_demo(
     try:
         if time_offset is None:
             time_offset = _auto_time_offset(persons)
-        schedule = KeyframeSchedule(fps=reader.fps, interval=keyframe_interval, num_frames=predictor.num_frames,
-                                    stride=predictor.sampling_rate, time_offset=time_offset,
-                                    offset=predictor.clip_offset, model_fps=model_fps)
+        schedule = KeyframeSchedule(
+            fps=reader.fps,
+            interval=keyframe_interval,
+            num_frames=predictor.num_frames,
+            stride=predictor.sampling_rate,
+            time_offset=time_offset,
+            offset=predictor.clip_offset,
+            model_fps=model_fps,
+        )
         if isinstance(persons, CsvBoxSource):
             persons.bind(schedule)
         if schedule.resampled:
-            logger.info("%s runs at %.3f fps, the model was trained at %g fps: each clip takes the video frames "
-                        "nearest to its %d frames every %d/%g s (%.2f s, as in training)", spec.shown, reader.fps,
-                        model_fps, schedule.num_frames, schedule.stride, model_fps, schedule.clip_seconds)
-        outputs = OutputFiles(output_dir, name, {"video": "actions.mp4", "csv": "actions.csv",
-                                                 "json": "actions.json", "preview": "preview.png",
-                                                 "tracks": "tracks.csv"})
+            logger.info(
+                "%s runs at %.3f fps, the model was trained at %g fps: each clip takes the video frames "
+                "nearest to its %d frames every %d/%g s (%.2f s, as in training)",
+                spec.shown,
+                reader.fps,
+                model_fps,
+                schedule.num_frames,
+                schedule.stride,
+                model_fps,
+                schedule.clip_seconds,
+            )
+        outputs = OutputFiles(
+            output_dir,
+            name,
+            {
+                "video": "actions.mp4",
+                "csv": "actions.csv",
+                "json": "actions.json",
+                "preview": "preview.png",
+                "tracks": "tracks.csv",
+            },
+        )
         visualizer = ActionVisualizer(render_min_short_side)
         out_h, out_w = visualizer.output_size(reader.height, reader.width)
-        meta = {"fps": reader.fps, "width": reader.width, "height": reader.height, "rotation": reader.rotation,
-                "time_axis": "presentation timestamps on a constant-rate grid at fps",
-                "keyframe_interval": schedule.interval, "time_offset": time_offset,
-                "num_frames_per_clip": schedule.num_frames, "sampling_rate": schedule.stride,
-                "clip_offset": schedule.offset, "model_fps": schedule.model_fps,
-                "clip_seconds": round(schedule.clip_seconds, 6), "clips_resampled": schedule.resampled}
+        meta = {
+            "fps": reader.fps,
+            "width": reader.width,
+            "height": reader.height,
+            "rotation": reader.rotation,
+            "time_axis": "presentation timestamps on a constant-rate grid at fps",
+            "keyframe_interval": schedule.interval,
+            "time_offset": time_offset,
+            "num_frames_per_clip": schedule.num_frames,
+            "sampling_rate": schedule.stride,
+            "clip_offset": schedule.offset,
+            "model_fps": schedule.model_fps,
+            "clip_seconds": round(schedule.clip_seconds, 6),
+            "clips_resampled": schedule.resampled,
+        }
         tracker = PersonTracker(track_iou, smooth_window=smooth_window) if track else None
-        meta["tracking"] = None if tracker is None else {"iou_threshold": tracker.iou_threshold,
-                                                         "max_missed": tracker.max_missed,
-                                                         "smooth_window": tracker.smooth_window}
+        meta["tracking"] = (
+            None
+            if tracker is None
+            else {
+                "iou_threshold": tracker.iou_threshold,
+                "max_missed": tracker.max_missed,
+                "smooth_window": tracker.smooth_window,
+            }
+        )
         if live:  # keyframes among dropped frames have no picture of their own (live_source.py)
             persons = SkipDroppedKeyframes(persons, reader)
-        state = _DemoStream(schedule, predictor, persons, visualizer, outputs.tmp, video_id, batch_size, top_k,
-                            score_threshold, max(score_threshold, draw_threshold), preview, meta, reader,
-                            RENDER_BACKLOG_BYTES, tracker)
+        state = _DemoStream(
+            schedule,
+            predictor,
+            persons,
+            visualizer,
+            outputs.tmp,
+            video_id,
+            batch_size,
+            top_k,
+            score_threshold,
+            max(score_threshold, draw_threshold),
+            preview,
+            meta,
+            reader,
+            RENDER_BACKLOG_BYTES,
+            tracker,
+        )
         # The encoder is opened before decoding, so a size it refuses fails before any model work.
         state.renderer.video_writer = VideoStreamWriter(outputs.tmp["video"], reader.rate, out_w, out_h)
         window = open_window(f"vmae_det demo: {spec.shown}") if show else None
@@ -247,9 +317,12 @@ def run_demo(
         stopped_by = stopped_by or getattr(reader, "stop_reason", None)
         if num_frames < schedule.span:
             at_video_fps = f" = {schedule.span} at {reader.fps:.3f} fps" if schedule.resampled else ""
-            raise VideoTooShortError(spec.shown, f"{num_frames} frames, shorter than one clip ({schedule.span} frames = "
-                                            f"{predictor.num_frames} x {predictor.sampling_rate} at {model_fps:g} fps"
-                                            f"{at_video_fps})")
+            raise VideoTooShortError(
+                spec.shown,
+                f"{num_frames} frames, shorter than one clip ({schedule.span} frames = "
+                f"{predictor.num_frames} x {predictor.sampling_rate} at {model_fps:g} fps"
+                f"{at_video_fps})",
+            )
         state.finish(num_frames)
         num_keyframes = state.finder.num_found
         skips = persons.finish(num_keyframes)
@@ -258,28 +331,47 @@ def run_demo(
         produced = ["video", "csv", "json"] + (["preview"] if state.renderer.preview_written else [])
         produced += ["tracks"] if track else []
         summary = {
-            "video": spec.shown, "video_id": video_id,
+            "video": spec.shown,
+            "video_id": video_id,
             "outputs": {k: outputs.final[k] for k in produced},
-            "num_frames": num_frames, "fps": reader.fps, "duration_seconds": round(num_frames / reader.fps, 3),
-            "decoded_frames": int(stats["decoded"]), "repeated_frames": int(stats["repeated"]),
-            "dropped_frames": int(stats["dropped"]), "corrupt_packets_skipped": int(stats["corrupt_packets_skipped"]),
-            "damaged_tail_seconds": stats["damaged_tail_seconds"], "rotation": reader.rotation,
+            "num_frames": num_frames,
+            "fps": reader.fps,
+            "duration_seconds": round(num_frames / reader.fps, 3),
+            "decoded_frames": int(stats["decoded"]),
+            "repeated_frames": int(stats["repeated"]),
+            "dropped_frames": int(stats["dropped"]),
+            "corrupt_packets_skipped": int(stats["corrupt_packets_skipped"]),
+            "damaged_tail_seconds": stats["damaged_tail_seconds"],
+            "rotation": reader.rotation,
             "num_keyframes": num_keyframes,
-            "num_boxes": state.num_boxes, "num_csv_rows": state.writer.num_rows,
+            "num_boxes": state.num_boxes,
+            "num_csv_rows": state.writer.num_rows,
             "num_tracks": tracker.num_tracks if tracker is not None else None,
-            "max_frames_in_memory": state.max_alive, "max_model_frames_in_memory": state.max_model_frames,
+            "max_frames_in_memory": state.max_alive,
+            "max_model_frames_in_memory": state.max_model_frames,
             "render_source": state.source.name,
             "early_batches": state.batcher.num_early_batches,
             "seconds": round(elapsed, 3),
             "frames_per_second": round(num_frames / elapsed, 2) if elapsed > 0 else None,
-            "video_codec": state.renderer.video_writer.codec, "partial_outputs_removed": outputs.removed_stale, **skips,
-            "input_kind": spec.kind, "max_seconds": max_seconds, "stopped_by": stopped_by,
+            "video_codec": state.renderer.video_writer.codec,
+            "partial_outputs_removed": outputs.removed_stale,
+            **skips,
+            "input_kind": spec.kind,
+            "max_seconds": max_seconds,
+            "stopped_by": stopped_by,
             **(reader.summary() if live else {}),
         }
         if stats["repeated"] or stats["dropped"]:
-            logger.info("%s: %d decoded frames on %d grid frames at %.3f fps (%d repeated, %d dropped): "
-                        "timestamps are not evenly spaced", spec.shown, stats["decoded"], num_frames, reader.fps,
-                        stats["repeated"], stats["dropped"])
+            logger.info(
+                "%s: %d decoded frames on %d grid frames at %.3f fps (%d repeated, %d dropped): "
+                "timestamps are not evenly spaced",
+                spec.shown,
+                stats["decoded"],
+                num_frames,
+                reader.fps,
+                stats["repeated"],
+                stats["dropped"],
+            )
         state.writer.close(summary)
         outputs.commit(produced)
     except BaseException:
@@ -298,9 +390,14 @@ def run_demo(
 
 def _auto_time_offset(persons: PersonBoxSource) -> float:
     if isinstance(persons, CsvBoxSource) and (persons.min_timestamp or 0.0) >= AVA_CROP_START_SEC:
-        logger.info("%s: timestamps start at %g s >= %d s: taking frame 0 as second %d (AVA crop); "
-                    "pass time_offset to override", persons.path, persons.min_timestamp,
-                    AVA_CROP_START_SEC, AVA_CROP_START_SEC)
+        logger.info(
+            "%s: timestamps start at %g s >= %d s: taking frame 0 as second %d (AVA crop); "
+            "pass time_offset to override",
+            persons.path,
+            persons.min_timestamp,
+            AVA_CROP_START_SEC,
+            AVA_CROP_START_SEC,
+        )
         return float(AVA_CROP_START_SEC)
     return 0.0
 
@@ -319,10 +416,24 @@ class _DemoStream:
     Also tracks the most frames held at once (``max_alive``, ``max_model_frames``) for the summary.
     """
 
-    def __init__(self, schedule: KeyframeSchedule, predictor: ActionPredictor, persons: PersonBoxSource,
-                 visualizer: ActionVisualizer, paths: Dict[str, str], video_id: str, batch_size: int, top_k: int,
-                 score_threshold: float, draw_threshold: float, preview: bool, meta: Dict,
-                 reader: VideoStreamReader, backlog_budget: int, tracker: Optional[PersonTracker] = None) -> None:
+    def __init__(
+        self,
+        schedule: KeyframeSchedule,
+        predictor: ActionPredictor,
+        persons: PersonBoxSource,
+        visualizer: ActionVisualizer,
+        paths: Dict[str, str],
+        video_id: str,
+        batch_size: int,
+        top_k: int,
+        score_threshold: float,
+        draw_threshold: float,
+        preview: bool,
+        meta: Dict,
+        reader: VideoStreamReader,
+        backlog_budget: int,
+        tracker: Optional[PersonTracker] = None,
+    ) -> None:
         self.schedule = schedule
         self.predictor = predictor
         self.video_path = reader.path
@@ -341,14 +452,21 @@ class _DemoStream:
         self.max_alive = 0
         self.max_model_frames = 0
         self.tracker = tracker  # keyframes reach _scored in order, as the tracker needs
-        self.writer = DetectionWriter(paths["csv"], paths["json"], video_id, score_threshold, meta,
-                                      tracks_path=paths["tracks"] if tracker is not None else None)
+        self.writer = DetectionWriter(
+            paths["csv"],
+            paths["json"],
+            video_id,
+            score_threshold,
+            meta,
+            tracks_path=paths["tracks"] if tracker is not None else None,
+        )
 
     def push(self, idx: int, frame: np.ndarray) -> None:
         """Take RGB grid frame ``idx``, then do everything it allows."""
         if self.source is None:
-            self.source = open_render_source(frame, self.schedule, self.video_path, self.backlog_budget,
-                                             replayable=self.replayable)
+            self.source = open_render_source(
+                frame, self.schedule, self.video_path, self.backlog_budget, replayable=self.replayable
+            )
         self.clips.push(frame)
         self.source.push(frame)
         self.finder.push(idx, frame)
@@ -376,11 +494,13 @@ class _DemoStream:
             track_ids, smoothed = self.tracker.update(p.boxes, scores)
             if self.tracker.smooth_window > 1:  # window 1: the model's scores themselves
                 scores = smoothed
-        self.writer.write(KeyframeDetections(p.j, p.frame, self.schedule.time_of(p.j), boxes, p.box_scores, scores,
-                                             track_ids))
+        self.writer.write(
+            KeyframeDetections(p.j, p.frame, self.schedule.time_of(p.j), boxes, p.box_scores, scores, track_ids)
+        )
         self.num_boxes += len(p.boxes)
-        self.renderer.add_labels(p.j, top_labels(p.boxes, scores, self.predictor.class_names, self.top_k,
-                                                 self.draw_threshold, track_ids))
+        self.renderer.add_labels(
+            p.j, top_labels(p.boxes, scores, self.predictor.class_names, self.top_k, self.draw_threshold, track_ids)
+        )
 
     def _count_alive(self, last: int) -> None:
         """Track the most full-resolution frames (and model-size copies) held at once."""

@@ -6,6 +6,7 @@ and the export entry point ``forward_tensors(clip [B,3,T,H,W] 0-255, rois [K,5])
 It is a 3D conv stem, temporal mean, RoIAlign and a linear classifier: small enough to run in
 milliseconds on CPU, and it exercises the same ops (RoIAlign aligned=True) the real head exports.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List
@@ -41,23 +42,27 @@ class TinyActionModel(nn.Module):
         """Sigmoid action probabilities ``[K, C]`` for ``rois`` ``[K, 5]`` (batch index, xyxy in clip pixels)."""
         x = (clip.float() - self.pixel_mean) / self.pixel_std
         feats = torch.relu(self.stem(x)).mean(dim=2)  # [B, width, H/s, W/s]
-        pooled = roi_align(feats, rois, output_size=(2, 2), spatial_scale=1.0 / self.stride,
-                           sampling_ratio=0, aligned=True)
+        pooled = roi_align(
+            feats, rois, output_size=(2, 2), spatial_scale=1.0 / self.stride, sampling_ratio=0, aligned=True
+        )
         return torch.sigmoid(self.cls(pooled.flatten(1)))
 
     def forward(self, batched_inputs: List[Dict]) -> List[Dict[str, torch.Tensor]]:
         clips = torch.stack([d["clip"] for d in batched_inputs])
-        rois = torch.cat([
-            torch.cat([torch.full((len(d["boxes"]), 1), float(i), device=clips.device), d["boxes"].float()], dim=1)
-            for i, d in enumerate(batched_inputs)
-        ])
+        rois = torch.cat(
+            [
+                torch.cat([torch.full((len(d["boxes"]), 1), float(i), device=clips.device), d["boxes"].float()], dim=1)
+                for i, d in enumerate(batched_inputs)
+            ]
+        )
         probs = self.forward_tensors(clips, rois)
         outputs, start = [], 0
         for d in batched_inputs:
             n = len(d["boxes"])
             h, w = d["clip_size"]
             scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=clips.device)
-            outputs.append({"boxes": d["boxes"].float() / scale,
-                            "scores": probs[start:start + n] * d["box_scores"].view(-1, 1)})
+            outputs.append(
+                {"boxes": d["boxes"].float() / scale, "scores": probs[start : start + n] * d["box_scores"].view(-1, 1)}
+            )
             start += n
         return outputs

@@ -14,6 +14,7 @@ overlapping less than ``iou_threshold`` are never linked.
 Ids start at 1 and are never reused; a track not matched for more than ``max_missed`` keyframes ends,
 and whoever shows up there later gets a new id.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -77,10 +78,14 @@ class PersonTracker:
             :data:`MOTION_WINDOW` keyframes (see the module docstring for when it helps).
     """
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 2, smooth_window: int = 1,
-                 motion: bool = False) -> None:
-        if (not isinstance(iou_threshold, numbers.Real) or isinstance(iou_threshold, bool)
-                or not 0.0 < float(iou_threshold) <= 1.0):
+    def __init__(
+        self, iou_threshold: float = 0.3, max_missed: int = 2, smooth_window: int = 1, motion: bool = False
+    ) -> None:
+        if (
+            not isinstance(iou_threshold, numbers.Real)
+            or isinstance(iou_threshold, bool)
+            or not 0.0 < float(iou_threshold) <= 1.0
+        ):
             raise ValueError(f"iou_threshold must be a number in (0, 1], got {iou_threshold!r}")
         for name, value, low in (("max_missed", max_missed, 0), ("smooth_window", smooth_window, 1)):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or int(value) < low:

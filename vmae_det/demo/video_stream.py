@@ -28,6 +28,7 @@ frames, sizes and normalised boxes are those of the picture as players show it.
 the duration its header promises is reported as a damaged tail (warning + ``stats``); a file of which no
 frame decodes is a :class:`VideoStreamError`.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -42,8 +43,15 @@ import numpy as np
 from vmae_det.data.video_io import FrameClock, VideoDecodeError, stream_rate
 from vmae_det.formats.video_writer import MAX_H264_SIDE, SMALL_FRAME_PIXELS, VideoWriteError, VideoWriter
 
-__all__ = ["VideoDecodeError", "VideoStreamError", "VideoWriteError", "VideoStreamReader", "VideoStreamWriter",
-           "MAX_H264_SIDE", "display_rotation"]
+__all__ = [
+    "VideoDecodeError",
+    "VideoStreamError",
+    "VideoWriteError",
+    "VideoStreamReader",
+    "VideoStreamWriter",
+    "MAX_H264_SIDE",
+    "display_rotation",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -151,13 +159,23 @@ class VideoStreamReader:
             raise VideoStreamError(self.path, f"the video stream's frame rate {float(rate)} is unusable")
         self.fps = float(self.rate)
         if self.fps > 240:
-            self._log.warning("%s: nominal frame rate %.1f fps is unusually high; the demo's grid (and its "
-                           "output video) runs at that rate", self.path, self.fps)
+            self._log.warning(
+                "%s: nominal frame rate %.1f fps is unusually high; the demo's grid (and its "
+                "output video) runs at that rate",
+                self.path,
+                self.fps,
+            )
         self.header_seconds = self._header_seconds(stream)
-        self.estimated_num_frames = (int(round(self.header_seconds * self.fps)) if self.header_seconds else None)
-        self.stats: Dict[str, float] = {"decoded": 0, "grid_frames": 0, "repeated": 0, "dropped": 0,
-                                        "corrupt_packets_skipped": 0, "decoded_seconds": 0.0,
-                                        "damaged_tail_seconds": 0.0}
+        self.estimated_num_frames = int(round(self.header_seconds * self.fps)) if self.header_seconds else None
+        self.stats: Dict[str, float] = {
+            "decoded": 0,
+            "grid_frames": 0,
+            "repeated": 0,
+            "dropped": 0,
+            "corrupt_packets_skipped": 0,
+            "decoded_seconds": 0.0,
+            "damaged_tail_seconds": 0.0,
+        }
         from av.video.reformatter import VideoReformatter
 
         self._reformatter = VideoReformatter()
@@ -173,8 +191,9 @@ class VideoStreamReader:
         self.rotation_quarters, mirrored = display_rotation(first, self._log)
         self.rotation = 90 * self.rotation_quarters
         if mirrored:
-            self._log.warning("%s: the display matrix mirrors the picture; the demo applies its rotation only",
-                              self.path)
+            self._log.warning(
+                "%s: the display matrix mirrors the picture; the demo applies its rotation only", self.path
+            )
         if self.rotation:
             self._log.info("%s: display rotation %d degrees applied to every frame", self.path, self.rotation)
         h, w = int(first.height), int(first.width)
@@ -215,8 +234,9 @@ class VideoStreamReader:
             if not hasattr(self, "_first"):
                 raise
             self.stats["corrupt_packets_skipped"] += 1
-            self._log.warning("%s: demuxing stopped after %d frames (%s): damaged tail", self.path,
-                           self.stats["decoded"], e)
+            self._log.warning(
+                "%s: demuxing stopped after %d frames (%s): damaged tail", self.path, self.stats["decoded"], e
+            )
 
     def to_rgb(self, frame, index: int = -1) -> np.ndarray:
         """The RGB uint8 ``[H, W, 3]`` picture of a decoded PyAV ``frame`` (display rotation applied).
@@ -234,8 +254,10 @@ class VideoStreamReader:
             img = np.ascontiguousarray(np.rot90(img, self.rotation_quarters))
         if img.shape[:2] != (self.height, self.width):
             raise VideoStreamError(
-                self.path, f"frame size changes mid-stream (decoded frame {index} is {img.shape[1]}x{img.shape[0]}, "
-                           f"the first {self.width}x{self.height}): not supported")
+                self.path,
+                f"frame size changes mid-stream (decoded frame {index} is {img.shape[1]}x{img.shape[0]}, "
+                f"the first {self.width}x{self.height}): not supported",
+            )
         return img
 
     def _timed_frames(self) -> Iterator[Tuple[int, Fraction, object]]:
@@ -283,8 +305,13 @@ class VideoStreamReader:
                         stats["dropped"] += 1
                         non_increasing += 1
                         if non_increasing == 1:
-                            self._log.warning("%s: decoded frame %d has a timestamp (%.3f s) not after the previous "
-                                           "one: dropped (further ones are counted)", self.path, k, float(t))
+                            self._log.warning(
+                                "%s: decoded frame %d has a timestamp (%.3f s) not after the previous "
+                                "one: dropped (further ones are counted)",
+                                self.path,
+                                k,
+                                float(t),
+                            )
                         continue
                     gap = t - prev_t
                     # Grid frame i (at i / rate) takes the previous frame while i / rate <= the midpoint.
@@ -319,9 +346,14 @@ class VideoStreamReader:
         missing = header - decoded_seconds
         if missing > max(DAMAGED_TAIL_MIN_SECONDS, 3.0 / self.fps):
             self.stats["damaged_tail_seconds"] = round(missing, 3)
-            self._log.warning("%s: damaged tail: the decodable stream ends at %.2f s but the header promises "
-                           "%.2f s (%.2f s missing); the results cover the decoded part only", self.path,
-                           decoded_seconds, header, missing)
+            self._log.warning(
+                "%s: damaged tail: the decodable stream ends at %.2f s but the header promises "
+                "%.2f s (%.2f s missing); the results cover the decoded part only",
+                self.path,
+                decoded_seconds,
+                header,
+                missing,
+            )
 
     def close(self) -> None:
         if not getattr(self, "_closed", True):

@@ -4,6 +4,7 @@ Colours come from detectron2's colormap, indexed by the person's track id when t
 (:mod:`.tracking`: the same person keeps the colour, and ``#<id>`` starts their labels), else by the box's
 position within its keyframe, so a rendering is deterministic.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -105,8 +106,17 @@ class ActionVisualizer:
             p1 = (int(round(x1 * sx)), int(round(y1 * sy)))
             p2 = (int(round(x2 * sx)), int(round(y2 * sy)))
             text_color = (0, 0, 0) if sum(color) > 382 else (255, 255, 255)
-            layout.append((color, p1, p2, thickness, self._label_blocks(out_w, p1, person.lines(), font_scale),
-                           font_scale, text_color))
+            layout.append(
+                (
+                    color,
+                    p1,
+                    p2,
+                    thickness,
+                    self._label_blocks(out_w, p1, person.lines(), font_scale),
+                    font_scale,
+                    text_color,
+                )
+            )
         self._cache = (key, layout)
         return layout
 

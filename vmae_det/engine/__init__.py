@@ -1,4 +1,5 @@
 """The shared training engine (pretraining and detection)."""
+
 from .defaults import TRAIN_DEFAULTS
 from .hooks import LossCurveHook, plot_metrics
 from .optim import build_adamw, cosine_with_warmup, get_param_groups, scaled_lr

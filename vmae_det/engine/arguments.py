@@ -4,6 +4,7 @@ detectron2's ``default_argument_parser`` carries help text of its yacs era (``MO
 examples, an optional ``--config-file`` defaulting to ""): ours has the same flags, LazyConfig help,
 and ``--config-file`` required.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,8 @@ Several machines (NCCL with GPUs, gloo without; HOST: machine 0's address, PORT:
     (machine 0)$ {prog} --config-file CONFIG --num-gpus 8 --num-machines 2 --machine-rank 0 --dist-url tcp://HOST:PORT
     (machine 1)$ {prog} --config-file CONFIG --num-gpus 8 --num-machines 2 --machine-rank 1 --dist-url tcp://HOST:PORT
 or with torchrun (the processes and machines come from torchrun; leave --num-gpus/--num-machines out):
-    $ torchrun --nnodes 2 --node-rank R --nproc-per-node 8 --master-addr HOST --master-port PORT {prog} --config-file CONFIG
+    $ torchrun --nnodes 2 --node-rank R --nproc-per-node 8 --master-addr HOST --master-port PORT \\
+        {prog} --config-file CONFIG
 SLURM, one task per machine: see the README (Usage, "Several machines").
 """
 
@@ -62,37 +64,66 @@ def default_argument_parser(epilog=None, *, videos: bool = False, ava_root: bool
         epilog=_EPILOG.format(prog=os.path.basename(sys.argv[0]) or "tool.py"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config-file", required=True, metavar="FILE",
-                        help="LazyConfig Python file, e.g. configs/ava/vit_b.py or configs/pretrain/tiny.py")
     parser.add_argument(
-        "--resume", action="store_true",
-        help="continue from the last intact checkpoint in train.output_dir (weights, optimizer, LR schedule, "
-             "iteration, best-checkpoint record); a new run starts, with a warning, when there is none. "
-             "With --eval-only: evaluate that checkpoint",
+        "--config-file",
+        required=True,
+        metavar="FILE",
+        help="LazyConfig Python file, e.g. configs/ava/vit_b.py or configs/pretrain/tiny.py",
     )
-    parser.add_argument("--eval-only", action="store_true",
-                        help="evaluate train.init_checkpoint (or, with --resume, the last checkpoint of "
-                             "train.output_dir) and exit; for MAE pretraining configs: the reconstruction "
-                             "loss on a few batches")
-    parser.add_argument("--num-gpus", type=_int_at_least(1), default=1,
-                        help="processes per machine, one per GPU (without CUDA: CPU processes with gloo)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last intact checkpoint in train.output_dir (weights, optimizer, LR schedule, "
+        "iteration, best-checkpoint record); a new run starts, with a warning, when there is none. "
+        "With --eval-only: evaluate that checkpoint",
+    )
+    parser.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="evaluate train.init_checkpoint (or, with --resume, the last checkpoint of "
+        "train.output_dir) and exit; for MAE pretraining configs: the reconstruction "
+        "loss on a few batches",
+    )
+    parser.add_argument(
+        "--num-gpus",
+        type=_int_at_least(1),
+        default=1,
+        help="processes per machine, one per GPU (without CUDA: CPU processes with gloo)",
+    )
     parser.add_argument("--num-machines", type=_int_at_least(1), default=1, help="total number of machines")
-    parser.add_argument("--machine-rank", type=_int_at_least(0), default=0,
-                        help="the rank of this machine, 0 .. num-machines - 1")
-    parser.add_argument("--dist-url", default="auto",
-                        help="torch.distributed init URL; 'auto' (default): a free port on this machine, or the "
-                             "environment when started by torchrun. Several machines need tcp://HOST:PORT of "
-                             "machine 0; env://: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT as torchrun sets")
+    parser.add_argument(
+        "--machine-rank", type=_int_at_least(0), default=0, help="the rank of this machine, 0 .. num-machines - 1"
+    )
+    parser.add_argument(
+        "--dist-url",
+        default="auto",
+        help="torch.distributed init URL; 'auto' (default): a free port on this machine, or the "
+        "environment when started by torchrun. Several machines need tcp://HOST:PORT of "
+        "machine 0; env://: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT as torchrun sets",
+    )
     if videos:
-        parser.add_argument("--videos", metavar="PATH", default=None,
-                            help="pretrain on these videos: a folder (searched recursively) or a list file "
-                                 "('path [label]' per line, relative paths from the list's folder); sets "
-                                 "dataloader.train.dataset.names")
+        parser.add_argument(
+            "--videos",
+            metavar="PATH",
+            default=None,
+            help="pretrain on these videos: a folder (searched recursively) or a list file "
+            "('path [label]' per line, relative paths from the list's folder); sets "
+            "dataloader.train.dataset.names",
+        )
     if ava_root:
-        parser.add_argument("--ava-root", metavar="ROOT", default=None,
-                            help="train and evaluate on a dataset in the AVA layout (annotations/, frames/ or "
-                                 "videos/; tools/prepare_custom_dataset.py writes it): its train and val splits, "
-                                 "and model/mapper num_classes from its label map")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, default=None, metavar="key=value",
-                        help="config overrides, e.g. train.max_iter=100 (see below)")
+        parser.add_argument(
+            "--ava-root",
+            metavar="ROOT",
+            default=None,
+            help="train and evaluate on a dataset in the AVA layout (annotations/, frames/ or "
+            "videos/; tools/prepare_custom_dataset.py writes it): its train and val splits, "
+            "and model/mapper num_classes from its label map",
+        )
+    parser.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        default=None,
+        metavar="key=value",
+        help="config overrides, e.g. train.max_iter=100 (see below)",
+    )
     return parser

@@ -7,14 +7,13 @@ final name (an earlier ``model_final.pth`` lost), and a full disk a truncated ``
 folder and renames it after an fsync (:func:`vmae_det.formats.atomic.atomic_save`): a checkpoint file is
 whole or absent, an earlier one of that name is kept until the new one is complete.
 """
+
 from __future__ import annotations
 
 import os
 from typing import Any
 
 import torch
-
-from .. import compat  # noqa: F401
 from detectron2.checkpoint import DetectionCheckpointer
 
 from ..formats.atomic import atomic_save, atomic_write_text

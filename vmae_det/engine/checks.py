@@ -6,6 +6,7 @@ and worker counts (workers capped at the CPU count, :func:`vmae_det.resources.ca
 that are not registered, and the action head's width (``model.num_classes``) against the datasets' label
 maps and the mappers' label width.
 """
+
 from __future__ import annotations
 
 from typing import Iterator, Tuple
@@ -67,7 +68,7 @@ def check_num_classes(cfg) -> None:
                 f"model.num_classes={largest} and dataloader.*.mapper.num_classes={largest}."
             )
     loaders = cfg.get("dataloader")
-    for split, loader in (loaders.items() if isinstance(loaders, DictConfig) else ()):
+    for split, loader in loaders.items() if isinstance(loaders, DictConfig) else ():
         mapper = loader.get("mapper") if isinstance(loader, DictConfig) else None
         width = mapper.get("num_classes") if isinstance(mapper, DictConfig) else None
         if width is not None and width != num_classes:
@@ -102,8 +103,10 @@ def check_loaders(cfg, args=None) -> None:
                 raise ValueError(f"dataloader.{split}.{key}={value!r} is not valid: expected an integer >= 1")
         total = loader.get("total_batch_size") if "total_batch_size" in loader else None
         if total is not None and total % world:
-            raise ValueError(f"dataloader.{split}.total_batch_size={total} is not a multiple of the {world} "
-                             "processes (--num-gpus x --num-machines) that share it")
+            raise ValueError(
+                f"dataloader.{split}.total_batch_size={total} is not a multiple of the {world} "
+                "processes (--num-gpus x --num-machines) that share it"
+            )
         workers = loader.get("num_workers") if "num_workers" in loader else None
         if workers is not None:
             if not (_is_int(workers) and workers >= 0):

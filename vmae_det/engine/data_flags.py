@@ -18,6 +18,7 @@ The datasets are registered in every process (each calls :func:`apply_data_flags
 config). A flag and an override of the same dataset key together are an error; so are a missing path and a
 folder without videos, each naming the path.
 """
+
 from __future__ import annotations
 
 import logging
@@ -81,8 +82,10 @@ def apply_data_flags(cfg, args) -> Optional[dict]:
         from ..data.video_dataset import register_video_path
 
         if os.path.isfile(videos) and videos.lower().endswith(VIDEO_EXTENSIONS):
-            raise ValueError(f"--videos takes a folder of videos or a list file; {videos} is a video (put it "
-                             "in a folder and pass the folder)")
+            raise ValueError(
+                f"--videos takes a folder of videos or a list file; {videos} is a video (put it "
+                "in a folder and pass the folder)"
+            )
         try:
             name = register_video_path(videos)
         except (OSError, ValueError) as e:
@@ -104,13 +107,20 @@ def _apply_ava_root(cfg, args, root: str, point) -> None:
     has = lambda split: isinstance(loaders, DictConfig) and split in loaders  # noqa: E731
     # --eval-only builds no training loader: the train split is then pointed at only when the root has one
     # (so the checks of the head's width see the root's label map, not the config's dataset's).
-    train_gt = any(os.path.isfile(os.path.join(os.path.expanduser(root), "annotations", f"ava_train_{v}.csv"))
-                   for v in ("v2.2", "v2.1"))
-    splits = [s for s, loader in (("train", "train"), ("val", "test"))
-              if has(loader) and not (loader == "train" and getattr(args, "eval_only", False) and not train_gt)]
+    train_gt = any(
+        os.path.isfile(os.path.join(os.path.expanduser(root), "annotations", f"ava_train_{v}.csv"))
+        for v in ("v2.2", "v2.1")
+    )
+    splits = [
+        s
+        for s, loader in (("train", "train"), ("val", "test"))
+        if has(loader) and not (loader == "train" and getattr(args, "eval_only", False) and not train_gt)
+    ]
     if not splits:
-        raise ValueError(f"--ava-root: {getattr(args, 'config_file', 'the config')} has no dataloader.train or "
-                         "dataloader.test to point at the data")
+        raise ValueError(
+            f"--ava-root: {getattr(args, 'config_file', 'the config')} has no dataloader.train or "
+            "dataloader.test to point at the data"
+        )
     try:
         names = register_ava_root(root, splits)
     except (OSError, ValueError) as e:
@@ -142,8 +152,11 @@ def _apply_ava_root(cfg, args, root: str, point) -> None:
         boxes = os.path.join(folder, "annotations", name)
         vmad = meta.get("layout", None) == "vmad"
         if split in names and found and "proposals" in str(source) and not vmad and not os.path.isfile(boxes):
-            fix = f"pass dataloader.{loader}.mapper.{key}=gt to use the ground-truth boxes" if split == "val" else \
-                f"pass dataloader.{loader}.mapper.{key}=gt"
+            fix = (
+                f"pass dataloader.{loader}.mapper.{key}=gt to use the ground-truth boxes"
+                if split == "val"
+                else f"pass dataloader.{loader}.mapper.{key}=gt"
+            )
             raise FileNotFoundError(
                 f"--ava-root {root}: dataloader.{loader}.mapper.{key}={source!r} needs person boxes for the {split} "
                 f"split, but there is no annotations/{name}. Make them with "

@@ -1,5 +1,6 @@
 """Hooks that detectron2 does not ship: a loss-curve picture, a skip counter, and a best-checkpoint
 hook whose record survives ``--resume``."""
+
 from __future__ import annotations
 
 import json
@@ -110,8 +111,10 @@ class GuardedWriters(EventWriter):
                 getattr(writer, method)()
             except OSError as e:
                 self.failed = True
-                raise OSError(f"train.output_dir {self.output_dir}: cannot write the {type(writer).__name__} "
-                              f"output: {e.strerror or e}") from e
+                raise OSError(
+                    f"train.output_dir {self.output_dir}: cannot write the {type(writer).__name__} "
+                    f"output: {e.strerror or e}"
+                ) from e
 
     def write(self) -> None:
         self._each("write")
@@ -200,16 +203,21 @@ class ResumableBestCheckpointer(hooks.BestCheckpointer):
     written, so that file carries its own value. A record of another metric or mode is not restored.
     """
 
-    def __init__(self, eval_period: int, checkpointer, val_metric: str, mode: str = "max",
-                 file_prefix: str = "model_best"):
+    def __init__(
+        self, eval_period: int, checkpointer, val_metric: str, mode: str = "max", file_prefix: str = "model_best"
+    ):
         super().__init__(eval_period, checkpointer, val_metric, mode=mode, file_prefix=file_prefix)
         self._mode = mode
 
     def state_dict(self):
         if self.best_metric is None:
             return {}
-        return {"metric": self._val_metric, "mode": self._mode, "best_metric": float(self.best_metric),
-                "best_iter": int(self.best_iter)}
+        return {
+            "metric": self._val_metric,
+            "mode": self._mode,
+            "best_metric": float(self.best_metric),
+            "best_iter": int(self.best_iter),
+        }
 
     def load_state_dict(self, state_dict):
         if state_dict.get("metric") != self._val_metric or state_dict.get("mode") != self._mode:
@@ -220,22 +228,27 @@ class ResumableBestCheckpointer(hooks.BestCheckpointer):
             )
             return
         self.best_metric, self.best_iter = state_dict["best_metric"], state_dict["best_iter"]
-        logger.info(f"Best-checkpoint record restored: {self._val_metric}={self.best_metric:.5f} "
-                    f"@ iteration {self.best_iter}")
+        logger.info(
+            f"Best-checkpoint record restored: {self._val_metric}={self.best_metric:.5f} @ iteration {self.best_iter}"
+        )
 
     def _best_checking(self):
         metric_tuple = self.trainer.storage.latest().get(self._val_metric)
         if metric_tuple is None:
-            logger.warning(f"train.best_metric {self._val_metric!r} is not among the evaluation results: "
-                           "model_best.pth is not written")
+            logger.warning(
+                f"train.best_metric {self._val_metric!r} is not among the evaluation results: "
+                "model_best.pth is not written"
+            )
             return
         value, iteration = metric_tuple
         if math.isnan(value) or math.isinf(value):
             logger.warning(f"{self._val_metric} is {value} at iteration {iteration}: not a best checkpoint")
             return
         if self.best_metric is not None and not self._compare(value, self.best_metric):
-            logger.info(f"Not saving {self._file_prefix}: {self._val_metric}={value:0.5f} is not better "
-                        f"than {self.best_metric:0.5f} @ iteration {self.best_iter}")
+            logger.info(
+                f"Not saving {self._file_prefix}: {self._val_metric}={value:0.5f} is not better "
+                f"than {self.best_metric:0.5f} @ iteration {self.best_iter}"
+            )
             return
         previous = self.best_metric
         self.best_metric, self.best_iter = value, iteration

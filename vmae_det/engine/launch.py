@@ -11,6 +11,7 @@ Started by ``torchrun`` (or any launcher that sets ``RANK``, ``WORLD_SIZE``, ``L
 is already there: :func:`launch` joins the process group from the environment (NCCL with CUDA, else gloo)
 and runs the job in this process.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,6 @@ from typing import Dict, Optional
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
 from detectron2.engine import launch as d2_launch
 from detectron2.engine.launch import _find_free_port
 from detectron2.utils import comm
@@ -49,8 +49,10 @@ def torchrun_env() -> Optional[Dict[str, int]]:
         except ValueError:
             raise ValueError(f"environment variable {key}={text!r} is not an integer (set by torchrun?)") from None
     if not 0 <= values["rank"] < values["world_size"] or not 0 <= values["local_rank"] < values["local_world_size"]:
-        raise ValueError(f"inconsistent torchrun environment: RANK={values['rank']} WORLD_SIZE={values['world_size']} "
-                         f"LOCAL_RANK={values['local_rank']} LOCAL_WORLD_SIZE={values['local_world_size']}")
+        raise ValueError(
+            f"inconsistent torchrun environment: RANK={values['rank']} WORLD_SIZE={values['world_size']} "
+            f"LOCAL_RANK={values['local_rank']} LOCAL_WORLD_SIZE={values['local_world_size']}"
+        )
     return values
 
 
@@ -66,9 +68,11 @@ def check_launch_args(num_processes: int, num_machines: int, machine_rank: int, 
         raise ValueError(f"--machine-rank {machine_rank} must be below --num-machines {num_machines}")
     if uses_env_rendezvous(dist_url):
         if torchrun_env() is None:
-            raise ValueError("--dist-url env:// reads RANK, WORLD_SIZE, LOCAL_RANK (and MASTER_ADDR, MASTER_PORT) "
-                             "from the environment, as torchrun sets them; they are not set. Start the tool with "
-                             "torchrun, or pass --dist-url tcp://HOST:PORT")
+            raise ValueError(
+                "--dist-url env:// reads RANK, WORLD_SIZE, LOCAL_RANK (and MASTER_ADDR, MASTER_PORT) "
+                "from the environment, as torchrun sets them; they are not set. Start the tool with "
+                "torchrun, or pass --dist-url tcp://HOST:PORT"
+            )
         if (num_processes, num_machines, machine_rank) != (1, 1, 0):
             raise ValueError(
                 "started by torchrun (RANK/WORLD_SIZE in the environment): torchrun starts the processes "
@@ -77,8 +81,10 @@ def check_launch_args(num_processes: int, num_machines: int, machine_rank: int, 
             )
         return
     if num_machines > 1 and dist_url == "auto":
-        raise ValueError(f"--num-machines {num_machines} needs --dist-url tcp://HOST:PORT: the address of machine 0 "
-                         "and a free port there, the same on every machine (or start with torchrun)")
+        raise ValueError(
+            f"--num-machines {num_machines} needs --dist-url tcp://HOST:PORT: the address of machine 0 "
+            "and a free port there, the same on every machine (or start with torchrun)"
+        )
     if not (dist_url == "auto" or dist_url.startswith(("tcp://", "file://", "env://"))):
         raise ValueError(f"--dist-url {dist_url!r}: expected 'auto', tcp://HOST:PORT, file:///PATH or env://")
 
@@ -95,10 +101,16 @@ def _set_local_group(processes_per_machine: int, machine_rank: int) -> None:
             comm._LOCAL_PROCESS_GROUP = group
 
 
-def _cpu_worker(local_rank: int, main_func, num_processes: int, num_machines: int, machine_rank: int,
-                dist_url: str, args) -> None:
-    dist.init_process_group("gloo", init_method=dist_url, world_size=num_processes * num_machines,
-                            rank=machine_rank * num_processes + local_rank, timeout=_TIMEOUT)
+def _cpu_worker(
+    local_rank: int, main_func, num_processes: int, num_machines: int, machine_rank: int, dist_url: str, args
+) -> None:
+    dist.init_process_group(
+        "gloo",
+        init_method=dist_url,
+        world_size=num_processes * num_machines,
+        rank=machine_rank * num_processes + local_rank,
+        timeout=_TIMEOUT,
+    )
     _set_local_group(num_processes, machine_rank)
     comm.synchronize()
     try:
@@ -114,8 +126,10 @@ def _env_worker(main_func, args) -> None:
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(env["local_rank"])
-    logger.info(f"Joining the process group from the environment (torchrun): rank {env['rank']} of "
-                f"{env['world_size']}, {'NCCL' if cuda else 'gloo'}")
+    logger.info(
+        f"Joining the process group from the environment (torchrun): rank {env['rank']} of "
+        f"{env['world_size']}, {'NCCL' if cuda else 'gloo'}"
+    )
     dist.init_process_group("nccl" if cuda else "gloo", init_method="env://", timeout=_TIMEOUT)
     try:
         _set_local_group(env["local_world_size"], env["rank"] // env["local_world_size"])
@@ -125,8 +139,9 @@ def _env_worker(main_func, args) -> None:
         dist.destroy_process_group()
 
 
-def launch(main_func, num_processes: int, num_machines: int = 1, machine_rank: int = 0,
-           dist_url: str = "auto", args=()) -> None:
+def launch(
+    main_func, num_processes: int, num_machines: int = 1, machine_rank: int = 0, dist_url: str = "auto", args=()
+) -> None:
     """Run ``main_func(*args)`` in ``num_processes`` processes per machine (1 on one machine: in this
     process); under torchrun (``dist_url`` ``env://``, or ``auto`` with torchrun's environment) in this
     process, which torchrun started."""
@@ -134,11 +149,16 @@ def launch(main_func, num_processes: int, num_machines: int = 1, machine_rank: i
     if uses_env_rendezvous(dist_url):
         return _env_worker(main_func, args)
     if num_processes * num_machines <= 1 or torch.cuda.is_available():
-        return d2_launch(main_func, num_processes, num_machines=num_machines, machine_rank=machine_rank,
-                         dist_url=dist_url, args=args)
+        return d2_launch(
+            main_func, num_processes, num_machines=num_machines, machine_rank=machine_rank, dist_url=dist_url, args=args
+        )
     if dist_url == "auto":
         dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
     where = f" (machine {machine_rank} of {num_machines}, {dist_url})" if num_machines > 1 else ""
     logger.info(f"No CUDA: launching {num_processes} CPU process(es) with the gloo backend{where}")
-    mp.spawn(_cpu_worker, nprocs=num_processes,
-             args=(main_func, num_processes, num_machines, machine_rank, dist_url, args), daemon=False)
+    mp.spawn(
+        _cpu_worker,
+        nprocs=num_processes,
+        args=(main_func, num_processes, num_machines, machine_rank, dist_url, args),
+        daemon=False,
+    )

@@ -7,6 +7,7 @@ the masks with a generator seeded by ``train.seed`` (0 when random), and report 
 over all processes: printed, and written to ``<output_dir>/inference/mae_eval.json``. Pretraining configs
 declare it as their ``--eval-only`` action: ``train.eval_only = L(MAELossEvaluation)()``.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,9 +51,11 @@ def evaluate_mae(cfg, model, checkpoint: str, num_batches: int = MAE_EVAL_BATCHE
     result = {"mae/loss_mae": total / clips, "mae/clips": clips}
     if comm.is_main_process():
         names = cfg.dataloader.train.get("dataset", {}).get("names", "dataloader.train")
-        print(f"MAE reconstruction loss (loss_mae) of {checkpoint}: {result['mae/loss_mae']:.6f} "
-              f"(mean over {clips} clips, {num_batches} batches per process of {names}, mask seed {seed})",
-              flush=True)
+        print(
+            f"MAE reconstruction loss (loss_mae) of {checkpoint}: {result['mae/loss_mae']:.6f} "
+            f"(mean over {clips} clips, {num_batches} batches per process of {names}, mask seed {seed})",
+            flush=True,
+        )
         out_dir = os.path.join(cfg.train.output_dir, "inference")
         record = {**result, "checkpoint": checkpoint, "batches_per_process": num_batches, "seed": seed}
         atomic_write_text(os.path.join(out_dir, "mae_eval.json"), json.dumps(record, indent=2))

@@ -12,6 +12,7 @@ configs declare it in ``train.hooks`` (:func:`mae_reconstruction_hook`). The rec
 (predicted cubes pasted into the clip) is :mod:`vmae_det.modeling.mae_reconstruction`'s, as the model's
 eval outputs use it too.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,15 +21,18 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
-
-from .. import compat  # noqa: F401  (before detectron2)
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
 from ..formats.atomic import atomic_save
 
-__all__ = ["reconstruction_rows", "reconstruction_caption", "save_reconstruction_figure", "MAEReconstructionHook",
-           "mae_reconstruction_hook"]
+__all__ = [
+    "reconstruction_rows",
+    "reconstruction_caption",
+    "save_reconstruction_figure",
+    "MAEReconstructionHook",
+    "mae_reconstruction_hook",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +91,10 @@ def reconstruction_caption(rows: Dict[str, np.ndarray]) -> str:
     """What the picture shows, printed on it: the share of the clip the encoder saw, and where each row's
     pixels come from."""
     hidden = float((rows["masked"] != rows["original"]).any(-1).mean())
-    return (f"masked: the {100 * hidden:.0f} % of the clip the encoder never sees, in grey; reconstruction: "
-            "the model's prediction in those cubes, the visible cubes copied from the input")
+    return (
+        f"masked: the {100 * hidden:.0f} % of the clip the encoder never sees, in grey; reconstruction: "
+        "the model's prediction in those cubes, the visible cubes copied from the input"
+    )
 
 
 def save_reconstruction_figure(
@@ -115,9 +121,13 @@ def save_reconstruction_figure(
     import matplotlib.pyplot as plt
 
     rows = reconstruction_rows(model, batch, sample, mask_seed)
-    labels = {"original": "original", "masked": "masked",
-              "reconstruction": NORMALIZED_RECONSTRUCTION_LABEL if getattr(model, "norm_pix_loss", False)
-              else "reconstruction"}
+    labels = {
+        "original": "original",
+        "masked": "masked",
+        "reconstruction": NORMALIZED_RECONSTRUCTION_LABEL
+        if getattr(model, "norm_pix_loss", False)
+        else "reconstruction",
+    }
     t = rows["original"].shape[0]
     cols = np.unique(np.linspace(0, t - 1, max(1, min(num_frames, t))).round().astype(int))
     fig, axes = plt.subplots(3, len(cols), figsize=(2.0 * len(cols), 6.2), squeeze=False)

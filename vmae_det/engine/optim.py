@@ -1,17 +1,17 @@
 """Optimiser and learning-rate schedule shared by pretraining and fine-tuning (VideoMAE recipes)."""
+
 from __future__ import annotations
 
 import logging
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from torch import nn
-
 from fvcore.common.param_scheduler import (
     CompositeParamScheduler,
     CosineParamScheduler,
     LinearParamScheduler,
 )
+from torch import nn
 
 __all__ = ["get_param_groups", "build_adamw", "cosine_with_warmup", "scaled_lr"]
 
@@ -63,7 +63,7 @@ def get_param_groups(
         no_decay = param.ndim <= 1 or name in no_decay_names or name.endswith(NO_DECAY_SUFFIXES)
         if layer_decay is not None:
             if name.startswith(prefix):
-                layer = layer_id_fn(name[len(prefix):])
+                layer = layer_id_fn(name[len(prefix) :])
             else:
                 layer = num_layers + 1
             scale = layer_decay ** (num_layers + 1 - layer)

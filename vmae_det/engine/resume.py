@@ -17,6 +17,7 @@
   ``metrics.previous.json`` (then ``metrics.previous.1.json``, ``.2.json``, ...: never overwritten) instead
   of appending to them.
 """
+
 from __future__ import annotations
 
 import glob
@@ -116,12 +117,17 @@ def find_resume_checkpoint(output_dir: str) -> Tuple[Optional[str], Optional[dic
             if bad:
                 logger.warning(f"--resume: continuing from {path}, the newest intact checkpoint in {output_dir}")
             return path, ckpt
-        what = "named by last_checkpoint " if i == 0 and os.path.isfile(os.path.join(output_dir, "last_checkpoint")) else ""
+        what = (
+            "named by last_checkpoint "
+            if i == 0 and os.path.isfile(os.path.join(output_dir, "last_checkpoint"))
+            else ""
+        )
         logger.warning(f"--resume: skipping checkpoint {path} {what}({problem})")
         bad.append(f"{path} ({problem})")
     if any(os.path.exists(p) for p in candidates):
         raise CorruptCheckpointsError(
-            f"--resume: no intact checkpoint in {output_dir}: " + "; ".join(bad)
+            f"--resume: no intact checkpoint in {output_dir}: "
+            + "; ".join(bad)
             + ". Delete the broken files to start a new run there, or resume from a copy."
         )
     return None, None
@@ -176,16 +182,22 @@ def unapplied_optimizer_settings(config: Sequence[dict], restored: Sequence[dict
     ``"base lr 0.01 (config) vs 0.05 (checkpoint), 12 of 12 param groups"`` lines."""
     lines = []
     for key in ("lr", "weight_decay", "betas", "eps", "momentum"):
-        diffs = [(c.get(key), r.get(key)) for c, r in zip(config, restored)
-                 if key in c and key in r and _differs(c[key], r[key])]
+        diffs = [
+            (c.get(key), r.get(key))
+            for c, r in zip(config, restored)
+            if key in c and key in r and _differs(c[key], r[key])
+        ]
         if diffs:
             name = "base lr" if key == "lr" else key
             (c0, r0) = diffs[0]
             if key == "lr":  # the peak lr (optimizer.lr; layer decay scales the other groups down)
                 name = "base lr (largest of the param groups)" if len(config) > 1 else name
                 c0, r0 = max(c["lr"] for c in config), max(r["lr"] for r in restored)
-            lines.append(f"{name} {c0:.6g} (config) vs {r0:.6g} (checkpoint)" if isinstance(c0, float)
-                         else f"{name} {c0} (config) vs {r0} (checkpoint)")
+            lines.append(
+                f"{name} {c0:.6g} (config) vs {r0:.6g} (checkpoint)"
+                if isinstance(c0, float)
+                else f"{name} {c0} (config) vs {r0} (checkpoint)"
+            )
             lines[-1] += f" in {len(diffs)} of {len(config)} param groups" if len(config) > 1 else ""
     return lines
 
@@ -219,7 +231,7 @@ def previous_metrics_path(output_dir: str) -> str:
         return first
     numbers = [0]
     for p in glob.glob(os.path.join(glob.escape(output_dir), "metrics.previous.*.json")):
-        middle = os.path.basename(p)[len("metrics.previous."):-len(".json")]
+        middle = os.path.basename(p)[len("metrics.previous.") : -len(".json")]
         if middle.isdigit():
             numbers.append(int(middle))
     return os.path.join(output_dir, f"metrics.previous.{max(numbers) + 1}.json")

@@ -16,6 +16,7 @@ The launching process takes the lock before it starts the worker processes and m
 environment (``VMAE_DET_OUTPUT_DIR_LOCK``), so its workers do not try to take it again; taking it twice
 in one process is allowed (re-entrant).
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -7,6 +7,7 @@ curve, best checkpoint) and those the config declares in ``train.hooks`` (the pr
 reconstruction pictures, skipped-video counter). Nothing here depends on the kind of model: what does is
 declared in the config (``train.hooks``, ``train.eval_only``; see :mod:`vmae_det.engine.defaults`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,16 +18,14 @@ import sys
 from typing import Iterable, Optional
 
 import torch
-from omegaconf import ListConfig, OmegaConf
-from torch.multiprocessing import ProcessExitedException
-
-from .. import compat  # noqa: F401
 from detectron2.config import instantiate
 from detectron2.engine import HookBase, create_ddp_model, default_setup, default_writers, hooks
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.solver import LRMultiplier
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
+from omegaconf import ListConfig, OmegaConf
+from torch.multiprocessing import ProcessExitedException
 
 from ..cli import ERROR_EXIT_CODE, EXPECTED_ERRORS
 from ..config import load_config
@@ -144,7 +143,12 @@ def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) ->
     Face Hub id ``hf://ORG/NAME[@REVISION][/FILE]`` (:func:`vmae_det.weights_source.resolve_weights`).
     """
     from ..modeling.weight_loading import (
-        CheckpointError, check_state_fits, class_names_of, clip_fps_of, has_video_backbone, read_checkpoint,
+        CheckpointError,
+        check_state_fits,
+        class_names_of,
+        clip_fps_of,
+        has_video_backbone,
+        read_checkpoint,
     )
 
     if not path:
@@ -377,21 +381,29 @@ def _resume_or_load(cfg, args, model, checkpointer, optimizer, scheduler) -> int
                 )
             logger.info(f"Resuming from iteration {start_iter} ({path})")
             if start_iter >= cfg.train.max_iter:
-                logger.warning(f"--resume: {path} is at iteration {start_iter - 1} and train.max_iter="
-                               f"{cfg.train.max_iter}: nothing left to train (raise train.max_iter to go on)")
+                logger.warning(
+                    f"--resume: {path} is at iteration {start_iter - 1} and train.max_iter="
+                    f"{cfg.train.max_iter}: nothing left to train (raise train.max_iter to go on)"
+                )
             return start_iter
         existed = getattr(args, "output_dir_existed", True)
-        why = ("the folder did not exist: is train.output_dir mistyped?" if not existed
-               else "it has no last_checkpoint or model_*.pth")
+        why = (
+            "the folder did not exist: is train.output_dir mistyped?"
+            if not existed
+            else "it has no last_checkpoint or model_*.pth"
+        )
         init = cfg.train.init_checkpoint or "random initialisation"
-        logger.warning(f"--resume: no checkpoint in train.output_dir={out} ({why}); starting a NEW run at "
-                       f"iteration 0 from {init}")
+        logger.warning(
+            f"--resume: no checkpoint in train.output_dir={out} ({why}); starting a NEW run at iteration 0 from {init}"
+        )
     else:
         earlier = [p for p in checkpoint_candidates(out) if os.path.isfile(p)]
         if earlier:
-            logger.warning(f"train.output_dir={out} holds checkpoints of an earlier run ({os.path.basename(earlier[0])}"
-                           f"{f' and {len(earlier) - 1} more' if len(earlier) > 1 else ''}); this new run "
-                           "overwrites them. Use --resume to continue that run instead.")
+            logger.warning(
+                f"train.output_dir={out} holds checkpoints of an earlier run ({os.path.basename(earlier[0])}"
+                f"{f' and {len(earlier) - 1} more' if len(earlier) > 1 else ''}); this new run "
+                "overwrites them. Use --resume to continue that run instead."
+            )
     load_init_weights(model, cfg.train.init_checkpoint, full_model=False)
     return 0
 
@@ -408,8 +420,10 @@ def _eval_checkpoint(cfg, args) -> str:
                 f"({'the folder does not exist' if not os.path.isdir(out) else 'no last_checkpoint or model_*.pth'})"
             )
         if init and os.path.abspath(init) != os.path.abspath(path):
-            logger.warning(f"--eval-only --resume: evaluating {path} (the last checkpoint of train.output_dir), "
-                           f"not train.init_checkpoint={init}")
+            logger.warning(
+                f"--eval-only --resume: evaluating {path} (the last checkpoint of train.output_dir), "
+                f"not train.init_checkpoint={init}"
+            )
         return path
     if not init:
         raise ValueError(
@@ -431,8 +445,10 @@ def main(args):
                 return do_test(cfg, model)
             if cfg.train.eval_only is not None:  # e.g. pretraining configs: the reconstruction loss
                 return instantiate(cfg.train.eval_only)(cfg, model, path)
-            raise ValueError(f"--eval-only: {args.config_file} has neither dataloader.evaluator nor train.eval_only: "
-                             "nothing to evaluate")
+            raise ValueError(
+                f"--eval-only: {args.config_file} has neither dataloader.evaluator nor train.eval_only: "
+                "nothing to evaluate"
+            )
         do_train(cfg, args)
     return None
 
@@ -483,8 +499,14 @@ def launch_from_args(args, main_func=main):
     lock = output_dir_lock(cfg.train.output_dir) if first else contextlib.nullcontext()
     with lock:
         try:
-            return launch(func, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-                          dist_url=args.dist_url, args=(args,))
+            return launch(
+                func,
+                args.num_gpus,
+                num_machines=args.num_machines,
+                machine_rank=args.machine_rank,
+                dist_url=args.dist_url,
+                args=(args,),
+            )
         except ProcessExitedException as e:
             if e.exit_code != ERROR_EXIT_CODE:
                 raise

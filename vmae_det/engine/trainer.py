@@ -5,6 +5,7 @@ detectron2 v0.6's ``AMPTrainer`` insists on CUDA and float16 and has no gradient
 recipes want clipping (fine-tuning) and bfloat16 is the better AMP type on current GPUs. Gradient
 accumulation lets the paper's batch (e.g. 128 clips) run on fewer GPUs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,9 +15,8 @@ import time
 from typing import Dict, Optional
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
-
 from detectron2.engine import SimpleTrainer
+from torch.nn.parallel import DistributedDataParallel
 
 __all__ = ["Trainer"]
 
@@ -29,8 +29,11 @@ class _ExpectedErrorTraceback(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         from ..cli import EXPECTED_ERRORS
 
-        if record.exc_info and isinstance(record.exc_info[1], EXPECTED_ERRORS) \
-                and not os.environ.get("VMAE_DET_TRACEBACK"):
+        if (
+            record.exc_info
+            and isinstance(record.exc_info[1], EXPECTED_ERRORS)
+            and not os.environ.get("VMAE_DET_TRACEBACK")
+        ):
             record.msg = f"{record.getMessage()} {type(record.exc_info[1]).__name__} (details below)"
             record.args, record.exc_info, record.exc_text = (), None, None
         return True

@@ -8,12 +8,13 @@ By default only the top 50 detection rows per keyframe count (official ActivityN
 ``--keep-all-detections`` keeps them all, as the evaluators in VMAD (the VideoMAE paper's AVA
 code) and SlowFast do.
 """
+
 from __future__ import annotations
 
 import argparse
-import os
 import logging
 import math
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -21,7 +22,10 @@ from ..cli import check_output_dir, check_output_file, run_main
 from ..formats.ava import read_ava_csv, read_exclusions, read_labelmap, write_detections_csv
 from .ava_io import DEFAULT_LABEL_MAP, write_metrics
 from .ava_map import (
-    MAX_DETECTIONS_PER_KEYFRAME, PROTOCOLS, check_max_detections_per_keyframe, describe_detections_per_keyframe,
+    MAX_DETECTIONS_PER_KEYFRAME,
+    PROTOCOLS,
+    check_max_detections_per_keyframe,
+    describe_detections_per_keyframe,
     evaluate,
 )
 from .plot import plot_per_class_ap
@@ -44,19 +48,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-g", "--groundtruth", required=True, help="ground-truth CSV")
     p.add_argument("-d", "--detections", required=True, help="detections CSV")
     p.add_argument("-e", "--exclusions", default=None, help="excluded timestamps CSV (protocol 2019 only)")
-    p.add_argument("--protocol", default="2019", choices=PROTOCOLS,
-                   help="2019: v2.1/v2.2 evaluator with exclusions (default); 2020: current evaluator")
+    p.add_argument(
+        "--protocol",
+        default="2019",
+        choices=PROTOCOLS,
+        help="2019: v2.1/v2.2 evaluator with exclusions (default); 2020: current evaluator",
+    )
     p.add_argument("--output-dir", default=None, help="write ava_metrics.json and ava_per_class_ap.png here")
-    p.add_argument("--write-detections", default=None, metavar="CSV",
-                   help="re-write the detections in the official CSV format")
+    p.add_argument(
+        "--write-detections", default=None, metavar="CSV", help="re-write the detections in the official CSV format"
+    )
     cap = p.add_mutually_exclusive_group()
-    cap.add_argument("--keep-all-detections", action="store_true",
-                     help="keep every detection row of each keyframe (no top-50 cap), as the AVA evaluators "
-                          "in VMAD (VideoMAE paper) and SlowFast do; default: official top "
-                          f"{MAX_DETECTIONS_PER_KEYFRAME}")
-    cap.add_argument("--max-detections-per-keyframe", type=_positive_int, default=None, metavar="N",
-                     help=f"keep the top N detection rows, i.e. (box, class) pairs, per keyframe "
-                          f"(default {MAX_DETECTIONS_PER_KEYFRAME}, the official ActivityNet protocol)")
+    cap.add_argument(
+        "--keep-all-detections",
+        action="store_true",
+        help="keep every detection row of each keyframe (no top-50 cap), as the AVA evaluators "
+        "in VMAD (VideoMAE paper) and SlowFast do; default: official top "
+        f"{MAX_DETECTIONS_PER_KEYFRAME}",
+    )
+    cap.add_argument(
+        "--max-detections-per-keyframe",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=f"keep the top N detection rows, i.e. (box, class) pairs, per keyframe "
+        f"(default {MAX_DETECTIONS_PER_KEYFRAME}, the official ActivityNet protocol)",
+    )
     return p
 
 
@@ -96,16 +113,21 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     for c, ap in result.per_class_ap.items():
         shown = "   n/a (no ground truth)" if math.isnan(ap) else f"{100 * ap:6.2f}"
         print(f"{c:3d} {label_map[c]:<{width}} {shown}")
-    print(f"mAP@0.5IoU (protocol {args.protocol}): {100 * result.mAP:.4f} "
-          f"[{describe_detections_per_keyframe(cap)}; {result.stats['capped_detections']} detection(s) capped]")
+    print(
+        f"mAP@0.5IoU (protocol {args.protocol}): {100 * result.mAP:.4f} "
+        f"[{describe_detections_per_keyframe(cap)}; {result.stats['capped_detections']} detection(s) capped]"
+    )
     print(f"mAP (fraction, all digits): {result.mAP!r}")
     if args.write_detections:
         write_detections_csv(args.write_detections, det)
     if args.output_dir:
         write_metrics(result, os.path.join(args.output_dir, "ava_metrics.json"))
-        plot_per_class_ap(result.named_ap(), os.path.join(args.output_dir, "ava_per_class_ap.png"),
-                          title=f"AVA per-class AP (protocol {args.protocol}, "
-                                f"{'all detections' if cap is None else f'top {cap}'} per keyframe)")
+        plot_per_class_ap(
+            result.named_ap(),
+            os.path.join(args.output_dir, "ava_per_class_ap.png"),
+            title=f"AVA per-class AP (protocol {args.protocol}, "
+            f"{'all detections' if cap is None else f'top {cap}'} per keyframe)",
+        )
     return 0
 
 

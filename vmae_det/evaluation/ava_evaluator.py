@@ -1,4 +1,5 @@
 """detectron2 ``DatasetEvaluator`` for AVA frame-mAP."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,16 +11,19 @@ from typing import Optional
 
 import numpy as np
 import torch
-
-import vmae_det  # noqa: F401  (shims before detectron2)
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+import vmae_det  # noqa: F401  (shims before detectron2)
+
 from ..formats.ava import AVARows, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv
 from .ava_io import DEFAULT_LABEL_MAP, write_metrics
 from .ava_map import (
-    MAX_DETECTIONS_PER_KEYFRAME, AVAResult, check_max_detections_per_keyframe, describe_detections_per_keyframe,
+    MAX_DETECTIONS_PER_KEYFRAME,
+    AVAResult,
+    check_max_detections_per_keyframe,
+    describe_detections_per_keyframe,
     evaluate,
 )
 from .plot import plot_per_class_ap
@@ -107,13 +111,15 @@ class AVAEvaluator(DatasetEvaluator):
             scores = scores.reshape(len(boxes), -1)
             cols = self._class_ids[self._class_ids <= scores.shape[1]] - 1
             n, c = len(boxes), len(cols)
-            self._predictions.append({
-                "video_id": str(inp["video_id"]),
-                "timestamp": int(inp["timestamp"]),
-                "boxes": np.repeat(boxes, c, axis=0),
-                "action_ids": np.tile(cols + 1, n),
-                "scores": scores[:, cols].reshape(-1),
-            })
+            self._predictions.append(
+                {
+                    "video_id": str(inp["video_id"]),
+                    "timestamp": int(inp["timestamp"]),
+                    "boxes": np.repeat(boxes, c, axis=0),
+                    "action_ids": np.tile(cols + 1, n),
+                    "scores": scores[:, cols].reshape(-1),
+                }
+            )
 
     def detections(self) -> AVARows:
         """The collected predictions as official-format rows (this process only)."""
@@ -142,16 +148,26 @@ class AVAEvaluator(DatasetEvaluator):
             logger.warning("AVAEvaluator received no predictions")
         detections = self._to_rows(preds)
         exclusions = read_exclusions(self._exclusions_csv) if self._exclusions_csv else None
-        result = evaluate(read_ava_csv(self._groundtruth_csv), detections, self._label_map, exclusions,
-                          self._protocol, max_detections_per_keyframe=self._max_detections_per_keyframe)
+        result = evaluate(
+            read_ava_csv(self._groundtruth_csv),
+            detections,
+            self._label_map,
+            exclusions,
+            self._protocol,
+            max_detections_per_keyframe=self._max_detections_per_keyframe,
+        )
         if self._output_dir:
             self.write_outputs(result, detections, self._output_dir)
         metrics = {"mAP": 100.0 * result.mAP}
         for name, ap in result.named_ap().items():
             if not math.isnan(ap):
                 metrics[f"AP/{name}"] = 100.0 * ap
-        logger.info("AVA frame-mAP@0.5IoU (protocol %s, %s): %.2f", self._protocol,
-                    describe_detections_per_keyframe(self._max_detections_per_keyframe), metrics["mAP"])
+        logger.info(
+            "AVA frame-mAP@0.5IoU (protocol %s, %s): %.2f",
+            self._protocol,
+            describe_detections_per_keyframe(self._max_detections_per_keyframe),
+            metrics["mAP"],
+        )
         return OrderedDict({"ava": metrics})
 
     @staticmethod
@@ -163,6 +179,8 @@ class AVAEvaluator(DatasetEvaluator):
         if detections is not None:
             write_detections_csv(os.path.join(output_dir, "ava_detections.csv"), detections)
         write_metrics(result, os.path.join(output_dir, "ava_metrics.json"))
-        plot_per_class_ap(result.named_ap(), os.path.join(output_dir, "ava_per_class_ap.png"),
-                          title=f"AVA per-class AP (protocol {result.protocol}, {cap_words} per keyframe)")
-
+        plot_per_class_ap(
+            result.named_ap(),
+            os.path.join(output_dir, "ava_per_class_ap.png"),
+            title=f"AVA per-class AP (protocol {result.protocol}, {cap_words} per keyframe)",
+        )

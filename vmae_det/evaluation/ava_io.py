@@ -4,6 +4,7 @@ Reading and writing the AVA CSV / label-map / exclusion files is :mod:`vmae_det.
 for the whole project: ``np.loadtxt`` fast path + general reader, errors ``file:line: reason``); its names
 are re-exported here, where the evaluation has always imported them from.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,6 +48,7 @@ def write_metrics(result, path: str) -> None:
     ``null`` = every detection kept, as VMAD/SlowFast) and ``detections_per_keyframe``, the same
     setting in words.
     """
+
     def num(x: float):
         return None if math.isnan(x) else x
 
@@ -57,8 +59,13 @@ def write_metrics(result, path: str) -> None:
         "detections_per_keyframe": describe_detections_per_keyframe(cap),
         "mAP": num(result.mAP),
         "per_class": [
-            {"id": c, "name": result.class_names[c], "AP": num(ap),
-             "num_groundtruth": result.num_groundtruth[c], "num_detections": result.num_detections[c]}
+            {
+                "id": c,
+                "name": result.class_names[c],
+                "AP": num(ap),
+                "num_groundtruth": result.num_groundtruth[c],
+                "num_detections": result.num_detections[c],
+            }
             for c, ap in result.per_class_ap.items()
         ],
         "stats": result.stats,

@@ -29,6 +29,7 @@ of the official algorithm used as the oracle in tests. The rules reproduced here
    truth and no detection scores 0; a class without ground truth is NaN.
 8. mAP is ``np.nanmean`` over the per-class APs (NaN when no class has ground truth).
 """
+
 from __future__ import annotations
 
 import decimal
@@ -44,8 +45,13 @@ import numpy as np
 from ..formats.ava import AVARows, as_str
 
 __all__ = [
-    "AVAResult", "evaluate", "make_image_key", "PROTOCOLS", "MAX_DETECTIONS_PER_KEYFRAME",
-    "check_max_detections_per_keyframe", "describe_detections_per_keyframe",
+    "AVAResult",
+    "evaluate",
+    "make_image_key",
+    "PROTOCOLS",
+    "MAX_DETECTIONS_PER_KEYFRAME",
+    "check_max_detections_per_keyframe",
+    "describe_detections_per_keyframe",
 ]
 
 logger = logging.getLogger(__name__)
@@ -134,9 +140,7 @@ class _KeyIndex:
                 key = make_image_key(video_id, timestamp, self.protocol)
             except (ValueError, TypeError, decimal.InvalidOperation):
                 kind = "an integer second" if self.protocol == "2019" else "a number"
-                raise ValueError(
-                    f"{where}: timestamp {timestamp!r} is not {kind} (protocol {self.protocol})"
-                ) from None
+                raise ValueError(f"{where}: timestamp {timestamp!r} is not {kind} (protocol {self.protocol})") from None
             kid = self.ids.setdefault(key, len(self.ids))
             self._pairs[pair] = kid
         return kid
@@ -201,8 +205,9 @@ def _replay_heap(rows: AVARows, idx: np.ndarray, kids: np.ndarray, capacity: int
     return _Boxes(np.array(out_kid, dtype=np.int64), arr[:, 1].astype(np.int64), arr[:, 0], arr[:, 2:6])
 
 
-def _ordered_boxes(rows: AVARows, keep: np.ndarray, kid: np.ndarray, capacity: int, num_codes: int,
-                   num_keys: int) -> Tuple["_Boxes", int]:
+def _ordered_boxes(
+    rows: AVARows, keep: np.ndarray, kid: np.ndarray, capacity: int, num_codes: int, num_keys: int
+) -> Tuple["_Boxes", int]:
     """Rows ``keep`` grouped by key, each key in the official heap's order and capped.
 
     One sort by (key, descending score) serves everything. That order (file order on ties) with the
@@ -223,8 +228,9 @@ def _ordered_boxes(rows: AVARows, keep: np.ndarray, kid: np.ndarray, capacity: i
     tied = np.flatnonzero((k[1:] == k[:-1]) & (sc[1:] == sc[:-1]))
     if len(tied):  # few rows: look for a class twice among rows tied on (key, score)
         sel = np.unique(np.r_[tied, tied + 1])
-        triple = np.stack([k[sel], np.unique(sc[sel], return_inverse=True)[1].reshape(-1),
-                           rows.action_ids[idx[sel]]], 1)
+        triple = np.stack(
+            [k[sel], np.unique(sc[sel], return_inverse=True)[1].reshape(-1), rows.action_ids[idx[sel]]], 1
+        )
         uniq, count = np.unique(triple, axis=0, return_counts=True)
         replay[uniq[count > 1, 0]] = True
     rank = _rank_within_runs(k)
@@ -364,9 +370,7 @@ def evaluate(
         keys.id_of(v, t, f"{groundtruth.source}:{line}")
     num_gt_keys = len(keys.ids)  # every key seen in the ground-truth file (protocol 2020 "known")
     d_kid = keys.rows(detections)
-    excluded_ids = [
-        keys.id_of(v, t, f"exclusions row {i + 1}") for i, (v, t) in enumerate(exclusions or ())
-    ]
+    excluded_ids = [keys.id_of(v, t, f"exclusions row {i + 1}") for i, (v, t) in enumerate(exclusions or ())]
     excluded = np.zeros(len(keys.ids), dtype=bool)
     excluded[excluded_ids] = True
     stats: dict[str, int] = {}
@@ -384,8 +388,9 @@ def evaluate(
     else:
         d_keep = d_white & (d_kid < num_gt_keys)
         stats["ignored_detections_unknown_keyframes"] = int((d_white & (d_kid >= num_gt_keys)).sum())
-    dets, stats["replayed_keyframes"] = _ordered_boxes(detections, d_keep, d_kid, cap or 0, num_class + 1,
-                                                       len(keys.ids))  # internal capacity 0 = no cap
+    dets, stats["replayed_keyframes"] = _ordered_boxes(
+        detections, d_keep, d_kid, cap or 0, num_class + 1, len(keys.ids)
+    )  # internal capacity 0 = no cap
     stats["capped_detections"] = int(d_keep.sum()) - len(dets.kid)
     # Keys in the order the official dict sees them: first whitelisted row of each key.
     key_first = np.full(len(keys.ids), np.iinfo(np.int64).max)
@@ -403,7 +408,7 @@ def evaluate(
     ap = np.full(num_class, np.nan)
     num_det: dict[int, int] = {}
     for c in class_ids:
-        sel = by_class[bounds[c]: bounds[c + 1]]
+        sel = by_class[bounds[c] : bounds[c + 1]]
         num_det[c] = len(sel)
         if num_gt[c] > 0:
             ap[c - 1] = _average_precision(dets.score[sel], tp[sel], int(num_gt[c]))

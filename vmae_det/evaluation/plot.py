@@ -1,4 +1,5 @@
 """Per-class AP bar chart (PNG), drawn with matplotlib's Agg canvas (no pyplot global state)."""
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,13 @@ def plot_per_class_ap(per_class_ap: Mapping[str, float], path: str, *, title: st
     ys = list(range(len(names)))
     ax.barh(ys, [0.0 if math.isnan(v) else 100 * v for v in values], color="tab:blue")
     for y, v in zip(ys, values):
-        ax.text(0.5 if math.isnan(v) else 100 * v + 0.5, y, "n/a" if math.isnan(v) else f"{100 * v:.1f}",
-                va="center", fontsize=6)
+        ax.text(
+            0.5 if math.isnan(v) else 100 * v + 0.5,
+            y,
+            "n/a" if math.isnan(v) else f"{100 * v:.1f}",
+            va="center",
+            fontsize=6,
+        )
     ax.set_yticks(ys)
     ax.set_yticklabels(names, fontsize=6)
     ax.set_ylim(len(names) - 0.5, -0.5)  # first class on top, no empty margins

@@ -35,6 +35,7 @@ tubes of one file with different float dtypes are evaluated in float64. When no 
 CLI: ``python -m vmae_det.evaluation.tubes {frameAP,videoAP,videoAP_all} GT.pkl DETECTIONS.pkl [-t THR]
 [--output-json FILE]`` (console script ``vmae-tube-eval``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,12 @@ __all__ = [
 ]
 
 SKIPPED_LABELS = (
-    "aerobic kick jump", "aerobic off axis jump", "aerobic butterfly jump", "aerobic balance turn",
-    "basketball save", "basketball jump ball",
+    "aerobic kick jump",
+    "aerobic off axis jump",
+    "aerobic butterfly jump",
+    "aerobic balance turn",
+    "basketball save",
+    "basketball jump ball",
 )
 
 
@@ -75,8 +80,9 @@ class TubeFormatError(ValueError):
 def _check_tube_shape(tube: Any, where: str, min_cols: int) -> None:
     if not isinstance(tube, np.ndarray) or tube.ndim != 2 or tube.shape[1] < min_cols or tube.shape[0] == 0:
         shape = getattr(tube, "shape", type(tube).__name__)
-        raise TubeFormatError(f"{where}: a tube must be a non-empty (n, {min_cols}) array of frame x1 y1 x2 y2, "
-                              f"got {shape}")
+        raise TubeFormatError(
+            f"{where}: a tube must be a non-empty (n, {min_cols}) array of frame x1 y1 x2 y2, got {shape}"
+        )
     if not (np.issubdtype(tube.dtype, np.floating) or np.issubdtype(tube.dtype, np.integer)):
         raise TubeFormatError(f"{where}: a tube must hold numbers, got dtype {tube.dtype}")
 
@@ -89,11 +95,15 @@ def _check_tube_values(tube: np.ndarray, where: str) -> None:
         raise TubeFormatError(f"{where}: a tube's frame numbers must be integers")
     steps = np.diff(frames)
     if np.any(steps <= 0):
-        raise TubeFormatError(f"{where}: the tube's frames are not sorted (frame {frames[np.argmax(steps <= 0) + 1]:g} "
-                              "follows a later or equal one)")
+        raise TubeFormatError(
+            f"{where}: the tube's frames are not sorted (frame {frames[np.argmax(steps <= 0) + 1]:g} "
+            "follows a later or equal one)"
+        )
     if np.any(steps != 1):
-        raise TubeFormatError(f"{where}: the tube has a gap (frame {frames[np.argmax(steps != 1)]:g} is followed by "
-                              f"{frames[np.argmax(steps != 1) + 1]:g}); tubes must hold every frame of their span")
+        raise TubeFormatError(
+            f"{where}: the tube has a gap (frame {frames[np.argmax(steps != 1)]:g} is followed by "
+            f"{frames[np.argmax(steps != 1) + 1]:g}); tubes must hold every frame of their span"
+        )
 
 
 def _check_tubes(tubes: Sequence[Tuple[Any, str]], min_cols: int = 5) -> None:
@@ -113,8 +123,10 @@ def _check_tubes(tubes: Sequence[Tuple[Any, str]], min_cols: int = 5) -> None:
     bad_steps = inside & (steps != 1)
     if not (np.any(bad_rows) or np.any(bad_steps)):
         return
-    first = min(int(np.argmax(bad_rows)) if np.any(bad_rows) else len(rows),
-                int(np.argmax(bad_steps)) if np.any(bad_steps) else len(rows))
+    first = min(
+        int(np.argmax(bad_rows)) if np.any(bad_rows) else len(rows),
+        int(np.argmax(bad_steps)) if np.any(bad_steps) else len(rows),
+    )
     i = int(np.searchsorted(ends, first, "right"))
     _check_tube_values(tubes[i][0], tubes[i][1])
     raise AssertionError("unreachable: the failing tube passed its own check")  # pragma: no cover
@@ -124,12 +136,16 @@ def load_groundtruth(path: str) -> Dict[str, Any]:
     """The ACT-format ground truth, checked: ``labels``, ``gttubes`` of every test video, ``test_videos``."""
     gt = load_pickle(path)
     if not isinstance(gt, dict):
-        raise TubeFormatError(f"{path}: not an ACT ground-truth pickle (a dict with labels, gttubes, test_videos, ...),"
-                              f" got {type(gt).__name__}")
+        raise TubeFormatError(
+            f"{path}: not an ACT ground-truth pickle (a dict with labels, gttubes, test_videos, ...),"
+            f" got {type(gt).__name__}"
+        )
     missing = [k for k in ("labels", "gttubes", "test_videos") if k not in gt]
     if missing:
-        raise TubeFormatError(f"{path}: not an ACT ground-truth pickle: missing key(s) {', '.join(missing)} "
-                              f"(has {', '.join(map(str, gt))})")
+        raise TubeFormatError(
+            f"{path}: not an ACT ground-truth pickle: missing key(s) {', '.join(missing)} "
+            f"(has {', '.join(map(str, gt))})"
+        )
     labels, gttubes, test_videos = gt["labels"], gt["gttubes"], gt["test_videos"]
     if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
         raise TubeFormatError(f"{path}: 'labels' must be a list of class names")
@@ -157,8 +173,10 @@ def load_frame_detections(path: str, gt: Dict[str, Any]) -> np.ndarray:
     dets = load_pickle(path)
     if not isinstance(dets, np.ndarray) or dets.ndim != 2 or dets.shape[1] != 8:
         shape = getattr(dets, "shape", type(dets).__name__)
-        raise TubeFormatError(f"{path}: frame detections must be an (N, 8) array of [video_index, frame, "
-                              f"label_index, score, x1, y1, x2, y2], got {shape}")
+        raise TubeFormatError(
+            f"{path}: frame detections must be an (N, 8) array of [video_index, frame, "
+            f"label_index, score, x1, y1, x2, y2], got {shape}"
+        )
     if not (np.issubdtype(dets.dtype, np.floating) or np.issubdtype(dets.dtype, np.integer)):
         raise TubeFormatError(f"{path}: frame detections must hold numbers, got dtype {dets.dtype}")
     if not np.all(np.isfinite(dets)):
@@ -168,8 +186,10 @@ def load_frame_detections(path: str, gt: Dict[str, Any]) -> np.ndarray:
     bad = (vid < 0) | (vid >= nv) | (vid != np.round(vid))
     if np.any(bad):
         row = int(np.argmax(bad))
-        raise TubeFormatError(f"{path}: row {row}: video index {vid[row]:g} is out of range (test_videos[0] has "
-                              f"{nv} videos: an integer 0..{nv - 1})")
+        raise TubeFormatError(
+            f"{path}: row {row}: video index {vid[row]:g} is out of range (test_videos[0] has "
+            f"{nv} videos: an integer 0..{nv - 1})"
+        )
     return dets
 
 
@@ -179,8 +199,9 @@ def load_video_detections(path: str, gt: Dict[str, Any]) -> Dict[int, list]:
     if isinstance(dets, (list, tuple)):
         dets = dict(enumerate(dets))
     if not isinstance(dets, dict):
-        raise TubeFormatError(f"{path}: video detections must be a dict label_index -> [(video, score, tube)], "
-                              f"got {type(dets).__name__}")
+        raise TubeFormatError(
+            f"{path}: video detections must be a dict label_index -> [(video, score, tube)], got {type(dets).__name__}"
+        )
     checks = []
     for label, lst in dets.items():
         if not isinstance(lst, (list, tuple)):
@@ -231,8 +252,11 @@ def _summary(results: Dict[str, np.ndarray]) -> Dict[str, Any]:
     class_ap = {label: pr_to_ap_voc(pr) for label, pr in results.items()}
     ap = np.array([class_ap[label] for label in results])
     mean = float(np.mean(100 * ap)) if len(ap) else None  # the official's number (percent)
-    return {"mAP": float(np.mean(ap)) if len(ap) else None, "mAP_percent": mean,
-            "per_class": {label: float(v) for label, v in class_ap.items()}}
+    return {
+        "mAP": float(np.mean(ap)) if len(ap) else None,
+        "mAP_percent": mean,
+        "per_class": {label: float(v) for label, v in class_ap.items()},
+    }
 
 
 def _argmax_rows(iou: np.ndarray) -> np.ndarray:
@@ -331,16 +355,17 @@ def _tube_ious(grows, gfirst, glen, gj, drows, dfirst, dlen, di, gdt, ddt) -> np
     union = np.where(umax_d, dl64, gl64) - np.where(umin_d, df64, gf64)
     with np.errstate(divide="ignore", invalid="ignore"):
         if gdt == ddt:
-            ratio = (inter.astype(gdt) / union.astype(gdt))
+            ratio = inter.astype(gdt) / union.astype(gdt)
         else:  # one side float32, the other float64: float32 only where all four came from the float32 side
             f32_is_d = ddt == np.dtype(np.float32)
             from32 = lambda d_taken: d_taken if f32_is_d else ~d_taken
             all32 = from32(tmin_d) & from32(tmax_d) & from32(umax_d) & from32(umin_d)
-            ratio = np.where(all32, (inter.astype(np.float32) / union.astype(np.float32)).astype(np.float64),
-                             inter / union)
+            ratio = np.where(
+                all32, (inter.astype(np.float32) / union.astype(np.float32)).astype(np.float64), inter / union
+            )
     n = (inter + 1).astype(np.int64)
-    gs = (gfirst[gj] + (tmin - gf64).astype(np.int64))
-    ds = (dfirst[di] + (tmin - df64).astype(np.int64))
+    gs = gfirst[gj] + (tmin - gf64).astype(np.int64)
+    ds = dfirst[di] + (tmin - df64).astype(np.int64)
     garea = (grows[:, 3] - grows[:, 1]) * (grows[:, 4] - grows[:, 2])
     darea = (drows[:, 3] - drows[:, 1]) * (drows[:, 4] - drows[:, 2])
     gb, db = grows[:, 1:5].astype(cdt), drows[:, 1:5].astype(cdt)

@@ -12,6 +12,7 @@ a tool writes goes through here:
   extension (encoders pick the format by it);
 * :func:`commit_file` — a temporary file a caller wrote itself (streamed outputs): fsync, then rename.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -28,6 +28,7 @@ Every problem raises :class:`AVAFormatError` (a ``ValueError``) naming the file 
 Writing: :func:`format_ava_row` is the one row formatter (writers choose the number of decimals);
 :func:`write_ava_csv`, :func:`write_detections_csv`, :func:`write_labelmap`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -179,8 +180,15 @@ class AVARows:
         scores = np.ones(n) if scores is None else scores
         empty = [(str(v), str(t)) for v, t in empty_frames]
         return cls(
-            video_ids, timestamps, boxes, action_ids, scores, np.arange(1, n + 1),
-            empty, list(range(1, len(empty) + 1)), source,
+            video_ids,
+            timestamps,
+            boxes,
+            action_ids,
+            scores,
+            np.arange(1, n + 1),
+            empty,
+            list(range(1, len(empty) + 1)),
+            source,
         )
 
     def location(self, i: int) -> str:
@@ -234,7 +242,9 @@ def read_labelmap(path: PathLike) -> Dict[int, str]:
         pos = m.end()
         if m.group(1) not in ("item", "label"):
             raise AVAFormatError(path, line_no, f"unknown block {m.group(1)!r} (expected 'item' or 'label')")
-        fields = {f.group(1): f.group(2) if f.group(2) is not None else f.group(3) for f in _FIELD_RE.finditer(m.group(2))}
+        fields = {
+            f.group(1): f.group(2) if f.group(2) is not None else f.group(3) for f in _FIELD_RE.finditer(m.group(2))
+        }
         raw_id = fields.get("label_id", fields.get("id"))
         if "name" not in fields or raw_id is None:
             raise AVAFormatError(path, line_no, "label block without both a name and an id")
@@ -264,8 +274,10 @@ def format_labelmap(classes: Mapping[int, str], label_type: str = "PERSON_MOVEME
     lines = []
     for class_id, name in classes.items():
         if '"' in name or "\n" in name or _ODD_TRAILING_BACKSLASHES.search(name):
-            raise ValueError(f"action name {name!r} cannot be written to a label map (a quote, a newline or a "
-                             "trailing backslash would not read back)")
+            raise ValueError(
+                f"action name {name!r} cannot be written to a label map (a quote, a newline or a "
+                "trailing backslash would not read back)"
+            )
         lines += ["label {", f'  name: "{name}"', f"  label_id: {int(class_id)}", f"  label_type: {label_type}", "}"]
     return "\n".join(lines) + "\n"
 
@@ -390,8 +402,15 @@ def _read_fast(
     ncols, vid_w, ts_w = scan
     action_dtype = f"S{_ACTION_FIELD}" if optional_action else "i8"
     for vid_w, ts_w in ((vid_w + 1, ts_w + 1), (_LONG_FIELD, _LONG_FIELD)):
-        fields = [("video_id", f"S{vid_w}"), ("timestamp", f"S{ts_w}"), ("x1", "f8"), ("y1", "f8"),
-                  ("x2", "f8"), ("y2", "f8"), ("action_id", action_dtype)] + ([("score", "f8")] if ncols == 8 else [])
+        fields = [
+            ("video_id", f"S{vid_w}"),
+            ("timestamp", f"S{ts_w}"),
+            ("x1", "f8"),
+            ("y1", "f8"),
+            ("x2", "f8"),
+            ("y2", "f8"),
+            ("action_id", action_dtype),
+        ] + ([("score", "f8")] if ncols == 8 else [])
         try:
             arr = np.loadtxt(path, delimiter=",", dtype=np.dtype(fields), comments=None, ndmin=1, encoding="ascii")
         except (ValueError, IndexError):
@@ -416,8 +435,13 @@ def _read_fast(
     if len(arr) and (vid_len.min() == 0 or not np.isfinite(boxes).all() or not np.isfinite(scores).all()):
         return None
     return AVARows(
-        video_ids=arr["video_id"], timestamps=arr["timestamp"], boxes=boxes, action_ids=action_ids,
-        scores=scores, lines=np.arange(1, len(arr) + 1), source=str(path),
+        video_ids=arr["video_id"],
+        timestamps=arr["timestamp"],
+        boxes=boxes,
+        action_ids=action_ids,
+        scores=scores,
+        lines=np.arange(1, len(arr) + 1),
+        source=str(path),
     )
 
 
@@ -545,7 +569,11 @@ def row_timestamps(rows: AVARows, indices: Optional[Sequence[int]] = None, integ
             try:
                 value = int(text) if integer else float(text)
             except ValueError:
-                why = f"timestamp must be an integer, got {text!r}" if integer else _number_message("timestamp", text, False)
+                why = (
+                    f"timestamp must be an integer, got {text!r}"
+                    if integer
+                    else _number_message("timestamp", text, False)
+                )
                 raise rows.error(i, why) from None
             if not integer and not math.isfinite(value):
                 raise rows.error(i, _number_message("timestamp", text, True))

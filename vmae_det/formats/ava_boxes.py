@@ -9,6 +9,7 @@ AlphAction's person detections (the boxes VideoMAE's official AVA detector, VMAD
 JSON files with their own home, :mod:`.vmad_layout`. :func:`read_person_boxes` picks the reader from the
 file suffix (``.csv`` or ``.json``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,9 +63,7 @@ def _person_ids(rows) -> List[int]:
     return ids.astype(np.int64).tolist()
 
 
-def read_annotations(
-    path: PathLike, class_whitelist: Optional[Set[int]] = None
-) -> Dict[KeyframeKey, List[AVABox]]:
+def read_annotations(path: PathLike, class_whitelist: Optional[Set[int]] = None) -> Dict[KeyframeKey, List[AVABox]]:
     """Read a ground-truth CSV into ``{(video_id, timestamp): [AVABox, ...]}`` (file order).
 
     Rows of the same person and box at a keyframe are merged into one :class:`AVABox` carrying all
@@ -102,9 +101,7 @@ def read_excluded_keyframes(path: Optional[PathLike]) -> Set[KeyframeKey]:
     return out
 
 
-def read_proposals(
-    path: PathLike, min_score: float = 0.0
-) -> Dict[KeyframeKey, Tuple[np.ndarray, np.ndarray]]:
+def read_proposals(path: PathLike, min_score: float = 0.0) -> Dict[KeyframeKey, Tuple[np.ndarray, np.ndarray]]:
     """Read a SlowFast-style predicted-boxes CSV, keeping boxes with ``score >= min_score``.
 
     Returns ``{(video_id, timestamp): (boxes float32 [K, 4] normalised, scores float32 [K])}``,

@@ -17,6 +17,7 @@ Allowed (numpy 1 ``numpy.core`` and numpy 2 ``numpy._core`` spellings, resolved 
 Tensors are not numpy: PyTorch files are read with ``torch.load(..., weights_only=True)``
 (``vmae_det.modeling.weight_loading.read_checkpoint``), never with this module or with ``pickle``.
 """
+
 from __future__ import annotations
 
 import collections

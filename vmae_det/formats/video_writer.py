@@ -4,6 +4,7 @@ Used by the demo (its labelled output video), ``tools/prepare_custom_dataset.py`
 videos) and ``datasets/make_tiny_ava.py`` (which asks for ``codec="mp4v"``: the tiny dataset's videos have
 always been OpenCV mp4v files, and its tests and recorded numbers were made with them).
 """
+
 from __future__ import annotations
 
 import logging
@@ -61,8 +62,17 @@ class VideoWriter:
             without it) or ``"mp4v"`` (OpenCV's MPEG-4 Part 2 writer).
     """
 
-    def __init__(self, path: str, fps, width: int, height: int, crf: int = 23, preset: str = "ultrafast",
-                 options: Optional[Dict[str, str]] = None, codec: str = "auto") -> None:
+    def __init__(
+        self,
+        path: str,
+        fps,
+        width: int,
+        height: int,
+        crf: int = 23,
+        preset: str = "ultrafast",
+        options: Optional[Dict[str, str]] = None,
+        codec: str = "auto",
+    ) -> None:
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         self.path = str(path)
@@ -74,11 +84,14 @@ class VideoWriter:
         self._container = None
         self._cv_writer = None
         size = f"{_even(self.width)}x{_even(self.height)}"
-        if self.width < 1 or self.height < 1 or (
-            codec != "mp4v" and max(_even(self.width), _even(self.height)) > MAX_H264_SIDE
+        if (
+            self.width < 1
+            or self.height < 1
+            or (codec != "mp4v" and max(_even(self.width), _even(self.height)) > MAX_H264_SIDE)
         ):
-            raise VideoWriteError(f"{self.path}: cannot encode {size} frames: H.264 (libx264) allows 1 to "
-                                  f"{MAX_H264_SIDE} pixels per side")
+            raise VideoWriteError(
+                f"{self.path}: cannot encode {size} frames: H.264 (libx264) allows 1 to {MAX_H264_SIDE} pixels per side"
+            )
         if self.codec == "libx264":
             import av
 
@@ -96,8 +109,9 @@ class VideoWriter:
                 stream.codec_context.open()
             except (av.error.FFmpegError, ValueError) as e:
                 self.abort()
-                raise VideoWriteError(f"{self.path}: cannot open the H.264 encoder for {size} frames at "
-                                      f"{float(rate):g} fps ({e})") from e
+                raise VideoWriteError(
+                    f"{self.path}: cannot open the H.264 encoder for {size} frames at {float(rate):g} fps ({e})"
+                ) from e
         else:
             import cv2
 
@@ -107,8 +121,9 @@ class VideoWriter:
             self._cv_writer = cv2.VideoWriter(self.path, fourcc, float(fps), (self.width, self.height))
             if not self._cv_writer.isOpened():
                 self._cv_writer = None
-                raise VideoWriteError(f"{self.path}: OpenCV cannot open an mp4v writer for "
-                                      f"{self.width}x{self.height} frames")
+                raise VideoWriteError(
+                    f"{self.path}: OpenCV cannot open an mp4v writer for {self.width}x{self.height} frames"
+                )
         self.num_frames = 0
 
     def write(self, frame_rgb: np.ndarray) -> None:

@@ -16,6 +16,7 @@ maskrcnn-benchmark's ``BoxList`` does, as *inclusive* pixels: ``x2 = x + max(w -
 :func:`inclusive_boxes` is that reading; :func:`write_image_info` and :func:`write_person_boxes` write the
 two JSON files so that a box read back and written by the evaluation is the box given.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,14 +29,28 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
-from .ava import AVAFormatError
 from .atomic import atomic_write
+from .ava import AVAFormatError
 
 __all__ = [
-    "VMAD_FPS", "VMAD_SHORT_SIDE", "CLIP_SECONDS", "KEYFRAME_SECONDS", "IMAGE_ID_STRIDE", "CLIPS_DIR",
-    "PERSON_BOX_FILES", "BOX_CONVENTIONS", "VMADImage", "image_info_file", "clip_file", "is_vmad_layout",
-    "read_image_info", "read_image_annotations", "inclusive_boxes", "read_alphaction_boxes",
-    "write_image_info", "write_person_boxes",
+    "VMAD_FPS",
+    "VMAD_SHORT_SIDE",
+    "CLIP_SECONDS",
+    "KEYFRAME_SECONDS",
+    "IMAGE_ID_STRIDE",
+    "CLIPS_DIR",
+    "PERSON_BOX_FILES",
+    "BOX_CONVENTIONS",
+    "VMADImage",
+    "image_info_file",
+    "clip_file",
+    "is_vmad_layout",
+    "read_image_info",
+    "read_image_annotations",
+    "inclusive_boxes",
+    "read_alphaction_boxes",
+    "write_image_info",
+    "write_person_boxes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -119,7 +134,8 @@ def _image_info_data(path: PathLike) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         got = type(data).__name__ if not isinstance(data, dict) else f"an object with keys {sorted(data)[:5]}"
         raise AVAFormatError(
-            path, "top level",
+            path,
+            "top level",
             f'expected an object with an "images" list (AlphAction image info, e.g. ava_val_v2.2_min.json), got {got}',
         )
     return data
@@ -148,7 +164,9 @@ def _images(path: PathLike, data: dict) -> Dict[object, VMADImage]:
             size.append(float(v))
         info = VMADImage(img_id, movie, ts, size[0], size[1])
         if img_id in out and out[img_id] != info:
-            raise AVAFormatError(path, where, f"id {img_id!r} appears twice with different values: {out[img_id]} and {info}")
+            raise AVAFormatError(
+                path, where, f"id {img_id!r} appears twice with different values: {out[img_id]} and {info}"
+            )
         out[img_id] = info
     return out
 
@@ -159,7 +177,11 @@ def read_image_info(path: PathLike) -> Dict[object, VMADImage]:
 
 
 def _checked_xywh(path, where: str, bbox) -> Tuple[float, float, float, float]:
-    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) and math.isfinite(v) for v in bbox):
+    if (
+        not isinstance(bbox, (list, tuple))
+        or len(bbox) != 4
+        or not all(_is_number(v) and math.isfinite(v) for v in bbox)
+    ):
         raise AVAFormatError(path, where, f"bbox must be 4 finite numbers [x, y, w, h], got {bbox!r}")
     x, y, w, h = (float(v) for v in bbox)
     if w < 0 or h < 0:
@@ -199,8 +221,9 @@ def read_image_annotations(
         if not isinstance(actions, list) or not actions or any(_as_int(a) is None or _as_int(a) < 1 for a in actions):
             raise AVAFormatError(path, where, f'"action_ids" must be a non-empty list of ids >= 1, got {actions!r}')
         person = _as_int(ann.get("person_id", -1))
-        out[img_id].append((_checked_xywh(path, where, ann.get("bbox")), [int(a) for a in actions],
-                            -1 if person is None else person))
+        out[img_id].append(
+            (_checked_xywh(path, where, ann.get("bbox")), [int(a) for a in actions], -1 if person is None else person)
+        )
     return images, dict(out)
 
 
@@ -246,10 +269,12 @@ def read_alphaction_boxes(
     if not isinstance(dets, list):
         hint = (
             " (this looks like an image-info file: pass it as image_info)"
-            if isinstance(dets, dict) and "images" in dets else ""
+            if isinstance(dets, dict) and "images" in dets
+            else ""
         )
         raise AVAFormatError(
-            detections_json, "top level",
+            detections_json,
+            "top level",
             f'expected a list of {{"image_id", "bbox", "score"}} detections, got {type(dets).__name__}{hint}',
         )
     acc: Dict[Tuple[str, int], List[Tuple[float, List[float]]]] = defaultdict(list)
@@ -321,13 +346,22 @@ def write_image_info(
     for movie, second, box, action, person in groundtruth:
         if movie not in movies:
             if movie not in movie_index or movie not in sizes:
-                raise ValueError(f"{path}: movie {movie!r} has no {'index' if movie not in movie_index else 'clip size'}")
+                raise ValueError(
+                    f"{path}: movie {movie!r} has no {'index' if movie not in movie_index else 'clip size'}"
+                )
             width, height = sizes[movie]
             base = movie_index[movie] * IMAGE_ID_STRIDE
             movies[movie] = {
-                t: {"id": base + t, "img_path": f"{movie}/{t}.jpg", "video_path": f"{movie}/{t}.mp4",
-                    "height": int(height), "width": int(width), "movie": movie, "timestamp": t,
-                    "annotations": {}}
+                t: {
+                    "id": base + t,
+                    "img_path": f"{movie}/{t}.jpg",
+                    "video_path": f"{movie}/{t}.mp4",
+                    "height": int(height),
+                    "width": int(width),
+                    "movie": movie,
+                    "timestamp": t,
+                    "annotations": {},
+                }
                 for t in range(first, last + 1)
             }
         second = int(second)
@@ -340,15 +374,24 @@ def write_image_info(
             w, h = img["width"], img["height"]
             bw, bh = (x2 - x1) * w, (y2 - y1) * h
             img["annotations"][person] = {
-                "id": img["id"] * 1000 + person, "image_id": img["id"], "category_id": 1, "action_ids": [],
-                "person_id": person, "bbox": [round(v, 2) for v in (x1 * w, y1 * h, bw, bh)],
-                "area": round(bw * bh, 5), "keypoints": [], "iscrowd": 0,
+                "id": img["id"] * 1000 + person,
+                "image_id": img["id"],
+                "category_id": 1,
+                "action_ids": [],
+                "person_id": person,
+                "bbox": [round(v, 2) for v in (x1 * w, y1 * h, bw, bh)],
+                "area": round(bw * bh, 5),
+                "keypoints": [],
+                "iscrowd": 0,
             }
         img["annotations"][person]["action_ids"].append(int(action))
     images = [img for per_movie in movies.values() for img in per_movie.values()]
     annotations = [a for img in images for a in img.pop("annotations").values()]
-    data = {"categories": [{"supercategory": "person", "id": 1, "name": "person"}],
-            "annotations": annotations, "images": images}
+    data = {
+        "categories": [{"supercategory": "person", "id": 1, "name": "person"}],
+        "annotations": annotations,
+        "images": images,
+    }
     with atomic_write(path) as f:
         json.dump(data, f)
     return len(images)
@@ -370,9 +413,14 @@ def write_person_boxes(
         if img is None:
             raise ValueError(f"{path}: no image {movie},{int(second)} in the image info")
         x1, y1, x2, y2 = (float(v) for v in box)
-        out.append({"image_id": img.id, "category_id": 1,
-                    "bbox": [x1 * img.width, y1 * img.height, (x2 - x1) * img.width, (y2 - y1) * img.height],
-                    "score": float(score)})
+        out.append(
+            {
+                "image_id": img.id,
+                "category_id": 1,
+                "bbox": [x1 * img.width, y1 * img.height, (x2 - x1) * img.width, (y2 - y1) * img.height],
+                "score": float(score),
+            }
+        )
     with atomic_write(path) as f:
         json.dump(out, f)
     return len(out)

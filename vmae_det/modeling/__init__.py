@@ -1,9 +1,10 @@
 """VideoMAE models: backbone, masking, pretraining model, checkpoint loading."""
+
+from .action_detector import AVAActionDetector
+from .mae import VideoMAE, build_videomae
 from .masking import FrameMasking, RandomMasking, TubeMasking, build_masking
 from .vit import VideoViT, build_vit
-from .mae import VideoMAE, build_videomae
 from .weight_loading import load_videomae_weights
-from .action_detector import AVAActionDetector
 
 __all__ = [
     "FrameMasking",

@@ -10,17 +10,17 @@ on the original boxes. Training loss: VMAD's ``BCE-mean × number of boxes``. Pe
 inputs (ground truth or proposals, chosen by the data mapper). ``tests/test_vmad_parity.py`` checks the
 probabilities against VMAD's code on the same weights.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from detectron2.config import configurable
 from detectron2.layers import ROIAlign
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
+from torch import nn
 
 from ..constants import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
 from .legacy_boxes import extend_boxes
@@ -42,8 +42,17 @@ class NonFiniteScoresError(ValueError):
 class ActionHead(nn.Module):
     """RoI features [K, C] → action logits [K, num_classes]: linear (official) or a small MLP."""
 
-    def __init__(self, in_dim: int, num_classes: int, *, kind: str = "linear", hidden_dim: int = 1024,
-                 dropout: float = 0.0, init_std: float = 0.02, init_scale: float = 0.001):
+    def __init__(
+        self,
+        in_dim: int,
+        num_classes: int,
+        *,
+        kind: str = "linear",
+        hidden_dim: int = 1024,
+        dropout: float = 0.0,
+        init_std: float = 0.02,
+        init_scale: float = 0.001,
+    ):
         super().__init__()
         if kind not in ("linear", "mlp"):
             raise ValueError(f"head kind must be 'linear' or 'mlp', got {kind!r}")
@@ -140,8 +149,15 @@ class AVAActionDetector(nn.Module):
         self.multiply_box_scores = multiply_box_scores
         stride = backbone.output_shape()[backbone.out_feature].stride
         self.roi_align = ROIAlign((roi_size, roi_size), 1.0 / stride, roi_sampling_ratio, aligned=roi_aligned)
-        self.head = ActionHead(backbone.embed_dim, num_classes, kind=head, hidden_dim=head_hidden_dim,
-                               dropout=dropout, init_std=head_init_std, init_scale=head_init_scale)
+        self.head = ActionHead(
+            backbone.embed_dim,
+            num_classes,
+            kind=head,
+            hidden_dim=head_hidden_dim,
+            dropout=dropout,
+            init_std=head_init_std,
+            init_scale=head_init_scale,
+        )
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1, 1), persistent=False)
 
@@ -157,12 +173,16 @@ class AVAActionDetector(nn.Module):
         ``loss_reduction``, ``multiply_box_scores``; ``cfg.MODEL.PIXEL_MEAN`` / ``PIXEL_STD`` the
         normalisation."""
         if "AVA_HEAD" not in cfg.MODEL:
-            raise KeyError("cfg.MODEL.AVA_HEAD is missing: call vmae_det.modeling.vit.add_ava_detector_config(cfg) "
-                           "before merging the config file")
+            raise KeyError(
+                "cfg.MODEL.AVA_HEAD is missing: call vmae_det.modeling.vit.add_ava_detector_config(cfg) "
+                "before merging the config file"
+            )
         backbone = build_backbone(cfg)
         if not isinstance(backbone, VideoViT):
-            raise ValueError(f"AVAActionDetector needs a VideoViT backbone; cfg.MODEL.BACKBONE.NAME="
-                             f"{cfg.MODEL.BACKBONE.NAME!r} built a {type(backbone).__name__}")
+            raise ValueError(
+                f"AVAActionDetector needs a VideoViT backbone; cfg.MODEL.BACKBONE.NAME="
+                f"{cfg.MODEL.BACKBONE.NAME!r} built a {type(backbone).__name__}"
+            )
         h = cfg.MODEL.AVA_HEAD
         return dict(
             backbone=backbone,
@@ -243,7 +263,10 @@ class AVAActionDetector(nn.Module):
         if self.training:
             rois = self._rois(batched_inputs)
             labels = torch.cat(
-                [torch.as_tensor(d["labels"], dtype=torch.float32).reshape(-1, self.num_classes) for d in batched_inputs]
+                [
+                    torch.as_tensor(d["labels"], dtype=torch.float32).reshape(-1, self.num_classes)
+                    for d in batched_inputs
+                ]
             ).to(self.device)
             if len(rois) == 0:
                 # Keep the graph connected so DDP/AMP see every parameter.

@@ -5,6 +5,7 @@ width is ``x2 - x1 + 1`` and the last valid coordinate of a ``W``-wide image is 
 helpers below reproduce its numbers exactly on float32 xyxy boxes in clip pixels (checked against
 VMAD's own code in ``tests/test_vmad_parity.py``); they are the only place this convention lives.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -40,8 +41,9 @@ def extend_boxes(boxes: torch.Tensor, scale: Sequence[float], height: int, width
     return out
 
 
-def jitter_boxes(boxes: torch.Tensor, jitter: Sequence[float], height: int, width: int,
-                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def jitter_boxes(
+    boxes: torch.Tensor, jitter: Sequence[float], height: int, width: int, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     """Random box jitter of VMAD's training (``BoxList.random_aug(x_out, x_in, y_out, y_in)``).
 
     Each side moves by a uniform fraction of the box size (inclusive widths): ``x1`` by

@@ -11,16 +11,16 @@ Loss (as the official code): MSE over the masked cubes between the prediction an
 from :mod:`.masking`; the pixel reconstructions (eval outputs, pictures) from :mod:`.mae_reconstruction`.
 ``patchify``, ``unpatchify`` and ``expand_token_mask`` are importable from here too.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
+from torch import nn
 
 from ..constants import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
 from .mae_reconstruction import expand_token_mask, paste_predictions, reconstruct_clips
@@ -61,7 +61,7 @@ class VideoMAEDecoder(nn.Module):
         """Decode all tokens and predict pixels for the last ``num_predict`` (the mask tokens)."""
         for blk in self.blocks:
             x = blk(x)
-        return self.head(self.norm(x[:, x.shape[1] - num_predict:]))
+        return self.head(self.norm(x[:, x.shape[1] - num_predict :]))
 
 
 @META_ARCH_REGISTRY.register()
@@ -100,7 +100,7 @@ class VideoMAE(nn.Module):
         self.patch_size = encoder.patch_size
         self.encoder_to_decoder = nn.Linear(encoder.embed_dim, decoder_embed_dim, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
-        out_dim = 3 * self.tubelet_size * self.patch_size ** 2
+        out_dim = 3 * self.tubelet_size * self.patch_size**2
         self.decoder = VideoMAEDecoder(decoder_embed_dim, decoder_depth, decoder_num_heads, out_dim)
         self.decoder_embed_dim = decoder_embed_dim
         # Masks for any clip size; the settings are checked on the encoder's grid at once.
@@ -170,8 +170,9 @@ class VideoMAE(nn.Module):
         _, _, t, h, w = clips.shape
         return (t // self.tubelet_size, h // self.patch_size, w // self.patch_size)
 
-    def sample_masks(self, batch_size: int, grid: Sequence[int],
-                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def sample_masks(
+        self, batch_size: int, grid: Sequence[int], generator: Optional[torch.Generator] = None
+    ) -> torch.Tensor:
         """Per-sample masks ``[B, N]`` (True = masked) for a token grid (from ``generator`` when given)."""
         return self.mask_sampler(batch_size, grid, device=self.device, generator=generator)
 
@@ -220,18 +221,19 @@ class VideoMAE(nn.Module):
         per_sample = ((pred - target) ** 2).flatten(1).mean(1) if pred.shape[1] else pred.new_zeros(len(pred))
         recon = self.to_pixels(x01, mask, pred, grid)
         return [
-            {"loss_mae": per_sample[i], "mask": mask[i], "reconstruction": recon[i]}
-            for i in range(len(batched_inputs))
+            {"loss_mae": per_sample[i], "mask": mask[i], "reconstruction": recon[i]} for i in range(len(batched_inputs))
         ]
 
-    def to_pixels(self, clips01: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor,
-                  grid: Sequence[int]) -> torch.Tensor:
+    def to_pixels(
+        self, clips01: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor, grid: Sequence[int]
+    ) -> torch.Tensor:
         """Paste predicted cubes into the original video -> ``[B, 3, T, H, W]`` float in 0-255
         (:func:`~.mae_reconstruction.paste_predictions`)."""
         return paste_predictions(clips01, mask, pred, grid, self.tubelet_size, self.patch_size, self.norm_pix_loss)
 
-    def reconstruct(self, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None
-                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def reconstruct(
+        self, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``clip_batch`` uint8 ``[B, 3, T, H, W]`` -> (target video, mask [B, N], reconstructed video), float
         0-255 (:func:`~.mae_reconstruction.reconstruct_clips`)."""
         return reconstruct_clips(self, clip_batch, mask)

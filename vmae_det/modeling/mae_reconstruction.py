@@ -5,6 +5,7 @@ into the original video; :func:`reconstruct_clips` runs a model on uint8 clips a
 the mask and the reconstruction; :func:`expand_token_mask` turns a token mask into a pixel mask to draw
 the masked input. The pictures themselves are drawn by :mod:`vmae_det.engine.mae_visualization`.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
@@ -20,12 +21,19 @@ __all__ = ["expand_token_mask", "paste_predictions", "reconstruct_clips"]
 def expand_token_mask(mask: torch.Tensor, grid: Sequence[int], tubelet_size: int, patch_size: int) -> torch.Tensor:
     """Token mask ``[B, N]`` -> pixel mask ``[B, 1, T, H, W]`` (for drawing masked frames)."""
     b = mask.shape[0]
-    cubes = mask[:, :, None, None].expand(b, mask.shape[1], tubelet_size * patch_size ** 2, 1)
+    cubes = mask[:, :, None, None].expand(b, mask.shape[1], tubelet_size * patch_size**2, 1)
     return unpatchify(cubes, grid, tubelet_size, patch_size)
 
 
-def paste_predictions(clips01: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor, grid: Sequence[int],
-                      tubelet_size: int, patch_size: int, normalized: bool) -> torch.Tensor:
+def paste_predictions(
+    clips01: torch.Tensor,
+    mask: torch.Tensor,
+    pred: torch.Tensor,
+    grid: Sequence[int],
+    tubelet_size: int,
+    patch_size: int,
+    normalized: bool,
+) -> torch.Tensor:
     """Paste predicted cubes into the original video -> ``[B, 3, T, H, W]`` float in 0-255.
 
     Args:
@@ -49,8 +57,9 @@ def paste_predictions(clips01: torch.Tensor, mask: torch.Tensor, pred: torch.Ten
 
 
 @torch.no_grad()
-def reconstruct_clips(model, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None,
-                      generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def reconstruct_clips(
+    model, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run a :class:`~vmae_det.modeling.VideoMAE` ``model`` on ``clip_batch`` uint8 ``[B, 3, T, H, W]``
     -> (target video, mask [B, N], reconstructed video).
 
@@ -64,5 +73,8 @@ def reconstruct_clips(model, clip_batch: torch.Tensor, mask: Optional[torch.Tens
     grid = model.token_grid(x)
     mask = model.sample_masks(x.shape[0], grid, generator) if mask is None else mask.to(model.device)
     pred = model.predict(x, mask)
-    return raw, mask, paste_predictions(x01, mask, pred, grid, model.tubelet_size, model.patch_size,
-                                        model.norm_pix_loss)
+    return (
+        raw,
+        mask,
+        paste_predictions(x01, mask, pred, grid, model.tubelet_size, model.patch_size, model.norm_pix_loss),
+    )

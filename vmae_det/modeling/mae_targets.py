@@ -5,6 +5,7 @@ cubes, tokens in (t, h, w) order, each cube flattened in ``(t p p)`` order with 
 ``norm_pix_loss`` each cube and channel is normalised by its mean and unbiased std (+1e-6) over the cube's
 ``tubelet * patch * patch`` pixels.
 """
+
 from __future__ import annotations
 
 from typing import Sequence, Tuple

@@ -6,6 +6,7 @@ is dropped from the encoder) over the (t, h, w)-flattened token grid, reproducib
 independent mask per sample. :class:`MaskSampler` is what a model holds: one kind and ratio for any token
 grid, with an optional generator of its own.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,16 +43,22 @@ class MaskingGenerator:
     def _generate(self, rows: int, generator: Optional[torch.Generator]) -> torch.Tensor:
         raise NotImplementedError
 
-    def __call__(self, batch_size: Optional[int] = None, generator: Optional[torch.Generator] = None,
-                 device: Optional[torch.device] = None) -> torch.Tensor:
+    def __call__(
+        self,
+        batch_size: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+        device: Optional[torch.device] = None,
+    ) -> torch.Tensor:
         """A mask ``[N]`` (or ``[batch_size, N]``); random numbers come from ``generator`` (CPU) if given."""
         mask = self._generate(1 if batch_size is None else batch_size, generator)
         mask = mask[0] if batch_size is None else mask
         return mask.to(device) if device is not None else mask
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(input_size={self.input_size}, mask_ratio={self.mask_ratio}, "
-                f"masked={self.num_masks}/{self.num_patches})")
+        return (
+            f"{type(self).__name__}(input_size={self.input_size}, mask_ratio={self.mask_ratio}, "
+            f"masked={self.num_masks}/{self.num_patches})"
+        )
 
 
 class TubeMasking(MaskingGenerator):
@@ -126,8 +133,13 @@ class MaskSampler:
         """Draw the masks from a CPU generator seeded with ``seed`` from now on."""
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __call__(self, batch_size: int, grid: Sequence[int], device: Optional[torch.device] = None,
-                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def __call__(
+        self,
+        batch_size: int,
+        grid: Sequence[int],
+        device: Optional[torch.device] = None,
+        generator: Optional[torch.Generator] = None,
+    ) -> torch.Tensor:
         """Per-sample masks ``[batch_size, N]`` (True = masked) over the token ``grid``; ``generator``
         overrides :attr:`generator` for this call."""
         gen = self.generator if generator is None else generator

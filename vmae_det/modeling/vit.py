@@ -11,6 +11,7 @@ Two uses share one module:
 * MAE pretraining: ``forward_tokens(x, mask)`` -> visible tokens ``[B, N_vis, C]`` (``mask`` marks tokens
   to DROP, as in the official code and HF ``bool_masked_pos``).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,12 +20,11 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
-from torch import nn
-from torchvision.ops import StochasticDepth
-
 from detectron2.config import CfgNode, configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from torch import nn
+from torchvision.ops import StochasticDepth
 
 from ..constants import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
 
@@ -83,9 +83,7 @@ class PatchEmbed(nn.Module):
         _, _, t, h, w = x.shape
         ts, p = self.tubelet_size, self.patch_size
         if t % ts or h % p or w % p:
-            raise ValueError(
-                f"VideoViT input [T={t}, H={h}, W={w}] must be divisible by tubelet {ts} and patch {p}"
-            )
+            raise ValueError(f"VideoViT input [T={t}, H={h}, W={w}] must be divisible by tubelet {ts} and patch {p}")
         x = self.proj(x)
         grid = tuple(x.shape[2:])
         return x.flatten(2).transpose(1, 2), grid  # type: ignore[return-value]
@@ -100,14 +98,15 @@ class Attention(nn.Module):
     numerical reference and for benchmarking.
     """
 
-    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0):
+    def __init__(
+        self, dim: int, num_heads: int = 8, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0
+    ):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"embed dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.qkv = nn.Linear(dim, dim * 3, bias=False)
         if qkv_bias:
             self.q_bias = nn.Parameter(torch.zeros(dim))
@@ -155,8 +154,17 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block with stochastic depth and optional layer scale (``gamma_1/2``)."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0, init_values: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        init_values: float = 0.0,
+    ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
@@ -353,14 +361,24 @@ class VideoViT(Backbone):
             if v.get(key, 0):
                 kw[name] = v.get(key)
         kw.update(
-            img_size=v.IMG_SIZE, num_frames=v.NUM_FRAMES, tubelet_size=v.TUBELET_SIZE, patch_size=v.PATCH_SIZE,
-            drop_path_rate=v.DROP_PATH_RATE, init_values=v.INIT_VALUES,
-            use_learnable_pos_emb=v.USE_LEARNABLE_POS_EMB, use_checkpoint=v.USE_CHECKPOINT,
+            img_size=v.IMG_SIZE,
+            num_frames=v.NUM_FRAMES,
+            tubelet_size=v.TUBELET_SIZE,
+            patch_size=v.PATCH_SIZE,
+            drop_path_rate=v.DROP_PATH_RATE,
+            init_values=v.INIT_VALUES,
+            use_learnable_pos_emb=v.USE_LEARNABLE_POS_EMB,
+            use_checkpoint=v.USE_CHECKPOINT,
             use_mean_pooling=v.USE_MEAN_POOLING,
         )
         # Keys added after the first release: a config made by an older add_vit_config lacks them.
-        for key, name in (("MLP_RATIO", "mlp_ratio"), ("QKV_BIAS", "qkv_bias"), ("DROP_RATE", "drop_rate"),
-                          ("ATTN_DROP_RATE", "attn_drop_rate"), ("OUT_FEATURE", "out_feature")):
+        for key, name in (
+            ("MLP_RATIO", "mlp_ratio"),
+            ("QKV_BIAS", "qkv_bias"),
+            ("DROP_RATE", "drop_rate"),
+            ("ATTN_DROP_RATE", "attn_drop_rate"),
+            ("OUT_FEATURE", "out_feature"),
+        ):
             if key in v:
                 kw[name] = v.get(key)
         if input_shape is not None and input_shape.channels is not None:
@@ -480,7 +498,7 @@ def resize_pos_embed(pos_embed: torch.Tensor, src_grid: Sequence[int], dst_grid:
     t2, h2, w2 = dst_grid
     c = pos_embed.shape[-1]
     if pos_embed.shape[1] != t * h * w:
-        raise ValueError(f"position table has {pos_embed.shape[1]} entries, grid {tuple(src_grid)} needs {t*h*w}")
+        raise ValueError(f"position table has {pos_embed.shape[1]} entries, grid {tuple(src_grid)} needs {t * h * w}")
     table = pos_embed.reshape(t, h * w, c).float()
     if t2 != t:
         table = F.interpolate(table.permute(1, 2, 0), size=t2, mode="linear", align_corners=False).permute(2, 0, 1)

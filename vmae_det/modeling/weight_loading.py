@@ -43,6 +43,7 @@ Both are read (a ``key.bias``, should one appear, is dropped when all zeros and 
 ``"hf"`` export always writes the 4.x names ``q_bias`` / ``v_bias``, which every transformers version loads
 (>= 5.18 renames them on load).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,12 +106,18 @@ _HF5_KEY_BIAS = "attention.attention.key.bias"
 _OFFICIAL_HEAD = ("head.weight", "head.bias")
 _MAE_TOP = ("encoder_to_decoder.weight", "mask_token")
 # Every name a canonical backbone / MAE state dict can hold (any depth, layer scale, q/v bias, fc_norm).
-_BLOCK_KEY = (r"(norm1|norm2)\.(weight|bias)|attn\.(qkv\.(weight|bias)|q_bias|v_bias|proj\.(weight|bias))"
-              r"|mlp\.fc[12]\.(weight|bias)|gamma_[12]")
-_BACKBONE_KEY = re.compile(rf"patch_embed\.proj\.(weight|bias)|pos_embed|(norm|fc_norm)\.(weight|bias)"
-                           rf"|blocks\.\d+\.({_BLOCK_KEY})")
-_MAE_KEY = re.compile(rf"decoder\.blocks\.\d+\.({_BLOCK_KEY})|decoder\.(norm|head)\.(weight|bias)"
-                      r"|encoder_to_decoder\.weight|mask_token")
+_BLOCK_KEY = (
+    r"(norm1|norm2)\.(weight|bias)|attn\.(qkv\.(weight|bias)|q_bias|v_bias|proj\.(weight|bias))"
+    r"|mlp\.fc[12]\.(weight|bias)|gamma_[12]"
+)
+_BACKBONE_KEY = re.compile(
+    rf"patch_embed\.proj\.(weight|bias)|pos_embed|(norm|fc_norm)\.(weight|bias)"
+    rf"|blocks\.\d+\.({_BLOCK_KEY})"
+)
+_MAE_KEY = re.compile(
+    rf"decoder\.blocks\.\d+\.({_BLOCK_KEY})|decoder\.(norm|head)\.(weight|bias)"
+    r"|encoder_to_decoder\.weight|mask_token"
+)
 #: Largest magnitude accepted in a checkpoint's floating-point tensors. Trained ViT weights stay far below
 #: it (|w| < 100); values beyond it come from a corrupt file (a flipped exponent bit) or a diverged run.
 MAX_ABS_WEIGHT = 1e6
@@ -151,8 +158,7 @@ class LoadReport:
     def __str__(self) -> str:
         head = "; action head loaded" if self.head_loaded else ""
         lines = [f"VideoMAE weights ({self.source_format}): loaded {len(self.loaded)} tensors{head}"]
-        for name, keys in (("missing", self.missing), ("unexpected", self.unexpected),
-                           ("ignored", self.ignored)):
+        for name, keys in (("missing", self.missing), ("unexpected", self.unexpected), ("ignored", self.ignored)):
             if keys:
                 shown = ", ".join(keys[:12]) + (f", ... (+{len(keys) - 12})" if len(keys) > 12 else "")
                 lines.append(f"  {name} ({len(keys)}): {shown}")
@@ -229,8 +235,9 @@ def _load_error_detail(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
 
 
-def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping], *,
-                    check_values: bool = True) -> Tuple[StateDict, dict]:
+def read_checkpoint(
+    path_or_state_dict: Union[str, os.PathLike, Mapping], *, check_values: bool = True
+) -> Tuple[StateDict, dict]:
     """Load a file (``weights_only=True``) or take a dict -> (flat state dict, container extras).
 
     A path may be a Hugging Face Hub id ``hf://ORG/NAME[@REVISION][/FILE]``: fetched or found in the hub
@@ -264,8 +271,10 @@ def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping], *,
             try:
                 ckpt = load_file(where)
             except Exception as e:  # safetensors raises its own SafetensorError on a damaged header
-                raise CheckpointError(f"{where}: cannot read as a safetensors file ({type(e).__name__}: {e}); "
-                                      "the file is corrupt or not a safetensors checkpoint") from e
+                raise CheckpointError(
+                    f"{where}: cannot read as a safetensors file ({type(e).__name__}: {e}); "
+                    "the file is corrupt or not a safetensors checkpoint"
+                ) from e
         else:
             if os.path.getsize(where) == 0:
                 raise CheckpointError(f"{where}: the checkpoint file is empty (0 bytes)")
@@ -292,7 +301,7 @@ def read_checkpoint(path_or_state_dict: Union[str, os.PathLike, Mapping], *,
     if not tensors:
         raise CheckpointError(f"{where}: no tensors found (top-level keys: {sorted(map(str, ckpt))[:10]})")
     if all(k.startswith("module.") for k in tensors):
-        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
     if check_values:
         check_finite_weights(tensors, where)
     extras["__source__"] = where
@@ -336,8 +345,12 @@ def detect_format(state_dict: Mapping[str, torch.Tensor], extras: Optional[dict]
     """Guess the layout of a flat state dict (see module docstring for the names)."""
     extras = extras or {}
     keys = set(state_dict)
-    if any(k.startswith(("videomae.", "embeddings.patch_embeddings.")) or ".decoder_layers." in k
-           or k.startswith("encoder.layer.") for k in keys):
+    if any(
+        k.startswith(("videomae.", "embeddings.patch_embeddings."))
+        or ".decoder_layers." in k
+        or k.startswith("encoder.layer.")
+        for k in keys
+    ):
         return "hf"
     if extras.get("format") == "vmae_det" or "iteration" in extras or "backbone.patch_embed.proj.weight" in keys:
         return "vmae_det"
@@ -353,7 +366,7 @@ def detect_format(state_dict: Mapping[str, torch.Tensor], extras: Optional[dict]
 
 # ---------------------------------------------------------------------------------------- conversion
 def _split(sd: StateDict, prefix: str) -> StateDict:
-    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
 
 
 def _from_hf(sd: StateDict) -> CanonicalWeights:
@@ -388,14 +401,16 @@ def _from_hf(sd: StateDict) -> CanonicalWeights:
             if rest == _HF5_KEY_BIAS:
                 # VideoMAE has no key bias (the official model adds zeros); a zero one carries nothing.
                 if torch.count_nonzero(v):
-                    raise ValueError(f"HF checkpoint: {k} is not zero, but VideoMAE attention has no key bias "
-                                     "(q and v biases only); this checkpoint is not a VideoMAE")
+                    raise ValueError(
+                        f"HF checkpoint: {k} is not zero, but VideoMAE attention has no key bias "
+                        "(q and v biases only); this checkpoint is not a VideoMAE"
+                    )
                 ignored.append(k)
                 key_biases.append(k)
                 continue
             for ours, theirs in _HF_BLOCK.items():
                 if rest == theirs or rest.startswith(theirs + "."):
-                    put(dst, f"{dst_prefix}{i}.{ours}{rest[len(theirs):]}", v, k)
+                    put(dst, f"{dst_prefix}{i}.{ours}{rest[len(theirs) :]}", v, k)
                     break
             else:
                 dst[f"{dst_prefix}{i}.{rest}"] = v  # unknown: surfaces as unexpected when loading
@@ -484,12 +499,17 @@ def check_state_fits(model: nn.Module, state: Mapping[str, torch.Tensor], where:
     own = model.state_dict()
     missing = sorted(k for k in own if k not in state)
     unexpected = sorted(k for k in state if k not in own)
-    mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                  for k in sorted(own) if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(own)
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
     parts = []
     if missing:
-        parts.append(f"{len(missing)} model tensor(s) missing from the checkpoint (they would keep their "
-                     f"random initialisation): {_some(missing, 8)}")
+        parts.append(
+            f"{len(missing)} model tensor(s) missing from the checkpoint (they would keep their "
+            f"random initialisation): {_some(missing, 8)}"
+        )
     if unexpected:
         parts.append(f"{len(unexpected)} checkpoint tensor(s) with no place in the model: {_some(unexpected, 8)}")
     if mismatched:
@@ -517,7 +537,7 @@ def _to_hf(cw: CanonicalWeights) -> StateDict:
                 continue
             for ours, theirs in _HF_BLOCK.items():
                 if rest == ours or rest.startswith(ours + "."):
-                    out[f"{dst_prefix}{i}.{theirs}{rest[len(ours):]}"] = v
+                    out[f"{dst_prefix}{i}.{theirs}{rest[len(ours) :]}"] = v
                     break
             else:
                 raise ValueError(f"{k} has no HF VideoMAE equivalent (HF has no layer scale)")
@@ -654,14 +674,18 @@ def _reconcile_fc_norm(backbone: VideoViT, cw: CanonicalWeights, report: LoadRep
     has_norm = any(k.startswith("norm.") for k in cw.backbone)
     if has_fc_norm and not has_norm:
         optional |= {k for k in backbone.state_dict() if k.startswith("norm.")}
-        report.notes.append("mean-pooling fine-tuned checkpoint (fc_norm, no norm): norm is not in it and keeps "
-                            "its initialisation (LayerNorm weight 1, bias 0), as in VMAD")
+        report.notes.append(
+            "mean-pooling fine-tuned checkpoint (fc_norm, no norm): norm is not in it and keeps "
+            "its initialisation (LayerNorm weight 1, bias 0), as in VMAD"
+        )
     if has_fc_norm and backbone.fc_norm is None:
         dropped = sorted(k for k in cw.backbone if k.startswith("fc_norm."))
         report.ignored += dropped
         cw.backbone = {k: v for k, v in cw.backbone.items() if not k.startswith("fc_norm.")}
-        report.notes.append("fc_norm.* ignored: this backbone has no fc_norm (it feeds token features to the "
-                            "detector head, not a pooled classifier)")
+        report.notes.append(
+            "fc_norm.* ignored: this backbone has no fc_norm (it feeds token features to the "
+            "detector head, not a pooled classifier)"
+        )
     if not has_fc_norm and backbone.fc_norm is not None:
         optional |= {k for k in backbone.state_dict() if k.startswith("fc_norm.")}
         report.notes.append("checkpoint has no fc_norm: the model's fc_norm keeps its initialisation")
@@ -701,20 +725,25 @@ def _prepare_head(model: nn.Module, cw: CanonicalWeights, report: LoadReport) ->
     name, fc, mlp = found
     if mlp:
         report.ignored += keys
-        report.notes.append(f"checkpoint classification head ({desc}) not loaded: this model's action head is an "
-                            f"MLP, so {name} does not take backbone features as the checkpoint's linear head does")
+        report.notes.append(
+            f"checkpoint classification head ({desc}) not loaded: this model's action head is an "
+            f"MLP, so {name} does not take backbone features as the checkpoint's linear head does"
+        )
         return {}
     want = {"head.weight": fc.weight}
     if fc.bias is not None:
         want["head.bias"] = fc.bias
     if set(cw.head) == set(want) and all(cw.head[k].shape == want[k].shape for k in want):
         report.head_loaded = True
-        report.notes.append(f"action head {name} loaded from the checkpoint's {'/'.join(keys)} "
-                            f"({fc.out_features} classes)")
+        report.notes.append(
+            f"action head {name} loaded from the checkpoint's {'/'.join(keys)} ({fc.out_features} classes)"
+        )
         return {f"{name}.{k.split('.', 1)[1]}": v for k, v in cw.head.items()}
     report.ignored += keys
-    report.notes.append(f"checkpoint classification head ({desc}) does not fit {name} {tuple(fc.weight.shape)}: "
-                        "dropped, as VMAD does; the action head keeps its initialisation")
+    report.notes.append(
+        f"checkpoint classification head ({desc}) does not fit {name} {tuple(fc.weight.shape)}: "
+        "dropped, as VMAD does; the action head keeps its initialisation"
+    )
     return {}
 
 
@@ -722,8 +751,13 @@ def _some(keys: List[str], n: int = 10) -> str:
     return ", ".join(keys[:n]) + (f", ... (+{len(keys) - n} more)" if len(keys) > n else "")
 
 
-def load_videomae_weights(model: nn.Module, path_or_state_dict: Union[str, os.PathLike, Mapping],
-                          format: str = "auto", *, allow_partial: bool = False) -> LoadReport:
+def load_videomae_weights(
+    model: nn.Module,
+    path_or_state_dict: Union[str, os.PathLike, Mapping],
+    format: str = "auto",
+    *,
+    allow_partial: bool = False,
+) -> LoadReport:
     """Load VideoMAE weights of any supported layout into ``model`` and return (and log) a report.
 
     ``model`` may be a :class:`VideoViT`, a :class:`VideoMAE` (encoder and, if present, decoder), or any
@@ -767,11 +801,16 @@ def load_videomae_weights(model: nn.Module, path_or_state_dict: Union[str, os.Pa
             required |= {k for k in own if not k.startswith("encoder.")}
         else:
             report.notes.append("checkpoint has no MAE decoder: only the encoder was loaded")
-    mismatched = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-                  for k, v in incoming.items() if k in own and v.shape != own[k].shape]
+    mismatched = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in incoming.items()
+        if k in own and v.shape != own[k].shape
+    ]
     if mismatched:
-        raise CheckpointError(f"{src} ({fmt}) does not fit this {type(model).__name__} (another size or "
-                              f"patch/tubelet?): {len(mismatched)} shape mismatch(es): {_some(mismatched, 5)}")
+        raise CheckpointError(
+            f"{src} ({fmt}) does not fit this {type(model).__name__} (another size or "
+            f"patch/tubelet?): {len(mismatched)} shape mismatch(es): {_some(mismatched, 5)}"
+        )
     to_load = {k: v for k, v in incoming.items() if k in own}
     unexpected = sorted(k for k in incoming if k not in own)
     missing_required = sorted(k for k in required if k not in to_load and k not in optional)
@@ -783,12 +822,15 @@ def load_videomae_weights(model: nn.Module, path_or_state_dict: Union[str, os.Pa
     if missing_required or unexpected:
         parts = []
         if missing_required:
-            parts.append(f"{len(missing_required)} model tensor(s) missing from the checkpoint: "
-                         f"{_some(missing_required)}")
+            parts.append(
+                f"{len(missing_required)} model tensor(s) missing from the checkpoint: {_some(missing_required)}"
+            )
         if unexpected:
             parts.append(f"{len(unexpected)} checkpoint tensor(s) with no place in the model: {_some(unexpected)}")
-        msg = (f"{src} ({fmt}) does not match this {type(model).__name__} (depth, layer scale, q/v bias...?): "
-               + "; ".join(parts))
+        msg = (
+            f"{src} ({fmt}) does not match this {type(model).__name__} (depth, layer scale, q/v bias...?): "
+            + "; ".join(parts)
+        )
         if not allow_partial:
             raise CheckpointError(msg + ". Pass allow_partial=True to load the tensors that fit anyway.")
         logger.warning("%s. allow_partial=True: loading the tensors that fit.", msg)

@@ -24,6 +24,7 @@ the transformers class that holds the weights (``vmae_det.modeling.hf_export``):
 which the summary lists). The clip size and attention-head counts are not in the weights: give them when
 they are not the official 224 px x 16 frames / the standard sizes' heads.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,9 @@ def convert(src: str, dst: str, fmt: str = "auto") -> str:
     corrupt or non-finite ``src``, a ``fmt`` that does not fit it, or ``dst`` being ``src``.
     """
     if _same_file(src, dst):
-        raise CheckpointError(f"{dst}: the output is the input checkpoint {src}; converting would overwrite it. "
-                              "Give another output path.")
+        raise CheckpointError(
+            f"{dst}: the output is the input checkpoint {src}; converting would overwrite it. Give another output path."
+        )
     if os.path.isdir(dst):
         raise IsADirectoryError(f"{dst}: is a directory; give the output file name")
     check_output_file(dst, "DST")  # before reading: a missing folder is created, a file on the way refused
@@ -77,7 +79,8 @@ def convert(src: str, dst: str, fmt: str = "auto") -> str:
     hint = ""
     if detected and detected != fmt:
         hint = f". It looks like a '{detected}' checkpoint: use --format " + (
-            "auto" if detected == "vmae_det" else f"{detected} or auto")
+            "auto" if detected == "vmae_det" else f"{detected} or auto"
+        )
     try:
         cw = to_canonical(sd, fmt)
     except ValueError as e:
@@ -123,19 +126,28 @@ def convert_to_hf(src: str, out_dir: str, fmt: str = "auto", **shape) -> str:
         exp = hf_export(cw, **shape)
     except ValueError as e:  # CheckpointError included
         raise CheckpointError(f"{src} ({fmt}): {e}; nothing written") from e
-    if any(os.path.samefile(src_name, os.path.join(out_dir, n)) for n in ("model.safetensors", "config.json")
-           if os.path.exists(os.path.join(out_dir, n))):
-        raise CheckpointError(f"{out_dir}: holds the input checkpoint {src_name}; converting would overwrite it. "
-                              "Give another output folder.")
+    if any(
+        os.path.samefile(src_name, os.path.join(out_dir, n))
+        for n in ("model.safetensors", "config.json")
+        if os.path.exists(os.path.join(out_dir, n))
+    ):
+        raise CheckpointError(
+            f"{out_dir}: holds the input checkpoint {src_name}; converting would overwrite it. "
+            "Give another output folder."
+        )
     # Each file to a temporary name, then renamed: an interrupted run leaves no half-written file.
-    atomic_save(os.path.join(out_dir, "model.safetensors"),
-                lambda tmp: save_file(exp.state_dict, tmp, metadata={"format": "pt"}))
+    atomic_save(
+        os.path.join(out_dir, "model.safetensors"),
+        lambda tmp: save_file(exp.state_dict, tmp, metadata={"format": "pt"}),
+    )
     atomic_write_text(os.path.join(out_dir, "config.json"), json.dumps(exp.config, indent=2, sort_keys=True) + "\n")
     c = exp.config
-    lines = [f"{src} ({fmt}) -> {out_dir}: {exp.architecture}, {len(exp.state_dict)} tensors "
-             f"(width {c['hidden_size']}, depth {c['num_hidden_layers']}, {c['num_attention_heads']} heads, "
-             f"{c['image_size']} px x {c['num_frames']} frames)",
-             f"  load with: transformers.{exp.architecture}.from_pretrained({out_dir!r})"]
+    lines = [
+        f"{src} ({fmt}) -> {out_dir}: {exp.architecture}, {len(exp.state_dict)} tensors "
+        f"(width {c['hidden_size']}, depth {c['num_hidden_layers']}, {c['num_attention_heads']} heads, "
+        f"{c['image_size']} px x {c['num_frames']} frames)",
+        f"  load with: transformers.{exp.architecture}.from_pretrained({out_dir!r})",
+    ]
     if exp.dropped:
         lines.append(f"  dropped ({len(exp.dropped)}): {', '.join(exp.dropped)}")
     lines += [f"  note: {n}" for n in [*cw.notes, *exp.notes]]
@@ -144,28 +156,55 @@ def convert_to_hf(src: str, out_dir: str, fmt: str = "auto", **shape) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("src", help="source checkpoint (.pth/.pt/.bin/.safetensors), HF folder, or Hub id "
-                                    "hf://ORG/NAME[@REVISION][/FILE]")
+    parser.add_argument(
+        "src",
+        help="source checkpoint (.pth/.pt/.bin/.safetensors), HF folder, or Hub id hf://ORG/NAME[@REVISION][/FILE]",
+    )
     parser.add_argument("dst", help="output file (--to vmae_det) or folder (--to hf)")
-    parser.add_argument("--format", default="auto", choices=("auto",) + tuple(f for f in FORMATS if f != "vmae_det"),
-                        help="source layout (default: detect from the keys)")
-    parser.add_argument("--to", default="vmae_det", choices=("vmae_det", "hf"),
-                        help="output: this project's checkpoint file (default) or a transformers folder")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=("auto",) + tuple(f for f in FORMATS if f != "vmae_det"),
+        help="source layout (default: detect from the keys)",
+    )
+    parser.add_argument(
+        "--to",
+        default="vmae_det",
+        choices=("vmae_det", "hf"),
+        help="output: this project's checkpoint file (default) or a transformers folder",
+    )
     hf = parser.add_argument_group("--to hf: what the weights do not hold")
     hf.add_argument("--image-size", type=int, default=224, help="clip height = width in pixels (default 224)")
     hf.add_argument("--num-frames", type=int, default=16, help="frames per clip (default 16)")
-    hf.add_argument("--num-heads", type=int, default=None,
-                    help="encoder attention heads (default: the standard size's for the width and depth)")
-    hf.add_argument("--decoder-num-heads", type=int, default=None,
-                    help="MAE decoder attention heads (default: the standard size's for the decoder width)")
+    hf.add_argument(
+        "--num-heads",
+        type=int,
+        default=None,
+        help="encoder attention heads (default: the standard size's for the width and depth)",
+    )
+    hf.add_argument(
+        "--decoder-num-heads",
+        type=int,
+        default=None,
+        help="MAE decoder attention heads (default: the standard size's for the decoder width)",
+    )
     args = parser.parse_args(argv)
     for flag in ("image_size", "num_frames", "num_heads", "decoder_num_heads"):
         value = getattr(args, flag)
         if value is not None and value <= 0:
             parser.error(f"--{flag.replace('_', '-')} must be positive, got {value}")
     if args.to == "hf":
-        print(convert_to_hf(args.src, args.dst, args.format, image_size=args.image_size, num_frames=args.num_frames,
-                            num_heads=args.num_heads, decoder_num_heads=args.decoder_num_heads))
+        print(
+            convert_to_hf(
+                args.src,
+                args.dst,
+                args.format,
+                image_size=args.image_size,
+                num_frames=args.num_frames,
+                num_heads=args.num_heads,
+                decoder_num_heads=args.decoder_num_heads,
+            )
+        )
     else:
         print(convert(args.src, args.dst, args.format))
     return 0

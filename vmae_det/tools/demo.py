@@ -14,6 +14,7 @@ Bad input ends in "error: <message>" and exit code 2 (no traceback); Ctrl-C in e
 --input may also be a camera index or a stream URL (docs/live_input.md): then Ctrl-C ends the input and
 the outputs are finished up to there (exit 0; a second Ctrl-C aborts).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,73 +29,153 @@ from vmae_det.cli import run_main
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-file", required=True,
-                   help="action-detector LazyConfig (.py); clip sampling and test transforms come from its "
-                        "dataloader.test.mapper, as in the evaluation")
-    p.add_argument("--checkpoint", required=True,
-                   help="action-detector weights (.pth): this model's training output or a VMAD AVA checkpoint; "
-                        "a file on the Hugging Face Hub as hf://ORG/NAME/FILE (docs/weights.md)")
-    p.add_argument("--input", required=True,
-                   help="video file, camera index (0: /dev/video0 on Linux, avfoundation on macOS), device "
-                        "(v4l2:/dev/video2, dshow:video=NAME) or stream URL (rtsp://, http://, udp://, tcp://, "
-                        "srt:// ...); see docs/live_input.md")
-    p.add_argument("--max-seconds", type=float, default=None,
-                   help="stop after this many seconds of input (file or stream); the outputs end there")
-    p.add_argument("--show", action="store_true",
-                   help="also show the rendered frames in a window (q/Esc stops); without a display: a warning, "
-                        "file output only")
-    p.add_argument("--max-latency", type=float, default=1.0,
-                   help="camera/stream: seconds of frames queued before the oldest is dropped when the demo "
-                        "falls behind")
-    p.add_argument("--stream-timeout", type=float, default=10.0,
-                   help="camera/stream: seconds without data after which opening or reading gives up")
-    p.add_argument("--stream-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="FFmpeg input option for a camera/stream, repeatable (rtsp_transport=udp, "
-                        "video_size=1280x720, framerate=30 ...)")
+    p.add_argument(
+        "--config-file",
+        required=True,
+        help="action-detector LazyConfig (.py); clip sampling and test transforms come from its "
+        "dataloader.test.mapper, as in the evaluation",
+    )
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="action-detector weights (.pth): this model's training output or a VMAD AVA checkpoint; "
+        "a file on the Hugging Face Hub as hf://ORG/NAME/FILE (docs/weights.md)",
+    )
+    p.add_argument(
+        "--input",
+        required=True,
+        help="video file, camera index (0: /dev/video0 on Linux, avfoundation on macOS), device "
+        "(v4l2:/dev/video2, dshow:video=NAME) or stream URL (rtsp://, http://, udp://, tcp://, "
+        "srt:// ...); see docs/live_input.md",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="stop after this many seconds of input (file or stream); the outputs end there",
+    )
+    p.add_argument(
+        "--show",
+        action="store_true",
+        help="also show the rendered frames in a window (q/Esc stops); without a display: a warning, file output only",
+    )
+    p.add_argument(
+        "--max-latency",
+        type=float,
+        default=1.0,
+        help="camera/stream: seconds of frames queued before the oldest is dropped when the demo falls behind",
+    )
+    p.add_argument(
+        "--stream-timeout",
+        type=float,
+        default=10.0,
+        help="camera/stream: seconds without data after which opening or reading gives up",
+    )
+    p.add_argument(
+        "--stream-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="FFmpeg input option for a camera/stream, repeatable (rtsp_transport=udp, "
+        "video_size=1280x720, framerate=30 ...)",
+    )
     p.add_argument("--output", required=True, help="output directory")
-    p.add_argument("--person-detector", choices=("torchvision", "detectron2", "hog", "csv"), default=None,
-                   help="person boxes: a COCO Faster R-CNN, OpenCV's HOG pedestrian detector (offline, "
-                        "docs/person_detectors.md), or a CSV (--boxes). Default: csv when --boxes "
-                        "is given, else torchvision")
-    p.add_argument("--person-weights", default=None,
-                   help="local weights for the person detector (default: download and cache if possible)")
-    p.add_argument("--person-score-threshold", type=float, default=0.8,
-                   help="drop person boxes scoring below this, from the detector or the box CSV (GT rows score 1)")
-    p.add_argument("--boxes", default=None, help="person boxes: an AVA-format box CSV, detections video_id,timestamp,"
-                   "x1,y1,x2,y2[,action,score] or ground truth ...,action_id,person_id; or an earlier run's "
-                   "<name>_actions.json (its people with their person scores; its _actions.csv holds action scores "
-                   "and is refused)")
-    p.add_argument("--boxes-format", choices=("auto", "gt", "detections"), default="auto",
-                   help="how --boxes' 8th column is read: auto (ground truth when every row has integer action "
-                        "and person ids in columns 7-8, else detections), gt (person id) or detections (score)")
+    p.add_argument(
+        "--person-detector",
+        choices=("torchvision", "detectron2", "hog", "csv"),
+        default=None,
+        help="person boxes: a COCO Faster R-CNN, OpenCV's HOG pedestrian detector (offline, "
+        "docs/person_detectors.md), or a CSV (--boxes). Default: csv when --boxes "
+        "is given, else torchvision",
+    )
+    p.add_argument(
+        "--person-weights",
+        default=None,
+        help="local weights for the person detector (default: download and cache if possible)",
+    )
+    p.add_argument(
+        "--person-score-threshold",
+        type=float,
+        default=0.8,
+        help="drop person boxes scoring below this, from the detector or the box CSV (GT rows score 1)",
+    )
+    p.add_argument(
+        "--boxes",
+        default=None,
+        help="person boxes: an AVA-format box CSV, detections video_id,timestamp,"
+        "x1,y1,x2,y2[,action,score] or ground truth ...,action_id,person_id; or an earlier run's "
+        "<name>_actions.json (its people with their person scores; its _actions.csv holds action scores "
+        "and is refused)",
+    )
+    p.add_argument(
+        "--boxes-format",
+        choices=("auto", "gt", "detections"),
+        default="auto",
+        help="how --boxes' 8th column is read: auto (ground truth when every row has integer action "
+        "and person ids in columns 7-8, else detections), gt (person id) or detections (score)",
+    )
     p.add_argument("--video-id", default=None, help="video id in the box CSV and output CSV (default: file stem)")
-    p.add_argument("--keyframe-interval", type=float, default=None,
-                   help="frames between keyframes, at the video's nominal fps (default: that fps, once a second)")
-    p.add_argument("--model-fps", type=float, default=None,
-                   help="frame rate the model was trained at (default: the checkpoint's, 25 for VMAD's AVA "
-                        "checkpoints, else 30, AVA's): clips of videos at other rates are resampled to it so a "
-                        "clip spans the training time")
-    p.add_argument("--time-offset", type=float, default=None,
-                   help="time of frame 0 in seconds (default: 900 for box CSVs with AVA timestamps >= 900, else 0)")
+    p.add_argument(
+        "--keyframe-interval",
+        type=float,
+        default=None,
+        help="frames between keyframes, at the video's nominal fps (default: that fps, once a second)",
+    )
+    p.add_argument(
+        "--model-fps",
+        type=float,
+        default=None,
+        help="frame rate the model was trained at (default: the checkpoint's, 25 for VMAD's AVA "
+        "checkpoints, else 30, AVA's): clips of videos at other rates are resampled to it so a "
+        "clip spans the training time",
+    )
+    p.add_argument(
+        "--time-offset",
+        type=float,
+        default=None,
+        help="time of frame 0 in seconds (default: 900 for box CSVs with AVA timestamps >= 900, else 0)",
+    )
     p.add_argument("--top-k", type=int, default=3, help="labels drawn per person")
-    p.add_argument("--score-threshold", type=float, default=0.0,
-                   help="drop (person, action) scores below this from the files and the drawing")
+    p.add_argument(
+        "--score-threshold",
+        type=float,
+        default=0.0,
+        help="drop (person, action) scores below this from the files and the drawing",
+    )
     p.add_argument("--draw-threshold", type=float, default=0.0, help="also hide drawn labels below this")
     p.add_argument("--batch-size", type=int, default=4, help="keyframes per model call")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--labelmap", default=None,
-                   help="AVA label map .pbtxt for action names (default: --dataset's, else the names the checkpoint "
-                        "was trained with, else the config's test set's)")
+    p.add_argument(
+        "--labelmap",
+        default=None,
+        help="AVA label map .pbtxt for action names (default: --dataset's, else the names the checkpoint "
+        "was trained with, else the config's test set's)",
+    )
     p.add_argument("--dataset", default=None, help="registered dataset whose metadata names the actions")
-    p.add_argument("--no-track", action="store_true",
-                   help="do not link people across keyframes: no track ids, no <name>_tracks.csv (docs/tracking.md)")
-    p.add_argument("--track-iou", type=float, default=0.3,
-                   help="a person's box continues a track when it overlaps the track's last box by this IoU")
-    p.add_argument("--smooth-window", type=int, default=1,
-                   help="average each person's action scores over their track's last N keyframes (1: the "
-                        "evaluation's scores, unchanged; the CSV/JSON carry the averaged scores)")
-    p.add_argument("--render-min-short-side", type=int, default=360,
-                   help="upscale smaller videos to this short side so labels are legible (0: never)")
+    p.add_argument(
+        "--no-track",
+        action="store_true",
+        help="do not link people across keyframes: no track ids, no <name>_tracks.csv (docs/tracking.md)",
+    )
+    p.add_argument(
+        "--track-iou",
+        type=float,
+        default=0.3,
+        help="a person's box continues a track when it overlaps the track's last box by this IoU",
+    )
+    p.add_argument(
+        "--smooth-window",
+        type=int,
+        default=1,
+        help="average each person's action scores over their track's last N keyframes (1: the "
+        "evaluation's scores, unchanged; the CSV/JSON carry the averaged scores)",
+    )
+    p.add_argument(
+        "--render-min-short-side",
+        type=int,
+        default=360,
+        help="upscale smaller videos to this short side so labels are legible (0: never)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
     return p
@@ -112,13 +193,25 @@ def main(argv=None) -> int:
     if kind != "csv" and args.boxes:
         parser.error(f"--boxes is only used with --person-detector csv (got {kind})")
     # Everything that can be checked without the model, before loading it.
-    check_demo_arguments(keyframe_interval=args.keyframe_interval, time_offset=args.time_offset, top_k=args.top_k,
-                         score_threshold=args.score_threshold, draw_threshold=args.draw_threshold,
-                         batch_size=args.batch_size, person_score_threshold=args.person_score_threshold,
-                         render_min_short_side=args.render_min_short_side, model_fps=args.model_fps,
-                         track=not args.no_track, track_iou=args.track_iou, smooth_window=args.smooth_window,
-                         boxes_format=args.boxes_format, output_dir=args.output, max_seconds=args.max_seconds,
-                         max_latency=args.max_latency, stream_timeout=args.stream_timeout)
+    check_demo_arguments(
+        keyframe_interval=args.keyframe_interval,
+        time_offset=args.time_offset,
+        top_k=args.top_k,
+        score_threshold=args.score_threshold,
+        draw_threshold=args.draw_threshold,
+        batch_size=args.batch_size,
+        person_score_threshold=args.person_score_threshold,
+        render_min_short_side=args.render_min_short_side,
+        model_fps=args.model_fps,
+        track=not args.no_track,
+        track_iou=args.track_iou,
+        smooth_window=args.smooth_window,
+        boxes_format=args.boxes_format,
+        output_dir=args.output,
+        max_seconds=args.max_seconds,
+        max_latency=args.max_latency,
+        stream_timeout=args.stream_timeout,
+    )
     from vmae_det.demo.input_spec import parse_input
 
     stream_options = {}
@@ -134,9 +227,14 @@ def main(argv=None) -> int:
     # input, the output folder (checked above), the config or the checkpoint is reported before any download.
     args.checkpoint = resolve_weights(args.checkpoint)  # hf://ORG/NAME[/FILE]: the file in the hub cache
     refuse_checkpoint_folder(args.checkpoint, "--checkpoint")
-    for flag, path in (("--input", None if spec.live else args.input), ("--config-file", args.config_file),
-                       ("--checkpoint", args.checkpoint), ("--boxes", args.boxes), ("--labelmap", args.labelmap),
-                       ("--person-weights", args.person_weights)):
+    for flag, path in (
+        ("--input", None if spec.live else args.input),
+        ("--config-file", args.config_file),
+        ("--checkpoint", args.checkpoint),
+        ("--boxes", args.boxes),
+        ("--labelmap", args.labelmap),
+        ("--person-weights", args.person_weights),
+    ):
         if path is not None and not os.path.isfile(path):
             why = "is not a file" if os.path.exists(path) else "does not exist"
             raise FileNotFoundError(f"{flag} '{path}' {why}")
@@ -146,23 +244,45 @@ def main(argv=None) -> int:
 
     from vmae_det.demo import ActionPredictor, build_person_detector, run_demo
 
-    predictor = ActionPredictor.from_config(args.config_file, args.checkpoint, opts=args.opts, device=args.device,
-                                            labelmap=args.labelmap, dataset=args.dataset,
-                                            model_fps=args.model_fps)
+    predictor = ActionPredictor.from_config(
+        args.config_file,
+        args.checkpoint,
+        opts=args.opts,
+        device=args.device,
+        labelmap=args.labelmap,
+        dataset=args.dataset,
+        model_fps=args.model_fps,
+    )
     if kind == "csv":
         persons = args.boxes
     else:
-        persons = build_person_detector(kind, weights=args.person_weights, device=args.device,
-                                        score_threshold=args.person_score_threshold)
+        persons = build_person_detector(
+            kind, weights=args.person_weights, device=args.device, score_threshold=args.person_score_threshold
+        )
     summary = run_demo(
-        args.input, args.output, predictor, persons,
-        keyframe_interval=args.keyframe_interval, time_offset=args.time_offset, top_k=args.top_k,
-        score_threshold=args.score_threshold, draw_threshold=args.draw_threshold, batch_size=args.batch_size,
-        person_score_threshold=args.person_score_threshold, boxes_format=args.boxes_format,
-        track=not args.no_track, track_iou=args.track_iou, smooth_window=args.smooth_window,
-        video_id=args.video_id, render_min_short_side=args.render_min_short_side, progress=not args.no_progress,
-        max_seconds=args.max_seconds, show=args.show, max_latency=args.max_latency,
-        stream_timeout=args.stream_timeout, stream_options=stream_options,
+        args.input,
+        args.output,
+        predictor,
+        persons,
+        keyframe_interval=args.keyframe_interval,
+        time_offset=args.time_offset,
+        top_k=args.top_k,
+        score_threshold=args.score_threshold,
+        draw_threshold=args.draw_threshold,
+        batch_size=args.batch_size,
+        person_score_threshold=args.person_score_threshold,
+        boxes_format=args.boxes_format,
+        track=not args.no_track,
+        track_iou=args.track_iou,
+        smooth_window=args.smooth_window,
+        video_id=args.video_id,
+        render_min_short_side=args.render_min_short_side,
+        progress=not args.no_progress,
+        max_seconds=args.max_seconds,
+        show=args.show,
+        max_latency=args.max_latency,
+        stream_timeout=args.stream_timeout,
+        stream_options=stream_options,
     )
     print(json.dumps(summary, indent=2))
     return 0
@@ -171,8 +291,9 @@ def main(argv=None) -> int:
 def cli(argv=None) -> int:
     """``main`` through ``vmae_det.cli.run_main``: expected errors as ``error: ...``, exit 2; Ctrl-C/SIGTERM: 130."""
     # run_main turns SIGTERM into Ctrl-C's KeyboardInterrupt: run_demo removes its partial outputs.
-    return run_main(lambda: main(argv),
-                    interrupted="no output written; earlier results in the output folder are untouched")
+    return run_main(
+        lambda: main(argv), interrupted="no output written; earlier results in the output folder are untouched"
+    )
 
 
 if __name__ == "__main__":

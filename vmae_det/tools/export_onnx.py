@@ -14,6 +14,7 @@ difference must be within ``--atol``; otherwise the tool ends with ``error: ...`
 is exported and checked under a temporary name and renamed to ``--output`` only when the check passed: a
 failed export writes nothing and leaves an earlier ``--output`` as it was.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,11 +51,20 @@ def check_arguments(args) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", required=True)
-    p.add_argument("--checkpoint", required=True,
-                   help="this model's weights: a file, or hf://ORG/NAME/FILE on the Hugging Face Hub (docs/weights.md)")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="this model's weights: a file, or hf://ORG/NAME/FILE on the Hugging Face Hub (docs/weights.md)",
+    )
     p.add_argument("--output", required=True, help="output .onnx file")
-    p.add_argument("--clip-size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                   help="clip height and width (default: test short side x 4/3, rounded up to the patch size)")
+    p.add_argument(
+        "--clip-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=None,
+        help="clip height and width (default: test short side x 4/3, rounded up to the patch size)",
+    )
     p.add_argument("--batch", type=int, default=1, help="batch size of the tracing example (B stays dynamic)")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--atol", type=float, default=1e-4, help="max |ONNX - PyTorch| accepted by the check")
@@ -84,7 +94,9 @@ def main(argv=None) -> int:
         clip, rois = example_inputs(shape, num_rois=4, seed=1)
         diff = compare_with_pytorch(model, tmp, clip, rois)
         if not diff <= args.atol:  # also catches NaN
-            raise ExportCheckError(f"{args.output}: max |onnxruntime - pytorch| = {diff:.2e} exceeds --atol {args.atol}")
+            raise ExportCheckError(
+                f"{args.output}: max |onnxruntime - pytorch| = {diff:.2e} exceeds --atol {args.atol}"
+            )
         return diff
 
     # Written and checked under a temporary name, renamed over --output only when the check passed: a failed

@@ -16,6 +16,7 @@ Shards are written as they fill (memory bounded by ``--shard-size``), each under
 renamed; ``progress.json`` records what is complete. A stopped run continues with ``--resume`` and ends
 with the same bytes as an uninterrupted one. The format is documented in docs/features.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -135,7 +136,9 @@ def _build_mapper(cfg, split: str):
     if split == "train":
         mapper.test_box_source = "gt"  # the training set's people, with their AVA person ids
     if getattr(mapper, "is_train", False) or not hasattr(mapper, "test_box_source"):
-        raise ValueError(f"dataloader.test.mapper builds a {type(mapper).__name__} that is not a test-time AVAClipMapper")
+        raise ValueError(
+            f"dataloader.test.mapper builds a {type(mapper).__name__} that is not a test-time AVAClipMapper"
+        )
     return mapper
 
 
@@ -164,7 +167,9 @@ class _Tracks:
 
     def describe(self) -> str:
         t = self.tracker_class()
-        settings = ", ".join(f"{k}={getattr(t, k)!r}" for k in ("iou_threshold", "max_missed", "motion") if hasattr(t, k))
+        settings = ", ".join(
+            f"{k}={getattr(t, k)!r}" for k in ("iou_threshold", "max_missed", "motion") if hasattr(t, k)
+        )
         return f"{self.tracker_class.__module__}.{self.tracker_class.__name__}({settings}) track id, per video"
 
 
@@ -200,13 +205,21 @@ class FeatureShardWriter:
     def keyframes_done(self) -> int:
         return self.progress["keyframes_done"] + self.pending_keyframes
 
-    def add(self, video_id: str, timestamp: int, boxes: np.ndarray, scores: np.ndarray, person_ids: np.ndarray,
-            features: np.ndarray) -> None:
+    def add(
+        self,
+        video_id: str,
+        timestamp: int,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        person_ids: np.ndarray,
+        features: np.ndarray,
+    ) -> None:
         from vmae_det.formats.ava import format_ava_row
 
         if features.ndim != 2 or features.shape[1] != self.feature_dim:
-            raise ValueError(f"{video_id},{timestamp}: features of shape {tuple(features.shape)}, "
-                             f"expected [N, {self.feature_dim}]")
+            raise ValueError(
+                f"{video_id},{timestamp}: features of shape {tuple(features.shape)}, expected [N, {self.feature_dim}]"
+            )
         shard, row = len(self.progress["shards"]), self.pending_rows
         key = format_ava_row(video_id, int(timestamp))  # the video id quoted as CSV needs, 4-digit seconds
         for i, (box, score, pid) in enumerate(zip(boxes.tolist(), scores.tolist(), person_ids.tolist())):
@@ -258,8 +271,14 @@ class FeatureShardWriter:
 
 # ---------------------------------------------------------------------------------------- resume
 def _new_progress(settings: dict, header: bytes) -> dict:
-    return {"format_version": FORMAT_VERSION, "settings": settings, "shards": [], "keyframes_done": 0,
-            "keyframes_without_boxes": 0, "index_bytes": len(header)}
+    return {
+        "format_version": FORMAT_VERSION,
+        "settings": settings,
+        "shards": [],
+        "keyframes_done": 0,
+        "keyframes_without_boxes": 0,
+        "index_bytes": len(header),
+    }
 
 
 def _differences(saved: dict, settings: dict) -> List[str]:
@@ -283,51 +302,71 @@ def open_output(out: Path, settings: dict, resume: bool) -> Optional[dict]:
         raise ValueError(f"--output {out} is a file, not a folder")
     if meta_path.is_file() and not progress_path.exists():
         if not resume:
-            raise ValueError(f"--output {out} already holds extracted features ({META}); choose another folder "
-                             "(or --resume to check that it is complete)")
+            raise ValueError(
+                f"--output {out} already holds extracted features ({META}); choose another folder "
+                "(or --resume to check that it is complete)"
+            )
         diff = _differences(_read_json(meta_path).get("settings", {}), settings)
         if diff:
             raise ValueError(f"--resume: {out} holds features extracted with other settings: " + "; ".join(diff))
         return None
     if progress_path.is_file():
         if not resume:
-            raise ValueError(f"--output {out} holds an unfinished extraction ({PROGRESS}): pass --resume to continue "
-                             "it, or choose another folder")
+            raise ValueError(
+                f"--output {out} holds an unfinished extraction ({PROGRESS}): pass --resume to continue "
+                "it, or choose another folder"
+            )
         progress = _read_json(progress_path)
         if progress.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{progress_path}: format version {progress.get('format_version')!r}, this tool writes "
-                             f"{FORMAT_VERSION}; start again in another folder")
+            raise ValueError(
+                f"{progress_path}: format version {progress.get('format_version')!r}, this tool writes "
+                f"{FORMAT_VERSION}; start again in another folder"
+            )
         diff = _differences(progress.get("settings", {}), settings)
         if diff:
-            raise ValueError(f"--resume: {out} was started with other settings: " + "; ".join(diff)
-                             + ". Resume with the same ones, or choose another folder")
+            raise ValueError(
+                f"--resume: {out} was started with other settings: "
+                + "; ".join(diff)
+                + ". Resume with the same ones, or choose another folder"
+            )
         index = out / INDEX
         if not progress["shards"]:  # nothing committed yet (the run may have stopped before writing the header)
             atomic_write_bytes(index, header)
         if not index.is_file() or index.stat().st_size < progress["index_bytes"]:
-            raise ValueError(f"{index} is missing or shorter than {progress_path} records "
-                             f"({progress['index_bytes']} bytes); start again in another folder")
+            raise ValueError(
+                f"{index} is missing or shorter than {progress_path} records "
+                f"({progress['index_bytes']} bytes); start again in another folder"
+            )
         for i, rows in enumerate(progress["shards"]):
             path = out / shard_name(i)
             try:
                 shape = np.load(path, mmap_mode="r").shape
             except (OSError, ValueError) as e:
-                raise ValueError(f"{path}: a shard {progress_path} records as complete cannot be read ({e}); start "
-                                 "again in another folder") from None
+                raise ValueError(
+                    f"{path}: a shard {progress_path} records as complete cannot be read ({e}); start "
+                    "again in another folder"
+                ) from None
             if shape[:1] != (rows,):
                 raise ValueError(f"{path}: {shape[0]} rows where {progress_path} records {rows}; start again")
         with open(index, "r+b") as f:  # rows of a shard that was not committed
             f.truncate(progress["index_bytes"])
         for stale in out.glob(".*.tmp*"):  # a shard or file being written when the run stopped (atomic_write's)
             stale.unlink()
-        logger.info(f"Resuming {out}: {len(progress['shards'])} complete shard(s), "
-                    f"{progress['keyframes_done']} of {settings['num_keyframes']} keyframes done")
+        logger.info(
+            f"Resuming {out}: {len(progress['shards'])} complete shard(s), "
+            f"{progress['keyframes_done']} of {settings['num_keyframes']} keyframes done"
+        )
         return progress
-    ours = [p.name for p in (out.iterdir() if out.is_dir() else ()) if p.name == INDEX or
-            (p.name.startswith("features_") and p.name.endswith(".npy"))]
+    ours = [
+        p.name
+        for p in (out.iterdir() if out.is_dir() else ())
+        if p.name == INDEX or (p.name.startswith("features_") and p.name.endswith(".npy"))
+    ]
     if ours:
-        raise ValueError(f"--output {out} holds {ours[0]} but no {PROGRESS} or {META}: not a run this tool can "
-                         "continue; choose another folder")
+        raise ValueError(
+            f"--output {out} holds {ours[0]} but no {PROGRESS} or {META}: not a run this tool can "
+            "continue; choose another folder"
+        )
     if resume:
         logger.warning(f"--resume: nothing to resume in {out}; starting from the first keyframe")
     out.mkdir(parents=True, exist_ok=True)
@@ -379,8 +418,10 @@ def check_arguments(args) -> None:
 
     refuse_checkpoint_folder(args.checkpoint, "--checkpoint")
     if not os.path.isfile(args.checkpoint):
-        raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist (the action detector's weights, "
-                                "e.g. output/ava_tiny/model_final.pth)")
+        raise FileNotFoundError(
+            f"--checkpoint {args.checkpoint} does not exist (the action detector's weights, "
+            "e.g. output/ava_tiny/model_final.pth)"
+        )
     if not os.path.isfile(args.config_file):
         raise FileNotFoundError(f"--config-file {args.config_file} does not exist")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
@@ -390,21 +431,40 @@ def check_arguments(args) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", required=True, help="the detector's LazyConfig (e.g. configs/ava/vit_b.py)")
-    p.add_argument("--checkpoint", required=True, help="the detector's weights (its model_final.pth or a VMAD AVA checkpoint)")
+    p.add_argument(
+        "--checkpoint", required=True, help="the detector's weights (its model_final.pth or a VMAD AVA checkpoint)"
+    )
     p.add_argument("--output", required=True, help="folder for features_NNNNN.npy, index.csv, meta.json")
-    p.add_argument("--ava-root", default=None,
-                   help="a folder in the AVA layout (tools/prepare_custom_dataset.py's) instead of the config's datasets, "
-                        "as tools/train_net.py --ava-root")
-    p.add_argument("--split", choices=sorted(SPLITS), default="test",
-                   help="test: the evaluation's keyframes and person proposals; train: the training keyframes with "
-                        "their ground-truth boxes and person ids (default: test)")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="keyframes per forward pass (default: dataloader.test.batch_size, so clips are padded "
-                        "together as in the evaluation)")
+    p.add_argument(
+        "--ava-root",
+        default=None,
+        help="a folder in the AVA layout (tools/prepare_custom_dataset.py's) instead of the config's datasets, "
+        "as tools/train_net.py --ava-root",
+    )
+    p.add_argument(
+        "--split",
+        choices=sorted(SPLITS),
+        default="test",
+        help="test: the evaluation's keyframes and person proposals; train: the training keyframes with "
+        "their ground-truth boxes and person ids (default: test)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="keyframes per forward pass (default: dataloader.test.batch_size, so clips are padded "
+        "together as in the evaluation)",
+    )
     p.add_argument("--shard-size", type=int, default=4096, help="rows (boxes) per shard, at least (default 4096)")
-    p.add_argument("--dtype", choices=("float32", "float16"), default="float32",
-                   help="feature storage type (default float32: exactly the head's input)")
-    p.add_argument("--num-workers", type=int, default=None, help="data-loader workers (default: the config's test loader's)")
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float16"),
+        default="float32",
+        help="feature storage type (default float32: exactly the head's input)",
+    )
+    p.add_argument(
+        "--num-workers", type=int, default=None, help="data-loader workers (default: the config's test loader's)"
+    )
     p.add_argument("--resume", action="store_true", help="continue an unfinished extraction in --output")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value (e.g. train.device=cpu)")
     args = p.parse_args(argv)
@@ -415,17 +475,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from tqdm import tqdm
 
     from vmae_det.data.loaders import build_batched_test_loader
-    from vmae_det.engine.train_loop import load_init_weights, load_run_config, resolve_device
     from vmae_det.engine.run_dir import output_dir_lock
+    from vmae_det.engine.train_loop import load_init_weights, load_run_config, resolve_device
 
-    cfg = load_run_config(argparse.Namespace(config_file=args.config_file, opts=list(args.opts), videos=None,
-                                             ava_root=args.ava_root, eval_only=args.split == "test"))
+    cfg = load_run_config(
+        argparse.Namespace(
+            config_file=args.config_file,
+            opts=list(args.opts),
+            videos=None,
+            ava_root=args.ava_root,
+            eval_only=args.split == "test",
+        )
+    )
     loader_cfg = _split_loader(cfg, args.split, args.config_file)
     mapper = _build_mapper(cfg, args.split)
     batch_size = args.batch_size or int(cfg.dataloader.test.get("batch_size", 1))
     # --num-workers capped at the CPU count (the config's value is, by load_run_config's checks)
-    num_workers = (cap_workers(args.num_workers, "--num-workers") if args.num_workers is not None
-                   else int(cfg.dataloader.test.get("num_workers", 0)))
+    num_workers = (
+        cap_workers(args.num_workers, "--num-workers")
+        if args.num_workers is not None
+        else int(cfg.dataloader.test.get("num_workers", 0))
+    )
     device = resolve_device(cfg.train.device)
     dicts = sorted(instantiate(loader_cfg.dataset), key=lambda d: (d["video_id"], int(d["timestamp"])))
     tracker_class = _load_tracker_class() if mapper.test_box_source != "gt" else None
@@ -445,16 +515,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "shard_size": args.shard_size,
         "dtype": args.dtype,
         "device": device.type,
-        "box_source": "ground truth" if mapper.test_box_source == "gt" else
-                      f"proposals with score >= {mapper.test_proposal_threshold}",
-        "person_id": "ground truth person id" if mapper.test_box_source == "gt" else
-                     (tracks.describe() if tracks else "none (-1)"),
+        "box_source": "ground truth"
+        if mapper.test_box_source == "gt"
+        else f"proposals with score >= {mapper.test_proposal_threshold}",
+        "person_id": "ground truth person id"
+        if mapper.test_box_source == "gt"
+        else (tracks.describe() if tracks else "none (-1)"),
     }
     # The weights before the output folder: a refused checkpoint leaves no folder behind.
     model = instantiate(cfg.model)
     if not hasattr(model, "roi_features"):
-        raise ValueError(f"{args.config_file}: the model is a {type(model).__name__}; feature extraction needs an "
-                         "AVAActionDetector (roi_features)")
+        raise ValueError(
+            f"{args.config_file}: the model is a {type(model).__name__}; feature extraction needs an "
+            "AVAActionDetector (roi_features)"
+        )
     load_init_weights(model, args.checkpoint, full_model=True)
     model.to(device).eval()
     out = Path(args.output)
@@ -471,8 +545,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         writer = FeatureShardWriter(out, progress, args.shard_size, args.dtype, model.backbone.embed_dim)
         if tracks:
             _replay_tracks(tracks, out, dicts, done)
-        loader = build_batched_test_loader(dicts[start:], mapper=PersonIdMapper(mapper), batch_size=batch_size,
-                                           num_workers=num_workers)
+        loader = build_batched_test_loader(
+            dicts[start:], mapper=PersonIdMapper(mapper), batch_size=batch_size, num_workers=num_workers
+        )
         with tqdm(total=len(dicts), initial=done, desc="keyframes", unit="keyframe", dynamic_ncols=True) as bar:
             for batch in loader:
                 features = model.roi_features(batch)
@@ -486,16 +561,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         ids = tracks.update(d["video_id"], d["source_boxes"])
                     writer.add(d["video_id"], d["timestamp"], d["source_boxes"], scores, ids, f.float().cpu().numpy())
                     bar.update(1)
-        meta = writer.finish({
-            "format_version": FORMAT_VERSION,
-            "settings": settings,
-            "feature": FEATURE_POINT,
-            "dtype": args.dtype,
-            "index_columns": list(INDEX_COLUMNS),
-            "test_box_extension": list(model.test_box_extension) if model.test_box_extension else None,
-        })
-        print(f"wrote {meta['num_rows']} features of dim {meta['feature_dim']} ({args.dtype}) for {meta['num_keyframes']} "
-              f"keyframes ({meta['keyframes_without_boxes']} without boxes) in {len(meta['shards'])} shard(s) to {out}")
+        meta = writer.finish(
+            {
+                "format_version": FORMAT_VERSION,
+                "settings": settings,
+                "feature": FEATURE_POINT,
+                "dtype": args.dtype,
+                "index_columns": list(INDEX_COLUMNS),
+                "test_box_extension": list(model.test_box_extension) if model.test_box_extension else None,
+            }
+        )
+        print(
+            f"wrote {meta['num_rows']} features of dim {meta['feature_dim']} ({args.dtype}) "
+            f"for {meta['num_keyframes']} "
+            f"keyframes ({meta['keyframes_without_boxes']} without boxes) in {len(meta['shards'])} shard(s) to {out}"
+        )
         return 0
 
 

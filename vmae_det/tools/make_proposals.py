@@ -16,6 +16,7 @@ Example::
         --detector torchvision --weights fasterrcnn_resnet50_fpn_coco.pth \\
         --output datasets/tiny_ava/annotations/ava_val_predicted_boxes.csv
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ def check_arguments(args) -> None:
     if not (math.isfinite(args.min_score) and 0.0 <= args.min_score <= 1.0):
         raise ValueError(f"--min-score must be a finite number in [0, 1], got {args.min_score}")
     if args.first_sec < AVA_START_SEC:
-        raise ValueError(f"--first-sec must be an AVA second >= {AVA_START_SEC} (frame 0 of the videos), "
-                         f"got {args.first_sec}")
+        raise ValueError(
+            f"--first-sec must be an AVA second >= {AVA_START_SEC} (frame 0 of the videos), got {args.first_sec}"
+        )
     check_device(args.device, "--device")
     check_output_file(args.output, "--output")
 
@@ -58,19 +60,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--first-sec", type=int, default=AVA_FIRST_KEYFRAME_SEC)
     p.add_argument("--output", required=True)
-    p.add_argument("--skip-bad-videos", action="store_true",
-                   help="skip (log and count) videos of the split that are missing or cannot be decoded "
-                        "instead of stopping with an error")
+    p.add_argument(
+        "--skip-bad-videos",
+        action="store_true",
+        help="skip (log and count) videos of the split that are missing or cannot be decoded "
+        "instead of stopping with an error",
+    )
     args = p.parse_args(argv)
     check_arguments(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # Every video is checked before the detector is built: a bad input ends in seconds.
     videos = collect_videos(Path(args.root), args.split, args.source, args.skip_bad_videos)
-    detector = build_person_detector(args.detector, weights=args.weights, device=args.device,
-                                     score_threshold=args.min_score)
-    n = make_proposals(Path(args.root), Path(args.output), detector, split=args.split, source=args.source,
-                       first_sec=args.first_sec, min_score=args.min_score, skip_bad_videos=args.skip_bad_videos,
-                       videos=videos)
+    detector = build_person_detector(
+        args.detector, weights=args.weights, device=args.device, score_threshold=args.min_score
+    )
+    n = make_proposals(
+        Path(args.root),
+        Path(args.output),
+        detector,
+        split=args.split,
+        source=args.source,
+        first_sec=args.first_sec,
+        min_score=args.min_score,
+        skip_bad_videos=args.skip_bad_videos,
+        videos=videos,
+    )
     print(f"wrote {n} proposals to {args.output}")
     return 0
 

@@ -15,6 +15,7 @@ checkpoint, on 10 batches of dataloader.train. ``--videos PATH`` replaces the co
 (``dataloader.train.dataset.names``) by a folder (searched recursively) or a list file; a missing path or
 a folder without videos is an error naming it.
 """
+
 import sys
 
 import vmae_det  # noqa: F401  (detectron2 shims first)

@@ -15,6 +15,7 @@ One run at a time per train.output_dir (a second one is refused). ``--ava-root R
 ``train`` split of an AVA-layout folder (tools/prepare_custom_dataset.py writes one from your videos) and
 evaluates on its ``val`` split, with the action head as wide as its label map.
 """
+
 import sys
 
 import vmae_det  # noqa: F401  (detectron2 shims first)

@@ -1,5 +1,16 @@
 """AVA: clip sources, dataset registration and the clip mapper (the file readers are
 :mod:`vmae_det.formats.ava` / :mod:`vmae_det.formats.ava_boxes`, re-exported here)."""
+
+from ...formats.ava import AVAFormatError
+from ...formats.ava_boxes import (
+    AVABox,
+    person_box_format,
+    read_alphaction_boxes,
+    read_annotations,
+    read_excluded_keyframes,
+    read_person_boxes,
+    read_proposals,
+)
 from .catalog import ALPHACTION_BOX_FILES, ava_split_files, load_ava_dicts, register_all_ava, register_ava
 from .clip_source import (
     AVA_FPS,
@@ -12,16 +23,6 @@ from .clip_source import (
     keyframe_index,
 )
 from .mapper import AVAClipMapper, box_iou_labels
-from ...formats.ava import AVAFormatError
-from ...formats.ava_boxes import (
-    AVABox,
-    person_box_format,
-    read_alphaction_boxes,
-    read_annotations,
-    read_excluded_keyframes,
-    read_person_boxes,
-    read_proposals,
-)
 
 __all__ = [
     "ALPHACTION_BOX_FILES",

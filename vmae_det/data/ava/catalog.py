@@ -16,6 +16,7 @@ made by ``datasets/make_tiny_ava.py``), whose person boxes are SlowFast's
 Files are only read when a dataset is first loaded, so registration works before the data exists.
 :func:`register_ava_root` registers the splits of a root given as a path (``tools/train_net.py --ava-root``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,13 +32,28 @@ from ...constants import AVA_FPS, VIDEO_EXTENSIONS
 from ...formats.ava import annotation_file_names, read_labelmap
 from ...formats.ava_boxes import person_box_format, read_annotations, read_excluded_keyframes, read_person_boxes
 from ...formats.vmad_layout import (
-    CLIPS_DIR, PERSON_BOX_FILES, VMAD_FPS, image_info_file, inclusive_boxes, is_vmad_layout, read_alphaction_boxes,
-    read_image_annotations, read_image_info,
+    CLIPS_DIR,
+    PERSON_BOX_FILES,
+    VMAD_FPS,
+    image_info_file,
+    inclusive_boxes,
+    is_vmad_layout,
+    read_alphaction_boxes,
+    read_image_annotations,
+    read_image_info,
 )
 
 __all__ = [
-    "AVAMetadata", "ALPHACTION_BOX_FILES", "ava_split_files", "load_ava_dicts",
-    "register_ava", "register_ava_root", "register_all_ava", "video_index", "load_vmad_dicts", "register_vmad",
+    "AVAMetadata",
+    "ALPHACTION_BOX_FILES",
+    "ava_split_files",
+    "load_ava_dicts",
+    "register_ava",
+    "register_ava_root",
+    "register_all_ava",
+    "video_index",
+    "load_vmad_dicts",
+    "register_vmad",
 ]
 
 logger = logging.getLogger(__name__)
@@ -156,9 +172,7 @@ def load_ava_dicts(
     """
     root = Path(root)
     is_train = (split == "train") if is_train is None else is_train
-    files = ava_split_files(
-        root, split, version, proposal_file=proposal_file, proposal_image_info=proposal_image_info
-    )
+    files = ava_split_files(root, split, version, proposal_file=proposal_file, proposal_image_info=proposal_image_info)
     names = read_labelmap(files["label_map"])
     if class_whitelist is not None:
         whitelist: Optional[set] = set(class_whitelist)
@@ -170,8 +184,10 @@ def load_ava_dicts(
     if files["proposals"] is not None:
         proposals = read_person_boxes(files["proposals"], proposal_min_score, image_info=files["proposal_image_info"])
         if files["proposal_image_info"] is not None:
-            sizes = {(i.movie, i.timestamp): (int(i.height), int(i.width))
-                     for i in read_image_info(files["proposal_image_info"]).values()}
+            sizes = {
+                (i.movie, i.timestamp): (int(i.height), int(i.width))
+                for i in read_image_info(files["proposal_image_info"]).values()
+            }
     else:
         proposals = {}
         logger.info(f"No person proposals for {root}/{split} (ava_{split}_predicted_boxes.csv absent).")
@@ -180,8 +196,11 @@ def load_ava_dicts(
     num_excluded = len(keys & excluded)
     keys -= excluded
     if is_train and not keys:  # detectron2 would assert "Dataset ... is empty!" (a traceback)
-        why = (f"every one of its {num_excluded} annotated keyframes is excluded by {files['exclusions']}"
-               if num_excluded else "the file has no annotation rows")
+        why = (
+            f"every one of its {num_excluded} annotated keyframes is excluded by {files['exclusions']}"
+            if num_excluded
+            else "the file has no annotation rows"
+        )
         raise ValueError(f"{files['groundtruth']}: nothing to train on: {why}")
     videos = video_index(root) if source in ("auto", "videos") else {}
     frames_root = root / "frames"
@@ -260,14 +279,17 @@ def register_ava(
     ``dataset_root``, ``split``, ``version``.
     """
     root = Path(root)
-    files = ava_split_files(
-        root, split, version, proposal_file=proposal_file, proposal_image_info=proposal_image_info
-    )
+    files = ava_split_files(root, split, version, proposal_file=proposal_file, proposal_image_info=proposal_image_info)
     DatasetCatalog.register(
         name,
         lambda: load_ava_dicts(
-            root, split, version, dataset_name=name, proposal_file=proposal_file,
-            proposal_image_info=proposal_image_info, **load_kwargs,
+            root,
+            split,
+            version,
+            dataset_name=name,
+            proposal_file=proposal_file,
+            proposal_image_info=proposal_image_info,
+            **load_kwargs,
         ),
     )
     meta = {
@@ -331,21 +353,31 @@ def load_vmad_dicts(
             missing.add(str(clips))
             continue
         anns = []
-        for (xywh, actions, person) in gt.get(img_id, []):
+        for xywh, actions, person in gt.get(img_id, []):
             norm, keep = inclusive_boxes(np.array([xywh]), img.width, img.height)
             if keep[0]:
                 anns.append({"bbox": norm[0].tolist(), "actions": sorted(set(actions)), "person_id": person})
         boxes, scores = proposals.get(key, (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)))
-        dicts.append({
-            "video_id": img.movie, "timestamp": img.timestamp, "image_id": img_id, "fps": VMAD_FPS,
-            "clips_dir": str(clips), "box_convention": "inclusive", "image_size": (int(img.height), int(img.width)),
-            "annotations": anns, "proposals": {"boxes": boxes, "scores": scores},
-        })
+        dicts.append(
+            {
+                "video_id": img.movie,
+                "timestamp": img.timestamp,
+                "image_id": img_id,
+                "fps": VMAD_FPS,
+                "clips_dir": str(clips),
+                "box_convention": "inclusive",
+                "image_size": (int(img.height), int(img.width)),
+                "annotations": anns,
+                "proposals": {"boxes": boxes, "scores": scores},
+            }
+        )
     if missing:
         raise FileNotFoundError(f"{len(missing)} movie folder(s) of {info} missing, e.g. {sorted(missing)[:3]}")
-    logger.info(f"Loaded {len(dicts)} keyframes of VMAD's AVA {version} {split} from {root} "
-                f"({sum(len(d['annotations']) for d in dicts)} GT boxes, "
-                f"{sum(len(d['proposals']['scores']) for d in dicts)} person boxes >= {box_threshold}).")
+    logger.info(
+        f"Loaded {len(dicts)} keyframes of VMAD's AVA {version} {split} from {root} "
+        f"({sum(len(d['annotations']) for d in dicts)} GT boxes, "
+        f"{sum(len(d['proposals']['scores']) for d in dicts)} person boxes >= {box_threshold})."
+    )
     if dataset_name is not None and not hasattr(MetadataCatalog.get(dataset_name), "class_names"):
         files = ava_split_files(root, split, version)
         MetadataCatalog.get(dataset_name).class_names = dict(read_labelmap(files["label_map"]))
@@ -363,10 +395,16 @@ def register_vmad(name: str, root: PathLike, split: str, version: str = "v2.2", 
         "label_map_file": str(files["label_map"]),
         "groundtruth_csv": str(files["groundtruth"]),
         "exclusions_csv": str(files["exclusions"]) if files["exclusions"] else None,
-        "num_classes": num_classes, "evaluator_type": "ava", "dataset_root": str(root), "split": split,
-        "version": version, "layout": "vmad", "fps": VMAD_FPS,
+        "num_classes": num_classes,
+        "evaluator_type": "ava",
+        "dataset_root": str(root),
+        "split": split,
+        "version": version,
+        "layout": "vmad",
+        "fps": VMAD_FPS,
         "proposal_file": str(boxes) if boxes.is_file() else None,
-        "proposal_format": "alphaction_json", "proposal_image_info": str(root / image_info_file(split, version)),
+        "proposal_format": "alphaction_json",
+        "proposal_image_info": str(root / image_info_file(split, version)),
     }
     if files["label_map"].is_file():
         names = read_labelmap(files["label_map"])
@@ -414,15 +452,19 @@ def register_ava_root(root: PathLike, splits: Sequence[str] = ("train", "val")) 
         found = f"; found {', '.join(others)}, which would score other classes" if others else ""
         missing.insert(0, f"{label_map} (the label map of the evaluated classes{found})")
     if vmad:
-        missing += [str(root / image_info_file(s, version)) for s in splits
-                    if not (root / image_info_file(s, version)).is_file()]
+        missing += [
+            str(root / image_info_file(s, version))
+            for s in splits
+            if not (root / image_info_file(s, version)).is_file()
+        ]
         if "val" in splits and not (root / PERSON_BOX_FILES["val"]).is_file():
             missing.append(f"{root / PERSON_BOX_FILES['val']} (the person boxes)")
     elif not (root / "frames").is_dir() and not video_index(root):
         missing.append(f"{root}/frames/<id>/ or {root}/videos/<id>.* (the videos)")
     if missing:
         raise FileNotFoundError(
-            f"'{root}' is not an AVA-layout dataset root: missing {'; '.join(missing)}. tools/prepare_custom_dataset.py "
+            f"'{root}' is not an AVA-layout dataset root: missing {'; '.join(missing)}. "
+            "tools/prepare_custom_dataset.py "
             "writes this layout from your videos and an annotation table (docs/custom_dataset.md)"
         )
     num_classes = max(read_labelmap(label_map))
@@ -440,14 +482,20 @@ def register_ava_root(root: PathLike, splits: Sequence[str] = ("train", "val")) 
 def register_all_ava(root: Optional[PathLike] = None) -> None:
     """Register the built-in AVA names under ``root`` (default ``$VMAE_DET_DATASETS`` or ``datasets``)."""
     root = Path(root if root is not None else os.environ.get("VMAE_DET_DATASETS", "datasets"))
-    specs = [
-        (f"ava_{v}_{s}", root / "ava", s, v, 80, {}) for v in ("v2.2", "v2.1") for s in ("train", "val")
-    ] + [(f"ava_tiny_{s}", root / "tiny_ava", s, "v2.2", 5, {}) for s in ("train", "val")]
+    specs = [(f"ava_{v}_{s}", root / "ava", s, v, 80, {}) for v in ("v2.2", "v2.1") for s in ("train", "val")] + [
+        (f"ava_tiny_{s}", root / "tiny_ava", s, "v2.2", 5, {}) for s in ("train", "val")
+    ]
     for split, (dets, info) in ALPHACTION_BOX_FILES.items():  # VMAD's person boxes
-        specs.append((
-            f"ava_v2.2_{split}_alphaction_boxes", root / "ava", split, "v2.2", 80,
-            {"proposal_file": root / "ava" / dets, "proposal_image_info": root / "ava" / info},
-        ))
+        specs.append(
+            (
+                f"ava_v2.2_{split}_alphaction_boxes",
+                root / "ava",
+                split,
+                "v2.2",
+                80,
+                {"proposal_file": root / "ava" / dets, "proposal_image_info": root / "ava" / info},
+            )
+        )
     registered = set(DatasetCatalog.list())
     for name, r, split, version, num_classes, boxes in specs:
         if name not in registered:

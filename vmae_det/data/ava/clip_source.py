@@ -7,6 +7,7 @@ AVA's convention (SlowFast): the 15-minute crops start at second 900 of the movi
 VMAD's processed AVA has one 25-fps file per second instead (:class:`SecondClipsSource`).
 :func:`clip_indices` is the one clip-index rule (the mapper's and the demo's).
 """
+
 from __future__ import annotations
 
 import functools
@@ -177,9 +178,10 @@ def _grid_mapping(reader, grid_fps: float):
         raise VideoDecodeError(reader.path, "the annotation frame rate must be > 0")
     if fps <= 0:
         raise VideoDecodeError(
-            reader.path, f"the container gives no frame rate, so the {grid_fps:g} fps annotation grid cannot be "
+            reader.path,
+            f"the container gives no frame rate, so the {grid_fps:g} fps annotation grid cannot be "
             f"placed; re-encode it at {grid_fps:g} fps (ffmpeg -i IN -r {grid_fps:g} -c:v libx264 OUT.mp4, see "
-            "datasets/README.md)"
+            "datasets/README.md)",
         )
     times = np.asarray(reader.frame_times, dtype=np.float64)[:n]
     period = 1.0 / fps
@@ -220,7 +222,7 @@ class SecondClipsSource(ClipSource):
         right = self._collect(int(timestamp), +1, span // 2, backend)
         left = self._collect(int(timestamp) - 1, -1, span - span // 2, backend)
         m = min(len(left), len(right))
-        self._frames = left[len(left) - m:] + right[:m]
+        self._frames = left[len(left) - m :] + right[:m]
         self._keyframe = m
         self.num_frames = len(self._frames)
 
@@ -229,8 +231,9 @@ class SecondClipsSource(ClipSource):
         while len(frames) < max(need, 1):
             path = self.clips_dir / f"{second}.mp4"
             if not path.is_file():
-                raise FileNotFoundError(f"one-second clip not found: {path} (VMAD's layout needs the clips on both "
-                                        f"sides of a keyframe)")
+                raise FileNotFoundError(
+                    f"one-second clip not found: {path} (VMAD's layout needs the clips on both sides of a keyframe)"
+                )
             with open_video(str(path), backend=backend) as reader:
                 got = list(reader.get_frames(range(reader.num_frames)))
             frames = frames + got if step > 0 else got + frames

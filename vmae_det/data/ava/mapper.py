@@ -10,6 +10,7 @@ multi-hot labels. Output::
 plus ``"box_convention": "inclusive"`` and ``"image_size": (H, W)`` when the dict's boxes are VMAD's inclusive
 pixels (:mod:`vmae_det.formats.vmad_layout`): the evaluation then writes them back as VMAD does.
 """
+
 from __future__ import annotations
 
 import copy
@@ -36,7 +37,9 @@ TRAIN_BOX_SOURCES = ("gt", "gt+proposals")
 TEST_BOX_SOURCES = ("proposals", "gt")
 
 
-def box_iou_labels(boxes: np.ndarray, gt_boxes: np.ndarray, gt_labels: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
+def box_iou_labels(
+    boxes: np.ndarray, gt_boxes: np.ndarray, gt_labels: np.ndarray, iou_threshold: float = 0.5
+) -> np.ndarray:
     """Labels for ``boxes``: those of the best-overlapping GT box if its IoU ≥ ``iou_threshold``.
 
     As SlowFast's training on detected boxes: an unmatched box gets an all-zero row (a negative).
@@ -117,7 +120,9 @@ class AVAClipMapper:
         if gt_box_jitter is not None:
             gt_box_jitter = tuple(float(v) for v in gt_box_jitter)
             if len(gt_box_jitter) != 4 or min(gt_box_jitter) < 0:
-                raise ValueError(f"gt_box_jitter must be a fraction or (x_out, x_in, y_out, y_in) >= 0, got {gt_box_jitter}")
+                raise ValueError(
+                    f"gt_box_jitter must be a fraction or (x_out, x_in, y_out, y_in) >= 0, got {gt_box_jitter}"
+                )
         self.gt_box_jitter = gt_box_jitter
         self.match_iou = match_iou
         self.max_boxes = max_boxes
@@ -157,7 +162,11 @@ class AVAClipMapper:
             if self.train_box_source == "gt+proposals":
                 pb, ps = self._proposals(dataset_dict, self.train_proposal_threshold)
                 pl = box_iou_labels(pb, gt_boxes, gt_labels, self.match_iou)
-                boxes, scores, labels = np.concatenate([boxes, pb]), np.concatenate([scores, ps]), np.concatenate([labels, pl])
+                boxes, scores, labels = (
+                    np.concatenate([boxes, pb]),
+                    np.concatenate([scores, ps]),
+                    np.concatenate([labels, pl]),
+                )
             return boxes, scores, labels
         if self.test_box_source == "gt":
             return gt_boxes, np.ones(len(gt_boxes), np.float32), gt_labels if has_gt else None

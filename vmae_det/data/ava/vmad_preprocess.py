@@ -27,6 +27,7 @@ Resumable: each clip is written under a temporary name in its folder and renamed
 movies whose marker has the same settings. A movie interrupted midway is decoded again (one pass, as the
 frame selection depends on the first frame) and only its missing clips are encoded.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,21 +43,50 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ...formats.atomic import atomic_write_bytes, atomic_write_text, commit_file
 from ...formats.ava import (
-    AVAFormatError, LABEL_MAP_FILES, annotation_file_names, read_ava_csv, read_exclusions, read_labelmap, row_timestamps,
+    LABEL_MAP_FILES,
+    AVAFormatError,
+    annotation_file_names,
+    read_ava_csv,
+    read_exclusions,
+    read_labelmap,
+    row_timestamps,
 )
 from ...formats.ava_boxes import read_proposals
-from ...formats.atomic import atomic_write_bytes, atomic_write_text, commit_file
 from ...formats.video_writer import VideoWriter, h264_available
 from ...formats.vmad_layout import (
-    CLIP_SECONDS, CLIPS_DIR, KEYFRAME_SECONDS, PERSON_BOX_FILES, VMAD_FPS, VMAD_SHORT_SIDE, image_info_file,
-    read_image_info, write_image_info, write_person_boxes,
+    CLIP_SECONDS,
+    CLIPS_DIR,
+    KEYFRAME_SECONDS,
+    PERSON_BOX_FILES,
+    VMAD_FPS,
+    VMAD_SHORT_SIDE,
+    image_info_file,
+    read_image_info,
+    write_image_info,
+    write_person_boxes,
 )
 
 __all__ = [
-    "MOVIE_LIST_FILE", "COMPLETE_MARKER", "SETTINGS_FILE", "SPLITS", "VMADPrepareError", "MovieError", "SliceSettings",
-    "MovieResult", "AVAInputs", "PrepareSummary", "clip_size", "find_movies", "read_ava_inputs", "FilteredFrames",
-    "slice_movie", "completed_movies", "write_annotations", "prepare_ava_vmad",
+    "MOVIE_LIST_FILE",
+    "COMPLETE_MARKER",
+    "SETTINGS_FILE",
+    "SPLITS",
+    "VMADPrepareError",
+    "MovieError",
+    "SliceSettings",
+    "MovieResult",
+    "AVAInputs",
+    "PrepareSummary",
+    "clip_size",
+    "find_movies",
+    "read_ava_inputs",
+    "FilteredFrames",
+    "slice_movie",
+    "completed_movies",
+    "write_annotations",
+    "prepare_ava_vmad",
 ]
 
 logger = logging.getLogger(__name__)
@@ -105,7 +135,8 @@ class SliceSettings:
             raise VMADPrepareError(f"--end-sec {self.end_sec} is before --start-sec {self.start_sec}")
         if self.start_sec - self.time_offset < 0:
             raise VMADPrepareError(
-                f"--start-sec {self.start_sec} is before the file's start (--time-offset {self.time_offset:g})")
+                f"--start-sec {self.start_sec} is before the file's start (--time-offset {self.time_offset:g})"
+            )
         if self.fps < 1 or self.short_side < 2:
             raise VMADPrepareError(f"fps {self.fps} and short side {self.short_side} must be positive")
         if not 0 <= self.crf <= 51:
@@ -143,7 +174,9 @@ def find_movies(folder: PathLike) -> Dict[str, Path]:
             continue
         movie = p.name.split(".", 1)[0]
         if movie in out:
-            raise VMADPrepareError(f"two files for movie {movie} in {folder}: {out[movie].name} and {p.name} (keep one)")
+            raise VMADPrepareError(
+                f"two files for movie {movie} in {folder}: {out[movie].name} and {p.name} (keep one)"
+            )
         out[movie] = p
     if not out:
         raise VMADPrepareError(f"no movie files in {folder} (expected AVA's raw movies, e.g. <movie id>.mkv)")
@@ -217,7 +250,9 @@ def read_ava_inputs(folder: PathLike) -> AVAInputs:
     (required), the excluded timestamps (warned about when absent) and the movie list (optional)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"annotation folder {folder} {'is not a folder' if folder.exists() else 'does not exist'}")
+        raise FileNotFoundError(
+            f"annotation folder {folder} {'is not a folder' if folder.exists() else 'does not exist'}"
+        )
     label_map = folder / LABEL_MAP_FILES[VERSION]
     if not label_map.is_file():
         raise FileNotFoundError(f"label map {label_map} not found (ava_v2.2.zip from the AVA site has it)")
@@ -245,8 +280,10 @@ def read_ava_inputs(folder: PathLike) -> AVAInputs:
         index = _read_movie_list(movie_list)
         absent = [m for m in union if m not in index]
         if absent:
-            raise VMADPrepareError(f"{movie_list} does not list {len(absent)} movie(s) of the CSVs, e.g. "
-                                   f"{', '.join(absent[:3])} (the image ids need each movie's line)")
+            raise VMADPrepareError(
+                f"{movie_list} does not list {len(absent)} movie(s) of the CSVs, e.g. "
+                f"{', '.join(absent[:3])} (the image ids need each movie's line)"
+            )
         files[movie_list.name] = movie_list
     else:
         movie_list = None
@@ -306,8 +343,10 @@ class FilteredFrames:
 
     def _too_short(self, what: str) -> str:
         s = self.settings
-        return (f"{self.path}: {what}: its clips start at second {s.start_sec} "
-                f"(file time {float(self.start):g} s{'' if s.time_offset == 0 else f', time offset {s.time_offset:g}'})")
+        return (
+            f"{self.path}: {what}: its clips start at second {s.start_sec} "
+            f"(file time {float(self.start):g} s{'' if s.time_offset == 0 else f', time offset {s.time_offset:g}'})"
+        )
 
     def close(self) -> None:
         self.container.close()
@@ -350,8 +389,9 @@ class FilteredFrames:
             except av.error.FFmpegError:
                 self.decode_errors += 1
                 if decoded == 0 and self.decode_errors > _MAX_DECODE_ERRORS_BEFORE_FIRST_FRAME:
-                    raise MovieError(f"{self.path}: FFmpeg cannot decode it ({self.decode_errors} packets failed, "
-                                     "no frame decoded)") from None
+                    raise MovieError(
+                        f"{self.path}: FFmpeg cannot decode it ({self.decode_errors} packets failed, no frame decoded)"
+                    ) from None
                 continue
             for frame in frames:
                 decoded += 1
@@ -380,9 +420,12 @@ class FilteredFrames:
             if done:
                 break
         if graph is None:
-            raise MovieError(self._too_short(f"has no frame at or after {float(self.start):g} s"
-                                             + (f" ({self.decode_errors} packets failed to decode)"
-                                                if self.decode_errors else "")))
+            raise MovieError(
+                self._too_short(
+                    f"has no frame at or after {float(self.start):g} s"
+                    + (f" ({self.decode_errors} packets failed to decode)" if self.decode_errors else "")
+                )
+            )
         graph.push(None)
         yield from self._drain(graph)
 
@@ -408,8 +451,9 @@ def _to_rgb(frame):
     from av.video.reformatter import Interpolation
 
     flags = Interpolation.POINT | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
-    return frame.reformat(format="rgb24", src_colorspace="ITU601", dst_colorspace="ITU601",
-                          interpolation=flags).to_ndarray()
+    return frame.reformat(
+        format="rgb24", src_colorspace="ITU601", dst_colorspace="ITU601", interpolation=flags
+    ).to_ndarray()
 
 
 # ---------------------------------------------------------------------------------------------- one movie
@@ -437,8 +481,10 @@ class MovieResult:
             return f"{self.movie}: already complete ({self.num_clips} clips, {self.size[0]}x{self.size[1]})"
         kept = f", {self.seconds_kept} kept from an earlier run" if self.seconds_kept else ""
         warn = f"; warnings: {'; '.join(self.warnings)}" if self.warnings else ""
-        return (f"{self.movie}: {self.seconds_written} seconds written{kept}, {self.size[0]}x{self.size[1]}, "
-                f"{self.frames} frames, {self.elapsed:.1f} s{warn}")
+        return (
+            f"{self.movie}: {self.seconds_written} seconds written{kept}, {self.size[0]}x{self.size[1]}, "
+            f"{self.frames} frames, {self.elapsed:.1f} s{warn}"
+        )
 
 
 def _read_json(path: Path) -> Optional[dict]:
@@ -467,8 +513,9 @@ class _ClipWriter:
     def __init__(self, path: Path, size: Tuple[int, int], settings: SliceSettings) -> None:
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        self.writer = VideoWriter(str(self.tmp), settings.fps, size[0], size[1], crf=settings.crf,
-                                  preset=settings.preset, codec="libx264")
+        self.writer = VideoWriter(
+            str(self.tmp), settings.fps, size[0], size[1], crf=settings.crf, preset=settings.preset, codec="libx264"
+        )
 
     def write(self, frame) -> None:
         self.writer.write(_to_rgb(frame))
@@ -487,8 +534,9 @@ class _ClipWriter:
             os.unlink(self.tmp)
 
 
-def slice_movie(movie: str, path: PathLike, clips_root: PathLike, settings: SliceSettings = SliceSettings(),
-                threads: int = 1) -> MovieResult:
+def slice_movie(
+    movie: str, path: PathLike, clips_root: PathLike, settings: SliceSettings = SliceSettings(), threads: int = 1
+) -> MovieResult:
     """Write the clips of one movie into ``clips_root/<movie>/<second>.mp4`` and its marker.
 
     A movie already complete with ``settings`` is skipped. Clips left by an interrupted run with the same
@@ -499,8 +547,15 @@ def slice_movie(movie: str, path: PathLike, clips_root: PathLike, settings: Slic
     folder = Path(clips_root) / movie
     marker = _complete_marker(folder, settings)
     if marker is not None:
-        return MovieResult(movie, str(path), "complete", tuple(marker["size"]), num_clips=int(marker.get("num_clips", 0)),
-                           frames=int(marker.get("frames", 0)), warnings=list(marker.get("warnings", [])))
+        return MovieResult(
+            movie,
+            str(path),
+            "complete",
+            tuple(marker["size"]),
+            num_clips=int(marker.get("num_clips", 0)),
+            frames=int(marker.get("frames", 0)),
+            warnings=list(marker.get("warnings", [])),
+        )
     frames = FilteredFrames(path, settings, threads)  # opens and checks the movie before anything is written
     writer: Optional[_ClipWriter] = None
     try:
@@ -546,21 +601,45 @@ def slice_movie(movie: str, path: PathLike, clips_root: PathLike, settings: Slic
     warnings = [f"second {settings.start_sec + k} has only {n} frames" for k, n in enumerate(counts) if n < per_clip]
     if len(counts) < settings.num_clips:
         missing = settings.num_clips - len(counts)
-        warnings.append(f"no frames after second {settings.start_sec + len(counts) - 1} "
-                        f"({missing} second{'s' if missing > 1 else ''} missing)")
+        warnings.append(
+            f"no frames after second {settings.start_sec + len(counts) - 1} "
+            f"({missing} second{'s' if missing > 1 else ''} missing)"
+        )
     if extra:
         warnings.append(f"{extra} frames left over after second {settings.end_sec} (dropped)")
     if frames.decode_errors:
         warnings.append(f"{frames.decode_errors} packets could not be decoded (skipped)")
     if frames.seek_failed:
         warnings.append("the container could not seek: decoded from its start")
-    result = MovieResult(movie, str(path), "done", frames.encoded_size, written, kept, len(counts), sum(counts), warnings,
-                         elapsed=time.time() - t0)
-    atomic_write_text(folder / COMPLETE_MARKER, json.dumps({
-        "movie": movie, "source": str(path), "source_size": list(frames.source_size), "size": list(frames.encoded_size),
-        "settings": settings.as_dict(), "num_clips": len(counts), "frames": sum(counts), "warnings": warnings,
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }, indent=1))
+    result = MovieResult(
+        movie,
+        str(path),
+        "done",
+        frames.encoded_size,
+        written,
+        kept,
+        len(counts),
+        sum(counts),
+        warnings,
+        elapsed=time.time() - t0,
+    )
+    atomic_write_text(
+        folder / COMPLETE_MARKER,
+        json.dumps(
+            {
+                "movie": movie,
+                "source": str(path),
+                "source_size": list(frames.source_size),
+                "size": list(frames.encoded_size),
+                "settings": settings.as_dict(),
+                "num_clips": len(counts),
+                "frames": sum(counts),
+                "warnings": warnings,
+                "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+            indent=1,
+        ),
+    )
     return result
 
 
@@ -644,8 +723,9 @@ class AnnotationReport:
     filtered: List[str] = field(default_factory=list)
 
 
-def write_annotations(out: PathLike, inputs: AVAInputs, sizes: Mapping[str, Tuple[int, int]],
-                      person_boxes: Optional[Mapping] = None) -> AnnotationReport:
+def write_annotations(
+    out: PathLike, inputs: AVAInputs, sizes: Mapping[str, Tuple[int, int]], person_boxes: Optional[Mapping] = None
+) -> AnnotationReport:
     """Write ``<out>/annotations`` (image info of the ``sizes`` movies, the CSVs, exclusions, label map) and,
     given ``person_boxes`` (:func:`vmae_det.formats.ava_boxes.read_proposals`), ``<out>/boxes``.
 
@@ -708,20 +788,27 @@ class PrepareSummary:
         lines += [f"  warning: {r.movie}: {'; '.join(r.warnings)}" for r in warned]
         for split in SPLITS:
             missing = f", {a.missing[split]} movies of the CSV not prepared" if a.missing.get(split) else ""
-            lines.append(f"  {image_info_file(split, VERSION)}: {a.images[split]} images of {a.movies[split]} movies"
-                         f"{missing}")
+            lines.append(
+                f"  {image_info_file(split, VERSION)}: {a.images[split]} images of {a.movies[split]} movies{missing}"
+            )
         if a.filtered:
             lines.append(f"  {', '.join(a.filtered)}: the lines of the prepared movies only")
         if a.boxes is not None:
-            lines.append(f"  {PERSON_BOX_FILES['val']}: {a.boxes} person boxes on {a.box_keyframes} keyframes"
-                         + (f" ({a.boxes_left_out} boxes of movies/seconds not in the val image info left out)"
-                            if a.boxes_left_out else ""))
+            lines.append(
+                f"  {PERSON_BOX_FILES['val']}: {a.boxes} person boxes on {a.box_keyframes} keyframes"
+                + (
+                    f" ({a.boxes_left_out} boxes of movies/seconds not in the val image info left out)"
+                    if a.boxes_left_out
+                    else ""
+                )
+            )
         elif not (self.out / PERSON_BOX_FILES["val"]).is_file():
             lines.append(f"  no {PERSON_BOX_FILES['val']}: pass --person-boxes (val is evaluated on those boxes)")
         if self.failed:
             lines.append("  rerun the same command to retry the failed movies (complete ones are skipped)")
-        lines.append(f"  use it: tools/train_net.py ... --ava-root {self.out}  "
-                     f"(vmae_det.data.ava.catalog.register_ava_root)")
+        lines.append(
+            f"  use it: tools/train_net.py ... --ava-root {self.out}  (vmae_det.data.ava.catalog.register_ava_root)"
+        )
         return "\n".join(lines)
 
 
@@ -767,22 +854,30 @@ def prepare_ava_vmad(
         movies = list(dict.fromkeys(movie_ids))
         absent = [m for m in movies if m not in files]
         if absent:
-            raise VMADPrepareError(f"--movie-ids: no file for {len(absent)} movie(s) in {movies_dir}: "
-                                   f"{', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}")
+            raise VMADPrepareError(
+                f"--movie-ids: no file for {len(absent)} movie(s) in {movies_dir}: "
+                f"{', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}"
+            )
         extra = [m for m in movies if m not in inputs.movie_index]
         if extra:
-            logger.warning(f"{len(extra)} movie(s) of --movie-ids are in neither CSV (clips only): {', '.join(extra[:5])}")
+            logger.warning(
+                f"{len(extra)} movie(s) of --movie-ids are in neither CSV (clips only): {', '.join(extra[:5])}"
+            )
     else:
         movies = inputs.all_movies
         absent = [m for m in movies if m not in files]
         if absent:
             raise VMADPrepareError(
-                f"{len(absent)} of the {len(movies)} movies of the CSVs in {inputs.folder} have no file in {movies_dir}, "
-                f"e.g. {', '.join(absent[:5])} (pass --movie-ids with the movies you have to prepare those)")
+                f"{len(absent)} of the {len(movies)} movies of the CSVs in {inputs.folder} "
+                f"have no file in {movies_dir}, "
+                f"e.g. {', '.join(absent[:5])} (pass --movie-ids with the movies you have to prepare those)"
+            )
         unused = sorted(set(files) - set(movies))
         if unused:
-            logger.info(f"{len(unused)} file(s) of {movies_dir} are not movies of the CSVs and are not sliced, "
-                        f"e.g. {', '.join(files[m].name for m in unused[:3])}")
+            logger.info(
+                f"{len(unused)} file(s) of {movies_dir} are not movies of the CSVs and are not sliced, "
+                f"e.g. {', '.join(files[m].name for m in unused[:3])}"
+            )
     for path in inputs.missing_exclusions:
         logger.warning(f"{path} not found: the evaluation will not exclude AVA's excluded timestamps")
     if not h264_available():
@@ -790,15 +885,19 @@ def prepare_ava_vmad(
     if workers < 1:
         raise VMADPrepareError(f"--workers must be at least 1, got {workers}")
     if workers > (os.cpu_count() or 1):
-        logger.warning(f"--workers {workers}: more than the {os.cpu_count() or 1} CPU(s) here; using {os.cpu_count() or 1}")
+        logger.warning(
+            f"--workers {workers}: more than the {os.cpu_count() or 1} CPU(s) here; using {os.cpu_count() or 1}"
+        )
     workers = min(workers, os.cpu_count() or 1, len(movies))
     threads = max(1, (os.cpu_count() or 1) // workers)
     out = Path(out)
     (out / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
     with _output_lock(out):
         tasks = [(m, str(files[m]), str(out / CLIPS_DIR), settings, threads) for m in movies]
-        logger.info(f"Slicing {len(tasks)} movies into {out / CLIPS_DIR} (seconds {settings.start_sec}-{settings.end_sec}, "
-                    f"{settings.fps} fps, short side {settings.short_side}; {workers} worker(s))")
+        logger.info(
+            f"Slicing {len(tasks)} movies into {out / CLIPS_DIR} (seconds {settings.start_sec}-{settings.end_sec}, "
+            f"{settings.fps} fps, short side {settings.short_side}; {workers} worker(s))"
+        )
         results = _run_movies(tasks, workers, progress)
         sizes = completed_movies(out, inputs.all_movies, settings)
         report = write_annotations(out, inputs, sizes, boxes)

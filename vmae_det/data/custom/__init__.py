@@ -43,6 +43,7 @@ One concept per module:
 * :mod:`.summary`: what was written, and the registration / config code printed for it;
 * :mod:`.prepare`: :func:`prepare_custom_dataset`, the steps in order.
 """
+
 from __future__ import annotations
 
 from .annotations import ANNOTATION_COLUMNS, CustomDatasetError, read_label_names

@@ -2,6 +2,7 @@
 
 Every problem is a :class:`CustomDatasetError` naming the file and the 1-based line.
 """
+
 from __future__ import annotations
 
 import csv
@@ -62,9 +63,13 @@ def _not_utf8(path: PathLike) -> CustomDatasetError:
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                return CustomDatasetError(path, lineno, f"not UTF-8 text: byte {e.start + 1} of the line (byte "
-                                                        f"{offset + e.start} of the file) is 0x{raw[e.start]:02x}; "
-                                                        "save the file as UTF-8")
+                return CustomDatasetError(
+                    path,
+                    lineno,
+                    f"not UTF-8 text: byte {e.start + 1} of the line (byte "
+                    f"{offset + e.start} of the file) is 0x{raw[e.start]:02x}; "
+                    "save the file as UTF-8",
+                )
             offset += len(raw)
     return CustomDatasetError(path, None, "not UTF-8 text; save the file as UTF-8")
 
@@ -155,8 +160,9 @@ def _find_video(path: Path, lineno: int, name: str, videos_dir: Path, by_stem, b
         return by_stem[name][0]
     if name in by_stem:
         raise CustomDatasetError(
-            path, lineno, f"video {name!r} is ambiguous in {videos_dir}: "
-            f"{[p.name for p in by_stem[name]]}; give the file name"
+            path,
+            lineno,
+            f"video {name!r} is ambiguous in {videos_dir}: {[p.name for p in by_stem[name]]}; give the file name",
         )
     raise CustomDatasetError(path, lineno, f"unknown video {name!r}: no such file in {videos_dir}")
 
@@ -170,8 +176,10 @@ def _check_row(path: Path, lineno: int, v: Dict[str, str], vid: str, shared: Dic
     t = _parse_number(path, lineno, v["time"], "time")
     if t < 0 or abs(t - round(t)) > 1e-6:
         raise CustomDatasetError(
-            path, lineno, f"time {v['time']!r} must be a whole, non-negative number of seconds "
-            "(AVA keyframes are at integer seconds)"
+            path,
+            lineno,
+            f"time {v['time']!r} must be a whole, non-negative number of seconds "
+            "(AVA keyframes are at integer seconds)",
         )
     box = tuple(_parse_number(path, lineno, v[c], c) for c in ("x1", "y1", "x2", "y2"))
     if box[2] <= box[0] or box[3] <= box[1]:
@@ -186,8 +194,15 @@ def _check_row(path: Path, lineno: int, v: Dict[str, str], vid: str, shared: Dic
         raise CustomDatasetError(path, lineno, f"person must be an integer id, got {v['person']!r}") from None
     if person < 0:
         raise CustomDatasetError(path, lineno, f"person must be >= 0, got {person}")
-    return AnnotationRow(lineno, shared.setdefault(vid, vid), shared.setdefault(split, split), int(round(t)), box,
-                         shared.setdefault(v["action"], v["action"]), person)
+    return AnnotationRow(
+        lineno,
+        shared.setdefault(vid, vid),
+        shared.setdefault(split, split),
+        int(round(t)),
+        box,
+        shared.setdefault(v["action"], v["action"]),
+        person,
+    )
 
 
 def read_annotation_rows(path: Path, videos_dir: Path) -> Tuple[List[AnnotationRow], Dict[str, Path]]:

@@ -4,6 +4,7 @@ Time ``t`` becomes AVA timestamp ``900 + t`` (frame ``t * 30`` of the written vi
 its frame and normalised by the written (padded) frame size, so it keeps its pixel position; rows are
 then those of an official ground-truth file, one per (person, action), written with four decimals.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,13 @@ def _normalised_box(r: AnnotationRow, src: SourceVideo, normalized: bool, csv_pa
     return tuple(f"{v:.4f}" for v in nb), c != r.box
 
 
-def to_ava_rows(rows: List[AnnotationRow], videos: Mapping[str, SourceVideo], classes: Mapping[int, str],
-                csv_path: Path, normalized: bool) -> AVARowSet:
+def to_ava_rows(
+    rows: List[AnnotationRow],
+    videos: Mapping[str, SourceVideo],
+    classes: Mapping[int, str],
+    csv_path: Path,
+    normalized: bool,
+) -> AVARowSet:
     """Check every box against its frame and turn the rows into AVA rows.
 
     A box entirely outside its frame, or a person with two different boxes at one keyframe, is an
@@ -80,8 +86,10 @@ def to_ava_rows(rows: List[AnnotationRow], videos: Mapping[str, SourceVideo], cl
         person_key = (r.split, r.video_id, r.time, r.person)
         if person_key in seen and seen[person_key][1] != box:
             raise CustomDatasetError(
-                csv_path, r.line, f"person {r.person} of {r.video_id} at {r.time} s already has a different "
-                f"box on line {seen[person_key][0]}; one box per person and keyframe"
+                csv_path,
+                r.line,
+                f"person {r.person} of {r.video_id} at {r.time} s already has a different "
+                f"box on line {seen[person_key][0]}; one box per person and keyframe",
             )
         seen.setdefault(person_key, (r.line, box))
         ts = AVA_START_SEC + r.time
@@ -95,8 +103,10 @@ def to_ava_rows(rows: List[AnnotationRow], videos: Mapping[str, SourceVideo], cl
         if r.split not in splits:
             splits.append(r.split)
     if out.clipped_boxes:
-        logger.warning(f"{csv_path}: {out.clipped_boxes} boxes partly outside the frame clipped to it "
-                       f"(lines {', '.join(map(str, clipped_lines))}{', ...' if out.clipped_boxes > 5 else ''})")
+        logger.warning(
+            f"{csv_path}: {out.clipped_boxes} boxes partly outside the frame clipped to it "
+            f"(lines {', '.join(map(str, clipped_lines))}{', ...' if out.clipped_boxes > 5 else ''})"
+        )
     return out
 
 

@@ -1,5 +1,6 @@
 """``prepare_custom_dataset``: the steps, in order — check the CSV, probe the videos, check the boxes and
 times against them, convert the videos, write the annotation files, summarise."""
+
 from __future__ import annotations
 
 import logging
@@ -84,12 +85,20 @@ def _check_times(rows: List[AnnotationRow], videos: Mapping[str, SourceVideo], c
     for r in rows:
         duration = videos[r.video_id].duration
         if duration is not None and r.time >= duration:
-            raise CustomDatasetError(csv_path, r.line, f"time {r.time} s is past the end of "
-                                     f"{videos[r.video_id].path} ({duration:.2f} s)")
+            raise CustomDatasetError(
+                csv_path, r.line, f"time {r.time} s is past the end of {videos[r.video_id].path} ({duration:.2f} s)"
+            )
 
 
-def _convert_all(videos: Mapping[str, SourceVideo], info: Mapping[str, VideoInfo], rows: List[AnnotationRow],
-                 root: Path, extract_frames: bool, progress: bool, csv_path: Path) -> None:
+def _convert_all(
+    videos: Mapping[str, SourceVideo],
+    info: Mapping[str, VideoInfo],
+    rows: List[AnnotationRow],
+    root: Path,
+    extract_frames: bool,
+    progress: bool,
+    csv_path: Path,
+) -> None:
     """Write ``videos/<id>.mp4`` (and ``frames/<id>/``) of every annotated video; set ``num_frames``."""
     (root / "videos").mkdir(parents=True, exist_ok=True)
     by_video: Dict[str, List[AnnotationRow]] = defaultdict(list)
@@ -97,8 +106,10 @@ def _convert_all(videos: Mapping[str, SourceVideo], info: Mapping[str, VideoInfo
         by_video[r.video_id].append(r)
     from tqdm import tqdm
 
-    with tqdm(total=len(info), desc="videos", unit="video", disable=not progress) as vbar, \
-            tqdm(desc="frames", unit="frame", disable=not progress, leave=False) as fbar:
+    with (
+        tqdm(total=len(info), desc="videos", unit="video", disable=not progress) as vbar,
+        tqdm(desc="frames", unit="frame", disable=not progress, leave=False) as fbar,
+    ):
         for vid, vi in info.items():
             vbar.set_postfix_str(vid)
             fdir = root / "frames" / vid
@@ -106,12 +117,16 @@ def _convert_all(videos: Mapping[str, SourceVideo], info: Mapping[str, VideoInfo
                 shutil.rmtree(fdir)
             if extract_frames:
                 fdir.mkdir(parents=True)
-            vi.num_frames = convert_video(videos[vid], vid, root / "videos" / f"{vid}.mp4",
-                                          fdir if extract_frames else None, fbar)
+            vi.num_frames = convert_video(
+                videos[vid], vid, root / "videos" / f"{vid}.mp4", fdir if extract_frames else None, fbar
+            )
             for r in by_video[vid]:
                 if r.time * AVA_FPS >= vi.num_frames:
-                    raise CustomDatasetError(csv_path, r.line, f"time {r.time} s is past the end of {vi.source} "
-                                             f"({vi.num_frames / AVA_FPS:.2f} s)")
+                    raise CustomDatasetError(
+                        csv_path,
+                        r.line,
+                        f"time {r.time} s is past the end of {vi.source} ({vi.num_frames / AVA_FPS:.2f} s)",
+                    )
             vbar.update(1)
 
 

@@ -1,5 +1,6 @@
 """What :func:`~vmae_det.data.custom.prepare_custom_dataset` wrote, and the code it prints to register and
 train on it (a ``register_ava`` snippet and a LazyConfig file)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -85,17 +86,24 @@ class CustomDatasetSummary:
             f"  videos:    {len(self.videos)} (30 fps H.264 mp4{', JPEG frames' if self.frames_extracted else ''})",
         ]
         for s in SPLITS:
-            lines.append(f"  {s + ':':<10} {self.keyframes[s]} keyframes, {self.boxes[s]} person boxes, "
-                         f"{self.rows[s]} (person, action) rows")
-        lines.append(f"  classes:   {len(self.classes)} (num_classes={self.num_classes}): "
-                     + ", ".join(f"{i}={n}" for i, n in self.classes.items()))
+            lines.append(
+                f"  {s + ':':<10} {self.keyframes[s]} keyframes, {self.boxes[s]} person boxes, "
+                f"{self.rows[s]} (person, action) rows"
+            )
+        lines.append(
+            f"  classes:   {len(self.classes)} (num_classes={self.num_classes}): "
+            + ", ".join(f"{i}={n}" for i, n in self.classes.items())
+        )
         if self.clipped_boxes:
             lines.append(f"  clipped:   {self.clipped_boxes} boxes partly outside the frame were clipped to it")
         if self.duplicate_rows:
             lines.append(f"  skipped:   {self.duplicate_rows} exact duplicate rows")
         if self.unused_videos:
-            lines.append(f"  unused:    {len(self.unused_videos)} videos without annotations were not converted: "
-                         + ", ".join(self.unused_videos[:5]) + (" ..." if len(self.unused_videos) > 5 else ""))
+            lines.append(
+                f"  unused:    {len(self.unused_videos)} videos without annotations were not converted: "
+                + ", ".join(self.unused_videos[:5])
+                + (" ..." if len(self.unused_videos) > 5 else "")
+            )
         for s in SPLITS:
             if not self.keyframes[s]:
                 lines.append(f"  note:      the {s} split is empty")

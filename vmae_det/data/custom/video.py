@@ -8,6 +8,7 @@ attached to the wrong pictures by FFmpeg with packed B-frames) the ``i``-th deco
 H.264 4:2:0 needs even sizes, so a video of odd width/height is padded by one edge pixel
 (:class:`vmae_det.formats.video_writer.VideoWriter` does it).
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,8 @@ from typing import Iterator, Optional, Tuple
 import numpy as np
 
 from ...constants import AVA_FPS
-from ...formats.ava import frame_file_name
 from ...formats.atomic import atomic_save, commit_file, temp_path_for
+from ...formats.ava import frame_file_name
 from ...formats.video_writer import VideoWriter
 from ..video_io import FrameClock
 from .annotations import CustomDatasetError
@@ -75,8 +76,9 @@ def probe_video(path: Path) -> SourceVideo:
     return SourceVideo(Path(path), w, h, fps, duration)
 
 
-def resample_to_fps(frames: Iterator[Tuple[Fraction, object]], fps: int = AVA_FPS,
-                    last_duration: Optional[Fraction] = None) -> Iterator[Tuple[int, object]]:
+def resample_to_fps(
+    frames: Iterator[Tuple[Fraction, object]], fps: int = AVA_FPS, last_duration: Optional[Fraction] = None
+) -> Iterator[Tuple[int, object]]:
     """Nearest-frame resampling of a time-ordered ``(time, frame)`` stream to ``fps`` (times: the data
     layer's one rule, :class:`~vmae_det.data.video_io.FrameClock`; the demo's grid uses the same resampling).
 
@@ -131,15 +133,20 @@ def convert_video(src: SourceVideo, video_id: str, out_video: Path, frames_dir: 
     tmp = temp_path_for(out_video)  # hidden, same folder, .mp4 kept (the encoder picks the format by it)
     n = 0
     try:
-        with VideoWriter(str(tmp), AVA_FPS, src.width, src.height, crf=H264_CRF, preset=H264_PRESET,
-                         options=dict(H264_OPTIONS)) as writer:
+        with VideoWriter(
+            str(tmp), AVA_FPS, src.width, src.height, crf=H264_CRF, preset=H264_PRESET, options=dict(H264_OPTIONS)
+        ) as writer:
             cache_fr, cache, bgr = None, None, None  # hold the frame: an id() could be reused once it is freed
             for i, fr in resample_to_fps(_timed_frames(src.path)):
                 if fr is not cache_fr:  # convert each source frame once, however often it repeats
                     img = fr.to_ndarray(format="rgb24")
                     if img.shape[:2] != size:
-                        raise CustomDatasetError(src.path, None, "frame size changes mid-stream "
-                                                 f"({img.shape[1]}x{img.shape[0]} after {src.width}x{src.height})")
+                        raise CustomDatasetError(
+                            src.path,
+                            None,
+                            "frame size changes mid-stream "
+                            f"({img.shape[1]}x{img.shape[0]} after {src.width}x{src.height})",
+                        )
                     cache_fr, cache, bgr = fr, img, None
                 writer.write(cache)
                 if frames_dir is not None:
