@@ -5,8 +5,8 @@ import torch
 from torchvision.ops import roi_align
 
 from vmae_det.modeling.action_detector import AVAActionDetector
-from vmae_det.modeling.legacy_boxes import extend_boxes
 from vmae_det.modeling.vit import build_vit
+from vmae_det.modeling.vmad_boxes import extend_boxes
 
 
 def make_model(**kw):

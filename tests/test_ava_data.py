@@ -30,7 +30,7 @@ from vmae_det.data.ava import (
     register_ava,
 )
 from vmae_det.formats.ava import read_labelmap
-from vmae_det.modeling.legacy_boxes import jitter_boxes
+from vmae_det.modeling.vmad_boxes import jitter_boxes
 
 REPO = Path(__file__).resolve().parents[1]
 

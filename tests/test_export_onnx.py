@@ -14,8 +14,8 @@ import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.demo.onnx_export import compare_with_pytorch, example_inputs, export_action_detector, run_onnx
 from vmae_det.demo.testing import TinyActionModel
 from vmae_det.modeling.action_detector import AVAActionDetector
-from vmae_det.modeling.legacy_boxes import extend_boxes
 from vmae_det.modeling.vit import build_vit
+from vmae_det.modeling.vmad_boxes import extend_boxes
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,7 +24,7 @@ from vmae_det.data.transforms import (
     build_ava_train_augmentations,
 )
 from vmae_det.modeling import load_videomae_weights
-from vmae_det.modeling.legacy_boxes import extend_boxes, jitter_boxes
+from vmae_det.modeling.vmad_boxes import extend_boxes, jitter_boxes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REF = torch.load(ROOT / "tests/reference/vmad_reference.pt", weights_only=True)

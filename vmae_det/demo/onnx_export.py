@@ -7,7 +7,7 @@ score). ``B`` and ``K`` are dynamic; ``T, H, W`` are fixed at export time becaus
 position table is resized for the clip size while tracing.
 
 The RoIs are the boxes RoIAlign pools, so apply the detector's test-time box extension first
-(``vmae_det.modeling.legacy_boxes.extend_boxes`` with ``model.test_box_extension``, clamped to each
+(``vmae_det.modeling.vmad_boxes.extend_boxes`` with ``model.test_box_extension``, clamped to each
 clip's own size), as ``AVAActionDetector.inference`` does. RoIAlign maps to ONNX ``RoiAlign`` with
 ``coordinate_transformation_mode`` ``"output_half_pixel"`` (``aligned=False``, the VMAD default) or
 ``"half_pixel"`` (``aligned=True``); opset >= 16.

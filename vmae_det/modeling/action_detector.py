@@ -23,8 +23,8 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from torch import nn
 
 from ..constants import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
-from .legacy_boxes import extend_boxes
 from .vit import VideoViT
+from .vmad_boxes import extend_boxes
 
 __all__ = ["AVAActionDetector", "ActionHead", "LOSS_REDUCTIONS", "NonFiniteScoresError"]
 

@@ -25,7 +25,7 @@ from detectron2.structures import Boxes, pairwise_iou
 from detectron2.utils.logger import log_every_n_seconds
 
 from ...constants import AVA_FPS, AVA_START_SEC
-from ...modeling.legacy_boxes import jitter_boxes
+from ...modeling.vmad_boxes import jitter_boxes
 from ..transforms import apply_augmentations_to_clip, build_ava_test_augmentations, build_ava_train_augmentations
 from .clip_source import clip_indices, clip_source_for
 
@@ -72,7 +72,7 @@ class AVAClipMapper:
             official AVA setting) or ``"gt"``.
         gt_box_jitter: training only, after the augmentations: ``(x_out, x_in, y_out, y_in)``
             fractions of the box size each side may move out/in (VMAD: ``(0.2, 0.1, 0.1, 0.05)``, see
-            ``vmae_det.modeling.legacy_boxes.jitter_boxes``); a float ``s`` means ``(s, s, s, s)``.
+            ``vmae_det.modeling.vmad_boxes.jitter_boxes``); a float ``s`` means ``(s, s, s, s)``.
         max_boxes: keep at most this many boxes (highest score first; GT boxes score 1.0).
         min_box_size: after the augmentations, drop boxes narrower or lower than this (pixels).
             0 keeps boxes the crop cut away, as VMAD does (its jitter then makes them 1-pixel boxes
