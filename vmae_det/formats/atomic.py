@@ -1,16 +1,8 @@
 """Atomic file writes: a file appears whole under its final name or not at all.
 
-Written under a temporary name in the same folder, flushed to disk, then renamed over the final name, so
-a kill, a full disk or an exception mid-write leaves any earlier file of that name untouched, and no
-temporary file behind (except after ``kill -9``: a hidden ``.<name>.<random>.tmp<ext>`` file). Every file
-a tool writes goes through here:
-
-* :func:`atomic_write` — a file object to write into (text or bytes);
-* :func:`atomic_write_bytes` / :func:`atomic_write_text` — a whole file at once;
-* :func:`atomic_save` — a writer that wants a path (``torch.save``, ``torch.onnx.export``, ``savefig``,
-  ``cv2.imwrite``, safetensors' ``save_file``): it writes the temporary path, which keeps ``path``'s
-  extension (encoders pick the format by it);
-* :func:`commit_file` — a temporary file a caller wrote itself (streamed outputs): fsync, then rename.
+A temporary file in the same folder is fsynced and renamed over the final name, so a kill, a full disk or an
+exception mid-write leaves an earlier file untouched (``kill -9`` may leave a hidden ``.<name>.<random>.tmp<ext>``).
+Every file a tool writes goes through here.
 """
 
 from __future__ import annotations
@@ -27,8 +19,8 @@ PathLike = Union[str, Path]
 
 
 def temp_path_for(path: PathLike) -> Path:
-    """A new, empty, hidden file beside ``path`` (same folder, so the rename is atomic) that keeps its
-    extension: ``.<stem>.<random>.tmp<ext>``. The folder is created when missing."""
+    """A new, empty, hidden file beside ``path`` (same folder, so the rename is atomic), keeping its extension
+    because encoders pick the format by it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
@@ -54,9 +46,8 @@ def _fsync_dir(folder: PathLike) -> None:
 
 
 def commit_file(tmp: PathLike, path: PathLike, *, fsync: bool = True) -> None:
-    """Move the finished temporary file ``tmp`` (in ``path``'s folder) over ``path``: fsync it, rename, fsync
-    the folder. ``fsync=False`` skips both syncs (many small files, e.g. extracted frames: still whole or
-    absent after a crash of the process, only not after a power cut)."""
+    """Fsync ``tmp``, rename it over ``path``, fsync the folder. ``fsync=False`` (many small files) still
+    survives a process crash, not a power cut."""
     os.chmod(tmp, 0o666 & ~_umask())  # what a plain open() gives (some writers recreate the file as 0600)
     if fsync:
         _fsync_path(tmp)
@@ -92,11 +83,8 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str = "utf-8", newli
 
 
 def atomic_save(path: PathLike, save: Callable[[str], Any], *, fsync: bool = True) -> Any:
-    """Call ``save(tmp)`` to write a temporary file beside ``path`` (same extension), then move it over
-    ``path`` (:func:`commit_file`); returns what ``save`` returned. When ``save`` raises (a full disk, a
-    failed check of the written file, Ctrl-C), the temporary file is removed and an earlier ``path`` is
-    untouched. ``save`` may check the file it wrote before it is committed (``export_onnx.py`` compares the
-    exported model with PyTorch first)."""
+    """Call ``save(tmp)`` for a writer that wants a path (``torch.save``, ``cv2.imwrite``, ...), then commit
+    ``tmp`` over ``path``; returns what ``save`` returned. ``save`` may check the file before it is committed."""
     tmp = temp_path_for(path)
     try:
         result = save(str(tmp))

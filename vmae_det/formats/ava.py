@@ -1,4 +1,5 @@
-"""AVA files: the one CSV reader, the writers, the label map, exclusions and the dataset layout's names.
+"""AVA files: the one CSV reader, the writers, the label map, exclusions and the dataset layout's names; one
+module, because every AVA file is read and written here with the same ``file:line: reason`` errors.
 
 Formats (CSV without header; timestamps are seconds of the movie; boxes ``x1,y1,x2,y2`` normalised to [0, 1]):
 
@@ -12,21 +13,9 @@ Formats (CSV without header; timestamps are seconds of the movie; boxes ``x1,y1,
 * the label map ``.pbtxt`` (ActivityNet 2018 ``item { name: "…" id: N }`` and the v2.2
   ``label { name: "…" label_id: N label_type: … }`` format).
 
-Reading: :func:`read_ava_csv` is the one CSV parser. It keeps rows column-wise (:class:`AVARows`) in file
-order (the official evaluator's results depend on that order when scores tie). It is C-speed for the
-common case (a plain-ASCII file whose rows all have 7 or all 8 columns, as every detections and ground-truth
-file): ``np.loadtxt`` with a structured dtype, whose float parser rounds exactly as Python's ``float``
-(tested). Anything else — 2-column rows, quotes, blank lines, non-ASCII, a value that does not parse — goes
-through the general reader, which gives the same rows or names the bad line. Its keyword arguments cover
-the variants (proposals' empty action column, the demo's 6-column box files, spaces around fields, a
-byte-order mark); the readers of grouped ground truth and person boxes (:mod:`.ava_boxes`), the
-evaluation and the demo's box CSV are built on it.
-
-Every problem raises :class:`AVAFormatError` (a ``ValueError``) naming the file and the 1-based line:
-``file:line: reason``. Blank lines are skipped and counted.
-
-Writing: :func:`format_ava_row` is the one row formatter (writers choose the number of decimals);
-:func:`write_ava_csv`, :func:`write_detections_csv`, :func:`write_labelmap`.
+:func:`read_ava_csv` keeps rows in file order (the official evaluator's results depend on it when scores tie).
+Uniform 7/8-column ASCII files take a ``np.loadtxt`` fast path, whose floats round as Python's ``float``;
+anything else goes through the general reader, which gives the same rows or names the bad line.
 """
 
 from __future__ import annotations
@@ -73,7 +62,6 @@ PathLike = Union[str, Path]
 #: Action id of a row whose action column is empty (proposals) or absent (6-column box rows).
 NO_ACTION = -1
 
-# ------------------------------------------------------------------------------------------- layout
 #: The official label-map file name per annotation version (v2.1's is the 2018 ActivityNet one).
 LABEL_MAP_FILES = {
     "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
@@ -102,14 +90,9 @@ def keyframe_index(timestamp: int, fps: float = AVA_FPS, start_sec: int = AVA_ST
     return int(round((timestamp - start_sec) * fps))
 
 
-# ------------------------------------------------------------------------------------------- errors
 class AVAFormatError(ValueError):
-    """A malformed entry in an AVA file.
-
-    ``line`` is the 1-based line of a text file (message ``file:line: reason``), a description of the
-    entry of a JSON file such as ``"entry 3 (image_id 17)"`` (message ``file: entry 3 (image_id 17):
-    reason``), or ``None`` for the whole file (``file: reason``).
-    """
+    """A malformed entry in an AVA file. ``line``: a 1-based line, a JSON entry's description such as
+    ``"entry 3 (image_id 17)"``, or ``None`` for the whole file."""
 
     def __init__(self, path: PathLike, line: Union[int, str, None], reason: str):
         self.path, self.line, self.reason = str(path), line, reason
@@ -122,7 +105,6 @@ class AVAFormatError(ValueError):
         super().__init__(f"{where}: {reason}")
 
 
-# ------------------------------------------------------------------------------------------- rows
 @dataclass
 class AVARows:
     """AVA CSV rows, column-wise, in file order.
@@ -206,8 +188,7 @@ class AVARows:
 
 
 def _string_column(values, n: int) -> np.ndarray:
-    """A column of strings: numpy ``S``/``U`` arrays as they are (the fast reader's ASCII bytes),
-    anything else as an object array of ``str``."""
+    """A column of strings: numpy ``S``/``U`` arrays as they are, anything else as an object array of ``str``."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "SU":
         return values.reshape(n)
     return np.asarray([str(v) for v in values], dtype=object).reshape(n)
@@ -218,18 +199,12 @@ def as_str(value) -> str:
     return value.decode("ascii") if isinstance(value, (bytes, np.bytes_)) else str(value)
 
 
-# --------------------------------------------------------------------------------------- label map
 _BLOCK_RE = re.compile(r"(\w+)\s*\{([^{}]*)\}", re.S)
 _FIELD_RE = re.compile(r'(\w+)\s*:\s*(?:"((?:[^"\\]|\\.)*)"|([^\s"]+))')
 
 
 def read_labelmap(path: PathLike) -> Dict[int, str]:
-    """Read an AVA label map ``.pbtxt`` into ``{action_id: name}`` (file order).
-
-    Accepts the 2018 ``item { name id }`` format and the v2.2 ``label { name label_id label_type }``
-    format, blocks on one line or several; other fields (``label_type``, ``display_name``) are
-    ignored. Errors name the file and the line where the offending block starts.
-    """
+    """Read an AVA label map ``.pbtxt`` (2018 ``item`` or v2.2 ``label`` blocks) into ``{action_id: name}``."""
     with open(path, encoding="utf-8-sig") as f:
         text = f.read()
     labels: Dict[int, str] = {}
@@ -287,7 +262,6 @@ def write_labelmap(path: PathLike, classes: Mapping[int, str], label_type: str =
     atomic_write_text(path, format_labelmap(classes, label_type))
 
 
-# --------------------------------------------------------------------------------------- CSV reader
 def read_ava_csv(
     path: PathLike,
     *,
@@ -311,14 +285,8 @@ def read_ava_csv(
         optional_action: an empty action column is allowed (:data:`NO_ACTION`), as in SlowFast's proposals.
         optional_score: an empty 8th column is allowed (score 1.0).
         keep_text: also keep every row's fields as read (``rows.text``; uses the general reader).
-        keep: filter while reading (the general reader): called with each row's fields (stripped with
-            ``strip``) once its column count and video id are checked; a row it returns False for is dropped
-            there, never stored or parsed further (its line still counts), so a large file costs memory only
-            for the rows kept (the demo's ``--boxes``: one video's rows of a whole ``ava_val_v2.2.csv``).
-
-    Raises:
-        FileNotFoundError: no such file.
-        AVAFormatError: naming the file and line of a malformed row.
+        keep: called with each row's fields once its column count and video id are checked; a row it returns
+            False for is dropped unparsed, so a large file costs memory only for the rows kept.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -343,10 +311,8 @@ _ACTION_FIELD = 32  # width of the action column read as text (optional_action)
 
 
 def _scan_for_fast_path(path: str, strip: bool = False):
-    """``(columns, video id width, timestamp width)`` if ``path`` suits the fast reader — plain ASCII,
-    no quotes, no blank lines, a first row of 7 or 8 columns (no spaces or tabs when fields are to be
-    stripped) — else ``None``. Reads the file in chunks of whole lines with C-speed bytes checks; the
-    widths are measured on the first chunk (the reader re-reads wider if a later row is longer)."""
+    """``(columns, video id width, timestamp width)`` if ``path`` suits the fast reader (plain ASCII, no quotes,
+    no blank lines, 7 or 8 columns), else ``None``; widths come from the first chunk."""
     widths, carry = None, b""
     with open(path, "rb") as f:
         while True:
@@ -360,8 +326,7 @@ def _scan_for_fast_path(path: str, strip: bool = False):
                     return None
                 if strip and (b" " in data or b"\t" in data):
                     return None
-                # a blank line (also at a chunk border: chunks end with a newline) would shift the line
-                # numbers of error messages
+                # a blank line would shift the line numbers of error messages
                 if b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
                     return None
                 if widths is None:
@@ -394,8 +359,7 @@ def _field_widths(data: bytes):
 def _read_fast(
     path: str, columns: Sequence[int] = (2, 7, 8), strip: bool = False, optional_action: bool = False
 ) -> Optional[AVARows]:
-    """Rows of a uniform 7/8-column ASCII file via ``np.loadtxt``; ``None`` when it does not apply (the
-    general reader then reads the file, or names the line that does not parse)."""
+    """Rows of a uniform 7/8-column ASCII file via ``np.loadtxt``; ``None`` when it does not apply."""
     scan = _scan_for_fast_path(path, strip)
     if scan is None or scan[0] not in columns:
         return None
@@ -446,8 +410,7 @@ def _read_fast(
 
 
 def _csv_records(path: str, encoding: str) -> Iterator[List[str]]:
-    """The CSV records of ``path``, one at a time (a large file is never held whole); undecodable text or a
-    broken record names the line."""
+    """The CSV records of ``path``, streamed; undecodable text or a broken record names the line."""
     count = 0
     try:
         with open(path, newline="", encoding=encoding) as f:
@@ -555,7 +518,6 @@ def read_exclusions(path: PathLike, *, strip: bool = False) -> List[Tuple[str, s
     return list(read_ava_csv(path, columns=(2,), strip=strip).empty_frames)
 
 
-# ------------------------------------------------------------------------------- checked columns
 def row_timestamps(rows: AVARows, indices: Optional[Sequence[int]] = None, integer: bool = True) -> List:
     """The timestamps of ``rows`` (of ``indices``) as ``int`` seconds (``integer``) or finite ``float``
     seconds; a value that is not one is an :class:`AVAFormatError` naming its line."""
@@ -585,9 +547,8 @@ def row_timestamps(rows: AVARows, indices: Optional[Sequence[int]] = None, integ
 def checked_boxes(
     rows: AVARows, indices: Optional[Sequence[int]] = None, tolerance: float = 0.0, positive: bool = False
 ) -> np.ndarray:
-    """The boxes of ``rows`` (of ``indices``) checked to be normalised ``x1,y1,x2,y2`` boxes: inside
-    [0, 1] up to ``tolerance`` (then clipped to it), ``x1 <= x2`` and ``y1 <= y2`` (strictly with
-    ``positive``). A box that is not is an :class:`AVAFormatError` naming its line."""
+    """The boxes of ``rows`` (of ``indices``), checked normalised ``x1,y1,x2,y2`` inside [0, 1] up to
+    ``tolerance`` and ordered (strictly with ``positive``); otherwise an :class:`AVAFormatError`."""
     idx = np.arange(len(rows)) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
     boxes = rows.boxes[idx]
     inside = ((boxes >= -tolerance) & (boxes <= 1 + tolerance)).all(1)
@@ -604,7 +565,6 @@ def checked_boxes(
     return np.clip(boxes, 0.0, 1.0)
 
 
-# ------------------------------------------------------------------------------------------- writers
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
 
 
@@ -635,9 +595,8 @@ def format_ava_row(
         video_id: quoted only if it holds a comma, quote or newline.
         timestamp: an ``int`` second is zero-padded to four digits as in AVA's files (``0902``); a ``str``
             is written as it is.
-        box: ``x1, y1, x2, y2`` with ``decimals`` places (``None``: the shortest text that reads back as
-            the same float); ``str`` values are written as they are. Without a box the row is
-            ``video_id,timestamp`` (an excluded timestamp).
+        box: ``x1, y1, x2, y2`` with ``decimals`` places (``None``: shortest round trip); no box gives
+            ``video_id,timestamp``.
         action_id: ``None`` leaves the action column empty (SlowFast's proposals).
         last: the 8th column: an ``int`` person id (ground truth), a ``float`` score with
             ``score_decimals`` places (``None``: shortest round trip), or ``None`` for a 7-column row.
@@ -662,11 +621,9 @@ def write_ava_csv(path: PathLike, rows: Iterable[str]) -> None:
 
 
 def write_detections_csv(path: PathLike, rows: AVARows) -> None:
-    """Write detections in the official format ``video_id,timestamp,x1,y1,x2,y2,action_id,score``.
+    """Write detections in the official format, floats with ``repr`` so the file evaluates exactly as memory.
 
-    Floats are written with ``repr`` (shortest round-trip form), so evaluating the written file gives
-    exactly the numbers computed from memory; the official format does not fix a precision. Each line is
-    ``format_ava_row(..., decimals=None, score_decimals=None)``, spelled out here for speed (tested equal).
+    Each line is ``format_ava_row(..., decimals=None, score_decimals=None)``, spelled out for speed (tested equal).
     """
     vids = rows.str_column("video_ids")
     quoted = {v: _quoted(v) for v in set(vids)}

@@ -1,13 +1,8 @@
 """AVA annotations per keyframe: ground-truth people with all their actions, excluded keyframes, and
 person boxes (proposals) in SlowFast's CSV or AlphAction's JSON.
 
-The CSV files are read by :func:`vmae_det.formats.ava.read_ava_csv` (the one parser: its errors name
-file and line); this module groups its rows by keyframe ``(video_id, timestamp in seconds)`` and checks
+Groups :func:`vmae_det.formats.ava.read_ava_csv`'s rows by keyframe ``(video_id, timestamp in seconds)`` and checks
 what the dataset needs on top (integer timestamps, normalised boxes, integer person ids).
-
-AlphAction's person detections (the boxes VideoMAE's official AVA detector, VMAD, evaluates on) are
-JSON files with their own home, :mod:`.vmad_layout`. :func:`read_person_boxes` picks the reader from the
-file suffix (``.csv`` or ``.json``).
 """
 
 from __future__ import annotations
@@ -64,12 +59,8 @@ def _person_ids(rows) -> List[int]:
 
 
 def read_annotations(path: PathLike, class_whitelist: Optional[Set[int]] = None) -> Dict[KeyframeKey, List[AVABox]]:
-    """Read a ground-truth CSV into ``{(video_id, timestamp): [AVABox, ...]}`` (file order).
-
-    Rows of the same person and box at a keyframe are merged into one :class:`AVABox` carrying all
-    their actions. Actions outside ``class_whitelist`` (e.g. the 20 ids AVA v2.x does not evaluate)
-    are dropped; a box left with no action is still kept as a person box.
-    """
+    """Read a ground-truth CSV into ``{(video_id, timestamp): [AVABox, ...]}`` (file order), one box per person
+    with all its actions; actions outside ``class_whitelist`` are dropped, their boxes kept."""
     rows = read_ava_csv(path, columns=(8,), strip=True)
     stamps = row_timestamps(rows)
     boxes = checked_boxes(rows, tolerance=BOX_TOLERANCE).tolist()
@@ -85,10 +76,7 @@ def read_annotations(path: PathLike, class_whitelist: Optional[Set[int]] = None)
 
 
 def read_excluded_keyframes(path: Optional[PathLike]) -> Set[KeyframeKey]:
-    """The keyframes of an excluded-timestamps CSV as a set of ``(video_id, timestamp)``; ``None`` → empty.
-
-    (:func:`vmae_det.formats.ava.read_exclusions` gives the rows as written, for the evaluation.)
-    """
+    """The keyframes of an excluded-timestamps CSV as a set of ``(video_id, timestamp)``; ``None`` -> empty."""
     if path is None:
         return set()
     rows = read_ava_csv(path, columns=(2,), strip=True)
@@ -104,10 +92,8 @@ def read_excluded_keyframes(path: Optional[PathLike]) -> Set[KeyframeKey]:
 def read_proposals(path: PathLike, min_score: float = 0.0) -> Dict[KeyframeKey, Tuple[np.ndarray, np.ndarray]]:
     """Read a SlowFast-style predicted-boxes CSV, keeping boxes with ``score >= min_score``.
 
-    Returns ``{(video_id, timestamp): (boxes float32 [K, 4] normalised, scores float32 [K])}``,
-    boxes sorted by decreasing score. SlowFast's files repeat a box once per action for training
-    files with labels; identical boxes are therefore merged (highest score kept). The action column
-    may be empty.
+    Returns ``{(video_id, timestamp): (boxes float32 [K, 4] normalised, scores float32 [K])}``, by decreasing
+    score; a box repeated once per action (SlowFast's labelled files) is merged, keeping its highest score.
     """
     rows = read_ava_csv(path, columns=(8,), strip=True, optional_action=True)
     stamps = row_timestamps(rows)
@@ -132,7 +118,6 @@ def read_proposals(path: PathLike, min_score: float = 0.0) -> Dict[KeyframeKey, 
     return out
 
 
-# ------------------------------------------------------------------ AlphAction person boxes (JSON)
 PERSON_BOX_FORMATS = {".csv": "slowfast_csv", ".json": "alphaction_json"}
 
 
@@ -150,13 +135,8 @@ def person_box_format(path: PathLike) -> str:
 def read_person_boxes(
     path: PathLike, min_score: float = 0.0, image_info: Optional[PathLike] = None, convention: str = "inclusive"
 ) -> Dict[KeyframeKey, Tuple[np.ndarray, np.ndarray]]:
-    """Read a person-box (proposal) file, choosing the reader from its suffix.
-
-    ``.csv``: SlowFast's ``ava_{split}_predicted_boxes.csv`` via :func:`read_proposals`
-    (``image_info`` is not needed and ignored). ``.json``: AlphAction's detections via
-    :func:`~.vmad_layout.read_alphaction_boxes` (pixel boxes read with ``convention``), which needs
-    ``image_info`` (e.g. ``ava_val_v2.2_min.json``).
-    """
+    """Read SlowFast's ``.csv`` proposals or AlphAction's ``.json`` detections (pixel boxes read with
+    ``convention``; needs ``image_info``, e.g. ``ava_val_v2.2_min.json``), by suffix."""
     fmt = person_box_format(path)
     if fmt == "slowfast_csv":
         return read_proposals(path, min_score)

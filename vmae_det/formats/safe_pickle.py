@@ -1,21 +1,9 @@
-"""THE reader of plain-pickle files (detectron2 / Detectron model-zoo ``.pkl`` weights): numpy arrays only.
+"""The reader of plain-pickle files (detectron2 / Detectron model-zoo ``.pkl`` weights): numpy arrays only.
 
-``pickle.load`` runs whatever code the file names (``__reduce__`` -> ``os.system``, ``open``, ...), so a weights
-file from the internet must never reach it. :func:`load_pickle` unpickles with :class:`SafeUnpickler`,
-whose ``find_class`` hands out only the globals that numpy's own pickles of arrays, dtypes and scalars
-name, and refuses every other global *before* anything is called: :class:`UnsafePickleError`, naming the file
-and the refused global. Containers (dict, list, tuple), str, bytes, numbers, bools and None need no global.
-
-Allowed (numpy 1 ``numpy.core`` and numpy 2 ``numpy._core`` spellings, resolved to the installed numpy):
-
-* ``numpy.core.multiarray._reconstruct`` + ``numpy.ndarray`` (arrays, pickle protocols 0-4),
-  ``numpy.core.numeric._frombuffer`` (arrays, protocol 5), ``numpy.dtype``, ``numpy.core.multiarray.scalar``;
-* what Python 3 writes for ``bytes`` at protocols 0-2 (numpy's raw array data): ``_codecs.encode`` restricted
-  to latin-1 text and ``builtins.bytes`` (``__builtin__.bytes``) restricted to bytes-like arguments;
-* ``collections.OrderedDict``: a state dict's own container (a dict, its construction runs no code).
-
-Tensors are not numpy: PyTorch files are read with ``torch.load(..., weights_only=True)``
-(``vmae_det.modeling.weight_loading.read_checkpoint``), never with this module or with ``pickle``.
+``pickle.load`` runs whatever code the file names, so a downloaded weights file must never reach it.
+:class:`SafeUnpickler` resolves only the globals numpy's own pickles of arrays, dtypes and scalars name (plus
+the latin-1 ``bytes`` helpers of protocols 0-2 and ``OrderedDict``) and refuses every other one before
+anything is called. PyTorch files are read with ``torch.load(..., weights_only=True)`` instead.
 """
 
 from __future__ import annotations
@@ -33,13 +21,11 @@ __all__ = ["SafeUnpickler", "UnsafePickleError", "load_pickle", "loads_pickle", 
 
 
 class UnsafePickleError(pickle.UnpicklingError, ValueError):
-    """A pickle that names a global other than numpy's array reconstruction (a ``ValueError``, so the
-    command-line tools end with one ``error:`` line); nothing of the file was executed."""
+    """A pickle that names a global other than numpy's array reconstruction; nothing of it was executed."""
 
 
 def _numpy_core(module: str):
-    """``numpy._core.<module>`` (numpy 2) or ``numpy.core.<module>`` (numpy 1), without the deprecation warning
-    numpy 2 gives for the old name."""
+    """``numpy._core.<module>`` (numpy 2) or ``numpy.core.<module>`` (numpy 1), without numpy 2's warning."""
     try:
         return importlib.import_module(f"numpy._core.{module}")
     except ImportError:  # numpy 1.x
@@ -54,8 +40,7 @@ def _latin1_encode(text: Any, encoding: str = "utf-8", errors: str = "strict") -
 
 
 def _bytes(*args: Any) -> bytes:
-    """``bytes()`` as Python 3 pickles an empty ``bytes`` at protocols 0-2; bytes-like arguments only (no
-    ``bytes(10**12)``)."""
+    """``bytes()`` as pickled at protocols 0-2; bytes-like arguments only (no ``bytes(10**12)``)."""
     if not args:
         return b""
     if len(args) == 1 and isinstance(args[0], (bytes, bytearray, memoryview)):
@@ -82,9 +67,8 @@ def allowed_globals() -> Dict[Tuple[str, str], Callable]:
 
 
 class SafeUnpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` that resolves only :func:`allowed_globals` (numpy arrays and scalars). ``where``
-    names the file in the error. Persistent ids (what ``torch.save`` writes) and out-of-band buffers are
-    refused by ``pickle`` itself (no ``persistent_load``, no ``buffers``)."""
+    """``pickle.Unpickler`` that resolves only :func:`allowed_globals`; ``where`` names the file in errors.
+    Persistent ids (``torch.save``) and out-of-band buffers are refused by ``pickle`` itself."""
 
     def __init__(self, file: BinaryIO, where: str = "<pickle>", **kwargs):
         kwargs.setdefault("encoding", "latin1")  # Python 2 pickles (Detectron, Caffe2): numpy's str -> bytes
@@ -117,11 +101,7 @@ def loads_pickle(data: bytes, where: str = "<bytes>") -> Any:
 
 
 def load_pickle(path: Union[str, os.PathLike]) -> Any:
-    """Unpickle the file ``path`` with :class:`SafeUnpickler` (numpy arrays, scalars, dicts/lists/str/numbers).
-
-    A global other than numpy's array reconstruction raises :class:`UnsafePickleError` naming the file and
-    the global, before anything was called; a damaged file raises what ``pickle`` raises
-    (``UnpicklingError``, ``EOFError``, ...)."""
+    """Unpickle the file ``path`` with :class:`SafeUnpickler`; a damaged file raises what ``pickle`` raises."""
     where = os.fspath(path)
     with open(where, "rb") as f:
         return SafeUnpickler(f, where=where).load()

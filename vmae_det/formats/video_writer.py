@@ -1,8 +1,6 @@
 """The one video writer: RGB frames to an mp4, H.264 (libx264, yuv420p) via PyAV, else OpenCV 'mp4v'.
 
-Used by the demo (its labelled output video), ``tools/prepare_custom_dataset.py`` (the dataset's 30 fps
-videos) and ``datasets/make_tiny_ava.py`` (which asks for ``codec="mp4v"``: the tiny dataset's videos have
-always been OpenCV mp4v files, and its tests and recorded numbers were made with them).
+``datasets/make_tiny_ava.py`` asks for ``codec="mp4v"``: the tiny dataset's recorded numbers were made with it.
 """
 
 from __future__ import annotations
@@ -19,8 +17,7 @@ logger = logging.getLogger(__name__)
 
 #: libx264 refuses frames with a side above this many pixels (measured: 16384 opens, 16386 does not).
 MAX_H264_SIDE = 16384
-#: Frames up to this many pixels (640x480) are converted and encoded by one thread (measured in
-#: docs/performance.md: thread synchronisation costs more than it saves on small frames).
+#: Frames up to this many pixels are encoded by one thread: x264's frame threads cost more than they save.
 SMALL_FRAME_PIXELS = 640 * 480
 #: The codecs :class:`VideoWriter` can be asked for.
 CODECS = ("auto", "libx264", "mp4v")
@@ -42,24 +39,17 @@ def _even(x: int) -> int:
 
 
 class VideoWriter:
-    """Write RGB frames to an mp4: H.264 (libx264, yuv420p) via PyAV, else OpenCV 'mp4v'.
+    """Write RGB frames to an mp4: H.264 (browser-playable) when PyAV has libx264, else OpenCV 'mp4v'.
 
-    H.264 is what browsers play; ``mp4v`` is the fallback when this FFmpeg has no libx264.
-    yuv420p needs even sizes, so odd frames are padded by one pixel (edge replicated). The encoder is
-    opened here, so a size it refuses is a :class:`VideoWriteError` before any frame is processed.
+    Odd sizes are padded by one edge pixel (yuv420p needs even ones). The encoder opens here, so a refused size
+    fails before any frame is processed.
 
     Args:
-        path: output ``.mp4`` file.
-        fps: frame rate (a ``Fraction`` keeps rates such as 30000/1001 exact).
-        width, height: size of the frames that will be written.
-        crf: libx264 constant rate factor (lower is better quality).
-        preset: libx264 speed preset. ``"ultrafast"`` (the default) encodes several times faster than
-            ``"veryfast"`` (measured in docs/performance.md) for files about a third larger at the
-            same ``crf``: the demo's output is a preview, and encoding was its largest cost per frame.
-        options: further libx264 options (FFmpeg ``-x264-params`` style names), e.g. ``{"threads": "1"}``
-            or ``{"g": "30"}`` (one keyframe a second).
-        codec: ``"auto"`` (H.264 when PyAV has libx264, else mp4v with a warning), ``"libx264"`` (an error
-            without it) or ``"mp4v"`` (OpenCV's MPEG-4 Part 2 writer).
+        fps: frame rate (a ``Fraction`` keeps 30000/1001 exact).
+        preset: libx264 speed preset; ``"ultrafast"`` because the demo's output is a preview and encoding was
+            its largest cost per frame (docs/performance.md).
+        options: further libx264 options, e.g. ``{"g": "30"}``.
+        codec: ``"auto"`` (libx264, else mp4v with a warning), ``"libx264"`` or ``"mp4v"``.
     """
 
     def __init__(
@@ -101,8 +91,6 @@ class VideoWriter:
                 stream = self._container.add_stream("libx264", rate=rate)
                 stream.width, stream.height = _even(self.width), _even(self.height)
                 stream.pix_fmt = "yuv420p"
-                # x264's frame threads cost a fixed synchronisation per frame that outweighs their gain on
-                # small frames (measured in docs/performance.md): one thread up to 640x480.
                 threads = {"threads": "1"} if self.width * self.height <= SMALL_FRAME_PIXELS else {}
                 stream.options = {"crf": str(crf), "preset": preset, **threads, **(options or {})}
                 self._stream = stream

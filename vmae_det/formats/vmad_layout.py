@@ -1,4 +1,5 @@
-"""VMAD's processed AVA: AlphAction's preprocessing, the data behind the VideoMAE paper's AVA numbers.
+"""VMAD's processed AVA (AlphAction's preprocessing, behind the VideoMAE paper's AVA numbers); one module, so the
+JSON files are read and written with one box convention.
 
 Layout (VMAD's ``alphaction/config/paths_catalog.py``)::
 
@@ -10,11 +11,8 @@ Layout (VMAD's ``alphaction/config/paths_catalog.py``)::
                        ava_action_list_v2.2_for_activitynet_2019.pbtxt      (as in every AVA layout)
     <root>/boxes/ava_val_det_person_bbox.json         person detections, COCO results: xywh pixels + score
 
-Boxes in these JSON files are pixel ``[x, y, w, h]`` of the image-info size; VMAD reads them as
-maskrcnn-benchmark's ``BoxList`` does, as *inclusive* pixels: ``x2 = x + max(w - 1, 0)``, clamped to
-``[0, W - 1]``, empty boxes dropped; its detections CSV adds the pixel back (``(x2 + 1) / W``).
-:func:`inclusive_boxes` is that reading; :func:`write_image_info` and :func:`write_person_boxes` write the
-two JSON files so that a box read back and written by the evaluation is the box given.
+Boxes in these JSON files are pixel ``[x, y, w, h]``, read as inclusive pixels (:func:`inclusive_boxes`); VMAD's
+detections CSV adds the pixel back (``(x2 + 1) / W``), so the writers here give back the box given.
 """
 
 from __future__ import annotations
@@ -98,7 +96,6 @@ def is_vmad_layout(root: PathLike) -> bool:
     return (root / CLIPS_DIR).is_dir() and any((root / image_info_file(s)).is_file() for s in ("train", "val"))
 
 
-# ---------------------------------------------------------------------------------------------- reading
 def _load_json(path: PathLike, what: str):
     path = Path(path)
     if not path.is_file():
@@ -246,21 +243,15 @@ def read_alphaction_boxes(
     """Read AlphAction's person detections (COCO-style JSON) as AVA proposals.
 
     Args:
-        detections_json: ``[{"image_id", "bbox": [x, y, w, h] pixels, "score", ...}, ...]``, e.g.
-            ``ava_val_det_person_bbox.json``. ``category_id`` is ignored (the file holds persons only).
-        image_info_json: ``{"images": [{"id", "movie", "timestamp", "width", "height"}, ...]}``,
-            e.g. ``ava_val_v2.2_min.json``; maps image ids to keyframes and gives the pixel size.
+        detections_json: ``[{"image_id", "bbox": [x, y, w, h] pixels, "score"}, ...]`` (persons only).
+        image_info_json: e.g. ``ava_val_v2.2_min.json``: maps image ids to keyframes and pixel sizes.
         min_score: boxes with ``score < min_score`` are dropped (VMAD keeps ``score >= 0.8`` at test).
         convention: ``"inclusive"`` (VMAD's, :func:`inclusive_boxes`; boxes in file order, as VMAD keeps
             them) or ``"continuous"`` (``x2 = (x + w) / W``, clipped to [0, 1]; boxes by decreasing score).
 
-    Returns ``{(video_id, timestamp): (boxes float32 [K, 4] normalised x1,y1,x2,y2, scores float32 [K])}``.
-    Boxes empty after clamping are skipped; skips and clamps are counted in one log line. Identical boxes
-    are kept (VMAD does not merge them either).
-
-    Raises :class:`AVAFormatError` naming the file and the entry (list index and image id) for an image id
-    absent from the image-info file, a bbox that is not 4 finite numbers or has a negative width/height, a
-    non-finite score, a non-positive image width/height, or a malformed top level.
+    Returns:
+        ``{(video_id, timestamp): (boxes float32 [K, 4] normalised xyxy, scores float32 [K])}``; boxes empty
+        after clamping are skipped (counted in one log line), identical ones kept as VMAD keeps them.
     """
     if convention not in BOX_CONVENTIONS:
         raise ValueError(f"box convention must be one of {BOX_CONVENTIONS}, got {convention!r}")
@@ -321,7 +312,6 @@ def read_alphaction_boxes(
     return out
 
 
-# ---------------------------------------------------------------------------------------------- writing
 def write_image_info(
     path: PathLike,
     groundtruth: Iterable[Tuple[str, int, Sequence[float], int, int]],
@@ -333,13 +323,11 @@ def write_image_info(
     Args:
         groundtruth: ``(movie, second, (x1, y1, x2, y2) normalised, action id, person id)`` rows of a
             ground-truth CSV, in file order.
-        movie_index: ``movie -> index`` (the line of the movie in AVA's file list; ids are
-            ``index * 10000 + second``).
+        movie_index: ``movie -> index`` (its line in AVA's file list; ids are ``index * 10000 + second``).
         sizes: ``movie -> (width, height)`` of its clips.
 
-    Every movie with a row gets one image per second of :data:`KEYFRAME_SECONDS`; a person's box is
-    the first row's ``[x1 W, y1 H, (x2 - x1) W, (y2 - y1) H]`` rounded to 2 decimals, with every action
-    of its rows. Rows outside those seconds or of movies without index or size raise ``ValueError``.
+    Every movie with a row gets one image per second of :data:`KEYFRAME_SECONDS`; a person's box is its first
+    row's, in pixels rounded to 2 decimals, with every action of its rows.
     """
     movies: Dict[str, Dict[int, dict]] = {}
     first, last = KEYFRAME_SECONDS
@@ -402,10 +390,8 @@ def write_person_boxes(
     boxes: Iterable[Tuple[str, int, Sequence[float], float]],
     image_info: Mapping[object, VMADImage],
 ) -> int:
-    """Write person detections ``(movie, second, (x1, y1, x2, y2) normalised, score)`` as the box JSON
-    (``[{"image_id", "category_id": 1, "bbox": [x1 W, y1 H, (x2 - x1) W, (y2 - y1) H], "score"}]``), which
-    VMAD's reading and detections CSV give back as the same normalised box; return the number written.
-    A box on a keyframe the image info does not have raises ``ValueError``."""
+    """Write person detections ``(movie, second, normalised xyxy, score)`` as the box JSON that VMAD's reading
+    and detections CSV give back as the same box; returns the number written."""
     ids = {(img.movie, img.timestamp): img for img in image_info.values()}
     out = []
     for movie, second, box, score in boxes:
