@@ -1,8 +1,6 @@
 """Data: AVA datasets and mapper, clip transforms, video decoding, pretraining video lists.
 
-Importing this package registers the built-in AVA datasets (``ava_v2.2_*``, ``ava_v2.1_*``,
-``ava_tiny_*``) and pretraining video lists (``tiny_ava_videos``, ``kinetics400_train``, ``ssv2_train``)
-in detectron2's catalogs, rooted at ``$VMAE_DET_DATASETS`` (default ``datasets``).
+Importing it registers the built-in datasets under ``$VMAE_DET_DATASETS`` (default ``datasets``).
 """
 
 from . import transforms, video_dataset  # video_dataset registers the pretraining video lists

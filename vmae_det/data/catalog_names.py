@@ -1,6 +1,4 @@
-"""Dataset names checked against detectron2's catalog before any work: a mistyped name is one clear error,
-not a ``KeyError`` deep in a data loader or a silent fallback (the demo used to label every action
-``action N`` for ``--dataset nosuchdataset``)."""
+"""Dataset names checked against detectron2's catalog before any work, so a typo is one clear error."""
 
 from __future__ import annotations
 
@@ -14,9 +12,7 @@ class UnknownDatasetError(ValueError):
 
 
 def check_dataset_name(name: str, what: str = "--dataset") -> None:
-    """Raise :class:`UnknownDatasetError` naming ``what`` unless ``name`` is a registered dataset (the
-    built-in ones are registered by importing :mod:`vmae_det.data`; others by the config file or
-    ``--ava-root`` / ``--videos``)."""
+    """Raise :class:`UnknownDatasetError` naming ``what`` unless ``name`` is a registered dataset."""
     from detectron2.data import DatasetCatalog
 
     from .. import data  # noqa: F401  (registers the built-in datasets)

@@ -1,25 +1,12 @@
-"""Off-the-shelf COCO person detectors for AVA proposals (tools/make_proposals.py) and the demo.
+"""Off-the-shelf COCO person detectors for proposals and the demo, one module: one interface, one weights check.
 
 ``build_person_detector(name, weights=None, ...)`` returns a callable
 ``detector(frame_rgb uint8 [H, W, 3]) -> (boxes float32 [K, 4] absolute xyxy, scores float32 [K])``
 keeping only the COCO "person" class above ``score_threshold``.
 
-* ``"torchvision"``: ``fasterrcnn_resnet50_fpn`` (COCO).
-* ``"detectron2"``: a detectron2 model-zoo config (default Faster R-CNN R50-FPN 3x).
-* ``"hog"``: OpenCV's HOG + linear SVM pedestrian detector (Dalal & Triggs); its SVM ships inside the
-  OpenCV wheel, so it needs no download (offline machines), but finds only upright, mostly whole people
-  (docs/person_detectors.md says when to prefer Faster R-CNN).
-
-For the Faster R-CNNs, ``weights`` is a local file; without it the libraries' own download/cache is used, and a
-failed download (offline) is a :class:`DetectorDownloadError`: one line naming the URL, the tool's weights flag
-(``--weights``; the demo's ``--person-weights``) and the ``hog`` detector. A local file must fit the detector: a
-missing,
-corrupt (bad zip checksums, not loadable) or unrelated file (missing tensors, other shapes), or NaN/inf
-weights, raise :class:`DetectorWeightsError` (a ``ValueError``) or ``FileNotFoundError`` naming the file,
-instead of detecting people with random or broken weights. No file is read with ``pickle.load``: ``.pth``
-files go through ``torch.load(weights_only=True)``, detectron2 ``.pkl`` files through
-:mod:`vmae_det.formats.safe_pickle` (numpy arrays only), so a pickle that names code to run (``os.system``,
-``open``, ...) is refused before any of it runs.
+Detectors: ``"torchvision"`` and ``"detectron2"`` Faster R-CNN R50-FPN, and ``"hog"`` (OpenCV's, no download;
+when to prefer which: docs/person_detectors.md). Weights that do not fit the detector are refused rather than
+used half-random, and no file is read with ``pickle.load`` (docs/bad_input.md).
 """
 
 from __future__ import annotations
@@ -50,9 +37,8 @@ Detector = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
 
 class DetectorDownloadError(OSError):
-    """The person detector's weights could not be downloaded (offline?) or read from the library's cache; an
-    ``OSError``, so the tools end with one ``error:`` line (exit code 2). The message names the URL, the
-    tool's flag for a local weights file and the ``hog`` detector (:meth:`for_flags`)."""
+    """The detector's weights could not be downloaded or read from the library's cache; the message names the
+    URL, the tool's flag for a local weights file and the ``hog`` detector."""
 
     def __init__(
         self, what: str, url: str, reason: str, weights_flag: str = "--weights", detector_flag: str = "--detector"
@@ -139,13 +125,9 @@ def _load_state_dict(path: str) -> dict:
 
 
 def _read_detectron2_checkpoint(path: str) -> dict:
-    """The checkpoint dict ``DetectionCheckpointer._load_file`` would return for ``path``, read without
-    ``pickle.load``: a ``.pkl`` (detectron2 / Detectron model zoo: numpy arrays) through
-    :func:`vmae_det.formats.safe_pickle.load_pickle`, which refuses any pickle that names code to run;
-    anything else with ``torch.load(weights_only=True)``. The conversions are detectron2's: a model-zoo
-    dict (``model`` + ``__author__``) as it is; another ``.pkl`` is a Caffe2/Detectron1 dict of blobs
-    (``blobs`` taken, ``*_momentum`` dropped, name-matching heuristics on); a pycls ``.pyth`` gives its
-    ``model_state``; a bare state dict becomes ``{"model": ...}``."""
+    """The dict ``DetectionCheckpointer._load_file`` would return for ``path`` (same conversions), read without
+    ``pickle.load``: ``.pkl`` through :func:`vmae_det.formats.safe_pickle.load_pickle`, the rest with
+    ``torch.load(weights_only=True)``."""
     _check_weights_file(path)
     if path.endswith(".pkl"):
         from vmae_det.formats.safe_pickle import UnsafePickleError, load_pickle
@@ -184,11 +166,8 @@ def _read_detectron2_checkpoint(path: str) -> dict:
 
 
 def _load_detectron2_weights(model: torch.nn.Module, path: str, checkpoint: Optional[dict] = None) -> None:
-    """Load ``path`` (or its ``checkpoint``, read by :func:`_read_detectron2_checkpoint`) into a detectron2
-    model as ``DetectionCheckpointer`` does (model-zoo ``.pkl`` and ``.pth``; c2 names converted by
-    ``align_and_update_state_dicts`` when the file asks for matching heuristics), but never through
-    ``pickle.load``, and refuse what detectron2 would only warn about: model tensors missing from the file
-    or of another shape (they would keep their random initialisation), and NaN/inf weights."""
+    """Load ``path`` (or its read ``checkpoint``) as ``DetectionCheckpointer`` does, but refuse what detectron2
+    only warns about: missing or misshaped tensors (they would stay random) and NaN/inf weights."""
     from detectron2.checkpoint import DetectionCheckpointer
 
     if checkpoint is None:
@@ -333,29 +312,19 @@ class Detectron2PersonDetector:
 
 
 class HOGUnavailableError(ValueError):
-    """The installed OpenCV wheel has no ``HOGDescriptor`` (a ``ValueError``: the CLIs print one
-    ``error:`` line naming the package to install)."""
+    """The installed OpenCV wheel has no ``HOGDescriptor``; the message names the package to install."""
 
 
 class HOGPersonDetector:
-    """OpenCV's HOG people detector (``HOGDescriptor_getDefaultPeopleDetector``: a linear SVM on 64x128
-    windows trained on INRIA pedestrians), shipped inside the OpenCV wheel: nothing to download.
+    """OpenCV's HOG people detector (a linear SVM on 64x128 INRIA windows), shipped inside the OpenCV wheel.
 
-    * Scale: the SVM sees people about 96 px tall inside its 128-px window, so the frame is resized by
-      ``96 / (min_person_height * H)``: people from about ``min_person_height`` of the frame height up
-      are found, whatever the resolution (a 576-px frame is enlarged 1.33x with the default 1/8, a 1080p
-      one reduced), and the cost per frame is about the same for every video (measured recall per
-      setting: docs/person_detectors.md).
-    * ``win_stride``, ``padding``, ``scale``, ``group_threshold``: ``detectMultiScale``'s settings (window
-      step in pixels, border added around the image, pyramid factor, overlapping hits needed for a box).
-    * Score: the SVM margin ``m`` mapped to ``1 / (1 + exp(-m))``: 0.5 on the SVM's decision boundary,
-      0.8 (the demo's default threshold) at a margin of 1.39. Boxes below ``score_threshold`` are dropped.
-    * Boxes: overlapping boxes left by OpenCV's grouping go through NMS (IoU ``nms_iou``); each box is
-      then tightened to the person inside the window (``tighten``: the margins of OpenCV's peopledetect
-      sample, 10 % per side horizontally, 7 % top and 13 % bottom).
-
-    Gradients are the same for RGB and BGR (HOG takes the channel of largest gradient), so the RGB frame
-    is used as is.
+    Args:
+        min_person_height: smallest person found, as a fraction of the frame height; the frame is resized so
+            such a person is 96 px tall, so the cost per frame is about the same at every resolution.
+        win_stride, padding, scale, group_threshold: ``detectMultiScale``'s settings.
+        score_threshold: on ``1 / (1 + exp(-margin))`` of the SVM margin (0.5 on the decision boundary).
+        nms_iou: NMS over the boxes OpenCV's grouping leaves.
+        tighten: shrink each window to the person inside it (the margins of OpenCV's peopledetect sample).
     """
 
     WINDOW_PERSON_HEIGHT = 96  # pixels of a person inside the 64x128 detection window (INRIA crops)
@@ -402,7 +371,7 @@ class HOGPersonDetector:
         size = (round(w * factor), round(h * factor))
         if min(size) < 1:
             return empty
-        img = np.ascontiguousarray(frame_rgb)
+        img = np.ascontiguousarray(frame_rgb)  # RGB as is: HOG takes each pixel's largest channel gradient
         if size != (w, h):
             img = cv2.resize(img, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
         if size[0] < 64 or size[1] < 128:  # smaller than the detection window
@@ -442,9 +411,8 @@ def build_person_detector(
     weights_flag: str = "--weights",
     detector_flag: str = "--detector",
 ) -> Detector:
-    """Build a person detector: ``name`` in :data:`DETECTORS`, ``weights`` a local file or None
-    (``"hog"`` takes no weights file: its SVM comes with OpenCV; it runs on the CPU whatever ``device``).
-    ``weights_flag`` / ``detector_flag``: the calling tool's flags, named by a :class:`DetectorDownloadError`."""
+    """Build a person detector ``name`` (:data:`DETECTORS`); ``weights`` a local file or None (the library's
+    download). ``weights_flag`` / ``detector_flag``: the calling tool's flags, for error messages."""
     if name == "hog":
         if weights:
             raise ValueError(

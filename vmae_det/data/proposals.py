@@ -1,15 +1,7 @@
 """SlowFast-style AVA person proposals from an off-the-shelf person detector (``tools/make_proposals.py``).
 
-For every video of an AVA-layout root (``frames/<id>/`` or ``videos/<id>.*``, found as the dataset
-loader finds them) and every keyframe second from 902 whose frame exists, runs a person detector on
-the keyframe and writes ``video_id,timestamp,x1,y1,x2,y2,,score`` rows (boxes normalised, person class
-only, ``score >= min_score``): the format of SlowFast's ``ava_{train,val}_predicted_boxes.csv``, which
-:func:`vmae_det.formats.ava_boxes.read_proposals` reads back. The split's videos come from its ground truth,
-read by :func:`vmae_det.formats.ava_boxes.read_annotations` (or SlowFast's ``frame_lists/<split>.csv``).
-
-A video of the split with neither frames nor a video file, or one that cannot be decoded, is an
-error naming it (proposals that silently miss a video lower its mAP without a word);
-``skip_bad_videos`` skips such videos instead, each logged and counted in the summary.
+Writes SlowFast's ``ava_{train,val}_predicted_boxes.csv`` format for every keyframe of an AVA-layout root. A
+missing or unreadable video is an error unless ``skip_bad_videos``: a silently missed video lowers its mAP.
 """
 
 from __future__ import annotations
@@ -28,8 +20,7 @@ from .ava.clip_source import FramesClipSource, VideoClipSource
 
 __all__ = ["collect_videos", "make_proposals", "split_video_ids", "format_proposal_row"]
 
-# The tool's messages have always come from this logger (outside "vmae_det", whose console handler
-# does not propagate: callers' log captures keep working).
+# Outside "vmae_det", whose console handler does not propagate, so callers' log captures see the messages.
 logger = logging.getLogger("make_proposals")
 
 #: ``(video_id, ClipSource factory)``: the factory opens the video (a context manager) when called.
@@ -37,8 +28,7 @@ Video = Tuple[str, Callable[[], object]]
 
 
 def _videos(root: Path, source: str, only: Optional[set]) -> Tuple[List[Video], List[str]]:
-    """``(video_id, ClipSource factory)`` for each video under ``root``, and the ids of ``only``
-    that have none."""
+    """``(video_id, ClipSource factory)`` for each video under ``root``, and the ids of ``only`` that have none."""
     found = {}
     if source in ("auto", "videos"):
         for vid, path in video_index(root).items():
@@ -71,15 +61,8 @@ def split_video_ids(root: Path, split: Optional[str]) -> Optional[set]:
 def collect_videos(
     root: Path, split: Optional[str] = None, source: str = "auto", skip_bad_videos: bool = False
 ) -> Tuple[List[Video], List[str]]:
-    """The videos to run on, each opened once to check it reads (before any detector is built),
-    and the skipped ones as ``"<id> (<reason>)"``.
-
-    Raises:
-        FileNotFoundError: no videos at all, or (without ``skip_bad_videos``) a video of the split
-            with neither ``frames/<id>/`` nor a video file.
-        OSError: (without ``skip_bad_videos``) a video or frame folder that cannot be read; the
-            message names the file.
-    """
+    """The videos to run on, each opened once before any detector is built, and the skipped ones as
+    ``"<id> (<reason>)"``."""
     root = Path(root)
     videos, missing = _videos(root, source, split_video_ids(root, split))
     where = f"{root}/frames/<id>/ or {root}/videos/<id>.* (--source {source})"
@@ -131,12 +114,8 @@ def make_proposals(
     skip_bad_videos: bool = False,
     videos: Optional[Tuple[List[Video], List[str]]] = None,
 ) -> int:
-    """Run ``detector`` (``frame [H, W, 3] RGB uint8 -> (boxes [K, 4] xyxy pixels, scores [K])``) on every
-    keyframe; write the CSV to ``output``; return the number of rows.
-
-    ``videos``: the result of :func:`collect_videos` (computed here when not given); see there for
-    the errors.
-    """
+    """Run ``detector`` (RGB frame -> ``(boxes [K, 4] xyxy pixels, scores [K])``) on every keyframe, write the
+    CSV to ``output`` and return its number of rows. ``videos``: :func:`collect_videos`'s result, if done."""
     root, output = Path(root), Path(output)
     rows: List[str] = []
     readable, skipped = videos if videos is not None else collect_videos(root, split, source, skip_bad_videos)

@@ -1,16 +1,8 @@
 """Clip transforms that carry boxes, built on ``detectron2.data.transforms``.
 
-A clip is augmented by sampling each augmentation **once** (on its first frame) and applying the
-resulting deterministic :class:`~detectron2.data.transforms.Transform` to every frame and to the
-boxes, so all frames and boxes stay aligned. detectron2 provides the transform machinery; we add
-VideoMAE's multi-scale corner crop for pretraining and, for AVA, the transforms of the official
-VideoMAE AVA detector (VMAD, ``alphaction/dataset/transforms/video_transforms.py``): short-side resize
-with OpenCV's bilinear filter and truncated sizes, a uniformly placed square crop, an HSV colour jitter
-and a horizontal flip, each drawing from Python's ``random`` in VMAD's order, so that a seeded run
-gives VMAD's pixels (``tests/test_vmad_parity.py``).
-
-Boxes are float ``[N, 4]`` XYXY in pixels of the frames they are given with; the result is clipped
-to the output frame (dropping degenerate boxes is the caller's decision, see the AVA mapper).
+Each augmentation is sampled once per clip and its transform applied to every frame and box. The AVA transforms
+mirror VMAD's ``alphaction/dataset/transforms/video_transforms.py``, drawing from Python's ``random`` in VMAD's
+order, so a seeded run gives VMAD's pixels (``tests/test_vmad_parity.py``). Boxes are float ``[N, 4]`` XYXY pixels.
 """
 
 from __future__ import annotations
@@ -58,9 +50,7 @@ def apply_augmentations_to_clip(
     """Augment a whole clip consistently.
 
     Args:
-        augs: detectron2 augmentations (or fixed transforms), applied in order.
         frames: ``uint8 [T, H, W, C]``.
-        boxes: optional float ``[N, 4]`` XYXY pixel boxes in the frames' coordinates.
         inclusive: the boxes are VMAD's inclusive pixels, transformed by ``BoxList``'s rules: a horizontal
             flip maps ``x`` to ``W - 1 - x``, not ``W - x``; only a crop clamps (to ``[0, crop size]``).
 
@@ -93,8 +83,7 @@ def apply_augmentations_to_clip(
 
 
 def _apply_to_frames(t: Transform, frames: np.ndarray) -> np.ndarray:
-    """``t.apply_image`` on every frame of ``[T, H, W, C]``, as one array operation where ``t`` allows
-    it (crop, flip, colour: the same pixels, without a Python call per frame)."""
+    """``t.apply_image`` on every frame, as one array operation where ``t`` allows it (crop, flip, colour)."""
     if len(frames) == 0 or isinstance(t, NoOpTransform):
         return frames
     if isinstance(t, T.CropTransform):
@@ -148,13 +137,9 @@ class RandomColorJitter(T.Augmentation):
 
 
 class MultiScaleCrop(T.Augmentation):
-    """VideoMAE/TSN multi-scale crop: a corner/centre crop of a random scale, resized to ``size``.
-
-    Crop side lengths are ``min(H, W) * s`` for ``s`` in ``scales``; width and height scales are
-    drawn as a pair whose indices differ by at most ``max_distort`` (mild aspect change). With
-    ``fix_crop`` the crop is placed at one of 13 fixed positions (corners, centre, edge centres and
-    quarter points) instead of anywhere, as in the original implementation.
-    """
+    """VideoMAE/TSN multi-scale crop (``GroupMultiScaleCrop``): a crop of side ``min(H, W) * s`` for a random
+    ``s`` in ``scales`` (width and height scale indices differ by at most ``max_distort``), resized to ``size``;
+    with ``fix_crop`` placed at one of 13 fixed positions, as the original."""
 
     def __init__(
         self,
@@ -224,10 +209,8 @@ class CV2ResizeTransform(Transform):
 
 
 class ShortSideResize(T.Augmentation):
-    """Resize so the short side is ``short_edge`` (an int, or a ``(lo, hi)`` range sampled uniformly
-    per clip), the long side ``int(short_edge * long / short)`` (truncated, as VMAD's ``Resize``),
-    optionally capped so the long side stays <= ``max_size`` (VMAD has the cap commented out: None).
-    A frame whose short side already has that length is left untouched."""
+    """Resize the short side to ``short_edge`` (an int or a ``(lo, hi)`` range sampled per clip), the long side
+    truncated as VMAD's ``Resize``; ``max_size`` caps the long side (VMAD: no cap)."""
 
     def __init__(self, short_edge: Union[int, Sequence[int]], max_size: Optional[int] = None):
         super().__init__()
@@ -257,9 +240,8 @@ class ShortSideResize(T.Augmentation):
 
 
 class RandomFixedSizeCrop(T.Augmentation):
-    """A ``size x size`` crop whose top-left corner is ``int(u * (W - size)), int(v * (H - size))``
-    with ``u, v = random.random()`` (VMAD's ``RandomClip``). Boxes are clipped to the crop and kept
-    even when cropped away (the mapper decides what to drop)."""
+    """A ``size x size`` crop placed uniformly, as VMAD's ``RandomClip``; boxes cropped away are kept (the mapper
+    decides what to drop)."""
 
     def __init__(self, size: int):
         super().__init__()
@@ -287,8 +269,7 @@ class RandomHFlip(T.Augmentation):
 
 
 class HSVJitterTransform(Transform):
-    """Shift hue (OpenCV units, 0–179, circular), saturation and value (0–255, clipped) of RGB uint8
-    frames through ``cv2.cvtColor``, as VMAD's ``ColorJitter``."""
+    """Shift hue (OpenCV units, 0-179, circular), saturation and value (clipped) of RGB uint8 frames, as VMAD."""
 
     def __init__(self, hue: int = 0, saturation: int = 0, value: int = 0):
         super().__init__()
@@ -312,9 +293,7 @@ class HSVJitterTransform(Transform):
 
 
 class RandomHSVJitter(T.Augmentation):
-    """VMAD's colour jitter, applied to every clip: hue ± ``hue_degrees`` (in OpenCV's half-degree
-    units, ``round(hue_degrees / 2)``), saturation and value ± ``round(fraction * 255)``; integer
-    shifts drawn with ``random.randint`` in that order."""
+    """VMAD's colour jitter on every clip: hue +-``hue_degrees``, saturation and value +-``fraction * 255``."""
 
     def __init__(self, hue_degrees: float = 20.0, saturation: float = 0.1, value: float = 0.1):
         super().__init__()
@@ -331,12 +310,10 @@ def build_ava_train_augmentations(
     flip: bool = True,
     color_jitter: Union[bool, str, None] = "hsv",
 ) -> List[T.Augmentation]:
-    """AVA training augmentations; the defaults are VMAD's (``data/transforms.py``): short side
-    exactly 256 (``(lo, hi)`` samples a range instead), a random 224 crop, HSV colour jitter
-    (hue ±20°, saturation/value ±0.1·255, every clip), horizontal flip with p 0.5.
+    """AVA training augmentations; the defaults are VMAD's.
 
-    ``color_jitter``: ``"hsv"`` (VMAD), ``"bcs"`` (brightness/contrast/saturation 0.4, p 0.8, the
-    SlowFast/torchvision style), or ``False``.
+    Args:
+        color_jitter: ``"hsv"`` (VMAD), ``"bcs"`` (brightness/contrast/saturation, SlowFast style) or ``False``.
     """
     augs: List[T.Augmentation] = [ShortSideResize(short_edge, max_size)]
     if crop_size:
@@ -353,8 +330,7 @@ def build_ava_train_augmentations(
 
 
 def build_ava_test_augmentations(short_edge: int = 256, max_size: Optional[int] = None) -> List[T.Augmentation]:
-    """AVA test: resize the short side to ``short_edge`` (VMAD: 256, no cap, no crop: every box must
-    stay visible). The demo builds its clips with these too, so its scores equal the evaluation's."""
+    """AVA test: resize the short side only, no crop, so every box stays visible (the demo uses these too)."""
     return [ShortSideResize(int(short_edge), max_size)]
 
 

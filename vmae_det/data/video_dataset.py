@@ -1,29 +1,8 @@
-"""Video lists and the clip mapper for VideoMAE pretraining.
+"""Video lists and the clip mapper for VideoMAE pretraining, one module: the lists' checks and the mapper share
+the skipped-video counts.
 
-* :func:`load_video_list` reads a folder of videos (recursively) or a Kinetics/SSV2-style list
-  (``path [label]`` per line, space or comma separated, as VideoMAE's ``train.csv``) into
-  detectron2 dataset dicts ``{"file_name": str, "label": int}`` (label ``-1`` when absent).
-* :func:`register_video_list` puts such a list in ``DatasetCatalog``. Registered on import, under
-  ``$VMAE_DET_DATASETS`` (default ``./datasets``): ``tiny_ava_videos`` (``tiny_ava/videos/``, the
-  videos of the tiny AVA default), ``kinetics400_train`` (``kinetics400/train.csv``) and
-  ``ssv2_train`` (``ssv2/train.csv``). :func:`register_video_path` registers a folder or list given as
-  a path (``tools/pretrain_mae.py --videos PATH``).
-* :class:`MAEClipMapper` turns a dict into ``{"clip": uint8 [3, T, H, W]}``: a random clip of
-  ``num_frames`` frames ``sampling_rate`` apart, one multi-scale crop (VideoMAE's
-  ``GroupMultiScaleCrop``, :class:`vmae_det.data.transforms.MultiScaleCrop`) and an optional
-  horizontal flip shared by all frames, resized to a square
-  ``input_size``. The model normalises, so the mapper keeps 0-255 values.
-
-Bad videos. The registered lists go through :func:`check_video_list` when first read: listed files
-that do not exist are dropped with one warning that counts them, and a list whose files all are
-missing, or none of whose videos decodes (it tries files spread over the list until one does),
-is an error naming the list and the files tried, before training starts (instead of detectron2's
-``MapDataset`` running out of candidates: "Sample larger than population"). During training a
-video that cannot be decoded makes the mapper return ``None`` (``MapDataset`` then draws another
-index) and logs a warning naming the file. :func:`skipped_videos` counts **distinct files**
-(the ``skipped_videos`` training metric), :func:`skip_events` every failed read (the same file
-fails again each epoch). Both live in shared memory, so the default forked data-loader workers
-add to the main process's counts.
+Built-in lists under ``$VMAE_DET_DATASETS``: ``tiny_ava_videos``, ``kinetics400_train`` and ``ssv2_train``
+(VideoMAE's ``train.csv``). A missing or undecodable video is skipped and counted (docs/bad_input.md).
 """
 
 from __future__ import annotations
@@ -62,10 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-# ------------------------------------------------------------------------------------------------
-# Video lists
-# ------------------------------------------------------------------------------------------------
 
 
 def datasets_root() -> str:
@@ -140,22 +115,15 @@ def _read_list_file(list_path: str, root: str) -> List[Dict[str, Any]]:
 
 
 def load_video_list(path_or_dir: str, root: Optional[str] = None) -> List[Dict[str, Any]]:
-    """Read a folder of videos or a list file into dataset dicts.
+    """Read a folder of videos (searched recursively) or a list file into dataset dicts.
 
     Args:
-        path_or_dir: a folder (searched recursively for :data:`VIDEO_EXTENSIONS`) or a text/CSV file
-            with one ``path [label]`` per line (space or comma separated; blank lines and ``#``
-            comments are ignored).
-        root: folder that relative paths in a list file are resolved against (default: the
-            list file's folder).
+        path_or_dir: a folder, or a text/CSV file with one ``path [label]`` per line (space or comma separated;
+            blank lines and ``#`` comments are ignored).
+        root: folder that relative paths in a list file are resolved against (default: the list file's folder).
 
     Returns:
-        ``[{"file_name": str, "label": int}]`` in file order (folders: sorted), label ``-1`` when
-        the list gives none. Files are not opened here; the mapper skips unreadable ones.
-
-    Raises:
-        FileNotFoundError: ``path_or_dir`` does not exist.
-        ValueError: a malformed line (the message names the file and line) or an empty result.
+        ``[{"file_name": str, "label": int}]`` in file order (folders: sorted), label ``-1`` when absent.
     """
     path_or_dir = os.fspath(path_or_dir)
     if os.path.isdir(path_or_dir):
@@ -171,22 +139,8 @@ def load_video_list(path_or_dir: str, root: Optional[str] = None) -> List[Dict[s
 
 
 def check_video_list(records: List[Dict[str, Any]], source: str, max_tries: int = 32) -> List[Dict[str, Any]]:
-    """Drop listed videos that do not exist (one warning with the count) and make sure at least one
-    of the others decodes.
-
-    Args:
-        records: dataset dicts from :func:`load_video_list`.
-        source: the list file or folder, for messages.
-        max_tries: at most this many files, spread evenly over the list, are opened until one
-            decodes (usually the first does: one open).
-
-    Returns:
-        the records whose file exists. Dropped files count as skipped videos (:func:`skipped_videos`).
-
-    Raises:
-        FileNotFoundError: none of the listed files exists.
-        ValueError: none of the files tried decodes (the message names each with its reason).
-    """
+    """Drop listed videos that do not exist (one warning, counted as skipped) and make sure one of the others
+    decodes, trying at most ``max_tries`` files spread over the list; returns the existing records."""
     existing = [r for r in records if os.path.isfile(r["file_name"])]
     missing = [r["file_name"] for r in records if not os.path.isfile(r["file_name"])]
     if not existing:
@@ -230,11 +184,7 @@ def _load_checked(list_path: str, root: Optional[str]) -> List[Dict[str, Any]]:
 
 
 def register_video_list(name: str, list_path: str, root: Optional[str] = None) -> None:
-    """Register ``name`` in ``DatasetCatalog`` as ``load_video_list(list_path, root)`` followed by
-    :func:`check_video_list`.
-
-    The list is read lazily, when the dataset is first requested.
-    """
+    """Register ``name`` as ``load_video_list(list_path, root)`` then :func:`check_video_list`, read lazily."""
     DatasetCatalog.register(name, lambda: _load_checked(list_path, root))
     MetadataCatalog.get(name).set(list_path=list_path, root=root)
 
@@ -247,16 +197,8 @@ def _has_video(folder: str) -> bool:
 
 
 def register_video_path(path: str) -> str:
-    """Register a folder of videos or a list file given as a path (``tools/pretrain_mae.py --videos PATH``)
-    as the dataset ``videos:<absolute path>`` (once); return that name.
-
-    The folder is searched recursively for :data:`VIDEO_EXTENSIONS`; a list file is read as
-    :func:`load_video_list` reads it, when the dataset is first loaded (then :func:`check_video_list`).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: ``path`` is a folder without videos.
-    """
+    """Register a folder or list file given as a path (``--videos PATH``) as ``videos:<absolute path>``, once;
+    returns that name."""
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if not os.path.exists(path):
         raise FileNotFoundError(f"video folder or list file '{path}' does not exist")
@@ -302,12 +244,8 @@ def _register_builtin() -> None:
 
 _register_builtin()
 
-# ------------------------------------------------------------------------------------------------
-# Skip counter
-# ------------------------------------------------------------------------------------------------
 
-# Shared memory, inherited by forked DataLoader workers so their skips reach the parent's counts:
-# an open-addressing set of 64-bit path hashes (distinct files), and the two counts.
+# Shared memory, so forked DataLoader workers' skips reach the parent: a set of 64-bit path hashes and two counts.
 _SKIP_TABLE_SLOTS = 1 << 16  # 512 KiB; past 90% full, new files are still counted, not stored
 _SKIP_TABLE = multiprocessing.Array(ctypes.c_int64, _SKIP_TABLE_SLOTS, lock=True)
 _SKIPPED = multiprocessing.Value(ctypes.c_int64, 0, lock=False)  # distinct files (under the table's lock)
@@ -315,18 +253,17 @@ _SKIP_EVENTS = multiprocessing.Value(ctypes.c_int64, 0, lock=False)
 
 
 def skipped_videos() -> int:
-    """Number of distinct video files skipped by this process and its forked workers (missing from
-    a list, or failing to decode in a mapper). A file that fails again counts once."""
+    """Distinct video files skipped by this process and its forked workers (a file that fails again counts once)."""
     return int(_SKIPPED.value)
 
 
 def skip_events() -> int:
-    """Number of failed video reads (each time a mapper skipped a video, repeats included)."""
+    """Failed video reads, repeats included."""
     return int(_SKIP_EVENTS.value)
 
 
 def reset_skipped_videos() -> None:
-    """Set both counts back to zero and forget the skipped files (tests, or one count per run)."""
+    """Reset both counts and forget the skipped files."""
     with _SKIP_TABLE.get_lock():
         ctypes.memset(ctypes.addressof(_SKIP_TABLE.get_obj()), 0, ctypes.sizeof(_SKIP_TABLE.get_obj()))
         _SKIPPED.value = 0
@@ -374,42 +311,25 @@ def _count_skip(path: str, reason: str) -> None:
         logger.info("Skipping video '%s' again (%s); %d distinct file(s), %d failed reads", path, reason, files, events)
 
 
-# ------------------------------------------------------------------------------------------------
-# Clip sampling
-# ------------------------------------------------------------------------------------------------
-
-
 def sample_clip_indices(
     video_frames: int, num_frames: int, sampling_rate: int, rng: Optional[np.random.RandomState] = None
 ) -> np.ndarray:
-    """Indices of a random clip of ``num_frames`` frames ``sampling_rate`` apart.
-
-    The start is uniform over positions where the whole clip fits; a video shorter than the clip
-    starts at 0 and the reader clamps the tail to its last frame (VideoMAE repeats it likewise).
-    """
+    """Indices of a random clip of ``num_frames`` frames ``sampling_rate`` apart, fitting the video where it can;
+    a shorter video starts at 0 and the reader clamps the tail (VideoMAE repeats the last frame likewise)."""
     rng = rng if rng is not None else np.random
     span = (num_frames - 1) * sampling_rate + 1
     start = rng.randint(0, max(video_frames - span, 0) + 1)
     return start + np.arange(num_frames) * sampling_rate
 
 
-# ------------------------------------------------------------------------------------------------
-# Mapper
-# ------------------------------------------------------------------------------------------------
-
-
 class MAEClipMapper:
-    """Dataset dict ``{"file_name": ...}`` → ``{"clip": uint8 [3, T, H, W]}`` for MAE pretraining.
+    """Dataset dict ``{"file_name": ...}`` to ``{"clip": uint8 [3, T, H, W]}`` for MAE pretraining: a random clip,
+    one multi-scale crop (VideoMAE's ``GroupMultiScaleCrop``) and flip shared by all frames; the model normalises.
 
     Args:
-        num_frames: frames per clip (``T``).
-        sampling_rate: temporal stride between sampled frames (4 for K400, 2 for SSV2 in VideoMAE).
-        input_size: output height and width.
-        scales: multi-scale crop scales of the short side.
-        flip: random horizontal flip (turn off where left/right matters, e.g. SSV2).
-        num_retries: clips tried in a video whose frames fail to decode before it is skipped
-            (a video that cannot be opened is skipped at once).
-        backend: video backend for :func:`open_video`.
+        sampling_rate: stride between sampled frames (VideoMAE: 4 for K400, 2 for SSV2).
+        flip: random horizontal flip (off where left/right matters, e.g. SSV2).
+        num_retries: clips tried in a video whose frames fail to decode before it is skipped.
     """
 
     def __init__(
@@ -456,7 +376,6 @@ class MAEClipMapper:
             _count_skip(path, e.reason)
             return None
         frames, _ = apply_augmentations_to_clip(self.augmentations, frames)
-        # [T, H, W, 3] -> [3, T, H, W]
         clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).contiguous()
         return {"clip": clip}
 

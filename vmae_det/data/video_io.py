@@ -1,54 +1,10 @@
-"""Video decoding: one small reader interface over PyAV (the default) and decord (on request).
+"""Video decoding, one module: the readers, their header probe and :class:`FrameClock` define "frame i" together.
 
-``open_video(path)`` returns a :class:`VideoReader` with the file's frame count, fps, size and frame
-times, and ``get_frames(indices)`` gives RGB ``uint8 [T, H, W, 3]`` frames. Everything that goes
-wrong with a file (missing, empty, corrupt, no video stream, no decodable frame, a file decord
-cannot read safely) raises :class:`VideoDecodeError` (an ``OSError``) whose message names the file
-and the reason, so datasets can count and skip it and command-line tools print it as
-``error: ...``.
-
-**Frame index and time: the one rule** (:class:`FrameClock`, used by this module's readers, the demo's
-:class:`vmae_det.demo.video_stream.VideoStreamReader` and live reader, and the custom-dataset conversion
-:func:`vmae_det.data.custom.video.convert_video`). Frame ``i`` is the ``i``-th picture the decoder puts
-out when the file is decoded from its start (display order), whatever the backend, the read order or
-the seeks. Its time ``t`` (seconds after frame 0):
-
-* containers with presentation timestamps (MP4/MOV, MKV/WebM, MPEG-TS, FLV, ...): ``t`` is the frame's
-  timestamp minus frame 0's, so ``i`` is the rank of the frame's timestamp among all the stream's
-  packets (decord's own index, its ``frame_ts_`` sorted by pts). Holds on variable-frame-rate files,
-  and a damaged packet does not shift the frames after it;
-* AVI (:data:`CHUNK_TIME_FORMATS`), whose times are chunk numbers, not presentation times: FFmpeg
-  gives the right set of times but, for B-frames, invents which picture gets which, wrongly for
-  DivX-style packed B-frames (``Megamind.avi``: pictures in display order carry pts 1, 2, 3, 5, 4, 6,
-  ...). There the ``i``-th picture takes the ``i``-th smallest time: on a constant-rate AVI ``t = i /
-  rate``, the display-order picture count over the stream's rate (:func:`stream_rate`); chunks without a
-  picture (a capture's dropped frames) stay gaps. Random access counts pictures from a keyframe, whose
-  index is the rank of its pts (B-frames after an I-frame can be shown before it).
-
-A frame without a timestamp comes one period after the frame before it. (A sequential reader sorts AVI
-times within :data:`REORDER_WINDOW` frames; the random-access reader takes them from its demux pass,
-assuming one picture per non-empty chunk.)
-
-**Backends.** ``backend="auto"`` is PyAV for every file, so one decoder reads a file from open to
-close and nothing depends on the file's content. Measured on this project's machine (2 cores,
-one thread, 16-frame clips at stride 4, open included): PyAV matches decord on H.264 MP4 and is
-faster on AVI; and decord
-
-* aborts the whole process (``std::bad_alloc``, SIGABRT: nothing Python can catch) on an AVI whose
-  header was never finalised (``ffmpeg ... -f avi - > x.avi``, a recorder that died: it claims
-  2^30 frames and decord reserves 32 bytes for each before reading a packet);
-* returns wrong frames on random access into AVIs with packed B-frames (OpenCV's ``Megamind.avi``)
-  and into open-GOP H.264 (MP4 or MKV);
-* refuses MKV/WebM written without a duration and hangs on MPEG-TS, which PyAV reads.
-
-``backend="decord"`` remains for comparison; :func:`probe_video` (a few header reads, no decoding)
-runs first and turns the abort into a :class:`VideoDecodeError` that says to use ``auto``/``pyav``.
-PyAV counts frames by demuxing the stream once at open (container metadata is not trusted), skips
-undecodable packets, and clamps requested indices to the frames it can actually decode (as
-SlowFast/VideoMAE clamp clip indices at the video ends). A reader holds its open file until
-:meth:`VideoReader.close`; the only state kept across readers is PyAV's packet index of the last
-64 files opened in the process (keyed by path, size and modification time), so a data loader that
-reopens a long video for every clip does not demux it every time.
+``open_video(path)`` returns a :class:`VideoReader` whose ``get_frames(indices)`` gives RGB ``uint8 [T, H, W, 3]``.
+Every failure on a file raises :class:`VideoDecodeError` (an ``OSError`` naming the file and the reason), so
+datasets can skip it and tools print it as ``error: ...``. ``backend="auto"`` is PyAV; decord runs only on request,
+after :func:`probe_video` (why: docs/bad_input.md). PyAV counts frames by one demux pass (container metadata is
+not trusted) and clamps indices to the frames it can decode, as SlowFast/VideoMAE clamp clips at the video ends.
 """
 
 from __future__ import annotations
@@ -82,18 +38,14 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "decord", "pyav")
 
-# decord reserves 32 bytes per frame the header claims before it reads a packet; more than this
-# many claimed frames (1 GiB of index, 12 days at 30 fps) is treated as a lie.
+# decord reserves 32 bytes per frame the header claims before reading a packet: more than 1 GiB of index is a lie.
 _DECORD_MAX_CLAIMED_FRAMES = 1 << 25
 # Every AVI frame is a chunk with an 8-byte header: a file of S bytes holds at most S // 8 frames.
 _AVI_MIN_BYTES_PER_FRAME = 8
 
 
 class VideoDecodeError(OSError):
-    """A video file could not be opened or decoded. The message names the file and the reason.
-
-    An ``OSError``: command-line tools (``vmae_det.cli.run_main``) print it as ``error: ...``.
-    """
+    """A video file could not be opened or decoded; the message names the file and the reason."""
 
     def __init__(self, path: str, reason: Optional[str] = None):
         if reason is None:  # one message: re-raised by a DataLoader worker, or re-worded by a caller
@@ -114,9 +66,8 @@ class VideoDecodeError(OSError):
 
 
 def _from_worker(message: str) -> str:
-    """torch's DataLoader re-raises a worker's exception as ``type(message)`` where the message is
-    ``Caught X in DataLoader worker process N. Original Traceback ...``: keep the error's own text
-    and where it happened, so ``error: ...`` stays one clear line."""
+    """Reduce a message re-raised by a DataLoader worker to the error's own text and where it happened,
+    so ``error: ...`` stays one line."""
     head, _, rest = message.partition("\n")
     if not head.startswith("Caught ") or "Traceback" not in rest:
         return message
@@ -129,24 +80,14 @@ def _from_worker(message: str) -> str:
     return f"{text} ({where})"
 
 
-# ------------------------------------------------------------------------------------------------
-# Header probe
-# ------------------------------------------------------------------------------------------------
-
-
 @dataclass
 class VideoProbe:
-    """What the first bytes of a file say, read without decoding (a few small reads).
+    """What a file's first bytes say, read without decoding.
 
     Attributes:
-        container: ``"avi"``, ``"mp4"`` (ISO-BMFF: MP4/MOV/M4V), ``"matroska"`` (MKV/WebM) or
-            ``"other"``.
-        size: file size in bytes.
-        claimed_frames: AVI only: the video stream's frame count in its header (what FFmpeg and
-            decord take as the count), or ``None``.
-        indexed: AVI only: an ``idx1`` chunk or an OpenDML index is present.
-        complete: AVI only: the RIFF and ``movi`` sizes are set and fit the file (``False`` for a
-            file written to a pipe, by a recorder that died, or cut off).
+        container: ``"avi"``, ``"mp4"`` (MP4/MOV/M4V), ``"matroska"`` (MKV/WebM) or ``"other"``.
+        claimed_frames, indexed, complete: AVI only: the header's frame count, whether an index exists, whether
+            the RIFF and ``movi`` sizes fit the file (not for a file written to a pipe or cut off).
     """
 
     container: str
@@ -172,13 +113,7 @@ class VideoProbe:
 
 
 def probe_video(path: str) -> VideoProbe:
-    """Read the container type and, for AVI, its frame-count claim and index state.
-
-    Costs a few reads of at most 64 KiB (4-13 µs measured); never decodes.
-
-    Raises:
-        VideoDecodeError: the file cannot be read.
-    """
+    """The container type and, for AVI, its frame-count claim and index state (a few small reads, no decoding)."""
     path = os.fspath(path)
     try:
         size = os.path.getsize(path)
@@ -239,22 +174,15 @@ def _parse_hdrl(data: bytes, probe: VideoProbe) -> None:
         pos += 8 + csize + (csize & 1)
 
 
-# ------------------------------------------------------------------------------------------------
-# Frame times: "frame i at time t", one rule for every reader
-# ------------------------------------------------------------------------------------------------
-
-#: FFmpeg demuxer names whose timestamps belong to chunks, not to the pictures FFmpeg attaches them to:
-#: there the ``i``-th picture in display order takes the ``i``-th smallest timestamp (module docstring).
+#: FFmpeg demuxers whose timestamps belong to chunks, not to pictures (see :class:`FrameClock`).
 CHUNK_TIME_FORMATS = frozenset({"avi"})
-#: How many decoded frames a sequential reader looks ahead to re-sort chunk times onto the display
-#: order (a packed B-frame's time comes at most a few pictures late; 1 in ``Megamind.avi``).
+#: Decoded frames a sequential reader looks ahead to re-sort chunk times (a packed B-frame's time comes late).
 REORDER_WINDOW = 8
 
 
 def stream_rate(stream) -> Optional[Fraction]:
-    """A PyAV video stream's nominal frame rate: its average rate, else the guessed one, else the base
-    one, as a ``Fraction`` with a denominator of at most 1001 (``30000/1001`` stays exact); ``None``
-    when the stream states no usable rate."""
+    """A PyAV stream's nominal rate (average, else guessed, else base) as a ``Fraction`` with denominator <= 1001
+    (``30000/1001`` stays exact); ``None`` when the stream states no usable rate."""
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     try:
         value = float(rate) if rate else 0.0
@@ -267,35 +195,19 @@ def stream_rate(stream) -> Optional[Fraction]:
 
 
 class FrameClock:
-    """THE definition of "frame ``i`` at time ``t``" (module docstring), for one video stream.
+    """The one definition of "frame ``i`` at time ``t``" for a video stream, shared by every reader (training,
+    demo, custom-dataset conversion), so frame ``i`` is the same picture everywhere.
 
-    Every reader of the project gets its frame times here: the training reader (:class:`PyAVReader`,
-    from its demux pass: :meth:`index_times`), and the sequential decoders of the demo and of the
-    custom-dataset conversion (decoded frames in the decoder's output order: :meth:`times`). So frame
-    ``i`` is the same picture at the same time in all of them. The rule: frame ``i`` is the ``i``-th
-    picture the decoder puts out (display order); its time ``t`` (seconds after frame 0) is
-
-    * where the container has presentation timestamps (not :data:`CHUNK_TIME_FORMATS`): the frame's own
-      timestamp minus frame 0's;
-    * on AVI (:data:`CHUNK_TIME_FORMATS`; :attr:`ranked`): the ``i``-th smallest of the pictures'
-      timestamps, minus the smallest. AVI times are chunk numbers; FFmpeg hands them out right as a set
-      but attaches them to the wrong pictures with DivX-style packed B-frames (``Megamind.avi``: pts 1, 2,
-      3, 5, 4, 6, ... on pictures in display order). On a constant-rate AVI this is the display-order
-      picture count over the stream's rate, ``i / rate``; chunks that hold no picture (dropped frames of
-      a capture, not-coded VOPs) stay gaps, as a player shows them.
-
-    A frame without a timestamp comes one period (``1 / rate``) after the frame before it.
+    Frame ``i`` is the ``i``-th picture the decoder puts out from the file's start (display order). Its time ``t``
+    (seconds after frame 0) is its timestamp minus frame 0's, except in :data:`CHUNK_TIME_FORMATS` (AVI), whose
+    timestamps are chunk numbers that FFmpeg attaches to the wrong pictures with packed B-frames
+    (``Megamind.avi``: pts 1, 2, 3, 5, 4, 6, ...): there frame ``i`` takes the ``i``-th smallest timestamp
+    (``i / rate`` on a constant-rate AVI; chunks without a picture stay gaps). A frame without a timestamp comes
+    one period after the frame before it.
 
     Args:
         container, stream: the open PyAV container and its video stream.
-        rate: the frame rate for frames without a timestamp (default :func:`stream_rate`).
-        fallback_rate: the rate when neither is known.
-
-    Attributes:
-        ranked: times are re-sorted onto the display order (the container is one of
-            :data:`CHUNK_TIME_FORMATS`).
-        rate: ``Fraction`` frames per second.
-        time_base: the stream's time base (``Fraction``, or ``None``).
+        rate: the rate for frames without a timestamp (default :func:`stream_rate`, else ``fallback_rate``).
     """
 
     def __init__(self, container, stream, rate=None, fallback_rate=1) -> None:
@@ -310,11 +222,8 @@ class FrameClock:
         return 1 / self.rate
 
     def times(self, frames: Iterable) -> Iterator[Tuple[int, Fraction, object]]:
-        """``(i, t, frame)`` for decoded ``frames`` in the decoder's output order, ``t`` exact (seconds
-        after frame 0). Where times are :attr:`ranked`, a frame is yielded once
-        :data:`REORDER_WINDOW` later ones were decoded (or at the end). Times need not increase (a
-        burst, a broken file): what to do with such frames is the caller's.
-        """
+        """``(i, t, frame)`` for decoded ``frames`` in output order, ``t`` an exact ``Fraction``. Where times are
+        ranked, a frame is yielded once :data:`REORDER_WINDOW` later ones were decoded. Times need not increase."""
         pending: "deque" = deque()  # ranked: decoded frames waiting for their time
         heap: List[int] = []  # ranked: the timestamps of the pending frames and of those past
         origin: Optional[Fraction] = None
@@ -357,13 +266,11 @@ class FrameClock:
             k += 1
 
     def index_times(self, pts: Sequence[Optional[int]]) -> Tuple[Optional[np.ndarray], np.ndarray]:
-        """The same rule from one demux pass: ``pts`` holds every (non-empty) packet's timestamp, in
-        file order, one packet per picture.
+        """The same rule from one demux pass: ``pts`` of every non-empty packet, in file order.
 
-        Returns ``(sorted_pts, times)``: ``times`` (``float64``, seconds of frames ``0 .. n - 1``) is the
-        sorted timestamps minus the smallest where every packet has a distinct one, else ``i / rate``;
-        ``sorted_pts`` (``int64``, display order) is given where frames can also be *found* by their
-        timestamp after a seek (not :attr:`ranked`), else ``None`` (random access counts pictures).
+        Returns:
+            ``(sorted_pts, times)``: ``times`` (``float64`` seconds of frames ``0 .. n - 1``); ``sorted_pts``
+            (``int64``, display order) where frames can be found by timestamp after a seek, else ``None``.
         """
         n = len(pts)
         if n > 0 and None not in pts and len(set(pts)) == n and self.time_base:
@@ -373,22 +280,13 @@ class FrameClock:
         return None, np.arange(n, dtype=np.float64) / float(self.rate)
 
 
-# ------------------------------------------------------------------------------------------------
-# Readers
-# ------------------------------------------------------------------------------------------------
-
-
 class VideoReader(ABC):
     """Random access to the frames of one video file.
 
     Attributes:
-        path: the file.
-        num_frames: number of frames the reader can deliver (indices ``0 .. num_frames - 1``).
-        fps: average frame rate from the container.
-        height, width: frame size in pixels.
-        frame_times: time of each frame in seconds from the first frame (``float64 [num_frames]``), by
-            the module's one rule (:class:`FrameClock`): its presentation timestamp; on AVI the
-            ``i``-th smallest chunk time (``i / rate`` on a constant-rate AVI).
+        num_frames: frames the reader can deliver (indices ``0 .. num_frames - 1``).
+        fps, height, width: the container's average frame rate and the frame size in pixels.
+        frame_times: ``float64 [num_frames]`` seconds from the first frame, by :class:`FrameClock`.
     """
 
     backend: str = ""
@@ -427,10 +325,7 @@ class VideoReader(ABC):
         """Decode sorted unique in-range ``indices``; returns ``uint8 [len, H, W, 3]``."""
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        """Frames at ``indices`` (any order, repeats allowed) as RGB ``uint8 [T, H, W, 3]``.
-
-        Indices outside ``[0, num_frames - 1]`` are clamped to the nearest decodable frame.
-        """
+        """RGB ``uint8 [T, H, W, 3]`` frames at ``indices`` (any order, repeats allowed, out-of-range ones clamped)."""
         idx = np.asarray(list(indices), dtype=np.int64).reshape(-1)
         if idx.size == 0:
             return np.zeros((0, self.height, self.width, 3), dtype=np.uint8)
@@ -456,8 +351,7 @@ class VideoReader(ABC):
 
 
 class DecordReader(VideoReader):
-    """Reader on decord (builds its frame index when opened). Call it only on files the probe
-    allows (see :func:`open_video`): some files make decord abort the process."""
+    """Reader on decord; only for files :func:`probe_video` allows, as some make decord abort the process."""
 
     backend = "decord"
 
@@ -501,12 +395,10 @@ class DecordReader(VideoReader):
 
 @dataclass
 class _PacketIndex:
-    """What one demux pass learns about a video stream (kept per process, see ``_INDEX_CACHE``).
+    """What one demux pass learns about a video stream, cached per process (``_INDEX_CACHE``).
 
-    ``by_pts``: frames are placed by timestamp (``sorted_pts``: every packet's pts, sorted);
-    otherwise (AVI) they are counted from a keyframe. ``key_index``: output index of each keyframe,
-    ``key_seek``: the timestamp to seek to for it, ``key_pts``: its pts (to recognise it after a
-    seek). ``times``: each frame's time in seconds from the first frame.
+    Frames are found by pts (``by_pts``, ``sorted_pts``) or, on AVI, counted from a keyframe (``key_index``: its
+    frame index, ``key_seek``: the timestamp to seek to, ``key_pts``: its pts).
     """
 
     n: int
@@ -518,9 +410,8 @@ class _PacketIndex:
     key_pts: np.ndarray
 
 
-# Packet indexes of recently opened files, keyed by (real path, size, mtime): a data loader that
-# opens a long video for every clip demuxes it once per process, not once per clip. About 16 bytes
-# per frame (450 KiB for a 15-minute 30 fps video).
+# Keyed by (real path, size, mtime): a loader that reopens a long video for every clip demuxes it once per
+# process. About 16 bytes per frame.
 _INDEX_CACHE: "OrderedDict[tuple, _PacketIndex]" = OrderedDict()
 _INDEX_CACHE_SIZE = 64
 
@@ -532,11 +423,9 @@ class _Resync(Exception):
 class PyAVReader(VideoReader):
     """Reader on PyAV (FFmpeg).
 
-    Opening demuxes the whole stream once (no decoding; skipped when the per-process cache holds
-    the file's index) to count frames, index keyframes and time the frames
-    (:meth:`FrameClock.index_times`). A read seeks to the keyframe at or before the first wanted
-    frame and decodes forward; frames of a packet that fails to decode are filled with the nearest
-    earlier frame, and frames past the decodable end with the last decoded one (the count shrinks to what decodes).
+    Opening demuxes the stream once (no decoding) to count, index and time the frames. A read seeks to the keyframe
+    before the first wanted frame and decodes forward; frames of an undecodable packet take the nearest earlier
+    frame, frames past the decodable end the last one.
     """
 
     backend = "pyav"
@@ -570,8 +459,7 @@ class PyAVReader(VideoReader):
         if self._n <= 0:
             self.close()
             raise VideoDecodeError(path, "the video stream has no frames")
-        # Decode frame 0 to validate the file (a readable header with an undecodable stream
-        # must fail here, not later inside a data loader worker).
+        # Decode frame 0 so an undecodable stream fails here, not inside a data loader worker.
         try:
             self._read([0])
         except VideoDecodeError:
@@ -583,8 +471,7 @@ class PyAVReader(VideoReader):
         return self._n
 
     def _index_packets(self) -> None:
-        """The stream's packet index (:class:`_PacketIndex`), from the per-process cache or one
-        demux pass."""
+        """The stream's :class:`_PacketIndex`, from the per-process cache or one demux pass."""
         try:
             st = os.stat(self.path)
             cache_key = (os.path.realpath(self.path), st.st_size, st.st_mtime_ns)
@@ -622,8 +509,6 @@ class PyAVReader(VideoReader):
         n = len(pts)
         distinct = n > 0 and None not in pts and len(set(pts)) == n
         order = np.sort(np.asarray(pts, dtype=np.int64)) if distinct else None
-        # The one rule (FrameClock): frames are found by timestamp where the container has presentation
-        # times and every packet a distinct pts; else (AVI, whose pts are invented) pictures are counted.
         sorted_pts, times = FrameClock(self._container, self._stream).index_times(pts)
         by_pts = sorted_pts is not None
         keys: Dict[int, tuple] = {}  # output index of a keyframe -> (timestamp to seek to, its pts)
@@ -633,8 +518,7 @@ class PyAVReader(VideoReader):
             if by_pts:
                 keys[int(np.searchsorted(order, pts[q]))] = (pts[q], pts[q])
             elif pts[q] is not None:
-                # AVI: the rank of its pts where FFmpeg could order the packets (B-frames after
-                # an I-frame can be shown before it), else its chunk number.
+                # AVI: the rank of its pts (B-frames after an I-frame can be shown first), else its chunk number.
                 index = int(np.searchsorted(order, pts[q])) if order is not None else q
                 keys[index] = (dts[q] if dts[q] is not None else pts[q], pts[q])
         key_index = np.asarray(sorted(keys), dtype=np.int64)
@@ -661,13 +545,9 @@ class PyAVReader(VideoReader):
         hits = np.flatnonzero(self._index.key_pts == pts) if pts is not None else []
         return int(self._index.key_index[hits[0]]) if len(hits) else None
 
-    # --------------------------------------------------------------------------------- decoding
     def _run(self, k: Optional[int]):
-        """Yield ``(index, frame)`` from keyframe number ``k`` of the index (``None``: the start).
-
-        Goes packet by packet so that a corrupt packet (a damaged or cut-off file) is skipped and
-        logged instead of ending the stream; the frames it held are filled in by :meth:`_read`.
-        """
+        """Yield ``(index, frame)`` from keyframe ``k`` (``None``: the start), packet by packet, so a corrupt
+        packet is skipped and logged instead of ending the stream."""
         if k is None:
             self._container.seek(0)
             counter: Optional[int] = 0
@@ -736,8 +616,7 @@ class PyAVReader(VideoReader):
         if last_decoded is None:
             raise VideoDecodeError(self.path, f"no decodable frame at or after index {first}")
         if last_decoded[0] < last:
-            # Ran out of frames before the largest index: the true count is smaller than the
-            # packet count (e.g. a cut-off last packet). Later requests clamp to it.
+            # Fewer frames decode than there are packets (a cut-off last packet): later requests clamp.
             self._n = min(self._n, last_decoded[0] + 1)
         out = np.empty((len(indices), self._h, self._w, 3), dtype=np.uint8)
         tail = None
@@ -745,8 +624,7 @@ class PyAVReader(VideoReader):
             if i in found:
                 out[j] = found[i]
                 continue
-            # A gap (skipped packet): the nearest earlier decoded frame; past the end: the last
-            # decoded frame.
+            # A skipped packet's gap: the nearest earlier frame; past the end: the last decoded one.
             earlier = [x for x in found if x < i]
             if earlier:
                 out[j] = found[max(earlier)]
@@ -764,23 +642,15 @@ class PyAVReader(VideoReader):
             self._container = None
 
 
-# ------------------------------------------------------------------------------------------------
-# Entry point
-# ------------------------------------------------------------------------------------------------
-
-
 def open_video(path: str, backend: str = "auto") -> VideoReader:
     """Open a video file for frame access.
 
     Args:
-        path: the video file.
-        backend: ``"auto"`` or ``"pyav"`` (PyAV), or ``"decord"`` (refuses, after a header probe,
-            files that would make decord abort the process; see the module docstring).
+        backend: ``"auto"`` or ``"pyav"`` (PyAV), or ``"decord"`` (refuses files that would make decord abort).
 
     Raises:
-        VideoDecodeError: missing/empty/corrupt file, no decodable video stream, or a file the
-            requested backend cannot read safely.
-        ValueError: unknown ``backend``.
+        VideoDecodeError: a missing, empty or corrupt file, no decodable video stream, or a file decord cannot
+            read safely.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend '{backend}', expected one of {BACKENDS}")
