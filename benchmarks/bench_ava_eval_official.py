@@ -1,4 +1,4 @@
-"""AVA frame-mAP end to end: ``python -m vmae_det.evaluation.ava`` against ActivityNet's official
+"""AVA frame-mAP end to end: ``python -m vmae_det.evaluation.ava_cli`` against ActivityNet's official
 ``get_ava_performance.py``, each from process start to printed mAP (CSV parsing included), same files,
 same machine, one run. Prints wall time, peak RSS, the ratio, and checks that both mAPs are equal to the
 last digit (ours as printed, and in ``ava_metrics.json`` from a second, untimed run with ``--output-dir``).
@@ -112,7 +112,7 @@ def main() -> None:
         official_env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(args.official, "ava"), tmp])}
         print(
             f"official: python -O {script} -l LABELMAP -g GT -d DET (its example usage); "
-            f"ours: python -m vmae_det.evaluation.ava --protocol 2020; load average {os.getloadavg()[0]:.2f}"
+            f"ours: python -m vmae_det.evaluation.ava_cli --protocol 2020; load average {os.getloadavg()[0]:.2f}"
         )
         print(f"{'rows':>10} {'official s':>11} {'ours s':>8} {'ratio':>7} {'official MiB':>13} {'ours MiB':>9}  mAP")
         for rows in args.sizes:
@@ -132,7 +132,7 @@ def main() -> None:
             ours_cmd = [
                 sys.executable,
                 "-m",
-                "vmae_det.evaluation.ava",
+                "vmae_det.evaluation.ava_cli",
                 "-l",
                 DEFAULT_LABEL_MAP,
                 "-g",

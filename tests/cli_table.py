@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 @dataclass
 class BadInput:
     id: str
-    tool: str  # "train_net" -> tools/train_net.py; "-m vmae_det.evaluation.ava" -> module
+    tool: str  # "train_net" -> tools/train_net.py; "-m vmae_det.evaluation.ava_cli" -> module
     args: Sequence[str]
     expect: Sequence[str]  # substrings that must appear in stderr + stdout
     rc: Optional[int] = None  # exact exit code; None = any non-zero

@@ -23,7 +23,7 @@ from vmae_det.evaluation import (
     read_labelmap,
     write_detections_csv,
 )
-from vmae_det.evaluation.ava import main as cli_main
+from vmae_det.evaluation.ava_cli import main as cli_main
 from vmae_det.formats.ava import as_str
 
 LABELS = {1: "bend", 2: "crouch", 3: "dance"}

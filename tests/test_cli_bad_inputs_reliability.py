@@ -154,7 +154,7 @@ DEMO = [
     "{data}/boxes.csv",
     "--no-progress",
 ]
-EVAL = ["-m vmae_det.evaluation.ava", ["-l", "{data}/labels.pbtxt", "-g", "{data}/gt.csv", "-d", "{data}/gt.csv"]]
+EVAL = ["-m vmae_det.evaluation.ava_cli", ["-l", "{data}/labels.pbtxt", "-g", "{data}/gt.csv", "-d", "{data}/gt.csv"]]
 PROPOSALS = ["--root", "{data}/tiny_ava", "--split", "val", "--detector", "hog", "--output", "{tmp}/props.csv"]
 
 CASES = [
@@ -596,7 +596,7 @@ INTERRUPTS = [
         ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", "{tmp}/custom"],
     ),
     ("demo", "vmae_det.tools.demo", "cli", "vmae_det.demo.arguments:check_demo_arguments", DEMO),
-    ("ava_evaluator", "vmae_det.evaluation.ava", "main", "vmae_det.evaluation.ava:evaluate", EVAL[1]),
+    ("ava_evaluator", "vmae_det.evaluation.ava_cli", "main", "vmae_det.evaluation.ava_cli:evaluate", EVAL[1]),
 ]
 
 

@@ -146,7 +146,7 @@ def test_import_vmae_det_and_the_evaluator_cli_stay_light(tmp_path):
         "assert 'torch' not in sys.modules and 'detectron2' not in sys.modules\n"
         "sys.argv = ['ava', '--help']\n"
         "try:\n"
-        "    runpy.run_module('vmae_det.evaluation.ava', run_name='__main__')\n"
+        "    runpy.run_module('vmae_det.evaluation.ava_cli', run_name='__main__')\n"
         "except SystemExit:\n"
         "    pass\n"
         "heavy = [m for m in ('torch', 'detectron2', 'matplotlib') if m in sys.modules]\n"

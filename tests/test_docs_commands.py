@@ -26,7 +26,7 @@ get documented options appended (fewer training iterations); everything else run
 
 Cheap checks on every block, run or skipped, and on inline code in the prose: every ``--flag`` written
 after ``tools/<name>.py`` (also ``scripts/``, ``datasets/``, ``benchmarks/`` scripts and ``python -m
-vmae_det.evaluation.ava``) appears in that program's ``--help``; every relative link and ``#anchor`` of those
+vmae_det.evaluation.ava_cli``) appears in that program's ``--help``; every relative link and ``#anchor`` of those
 files resolves.
 """
 
@@ -129,7 +129,7 @@ def test_every_bash_block_is_run_or_skipped_with_a_reason():
 # ------------------------------------------------------------------------------------------- flags
 
 PROGRAM = re.compile(
-    r"(?:(?<![\w/.-])|(?<=\./))((?:tools|scripts|datasets|benchmarks)/\w+\.py|-m vmae_det\.evaluation\.ava)\b"
+    r"(?:(?<![\w/.-])|(?<=\./))((?:tools|scripts|datasets|benchmarks)/\w+\.py|-m vmae_det\.evaluation\.ava_cli)\b"
 )
 FLAG = re.compile(r"(?<![\w-])(--[a-zA-Z][\w-]*)")
 

@@ -1,6 +1,6 @@
 """Command line AVA frame-mAP on the official CSV/pbtxt files.
 
-    python -m vmae_det.evaluation.ava --labelmap L --groundtruth G --detections D \
+    python -m vmae_det.evaluation.ava_cli --labelmap L --groundtruth G --detections D \
         [--exclusions E] [--protocol 2019|2020] [--output-dir O] [--write-detections OUT.csv] \
         [--keep-all-detections | --max-detections-per-keyframe N]
 
@@ -43,7 +43,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vmae_det.evaluation.ava", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m vmae_det.evaluation.ava_cli", description=__doc__.splitlines()[0])
     p.add_argument("-l", "--labelmap", default=DEFAULT_LABEL_MAP, help="label map .pbtxt (default: the 60-class one)")
     p.add_argument("-g", "--groundtruth", required=True, help="ground-truth CSV")
     p.add_argument("-d", "--detections", required=True, help="detections CSV")
