@@ -1,14 +1,7 @@
 """AVA action detector: VideoMAE ViT features, RoIAlign over person boxes, multi-label linear head.
 
-Reproduces the official VideoMAE AVA detector (VideoMAE-Action-Detection, "VMAD",
-``modeling_finetune.py`` ``VisionTransformer.forward``) with its defaults: ViT (position table resized
-per frame to the padded grid) → final LayerNorm → mean over the temporal tokens → RoIAlign 7×7 at the
-patch stride (``aligned=False``, sampling ratio 0) over the person boxes, each enlarged at test time by
-10 % of its width and 5 % of its height (``BoxList.extend((0.1, 0.05))``) → spatial max pool → linear
-head (trunc-normal 0.02 × 0.001 init) → sigmoid. Test score = sigmoid × person-detector score, reported
-on the original boxes. Training loss: VMAD's ``BCE-mean × number of boxes``. Person boxes come with the
-inputs (ground truth or proposals, chosen by the data mapper). ``tests/test_vmad_parity.py`` checks the
-probabilities against VMAD's code on the same weights.
+Mirrors the official VideoMAE AVA detector (VMAD, ``modeling_finetune.py`` ``VisionTransformer.forward``) with its
+defaults; ``tests/test_vmad_parity.py`` checks the probabilities against VMAD's code on the same weights.
 """
 
 from __future__ import annotations
@@ -34,9 +27,7 @@ IMAGENET_MEAN, IMAGENET_STD = IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD  # the def
 
 
 class NonFiniteScoresError(ValueError):
-    """NaN/inf person boxes given to the detector at inference, or NaN/inf action probabilities computed
-    from them (broken weights). Never written out as scores (an evaluation would report an mAP for them);
-    a ``ValueError`` so the tools end with ``error: <message>``."""
+    """NaN/inf person boxes at inference, or NaN/inf probabilities (broken weights): never written out as scores."""
 
 
 class ActionHead(nn.Module):
@@ -78,14 +69,12 @@ class ActionHead(nn.Module):
 class AVAActionDetector(nn.Module):
     """Spatio-temporal action detector for AVA-style multi-label person actions.
 
-    Inputs follow docs/architecture.md: ``list[dict]`` with ``clip`` (uint8 [3, T, H, W]), ``boxes``
-    ([N, 4] xyxy in clip pixels), ``labels`` ([N, C] multi-hot, training), ``box_scores`` ([N]).
-    Training returns ``{"loss_action": BCE}``; inference returns per input
-    ``{"boxes": [N, 4] normalised to [0, 1], "scores": [N, C]}``.
+    Inputs: ``list[dict]`` with ``clip`` (uint8 [3, T, H, W]), ``boxes`` ([N, 4] xyxy in clip pixels), ``labels``
+    ([N, C] multi-hot, training), ``box_scores`` ([N]). Training returns ``{"loss_action": BCE}``; inference per
+    input ``{"boxes": [N, 4] normalised to [0, 1], "scores": [N, C]}``.
     """
 
-    #: The checkpoint the weights came from (set by ``vmae_det.engine.train_loop.load_init_weights``),
-    #: named by :class:`NonFiniteScoresError`.
+    #: The checkpoint the weights came from, named by :class:`NonFiniteScoresError`.
     weights_source: Optional[str] = None
 
     @configurable
@@ -112,22 +101,12 @@ class AVAActionDetector(nn.Module):
     ):
         """
         Args:
-            backbone: the VideoViT.
             num_classes: head outputs (80 for AVA; evaluation keeps the label map's 60).
-            temporal_pool: ``"mean"`` (VMAD) or ``"max"`` over the temporal tokens.
-            roi_size, roi_sampling_ratio, roi_aligned: RoIAlign output size, sampling ratio and pixel
-                model (VMAD: 7, 0, ``aligned=False`` as torchvision's default).
-            test_box_extension: ``(sx, sy)`` enlargement of test boxes for RoIAlign (VMAD
-                ``(0.1, 0.05)``, inclusive-pixel widths, clamped to each clip); ``None`` disables.
-            spatial_pool: ``"max"`` (VMAD) or ``"mean"`` over the RoI cells.
-            head, head_hidden_dim, dropout: linear head (VMAD) or a small MLP, with input dropout.
-            head_init_std, head_init_scale: trunc-normal std of the classifier, then scaled (VMAD
-                0.02 × 0.001).
-            loss_reduction: ``"box_sum"`` (VMAD: BCE mean over boxes × classes, times the number of
-                boxes in the batch) or ``"mean"``.
-            multiply_box_scores: test score = sigmoid × person score (VMAD).
-            pixel_mean, pixel_std: normalisation of the 0–255 RGB clip (the AVA recipes use VMAD's
-                ``[122.7717, 115.9465, 102.9801]`` / ``57.375``).
+            test_box_extension: ``(sx, sy)`` enlargement of test boxes for RoIAlign, in inclusive-pixel widths
+                and clamped to each clip (VMAD's ``BoxList.extend``); ``None`` disables.
+            head: ``"linear"`` (VMAD) or ``"mlp"``.
+            loss_reduction: ``"box_sum"`` (VMAD: BCE mean times the number of boxes in the batch) or ``"mean"``.
+            multiply_box_scores: test score = sigmoid x person score (VMAD), reported on the original boxes.
         """
         super().__init__()
         if temporal_pool not in ("mean", "max"):
@@ -163,15 +142,8 @@ class AVAActionDetector(nn.Module):
 
     @classmethod
     def from_config(cls, cfg) -> dict:
-        """Arguments from a yacs config, for ``detectron2.modeling.build_model(cfg)`` with
-        ``cfg.MODEL.META_ARCHITECTURE = "AVAActionDetector"``. Keys (added by
-        :func:`vmae_det.modeling.vit.add_ava_detector_config`): the backbone is ``build_backbone(cfg)``
-        (``cfg.MODEL.BACKBONE.NAME = "VideoViT"``, ``cfg.MODEL.VIT.*``); ``cfg.MODEL.AVA_HEAD.<KEY>`` gives
-        ``num_classes``, ``temporal_pool``, ``roi_size``, ``roi_sampling_ratio``, ``roi_aligned``,
-        ``test_box_extension`` (``()``: None), ``spatial_pool``, ``head`` (``KIND``), ``head_hidden_dim``
-        (``HIDDEN_DIM``), ``dropout``, ``head_init_std`` / ``head_init_scale`` (``INIT_STD`` / ``INIT_SCALE``),
-        ``loss_reduction``, ``multiply_box_scores``; ``cfg.MODEL.PIXEL_MEAN`` / ``PIXEL_STD`` the
-        normalisation."""
+        """Arguments from a yacs config: ``build_backbone(cfg)`` and ``cfg.MODEL.AVA_HEAD.*`` (``()`` for
+        ``test_box_extension`` means None)."""
         if "AVA_HEAD" not in cfg.MODEL:
             raise KeyError(
                 "cfg.MODEL.AVA_HEAD is missing: call vmae_det.modeling.vit.add_ava_detector_config(cfg) "
@@ -208,29 +180,25 @@ class AVAActionDetector(nn.Module):
     def device(self) -> torch.device:
         return self.pixel_mean.device
 
-    # ----------------------------------------------------------------- tensor-only path (also ONNX)
     def forward_tensors(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
-        """``clip`` [B, 3, T, H, W] in 0–255 (H, W multiples of the patch size), ``rois`` [K, 5]
-        (batch index, x1, y1, x2, y2 in clip pixels) → action probabilities [K, C] (not multiplied
-        by the person score)."""
+        """``clip`` [B, 3, T, H, W] in 0-255 (sides multiples of the patch size), ``rois`` [K, 5] (batch index,
+        xyxy clip pixels) -> action probabilities [K, C], not multiplied by the person score."""
         return torch.sigmoid(self.forward_logits(clip, rois))
 
     def forward_logits(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
         return self.head(self.pooled_features(clip, rois))
 
     def pooled_features(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
-        """The head's input: ``clip`` and ``rois`` as :meth:`forward_tensors` → [K, C] RoI features
-        (ViT → norm → temporal pool → RoIAlign → spatial pool), before the head's dropout and layers."""
+        """The head's input [K, C]: ViT, temporal pool, RoIAlign, spatial pool."""
         x = (clip.float() - self.pixel_mean) / self.pixel_std
         fmap = self.backbone(x)[self.backbone.out_feature]  # [B, C, T', H', W']
         fmap = fmap.mean(2) if self.temporal_pool == "mean" else fmap.amax(2)
         roi_feats = self.roi_align(fmap, rois.to(fmap.dtype))  # [K, C, s, s]
         return roi_feats.amax((2, 3)) if self.spatial_pool == "max" else roi_feats.mean((2, 3))
 
-    # ----------------------------------------------------------------- detectron2 list[dict] path
     def _batch_clips(self, batched_inputs: List[Dict]) -> torch.Tensor:
-        """Stack clips, zero-padding (after normalisation: mean colour) bottom/right to a common size
-        that is a multiple of the patch size; boxes are unaffected by such padding."""
+        """Stack clips, padded bottom/right with the mean colour (0 after normalisation) to a multiple of the
+        patch size; boxes are unaffected."""
         clips = [d["clip"] for d in batched_inputs]
         div = self.backbone.size_divisibility
         t = clips[0].shape[1]
@@ -280,10 +248,8 @@ class AVAActionDetector(nn.Module):
 
     @torch.no_grad()
     def roi_features(self, batched_inputs: List[Dict]) -> List[torch.Tensor]:
-        """The head's input of every box, as inference computes it: per input a ``[N_i, C]`` tensor, pooled
-        over the test-time enlarged boxes (``pooled_features``: after the spatial pool, before the head's
-        dropout and layers). ``sigmoid(self.head(f))`` × the person score is the inference score of each box
-        (``tests/test_extract_features.py``). Long-term models (LFB/LART-style) read these."""
+        """The head's input of every box as inference computes it, ``[N_i, C]`` per input, for long-term models
+        (LFB/LART-style); ``sigmoid(self.head(f))`` x the person score is the box's inference score."""
         clip = self._batch_clips(batched_inputs)
         rois = self._rois(batched_inputs)
         feats, pooled_rois = self._test_features(batched_inputs, clip, rois)
@@ -292,8 +258,7 @@ class AVAActionDetector(nn.Module):
         return list(feats.split([len(d["boxes"]) for d in batched_inputs]))
 
     def _test_features(self, batched_inputs, clip, rois):
-        """``(features [K, C], pooled rois)`` of the boxes ``rois`` at test time (enlarged boxes); the
-        one path shared by :meth:`inference` and :meth:`roi_features`."""
+        """``(features [K, C], pooled rois)`` at test time (enlarged boxes), for both inference and features."""
         if not len(rois):
             return clip.new_zeros(0, self.backbone.embed_dim), rois
         if not bool(torch.isfinite(rois).all()):  # RoIAlign would fail obscurely or give NaN

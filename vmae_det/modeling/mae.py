@@ -1,15 +1,7 @@
 """VideoMAE masked-autoencoder pretraining model (META_ARCH_REGISTRY "VideoMAE").
 
-Module names mirror the official ``modeling_pretrain.py`` (``encoder.*``, ``encoder_to_decoder``,
-``mask_token``, ``decoder.blocks.N``, ``decoder.norm``, ``decoder.head``) so official checkpoints load by
-name. The encoder sees only the visible tokens; the decoder gets visible tokens plus a learnable mask
-token, both with the fixed sinusoidal position of their place in the grid, and predicts the pixels of the
-masked cubes only.
-
-Loss (as the official code): MSE over the masked cubes between the prediction and the cube targets of
-:mod:`.mae_targets` (the [0, 1] pixels of each cube, normalised per cube with ``norm_pix_loss``). Masks come
-from :mod:`.masking`; the pixel reconstructions (eval outputs, pictures) from :mod:`.mae_reconstruction`.
-``patchify``, ``unpatchify`` and ``expand_token_mask`` are importable from here too.
+Module names mirror the official ``modeling_pretrain.py`` so official checkpoints load by name; the loss is the
+official MSE over the masked cubes' targets (:mod:`.mae_targets`).
 """
 
 from __future__ import annotations
@@ -88,11 +80,9 @@ class VideoMAE(nn.Module):
     ):
         """
         Args:
-            encoder: the :class:`VideoViT` (its ``pos_embed`` is the encoder position table).
-            decoder_embed_dim, decoder_depth, decoder_num_heads: decoder shape.
-            mask_type, mask_ratio: see :func:`build_masking`.
+            mask_type, mask_ratio: see :func:`~.masking.build_masking`.
             norm_pix_loss: per-cube normalised pixel targets (official default) instead of raw [0, 1].
-            pixel_mean, pixel_std: 3 values on the 0-255 scale used to normalise the encoder input.
+            pixel_mean, pixel_std: 3 values on the 0-255 scale.
         """
         super().__init__()
         self.encoder = encoder
@@ -103,7 +93,6 @@ class VideoMAE(nn.Module):
         out_dim = 3 * self.tubelet_size * self.patch_size**2
         self.decoder = VideoMAEDecoder(decoder_embed_dim, decoder_depth, decoder_num_heads, out_dim)
         self.decoder_embed_dim = decoder_embed_dim
-        # Masks for any clip size; the settings are checked on the encoder's grid at once.
         self.mask_sampler = MaskSampler(mask_type, mask_ratio, encoder.grid_size)
         self.norm_pix_loss = norm_pix_loss
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1, 1), False)
@@ -165,7 +154,6 @@ class VideoMAE(nn.Module):
         """Make mask sampling reproducible (a CPU generator owned by the model)."""
         self.mask_sampler.seed(seed)
 
-    # ------------------------------------------------------------------ pieces
     def token_grid(self, clips: torch.Tensor) -> Tuple[int, int, int]:
         _, _, t, h, w = clips.shape
         return (t // self.tubelet_size, h // self.patch_size, w // self.patch_size)
@@ -203,7 +191,6 @@ class VideoMAE(nn.Module):
         raw = torch.stack(clips).to(self.device, non_blocking=True).float()
         return (raw - self.pixel_mean) / self.pixel_std, raw / 255.0
 
-    # ------------------------------------------------------------------ public API
     def forward(self, batched_inputs: List[Dict], mask: Optional[torch.Tensor] = None):
         """See class docstring; ``mask`` (bool [B, N]) overrides the sampled masks (tests, visualisation)."""
         x, x01 = self.preprocess(batched_inputs)
@@ -227,23 +214,19 @@ class VideoMAE(nn.Module):
     def to_pixels(
         self, clips01: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor, grid: Sequence[int]
     ) -> torch.Tensor:
-        """Paste predicted cubes into the original video -> ``[B, 3, T, H, W]`` float in 0-255
-        (:func:`~.mae_reconstruction.paste_predictions`)."""
+        """:func:`~.mae_reconstruction.paste_predictions` with this model's settings."""
         return paste_predictions(clips01, mask, pred, grid, self.tubelet_size, self.patch_size, self.norm_pix_loss)
 
     def reconstruct(
         self, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``clip_batch`` uint8 ``[B, 3, T, H, W]`` -> (target video, mask [B, N], reconstructed video), float
-        0-255 (:func:`~.mae_reconstruction.reconstruct_clips`)."""
+        """:func:`~.mae_reconstruction.reconstruct_clips` with this model."""
         return reconstruct_clips(self, clip_batch, mask)
 
 
 def build_videomae(size: str, *, encoder_kwargs: Optional[dict] = None, **kwargs) -> VideoMAE:
-    """VideoMAE with the official encoder/decoder pairing for ``size`` (tiny/small/base/large/huge).
-
-    ``encoder_kwargs`` go to :func:`build_vit`; ``kwargs`` override :class:`VideoMAE` arguments.
-    """
+    """VideoMAE with the official encoder/decoder pairing for ``size``; ``encoder_kwargs`` go to :func:`build_vit`,
+    ``kwargs`` override :class:`VideoMAE` arguments."""
     if size not in VIT_SIZES:
         raise ValueError(f"unknown ViT size {size!r}; choose from {sorted(VIT_SIZES)}")
     args = dict(

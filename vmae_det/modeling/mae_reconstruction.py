@@ -1,10 +1,4 @@
-"""Pixel reconstructions of a VideoMAE's predictions, for pictures and the eval outputs.
-
-The model predicts (normalised) pixels of the masked cubes only. :func:`paste_predictions` puts them back
-into the original video; :func:`reconstruct_clips` runs a model on uint8 clips and returns the original,
-the mask and the reconstruction; :func:`expand_token_mask` turns a token mask into a pixel mask to draw
-the masked input. The pictures themselves are drawn by :mod:`vmae_det.engine.mae_visualization`.
-"""
+"""Pixel reconstructions of a VideoMAE's predictions of the masked cubes, for pictures and the eval outputs."""
 
 from __future__ import annotations
 
@@ -37,12 +31,9 @@ def paste_predictions(
     """Paste predicted cubes into the original video -> ``[B, 3, T, H, W]`` float in 0-255.
 
     Args:
-        clips01: the original videos ``[B, 3, T, H, W]`` in [0, 1].
         mask: ``[B, N]``, True where ``pred`` has a cube.
-        pred: ``[B, N_mask, tubelet*patch*patch*3]`` predictions of the masked cubes.
-        normalized: the predictions are normalised cubes (``norm_pix_loss``): they are un-normalised with
-            the true cube's mean/std (as the official visualisation script), as the model only predicts the
-            normalised cube.
+        normalized: the predictions are normalised cubes (``norm_pix_loss``), un-normalised with the true
+            cube's mean/std as the official visualisation script does.
     """
     cubes = patchify(clips01, tubelet_size, patch_size)  # [B, N, P, 3]
     b, _, p, c = cubes.shape
@@ -60,14 +51,9 @@ def paste_predictions(
 def reconstruct_clips(
     model, clip_batch: torch.Tensor, mask: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run a :class:`~vmae_det.modeling.VideoMAE` ``model`` on ``clip_batch`` uint8 ``[B, 3, T, H, W]``
-    -> (target video, mask [B, N], reconstructed video).
-
-    Videos are float ``[B, 3, T, H, W]`` in 0-255; the reconstruction keeps visible cubes and fills the
-    masked ones with the prediction. ``mask`` (bool ``[B, N]``) overrides the model's sampled masks;
-    ``generator`` draws them from a generator of the caller's instead of the model's stream. Use
-    :func:`expand_token_mask` to draw the masked input.
-    """
+    """Run a VideoMAE ``model`` on uint8 ``clip_batch`` -> (video, mask ``[B, N]``, reconstruction), videos float
+    ``[B, 3, T, H, W]`` in 0-255. ``mask`` overrides the sampled masks; ``generator`` samples them instead of
+    the model's stream."""
     raw = clip_batch.to(model.device).float()
     x, x01 = (raw - model.pixel_mean) / model.pixel_std, raw / 255.0
     grid = model.token_grid(x)

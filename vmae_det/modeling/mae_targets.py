@@ -1,10 +1,5 @@
-"""VideoMAE regression targets: videos cut into cubes, and the per-cube normalised pixels.
-
-As the official code: targets are the un-normalised [0, 1] pixels cut into ``tubelet x patch x patch``
-cubes, tokens in (t, h, w) order, each cube flattened in ``(t p p)`` order with the channel last; with
-``norm_pix_loss`` each cube and channel is normalised by its mean and unbiased std (+1e-6) over the cube's
-``tubelet * patch * patch`` pixels.
-"""
+"""VideoMAE regression targets as the official code builds them: [0, 1] pixels cut into cubes, optionally
+normalised per cube and channel (``norm_pix_loss``)."""
 
 from __future__ import annotations
 
@@ -19,10 +14,8 @@ CUBE_STD_EPS = 1e-6
 
 
 def patchify(video: torch.Tensor, tubelet_size: int, patch_size: int) -> torch.Tensor:
-    """``[B, C, T, H, W]`` -> cubes ``[B, N, tubelet*patch*patch, C]``, tokens in (t, h, w) order.
-
-    Same layout as the official ``rearrange('b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2) c')``.
-    """
+    """``[B, C, T, H, W]`` -> cubes ``[B, N, tubelet*patch*patch, C]``, as the official
+    ``rearrange('b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2) c')``."""
     b, c, t, h, w = video.shape
     ts, p = tubelet_size, patch_size
     x = video.reshape(b, c, t // ts, ts, h // p, p, w // p, p)
@@ -40,16 +33,14 @@ def unpatchify(cubes: torch.Tensor, grid: Sequence[int], tubelet_size: int, patc
 
 
 def cube_mean_std(cubes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per cube and channel of ``[..., P, C]`` cubes: the mean and the unbiased std + :data:`CUBE_STD_EPS`
-    over the ``P`` pixels (both ``[..., 1, C]``): what normalised targets are normalised by."""
+    """Mean and unbiased std + :data:`CUBE_STD_EPS` over the ``P`` pixels of ``[..., P, C]`` cubes."""
     mean = cubes.mean(dim=-2, keepdim=True)
     std = cubes.var(dim=-2, unbiased=True, keepdim=True).sqrt() + CUBE_STD_EPS
     return mean, std
 
 
 def cube_targets(clips01: torch.Tensor, tubelet_size: int, patch_size: int, normalize: bool) -> torch.Tensor:
-    """Per-cube regression targets ``[B, N, tubelet*patch*patch*C]`` from [0, 1] pixels ``[B, C, T, H, W]``;
-    ``normalize``: per cube and channel (``norm_pix_loss``, see :func:`cube_mean_std`)."""
+    """Per-cube regression targets ``[B, N, tubelet*patch*patch*C]`` from [0, 1] pixels ``[B, C, T, H, W]``."""
     cubes = patchify(clips01, tubelet_size, patch_size)
     if normalize:
         mean, std = cube_mean_std(cubes)

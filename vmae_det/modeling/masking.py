@@ -1,10 +1,5 @@
-"""Token masking generators for VideoMAE pretraining.
-
-Like the official ``masking_generator.py`` but returning torch bool tensors (True = masked, i.e. the token
-is dropped from the encoder) over the (t, h, w)-flattened token grid, reproducible with a
-``torch.Generator``. ``__call__()`` gives one mask ``[N]``; ``__call__(batch_size)`` gives ``[B, N]`` with an
-independent mask per sample. :class:`MaskSampler` is what a model holds: one kind and ratio for any token
-grid, with an optional generator of its own.
+"""Token masking for VideoMAE pretraining, as the official ``masking_generator.py`` but as torch bool tensors
+(True = masked, dropped from the encoder) over the (t, h, w)-flattened grid, reproducible with a ``torch.Generator``.
 """
 
 from __future__ import annotations
@@ -111,15 +106,11 @@ def build_masking(kind: str, input_size: Sequence[int], mask_ratio: float) -> Ma
 
 
 class MaskSampler:
-    """Masks of one kind and ratio for whatever token grid a batch has (the grid follows the clip size).
+    """Masks of one kind and ratio for whatever token grid a batch has (the grid follows the clip size); drawn
+    from the global torch RNG unless :meth:`seed` gives it a generator.
 
     Args:
-        kind, mask_ratio: see :func:`build_masking`.
-        grid: a token grid to validate the settings with at once (errors at construction, not at the
-            first batch); ``None``: checked on the first call.
-
-    :attr:`generator`: ``None`` draws from the global torch RNG (seeded per worker by detectron2); a CPU
-    generator (:meth:`seed`) makes the masks reproducible.
+        grid: a token grid to validate the settings with at construction rather than at the first batch.
     """
 
     def __init__(self, kind: str, mask_ratio: float, grid: Optional[Sequence[int]] = None) -> None:
