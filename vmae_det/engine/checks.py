@@ -1,11 +1,5 @@
-"""Checks of a loaded config against the machine and the datasets, run before anything is built.
-
-``vmae_det.config.load_config`` checks each ``train.*`` value on its own; here what needs more:
-``train.device=cuda`` without CUDA, ``--num-gpus`` beyond the GPUs there are, the data loaders' batch sizes
-and worker counts (workers capped at the CPU count, :func:`vmae_det.resources.cap_workers`), dataset names
-that are not registered, and the action head's width (``model.num_classes``) against the datasets' label
-maps and the mappers' label width.
-"""
+"""Checks of a loaded config against the machine and the datasets, run before anything is built (the checks of
+single ``train.*`` values are ``vmae_det.config.load_config``'s)."""
 
 from __future__ import annotations
 
@@ -83,10 +77,8 @@ def _is_int(value) -> bool:
 
 
 def check_loaders(cfg, args=None) -> None:
-    """Each ``dataloader.<split>``: ``total_batch_size`` / ``batch_size`` an integer >= 1 (``total_batch_size``
-    also a multiple of the processes, ``--num-gpus`` x ``--num-machines``, which share it), ``num_workers`` an
-    integer >= 0, lowered to the CPU count with a warning when above it (in ``cfg``); every dataset name the
-    loaders and the evaluator give registered."""
+    """Check each ``dataloader.<split>``'s batch sizes, worker count (capped at the CPU count, in ``cfg``) and
+    dataset names."""
     from ..data.catalog_names import check_dataset_name
     from ..resources import cap_workers
 

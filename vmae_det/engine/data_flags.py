@@ -1,22 +1,8 @@
 """Own data from the command line, without writing Python: ``--videos PATH`` and ``--ava-root ROOT``.
 
-``tools/pretrain_mae.py --videos PATH``: a folder of videos (searched recursively) or a Kinetics/SSV2-style
-list file (``path [label]`` per line) becomes the training set, ``dataloader.train.dataset.names``.
-
-``tools/train_net.py --ava-root ROOT``: a folder in the AVA layout (``annotations/``, ``frames/`` or
-``videos/``; what ``tools/prepare_custom_dataset.py`` writes) becomes the training set (its ``train`` split)
-and the evaluation set (its ``val`` split: ``dataloader.test.dataset.names``,
-``dataloader.evaluator.dataset_name``). The action head's width (``model.num_classes`` and the mappers'
-``num_classes``) becomes the largest id of the root's label map, unless the command line sets it.
-A root in VMAD's processed layout (``clips/trainval/``, ``annotations/*_min.json``, ``boxes/``) is read as VMAD
-reads it (``vmae_det.data.ava.catalog.register_vmad``). Otherwise evaluating on person proposals
-(``test_box_source="proposals"``, the recipes' setting) needs
-``annotations/ava_val_predicted_boxes.csv`` (``tools/make_proposals.py``); without it the run is refused
-before anything is built, naming both ways out.
-
-The datasets are registered in every process (each calls :func:`apply_data_flags` after loading the
-config). A flag and an override of the same dataset key together are an error; so are a missing path and a
-folder without videos, each naming the path.
+``--ava-root`` points the train and val splits of an AVA-layout root at the loaders and sets the head's width
+from its label map unless the command line sets it. Every process calls :func:`apply_data_flags`, so the
+datasets are registered in each.
 """
 
 from __future__ import annotations
@@ -54,8 +40,7 @@ def _explicit(opts: Iterable[str]) -> Set[str]:
 
 
 def apply_data_flags(cfg, args) -> Optional[dict]:
-    """Apply ``args.videos`` / ``args.ava_root`` (absent or None: nothing) to ``cfg``; return what was set
-    (``{key: value}``) or None. Raises ``FileNotFoundError`` / ``ValueError`` naming the path or the key."""
+    """Apply ``args.videos`` / ``args.ava_root`` to ``cfg``; returns what was set (``{key: value}``) or None."""
     videos, root = getattr(args, "videos", None), getattr(args, "ava_root", None)
     if videos is None and root is None:
         return None
@@ -105,8 +90,8 @@ def _apply_ava_root(cfg, args, root: str, point) -> None:
 
     loaders = cfg.get("dataloader")
     has = lambda split: isinstance(loaders, DictConfig) and split in loaders  # noqa: E731
-    # --eval-only builds no training loader: the train split is then pointed at only when the root has one
-    # (so the checks of the head's width see the root's label map, not the config's dataset's).
+    # --eval-only builds no training loader; point at the train split only when the root has one, so the head's
+    # width is checked against the root's label map.
     train_gt = any(
         os.path.isfile(os.path.join(os.path.expanduser(root), "annotations", f"ava_train_{v}.csv"))
         for v in ("v2.2", "v2.1")
@@ -142,8 +127,7 @@ def _apply_ava_root(cfg, args, root: str, point) -> None:
     point("--ava-root", "model.num_classes", num_classes, required=False, own=False)
     for loader in ("train", "test"):
         point("--ava-root", f"dataloader.{loader}.mapper.num_classes", num_classes, required=False, own=False)
-    # Person boxes the mappers are set to use must exist (else: no boxes, a silent mAP of 0). VMAD's layout
-    # has its own box file, checked when the root was registered.
+    # Missing person boxes would give a silent mAP of 0 (VMAD's box file is checked at registration).
     meta = MetadataCatalog.get(next(iter(names.values())))
     folder = meta.dataset_root
     for split, loader, key in (("val", "test", "test_box_source"), ("train", "train", "train_box_source")):

@@ -1,15 +1,7 @@
 """Multi-process launch: detectron2's ``launch`` on GPUs, the same contract on CPU with gloo, and torchrun.
 
-detectron2 v0.6's ``launch`` asserts CUDA and uses NCCL for more than one process. On a machine without
-a GPU we spawn the processes ourselves with the gloo backend and set up detectron2's per-machine process
-group the same way, so ``--num-gpus N`` runs N CPU processes, and ``--num-machines M --machine-rank R
---dist-url tcp://HOST:PORT`` joins them with the processes of the other machines (for debugging and for
-testing the DDP and multi-machine paths; ``tests/test_multi_machine.py`` runs two "machines" on loopback).
-
-Started by ``torchrun`` (or any launcher that sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
-``LOCAL_WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``, i.e. ``--dist-url env://``), every process
-is already there: :func:`launch` joins the process group from the environment (NCCL with CUDA, else gloo)
-and runs the job in this process.
+detectron2 v0.6's ``launch`` asserts CUDA for more than one process, so without a GPU the processes are spawned
+here with gloo (to debug and test the DDP and multi-machine paths on CPU).
 """
 
 from __future__ import annotations
@@ -36,9 +28,7 @@ _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 
 def torchrun_env() -> Optional[Dict[str, int]]:
-    """``{"rank", "world_size", "local_rank", "local_world_size"}`` from the environment torchrun sets,
-    or None when this process was not started that way. ``LOCAL_WORLD_SIZE`` defaults to
-    ``WORLD_SIZE`` (one machine); a value that is not an integer is a ``ValueError`` naming it."""
+    """``{"rank", "world_size", "local_rank", "local_world_size"}`` from torchrun's environment, or None."""
     if not all(k in os.environ for k in _TORCHRUN_VARS):
         return None
     values = {}
@@ -62,8 +52,7 @@ def uses_env_rendezvous(dist_url: str) -> bool:
 
 
 def check_launch_args(num_processes: int, num_machines: int, machine_rank: int, dist_url: str) -> None:
-    """Refuse, before anything starts, launch arguments that cannot work (each a ``ValueError`` saying
-    what to pass instead)."""
+    """Refuse launch arguments that cannot work before anything starts, saying what to pass instead."""
     if machine_rank >= num_machines:
         raise ValueError(f"--machine-rank {machine_rank} must be below --num-machines {num_machines}")
     if uses_env_rendezvous(dist_url):
@@ -90,8 +79,7 @@ def check_launch_args(num_processes: int, num_machines: int, machine_rank: int, 
 
 
 def _set_local_group(processes_per_machine: int, machine_rank: int) -> None:
-    """detectron2's per-machine process group (``comm.get_local_rank`` / ``get_local_size``); every
-    process takes part in creating every machine's group."""
+    """detectron2's per-machine process group; every process takes part in creating every machine's group."""
     world = dist.get_world_size()
     if world % processes_per_machine:
         raise ValueError(f"world size {world} is not a multiple of the {processes_per_machine} processes per machine")
@@ -142,9 +130,8 @@ def _env_worker(main_func, args) -> None:
 def launch(
     main_func, num_processes: int, num_machines: int = 1, machine_rank: int = 0, dist_url: str = "auto", args=()
 ) -> None:
-    """Run ``main_func(*args)`` in ``num_processes`` processes per machine (1 on one machine: in this
-    process); under torchrun (``dist_url`` ``env://``, or ``auto`` with torchrun's environment) in this
-    process, which torchrun started."""
+    """Run ``main_func(*args)`` in ``num_processes`` processes per machine, or in this process when it is one
+    of torchrun's (``dist_url`` ``env://``, or ``auto`` with torchrun's environment)."""
     check_launch_args(num_processes, num_machines, machine_rank, dist_url)
     if uses_env_rendezvous(dist_url):
         return _env_worker(main_func, args)

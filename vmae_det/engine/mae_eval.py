@@ -1,11 +1,7 @@
 """``--eval-only`` for MAE pretraining: the reconstruction loss of a checkpoint on a few batches.
 
-MAE pretraining has no labelled validation set; what a checkpoint can be measured by is its masked
-reconstruction loss (``loss_mae``, the training objective) on clips it is given. We draw
-:data:`MAE_EVAL_BATCHES` batches from ``dataloader.train`` (its clip sampling and augmentations), sample
-the masks with a generator seeded by ``train.seed`` (0 when random), and report the mean per-clip loss
-over all processes: printed, and written to ``<output_dir>/inference/mae_eval.json``. Pretraining configs
-declare it as their ``--eval-only`` action: ``train.eval_only = L(MAELossEvaluation)()``.
+Pretraining has no labelled validation set, so a checkpoint is measured by its training objective on batches of
+``dataloader.train``, with masks seeded by ``train.seed``; written to ``<output_dir>/inference/mae_eval.json``.
 """
 
 from __future__ import annotations
@@ -63,8 +59,7 @@ def evaluate_mae(cfg, model, checkpoint: str, num_batches: int = MAE_EVAL_BATCHE
 
 
 class MAELossEvaluation:
-    """``train.eval_only`` of the pretraining configs: ``--eval-only`` runs :func:`evaluate_mae` on
-    ``num_batches`` batches per process."""
+    """``train.eval_only`` of the pretraining configs: :func:`evaluate_mae` on ``num_batches`` per process."""
 
     def __init__(self, num_batches: int = MAE_EVAL_BATCHES):
         if isinstance(num_batches, bool) or not isinstance(num_batches, int) or num_batches < 1:

@@ -1,16 +1,7 @@
-"""Reconstruction pictures for VideoMAE pretraining.
+"""Reconstruction pictures for VideoMAE pretraining: original, masked input and reconstruction of one clip.
 
-:func:`save_reconstruction_figure` draws, for one clip of a batch, three rows over a few frames:
-the original, the masked input (masked cubes grey, as the encoder sees it) and the reconstruction
-(visible cubes pasted back, masked cubes predicted). A model trained on per-cube normalised targets
-(``norm_pix_loss``) predicts only the pattern inside each cube; its masked cubes are drawn with the
-original cube's mean and std, as the official VideoMAE visualisation (``run_videomae_vis.py``) does, and
-the row's label says so: the colour and contrast of a masked cube come from the original, the shape
-inside it from the model. :class:`MAEReconstructionHook` writes one at
-every checkpoint period and at the end of training, so progress can be judged by eye; pretraining
-configs declare it in ``train.hooks`` (:func:`mae_reconstruction_hook`). The reconstruction itself
-(predicted cubes pasted into the clip) is :mod:`vmae_det.modeling.mae_reconstruction`'s, as the model's
-eval outputs use it too.
+With ``norm_pix_loss`` the model predicts only the pattern inside each cube, so masked cubes are drawn with the
+original cube's mean and std, as the official ``run_videomae_vis.py`` does, and the row's label says so.
 """
 
 from __future__ import annotations
@@ -37,7 +28,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MASK_GREY = 64.0  # masked cubes in the "masked" row: dark grey, distinct from typical mid-grey scenes
-# Label of the reconstruction row when the masked cubes carry the original cube's mean and std.
 NORMALIZED_RECONSTRUCTION_LABEL = "reconstruction\n(masked cubes: predicted\nshape, original\nmean & std)"
 
 
@@ -56,13 +46,10 @@ def _as_clip_batch(batch: Union[torch.Tensor, Sequence[Dict]]) -> torch.Tensor:
 
 @torch.no_grad()
 def reconstruction_rows(model, batch, sample: int = 0, mask_seed: int = 0) -> Dict[str, np.ndarray]:
-    """Reconstruct ``batch`` with ``model`` (:func:`~vmae_det.modeling.mae_reconstruction.reconstruct_clips`)
-    and return float ``[T, H, W, 3]`` 0-255 arrays of ``sample``: ``"original"``, ``"masked"`` and
-    ``"reconstruction"``.
+    """Float ``[T, H, W, 3]`` 0-255 ``"original"``, ``"masked"`` and ``"reconstruction"`` of clip ``sample``.
 
-    The model is put in eval mode for the call and restored afterwards. The mask comes from a generator
-    seeded with ``mask_seed``, not from torch's global stream: drawing a picture during training must not
-    change the masks the training draws next (nor, through them, the trained weights).
+    The mask comes from a generator seeded with ``mask_seed``, not torch's global stream, so drawing a picture
+    does not change the masks (and weights) of the training.
     """
     from ..modeling.mae_reconstruction import expand_token_mask, reconstruct_clips
 
@@ -74,7 +61,7 @@ def reconstruction_rows(model, batch, sample: int = 0, mask_seed: int = 0) -> Di
     finally:
         model.train(was_training)
     grid = model.token_grid(video)
-    pixel_mask = expand_token_mask(mask, grid, model.tubelet_size, model.patch_size).bool()  # [1, 1, T, H, W]
+    pixel_mask = expand_token_mask(mask, grid, model.tubelet_size, model.patch_size).bool()
     video, recon = video.float().cpu(), recon.float().cpu()
     pixel_mask = pixel_mask.cpu()
     masked = torch.where(pixel_mask, torch.full_like(video, MASK_GREY), video)
@@ -88,8 +75,7 @@ def reconstruction_rows(model, batch, sample: int = 0, mask_seed: int = 0) -> Di
 
 
 def reconstruction_caption(rows: Dict[str, np.ndarray]) -> str:
-    """What the picture shows, printed on it: the share of the clip the encoder saw, and where each row's
-    pixels come from."""
+    """The caption printed on the picture: the share of the clip hidden and where each row's pixels come from."""
     hidden = float((rows["masked"] != rows["original"]).any(-1).mean())
     return (
         f"masked: the {100 * hidden:.0f} % of the clip the encoder never sees, in grey; reconstruction: "
@@ -104,16 +90,9 @@ def save_reconstruction_figure(
 
     Args:
         model: a :class:`~vmae_det.modeling.VideoMAE` (unwrapped, not DDP).
-        batch: ``list[dict]`` with uint8 ``"clip"`` ``[3, T, H, W]``, or a uint8 tensor
-            ``[B, 3, T, H, W]``.
-        path: output PNG (folders are created).
-        num_frames: columns: frames evenly spread over the clip.
-        sample: which clip of the batch to draw.
-        title: figure title.
-        mask_seed: seed of the mask (:func:`reconstruction_rows`; the same seed gives the same mask, so
-            pictures of successive checkpoints are comparable).
-    Returns:
-        ``path``.
+        batch: ``list[dict]`` with uint8 ``"clip"`` ``[3, T, H, W]``, or a uint8 ``[B, 3, T, H, W]`` tensor.
+        num_frames: columns, spread evenly over the clip.
+        mask_seed: the same seed gives the same mask, so pictures of successive checkpoints compare.
     """
     import matplotlib
 
@@ -145,22 +124,17 @@ def save_reconstruction_figure(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.text(0.5, 0.01, reconstruction_caption(rows), ha="center", va="bottom", fontsize=7, wrap=True)
-    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=100))  # creates the folder
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
 
 
 class MAEReconstructionHook(HookBase):
-    """Write ``reconstruction_<iter>.png`` into ``output_dir`` every ``period`` iterations (when the
-    checkpointer saves) and after the last iteration. Main process only.
+    """Write ``reconstruction_<iter>.png`` into ``output_dir`` every ``period`` iterations and after the last.
 
     Args:
         period: iterations between pictures (``<= 0``: only at the end).
-        dataset_batch: a fixed batch (``list[dict]`` with ``"clip"``) drawn every time, so pictures
-            are comparable across iterations. None: the first batch of the trainer's data loader,
-            drawn before training starts (what a config-declared hook does; see
-            :func:`mae_reconstruction_hook`).
-        output_dir: where the PNGs go.
+        dataset_batch: the batch drawn every time; None: the first batch of the trainer's data loader.
     """
 
     def __init__(self, period: int, dataset_batch: Optional[Union[torch.Tensor, List[Dict]]], output_dir: str):
@@ -173,13 +147,11 @@ class MAEReconstructionHook(HookBase):
 
     def before_train(self) -> None:
         if self._batch is None:
-            # A separate iterator over the training loader, drawn on every process (as it was when the
-            # engine drew it): each process's random streams stay those of earlier versions.
+            # Drawn on every process, not only the main one, so the processes' random streams stay alike.
             self._batch = _as_clip_batch(next(iter(self.trainer.data_loader)))[:1].cpu()
 
     def _model(self):
         model = self.trainer.model
-        # DistributedDataParallel wraps the VideoMAE; the reconstruction needs the inner module.
         return getattr(model, "module", model)
 
     def _write(self, iteration: int) -> None:
@@ -208,14 +180,8 @@ class MAEReconstructionHook(HookBase):
 
 
 def mae_reconstruction_hook(output_dir: str, vis_period: int = 0, checkpoint_period: int = 0) -> MAEReconstructionHook:
-    """The reconstruction-picture hook as the pretraining configs declare it in ``train.hooks``::
-
-        L(mae_reconstruction_hook)(output_dir="${train.output_dir}", vis_period="${train.vis_period}",
-                                   checkpoint_period="${train.checkpointer.period}")
-
-    A picture every ``vis_period`` iterations, or at every checkpoint when it is 0, and at the end; the
-    clip drawn is the first of the training loader.
-    """
+    """The hook as pretraining configs declare it in ``train.hooks``: a picture every ``vis_period`` iterations,
+    else at every checkpoint, and at the end."""
     for name, value in (("vis_period", vis_period), ("checkpoint_period", checkpoint_period)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"mae_reconstruction_hook({name}={value!r}): expected an integer >= 0")

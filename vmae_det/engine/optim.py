@@ -17,8 +17,7 @@ __all__ = ["get_param_groups", "build_adamw", "cosine_with_warmup", "scaled_lr"]
 
 logger = logging.getLogger(__name__)
 
-# Parameters whose names end with these never get weight decay (VideoMAE/MAE convention),
-# in addition to every 1-d parameter (norm weights, biases).
+# Never weight-decayed (VideoMAE/MAE convention), besides every 1-d parameter.
 NO_DECAY_SUFFIXES = ("pos_embed", "cls_token", "mask_token", "q_bias", "v_bias")
 
 
@@ -43,11 +42,8 @@ def get_param_groups(
     layer_decay: Optional[float] = None,
     extra_no_decay: Sequence[str] = (),
 ) -> List[Dict]:
-    """Parameter groups with weight decay off for norms/biases/position tables/tokens and,
-    when ``layer_decay`` is set, the layer-wise lr decay of BEiT/VideoMAE fine-tuning:
-    parameter of layer ``i`` (of ``L + 1``) gets ``lr × layer_decay ** (L + 1 − i)``.
-    Parameters outside the ViT (e.g. the detection head) count as the last layer.
-    """
+    """Parameter groups without weight decay for norms, biases and tokens and, with ``layer_decay``, BEiT/VideoMAE's
+    layer-wise lr decay ``lr * layer_decay ** (L + 1 - i)``; parameters outside the ViT count as the last layer."""
     layer_id_fn, num_layers, prefix = _find_layer_id_fn(model)
     if layer_decay is not None and layer_id_fn is None:
         raise ValueError("layer_decay was given but the model has no ViT with get_layer_id()/num_layers")
@@ -98,12 +94,8 @@ def build_adamw(
 
 
 def cosine_with_warmup(*, warmup_fraction: float, min_lr_ratio: float = 0.0, warmup_factor: float = 0.0):
-    """Multiplier of the peak lr over training progress in [0, 1], as the VideoMAE recipes: linear
-    warmup from ``warmup_factor`` to 1, then a cosine over the *remaining* iterations down to
-    ``min_lr_ratio`` (min_lr / peak lr). Used with detectron2's ``LRMultiplier``.
-
-    (detectron2's ``WarmupParamScheduler`` would run the cosine over the whole schedule instead.)
-    """
+    """The VideoMAE recipes' lr multiplier: linear warmup from ``warmup_factor``, then a cosine over the remaining
+    iterations down to ``min_lr_ratio`` (detectron2's ``WarmupParamScheduler`` would span the whole schedule)."""
     cosine = CosineParamScheduler(1.0, min_lr_ratio)
     if warmup_fraction <= 0:
         return cosine

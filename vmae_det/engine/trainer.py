@@ -1,10 +1,5 @@
-"""The training step used by every vmae_det job: detectron2's SimpleTrainer plus AMP, grad clipping
-and gradient accumulation.
-
-detectron2 v0.6's ``AMPTrainer`` insists on CUDA and float16 and has no gradient clipping; VideoMAE
-recipes want clipping (fine-tuning) and bfloat16 is the better AMP type on current GPUs. Gradient
-accumulation lets the paper's batch (e.g. 128 clips) run on fewer GPUs.
-"""
+"""The training step of every vmae_det job: detectron2's SimpleTrainer plus AMP, grad clipping and gradient
+accumulation (v0.6's ``AMPTrainer`` insists on CUDA and float16 and cannot clip)."""
 
 from __future__ import annotations
 
@@ -22,9 +17,8 @@ __all__ = ["Trainer"]
 
 
 class _ExpectedErrorTraceback(logging.Filter):
-    """detectron2's train loop logs every exception with its traceback before re-raising it. For an
-    expected error (a bad file or value: ``vmae_det.cli.EXPECTED_ERRORS``) the tool prints one clear
-    ``error: ...`` line instead, so the traceback is dropped here (``VMAE_DET_TRACEBACK=1`` keeps it)."""
+    """Drop the traceback detectron2's train loop logs for an expected error, which the tool prints as one
+    ``error: ...`` line (``VMAE_DET_TRACEBACK=1`` keeps it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from ..cli import EXPECTED_ERRORS
@@ -43,14 +37,11 @@ logging.getLogger("detectron2.engine.train_loop").addFilter(_ExpectedErrorTraceb
 
 
 class Trainer(SimpleTrainer):
-    """One optimisation step: forward under autocast, backward (scaled for float16),
-    optional grad-norm clipping, optimizer step. The LR schedule is a hook.
+    """One optimisation step: forward under autocast, backward, optional grad-norm clipping, optimizer step.
 
-    With ``grad_accum_steps = N`` one step (one ``run_step``, one iteration) draws N micro-batches
-    from the data loader and backpropagates each loss divided by N, so the summed gradient is that of
-    the mean loss over the N micro-batches (the full batch's, for mean-reduced losses over equal-sized
-    micro-batches). Clipping then applies to the accumulated gradient, and the optimizer steps once.
-    The iteration counter, LR schedule and checkpoints all count optimizer steps.
+    Args:
+        grad_accum_steps: micro-batches per step, each loss divided by it, so iterations, the LR schedule and
+            checkpoints count optimizer steps.
     """
 
     def __init__(
@@ -70,12 +61,8 @@ class Trainer(SimpleTrainer):
                 f"grad_accum_steps must be an integer >= 1 (micro-batches per optimizer step), got {grad_accum_steps!r}"
             )
         super().__init__(model, data_loader, optimizer)
-        # The data-loader iterator is created here, as detectron2 v0.6's SimpleTrainer does
-        # (``self._data_loader_iter = iter(data_loader)``). Upstream HEAD makes ``_data_loader_iter`` a
-        # property that calls ``iter()`` on first use, in the first run_step after the hooks' before_train:
-        # a DataLoader draws its workers' base seed from the global torch RNG in ``iter()``, so that later
-        # draw gave other data and other numbers (the quick start's frame-mAP: 0.588 on HEAD, 0.542 on
-        # v0.6; 0.542 on both with this line). Reading the attribute creates it now on HEAD; no-op on v0.6.
+        # Create the iterator now, as v0.6 does: upstream HEAD creates it lazily after the hooks' before_train,
+        # and ``iter()`` draws the workers' seed from the global RNG, which would change the data (docs/install.md).
         self._data_loader_iter  # noqa: B018
         self.grad_accum_steps = grad_accum_steps
         self.amp = amp
@@ -88,9 +75,7 @@ class Trainer(SimpleTrainer):
         self.last_grad_norm: Optional[float] = None
 
     def _no_sync(self, sync: bool):
-        """Under DDP, skip the gradient all-reduce for micro-batches that are not the last of a step.
-
-        Only an optimisation: DDP all-reduces the accumulated gradient at the next synced backward."""
+        """Under DDP, skip the all-reduce for micro-batches before a step's last (an optimisation only)."""
         if sync or not isinstance(self.model, DistributedDataParallel):
             return contextlib.nullcontext()
         return self.model.no_sync()
