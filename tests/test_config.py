@@ -12,7 +12,7 @@ import pytest
 from detectron2.config import instantiate
 
 from vmae_det.config import UnknownConfigKeyError, apply_overrides_strict, load_config
-from vmae_det.engine.defaults import TRAIN_DEFAULTS
+from vmae_det.config_schema import TRAIN_DEFAULTS
 
 CONFIG = """
 from detectron2.config import LazyCall as L
@@ -157,7 +157,7 @@ def test_ava_recipes_equal_vmads_run_scripts(config, script):
 
 # ----------------------------------------------------------------- values of train.* (before anything runs)
 from vmae_det.config import ConfigFileError, ConfigValueError  # noqa: E402
-from vmae_det.engine.defaults import TRAIN_SCHEMA  # noqa: E402
+from vmae_det.config_schema import TRAIN_SCHEMA  # noqa: E402
 
 
 def test_schema_covers_every_train_key():

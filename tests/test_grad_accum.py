@@ -18,8 +18,8 @@ from detectron2.utils.events import EventStorage
 from engine_toy_parts import ToyRegressor, toy_loader
 
 from vmae_det.config import UnknownConfigKeyError, load_config
+from vmae_det.config_schema import TRAIN_DEFAULTS
 from vmae_det.engine import do_train
-from vmae_det.engine.defaults import TRAIN_DEFAULTS
 from vmae_det.engine.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]

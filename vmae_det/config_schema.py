@@ -1,22 +1,13 @@
-"""Default ``train`` section shared by every config (pretraining and detection), and its value schema.
+"""The ``train`` section's defaults and value schema, shared by every config.
 
-Read by :func:`vmae_det.config.load_config` (which fills missing keys and checks values) and by the engine
-(``vmae_det.engine.defaults`` re-exports both names); it lives next to ``config.py`` so that loading a
-config does not import the engine.
+It sits beside ``config.py`` (not in the engine) so that loading a config does not import the engine. A
+config's ``train`` may set any subset of these keys; any other key is an error. ``hooks`` and ``eval_only``
+hold LazyCall nodes, so what depends on the model lives in the config, not in engine switches:
 
-A config's ``train`` may set any subset of these keys; any other key is an error.
-
-Two keys hold LazyCall nodes rather than plain values, so that what depends on the model lives in the
-config and the engine has no model switches:
-
-* ``hooks``: a list of LazyCall nodes, each building a detectron2 ``HookBase`` (or a list of them, or
-  None). They are built after the trainer and registered after the engine's periodic checkpointer, before
-  its evaluation and metric-writing hooks; a hook reaches the model, the data loader and the storage
-  through ``self.trainer``. Values may interpolate other keys, e.g. ``period="${train.log_period}"``.
-  The pretraining configs declare the MAE reconstruction pictures and the skipped-video counter here.
-* ``eval_only``: null, or a LazyCall node building a callable ``f(cfg, model, checkpoint) -> dict`` that
-  ``--eval-only`` runs when the config has no ``dataloader.evaluator`` (pretraining configs: the masked
-  reconstruction loss, :class:`vmae_det.engine.mae_eval.MAELossEvaluation`).
+* ``hooks``: nodes each building a detectron2 ``HookBase`` (or a list of them), registered after the
+  periodic checkpointer and before evaluation and metric writing (MAE pictures, skipped-video counter);
+* ``eval_only``: a node building ``f(cfg, model, checkpoint) -> dict`` that ``--eval-only`` runs when the
+  config has no ``dataloader.evaluator`` (pretraining: :class:`vmae_det.engine.mae_eval.MAELossEvaluation`).
 """
 
 TRAIN_DEFAULTS = {

@@ -1,6 +1,5 @@
 """The shared training engine (pretraining and detection)."""
 
-from .defaults import TRAIN_DEFAULTS
 from .hooks import LossCurveHook, plot_metrics
 from .optim import build_adamw, cosine_with_warmup, get_param_groups, scaled_lr
 from .train_loop import (
@@ -16,7 +15,6 @@ from .train_loop import (
 from .trainer import Trainer
 
 __all__ = [
-    "TRAIN_DEFAULTS",
     "LossCurveHook",
     "plot_metrics",
     "build_adamw",

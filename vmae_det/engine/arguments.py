@@ -17,7 +17,7 @@ _EPILOG = """
 Overrides: trailing key=value pairs change config entries, e.g.
     train.max_iter=100 train.output_dir=output/run1 optimizer.lr=1e-4
 An unknown key is an error (with a suggestion); every train.* key, its default and allowed values are in
-vmae_det/engine/defaults.py.
+vmae_det/config_schema.py.
 
 Several machines (NCCL with GPUs, gloo without; HOST: machine 0's address, PORT: a free port there):
     (machine 0)$ {prog} --config-file CONFIG --num-gpus 8 --num-machines 2 --machine-rank 0 --dist-url tcp://HOST:PORT

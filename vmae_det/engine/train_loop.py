@@ -5,7 +5,7 @@ optimizer and schedule; this module builds them, runs :class:`~vmae_det.engine.t
 detectron2's hooks (checkpointing, LR schedule, evaluation, metric writers with ETA), ours (loss
 curve, best checkpoint) and those the config declares in ``train.hooks`` (the pretraining configs: MAE
 reconstruction pictures, skipped-video counter). Nothing here depends on the kind of model: what does is
-declared in the config (``train.hooks``, ``train.eval_only``; see :mod:`vmae_det.engine.defaults`).
+declared in the config (``train.hooks``, ``train.eval_only``; see :mod:`vmae_det.config_schema`).
 """
 
 from __future__ import annotations
