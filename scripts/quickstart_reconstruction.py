@@ -72,7 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from vmae_det.config import load_config
     from vmae_det.data.video_io import open_video
     from vmae_det.engine.mae_visualization import save_reconstruction_figure
-    from vmae_det.modeling import load_videomae_weights
+    from vmae_det.checkpoints import load_videomae_weights
 
     cfg = load_config(args.config_file)
     model = instantiate(cfg.model)

@@ -18,15 +18,15 @@ LAYERS = {
     "config_schema": 0,
     "config": 0,
     "cli": 0,
-    "weights_source": 0,  # hf://ORG/NAME -> a local file: every reader of weights calls it
     "resources": 0,  # worker / thread caps, device checks
     "formats": 1,
     "modeling": 2,
     "evaluation": 2,
-    "data": 3,
-    "engine": 4,
-    "demo": 5,
-    "tools": 6,  # the command-line tools (vmae_det/tools/; tools/*.py launch them)
+    "checkpoints": 3,  # reading, layouts and loading of weights; above the models, below their users
+    "data": 4,
+    "engine": 5,
+    "demo": 6,
+    "tools": 7,  # the command-line tools (vmae_det/tools/; tools/*.py launch them)
 }
 #: Imports that the layers would allow but the architecture does not: the datasets read AVA files through
 #: vmae_det.formats, as the evaluation does, not through the evaluation.

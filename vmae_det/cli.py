@@ -87,20 +87,21 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
-def run_main(main: Callable[[], Optional[int]], interrupted: str = "") -> int:
+def run_main(main: Callable[[], Optional[int]], interrupted: str = "", *, worker: str = "") -> int:
     """Call ``main()``; an expected error becomes ``error: ...`` on stderr and exit code 2, Ctrl-C or SIGTERM
     ``interrupted[ (SIGTERM)][: <interrupted>]`` and exit code 130 (``interrupted``: what the tool leaves
-    behind)."""
+    behind). In a worker process of a launched run, ``worker`` names it (``rank 1``): its errors read
+    ``error: [rank 1] ...``, and signals are left to the launching process."""
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt() if not worker else contextlib.nullcontext():
             rc = main()
     except EXPECTED_ERRORS as e:
         if os.environ.get("VMAE_DET_TRACEBACK"):
             raise
-        print(f"error: {_message(e)}", file=sys.stderr)
+        print(f"error: {f'[{worker}] ' if worker else ''}{_message(e)}", file=sys.stderr, flush=True)
         return ERROR_EXIT_CODE
     except KeyboardInterrupt as e:
-        if os.environ.get("VMAE_DET_TRACEBACK"):
+        if worker or os.environ.get("VMAE_DET_TRACEBACK"):
             raise
         how = " (SIGTERM)" if e.args == (SIGTERM_MESSAGE,) else ""
         print("interrupted" + how + (f": {interrupted}" if interrupted else how or " (Ctrl-C)"), file=sys.stderr)

@@ -1,6 +1,6 @@
 """VideoMAE weights as a Hugging Face transformers model: the state dict, the ``config.json`` and the class.
 
-:func:`hf_export` turns :class:`~vmae_det.modeling.weight_loading.CanonicalWeights` into what
+:func:`hf_export` turns :class:`~vmae_det.checkpoints.layouts.CanonicalWeights` into what
 ``save_pretrained`` would write for the transformers class that holds them:
 
 * MAE weights (encoder + decoder) -> ``VideoMAEForPreTraining`` (``use_mean_pooling=False``);
@@ -24,9 +24,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from .mae import DECODER_SIZES
-from .vit import VIT_SIZES, get_sinusoid_table
-from .weight_loading import CanonicalWeights, CheckpointError, StateDict, export_state_dict
+from ..modeling.mae import DECODER_SIZES
+from ..modeling.vit import VIT_SIZES, get_sinusoid_table
+from .files import CheckpointError
+from .layouts import CanonicalWeights, StateDict, export_state_dict
 
 __all__ = ["HF_CLASSES", "HFExport", "hf_export"]
 

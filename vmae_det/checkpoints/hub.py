@@ -1,9 +1,9 @@
 """Where weights come from: a local path, or a Hugging Face Hub id ``hf://ORG/NAME[@REVISION][/FILE]``.
 
-:func:`resolve_weights` is the one place that turns a weights argument into a local path. Every reader of
-checkpoints calls it (``vmae_det.modeling.weight_loading.read_checkpoint``, and so ``train.init_checkpoint``,
-``load_videomae_weights``, the demo's and ``export_onnx``'s ``--checkpoint``, ``convert_checkpoint``'s
-input); the tools that check their arguments before loading a model resolve first and pass the path on.
+:func:`resolve_weights` is the one place that turns a weights argument into a local path. It is called once,
+at the entry: a tool's argument checks, ``train_net``'s setup (``train.init_checkpoint``), the public API's
+first call (``load_videomae_weights``, ``ActionPredictor.from_config``, through
+:func:`~vmae_det.checkpoints.files.locate_checkpoint`); everything below reads local files.
 
 An ``hf://`` id is fetched through ``huggingface_hub`` into its cache (``HF_HUB_CACHE``, default
 ``$HF_HOME/hub``, default ``~/.cache/huggingface/hub``), so a second use reads the cached file. With
@@ -27,7 +27,6 @@ __all__ = [
     "HF_WEIGHT_FILES",
     "HubId",
     "WeightsNotFoundError",
-    "refuse_checkpoint_folder",
     "hub_cache_dir",
     "hub_offline",
     "is_hub_id",
@@ -46,33 +45,6 @@ class WeightsNotFoundError(FileNotFoundError):
     """An ``hf://`` id that cannot be resolved (unknown repository, revision or file; not in the cache while
     offline; no network). The message names the id, the cache folder and the way out. A ``FileNotFoundError``,
     so the command-line tools end with ``error: <message>`` (``vmae_det.cli.run_main``)."""
-
-
-_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".pkl", ".bin", ".safetensors")
-
-
-def refuse_checkpoint_folder(path: str, what: str = "--checkpoint") -> None:
-    """A folder given where a checkpoint file is wanted (a run's output folder, say): an ``IsADirectoryError``
-    naming it as a folder and the file in it to pass (``model_final.pth``, the one ``last_checkpoint`` names, or
-    the first weights file), or what to pass when it holds none. Anything else: nothing. ``what`` names the
-    argument (``--checkpoint``)."""
-    if not os.path.isdir(path):
-        return
-    names = sorted(
-        n for n in os.listdir(path) if n.endswith(_CHECKPOINT_SUFFIXES) and os.path.isfile(os.path.join(path, n))
-    )
-    try:
-        with open(os.path.join(path, "last_checkpoint")) as f:
-            last = f.read().strip()
-    except OSError:
-        last = ""
-    pick = next((n for n in ("model_final.pth", last) if n in names), names[0] if names else None)
-    hint = (
-        f"pass the checkpoint file in it, e.g. {os.path.join(path, pick)}"
-        if pick
-        else "pass a checkpoint file (e.g. the model_final.pth of a training run's output folder); it holds none"
-    )
-    raise IsADirectoryError(f"{what} {path} is a folder, not a checkpoint file: {hint}")
 
 
 class HubId(NamedTuple):

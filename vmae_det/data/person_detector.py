@@ -74,7 +74,7 @@ def _check_weights_file(path: str) -> None:
         raise FileNotFoundError(f"detector weights not found: {path}")
     if Path(path).stat().st_size == 0:
         raise DetectorWeightsError(f"{path}: the detector weights file is empty (0 bytes)")
-    from vmae_det.modeling.weight_loading import verify_file_checksums
+    from vmae_det.checkpoints.files import verify_file_checksums
 
     try:
         verify_file_checksums(path)

@@ -12,7 +12,6 @@ scores are the evaluation's (``tests/test_demo.py::test_demo_scores_equal_the_ev
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -28,7 +27,6 @@ from vmae_det.data.transforms import (
     build_ava_test_augmentations,
     clip_boxes_to_image,
 )
-from vmae_det.weights_source import refuse_checkpoint_folder, resolve_weights
 
 __all__ = [
     "ClipRequest",
@@ -192,25 +190,20 @@ class ActionPredictor:
         dataset: Optional[str] = None,
         model_fps: Optional[float] = None,
     ) -> "ActionPredictor":
-        """Build the model of ``config_file`` (strict keys, ``opts`` as ``key=value``) and load ``checkpoint``.
+        """Build the model of ``config_file`` (strict keys, ``opts`` as ``key=value``) with the trained weights
+        of ``checkpoint`` (a file or ``hf://ORG/NAME[@REVISION]/FILE``), as the evaluation loads them
+        (:func:`vmae_det.checkpoints.build_trained_model`).
 
         Clip settings and test augmentations come from the config's ``dataloader.test.mapper``
-        (:func:`clip_settings_from_config`). The checkpoint is loaded as the evaluation loads it
-        (``load_init_weights(..., full_model=True)``): this model's own training output, or an
-        official VMAD AVA checkpoint whose head fits; one that leaves the action head random is
-        refused (``ValueError``), a missing file is a ``FileNotFoundError``.
-
-        Action names come from ``labelmap`` (AVA ``.pbtxt``), else from the metadata of ``dataset`` when one
-        is given, else from the checkpoint (this project's training stores its dataset's names in every
-        checkpoint), else from the metadata of the config's first test dataset, else ``"action <id>"`` with a
-        warning (:func:`vmae_det.demo.labels.action_names`). ``model_fps`` (default: the rate
-        the checkpoint says it was trained at, 25 for a VMAD AVA checkpoint, else ``MODEL_FPS``) is the rate
-        clips are sampled at.
+        (:func:`clip_settings_from_config`). Action names come from ``labelmap`` (AVA ``.pbtxt``), else the
+        metadata of ``dataset``, else the checkpoint, else the config's first test dataset
+        (:func:`vmae_det.demo.labels.action_names`). ``model_fps`` (default: the rate the checkpoint was
+        trained at, else ``MODEL_FPS``) is the rate clips are sampled at.
         """
-        from detectron2.config import instantiate
-
+        from vmae_det.checkpoints import build_trained_model, locate_checkpoint
         from vmae_det.config import load_config
-        from vmae_det.engine.train_loop import load_init_weights
+        from vmae_det.data.catalog_names import check_dataset_name
+        from vmae_det.resources import check_device
 
         from .labels import action_names
 
@@ -220,29 +213,22 @@ class ActionPredictor:
                 "(random weights would give meaningless labels)"
             )
         # Names before anything is built: a wrong device or an unknown dataset is an error, not a fallback.
-        from vmae_det.data.catalog_names import check_dataset_name
-        from vmae_det.resources import check_device
-
         check_device(device, "--device")
         if dataset is not None:
             check_dataset_name(dataset, "--dataset")
-        checkpoint = resolve_weights(checkpoint)  # hf://ORG/NAME[/FILE] -> the file in the hub cache
-        refuse_checkpoint_folder(checkpoint, "checkpoint")
-        if not os.path.isfile(checkpoint):
-            raise FileNotFoundError(f"action-model checkpoint '{checkpoint}' does not exist")
+        checkpoint = locate_checkpoint(checkpoint, "checkpoint")  # hf:// resolved here, once
         cfg = load_config(config_file, list(opts))
         settings = clip_settings_from_config(cfg, config_file)
-        model = instantiate(cfg.model)
-        trained_fps = load_init_weights(model, checkpoint, full_model=True)
+        model = build_trained_model(cfg, checkpoint)
         if model_fps is None:
+            trained_fps = model.weights_clip_fps
             model_fps = trained_fps or MODEL_FPS
             logger.info(f"clips sampled at {model_fps:g} fps ({'the checkpoint' if trained_fps else 'AVA'}'s rate)")
-        num_classes = _num_classes(model, cfg, config_file)
         names = action_names(
-            num_classes,
+            _num_classes(model, cfg, config_file),
             label_map=labelmap,
             dataset=dataset or _first_test_dataset(cfg),
-            checkpoint_names=getattr(model, "weights_class_names", None),
+            checkpoint_names=model.weights_class_names,
             checkpoint=checkpoint,
             dataset_first=dataset is not None,
         )

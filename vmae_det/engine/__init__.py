@@ -8,7 +8,6 @@ from .train_loop import (
     do_test,
     do_train,
     launch_from_args,
-    load_init_weights,
     main,
     setup,
 )
@@ -26,7 +25,6 @@ __all__ = [
     "do_test",
     "do_train",
     "launch_from_args",
-    "load_init_weights",
     "main",
     "setup",
     "Trainer",

@@ -3,44 +3,21 @@ hook whose record survives ``--resume``."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-from typing import Callable, Iterable, List, Optional, Union
+from typing import Callable, Iterable, Optional, Union
 
 from detectron2.engine import HookBase, hooks
 from detectron2.utils import comm
 from detectron2.utils.events import EventWriter
 
 from ..formats.atomic import atomic_save
+from .resume import read_metrics_json
 
 __all__ = ["GuardedWriters", "LossCurveHook", "SkipCounterHook", "ResumableBestCheckpointer", "plot_metrics"]
 
 logger = logging.getLogger(__name__)
-
-
-def _read_metrics(path: str) -> List[dict]:
-    """The rows of detectron2's metrics.json; a line that does not parse (the last line of a killed run)
-    is skipped, counted and logged."""
-    rows, bad = [], 0
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                bad += 1
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-            else:
-                bad += 1
-    if bad:
-        logger.warning(f"{path}: skipped {bad} unreadable line(s) (cut by a killed run?)")
-    return rows
 
 
 def plot_metrics(metrics_json: str, out_png: str, keys: Optional[Iterable[str]] = None) -> Optional[str]:
@@ -55,7 +32,9 @@ def plot_metrics(metrics_json: str, out_png: str, keys: Optional[Iterable[str]] 
 
     if not os.path.exists(metrics_json):
         return None
-    rows = _read_metrics(metrics_json)
+    _, rows, bad = read_metrics_json(metrics_json)
+    if bad:
+        logger.warning(f"{metrics_json}: skipped {bad} unreadable line(s) (cut by a killed run?)")
     loss_keys = sorted(keys or {k for r in rows for k in r if "loss" in k})
     eval_keys = sorted({k for r in rows for k in r if k.endswith("mAP")})
     if not loss_keys:

@@ -4,8 +4,8 @@
   truncated or otherwise unreadable, the newest intact ``model_*.pth`` of the folder, with a warning
   naming the bad file (:func:`find_resume_checkpoint`). Files that exist but are all unreadable are an
   error, never a silent fresh start.
-* A checkpoint of another model (changed config) is an error naming the first mismatching weights,
-  instead of detectron2's partial load.
+* A checkpoint of another model (changed config) is an error naming the mismatching weights
+  (``vmae_det.checkpoints.check_state_fits``), instead of detectron2's partial load.
 * The optimizer and LR schedule come back from the checkpoint (detectron2's contract): config values
   that differ from the saved ones (``optimizer.lr``, ``weight_decay``, ``betas``, ``eps``) are NOT
   applied, and a warning lists them (:func:`unapplied_optimizer_settings`). ``train.max_iter`` and the
@@ -24,21 +24,20 @@ import glob
 import json
 import logging
 import os
-import pickle
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
+from ..checkpoints.files import read_training_checkpoint
 from ..formats.atomic import atomic_write_bytes
 
 __all__ = [
     "checkpoint_candidates",
-    "read_problem",
     "find_resume_checkpoint",
-    "check_checkpoint_matches",
     "optimizer_settings",
     "unapplied_optimizer_settings",
     "prepare_metrics_json",
+    "read_metrics_json",
     "previous_metrics_path",
     "CorruptCheckpointsError",
 ]
@@ -72,39 +71,6 @@ def checkpoint_candidates(output_dir: str) -> List[str]:
     return ordered
 
 
-def _short(e: BaseException) -> str:
-    if isinstance(e, pickle.UnpicklingError):
-        return f"corrupt or not a PyTorch checkpoint: cannot unpickle it ({type(e).__name__})"
-    if isinstance(e, EOFError):
-        return "truncated: the file ends early (EOFError)"
-    text = str(e).strip().splitlines()
-    first = text[0].split(". ")[0][:200] if text else ""
-    return f"corrupt: {type(e).__name__}: {first}".rstrip(": ")
-
-
-def read_problem(path: str) -> Tuple[Optional[str], Optional[dict]]:
-    """``(None, checkpoint)`` when ``path`` reads as a training checkpoint (with ``model``), else
-    ``(what is wrong, None)``. Reads as detectron2's checkpointer does (``torch.load``), weights only (a
-    pickle that names code to run is refused, whatever PyTorch's default), memory-mapped so that tensor
-    data is not read twice."""
-    if not os.path.isfile(path):
-        return "file not found", None
-    if os.path.getsize(path) == 0:
-        return "empty file", None
-    try:
-        try:
-            ckpt = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-        except RuntimeError as e:
-            if "mmap" not in str(e):
-                raise
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
-    except Exception as e:  # truncated zip, garbage, unpickling errors: all mean "cannot use it"
-        return _short(e), None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
-        return "not a training checkpoint (no 'model' weights)", None
-    return None, ckpt
-
-
 def find_resume_checkpoint(output_dir: str) -> Tuple[Optional[str], Optional[dict]]:
     """The checkpoint ``--resume`` continues from, and its content (memory-mapped); ``(None, None)`` when
     the folder has no checkpoint at all. Skipped files are logged as warnings, naming each; when files
@@ -112,7 +78,7 @@ def find_resume_checkpoint(output_dir: str) -> Tuple[Optional[str], Optional[dic
     candidates = checkpoint_candidates(output_dir)
     bad: List[str] = []
     for i, path in enumerate(candidates):
-        problem, ckpt = read_problem(path)
+        problem, ckpt = read_training_checkpoint(path)
         if problem is None:
             if bad:
                 logger.warning(f"--resume: continuing from {path}, the newest intact checkpoint in {output_dir}")
@@ -131,31 +97,6 @@ def find_resume_checkpoint(output_dir: str) -> Tuple[Optional[str], Optional[dic
             + ". Delete the broken files to start a new run there, or resume from a copy."
         )
     return None, None
-
-
-def check_checkpoint_matches(model: torch.nn.Module, state: Dict[str, torch.Tensor], path: str) -> None:
-    """Refuse a checkpoint whose weights do not fit ``model`` (detectron2 would skip them with a warning
-    and train on from random weights)."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [
-        f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if not (missing or unexpected or shapes):
-        return
-    parts = []
-    for name, items in (("different shapes", shapes), ("missing", missing), ("unexpected", unexpected)):
-        if items:
-            more = f", ... (+{len(items) - 3})" if len(items) > 3 else ""
-            parts.append(f"{name} ({len(items)}): {', '.join(items[:3])}{more}")
-    raise ValueError(
-        f"--resume: {path} is not a checkpoint of the model this config builds ({'; '.join(parts)}). "
-        "Was the model config changed (e.g. model.num_classes)? Resume with the config it was trained "
-        "with, or start a new run in another train.output_dir."
-    )
 
 
 def optimizer_settings(optimizer: torch.optim.Optimizer, scheduler=None) -> List[dict]:
@@ -202,11 +143,12 @@ def unapplied_optimizer_settings(config: Sequence[dict], restored: Sequence[dict
     return lines
 
 
-def _read_rows(path: str) -> Tuple[List[str], int]:
-    """The lines of ``path`` that parse as JSON objects, and how many did not (a cut last line)."""
+def read_metrics_json(path: str) -> Tuple[List[str], List[dict], int]:
+    """The lines of detectron2's metrics.json that parse as JSON objects, those objects, and how many lines
+    did not (the last line of a killed run)."""
     with open(path, "rb") as f:
         raw = f.read()
-    good, bad = [], 0
+    lines, rows, bad = [], [], 0
     for line in raw.decode("utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
@@ -216,10 +158,11 @@ def _read_rows(path: str) -> Tuple[List[str], int]:
             bad += 1
             continue
         if isinstance(row, dict):
-            good.append(line)
+            lines.append(line)
+            rows.append(row)
         else:
             bad += 1
-    return good, bad
+    return lines, rows, bad
 
 
 def previous_metrics_path(output_dir: str) -> str:
@@ -248,13 +191,13 @@ def prepare_metrics_json(output_dir: str, start_iter: int) -> None:
     path = os.path.join(output_dir, "metrics.json")
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return
-    lines, bad = _read_rows(path)
+    lines, rows, bad = read_metrics_json(path)
     if start_iter == 0 and lines:
         keep_copy = previous_metrics_path(output_dir)
         with open(path, "rb") as f:
             atomic_write_bytes(keep_copy, f.read())
         logger.warning(f"{path} held {len(lines)} rows of an earlier run: moved to {keep_copy}")
-    kept = [line for line in lines if json.loads(line).get("iteration", -1) < start_iter]
+    kept = [line for line, row in zip(lines, rows) if row.get("iteration", -1) < start_iter]
     dropped = len(lines) - len(kept)
     if bad:
         logger.warning(f"{path}: dropped {bad} unreadable line(s) (the last line of a killed run)")

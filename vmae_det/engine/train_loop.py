@@ -27,18 +27,18 @@ from detectron2.utils.logger import setup_logger
 from omegaconf import ListConfig, OmegaConf
 from torch.multiprocessing import ProcessExitedException
 
-from ..cli import ERROR_EXIT_CODE, EXPECTED_ERRORS
+from ..checkpoints import build_trained_model, check_state_fits, is_hub_id, load_init_weights, resolve_weights
+from ..checkpoints.checkpointer import AtomicCheckpointer
+from ..checkpoints.files import check_finite_weights
+from ..cli import ERROR_EXIT_CODE, run_main
 from ..config import load_config
 from ..constants import default_device
-from ..weights_source import is_hub_id, resolve_weights
 from .arguments import default_argument_parser
-from .checkpoint import AtomicCheckpointer
 from .checks import check_run
 from .data_flags import apply_data_flags
 from .hooks import GuardedWriters, LossCurveHook, ResumableBestCheckpointer
 from .launch import check_launch_args, launch, torchrun_env, uses_env_rendezvous
 from .resume import (
-    check_checkpoint_matches,
     checkpoint_candidates,
     find_resume_checkpoint,
     optimizer_settings,
@@ -54,7 +54,6 @@ __all__ = [
     "setup",
     "build_model",
     "build_config_hooks",
-    "load_init_weights",
     "do_test",
     "do_train",
     "main",
@@ -82,13 +81,17 @@ def load_run_config(args):
 
 def setup(args):
     """:func:`load_run_config`, then detectron2's ``default_setup`` (output folder, config copy, seed) and
-    logging."""
+    logging; an ``hf://`` ``train.init_checkpoint`` becomes the file in the hub cache (the copy keeps the id)."""
     cfg = load_run_config(args)
     if getattr(args, "output_dir_existed", None) is None:  # for the --resume warning (a mistyped folder)
         args.output_dir_existed = os.path.isdir(cfg.train.output_dir)
     default_setup(cfg, args)
     # default_setup configures the detectron2/fvcore loggers; ours goes to the same console and log.txt.
     setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="vmae_det", abbrev_name="vmae")
+    if is_hub_id(cfg.train.init_checkpoint):
+        spec = cfg.train.init_checkpoint
+        cfg.train.init_checkpoint = resolve_weights(spec)
+        logger.info(f"train.init_checkpoint {spec} -> {cfg.train.init_checkpoint}")
     if cfg.train.float32_matmul_precision:
         torch.set_float32_matmul_precision(cfg.train.float32_matmul_precision)
     return cfg
@@ -99,103 +102,6 @@ def build_model(cfg) -> torch.nn.Module:
     model.to(resolve_device(cfg.train.device))
     logger.info("Model:\n{}".format(model))
     return model
-
-
-def _is_checkpoint_of(model: torch.nn.Module, path) -> bool:
-    """Whether ``path`` is a detectron2 checkpoint of this model's architecture (e.g. our own training output).
-
-    That is: nearly all of the model's keys and nearly only those, each with the model's shape, and
-    every key of its action head (``head.*``). A VMAD / MCG-NJU checkpoint (``patch_embed.*``,
-    ``blocks.N.*``, ``head.weight``, without our ``backbone.`` prefix) shares no key with the detector
-    (``backbone.*``, ``head.fc.*``) and is not one; nor is a checkpoint of this architecture with another
-    class count or head. The file is read as ``load_videomae_weights`` reads it (weights only, with
-    VMAD's ``args`` Namespace allowed; ``model`` / ``module`` / ``state_dict`` containers; DDP prefix;
-    corrupt files and NaN/inf weights are errors naming the file); ``path`` may also be a state dict
-    already read. :func:`load_init_weights` then requires an exact fit.
-    """
-    from ..modeling.weight_loading import read_checkpoint
-
-    state, _ = read_checkpoint(path)
-    own = model.state_dict()
-    common = set(own) & set(state)
-    if not own or len(common) < 0.9 * len(own) or len(common) < 0.9 * len(state):
-        return False
-    if any(tuple(state[k].shape) != tuple(own[k].shape) for k in common):
-        return False
-    return all(k in state for k in own if k.startswith("head."))
-
-
-def load_init_weights(model: torch.nn.Module, path: str, *, full_model: bool) -> Optional[float]:
-    """Load ``path`` into ``model``; return the frame rate of the clips it was trained on when the file says
-    (``vmae_det.modeling.weight_loading.clip_fps_of``), else ``None``. A checkpoint of this very model also
-    sets ``model.weights_class_names``: the action names it was trained with (``class_names_of``) or ``None``.
-
-    ``full_model`` (evaluation, demo, export): a checkpoint of this very model, which must then fit it
-    exactly (every tensor, same shapes, nothing else). Otherwise, and at the start of training, the
-    file is read as VideoMAE weights in any supported format (ours, MCG-NJU / VMAD, HF), converted and
-    position-interpolated by ``load_videomae_weights`` (strict for the backbone). With ``full_model``, a
-    model with an action head must then get every tensor from the file, its head included (a VMAD AVA
-    checkpoint whose head fits): otherwise ``ValueError``, since evaluating a random head gives a
-    meaningless mAP. Every refusal is a ``ValueError`` (``CheckpointError``) or ``FileNotFoundError``
-    naming the file: a missing, corrupt (bad checksums, not loadable) or unrelated file, NaN/inf weights,
-    a checkpoint of another model. An empty ``path`` loads nothing when training (from scratch) and is
-    refused with ``full_model`` (random weights evaluate to a meaningless mAP). ``path`` may be a Hugging
-    Face Hub id ``hf://ORG/NAME[@REVISION][/FILE]`` (:func:`vmae_det.weights_source.resolve_weights`).
-    """
-    from ..modeling.weight_loading import (
-        CheckpointError,
-        check_state_fits,
-        class_names_of,
-        clip_fps_of,
-        has_video_backbone,
-        read_checkpoint,
-    )
-
-    if not path:
-        if full_model:
-            raise CheckpointError(
-                "no weights to evaluate: train.init_checkpoint is empty (the --eval-only / demo / export model "
-                "would keep its random initialisation and give meaningless scores). Pass "
-                "train.init_checkpoint=PATH: this model's training output (model_final.pth) or a VMAD AVA "
-                "fine-tuned checkpoint whose head has this model's class count"
-            )
-        return None
-    if is_hub_id(path):  # hf://ORG/NAME[/FILE]: resolved once here, the file in the hub cache from now on
-        spec, path = path, resolve_weights(path)
-        logger.info(f"train.init_checkpoint {spec} -> {path}")
-    if full_model:
-        state, extras = read_checkpoint(path)  # missing / corrupt / NaN: errors naming the file
-        # Our own checkpoint of this model; without a VideoViT inside, nothing else can fit it.
-        if _is_checkpoint_of(model, state) or not has_video_backbone(model):
-            check_state_fits(model, state, str(path))  # every tensor, same shapes, nothing else
-            model.load_state_dict(state, strict=True)
-            model.weights_source = str(path)  # named by errors about the model's outputs
-            model.weights_class_names = class_names_of(extras)  # the actions it was trained on, or None
-            logger.info(f"Loaded all {len(state)} tensors of {type(model).__name__} from {path}")
-            return clip_fps_of(extras)
-    from ..modeling import load_videomae_weights
-
-    report = load_videomae_weights(model, path)
-    if not full_model:
-        return report.clip_fps
-    if hasattr(model, "head") and (not report.head_loaded or report.missing):
-        more = len(report.missing) - 10
-        shown = ", ".join(report.missing[:10]) + (f", ... (+{more})" if more > 0 else "")
-        notes = "".join(f"\n  note: {n}" for n in report.notes)
-        raise CheckpointError(
-            f"{path} is not a checkpoint of this {type(model).__name__} and does not cover it: "
-            f"action head {'loaded' if report.head_loaded else 'NOT loaded'}; missing ({len(report.missing)}): "
-            f"{shown or '-'}. Evaluating would use randomly initialised weights. Use this model's own "
-            "training output (model_final.pth) or a VMAD AVA fine-tuned checkpoint whose head has this "
-            f"model's class count ({report.source_format} checkpoint read){notes}"
-        )
-    if report.missing:
-        raise CheckpointError(
-            f"{path} does not cover this {type(model).__name__}: {len(report.missing)} tensor(s) would keep their "
-            f"random initialisation: {', '.join(report.missing[:10])}"
-        )
-    model.weights_source = str(path)
-    return report.clip_fps
 
 
 class _Constant:
@@ -311,7 +217,7 @@ def _do_train(cfg, args, extra_hooks: Iterable = ()):
     if fps is not None:  # the demo samples clips at the rate the model was trained on
         checkpointer.add_checkpointable("clip_fps", _Constant(fps))
     names = _train_class_names(cfg)
-    if names is not None:  # every tool names the actions as in training (weight_loading.class_names_of)
+    if names is not None:  # every tool names the actions as in training (checkpoints.class_names_of)
         checkpointer.add_checkpointable("class_names", _Constant(names))
     scheduler = LRMultiplier(optimizer, multiplier=instantiate(cfg.lr_multiplier), max_iter=cfg.train.max_iter)
     eval_period = cfg.train.eval_period or cfg.train.max_iter
@@ -357,10 +263,14 @@ def _resume_or_load(cfg, args, model, checkpointer, optimizer, scheduler) -> int
     if args.resume:
         path, saved = find_resume_checkpoint(out)
         if path is not None:
-            check_checkpoint_matches(model, saved["model"], path)
+            check_state_fits(
+                model,
+                saved["model"],
+                f"--resume: {path}",
+                why="was the model config changed, e.g. model.num_classes?",
+                advice="Resume with the config it was trained with, or start a new run in another train.output_dir",
+            )
             # A diverged run's NaN/inf weights would train on, then stop on a FloatingPointError: refuse them now.
-            from ..modeling.weight_loading import check_finite_weights
-
             check_finite_weights(saved["model"], f"--resume: {path}")
             del saved
             wanted = optimizer_settings(optimizer, scheduler)
@@ -439,8 +349,9 @@ def main(args):
     with lock:
         if args.eval_only:
             path = _eval_checkpoint(cfg, args)
-            model = build_model(cfg)  # inference needs no DDP wrapper: each process evaluates its shard
-            load_init_weights(model, path, full_model=True)
+            model = build_trained_model(cfg, path)  # no DDP wrapper: each process evaluates its shard
+            model.to(resolve_device(cfg.train.device))
+            logger.info("Model:\n{}".format(model))
             if "evaluator" in cfg.dataloader:
                 return do_test(cfg, model)
             if cfg.train.eval_only is not None:  # e.g. pretraining configs: the reconstruction loss
@@ -457,17 +368,16 @@ class DistributedRunError(ValueError):
     """A worker process ended on an expected error (printed by that process)."""
 
 
-def _report_errors(main_func, *args):
-    """In a worker process: an expected error becomes ``error: [rank N] ...`` on stderr and exit code 2
-    (the launching process then exits with code 2 too), not a traceback relayed by multiprocessing."""
-    try:
-        return main_func(*args)
-    except EXPECTED_ERRORS as e:
-        if os.environ.get("VMAE_DET_TRACEBACK"):
-            raise
-        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-        print(f"error: [rank {comm.get_rank()}] {message}", file=sys.stderr, flush=True)
-        sys.exit(ERROR_EXIT_CODE)
+def _run_worker(main_func, *args) -> None:
+    """In a worker process: :func:`vmae_det.cli.run_main` as that process's error boundary, so an expected
+    error is ``error: [rank N] ...`` and exit code 2 (the launching process then exits with code 2 too)."""
+
+    def work() -> None:
+        main_func(*args)
+
+    code = run_main(work, worker=f"rank {comm.get_rank()}")
+    if code:
+        sys.exit(code)
 
 
 def launch_from_args(args, main_func=main):
@@ -495,7 +405,7 @@ def launch_from_args(args, main_func=main):
     env = torchrun_env() if uses_env_rendezvous(args.dist_url) else None
     world = env["world_size"] if env else args.num_gpus * args.num_machines
     first = env["rank"] == 0 if env else args.machine_rank == 0
-    func = functools.partial(_report_errors, main_func) if world > 1 else main_func
+    func = functools.partial(_run_worker, main_func) if world > 1 else main_func
     lock = output_dir_lock(cfg.train.output_dir) if first else contextlib.nullcontext()
     with lock:
         try:

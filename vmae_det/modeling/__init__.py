@@ -1,10 +1,9 @@
-"""VideoMAE models: backbone, masking, pretraining model, checkpoint loading."""
+"""VideoMAE models: backbone, masking, pretraining model, action detector."""
 
 from .action_detector import AVAActionDetector
 from .mae import VideoMAE, build_videomae
 from .masking import FrameMasking, RandomMasking, TubeMasking, build_masking
 from .vit import VideoViT, build_vit
-from .weight_loading import load_videomae_weights
 
 __all__ = [
     "FrameMasking",
@@ -15,6 +14,5 @@ __all__ = [
     "build_vit",
     "VideoMAE",
     "build_videomae",
-    "load_videomae_weights",
     "AVAActionDetector",
 ]

@@ -10,7 +10,7 @@ huggingface_hub cache; docs/weights.md).
 DST is a detectron2-Checkpointer-style file ``{"model": state_dict, "format": "vmae_det", ...}`` whose
 state dict uses :class:`VideoMAE` names (``encoder.*`` + decoder) when SRC has a decoder, else
 :class:`VideoViT` names plus the official classification head ``head.weight`` / ``head.bias`` when SRC has
-one (a VMAD AVA checkpoint keeps its 80-class head). Load it with ``vmae_det.modeling.load_videomae_weights``,
+one (a VMAD AVA checkpoint keeps its 80-class head). Load it with ``vmae_det.checkpoints.load_videomae_weights``,
 which puts that head into a detector's ``head.fc`` when the shapes fit.
 
 Refused with ``error: ...`` (exit code 2), DST untouched: a missing, corrupt or non-checkpoint SRC, NaN/inf
@@ -18,7 +18,7 @@ weights, a ``--format`` that does not match SRC (the converted names would not b
 DST being SRC itself. DST is written to a temporary file first and renamed into place.
 
 ``--to hf`` writes OUTDIR/config.json and OUTDIR/model.safetensors, what ``save_pretrained`` writes, for
-the transformers class that holds the weights (``vmae_det.modeling.hf_export``): ``VideoMAEForPreTraining``
+the transformers class that holds the weights (``vmae_det.checkpoints.hf_export``): ``VideoMAEForPreTraining``
 (encoder + decoder), ``VideoMAEForVideoClassification`` (a mean-pooling fine-tune with its head) or
 ``VideoMAEModel`` (any other backbone; a detector's action head has no transformers class and is dropped,
 which the summary lists). The clip size and attention-head counts are not in the weights: give them when
@@ -36,17 +36,17 @@ from typing import List, Optional
 import torch
 
 import vmae_det  # noqa: F401  (installs detectron2 shims before detectron2 is imported)
-from vmae_det.cli import check_output_dir, check_output_file, run_main
-from vmae_det.formats.atomic import atomic_save, atomic_write_text
-from vmae_det.modeling.weight_loading import (
+from vmae_det.checkpoints import (
     FORMATS,
     CheckpointError,
     detect_format,
     export_state_dict,
     read_checkpoint,
-    to_canonical,
-    validate_canonical,
+    resolve_weights,
 )
+from vmae_det.checkpoints.layouts import to_canonical, validate_canonical
+from vmae_det.cli import check_output_dir, check_output_file, run_main
+from vmae_det.formats.atomic import atomic_save, atomic_write_text
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -68,7 +68,7 @@ def convert(src: str, dst: str, fmt: str = "auto") -> str:
     if os.path.isdir(dst):
         raise IsADirectoryError(f"{dst}: is a directory; give the output file name")
     check_output_file(dst, "DST")  # before reading: a missing folder is created, a file on the way refused
-    sd, extras = read_checkpoint(src)
+    sd, extras = read_checkpoint(resolve_weights(src))
     detected = None
     try:
         detected = detect_format(sd, extras)
@@ -106,15 +106,15 @@ def convert(src: str, dst: str, fmt: str = "auto") -> str:
 def convert_to_hf(src: str, out_dir: str, fmt: str = "auto", **shape) -> str:
     """Convert ``src`` to a transformers folder ``out_dir`` (config.json + model.safetensors); returns a
     printable summary. ``shape``: ``image_size``, ``num_frames``, ``num_heads``, ``decoder_num_heads`` of
-    :func:`vmae_det.modeling.hf_export.hf_export`. Errors as :func:`convert`; ``out_dir`` being a file is one."""
+    :func:`vmae_det.checkpoints.hf_export.hf_export`. Errors as :func:`convert`; ``out_dir`` being a file is one."""
     from safetensors.torch import save_file
 
-    from vmae_det.modeling.hf_export import hf_export
+    from vmae_det.checkpoints.hf_export import hf_export
 
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NotADirectoryError(f"{out_dir}: is a file; --to hf writes a folder (config.json, model.safetensors)")
     check_output_dir(out_dir, "OUTDIR")
-    sd, extras = read_checkpoint(src)
+    sd, extras = read_checkpoint(resolve_weights(src))
     src_name = extras["__source__"]
     fmt = detect_format(sd, extras) if fmt == "auto" else fmt
     try:

@@ -414,7 +414,7 @@ def check_arguments(args) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
     if args.num_workers is not None and args.num_workers < 0:
         raise ValueError(f"--num-workers must be >= 0, got {args.num_workers}")
-    from ..weights_source import refuse_checkpoint_folder
+    from ..checkpoints import refuse_checkpoint_folder
 
     refuse_checkpoint_folder(args.checkpoint, "--checkpoint")
     if not os.path.isfile(args.checkpoint):
