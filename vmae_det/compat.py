@@ -1,29 +1,12 @@
 """Make detectron2 v0.6 importable and usable on current dependencies.
 
-Imported by ``vmae_det/__init__.py`` before anything imports detectron2; it imports neither torch nor
-detectron2 itself (the ``detectron2._C`` placeholder is installed by an import hook when detectron2 is
-first imported), so ``import vmae_det`` stays light for tools that need neither (the AVA evaluator CLI).
-The shims, nothing else:
+Imported by ``vmae_det/__init__.py``; it imports neither torch nor detectron2 (the patches run from import hooks),
+so ``import vmae_det`` stays light for tools that need neither.
 
-* ``PIL.Image.LINEAR``: removed in Pillow 10, still used by detectron2 v0.6's transforms. We alias
-  it to ``BILINEAR`` (the same filter) instead of pinning an old Pillow with known CVEs.
-* ``detectron2._C``: the compiled extension is absent when detectron2 is installed from PyPI's
-  pure-Python sources (see scripts/install_detectron2.sh). v0.6 imports it unconditionally at import
-  time (``detectron2.layers``: deform_conv, rotated_boxes, roi_align_rotated; ``detectron2.evaluation``
-  through fast_eval_api), so ``import detectron2.modeling`` fails without it. We register a placeholder
-  module only when both hold (:func:`extension_placeholder_needed`): the real one cannot be found, *and*
-  a module of the installed detectron2 imports it at module level without an ``ImportError`` fallback.
-  Upstream HEAD has those fallbacks (its layers call ``torch.ops.detectron2.*`` or catch the
-  ImportError; COCOEvaluator falls back to pycocotools' COCOeval when fast_eval_api cannot import
-  ``_C``); a placeholder would defeat them, so on HEAD none is installed. Touching an op of the
-  placeholder raises a clear error naming the op. Nothing vmae_det uses needs the extension (ROIAlign
-  falls back to torchvision's implementation).
-* ``MapDataset`` retries a sample whose mapper returned None (a corrupt video) with
-  ``random.sample(a_set)``, which Python ≥ 3.11 rejects. Its RNG gets a ``sample`` that accepts sets,
-  patched when ``detectron2.data.common`` is first imported (importing it here would make every
-  ``import vmae_det`` pay for detectron2.data).
-* Two deprecation warnings that detectron2 v0.6 triggers on every run (its ``torch.jit.script``
-  decorators, its model zoo's ``pkg_resources`` import) are silenced by message; nothing else is.
+The shims (why each: docs/install.md): a ``PIL.Image.LINEAR`` alias (removed in Pillow 10); a ``detectron2._C``
+placeholder, only where the extension is missing *and* detectron2 imports it without a fallback (v0.6, not
+upstream HEAD, whose fallbacks a placeholder would defeat); ``MapDataset``'s ``random.sample`` on a set (refused
+by Python >= 3.11); two deprecation warnings of v0.6, silenced by message.
 """
 
 from __future__ import annotations
@@ -134,9 +117,8 @@ def _unguarded_imports(stmts, package: List[str], guarded: bool = False):
 
 
 def unguarded_extension_imports(package_dir: str) -> List[str]:
-    """Modules of the detectron2 package in ``package_dir`` that import ``detectron2._C`` (or
-    ``fast_eval_api``, which imports it) at import time without an ``ImportError`` fallback, as
-    ``"module:line"``. detectron2 v0.6: its layers and ``coco_evaluation``; upstream HEAD: none."""
+    """``"module:line"`` of the modules in ``package_dir`` that import ``detectron2._C`` (or ``fast_eval_api``)
+    at import time without an ``ImportError`` fallback."""
     found = []
     root = os.path.dirname(os.path.abspath(package_dir))
     for dirpath, dirnames, filenames in os.walk(package_dir):
@@ -207,9 +189,8 @@ def _extension_found() -> bool:
 
 
 def extension_placeholder_needed(package_dir: Optional[str] = None) -> bool:
-    """The feature check: True when the real ``detectron2._C`` cannot be found and the detectron2 in
-    ``package_dir`` (default: the installed one, located without importing it) imports it without a
-    fallback (:func:`unguarded_extension_imports`). True on a pure-Python v0.6, False on HEAD."""
+    """True when the real ``detectron2._C`` cannot be found and the detectron2 in ``package_dir`` (default: the
+    installed one) imports it without a fallback."""
     if package_dir is None:
         if _extension_found():
             return False
@@ -267,11 +248,8 @@ def _patch_map_dataset(common) -> None:
 
 
 class _PostImportPatcher(importlib.abc.MetaPathFinder):
-    """Run ``patch(module)`` right after ``name`` is imported (once).
-
-    The hook stays in ``sys.meta_path`` until the module is actually executed: a mere ``find_spec`` for
-    ``name`` (``importlib.util.find_spec("detectron2")``, as transformers 4.x runs at import to see whether
-    detectron2 is installed) returns a patching spec but must not use the hook up."""
+    """Run ``patch(module)`` right after ``name`` is imported (once). The hook stays until the module executes:
+    a mere ``find_spec`` (transformers 4.x probes for detectron2 so) must not use it up."""
 
     def __init__(self, name: str, patch):
         self.name, self.patch = name, patch

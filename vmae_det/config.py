@@ -1,18 +1,9 @@
 """Loading LazyConfig files strictly: an unknown key is an error, never silently added.
 
-detectron2's ``LazyConfig.apply_overrides`` creates any key it is given, so a typo such as
-``train.max_iters=10`` would be ignored. We check every override (and the ``train`` section of the
-file itself) against what exists, and against the signature of the callable a ``LazyCall`` node targets
-(so an argument the file did not spell out, e.g. ``model.backbone.drop_path_rate``, is still allowed).
-
-Values are checked too, before anything is built: every ``train.*`` value against
-``vmae_det.config_schema.TRAIN_SCHEMA`` (``train.max_iter=abc``, ``1.5`` or ``0``, ``log_period=0``,
-``amp.dtype=float8`` ... are a :class:`ConfigValueError` naming the key, the value and where it came
-from: the command line, or the config file and line), and ``optimizer.lr`` / ``optimizer.weight_decay``.
-The LazyCall nodes of ``train.hooks`` and ``train.eval_only`` must name a target that imports and takes
-every argument they set. Items of a list are addressed by index in overrides (``train.hooks.0.period=5``).
-A missing config file, a syntax error or an exception raised while executing the file is a
-:class:`ConfigFileError` naming the file and line.
+detectron2's ``LazyConfig.apply_overrides`` creates any key it is given, so a typo such as ``train.max_iters=10``
+would be ignored. Overrides are checked against what exists and against the signature of the callable a
+``LazyCall`` node targets; ``train.*`` values against ``vmae_det.config_schema.TRAIN_SCHEMA``, before anything
+is built, with errors naming the key and where the value came from.
 """
 
 from __future__ import annotations
@@ -138,8 +129,6 @@ def check_train_keys(cfg: DictConfig, defaults: Mapping, source: str) -> None:
 
     walk(train, defaults, "")
 
-
-# ----------------------------------------------------------------------------- values
 
 _LIBRARY_DIRS = tuple(
     os.path.realpath(d) + os.sep
@@ -293,11 +282,8 @@ def _source_of(key: str, overridden: Set[str], path: str) -> str:
 
 
 def check_train_values(cfg: DictConfig, schema: Mapping, path: str, overridden: Iterable[str] = ()) -> None:
-    """Check every ``train.*`` value (and ``optimizer.lr`` / ``weight_decay``) against ``schema``.
-
-    Raises :class:`ConfigValueError` naming the key, the value, what was expected and where the value
-    came from (``the command line`` for keys in ``overridden``, else ``path`` and the line that sets it).
-    """
+    """Check every ``train.*`` value (and ``optimizer.lr`` / ``weight_decay``) against ``schema``; an error names
+    the command line for keys in ``overridden``, else ``path`` and the line that sets it."""
     overridden = set(overridden)
 
     def fail(key: str, value: Any, expected: str) -> None:
@@ -361,11 +347,8 @@ def _override_keys(overrides: Sequence[str]) -> Set[str]:
 
 
 def load_config(path: str, overrides: Optional[Sequence[str]] = None) -> DictConfig:
-    """Load a LazyConfig python/yaml file, check its keys and apply ``key=value`` overrides strictly.
-
-    Missing ``train.*`` keys are filled from the engine's defaults so that small configs stay small.
-    Then every ``train.*`` value is checked (:func:`check_train_values`), before anything is built.
-    """
+    """Load a LazyConfig python/yaml file, check its keys and apply ``key=value`` overrides strictly; missing
+    ``train.*`` keys are filled from the engine's defaults so that small configs stay small."""
     cfg = _load_file(path)
     check_train_keys(cfg, TRAIN_DEFAULTS, path)
     merged = OmegaConf.merge(OmegaConf.create(TRAIN_DEFAULTS), cfg.get("train", OmegaConf.create({})))

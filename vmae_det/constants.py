@@ -1,14 +1,4 @@
-"""Constants shared by every layer (the one place for them; this module imports nothing of vmae_det).
-
-* AVA's time axis: the 15-minute crops start at second :data:`AVA_START_SEC` of the movie and are
-  read at :data:`AVA_FPS`, so keyframe second ``s`` is the 0-based frame ``(s - 900) * 30``; the first
-  annotated keyframe is :data:`AVA_FIRST_KEYFRAME_SEC`. (The same numbers as SlowFast's and
-  pytorchvideo's ``AvaLabeledVideoFramePaths``; see docs/architecture.md for why pytorchvideo is not used.)
-* ImageNet normalisation on the 0-255 scale (RGB), the default of every model here; the AVA recipes
-  override it with VMAD's values in ``configs/ava/vit_b.py``.
-* The video file extensions looked for in dataset folders.
-* :func:`default_device`: CUDA when available, else the CPU.
-"""
+"""Constants shared by every layer; this module imports nothing of vmae_det."""
 
 from __future__ import annotations
 
@@ -24,12 +14,13 @@ __all__ = [
 
 #: Frame rate of AVA's annotation grid (and of the videos ``tools/prepare_custom_dataset.py`` writes).
 AVA_FPS: int = 30
-#: Second of the movie at frame 0 of an AVA 15-minute crop.
+#: Second of the movie at frame 0 of an AVA 15-minute crop: keyframe second ``s`` is frame ``(s - 900) * 30``,
+#: as in SlowFast and pytorchvideo.
 AVA_START_SEC: int = 900
 #: First annotated keyframe second of AVA.
 AVA_FIRST_KEYFRAME_SEC: int = 902
 
-#: ImageNet RGB mean and std on the 0-255 scale.
+#: ImageNet RGB mean and std on the 0-255 scale, every model's default (the AVA recipes use VMAD's).
 IMAGENET_PIXEL_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_PIXEL_STD = (58.395, 57.12, 57.375)
 

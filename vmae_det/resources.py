@@ -1,11 +1,6 @@
-"""What a run may take of the machine: data-loader workers and threads capped at the CPU count, devices
-that exist.
-
-``--num-workers 100000`` (or ``dataloader.train.num_workers=100000``) used to start that many processes
-until the kernel's OOM killer stepped in. Every place that takes a worker or thread count from a config or a
-command line passes it through :func:`cap_workers` / :func:`cap_threads`: above the CPUs this process may
-run on, the count is lowered to that number with a one-line warning (once per setting and value).
-"""
+"""What a run may take of the machine: worker and thread counts from a config or command line are capped at
+the CPU count (one warning per setting and value) rather than forking until the OOM killer steps in; devices
+must exist."""
 
 from __future__ import annotations
 
@@ -38,8 +33,7 @@ def _cap(value: int, what: str, unit: str) -> int:
 
 
 def cap_workers(value: int, what: str = "num_workers") -> int:
-    """``value`` data-loader worker processes, at most :func:`cpu_count` (0, loading in the main process,
-    stays 0). ``what`` names the setting in the warning (``--num-workers``, ``dataloader.train.num_workers``)."""
+    """``value`` data-loader workers, at most :func:`cpu_count`; ``what`` names the setting in the warning."""
     return _cap(int(value), what, "worker processes")
 
 
@@ -49,8 +43,7 @@ def cap_threads(value: int, what: str = "threads") -> int:
 
 
 def check_device(device: Optional[str], what: str = "--device") -> None:
-    """Refuse a device name torch does not know (``tpu``) or that this machine lacks (``cuda`` without CUDA,
-    ``cuda:3`` on a 2-GPU machine) with a ``ValueError`` naming ``what``; ``None``/``auto`` pass."""
+    """Refuse a device name torch does not know or this machine lacks, naming ``what``; ``None``/``auto`` pass."""
     if device is None or device == "auto":
         return
     import torch
