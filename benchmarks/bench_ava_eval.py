@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 
 import ava_eval_reference as reference  # noqa: E402
 
-from vmae_det.evaluation import DEFAULT_LABEL_MAP, evaluate, read_ava_csv, read_exclusions, read_labelmap  # noqa: E402
+from vmae_det.evaluation import DEFAULT_LABEL_MAP, evaluate  # noqa: E402
+from vmae_det.formats.ava import read_ava_csv, read_exclusions, read_labelmap  # noqa: E402
 
 
 def synth(path_gt: str, path_det: str, path_ex: str, *, keyframes=1000, per_keyframe=50, seed=0) -> None:

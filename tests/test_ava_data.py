@@ -16,20 +16,16 @@ from detectron2.data import transforms as T
 import vmae_det  # noqa: F401  (shims before detectron2)
 from vmae_det.data.ava import (
     AVAClipMapper,
-    AVAFormatError,
     FramesClipSource,
     VideoClipSource,
     box_iou_labels,
     clip_indices,
     clip_source_for,
-    keyframe_index,
     load_ava_dicts,
-    read_annotations,
-    read_excluded_keyframes,
-    read_proposals,
     register_ava,
 )
-from vmae_det.formats.ava import read_labelmap
+from vmae_det.formats.ava import AVAFormatError, keyframe_index, read_labelmap
+from vmae_det.formats.ava_boxes import read_annotations, read_excluded_keyframes, read_proposals
 from vmae_det.modeling.vmad_boxes import jitter_boxes
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,17 +14,9 @@ import pytest
 import torch
 
 import vmae_det  # noqa: F401
-from vmae_det.evaluation import (
-    DEFAULT_LABEL_MAP,
-    AVARows,
-    evaluate,
-    read_ava_csv,
-    read_exclusions,
-    read_labelmap,
-    write_detections_csv,
-)
+from vmae_det.evaluation import DEFAULT_LABEL_MAP, evaluate
 from vmae_det.evaluation.ava_cli import main as cli_main
-from vmae_det.formats.ava import as_str
+from vmae_det.formats.ava import AVARows, as_str, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv
 
 LABELS = {1: "bend", 2: "crouch", 3: "dance"}
 BOX_A = (0.1, 0.1, 0.4, 0.5)

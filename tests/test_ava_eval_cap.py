@@ -14,8 +14,9 @@ import torch
 from test_ava_eval import _labelmap_lines, _random_case, write_csv  # helpers only (no test_* names)
 
 import vmae_det  # noqa: F401
-from vmae_det.evaluation import DEFAULT_LABEL_MAP, AVARows, evaluate, read_ava_csv, read_exclusions, read_labelmap
+from vmae_det.evaluation import DEFAULT_LABEL_MAP, evaluate
 from vmae_det.evaluation.ava_cli import main as cli_main
+from vmae_det.formats.ava import AVARows, read_ava_csv, read_exclusions, read_labelmap
 
 LABELS60 = read_labelmap(DEFAULT_LABEL_MAP)
 BOXES = [(0.05, 0.05, 0.30, 0.90), (0.35, 0.05, 0.60, 0.90), (0.70, 0.05, 0.95, 0.90)]  # A, B, C: disjoint

@@ -13,15 +13,10 @@ from datasets_tiny import make_tiny
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import vmae_det  # noqa: F401  (shims before detectron2)
-from vmae_det.data.ava import (
-    AVAFormatError,
-    ava_split_files,
-    load_ava_dicts,
-    read_person_boxes,
-    read_proposals,
-    register_ava,
-)
+from vmae_det.data.ava import ava_split_files, load_ava_dicts, register_ava
 from vmae_det.formats import vmad_layout
+from vmae_det.formats.ava import AVAFormatError
+from vmae_det.formats.ava_boxes import read_person_boxes, read_proposals
 
 READER_LOG = "vmae_det.formats.vmad_layout"
 

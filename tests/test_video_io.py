@@ -387,7 +387,8 @@ def rate_videos(tmp_path_factory):
 
 @pytest.mark.parametrize("backend", ["pyav", "decord"])
 def test_ava_video_source_reads_29_97_fps_by_timestamp(rate_videos, backend):
-    from vmae_det.data.ava.clip_source import VideoClipSource, keyframe_index
+    from vmae_det.data.ava.clip_source import VideoClipSource
+    from vmae_det.formats.ava import keyframe_index
 
     with VideoClipSource(rate_videos["ntsc"], fps=30, backend=backend) as src:
         assert src.video_num_frames == 1000

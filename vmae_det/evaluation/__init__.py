@@ -1,17 +1,13 @@
-"""AVA frame-mAP (official-exact, vectorised), detectron2 evaluator and CLI. See docs/evaluation.md."""
+"""AVA frame-mAP (official-exact, vectorised), detectron2 evaluator and CLI. See docs/evaluation.md.
 
-from ..formats.ava import AVARows, read_ava_csv, read_exclusions, read_labelmap, write_detections_csv
+The AVA file readers and writers are :mod:`vmae_det.formats.ava`."""
+
 from .ava_io import DEFAULT_LABEL_MAP, write_metrics
 from .ava_map import PROTOCOLS, AVAResult, evaluate, make_image_key
 from .plot import plot_per_class_ap
 
 __all__ = [
     "DEFAULT_LABEL_MAP",
-    "AVARows",
-    "read_ava_csv",
-    "read_exclusions",
-    "read_labelmap",
-    "write_detections_csv",
     "write_metrics",
     "PROTOCOLS",
     "AVAResult",

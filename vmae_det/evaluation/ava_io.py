@@ -1,8 +1,6 @@
-"""The evaluation's AVA files: the official label map shipped with the package, and the metrics JSON.
+"""The evaluation's own files: the official label map shipped with the package, and the metrics JSON.
 
-Reading and writing the AVA CSV / label-map / exclusion files is :mod:`vmae_det.formats.ava` (one reader
-for the whole project: ``np.loadtxt`` fast path + general reader, errors ``file:line: reason``); its names
-are re-exported here, where the evaluation has always imported them from.
+The AVA CSV / label-map / exclusion readers and writers are :mod:`vmae_det.formats.ava`.
 """
 
 from __future__ import annotations
@@ -12,28 +10,9 @@ import math
 import os
 
 from ..formats.atomic import atomic_write_text
-from ..formats.ava import (  # noqa: F401  (re-exported)
-    AVAFormatError,
-    AVARows,
-    as_str,
-    read_ava_csv,
-    read_exclusions,
-    read_labelmap,
-    write_detections_csv,
-)
 from .ava_map import MAX_DETECTIONS_PER_KEYFRAME, describe_detections_per_keyframe
 
-__all__ = [
-    "AVAFormatError",
-    "AVARows",
-    "DEFAULT_LABEL_MAP",
-    "as_str",
-    "read_labelmap",
-    "read_ava_csv",
-    "read_exclusions",
-    "write_detections_csv",
-    "write_metrics",
-]
+__all__ = ["DEFAULT_LABEL_MAP", "write_metrics"]
 
 #: The official 60-class AVA label map (ActivityNet 2018 challenge), shipped with the package.
 DEFAULT_LABEL_MAP = os.path.join(

@@ -25,9 +25,6 @@ from ...formats.vmad_layout import VMAD_FPS
 from ..video_io import VideoDecodeError, open_video
 
 __all__ = [
-    "AVA_FPS",  # re-exported from vmae_det.constants
-    "AVA_START_SEC",
-    "keyframe_index",  # re-exported from vmae_det.formats.ava
     "clip_indices",
     "ClipSource",
     "FramesClipSource",
