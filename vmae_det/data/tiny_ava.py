@@ -1,5 +1,4 @@
-#!/usr/bin/env python
-"""Generate ``tiny_ava``: a tiny synthetic dataset in the exact AVA v2.2 layout.
+"""Generate ``tiny_ava``, a tiny synthetic dataset in the exact AVA v2.2 layout (one module: one seed drives it all).
 
 It is the embedded default used by the quick start, the tests and the demo. Everything real AVA
 has is here at toy scale, so every code path (readers, exclusions, proposals, frame lists, frames
@@ -22,23 +21,17 @@ same whatever it does: a non-waving arm is held still at a random angle from the
 and they change at half-second boundaries so the +-8 frames around each keyframe see a single
 action set.
 
-Usage::
-
-    python datasets/make_tiny_ava.py [--root datasets/tiny_ava] [--seed 0] [--force]
-    # the quick start's unlabelled pretraining set: videos only, other seeds than the labelled set
-    python datasets/make_tiny_ava.py --root datasets/tiny_ava_unlabelled --videos-only --seed 1 --num-train-videos 48
+The command line is ``datasets/make_tiny_ava.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -73,9 +66,9 @@ WAVE_PERIOD = 8  # frames
 ARM_MIN, ARM_MAX = math.radians(20), math.radians(160)  # arm angle from "straight down"
 MARGIN = 2  # px kept free at the image border
 
-_FORMAT_PARTS = {"frames": {"frames"}, "videos": {"videos"}, "both": {"frames", "videos"}}
+FORMAT_PARTS = {"frames": {"frames"}, "videos": {"videos"}, "both": {"frames", "videos"}}
 _MARKER = ".complete.json"
-_FIGURES = {"small": (2, 4), "large": (1, 3)}  # figure style -> [low, high) number of people per video
+FIGURES = {"small": (2, 4), "large": (1, 3)}  # figure style -> [low, high) number of people per video
 BACKGROUNDS = ("texture", "plain")
 
 
@@ -301,8 +294,8 @@ def _is_complete(root: Path, params: dict) -> bool:
         done = json.loads(marker.read_text())
     except json.JSONDecodeError:
         return False
-    need = _FORMAT_PARTS[params["format"]]
-    have = _FORMAT_PARTS.get(done.get("format", ""), set())
+    need = FORMAT_PARTS[params["format"]]
+    have = FORMAT_PARTS.get(done.get("format", ""), set())
     same = {k: v for k, v in done.items() if k != "format"} == {k: v for k, v in params.items() if k != "format"}
     return same and need <= have
 
@@ -321,23 +314,22 @@ def make_tiny_ava(
 ) -> Path:
     """Generate the tiny AVA dataset under ``root`` and return ``root`` as a :class:`Path`.
 
-    Deterministic from ``seed`` (each video has its own seed, so adding videos keeps the others).
-    Idempotent: returns immediately when ``root`` already holds a complete dataset made with the
-    same parameters (and at least the requested ``format``); ``force=True`` rebuilds it.
+    Deterministic from ``seed`` (each video has its own seed, so adding videos keeps the others). Returns at
+    once when ``root`` already holds a complete dataset made with the same parameters and at least ``format``.
 
-    ``videos_only``: write the training videos and nothing else (no annotations, frame lists or
-    frames): an unlabelled set for MAE pretraining (the quick start's ``datasets/tiny_ava_unlabelled``).
-
-    ``figures``: ``"small"`` (the default dataset: 2-3 figures of 20-40 px) or ``"large"`` (1-2 figures
-    filling their half or the whole frame height, wider bodies and thicker arms).
-
-    ``background``: ``"texture"`` (the default: grey blurred noise) or ``"plain"`` (one colour per video
-    plus a gentle gradient; the quick start's sets, where MAE pretraining beats scratch).
+    Args:
+        force: rebuild even if complete.
+        videos_only: the training videos only, no annotations, frame lists or frames (an unlabelled set for
+            MAE pretraining, the quick start's ``datasets/tiny_ava_unlabelled``).
+        figures: ``"small"`` (2-3 figures of 20-40 px) or ``"large"`` (1-2 figures filling their half or the
+            whole frame height, wider bodies, thicker arms).
+        background: ``"texture"`` (grey blurred noise) or ``"plain"`` (one colour per video plus a gentle
+            gradient: the quick start's sets, where MAE pretraining beats scratch).
     """
-    if format not in _FORMAT_PARTS:
-        raise ValueError(f"format must be one of {sorted(_FORMAT_PARTS)}, got {format!r}")
-    if figures not in _FIGURES:
-        raise ValueError(f"figures must be one of {list(_FIGURES)}, got {figures!r}")
+    if format not in FORMAT_PARTS:
+        raise ValueError(f"format must be one of {sorted(FORMAT_PARTS)}, got {format!r}")
+    if figures not in FIGURES:
+        raise ValueError(f"figures must be one of {list(FIGURES)}, got {figures!r}")
     if background not in BACKGROUNDS:
         raise ValueError(f"background must be one of {list(BACKGROUNDS)}, got {background!r}")
     if videos_only:
@@ -381,7 +373,7 @@ def make_tiny_ava(
         return root
     for d in (ann_dir, list_dir):
         d.mkdir(parents=True, exist_ok=True)
-    parts = _FORMAT_PARTS[format]
+    parts = FORMAT_PARTS[format]
     num_frames = seconds * FPS
     split_rng = np.random.default_rng([seed, 7])
     for split, count, split_code in (("train", num_train_videos, 1), ("val", num_val_videos, 2)):
@@ -440,7 +432,7 @@ def _render_split_video(
     frames, people = render_video(
         seed=int(np.random.default_rng([seed, split_code, i]).integers(2**31)),
         num_frames=num_frames,
-        num_people=int(vrng.integers(*_FIGURES[figures])),
+        num_people=int(vrng.integers(*FIGURES[figures])),
         figures=figures,
         background=background,
     )
@@ -456,55 +448,7 @@ def _write_unlabelled_videos(root: Path, seed: int, count: int, num_frames: int,
 
 
 def _write_mp4(path: Path, frames: np.ndarray) -> None:
-    # mp4v, not H.264: the tiny dataset's videos have always been OpenCV mp4v files (same bytes as before).
+    # mp4v, not H.264: the tiny dataset's videos are OpenCV mp4v files.
     with VideoWriter(str(path), FPS, WIDTH, HEIGHT, codec="mp4v") as writer:
         for img in frames:
             writer.write(img)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default="datasets/tiny_ava")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--num-train-videos", type=int, default=8)
-    parser.add_argument("--num-val-videos", type=int, default=None, help="default 3 (0 with --videos-only)")
-    parser.add_argument("--seconds", type=int, default=10, help="length of each video in seconds")
-    parser.add_argument("--format", choices=sorted(_FORMAT_PARTS), default="both")
-    parser.add_argument("--force", action="store_true", help="rebuild even if complete")
-    parser.add_argument(
-        "--videos-only",
-        action="store_true",
-        help="an unlabelled set for MAE pretraining: training videos only, no annotations",
-    )
-    parser.add_argument(
-        "--figures", choices=list(_FIGURES), default="small", help="large: 1-2 big, thick figures per video"
-    )
-    parser.add_argument(
-        "--background",
-        choices=BACKGROUNDS,
-        default="texture",
-        help="plain: one colour per video plus a gradient, no noise (the quick start's sets)",
-    )
-    args = parser.parse_args(argv)
-    if args.num_val_videos is None:
-        args.num_val_videos = 0 if args.videos_only else 3
-    elif args.videos_only and args.num_val_videos:
-        parser.error("--videos-only writes training videos only: leave --num-val-videos out (or 0)")
-    root = make_tiny_ava(
-        args.root,
-        seed=args.seed,
-        num_train_videos=args.num_train_videos,
-        num_val_videos=args.num_val_videos,
-        seconds=args.seconds,
-        format=args.format,
-        force=args.force,
-        videos_only=args.videos_only,
-        figures=args.figures,
-        background=args.background,
-    )
-    print(f"tiny AVA dataset ready at {root}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
 """File formats, below every other layer: AVA's files, VMAD's layout, safe pickles, atomic writes, the mp4 writer.
 
-They import only numpy (PyAV / OpenCV inside the writer) and :mod:`vmae_det.constants`, so
-``datasets/make_tiny_ava.py`` and the evaluation CLI use them without loading detectron2.
+They import only numpy (PyAV / OpenCV inside the writer) and :mod:`vmae_det.constants`, so the evaluation
+CLI uses them without loading detectron2.
 """

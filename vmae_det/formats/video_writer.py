@@ -1,6 +1,6 @@
 """The one video writer: RGB frames to an mp4, H.264 (libx264, yuv420p) via PyAV, else OpenCV 'mp4v'.
 
-``datasets/make_tiny_ava.py`` asks for ``codec="mp4v"``: the tiny dataset's recorded numbers were made with it.
+:mod:`vmae_det.data.tiny_ava` asks for ``codec="mp4v"``: the tiny dataset's recorded numbers were made with it.
 """
 
 from __future__ import annotations
