@@ -91,8 +91,8 @@ def child(args) -> dict:
     import torch
 
     import vmae_det  # noqa: F401
-    from vmae_det.demo import ActionPredictor, VideoStreamReader, run_demo
-    from vmae_det.demo.testing import TinyActionModel
+    from vmae_det.demo import ActionPredictor, DemoSettings, VideoStreamReader, run_demo
+    from vmae_det.modeling.tiny_action_model import TinyActionModel
 
     torch.set_num_threads(1)
     import av  # noqa: F401  (40 ms the first time: a process start-up cost, kept out of both timings)
@@ -132,17 +132,16 @@ def child(args) -> dict:
     rss_before = peak_rss_mb()
     c = cpu_seconds()
     with tempfile.TemporaryDirectory() as out:
-        summary = run_demo(
+        settings = DemoSettings(
             args.video,
             out,
-            predictor,
-            two_people,
             keyframe_interval=args.keyframe_interval,
             batch_size=args.batch_size,
             render_min_short_side=0,
             progress=False,
             preview=False,
         )
+        summary = run_demo(settings, predictor, two_people)
     cpu = cpu_seconds() - c
     return {
         "frames": summary["num_frames"],

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 from cli_table import BadInput, run_case
-from test_demo import CONFIG, make_video
+from demo_helpers import CONFIG, make_video
 
 from vmae_det.demo.outputs import DetectionWriter, KeyframeDetections
-from vmae_det.demo.testing import TinyActionModel
+from vmae_det.modeling.tiny_action_model import TinyActionModel
 
 GOOD = [
     "--config-file",

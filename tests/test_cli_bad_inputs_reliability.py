@@ -56,10 +56,10 @@ def data(tmp_path_factory) -> Path:
     """One folder for every row: a tiny AVA dataset ($VMAE_DET_DATASETS), the demo's config, weights,
     video and boxes, an evaluator's CSV and label map, a VideoMAE checkpoint to convert."""
     from datasets_tiny import make_tiny
-    from test_demo import CONFIG, make_video
+    from demo_helpers import CONFIG, make_video
 
-    from vmae_det.demo.testing import TinyActionModel
     from vmae_det.modeling import build_vit
+    from vmae_det.modeling.tiny_action_model import TinyActionModel
     from vmae_det.modeling.weight_loading import export_state_dict
 
     d = tmp_path_factory.mktemp("reliability")
@@ -595,7 +595,7 @@ INTERRUPTS = [
         "vmae_det.tools.prepare_custom_dataset:prepare_custom_dataset",
         ["--videos", "{data}/tiny_ava/videos", "--annotations", "{data}/gt.csv", "--output", "{tmp}/custom"],
     ),
-    ("demo", "vmae_det.tools.demo", "cli", "vmae_det.demo.arguments:check_demo_arguments", DEMO),
+    ("demo", "vmae_det.tools.demo", "cli", "vmae_det.tools.demo:settings_from_args", DEMO),
     ("ava_evaluator", "vmae_det.evaluation.ava_cli", "main", "vmae_det.evaluation.ava_cli:evaluate", EVAL[1]),
 ]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_demo import fixed_detector, make_predictor
+from demo_helpers import fixed_detector, make_predictor, make_video
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
-from vmae_det.demo import BoxFileError, CsvBoxSource, DemoJsonBoxSource, KeyframeSchedule, run_demo
+from vmae_det.demo import BoxFileError, CsvBoxSource, DemoJsonBoxSource, DemoSettings, KeyframeSchedule, run_demo
 from vmae_det.demo.outputs import DetectionWriter, KeyframeDetections
 
 STEM = "clip one"
@@ -24,13 +24,13 @@ STEM = "clip one"
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
     """A demo run with a detector whose person scores are 0.9 and 0.8: its CSV, JSON and summary."""
-    from test_demo import make_video
-
     tmp = tmp_path_factory.mktemp("feedback")
     video = make_video(tmp / f"{STEM}.mp4", 75)
     out = tmp / "first"
     summary = run_demo(
-        str(video), str(out), make_predictor(), fixed_detector, batch_size=2, progress=False, render_min_short_side=0
+        DemoSettings(str(video), str(out), batch_size=2, progress=False, render_min_short_side=0),
+        make_predictor(),
+        fixed_detector,
     )
     return video, out, summary
 
@@ -107,18 +107,16 @@ def test_the_demo_json_gives_the_same_people_and_scores(first_run, tmp_path):
     video, out, summary = first_run
     with pytest.raises(BoxFileError, match="column 8 holds action scores"):
         run_demo(
-            str(video), str(tmp_path / "refused"), make_predictor(), str(out / f"{STEM}_actions.csv"), progress=False
+            DemoSettings(str(video), str(tmp_path / "refused"), progress=False),
+            make_predictor(),
+            str(out / f"{STEM}_actions.csv"),
         )
     assert not (tmp_path / "refused" / f"{STEM}_actions.csv").exists()
 
     again = run_demo(
-        str(video),
-        str(tmp_path / "again"),
+        DemoSettings(str(video), str(tmp_path / "again"), batch_size=2, progress=False, render_min_short_side=0),
         make_predictor(),
         str(out / f"{STEM}_actions.json"),
-        batch_size=2,
-        progress=False,
-        render_min_short_side=0,
     )
     assert again["num_boxes"] == summary["num_boxes"] == 6 and again["csv_boxes_below_threshold"] == 0
     first = json.loads((out / f"{STEM}_actions.json").read_text())["keyframes"]

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.checkpoints.files import class_names_of, read_checkpoint
 from vmae_det.demo import ActionPredictor
 from vmae_det.demo.labels import action_names
-from vmae_det.modeling.weight_loading import class_names_of, read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_NAMES = {1: "walk left", 2: "walk right", 3: "stand", 4: "jump", 5: "wave"}  # datasets/make_tiny_ava.py
@@ -111,9 +111,9 @@ def test_trained_checkpoint_names_the_demo_actions(tmp_path):
 
 @pytest.mark.parametrize("stored", [None, [[1, "walk"]]])
 def test_predictor_warns_only_without_any_names(tmp_path, caplog, stored):
-    from test_demo import CONFIG
+    from demo_helpers import CONFIG
 
-    from vmae_det.demo.testing import TinyActionModel
+    from vmae_det.modeling.tiny_action_model import TinyActionModel
 
     (tmp_path / "cfg.py").write_text(CONFIG)
     payload = {"model": TinyActionModel(num_classes=3).state_dict()}

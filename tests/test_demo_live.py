@@ -20,11 +20,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from demo_helpers import CONFIG, make_predictor
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
-from vmae_det.demo import ActionPredictor, VideoStreamError, run_demo
+from vmae_det.demo import DemoSettings, VideoStreamError, run_demo
 from vmae_det.demo.input_spec import parse_input, webcam_device
-from vmae_det.demo.testing import TinyActionModel
+from vmae_det.modeling.tiny_action_model import TinyActionModel
 
 W, H, FPS = 160, 120, 30
 BOX = np.array([[8, 8, 60, 70]], np.float32)  # away from the index strips (rows >= 96)
@@ -104,18 +105,6 @@ def stream():
         s.close()
 
 
-def make_predictor() -> ActionPredictor:
-    torch.manual_seed(0)
-    return ActionPredictor(
-        TinyActionModel(num_classes=3),
-        num_frames=4,
-        sampling_rate=2,
-        test_short_side=32,
-        class_names={1: "walk", 2: "stand", 3: "jump"},
-        device="cpu",
-    )
-
-
 def detector(frame):
     return BOX.copy(), np.array([0.9], np.float32)
 
@@ -125,9 +114,9 @@ def read_video(path) -> list:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-def run(url, out, **kw):
+def run(url, out, persons=detector, **kw):
     kw = {"progress": False, "render_min_short_side": 0, "stream_options": FAST_PROBE, "stream_timeout": 5.0, **kw}
-    return run_demo(url, str(out), make_predictor(), kw.pop("persons", detector), **kw)
+    return run_demo(DemoSettings(url, str(out), **kw), make_predictor(), persons)
 
 
 # --------------------------------------------------------------------------- what --input names
@@ -311,25 +300,11 @@ def test_show_puts_every_frame_in_the_window_and_q_ends_the_input(tmp_path, monk
     assert all(index_of(cv2.cvtColor(s, cv2.COLOR_BGR2RGB)) == i for i, s in enumerate(shown))
 
 
-TINY_CONFIG = """
-from detectron2.config import LazyCall as L
-from vmae_det.data.ava import AVAClipMapper
-from vmae_det.data.transforms import build_ava_test_augmentations
-from vmae_det.demo.testing import TinyActionModel
-
-model = L(TinyActionModel)(num_classes=3)
-dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
-    is_train=False, num_classes=3, num_frames=4, sampling_rate=2,
-    augmentations=L(build_ava_test_augmentations)(short_edge=32),
-)))
-"""
-
-
 def test_cli_records_a_stream_and_reports_one_that_never_answers(stream, tmp_path, capsys):
     from vmae_det.tools import demo as demo_tool
 
     cfg = tmp_path / "tiny_cfg.py"
-    cfg.write_text(TINY_CONFIG)
+    cfg.write_text(CONFIG)
     torch.save({"model": TinyActionModel(num_classes=3).state_dict()}, tmp_path / "w.pth")
     boxes = tmp_path / "b.csv"
     boxes.write_text("cam,1,0.05,0.05,0.4,0.6,,0.9\n")

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
-from vmae_det.demo.onnx_export import compare_with_pytorch, example_inputs, export_action_detector, run_onnx
-from vmae_det.demo.testing import TinyActionModel
 from vmae_det.modeling.action_detector import AVAActionDetector
+from vmae_det.modeling.onnx_export import compare_with_pytorch, example_inputs, export_action_detector, run_onnx
+from vmae_det.modeling.tiny_action_model import TinyActionModel
 from vmae_det.modeling.vit import build_vit
 from vmae_det.modeling.vmad_boxes import extend_boxes
 
@@ -80,7 +80,7 @@ def test_export_tool_from_config_and_checkpoint(tmp_path, capsys):
     cfg.write_text(
         "from detectron2.config import LazyCall as L\n"
         "from vmae_det.data.transforms import build_ava_test_augmentations\n"
-        "from vmae_det.demo.testing import TinyActionModel\n"
+        "from vmae_det.modeling.tiny_action_model import TinyActionModel\n"
         "model = L(TinyActionModel)(num_classes=4)\n"
         "dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2,\n"
         "                                        augmentations=L(build_ava_test_augmentations)(short_edge=24))))\n"
@@ -100,7 +100,7 @@ def test_export_tool_from_config_and_checkpoint(tmp_path, capsys):
 def test_nan_weights_are_not_exported_and_nan_scores_fail_the_check(detector, exported, tmp_path):
     import copy
 
-    from vmae_det.demo.onnx_export import ExportCheckError
+    from vmae_det.modeling.onnx_export import ExportCheckError
 
     broken = copy.deepcopy(detector)
     with torch.no_grad():
@@ -119,13 +119,13 @@ def test_nan_weights_are_not_exported_and_nan_scores_fail_the_check(detector, ex
 def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
     """A failed check writes nothing: the model was exported under a temporary name, which is removed, and an
     earlier --output (a good model deployed before) is left byte for byte."""
-    from vmae_det.demo.onnx_export import ExportCheckError
+    from vmae_det.modeling.onnx_export import ExportCheckError
 
     cfg = tmp_path / "cfg.py"
     cfg.write_text(
         "from detectron2.config import LazyCall as L\n"
         "from vmae_det.data.transforms import build_ava_test_augmentations\n"
-        "from vmae_det.demo.testing import TinyActionModel\n"
+        "from vmae_det.modeling.tiny_action_model import TinyActionModel\n"
         "model = L(TinyActionModel)(num_classes=4)\n"
         "dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2,\n"
         "                                        augmentations=L(build_ava_test_augmentations)(short_edge=24))))\n"
@@ -139,7 +139,7 @@ def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
     assert cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out)]) == 0
     earlier = out.read_bytes()
     # the check sees a difference above --atol (forced: compare_with_pytorch reports 1.0)
-    import vmae_det.demo.onnx_export as onnx_export
+    import vmae_det.modeling.onnx_export as onnx_export
 
     real = onnx_export.compare_with_pytorch
     onnx_export.compare_with_pytorch = lambda *a, **k: 1.0

@@ -129,7 +129,7 @@ CONFIG = """
 from detectron2.config import LazyCall as L
 from vmae_det.data.ava import AVAClipMapper
 from vmae_det.data.transforms import build_ava_test_augmentations
-from vmae_det.demo.testing import TinyActionModel
+from vmae_det.modeling.tiny_action_model import TinyActionModel
 
 model = L(TinyActionModel)(num_classes=3)
 dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
@@ -143,7 +143,7 @@ dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
 def test_demo_cli_with_hog_on_a_real_clip_writes_people_and_actions(tmp_path):
     """``tools/demo.py --person-detector hog`` on the first 2 s of vtest.avi, with a tiny action model."""
     from vmae_det.demo import VideoStreamReader
-    from vmae_det.demo.testing import TinyActionModel
+    from vmae_det.modeling.tiny_action_model import TinyActionModel
 
     clip = tmp_path / "street.mp4"
     cap = cv2.VideoCapture(str(VTEST))

@@ -178,9 +178,9 @@ def test_detectron2_detector_refuses_a_malicious_pkl_or_pth(tmp_path):
 def data(tmp_path_factory) -> Path:
     """A demo config, checkpoint and video, and a tiny AVA root with one validation video."""
     from datasets_tiny import make_tiny
-    from test_demo import CONFIG, make_video
+    from demo_helpers import CONFIG, make_video
 
-    from vmae_det.demo.testing import TinyActionModel
+    from vmae_det.modeling.tiny_action_model import TinyActionModel
 
     d = tmp_path_factory.mktemp("safe_pickle_cli")
     make_video(d / "clip.mp4", 40, size=(64, 48))

@@ -236,14 +236,14 @@ def test_a_change_in_the_number_of_classes_is_an_error():
 # --------------------------------------------------------------------------- through the demo
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    from test_demo import make_video
+    from demo_helpers import make_video
 
     return make_video(tmp_path_factory.mktemp("vid") / "walk.mp4", 75)  # keyframes at frames 0, 30, 60
 
 
 def swapping_detector():
     """The two people of tests/test_demo.py, listed in the other order on every other keyframe."""
-    from test_demo import BOXES
+    from demo_helpers import BOXES
 
     calls = []
 
@@ -256,20 +256,12 @@ def swapping_detector():
 
 
 def demo(video, out, **kw):
-    from test_demo import make_predictor
+    from demo_helpers import make_predictor
 
-    from vmae_det.demo import run_demo
+    from vmae_det.demo import DemoSettings, run_demo
 
-    return run_demo(
-        str(video),
-        str(out),
-        make_predictor(),
-        swapping_detector(),
-        batch_size=2,
-        render_min_short_side=0,
-        progress=False,
-        **kw,
-    )
+    settings = DemoSettings(str(video), str(out), batch_size=2, render_min_short_side=0, progress=False, **kw)
+    return run_demo(settings, make_predictor(), swapping_detector())
 
 
 def read_csv(path):
@@ -278,7 +270,7 @@ def read_csv(path):
 
 
 def test_demo_writes_track_ids_to_the_json_the_sidecar_csv_and_keeps_the_detections_csv(video, tmp_path):
-    from test_demo import BOXES
+    from demo_helpers import BOXES
 
     summary = demo(video, tmp_path / "track")
     assert summary["num_tracks"] == 2 and summary["outputs"]["tracks"].endswith("walk_tracks.csv")

@@ -1,10 +1,7 @@
 """Streaming action-detection demo: point it at a video, get a labelled mp4 + AVA CSV/JSON.
 
-Entry points: :func:`run_demo` (Python API), ``tools/demo.py`` (command line), and
-``tools/export_onnx.py`` (ONNX export of the action detector, see :mod:`.onnx_export`).
-
-Names are imported on first use (PEP 562), so ``tools/demo.py`` can check its arguments with
-:mod:`.arguments` before torch and detectron2 are loaded.
+Entry points: :func:`run_demo` with a :class:`DemoSettings` (Python API) and ``tools/demo.py`` (command line).
+Names are imported on first use (PEP 562), so ``tools/demo.py`` can check its settings before torch loads.
 """
 
 from __future__ import annotations
@@ -12,8 +9,9 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "check_demo_arguments": "arguments",
-    "DemoArgumentError": "arguments",
+    "BOX_FORMATS": "settings",
+    "DemoArgumentError": "settings",
+    "DemoSettings": "settings",
     "KeyframeSchedule": "keyframes",
     "action_names": "labels",
     "DetectionWriter": "outputs",
@@ -26,7 +24,6 @@ _EXPORTS = {
     "DemoJsonBoxSource": "person_boxes",
     "PersonBoxSource": "person_boxes",
     "build_person_detector": "person_boxes",
-    "BOX_FORMATS": "person_boxes",
     "ActionPredictor": "predictor",
     "ClipRequest": "predictor",
     "DemoConfigError": "predictor",
@@ -37,8 +34,6 @@ _EXPORTS = {
     "VideoDecodeError": "video_stream",
     "VideoStreamError": "video_stream",
     "VideoStreamReader": "video_stream",
-    "VideoStreamWriter": "video_stream",
-    "VideoWriteError": "video_stream",
     "ActionVisualizer": "visualizer",
     "BoxLabels": "visualizer",
     "PersonTracker": "tracking",

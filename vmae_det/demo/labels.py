@@ -22,7 +22,7 @@ def action_names(
 ) -> Dict[int, str]:
     """Names for action ids ``1..num_classes`` from the first source that has any: the ``label_map`` file,
     the names stored in the checkpoint (``checkpoint_names``, read by
-    ``vmae_det.modeling.weight_loading.class_names_of``; ``checkpoint`` is its path, for messages), the
+    ``vmae_det.checkpoints.files.class_names_of``; ``checkpoint`` is its path, for messages), the
     metadata ``class_names`` of ``dataset`` (before the checkpoint's with ``dataset_first``: a dataset the
     user named), else ``"action <id>"``, with a warning. Ids the chosen source lacks are ``"action <id>"``."""
     names: Dict[int, str] = {}

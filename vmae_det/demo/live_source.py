@@ -52,18 +52,12 @@ from .video_stream import VideoStreamError, VideoStreamReader
 __all__ = [
     "LiveStreamReader",
     "SkipDroppedKeyframes",
-    "DEFAULT_MAX_LATENCY",
-    "DEFAULT_STREAM_TIMEOUT",
     "check_video_input",
     "open_video_input",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Seconds of frames the queue holds before the oldest is dropped.
-DEFAULT_MAX_LATENCY = 1.0
-#: Seconds without data after which opening or reading a live source gives up.
-DEFAULT_STREAM_TIMEOUT = 10.0
 #: FFmpeg options per URL scheme, under the user's own: RTSP over TCP (over UDP, lost packets are
 #: broken pictures).
 SCHEME_OPTIONS = {"rtsp": {"rtsp_transport": "tcp"}, "rtsps": {"rtsp_transport": "tcp"}}
@@ -97,8 +91,8 @@ def check_video_input(spec: InputSpec) -> None:
 def open_video_input(
     spec: InputSpec,
     *,
-    max_latency: float = DEFAULT_MAX_LATENCY,
-    timeout: float = DEFAULT_STREAM_TIMEOUT,
+    max_latency: float,
+    timeout: float,
     options: Optional[Dict[str, str]] = None,
 ) -> VideoStreamReader:
     """A :class:`VideoStreamReader` for a file, a :class:`LiveStreamReader` for a camera or a URL."""
@@ -135,8 +129,8 @@ class LiveStreamReader(VideoStreamReader):
         self,
         spec: InputSpec,
         *,
-        max_latency: float = DEFAULT_MAX_LATENCY,
-        timeout: float = DEFAULT_STREAM_TIMEOUT,
+        max_latency: float,
+        timeout: float,
         options: Optional[Dict[str, str]] = None,
     ) -> None:
         import av

@@ -25,6 +25,7 @@ from vmae_det.constants import default_device
 from vmae_det.formats.ava import NO_ACTION, AVAFormatError, checked_boxes, read_ava_csv, row_timestamps
 
 from .keyframes import KeyframeSchedule
+from .settings import BOX_FORMATS
 
 __all__ = [
     "BoxFileError",
@@ -33,7 +34,6 @@ __all__ = [
     "CsvBoxSource",
     "DemoJsonBoxSource",
     "box_source_from_file",
-    "BOX_FORMATS",
     "build_person_detector",
 ]
 
@@ -93,9 +93,6 @@ class DetectorBoxSource(PersonBoxSource):
 def _to_numpy(x):
     return x.detach().cpu().numpy() if hasattr(x, "detach") else x
 
-
-#: ``box_format`` values of :class:`CsvBoxSource`.
-BOX_FORMATS = ("auto", "gt", "detections")
 
 _INT = re.compile(r"^[+-]?\d+$")
 

@@ -17,8 +17,9 @@ import numpy as np
 from .visualizer import BoxLabels
 
 if TYPE_CHECKING:
+    from vmae_det.formats.video_writer import VideoWriter
+
     from .keyframes import KeyframeSchedule
-    from .video_stream import VideoStreamWriter
     from .visualizer import ActionVisualizer
 
 __all__ = ["top_labels", "FrameRenderer"]
@@ -69,7 +70,7 @@ class FrameRenderer:
         self.visualizer = visualizer
         self.preview_path = preview_path
         self.preview_written = False
-        self.video_writer: Optional[VideoStreamWriter] = None
+        self.video_writer: Optional[VideoWriter] = None
         self.next_frame = 0  # the next grid frame to draw
         self._labels: Dict[int, List[BoxLabels]] = {}  # keyframe j -> what to draw, until it is reached
         self._current: List[BoxLabels] = []

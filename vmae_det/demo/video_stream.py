@@ -1,5 +1,5 @@
 """Sequential video decoding on a presentation-time grid for the streaming demo (writing: the project's
-one writer, :class:`vmae_det.formats.video_writer.VideoWriter`, re-exported as ``VideoStreamWriter``).
+one writer, :class:`vmae_det.formats.video_writer.VideoWriter`).
 
 The demo must run on hour-long videos in bounded memory, so decoding is strictly sequential
 (PyAV, frames in presentation order, one at a time) and writing goes straight to the encoder.
@@ -41,22 +41,17 @@ from typing import Dict, Iterator, Optional, Tuple
 import numpy as np
 
 from vmae_det.data.video_io import FrameClock, VideoDecodeError, stream_rate
-from vmae_det.formats.video_writer import MAX_H264_SIDE, SMALL_FRAME_PIXELS, VideoWriteError, VideoWriter
+from vmae_det.formats.video_writer import SMALL_FRAME_PIXELS
 
 __all__ = [
     "VideoDecodeError",
     "VideoStreamError",
-    "VideoWriteError",
     "VideoStreamReader",
-    "VideoStreamWriter",
-    "MAX_H264_SIDE",
     "display_rotation",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: The demo's output video writer (H.264, mp4v fallback).
-VideoStreamWriter = VideoWriter
 #: A stream ending this much (and at least 3 frame periods) before its header's duration is a damaged tail.
 DAMAGED_TAIL_MIN_SECONDS = 0.5
 

@@ -18,6 +18,7 @@ the outputs are finished up to there (exit 0; a second Ctrl-C aborts).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ import sys
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.cli import run_main
+from vmae_det.demo.settings import BOX_FORMATS, DemoSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--input",
         required=True,
+        dest="video",
+        metavar="INPUT",
         help="video file, camera index (0: /dev/video0 on Linux, avfoundation on macOS), device "
         "(v4l2:/dev/video2, dshow:video=NAME) or stream URL (rtsp://, http://, udp://, tcp://, "
         "srt:// ...); see docs/live_input.md",
@@ -51,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-seconds",
         type=float,
-        default=None,
+        default=DemoSettings.max_seconds,
         help="stop after this many seconds of input (file or stream); the outputs end there",
     )
     p.add_argument(
@@ -62,13 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-latency",
         type=float,
-        default=1.0,
+        default=DemoSettings.max_latency,
         help="camera/stream: seconds of frames queued before the oldest is dropped when the demo falls behind",
     )
     p.add_argument(
         "--stream-timeout",
         type=float,
-        default=10.0,
+        default=DemoSettings.stream_timeout,
         help="camera/stream: seconds without data after which opening or reading gives up",
     )
     p.add_argument(
@@ -79,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="FFmpeg input option for a camera/stream, repeatable (rtsp_transport=udp, "
         "video_size=1280x720, framerate=30 ...)",
     )
-    p.add_argument("--output", required=True, help="output directory")
+    p.add_argument("--output", required=True, dest="output_dir", metavar="OUTPUT", help="output directory")
     p.add_argument(
         "--person-detector",
         choices=("torchvision", "detectron2", "hog", "csv"),
@@ -96,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--person-score-threshold",
         type=float,
-        default=0.8,
+        default=DemoSettings.person_score_threshold,
         help="drop person boxes scoring below this, from the detector or the box CSV (GT rows score 1)",
     )
     p.add_argument(
@@ -109,22 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--boxes-format",
-        choices=("auto", "gt", "detections"),
-        default="auto",
+        choices=BOX_FORMATS,
+        default=DemoSettings.boxes_format,
         help="how --boxes' 8th column is read: auto (ground truth when every row has integer action "
         "and person ids in columns 7-8, else detections), gt (person id) or detections (score)",
     )
-    p.add_argument("--video-id", default=None, help="video id in the box CSV and output CSV (default: file stem)")
+    p.add_argument(
+        "--video-id", default=DemoSettings.video_id, help="video id in the box CSV and output CSV (default: file stem)"
+    )
     p.add_argument(
         "--keyframe-interval",
         type=float,
-        default=None,
+        default=DemoSettings.keyframe_interval,
         help="frames between keyframes, at the video's nominal fps (default: that fps, once a second)",
     )
     p.add_argument(
         "--model-fps",
         type=float,
-        default=None,
+        default=DemoSettings.model_fps,
         help="frame rate the model was trained at (default: the checkpoint's, 25 for VMAD's AVA "
         "checkpoints, else 30, AVA's): clips of videos at other rates are resampled to it so a "
         "clip spans the training time",
@@ -132,18 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--time-offset",
         type=float,
-        default=None,
+        default=DemoSettings.time_offset,
         help="time of frame 0 in seconds (default: 900 for box CSVs with AVA timestamps >= 900, else 0)",
     )
-    p.add_argument("--top-k", type=int, default=3, help="labels drawn per person")
+    p.add_argument("--top-k", type=int, default=DemoSettings.top_k, help="labels drawn per person")
     p.add_argument(
         "--score-threshold",
         type=float,
-        default=0.0,
+        default=DemoSettings.score_threshold,
         help="drop (person, action) scores below this from the files and the drawing",
     )
-    p.add_argument("--draw-threshold", type=float, default=0.0, help="also hide drawn labels below this")
-    p.add_argument("--batch-size", type=int, default=4, help="keyframes per model call")
+    p.add_argument(
+        "--draw-threshold", type=float, default=DemoSettings.draw_threshold, help="also hide drawn labels below this"
+    )
+    p.add_argument("--batch-size", type=int, default=DemoSettings.batch_size, help="keyframes per model call")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument(
         "--labelmap",
@@ -154,81 +162,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="registered dataset whose metadata names the actions")
     p.add_argument(
         "--no-track",
-        action="store_true",
+        action="store_false",
+        dest="track",
         help="do not link people across keyframes: no track ids, no <name>_tracks.csv (docs/tracking.md)",
     )
     p.add_argument(
         "--track-iou",
         type=float,
-        default=0.3,
+        default=DemoSettings.track_iou,
         help="a person's box continues a track when it overlaps the track's last box by this IoU",
     )
     p.add_argument(
         "--smooth-window",
         type=int,
-        default=1,
+        default=DemoSettings.smooth_window,
         help="average each person's action scores over their track's last N keyframes (1: the "
         "evaluation's scores, unchanged; the CSV/JSON carry the averaged scores)",
     )
     p.add_argument(
         "--render-min-short-side",
         type=int,
-        default=360,
+        default=DemoSettings.render_min_short_side,
         help="upscale smaller videos to this short side so labels are legible (0: never)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
     return p
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from vmae_det.demo.arguments import check_demo_arguments
-
-    kind = args.person_detector or ("csv" if args.boxes else "torchvision")
-    if kind == "csv" and not args.boxes:
-        parser.error("--person-detector csv needs --boxes CSV")
-    if kind != "csv" and args.boxes:
-        parser.error(f"--boxes is only used with --person-detector csv (got {kind})")
-    # Everything that can be checked without the model, before loading it.
-    check_demo_arguments(
-        keyframe_interval=args.keyframe_interval,
-        time_offset=args.time_offset,
-        top_k=args.top_k,
-        score_threshold=args.score_threshold,
-        draw_threshold=args.draw_threshold,
-        batch_size=args.batch_size,
-        person_score_threshold=args.person_score_threshold,
-        render_min_short_side=args.render_min_short_side,
-        model_fps=args.model_fps,
-        track=not args.no_track,
-        track_iou=args.track_iou,
-        smooth_window=args.smooth_window,
-        boxes_format=args.boxes_format,
-        output_dir=args.output,
-        max_seconds=args.max_seconds,
-        max_latency=args.max_latency,
-        stream_timeout=args.stream_timeout,
-    )
-    from vmae_det.demo.input_spec import parse_input
-
+def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> DemoSettings:
+    """The run's :class:`DemoSettings` from the flags of the same names (checked: ``DemoArgumentError``)."""
     stream_options = {}
     for item in args.stream_option:
         key, sep, value = item.partition("=")
         if not sep or not key:
             parser.error(f"--stream-option wants KEY=VALUE, got {item!r}")
         stream_options[key] = value
-    spec = parse_input(args.input)
-    from vmae_det.weights_source import refuse_checkpoint_folder, resolve_weights
+    names = {f.name for f in dataclasses.fields(DemoSettings)} & set(vars(args))
+    return DemoSettings(**{name: getattr(args, name) for name in names}, stream_options=stream_options)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    kind = args.person_detector or ("csv" if args.boxes else "torchvision")
+    if kind == "csv" and not args.boxes:
+        parser.error("--person-detector csv needs --boxes CSV")
+    if kind != "csv" and args.boxes:
+        parser.error(f"--boxes is only used with --person-detector csv (got {kind})")
+    # Everything that can be checked without the model, before loading it.
+    settings = settings_from_args(args, parser)
+    from vmae_det.demo.input_spec import parse_input
+
+    spec = parse_input(settings.video)
+    from vmae_det.checkpoints.files import refuse_checkpoint_folder
+    from vmae_det.checkpoints.hub import resolve_weights
 
     # Inputs first, then the models, the person detector (maybe a download) last: whatever is wrong with the
     # input, the output folder (checked above), the config or the checkpoint is reported before any download.
     args.checkpoint = resolve_weights(args.checkpoint)  # hf://ORG/NAME[/FILE]: the file in the hub cache
     refuse_checkpoint_folder(args.checkpoint, "--checkpoint")
     for flag, path in (
-        ("--input", None if spec.live else args.input),
+        ("--input", None if spec.live else settings.video),
         ("--config-file", args.config_file),
         ("--checkpoint", args.checkpoint),
         ("--boxes", args.boxes),
@@ -251,39 +247,15 @@ def main(argv=None) -> int:
         device=args.device,
         labelmap=args.labelmap,
         dataset=args.dataset,
-        model_fps=args.model_fps,
+        model_fps=settings.model_fps,
     )
     if kind == "csv":
         persons = args.boxes
     else:
         persons = build_person_detector(
-            kind, weights=args.person_weights, device=args.device, score_threshold=args.person_score_threshold
+            kind, weights=args.person_weights, device=args.device, score_threshold=settings.person_score_threshold
         )
-    summary = run_demo(
-        args.input,
-        args.output,
-        predictor,
-        persons,
-        keyframe_interval=args.keyframe_interval,
-        time_offset=args.time_offset,
-        top_k=args.top_k,
-        score_threshold=args.score_threshold,
-        draw_threshold=args.draw_threshold,
-        batch_size=args.batch_size,
-        person_score_threshold=args.person_score_threshold,
-        boxes_format=args.boxes_format,
-        track=not args.no_track,
-        track_iou=args.track_iou,
-        smooth_window=args.smooth_window,
-        video_id=args.video_id,
-        render_min_short_side=args.render_min_short_side,
-        progress=not args.no_progress,
-        max_seconds=args.max_seconds,
-        show=args.show,
-        max_latency=args.max_latency,
-        stream_timeout=args.stream_timeout,
-        stream_options=stream_options,
-    )
+    summary = run_demo(settings, predictor, persons)
     print(json.dumps(summary, indent=2))
     return 0
 

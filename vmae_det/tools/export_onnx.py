@@ -74,7 +74,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from vmae_det.demo import ActionPredictor
-    from vmae_det.demo.onnx_export import compare_with_pytorch, example_inputs, export_action_detector
+    from vmae_det.modeling.onnx_export import (
+        ExportCheckError,
+        compare_with_pytorch,
+        example_inputs,
+        export_action_detector,
+    )
 
     predictor = ActionPredictor.from_config(args.config_file, args.checkpoint, opts=args.opts, device="cpu")
     model = predictor.model
@@ -86,7 +91,6 @@ def main(argv=None) -> int:
         h, w = short, int(round(short * 4 / 3))
     h, w = -(-h // div) * div, -(-w // div) * div  # the ViT needs multiples of its patch size
     shape = (args.batch, 3, predictor.num_frames, h, w)
-    from vmae_det.demo.onnx_export import ExportCheckError
     from vmae_det.formats.atomic import atomic_save
 
     def export_and_check(tmp: str) -> float:

@@ -1,10 +1,7 @@
-"""A tiny action model obeying the detector contract, for tests, benchmarks and export checks.
+"""A tiny random-weight stand-in for ``AVAActionDetector``; in the package, not tests/, as benchmarks run on it too.
 
-:class:`TinyActionModel` has the same interface as ``AVAActionDetector`` in eval mode
-(docs/architecture.md): ``forward(list[dict]) -> [{"boxes": normalised xyxy, "scores": [N, C]}]``
-and the export entry point ``forward_tensors(clip [B,3,T,H,W] 0-255, rois [K,5]) -> probs [K, C]``.
-It is a 3D conv stem, temporal mean, RoIAlign and a linear classifier: small enough to run in
-milliseconds on CPU, and it exercises the same ops (RoIAlign aligned=True) the real head exports.
+Same interface as the detector in eval mode: ``forward(list[dict]) -> [{"boxes", "scores"}]`` and the export
+entry point ``forward_tensors(clip, rois) -> probs``, with the same RoIAlign (aligned=True), in milliseconds on CPU.
 """
 
 from __future__ import annotations
