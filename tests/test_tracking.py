@@ -242,7 +242,7 @@ def video(tmp_path_factory):
 
 
 def swapping_detector():
-    """The two people of tests/test_demo.py, listed in the other order on every other keyframe."""
+    """The two people of tests/demo_helpers.py, listed in the other order on every other keyframe."""
     from demo_helpers import BOXES
 
     calls = []
