@@ -1,11 +1,8 @@
-"""Quick-start AVA fine-tuning on the embedded tiny dataset (datasets/make_tiny_ava.py), CPU, ~1–2 min.
+"""Quick-start AVA fine-tuning on the tiny dataset (datasets/make_tiny_ava.py), CPU, ~1-2 min; its backbone
+matches configs/pretrain/tiny.py, so that MAE checkpoint loads directly:
 
-The backbone matches configs/pretrain/tiny.py (tiny ViT, 8 frames, 8 px patches), so its MAE checkpoint
-loads directly:
     python tools/train_net.py --config-file configs/ava/tiny.py \
         train.init_checkpoint=output/pretrain_tiny/model_final.pth
-Same pipeline as the real recipe (vit_b.py): GT boxes for training, proposals ≥ 0.8 at test, frame-mAP
-with the tiny label map and its excluded-timestamps file.
 """
 
 from detectron2.config import LazyCall as L

@@ -1,47 +1,13 @@
-"""AVA v2.2 action detection, ViT-B/16, Kinetics-400 self-supervised pretraining + K400 supervised
-fine-tuning — the official VideoMAE-Action-Detection (VMAD) recipe, target **31.8 mAP** (VideoMAE paper,
-Table 9; VMAD MODEL_ZOO.md; script scripts/ava/videomae_vit_base_k400_pretrain+finetune/run.sh).
+"""AVA v2.2 action detection, ViT-B/16, K400 pretrain + K400 fine-tune: the official VideoMAE-Action-Detection
+(VMAD) recipe, target **31.8 mAP** (VideoMAE paper, Table 9; VMAD
+scripts/ava/videomae_vit_base_k400_pretrain+finetune/run.sh).
 
-Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-B K400 checkpoint pretrained 1600 epochs and
-then fine-tuned on K400 labels (VMAD MODEL_ZOO "Extra Label ✓", Google Drive id
-1MzwteHH-1yuMnFb8vRBQDvngV1Zl-d3z). It is a mean-pooling classifier: it has fc_norm and no token norm,
-so the detector's `norm` starts at its LayerNorm init, as in VMAD. For the pretrain-only row see
-vit_b_pretrain_only.py. Evaluating a released VMAD AVA checkpoint (head included):
-    python tools/train_net.py --config-file configs/ava/vit_b.py --eval-only train.init_checkpoint=vmad_ava_vit_b.pth
+Every number is VMAD's (where each comes from: docs/architecture.md "VMAD parity"); train.init_checkpoint takes the
+K400 pretrain + fine-tune checkpoint (docs/real_ava.md). Deviations: bf16 autocast (`train.amp.dtype=float16` for
+VMAD's fp16); 30-fps clips on the frames/videos layouts (`--ava-root` on VMAD's processed layout reads its 25-fps
+clips as VMAD does); test padding differs when several processes shard the batches.
 
-Recipe, each number from VMAD (file in brackets):
-  * data [data/transforms.py, data/ava.py, datasets.py]: 16 frames at stride 4 from the 64 frames
-    around the keyframe (clip_offset 1, TemporalCrop); train: short side exactly 256 (cv2 bilinear,
-    long side truncated, no max size), random 224x224 crop, HSV jitter (hue ±20°, sat/val ±0.1·255,
-    every clip), horizontal flip p 0.5, ground-truth boxes only; test: short side 256, whole frame,
-    person boxes with score >= 0.8; normalisation mean [122.7717, 115.9465, 102.9801], std 57.375;
-  * boxes [modeling_finetune.py, alphaction/structures/bounding_box.py]: training GT boxes jittered by
-    random_aug(0.2, 0.1, 0.1, 0.05) after the crop, boxes cut away by the crop kept (as 1-px boxes);
-    at most 100 per clip; test boxes enlarged by (0.1 W, 0.05 H) for RoIAlign only;
-  * model [modeling_finetune.py]: ViT (q/v bias, sinusoid table resized per frame), final norm,
-    temporal mean, RoIAlign 7x7 (aligned=False), max pool, linear head (trunc-normal 0.02 × 0.001),
-    BCE mean × boxes; test score sigmoid × person score; drop path 0.2;
-  * optimisation [run_class_finetuning.py, optim_factory.py, utils.py, run.sh]: batch 128 (32 GPUs x 4),
-    AdamW betas (0.9, 0.999), wd 0.05 (none on 1-d params and the position table), layer decay 0.75,
-    lr 5e-4 x 128/256, min lr 1e-6 x 128/256, 5 warm-up epochs from 0 then cosine, 30 epochs, no
-    gradient clipping; evaluation every 10 epochs;
-  * person boxes: AlphAction's detections (ava_val_det_person_bbox.json), the ones the paper's number
-    was measured with: dataset `ava_v2.2_val_alphaction_boxes` (datasets/README.md);
-  * frame-mAP: VMAD's protocol, the one behind the target number: every detection of a keyframe kept
-    (ActivityNet 2019 rules otherwise); `dataloader.evaluator.max_detections_per_keyframe=50` gives the
-    official ActivityNet cap of 50;
-  * data: `--ava-root` on VMAD's processed AVA (clips/trainval, *_min.json, boxes/) reads it as VMAD does:
-    25-fps one-second clips, its keyframe list, its inclusive-pixel boxes (docs/datasets: datasets/README.md).
-
-Deviations (docs/architecture.md "VMAD parity"): bf16 autocast instead of VMAD's fp16 + loss scaling
-(`train.amp.dtype=float16` for VMAD's); on the frames/videos layouts (30 fps, full-resolution frames) the
-clips differ from VMAD's 25-fps ones; VMAD evaluates on one process with batches of 6 clips padded to the
-batch's largest, as one process does here (several processes shard the batches, and padding then differs);
-paper batch on fewer GPUs: `dataloader.train.total_batch_size=32 train.grad_accum_steps=4`.
-
-Usage:
-    python tools/train_net.py --config-file configs/ava/vit_b.py --num-gpus 8 \
-        train.init_checkpoint=/path/to/videomae_vit_b_k400_pretrain_finetune.pth
+    python tools/train_net.py --config-file configs/ava/vit_b.py --num-gpus 8 train.init_checkpoint=/path/to/ckpt.pth
 """
 
 from detectron2.config import LazyCall as L

@@ -1,8 +1,5 @@
-"""AVA v2.2, ViT-B/16 pretrained by VideoMAE on Kinetics-400 without labels — target **26.7 mAP**
-(VMAD scripts/ava/videomae_vit_base_k400_pretrain/run.sh): as vit_b.py with base lr 2.5e-4.
-
-Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-B K400 pretraining checkpoint, 1600 epochs
-(Google Drive id 1tEhLyskjb755TJ65ptsrafUG2llSwQE1); its MAE decoder is ignored.
+"""AVA v2.2, ViT-B/16 from K400 MAE pretraining only: target **26.7 mAP** (VMAD
+scripts/ava/videomae_vit_base_k400_pretrain/run.sh); vit_b.py with base lr 2.5e-4.
 """
 
 from vmae_det.engine import scaled_lr

@@ -1,9 +1,5 @@
-"""AVA v2.2, ViT-L/16 (embed 1024, depth 24, heads 16), K400 pretrain + K400 fine-tune — target
-**37.0 mAP** (VMAD scripts/ava/videomae_vit_large_k400_pretrain+finetune/run.sh): as vit_b.py with
-layer decay 0.8, 20 epochs (5 warm-up) and activation checkpointing.
-
-Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-L K400 pretrain + fine-tune checkpoint
-(Google Drive id 1jX1CiqxSkCfc94y8FRW1YGHy-GNvHCuD).
+"""AVA v2.2, ViT-L/16, K400 pretrain + fine-tune: target **37.0 mAP** (VMAD
+scripts/ava/videomae_vit_large_k400_pretrain+finetune/run.sh); vit_b.py with layer decay 0.8, 20 epochs.
 """
 
 from .vit_b import ITERS_PER_EPOCH, WARMUP_EPOCHS, dataloader, lr_multiplier, model, optimizer, train

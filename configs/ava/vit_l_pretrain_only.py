@@ -1,9 +1,5 @@
-"""AVA v2.2, ViT-L/16 pretrained by VideoMAE on Kinetics-400 without labels — target **34.3 mAP**
-(VMAD scripts/ava/videomae_vit_large_k400_pretrain/run.sh): as vit_l.py but base lr 2.5e-4, layer
-decay 0.75 and 30 epochs (5 warm-up).
-
-Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-L K400 pretraining checkpoint
-(Google Drive id 1qLOXWb_MGEvaI7tvuAe94CV7S2HXRwT3).
+"""AVA v2.2, ViT-L/16 from K400 MAE pretraining only: target **34.3 mAP** (VMAD
+scripts/ava/videomae_vit_large_k400_pretrain/run.sh); vit_l.py with base lr 2.5e-4, layer decay 0.75, 30 epochs.
 """
 
 from vmae_det.engine import scaled_lr

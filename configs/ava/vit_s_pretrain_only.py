@@ -1,8 +1,5 @@
-"""AVA v2.2, ViT-S/16 pretrained by VideoMAE on Kinetics-400 without labels — target **22.5 mAP**
-(VMAD scripts/ava/videomae_vit_small_k400_pretrain/run.sh): as vit_s.py with base lr 1e-3.
-
-Expects (train.init_checkpoint): the MCG-NJU VideoMAE ViT-S K400 pretraining checkpoint
-(Google Drive id 1nU-H1u3eJ-VuyCveU7v-WIOcAVxs5Hww).
+"""AVA v2.2, ViT-S/16 from K400 MAE pretraining only: target **22.5 mAP** (VMAD
+scripts/ava/videomae_vit_small_k400_pretrain/run.sh); vit_s.py with base lr 1e-3.
 """
 
 from vmae_det.engine import scaled_lr

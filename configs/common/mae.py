@@ -1,9 +1,5 @@
-"""What the engine runs for MAE pretraining beyond the generic hooks, declared for ``train`` (see
-``vmae_det/config_schema.py``): reconstruction pictures, the skipped-video count, and the reconstruction
-loss as the ``--eval-only`` result.
-
-    from ..common.mae import mae_eval_only as _mae_eval_only, mae_hooks as _mae_hooks  # "_": not config sections
-    train.update(hooks=_mae_hooks, eval_only=_mae_eval_only)
+"""MAE pretraining's ``train.hooks`` and ``train.eval_only``: reconstruction pictures, the skipped-video count, and
+the reconstruction loss as the ``--eval-only`` result.
 """
 
 from detectron2.config import LazyCall as L

@@ -1,7 +1,4 @@
-"""AdamW with the VideoMAE parameter groups (no decay on norms/bias/pos/tokens, optional layer decay).
-
-The engine sets ``optimizer.model`` before instantiating.
-"""
+"""AdamW with the VideoMAE parameter groups; the engine sets ``optimizer.model`` before instantiating."""
 
 from detectron2.config import LazyCall as L
 

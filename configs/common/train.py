@@ -1,8 +1,4 @@
-"""The ``train`` section: every key the engine understands, with its default.
-
-Configs start from ``train = dict(...)`` of only the keys they change (missing keys take these
-defaults; unknown keys are an error): see ``vmae_det/config_schema.py``.
-"""
+"""The ``train`` section with every key's default; configs change only the keys they need."""
 
 import copy
 

@@ -1,11 +1,8 @@
-"""Quick-start VideoMAE pretraining: a tiny ViT on the videos of the tiny AVA default.
+"""Quick-start VideoMAE pretraining: a tiny ViT on the tiny AVA videos, about a minute on 2 CPU cores.
 
-Runs in about a minute on 2 CPU cores and the loss falls clearly (see tests/test_pretrain.py):
     python tools/pretrain_mae.py --config-file configs/pretrain/tiny.py
-Same recipe shape as the paper configs (tube masking 0.9, AdamW β=(0.9, 0.95), wd 0.05, cosine with
-warmup, lr scaled by batch/256), scaled down: 8 frames at stride 2, 64 px, 8 px patches, a 1-block
-decoder, raw-pixel targets (see the comment at ``norm_pix_loss``). Measured on 2 CPU cores: 200
-iterations in ~25 s, loss_mae 0.27 (iter 20) -> 0.005 (iter 200).
+
+The paper recipe's shape, scaled down, with raw-pixel targets (see ``norm_pix_loss``).
 """
 
 from detectron2.config import LazyCall as L
@@ -31,15 +28,13 @@ model = L(build_videomae)(
     decoder_depth=1,
     mask_type="tube",
     mask_ratio=0.9,
-    # The synthetic videos are flat colour almost everywhere: per-cube normalised targets of a flat
-    # cube are amplified compression noise, which no model can predict (the loss would stay near 1).
-    # Raw [0, 1] pixel targets make the quick start's loss fall clearly; the paper configs keep True.
+    # The synthetic videos are mostly flat colour, whose per-cube normalised targets are amplified compression
+    # noise no model can predict; raw [0, 1] pixels make the loss fall clearly.
     norm_pix_loss=False,
 )
 
 dataloader = OmegaConf.create()
 dataloader.train = L(build_detection_train_loader)(
-    # detectron2's loader of DatasetCatalog entries (a plain function, so a saved config reloads)
     dataset=L(get_detection_dataset_dicts)(names="tiny_ava_videos", filter_empty=False),
     mapper=L(MAEClipMapper)(num_frames=_FRAMES, sampling_rate=_STRIDE, input_size=_SIZE, flip=True),
     total_batch_size=_BATCH,
@@ -47,8 +42,7 @@ dataloader.train = L(build_detection_train_loader)(
     aspect_ratio_grouping=False,
 )
 
-# The paper's base lr (1.5e-4 per 256 clips) would barely move a 200-iteration run at batch 8;
-# the tiny run uses a larger base lr, still scaled by the same rule.
+# The paper's base lr would barely move a 200-iteration run at batch 8.
 optimizer.lr = scaled_lr(base_lr=0.05, batch_size=_BATCH)
 optimizer.betas = (0.9, 0.95)
 optimizer.weight_decay = 0.05

@@ -1,10 +1,6 @@
-"""VideoMAE ViT-B/16 pretraining on Kinetics-400, 1600 epochs.
-
-Official script: MCG-NJU/VideoMAE
-scripts/kinetics/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_1600/pretrain.sh
-(64 GPUs x 32 = total batch 2048, decoder depth 4).
-
-Everything as videomae_vit_b_k400_800ep.py except the number of epochs.
+"""VideoMAE ViT-B/16 pretraining on Kinetics-400, 1600 epochs (MCG-NJU/VideoMAE
+scripts/kinetics/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_1600/pretrain.sh):
+videomae_vit_b_k400_800ep.py with more epochs.
 """
 
 from .videomae_vit_b_k400_800ep import (

@@ -1,26 +1,11 @@
-"""VideoMAE ViT-B/16 pretraining on Kinetics-400, 800 epochs (the paper's recipe).
+"""VideoMAE ViT-B/16 pretraining on Kinetics-400, 800 epochs: MCG-NJU/VideoMAE
+scripts/kinetics/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_800/pretrain.sh.
 
-Official recipe (VideoMAE paper, NeurIPS 2022, and MCG-NJU/VideoMAE
-scripts/kinetics/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_800/pretrain.sh):
-  * 64 GPUs (8 nodes x 8) x 32 clips = total batch 2048 (the paper's table lists 1024; the released
-    script, which produced the released weights, uses 32 per GPU on 64 GPUs);
-  * AdamW, betas (0.9, 0.95), weight decay 0.05 (no decay on norms, biases, position table, tokens),
-    eps 1e-8, no gradient clipping; fp16 mixed precision with loss scaling;
-  * lr = base_lr x batch / 256 with base_lr 1.5e-4 (run_mae_pretraining.py default; the linear
-    scaling rule also scales min_lr 1e-5 and warmup_lr 1e-6), cosine decay, 40 warmup epochs;
-  * 800 epochs; checkpoint every 20 epochs;
-  * tube masking, ratio 0.9; norm-pixel loss (per-cube normalised targets); decoder depth 4
-    (384-d, 6 heads); 16 frames at stride 4, 224 px, tubelet 2, patch 16; drop path 0;
-  * data: MultiScaleCrop scales (1, .875, .75, .66); the paper lists flip for K400 (not SSV2).
+The released script's batch, 64 GPUs x 32 = 2048 (the paper's table lists 1024), and lr rule (base lr, min lr and
+warm-up lr per 256 clips). Epochs become iterations as the official sampler counts them: set ``_NUM_TRAIN_VIDEOS``
+to your train.csv's readable lines. Data: ``kinetics400_train`` ($VMAE_DET_DATASETS/kinetics400/train.csv).
 
-Epochs -> iterations (drop-last batches, as the official sampler):
-    iters_per_epoch = num_train_videos // total_batch;  max_iter = epochs * iters_per_epoch
-with num_train_videos = the number of readable lines of your train.csv (_NUM_TRAIN_VIDEOS below:
-the 240,436 clips of the K400 train list used by VideoMAE; set it to your copy's count).
-
-Data: the list `kinetics400_train` = $VMAE_DET_DATASETS/kinetics400/train.csv ("path label" per line,
-relative paths resolved against $VMAE_DET_DATASETS/kinetics400), see vmae_det/data/video_dataset.py.
-Launch: python tools/pretrain_mae.py --config-file THIS --num-gpus 8 --num-machines 8 ...
+    python tools/pretrain_mae.py --config-file THIS --num-gpus 8 --num-machines 8 ...
 """
 
 from detectron2.config import LazyCall as L
@@ -76,8 +61,7 @@ train.update(
     max_iter=_EPOCHS * _ITERS_PER_EPOCH,  # 93,600
     device="auto",
     seed=0,
-    # official: fp16 + loss scaling; bfloat16 is as good on A100/H100 and needs no scaler
-    # (set train.amp.dtype=float16 to match the original exactly)
+    # the official fp16 + loss scaling is train.amp.dtype=float16; bfloat16 needs no scaler
     amp=dict(enabled=True, dtype="bfloat16"),
     clip_grad=0.0,
     checkpointer=dict(period=20 * _ITERS_PER_EPOCH, max_to_keep=3),

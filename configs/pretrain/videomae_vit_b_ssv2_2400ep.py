@@ -1,13 +1,6 @@
-"""VideoMAE ViT-B/16 pretraining on Something-Something v2, 2400 epochs.
-
-Official script: MCG-NJU/VideoMAE
-scripts/ssv2/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_2400/pretrain.sh
-(64 GPUs x 32 = total batch 2048, decoder depth 4). Something-Something v2 differs from
-Kinetics: frames at stride 2 (its clips are short and the motion is fast), and no horizontal
-flip (several classes are defined by left/right direction, e.g. 'pushing something from left
-to right'). 168,913 training videos.
-
-Everything as videomae_vit_b_ssv2_800ep.py except the number of epochs.
+"""VideoMAE ViT-B/16 pretraining on Something-Something v2, 2400 epochs (MCG-NJU/VideoMAE
+scripts/ssv2/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_2400/pretrain.sh):
+videomae_vit_b_ssv2_800ep.py with more epochs.
 """
 
 from .videomae_vit_b_ssv2_800ep import (

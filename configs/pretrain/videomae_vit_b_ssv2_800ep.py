@@ -1,15 +1,7 @@
-"""VideoMAE ViT-B/16 pretraining on Something-Something v2, 800 epochs.
-
-Official script: MCG-NJU/VideoMAE
-scripts/ssv2/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_800/pretrain.sh
-(64 GPUs x 32 = total batch 2048, decoder depth 4). Something-Something v2 differs from
-Kinetics: frames at stride 2 (its clips are short and the motion is fast), and no horizontal
-flip (several classes are defined by left/right direction, e.g. 'pushing something from left
-to right'). 168,913 training videos.
-
-Shared recipe (optimizer, schedule, masking, loss, data augmentation, epochs -> iterations):
-see videomae_vit_b_k400_800ep.py. This file changes:
-the SSV2 list, stride 2, no flip, 800 epochs.
+"""VideoMAE ViT-B/16 pretraining on Something-Something v2, 800 epochs (MCG-NJU/VideoMAE
+scripts/ssv2/videomae_vit_base_patch16_224_tubemasking_ratio_0.9_epoch_800/pretrain.sh):
+the K400 recipe with stride 2 (short clips, fast motion) and no flip (classes such as
+'pushing something from left to right').
 """
 
 from vmae_det.engine import scaled_lr

@@ -1,12 +1,7 @@
-"""VideoMAE ViT-L/16 pretraining on Kinetics-400, 800 epochs.
-
-No official 800-epoch script for this size: the same recipe as the official 1600-epoch one
-(scripts/kinetics/videomae_vit_large_patch16_224_tubemasking_ratio_0.9_epoch_1600/pretrain.sh:
-64 GPUs x 8 = total batch 512, decoder depth 12), trained for 800 epochs.
-
-Shared recipe (optimizer, schedule, masking, loss, data augmentation, epochs -> iterations):
-see videomae_vit_b_k400_800ep.py. This file changes:
-ViT-L/16 (1024-d, 24 blocks, 16 heads; decoder 512-d, 8 heads), decoder depth 12, total batch 512, 800 epochs.
+"""VideoMAE ViT-L/16 pretraining on Kinetics-400, 800 epochs: the official 1600-epoch recipe (MCG-NJU/VideoMAE
+scripts/kinetics/videomae_vit_large_patch16_224_tubemasking_ratio_0.9_epoch_1600/pretrain.sh;
+no 800-epoch script exists for this size) run for 800 epochs.
+videomae_vit_b_k400_800ep.py with ViT-L/16, decoder depth 12, total batch 512.
 """
 
 from vmae_det.engine import scaled_lr

@@ -1,10 +1,6 @@
-"""VideoMAE ViT-S/16 pretraining on Kinetics-400, 1600 epochs.
-
-Official script: MCG-NJU/VideoMAE
-scripts/kinetics/videomae_vit_small_patch16_224_tubemasking_ratio_0.9_epoch_1600/pretrain.sh
-(32 GPUs x 32 = total batch 1024, decoder depth 4).
-
-Everything as videomae_vit_s_k400_800ep.py except the number of epochs.
+"""VideoMAE ViT-S/16 pretraining on Kinetics-400, 1600 epochs (MCG-NJU/VideoMAE
+scripts/kinetics/videomae_vit_small_patch16_224_tubemasking_ratio_0.9_epoch_1600/pretrain.sh):
+videomae_vit_s_k400_800ep.py with more epochs.
 """
 
 from .videomae_vit_s_k400_800ep import (
