@@ -197,8 +197,7 @@ class AVAActionDetector(nn.Module):
         return roi_feats.amax((2, 3)) if self.spatial_pool == "max" else roi_feats.mean((2, 3))
 
     def _batch_clips(self, batched_inputs: List[Dict]) -> torch.Tensor:
-        """Stack clips, padded bottom/right with the mean colour (0 after normalisation) to a multiple of the
-        patch size; boxes are unaffected."""
+        """Stack clips, padded bottom/right with the mean colour to a multiple of the patch size."""
         clips = [d["clip"] for d in batched_inputs]
         div = self.backbone.size_divisibility
         t = clips[0].shape[1]
