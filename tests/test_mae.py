@@ -5,15 +5,11 @@ import torch
 import torch.nn.functional as F
 from detectron2.config import CfgNode, get_cfg
 from detectron2.modeling import build_model
+from helpers import tiny_mae
 
 from vmae_det.modeling import TubeMasking, VideoMAE, build_videomae
 from vmae_det.modeling.mae import DECODER_SIZES, expand_token_mask, patchify, unpatchify
-from vmae_det.modeling.vit import add_vit_config
-
-
-def tiny_mae(**kw) -> VideoMAE:
-    torch.manual_seed(0)
-    return build_videomae("tiny", encoder_kwargs=dict(img_size=32, num_frames=4), **kw)
+from vmae_det.modeling.yacs_config import add_vit_config
 
 
 def clips(n=2, seed=0):

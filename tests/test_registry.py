@@ -12,7 +12,8 @@ from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, build_bac
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from vmae_det.modeling import AVAActionDetector, VideoViT, build_vit
-from vmae_det.modeling.vit import VIT_SIZES, add_ava_detector_config, add_vit_config
+from vmae_det.modeling.vit import VIT_SIZES
+from vmae_det.modeling.yacs_config import add_ava_detector_config, add_vit_config
 
 # LazyConfig argument -> yacs key. A recipe argument missing here fails the tests below: every option of
 # the LazyConfig path must have a yacs key.

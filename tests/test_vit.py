@@ -10,14 +10,8 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY
 
 from vmae_det.modeling import FrameMasking, RandomMasking, TubeMasking, VideoViT, build_masking, build_vit
-from vmae_det.modeling.vit import (
-    VIT_SIZES,
-    Attention,
-    add_vit_config,
-    get_sinusoid_table,
-    resize_pos_embed,
-    set_attention_impl,
-)
+from vmae_det.modeling.vit import VIT_SIZES, Attention, get_sinusoid_table, resize_pos_embed, set_attention_impl
+from vmae_det.modeling.yacs_config import add_vit_config
 
 
 def tiny(**kw) -> VideoViT:

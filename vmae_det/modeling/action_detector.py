@@ -146,7 +146,7 @@ class AVAActionDetector(nn.Module):
         ``test_box_extension`` means None)."""
         if "AVA_HEAD" not in cfg.MODEL:
             raise KeyError(
-                "cfg.MODEL.AVA_HEAD is missing: call vmae_det.modeling.vit.add_ava_detector_config(cfg) "
+                "cfg.MODEL.AVA_HEAD is missing: call vmae_det.modeling.yacs_config.add_ava_detector_config(cfg) "
                 "before merging the config file"
             )
         backbone = build_backbone(cfg)

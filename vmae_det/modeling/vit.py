@@ -26,16 +26,12 @@ from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from torch import nn
 from torchvision.ops import StochasticDepth
 
-from ..constants import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
-
 __all__ = [
     "VIT_SIZES",
     "Attention",
     "Block",
     "PatchEmbed",
     "VideoViT",
-    "add_ava_detector_config",
-    "add_vit_config",
     "build_vit",
     "get_sinusoid_table",
     "set_attention_impl",
@@ -209,79 +205,12 @@ def init_vit_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def add_vit_config(cfg: CfgNode) -> None:
-    """Add ``cfg.MODEL.VIT`` defaults, for building the backbone from a yacs config.
-
-    One key per :class:`VideoViT` argument (``in_chans`` comes from the ``input_shape`` detectron2's
-    ``build_backbone`` passes: ``len(cfg.MODEL.PIXEL_MEAN)``); ``SIZE`` names the (embed dim, depth, heads)
-    of :data:`VIT_SIZES`, and ``EMBED_DIM`` / ``DEPTH`` / ``NUM_HEADS`` override them when non-zero.
-    """
-    cfg.MODEL.VIT = CfgNode()
-    cfg.MODEL.VIT.SIZE = "base"
-    cfg.MODEL.VIT.EMBED_DIM = 0  # 0: from SIZE
-    cfg.MODEL.VIT.DEPTH = 0  # 0: from SIZE
-    cfg.MODEL.VIT.NUM_HEADS = 0  # 0: from SIZE
-    cfg.MODEL.VIT.IMG_SIZE = 224
-    cfg.MODEL.VIT.NUM_FRAMES = 16
-    cfg.MODEL.VIT.TUBELET_SIZE = 2
-    cfg.MODEL.VIT.PATCH_SIZE = 16
-    cfg.MODEL.VIT.MLP_RATIO = 4.0
-    cfg.MODEL.VIT.QKV_BIAS = True
-    cfg.MODEL.VIT.DROP_RATE = 0.0
-    cfg.MODEL.VIT.ATTN_DROP_RATE = 0.0
-    cfg.MODEL.VIT.DROP_PATH_RATE = 0.0
-    cfg.MODEL.VIT.INIT_VALUES = 0.0
-    cfg.MODEL.VIT.USE_LEARNABLE_POS_EMB = False
-    cfg.MODEL.VIT.USE_CHECKPOINT = False
-    cfg.MODEL.VIT.OUT_FEATURE = "last"
-    cfg.MODEL.VIT.USE_MEAN_POOLING = False
-
-
-def add_ava_detector_config(cfg: CfgNode) -> None:
-    """Add the keys that build :class:`~vmae_det.modeling.action_detector.AVAActionDetector` from a yacs
-    config with ``detectron2.modeling.build_model(cfg)`` (docs/architecture.md, "Building from a yacs config").
-
-    * ``cfg.MODEL.VIT``: the backbone (:func:`add_vit_config`; added only if not there yet);
-    * ``cfg.MODEL.AVA_HEAD``: one key per detector argument, defaults = the class defaults (VMAD's):
-      ``NUM_CLASSES``, ``TEMPORAL_POOL``, ``ROI_SIZE``, ``ROI_SAMPLING_RATIO``, ``ROI_ALIGNED``,
-      ``TEST_BOX_EXTENSION`` (``()`` disables it), ``SPATIAL_POOL``, ``KIND`` (``head``: ``"linear"`` or
-      ``"mlp"``), ``HIDDEN_DIM`` (``head_hidden_dim``), ``DROPOUT``, ``INIT_STD`` / ``INIT_SCALE``
-      (``head_init_std`` / ``head_init_scale``), ``LOSS_REDUCTION``, ``MULTIPLY_BOX_SCORES``;
-    * the standard ``cfg.MODEL.PIXEL_MEAN`` / ``PIXEL_STD`` are set to the detector's defaults: RGB on the
-      0-255 scale (ImageNet's). detectron2's own defaults are BGR Caffe values, wrong for these clips; the
-      AVA recipes use VMAD's ``[122.7717, 115.9465, 102.9801]`` / ``57.375``.
-
-    ``cfg.MODEL.META_ARCHITECTURE = "AVAActionDetector"`` and ``cfg.MODEL.BACKBONE.NAME = "VideoViT"`` are
-    left to the caller (or its YAML file), as detectron2's other ``add_*_config`` functions do.
-    """
-    if "VIT" not in cfg.MODEL:
-        add_vit_config(cfg)
-    cfg.MODEL.AVA_HEAD = CfgNode()
-    h = cfg.MODEL.AVA_HEAD
-    h.NUM_CLASSES = 80
-    h.TEMPORAL_POOL = "mean"
-    h.ROI_SIZE = 7
-    h.ROI_SAMPLING_RATIO = 0
-    h.ROI_ALIGNED = False
-    h.TEST_BOX_EXTENSION = (0.1, 0.05)
-    h.SPATIAL_POOL = "max"
-    h.KIND = "linear"
-    h.HIDDEN_DIM = 1024
-    h.DROPOUT = 0.0
-    h.INIT_STD = 0.02
-    h.INIT_SCALE = 0.001
-    h.LOSS_REDUCTION = "box_sum"
-    h.MULTIPLY_BOX_SCORES = True
-    cfg.MODEL.PIXEL_MEAN = list(IMAGENET_PIXEL_MEAN)
-    cfg.MODEL.PIXEL_STD = list(IMAGENET_PIXEL_STD)
-
-
 @BACKBONE_REGISTRY.register()
 class VideoViT(Backbone):
     """Video ViT with joint space-time attention over ``tubelet x patch x patch`` cubes.
 
     Build directly (keyword arguments below, LazyConfig-friendly), with :func:`build_vit`, or from a yacs
-    config via ``BACKBONE_REGISTRY.get("VideoViT")(cfg, input_shape)`` (see :func:`add_vit_config`).
+    config via ``BACKBONE_REGISTRY.get("VideoViT")(cfg, input_shape)`` (keys: :mod:`.yacs_config`).
     """
 
     @configurable
