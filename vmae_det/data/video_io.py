@@ -1,10 +1,8 @@
 """Video decoding, one module: the readers, their header probe and :class:`FrameClock` define "frame i" together.
 
-``open_video(path)`` returns a :class:`VideoReader` whose ``get_frames(indices)`` gives RGB ``uint8 [T, H, W, 3]``.
-Every failure on a file raises :class:`VideoDecodeError` (an ``OSError`` naming the file and the reason), so
-datasets can skip it and tools print it as ``error: ...``. ``backend="auto"`` is PyAV; decord runs only on request,
-after :func:`probe_video` (why: docs/bad_input.md). PyAV counts frames by one demux pass (container metadata is
-not trusted) and clamps indices to the frames it can decode, as SlowFast/VideoMAE clamp clips at the video ends.
+Every failure on a file raises :class:`VideoDecodeError`. ``backend="auto"`` is PyAV; decord runs only on request,
+after :func:`probe_video` (why: docs/bad_input.md). Indices clamp to the decodable frames, as SlowFast/VideoMAE
+clamp clips at the video ends.
 """
 
 from __future__ import annotations
@@ -82,13 +80,8 @@ def _from_worker(message: str) -> str:
 
 @dataclass
 class VideoProbe:
-    """What a file's first bytes say, read without decoding.
-
-    Attributes:
-        container: ``"avi"``, ``"mp4"`` (MP4/MOV/M4V), ``"matroska"`` (MKV/WebM) or ``"other"``.
-        claimed_frames, indexed, complete: AVI only: the header's frame count, whether an index exists, whether
-            the RIFF and ``movi`` sizes fit the file (not for a file written to a pipe or cut off).
-    """
+    """What a file's first bytes say: the container (``"avi"``, ``"mp4"``, ``"matroska"`` or ``"other"``) and, for
+    AVI, the header's frame count, whether an index exists and whether the RIFF and ``movi`` sizes fit the file."""
 
     container: str
     size: int
@@ -266,12 +259,8 @@ class FrameClock:
             k += 1
 
     def index_times(self, pts: Sequence[Optional[int]]) -> Tuple[Optional[np.ndarray], np.ndarray]:
-        """The same rule from one demux pass: ``pts`` of every non-empty packet, in file order.
-
-        Returns:
-            ``(sorted_pts, times)``: ``times`` (``float64`` seconds of frames ``0 .. n - 1``); ``sorted_pts``
-            (``int64``, display order) where frames can be found by timestamp after a seek, else ``None``.
-        """
+        """The same rule from one demux pass (``pts`` of every non-empty packet, in file order): ``(sorted_pts,
+        times)``, ``sorted_pts`` only where frames can be found by timestamp after a seek."""
         n = len(pts)
         if n > 0 and None not in pts and len(set(pts)) == n and self.time_base:
             order = np.sort(np.asarray(pts, dtype=np.int64))
@@ -281,13 +270,8 @@ class FrameClock:
 
 
 class VideoReader(ABC):
-    """Random access to the frames of one video file.
-
-    Attributes:
-        num_frames: frames the reader can deliver (indices ``0 .. num_frames - 1``).
-        fps, height, width: the container's average frame rate and the frame size in pixels.
-        frame_times: ``float64 [num_frames]`` seconds from the first frame, by :class:`FrameClock`.
-    """
+    """Random access to the frames of one video file; ``frame_times`` are seconds from the first frame, by
+    :class:`FrameClock`."""
 
     backend: str = ""
 
@@ -395,11 +379,7 @@ class DecordReader(VideoReader):
 
 @dataclass
 class _PacketIndex:
-    """What one demux pass learns about a video stream, cached per process (``_INDEX_CACHE``).
-
-    Frames are found by pts (``by_pts``, ``sorted_pts``) or, on AVI, counted from a keyframe (``key_index``: its
-    frame index, ``key_seek``: the timestamp to seek to, ``key_pts``: its pts).
-    """
+    """One demux pass's result: frames found by pts (``by_pts``), or on AVI counted from a keyframe."""
 
     n: int
     by_pts: bool
@@ -421,12 +401,8 @@ class _Resync(Exception):
 
 
 class PyAVReader(VideoReader):
-    """Reader on PyAV (FFmpeg).
-
-    Opening demuxes the stream once (no decoding) to count, index and time the frames. A read seeks to the keyframe
-    before the first wanted frame and decodes forward; frames of an undecodable packet take the nearest earlier
-    frame, frames past the decodable end the last one.
-    """
+    """Reader on PyAV (FFmpeg): one demux pass at open counts, indexes and times the frames (container metadata is
+    not trusted); a read seeks to the keyframe before the first wanted frame and decodes forward."""
 
     backend = "pyav"
 
@@ -643,15 +619,7 @@ class PyAVReader(VideoReader):
 
 
 def open_video(path: str, backend: str = "auto") -> VideoReader:
-    """Open a video file for frame access.
-
-    Args:
-        backend: ``"auto"`` or ``"pyav"`` (PyAV), or ``"decord"`` (refuses files that would make decord abort).
-
-    Raises:
-        VideoDecodeError: a missing, empty or corrupt file, no decodable video stream, or a file decord cannot
-            read safely.
-    """
+    """Open a video file for frame access with ``backend`` ``"auto"``/``"pyav"`` or ``"decord"``."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend '{backend}', expected one of {BACKENDS}")
     path = os.fspath(path)

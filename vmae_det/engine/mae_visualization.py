@@ -89,7 +89,6 @@ def save_reconstruction_figure(
     """Write a PNG of original / masked / reconstructed frames of one clip of ``batch``.
 
     Args:
-        model: a :class:`~vmae_det.modeling.VideoMAE` (unwrapped, not DDP).
         batch: ``list[dict]`` with uint8 ``"clip"`` ``[3, T, H, W]``, or a uint8 ``[B, 3, T, H, W]`` tensor.
         num_frames: columns, spread evenly over the clip.
         mask_seed: the same seed gives the same mask, so pictures of successive checkpoints compare.

@@ -1,17 +1,9 @@
 """AVA files: the one CSV reader, the writers, the label map, exclusions and the dataset layout's names; one
 module, because every AVA file is read and written here with the same ``file:line: reason`` errors.
 
-Formats (CSV without header; timestamps are seconds of the movie; boxes ``x1,y1,x2,y2`` normalised to [0, 1]):
-
-* ground truth ``ava_{train,val}_v2.x.csv``: ``video_id,timestamp,x1,y1,x2,y2,action_id,person_id``, one
-  row per (person, action); rows with only ``video_id,timestamp`` mark keyframes without actions (2020+);
-* detections (the official evaluation format, and what this project writes):
-  ``video_id,timestamp,x1,y1,x2,y2,action_id,score``;
-* person proposals (SlowFast's ``ava_{split}_predicted_boxes.csv``): ``video_id,timestamp,x1,y1,x2,y2,,score``
-  (the action column empty, or an id);
-* excluded timestamps ``ava_{split}_excluded_timestamps_v2.x.csv``: ``video_id,timestamp``;
-* the label map ``.pbtxt`` (ActivityNet 2018 ``item { name: "…" id: N }`` and the v2.2
-  ``label { name: "…" label_id: N label_type: … }`` format).
+CSV rows, without header (timestamps in seconds of the movie, boxes ``x1,y1,x2,y2`` normalised to [0, 1]): ground
+truth ``video_id,timestamp,box,action_id,person_id`` (``video_id,timestamp`` alone: a keyframe without actions),
+detections ``...,action_id,score``, SlowFast's proposals ``...,,score``, excluded timestamps ``video_id,timestamp``.
 
 :func:`read_ava_csv` keeps rows in file order (the official evaluator's results depend on it when scores tie).
 Uniform 7/8-column ASCII files take a ``np.loadtxt`` fast path, whose floats round as Python's ``float``;
@@ -111,15 +103,10 @@ class AVARows:
 
     Attributes:
         video_ids: ``[N]`` str (ASCII bytes when the fast reader read them: see :func:`as_str`).
-        timestamps: ``[N]`` str, exactly as written (how they become keys depends on the reader).
-        boxes: ``[N, 4]`` float64 ``x1, y1, x2, y2``.
-        action_ids: ``[N]`` int64 (:data:`NO_ACTION` for an empty or absent action column).
+        timestamps: ``[N]`` str, exactly as written.
         scores: ``[N]`` float64; column 8 when present (the person id in ground truth), else 1.0.
-        lines: ``[N]`` int64 line numbers, for error messages.
         empty_frames: ``(video_id, timestamp)`` of rows with only those two columns.
-        empty_frame_lines: their line numbers.
-        source: file name (or a description) for error messages.
-        text: the fields of every row as read (stripped), only when asked for (``keep_text=True``).
+        text: the fields of every row as read, only with ``keep_text=True``.
     """
 
     video_ids: np.ndarray
@@ -276,12 +263,9 @@ def read_ava_csv(
     """Read an AVA CSV: ground truth, detections, proposals, excluded timestamps or a box file.
 
     Args:
-        columns: the column counts a row may have: 2 (``video_id,timestamp``: a keyframe without
-            actions, or an excluded timestamp), 6 (a box), 7 (and an action id), 8 (and a score, or
-            the person id in ground truth). Default: the official evaluation's 2, 7 or 8.
-        strip: strip spaces around fields (files written by hand); the official files have none.
-        encoding: the default ``"utf-8-sig"`` skips a UTF-8 byte-order mark (spreadsheets write one), which
-            would otherwise begin the first row's video id (``'\\ufeffvideo'``: a video that does not exist).
+        columns: the column counts a row may have: 2, 6 (a box), 7 (and an action id), 8 (and a score or
+            person id).
+        encoding: ``"utf-8-sig"`` skips the byte-order mark spreadsheets write, which would begin a video id.
         optional_action: an empty action column is allowed (:data:`NO_ACTION`), as in SlowFast's proposals.
         optional_score: an empty 8th column is allowed (score 1.0).
         keep_text: also keep every row's fields as read (``rows.text``; uses the general reader).
@@ -593,8 +577,7 @@ def format_ava_row(
 
     Args:
         video_id: quoted only if it holds a comma, quote or newline.
-        timestamp: an ``int`` second is zero-padded to four digits as in AVA's files (``0902``); a ``str``
-            is written as it is.
+        timestamp: an ``int`` is zero-padded to four digits as in AVA's files (``0902``).
         box: ``x1, y1, x2, y2`` with ``decimals`` places (``None``: shortest round trip); no box gives
             ``video_id,timestamp``.
         action_id: ``None`` leaves the action column empty (SlowFast's proposals).
@@ -621,10 +604,8 @@ def write_ava_csv(path: PathLike, rows: Iterable[str]) -> None:
 
 
 def write_detections_csv(path: PathLike, rows: AVARows) -> None:
-    """Write detections in the official format, floats with ``repr`` so the file evaluates exactly as memory.
-
-    Each line is ``format_ava_row(..., decimals=None, score_decimals=None)``, spelled out for speed (tested equal).
-    """
+    """Write detections in the official format, floats with ``repr`` so the file evaluates exactly as memory;
+    ``format_ava_row(..., decimals=None, score_decimals=None)`` spelled out for speed (tested equal)."""
     vids = rows.str_column("video_ids")
     quoted = {v: _quoted(v) for v in set(vids)}
     stamps = rows.str_column("timestamps")

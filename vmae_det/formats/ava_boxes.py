@@ -1,8 +1,5 @@
-"""AVA annotations per keyframe: ground-truth people with all their actions, excluded keyframes, and
-person boxes (proposals) in SlowFast's CSV or AlphAction's JSON.
-
-Groups :func:`vmae_det.formats.ava.read_ava_csv`'s rows by keyframe ``(video_id, timestamp in seconds)`` and checks
-what the dataset needs on top (integer timestamps, normalised boxes, integer person ids).
+"""AVA annotations per keyframe ``(video_id, timestamp in seconds)``: ground-truth people with all their actions,
+excluded keyframes, and person boxes in SlowFast's CSV or AlphAction's JSON, checked as the dataset needs them.
 """
 
 from __future__ import annotations
