@@ -1,9 +1,52 @@
+"""Session fixtures shared by the test modules; helpers are ``tests/helpers.py``.
+
+The suite runs on both cores (``pytest -n 2 --dist loadfile``): a module's tests stay in one worker, and
+session fixtures are built once per worker.
+"""
+
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import vmae_det  # noqa: E402,F401  (shims before detectron2)
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_ava_factory(tmp_path_factory):
+    """``make(**kwargs)``: :func:`make_tiny_ava` with ``kwargs``, built once per session and set of arguments
+    at ``<a folder of its own>/tiny_ava``, so its parent is a ``$VMAE_DET_DATASETS``. The dataset is shared:
+    read it, link it or copy it, never write into it."""
+    import inspect
+
+    from vmae_det.data.tiny_ava import make_tiny_ava
+
+    built = {}
+
+    def make(**kwargs):
+        args = inspect.signature(make_tiny_ava).bind(None, **kwargs)
+        args.apply_defaults()
+        key = tuple((k, v) for k, v in sorted(args.arguments.items()) if k != "root")
+        if key not in built:
+            built[key] = make_tiny_ava(tmp_path_factory.mktemp("datasets") / "tiny_ava", **kwargs)
+        return built[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_ava(tiny_ava_factory):
+    """The default tiny dataset (``python datasets/make_tiny_ava.py``: 8 training and 3 validation videos of
+    10 s, frames and videos); shared, see :func:`tiny_ava_factory`."""
+    return tiny_ava_factory()
+
+
+@pytest.fixture(scope="session")
+def tiny_ava_videos(tiny_ava_factory):
+    """A small tiny dataset, videos only: 2 training and 1 validation video of 4 s; shared, see
+    :func:`tiny_ava_factory`."""
+    return tiny_ava_factory(num_train_videos=2, num_val_videos=1, seconds=4, format="videos")

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets_tiny import make_tiny
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
@@ -24,6 +23,7 @@ from vmae_det.data.ava import (
     load_ava_dicts,
     register_ava,
 )
+from vmae_det.data.tiny_ava import make_tiny_ava
 from vmae_det.formats.ava import AVAFormatError, keyframe_index, read_labelmap
 from vmae_det.formats.ava_boxes import read_annotations, read_excluded_keyframes, read_proposals
 from vmae_det.modeling.vmad_boxes import jitter_boxes
@@ -41,7 +41,7 @@ def _load(name: str, path: Path):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    return make_tiny(
+    return make_tiny_ava(
         tmp_path_factory.mktemp("ava") / "tiny_ava", seed=3, num_train_videos=2, num_val_videos=1, seconds=5
     )
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets_tiny import make_tiny
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import vmae_det  # noqa: F401  (shims before detectron2)
@@ -255,10 +254,8 @@ def test_read_person_boxes_dispatches_on_suffix(tmp_path: Path, info: Path):
 
 # ------------------------------------------------------------------------ datasets end to end
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return make_tiny(
-        tmp_path_factory.mktemp("ava_props") / "tiny_ava", seed=3, num_train_videos=2, num_val_videos=1, seconds=5
-    )
+def tiny(tiny_ava_factory) -> Path:
+    return tiny_ava_factory(seed=3, num_train_videos=2, num_val_videos=1, seconds=5)
 
 
 def _alphaction_files(tiny: Path, out: Path):

@@ -22,10 +22,10 @@ FAST = ["dataloader.train.num_workers=0", "dataloader.test.num_workers=0"]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     """The tiny AVA dataset root (VMAE_DET_DATASETS) for the train_net rows."""
-    from datasets_tiny import make_tiny
+    from vmae_det.data.tiny_ava import make_tiny_ava
 
     root = tmp_path_factory.mktemp("datasets")
-    make_tiny(root / "tiny_ava")
+    make_tiny_ava(root / "tiny_ava")
     return root
 
 

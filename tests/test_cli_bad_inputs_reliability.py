@@ -52,10 +52,9 @@ def _append(path: Path, text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
+def data(tmp_path_factory, tiny_ava) -> Path:
     """One folder for every row: a tiny AVA dataset ($VMAE_DET_DATASETS), the demo's config, weights,
     video and boxes, an evaluator's CSV and label map, a VideoMAE checkpoint to convert."""
-    from datasets_tiny import make_tiny
     from demo_helpers import CONFIG, make_video
 
     from vmae_det.modeling import build_vit
@@ -63,7 +62,7 @@ def data(tmp_path_factory) -> Path:
     from vmae_det.modeling.weight_loading import export_state_dict
 
     d = tmp_path_factory.mktemp("reliability")
-    make_tiny(d / "tiny_ava")
+    (d / "tiny_ava").symlink_to(tiny_ava, target_is_directory=True)
     make_video(d / "clip.mp4", 40, size=(64, 48))
     (d / "cfg.py").write_text(CONFIG)
     torch.manual_seed(0)

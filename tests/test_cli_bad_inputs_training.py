@@ -129,12 +129,8 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def datasets(tmp_path_factory):
-    from datasets_tiny import make_tiny
-
-    root = tmp_path_factory.mktemp("datasets")
-    make_tiny(root / "tiny_ava")
-    return root
+def datasets(tiny_ava):
+    return tiny_ava.parent
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_table import BadInput, run_case
-from datasets_tiny import make_tiny
 from test_video_io import transcode_to_unindexed_avi
 
 AVA = ["--config-file", "configs/ava/tiny.py", "train.max_iter=2", "train.eval_period=0", "train.output_dir={tmp}/out"]
@@ -27,15 +26,16 @@ def _workers(n: int, test: bool = True):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
+def data(tmp_path_factory, tiny_ava_factory) -> Path:
     """Dataset roots (each a $VMAE_DET_DATASETS) under one folder."""
     d = tmp_path_factory.mktemp("video_inputs")
     # avi/: the tiny AVA default (2 train, 1 val video) with every video an unindexed AVI
     tiny = d / "avi" / "tiny_ava"
-    make_tiny(tiny, num_train_videos=2, num_val_videos=1, seconds=5, format="videos")
-    for mp4 in sorted((tiny / "videos").glob("*.mp4")):
-        transcode_to_unindexed_avi(mp4, mp4.with_suffix(".avi"))
-        mp4.unlink()
+    mp4s = tiny_ava_factory(num_train_videos=2, num_val_videos=1, seconds=5, format="videos")
+    shutil.copytree(mp4s, tiny, ignore=shutil.ignore_patterns("videos"))
+    (tiny / "videos").mkdir()
+    for mp4 in sorted((mp4s / "videos").glob("*.mp4")):
+        transcode_to_unindexed_avi(mp4, tiny / "videos" / f"{mp4.stem}.avi")
     # some_bad/: those AVIs and one corrupt file (pretraining skips and counts it)
     shutil.copytree(d / "avi", d / "some_bad")
     (d / "some_bad" / "tiny_ava" / "videos" / "broken.mp4").write_bytes(GARBAGE)
@@ -50,7 +50,7 @@ def data(tmp_path_factory) -> Path:
     (d / "all_missing" / "kinetics400" / "train.csv").write_text("videos/x.mp4 0\nvideos/y.mp4 1\n")
     # proposals: val videos 000 (missing), 001 (corrupt), 002 (fine); corrupt_only: 001 corrupt
     props = d / "proposals"
-    make_tiny(props, num_train_videos=1, num_val_videos=3, seconds=4, format="videos")
+    shutil.copytree(tiny_ava_factory(num_train_videos=1, num_val_videos=3, seconds=4, format="videos"), props)
     (props / "videos" / "tinyval000.mp4").unlink()
     (props / "videos" / "tinyval001.mp4").write_bytes(GARBAGE)
     shutil.copytree(props, d / "proposals_corrupt_only")

@@ -232,34 +232,75 @@ def test_header_and_duplicates(raw, tmp_path):
     assert s.duplicate_rows == 1 and s.rows["train"] == 1
 
 
-def test_a_large_annotation_csv_is_held_compactly(raw, tmp_path):
-    """Every row goes into the written files, so the rows are held: compactly (issue 19 item 7: a 2M-row CSV
-    cost 3.5 GB). Rows with slots and shared strings (video ids, splits, actions, box coordinates,
-    timestamps): 1,000 bytes a row when read and converted to AVA rows before, about 530 now."""
-    import tracemalloc
+def _annotation_files(root: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted((root / "annotations").iterdir())}
 
-    from vmae_det.data.custom.annotations import action_ids, read_annotation_rows
-    from vmae_det.data.custom.ava_layout import to_ava_rows
-    from vmae_det.data.custom.prepare import _probe_all
 
-    n = 50_000
-    csv = tmp_path / "big.csv"
-    with open(csv, "w") as f:
-        f.write(HEADER)
-        f.writelines(
-            f"cam{1 + i % 2},{'train' if i % 2 == 0 else 'val'},{i % 3},{i % 20},{i % 10},{30 + i % 30},"
-            f"{20 + i % 25},{('walk', 'stand', 'wave')[i % 3]},{i}\n"
-            for i in range(n)
-        )
-    tracemalloc.start()
-    try:
-        rows, sources = read_annotation_rows(csv, raw / "videos")
-        ava = to_ava_rows(rows, _probe_all(sources), action_ids(rows, csv, None), csv, False)
-        held = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert len(ava.rows["train"]) + len(ava.rows["val"]) == n
-    assert held / n < 750, f"{held / n:.0f} bytes a row"
+def test_streamed_rows_out_of_order_across_chunks(raw, tmp_path, caplog, monkeypatch):
+    """The rows are sorted on disk in chunks (issue 19 item 7: a 2M-row CSV was held whole): rows shuffled
+    across chunks of 2 rows (their runs merged 3 at a time) give the files, counts and logged duplicates of
+    the CSV in order, in one chunk."""
+    import logging
+    import random
+
+    from vmae_det.data.custom import spill
+
+    rows = [
+        f"cam{1 + i % 2},{'train' if i % 2 == 0 else 'val'},{i % 4},{i % 20},{i % 10},{30 + i % 40},"
+        f"{20 + i % 25},{('walk', 'stand', 'wave')[i % 3]},{i % 7}\n"
+        for i in range(60)
+    ]
+    rows = list({r.split(",")[0] + r.split(",")[2] + r.split(",")[8]: r for r in rows}.values())  # one box a person
+    rows += rows[:3]  # exact duplicates
+    in_order = tmp_path / "in_order.csv"
+    in_order.write_text(HEADER + "".join(sorted(rows)))
+    random.Random(0).shuffle(rows)
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text(HEADER + "".join(rows))
+    a = prepare_custom_dataset(raw / "videos", in_order, tmp_path / "a", progress=False, chunk_rows=10_000)
+    caplog.set_level(logging.INFO, logger="vmae_det.data.custom.ava_layout")
+    monkeypatch.setattr(spill, "MAX_FAN_IN", 3)
+    b = prepare_custom_dataset(raw / "videos", shuffled, tmp_path / "b", progress=False, chunk_rows=2)
+    assert _annotation_files(tmp_path / "a") == _annotation_files(tmp_path / "b")
+    train = (tmp_path / "b" / "annotations" / "ava_train_v2.2.csv").read_text().splitlines()
+    assert len(train) == b.rows["train"] > 10 and train == sorted(train, key=lambda r: r.split(",")[:2])
+    for k in ("keyframes", "boxes", "rows", "clipped_boxes", "duplicate_rows"):
+        assert getattr(a, k) == getattr(b, k), k
+    assert a.duplicate_rows == 3
+    lines = [int(m.split(":")[1]) for m in caplog.messages if "duplicate row skipped" in m]
+    assert len(lines) == 3 and lines == sorted(lines)  # in file order, as the rows were read
+    assert not list((tmp_path / "b").glob(".*"))  # the temporary rows are gone
+
+
+@pytest.mark.parametrize(
+    "late_row, message",
+    [
+        ("cam1,val,1,8,4,24,40,walk,bob", r"bad\.csv:40: person must be an integer"),
+        ("cam1,train,2,80,4,90,40,walk,0", r"bad\.csv:40: .*entirely outside the frame"),
+        (
+            "cam1,train,0,9,4,24,40,wave,0",
+            r"bad\.csv:40: person 0 of cam1 at 0 s already has a different box on line 2",
+        ),
+        ("cam1,train,4,8,4,24,40,walk,0", r"bad\.csv:40: time 4 s is past the end"),
+    ],
+)
+def test_streamed_errors_in_a_later_chunk_name_file_and_line(raw, tmp_path, late_row, message):
+    """A bad row in a later chunk (of 4 rows) still names its line; the first bad line of a check wins, as when
+    the rows were checked one by one."""
+    good = [f"cam1,train,{i % 4},8,4,24,40,walk,{i // 4}\n" for i in range(38)]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "".join(good) + late_row + "\n")  # line 40
+    with pytest.raises(CustomDatasetError, match=message):
+        prepare_custom_dataset(raw / "videos", bad, tmp_path / "out", progress=False, chunk_rows=4)
+    assert not (tmp_path / "out").exists()  # nothing left behind, the temporary rows included
+    bad.write_text(HEADER + "".join(good) + late_row + "\n" + late_row + "\n")
+    with pytest.raises(CustomDatasetError, match=message):
+        prepare_custom_dataset(raw / "videos", bad, tmp_path / "out", progress=False, chunk_rows=4)
+    if "integer" in message:
+        return  # a row that does not read is reported before any other check
+    bad.write_text(HEADER + "cam1,train,0,10,4,24,40,walk,0\n" + "".join(good) + late_row + "\n")
+    with pytest.raises(CustomDatasetError, match=r"bad\.csv:3: person 0 of cam1 at 0 s .* on line 2"):
+        prepare_custom_dataset(raw / "videos", bad, tmp_path / "out", progress=False, chunk_rows=4)
 
 
 def test_cli(raw, tmp_path, capsys):

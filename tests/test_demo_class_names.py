@@ -64,9 +64,9 @@ def test_trained_checkpoint_names_the_demo_actions(tmp_path):
     """Train configs/ava/tiny.py for 2 iterations; its checkpoint stores the training dataset's names (read with
     weights_only=True) and the demo's predictor built from it, with no label map and a test dataset that is
     not registered, names the actions by them, without warning."""
-    from datasets_tiny import make_tiny
+    from vmae_det.data.tiny_ava import make_tiny_ava
 
-    make_tiny(tmp_path / "data" / "tiny_ava", num_train_videos=1, num_val_videos=1, seconds=4, format="videos")
+    make_tiny_ava(tmp_path / "data" / "tiny_ava", num_train_videos=1, num_val_videos=1, seconds=4, format="videos")
     out = tmp_path / "run"
     env = {**os.environ, "VMAE_DET_DATASETS": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(

@@ -83,9 +83,9 @@ TINY_CONFIG = REPO / "configs" / "ava" / "tiny.py"
 
 @pytest.fixture(scope="module")
 def tiny_ava(tmp_path_factory) -> Path:
-    from datasets_tiny import make_tiny
+    from vmae_det.data.tiny_ava import make_tiny_ava
 
-    return make_tiny(
+    return make_tiny_ava(
         tmp_path_factory.mktemp("ava") / "tiny_ava",
         seed=0,
         num_train_videos=1,

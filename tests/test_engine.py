@@ -555,14 +555,14 @@ def test_eval_only_resume_evaluates_the_last_checkpoint(tmp_path):
 
 def test_pretrain_eval_only_prints_the_reconstruction_loss(tmp_path, capsys):
     """pretrain_mae.py --eval-only: the MAE loss of a checkpoint on a few batches (a number, not a no-op)."""
-    from datasets_tiny import make_tiny
     from detectron2.config import instantiate
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
+    from vmae_det.data.tiny_ava import make_tiny_ava
     from vmae_det.data.video_dataset import register_video_list
     from vmae_det.engine import main
 
-    make_tiny(tmp_path / "tiny_ava")
+    make_tiny_ava(tmp_path / "tiny_ava")
     name = "test_engine_mae_eval_videos"
     register_video_list(name, str(tmp_path / "tiny_ava" / "videos"))
     config = str(REPO / "configs/pretrain/tiny.py")

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets_tiny import make_tiny
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.config import load_config
 from vmae_det.data.ava.catalog import register_ava
+from vmae_det.data.tiny_ava import make_tiny_ava
 from vmae_det.engine.train_loop import load_init_weights
 from vmae_det.modeling.action_detector import AVAActionDetector
 from vmae_det.modeling.vit import build_vit
@@ -45,7 +45,7 @@ OPTS = [
 def setup(tmp_path_factory):
     """(checkpoint path, folder): the tiny dataset registered under this module's names, random weights."""
     tmp = tmp_path_factory.mktemp("features")
-    root = make_tiny(tmp / "tiny_ava", seed=1, num_train_videos=1, num_val_videos=2, seconds=7, format="frames")
+    root = make_tiny_ava(tmp / "tiny_ava", seed=1, num_train_videos=1, num_val_videos=2, seconds=7, format="frames")
     register_ava(VAL, root, "val", num_classes=5)
     register_ava(TRAIN, root, "train", num_classes=5)
     torch.manual_seed(0)

@@ -63,13 +63,13 @@ train.hooks.append(L(SaveRankState)(output_dir="${{train.output_dir}}"))
 
 @pytest.fixture(scope="module")
 def setup_files(tmp_path_factory):
-    from test_pretrain import _write_video
+    from helpers import write_square_video
 
     d = tmp_path_factory.mktemp("multi_machine")
     videos = d / "my_videos"
     videos.mkdir()
     for i in range(4):
-        _write_video(str(videos / f"clip{i}.mp4"), seed=i)
+        write_square_video(videos / f"clip{i}.mp4", seed=i)
     config = d / "tiny_with_rank_state.py"
     config.write_text(CONFIG.format(tiny=str(REPO / "configs" / "pretrain" / "tiny.py")))
     return d, videos, config

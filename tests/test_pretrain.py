@@ -4,11 +4,14 @@ videos: the loss falls, checkpoints round-trip, --resume continues from the save
 import json
 import logging
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from helpers import tiny_mae, write_square_video
 
 import vmae_det  # noqa: F401  (shims before detectron2)
 from vmae_det.data.video_dataset import (
@@ -34,28 +37,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_CONFIG = os.path.join(REPO, "configs", "pretrain", "tiny.py")
 
 
-def _write_video(path: str, n: int = 24, h: int = 48, w: int = 64, seed: int = 0) -> str:
-    """A flat background with a coloured square moving right: easy to reconstruct."""
-    rng = np.random.RandomState(seed)
-    bg, colour = rng.randint(40, 200, 3), rng.randint(0, 256, 3)
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 25, (w, h))
-    for i in range(n):
-        f = np.empty((h, w, 3), np.uint8)
-        f[:] = bg
-        x = (2 * i) % (w - 12)
-        f[18:30, x : x + 12] = colour
-        writer.write(f)
-    writer.release()
-    return path
-
-
 @pytest.fixture(scope="module")
 def video_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("pretrain_videos")
     (d / "sub").mkdir()
     for i in range(3):
-        _write_video(str(d / f"v{i}.mp4"), seed=i)
-    _write_video(str(d / "sub" / "v3.avi"), seed=3)
+        write_square_video(str(d / f"v{i}.mp4"), seed=i)
+    write_square_video(str(d / "sub" / "v3.avi"), seed=3)
     (d / "notes.txt").write_text("not a video")
     (d / "sub" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
     return d
@@ -228,17 +216,8 @@ def test_check_video_list_drops_missing_and_refuses_all_bad(video_dir, tmp_path,
 # ---------------------------------------------------------------- reconstruction picture
 
 
-def _tiny_mae():
-    from vmae_det.modeling import build_videomae
-
-    torch.manual_seed(0)
-    return build_videomae(
-        "tiny", encoder_kwargs=dict(img_size=32, num_frames=4, patch_size=8), decoder_depth=1, mask_ratio=0.75
-    )
-
-
 def test_reconstruction_rows_and_figure(tmp_path):
-    model = _tiny_mae().train()
+    model = tiny_mae(encoder=dict(patch_size=8), decoder_depth=1, mask_ratio=0.75).train()
     clips = torch.randint(0, 256, (2, 3, 4, 32, 32), dtype=torch.uint8)
     rows = reconstruction_rows(model, [{"clip": c} for c in clips], sample=1)
     assert model.training  # restored after the eval-mode call
@@ -392,16 +371,14 @@ def test_videos_flag_errors_name_the_path(tmp_path, what, message):
     assert message.format(p=p) in str(err.value)
 
 
-def test_ava_root_flag_trains_and_evaluates_on_an_ava_layout_folder(tmp_path, monkeypatch):
+def test_ava_root_flag_trains_and_evaluates_on_an_ava_layout_folder(tmp_path, monkeypatch, tiny_ava_videos):
     """train_net.py --ava-root ROOT: its train/val splits, the head as wide as its label map; a root without
     person boxes for val is refused (unless evaluating on GT boxes); a missing layout names what is missing."""
-    from datasets_tiny import make_tiny
-
     from vmae_det.engine import launch_from_args
     from vmae_det.engine.train_loop import load_run_config
 
     monkeypatch.setenv("VMAE_DET_DATASETS", str(tmp_path / "elsewhere"))  # not the built-in datasets
-    root = make_tiny(tmp_path / "my_ava", num_train_videos=2, num_val_videos=1, seconds=4, format="videos")
+    root = Path(shutil.copytree(tiny_ava_videos, tmp_path / "my_ava"))  # 2 train, 1 val video of 4 s
     ava_config = os.path.join(REPO, "configs", "ava", "tiny.py")
     cfg = load_run_config(_flag_args(ava_config, "--ava-root", str(root), ava_root=True))
     assert cfg.dataloader.train.dataset.names == f"ava:{root}:train"
@@ -460,13 +437,11 @@ def test_ava_root_flag_trains_and_evaluates_on_an_ava_layout_folder(tmp_path, mo
         load_run_config(_flag_args(ava_config, "--ava-root", str(tmp_path), ava_root=True))
 
 
-def test_ava_root_flag_with_eval_only(tmp_path):
+def test_ava_root_flag_with_eval_only(tmp_path, tiny_ava_videos):
     """--eval-only --ava-root: the val split is needed, the train split only pointed at when the root has one."""
-    from datasets_tiny import make_tiny
-
     from vmae_det.engine.train_loop import load_run_config
 
-    root = make_tiny(tmp_path / "val_only", num_train_videos=1, num_val_videos=1, seconds=4, format="videos")
+    root = Path(shutil.copytree(tiny_ava_videos, tmp_path / "val_only"))
     vit_b = os.path.join(REPO, "configs", "ava", "vit_b.py")
     cfg = load_run_config(_flag_args(vit_b, "--eval-only", "--ava-root", str(root), ava_root=True))
     assert cfg.dataloader.train.dataset.names == f"ava:{root}:train" and cfg.model.num_classes == 5
@@ -489,7 +464,7 @@ def test_ava_root_flag_with_eval_only(tmp_path):
 def test_reconstruction_pictures_leave_the_training_random_stream_alone():
     """A picture draws its mask from its own seeded generator: drawing pictures (at every checkpoint) must not
     change the masks training draws next, or the checkpoint period would change the trained weights."""
-    model = _tiny_mae().train()
+    model = tiny_mae(encoder=dict(patch_size=8), decoder_depth=1, mask_ratio=0.75).train()
     clips = torch.randint(0, 256, (1, 3, 4, 32, 32), dtype=torch.uint8)
     torch.manual_seed(123)
     state = torch.get_rng_state()

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets_tiny import load_generator
+
+from vmae_det.data import tiny_ava
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,11 +31,10 @@ def _script(name: str):
 
 
 def test_videos_only_set_is_the_labelled_sets_videos_without_any_label(tmp_path):
-    gen = load_generator()
-    unlabelled = gen.make_tiny_ava(
+    unlabelled = tiny_ava.make_tiny_ava(
         tmp_path / "u", seed=5, num_train_videos=2, num_val_videos=0, seconds=3, videos_only=True
     )
-    labelled = gen.make_tiny_ava(
+    labelled = tiny_ava.make_tiny_ava(
         tmp_path / "l", seed=5, num_train_videos=2, num_val_videos=0, seconds=3, format="videos"
     )
     files = sorted(p.relative_to(unlabelled).as_posix() for p in unlabelled.rglob("*") if p.is_file())
@@ -43,11 +43,11 @@ def test_videos_only_set_is_the_labelled_sets_videos_without_any_label(tmp_path)
         assert (unlabelled / "videos" / name).read_bytes() == (labelled / "videos" / name).read_bytes()
     assert "no annotations" in (unlabelled / "README.txt").read_text()
     # idempotent, and a labelled set is not mistaken for it (different parameters)
-    assert gen.make_tiny_ava(unlabelled, seed=5, num_train_videos=2, num_val_videos=0, seconds=3, videos_only=True)
+    assert tiny_ava.make_tiny_ava(unlabelled, seed=5, num_train_videos=2, num_val_videos=0, seconds=3, videos_only=True)
     assert json.loads((unlabelled / ".complete.json").read_text())["videos_only"] is True
     assert "videos_only" not in json.loads((labelled / ".complete.json").read_text())
     with pytest.raises(ValueError, match="num_val_videos must be 0"):
-        gen.make_tiny_ava(tmp_path / "bad", num_val_videos=1, videos_only=True)
+        tiny_ava.make_tiny_ava(tmp_path / "bad", num_val_videos=1, videos_only=True)
 
 
 # ---------------------------------------------------------------- the picture's un-normalisation
@@ -169,7 +169,7 @@ def test_mean_std_is_the_sample_std():
 # ---------------------------------------------------------------- scripts/quickstart_reconstruction.py
 
 
-def test_reconstruction_picture_from_a_checkpoint_and_a_video(tmp_path):
+def test_reconstruction_picture_from_a_checkpoint_and_a_video(tmp_path, tiny_ava_factory):
     from detectron2.config import instantiate
 
     from vmae_det.config import load_config
@@ -180,9 +180,7 @@ def test_reconstruction_picture_from_a_checkpoint_and_a_video(tmp_path):
     assert not model.norm_pix_loss and model.mask_ratio == pytest.approx(0.9)  # raw targets (see the config)
     ckpt = tmp_path / "model_final.pth"
     torch.save({"model": model.state_dict()}, ckpt)
-    root = load_generator().make_tiny_ava(
-        tmp_path / "v", seed=0, num_train_videos=1, num_val_videos=0, seconds=3, videos_only=True
-    )
+    root = tiny_ava_factory(num_train_videos=1, num_val_videos=0, seconds=3, videos_only=True)
     out = tmp_path / "pics" / "rec.png"
     script = _script("quickstart_reconstruction")
     assert (
@@ -221,9 +219,9 @@ def test_quickstart_checkpoint_gives_the_detector_the_mae_encoders_exact_tokens(
     fine-tuning's wider test frames (position table resized). Only the pixel normalisation constants differ
     (ImageNet's in pretraining, VMAD's in the detector, as upstream)."""
     from detectron2.config import instantiate
+    from vmae_det.modeling.weight_loading import load_videomae_weights
 
     from vmae_det.config import load_config
-    from vmae_det.modeling.weight_loading import load_videomae_weights
 
     torch.manual_seed(0)
     mae = instantiate(load_config(str(REPO / "configs/pretrain/tiny_quickstart.py")).model).eval()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import os
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -175,9 +176,8 @@ def test_detectron2_detector_refuses_a_malicious_pkl_or_pth(tmp_path):
 
 # ------------------------------------------------------------------------------------------ through the tools
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
+def data(tmp_path_factory, tiny_ava_videos) -> Path:
     """A demo config, checkpoint and video, and a tiny AVA root with one validation video."""
-    from datasets_tiny import make_tiny
     from demo_helpers import CONFIG, make_video
 
     from vmae_det.modeling.tiny_action_model import TinyActionModel
@@ -187,7 +187,7 @@ def data(tmp_path_factory) -> Path:
     (d / "cfg.py").write_text(CONFIG)
     torch.manual_seed(0)
     torch.save({"model": TinyActionModel(num_classes=3).state_dict()}, d / "w.pth")
-    make_tiny(d / "ava", num_train_videos=1, num_val_videos=1, seconds=4, format="videos")
+    shutil.copytree(tiny_ava_videos, d / "ava")
     return d
 
 

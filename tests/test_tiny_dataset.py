@@ -1,4 +1,4 @@
-"""Tests for datasets/make_tiny_ava.py: layout, file formats, and that labels match the pixels."""
+"""Tests for vmae_det.data.tiny_ava: layout, file formats, and that labels match the pixels."""
 
 from __future__ import annotations
 
@@ -11,25 +11,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from datasets_tiny import load_generator
+
+from vmae_det.data import tiny_ava as gen
 
 REPO = Path(__file__).resolve().parents[1]
 SECONDS = 4
 N_TRAIN, N_VAL = 2, 1
 
 
-gen = load_generator()
-
-
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    return gen.make_tiny_ava(
-        tmp_path_factory.mktemp("tiny") / "tiny_ava",
-        seed=0,
-        num_train_videos=N_TRAIN,
-        num_val_videos=N_VAL,
-        seconds=SECONDS,
-    )
+def root(tiny_ava_factory) -> Path:
+    return tiny_ava_factory(seed=0, num_train_videos=N_TRAIN, num_val_videos=N_VAL, seconds=SECONDS)
 
 
 def _rows(path: Path):

@@ -22,10 +22,10 @@ FAST = [
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from datasets_tiny import make_tiny
+    from vmae_det.data.tiny_ava import make_tiny_ava
 
     root = tmp_path_factory.mktemp("datasets")
-    make_tiny(root / "tiny_ava")
+    make_tiny_ava(root / "tiny_ava")
     return {**os.environ, "VMAE_DET_DATASETS": str(root), "OMP_NUM_THREADS": "1"}
 
 

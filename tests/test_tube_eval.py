@@ -16,9 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "reference"))
-import make_tube_reference as ref_inputs
+from reference import make_tube_reference as ref_inputs
 
 from vmae_det.evaluation import tubes
 

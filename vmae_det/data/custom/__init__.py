@@ -40,6 +40,8 @@ One concept per module:
   :class:`~vmae_det.formats.video_writer.VideoWriter`);
 * :mod:`.ava_layout`: the rows as AVA ground truth and the annotation files (written with
   :mod:`vmae_det.formats.ava`);
+* :mod:`.spill`: the rows on disk (in file order, and sorted by an external merge sort), so memory does not
+  grow with the CSV;
 * :mod:`.summary`: what was written, and the registration / config code printed for it;
 * :mod:`.prepare`: :func:`prepare_custom_dataset`, the steps in order.
 """

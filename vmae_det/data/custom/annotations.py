@@ -9,15 +9,16 @@ import csv
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from ...formats.ava import AVAFormatError, read_labelmap
 
 __all__ = [
     "ANNOTATION_COLUMNS",
     "SPLITS",
+    "AnnotationFacts",
     "AnnotationRow",
     "CustomDatasetError",
     "action_ids",
@@ -41,8 +42,7 @@ class CustomDatasetError(AVAFormatError):
 
 @dataclass(slots=True)
 class AnnotationRow:
-    """One checked row of the annotation CSV (slots, and its repeated strings shared: a CSV of millions of
-    rows is held whole, as every row goes into the written annotation files)."""
+    """One checked row of the annotation CSV."""
 
     line: int
     video_id: str
@@ -51,6 +51,16 @@ class AnnotationRow:
     box: Tuple[float, float, float, float]  # as given: pixels, or [0, 1] with normalized=True
     action: str
     person: int
+
+
+@dataclass
+class AnnotationFacts:
+    """What a streamed read of the CSV keeps of all its rows (a little per video and action name)."""
+
+    sources: Dict[str, Path] = field(default_factory=dict)  # video id -> its file
+    actions: Dict[str, int] = field(default_factory=dict)  # action name -> first line naming it
+    splits_of_video: Dict[str, List[str]] = field(default_factory=dict)  # in order of first use
+    rows: int = 0
 
 
 def _not_utf8(path: PathLike) -> CustomDatasetError:
@@ -106,16 +116,21 @@ def read_label_names(path: PathLike) -> Dict[int, str]:
     return names
 
 
-def action_ids(rows: List[AnnotationRow], annotations_csv: PathLike, labels: Optional[PathLike]) -> Dict[int, str]:
+def action_ids(actions: Mapping[str, int], annotations_csv: PathLike, labels: Optional[PathLike]) -> Dict[int, str]:
     """The label map ``{action id: name}``: ``labels`` (every action of the CSV must be in it), else the
-    sorted action names of the CSV numbered from 1."""
+    sorted action names of the CSV numbered from 1.
+
+    Args:
+        actions: the CSV's action names, each with the first line naming it.
+    """
     if labels is None:
-        return {i + 1: n for i, n in enumerate(sorted({r.action for r in rows}))}
+        return {i + 1: n for i, n in enumerate(sorted(actions))}
     classes = read_label_names(labels)
     known = set(classes.values())
-    for r in rows:
-        if r.action not in known:
-            raise CustomDatasetError(annotations_csv, r.line, f"action {r.action!r} is not in {labels}")
+    unknown = [(line, a) for a, line in actions.items() if a not in known]
+    if unknown:
+        line, a = min(unknown)
+        raise CustomDatasetError(annotations_csv, line, f"action {a!r} is not in {labels}")
     return classes
 
 
@@ -205,26 +220,28 @@ def _check_row(path: Path, lineno: int, v: Dict[str, str], vid: str, shared: Dic
     )
 
 
-def read_annotation_rows(path: Path, videos_dir: Path) -> Tuple[List[AnnotationRow], Dict[str, Path]]:
-    """Parse and check every row of the annotation CSV that does not need the video itself; also
-    return ``{video_id: source file}`` of the videos it names."""
+def read_annotation_rows(path: Path, videos_dir: Path, facts: AnnotationFacts) -> Iterator[AnnotationRow]:
+    """The rows of the annotation CSV, each checked for what does not need the video itself, in file order
+    (streamed: a row is gone once the caller has it). ``facts`` is filled in on the way.
+
+    Raises:
+        CustomDatasetError: at the first bad row; after the last row when there were none.
+    """
     if not path.is_file():
         raise CustomDatasetError(path, None, "annotation CSV not found")
-    rows: List[AnnotationRow] = []
-    sources: Dict[str, Path] = {}
     try:
-        _read_rows(path, videos_dir, rows, sources)
+        yield from _read_rows(path, videos_dir, facts)
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
-    if not rows:
+    if not facts.rows:
         raise CustomDatasetError(path, None, "no annotation rows")
-    return rows, sources
 
 
-def _read_rows(path: Path, videos_dir: Path, rows: List[AnnotationRow], sources: Dict[str, Path]) -> None:
+def _read_rows(path: Path, videos_dir: Path, facts: AnnotationFacts) -> Iterator[AnnotationRow]:
     by_stem, by_name = index_videos(videos_dir)
     col: Optional[Dict[str, int]] = None
     shared: Dict[str, str] = {}
+    sources = facts.sources
     with open(path, newline="", encoding="utf-8-sig") as f:
         for lineno, raw in enumerate(csv.reader(f), start=1):
             if not raw or all(not c.strip() for c in raw):
@@ -243,6 +260,12 @@ def _read_rows(path: Path, videos_dir: Path, rows: List[AnnotationRow], sources:
                 raise CustomDatasetError(
                     path, lineno, f"video id {vid!r} refers to both {sources[vid].name} and {src.name}"
                 )
-            rows.append(_check_row(path, lineno, v, vid, shared))
+            row = _check_row(path, lineno, v, vid, shared)
+            facts.rows += 1
+            facts.actions.setdefault(row.action, lineno)
+            splits = facts.splits_of_video.setdefault(vid, [])
+            if row.split not in splits:
+                splits.append(row.split)
+            yield row
     if col is None:
         raise CustomDatasetError(path, None, "empty annotation CSV (no header)")

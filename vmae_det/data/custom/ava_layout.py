@@ -3,42 +3,68 @@
 Time ``t`` becomes AVA timestamp ``900 + t`` (frame ``t * 30`` of the written video); a box is clipped to
 its frame and normalised by the written (padded) frame size, so it keeps its pixel position; rows are
 then those of an official ground-truth file, one per (person, action), written with four decimals.
+The rows are sorted on disk (:class:`~.spill.ExternalSort`), so memory does not grow with the CSV.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Set, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ...constants import AVA_START_SEC
+from ...formats.atomic import atomic_write
 from ...formats.ava import annotation_file_names, format_ava_row, write_ava_csv, write_labelmap
 from .annotations import SPLITS, AnnotationRow, CustomDatasetError
+from .spill import ExternalSort
 from .video import SourceVideo
 
 __all__ = ["AVARowSet", "to_ava_rows", "write_annotation_files"]
 
 logger = logging.getLogger(__name__)
 
-#: ``(video_id, AVA timestamp, box as four 4-decimal strings, action id, person id)``.
-AVARow = Tuple[str, int, Tuple[str, ...], int, int]
+#: ``(split index, video rank, AVA timestamp, person id, action id, box as four 4-decimal strings, line)``: the
+#: order of the written files (video ids ranked by name), then of the CSV.
+SortedRow = Tuple[int, int, int, int, int, Tuple[str, str, str, str], int]
+
+
+def _encode(r: SortedRow) -> str:
+    b = r[5]
+    return f"{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},{b[0]},{b[1]},{b[2]},{b[3]},{r[6]}"
+
+
+def _decode(text: str) -> SortedRow:
+    s, v, ts, p, a, x1, y1, x2, y2, line = text.split(",")
+    return int(s), int(v), int(ts), int(p), int(a), (x1, y1, x2, y2), int(line)
 
 
 @dataclass
 class AVARowSet:
-    """The AVA ground-truth rows of both splits, and what was changed on the way."""
+    """The AVA ground-truth rows of both splits (sorted, without duplicates, in temporary files), their
+    counts, and what was changed on the way."""
 
-    rows: Dict[str, Set[AVARow]] = field(default_factory=lambda: {s: set() for s in SPLITS})
-    splits_of_video: Dict[str, List[str]] = field(default_factory=dict)  # in order of first use
+    files: Dict[str, Path]  # per split: the rows as they are written
+    keyframes: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
+    boxes: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))  # (video, keyframe, person)
+    rows: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))  # one per person and action
+    times: Dict[str, Dict[int, int]] = field(default_factory=dict)  # video -> {second: first line naming it}
     clipped_boxes: int = 0
     duplicate_rows: int = 0
 
-    def keyframes(self, split: str) -> int:
-        return len({(v, ts) for v, ts, *_ in self.rows[split]})
 
-    def boxes(self, split: str) -> int:
-        return len({(v, ts, p) for v, ts, _, _, p in self.rows[split]})
+class _FirstError:
+    """The error of the smallest line offered: the one a check of the rows in file order would raise."""
+
+    def __init__(self):
+        self.line: Optional[int] = None
+        self.error: Optional[CustomDatasetError] = None
+
+    def offer(self, line: int, error: CustomDatasetError) -> None:
+        if self.line is None or line < self.line:
+            self.line, self.error = line, error
 
 
 def _normalised_box(r: AnnotationRow, src: SourceVideo, normalized: bool, csv_path: Path):
@@ -59,49 +85,48 @@ def _normalised_box(r: AnnotationRow, src: SourceVideo, normalized: bool, csv_pa
 
 
 def to_ava_rows(
-    rows: List[AnnotationRow],
+    rows: Iterable[AnnotationRow],
     videos: Mapping[str, SourceVideo],
     classes: Mapping[int, str],
     csv_path: Path,
     normalized: bool,
+    tmp_dir: Path,
+    chunk_rows: int = 200_000,
 ) -> AVARowSet:
-    """Check every box against its frame and turn the rows into AVA rows.
+    """Check every box against its frame and turn the rows into AVA rows, written sorted to ``tmp_dir``.
 
     A box entirely outside its frame, or a person with two different boxes at one keyframe, is an
-    error naming the line; boxes partly outside are clipped (counted, logged); exact duplicates are
-    skipped (counted).
+    error naming the line (the first such line of the file); boxes partly outside are clipped (counted,
+    logged); exact duplicates are skipped (counted). ``chunk_rows``: rows held in memory at once.
     """
     ids = {n: i for i, n in classes.items()}
-    out = AVARowSet()
+    names = sorted(videos)
+    rank = {v: i for i, v in enumerate(names)}
+    sorter = ExternalSort(tmp_dir, _encode, _decode, chunk_rows)
+    out = AVARowSet({s: tmp_dir / f"ava_{s}.csv" for s in SPLITS})
+    first = _FirstError()
     clipped_lines: List[int] = []
-    seen: Dict[Tuple, Tuple[int, Tuple[str, ...]]] = {}
-    shared: Dict = {}  # one object per coordinate string and timestamp (they repeat: millions of rows are held)
+    shared: Dict = {}  # one object per coordinate string (a chunk holds many rows)
     for r in rows:
-        box, clipped = _normalised_box(r, videos[r.video_id], normalized, csv_path)
-        box = tuple(shared.setdefault(x, x) for x in box)
+        try:
+            box, clipped = _normalised_box(r, videos[r.video_id], normalized, csv_path)
+        except CustomDatasetError as e:
+            # Rows past this one can only be wrong on later lines (a conflicting box is found below).
+            first.offer(r.line, e)
+            break
         if clipped:
             out.clipped_boxes += 1
             if len(clipped_lines) < 5:
                 clipped_lines.append(r.line)
-        person_key = (r.split, r.video_id, r.time, r.person)
-        if person_key in seen and seen[person_key][1] != box:
-            raise CustomDatasetError(
-                csv_path,
-                r.line,
-                f"person {r.person} of {r.video_id} at {r.time} s already has a different "
-                f"box on line {seen[person_key][0]}; one box per person and keyframe",
-            )
-        seen.setdefault(person_key, (r.line, box))
-        ts = AVA_START_SEC + r.time
-        row = (r.video_id, shared.setdefault(ts, ts), box, ids[r.action], r.person)
-        if row in out.rows[r.split]:
-            out.duplicate_rows += 1
-            logger.info(f"{csv_path}:{r.line}: duplicate row skipped")
-            continue
-        out.rows[r.split].add(row)
-        splits = out.splits_of_video.setdefault(r.video_id, [])
-        if r.split not in splits:
-            splits.append(r.split)
+        out.times.setdefault(r.video_id, {}).setdefault(r.time, r.line)
+        box = tuple(shared.setdefault(x, x) for x in box)
+        s = SPLITS.index(r.split)
+        sorter.add((s, rank[r.video_id], AVA_START_SEC + r.time, r.person, ids[r.action], box, r.line))
+    duplicates = _write_sorted(sorter.sorted(), out, names, first, csv_path)
+    if first.error is not None:
+        _log_duplicates(csv_path, [d for d in duplicates if d < first.line])
+        raise first.error
+    _log_duplicates(csv_path, duplicates)
     if out.clipped_boxes:
         logger.warning(
             f"{csv_path}: {out.clipped_boxes} boxes partly outside the frame clipped to it "
@@ -110,14 +135,75 @@ def to_ava_rows(
     return out
 
 
+def _write_sorted(
+    rows: Iterable[SortedRow], out: AVARowSet, names: Sequence[str], first: _FirstError, csv_path: Path
+) -> List[int]:
+    """Write the sorted rows without duplicates to ``out.files`` and count them; offer each person with two
+    boxes at one keyframe to ``first``. Returns the lines of the duplicates, in order."""
+    duplicates = array("q")
+    files = [open(out.files[s], "w", encoding="utf-8", newline="") for s in SPLITS]  # by split index
+    group: Optional[Tuple[int, int, int, int]] = None  # (split, video, timestamp, person)
+    group_boxes: Dict[Tuple[str, ...], int] = {}  # box -> its first line
+    prev = None
+    try:
+        for r in rows:
+            key = r[:6]
+            if key == prev:
+                duplicates.append(r[6])
+                continue
+            prev = key
+            s, v, ts, person, action, box, line = r
+            if r[:4] != group:
+                _check_person(group, group_boxes, names, first, csv_path)
+                split = SPLITS[s]
+                if group is None or r[:3] != group[:3]:
+                    out.keyframes[split] += 1
+                out.boxes[split] += 1
+                group, group_boxes = r[:4], {}
+            if group_boxes.get(box, line) >= line:
+                group_boxes[box] = line
+            out.rows[split] += 1
+            files[s].write(format_ava_row(names[v], ts, box, action, person) + "\n")
+        _check_person(group, group_boxes, names, first, csv_path)
+    finally:
+        for f in files:
+            f.close()
+    out.duplicate_rows = len(duplicates)
+    return sorted(duplicates)
+
+
+def _check_person(group, group_boxes: Dict, names: Sequence[str], first: _FirstError, csv_path: Path) -> None:
+    """One box per person and keyframe: a box other than the first one is an error on its first line."""
+    if len(group_boxes) < 2:
+        return
+    line0, box0 = min((line, box) for box, line in group_boxes.items())
+    line = min(line for box, line in group_boxes.items() if box != box0)
+    _, v, ts, person = group
+    first.offer(
+        line,
+        CustomDatasetError(
+            csv_path,
+            line,
+            f"person {person} of {names[v]} at {ts - AVA_START_SEC} s already has a different "
+            f"box on line {line0}; one box per person and keyframe",
+        ),
+    )
+
+
+def _log_duplicates(csv_path: Path, lines: Iterable[int]) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        for line in lines:
+            logger.info(f"{csv_path}:{line}: duplicate row skipped")
+
+
 def write_annotation_files(ann_dir: Path, rows: AVARowSet, classes: Mapping[int, str]) -> None:
     """``ava_{train,val}_v2.2.csv`` (sorted by video, time, person, action), empty exclusion files and the
     label map. A ``ava_{split}_predicted_boxes.csv`` of an earlier run is kept, with a warning."""
     ann_dir.mkdir(parents=True, exist_ok=True)
     for s in SPLITS:
         names = annotation_file_names(s)
-        ordered = sorted(rows.rows[s], key=lambda x: (x[0], x[1], x[4], x[3], x[2]))
-        write_ava_csv(ann_dir / names["groundtruth"], (format_ava_row(v, ts, b, a, p) for v, ts, b, a, p in ordered))
+        with atomic_write(ann_dir / names["groundtruth"], "wb") as f, open(rows.files[s], "rb") as src:
+            shutil.copyfileobj(src, f, 1 << 20)
         write_ava_csv(ann_dir / names["exclusions"], [])
         if (ann_dir / names["proposals"]).exists():
             logger.warning(f"{ann_dir}/{names['proposals']} is from an earlier run: remake it if the videos changed")

@@ -3,15 +3,17 @@ times against them, convert the videos, write the annotation files, summarise.""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
-from collections import defaultdict
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Union
 
 from ...constants import AVA_FPS
-from .annotations import SPLITS, AnnotationRow, CustomDatasetError, action_ids, index_videos, read_annotation_rows
-from .ava_layout import AVARowSet, to_ava_rows, write_annotation_files
+from .annotations import AnnotationFacts, CustomDatasetError, action_ids, index_videos, read_annotation_rows
+from .ava_layout import to_ava_rows, write_annotation_files
+from .spill import RowSpill
 from .summary import CustomDatasetSummary, VideoInfo
 from .video import SourceVideo, convert_video, probe_video
 
@@ -31,36 +33,68 @@ def prepare_custom_dataset(
     extract_frames: bool = False,
     labels: Optional[PathLike] = None,
     progress: bool = True,
+    chunk_rows: int = 200_000,
 ) -> CustomDatasetSummary:
     """Convert ``videos_dir`` + ``annotations_csv`` into an AVA-layout dataset under ``output_root``.
 
     See :mod:`vmae_det.data.custom` for the formats. Everything in the CSV is checked before any video is
     converted, so a mistake costs no encoding time. Rerunning overwrites what this function writes
     (``videos/<id>.mp4``, ``frames/<id>/``, the annotation files); other files are left alone.
+    The CSV is streamed: its rows wait in a hidden temporary folder of ``output_root`` (removed at the end),
+    sorted ``chunk_rows`` at a time, so memory does not grow with the CSV.
 
     Raises:
         CustomDatasetError: naming the file (and line) of the first problem found.
     """
     videos_dir, annotations_csv, root = Path(videos_dir), Path(annotations_csv), Path(output_root)
-    rows, sources = read_annotation_rows(annotations_csv, videos_dir)
-    classes = action_ids(rows, annotations_csv, labels)
-    videos = _probe_all(sources)
-    ava_rows = to_ava_rows(rows, videos, classes, annotations_csv, normalized)
-    _check_times(rows, videos, annotations_csv)
-    info = {vid: _video_info(vid, src, ava_rows) for vid, src in videos.items()}
-    _convert_all(videos, info, rows, root, extract_frames, progress, annotations_csv)
+    made_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".prepare_custom_dataset.", dir=root) as tmp:
+            return _prepare(
+                videos_dir, annotations_csv, root, Path(tmp), normalized, extract_frames, labels, progress, chunk_rows
+            )
+    except BaseException:
+        if made_root:
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only when still empty: a run stopped by a bad CSV leaves no folder behind
+        raise
+
+
+def _prepare(
+    videos_dir: Path,
+    annotations_csv: Path,
+    root: Path,
+    tmp: Path,
+    normalized: bool,
+    extract_frames: bool,
+    labels: Optional[PathLike],
+    progress: bool,
+    chunk_rows: int,
+) -> CustomDatasetSummary:
+    facts = AnnotationFacts()
+    with RowSpill(tmp / "rows.csv") as spill:
+        for r in read_annotation_rows(annotations_csv, videos_dir, facts):
+            spill.write(r)
+    classes = action_ids(facts.actions, annotations_csv, labels)
+    videos = _probe_all(facts.sources)
+    ava_rows = to_ava_rows(spill, videos, classes, annotations_csv, normalized, tmp, chunk_rows)
+    spill.path.unlink()
+    _check_times(ava_rows.times, videos, annotations_csv)
+    info = {vid: _video_info(vid, src, facts) for vid, src in videos.items()}
+    _convert_all(videos, info, ava_rows.times, root, extract_frames, progress, annotations_csv)
     write_annotation_files(root / "annotations", ava_rows, classes)
     return CustomDatasetSummary(
         output_root=root,
         classes=classes,
         num_classes=max(classes),
         videos=info,
-        keyframes={s: ava_rows.keyframes(s) for s in SPLITS},
-        boxes={s: ava_rows.boxes(s) for s in SPLITS},
-        rows={s: len(ava_rows.rows[s]) for s in SPLITS},
+        keyframes=dict(ava_rows.keyframes),
+        boxes=dict(ava_rows.boxes),
+        rows=dict(ava_rows.rows),
         clipped_boxes=ava_rows.clipped_boxes,
         duplicate_rows=ava_rows.duplicate_rows,
-        unused_videos=_unused_videos(videos_dir, sources),
+        unused_videos=_unused_videos(videos_dir, facts.sources),
         frames_extracted=extract_frames,
     )
 
@@ -75,35 +109,45 @@ def _probe_all(sources: Mapping[str, Path]) -> Dict[str, SourceVideo]:
     return videos
 
 
-def _video_info(vid: str, src: SourceVideo, ava_rows: AVARowSet) -> VideoInfo:
+def _video_info(vid: str, src: SourceVideo, facts: AnnotationFacts) -> VideoInfo:
     width, height = src.padded_size
-    return VideoInfo(vid, str(src.path), width, height, src.fps, 0, list(ava_rows.splits_of_video.get(vid, [])))
+    return VideoInfo(vid, str(src.path), width, height, src.fps, 0, list(facts.splits_of_video.get(vid, [])))
 
 
-def _check_times(rows: List[AnnotationRow], videos: Mapping[str, SourceVideo], csv_path: Path) -> None:
-    """Keyframes past the end of their video, by its container's duration (checked exactly after decoding)."""
-    for r in rows:
-        duration = videos[r.video_id].duration
-        if duration is not None and r.time >= duration:
-            raise CustomDatasetError(
-                csv_path, r.line, f"time {r.time} s is past the end of {videos[r.video_id].path} ({duration:.2f} s)"
-            )
+def _first_late(times: Mapping[int, int], end: float) -> Optional[tuple]:
+    """``(line, second)`` of the first line naming a second at or past ``end``, or None."""
+    return min(((line, t) for t, line in times.items() if t >= end), default=None)
+
+
+def _check_times(times: Mapping[str, Mapping[int, int]], videos: Mapping[str, SourceVideo], csv_path: Path) -> None:
+    """Keyframes past the end of their video, by its container's duration (checked exactly after decoding).
+
+    Args:
+        times: per video, ``{second: first line naming it}``.
+    """
+    late = []
+    for vid, seconds in times.items():
+        duration = videos[vid].duration
+        if duration is not None and (first := _first_late(seconds, duration)) is not None:
+            late.append((*first, vid))
+    if late:
+        line, t, vid = min(late)
+        duration = videos[vid].duration
+        raise CustomDatasetError(csv_path, line, f"time {t} s is past the end of {videos[vid].path} ({duration:.2f} s)")
 
 
 def _convert_all(
     videos: Mapping[str, SourceVideo],
     info: Mapping[str, VideoInfo],
-    rows: List[AnnotationRow],
+    times: Mapping[str, Mapping[int, int]],
     root: Path,
     extract_frames: bool,
     progress: bool,
     csv_path: Path,
 ) -> None:
-    """Write ``videos/<id>.mp4`` (and ``frames/<id>/``) of every annotated video; set ``num_frames``."""
+    """Write ``videos/<id>.mp4`` (and ``frames/<id>/``) of every annotated video; set ``num_frames``.
+    ``times``: per video, ``{second: first line naming it}``."""
     (root / "videos").mkdir(parents=True, exist_ok=True)
-    by_video: Dict[str, List[AnnotationRow]] = defaultdict(list)
-    for r in rows:
-        by_video[r.video_id].append(r)
     from tqdm import tqdm
 
     with (
@@ -120,13 +164,13 @@ def _convert_all(
             vi.num_frames = convert_video(
                 videos[vid], vid, root / "videos" / f"{vid}.mp4", fdir if extract_frames else None, fbar
             )
-            for r in by_video[vid]:
-                if r.time * AVA_FPS >= vi.num_frames:
-                    raise CustomDatasetError(
-                        csv_path,
-                        r.line,
-                        f"time {r.time} s is past the end of {vi.source} ({vi.num_frames / AVA_FPS:.2f} s)",
-                    )
+            late = _first_late(times.get(vid, {}), vi.num_frames / AVA_FPS)
+            if late is not None:
+                raise CustomDatasetError(
+                    csv_path,
+                    late[0],
+                    f"time {late[1]} s is past the end of {vi.source} ({vi.num_frames / AVA_FPS:.2f} s)",
+                )
             vbar.update(1)
 
 
