@@ -281,10 +281,10 @@ def test_export_refuses_what_transformers_cannot_hold(tmp_path):
 def test_train_net_starts_from_an_hf_id(hub, tmp_path):
     """train.init_checkpoint=hf://... through the real train_net (one iteration on the tiny dataset), and
     load_init_weights on the same id gives the published backbone exactly."""
-    from datasets_tiny import make_tiny
     from detectron2.config import instantiate
 
     from vmae_det.config import load_config
+    from vmae_det.data.tiny_ava import make_tiny_ava
     from vmae_det.engine.train_loop import load_init_weights
 
     mae = randomize(
@@ -297,7 +297,7 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path):
     load_init_weights(model, "hf://org/tiny-pretrain", full_model=False)
     _assert_same_weights(model.backbone, mae.encoder)
 
-    make_tiny(tmp_path / "datasets" / "tiny_ava", num_train_videos=2, num_val_videos=1, seconds=4)
+    make_tiny_ava(tmp_path / "datasets" / "tiny_ava", num_train_videos=2, num_val_videos=1, seconds=4)
     env = {**os.environ, "VMAE_DET_DATASETS": str(tmp_path / "datasets"), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
     run = subprocess.run(
