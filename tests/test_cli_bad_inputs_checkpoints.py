@@ -143,7 +143,7 @@ EVAL_ROWS = [
         "no_head",
         "train_net",
         eval_only("train.init_checkpoint={tmp}/headless.pth"),
-        ["{tmp}/headless.pth", "action head NOT loaded", "head.fc.weight"],
+        ["{tmp}/headless.pth", "does not fit this AVAActionDetector", "missing", "head.fc.weight"],
         setup=no_head,
     ),
     BadInput("no_checkpoint", "train_net", eval_only(), ["train.init_checkpoint"]),
@@ -200,13 +200,13 @@ def _vit():
 
 
 def hf_file(tmp: Path) -> None:
-    from vmae_det.modeling.weight_loading import export_state_dict
+    from vmae_det.checkpoints import export_state_dict
 
     torch.save(export_state_dict(_vit(), "hf"), tmp / "hf.pth")
 
 
 def vmad_file(tmp: Path) -> None:
-    from vmae_det.modeling.weight_loading import export_state_dict
+    from vmae_det.checkpoints import export_state_dict
 
     sd = export_state_dict(_vit(), "mcg-finetune")
     sd.update({"head.weight": torch.randn(80, 64), "head.bias": torch.zeros(80)})
@@ -295,7 +295,7 @@ def test_convert_refuses_bad_inputs(case, tmp_path):
 
 
 def test_convert_with_the_right_format_still_works(tmp_path):
-    from vmae_det.modeling import load_videomae_weights
+    from vmae_det.checkpoints import load_videomae_weights
 
     vmad_file(tmp_path)
     hf_file(tmp_path)
@@ -312,7 +312,7 @@ def test_convert_with_the_right_format_still_works(tmp_path):
 EXPORT_CONFIG = (
     "from detectron2.config import LazyCall as L\n"
     "from vmae_det.data.transforms import build_ava_test_augmentations\n"
-    "from vmae_det.demo.testing import TinyActionModel\n"
+    "from vmae_det.modeling.tiny_action_model import TinyActionModel\n"
     "model = L(TinyActionModel)(num_classes=4)\n"
     "dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2,\n"
     "                                        augmentations=L(build_ava_test_augmentations)(short_edge=24))))\n"
@@ -321,7 +321,7 @@ EXPORT_CONFIG = (
 
 def export_setup(weights: str):
     def setup(tmp: Path) -> None:
-        from vmae_det.demo.testing import TinyActionModel
+        from vmae_det.modeling.tiny_action_model import TinyActionModel
 
         (tmp / "cfg.py").write_text(EXPORT_CONFIG)
         torch.manual_seed(1)

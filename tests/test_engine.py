@@ -242,7 +242,7 @@ from detectron2.utils.events import EventStorage  # noqa: E402
 
 from vmae_det.engine.hooks import ResumableBestCheckpointer  # noqa: E402
 from vmae_det.engine.resume import CorruptCheckpointsError  # noqa: E402
-from vmae_det.engine.run_dir import LOCK_NAME, OutputDirBusyError, output_dir_lock  # noqa: E402
+from vmae_det.formats.output_lock import LOCK_NAME, OutputDirBusyError, output_dir_lock  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -400,7 +400,7 @@ def test_resume_with_a_checkpoint_of_another_model_is_an_error(tmp_path):
         "model = L(ToyRegressor)()\nfrom torch.nn import Linear\nmodel = L(Linear)(in_features=4, out_features=1)",
     )
     other = other.replace("layer_decay=0.5", "layer_decay=None")
-    with pytest.raises(ValueError, match="is not a checkpoint of the model this config builds"):
+    with pytest.raises(ValueError, match=r"--resume: .*\.pth does not fit this Linear \(was the model config"):
         _train(tmp_path, f"train.output_dir={out}", "train.max_iter=4", resume=True, config=other)
 
 

@@ -30,9 +30,9 @@ from transformers import (  # noqa: E402
     VideoMAEModel,
 )
 
-from vmae_det.modeling import build_videomae, build_vit, load_videomae_weights  # noqa: E402
+from vmae_det.checkpoints import export_state_dict, load_videomae_weights  # noqa: E402
+from vmae_det.modeling import build_videomae, build_vit  # noqa: E402
 from vmae_det.modeling.masking import build_masking  # noqa: E402
-from vmae_det.modeling.weight_loading import export_state_dict  # noqa: E402
 
 IMG, FRAMES, PATCH, TUBELET = 32, 4, 8, 2
 GRID = (FRAMES // TUBELET, IMG // PATCH, IMG // PATCH)

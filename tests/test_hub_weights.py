@@ -24,10 +24,11 @@ import pytest
 import torch
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.checkpoints import load_videomae_weights
+from vmae_det.checkpoints.hub import WeightsNotFoundError, hub_cache_dir, parse_hub_id, resolve_weights
 from vmae_det.cli import run_main
-from vmae_det.modeling import build_videomae, build_vit, load_videomae_weights
+from vmae_det.modeling import build_videomae, build_vit
 from vmae_det.tools import convert_checkpoint
-from vmae_det.weights_source import WeightsNotFoundError, hub_cache_dir, parse_hub_id, resolve_weights
 
 REPO = Path(__file__).resolve().parents[1]
 IMG, FRAMES, PATCH = 32, 4, 8
@@ -280,12 +281,12 @@ def test_export_refuses_what_transformers_cannot_hold(tmp_path):
 # ------------------------------------------------------------------------------------------ the tools
 def test_train_net_starts_from_an_hf_id(hub, tmp_path):
     """train.init_checkpoint=hf://... through the real train_net (one iteration on the tiny dataset), and
-    load_init_weights on the same id gives the published backbone exactly."""
+    load_videomae_weights on the same id gives the published backbone exactly."""
     from detectron2.config import instantiate
 
+    from vmae_det.checkpoints import locate_checkpoint
     from vmae_det.config import load_config
     from vmae_det.data.tiny_ava import make_tiny_ava
-    from vmae_det.engine.train_loop import load_init_weights
 
     mae = randomize(
         build_videomae("tiny", encoder_kwargs=dict(img_size=64, num_frames=8, patch_size=8), decoder_depth=1), seed=8
@@ -294,7 +295,7 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path):
     publish(hub, "org/tiny-pretrain", {n: tmp_path / "pre_hf" / n for n in ("config.json", "model.safetensors")})
 
     model = instantiate(load_config(str(REPO / "configs/ava/tiny.py")).model)
-    load_init_weights(model, "hf://org/tiny-pretrain", full_model=False)
+    load_videomae_weights(model, "hf://org/tiny-pretrain")
     _assert_same_weights(model.backbone, mae.encoder)
 
     make_tiny_ava(tmp_path / "datasets" / "tiny_ava", num_train_videos=2, num_val_videos=1, seconds=4)
@@ -326,16 +327,16 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path):
     assert "VideoMAE weights (hf): loaded" in log, log[-3000:]
     assert (out / "model_final.pth").is_file()
 
-    # --eval-only's loader on an id that is not cached: the clear error (train_net prints it as "error: ...").
+    # An id that is not cached: the clear error where it is resolved (a tool prints it as "error: ...").
     with pytest.raises(WeightsNotFoundError, match="hf://org/not-there .*not in the cache"):
-        load_init_weights(model, "hf://org/not-there", full_model=True)
+        locate_checkpoint("hf://org/not-there")
 
 
 DEMO_CONFIG = """
 from detectron2.config import LazyCall as L
 from vmae_det.data.ava import AVAClipMapper
 from vmae_det.data.transforms import build_ava_test_augmentations
-from vmae_det.demo.testing import TinyActionModel
+from vmae_det.modeling.tiny_action_model import TinyActionModel
 
 model = L(TinyActionModel)(num_classes=3)
 dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
@@ -347,7 +348,7 @@ dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
 
 def test_demo_takes_an_hf_checkpoint(hub, tmp_path):
     from vmae_det.demo import ActionPredictor
-    from vmae_det.demo.testing import TinyActionModel
+    from vmae_det.modeling.tiny_action_model import TinyActionModel
     from vmae_det.tools import demo as demo_tool
 
     cfg = tmp_path / "tiny_cfg.py"

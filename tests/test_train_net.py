@@ -75,7 +75,7 @@ def test_training_beats_untrained_and_eval_only_reproduces(env, tmp_path):
     assert (out / "loss_curve.png").exists() and (out / "inference" / "ava_per_class_ap.png").exists()
     import torch
 
-    from vmae_det.modeling.weight_loading import clip_fps_of, read_checkpoint
+    from vmae_det.checkpoints import clip_fps_of, read_checkpoint
 
     # the checkpoint says at which rate its training clips were sampled (the demo samples at it)
     assert clip_fps_of(read_checkpoint(str(out / "model_final.pth"))[1]) == 30.0
@@ -141,8 +141,8 @@ def test_eval_only_with_a_vmad_checkpoint(env, tmp_path):
     import torch
     from detectron2.config import instantiate
 
+    from vmae_det.checkpoints import export_state_dict
     from vmae_det.config import load_config
-    from vmae_det.modeling.weight_loading import export_state_dict
 
     torch.manual_seed(3)
     model = instantiate(load_config(str(REPO / "configs/ava/tiny.py")).model)

@@ -16,6 +16,7 @@ import vmad_reference as R
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import transforms as T
 
+from vmae_det.checkpoints import load_videomae_weights
 from vmae_det.data.ava.clip_source import clip_indices
 from vmae_det.data.transforms import (
     HSVJitterTransform,
@@ -23,7 +24,6 @@ from vmae_det.data.transforms import (
     build_ava_test_augmentations,
     build_ava_train_augmentations,
 )
-from vmae_det.modeling import load_videomae_weights
 from vmae_det.modeling.vmad_boxes import extend_boxes, jitter_boxes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

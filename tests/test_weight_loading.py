@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from vmae_det.modeling import VideoMAE, VideoViT, build_videomae, build_vit, load_videomae_weights
+from vmae_det.checkpoints import detect_format, export_state_dict, load_videomae_weights, read_checkpoint
+from vmae_det.modeling import VideoMAE, VideoViT, build_videomae, build_vit
 from vmae_det.modeling.masking import TubeMasking
 from vmae_det.modeling.vit import get_sinusoid_table, resize_pos_embed
-from vmae_det.modeling.weight_loading import detect_format, export_state_dict, read_checkpoint
 
 C, CD, DEPTH, DDEPTH = 64, 32, 2, 4  # tiny encoder / decoder widths and depths
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -402,7 +402,7 @@ def test_missing_or_unexpected_backbone_tensor_is_an_error(tmp_path, caplog):
         load_videomae_weights(tiny_detector(), extra)
     # allow_partial: a warning naming the key, and the rest loads.
     det = tiny_detector()
-    with caplog.at_level("WARNING", logger="vmae_det.modeling.weight_loading"):
+    with caplog.at_level("WARNING", logger="vmae_det.checkpoints.videomae_weights"):
         report = load_videomae_weights(det, path, allow_partial=True)
     assert any(r.levelname == "WARNING" and "backbone.blocks.1.mlp.fc2.bias" in r.getMessage() for r in caplog.records)
     assert report.missing == ["backbone.blocks.1.mlp.fc2.bias"] and report.head_loaded
@@ -460,7 +460,7 @@ def test_transformers5_key_bias_zero_dropped_nonzero_refused():
 
 # ------------------------------------------------------------------------------------------ eval-only loading
 def test_eval_only_refuses_a_checkpoint_without_the_action_head(tmp_path):
-    from vmae_det.engine.train_loop import _is_checkpoint_of, load_init_weights
+    from vmae_det.checkpoints.load_policy import is_checkpoint_of, load_init_weights
 
     pretrain = tmp_path / "checkpoint-799.pth"
     torch.save(
@@ -471,7 +471,7 @@ def test_eval_only_refuses_a_checkpoint_without_the_action_head(tmp_path):
         },
         pretrain,
     )
-    with pytest.raises(ValueError, match=r"checkpoint-799\.pth.*NOT loaded.*head\.fc\.bias, head\.fc\.weight"):
+    with pytest.raises(ValueError, match=r"checkpoint-799\.pth \(mcg-pretrain\) does not fit.*missing.*head\.fc\.bias"):
         load_init_weights(tiny_detector(), str(pretrain), full_model=True)
     load_init_weights(tiny_detector(), str(pretrain), full_model=False)  # training init: fine
     # A Kinetics fine-tune: its 400-class head does not fit, which the error says.
@@ -481,31 +481,31 @@ def test_eval_only_refuses_a_checkpoint_without_the_action_head(tmp_path):
     # Our own checkpoint of a detector with another class count is not "this model" either.
     other = tmp_path / "model_final_5cls.pth"
     torch.save({"model": tiny_detector(num_classes=5).state_dict(), "iteration": 99}, other)
-    assert not _is_checkpoint_of(tiny_detector(), str(other))
-    with pytest.raises(ValueError, match="NOT loaded"):
+    assert not is_checkpoint_of(tiny_detector(), read_checkpoint(other)[0])
+    with pytest.raises(ValueError, match=r"missing from the checkpoint.*head\.fc\.weight"):
         load_init_weights(tiny_detector(), str(other), full_model=True)
 
 
 @pytest.mark.parametrize("container", ["model", "module"])
 def test_eval_only_loads_vmad_checkpoint_with_head(tmp_path, container):
-    from vmae_det.engine.train_loop import _is_checkpoint_of, load_init_weights
+    from vmae_det.checkpoints.load_policy import is_checkpoint_of, load_init_weights
 
     sd = vmad_state_dict()
     path = save_vmad(tmp_path / "vmad_ava.pth", sd, container)
     det = tiny_detector()
-    assert not _is_checkpoint_of(det, str(path))  # VMAD keys have no "backbone." prefix: not ours
+    assert not is_checkpoint_of(det, read_checkpoint(path)[0])  # VMAD keys have no "backbone." prefix: not ours
     load_init_weights(det, str(path), full_model=True)
     assert_detector_equals_vmad(det, sd)
 
 
 def test_eval_only_loads_our_own_detector_checkpoint(tmp_path):
-    from vmae_det.engine.train_loop import _is_checkpoint_of, load_init_weights
+    from vmae_det.checkpoints.load_policy import is_checkpoint_of, load_init_weights
 
     src = randomize(tiny_detector(seed=1))
     path = tmp_path / "model_final.pth"
     torch.save({"model": src.state_dict(), "iteration": 99}, path)  # as detectron2's Checkpointer writes it
     det = tiny_detector(seed=2)
-    assert _is_checkpoint_of(det, str(path))
+    assert is_checkpoint_of(det, read_checkpoint(path)[0])
     load_init_weights(det, str(path), full_model=True)
     for (k, a), (_, b) in zip(det.state_dict().items(), src.state_dict().items()):
         assert torch.equal(a, b), k
@@ -526,7 +526,7 @@ def test_convert_tool_keeps_the_vmad_head(tmp_path):
 
 # ------------------------------------------------------------------------------------------ broken files and weights
 def test_nan_inf_and_absurd_weights_are_refused_naming_the_file_and_tensor(tmp_path):
-    from vmae_det.modeling.weight_loading import CheckpointError
+    from vmae_det.checkpoints import CheckpointError
 
     for value, what in ((float("nan"), "NaN/inf"), (float("-inf"), "NaN/inf"), (3e30, "implausibly large")):
         sd = export_state_dict(tiny_vit(), "mcg-finetune")
@@ -543,7 +543,7 @@ def test_nan_inf_and_absurd_weights_are_refused_naming_the_file_and_tensor(tmp_p
 
 
 def test_bit_flipped_truncated_empty_and_missing_files_are_clear_errors(tmp_path):
-    from vmae_det.modeling.weight_loading import CheckpointError
+    from vmae_det.checkpoints import CheckpointError
 
     sd = export_state_dict(tiny_vit(), "mcg-finetune")
     good = tmp_path / "good.pth"
@@ -582,7 +582,7 @@ def test_bit_flipped_truncated_empty_and_missing_files_are_clear_errors(tmp_path
 
 
 def test_position_table_that_cannot_be_resized_names_the_file(tmp_path):
-    from vmae_det.modeling.weight_loading import CheckpointError
+    from vmae_det.checkpoints import CheckpointError
 
     sd = export_state_dict(tiny_vit(), "mcg-finetune")
     sd["pos_embed"] = torch.zeros(1, 37, C)  # no token grid has 37 entries
@@ -592,7 +592,8 @@ def test_position_table_that_cannot_be_resized_names_the_file(tmp_path):
 
 
 def test_validate_canonical_catches_a_wrong_format():
-    from vmae_det.modeling.weight_loading import CheckpointError, to_canonical, validate_canonical
+    from vmae_det.checkpoints import CheckpointError
+    from vmae_det.checkpoints.layouts import to_canonical, validate_canonical
 
     hf = export_state_dict(tiny_vit(), "hf")
     validate_canonical(to_canonical(hf, "hf"), "hf.pth")
@@ -608,8 +609,7 @@ def test_validate_canonical_catches_a_wrong_format():
 
 
 def test_eval_only_without_a_checkpoint_is_refused_training_from_scratch_is_not():
-    from vmae_det.engine.train_loop import load_init_weights
-    from vmae_det.modeling.weight_loading import CheckpointError
+    from vmae_det.checkpoints import CheckpointError, load_init_weights
 
     for empty in ("", None):
         with pytest.raises(CheckpointError, match="train.init_checkpoint is empty"):
@@ -618,8 +618,7 @@ def test_eval_only_without_a_checkpoint_is_refused_training_from_scratch_is_not(
 
 
 def test_eval_only_needs_an_exact_fit_of_our_own_checkpoint(tmp_path):
-    from vmae_det.engine.train_loop import load_init_weights
-    from vmae_det.modeling.weight_loading import CheckpointError
+    from vmae_det.checkpoints import CheckpointError, load_init_weights
 
     sd = tiny_detector(seed=1).state_dict()
     extra = {**sd, "backbone.blocks.2.norm1.weight": torch.ones(C), "backbone.blocks.2.norm1.bias": torch.zeros(C)}
@@ -646,9 +645,8 @@ def test_eval_only_needs_an_exact_fit_of_our_own_checkpoint(tmp_path):
 
 def test_eval_only_of_a_model_without_videomae_backbone_refuses_foreign_weights(tmp_path):
     """The demo / export test model (no VideoViT): an unrelated checkpoint is a CheckpointError, not a TypeError."""
-    from vmae_det.demo.testing import TinyActionModel
-    from vmae_det.engine.train_loop import load_init_weights
-    from vmae_det.modeling.weight_loading import CheckpointError
+    from vmae_det.checkpoints import CheckpointError, load_init_weights
+    from vmae_det.modeling.tiny_action_model import TinyActionModel
 
     torch.save({"model": export_state_dict(tiny_vit(), "mcg-finetune")}, tmp_path / "vit.pth")
     with pytest.raises(CheckpointError, match=r"vit\.pth does not fit this TinyActionModel.*missing"):
@@ -658,7 +656,7 @@ def test_eval_only_of_a_model_without_videomae_backbone_refuses_foreign_weights(
 
 
 def test_convert_tool_refuses_wrong_format_and_overwriting_its_input(tmp_path):
-    from vmae_det.modeling.weight_loading import CheckpointError
+    from vmae_det.checkpoints import CheckpointError
 
     spec = importlib.util.spec_from_file_location("convert_checkpoint", ROOT / "tools" / "convert_checkpoint.py")
     tool = importlib.util.module_from_spec(spec)
