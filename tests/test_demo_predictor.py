@@ -119,7 +119,8 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
     from detectron2.config import instantiate
 
     from vmae_det.config import load_config
-    from vmae_det.data.ava import keyframe_index, load_ava_dicts
+    from vmae_det.data.ava import load_ava_dicts
+    from vmae_det.formats.ava import keyframe_index
 
     cfg = load_config(
         str(TINY_CONFIG), ["dataloader.test.mapper.test_box_source=gt", "dataloader.test.mapper.video_backend=pyav"]
