@@ -57,9 +57,9 @@ def data(tmp_path_factory, tiny_ava) -> Path:
     video and boxes, an evaluator's CSV and label map, a VideoMAE checkpoint to convert."""
     from demo_helpers import CONFIG, make_video
 
+    from vmae_det.checkpoints import export_state_dict
     from vmae_det.modeling import build_vit
     from vmae_det.modeling.tiny_action_model import TinyActionModel
-    from vmae_det.modeling.weight_loading import export_state_dict
 
     d = tmp_path_factory.mktemp("reliability")
     (d / "tiny_ava").symlink_to(tiny_ava, target_is_directory=True)

@@ -22,10 +22,10 @@ from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
+from vmae_det.checkpoints import load_init_weights
 from vmae_det.config import load_config
 from vmae_det.data.ava.catalog import register_ava
 from vmae_det.data.tiny_ava import make_tiny_ava
-from vmae_det.engine.train_loop import load_init_weights
 from vmae_det.modeling.action_detector import AVAActionDetector
 from vmae_det.modeling.vit import build_vit
 from vmae_det.tools import extract_features as ef

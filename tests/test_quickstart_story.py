@@ -219,8 +219,8 @@ def test_quickstart_checkpoint_gives_the_detector_the_mae_encoders_exact_tokens(
     fine-tuning's wider test frames (position table resized). Only the pixel normalisation constants differ
     (ImageNet's in pretraining, VMAD's in the detector, as upstream)."""
     from detectron2.config import instantiate
-    from vmae_det.modeling.weight_loading import load_videomae_weights
 
+    from vmae_det.checkpoints import load_videomae_weights
     from vmae_det.config import load_config
 
     torch.manual_seed(0)
