@@ -31,9 +31,9 @@ CASES: Dict[str, List[Tuple[int, int]]] = {
 }
 
 
-def vmad_state_dict(seed: int = 0, embed_dim: int = 384, depth: int = 12, num_classes: int = NUM_CLASSES):
-    """A ViT-S AVA detector state dict in VMAD's key names, with weights that make every part matter
-    (non-unit LayerNorms, xavier-scale matrices, a head whose logits spread over (0, 1))."""
+def vmad_key_shapes(embed_dim: int, depth: int, num_classes: int, mean_pooling: bool = False) -> Dict[str, tuple]:
+    """Keys and shapes of VMAD's ``VisionTransformer`` (modeling_finetune.py: patch 16, tubelet 2, q/v biases)
+    in its module order. ``mean_pooling``: a Kinetics fine-tune's ``fc_norm`` instead of the token ``norm``."""
     shapes = {"patch_embed.proj.weight": (embed_dim, 3, 2, 16, 16), "patch_embed.proj.bias": (embed_dim,)}
     for i in range(depth):
         p = f"blocks.{i}."
@@ -41,9 +41,9 @@ def vmad_state_dict(seed: int = 0, embed_dim: int = 384, depth: int = 12, num_cl
             {
                 p + "norm1.weight": (embed_dim,),
                 p + "norm1.bias": (embed_dim,),
-                p + "attn.qkv.weight": (3 * embed_dim, embed_dim),
                 p + "attn.q_bias": (embed_dim,),
                 p + "attn.v_bias": (embed_dim,),
+                p + "attn.qkv.weight": (3 * embed_dim, embed_dim),
                 p + "attn.proj.weight": (embed_dim, embed_dim),
                 p + "attn.proj.bias": (embed_dim,),
                 p + "norm2.weight": (embed_dim,),
@@ -54,14 +54,16 @@ def vmad_state_dict(seed: int = 0, embed_dim: int = 384, depth: int = 12, num_cl
                 p + "mlp.fc2.bias": (embed_dim,),
             }
         )
-    shapes.update(
-        {
-            "norm.weight": (embed_dim,),
-            "norm.bias": (embed_dim,),
-            "head.weight": (num_classes, embed_dim),
-            "head.bias": (num_classes,),
-        }
-    )
+    norm = "fc_norm." if mean_pooling else "norm."
+    shapes.update({norm + "weight": (embed_dim,), norm + "bias": (embed_dim,)})
+    shapes.update({"head.weight": (num_classes, embed_dim), "head.bias": (num_classes,)})
+    return shapes
+
+
+def vmad_state_dict(seed: int = 0, embed_dim: int = 384, depth: int = 12, num_classes: int = NUM_CLASSES):
+    """A ViT-S AVA detector state dict in VMAD's key names, with weights that make every part matter
+    (non-unit LayerNorms, xavier-scale matrices, a head whose logits spread over (0, 1))."""
+    shapes = vmad_key_shapes(embed_dim, depth, num_classes)
     g = torch.Generator().manual_seed(seed)
     out = {}
     for k in sorted(shapes):
