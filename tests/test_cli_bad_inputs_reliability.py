@@ -658,7 +658,7 @@ def test_sigterm_is_ctrl_c(tmp_path, data):
 
 KILLED_RUN = """
 import os, sys, time
-from vmae_det.engine.run_dir import output_dir_lock
+from vmae_det.formats.output_lock import output_dir_lock
 with output_dir_lock(sys.argv[1]):
     child = os.fork()  # as a DataLoader worker: forked while the lock is held, outlives a kill -9 of the run
     if child == 0:
@@ -672,7 +672,7 @@ with output_dir_lock(sys.argv[1]):
 def test_lock_goes_with_its_run_not_with_an_orphaned_worker(tmp_path):
     """After kill -9 of a run, the next run into its folder starts at once (it was refused for a moment,
     naming the dead pid, while an orphaned forked worker kept the lock's descriptor open)."""
-    from vmae_det.engine.run_dir import output_dir_lock
+    from vmae_det.formats.output_lock import output_dir_lock
 
     out, marker = tmp_path / "out", tmp_path / "child_pid"
     run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(out), str(marker)], cwd=REPO)

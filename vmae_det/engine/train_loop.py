@@ -33,6 +33,7 @@ from ..checkpoints.files import check_finite_weights
 from ..cli import ERROR_EXIT_CODE, run_main
 from ..config import load_config
 from ..constants import default_device
+from ..formats.output_lock import output_dir_lock
 from .arguments import default_argument_parser
 from .checks import check_run
 from .data_flags import apply_data_flags
@@ -45,7 +46,6 @@ from .resume import (
     prepare_metrics_json,
     unapplied_optimizer_settings,
 )
-from .run_dir import output_dir_lock
 from .trainer import Trainer
 
 __all__ = [
@@ -174,7 +174,7 @@ def build_config_hooks(cfg) -> list:
 def do_train(cfg, args, extra_hooks: Iterable = ()):
     """Train ``cfg.model`` on ``cfg.dataloader.train``; resume when ``args.resume`` and a checkpoint exists.
 
-    The run holds the lock of ``train.output_dir`` (:func:`~vmae_det.engine.run_dir.output_dir_lock`):
+    The run holds the lock of ``train.output_dir`` (:func:`~vmae_det.formats.output_lock.output_dir_lock`):
     a second run into the same folder is refused. See :mod:`vmae_det.engine.resume` for ``--resume``.
     """
     if getattr(args, "output_dir_existed", None) is None:

@@ -475,8 +475,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from tqdm import tqdm
 
     from vmae_det.data.loaders import build_batched_test_loader
-    from vmae_det.engine.run_dir import output_dir_lock
     from vmae_det.engine.train_loop import load_init_weights, load_run_config, resolve_device
+    from vmae_det.formats.output_lock import output_dir_lock
 
     cfg = load_run_config(
         argparse.Namespace(

@@ -54,6 +54,7 @@ from ...formats.ava import (
     row_timestamps,
 )
 from ...formats.ava_boxes import read_proposals
+from ...formats.output_lock import output_dir_lock
 from ...formats.video_writer import VideoWriter, h264_available
 from ...formats.vmad_layout import (
     CLIP_SECONDS,
@@ -812,22 +813,6 @@ class PrepareSummary:
         return "\n".join(lines)
 
 
-@contextlib.contextmanager
-def _output_lock(out: Path):
-    """One run per output folder (a second one would write the same clips)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    with open(out / ".prepare_ava_vmad.lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise VMADPrepareError(f"another run is writing to {out} (lock {f.name}); wait for it or stop it") from None
-        yield
-
-
 def prepare_ava_vmad(
     movies_dir: PathLike,
     annotations_dir: PathLike,
@@ -892,7 +877,7 @@ def prepare_ava_vmad(
     threads = max(1, (os.cpu_count() or 1) // workers)
     out = Path(out)
     (out / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
-    with _output_lock(out):
+    with output_dir_lock(str(out), "--out"):  # a second run would write the same clips
         tasks = [(m, str(files[m]), str(out / CLIPS_DIR), settings, threads) for m in movies]
         logger.info(
             f"Slicing {len(tasks)} movies into {out / CLIPS_DIR} (seconds {settings.start_sec}-{settings.end_sec}, "

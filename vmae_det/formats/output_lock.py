@@ -1,20 +1,10 @@
-"""One run per output folder: a lock file in ``train.output_dir`` held for the whole run.
+"""One run per output folder: an exclusive ``fcntl.flock`` on ``<folder>/.vmae_det.lock`` held for the run.
 
-Two runs writing into one folder would overwrite each other's checkpoints and interleave their rows in
-metrics.json. The first run holds an exclusive ``fcntl.flock`` on ``<output_dir>/.vmae_det.lock``; a
-second run (training or ``--eval-only``, which writes ``inference/``) is refused with
-:class:`OutputDirBusyError` naming the folder and the holder. The kernel releases the lock when the
-holding process ends, however it ends (a kill included), so a lock file left behind never blocks a later
-run. The holder's pid, host, start time and command line are written into the file for the message.
-
-Only the process that took the lock holds it: a process forked while it is held (a DataLoader worker) closes
-its inherited copy of the lock's descriptor at once (``os.register_at_fork``), so after a ``kill -9`` of the
-run the lock goes with it, not with a worker left orphaned for a moment (it did: the next run was refused,
-naming the dead pid). Processes started with exec never inherit it (the descriptor is close-on-exec).
-
-The launching process takes the lock before it starts the worker processes and marks it in the
-environment (``VMAE_DET_OUTPUT_DIR_LOCK``), so its workers do not try to take it again; taking it twice
-in one process is allowed (re-entrant).
+Every tool that writes a run's folder takes it (training, ``--eval-only``, feature extraction, the VMAD
+preparation), so a second run is refused at once, naming the holder written into the file. The kernel drops
+the lock with its process however it ends, so a file left behind never blocks. Forked workers close their
+inherited copy at once (``os.register_at_fork``), so an orphaned worker does not keep it after a ``kill -9``;
+the holder marks it in the environment, so its workers and a re-entry in one process do not take it again.
 """
 
 from __future__ import annotations
@@ -52,7 +42,7 @@ if hasattr(os, "register_at_fork"):
 
 
 class OutputDirBusyError(OSError):
-    """Another run holds the lock of this ``train.output_dir``."""
+    """Another run holds the lock of this output folder."""
 
 
 def _holder(lock_file: str) -> str:
