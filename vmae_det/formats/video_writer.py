@@ -46,7 +46,7 @@ class VideoWriter:
 
     Args:
         fps: frame rate (a ``Fraction`` keeps 30000/1001 exact).
-        preset: libx264 speed preset; ``"ultrafast"`` because the demo's output is a preview and encoding was
+        preset: libx264 speed preset; ``"ultrafast"`` because the demo's output is a preview and encoding is
             its largest cost per frame (docs/performance.md).
         options: further libx264 options, e.g. ``{"g": "30"}``.
         codec: ``"auto"`` (libx264, else mp4v with a warning), ``"libx264"`` or ``"mp4v"``.
