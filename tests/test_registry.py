@@ -36,6 +36,9 @@ VIT_KEYS = {
     "use_checkpoint": "USE_CHECKPOINT",
     "out_feature": "OUT_FEATURE",
     "use_mean_pooling": "USE_MEAN_POOLING",
+    "token_keep_rate": "TOKEN_KEEP_RATE",
+    "token_drop_blocks": "TOKEN_DROP_BLOCKS",
+    "token_keyframe_weight": "TOKEN_KEYFRAME_WEIGHT",
 }
 HEAD_KEYS = {
     "num_classes": "NUM_CLASSES",

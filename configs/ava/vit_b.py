@@ -47,6 +47,10 @@ model = L(AVAActionDetector)(
         drop_path_rate=0.2,
         use_learnable_pos_emb=False,
         use_checkpoint=False,
+        # EVAD's keyframe-centric token dropout (docs/performance.md): 1.0 = none (VMAD); its recipe is 0.7
+        token_keep_rate=1.0,
+        token_drop_blocks=None,  # None: EVAD's blocks (3, 6, 9 of 12; 6, 12, 18 of 24)
+        token_keyframe_weight=1.0,  # EVAD's ENHANCED_WEIGHT; inf: rank by the keyframe's queries alone
     ),
     num_classes=NUM_CLASSES,
     temporal_pool="mean",

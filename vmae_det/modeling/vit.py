@@ -26,6 +26,8 @@ from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from torch import nn
 from torchvision.ops import StochasticDepth
 
+from .token_dropout import build_token_dropout, received_attention
+
 __all__ = [
     "VIT_SIZES",
     "Attention",
@@ -115,7 +117,9 @@ class Attention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
         self.use_sdpa = True
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, query_weights: Optional[torch.Tensor] = None):
+        """``x`` [B, N, C] -> [B, N, C]; with ``query_weights`` [N] also each token's received attention
+        ``[B, N]`` (weighted sum over queries, mean over heads), the ranking of token dropout."""
         b, n, c = x.shape
         bias = None
         if self.q_bias is not None:
@@ -129,8 +133,8 @@ class Attention(nn.Module):
             attn = (q * self.scale) @ k.transpose(-2, -1)
             attn = F.dropout(attn.softmax(dim=-1), p=drop, training=self.training)
             x = attn @ v
-        x = x.transpose(1, 2).reshape(b, n, c)
-        return self.proj_drop(self.proj(x))
+        x = self.proj_drop(self.proj(x.transpose(1, 2).reshape(b, n, c)))
+        return x if query_weights is None else (x, received_attention(q, k, query_weights, self.scale))
 
 
 class Mlp(nn.Module):
@@ -176,13 +180,18 @@ class Block(nn.Module):
             self.gamma_2 = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.gamma_1 is None:
-            x = x + self.drop_path(self.attn(self.norm1(x)))
-            x = x + self.drop_path(self.mlp(self.norm2(x)))
-        else:
-            x = x + self.drop_path(self.gamma_1 * self.attn(self.norm1(x)))
-            x = x + self.drop_path(self.gamma_2 * self.mlp(self.norm2(x)))
-        return x
+        return self.mlp_residual(self.attn_residual(x))
+
+    def attn_residual(self, x: torch.Tensor, query_weights: Optional[torch.Tensor] = None):
+        """``x + attn(norm1(x))``; with ``query_weights`` also the scores of :meth:`Attention.forward`."""
+        out = self.attn(self.norm1(x), query_weights)
+        y, scores = out if query_weights is not None else (out, None)
+        x = x + self.drop_path(y if self.gamma_1 is None else self.gamma_1 * y)
+        return x if query_weights is None else (x, scores)
+
+    def mlp_residual(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(self.norm2(x))
+        return x + self.drop_path(y if self.gamma_2 is None else self.gamma_2 * y)
 
 
 def set_attention_impl(module: nn.Module, impl: str) -> None:
@@ -234,6 +243,9 @@ class VideoViT(Backbone):
         use_checkpoint: bool = False,
         out_feature: str = "last",
         use_mean_pooling: bool = False,
+        token_keep_rate: float = 1.0,
+        token_drop_blocks: Optional[Sequence[int]] = None,
+        token_keyframe_weight: float = 1.0,
     ):
         """
         Args:
@@ -248,6 +260,8 @@ class VideoViT(Backbone):
             use_checkpoint: activation checkpointing of every block during training.
             out_feature: name of the single output feature map.
             use_mean_pooling: add ``fc_norm`` used by :meth:`forward_features` (official fine-tune head).
+            token_keep_rate, token_drop_blocks, token_keyframe_weight: keyframe-centric token dropout of
+                :meth:`forward` (EVAD, :mod:`.token_dropout`); keep rate 1: none; blocks ``None``: EVAD's.
         """
         super().__init__()
         self.img_size = img_size
@@ -277,6 +291,7 @@ class VideoViT(Backbone):
         )
         self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.fc_norm = nn.LayerNorm(embed_dim, eps=LN_EPS) if use_mean_pooling else None
+        self.token_dropout = build_token_dropout(token_keep_rate, token_drop_blocks, depth, token_keyframe_weight)
 
         self.apply(init_vit_weights)
 
@@ -307,6 +322,9 @@ class VideoViT(Backbone):
             ("DROP_RATE", "drop_rate"),
             ("ATTN_DROP_RATE", "attn_drop_rate"),
             ("OUT_FEATURE", "out_feature"),
+            ("TOKEN_KEEP_RATE", "token_keep_rate"),
+            ("TOKEN_DROP_BLOCKS", "token_drop_blocks"),
+            ("TOKEN_KEYFRAME_WEIGHT", "token_keyframe_weight"),
         ):
             if key in v:
                 kw[name] = v.get(key)
@@ -344,11 +362,14 @@ class VideoViT(Backbone):
     def encode(self, tokens: torch.Tensor, apply_norm: bool = True) -> torch.Tensor:
         """Run the blocks (checkpointed in training if enabled) and optionally the final norm."""
         for blk in self.blocks:
-            if self.use_checkpoint and self.training and torch.is_grad_enabled():
-                tokens = torch.utils.checkpoint.checkpoint(blk, tokens, use_reentrant=False)
-            else:
-                tokens = blk(tokens)
+            tokens = self.run_block(blk, tokens)
         return self.norm(tokens) if apply_norm else tokens
+
+    def run_block(self, fn, *args):
+        """``fn(*args)``, activation-checkpointed in training if enabled."""
+        if self.use_checkpoint and self.training and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)
 
     def forward_tokens(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Encode ``x`` [B, 3, T, H, W]; with ``mask`` (bool [B, N], True = drop) only visible tokens.
@@ -364,7 +385,10 @@ class VideoViT(Backbone):
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``x`` [B, 3, T, H, W] normalised -> ``{out_feature: [B, C, T', H', W']}`` after the final norm."""
         tokens, grid = self.embed(x)
-        tokens = self.encode(tokens)
+        if self.token_dropout is not None:
+            tokens = self.token_dropout.encode(self, tokens, grid)
+        else:
+            tokens = self.encode(tokens)
         b, _, c = tokens.shape
         fmap = tokens.transpose(1, 2).reshape(b, c, *grid)
         return {self.out_feature: fmap}

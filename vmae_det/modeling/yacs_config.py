@@ -33,6 +33,9 @@ def add_vit_config(cfg: CfgNode) -> None:
     cfg.MODEL.VIT.USE_CHECKPOINT = False
     cfg.MODEL.VIT.OUT_FEATURE = "last"
     cfg.MODEL.VIT.USE_MEAN_POOLING = False
+    cfg.MODEL.VIT.TOKEN_KEEP_RATE = 1.0  # keyframe-centric token dropout (modeling/token_dropout.py); 1: none
+    cfg.MODEL.VIT.TOKEN_DROP_BLOCKS = None  # None: EVAD's blocks
+    cfg.MODEL.VIT.TOKEN_KEYFRAME_WEIGHT = 1.0
 
 
 def add_ava_detector_config(cfg: CfgNode) -> None:
