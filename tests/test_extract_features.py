@@ -1,4 +1,5 @@
-"""tools/extract_features.py and AVAActionDetector.roi_features: the head's input per box, written in shards.
+"""Feature extraction (engine/feature_extraction.py, its CLI) and AVAActionDetector.roi_features: the
+head's input per box, written in shards.
 
 On a small generated AVA-layout dataset with random weights (a larger head init than VMAD's, so scores
 differ between boxes): the features reproduce the evaluation's scores through the model's own head, the
@@ -26,6 +27,7 @@ from vmae_det.checkpoints import load_init_weights
 from vmae_det.config import load_config
 from vmae_det.data.ava.catalog import register_ava
 from vmae_det.data.tiny_ava import make_tiny_ava
+from vmae_det.formats.feature_shards import FeatureShardWriter
 from vmae_det.modeling.action_detector import AVAActionDetector
 from vmae_det.modeling.vit import build_vit
 from vmae_det.tools import extract_features as ef
@@ -244,7 +246,7 @@ def test_resume_after_a_stop_gives_the_same_bytes(setup, monkeypatch):
     args = ("--shard-size", "4", "--batch-size", "4")
     assert _run(ckpt, full, *args) == 0
 
-    close = ef.FeatureShardWriter._close_shard
+    close = FeatureShardWriter._close_shard
     calls = []
 
     def close_then_stop(self):
@@ -253,7 +255,7 @@ def test_resume_after_a_stop_gives_the_same_bytes(setup, monkeypatch):
         if len(calls) == 3:
             raise KeyboardInterrupt  # stopped right after the third shard was committed
 
-    monkeypatch.setattr(ef.FeatureShardWriter, "_close_shard", close_then_stop)
+    monkeypatch.setattr(FeatureShardWriter, "_close_shard", close_then_stop)
     with pytest.raises(KeyboardInterrupt):
         _run(ckpt, stopped, *args)
     monkeypatch.undo()
