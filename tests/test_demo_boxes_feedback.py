@@ -157,6 +157,6 @@ def test_bad_demo_json_is_refused_naming_the_file(tmp_path, caplog):
         src = DemoJsonBoxSource(str(bad), "clip")
     assert src.rows_other_videos == 1 and "pass --video-id" in caplog.text
     with pytest.raises(ValueError, match="--boxes-format gt: .* is the demo's JSON"):
-        from vmae_det.demo.person_boxes import box_source_from_file
+        from vmae_det.demo.box_files import box_source_from_file
 
         box_source_from_file(str(bad), "clip", box_format="gt")

@@ -1,5 +1,5 @@
-"""Person boxes (vmae_det.demo.person_boxes): box CSVs (AVA offset, merging, skips, ground truth or detections, bad
-rows) and a detector through the demo."""
+"""Person boxes (vmae_det.demo.person_boxes, .box_files): box CSVs (AVA offset, merging, skips, ground truth or
+detections, bad rows) and a detector through the demo."""
 
 from __future__ import annotations
 

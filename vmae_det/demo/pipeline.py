@@ -59,6 +59,14 @@ class FramePipeline:
       :mod:`.render_source` picked on the first frame (frames held, or a second decoding pass at 4K).
 
     Also tracks the most frames held at once (``max_alive``, ``max_model_frames``) for the summary.
+
+    Args:
+        settings: the run's settings (batch size, thresholds, drawing, tracking, preview).
+        schedule: keyframes and clip geometry of this video.
+        predictor: the action detector; persons: where each keyframe's people come from.
+        reader: the input (its size, and whether it can be decoded a second time).
+        paths: the temporary output files (:attr:`~.outputs.OutputFiles.tmp`).
+        video_id: first column of the CSVs.
     """
 
     def __init__(

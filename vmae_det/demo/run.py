@@ -11,12 +11,13 @@ from typing import Dict, Optional, Tuple
 from vmae_det.constants import AVA_START_SEC
 from vmae_det.formats.video_writer import VideoWriter
 
+from .box_files import CsvBoxSource, box_source_from_file
 from .display_window import ShowingWriter, open_window
 from .input_spec import InputSpec, parse_input
 from .keyframes import KeyframeSchedule
 from .live_source import LiveStreamReader, SkipDroppedKeyframes, open_video_input
 from .outputs import OutputFiles
-from .person_boxes import CsvBoxSource, DetectorBoxSource, PersonBoxSource, box_source_from_file
+from .person_boxes import DetectorBoxSource, PersonBoxSource
 from .pipeline import FramePipeline
 from .predictor import MODEL_FPS, ActionPredictor
 from .settings import DemoSettings

@@ -13,7 +13,7 @@ from typing import Dict, Optional
 
 __all__ = ["BOX_FORMATS", "DemoArgumentError", "DemoSettings"]
 
-#: How a box CSV's 8th column is read (``--boxes-format``, :class:`~.person_boxes.CsvBoxSource`).
+#: How a box CSV's 8th column is read (``--boxes-format``, :class:`~.box_files.CsvBoxSource`).
 BOX_FORMATS = ("auto", "gt", "detections")
 
 
