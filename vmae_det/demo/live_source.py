@@ -1,31 +1,21 @@
 """Cameras and stream URLs for the demo: a decoding thread, a bounded queue, frames dropped when behind.
 
-A live source does not wait for the demo, so :class:`LiveStreamReader` decodes it in a thread, as fast
-as it comes, into a queue of at most ``ceil(max_latency * fps)`` frames (at least 2):
+:class:`LiveStreamReader` decodes a live source in a thread, as fast as it comes, into a queue of at most
+``ceil(max_latency * fps)`` frames (at least 2):
 
-* **Dropping.** When the demo (model, person detector, rendering) falls behind and the queue is full,
-  the *oldest* waiting frame is dropped and counted (``live_dropped_frames``): the demo always takes the
-  oldest of the newest frames, so a frame waits at most about ``max_latency`` in the queue
-  (``live_max_frame_age_seconds`` measures it; ``live_max_lag_seconds`` how far behind the live edge a
-  frame was taken, start-up, socket backlog and decoding included).
-* **Time.** Frames keep their presentation time: they go onto the same constant-rate grid as a file's
-  (:class:`~.video_stream.VideoStreamReader`), so a dropped frame's grid slots show the nearest frame
-  that was kept (repeated grid frames). The output lasts as long as the stream, keyframes are at their
-  times, and a clip's frames are those nearest to its sampling times, as for a sparse file.
-* **Keyframes among dropped frames** (a keyframe slot more than half a frame period from any kept frame)
-  have no picture of their own: their people are not looked for, so they have no detections (written
-  with none, counted as ``live_skipped_keyframes``). That is what lets a demo slower than real time keep
-  up: what falls behind is the per-keyframe work (person detector, model calls), and it is only done for
-  the keyframes whose frames were kept. Repeated grid frames cost only their encoding.
-* A URL whose container states a duration (a recorded file over HTTP) is **not live**: nothing is
-  dropped, the thread waits for the demo, and the results are the file's.
-* **Stopping.** While frames are read, the first Ctrl-C (SIGINT) or SIGTERM stops reading: the demo
-  finishes its outputs up to that point, as at the end of a file (``stopped_by`` in the summary). A
-  second one aborts as for a file (partial outputs removed). :meth:`stop` does the same from code (the
-  ``--show`` window's ``q`` key).
-* **Timeouts.** Opening and every read give up after ``timeout`` seconds without data (a URL that never
-  answers is a :class:`~.video_stream.VideoStreamError`, not a hang); a stream that stops sending later
-  ends the input there (a warning), and the outputs cover what came.
+* **Dropping.** When the demo falls behind and the queue is full, the *oldest* waiting frame is dropped and
+  counted (``live_dropped_frames``), so a frame waits at most about ``max_latency``
+  (``live_max_frame_age_seconds``; ``live_max_lag_seconds``: how far behind the live edge it was taken).
+* **Time.** Frames keep their presentation time on the same constant-rate grid as a file's
+  (:class:`~.video_stream.VideoStreamReader`): a dropped frame's slots show the nearest kept frame, so the
+  output lasts as long as the stream and keyframes are at their times.
+* **Keyframes among dropped frames** have no picture of their own: no people are looked for, they are written
+  with none (``live_skipped_keyframes``). This is what lets a demo slower than real time keep up.
+* A URL whose container states a duration (a recorded file over HTTP) is **not live**: nothing is dropped.
+* **Stopping.** The first Ctrl-C or SIGTERM stops reading and the outputs are finished up to there
+  (``stopped_by``); a second one aborts. :meth:`LiveStreamReader.stop` does the same from code (``--show``'s q).
+* **Timeouts.** Opening and every read give up after ``timeout`` seconds without data (a URL that never answers
+  is a :class:`~.video_stream.VideoStreamError`); a stream that stops later ends the input there (a warning).
 
 Decoding uses FFmpeg's slice threads only: frame threads delay every frame by one per thread.
 """
