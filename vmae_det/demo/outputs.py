@@ -1,22 +1,16 @@
-"""Write the demo's detections as they are produced: an AVA-format CSV and a JSON twin.
+"""Write the demo's detections as they are produced: an AVA-format CSV and a JSON twin, streamed one keyframe at
+a time so an hour-long video never holds its results.
 
-CSV rows follow the official AVA detection format ``video_id,timestamp,x1,y1,x2,y2,action_id,score``
-with boxes normalised to [0, 1]. AVA timestamps are integer seconds and the official evaluator
-parses them with ``int``, so the CSV carries the keyframe time rounded to the nearest second,
-zero-padded to four digits as in the AVA files (``0902``); the JSON keeps the exact time and frame
-index as well (several keyframes can share a CSV second when the interval is under a second).
+CSV rows are the official AVA detection format ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` (boxes
+normalised to [0, 1]). The official evaluator parses timestamps with ``int``, so the CSV carries the keyframe
+time rounded to the second, zero-padded as in AVA's files (``0902``); the JSON keeps the exact time and frame.
+With tracking, each person in the JSON has a ``"track_id"`` and a sidecar ``<name>_tracks.csv``
+(``video_id,timestamp,x1,y1,x2,y2,track_id``) keeps the detections CSV official (docs/tracking.md).
 
-With tracking (:mod:`.tracking`) each person in the JSON has a ``"track_id"``, and a sidecar CSV
-``video_id,timestamp,x1,y1,x2,y2,track_id`` has one row per person box (timestamp and box written as in
-the detections CSV), so the detections CSV stays in the official format (docs/tracking.md).
-
-Both files are streamed (one keyframe at a time) so an hour-long video never holds its results.
-
-:class:`OutputFiles` makes a run all-or-nothing: every output is written under a temporary name in the
-output folder (``.<name>_actions.partial-<pid>.csv`` ...) and renamed over the final name only once the
-whole run has succeeded, so an error, Ctrl-C or ``kill -9`` never leaves a complete-looking file and
-never touches the results of an earlier run. Temporary files of runs that died without cleaning up
-(their process is gone) are removed by the next run into the same folder.
+:class:`OutputFiles` makes a run all-or-nothing: outputs are written under hidden temporary names
+(``.<name>_actions.partial-<pid>.csv`` ...) and renamed over the final names only when the whole run succeeded,
+so an error, Ctrl-C or ``kill -9`` never leaves a complete-looking file nor touches an earlier run's results.
+The next run into the folder removes temporary files of runs whose process is gone.
 """
 
 from __future__ import annotations

@@ -1,32 +1,23 @@
 """Sequential video decoding on a presentation-time grid for the streaming demo (writing: the project's
 one writer, :class:`vmae_det.formats.video_writer.VideoWriter`).
 
-The demo must run on hour-long videos in bounded memory, so decoding is strictly sequential
-(PyAV, frames in presentation order, one at a time) and writing goes straight to the encoder.
+Decoding is strictly sequential (PyAV, one frame at a time) so hour-long videos run in bounded memory.
 
-**Time axis.** Frame counts and average rates in container metadata are unreliable (see
-/work/shared/video-io-facts.md: a cinepak AVI was 444 frames to PyAV's header and 68 real frames over
-29.6 s), and variable-frame-rate files have no frame period at all. So the reader gives every decoded
-frame its time by the data layer's one rule, :class:`vmae_det.data.video_io.FrameClock` (the training
-reader's and the custom-dataset conversion's too): its *presentation timestamp* where the container has
-them; on AVI, whose times are chunk numbers that FFmpeg attaches to the wrong pictures with packed
-B-frames, the ``i``-th decoded picture takes the ``i``-th smallest time (on a constant-rate AVI: its
-display-order picture count over the stream's rate). It yields a constant-rate grid at the stream's
-nominal rate ``rate`` (:func:`~vmae_det.data.video_io.stream_rate`): grid frame ``i`` (time ``i / rate``
-after the first decoded frame) is the decoded frame whose time is nearest to that time (ties go to the
-earlier frame; the last frame lasts as long as the gap before it). This is the nearest-frame rule
-``vmae_det.data.custom.resample_to_fps`` converts custom datasets with. A constant-rate file (every AVI)
-maps onto the grid one to one: grid frame ``i`` is the training reader's frame ``i``; a sparse or VFR
-file gets repeated grid frames (gaps) or drops (bursts), counted in :attr:`VideoStreamReader.stats`. So
-grid index ``i`` is always at ``i / rate`` seconds, and an output written at ``rate`` lasts as long as the
-input.
+**Time axis.** Container frame counts and average rates are unreliable and VFR files have no frame period, so
+every decoded frame gets its time by the data layer's one rule, :class:`vmae_det.data.video_io.FrameClock`
+(the training reader's too): its presentation timestamp, or on AVI the ``i``-th smallest time for the
+``i``-th decoded picture. The reader yields a constant-rate grid at the stream's nominal rate
+(:func:`~vmae_det.data.video_io.stream_rate`): grid frame ``i`` (``i / rate`` s after the first frame) is the
+decoded frame nearest to that time (ties to the earlier one), the rule ``vmae_det.data.custom`` resamples
+with. A constant-rate file maps one to one (grid frame ``i`` is the training reader's frame ``i``); a sparse
+or VFR file gets repeated or dropped grid frames, counted in :attr:`VideoStreamReader.stats`. So an output
+written at ``rate`` lasts as long as the input.
 
-**Rotation.** A display matrix (phone videos) is applied to every frame (multiples of 90 degrees), so
-frames, sizes and normalised boxes are those of the picture as players show it.
+**Rotation.** A display matrix (phone videos) is applied to every frame, as players do.
 
-**Damaged files.** An undecodable packet is skipped (counted, logged); a stream that ends well before
-the duration its header promises is reported as a damaged tail (warning + ``stats``); a file of which no
-frame decodes is a :class:`VideoStreamError`.
+**Damaged files.** An undecodable packet is skipped (counted, logged); a stream ending well before its
+header's duration is a damaged tail (warning + ``stats``); a file with no decodable frame is a
+:class:`VideoStreamError`.
 """
 
 from __future__ import annotations
