@@ -85,8 +85,7 @@ def detection_cap(args: argparse.Namespace) -> Optional[int]:
 
 
 def check_outputs(args: argparse.Namespace) -> None:
-    """Refuse outputs that cannot be written before the evaluation runs (``--output-dir FILE`` used to fail
-    with ``FileExistsError`` after the whole evaluation)."""
+    """Refuse outputs that cannot be written before the evaluation runs, not after it."""
     if args.output_dir:
         check_output_dir(args.output_dir, "--output-dir")
     if args.write_detections:

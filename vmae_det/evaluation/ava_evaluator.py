@@ -38,24 +38,16 @@ _NONE_STRINGS = ("None", "none", "null")
 class AVAEvaluator(DatasetEvaluator):
     """Collects detector outputs per keyframe and computes the official AVA frame-mAP.
 
-    ``process`` reads ``inputs[i]["video_id"]``, ``inputs[i]["timestamp"]`` (int seconds), optionally
-    ``inputs[i]["box_convention"] == "inclusive"`` with ``inputs[i]["image_size"]`` (VMAD's boxes: ``x2 + 1`` pixel
-    is written, as VMAD's evaluation does), and
-    ``outputs[i]["boxes"]`` (``[N, 4]`` xyxy normalised to [0, 1]) and ``outputs[i]["scores"]``
-    (``[N, num_classes]``, column ``k`` is action id ``k + 1``). Only action ids in the label map are
-    kept. ``evaluate`` returns ``{"ava": {"mAP": …, "AP/<name>": …}}`` in **percent** (detectron2's
-    convention); classes without ground truth are left out of that dict (their AP is undefined) but
-    appear as ``null`` in ``ava_metrics.json``. With ``output_dir`` it also writes
-    ``ava_detections.csv`` (official format), ``ava_metrics.json`` and ``ava_per_class_ap.png``.
+    ``process`` reads the inputs' ``video_id`` and ``timestamp`` (and ``box_convention == "inclusive"`` with
+    ``image_size`` for VMAD's boxes, written ``x2 + 1`` as VMAD's evaluation does), the outputs' ``boxes``
+    (``[N, 4]`` normalised xyxy) and ``scores`` (``[N, num_classes]``, column ``k`` is action id ``k + 1``).
+    ``evaluate`` returns ``{"ava": {"mAP": ..., "AP/<name>": ...}}`` in percent (detectron2's convention),
+    classes without ground truth left out; with ``output_dir`` it also writes ``ava_detections.csv``,
+    ``ava_metrics.json`` and ``ava_per_class_ap.png``.
 
-    Every label-map class of every box becomes a row, so with the 60-class label map a single box
-    already gives 60 rows per keyframe, more than the official cap of 50 (3 boxes: 180 rows, 130 of
-    them dropped). ``max_detections_per_keyframe`` (default 50, the official ActivityNet protocol)
-    sets that cap; ``None`` keeps every row, as the evaluators of VMAD (the VideoMAE paper's
-    AVA numbers) and SlowFast do. In a LazyConfig file:
-    ``dataloader.evaluator.max_detections_per_keyframe = None``; as a command-line override
-    ``dataloader.evaluator.max_detections_per_keyframe=null`` (the text ``None`` is accepted too).
-    0, negative numbers and other non-integers raise ``ValueError``.
+    Every label-map class of every box is a row, so one box already gives 60 rows with the 60-class map, more
+    than the official cap of 50 per keyframe. ``max_detections_per_keyframe`` sets that cap; ``None`` (``null``
+    as an override) keeps every row, as the evaluators of VMAD and SlowFast do.
     """
 
     def __init__(

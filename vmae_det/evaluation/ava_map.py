@@ -1,9 +1,9 @@
-"""AVA frame-mAP, vectorised, numerically identical to the official ActivityNet evaluator.
+"""AVA frame-mAP, vectorised, numerically identical to the official ActivityNet evaluator (one module: the
+rules below build on each other).
 
-The official code (``Evaluation/get_ava_performance.py`` + its ``ava/`` package, a copy of the
-TF object-detection Pascal evaluator) loops over keyframes and classes. This module computes the
-same numbers with array operations; ``tests/ava_eval_reference.py`` is a line-by-line port
-of the official algorithm used as the oracle in tests. The rules reproduced here, in order:
+The official code (``Evaluation/get_ava_performance.py`` and its copy of the TF object-detection Pascal
+evaluator) loops over keyframes and classes; this computes the same numbers with array operations
+(``tests/ava_eval_reference.py``, a line-by-line port, is the tests' oracle). The rules, in order:
 
 1. Keys: ``"%s,%04d" % (video_id, int(timestamp))`` (protocol 2019) or
    ``"%s,%.6f" % (video_id, Decimal(timestamp))`` (protocol 2020).
@@ -62,12 +62,9 @@ MAX_DETECTIONS_PER_KEYFRAME = 50
 
 
 def check_max_detections_per_keyframe(value) -> Optional[int]:
-    """Validate a per-keyframe detection cap: a positive int, or ``None`` to keep every detection.
-
-    ``0``, negative numbers, floats, strings and booleans raise ``ValueError`` (the official code's
-    internal ``capacity=0`` means "no cap"; here that is spelled ``None`` so that a typo cannot
-    silently switch the cap off).
-    """
+    """A per-keyframe detection cap: a positive int, or ``None`` to keep every detection. Anything else raises
+    ``ValueError`` (the official code's ``capacity=0`` means no cap; here that is ``None``, so a typo cannot
+    switch the cap off)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -338,11 +335,9 @@ def evaluate(
         exclusions: ``(video_id, timestamp)`` keyframes to drop (protocol 2019 only).
         protocol: ``"2019"`` (AVA v2.1/v2.2 with excluded timestamps) or ``"2020"`` (current).
         iou_threshold: matching threshold (0.5 in the official protocol).
-        max_detections_per_keyframe: keep only the top-scoring rows (``(box, class)`` pairs) of each
-            keyframe, with the official heap's tie rules; 50 (the default) is the official ActivityNet
-            protocol. ``None`` keeps every row, as the AVA evaluators copied into VMAD
-            (VideoMAE-Action-Detection) and SlowFast do; the order and matching rules stay the same.
-            Anything but ``None`` or an int >= 1 raises ``ValueError``.
+        max_detections_per_keyframe: keep the top-scoring rows (``(box, class)`` pairs) of each keyframe
+            with the official heap's tie rules (50: ActivityNet's protocol); ``None`` keeps every row, as the
+            evaluators copied into VMAD and SlowFast do.
 
     Returns:
         :class:`AVAResult` with fractions (not percentages).

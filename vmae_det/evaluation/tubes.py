@@ -1,36 +1,25 @@
-"""Frame-AP and video-AP of spatio-temporal action tubes, equal to MultiSports' ``evaluate_multisports.py``.
+"""Frame-AP and video-AP of spatio-temporal action tubes, equal to MultiSports' ``evaluate_multisports.py``
+(one module: the inputs, matching rules and command line of one evaluator).
 
-The official evaluator (MCG-NJU/MultiSports, derived from ACT's) loops over detections in Python; this module
-computes the same numbers with numpy (issue 23 item 4), on the same inputs:
+The official evaluator (MCG-NJU/MultiSports, from ACT's) loops in Python; this computes the same numbers with
+numpy on the same inputs: ground truth an ACT-format pickle (``labels``, ``gttubes``, ``nframes``,
+``train_videos``, ``test_videos``, ``resolution``; read by :func:`vmae_det.formats.safe_pickle.load_pickle`),
+frame detections ``(N, 8)`` ``[video_index, frame, label_index, score, x1, y1, x2, y2]``, video detections
+``{label_index: [(video, tube_score, (n, 6) frame x1 y1 x2 y2 box_score)]}``.
 
-* ground truth: an ACT-format pickle ``{"labels", "gttubes"[video][label] = [(n, 5) frame x1 y1 x2 y2], "nframes",
-  "train_videos", "test_videos", "resolution"}`` (Python-2 pickles too), read with
-  :func:`vmae_det.formats.safe_pickle.load_pickle` (no code runs);
-* frame detections: an array ``(N, 8)`` of ``[video_index, frame, label_index, score, x1, y1, x2, y2]``, the video
-  index into ``test_videos[0]``;
-* video detections: ``{label_index: [(video, tube_score, (n, 6) frame x1 y1 x2 y2 box_score)]}``.
+Reproduced operation for operation, so the numbers agree to the last digit:
 
-What is reproduced, operation for operation (so the numbers agree to the last digit):
+* :data:`SKIPPED_LABELS` and classes without ground truth are not evaluated;
+* detections in ``np.argsort(-scores)`` order (not stable: ties as numpy orders them);
+* greedy matching: a detection takes its highest-IoU box or tube (the first on ties) and is a true positive when
+  that IoU is ``>= thr`` and the box is still free, else a false positive even if another box would pass;
+* IoU with continuous coordinates (no +1) in each array's own dtype; tube IoU is ACT's ``iou3dt``;
+* AP: the PASCAL-VOC area; ``mAP_percent`` is ``np.mean(100 * APs)`` as printed; ``videoAP_all`` sums the
+  per-threshold means with the official's threshold floats.
 
-* six MultiSports class names are not evaluated (:data:`SKIPPED_LABELS`), nor classes without ground truth;
-* detections of a class in ``np.argsort(-scores)`` order (numpy's default, not stable: ties as numpy orders them);
-* matching: a detection is compared with every ground-truth box (frame-AP: same test video and frame; video-AP:
-  every tube of the same video) and takes the one of highest IoU (the first on ties); it is a true positive when
-  that IoU is ``>= thr`` and that box/tube is not matched yet. A detection whose best box is taken already is a
-  false positive even when another box would pass (the official greedy rule);
-* IoU: ``ov / (area1 + area2 - ov)`` with continuous coordinates (no +1), box areas in each array's own dtype;
-  tube IoU (ACT's ``iou3dt``): ``(tmax - tmin) / (max last - min first)`` (frame differences, no +1) times the
-  mean per-frame IoU over the frames ``tmin..tmax``, 0 without temporal overlap;
-* AP: PASCAL-VOC area (``pr_to_ap_voc``: precision made non-increasing, summed where recall changes); the
-  reported mean is ``np.mean(100 * APs)`` as the official prints it (``mAP_percent``), ``mAP`` the mean of the APs;
-  ``videoAP_all`` sums the per-threshold means over 0.50:0.95 (10), 0.05:0.45 (9), 0.10:0.90 (9) with the
-  official's threshold floats (``0.5 + 0.05 * i``, ...).
-
-Deviations (where the official crashes or cannot be meant): a label missing from the video-detection dict is
-read as no detections (the official raises ``KeyError``); a frame detection's video index outside
-``test_videos[0]``, a tube with gaps or unsorted frames, and a malformed pickle are errors (``ValueError``) here;
-tubes of one file with different float dtypes are evaluated in float64. When no class is evaluated the mAP is
-``None`` (the official prints ``nan``).
+Where the official crashes: a label missing from the video detections means none; a video index out of range, a
+tube with gaps or unsorted frames and a malformed pickle are ``ValueError``; mixed float dtypes are evaluated in
+float64; no evaluated class gives mAP ``None`` (the official prints ``nan``).
 
 CLI: ``python -m vmae_det.evaluation.tubes {frameAP,videoAP,videoAP_all} GT.pkl DETECTIONS.pkl [-t THR]
 [--output-json FILE]`` (console script ``vmae-tube-eval``).

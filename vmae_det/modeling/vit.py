@@ -1,4 +1,4 @@
-"""Video Vision Transformer (VideoMAE encoder) as a detectron2 backbone.
+"""Video Vision Transformer (VideoMAE encoder) as a detectron2 backbone; one model in one file, as hiera.py.
 
 Follows the official MCG-NJU VideoMAE ``modeling_finetune.py`` closely so that checkpoints map by name:
 cube embedding ``patch_embed.proj`` (Conv3d, tubelet x patch x patch), pre-norm blocks

@@ -1,4 +1,5 @@
-"""AVA datasets as detectron2 dataset dicts, registered in DatasetCatalog / MetadataCatalog.
+"""AVA datasets as detectron2 dataset dicts, registered in DatasetCatalog / MetadataCatalog (one module: the
+AVA, VMAD and AlphAction-box readers share one dict format and one registration).
 
 One dict per keyframe::
 
@@ -86,14 +87,10 @@ def ava_split_files(
     proposal_file: Optional[PathLike] = None,
     proposal_image_info: Optional[PathLike] = None,
 ) -> Dict[str, Optional[Path]]:
-    """Paths of the annotation files of one split under ``<root>/annotations``.
-
-    ``exclusions`` is ``None`` when the file is absent (it is optional). ``proposals`` is the
-    person-box file: ``proposal_file`` when given (returned even if it does not exist yet: reading
-    it then fails), else SlowFast's ``ava_{split}_predicted_boxes.csv`` when present, else
-    ``None``. ``proposal_image_info`` is the image-info JSON an AlphAction ``.json`` box file needs
-    (``None`` for a CSV); a ``.json`` box file without it is a ``ValueError`` here already.
-    """
+    """Paths of the annotation files of one split under ``<root>/annotations``: ``exclusions`` None when absent;
+    ``proposals`` the person-box file (``proposal_file`` when given, else SlowFast's
+    ``ava_{split}_predicted_boxes.csv`` when present, else None); ``proposal_image_info`` the image-info JSON an
+    AlphAction ``.json`` box file needs (without it such a file is a ``ValueError`` here already)."""
     ann = Path(root) / "annotations"
     names = annotation_file_names(split, version)
     label_map = ann / names["label_map"]  # never another label map: it would change the evaluated classes

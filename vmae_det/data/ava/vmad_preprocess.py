@@ -1,4 +1,5 @@
-"""Raw AVA movies -> VMAD's processed AVA: AlphAction's preprocessing (docs/ava_preprocessing.md).
+"""Raw AVA movies -> VMAD's processed AVA: AlphAction's preprocessing (docs/ava_preprocessing.md); one module,
+as one resumable pipeline whose clips and annotations must agree.
 
 VMAD (VideoMAE-Action-Detection) trains and evaluates on AlphAction's processed AVA
 (:mod:`vmae_det.formats.vmad_layout`). This module writes that layout from the raw movies, as
