@@ -1,18 +1,11 @@
-"""One way for every command-line tool to end on a bad input or Ctrl-C: the error boundary.
+"""The error boundary of every command-line tool (:func:`run_main`), and output-path checks.
 
-Expected failures (a missing or corrupt file, a bad value, an unknown config key) are raised as
-``ValueError``/``OSError``/``KeyError`` subclasses with a message naming the file (and line) and what to
-do; :func:`run_main` prints that message as one ``error: <message>`` line instead of a traceback and
-returns exit code 2. Ctrl-C (``KeyboardInterrupt``) becomes one ``interrupted ...`` line and exit code 130
-(128 + SIGINT, what a shell reports); SIGTERM (``kill``, a job scheduler stopping the job) is turned into the
-same ``KeyboardInterrupt`` (:func:`sigterm_as_interrupt`), so it unwinds the same way: the same outputs kept or
-cleaned up, one ``interrupted (SIGTERM): ...`` line, exit code 130. Set ``VMAE_DET_TRACEBACK=1`` to see the
-traceback anyway. Any other exception is a bug and keeps its traceback. Every tool's entry point goes through
-:func:`run_main`.
-
-:func:`check_output_file` / :func:`check_output_dir` check an output path before a tool's work starts (a
-folder where a file is wanted or the reverse, a file on the way, a read-only place), so a bad output path
-fails in seconds, not after the work.
+Expected failures (``ValueError`` / ``OSError`` / ``KeyError`` with a message naming the file and what to do)
+become one ``error: <message>`` line and exit code 2; Ctrl-C, and SIGTERM turned into the same
+``KeyboardInterrupt`` (:func:`sigterm_as_interrupt`), one ``interrupted ...`` line and exit code 130 (128 +
+SIGINT). ``VMAE_DET_TRACEBACK=1`` shows the traceback anyway; any other exception is a bug and keeps it. A
+launched run's worker processes go through :func:`run_main` too. :func:`check_output_file` /
+:func:`check_output_dir` refuse a bad output path before the work starts.
 """
 
 from __future__ import annotations

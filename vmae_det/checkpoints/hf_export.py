@@ -26,8 +26,8 @@ from typing import Dict, List, Optional
 
 from ..modeling.mae import DECODER_SIZES
 from ..modeling.vit import VIT_SIZES, get_sinusoid_table
-from .files import CheckpointError
-from .layouts import CanonicalWeights, StateDict, export_state_dict
+from .files import CheckpointError, StateDict
+from .layouts import CanonicalWeights, export_state_dict
 
 __all__ = ["HF_CLASSES", "HFExport", "hf_export"]
 

@@ -44,12 +44,11 @@ from torch import nn
 
 from ..modeling.mae import VideoMAE
 from ..modeling.vit import VideoViT
-from .files import CheckpointError, some_names
+from .files import CheckpointError, StateDict, some_names
 
 __all__ = [
     "FORMATS",
     "CanonicalWeights",
-    "StateDict",
     "detect_format",
     "export_state_dict",
     "action_classifier",
@@ -62,7 +61,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FORMATS = ("vmae_det", "mcg-pretrain", "mcg-finetune", "hf")
-StateDict = Dict[str, torch.Tensor]
 
 # Per-block names: ours (== official) -> HF. q/k/v weights are handled separately (one fused ``qkv``).
 _HF_BLOCK = {

@@ -25,10 +25,10 @@ from typing import List, Mapping, Optional, Tuple, Union
 from torch import nn
 
 from ..modeling.vit import VideoViT, get_sinusoid_table, resize_pos_embed
-from .files import CheckpointError, clip_fps_of, read_checkpoint, some_names
+from .files import CheckpointError, StateDict, clip_fps_of, read_checkpoint, some_names
 from .fit import StateMismatch
 from .hub import is_hub_id, resolve_weights
-from .layouts import CanonicalWeights, StateDict, action_classifier, detect_format, find_backbone, to_canonical
+from .layouts import CanonicalWeights, action_classifier, detect_format, find_backbone, to_canonical
 
 __all__ = ["LoadReport", "load_videomae_state", "load_videomae_weights"]
 
@@ -230,7 +230,7 @@ def load_videomae_state(
         unexpected=sorted(k for k in incoming if k not in own),
         shapes=[
             f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-            for k, v in sorted(to_load.items())
+            for k, v in to_load.items()
             if v.shape != own[k].shape
         ],
     )
