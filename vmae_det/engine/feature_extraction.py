@@ -162,17 +162,14 @@ def _file_sha256(path: str) -> str:
 
 def _load_detector(cfg, checkpoint: str, config_file: str, device):
     """The trained detector of ``cfg.model`` on ``device``, in eval mode."""
-    from detectron2.config import instantiate
+    from ..checkpoints import build_trained_model
 
-    from ..checkpoints import load_init_weights
-
-    model = instantiate(cfg.model)
+    model = build_trained_model(cfg, checkpoint)
     if not hasattr(model, "roi_features"):
         raise ValueError(
             f"{config_file}: the model is a {type(model).__name__}; feature extraction needs an "
             "AVAActionDetector (roi_features)"
         )
-    load_init_weights(model, checkpoint, full_model=True)
     return model.to(device).eval()
 
 
