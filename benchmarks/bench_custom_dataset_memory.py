@@ -6,7 +6,8 @@ reader on a 2M-row AVA CSV with few rows of its video, each beside the import it
         [--other-tree /path/to/another/checkout] [--skip-demo] [--keep DIR]
 
 Each measurement runs in a fresh process, so its peak RSS (``ru_maxrss``) is its own: the import alone
-(the baseline), then the tool's ``main`` on the generated files (wall time too). ``--other-tree`` runs the
+(the baseline), then the tool's ``main`` on the generated files (wall and CPU time: CPU time, the
+process's threads together, is the steadier one on a busy machine). ``--other-tree`` runs the
 same in another checkout (e.g. ``git archive <commit> | tar -x -C /tmp/old``) and checks that both wrote
 byte-identical annotation files. The videos are tiny (64x48), so the CSV, not the conversion, dominates.
 """
@@ -35,14 +36,14 @@ if case == "prepare":
     from vmae_det.tools.prepare_custom_dataset import main as work
     logging.disable(logging.INFO)  # one INFO line per duplicate row: not what is measured
 else:
-    from vmae_det.demo.person_boxes import CsvBoxSource
+    from vmae_det.demo.box_files import CsvBoxSource
     work = lambda a: CsvBoxSource(*a)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 if args:
     work(args)
-wall = time.perf_counter() - t0
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "wall_s": wall,
-                  "module": vmae_det.__file__}))
+                  "cpu_s": cpu, "module": vmae_det.__file__}))
 """
 
 
@@ -122,7 +123,8 @@ def main() -> int:
         r = run(tree, "prepare", cmd + ["--quiet"])
         print(
             f"prepare_custom_dataset, {name} ({Path(r['module']).parent}): peak RSS {r['rss_mb']:,.0f} MB "
-            f"(import alone {base['rss_mb']:,.0f} MB, +{r['rss_mb'] - base['rss_mb']:,.0f} MB), {r['wall_s']:.1f} s"
+            f"(import alone {base['rss_mb']:,.0f} MB, +{r['rss_mb'] - base['rss_mb']:,.0f} MB), "
+            f"{r['wall_s']:.1f} s ({r['cpu_s']:.1f} s CPU), load {os.getloadavg()[0]:.1f}"
         )
         outputs.append(out / "annotations")
     if len(outputs) == 2:
@@ -138,7 +140,7 @@ def main() -> int:
             print(
                 f"demo --boxes ({a.rows:,} rows, 11 of its video), {name}: peak RSS {r['rss_mb']:,.0f} MB "
                 f"(import alone {base['rss_mb']:,.0f} MB, +{r['rss_mb'] - base['rss_mb']:,.0f} MB), "
-                f"{r['wall_s']:.1f} s"
+                f"{r['wall_s']:.1f} s ({r['cpu_s']:.1f} s CPU)"
             )
     return 0
 

@@ -31,16 +31,6 @@ logger = logging.getLogger(__name__)
 SortedRow = Tuple[int, int, int, int, int, Tuple[str, str, str, str], int]
 
 
-def _encode(r: SortedRow) -> str:
-    b = r[5]
-    return f"{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},{b[0]},{b[1]},{b[2]},{b[3]},{r[6]}"
-
-
-def _decode(text: str) -> SortedRow:
-    s, v, ts, p, a, x1, y1, x2, y2, line = text.split(",")
-    return int(s), int(v), int(ts), int(p), int(a), (x1, y1, x2, y2), int(line)
-
-
 @dataclass
 class AVARowSet:
     """The AVA ground-truth rows of both splits (sorted, without duplicates, in temporary files), their
@@ -80,8 +70,13 @@ def _normalised_box(r: AnnotationRow, src: SourceVideo, normalized: bool, csv_pa
     width, height = src.padded_size
     sx = (w0 if normalized else 1.0) / width
     sy = (h0 if normalized else 1.0) / height
-    nb = tuple(min(max(v, 0.0), 1.0) for v in (c[0] * sx, c[1] * sy, c[2] * sx, c[3] * sy))
-    return tuple(f"{v:.4f}" for v in nb), c != r.box
+    box = (
+        f"{min(max(c[0] * sx, 0.0), 1.0):.4f}",
+        f"{min(max(c[1] * sy, 0.0), 1.0):.4f}",
+        f"{min(max(c[2] * sx, 0.0), 1.0):.4f}",
+        f"{min(max(c[3] * sy, 0.0), 1.0):.4f}",
+    )
+    return box, c != r.box
 
 
 def to_ava_rows(
@@ -102,11 +97,11 @@ def to_ava_rows(
     ids = {n: i for i, n in classes.items()}
     names = sorted(videos)
     rank = {v: i for i, v in enumerate(names)}
-    sorter = ExternalSort(tmp_dir, _encode, _decode, chunk_rows)
+    sorter = ExternalSort(tmp_dir, chunk_rows)
     out = AVARowSet({s: tmp_dir / f"ava_{s}.csv" for s in SPLITS})
     first = _FirstError()
     clipped_lines: List[int] = []
-    shared: Dict = {}  # one object per coordinate string (a chunk holds many rows)
+    shared = {}.setdefault  # one object per coordinate string (a chunk holds many rows)
     for r in rows:
         try:
             box, clipped = _normalised_box(r, videos[r.video_id], normalized, csv_path)
@@ -119,7 +114,7 @@ def to_ava_rows(
             if len(clipped_lines) < 5:
                 clipped_lines.append(r.line)
         out.times.setdefault(r.video_id, {}).setdefault(r.time, r.line)
-        box = tuple(shared.setdefault(x, x) for x in box)
+        box = (shared(box[0], box[0]), shared(box[1], box[1]), shared(box[2], box[2]), shared(box[3], box[3]))
         s = SPLITS.index(r.split)
         sorter.add((s, rank[r.video_id], AVA_START_SEC + r.time, r.person, ids[r.action], box, r.line))
     duplicates = _write_sorted(sorter.sorted(), out, names, first, csv_path)
