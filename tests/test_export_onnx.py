@@ -9,11 +9,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from demo_helpers import CONFIG, tiny_model_checkpoint
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.modeling.action_detector import AVAActionDetector
 from vmae_det.modeling.onnx_export import compare_with_pytorch, example_inputs, export_action_detector, run_onnx
-from vmae_det.modeling.tiny_action_model import TinyActionModel
 from vmae_det.modeling.vit import build_vit
 from vmae_det.modeling.vmad_boxes import extend_boxes
 
@@ -75,26 +75,23 @@ def test_opset_below_16_is_refused(detector, tmp_path):
         export_action_detector(detector, str(tmp_path / "x.onnx"), (1, 3, 4, 32, 32), opset=15)
 
 
-def test_export_tool_from_config_and_checkpoint(tmp_path, capsys):
-    cfg = tmp_path / "cfg.py"
-    cfg.write_text(
-        "from detectron2.config import LazyCall as L\n"
-        "from vmae_det.data.transforms import build_ava_test_augmentations\n"
-        "from vmae_det.modeling.tiny_action_model import TinyActionModel\n"
-        "model = L(TinyActionModel)(num_classes=4)\n"
-        "dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2,\n"
-        "                                        augmentations=L(build_ava_test_augmentations)(short_edge=24))))\n"
-    )
-    torch.manual_seed(1)
-    torch.save({"model": TinyActionModel(num_classes=4).state_dict()}, tmp_path / "w.pth")
+def export_tool(tmp_path):
+    """``tools/export_onnx.py`` loaded as a module, and its arguments for the demo tests' config and checkpoint."""
+    (tmp_path / "cfg.py").write_text(CONFIG)
+    tiny_model_checkpoint(tmp_path / "w.pth")
     spec = importlib.util.spec_from_file_location("export_onnx_cli", REPO / "tools" / "export_onnx.py")
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
+    return cli, ["--config-file", str(tmp_path / "cfg.py"), "--checkpoint", str(tmp_path / "w.pth")]
+
+
+def test_export_tool_from_config_and_checkpoint(tmp_path, capsys):
+    cli, argv = export_tool(tmp_path)
     out = tmp_path / "tiny.onnx"
-    assert cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out)]) == 0
-    assert "clip (1, 3, 4, 24, 32)" in capsys.readouterr().out  # short side 24, 4:3
+    assert cli.main(argv + ["--output", str(out)]) == 0
+    assert "clip (1, 3, 4, 32, 43)" in capsys.readouterr().out  # short side 32, 4:3
     dims = [d.dim_value for d in onnx.load(str(out)).graph.output[0].type.tensor_type.shape.dim]
-    assert dims[1] == 4
+    assert dims[1] == 3
 
 
 def test_nan_weights_are_not_exported_and_nan_scores_fail_the_check(detector, exported, tmp_path):
@@ -116,68 +113,24 @@ def test_nan_weights_are_not_exported_and_nan_scores_fail_the_check(detector, ex
     assert isinstance(ExportCheckError("x"), ValueError)
 
 
-def test_export_tool_removes_a_model_that_fails_its_check(tmp_path):
+def test_export_tool_removes_a_model_that_fails_its_check(tmp_path, monkeypatch):
     """A failed check writes nothing: the model was exported under a temporary name, which is removed, and an
     earlier --output (a good model deployed before) is left byte for byte."""
+    import vmae_det.modeling.onnx_export as onnx_export
     from vmae_det.modeling.onnx_export import ExportCheckError
 
-    cfg = tmp_path / "cfg.py"
-    cfg.write_text(
-        "from detectron2.config import LazyCall as L\n"
-        "from vmae_det.data.transforms import build_ava_test_augmentations\n"
-        "from vmae_det.modeling.tiny_action_model import TinyActionModel\n"
-        "model = L(TinyActionModel)(num_classes=4)\n"
-        "dataloader = dict(test=dict(mapper=dict(num_frames=4, sampling_rate=2,\n"
-        "                                        augmentations=L(build_ava_test_augmentations)(short_edge=24))))\n"
-    )
-    torch.manual_seed(1)
-    torch.save({"model": TinyActionModel(num_classes=4).state_dict()}, tmp_path / "w.pth")
-    spec = importlib.util.spec_from_file_location("export_onnx_cli", REPO / "tools" / "export_onnx.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli, argv = export_tool(tmp_path)
     out = tmp_path / "tiny.onnx"
-    assert cli.main(["--config-file", str(cfg), "--checkpoint", str(tmp_path / "w.pth"), "--output", str(out)]) == 0
+    assert cli.main(argv + ["--output", str(out)]) == 0
     earlier = out.read_bytes()
     # the check sees a difference above --atol (forced: compare_with_pytorch reports 1.0)
-    import vmae_det.modeling.onnx_export as onnx_export
-
-    real = onnx_export.compare_with_pytorch
-    onnx_export.compare_with_pytorch = lambda *a, **k: 1.0
-    try:
-        expected = r"tiny\.onnx: max \|onnxruntime - pytorch\| = 1\.00e\+00 exceeds --atol 0\.001"
-        with pytest.raises(ExportCheckError, match=expected):
-            cli.main(
-                [
-                    "--config-file",
-                    str(cfg),
-                    "--checkpoint",
-                    str(tmp_path / "w.pth"),
-                    "--output",
-                    str(out),
-                    "--atol",
-                    "0.001",
-                ]
-            )
-    finally:
-        onnx_export.compare_with_pytorch = real
+    monkeypatch.setattr(onnx_export, "compare_with_pytorch", lambda *a, **k: 1.0)
+    expected = r"tiny\.onnx: max \|onnxruntime - pytorch\| = 1\.00e\+00 exceeds --atol 0\.001"
+    with pytest.raises(ExportCheckError, match=expected):
+        cli.main(argv + ["--output", str(out), "--atol", "0.001"])
     assert out.read_bytes() == earlier  # the earlier export is kept
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.py", "tiny.onnx", "w.pth"]  # no temporary file left
     out.unlink()
-    onnx_export.compare_with_pytorch = lambda *a, **k: 1.0
-    try:
-        with pytest.raises(ExportCheckError):
-            cli.main(
-                [
-                    "--config-file",
-                    str(cfg),
-                    "--checkpoint",
-                    str(tmp_path / "w.pth"),
-                    "--output",
-                    str(out),
-                    "--atol",
-                    "0.001",
-                ]
-            )
-    finally:
-        onnx_export.compare_with_pytorch = real
+    with pytest.raises(ExportCheckError):
+        cli.main(argv + ["--output", str(out), "--atol", "0.001"])
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cfg.py", "w.pth"]
