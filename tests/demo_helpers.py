@@ -15,11 +15,7 @@ from vmae_det.demo import ActionPredictor, VideoStreamReader
 from vmae_det.modeling.tiny_action_model import TinyActionModel
 
 REPO = Path(__file__).resolve().parents[1]
-
-
 NAMES = {1: "walk", 2: "stand", 3: "jump"}
-
-
 BOXES = np.array([[4, 6, 30, 44], [40, 2, 90, 60]], np.float32)  # absolute, 96x64 frames
 
 
@@ -69,6 +65,7 @@ def video_fixture(tmp_path_factory) -> Path:
     return make_video(tmp_path_factory.mktemp("vid") / "clip one.mp4", 75)
 
 
+#: An action-detector LazyConfig for ActionPredictor.from_config / tools/demo.py: the tiny model, 4-frame clips.
 CONFIG = """
 from detectron2.config import LazyCall as L
 from vmae_det.data.ava import AVAClipMapper
@@ -84,6 +81,7 @@ dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
 
 
 def tiny_model_checkpoint(path: Path, num_classes: int = 3, seed: int = 3) -> Path:
+    """A random TinyActionModel's weights for :data:`CONFIG`, saved at ``path``."""
     torch.manual_seed(seed)
     torch.save({"model": TinyActionModel(num_classes=num_classes).state_dict()}, path)
     return path
@@ -129,6 +127,4 @@ def nearest(pts, t) -> int:
 
 
 SPARSE_PTS = sorted(set([0] + list(np.random.RandomState(0).choice(np.arange(1, 444), 67, replace=False))))
-
-
 VFR_PTS = list(range(0, 30)) + list(range(30, 90, 3))  # 1 s at 30 fps, then 2 s at 10 fps
