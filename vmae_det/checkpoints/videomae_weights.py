@@ -12,6 +12,8 @@ strict elsewhere:
   one. It is *not* copied into ``norm``;
 * any other backbone tensor that is missing from the checkpoint, or any checkpoint tensor that has no place
   in the model, is an error (``allow_partial=True`` makes it a warning). Parts of the model outside the
+  backbone that the checkpoint does not cover (a detector's head from a pretraining checkpoint, a VideoMAE's
+  decoder from a fine-tune) are only reported as missing.
 """
 
 from __future__ import annotations
