@@ -23,6 +23,7 @@ __all__ = [
     "KeyframeTokenDropout",
     "build_token_dropout",
     "evad_drop_blocks",
+    "fill_dropped",
     "keyframe_range",
     "num_kept_tokens",
     "received_attention",
@@ -32,7 +33,7 @@ SCORE_CHUNK = 64  # queries per softmax chunk: the [B, heads, 64, N] block stays
 
 
 def evad_drop_blocks(depth: int) -> Tuple[int, ...]:
-    """EVAD's layout: drop after each quarter of the blocks (3, 6, 9 of 12; 6, 12, 18 of 24; 1 of 2)."""
+    """EVAD's layout: drop at each quarter of the blocks (3, 6, 9 of 12; 6, 12, 18 of 24; 1 of 2)."""
     return tuple(sorted({depth * k // 4 for k in (1, 2, 3)} - {0}))
 
 
