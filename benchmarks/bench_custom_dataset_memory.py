@@ -36,7 +36,10 @@ if case == "prepare":
     from vmae_det.tools.prepare_custom_dataset import main as work
     logging.disable(logging.INFO)  # one INFO line per duplicate row: not what is measured
 else:
-    from vmae_det.demo.box_files import CsvBoxSource
+    try:
+        from vmae_det.demo.box_files import CsvBoxSource
+    except ImportError:  # another checkout (--other-tree) may keep it in person_boxes
+        from vmae_det.demo.person_boxes import CsvBoxSource
     work = lambda a: CsvBoxSource(*a)
 t0, c0 = time.perf_counter(), time.process_time()
 if args:
