@@ -50,9 +50,10 @@ lint: $(STAMP_DEV)
 check-lock: $(STAMP_DEV)
 	$(PY) scripts/check_lock.py $(CHECK_LOCK)
 
-# on both cores (pytest-xdist); a module's tests stay in one worker, as they share module fixtures
+# on both cores (pytest-xdist): a module's tests stay in one worker, as they share module fixtures; modules in
+# the order of tests/conftest.py (the longest first)
 test: lint check-lock
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # a fresh loose install in a temporary venv, frozen into requirements/lock.txt and lock-dev.txt (minutes)
 lock:

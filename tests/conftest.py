@@ -50,3 +50,24 @@ def tiny_ava_videos(tiny_ava_factory):
     """A small tiny dataset, videos only: 2 training and 1 validation video of 4 s; shared, see
     :func:`tiny_ava_factory`."""
     return tiny_ava_factory(num_train_videos=2, num_val_videos=1, seconds=4, format="videos")
+
+
+#: Modules that take minutes (a long fixture or multi-process runs): they start first, so that no worker of
+#: ``pytest -n 2`` is left alone with one of them at the end.
+LONG_MODULES = (
+    "test_vmad_end_to_end.py",
+    "test_docs_commands.py",
+    "test_cli_bad_inputs_reliability.py",
+    "test_grad_accum.py",
+    "test_multi_machine.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Modules in the order ``make test``'s workers take them (``--no-loadscope-reorder``): those of
+    :data:`LONG_MODULES` first, then the others, most tests first; a module's tests keep their order."""
+    count = {}
+    for item in items:
+        count[item.path] = count.get(item.path, 0) + 1
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), -count[item.path], str(item.path)))
