@@ -237,9 +237,9 @@ def _annotation_files(root: Path) -> dict:
 
 
 def test_streamed_rows_out_of_order_across_chunks(raw, tmp_path, caplog, monkeypatch):
-    """The rows are sorted on disk in chunks (issue 19 item 7: a 2M-row CSV was held whole): rows shuffled
-    across chunks of 2 rows (their runs merged 3 at a time) give the files, counts and logged duplicates of
-    the CSV in order, in one chunk."""
+    """The rows are sorted on disk in chunks, so memory does not grow with the CSV: rows shuffled across
+    chunks of 2 rows (their runs merged 3 at a time) give the files, counts and logged duplicates of the CSV
+    in order, in one chunk."""
     import logging
     import random
 
