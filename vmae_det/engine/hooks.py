@@ -75,25 +75,35 @@ class GuardedWriters(EventWriter):
     console printer is never asked twice for one iteration, which divides by zero).
 
     Args:
-        writers: the wrapped ``EventWriter`` s, in order.
+        writers: the wrapped ``EventWriter`` s, in order, or a function making them at the first write (so
+            ``metrics.json`` is opened only after :func:`~vmae_det.engine.resume.prepare_metrics_json` replaced it).
         output_dir: named in the error.
     """
 
-    def __init__(self, writers: Iterable[EventWriter], output_dir: str) -> None:
-        self.writers, self.output_dir, self.failed = list(writers), output_dir, False
+    def __init__(self, writers: Union[Iterable[EventWriter], Callable[[], Iterable[EventWriter]]], output_dir: str):
+        self._make = writers if callable(writers) else None
+        self.writers = None if callable(writers) else list(writers)
+        self.output_dir, self.failed = output_dir, False
+
+    def _error(self, what: str, e: OSError) -> OSError:
+        self.failed = True
+        return OSError(f"train.output_dir {self.output_dir}: cannot write the {what} output: {e.strerror or e}")
 
     def _each(self, method: str) -> None:
         if self.failed:
             return
+        if self.writers is None:
+            if method == "close":
+                return  # nothing was ever written
+            try:
+                self.writers = list(self._make())
+            except OSError as e:
+                raise self._error("event writers'", e) from e
         for writer in self.writers:
             try:
                 getattr(writer, method)()
             except OSError as e:
-                self.failed = True
-                raise OSError(
-                    f"train.output_dir {self.output_dir}: cannot write the {type(writer).__name__} "
-                    f"output: {e.strerror or e}"
-                ) from e
+                raise self._error(type(writer).__name__, e) from e
 
     def write(self) -> None:
         self._each("write")

@@ -184,9 +184,10 @@ def prepare_metrics_json(output_dir: str, start_iter: int) -> None:
     """Make ``<output_dir>/metrics.json`` fit a run that starts at ``start_iter``.
 
     Lines that do not parse (the last line of a killed run) and rows of iterations ``>= start_iter``
-    (run again after resuming) are dropped, in place: detectron2's JSONWriter may already hold the file
-    open for appending. A fresh run (``start_iter == 0``) first keeps an earlier run's rows in a file of its
-    own (:func:`previous_metrics_path`, written atomically): every earlier run's metrics are kept.
+    (run again after resuming) are dropped; the file is replaced atomically (the run's JSONWriter opens it
+    only at its first write: :class:`~vmae_det.engine.hooks.GuardedWriters`). A fresh run (``start_iter == 0``)
+    first keeps an earlier run's rows in a file of its own (:func:`previous_metrics_path`): every earlier run's
+    metrics are kept.
     """
     path = os.path.join(output_dir, "metrics.json")
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
@@ -204,9 +205,4 @@ def prepare_metrics_json(output_dir: str, start_iter: int) -> None:
     if dropped and start_iter > 0:
         logger.info(f"{path}: dropped {dropped} row(s) of iterations >= {start_iter}, which run again now")
     if bad or dropped:
-        data = "".join(line + "\n" for line in kept).encode()
-        with open(path, "r+b") as f:
-            f.write(data)
-            f.truncate(len(data))
-            f.flush()
-            os.fsync(f.fileno())
+        atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())

@@ -171,6 +171,14 @@ def build_config_hooks(cfg) -> list:
     return built
 
 
+def _run_lock(cfg, owner: Optional[bool] = None):
+    """The lock of ``train.output_dir``, held by the process that owns the run (the launching one, or rank 0;
+    re-entrant, so ``main`` -> ``do_train`` takes it once); other ranks write nothing of their own."""
+    if owner is None:
+        owner = comm.is_main_process()
+    return output_dir_lock(cfg.train.output_dir) if owner else contextlib.nullcontext()
+
+
 def do_train(cfg, args, extra_hooks: Iterable = ()):
     """Train ``cfg.model`` on ``cfg.dataloader.train``; resume when ``args.resume`` and a checkpoint exists.
 
@@ -179,9 +187,7 @@ def do_train(cfg, args, extra_hooks: Iterable = ()):
     """
     if getattr(args, "output_dir_existed", None) is None:
         args.output_dir_existed = os.path.isdir(cfg.train.output_dir)
-    # Launched runs hold it already (the launching process); other ranks write nothing of their own.
-    lock = output_dir_lock(cfg.train.output_dir) if comm.is_main_process() else contextlib.nullcontext()
-    with lock:
+    with _run_lock(cfg):
         return _do_train(cfg, args, extra_hooks)
 
 
@@ -242,7 +248,12 @@ def _do_train(cfg, args, extra_hooks: Iterable = ()):
     if comm.is_main_process():
         hook_list.append(
             hooks.PeriodicWriter(  # a full disk: one error, not one per hook
-                [GuardedWriters(default_writers(cfg.train.output_dir, cfg.train.max_iter), cfg.train.output_dir)],
+                # made at the first write, after prepare_metrics_json has replaced metrics.json
+                [
+                    GuardedWriters(
+                        lambda: default_writers(cfg.train.output_dir, cfg.train.max_iter), cfg.train.output_dir
+                    )
+                ],
                 period=cfg.train.log_period,
             )
         )
@@ -345,8 +356,7 @@ def _eval_checkpoint(cfg, args) -> str:
 
 def main(args):
     cfg = setup(args)
-    lock = output_dir_lock(cfg.train.output_dir) if comm.is_main_process() else contextlib.nullcontext()
-    with lock:
+    with _run_lock(cfg):
         if args.eval_only:
             path = _eval_checkpoint(cfg, args)
             model = build_trained_model(cfg, path)  # no DDP wrapper: each process evaluates its shard
@@ -406,8 +416,7 @@ def launch_from_args(args, main_func=main):
     world = env["world_size"] if env else args.num_gpus * args.num_machines
     first = env["rank"] == 0 if env else args.machine_rank == 0
     func = functools.partial(_run_worker, main_func) if world > 1 else main_func
-    lock = output_dir_lock(cfg.train.output_dir) if first else contextlib.nullcontext()
-    with lock:
+    with _run_lock(cfg, owner=first):
         try:
             return launch(
                 func,
