@@ -69,10 +69,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from detectron2.config import instantiate
 
     import vmae_det  # noqa: F401  (detectron2 shims first)
+    from vmae_det.checkpoints import load_videomae_weights
     from vmae_det.config import load_config
     from vmae_det.data.video_io import open_video
     from vmae_det.engine.mae_visualization import save_reconstruction_figure
-    from vmae_det.checkpoints import load_videomae_weights
 
     cfg = load_config(args.config_file)
     model = instantiate(cfg.model)
