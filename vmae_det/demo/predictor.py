@@ -1,4 +1,5 @@
-"""Run the action detector on batches of keyframe clips, exactly as the evaluation does.
+"""Run the action detector on batches of keyframe clips, exactly as the evaluation does (one module: the
+clip settings and the model are read from one config together).
 
 :class:`ActionPredictor` owns the model and the evaluation's test-time clip settings: frames per
 clip, sampling stride, clip offset and the test augmentations (detectron2 augmentations, for AVA

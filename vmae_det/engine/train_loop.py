@@ -1,4 +1,5 @@
-"""The one training engine behind ``tools/pretrain_mae.py`` and ``tools/train_net.py``.
+"""The one training engine behind ``tools/pretrain_mae.py`` and ``tools/train_net.py`` (one module: setup, the
+train/test loop and the launcher share one flow).
 
 Like detectron2's ``tools/lazyconfig_train_net.py``: a LazyConfig names the model, data loaders,
 optimizer and schedule; this module builds them, runs :class:`~vmae_det.engine.trainer.Trainer` with
