@@ -52,6 +52,14 @@ def tiny_ava_videos(tiny_ava_factory):
     return tiny_ava_factory(num_train_videos=2, num_val_videos=1, seconds=4, format="videos")
 
 
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    """The demo tests' video: 75 frames of ``demo_helpers.make_video`` named ``clip one.mp4``."""
+    from demo_helpers import make_video
+
+    return make_video(tmp_path_factory.mktemp("vid") / "clip one.mp4", 75)
+
+
 #: Modules that take minutes (a long fixture or multi-process runs): they start first, so that no worker of
 #: ``pytest -n 2`` is left alone with one of them at the end.
 LONG_MODULES = (

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
@@ -57,12 +56,6 @@ def read_rows(path):
 
 def read_video(path) -> list:
     return [f for _, f in VideoStreamReader(str(path))]
-
-
-@pytest.fixture(scope="module", name="video")
-def video_fixture(tmp_path_factory) -> Path:
-    """``video``: 75 frames of :func:`make_video` named ``clip one.mp4`` (import ``video_fixture`` to use it)."""
-    return make_video(tmp_path_factory.mktemp("vid") / "clip one.mp4", 75)
 
 
 #: An action-detector LazyConfig for ActionPredictor.from_config / tools/demo.py: the tiny model, 4-frame clips.

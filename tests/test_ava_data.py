@@ -23,7 +23,6 @@ from vmae_det.data.ava import (
     load_ava_dicts,
     register_ava,
 )
-from vmae_det.data.tiny_ava import make_tiny_ava
 from vmae_det.formats.ava import AVAFormatError, keyframe_index, read_labelmap
 from vmae_det.formats.ava_boxes import read_annotations, read_excluded_keyframes, read_proposals
 from vmae_det.modeling.vmad_boxes import jitter_boxes
@@ -40,10 +39,8 @@ def _load(name: str, path: Path):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return make_tiny_ava(
-        tmp_path_factory.mktemp("ava") / "tiny_ava", seed=3, num_train_videos=2, num_val_videos=1, seconds=5
-    )
+def tiny(tiny_ava_factory) -> Path:
+    return tiny_ava_factory(seed=3, num_train_videos=2, num_val_videos=1, seconds=5)
 
 
 # ------------------------------------------------------------------------------------ readers

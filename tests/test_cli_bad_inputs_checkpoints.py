@@ -19,16 +19,6 @@ TINY = str(REPO / "configs/ava/tiny.py")
 FAST = ["dataloader.train.num_workers=0", "dataloader.test.num_workers=0"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """The tiny AVA dataset root (VMAE_DET_DATASETS) for the train_net rows."""
-    from vmae_det.data.tiny_ava import make_tiny_ava
-
-    root = tmp_path_factory.mktemp("datasets")
-    make_tiny_ava(root / "tiny_ava")
-    return root
-
-
 # ------------------------------------------------------------------------------------------ checkpoint makers
 def tiny_state_dict(seed: int = 0) -> dict:
     from detectron2.config import instantiate
@@ -185,8 +175,8 @@ def _run(case: BadInput, tmp_path: Path, data=None, env=None):
 
 
 @pytest.mark.parametrize("case", EVAL_ROWS, ids=lambda c: c.id)
-def test_eval_only_refuses_bad_checkpoints(case, tmp_path, data):
-    _run(case, tmp_path, data, {"VMAE_DET_DATASETS": str(data)})
+def test_eval_only_refuses_bad_checkpoints(case, tmp_path, tiny_ava):
+    _run(case, tmp_path, tiny_ava.parent, {"VMAE_DET_DATASETS": str(tiny_ava.parent)})
     inference = tmp_path / "out" / "inference"
     assert not (inference / "ava_metrics.json").exists(), "an mAP was written for a broken model"
 

@@ -60,15 +60,13 @@ def test_names_come_from_label_map_then_checkpoint_then_dataset(tmp_path, caplog
     assert "no action names" in caplog.text and "--labelmap" in caplog.text
 
 
-def test_trained_checkpoint_names_the_demo_actions(tmp_path):
+def test_trained_checkpoint_names_the_demo_actions(tmp_path, tiny_ava_factory):
     """Train configs/ava/tiny.py for 2 iterations; its checkpoint stores the training dataset's names (read with
     weights_only=True) and the demo's predictor built from it, with no label map and a test dataset that is
     not registered, names the actions by them, without warning."""
-    from vmae_det.data.tiny_ava import make_tiny_ava
-
-    make_tiny_ava(tmp_path / "data" / "tiny_ava", num_train_videos=1, num_val_videos=1, seconds=4, format="videos")
+    data = tiny_ava_factory(num_train_videos=1, num_val_videos=1, seconds=4, format="videos").parent
     out = tmp_path / "run"
-    env = {**os.environ, "VMAE_DET_DATASETS": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "VMAE_DET_DATASETS": str(data), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [
             sys.executable,

@@ -10,7 +10,6 @@ from demo_helpers import (
     CONFIG,
     REPO,
     read_rows,
-    video_fixture,  # noqa: F401  (the "video" fixture)
 )
 
 import vmae_det  # noqa: F401  (detectron2 shims first)

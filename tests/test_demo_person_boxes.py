@@ -14,7 +14,6 @@ from demo_helpers import (
     make_predictor,
     make_video,
     read_rows,
-    video_fixture,  # noqa: F401  (the "video" fixture)
 )
 
 import vmae_det  # noqa: F401  (detectron2 shims first)

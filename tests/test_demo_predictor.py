@@ -16,7 +16,6 @@ from demo_helpers import (
     fixed_detector,
     read_rows,
     tiny_model_checkpoint,
-    video_fixture,  # noqa: F401  (the "video" fixture)
 )
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
@@ -82,17 +81,9 @@ TINY_CONFIG = REPO / "configs" / "ava" / "tiny.py"
 
 
 @pytest.fixture(scope="module")
-def tiny_ava(tmp_path_factory) -> Path:
-    from vmae_det.data.tiny_ava import make_tiny_ava
-
-    return make_tiny_ava(
-        tmp_path_factory.mktemp("ava") / "tiny_ava",
-        seed=0,
-        num_train_videos=1,
-        num_val_videos=1,
-        seconds=5,
-        format="videos",
-    )
+def tiny_ava_5s(tiny_ava_factory) -> Path:
+    """One training and one validation video of 5 s (shared: read only)."""
+    return tiny_ava_factory(num_train_videos=1, num_val_videos=1, seconds=5, format="videos")
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +103,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_path):
+def test_demo_scores_equal_the_evaluation_scores(tiny_ava_5s, tiny_checkpoint, tmp_path):
     """The tiny AVA val video with its GT boxes: the evaluation (AVAClipMapper of configs/ava/tiny.py on
     the video file, PyAV, test_box_source="gt", then the model) and the demo (run_demo with the same boxes
     as a CSV, and ActionPredictor on the streamed frames) give the same clips, boxes and scores."""
@@ -132,8 +123,8 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
     assert predictor.clip_size(96, 128) == (64, 85)  # ShortSideResize(64): cv2, long side truncated
 
     vid = "tinyval000"
-    video = tiny_ava / "videos" / f"{vid}.mp4"
-    dicts = [d for d in load_ava_dicts(tiny_ava, "val", source="videos") if d["video_id"] == vid]
+    video = tiny_ava_5s / "videos" / f"{vid}.mp4"
+    dicts = [d for d in load_ava_dicts(tiny_ava_5s, "val", source="videos") if d["video_id"] == vid]
     assert len(dicts) >= 2 and all(d.get("video_path") and not d.get("frames_dir") for d in dicts)
     frames = [f for _, f in VideoStreamReader(str(video))]  # what the demo decodes
     h, w = frames[0].shape[:2]
@@ -176,7 +167,7 @@ def test_demo_scores_equal_the_evaluation_scores(tiny_ava, tiny_checkpoint, tmp_
 
     # run_demo end to end, the GT boxes given as a box CSV (AVA timestamps: frame 0 is second 900).
     boxes_csv = tmp_path / "gt_boxes.csv"
-    rows = read_rows(tiny_ava / "annotations" / "ava_val_v2.2.csv")
+    rows = read_rows(tiny_ava_5s / "annotations" / "ava_val_v2.2.csv")
     boxes_csv.write_text("".join(",".join(r[:6] + ["", "1.0"]) + "\n" for r in rows))
     summary = run_demo(
         DemoSettings(

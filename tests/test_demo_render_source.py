@@ -7,7 +7,6 @@ import pytest
 from demo_helpers import (
     SPARSE_PTS,
     make_timed_video,
-    video_fixture,  # noqa: F401  (the "video" fixture)
 )
 
 import vmae_det  # noqa: F401  (detectron2 shims first)

@@ -21,7 +21,6 @@ from demo_helpers import (
     make_video,
     read_rows,
     read_video,
-    video_fixture,  # noqa: F401  (the "video" fixture)
 )
 
 import vmae_det  # noqa: F401  (detectron2 shims first)

@@ -553,18 +553,16 @@ def test_eval_only_resume_evaluates_the_last_checkpoint(tmp_path):
         main(_cli_args(cfg_file, f"train.output_dir={tmp_path / 'empty'}", eval_only=True, resume=True))
 
 
-def test_pretrain_eval_only_prints_the_reconstruction_loss(tmp_path, capsys):
+def test_pretrain_eval_only_prints_the_reconstruction_loss(tmp_path, capsys, tiny_ava_videos):
     """pretrain_mae.py --eval-only: the MAE loss of a checkpoint on a few batches (a number, not a no-op)."""
     from detectron2.config import instantiate
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
-    from vmae_det.data.tiny_ava import make_tiny_ava
     from vmae_det.data.video_dataset import register_video_list
     from vmae_det.engine import main
 
-    make_tiny_ava(tmp_path / "tiny_ava")
     name = "test_engine_mae_eval_videos"
-    register_video_list(name, str(tmp_path / "tiny_ava" / "videos"))
+    register_video_list(name, str(tiny_ava_videos / "videos"))
     config = str(REPO / "configs/pretrain/tiny.py")
     opts = [
         f"dataloader.train.dataset.names={name}",

@@ -26,7 +26,6 @@ import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.checkpoints import load_init_weights
 from vmae_det.config import load_config
 from vmae_det.data.ava.catalog import register_ava
-from vmae_det.data.tiny_ava import make_tiny_ava
 from vmae_det.formats.feature_shards import FeatureShardWriter
 from vmae_det.modeling.action_detector import AVAActionDetector
 from vmae_det.modeling.vit import build_vit
@@ -44,12 +43,17 @@ OPTS = [
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """(checkpoint path, folder): the tiny dataset registered under this module's names, random weights."""
+def tiny(tiny_ava_factory) -> Path:
+    """This module's tiny dataset (shared: read only)."""
+    return tiny_ava_factory(seed=1, num_train_videos=1, num_val_videos=2, seconds=7, format="frames")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny):
+    """(checkpoint path, folder): :func:`tiny` registered under this module's names, random weights."""
     tmp = tmp_path_factory.mktemp("features")
-    root = make_tiny_ava(tmp / "tiny_ava", seed=1, num_train_videos=1, num_val_videos=2, seconds=7, format="frames")
-    register_ava(VAL, root, "val", num_classes=5)
-    register_ava(TRAIN, root, "train", num_classes=5)
+    register_ava(VAL, tiny, "val", num_classes=5)
+    register_ava(TRAIN, tiny, "train", num_classes=5)
     torch.manual_seed(0)
     model = instantiate(load_config(CONFIG, OPTS).model)
     with torch.no_grad():
@@ -192,7 +196,7 @@ def test_without_a_tracker_proposals_have_person_id_minus_one(setup, monkeypatch
     assert {r["person_id"] for r in rows} == {"-1"}
 
 
-def test_train_split_has_the_ground_truth_boxes_and_person_ids(setup):
+def test_train_split_has_the_ground_truth_boxes_and_person_ids(setup, tiny):
     ckpt, tmp = setup
     out = tmp / "train_split"
     assert _run(ckpt, out, "--dtype", "float16", split="train") == 0
@@ -229,7 +233,7 @@ def test_train_split_has_the_ground_truth_boxes_and_person_ids(setup):
                 "--dtype",
                 "float16",
                 "--ava-root",
-                str(tmp / "tiny_ava"),
+                str(tiny),
                 "train.device=cpu",
             ]
         )
@@ -237,7 +241,7 @@ def test_train_split_has_the_ground_truth_boxes_and_person_ids(setup):
     )
     for name in ["index.csv"] + [s["file"] for s in meta["shards"]]:
         assert (by_root / name).read_bytes() == (out / name).read_bytes(), name
-    assert json.loads((by_root / "meta.json").read_text())["settings"]["ava_root"] == str(tmp / "tiny_ava")
+    assert json.loads((by_root / "meta.json").read_text())["settings"]["ava_root"] == str(tiny)
 
 
 def test_resume_after_a_stop_gives_the_same_bytes(setup, monkeypatch):

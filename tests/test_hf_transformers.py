@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 transformers = pytest.importorskip("transformers")
 
+from helpers import randomize  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import (  # noqa: E402
     VideoMAEConfig,
@@ -61,15 +62,6 @@ def hf_config(**kwargs) -> VideoMAEConfig:
         norm_pix_loss=True,
         **kwargs,
     )
-
-
-def randomize(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Perturb every parameter (q/v biases, LayerNorms and mask token are 0/1 after init: make them count)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.1)
-    return model.eval()
 
 
 def inputs(batch: int = 2, seed: int = 0):
@@ -117,7 +109,7 @@ def check_bias_names(keys: set, how: str) -> None:
 # ------------------------------------------------------------------------------------------ pretraining
 @pytest.mark.parametrize("how", ["save_pretrained", "state_dict"])
 def test_pretraining_model_from_transformers_gives_the_same_outputs(tmp_path, how):
-    hf = randomize(VideoMAEForPreTraining(hf_config(use_mean_pooling=False)), seed=1)
+    hf = randomize(VideoMAEForPreTraining(hf_config(use_mean_pooling=False)), 1).eval()
     path, keys = save_hf(hf, tmp_path, how)
     check_bias_names(keys, how)
 
@@ -154,7 +146,7 @@ def test_pretraining_model_from_transformers_gives_the_same_outputs(tmp_path, ho
 
 # ------------------------------------------------------------------------------------------ classification
 def test_mean_pooling_classifier_from_transformers_gives_the_same_outputs(tmp_path):
-    hf = randomize(VideoMAEForVideoClassification(hf_config(use_mean_pooling=True, num_labels=7)), seed=2)
+    hf = randomize(VideoMAEForVideoClassification(hf_config(use_mean_pooling=True, num_labels=7)), 2).eval()
     assert hf.videomae.layernorm is None and hf.fc_norm is not None  # HF's mean pooling: no token norm
     hf.save_pretrained(tmp_path / "cls")
 
@@ -200,7 +192,7 @@ def _assert_clean(info: dict) -> None:
 
 def test_our_hf_export_loads_in_transformers_without_missing_or_unexpected_keys(tmp_path):
     torch.manual_seed(4)
-    ours = randomize(build_videomae("tiny", encoder_kwargs=ENCODER, decoder_depth=2), seed=4)
+    ours = randomize(build_videomae("tiny", encoder_kwargs=ENCODER, decoder_depth=2), 4).eval()
     exported = export_state_dict(ours, "hf")
     _write_hf_folder(tmp_path / "export", exported, hf_config(use_mean_pooling=False))
 
@@ -232,7 +224,7 @@ def test_our_hf_export_loads_in_transformers_without_missing_or_unexpected_keys(
 
 
 def test_our_backbone_hf_export_loads_as_videomae_model(tmp_path):
-    ours = randomize(build_vit("tiny", **ENCODER), seed=6)
+    ours = randomize(build_vit("tiny", **ENCODER), 6).eval()
     _write_hf_folder(tmp_path / "export", export_state_dict(ours, "hf"), hf_config(use_mean_pooling=False))
     hf, info = VideoMAEModel.from_pretrained(tmp_path / "export", output_loading_info=True)
     _assert_clean(info)

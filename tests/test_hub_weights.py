@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from demo_helpers import CONFIG
+from helpers import randomize
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.checkpoints import load_videomae_weights
@@ -64,15 +66,6 @@ def hub(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return cache
-
-
-def randomize(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Perturb every parameter (LayerNorms, q/v biases and the mask token start at 0/1)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.1)
-    return model.eval()
 
 
 def to_hf(model_or_path, out: Path, tmp: Path, *extra: str) -> str:
@@ -199,7 +192,7 @@ def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 def test_pretraining_export_loads_in_transformers_and_round_trips(hub, tmp_path):
     transformers = pytest.importorskip("transformers")
-    ours = randomize(build_videomae("tiny", encoder_kwargs=ENCODER, decoder_depth=2), seed=1)
+    ours = randomize(build_videomae("tiny", encoder_kwargs=ENCODER, decoder_depth=2), 1).eval()
     summary = to_hf(ours, tmp_path / "mae_hf", tmp_path)
     assert "VideoMAEForPreTraining" in summary and "dropped" not in summary, summary
     assert sorted(os.listdir(tmp_path / "mae_hf")) == ["config.json", "model.safetensors"]
@@ -233,7 +226,7 @@ def test_classification_and_detector_exports_load_in_their_transformers_classes(
     transformers = pytest.importorskip("transformers")
     x, pixel_values, _ = _inputs(seed=3)
     # A mean-pooling fine-tune with its head (the official layout): VideoMAEForVideoClassification.
-    vit = randomize(build_vit("tiny", use_mean_pooling=True, **ENCODER), seed=4)
+    vit = randomize(build_vit("tiny", use_mean_pooling=True, **ENCODER), 4).eval()
     g = torch.Generator().manual_seed(5)
     head = {"head.weight": torch.randn(7, 64, generator=g), "head.bias": torch.randn(7, generator=g)}
     torch.save({"model": {**vit.state_dict(), **head}}, tmp_path / "k400.pth")
@@ -252,7 +245,7 @@ def test_classification_and_detector_exports_load_in_their_transformers_classes(
     from vmae_det.modeling import AVAActionDetector
 
     det = AVAActionDetector(backbone=build_vit("tiny", **ENCODER), num_classes=5)
-    randomize(det, seed=6)
+    randomize(det, 6).eval()
     summary = to_hf(det, tmp_path / "det_hf", tmp_path)
     assert "VideoMAEModel" in summary and "dropped" in summary and "head.fc.weight" in summary, summary
     assert "transformers has no class for an action detector's head" in summary, summary
@@ -270,7 +263,7 @@ def test_export_refuses_what_transformers_cannot_hold(tmp_path):
     layer_scale = build_vit("tiny", init_values=0.1, **ENCODER)
     with pytest.raises(ValueError, match="layer scale"):
         to_hf(layer_scale, tmp_path / "ls", tmp_path)
-    learned = randomize(build_vit("tiny", use_learnable_pos_emb=True, **ENCODER), seed=7)
+    learned = randomize(build_vit("tiny", use_learnable_pos_emb=True, **ENCODER), 7).eval()
     with pytest.raises(ValueError, match="learned position table"):
         to_hf(learned, tmp_path / "pos", tmp_path)
     with pytest.raises(ValueError, match="not multiples of the patch"):
@@ -279,18 +272,17 @@ def test_export_refuses_what_transformers_cannot_hold(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ the tools
-def test_train_net_starts_from_an_hf_id(hub, tmp_path):
+def test_train_net_starts_from_an_hf_id(hub, tmp_path, tiny_ava_factory):
     """train.init_checkpoint=hf://... through the real train_net (one iteration on the tiny dataset), and
     load_videomae_weights on the same id gives the published backbone exactly."""
     from detectron2.config import instantiate
 
     from vmae_det.checkpoints import locate_checkpoint
     from vmae_det.config import load_config
-    from vmae_det.data.tiny_ava import make_tiny_ava
 
     mae = randomize(
-        build_videomae("tiny", encoder_kwargs=dict(img_size=64, num_frames=8, patch_size=8), decoder_depth=1), seed=8
-    )
+        build_videomae("tiny", encoder_kwargs=dict(img_size=64, num_frames=8, patch_size=8), decoder_depth=1), 8
+    ).eval()
     to_hf(mae, tmp_path / "pre_hf", tmp_path, "--image-size", "64", "--num-frames", "8")
     publish(hub, "org/tiny-pretrain", {n: tmp_path / "pre_hf" / n for n in ("config.json", "model.safetensors")})
 
@@ -298,8 +290,8 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path):
     load_videomae_weights(model, "hf://org/tiny-pretrain")
     _assert_same_weights(model.backbone, mae.encoder)
 
-    make_tiny_ava(tmp_path / "datasets" / "tiny_ava", num_train_videos=2, num_val_videos=1, seconds=4)
-    env = {**os.environ, "VMAE_DET_DATASETS": str(tmp_path / "datasets"), "OMP_NUM_THREADS": "1"}
+    datasets = tiny_ava_factory(num_train_videos=2, num_val_videos=1, seconds=4).parent
+    env = {**os.environ, "VMAE_DET_DATASETS": str(datasets), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
     run = subprocess.run(
         [
@@ -332,27 +324,13 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path):
         locate_checkpoint("hf://org/not-there")
 
 
-DEMO_CONFIG = """
-from detectron2.config import LazyCall as L
-from vmae_det.data.ava import AVAClipMapper
-from vmae_det.data.transforms import build_ava_test_augmentations
-from vmae_det.modeling.tiny_action_model import TinyActionModel
-
-model = L(TinyActionModel)(num_classes=3)
-dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
-    is_train=False, num_classes=3, num_frames=4, sampling_rate=2,
-    augmentations=L(build_ava_test_augmentations)(short_edge=32),
-)))
-"""
-
-
 def test_demo_takes_an_hf_checkpoint(hub, tmp_path):
     from vmae_det.demo import ActionPredictor
     from vmae_det.modeling.tiny_action_model import TinyActionModel
     from vmae_det.tools import demo as demo_tool
 
     cfg = tmp_path / "tiny_cfg.py"
-    cfg.write_text(DEMO_CONFIG)
+    cfg.write_text(CONFIG)
     torch.manual_seed(3)
     weights = TinyActionModel(num_classes=3).state_dict()
     torch.save({"model": weights}, tmp_path / "w.pth")

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from demo_helpers import CONFIG
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.data.person_detector import HOGUnavailableError, build_person_detector
@@ -123,20 +124,6 @@ def test_opencv_without_hog_and_a_weights_file_are_clear_errors(monkeypatch):
     monkeypatch.delattr(cv2, "HOGDescriptor")
     with pytest.raises(HOGUnavailableError, match="pip install opencv-contrib-python-headless"):
         build_person_detector("hog")
-
-
-CONFIG = """
-from detectron2.config import LazyCall as L
-from vmae_det.data.ava import AVAClipMapper
-from vmae_det.data.transforms import build_ava_test_augmentations
-from vmae_det.modeling.tiny_action_model import TinyActionModel
-
-model = L(TinyActionModel)(num_classes=3)
-dataloader = dict(test=dict(mapper=L(AVAClipMapper)(
-    is_train=False, num_classes=3, num_frames=4, sampling_rate=2,
-    augmentations=L(build_ava_test_augmentations)(short_edge=32),
-)))
-"""
 
 
 @needs_videos

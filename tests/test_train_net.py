@@ -21,12 +21,8 @@ FAST = [
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    from vmae_det.data.tiny_ava import make_tiny_ava
-
-    root = tmp_path_factory.mktemp("datasets")
-    make_tiny_ava(root / "tiny_ava")
-    return {**os.environ, "VMAE_DET_DATASETS": str(root), "OMP_NUM_THREADS": "1"}
+def env(tiny_ava):
+    return {**os.environ, "VMAE_DET_DATASETS": str(tiny_ava.parent), "OMP_NUM_THREADS": "1"}
 
 
 def run(args, env, **kw):

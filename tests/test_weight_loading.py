@@ -6,10 +6,12 @@ import pathlib
 
 import pytest
 import torch
+from helpers import randomize, tiny_mae, tiny_vit
 from torch import nn
+from vmad_reference import vmad_key_shapes
 
 from vmae_det.checkpoints import detect_format, export_state_dict, load_videomae_weights, read_checkpoint
-from vmae_det.modeling import VideoMAE, VideoViT, build_videomae, build_vit
+from vmae_det.modeling import VideoMAE, VideoViT, build_vit
 from vmae_det.modeling.masking import TubeMasking
 from vmae_det.modeling.vit import get_sinusoid_table, resize_pos_embed
 
@@ -17,32 +19,13 @@ C, CD, DEPTH, DDEPTH = 64, 32, 2, 4  # tiny encoder / decoder widths and depths
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def tiny_mae(seed=0, **kw) -> VideoMAE:
-    torch.manual_seed(seed)
-    return build_videomae("tiny", encoder_kwargs=dict(img_size=32, num_frames=4, **kw)).eval()
-
-
-def tiny_vit(seed=0, **kw) -> VideoViT:
-    torch.manual_seed(seed)
-    return build_vit("tiny", **{"img_size": 32, "num_frames": 4, **kw}).eval()
-
-
 class Detector(nn.Module):
     """Stands in for the AVA detector: a VideoViT at ``backbone`` plus a head of its own."""
 
     def __init__(self):
         super().__init__()
-        self.backbone = tiny_vit(seed=5)
+        self.backbone = tiny_vit(5).eval()
         self.head = nn.Linear(C, 3)
-
-
-def randomize(model: nn.Module) -> nn.Module:
-    # Non-trivial LayerNorm/bias values so a mapping that drops or swaps them shows up in outputs.
-    g = torch.Generator().manual_seed(123)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=g))
-    return model
 
 
 def mae_outputs(model: VideoMAE) -> torch.Tensor:
@@ -105,7 +88,7 @@ def hf_pretraining_state_dict() -> dict:
 # ------------------------------------------------------------------------------------------ formats
 def test_hf_names_load_into_official_layout():
     sd = hf_pretraining_state_dict()
-    model = tiny_mae()
+    model = tiny_mae().eval()
     report = load_videomae_weights(model, sd)
     assert report.source_format == "hf" and not report.missing and not report.unexpected
     blk = model.encoder.blocks[1].attn
@@ -126,7 +109,7 @@ def test_hf_model_folder_with_safetensors(tmp_path):
     folder = tmp_path / "videomae-hf"
     folder.mkdir()
     save_file({k: v.contiguous() for k, v in sd.items()}, str(folder / "model.safetensors"))
-    from_folder, from_dict = tiny_mae(seed=1), tiny_mae(seed=2)
+    from_folder, from_dict = tiny_mae(1).eval(), tiny_mae(2).eval()
     report = load_videomae_weights(from_folder, folder)
     load_videomae_weights(from_dict, sd)
     assert report.source_format == "hf" and not report.missing
@@ -149,7 +132,7 @@ def test_hf_classification_checkpoint_into_backbone():
             "classifier.bias": torch.randn(400),
         }
     )
-    vit = tiny_vit()
+    vit = tiny_vit().eval()
     report = load_videomae_weights(vit, sd)
     assert report.missing == ["norm.bias", "norm.weight"] and not report.unexpected
     assert set(report.ignored) == {"classifier.weight", "classifier.bias", "fc_norm.weight", "fc_norm.bias"}
@@ -159,7 +142,7 @@ def test_hf_classification_checkpoint_into_backbone():
 
 
 def test_mcg_pretrain_file_with_namespace_args(tmp_path):
-    src = randomize(tiny_mae(seed=1))
+    src = randomize(tiny_mae(1).eval(), 123, scale=0.05)
     sd = export_state_dict(src, "mcg-pretrain")
     assert "encoder.blocks.0.attn.q_bias" in sd and "decoder.blocks.3.attn.qkv.weight" in sd
     assert sd["encoder_to_decoder.weight"].shape == (CD, C) and sd["mask_token"].shape == (1, 1, CD)
@@ -167,24 +150,24 @@ def test_mcg_pretrain_file_with_namespace_args(tmp_path):
     torch.save(
         {"model": sd, "epoch": 799, "args": argparse.Namespace(model="pretrain_videomae_tiny", mask_ratio=0.9)}, path
     )
-    dst = tiny_mae(seed=2)
+    dst = tiny_mae(2).eval()
     report = load_videomae_weights(dst, str(path))
     assert report.source_format == "mcg-pretrain" and not report.missing and not report.unexpected
     assert torch.equal(mae_outputs(dst), mae_outputs(src))
     # The same file into a bare backbone: the encoder loads, the decoder is reported as ignored.
-    vit = tiny_vit(seed=3)
+    vit = tiny_vit(3).eval()
     r = load_videomae_weights(vit, path)
     assert not r.missing and not r.unexpected and "mask_token" in r.ignored
     assert torch.equal(vit_outputs(vit), vit_outputs(src.encoder))
 
 
 def test_mcg_finetune_module_dict_with_head(tmp_path):
-    src = randomize(tiny_vit(seed=1, use_mean_pooling=True))
+    src = randomize(tiny_vit(1, use_mean_pooling=True).eval(), 123, scale=0.05)
     sd = {k: v for k, v in export_state_dict(src, "mcg-finetune").items() if not k.startswith("norm.")}
     sd.update({"head.weight": torch.randn(174, C), "head.bias": torch.randn(174)})
     path = tmp_path / "ssv2_finetuned.pth"
     torch.save({"module": {"module." + k: v for k, v in sd.items()}}, path)
-    dst = tiny_vit(seed=2, use_mean_pooling=True)
+    dst = tiny_vit(2, use_mean_pooling=True).eval()
     report = load_videomae_weights(dst, path)
     assert report.source_format == "mcg-finetune" and not report.unexpected and not report.head_loaded
     assert report.missing == ["norm.bias", "norm.weight"]  # expected for a mean-pooling fine-tune: noted only
@@ -196,12 +179,12 @@ def test_mcg_finetune_module_dict_with_head(tmp_path):
 
 def test_round_trip_ours_mcg_hf_and_detector(tmp_path):
     """ours -> HF -> ours -> MCG pretrain -> ours, outputs identical at every hop; then into a detector."""
-    src = randomize(tiny_mae(seed=1))
+    src = randomize(tiny_mae(1).eval(), 123, scale=0.05)
     ref = mae_outputs(src)
-    a = tiny_mae(seed=2)
+    a = tiny_mae(2).eval()
     load_videomae_weights(a, export_state_dict(src, "hf"))
     assert torch.equal(mae_outputs(a), ref)
-    b = tiny_mae(seed=3)
+    b = tiny_mae(3).eval()
     load_videomae_weights(b, export_state_dict(a, "mcg-pretrain"))
     assert torch.equal(mae_outputs(b), ref)
     # Converted with the tool to our format, then into the detector backbone.
@@ -221,7 +204,7 @@ def test_round_trip_ours_mcg_hf_and_detector(tmp_path):
     assert torch.equal(det.head.weight, head_before)
     assert torch.equal(vit_outputs(det.backbone), vit_outputs(src.encoder))
     # Detector -> fine-tune layout -> fresh backbone.
-    c = tiny_vit(seed=4)
+    c = tiny_vit(4).eval()
     load_videomae_weights(c, export_state_dict(det, "mcg-finetune"))
     assert torch.equal(vit_outputs(c), vit_outputs(src.encoder))
 
@@ -229,8 +212,8 @@ def test_round_trip_ours_mcg_hf_and_detector(tmp_path):
 # ------------------------------------------------------------------------------------------ position tables
 @pytest.mark.parametrize("img_size,num_frames,grid", [(48, 4, (2, 3, 3)), (32, 8, (4, 2, 2))])
 def test_learnable_pos_embed_interpolated_to_new_grid(img_size, num_frames, grid):
-    src = tiny_vit(seed=1, use_learnable_pos_emb=True)  # grid (2, 2, 2)
-    dst = tiny_vit(seed=2, use_learnable_pos_emb=True, img_size=img_size, num_frames=num_frames)
+    src = tiny_vit(1, use_learnable_pos_emb=True).eval()  # grid (2, 2, 2)
+    dst = tiny_vit(2, use_learnable_pos_emb=True, img_size=img_size, num_frames=num_frames).eval()
     report = load_videomae_weights(dst, export_state_dict(src, "mcg-finetune"))
     expected = resize_pos_embed(src.pos_embed.detach(), (2, 2, 2), grid)
     assert torch.allclose(dst.pos_embed, expected) and any("interpolated" in n for n in report.notes)
@@ -240,24 +223,24 @@ def test_learnable_pos_embed_interpolated_to_new_grid(img_size, num_frames, grid
 
 
 def test_sinusoidal_checkpoint_into_learnable_model():
-    dst = tiny_vit(use_learnable_pos_emb=True)
-    report = load_videomae_weights(dst, export_state_dict(tiny_vit(seed=1), "mcg-finetune"))
+    dst = tiny_vit(use_learnable_pos_emb=True).eval()
+    report = load_videomae_weights(dst, export_state_dict(tiny_vit(1).eval(), "mcg-finetune"))
     assert torch.allclose(dst.pos_embed, get_sinusoid_table(8, C)[None])
     assert not report.missing and any("sinusoidal" in n for n in report.notes)
 
 
 # ------------------------------------------------------------------------------------------ bad input
 def test_bad_checkpoints_give_clear_errors(tmp_path):
-    sd = export_state_dict(tiny_vit(), "mcg-finetune")
+    sd = export_state_dict(tiny_vit().eval(), "mcg-finetune")
     sd["blocks.0.mlp.fc1.weight"] = torch.randn(10, C)
     with pytest.raises(ValueError, match=r"blocks\.0\.mlp\.fc1\.weight"):
-        load_videomae_weights(tiny_vit(), sd)
+        load_videomae_weights(tiny_vit().eval(), sd)
     with pytest.raises(ValueError, match="unrecognised"):
-        load_videomae_weights(tiny_vit(), {"conv1.weight": torch.zeros(1)})
+        load_videomae_weights(tiny_vit().eval(), {"conv1.weight": torch.zeros(1)})
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="broken.pth"):
-        load_videomae_weights(tiny_vit(), bad)
+        load_videomae_weights(tiny_vit().eval(), bad)
     with pytest.raises(TypeError, match="VideoViT"):
         load_videomae_weights(nn.Linear(2, 2), sd)
 
@@ -277,35 +260,11 @@ def tiny_detector(seed=0, num_classes=NUM_CLASSES, **head_kw):
 
 
 def vmad_state_dict(num_classes=NUM_CLASSES, seed=0, mean_pooling=False) -> dict:
-    """Keys and shapes of VMAD's ``VisionTransformer`` (modeling_finetune.py), written out by hand: tiny
-    width/depth, patch 16, tubelet 2, q/v biases. ``mean_pooling``: a Kinetics fine-tune's ``fc_norm``
-    instead of the token ``norm``."""
+    """Random weights in VMAD's key layout (:func:`vmad_key_shapes`) around the tiny ViT."""
     g = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
-    sd = {"patch_embed.proj.weight": r(C, 3, 2, 16, 16), "patch_embed.proj.bias": r(C)}
-    for i in range(DEPTH):
-        p = f"blocks.{i}."
-        sd.update(
-            {
-                p + "norm1.weight": r(C),
-                p + "norm1.bias": r(C),
-                p + "attn.q_bias": r(C),
-                p + "attn.v_bias": r(C),
-                p + "attn.qkv.weight": r(3 * C, C),
-                p + "attn.proj.weight": r(C, C),
-                p + "attn.proj.bias": r(C),
-                p + "norm2.weight": r(C),
-                p + "norm2.bias": r(C),
-                p + "mlp.fc1.weight": r(4 * C, C),
-                p + "mlp.fc1.bias": r(4 * C),
-                p + "mlp.fc2.weight": r(C, 4 * C),
-                p + "mlp.fc2.bias": r(C),
-            }
-        )
-    norm = "fc_norm." if mean_pooling else "norm."
-    sd.update({norm + "weight": r(C), norm + "bias": r(C)})
-    sd.update({"head.weight": r(num_classes, C), "head.bias": r(num_classes)})
-    return sd
+    return {
+        k: torch.randn(shape, generator=g) for k, shape in vmad_key_shapes(C, DEPTH, num_classes, mean_pooling).items()
+    }
 
 
 def save_vmad(path, sd, container="model"):
@@ -431,7 +390,7 @@ def test_transformers5_bias_names_load_like_transformers4():
     sd4 = hf_pretraining_state_dict()
     sd5 = to_transformers5_names(sd4)
     assert sum(".query.bias" in k for k in sd5) == DEPTH + DDEPTH and not any("q_bias" in k for k in sd5)
-    m4, m5 = tiny_mae(seed=1), tiny_mae(seed=2)
+    m4, m5 = tiny_mae(1).eval(), tiny_mae(2).eval()
     load_videomae_weights(m4, sd4)
     report = load_videomae_weights(m5, sd5)
     assert report.source_format == "hf" and not report.missing and not report.unexpected and not report.ignored
@@ -446,16 +405,16 @@ def test_transformers5_bias_names_load_like_transformers4():
 def test_transformers5_key_bias_zero_dropped_nonzero_refused():
     sd = to_transformers5_names(hf_pretraining_state_dict())
     zero = {**sd, **{f"videomae.encoder.layer.{i}.attention.attention.key.bias": torch.zeros(C) for i in range(DEPTH)}}
-    report = load_videomae_weights(tiny_mae(), zero)
+    report = load_videomae_weights(tiny_mae().eval(), zero)
     assert not report.missing and not report.unexpected
     assert sorted(report.ignored) == [f"videomae.encoder.layer.{i}.attention.attention.key.bias" for i in range(DEPTH)]
     assert any("key biases dropped" in n for n in report.notes)
     bad = {**sd, "videomae.encoder.layer.1.attention.attention.key.bias": torch.ones(C)}
     with pytest.raises(ValueError, match=r"layer\.1\.attention\.attention\.key\.bias is not zero"):
-        load_videomae_weights(tiny_mae(), bad)
+        load_videomae_weights(tiny_mae().eval(), bad)
     both = {**sd, "videomae.encoder.layer.0.attention.attention.q_bias": torch.zeros(C)}
     with pytest.raises(ValueError, match=r"blocks\.0\.attn\.q_bias"):
-        load_videomae_weights(tiny_mae(), both)
+        load_videomae_weights(tiny_mae().eval(), both)
 
 
 # ------------------------------------------------------------------------------------------ eval-only loading
@@ -465,7 +424,7 @@ def test_eval_only_refuses_a_checkpoint_without_the_action_head(tmp_path):
     pretrain = tmp_path / "checkpoint-799.pth"
     torch.save(
         {
-            "model": export_state_dict(randomize(tiny_mae(seed=1)), "mcg-pretrain"),
+            "model": export_state_dict(randomize(tiny_mae(1).eval(), 123, scale=0.05), "mcg-pretrain"),
             "epoch": 799,
             "args": argparse.Namespace(model="pretrain_videomae_tiny"),
         },
@@ -501,7 +460,7 @@ def test_eval_only_loads_vmad_checkpoint_with_head(tmp_path, container):
 def test_eval_only_loads_our_own_detector_checkpoint(tmp_path):
     from vmae_det.checkpoints.load_policy import is_checkpoint_of, load_init_weights
 
-    src = randomize(tiny_detector(seed=1))
+    src = randomize(tiny_detector(seed=1), 123, scale=0.05)
     path = tmp_path / "model_final.pth"
     torch.save({"model": src.state_dict(), "iteration": 99}, path)  # as detectron2's Checkpointer writes it
     det = tiny_detector(seed=2)
@@ -529,11 +488,11 @@ def test_nan_inf_and_absurd_weights_are_refused_naming_the_file_and_tensor(tmp_p
     from vmae_det.checkpoints import CheckpointError
 
     for value, what in ((float("nan"), "NaN/inf"), (float("-inf"), "NaN/inf"), (3e30, "implausibly large")):
-        sd = export_state_dict(tiny_vit(), "mcg-finetune")
+        sd = export_state_dict(tiny_vit().eval(), "mcg-finetune")
         sd["blocks.1.attn.proj.weight"][2, 3] = value
         path = tmp_path / "bad.pth"
         torch.save({"model": sd}, path)
-        for call in (lambda: read_checkpoint(path), lambda: load_videomae_weights(tiny_vit(), path)):
+        for call in (lambda: read_checkpoint(path), lambda: load_videomae_weights(tiny_vit().eval(), path)):
             with pytest.raises(
                 CheckpointError, match=rf"bad\.pth: 1 tensor\(s\) hold {what}.*blocks\.1\.attn\.proj\.weight"
             ):
@@ -545,7 +504,7 @@ def test_nan_inf_and_absurd_weights_are_refused_naming_the_file_and_tensor(tmp_p
 def test_bit_flipped_truncated_empty_and_missing_files_are_clear_errors(tmp_path):
     from vmae_det.checkpoints import CheckpointError
 
-    sd = export_state_dict(tiny_vit(), "mcg-finetune")
+    sd = export_state_dict(tiny_vit().eval(), "mcg-finetune")
     good = tmp_path / "good.pth"
     torch.save({"model": sd}, good)
     data = good.read_bytes()
@@ -584,18 +543,18 @@ def test_bit_flipped_truncated_empty_and_missing_files_are_clear_errors(tmp_path
 def test_position_table_that_cannot_be_resized_names_the_file(tmp_path):
     from vmae_det.checkpoints import CheckpointError
 
-    sd = export_state_dict(tiny_vit(), "mcg-finetune")
+    sd = export_state_dict(tiny_vit().eval(), "mcg-finetune")
     sd["pos_embed"] = torch.zeros(1, 37, C)  # no token grid has 37 entries
     torch.save({"model": sd}, tmp_path / "odd_pos.pth")
     with pytest.raises(CheckpointError, match=r"odd_pos\.pth \(mcg-finetune\): cannot infer the token grid"):
-        load_videomae_weights(tiny_vit(use_learnable_pos_emb=True), tmp_path / "odd_pos.pth")
+        load_videomae_weights(tiny_vit(use_learnable_pos_emb=True).eval(), tmp_path / "odd_pos.pth")
 
 
 def test_validate_canonical_catches_a_wrong_format():
     from vmae_det.checkpoints import CheckpointError
     from vmae_det.checkpoints.layouts import to_canonical, validate_canonical
 
-    hf = export_state_dict(tiny_vit(), "hf")
+    hf = export_state_dict(tiny_vit().eval(), "hf")
     validate_canonical(to_canonical(hf, "hf"), "hf.pth")
     with pytest.raises(
         CheckpointError,
@@ -604,7 +563,7 @@ def test_validate_canonical_catches_a_wrong_format():
     ):
         validate_canonical(to_canonical(hf, "mcg-finetune"), "hf.pth")
     for layout in ("mcg-finetune", "mcg-pretrain"):
-        src = tiny_mae() if layout == "mcg-pretrain" else tiny_vit()
+        src = tiny_mae().eval() if layout == "mcg-pretrain" else tiny_vit().eval()
         validate_canonical(to_canonical(export_state_dict(src, layout), layout))
 
 
@@ -648,7 +607,7 @@ def test_eval_only_of_a_model_without_videomae_backbone_refuses_foreign_weights(
     from vmae_det.checkpoints import CheckpointError, load_init_weights
     from vmae_det.modeling.tiny_action_model import TinyActionModel
 
-    torch.save({"model": export_state_dict(tiny_vit(), "mcg-finetune")}, tmp_path / "vit.pth")
+    torch.save({"model": export_state_dict(tiny_vit().eval(), "mcg-finetune")}, tmp_path / "vit.pth")
     with pytest.raises(CheckpointError, match=r"vit\.pth does not fit this TinyActionModel.*missing"):
         load_init_weights(TinyActionModel(num_classes=3), str(tmp_path / "vit.pth"), full_model=True)
     torch.save({"model": TinyActionModel(num_classes=3).state_dict()}, tmp_path / "own.pth")
@@ -662,7 +621,7 @@ def test_convert_tool_refuses_wrong_format_and_overwriting_its_input(tmp_path):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     hf = tmp_path / "hf.pth"
-    torch.save(export_state_dict(tiny_vit(), "hf"), hf)
+    torch.save(export_state_dict(tiny_vit().eval(), "hf"), hf)
     with pytest.raises(CheckpointError, match=r"not VideoMAE names.*use --format hf or auto; nothing written"):
         tool.convert(str(hf), str(tmp_path / "out.pth"), "mcg-finetune")
     assert not (tmp_path / "out.pth").exists()
