@@ -10,7 +10,7 @@ from vmae_det.modeling import token_dropout as td
 from vmae_det.modeling.action_detector import AVAActionDetector
 from vmae_det.modeling.vit import build_vit
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = next(p for p in pathlib.Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 GRID = (4, 4, 6)  # 8 frames, tubelet 2, 32x48 at patch 8
 N, N_KEY = 96, 24
 
