@@ -93,6 +93,7 @@ class VideoMAE(nn.Module):
         out_dim = 3 * self.tubelet_size * self.patch_size**2
         self.decoder = VideoMAEDecoder(decoder_embed_dim, decoder_depth, decoder_num_heads, out_dim)
         self.decoder_embed_dim = decoder_embed_dim
+        self._pos_cache = None
         self.mask_sampler = MaskSampler(mask_type, mask_ratio, encoder.grid_size)
         self.norm_pix_loss = norm_pix_loss
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1, 1), False)
@@ -164,17 +165,24 @@ class VideoMAE(nn.Module):
         """Per-sample masks ``[B, N]`` (True = masked) for a token grid (from ``generator`` when given)."""
         return self.mask_sampler(batch_size, grid, device=self.device, generator=generator)
 
-    def targets(self, clips01: torch.Tensor) -> torch.Tensor:
-        """Per-cube regression targets ``[B, N, tubelet*patch*patch*3]`` from [0, 1] pixels."""
-        return cube_targets(clips01, self.tubelet_size, self.patch_size, self.norm_pix_loss)
+    def targets(self, clips01: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Per-cube regression targets ``[B, N, tubelet*patch*patch*3]`` from [0, 1] pixels; with ``mask`` only
+        the masked cubes'."""
+        return cube_targets(clips01, self.tubelet_size, self.patch_size, self.norm_pix_loss, mask)
+
+    def decoder_pos(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        """The decoder's fixed sine table ``[n, D]`` on ``like``'s device and dtype, built once per size."""
+        key = (n, like.device, like.dtype)
+        if self._pos_cache is None or self._pos_cache[0] != key:
+            self._pos_cache = (key, get_sinusoid_table(n, self.decoder_embed_dim).to(like))
+        return self._pos_cache[1]
 
     def predict(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Normalised input ``[B, 3, T, H, W]`` + mask ``[B, N]`` -> predictions ``[B, N_mask, D]``."""
         visible = self.encoder_to_decoder(self.encoder.forward_tokens(x, mask))
         b = visible.shape[0]
         # Tokens stay in grid order within each group; the positions are gathered to match them.
-        pos = get_sinusoid_table(mask.shape[1], self.decoder_embed_dim)
-        pos = pos.to(visible)[None].expand(b, -1, -1)
+        pos = self.decoder_pos(mask.shape[1], visible)[None].expand(b, -1, -1)
         pos_vis = select_tokens(pos, ~mask)
         pos_mask = select_tokens(pos, mask)
         full = torch.cat([visible + pos_vis, self.mask_token + pos_mask], dim=1)
@@ -199,13 +207,16 @@ class VideoMAE(nn.Module):
             mask = self.sample_masks(x.shape[0], grid)
         mask = mask.to(self.device)
         pred = self.predict(x, mask)
-        target = select_tokens(self.targets(x01), mask)
-        if self.training:
-            if pred.shape[1] == 0:
-                # Nothing is masked (mask_ratio 0): no reconstruction target; keep the graph connected.
+        if pred.shape[1] == 0:
+            # Nothing is masked (mask_ratio 0): no reconstruction target; keep the graph connected.
+            if self.training:
                 return {"loss_mae": pred.sum() * 0.0}
-            return {"loss_mae": F.mse_loss(pred, target)}
-        per_sample = ((pred - target) ** 2).flatten(1).mean(1) if pred.shape[1] else pred.new_zeros(len(pred))
+            per_sample = pred.new_zeros(len(pred))
+        else:
+            target = self.targets(x01, mask)
+            if self.training:
+                return {"loss_mae": F.mse_loss(pred, target)}
+            per_sample = ((pred - target) ** 2).flatten(1).mean(1)
         recon = self.to_pixels(x01, mask, pred, grid)
         return [
             {"loss_mae": per_sample[i], "mask": mask[i], "reconstruction": recon[i]} for i in range(len(batched_inputs))

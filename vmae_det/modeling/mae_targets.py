@@ -3,9 +3,11 @@ normalised per cube and channel (``norm_pix_loss``)."""
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
+
+from .vit import select_cubes
 
 __all__ = ["CUBE_STD_EPS", "patchify", "unpatchify", "cube_mean_std", "cube_targets"]
 
@@ -34,15 +36,20 @@ def unpatchify(cubes: torch.Tensor, grid: Sequence[int], tubelet_size: int, patc
 
 def cube_mean_std(cubes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Mean and unbiased std + :data:`CUBE_STD_EPS` over the ``P`` pixels of ``[..., P, C]`` cubes."""
-    mean = cubes.mean(dim=-2, keepdim=True)
-    std = cubes.var(dim=-2, unbiased=True, keepdim=True).sqrt() + CUBE_STD_EPS
-    return mean, std
+    var, mean = torch.var_mean(cubes, dim=-2, correction=1, keepdim=True)  # one pass
+    return mean, var.sqrt_() + CUBE_STD_EPS
 
 
-def cube_targets(clips01: torch.Tensor, tubelet_size: int, patch_size: int, normalize: bool) -> torch.Tensor:
-    """Per-cube regression targets ``[B, N, tubelet*patch*patch*C]`` from [0, 1] pixels ``[B, C, T, H, W]``."""
-    cubes = patchify(clips01, tubelet_size, patch_size)
+def cube_targets(
+    clips01: torch.Tensor, tubelet_size: int, patch_size: int, normalize: bool, mask: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """Per-cube regression targets ``[B, N, tubelet*patch*patch*C]`` from [0, 1] pixels ``[B, C, T, H, W]``;
+    with ``mask`` (bool [B, N]) only the masked cubes' ``[B, N_mask, ...]``, the others never built."""
+    if mask is None:
+        cubes = patchify(clips01, tubelet_size, patch_size)
+    else:
+        cubes = select_cubes(clips01, mask, tubelet_size, patch_size)
     if normalize:
         mean, std = cube_mean_std(cubes)
-        cubes = (cubes - mean) / std
+        cubes = (cubes - mean).div_(std)
     return cubes.flatten(2)

@@ -36,6 +36,8 @@ __all__ = [
     "VideoViT",
     "build_vit",
     "get_sinusoid_table",
+    "select_cubes",
+    "select_tokens",
     "set_attention_impl",
 ]
 
@@ -377,10 +379,25 @@ class VideoViT(Backbone):
         Returns normalised tokens ``[B, N, C]``, or ``[B, N_vis, C]`` in original token order with a mask.
         Every sample must keep the same number of tokens (as the official MAE encoder).
         """
-        tokens, _ = self.embed(x)
-        if mask is not None:
-            tokens = select_tokens(tokens, ~mask)
-        return self.encode(tokens)
+        if mask is None or not bool(mask.any()):
+            return self.encode(self.embed(x)[0])
+        return self.encode(self.embed_visible(x, ~mask))
+
+    def embed_visible(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """:meth:`embed` of the kept tokens only (``keep`` bool [B, N]) -> ``[B, K, C]``; the cube embedding is
+        a matmul over the gathered cubes, so dropped cubes cost nothing."""
+        pe = self.patch_embed
+        _, _, t, h, w = x.shape
+        ts, p = pe.tubelet_size, pe.patch_size
+        if t % ts or h % p or w % p:
+            raise ValueError(f"VideoViT input [T={t}, H={h}, W={w}] must be divisible by tubelet {ts} and patch {p}")
+        cubes = select_cubes(x, keep, ts, p, channels_last=False)
+        tokens = F.linear(cubes, pe.proj.weight.flatten(1), pe.proj.bias)
+        pos = self.pos_embed_for((t // ts, h // p, w // p))
+        if not self.learnable_pos_embed:
+            pos = pos.detach()
+        pos = select_tokens(pos.expand(len(keep), -1, -1), keep)
+        return self.pos_drop(tokens + pos.to(tokens.dtype))
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``x`` [B, 3, T, H, W] normalised -> ``{out_feature: [B, C, T', H', W']}`` after the final norm."""
@@ -429,15 +446,38 @@ class VideoViT(Backbone):
         return self.num_layers + 1
 
 
-def select_tokens(tokens: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """Gather ``tokens[b, keep[b]]`` for every sample -> ``[B, K, C]``; ``keep`` must count K per row."""
-    if keep.dtype != torch.bool or keep.shape != tokens.shape[:2]:
-        raise ValueError(f"mask must be bool {list(tokens.shape[:2])}, got {keep.dtype} {list(keep.shape)}")
+def _check_keep(keep: torch.Tensor, shape: Sequence[int]) -> None:
+    if keep.dtype != torch.bool or keep.shape != tuple(shape):
+        raise ValueError(f"mask must be bool {list(shape)}, got {keep.dtype} {list(keep.shape)}")
     counts = keep.sum(1)
     if bool((counts != counts[0]).any()):
         raise ValueError(f"every sample must keep the same number of tokens, got counts {counts.tolist()}")
+
+
+def select_tokens(tokens: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Gather ``tokens[b, keep[b]]`` for every sample -> ``[B, K, C]``; ``keep`` must count K per row."""
+    _check_keep(keep, tokens.shape[:2])
     b, _, c = tokens.shape
     return tokens[keep].reshape(b, -1, c)
+
+
+def select_cubes(
+    video: torch.Tensor, keep: torch.Tensor, tubelet_size: int, patch_size: int, channels_last: bool = True
+) -> torch.Tensor:
+    """The cubes of the kept tokens of ``video`` [B, C, T, H, W] -> ``[B, K, P, C]`` (``P = tubelet*patch*patch``),
+    or ``[B, K, C * P]`` in Conv3d weight order with ``channels_last=False``.
+
+    Gathered straight from the video: the cubes of dropped tokens are never copied.
+    """
+    b, c, t, h, w = video.shape
+    ts, p = tubelet_size, patch_size
+    gh, gw = h // p, w // p
+    _check_keep(keep, (b, (t // ts) * gh * gw))
+    x = video.reshape(b, c, t // ts, ts, gh, p, gw, p)
+    order = (0, 2, 4, 6, 3, 5, 7, 1) if channels_last else (0, 2, 4, 6, 1, 3, 5, 7)
+    bi, ni = keep.nonzero(as_tuple=True)  # row-major: grid order within each sample
+    cubes = x.permute(order)[bi, ni // (gh * gw), (ni // gw) % gh, ni % gw]
+    return cubes.reshape(b, -1, ts * p * p, c) if channels_last else cubes.reshape(b, -1, c * ts * p * p)
 
 
 def resize_pos_embed(pos_embed: torch.Tensor, src_grid: Sequence[int], dst_grid: Sequence[int]) -> torch.Tensor:
