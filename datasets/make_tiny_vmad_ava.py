@@ -14,7 +14,7 @@ evaluates on (see :mod:`vmae_det.formats.vmad_layout`)::
 
 Movies are 640x360 (16:9) and 480x360 (4:3), so a test batch mixes clip sizes and VMAD's padding matters.
 Content: a panning, textured background and 2-3 textured figures that move; clips exist for the
-seconds VMAD's reader needs around each keyframe (two on each side). ``tests/test_vmad_end_to_end.py``
+seconds VMAD's reader needs around each keyframe (two on each side). ``tests/tools/test_vmad_end_to_end.py``
 evaluates on the copy in ``tests/data/tiny_vmad_ava`` against numbers produced by VMAD's own code.
 
 Usage::

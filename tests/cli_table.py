@@ -1,4 +1,4 @@
-"""Run tables of bad inputs through the real command-line tools (``tests/test_cli_bad_inputs_*.py``).
+"""Run tables of bad inputs through the real command-line tools (``tests/cli/test_cli_bad_inputs_*.py``).
 
 A :class:`BadInput` names the tool (``tools/<name>.py`` or ``-m module``), its arguments, and what must
 come out: the exit code (non-zero unless ``rc`` says otherwise) and substrings of stderr+stdout. Arguments

@@ -1,10 +1,15 @@
 """Session fixtures shared by the test modules; helpers are ``tests/helpers.py``.
 
+Test modules sit in folders named after the package's (``tests/data`` for ``vmae_det/data``, ...; ``tests/cli``:
+the bad-input tables through the tools; ``tests/docs``: the docs as tests); shared helpers stay here at the top,
+which pytest puts on ``sys.path`` with this file, so they are imported by bare name.
+
 The suite runs on both cores (``pytest -n 2 --dist loadfile``): a module's tests stay in one worker, and
 session fixtures are built once per worker.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -63,11 +68,11 @@ def video(tmp_path_factory):
 #: Modules that take minutes (a long fixture or multi-process runs): they start first, so that no worker of
 #: ``pytest -n 2`` is left alone with one of them at the end.
 LONG_MODULES = (
-    "test_vmad_end_to_end.py",
-    "test_docs_commands.py",
-    "test_cli_bad_inputs_reliability.py",
-    "test_grad_accum.py",
-    "test_multi_machine.py",
+    "tools/test_vmad_end_to_end.py",
+    "docs/test_docs_commands.py",
+    "cli/test_cli_bad_inputs_reliability.py",
+    "engine/test_grad_accum.py",
+    "engine/test_multi_machine.py",
 )
 
 
@@ -77,5 +82,6 @@ def pytest_collection_modifyitems(items):
     count = {}
     for item in items:
         count[item.path] = count.get(item.path, 0) + 1
-    rank = {name: i for i, name in enumerate(LONG_MODULES)}
-    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), -count[item.path], str(item.path)))
+    here = Path(__file__).parent
+    rank = {here / name: i for i, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: (rank.get(item.path, len(rank)), -count[item.path], str(item.path)))

@@ -1,4 +1,5 @@
-"""Helpers shared by the test modules: tiny models, perturbed weights, a small synthetic video.
+"""Helpers shared by the test modules: tiny models, perturbed weights, small synthetic videos (OpenCV and
+PyAV writers, an unindexed AVI).
 
 The shared data are fixtures (``tests/conftest.py``); the demo tests' own helpers are ``tests/demo_helpers.py``,
 the bad-input tables' runner ``tests/cli_table.py``, the engine tests' LazyConfig targets
@@ -7,6 +8,8 @@ the bad-input tables' runner ``tests/cli_table.py``, the engine tests' LazyConfi
 
 from __future__ import annotations
 
+import io
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -64,3 +67,52 @@ def write_square_video(path: str | Path, n: int = 24, h: int = 48, w: int = 64, 
         writer.write(f)
     writer.release()
     return str(path)
+
+
+class _Pipe(io.RawIOBase):
+    """A write-only stream without seek(): what ``ffmpeg ... -f avi - > x.avi`` writes to. The AVI
+    muxer cannot go back to finish its header (frame count, sizes) nor append an index."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        return self._f.write(b)
+
+
+def write_video(path, frames, rate=25, codec="libx264", fmt=None, pipe=False, options=None, pts_ms=None):
+    """Encode RGB ``frames`` with PyAV. ``pipe``: to a non-seekable stream (an unfinished AVI);
+    ``pts_ms``: per-frame presentation times in ms (variable frame rate)."""
+    import av
+
+    with open(path, "wb") as f:
+        out = av.open(_Pipe(f) if pipe else f, "w", format=fmt or Path(path).suffix[1:].replace("mkv", "matroska"))
+        stream = out.add_stream(codec, rate=rate, options=options or {})
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        if pts_ms is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        for i, img in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            if pts_ms is not None:
+                frame.pts, frame.time_base = int(pts_ms[i]), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+        out.close()
+    return str(path)
+
+
+def transcode_to_unindexed_avi(src, dst) -> str:
+    """``ffmpeg -i src -c:v mpeg4 -f avi - > dst``: the AVI a recorder that dies (or a pipe) leaves."""
+    import av
+
+    with av.open(str(src)) as c:
+        stream = c.streams.video[0]
+        rate = stream.average_rate
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(stream)]
+    return write_video(dst, frames, rate=rate, codec="mpeg4", fmt="avi", pipe=True)

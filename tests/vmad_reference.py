@@ -2,7 +2,7 @@
 
 ``tests/reference/make_vmad_reference.py`` runs the official VideoMAE-Action-Detection code (VMAD) on
 exactly these weights and inputs and stores its outputs in ``tests/reference/vmad_reference.pt``;
-``tests/test_vmad_parity.py`` runs ours on the same and compares. Everything here is deterministic
+``tests/modeling/test_vmad_parity.py`` runs ours on the same and compares. Everything here is deterministic
 (seeded CPU generators), so nothing large is committed.
 """
 

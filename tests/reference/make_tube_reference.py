@@ -1,4 +1,4 @@
-"""Reference numbers of MultiSports' official ``evaluate_multisports.py`` for tests/test_tube_eval.py.
+"""Reference numbers of MultiSports' official ``evaluate_multisports.py`` for tests/evaluation/test_tube_eval.py.
 
 Builds deterministic random and edge-case inputs (:func:`build_cases`: classes without ground truth or detections,
 one of the six skipped class names, videos without detections, equal scores, detected tubes shorter / longer than

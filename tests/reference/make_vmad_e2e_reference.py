@@ -1,5 +1,5 @@
 """Run the official VideoMAE-Action-Detection code (VMAD) end to end on ``tests/data/tiny_vmad_ava`` and write
-``tests/reference/vmad_e2e_reference.pt``, the oracle of ``tests/test_vmad_end_to_end.py``.
+``tests/reference/vmad_e2e_reference.pt``, the oracle of ``tests/tools/test_vmad_end_to_end.py``.
 
 Not part of the test suite (VMAD is not a dependency and none of its code is committed here). With a checkout
 of https://github.com/MCG-NJU/VideoMAE-Action-Detection and timm 0.4.12 + tensorboardX

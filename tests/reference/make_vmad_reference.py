@@ -1,5 +1,5 @@
 """Run the official VideoMAE-Action-Detection code (VMAD) on the inputs of ``tests/vmad_reference.py``
-and write ``tests/reference/vmad_reference.pt``, the oracle of ``tests/test_vmad_parity.py``.
+and write ``tests/reference/vmad_reference.pt``, the oracle of ``tests/modeling/test_vmad_parity.py``.
 
 Not part of the test suite (VMAD is not a dependency and none of its code is committed here). To
 regenerate, with a checkout of https://github.com/MCG-NJU/VideoMAE-Action-Detection and timm 0.4.12

@@ -2,7 +2,8 @@
 
 Each augmentation is sampled once per clip and its transform applied to every frame and box. The AVA transforms
 mirror VMAD's ``alphaction/dataset/transforms/video_transforms.py``, drawing from Python's ``random`` in VMAD's
-order, so a seeded run gives VMAD's pixels (``tests/test_vmad_parity.py``). Boxes are float ``[N, 4]`` XYXY pixels.
+order, so a seeded run gives VMAD's pixels (``tests/modeling/test_vmad_parity.py``). Boxes are float ``[N, 4]``
+XYXY pixels.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ clip, sampling stride, clip offset and the test augmentations (detectron2 augmen
 the config's test mapper (``dataloader.test.mapper``), the object the evaluation builds its clips
 with, and frames and person boxes go through the evaluation's own
 ``vmae_det.data.transforms.apply_augmentations_to_clip``; so on the same frames and boxes the demo's
-scores are the evaluation's (``tests/test_demo_predictor.py::test_demo_scores_equal_the_evaluation_scores``).
+scores are the evaluation's (``tests/demo/test_demo_predictor.py::test_demo_scores_equal_the_evaluation_scores``).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class FrameTransform:
     video, so the demo can shrink each frame to the model's size once, when it is decoded, and keep
     only that copy for the clips: ``clip(frames) == stack([apply(f) for f in frames])`` and
     ``boxes(b)`` equals the boxes ``apply_augmentations_to_clip`` returns, bit for bit
-    (``tests/test_demo_predictor.py::test_demo_scores_equal_the_evaluation_scores``).
+    (``tests/demo/test_demo_predictor.py::test_demo_scores_equal_the_evaluation_scores``).
     """
 
     def __init__(self, augmentations: Sequence[Any], height: int, width: int) -> None:

@@ -4,7 +4,7 @@ Why matching last boxes, without a motion model by default: the demo's keyframes
 apart (AVA's rate) and its boxes come from a person detector or a box file. Most people in films stand
 or sit, and there the detector's jitter is all the "motion" there is: a constant-velocity prediction
 extrapolates that jitter and switches more ids between people standing close together, while it
-switches fewer between people walking past each other (both measured in ``tests/test_tracking.py`` and
+switches fewer between people walking past each other (both measured in ``tests/demo/test_tracking.py`` and
 docs/tracking.md). So prediction is an option (``motion=True``: each track's box is moved by its mean
 displacement over its last 3 keyframes), off by default; no Kalman filter. What matters most is the
 assignment: the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``) maximises the total

@@ -1,7 +1,7 @@
 """AVA action detector: VideoMAE ViT features, RoIAlign over person boxes, multi-label linear head.
 
 Mirrors the official VideoMAE AVA detector (VMAD, ``modeling_finetune.py`` ``VisionTransformer.forward``) with its
-defaults; ``tests/test_vmad_parity.py`` checks the probabilities against VMAD's code on the same weights.
+defaults; ``tests/modeling/test_vmad_parity.py`` checks the probabilities against VMAD's code on the same weights.
 """
 
 from __future__ import annotations

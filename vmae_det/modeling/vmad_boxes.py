@@ -3,7 +3,7 @@
 VMAD (``alphaction/structures/bounding_box.py``) treats a box ``x1..x2`` as inclusive pixels: its
 width is ``x2 - x1 + 1`` and the last valid coordinate of a ``W``-wide image is ``W - 1``. Both
 helpers below reproduce its numbers exactly on float32 xyxy boxes in clip pixels (checked against
-VMAD's own code in ``tests/test_vmad_parity.py``); they are the only place this convention lives.
+VMAD's own code in ``tests/modeling/test_vmad_parity.py``); they are the only place this convention lives.
 """
 
 from __future__ import annotations

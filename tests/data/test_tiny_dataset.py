@@ -14,7 +14,7 @@ import pytest
 
 from vmae_det.data import tiny_ava as gen
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SECONDS = 4
 N_TRAIN, N_VAL = 2, 1
 

@@ -22,7 +22,7 @@ from vmae_det.config_schema import TRAIN_DEFAULTS
 from vmae_det.engine import do_train
 from vmae_det.engine.trainer import Trainer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ACCUM, MICRO = 4, 2  # 4 micro-batches of 2 samples == one batch of 8
 
 

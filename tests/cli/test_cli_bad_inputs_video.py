@@ -2,7 +2,7 @@
 tools/make_proposals.py): docs/bad_input.md, "Videos and decoding".
 
 A valid but unindexed AVI (what ``ffmpeg -i x.mp4 -c:v mpeg4 -f avi - > x.avi`` or a recorder that
-dies leaves) used to make decord abort the process (rc 134 with 0 workers, "worker killed by
+dies leaves) can make decord abort the process (rc 134 with 0 workers, "worker killed by
 signal" with 2): it must train (rc 0) with 0 and 2 data-loader workers in both tools. Every other
 case ends in ``error: ...`` naming the file with exit code 2, or in a counted, logged skip.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_table import BadInput, run_case
-from test_video_io import transcode_to_unindexed_avi
+from helpers import transcode_to_unindexed_avi
 
 AVA = ["--config-file", "configs/ava/tiny.py", "train.max_iter=2", "train.eval_period=0", "train.output_dir={tmp}/out"]
 MAE = ["--config-file", "configs/pretrain/tiny.py", "train.max_iter=2", "train.output_dir={tmp}/out"]
@@ -196,7 +196,7 @@ def test_make_proposals_skip_bad_videos(data: Path, tmp_path: Path, caplog):
     import logging
 
     spec = importlib.util.spec_from_file_location(
-        "make_proposals_tool", Path(__file__).resolve().parents[1] / "tools" / "make_proposals.py"
+        "make_proposals_tool", Path(__file__).resolve().parents[2] / "tools" / "make_proposals.py"
     )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)

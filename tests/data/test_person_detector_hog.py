@@ -19,7 +19,7 @@ from demo_helpers import CONFIG
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.data.person_detector import HOGUnavailableError, build_person_detector
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VIDEOS = REPO.parent / "shared" / "videos"
 VTEST = VIDEOS / "vtest.avi"
 needs_videos = pytest.mark.skipif(not VTEST.is_file(), reason=f"sample videos not found in {VIDEOS}")

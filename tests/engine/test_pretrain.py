@@ -33,7 +33,7 @@ from vmae_det.engine.mae_visualization import (
 
 cv2 = pytest.importorskip("cv2")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_CONFIG = os.path.join(REPO, "configs", "pretrain", "tiny.py")
 
 

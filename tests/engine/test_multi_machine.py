@@ -21,7 +21,7 @@ from detectron2.engine import HookBase
 from detectron2.engine.launch import _find_free_port
 from detectron2.utils import comm
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "pretrain_mae.py"
 
 
@@ -76,12 +76,12 @@ def setup_files(tmp_path_factory):
 
 
 def _env():
-    tests = str(REPO / "tests")
+    paths = (str(REPO / "tests"), str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH"))
     return {
         **os.environ,
         "OMP_NUM_THREADS": "1",
         "GLOO_SOCKET_IFNAME": "lo",
-        "PYTHONPATH": os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p),
+        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
     }
 
 

@@ -26,7 +26,7 @@ from vmae_det.data.transforms import (
 )
 from vmae_det.modeling.vmad_boxes import extend_boxes, jitter_boxes
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 REF = torch.load(ROOT / "tests/reference/vmad_reference.pt", weights_only=True)
 ATOL = 1e-4  # the bar; measured differences are ~1e-6 (float32 attention order)
 

@@ -15,7 +15,7 @@ import torch
 
 from vmae_det.data import tiny_ava
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _script(name: str):

@@ -304,7 +304,7 @@ def test_streamed_errors_in_a_later_chunk_name_file_and_line(raw, tmp_path, late
 
 
 def test_cli(raw, tmp_path, capsys):
-    path = Path(__file__).resolve().parents[1] / "tools" / "prepare_custom_dataset.py"
+    path = Path(__file__).resolve().parents[2] / "tools" / "prepare_custom_dataset.py"
     spec = importlib.util.spec_from_file_location("prepare_custom_dataset_cli", path)
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)

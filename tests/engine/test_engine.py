@@ -244,7 +244,7 @@ from vmae_det.engine.hooks import ResumableBestCheckpointer  # noqa: E402
 from vmae_det.engine.resume import CorruptCheckpointsError  # noqa: E402
 from vmae_det.formats.output_lock import LOCK_NAME, OutputDirBusyError, output_dir_lock  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @contextmanager

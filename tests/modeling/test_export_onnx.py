@@ -17,7 +17,7 @@ from vmae_det.modeling.onnx_export import compare_with_pytorch, example_inputs, 
 from vmae_det.modeling.vit import build_vit
 from vmae_det.modeling.vmad_boxes import extend_boxes
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ trained (docs/bad_input.md, "Training runs, configs and overrides").
 
 Value checks of every ``train.*`` key (``amp.dtype=float8``, ``log_period=0``, ...) are in
 tests/test_config.py; the lock released by a killed run, resume fallback, the best-checkpoint record, lr
-overrides on resume, metrics.json after a kill and MAE ``--eval-only`` in tests/test_engine.py.
+overrides on resume, metrics.json after a kill and MAE ``--eval-only`` in tests/engine/test_engine.py.
 """
 
 import os

@@ -147,7 +147,7 @@ CASES = [
     # ---- not an error: a BOM is read correctly (first row kept); outputs replace the earlier ones
     demo("boxes-with-bom", args(boxes="{data}/bom.csv"), ['"num_boxes": 2', '"csv_rows_other_videos": 0'], rc=0),
 ]
-# Covered through the Python API in tests/test_demo_*.py (each CLI row here costs a process that loads torch):
+# Covered through the Python API in tests/demo/test_demo_*.py (each CLI row here costs a process that loads torch):
 # inf scores, a whole ground-truth file, a config without the test mapper.
 
 

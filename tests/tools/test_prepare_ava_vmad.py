@@ -28,7 +28,7 @@ from vmae_det.formats.vmad_layout import (
 )
 from vmae_det.tools import prepare_ava_vmad as tool
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 START, END, OFFSET = 902, 906, 901
 N_CLIPS = END - START + 1
 #: movie -> (split, fps, width, height, seconds long): two sizes that are scaled, one that is not (short side

@@ -25,7 +25,7 @@ from vmae_det.demo.video_stream import VideoStreamReader
 av = pytest.importorskip("av")
 cv2 = pytest.importorskip("cv2")
 
-SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"  # ../shared/videos: absent in a fresh clone
+SHARED_VIDEOS = Path(__file__).resolve().parents[3] / "shared" / "videos"  # ../shared/videos: absent in a fresh clone
 W, H, N, RATE = 96, 48, 40, 25
 
 

@@ -145,7 +145,6 @@ def test_unknown_backend():
 # ------------------------------------------------------------------------------------------------
 # Writers for the harder files: PyAV (FFmpeg) encodes, optionally to a stream that cannot seek
 # ------------------------------------------------------------------------------------------------
-import io  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -154,23 +153,11 @@ from pathlib import Path  # noqa: E402
 
 av = pytest.importorskip("av")
 
+from helpers import write_video  # noqa: E402
+
 from vmae_det.data.video_io import probe_video  # noqa: E402
 
-SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"  # ../shared/videos: absent in a fresh clone
-
-
-class _Pipe(io.RawIOBase):
-    """A write-only stream without seek(): what ``ffmpeg ... -f avi - > x.avi`` writes to. The AVI
-    muxer cannot go back to finish its header (frame count, sizes) nor append an index."""
-
-    def __init__(self, f):
-        self._f = f
-
-    def writable(self):
-        return True
-
-    def write(self, b):
-        return self._f.write(b)
+SHARED_VIDEOS = Path(__file__).resolve().parents[3] / "shared" / "videos"  # ../shared/videos: absent in a fresh clone
 
 
 def _coded(i: int, w: int = 96, h: int = 48) -> np.ndarray:
@@ -184,37 +171,6 @@ def _coded(i: int, w: int = 96, h: int = 48) -> np.ndarray:
 
 def _code_of(frame: np.ndarray) -> int:
     return sum(1 << b for b in range(frame.shape[1] // 8) if frame[2:6, 8 * b + 2 : 8 * b + 6].mean() > 128)
-
-
-def write_video(path, frames, rate=25, codec="libx264", fmt=None, pipe=False, options=None, pts_ms=None):
-    """Encode RGB ``frames`` with PyAV. ``pipe``: to a non-seekable stream (an unfinished AVI);
-    ``pts_ms``: per-frame presentation times in ms (variable frame rate)."""
-    with open(path, "wb") as f:
-        out = av.open(_Pipe(f) if pipe else f, "w", format=fmt or Path(path).suffix[1:].replace("mkv", "matroska"))
-        stream = out.add_stream(codec, rate=rate, options=options or {})
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        if pts_ms is not None:
-            stream.codec_context.time_base = Fraction(1, 1000)
-        for i, img in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-            if pts_ms is not None:
-                frame.pts, frame.time_base = int(pts_ms[i]), Fraction(1, 1000)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-        out.close()
-    return str(path)
-
-
-def transcode_to_unindexed_avi(src, dst) -> str:
-    """``ffmpeg -i src -c:v mpeg4 -f avi - > dst``: the AVI a recorder that dies (or a pipe) leaves."""
-    with av.open(str(src)) as c:
-        stream = c.streams.video[0]
-        rate = stream.average_rate
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(stream)]
-    return write_video(dst, frames, rate=rate, codec="mpeg4", fmt="avi", pipe=True)
 
 
 @pytest.fixture(scope="module")

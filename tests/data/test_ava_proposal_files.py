@@ -22,7 +22,7 @@ READER_LOG = "vmae_det.formats.vmad_layout"
 
 def read_alphaction_boxes(dets, info, min_score=0.0):
     """Most checks here use the continuous reading (x2 = x + w); VMAD's inclusive one: see the last tests and
-    tests/test_vmad_end_to_end.py."""
+    tests/tools/test_vmad_end_to_end.py."""
     return vmad_layout.read_alphaction_boxes(dets, info, min_score, convention="continuous")
 
 

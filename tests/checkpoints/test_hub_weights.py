@@ -32,7 +32,7 @@ from vmae_det.cli import run_main
 from vmae_det.modeling import build_videomae, build_vit
 from vmae_det.tools import convert_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IMG, FRAMES, PATCH = 32, 4, 8
 ENCODER = dict(img_size=IMG, num_frames=FRAMES, patch_size=PATCH)
 SHAPE = ["--image-size", str(IMG), "--num-frames", str(FRAMES)]

@@ -16,7 +16,7 @@ from vmae_det.modeling.masking import TubeMasking
 from vmae_det.modeling.vit import get_sinusoid_table, resize_pos_embed
 
 C, CD, DEPTH, DDEPTH = 64, 32, 2, 4  # tiny encoder / decoder widths and depths
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 class Detector(nn.Module):

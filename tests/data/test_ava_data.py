@@ -27,7 +27,7 @@ from vmae_det.formats.ava import AVAFormatError, keyframe_index, read_labelmap
 from vmae_det.formats.ava_boxes import read_annotations, read_excluded_keyframes, read_proposals
 from vmae_det.modeling.vmad_boxes import jitter_boxes
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _load(name: str, path: Path):

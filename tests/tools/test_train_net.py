@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOOL = [sys.executable, str(REPO / "tools" / "train_net.py"), "--config-file", str(REPO / "configs/ava/tiny.py")]
 FAST = [
     "dataloader.train.num_workers=0",

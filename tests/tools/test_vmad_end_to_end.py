@@ -26,7 +26,7 @@ from vmae_det.data.ava.catalog import load_vmad_dicts, register_ava_root
 from vmae_det.formats.ava import read_ava_csv, read_labelmap
 from vmae_det.formats.vmad_layout import inclusive_boxes, read_alphaction_boxes, read_image_info, write_person_boxes
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests/data/tiny_vmad_ava"
 REF = torch.load(ROOT / "tests/reference/vmad_e2e_reference.pt", weights_only=True)
 ATOL = 1e-4  # the bar for probabilities and mAP

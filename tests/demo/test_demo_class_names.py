@@ -17,7 +17,7 @@ from vmae_det.checkpoints.files import class_names_of, read_checkpoint
 from vmae_det.demo import ActionPredictor
 from vmae_det.demo.labels import action_names
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY_NAMES = {1: "walk left", 2: "walk right", 3: "stand", 4: "jump", 5: "wave"}  # datasets/make_tiny_ava.py
 
 

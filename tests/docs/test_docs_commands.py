@@ -47,7 +47,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "datasets" / "README.md"]
 # documented options appended to these commands (README "Usage", docs/quickstart.md): seconds, not minutes
 TINY = {

@@ -31,7 +31,7 @@ from vmae_det.modeling.action_detector import AVAActionDetector
 from vmae_det.modeling.vit import build_vit
 from vmae_det.tools import extract_features as ef
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs/ava/tiny.py")
 VAL, TRAIN = "test_extract_features_val", "test_extract_features_train"
 OPTS = [
