@@ -80,11 +80,11 @@ def bad_weights(person_biased_weights, tmp_path_factory):
     [
         (
             "nan.pth",
-            r"nan\.pth: 1 person-detector weight tensor\(s\) hold NaN/inf values \(roi_heads\.box_head\.fc1\.weight\)",
+            r"nan\.pth: person-detector weights: 1 tensor\(s\) hold NaN/inf values \(roi_heads\.box_head\.fc1\.weight\)",
         ),
         (
             "two_classes.pth",
-            r"two_classes\.pth: not weights of this detectron2 detector \(2 tensor\(s\) of another shape: "
+            r"two_classes\.pth: not weights of this detectron2 detector \(2 shape mismatch\(es\): "
             r"roi_heads\.box_predictor\.cls_score",
         ),
         ("unrelated.pth", r"unrelated\.pth: not weights of this detectron2 detector \(\d+ model tensor\(s\) missing"),
@@ -115,11 +115,11 @@ def test_torchvision_person_detector_refuses_broken_or_unrelated_weights(bad_wei
     torch.save(sd, tmp_path / "three_classes.pth")
     with pytest.raises(
         DetectorWeightsError,
-        match=r"three_classes\.pth: not a fasterrcnn.*1 of another shape: "
+        match=r"three_classes\.pth: not a fasterrcnn.*1 shape mismatch\(es\): "
         r"roi_heads\.box_predictor\.cls_score\.weight",
     ):
         build_person_detector("torchvision", weights=str(tmp_path / "three_classes.pth"))
     sd["roi_heads.box_predictor.cls_score.weight"] = torch.full((91, 1024), float("inf"))
     torch.save(sd, tmp_path / "inf.pth")
-    with pytest.raises(DetectorWeightsError, match=r"inf\.pth: 1 person-detector weight tensor\(s\) hold NaN/inf"):
+    with pytest.raises(DetectorWeightsError, match=r"inf\.pth: person-detector weights: 1 tensor\(s\) hold NaN/inf"):
         build_person_detector("torchvision", weights=str(tmp_path / "inf.pth"))

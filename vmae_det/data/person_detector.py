@@ -64,11 +64,6 @@ class DetectorWeightsError(ValueError):
     """Person-detector weights that cannot be used (corrupt, unrelated, NaN/inf); the message names the file."""
 
 
-def _some(keys, n: int = 5) -> str:
-    keys = list(keys)
-    return ", ".join(map(str, keys[:n])) + (f", ... (+{len(keys) - n})" if len(keys) > n else "")
-
-
 def _check_weights_file(path: str) -> None:
     if not Path(path).is_file():
         raise FileNotFoundError(f"detector weights not found: {path}")
@@ -99,16 +94,12 @@ def _unreadable(path: str, err: Exception) -> DetectorWeightsError:
 
 
 def _check_finite(model: torch.nn.Module, path: str) -> None:
-    bad = [
-        k
-        for k, v in model.state_dict().items()
-        if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all())
-    ]
-    if bad:
-        raise DetectorWeightsError(
-            f"{path}: {len(bad)} person-detector weight tensor(s) hold NaN/inf values "
-            f"({_some(bad)}); the weights are broken"
-        )
+    from vmae_det.checkpoints.files import CheckpointError, check_finite_weights
+
+    try:
+        check_finite_weights(model.state_dict(), f"{path}: person-detector weights")
+    except CheckpointError as e:
+        raise DetectorWeightsError(str(e)) from e
 
 
 def _load_state_dict(path: str) -> dict:
@@ -183,27 +174,20 @@ def _load_detectron2_weights(model: torch.nn.Module, path: str, checkpoint: Opti
         incompatible = checkpointer._load_model(checkpoint)  # the dict, not the file: no _load_file
     except (RuntimeError, ValueError, TypeError, KeyError) as e:
         raise _unreadable(path, e) from e
-    problems = []
-    reshaped = {k for k, _, _ in incompatible.incorrect_shapes} if incompatible is not None else set()
-    missing = [k for k in incompatible.missing_keys if k not in reshaped] if incompatible is not None else []
-    if missing:
-        problems.append(f"{len(missing)} model tensor(s) missing from the file: {_some(missing)}")
-    if incompatible is not None and incompatible.incorrect_shapes:
-        shapes = [f"{k}: file {tuple(a)} vs model {tuple(b)}" for k, a, b in incompatible.incorrect_shapes]
-        problems.append(f"{len(shapes)} tensor(s) of another shape: {_some(shapes, 3)}")
-    if problems:
-        raise DetectorWeightsError(
-            f"{path}: not weights of this detectron2 detector ("
-            + "; ".join(problems)
-            + "); it would detect with random weights"
+    from vmae_det.checkpoints.fit import StateMismatch
+
+    if incompatible is not None:
+        # detectron2 matched the names (its heuristics for model-zoo files): only its verdict is ours to word
+        reshaped = {k for k, _, _ in incompatible.incorrect_shapes}
+        found = StateMismatch(
+            missing=[k for k in incompatible.missing_keys if k not in reshaped],
+            shapes=[f"{k}: checkpoint {tuple(a)} vs model {tuple(b)}" for k, a, b in incompatible.incorrect_shapes],
         )
-    if incompatible is not None and incompatible.unexpected_keys:
-        logger.warning(
-            "%s: %d tensor(s) of the file are not used by the detector: %s",
-            path,
-            len(incompatible.unexpected_keys),
-            _some(incompatible.unexpected_keys),
-        )
+        if found:
+            raise DetectorWeightsError(f"{path}: not weights of this detectron2 detector ({found})")
+        if incompatible.unexpected_keys:
+            unused = StateMismatch(unexpected=list(incompatible.unexpected_keys))
+            logger.warning("%s: the detector does not use %s", path, unused)
     _check_finite(model, path)
 
 
@@ -222,22 +206,12 @@ class TorchvisionPersonDetector:
             model = fasterrcnn_resnet50_fpn(
                 weights=None, weights_backbone=None, box_score_thresh=score_threshold, min_size=min_size
             )
+            from vmae_det.checkpoints.fit import compare_state
+
             sd = _load_state_dict(weights)
-            own = model.state_dict()
-            shapes = [
-                f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-                for k, v in sd.items()
-                if k in own and isinstance(v, torch.Tensor) and tuple(v.shape) != tuple(own[k].shape)
-            ]
-            missing = [k for k in own if k not in sd]
-            unexpected = [k for k in sd if k not in own]
-            if missing or unexpected or shapes:
-                raise DetectorWeightsError(
-                    f"{weights}: not a fasterrcnn_resnet50_fpn state dict "
-                    f"({len(missing)} missing: {_some(missing, 3)}; "
-                    f"{len(unexpected)} unexpected: {_some(unexpected, 3)}; {len(shapes)} of another shape: "
-                    f"{_some(shapes, 2)})"
-                )
+            found = compare_state(model.state_dict(), sd)
+            if found:
+                raise DetectorWeightsError(f"{weights}: not a fasterrcnn_resnet50_fpn state dict ({found})")
             model.load_state_dict(sd)
             _check_finite(model, weights)
         else:
