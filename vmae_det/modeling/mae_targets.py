@@ -47,9 +47,16 @@ def cube_targets(
     with ``mask`` (bool [B, N]) only the masked cubes' ``[B, N_mask, ...]``, the others never built."""
     if mask is None:
         cubes = patchify(clips01, tubelet_size, patch_size)
-    else:
-        cubes = select_cubes(clips01, mask, tubelet_size, patch_size)
+        if normalize:
+            mean, std = cube_mean_std(cubes)
+            cubes = (cubes - mean).div_(std)
+        return cubes.flatten(2)
+    # Gathered channel-first, so each cube's pixels are contiguous runs and the statistics reduce the last dim.
+    b, c = clips01.shape[:2]
+    cubes = select_cubes(clips01, mask, tubelet_size, patch_size, channels_last=False).view(
+        b, -1, c, tubelet_size * patch_size**2
+    )
     if normalize:
-        mean, std = cube_mean_std(cubes)
-        cubes = (cubes - mean).div_(std)
-    return cubes.flatten(2)
+        var, mean = torch.var_mean(cubes, dim=-1, correction=1, keepdim=True)
+        cubes = (cubes - mean).div_(var.sqrt_().add_(CUBE_STD_EPS))
+    return cubes.transpose(-1, -2).reshape(b, cubes.shape[1], -1)
