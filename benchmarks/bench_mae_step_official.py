@@ -21,19 +21,22 @@ AMP off (fp32, like the official side on a CPU): forward + loss, backward, step.
 
 Both see the same clips and the same tube mask. Timings are interleaved (official, ours, official, ...) and
 the medians compared, so a busy machine slows both alike. Prints what each side mirrors, both medians and
-the speed-up; asserts nothing.
+the speed-up; asserts nothing. Options add contenders to the same interleaving, each its own copy of our model:
+``--bf16``: ours under ``torch.autocast("cpu", bfloat16)``, as the trainer runs with ``train.amp.enabled=True``;
+``--fused-adamw``: ours with ``torch.optim.AdamW(fused=True)`` over the same parameter groups (torch >= 2.4).
 
 The official code is not part of this project: pass a checkout of https://github.com/MCG-NJU/VideoMAE
 and a folder with ``timm==0.4.12`` and ``einops`` (``pip install --no-deps -t DIR timm==0.4.12 einops``):
 
     python benchmarks/bench_mae_step_official.py --official /path/to/VideoMAE --deps DIR \
-        [--batch 2] [--iters 5]
+        [--batch 2] [--iters 5] [--bf16] [--fused-adamw]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import io
 import os
 import statistics
@@ -87,6 +90,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--bf16", action="store_true", help="also time ours under CPU bf16 autocast")
+    ap.add_argument("--fused-adamw", action="store_true", help="also time ours with AdamW(fused=True)")
     args = ap.parse_args()
     sys.path[:0] = [args.official, args.deps]
     warnings.filterwarnings("ignore")  # torch.cuda.amp.* on a CPU-only machine
@@ -158,11 +163,26 @@ def main() -> None:
         scaler.step(opt_off)
         scaler.update()
 
-    def our_step() -> None:  # vmae_det.engine.trainer, clip_grad 0, AMP off
-        loss = ours(batch, mask=mask)["loss_mae"]
-        opt_ours.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_ours.step()
+    def our_step_fn(model, opt, amp: bool = False):
+        def step() -> None:  # vmae_det.engine.trainer, clip_grad 0
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                loss = model(batch, mask=mask)["loss_mae"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        return step
+
+    def copy_of_ours(fused: bool = False):
+        model = copy.deepcopy(ours)
+        cfg.optimizer.model = model
+        opt = instantiate(cfg.optimizer)
+        if fused:
+            keep = ("params", "lr", "weight_decay", "lr_scale")
+            groups = [{k: v for k, v in g.items() if k in keep} for g in opt.param_groups]
+            d = opt.defaults
+            opt = torch.optim.AdamW(groups, betas=d["betas"], eps=d["eps"], fused=True)
+        return model, opt
 
     print(
         f"official: run_mae_pretraining.py as {SCRIPT} runs it: --model {oa.model} --decoder_depth "
@@ -175,7 +195,14 @@ def main() -> None:
         f"ours: {OUR_CONFIG}: decoder depth {len(ours.decoder.blocks)}, mask tube 0.9, norm_pix_loss, "
         f"build_adamw betas {tuple(cfg.optimizer.betas)}, weight decay {cfg.optimizer.weight_decay}, fp32"
     )
-    fns = {"official": official_step, "ours": our_step}
+    fns = {"official": official_step, "ours": our_step_fn(ours, opt_ours)}
+    if args.bf16:
+        bf16_ok = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        print(f"ours bf16: CPU capability {torch.backends.cpu.get_cpu_capability()}, oneDNN bf16 {bf16_ok}")
+        fns["ours bf16"] = our_step_fn(*copy_of_ours(), amp=True)
+    if args.fused_adamw:
+        fns["ours fused AdamW"] = our_step_fn(*copy_of_ours(fused=True))
+    load0 = os.getloadavg()[0]
     for fn in fns.values():
         for _ in range(args.warmup):
             fn()
@@ -188,12 +215,19 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     print(
         f"ViT-S batch {args.batch}, {FRAMES}x{IMG}^2, mask 0.9 tube, decoder depth 4 both, fp32, "
-        f"CPU threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}"
+        f"CPU threads {torch.get_num_threads()}, load average {load0:.2f} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end"
     )
     print(
         f"official {med['official'] * 1e3:.0f} ms, ours {med['ours'] * 1e3:.0f} ms, "
         f"speed-up {med['official'] / med['ours']:.2f}x"
     )
+    for name in fns:
+        if name not in ("official", "ours"):
+            print(
+                f"{name} {med[name] * 1e3:.0f} ms: {med['official'] / med[name]:.2f}x the official, "
+                f"{med['ours'] / med[name]:.2f}x ours fp32"
+            )
 
 
 if __name__ == "__main__":

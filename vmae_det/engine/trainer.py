@@ -36,6 +36,14 @@ class _ExpectedErrorTraceback(logging.Filter):
 logging.getLogger("detectron2.engine.train_loop").addFilter(_ExpectedErrorTraceback())
 
 
+def _cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN has bf16 kernels for this CPU (AVX-512 or newer; AVX512-BF16/AMX run them natively)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 class Trainer(SimpleTrainer):
     """One optimisation step: forward under autocast, backward, optional grad-norm clipping, optimizer step.
 
@@ -69,6 +77,10 @@ class Trainer(SimpleTrainer):
         self.amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[amp_dtype]
         self.clip_grad = clip_grad
         self.device_type = device_type
+        if amp and self.amp_dtype is torch.bfloat16 and device_type == "cpu" and not _cpu_has_fast_bf16():
+            logging.getLogger(__name__).warning(
+                "train.amp: this CPU has no oneDNN bf16 kernels (AVX-512 or newer); bf16 is likely slower than fp32"
+            )
         # A GradScaler only matters for float16 on CUDA (bfloat16 has float32's range).
         use_scaler = amp and self.amp_dtype is torch.float16 and device_type == "cuda"
         self.grad_scaler: Optional[torch.amp.GradScaler] = torch.amp.GradScaler("cuda") if use_scaler else None
