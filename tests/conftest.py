@@ -8,6 +8,7 @@ The suite runs on both cores (``pytest -n 2 --dist loadfile``): a module's tests
 session fixtures are built once per worker.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -19,6 +20,13 @@ import torch  # noqa: E402
 import vmae_det  # noqa: E402,F401  (shims before detectron2)
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _package_logs_reach_caplog():
+    """Training in-process runs detectron2's ``setup_logger(name="vmae_det")``, which stops the package's logger
+    propagating; ``caplog`` listens at the root, so a later test in the same worker would see no records."""
+    logging.getLogger("vmae_det").propagate = True
 
 
 @pytest.fixture(scope="session")
