@@ -1,11 +1,8 @@
 """detectron2's checkpointer with atomic saves.
 
-fvcore's ``Checkpointer.save`` opens ``model_XXXXXXX.pth`` / ``model_final.pth`` for writing in place
-(``O_TRUNC``) and ``last_checkpoint`` too: a kill during a save leaves a truncated checkpoint under its
-final name (an earlier ``model_final.pth`` lost), and a full disk a truncated ``model_0000009.pth`` that
-``last_checkpoint`` then names. :class:`AtomicCheckpointer` writes each to a temporary name in the same
-folder and renames it after an fsync (:func:`vmae_det.formats.atomic.atomic_save`): a checkpoint file is
-whole or absent, an earlier one of that name is kept until the new one is complete.
+fvcore writes checkpoints and ``last_checkpoint`` in place, so a kill or a full disk leaves a truncated file
+under its final name; here each is written to a temporary name and renamed
+(:func:`vmae_det.formats.atomic.atomic_save`).
 """
 
 from __future__ import annotations

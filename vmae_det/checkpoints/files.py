@@ -1,10 +1,6 @@
-"""Reading checkpoint files: the one reader of every weights file (weights only), its checks, and what a
-checkpoint says besides its tensors (clip rate, action names).
+"""Reading checkpoint files (weights only), their checks, and their non-tensor entries.
 
-``torch.load(weights_only=True)`` unpickles tensors and containers only (plus the ``argparse.Namespace`` of
-official pretraining files); plain-pickle ``.pkl`` files go through :mod:`vmae_det.formats.safe_pickle`. A
-path here is a local file: ``hf://`` ids are resolved once, at the entry (:func:`locate_checkpoint`,
-:func:`vmae_det.checkpoints.hub.resolve_weights`).
+Paths here are local: ``hf://`` ids are resolved once, at the entry (:func:`locate_checkpoint`).
 """
 
 from __future__ import annotations
@@ -38,15 +34,14 @@ __all__ = [
 ]
 
 StateDict = Dict[str, torch.Tensor]
-#: Largest magnitude accepted in a checkpoint's floating-point tensors. Trained ViT weights stay far below
-#: it (|w| < 100); values beyond it come from a corrupt file (a flipped exponent bit) or a diverged run.
+#: Largest magnitude accepted in floating-point weights: trained ViT weights stay below 100, so beyond this
+#: the file is corrupt (a flipped exponent bit) or the run diverged.
 MAX_ABS_WEIGHT = 1e6
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: unreadable or corrupt, NaN/inf or absurd values, or weights that
-    do not fit the model. The message names the file. A ``ValueError``, so the command-line tools end with
-    ``error: <message>`` (``vmae_det.cli.run_main``)."""
+    """A checkpoint that cannot be used; the message names the file. A ``ValueError``, so tools end with
+    ``error: <message>``."""
 
 
 def some_names(keys: List[str], n: int = 10) -> str:
@@ -55,13 +50,10 @@ def some_names(keys: List[str], n: int = 10) -> str:
 
 
 def verify_file_checksums(path: Union[str, os.PathLike]) -> None:
-    """Check the CRC-32 of every record of a zip-format file (what ``torch.save`` writes since PyTorch 1.6).
+    """Check the CRC-32 of every record of a zip-format ``torch.save`` file.
 
-    ``torch.load`` does not check them, so a checkpoint with flipped bits in its tensor data loads without
-    complaint and gives garbage weights; this reads the file once more and raises :class:`CheckpointError`
-    naming the file and the damaged record. Records saved without a checksum (CRC 0, from
-    ``torch.serialization.set_crc32_options(False)``) and files that are not zip archives (legacy
-    ``torch.save``, detectron2 ``.pkl``, safetensors) are not checked.
+    ``torch.load`` does not check them, so flipped bits in tensor data would load as garbage weights. Records
+    without a checksum and non-zip files are not checked.
     """
     where = os.fspath(path)
     if not zipfile.is_zipfile(where):
@@ -69,7 +61,7 @@ def verify_file_checksums(path: Union[str, os.PathLike]) -> None:
     try:
         with zipfile.ZipFile(where) as zf:
             for info in zf.infolist():
-                if info.CRC == 0:  # written without checksums
+                if info.CRC == 0:
                     continue
                 crc = 0
                 with zf.open(info) as f:  # raises on a bad CRC or a damaged record header
@@ -83,8 +75,7 @@ def verify_file_checksums(path: Union[str, os.PathLike]) -> None:
 
 
 def check_finite_weights(state: Mapping[str, torch.Tensor], where: str, max_abs: float = MAX_ABS_WEIGHT) -> None:
-    """Raise :class:`CheckpointError` naming ``where`` and the tensors when a floating-point tensor of
-    ``state`` holds NaN/inf or a value with ``|x| > max_abs`` (a corrupt file or a diverged run)."""
+    """Raise :class:`CheckpointError` when a floating-point tensor holds NaN/inf or a value with ``|x| > max_abs``."""
     bad: List[str] = []
     huge: List[str] = []
     largest = 0.0
@@ -111,14 +102,14 @@ def check_finite_weights(state: Mapping[str, torch.Tensor], where: str, max_abs:
 
 
 def _load_error_detail(e: BaseException) -> str:
-    """The informative part of a ``torch.load`` error (its weights-only errors are long and suggest
-    ``weights_only=False``, which is not the way out for a corrupt or foreign file)."""
+    """The first sentence of a ``torch.load`` error: its advice (``weights_only=False``) is not the way out for a
+    corrupt or foreign file."""
     text = str(e)
     m = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
     if m:
         text = m.group(1).split(". Please use")[0]
     text = " ".join(text.split())
-    text = text.split(". ")[0].rstrip(".")  # e.g. miniz's advice after the first sentence
+    text = text.split(". ")[0].rstrip(".")
     return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
 
 
@@ -127,13 +118,9 @@ def read_checkpoint(
 ) -> Tuple[StateDict, dict]:
     """Load a local file (``weights_only=True``) or take a dict -> (flat state dict, container extras).
 
-    The state dict is taken from ``"model"``, ``"module"`` or ``"state_dict"`` if present, and a DDP
-    ``module.`` prefix is removed. An HF model folder gives its ``model.safetensors`` / ``pytorch_model.bin``.
-    ``extras["__source__"]`` is the file read.
-
-    A missing file is a ``FileNotFoundError``; a corrupt one (:func:`verify_file_checksums`, not loadable),
-    one without tensors, or NaN/inf or absurdly large weights (``check_values``,
-    :func:`check_finite_weights`) a :class:`CheckpointError`. Every message names the file.
+    The state dict is taken from ``"model"``, ``"module"`` or ``"state_dict"`` and a DDP ``module.`` prefix is
+    removed; an HF folder gives its weights file. ``extras["__source__"]`` is the file read. A corrupt file, one
+    without tensors, or non-finite weights raise :class:`CheckpointError`.
     """
     if isinstance(path_or_state_dict, Mapping):
         ckpt, where = dict(path_or_state_dict), "<state dict>"
@@ -192,9 +179,8 @@ def read_checkpoint(
 
 
 def clip_fps_of(extras: Mapping) -> Optional[float]:
-    """Frame rate of the clips a checkpoint was trained on, from its non-tensor entries: ``clip_fps`` (this
-    project's training output), 25 for a VMAD AVA checkpoint (its ``args.data_set == "ava"``: AlphAction's
-    25-fps clips), else ``None`` (unknown)."""
+    """Frame rate of the clips a checkpoint was trained on: ``clip_fps``, 25 for a VMAD AVA checkpoint
+    (AlphAction's 25-fps clips), else ``None``."""
     fps = extras.get("clip_fps")
     if isinstance(fps, (int, float)) and not isinstance(fps, bool) and math.isfinite(fps) and fps > 0:
         return float(fps)
@@ -204,9 +190,7 @@ def clip_fps_of(extras: Mapping) -> Optional[float]:
 
 
 def class_names_of(extras: Mapping) -> Optional[Dict[int, str]]:
-    """Action names ``{id: name}`` a checkpoint was trained with, from its non-tensor entries: ``class_names``
-    (this project's training output: ``[[id, name], ...]`` pairs, read with ``weights_only=True``; an
-    ``{id: name}`` dict is read too), else ``None`` (none stored, or not ids and names)."""
+    """Action names ``{id: name}`` stored in a checkpoint (``[[id, name], ...]`` or a dict), else ``None``."""
     value = extras.get("class_names")
     pairs = list(value.items()) if isinstance(value, Mapping) else value
     if not isinstance(pairs, (list, tuple)):
@@ -228,10 +212,7 @@ _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".pkl", ".bin", ".safetensors")
 
 
 def refuse_checkpoint_folder(path: str, what: str = "--checkpoint") -> None:
-    """A folder given where a checkpoint file is wanted (a run's output folder, say): an ``IsADirectoryError``
-    naming it as a folder and the file in it to pass (``model_final.pth``, the one ``last_checkpoint`` names, or
-    the first weights file), or what to pass when it holds none. Anything else: nothing. ``what`` names the
-    argument (``--checkpoint``)."""
+    """Raise ``IsADirectoryError`` for a folder given as ``what``, naming the file in it to pass."""
     if not os.path.isdir(path):
         return
     names = sorted(
@@ -252,8 +233,7 @@ def refuse_checkpoint_folder(path: str, what: str = "--checkpoint") -> None:
 
 
 def locate_checkpoint(spec: Union[str, os.PathLike], what: str = "--checkpoint") -> str:
-    """The local checkpoint file a weights argument names: an ``hf://`` id resolved (the one resolution, at a
-    tool's or the public API's entry), a folder refused naming the file to pass, a missing file a
+    """The local checkpoint file a weights argument names: ``hf://`` resolved, a folder refused, a missing file a
     ``FileNotFoundError`` naming ``what``."""
     path = resolve_weights(spec)
     refuse_checkpoint_folder(path, what)
@@ -274,9 +254,7 @@ def _problem(e: BaseException) -> str:
 
 def read_training_checkpoint(path: str) -> Tuple[Optional[str], Optional[dict]]:
     """``(None, checkpoint)`` when ``path`` reads as a training checkpoint (with ``model``), else
-    ``(what is wrong, None)``. Reads as detectron2's checkpointer does (``torch.load``), weights only (a
-    pickle that names code to run is refused, whatever PyTorch's default), memory-mapped so that tensor
-    data is not read twice."""
+    ``(what is wrong, None)``. Weights only, memory-mapped so tensor data is not read twice."""
     if not os.path.isfile(path):
         return "file not found", None
     if os.path.getsize(path) == 0:
@@ -287,7 +265,7 @@ def read_training_checkpoint(path: str) -> Tuple[Optional[str], Optional[dict]]:
         except RuntimeError as e:
             if "mmap" not in str(e):
                 raise
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, garbage, unpickling errors: all mean "cannot use it"
         return _problem(e), None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):

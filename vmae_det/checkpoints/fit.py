@@ -45,8 +45,7 @@ class StateMismatch:
 
 
 def compare_state(own: Mapping, state: Mapping) -> StateMismatch:
-    """The keys of ``own`` (a model's state dict) that ``state`` lacks, those it has in excess, and the shapes
-    that differ."""
+    """Keys of ``own`` (a model's state dict) missing from ``state``, keys in excess, and differing shapes."""
     shapes = []
     for k in sorted(own):
         if k in state and tuple(getattr(state[k], "shape", ())) != tuple(own[k].shape):
@@ -65,9 +64,7 @@ def check_state_fits(
     why: str = "another config, class count or architecture?",
     advice: str = "",
 ) -> None:
-    """Raise :class:`CheckpointError` unless ``state`` has exactly ``model``'s keys and shapes (loading it
-    leaves nothing at its initialisation). The message names ``where``, ``why`` it may be and the keys, then
-    ``advice``."""
+    """Raise :class:`CheckpointError` unless ``state`` has exactly ``model``'s keys and shapes."""
     found = compare_state(model.state_dict(), state)
     if found:
         raise CheckpointError(found.message(where, model, why) + (f". {advice}" if advice else ""))

@@ -1,21 +1,9 @@
 """VideoMAE weights as a Hugging Face transformers model: the state dict, the ``config.json`` and the class.
 
-:func:`hf_export` turns :class:`~vmae_det.checkpoints.layouts.CanonicalWeights` into what
-``save_pretrained`` would write for the transformers class that holds them:
-
-* MAE weights (encoder + decoder) -> ``VideoMAEForPreTraining`` (``use_mean_pooling=False``);
-* a mean-pooling fine-tune with its classification head (``fc_norm`` + ``head.*``, e.g. a Kinetics-400
-  fine-tune) -> ``VideoMAEForVideoClassification`` (``use_mean_pooling=True``, ``classifier`` = ``head``);
-* any other backbone -> ``VideoMAEModel``. That includes detectors (our AVA detector, a VMAD AVA
-  checkpoint): transformers has no class for a RoI action head, so only the backbone is exported and the
-  head is listed in ``dropped``.
-
-The shapes come from the weights; what they do not hold is given or looked up: the clip size
-(``image_size``, ``num_frames``: the fixed sinusoidal position table of transformers is built for them;
-default 224 x 16, the official pretraining) and the attention heads (the standard sizes' count for the
-width and depth, see ``VIT_SIZES`` / ``DECODER_SIZES``, else width / 64). transformers has no layer scale
-and no learned position table other than the sinusoidal one: such weights are refused, not exported wrong.
-No transformers import: the config is written as transformers 4.x and 5.x read it.
+The class follows the weights: MAE weights -> ``VideoMAEForPreTraining``; a mean-pooling fine-tune with its head
+-> ``VideoMAEForVideoClassification``; any other backbone (detectors included: transformers has no RoI action
+head) -> ``VideoMAEModel``. Weights transformers cannot hold (layer scale, a learned position table) are refused,
+not exported wrong. See ``docs/weights.md``. No transformers import: the config is written as 4.x and 5.x read it.
 """
 
 from __future__ import annotations
@@ -38,9 +26,9 @@ OFFICIAL_LAYER_NORM_EPS = 1e-6
 
 @dataclass
 class HFExport:
-    architecture: str  # one of HF_CLASSES
+    architecture: str
     state_dict: StateDict  # transformers names (``q_bias`` / ``v_bias``, read by transformers 4 and 5)
-    config: dict  # config.json
+    config: dict
     dropped: List[str] = field(default_factory=list)  # source tensors transformers has no place for
     notes: List[str] = field(default_factory=list)
 
@@ -67,11 +55,10 @@ def hf_export(
     num_heads: Optional[int] = None,
     decoder_num_heads: Optional[int] = None,
 ) -> HFExport:
-    """The transformers class, state dict and config for ``cw`` (see the module docstring).
+    """The transformers class, state dict and config for ``cw``.
 
-    Raises :class:`CheckpointError` for weights transformers cannot hold (layer scale, a learned position
-    table, q/v biases in the encoder but not the decoder) and ``ValueError`` for a clip size or head count
-    that does not fit the weights.
+    Raises :class:`CheckpointError` for weights transformers cannot hold and ``ValueError`` for a clip size or
+    head count that does not fit the weights.
     """
     bb = cw.backbone
     dropped: List[str] = list(cw.ignored)

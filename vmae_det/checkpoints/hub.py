@@ -1,19 +1,9 @@
 """Where weights come from: a local path, or a Hugging Face Hub id ``hf://ORG/NAME[@REVISION][/FILE]``.
 
-:func:`resolve_weights` is the one place that turns a weights argument into a local path. It is called once,
-at the entry: a tool's argument checks, ``train_net``'s setup (``train.init_checkpoint``), the public API's
-first call (``load_videomae_weights``, ``ActionPredictor.from_config``, through
-:func:`~vmae_det.checkpoints.files.locate_checkpoint`); everything below reads local files.
-
-An ``hf://`` id is fetched through ``huggingface_hub`` into its cache (``HF_HUB_CACHE``, default
-``$HF_HOME/hub``, default ``~/.cache/huggingface/hub``), so a second use reads the cached file. With
-``HF_HUB_OFFLINE=1`` nothing is downloaded: the id is looked up in the cache only. Without ``/FILE`` the
-weights file is ``model.safetensors``, else ``pytorch_model.bin`` (what ``save_pretrained`` writes); the
-repository's ``config.json`` is cached along with it, so the snapshot folder is a complete transformers
-folder. The environment is read at each call (not when huggingface_hub was imported), so setting
-``HF_HUB_OFFLINE`` / ``HF_HUB_CACHE`` / ``HF_HOME`` in a running process takes effect.
-
-Anything else is returned unchanged (a file, an HF folder, an empty string for "no weights").
+:func:`resolve_weights` is the one place that turns a weights argument into a local path; it is called once, at
+the entry (a tool's argument checks, ``train_net``'s setup, the public API). Cache and offline behaviour:
+``docs/weights.md``. The environment is read at each call, not at import, so changing ``HF_HUB_OFFLINE`` /
+``HF_HUB_CACHE`` / ``HF_HOME`` in a running process takes effect.
 """
 
 from __future__ import annotations
@@ -42,13 +32,11 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class WeightsNotFoundError(FileNotFoundError):
-    """An ``hf://`` id that cannot be resolved (unknown repository, revision or file; not in the cache while
-    offline; no network). The message names the id, the cache folder and the way out. A ``FileNotFoundError``,
-    so the command-line tools end with ``error: <message>`` (``vmae_det.cli.run_main``)."""
+    """An ``hf://`` id that cannot be resolved; the message names the id, the cache folder and the way out."""
 
 
 class HubId(NamedTuple):
-    repo_id: str  # "ORG/NAME"
+    repo_id: str
     revision: Optional[str]  # branch, tag or commit; None = "main"
     filename: Optional[str]  # a file inside the repository; None = the weights file
 
@@ -60,8 +48,7 @@ def is_hub_id(spec: Union[str, os.PathLike, None]) -> bool:
 def parse_hub_id(spec: str) -> HubId:
     """``hf://ORG/NAME[@REVISION][/FILE]`` -> :class:`HubId`; ``ValueError`` for a malformed id.
 
-    The revision is one path segment (a branch, tag or commit hash) or ``refs/pr/N``; ``FILE`` may have
-    folders (``hf://org/name@v1/checkpoints/model.pth``).
+    The revision is one path segment or ``refs/pr/N``; ``FILE`` may have folders.
     """
     body = spec[len(HF_PREFIX) :] if spec.startswith(HF_PREFIX) else spec
     parts = body.split("/")
@@ -89,13 +76,12 @@ def _env_true(name: str) -> bool:
 
 
 def hub_offline() -> bool:
-    """``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) set, as huggingface_hub reads it, but read now."""
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set, read now."""
     return _env_true("HF_HUB_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE")
 
 
 def hub_cache_dir() -> str:
-    """The hub cache folder huggingface_hub would use with the current environment: ``HF_HUB_CACHE``, else
-    ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``, else ``~/.cache/huggingface/hub``."""
+    """The hub cache folder huggingface_hub would use with the current environment."""
 
     def expand(p: str) -> str:
         return os.path.expandvars(os.path.expanduser(p))
@@ -123,11 +109,9 @@ def _how_to_fix(hub: HubId, cache: str, offline: bool) -> str:
 
 def resolve_weights(spec: Union[str, os.PathLike]) -> str:
     """A local path for a weights argument: ``hf://`` ids are fetched (or found in the cache), anything else
-    is returned as it is (as a ``str``). See the module docstring.
+    is returned as a ``str``.
 
-    Raises :class:`WeightsNotFoundError` (a ``FileNotFoundError``) naming the id, the cache folder and
-    what to do for an unknown repository / revision / file, a gated repository, or an id that is not
-    cached while offline or unreachable; ``ValueError`` for a malformed id.
+    Raises :class:`WeightsNotFoundError` for an id that cannot be resolved, ``ValueError`` for a malformed one.
     """
     if not is_hub_id(spec):
         return os.fspath(spec) if spec is not None else spec
@@ -141,7 +125,7 @@ def resolve_weights(spec: Union[str, os.PathLike]) -> str:
             RepositoryNotFoundError,
             RevisionNotFoundError,
         )
-    except ImportError as e:  # a core dependency; only a broken install lacks it
+    except ImportError as e:
         raise WeightsNotFoundError(
             f"{spec}: huggingface_hub is needed for hf:// weights (pip install huggingface_hub): {e}"
         ) from e
@@ -156,8 +140,7 @@ def resolve_weights(spec: Union[str, os.PathLike]) -> str:
         )
 
     candidates = [hub.filename] if hub.filename else list(HF_WEIGHT_FILES)
-    # Files of this revision already cached come first (one look-up instead of a miss per absent file,
-    # and a cached pytorch_model.bin wins over a model.safetensors that would be downloaded anew).
+    # A cached pytorch_model.bin wins over a model.safetensors that would be downloaded anew.
     cached = {f: try_to_load_from_cache(hub.repo_id, f, cache_dir=cache, revision=hub.revision) for f in candidates}
     candidates.sort(key=lambda f: not isinstance(cached[f], str))
     not_cached, not_in_repo = [], []
@@ -182,12 +165,12 @@ def resolve_weights(spec: Union[str, os.PathLike]) -> str:
             ) from e
         except RevisionNotFoundError as e:
             raise WeightsNotFoundError(f"{where}: the repository has no revision '{hub.revision}'") from e
-        except LocalEntryNotFoundError:  # before EntryNotFoundError: not cached (offline or no network)
+        except LocalEntryNotFoundError:  # before its base EntryNotFoundError: not cached
             not_cached.append(filename)
             local_only = True  # the Hub did not answer: do not wait for it again for the next files
         except EntryNotFoundError:  # the repository exists but has no such file
             not_in_repo.append(filename)
-        except OSError as e:  # e.g. a proxy error, an unwritable cache folder
+        except OSError as e:
             raise WeightsNotFoundError(
                 f"{where}: cannot fetch {filename} ({type(e).__name__}: {e}); " + _how_to_fix(hub, cache, offline)
             ) from e
@@ -204,8 +187,7 @@ def resolve_weights(spec: Union[str, os.PathLike]) -> str:
             + ("" if hub.filename else f"; name the weights file: {HF_PREFIX}{hub.repo_id}/FILE")
         )
     if not hub.filename:
-        # The snapshot folder then loads in transformers too (the weights do not need it). Fetched along
-        # with newly downloaded weights only: with cached weights the Hub may be unreachable.
+        # Only with newly downloaded weights: with cached weights the Hub may be unreachable.
         local_only = local_only or isinstance(cached[filename], str)
         try:
             download("config.json")

@@ -1,35 +1,19 @@
-"""The checkpoint layouts of VideoMAE weights, and the conversion to and from this project's names.
+"""Checkpoint layouts of VideoMAE weights, and the conversion to and from this project's names.
 
 Layouts (detected from the keys, or forced):
 
-* ``"vmae_det"``: this project's files (``{"model": ..., "iteration"/"format"}``) holding a VideoViT, a
-  VideoMAE (``encoder.*``) or a detector (``backbone.*``);
-* ``"mcg-pretrain"``: official MCG-NJU pretraining (``encoder.*``, ``decoder.blocks.N``, ``decoder.norm``,
-  ``decoder.head``, ``encoder_to_decoder.weight``, ``mask_token``; ``args`` holds an ``argparse.Namespace``);
+* ``"vmae_det"``: this project's files (``{"model": ..., "iteration"/"format"}``);
+* ``"mcg-pretrain"``: official MCG-NJU pretraining (``encoder.*``, ``decoder.*``, ``encoder_to_decoder.weight``,
+  ``mask_token``);
 * ``"mcg-finetune"``: official fine-tuned (``patch_embed.*``, ``blocks.N.*``, ``fc_norm``/``norm``, ``head.*``);
-* ``"hf"``: HF transformers ``VideoMAEModel/ForPreTraining/ForVideoClassification``
-  (``videomae.embeddings.patch_embeddings.projection``, ``videomae.encoder.layer.N`` with separate
-  ``query/key/value`` weights, ``decoder.decoder_layers.N``, ``fc_norm``, ``classifier``).
+* ``"hf"``: transformers ``VideoMAEModel/ForPreTraining/ForVideoClassification``.
 
-Every format is first converted to canonical state dicts in this project's names: the backbone
-(:class:`VideoViT` names, identical to the official fine-tune names), the MAE extras (``decoder.*``,
-``encoder_to_decoder.weight``, ``mask_token``, identical to the official pretraining names) and the official
-classification head (``head.weight`` / ``head.bias``, e.g. the 80-class AVA head of a VMAD checkpoint).
+Canonical names are :class:`VideoViT`'s (== official fine-tune), the official pretraining's for the MAE extras, and
+``head.weight`` / ``head.bias`` for the official classification head.
 
-  checkpoint, the decoder of a VideoMAE loaded from a fine-tune) are only reported as missing.
-
-HF transformers naming of the attention q/v biases (checked against the released wheels):
-
-* transformers 4.x (e.g. 4.57.6) and 5.0.0 - 5.17.0: ``...attention.attention.q_bias`` / ``v_bias``
-  (``query`` / ``key`` / ``value`` are bias-free ``nn.Linear``);
-* transformers >= 5.18.0 (checked 5.18.0, 5.19.0, 5.21.1, 5.24.0): ``...attention.attention.query.bias`` /
-  ``value.bias`` (config ``qv_bias``); ``key`` stays bias-free, so there is no ``key.bias``. Its
-  ``save_pretrained`` writes the 4.x names by default (``save_original_format=True``); the new names appear in
-  ``model.state_dict()`` files and with ``save_original_format=False``.
-
-Both are read (a ``key.bias``, should one appear, is dropped when all zeros and an error otherwise). The
-``"hf"`` export always writes the 4.x names ``q_bias`` / ``v_bias``, which every transformers version loads
-(>= 5.18 renames them on load).
+transformers < 5.18 names the attention q/v biases ``attention.attention.q_bias`` / ``v_bias``; >= 5.18 keeps them
+in ``query.bias`` / ``value.bias`` (``key`` stays bias-free). Both are read; the export writes the older names,
+which every version loads.
 """
 
 from __future__ import annotations
@@ -62,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("vmae_det", "mcg-pretrain", "mcg-finetune", "hf")
 
-# Per-block names: ours (== official) -> HF. q/k/v weights are handled separately (one fused ``qkv``).
+# Per-block names: ours (== official) -> HF; q/k/v weights are split from the fused ``qkv``.
 _HF_BLOCK = {
     "norm1": "layernorm_before",
     "norm2": "layernorm_after",
@@ -73,13 +57,11 @@ _HF_BLOCK = {
     "mlp.fc2": "output.dense",
 }
 _HF_QKV = ("query", "key", "value")
-# transformers >= 5.18 keeps the q/v biases in the query/value Linear layers (see module docstring).
 _HF5_BIAS = {"attention.attention.query.bias": "attn.q_bias", "attention.attention.value.bias": "attn.v_bias"}
 _HF5_KEY_BIAS = "attention.attention.key.bias"
-# The official classification head (fine-tune ``head.*``): loaded into ``model.head.fc`` when it fits.
 _OFFICIAL_HEAD = ("head.weight", "head.bias")
 _MAE_TOP = ("encoder_to_decoder.weight", "mask_token")
-# Every name a canonical backbone / MAE state dict can hold (any depth, layer scale, q/v bias, fc_norm).
+# Every name a canonical backbone / MAE state dict can hold.
 _BLOCK_KEY = (
     r"(norm1|norm2)\.(weight|bias)|attn\.(qkv\.(weight|bias)|q_bias|v_bias|proj\.(weight|bias))"
     r"|mlp\.fc[12]\.(weight|bias)|gamma_[12]"
@@ -96,19 +78,19 @@ _MAE_KEY = re.compile(
 
 @dataclass
 class CanonicalWeights:
-    """Weights in this project's names: ``backbone`` (VideoViT), ``mae`` (decoder side of VideoMAE) and
-    ``head`` (the official classification head, ``head.weight`` / ``head.bias``, when the source has one)."""
+    """Weights in this project's names: ``backbone`` (VideoViT), ``mae`` (VideoMAE's decoder side) and ``head``
+    (the official classification head, when the source has one)."""
 
     backbone: StateDict
     mae: StateDict
     source_format: str
-    ignored: List[str] = field(default_factory=list)  # source keys deliberately not used (classifier...)
+    ignored: List[str] = field(default_factory=list)
     head: StateDict = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
 
 
 def detect_format(state_dict: Mapping[str, torch.Tensor], extras: Optional[dict] = None) -> str:
-    """Guess the layout of a flat state dict (see module docstring for the names)."""
+    """Guess the layout of a flat state dict."""
     extras = extras or {}
     keys = set(state_dict)
     if any(
@@ -130,7 +112,6 @@ def detect_format(state_dict: Mapping[str, torch.Tensor], extras: Optional[dict]
     )
 
 
-# ---------------------------------------------------------------------------------------- conversion
 def _split(sd: StateDict, prefix: str) -> StateDict:
     return {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
 
@@ -155,13 +136,13 @@ def _from_hf(sd: StateDict) -> CanonicalWeights:
         pat = re.compile(re.escape(src_prefix) + r"(\d+)\.(.+)")
         qkv: Dict[int, Dict[str, torch.Tensor]] = {}
         for k in [k for k in sd if pat.match(k)]:
-            i_str, rest = pat.match(k).groups()  # type: ignore[union-attr]
+            i_str, rest = pat.match(k).groups()
             i, v = int(i_str), sd.pop(k)
             m = re.fullmatch(r"attention\.attention\.(query|key|value)\.weight", rest)
             if m:
                 qkv.setdefault(i, {})[m.group(1)] = v
                 continue
-            if rest in _HF5_BIAS:  # transformers >= 5.18 names
+            if rest in _HF5_BIAS:
                 put(dst, f"{dst_prefix}{i}.{_HF5_BIAS[rest]}", v, k)
                 continue
             if rest == _HF5_KEY_BIAS:
@@ -225,8 +206,7 @@ def to_canonical(state_dict: Mapping[str, torch.Tensor], fmt: str) -> CanonicalW
             ignored = [k for k in rest if not k.startswith("backbone.")]
         else:
             backbone = rest
-        # The official classification head (fine-tune "head.*") is kept apart: the loader puts it into
-        # the model's action classifier when the shapes fit. Anything else under "head." is not ours.
+        # The official head goes into the model's action classifier when the shapes fit (see videomae_weights).
         head = {k: v for k, v in backbone.items() if k in _OFFICIAL_HEAD}
         ignored += [k for k in backbone if k.startswith("head.") and k not in head]
         backbone = {k: v for k, v in backbone.items() if not k.startswith("head.")}
@@ -241,10 +221,8 @@ def to_canonical(state_dict: Mapping[str, torch.Tensor], fmt: str) -> CanonicalW
 def validate_canonical(cw: CanonicalWeights, where: str = "<state dict>") -> None:
     """Raise :class:`CheckpointError` unless ``cw`` holds a VideoMAE backbone in this project's names.
 
-    ``to_canonical`` with the wrong ``fmt`` (an HF file read as ``mcg-finetune``, ...) keeps names it does
-    not know as they are; this catches that before they are written anywhere: every backbone key must be a
-    :class:`VideoViT` name (``patch_embed.proj``, ``blocks.N.*``, ``norm``/``fc_norm``, ``pos_embed``),
-    every MAE key a decoder name, and the patch embedding and at least one block must be there.
+    ``to_canonical`` with the wrong ``fmt`` keeps unknown names as they are; this catches that before they are
+    written anywhere.
     """
     strange = sorted(k for k in cw.backbone if not _BACKBONE_KEY.fullmatch(k))
     strange += sorted(k for k in cw.mae if not _MAE_KEY.fullmatch(k))
@@ -298,12 +276,9 @@ def _to_hf(cw: CanonicalWeights) -> StateDict:
 def export_state_dict(weights: Union[CanonicalWeights, nn.Module], fmt: str) -> StateDict:
     """Write weights (a model or :class:`CanonicalWeights`) in layout ``fmt``.
 
-    ``vmae_det`` / ``mcg-pretrain`` give ``encoder.*`` + decoder keys when there are MAE weights, plain
-    backbone keys otherwise; ``mcg-finetune`` gives the backbone; ``hf`` the HF names (transformers 4.x
-    ``q_bias`` / ``v_bias``, see the module docstring). The plain-backbone layouts (``mcg-finetune``, and
-    ``vmae_det`` without MAE weights) also carry the official head ``head.weight`` / ``head.bias`` when there
-    is one (from a checkpoint, or a detector's linear action classifier ``head.fc``): a detector exported
-    that way is a VMAD-layout checkpoint. ``hf`` and the ``encoder.*`` layouts have no such head.
+    The plain-backbone layouts (``mcg-finetune``, ``vmae_det`` without MAE weights) also carry the official head,
+    from a checkpoint or a detector's linear action classifier, so an exported detector is a VMAD-layout
+    checkpoint.
     """
     cw = weights if isinstance(weights, CanonicalWeights) else _canonical_from_model(weights)
     if fmt == "hf":
@@ -332,7 +307,6 @@ def _canonical_from_model(model: nn.Module) -> CanonicalWeights:
     return CanonicalWeights(bb, mae, "vmae_det", head=head)
 
 
-# ---------------------------------------------------------------------------------------- model parts
 def find_backbone(model: nn.Module) -> Tuple[VideoViT, str]:
     """The VideoViT inside ``model`` and its state-dict prefix."""
     if isinstance(model, VideoViT):
@@ -349,8 +323,7 @@ def find_backbone(model: nn.Module) -> Tuple[VideoViT, str]:
 
 
 def has_video_backbone(model: nn.Module) -> bool:
-    """Whether :func:`load_videomae_weights` can load into ``model``: a :class:`VideoViT`, a VideoMAE, or a
-    model with a VideoViT ``.backbone``."""
+    """Whether :func:`load_videomae_weights` can load into ``model``."""
     try:
         find_backbone(model)
     except TypeError:
@@ -359,11 +332,7 @@ def has_video_backbone(model: nn.Module) -> bool:
 
 
 def action_classifier(model: nn.Module) -> Optional[Tuple[str, nn.Linear, bool]]:
-    """The final linear layer of the model's action head: ``(state-dict name, layer, head is an MLP)``.
-
-    Only ``model.head.fc`` (an ``nn.Linear``) is looked for; ``model.head.hidden`` with parameters means the
-    classifier sits on top of hidden layers (an MLP head), so it is not the official linear head.
-    """
+    """The final linear layer of the action head: ``(state-dict name, layer, head is an MLP)``, or ``None``."""
     head = getattr(model, "head", None)
     fc = getattr(head, "fc", None) if isinstance(head, nn.Module) else None
     if not isinstance(fc, nn.Linear):

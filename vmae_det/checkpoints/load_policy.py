@@ -20,12 +20,8 @@ logger = logging.getLogger("vmae_det")
 
 
 def is_checkpoint_of(model: nn.Module, state: Mapping) -> bool:
-    """Whether ``state`` is a checkpoint of ``model``'s architecture (our own training output): nearly all of
-    its keys and nearly only those, with its shapes, and every key of its action head (``head.*``).
-
-    A VMAD / MCG-NJU checkpoint (``blocks.N.*``, ``head.weight``, without our ``backbone.`` prefix) shares no
-    key with the detector; nor is a checkpoint of another class count or head this model's.
-    """
+    """Whether ``state`` is this project's checkpoint of ``model``'s architecture: nearly all of its keys and
+    nearly only those, with its shapes, and every key of its action head."""
     own = model.state_dict()
     found = compare_state(own, state)
     common = len(own) - len(found.missing)
@@ -35,19 +31,13 @@ def is_checkpoint_of(model: nn.Module, state: Mapping) -> bool:
 
 
 def load_init_weights(model: nn.Module, path: Optional[str], *, full_model: bool) -> Optional[float]:
-    """Load the local file ``path`` into ``model``; return the frame rate of the clips it was trained on when
-    the file says (:func:`~vmae_det.checkpoints.files.clip_fps_of`), else ``None``.
+    """Load the local file ``path`` into ``model``; return the clip rate it was trained on, or ``None``.
 
     Args:
-        full_model: ``False`` at the start of training: VideoMAE weights in any layout, converted and
-            position-interpolated (:func:`~vmae_det.checkpoints.videomae_weights.load_videomae_weights`,
-            strict for the backbone); an empty ``path`` trains from scratch. ``True`` for evaluation, the
-            demo, export and features: this model's own checkpoint, which must fit exactly, or weights whose
-            conversion covers every tensor of the model, its action head included (a VMAD AVA checkpoint
-            whose head fits); anything else, and an empty ``path``, is a :class:`CheckpointError` (random
-            weights give meaningless scores). Then ``model.weights_source``, ``weights_class_names`` and
-            ``weights_clip_fps`` say where the weights came from, the action names and the clip rate they
-            were trained with (``None`` when the file does not say).
+        full_model: ``False`` at the start of training: VideoMAE weights in any layout; an empty ``path`` trains
+            from scratch. ``True`` for a trained model: the weights must cover every tensor, the action head
+            included (random weights give meaningless scores); sets ``model.weights_source``,
+            ``weights_class_names`` and ``weights_clip_fps``.
     """
     if not path:
         if full_model:
@@ -58,7 +48,7 @@ def load_init_weights(model: nn.Module, path: Optional[str], *, full_model: bool
                 "fine-tuned checkpoint whose head has this model's class count"
             )
         return None
-    state, extras = read_checkpoint(path)  # missing / corrupt / NaN: errors naming the file
+    state, extras = read_checkpoint(path)
     if not full_model:
         return load_videomae_state(model, state, extras).clip_fps
     # Our own checkpoint of this model; without a VideoViT inside, nothing else can fit it.
@@ -78,7 +68,7 @@ def load_init_weights(model: nn.Module, path: Optional[str], *, full_model: bool
                 f"whose head has this model's class count{notes}"
             )
         clip_fps = report.clip_fps
-    model.weights_source = str(path)  # named by errors about the model's outputs
+    model.weights_source = str(path)
     model.weights_class_names = class_names_of(extras)
     model.weights_clip_fps = clip_fps
     return clip_fps

@@ -1,19 +1,9 @@
 """Load VideoMAE weights of any layout (:mod:`~vmae_det.checkpoints.layouts`) into a VideoViT, a VideoMAE or a
 detector with a VideoViT backbone.
 
-:func:`load_videomae_weights` follows VMAD (``run_class_finetuning.py``) where it decides, and is
-strict elsewhere:
-
-* the official head is loaded into the model's action classifier ``model.head.fc`` when the shapes are
-  equal (a VMAD AVA checkpoint into an 80-class linear head); otherwise (a Kinetics-400 fine-tune's 400-class
-  head, a model without ``head.fc``, an MLP head) it is dropped and listed as ignored;
-* a mean-pooling fine-tune (``fc_norm.*``, no ``norm.*``) leaves ``norm`` at its initialisation, as VMAD
-  does (its AVA model has a token ``norm`` and no ``fc_norm``); ``fc_norm`` is ignored by a backbone without
-  one. It is *not* copied into ``norm``;
-* any other backbone tensor that is missing from the checkpoint, or any checkpoint tensor that has no place
-  in the model, is an error (``allow_partial=True`` makes it a warning). Parts of the model outside the
-  backbone that the checkpoint does not cover (a detector's head from a pretraining checkpoint, a VideoMAE's
-  decoder from a fine-tune) are only reported as missing.
+Follows VMAD's ``run_class_finetuning.py`` where it decides, and is strict elsewhere: the official head is loaded
+only when its shape fits ``model.head.fc``; a mean-pooling fine-tune leaves ``norm`` at its initialisation
+(``fc_norm`` is never copied into it); any other missing or unexpected backbone tensor is an error.
 """
 
 from __future__ import annotations
@@ -61,11 +51,8 @@ class LoadReport:
 
 
 def _infer_grid(n: int, like: Tuple[int, int, int]) -> Tuple[int, int, int]:
-    """Token grid of a source position table with ``n`` entries (the checkpoint does not store it).
-
-    Tried in order: same spatial grid as ``like`` (frames differ), same frames with a square spatial grid
-    (resolution differs), the standard 16 frames / tubelet 2 with a square spatial grid.
-    """
+    """Token grid of a source position table with ``n`` entries: ``like``'s spatial grid, else ``like``'s frames
+    with a square grid, else 16 frames / tubelet 2 with a square grid."""
     t, h, w = like
     if n % (h * w) == 0:
         return n // (h * w), h, w
@@ -102,10 +89,7 @@ def _prepare_pos_embed(backbone: VideoViT, cw: CanonicalWeights, report: LoadRep
 def _reconcile_fc_norm(backbone: VideoViT, cw: CanonicalWeights, report: LoadReport) -> set:
     """``fc_norm`` / ``norm`` of mean-pooling checkpoints and models, as VMAD handles them.
 
-    Returns the backbone keys (VideoViT names) whose absence from the checkpoint is expected: ``norm.*``
-    for a mean-pooling fine-tune (it has ``fc_norm`` after pooling and no token norm; VMAD leaves its
-    AVA model's ``norm`` at init then), ``fc_norm.*`` for a model with a pooled-classifier norm loaded from
-    a checkpoint without one. ``fc_norm`` is never copied into ``norm``: they normalise different things.
+    Returns the backbone keys whose absence from the checkpoint is expected.
     """
     optional: set = set()
     has_fc_norm = any(k.startswith("fc_norm.") for k in cw.backbone)
@@ -131,11 +115,8 @@ def _reconcile_fc_norm(backbone: VideoViT, cw: CanonicalWeights, report: LoadRep
 
 
 def _prepare_head(model: nn.Module, cw: CanonicalWeights, report: LoadReport) -> StateDict:
-    """Map the official ``head.weight`` / ``head.bias`` onto the model's action classifier when they fit.
-
-    As VMAD's fine-tuning: a head whose shapes differ from the model's (a Kinetics-400 fine-tune's
-    400-class head, another class count) is dropped; so is one the model has no place for.
-    """
+    """Map the official ``head.weight`` / ``head.bias`` onto the model's action classifier when the shapes fit
+    (as VMAD's fine-tuning does); otherwise it is dropped."""
     if not cw.head:
         return {}
     keys = sorted(cw.head)
@@ -186,8 +167,7 @@ def load_videomae_weights(
         format: one of :data:`~vmae_det.checkpoints.layouts.FORMATS`, or ``"auto"`` (from the keys).
         allow_partial: a missing or unexpected backbone tensor is a warning, not an error.
 
-    A learnable position table is interpolated when the grids differ. Shape mismatches, and a checkpoint of
-    which no backbone tensor fits, are always errors (:class:`CheckpointError`, naming the file).
+    Shape mismatches, and a checkpoint of which no backbone tensor fits, raise :class:`CheckpointError`.
     """
     if is_hub_id(path_or_state_dict):
         path_or_state_dict = resolve_weights(path_or_state_dict)
@@ -207,7 +187,7 @@ def load_videomae_state(
         cw = to_canonical(sd, fmt)
         report.ignored, report.notes = list(cw.ignored), list(cw.notes)
         _prepare_pos_embed(backbone, cw, report)
-    except (ValueError, RuntimeError) as e:  # e.g. a position table of another width or token count
+    except (ValueError, RuntimeError) as e:
         raise CheckpointError(f"{src} ({fmt}): {e}") from e
     optional = {prefix + k for k in _reconcile_fc_norm(backbone, cw, report)}
 
