@@ -1,11 +1,8 @@
 """The error boundary of every command-line tool (:func:`run_main`), and output-path checks.
 
-Expected failures (``ValueError`` / ``OSError`` / ``KeyError`` with a message naming the file and what to do)
-become one ``error: <message>`` line and exit code 2; Ctrl-C, and SIGTERM turned into the same
-``KeyboardInterrupt`` (:func:`sigterm_as_interrupt`), one ``interrupted ...`` line and exit code 130 (128 +
-SIGINT). ``VMAE_DET_TRACEBACK=1`` shows the traceback anyway; any other exception is a bug and keeps it. A
-launched run's worker processes go through :func:`run_main` too. :func:`check_output_file` /
-:func:`check_output_dir` refuse a bad output path before the work starts.
+Expected failures (``ValueError`` / ``OSError`` / ``KeyError``) become one ``error: <message>`` line and exit
+code 2; Ctrl-C and SIGTERM one ``interrupted ...`` line and exit code 130. ``VMAE_DET_TRACEBACK=1`` shows the
+traceback; any other exception is a bug and keeps it.
 """
 
 from __future__ import annotations
@@ -45,11 +42,10 @@ def _message(e: BaseException) -> str:
 
 
 def with_context(e: BaseException, prefix: str) -> BaseException:
-    """``e`` of the same class with ``<prefix>: `` before its message (for ``raise ... from None``).
+    """``e`` of the same class with ``<prefix>: `` before its message, its attributes kept.
 
-    Built without calling the class's constructor, which may take other arguments than one message
-    (``AVAFormatError(path, line, reason)``, ``VideoDecodeError(path, reason)``): ``type(e)(message)`` would
-    end in a ``TypeError`` instead of the error. The attributes of ``e`` (``path``, ``line``, ...) are kept.
+    Built without calling the constructor, which may take other arguments than one message
+    (``AVAFormatError(path, line, reason)``).
     """
     new = type(e).__new__(type(e))
     new.__dict__.update(getattr(e, "__dict__", {}))
@@ -66,10 +62,8 @@ def _raise_interrupt(signum, frame):
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM raises ``KeyboardInterrupt("SIGTERM")`` in the main thread, as Ctrl-C does:
-    ``finally`` blocks and ``except KeyboardInterrupt`` clean-ups run (partial files removed, whole ones kept).
-    The earlier handler is restored on leaving. Nothing is changed outside the main thread (Python delivers
-    signals there only)."""
+    """While inside, SIGTERM raises ``KeyboardInterrupt("SIGTERM")`` in the main thread, so clean-ups run as for
+    Ctrl-C. The previous handler is restored on leaving."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -81,10 +75,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def run_main(main: Callable[[], Optional[int]], interrupted: str = "", *, worker: str = "") -> int:
-    """Call ``main()``; an expected error becomes ``error: ...`` on stderr and exit code 2, Ctrl-C or SIGTERM
-    ``interrupted[ (SIGTERM)][: <interrupted>]`` and exit code 130 (``interrupted``: what the tool leaves
-    behind). In a worker process of a launched run, ``worker`` names it (``rank 1``): its errors read
-    ``error: [rank 1] ...``, and signals are left to the launching process."""
+    """Call ``main()`` and turn expected errors and interrupts into a message and an exit code.
+
+    Args:
+        interrupted: what the tool leaves behind when interrupted.
+        worker: names a launched run's worker process (``rank 1``); its signals are left to the launcher.
+    """
     try:
         with sigterm_as_interrupt() if not worker else contextlib.nullcontext():
             rc = main()
@@ -113,8 +109,8 @@ def _existing_ancestor(path: str, what: str) -> str:
 
 
 def _check_writable(folder: str, what: str, path: str) -> None:
-    """``folder`` must take a new file: the permission bits (``os.access``, for a non-root user) and a real
-    probe (a temporary file created and removed: root passes ``os.access`` also on a read-only mount)."""
+    """Raise unless ``folder`` takes a new file: ``os.access`` and a real probe (root passes ``os.access`` also on a
+    read-only mount)."""
     reason = None
     if not os.access(folder, os.W_OK | os.X_OK):
         reason = "permission denied"
@@ -131,17 +127,14 @@ def _check_writable(folder: str, what: str, path: str) -> None:
 
 
 def check_output_file(path: str, what: str = "output") -> None:
-    """Refuse an output file ``path`` that is a folder, lies under a file, or whose folder (or, when that
-    is missing, the nearest existing folder it would be created in) cannot be written. ``what`` names the
-    argument in the message (``--output``)."""
+    """Refuse an output file that is a folder, lies under a file, or whose folder cannot be written."""
     if os.path.isdir(path):
         raise OutputPathError(f"{what} {path} is a folder; give the file to write")
     _check_writable(_existing_ancestor(path, what), what, path)
 
 
 def check_output_dir(path: str, what: str = "output folder") -> None:
-    """Refuse an output folder ``path`` that is a file, lies under a file, or cannot be written in (or
-    created)."""
+    """Refuse an output folder that is a file, lies under a file, or cannot be written in (or created)."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise OutputPathError(f"{what} {path} is a file, not a folder")
     folder = path if os.path.isdir(path) else _existing_ancestor(path, what)

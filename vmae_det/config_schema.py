@@ -1,18 +1,15 @@
 """The ``train`` section's defaults and value schema, shared by every config.
 
-It sits beside ``config.py`` (not in the engine) so that loading a config does not import the engine. A
-config's ``train`` may set any subset of these keys; any other key is an error. ``hooks`` and ``eval_only``
-hold LazyCall nodes, so what depends on the model lives in the config, not in engine switches:
+Kept apart from the engine so that loading a config does not import it. ``hooks`` and ``eval_only`` hold
+LazyCall nodes, so what depends on the model lives in the config:
 
-* ``hooks``: nodes each building a detectron2 ``HookBase`` (or a list of them), registered after the
-  periodic checkpointer and before evaluation and metric writing (MAE pictures, skipped-video counter);
-* ``eval_only``: a node building ``f(cfg, model, checkpoint) -> dict`` that ``--eval-only`` runs when the
-  config has no ``dataloader.evaluator`` (pretraining: :class:`vmae_det.engine.mae_eval.MAELossEvaluation`).
+* ``hooks``: nodes building detectron2 ``HookBase`` objects, registered after the periodic checkpointer;
+* ``eval_only``: ``f(cfg, model, checkpoint) -> dict`` run by ``--eval-only`` when there is no evaluator.
 """
 
 TRAIN_DEFAULTS = {
     "output_dir": "./output",
-    "init_checkpoint": "",  # path to weights loaded before training (any VideoMAE format)
+    "init_checkpoint": "",
     "max_iter": 1000,
     "device": "auto",  # "auto" = cuda when available, else cpu
     "seed": -1,  # < 0: random seed
@@ -28,15 +25,13 @@ TRAIN_DEFAULTS = {
     "vis_period": 0,  # MAE reconstruction pictures; 0 = at checkpoints
     "cudnn_benchmark": False,
     "float32_matmul_precision": "high",
-    "hooks": [],  # LazyCall hook factories (see above)
-    "eval_only": None,  # LazyCall of f(cfg, model, checkpoint) for --eval-only without an evaluator
+    "hooks": [],
+    "eval_only": None,
 }
 
-#: What each ``train.*`` value may be, checked by :func:`vmae_det.config.load_config` before anything is
-#: built. A leaf is ``(kind, rule)``: kind ``int`` / ``number`` (int or float, never bool) / ``bool`` /
-#: ``str`` / ``choice``; rule is the minimum for numbers, the allowed values for ``choice``. ``opt_``
-#: kinds also allow ``None`` (null). ``lazy_calls``: a list of LazyCall nodes; ``lazy_call``: one node (each
-#: node's target must exist and take every argument the node sets).
+#: What each ``train.*`` value may be, checked by :func:`vmae_det.config.load_config`. A leaf is ``(kind, rule)``:
+#: kind ``int`` / ``number`` / ``bool`` / ``str`` / ``choice`` (``opt_`` also allows ``None``), rule the minimum or
+#: the allowed values; ``lazy_calls`` / ``lazy_call``: LazyCall nodes whose targets take the arguments set.
 TRAIN_SCHEMA = {
     "output_dir": ("path", None),
     "init_checkpoint": ("opt_str", None),

@@ -55,7 +55,7 @@ class AnnotationRow:
 
 @dataclass
 class AnnotationFacts:
-    """What a streamed read of the CSV keeps of all its rows (a little per video and action name)."""
+    """What a streamed read of the CSV keeps of its rows."""
 
     sources: Dict[str, Path] = field(default_factory=dict)  # video id -> its file
     actions: Dict[str, int] = field(default_factory=dict)  # action name -> first line naming it
@@ -64,9 +64,8 @@ class AnnotationFacts:
 
 
 def _not_utf8(path: PathLike) -> CustomDatasetError:
-    """The error for a file that is not UTF-8 text: the line, and the byte in it and in the file, of its first
-    undecodable byte (found again in binary: a text reader's ``UnicodeDecodeError.start`` counts from the start
-    of its buffer, not of the file)."""
+    """The error for a file that is not UTF-8, naming the line and byte of its first undecodable byte (found
+    again in binary: ``UnicodeDecodeError.start`` counts from the reader's buffer, not the file)."""
     offset = 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
@@ -85,11 +84,8 @@ def _not_utf8(path: PathLike) -> CustomDatasetError:
 
 
 def read_label_names(path: PathLike) -> Dict[int, str]:
-    """``{action id: name}`` from a ``.pbtxt`` label map or a text file with one name per line.
-
-    In the text file, blank lines and lines starting with ``#`` are ignored and ids are ``1..K``
-    in file order.
-    """
+    """``{action id: name}`` from a ``.pbtxt`` label map, or a text file with one name per line (ids ``1..K``;
+    blank and ``#`` lines ignored)."""
     path = Path(path)
     if path.suffix == ".pbtxt":
         names = read_labelmap(path)
@@ -183,8 +179,7 @@ def _find_video(path: Path, lineno: int, name: str, videos_dir: Path, by_stem, b
 
 
 def _check_row(path: Path, lineno: int, v: Dict[str, str], vid: str, shared: Dict[str, str]) -> AnnotationRow:
-    """The values of one row (its video already found), checked. ``shared``: one string object for each
-    video id, split and action name (they repeat on every row)."""
+    """The values of one row, checked. ``shared`` interns the strings that repeat on every row."""
     split = v["split"].lower()
     if split not in SPLITS:
         raise CustomDatasetError(path, lineno, f"unknown split {v['split']!r} (expected train or val)")
@@ -221,8 +216,8 @@ def _check_row(path: Path, lineno: int, v: Dict[str, str], vid: str, shared: Dic
 
 
 def read_annotation_rows(path: Path, videos_dir: Path, facts: AnnotationFacts) -> Iterator[AnnotationRow]:
-    """The rows of the annotation CSV, each checked for what does not need the video itself, in file order
-    (streamed: a row is gone once the caller has it). ``facts`` is filled in on the way.
+    """The rows of the annotation CSV, streamed in file order and checked for what does not need the video.
+    ``facts`` is filled in on the way.
 
     Raises:
         CustomDatasetError: at the first bad row; after the last row when there were none.

@@ -1,10 +1,5 @@
-"""The user's rows as AVA rows, and the annotation files of the AVA layout.
-
-Time ``t`` becomes AVA timestamp ``900 + t`` (frame ``t * 30`` of the written video); a box is clipped to
-its frame and normalised by the written (padded) frame size, so it keeps its pixel position; rows are
-then those of an official ground-truth file, one per (person, action), written with four decimals.
-The rows are sorted on disk (:class:`~.spill.ExternalSort`), so memory does not grow with the CSV.
-"""
+"""The user's rows as AVA ground-truth rows (time ``t`` -> timestamp ``900 + t``, boxes normalised by the
+padded frame size), and the annotation files of the AVA layout."""
 
 from __future__ import annotations
 
@@ -33,10 +28,9 @@ SortedRow = Tuple[int, int, int, int, int, Tuple[str, str, str, str], int]
 
 @dataclass
 class AVARowSet:
-    """The AVA ground-truth rows of both splits (sorted, without duplicates, in temporary files), their
-    counts, and what was changed on the way."""
+    """The AVA ground-truth rows of both splits (sorted, deduplicated, in temporary files) and their counts."""
 
-    files: Dict[str, Path]  # per split: the rows as they are written
+    files: Dict[str, Path]
     keyframes: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
     boxes: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))  # (video, keyframe, person)
     rows: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))  # one per person and action
@@ -46,7 +40,7 @@ class AVARowSet:
 
 
 class _FirstError:
-    """The error of the smallest line offered: the one a check of the rows in file order would raise."""
+    """The error of the smallest line offered, as a check in file order would raise."""
 
     def __init__(self):
         self.line: Optional[int] = None
@@ -58,8 +52,7 @@ class _FirstError:
 
 
 def _normalised_box(r: AnnotationRow, src: SourceVideo, normalized: bool, csv_path: Path):
-    """``(box as 4-decimal strings, clipped?)``: the row's box clipped to the frame, normalised by the
-    written (padded) frame size."""
+    """``(box as 4-decimal strings, clipped?)``: the box clipped to the frame, normalised by the padded size."""
     w0, h0 = src.width, src.height
     fw, fh = (1.0, 1.0) if normalized else (float(w0), float(h0))
     x1, y1, x2, y2 = r.box
@@ -88,11 +81,10 @@ def to_ava_rows(
     tmp_dir: Path,
     chunk_rows: int = 200_000,
 ) -> AVARowSet:
-    """Check every box against its frame and turn the rows into AVA rows, written sorted to ``tmp_dir``.
+    """Check every box against its frame and write the AVA rows sorted to ``tmp_dir``.
 
-    A box entirely outside its frame, or a person with two different boxes at one keyframe, is an
-    error naming the line (the first such line of the file); boxes partly outside are clipped (counted,
-    logged); exact duplicates are skipped (counted). ``chunk_rows``: rows held in memory at once.
+    A box entirely outside its frame, or two boxes of one person at one keyframe, is an error naming the first
+    such line; boxes partly outside are clipped and exact duplicates skipped (both counted).
     """
     ids = {n: i for i, n in classes.items()}
     names = sorted(videos)
@@ -133,10 +125,9 @@ def to_ava_rows(
 def _write_sorted(
     rows: Iterable[SortedRow], out: AVARowSet, names: Sequence[str], first: _FirstError, csv_path: Path
 ) -> List[int]:
-    """Write the sorted rows without duplicates to ``out.files`` and count them; offer each person with two
-    boxes at one keyframe to ``first``. Returns the lines of the duplicates, in order."""
+    """Write the sorted, deduplicated rows to ``out.files``; return the lines of the duplicates."""
     duplicates = array("q")
-    files = [open(out.files[s], "w", encoding="utf-8", newline="") for s in SPLITS]  # by split index
+    files = [open(out.files[s], "w", encoding="utf-8", newline="") for s in SPLITS]
     group: Optional[Tuple[int, int, int, int]] = None  # (split, video, timestamp, person)
     group_boxes: Dict[Tuple[str, ...], int] = {}  # box -> its first line
     prev = None
@@ -192,8 +183,8 @@ def _log_duplicates(csv_path: Path, lines: Iterable[int]) -> None:
 
 
 def write_annotation_files(ann_dir: Path, rows: AVARowSet, classes: Mapping[int, str]) -> None:
-    """``ava_{train,val}_v2.2.csv`` (sorted by video, time, person, action), empty exclusion files and the
-    label map. A ``ava_{split}_predicted_boxes.csv`` of an earlier run is kept, with a warning."""
+    """Write the ground-truth CSVs, empty exclusion files and the label map; an existing
+    ``ava_{split}_predicted_boxes.csv`` is kept, with a warning."""
     ann_dir.mkdir(parents=True, exist_ok=True)
     for s in SPLITS:
         names = annotation_file_names(s)

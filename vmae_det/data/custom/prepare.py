@@ -1,5 +1,4 @@
-"""``prepare_custom_dataset``: the steps, in order — check the CSV, probe the videos, check the boxes and
-times against them, convert the videos, write the annotation files, summarise."""
+"""``prepare_custom_dataset``: check the CSV, probe the videos, check boxes and times, convert, write, summarise."""
 
 from __future__ import annotations
 
@@ -37,11 +36,8 @@ def prepare_custom_dataset(
 ) -> CustomDatasetSummary:
     """Convert ``videos_dir`` + ``annotations_csv`` into an AVA-layout dataset under ``output_root``.
 
-    See :mod:`vmae_det.data.custom` for the formats. Everything in the CSV is checked before any video is
-    converted, so a mistake costs no encoding time. Rerunning overwrites what this function writes
-    (``videos/<id>.mp4``, ``frames/<id>/``, the annotation files); other files are left alone.
-    The CSV is streamed: its rows wait in a hidden temporary folder of ``output_root`` (removed at the end),
-    sorted ``chunk_rows`` at a time, so memory does not grow with the CSV.
+    Everything in the CSV is checked before any video is converted, so a mistake costs no encoding time.
+    Rerunning overwrites only what this function writes. ``chunk_rows``: rows sorted in memory at once.
 
     Raises:
         CustomDatasetError: naming the file (and line) of the first problem found.
@@ -120,7 +116,7 @@ def _first_late(times: Mapping[int, int], end: float) -> Optional[tuple]:
 
 
 def _check_times(times: Mapping[str, Mapping[int, int]], videos: Mapping[str, SourceVideo], csv_path: Path) -> None:
-    """Keyframes past the end of their video, by its container's duration (checked exactly after decoding).
+    """Raise for keyframes past the end of their video by its container's duration.
 
     Args:
         times: per video, ``{second: first line naming it}``.
@@ -145,8 +141,7 @@ def _convert_all(
     progress: bool,
     csv_path: Path,
 ) -> None:
-    """Write ``videos/<id>.mp4`` (and ``frames/<id>/``) of every annotated video; set ``num_frames``.
-    ``times``: per video, ``{second: first line naming it}``."""
+    """Write ``videos/<id>.mp4`` (and ``frames/<id>/``) of every annotated video; set ``num_frames``."""
     (root / "videos").mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
 

@@ -1,10 +1,5 @@
-"""Rows on disk, so that a CSV of millions of rows costs bounded memory: the checked rows in file order
-(:class:`RowSpill`), and an external merge sort (:class:`ExternalSort`: sorted runs of ``chunk_rows`` rows,
-merged lazily).
-
-The files are this process's own scratch, in batches of tuples written by :mod:`marshal` (exact floats and
-ints of any size, no text to quote; never read from anywhere else).
-"""
+"""Rows on disk, so a CSV of millions of rows costs bounded memory: :class:`RowSpill` (file order) and
+:class:`ExternalSort` (a merge sort). The files are this process's own scratch, written with :mod:`marshal`."""
 
 from __future__ import annotations
 
@@ -19,7 +14,7 @@ __all__ = ["ExternalSort", "RowSpill"]
 
 #: Runs merged at once; more are first merged into longer runs (open files stay few).
 MAX_FAN_IN = 64
-_BATCH = 4096  # items a marshal record
+_BATCH = 4096
 
 
 def _dump(batch: List[tuple], f) -> None:
@@ -47,12 +42,7 @@ def _read(path: Path) -> Iterator[tuple]:
 
 
 class RowSpill:
-    """The checked rows of the annotation CSV in a file, in file order: :meth:`write` them inside ``with``,
-    then iterate.
-
-    Args:
-        path: the file to write (then read back).
-    """
+    """The checked rows in a file, in file order: :meth:`write` them inside ``with``, then iterate."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -82,8 +72,7 @@ class RowSpill:
 
 
 class ExternalSort:
-    """Sort more tuples than fit in memory: :meth:`add` them, then iterate :meth:`sorted`. Every
-    ``chunk_rows`` tuples are sorted and written to a run file in ``folder``; the runs are merged while read.
+    """Sort more tuples than fit in memory: :meth:`add` them, then iterate :meth:`sorted`.
 
     Args:
         folder: where the run files go (the caller removes it).

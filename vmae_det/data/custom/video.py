@@ -1,12 +1,7 @@
 """The user's videos: probe them, and convert each to a 30 fps H.264 mp4 (and optionally JPEG frames).
 
-Frame ``i`` of the written video is the source frame nearest to ``i / 30`` s (:func:`resample_to_fps`), the
-source frames timed by the data layer's one rule (:class:`vmae_det.data.video_io.FrameClock`, the training
-reader's and the demo's too): presentation timestamps where the container has them; on AVI (chunk times,
-attached to the wrong pictures by FFmpeg with packed B-frames) the ``i``-th decoded picture takes the
-``i``-th smallest time, ``i / rate`` on a constant-rate AVI.
-H.264 4:2:0 needs even sizes, so a video of odd width/height is padded by one edge pixel
-(:class:`vmae_det.formats.video_writer.VideoWriter` does it).
+Source frames are timed by :class:`vmae_det.data.video_io.FrameClock`; odd sizes are padded to even ones by
+:class:`vmae_det.formats.video_writer.VideoWriter` (H.264 4:2:0 needs them).
 """
 
 from __future__ import annotations
@@ -69,7 +64,7 @@ def probe_video(path: Path) -> SourceVideo:
                 duration = None
     except CustomDatasetError:
         raise
-    except Exception as e:  # av.error.* and friends
+    except Exception as e:
         raise CustomDatasetError(path, None, f"PyAV cannot open the video: {e}") from e
     if not w or not h:
         raise CustomDatasetError(path, None, "video stream without a frame size")
@@ -79,13 +74,10 @@ def probe_video(path: Path) -> SourceVideo:
 def resample_to_fps(
     frames: Iterator[Tuple[Fraction, object]], fps: int = AVA_FPS, last_duration: Optional[Fraction] = None
 ) -> Iterator[Tuple[int, object]]:
-    """Nearest-frame resampling of a time-ordered ``(time, frame)`` stream to ``fps`` (times: the data
-    layer's one rule, :class:`~vmae_det.data.video_io.FrameClock`; the demo's grid uses the same resampling).
+    """Nearest-frame resampling of a time-ordered ``(time, frame)`` stream to ``fps``; yields ``(i, frame)``.
 
-    Output frame ``i`` is the input frame whose time (relative to the first frame) is nearest to
-    ``i / fps`` (ties go to the earlier frame). Output covers the input's duration: the last input
-    frame lasts ``last_duration`` (default: the previous frame gap, or ``1 / fps``). Inputs whose
-    time does not increase are dropped. Yields ``(i, frame)``.
+    Output frame ``i`` is the input frame nearest to ``i / fps`` (ties to the earlier one); the last input frame
+    lasts ``last_duration`` (default: the previous gap, or ``1 / fps``). Non-increasing times are dropped.
     """
     i = 0
     prev_t, prev = None, None
@@ -113,8 +105,7 @@ def resample_to_fps(
 
 
 def _timed_frames(path: Path):
-    """``(time since the first frame, PyAV frame)`` of every decoded frame of ``path``, in the decoder's
-    output (display) order, timed by :class:`~vmae_det.data.video_io.FrameClock`."""
+    """``(time since the first frame, PyAV frame)`` of every decoded frame, in display order."""
     import av
 
     with av.open(str(path)) as c:
@@ -126,9 +117,8 @@ def _timed_frames(path: Path):
 
 
 def convert_video(src: SourceVideo, video_id: str, out_video: Path, frames_dir: Optional[Path], pbar=None) -> int:
-    """Decode ``src``, resample to 30 fps, write H.264 ``out_video`` (and ``frames_dir/<id>_<nnnnnn>.jpg``
-    when given). Returns the number of frames written. The video is written under a temporary name and
-    renamed when complete."""
+    """Decode ``src``, resample to 30 fps and write ``out_video`` (and JPEG frames to ``frames_dir``) atomically.
+    Returns the number of frames written."""
     size = (src.height, src.width)
     tmp = temp_path_for(out_video)  # hidden, same folder, .mp4 kept (the encoder picks the format by it)
     n = 0
