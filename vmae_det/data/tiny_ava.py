@@ -1,27 +1,9 @@
 """Generate ``tiny_ava``, a tiny synthetic dataset in the exact AVA v2.2 layout (one module: one seed drives it all).
 
-It is the embedded default used by the quick start, the tests and the demo. Everything real AVA
-has is here at toy scale, so every code path (readers, exclusions, proposals, frame lists, frames
-*and* videos) is exercised without downloading anything::
-
-    tiny_ava/
-      videos/<video_id>.mp4                         128x96, 30 fps, frame 0 = second 900
-      frames/<video_id>/<video_id>_<nnnnnn>.jpg      1-based frame numbers (ffmpeg's %06d)
-      annotations/ava_{train,val}_v2.2.csv           GT: one row per (person, action)
-      annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt
-      annotations/ava_{train,val}_excluded_timestamps_v2.2.csv
-      annotations/ava_{train,val}_predicted_boxes.csv  SlowFast-style person proposals
-      frame_lists/{train,val}.csv                     SlowFast frame lists
-      README.txt
-
-Content: a grey textured background and 2-3 identical-looking stick figures per video. Each
-figure does exactly one of walk left (1) / walk right (2) / stand (3), optionally plus jump (4)
-and/or wave (5). Actions are only recognisable from motion across a clip (a figure looks the
-same whatever it does: a non-waving arm is held still at a random angle from the waving range),
-and they change at half-second boundaries so the +-8 frames around each keyframe see a single
-action set.
-
-The command line is ``datasets/make_tiny_ava.py``.
+The default of the quick start, the tests and the demo (``docs/architecture.md``); it exercises every reader
+(exclusions, proposals, frame lists, frames and videos) without downloads. Figures look the same whatever they do,
+so actions are only recognisable from motion; actions change at half-second boundaries, so the clip around each
+keyframe sees a single action set. The command line is ``datasets/make_tiny_ava.py``.
 """
 
 from __future__ import annotations
@@ -107,11 +89,8 @@ def _segment_of(frame: int) -> int:
 
 
 def _plan_person(rng: np.random.Generator, fig: Figure, num_frames: int):
-    """Choose per-second action sets and integrate the motion they imply.
-
-    Returns ``(actions, cx, feet_y, arm)``: ``actions[s]`` the sorted action ids of segment ``s``;
-    per-frame float centre x, integer feet y, and arm angle (radians).
-    """
+    """Choose per-second action sets and integrate the motion: ``(actions, cx, feet_y, arm)``, per segment and
+    per frame."""
     num_segments = _segment_of(num_frames - 1) + 1
     jump_room = JUMP_HEIGHT if fig.lane_bottom - fig.lane_top - fig.height > JUMP_HEIGHT else 0
     base_feet = int(rng.integers(fig.lane_top + fig.height + jump_room, fig.lane_bottom + 1))
@@ -175,11 +154,8 @@ def _draw_figure(img: np.ndarray, fig: Figure, cx: float, feet: int, arm: float)
 
 
 def _background(rng: np.random.Generator, style: str = "texture") -> np.ndarray:
-    """``"texture"``: grey-ish, low-saturation blurred noise plus a faint horizontal gradient (the default).
-
-    ``"plain"``: one random colour per video plus a gentle linear gradient, no noise: predictable from any
-    visible cube, so an MAE's raw-pixel loss is about the figures (the quick start's sets, docs/quickstart.md).
-    """
+    """``"texture"``: low-saturation blurred noise; ``"plain"``: one colour plus a gradient, so an MAE's pixel
+    loss is about the figures."""
     if style == "plain":
         tint = rng.uniform(70, 170, (1, 1, 3)).astype(np.float32)
         gx, gy = rng.uniform(-25, 25), rng.uniform(-25, 25)
@@ -197,13 +173,8 @@ def _background(rng: np.random.Generator, style: str = "texture") -> np.ndarray:
 def render_video(seed: int, num_frames: int, num_people: int, figures: str = "small", background: str = "texture"):
     """Render one synthetic video.
 
-    ``figures="large"``: figures fill their lane (up to the frame height for a single person) with a
-    wider body and thicker arm (figures cover many 8 px cubes of a 64 px clip). ``background``: see
-    :func:`_background`.
-
-    Returns ``(frames, people)``: ``frames`` uint8 [T, H, W, 3] RGB and, per person, a dict with
-    ``actions`` (list per second segment) and ``boxes`` (per-frame tight pixel box
-    ``[x1, y1, x2, y2]`` with exclusive x2/y2).
+    Returns ``(frames, people)``: ``frames`` uint8 [T, H, W, 3] RGB and, per person, ``actions`` (per second)
+    and ``boxes`` (per-frame tight pixel boxes, exclusive x2/y2).
     """
     rng = np.random.default_rng(seed)
     bg = _background(rng, background)
@@ -312,19 +283,16 @@ def make_tiny_ava(
     figures: str = "small",
     background: str = "texture",
 ) -> Path:
-    """Generate the tiny AVA dataset under ``root`` and return ``root`` as a :class:`Path`.
+    """Generate the tiny AVA dataset under ``root`` and return it.
 
-    Deterministic from ``seed`` (each video has its own seed, so adding videos keeps the others). Returns at
-    once when ``root`` already holds a complete dataset made with the same parameters and at least ``format``.
+    Deterministic from ``seed``, each video with its own seed. Returns at once when ``root`` holds a complete
+    dataset made with the same parameters.
 
     Args:
         force: rebuild even if complete.
-        videos_only: the training videos only, no annotations, frame lists or frames (an unlabelled set for
-            MAE pretraining, the quick start's ``datasets/tiny_ava_unlabelled``).
-        figures: ``"small"`` (2-3 figures of 20-40 px) or ``"large"`` (1-2 figures filling their half or the
-            whole frame height, wider bodies, thicker arms).
-        background: ``"texture"`` (grey blurred noise) or ``"plain"`` (one colour per video plus a gentle
-            gradient: the quick start's sets, where MAE pretraining beats scratch).
+        videos_only: the training videos only (an unlabelled set for MAE pretraining).
+        figures: ``"small"`` (2-3 figures) or ``"large"`` (1-2 figures filling their lane).
+        background: ``"texture"`` or ``"plain"`` (see :func:`_background`).
     """
     if format not in FORMAT_PARTS:
         raise ValueError(f"format must be one of {sorted(FORMAT_PARTS)}, got {format!r}")
@@ -351,7 +319,7 @@ def make_tiny_ava(
         params["videos_only"] = True
     if figures != "small":
         params["figures"] = figures
-    if background != "texture":  # only then: the default dataset's marker and README stay byte-identical
+    if background != "texture":
         params["background"] = background
     if not force and _is_complete(root, params):
         return root

@@ -7,15 +7,8 @@ One dict per keyframe::
      "annotations": [{"bbox": [x1, y1, x2, y2] normalised, "actions": [ids], "person_id"}],
      "proposals": {"boxes": float32 [K, 4] normalised, "scores": float32 [K]}}
 
-Registered names (root ``$VMAE_DET_DATASETS``, default ``datasets``): ``ava_vmad_{train,val}``
-(``<root>/ava_vmad``, VMAD's processed AVA, read by :func:`load_vmad_dicts`), ``ava_v2.2_{train,val}``,
-``ava_v2.1_{train,val}`` (``<root>/ava``) and ``ava_tiny_{train,val}`` (``<root>/tiny_ava``,
-made by ``datasets/make_tiny_ava.py``), whose person boxes are SlowFast's
-``annotations/ava_{split}_predicted_boxes.csv`` when present; and ``ava_v2.2_val_alphaction_boxes``
-(``<root>/ava``, AlphAction's ``boxes/ava_val_det_person_bbox.json`` with the image info
-``annotations/ava_val_v2.2_min.json``: the boxes VideoMAE's AVA numbers were measured with).
-Files are only read when a dataset is first loaded, so registration works before the data exists.
-:func:`register_ava_root` registers the splits of a root given as a path (``tools/train_net.py --ava-root``).
+The registered names and their folders are listed in :func:`register_all_ava`. Files are only read when a
+dataset is first loaded, so registration works before the data exists.
 """
 
 from __future__ import annotations
@@ -62,19 +55,15 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 
 
-# AlphAction's person detections as distributed with VMAD's processed AVA (relative to the AVA
-# root): split -> (detections JSON, image-info JSON). Only val has detections.
+# AlphAction's person detections in VMAD's processed AVA: split -> (detections, image info). Only val has them.
 ALPHACTION_BOX_FILES = {split: (boxes, image_info_file(split)) for split, boxes in PERSON_BOX_FILES.items()}
 #: VMAD's test set: keyframes with a person box of at least this score (``datasets.py`` ``box_thresh``).
 VMAD_BOX_THRESHOLD = 0.8
 
 
 class AVAMetadata(Metadata):
-    """detectron2 ``Metadata`` that keeps ``class_names`` as its own field.
-
-    Plain ``Metadata`` silently renames ``class_names`` to ``thing_classes`` (an old detection
-    name, expected to be a list); ours is an ``{action id: name}`` dict, so no renaming here.
-    """
+    """detectron2 ``Metadata`` that keeps ``class_names`` (an ``{id: name}`` dict) as its own field: plain
+    ``Metadata`` renames it to ``thing_classes``."""
 
     _RENAMED: dict = {}
 
@@ -87,10 +76,8 @@ def ava_split_files(
     proposal_file: Optional[PathLike] = None,
     proposal_image_info: Optional[PathLike] = None,
 ) -> Dict[str, Optional[Path]]:
-    """Paths of the annotation files of one split under ``<root>/annotations``: ``exclusions`` None when absent;
-    ``proposals`` the person-box file (``proposal_file`` when given, else SlowFast's
-    ``ava_{split}_predicted_boxes.csv`` when present, else None); ``proposal_image_info`` the image-info JSON an
-    AlphAction ``.json`` box file needs (without it such a file is a ``ValueError`` here already)."""
+    """Paths of the annotation files of one split under ``<root>/annotations`` (``None`` for absent optional
+    ones). The person boxes are ``proposal_file``, else SlowFast's ``ava_{split}_predicted_boxes.csv``."""
     ann = Path(root) / "annotations"
     names = annotation_file_names(split, version)
     label_map = ann / names["label_map"]  # never another label map: it would change the evaluated classes
@@ -153,19 +140,15 @@ def load_ava_dicts(
         is_train: keep only keyframes with at least one GT box (default: ``split == "train"``).
             Otherwise keyframes are the union of those with GT and with proposals.
         source: ``"frames"``, ``"videos"`` or ``"auto"`` (frames when the folder exists).
-        proposal_min_score: proposals below it are not kept at all (the mapper applies the real
-            train/test thresholds; this only saves memory).
+        proposal_min_score: proposals below it are dropped to save memory (the mapper applies the real
+            thresholds).
         class_whitelist: action ids to keep. Default: every id of the file when training (VMAD and
             SlowFast train all 80 AVA actions, so the 20 ids the 60-class label map does not
             evaluate still supervise the backbone), the label map's ids otherwise.
-        dataset_name: when given, fill ``class_names`` (and ``proposal_file`` /
-            ``proposal_image_info`` when not set yet) in its metadata (as detectron2's
-            ``load_coco_json`` does), for datasets registered before the files existed.
-        proposal_file: person-box file to use instead of the default SlowFast
-            ``annotations/ava_{split}_predicted_boxes.csv``: a SlowFast-style ``.csv`` or an
-            AlphAction ``.json`` (e.g. ``<root>/boxes/ava_val_det_person_bbox.json``). Must exist.
-        proposal_image_info: the image-info JSON an AlphAction box file needs
-            (e.g. ``<root>/annotations/ava_val_v2.2_min.json``).
+        dataset_name: fill this dataset's metadata (``class_names``, proposal files) as detectron2's
+            ``load_coco_json`` does, for datasets registered before the files existed.
+        proposal_file: a SlowFast ``.csv`` or AlphAction ``.json`` person-box file instead of the default.
+        proposal_image_info: the image-info JSON an AlphAction box file needs.
     """
     root = Path(root)
     is_train = (split == "train") if is_train is None else is_train
@@ -262,18 +245,11 @@ def register_ava(
     proposal_image_info: Optional[PathLike] = None,
     **load_kwargs,
 ) -> None:
-    """Register one AVA split as ``name`` (data is read lazily on ``DatasetCatalog.get``).
+    """Register one AVA split as ``name``; data is read lazily on ``DatasetCatalog.get``.
 
-    ``proposal_file`` / ``proposal_image_info``: the person-box file of this dataset (see
-    :func:`load_ava_dicts`); default SlowFast's ``annotations/ava_{split}_predicted_boxes.csv``.
-
-    Metadata: ``label_map_file``, ``groundtruth_csv``, ``exclusions_csv`` (``None`` when absent),
-    ``num_classes`` (largest action id: 80 for AVA, so column ``k`` ↔ action id ``k + 1``),
-    ``class_names`` (id → name, set now if the label map exists, else on first load),
-    ``proposal_file`` (the person-box file; for the default CSV set on first load if it does not
-    exist yet, ``None`` if there is none), ``proposal_format`` (``"slowfast_csv"`` or
-    ``"alphaction_json"``), ``proposal_image_info``, ``evaluator_type="ava"``, plus
-    ``dataset_root``, ``split``, ``version``.
+    ``proposal_file`` / ``proposal_image_info``: see :func:`load_ava_dicts`. The metadata holds the annotation
+    files, ``num_classes`` (the largest action id: column ``k`` is action id ``k + 1``), ``class_names``, the
+    proposal file and format, and ``evaluator_type="ava"``.
     """
     root = Path(root)
     files = ava_split_files(root, split, version, proposal_file=proposal_file, proposal_image_info=proposal_image_info)
@@ -324,11 +300,8 @@ def load_vmad_dicts(
     dataset_name: Optional[str] = None,
 ) -> List[dict]:
     """The keyframes of one split of VMAD's processed AVA (:mod:`vmae_det.formats.vmad_layout`), as VMAD's
-    ``AVAVideoDataset`` lists them: image ids of ``annotations/ava_{split}_{version}_min.json`` in increasing
-    order; for training those with ground-truth boxes in that file (VMAD trains on them, not on the CSV's),
-    otherwise those with a person box of score >= ``box_threshold`` in ``boxes/ava_{split}_det_person_bbox.json``
-    (excluded keyframes stay: the evaluation ignores them, as VMAD's). Boxes are VMAD's inclusive pixels
-    (``box_convention``), clips its per-second files (``clips_dir``, 25 fps).
+    ``AVAVideoDataset`` lists them: for training those with ground-truth boxes in the image-info JSON, otherwise
+    those with a person box of score >= ``box_threshold`` (excluded keyframes stay: the evaluation ignores them).
     """
     root = Path(root)
     is_train = (split == "train") if is_train is None else is_train
@@ -382,8 +355,7 @@ def load_vmad_dicts(
 
 
 def register_vmad(name: str, root: PathLike, split: str, version: str = "v2.2", num_classes: int = 80) -> None:
-    """Register one split of VMAD's processed AVA as ``name`` (see :func:`load_vmad_dicts`); metadata as
-    :func:`register_ava`'s, with ``layout="vmad"`` and ``fps=25``."""
+    """Register one split of VMAD's processed AVA as ``name`` (see :func:`load_vmad_dicts`)."""
     root = Path(root)
     DatasetCatalog.register(name, lambda: load_vmad_dicts(root, split, version, dataset_name=name))
     files = ava_split_files(root, split, version)
@@ -413,8 +385,7 @@ def register_vmad(name: str, root: PathLike, split: str, version: str = "v2.2", 
 
 
 def check_has_rows(groundtruth: PathLike) -> None:
-    """Refuse a training ground-truth CSV without any row (blank lines and a byte-order mark aside), before
-    anything is built; reads only up to its first row."""
+    """Refuse a training ground-truth CSV without any row, reading only up to its first row."""
     with open(groundtruth, "rb") as f:
         for line in f:
             if line.strip().lstrip(b"\xef\xbb\xbf").strip():
@@ -423,17 +394,14 @@ def check_has_rows(groundtruth: PathLike) -> None:
 
 
 def register_ava_root(root: PathLike, splits: Sequence[str] = ("train", "val")) -> Dict[str, str]:
-    """Register the ``splits`` of an AVA-layout folder given as a path (``tools/train_net.py --ava-root
-    ROOT``) as ``ava:<absolute root>:<split>`` (once); return ``{split: name}``.
+    """Register the ``splits`` of an AVA-layout folder (``--ava-root``) as ``ava:<absolute root>:<split>``, once;
+    return ``{split: name}``.
 
-    The layout is detected: VMAD's processed AVA (``clips/trainval/`` and ``annotations/*_min.json``,
-    :func:`register_vmad`) or the frames/videos layout (:func:`register_ava`). The annotation version is v2.2,
-    or v2.1 when only its files are there; ``num_classes`` is the largest action id of the root's label map.
+    The layout (VMAD's processed AVA or frames/videos) and the annotation version (v2.2, else v2.1) are
+    detected; ``num_classes`` is the largest action id of the root's label map.
 
     Raises:
-        FileNotFoundError: naming what is missing: the folder, its label map (another label map is never
-            taken instead), a split's ground truth, VMAD's image-info or person-box files, or both
-            ``frames/`` and ``videos/``.
+        FileNotFoundError: naming what is missing (another label map is never taken instead).
     """
     root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
     if not root.is_dir():
@@ -477,7 +445,9 @@ def register_ava_root(root: PathLike, splits: Sequence[str] = ("train", "val")) 
 
 
 def register_all_ava(root: Optional[PathLike] = None) -> None:
-    """Register the built-in AVA names under ``root`` (default ``$VMAE_DET_DATASETS`` or ``datasets``)."""
+    """Register the built-in AVA names under ``root`` (default ``$VMAE_DET_DATASETS`` or ``datasets``):
+    ``ava_vmad_{train,val}``, ``ava_v2.2_*``, ``ava_v2.1_*``, ``ava_tiny_*`` and ``ava_v2.2_val_alphaction_boxes``
+    (AlphAction's boxes, with which VideoMAE's AVA numbers were measured)."""
     root = Path(root if root is not None else os.environ.get("VMAE_DET_DATASETS", "datasets"))
     specs = [(f"ava_{v}_{s}", root / "ava", s, v, 80, {}) for v in ("v2.2", "v2.1") for s in ("train", "val")] + [
         (f"ava_tiny_{s}", root / "tiny_ava", s, "v2.2", 5, {}) for s in ("train", "val")

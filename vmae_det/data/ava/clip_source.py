@@ -1,10 +1,6 @@
 """Where the pixels of an AVA clip come from: extracted JPEG frames, the raw video file, or VMAD's per-second clips.
 
-AVA's convention (SlowFast): the 15-minute crops start at second 900 of the movie and are decoded at
-30 fps, so keyframe second ``s`` is the 0-based frame ``(s - 900) * 30``
-(:func:`vmae_det.formats.ava.keyframe_index`); extracted frames are named with ffmpeg's 1-based
-``%06d``: ``frames/<vid>/<vid>_<(s-900)*30+1>.jpg`` (:func:`vmae_det.formats.ava.frame_file_name`).
-VMAD's processed AVA has one 25-fps file per second instead (:class:`SecondClipsSource`).
+Frame numbering follows :mod:`vmae_det.formats.ava` (keyframe second ``s`` is frame ``(s - 900) * 30``).
 :func:`clip_indices` is the one clip-index rule (the mapper's and the demo's).
 """
 
@@ -37,12 +33,10 @@ logger = logging.getLogger(__name__)
 
 
 def clip_indices(center: int, num_frames: int, sampling_rate: int, video_length: int, offset: int = 0) -> np.ndarray:
-    """Indices of a ``num_frames``-frame clip at stride ``sampling_rate`` centred on ``center``.
+    """Indices of a ``num_frames``-frame clip at stride ``sampling_rate`` centred on ``center + offset``, clamped
+    to the video.
 
-    ``center + offset + (k - num_frames // 2) * sampling_rate`` for ``k = 0 .. num_frames-1``, clamped
-    to ``[0, video_length - 1]`` (the clip repeats the first/last frame at the video ends). With
-    ``offset=0`` this is SlowFast's ``get_sequence``; VMAD's ``TemporalCrop`` of its 64-frame window
-    around the keyframe is ``offset=(sampling_rate - 1) // 2`` (1 at stride 4).
+    ``offset=0`` is SlowFast's ``get_sequence``; VMAD's ``TemporalCrop`` is ``offset=(sampling_rate - 1) // 2``.
     """
     if num_frames < 1 or sampling_rate < 1:
         raise ValueError(f"num_frames and sampling_rate must be >= 1, got {num_frames}, {sampling_rate}")
@@ -118,20 +112,11 @@ class FramesClipSource(ClipSource):
 
 
 class VideoClipSource(ClipSource):
-    """A raw video file decoded with :func:`vmae_det.data.video_io.open_video`, seen on the
-    annotations' frame grid.
+    """A raw video file decoded with :func:`vmae_det.data.video_io.open_video`, seen on the annotations' frame grid.
 
-    Open it for one clip and :meth:`close` it after (the mapper does), so no decoder state
-    lives on in dataloader workers.
-
-    ``fps`` is the rate the annotations assume (AVA: 30, so keyframe second ``s`` is grid frame
-    ``(s - 900) * 30``). Grid frame ``k`` is the video frame shown nearest to time ``k / fps``
-    seconds after the first frame, the frame ``ffmpeg -r 30`` (and so the extracted-frames route)
-    would put there. A video at exactly that rate maps ``k -> k``; any other rate is read by
-    timestamp instead of being taken frame for frame: a 29.97 fps file read as 30 fps would drift
-    one frame every 33 s (27 frames, 0.9 s, by the end of a 15-minute crop). Constant-rate files
-    map with the exact rate (``round(k * video_fps / fps)``), variable-rate files with their frame
-    times. ``num_frames`` counts grid frames.
+    Grid frame ``k`` is the video frame shown nearest to ``k / fps`` s, as ``ffmpeg -r 30`` (the extracted-frames
+    route) would put it: a 29.97 fps file taken frame for frame would drift 0.9 s by the end of a 15-minute crop.
+    Open it for one clip and :meth:`close` it after, so no decoder state lives on in dataloader workers.
     """
 
     def __init__(self, path: Union[str, Path], fps: float = AVA_FPS, backend: str = "auto"):
@@ -165,7 +150,7 @@ class VideoClipSource(ClipSource):
         self._reader.close()
 
 
-_REPORTED: set = set()  # files whose rate was logged (once per process)
+_REPORTED: set = set()
 
 
 def _grid_mapping(reader, grid_fps: float):
@@ -203,10 +188,7 @@ def _grid_mapping(reader, grid_fps: float):
 
 class SecondClipsSource(ClipSource):
     """VMAD's one-second clips ``<clips_dir>/<second>.mp4`` around one keyframe, joined as VMAD's
-    ``AVAVideoDataset._decode_video_data`` joins them: whole clips ``t, t+1, ...`` until the right side holds
-    ``span // 2`` frames, ``t-1, t-2, ...`` until the left side holds ``span - span // 2``, then ``m`` frames kept
-    on each side, ``m`` the smaller count (50 at 25 fps for a 64-frame span). Frame ``m`` is the keyframe,
-    frame 0 of ``<t>.mp4``. Every file is decoded whole by :func:`~vmae_det.data.video_io.open_video`.
+    ``AVAVideoDataset._decode_video_data`` joins them; frame ``m`` of the result is the keyframe.
 
     Args:
         clips_dir: the movie's folder of per-second clips.
@@ -246,8 +228,7 @@ class SecondClipsSource(ClipSource):
 
 
 def clip_source_for(dataset_dict: Mapping, backend: str = "auto", span: int = 64) -> ClipSource:
-    """The clip source a dataset dict points at: ``clips_dir`` (VMAD's per-second clips; ``span`` frames around
-    the keyframe), ``frames_dir`` or ``video_path``."""
+    """The clip source a dataset dict points at: ``clips_dir``, ``frames_dir`` or ``video_path``."""
     if dataset_dict.get("clips_dir"):
         return SecondClipsSource(dataset_dict["clips_dir"], dataset_dict["timestamp"], span, backend=backend)
     if dataset_dict.get("frames_dir"):

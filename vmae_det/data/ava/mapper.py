@@ -1,14 +1,11 @@
-"""``AVAClipMapper``: AVA keyframe dataset dict → model input dict (docs/architecture.md).
+"""``AVAClipMapper``: AVA keyframe dataset dict -> model input dict.
 
-Per keyframe: decode a ``num_frames`` clip at stride ``sampling_rate`` centred on the keyframe,
-pick the person boxes (GT and/or detector proposals), augment clip and boxes together, and build
-multi-hot labels. Output::
+Output::
 
     {"clip": uint8 [3, T, H, W], "boxes": float32 [N, 4] clip pixels, "labels": float32 [N, C]
      (when GT is known), "box_scores": float32 [N], "video_id", "timestamp", "clip_size": (H, W)}
 
-plus ``"box_convention": "inclusive"`` and ``"image_size": (H, W)`` when the dict's boxes are VMAD's inclusive
-pixels (:mod:`vmae_det.formats.vmad_layout`): the evaluation then writes them back as VMAD does.
+plus ``"box_convention"`` and ``"image_size"`` for VMAD's inclusive-pixel boxes.
 """
 
 from __future__ import annotations
@@ -40,10 +37,7 @@ TEST_BOX_SOURCES = ("proposals", "gt")
 def box_iou_labels(
     boxes: np.ndarray, gt_boxes: np.ndarray, gt_labels: np.ndarray, iou_threshold: float = 0.5
 ) -> np.ndarray:
-    """Labels for ``boxes``: those of the best-overlapping GT box if its IoU ≥ ``iou_threshold``.
-
-    As SlowFast's training on detected boxes: an unmatched box gets an all-zero row (a negative).
-    """
+    """Labels of the best-overlapping GT box with IoU >= ``iou_threshold``, else an all-zero row (SlowFast)."""
     out = np.zeros((len(boxes), gt_labels.shape[1]), np.float32)
     if len(boxes) == 0 or len(gt_boxes) == 0:
         return out
@@ -57,27 +51,21 @@ def box_iou_labels(
 class AVAClipMapper:
     """Map one AVA keyframe dict to the detector's input dict.
 
-    Plain keyword constructor, so a LazyConfig can build it with ``L(AVAClipMapper)(...)``.
-
     Args:
         is_train: training mode (train box source, GT jitter, train augmentations).
-        num_classes: width of the multi-hot labels; column ``k`` ↔ action id ``k + 1``.
-        num_frames, sampling_rate: clip length ``T`` and stride ``τ``.
-        clip_offset: frames added to every clip index (see ``clip_indices``; VMAD: 1 at stride 4).
-        augmentations: detectron2 augmentations (default: train/test AVA ones for ``is_train``).
-        train_box_source: ``"gt"`` or ``"gt+proposals"`` (proposals with score ≥
-            ``train_proposal_threshold`` get the labels of a GT box they overlap with IoU ≥
-            ``match_iou``, else none).
-        test_box_source: ``"proposals"`` (score ≥ ``test_proposal_threshold``; 0.8 is the
-            official AVA setting) or ``"gt"``.
-        gt_box_jitter: training only, after the augmentations: ``(x_out, x_in, y_out, y_in)``
-            fractions of the box size each side may move out/in (VMAD: ``(0.2, 0.1, 0.1, 0.05)``, see
-            ``vmae_det.modeling.vmad_boxes.jitter_boxes``); a float ``s`` means ``(s, s, s, s)``.
+        num_classes: width of the multi-hot labels; column ``k`` is action id ``k + 1``.
+        num_frames, sampling_rate: clip length and stride.
+        clip_offset: see :func:`~vmae_det.data.ava.clip_source.clip_indices`.
+        augmentations: detectron2 augmentations (default: the AVA ones for ``is_train``).
+        train_box_source: ``"gt"`` or ``"gt+proposals"`` (proposals take the labels of a GT box with IoU >=
+            ``match_iou``).
+        test_box_source: ``"proposals"`` (0.8 is the official AVA threshold) or ``"gt"``.
+        gt_box_jitter: ``(x_out, x_in, y_out, y_in)`` fractions, see
+            ``vmae_det.modeling.vmad_boxes.jitter_boxes``; a float ``s`` means ``(s, s, s, s)``.
         max_boxes: keep at most this many boxes (highest score first; GT boxes score 1.0).
-        min_box_size: after the augmentations, drop boxes narrower or lower than this (pixels).
-            0 keeps boxes the crop cut away, as VMAD does (its jitter then makes them 1-pixel boxes
-            at the crop edge, trained with the person's labels).
-        video_backend: decoder for ``video_path`` dicts (see ``vmae_det.data.video_io``).
+        min_box_size: drop boxes narrower or lower than this after the augmentations; 0 keeps boxes the
+            crop cut away, as VMAD does.
+        video_backend: decoder for ``video_path`` dicts.
     """
 
     def __init__(
@@ -131,7 +119,6 @@ class AVAClipMapper:
         # Counted per process (each dataloader worker has its own) and logged periodically.
         self.stats: Counter = Counter()
 
-    # ----------------------------------------------------------------------------------- boxes
     def _gt(self, dataset_dict: dict) -> Tuple[np.ndarray, np.ndarray]:
         anns = dataset_dict.get("annotations") or []
         boxes = np.array([a["bbox"] for a in anns], np.float32).reshape(-1, 4)
@@ -174,7 +161,6 @@ class AVAClipMapper:
         labels = box_iou_labels(boxes, gt_boxes, gt_labels, self.match_iou) if has_gt else None
         return boxes.astype(np.float32), scores, labels
 
-    # ------------------------------------------------------------------------------------ call
     def __call__(self, dataset_dict: dict) -> dict:
         d = copy.copy(dataset_dict)  # shallow: we never mutate nested values
         video_id, ts = d["video_id"], int(d["timestamp"])
@@ -217,7 +203,7 @@ class AVAClipMapper:
                 name=__name__,
             )
 
-        clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)  # [3, T, H, W]
+        clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)
         out = {
             "clip": clip,
             "boxes": torch.from_numpy(pix.astype(np.float32)).reshape(-1, 4),

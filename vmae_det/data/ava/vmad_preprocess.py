@@ -1,32 +1,9 @@
-"""Raw AVA movies -> VMAD's processed AVA: AlphAction's preprocessing (docs/ava_preprocessing.md); one module,
-as one resumable pipeline whose clips and annotations must agree.
+"""Raw AVA movies -> VMAD's processed AVA (:mod:`vmae_det.formats.vmad_layout`), as AlphAction's
+``tools/ava/process_ava_videos.py`` and ``csv2COCO.py`` make it; one module, as one resumable pipeline whose clips
+and annotations must agree.
 
-VMAD (VideoMAE-Action-Detection) trains and evaluates on AlphAction's processed AVA
-(:mod:`vmae_det.formats.vmad_layout`). This module writes that layout from the raw movies, as
-MVIG-SJTU/AlphAction's ``tools/ava/process_ava_videos.py`` and ``tools/ava/csv2COCO.py`` do:
-
-* **clips**: AlphAction runs ``ffmpeg -ss 895 -t 911 -i movie -filter:v "scale=W:H, fps=fps=25"`` to raw
-  yuv420p and cuts the stream into groups of 25 frames, each re-encoded as ``<second>.mp4`` at 25 fps.
-  :class:`FilteredFrames` runs FFmpeg's own filters through ``av.filter.Graph`` in the order the ffmpeg
-  command line builds them: ``buffer -> trim -> scale -> fps -> format=yuv420p -> buffersink``, the
-  timestamps shifted by the seek position as ffmpeg does for an input ``-ss`` (``trim`` is what ffmpeg
-  inserts for ``-ss``/``-t`` with accurate seeking: it drops frames before the position and stops 911 s after
-  the first frame kept). The ``scale`` filter is left out when the short side is already at most 360 (no
-  upscaling), as in AlphAction. Frame ``i`` of that stream goes into the clip of second ``895 + i // 25``; a
-  second with fewer than 25 frames, a movie ending early and frames left over are warnings, as there.
-  :func:`slice_movie` encodes each clip with :class:`vmae_det.formats.video_writer.VideoWriter` (H.264
-  yuv420p; AlphAction's ffmpeg defaults: CRF 23, preset ``medium``). The writer takes RGB: frames are
-  converted so that the writer's conversion back gives the filtered frame's luma and its chroma within 3
-  levels (BT.601 limited range both ways, nearest chroma; :func:`_to_rgb`).
-* **annotations**: ``ava_{train,val}_v2.2_min.json`` by :func:`vmae_det.formats.vmad_layout.write_image_info`
-  (image ids ``index * 10000 + second``, ``index`` the movie's line in ``ava_file_names_trainval_v2.1.txt``
-  or, without it, in the sorted union of both CSVs' movies), the CSVs, exclusions and label map copied, and
-  ``boxes/ava_val_det_person_bbox.json`` from a SlowFast-format detector CSV by ``write_person_boxes``.
-
-Resumable: each clip is written under a temporary name in its folder and renamed; a movie's marker
-(``.complete.json``, written last, atomically) records its settings and clip size, and a rerun skips the
-movies whose marker has the same settings. A movie interrupted midway is decoded again (one pass, as the
-frame selection depends on the first frame) and only its missing clips are encoded.
+The clips reproduce AlphAction's ffmpeg command with FFmpeg's own filters (:class:`FilteredFrames`); the filter
+chain, the resume protocol and the annotation files are described in ``docs/ava_preprocessing.md``.
 """
 
 from __future__ import annotations
@@ -97,8 +74,8 @@ PathLike = Union[str, Path]
 
 #: AVA's movie list: its line index numbers the image ids (``index * 10000 + second``).
 MOVIE_LIST_FILE = "ava_file_names_trainval_v2.1.txt"
-#: Per-movie files in ``clips/trainval/<movie>/``: the completion marker (written last) and the settings
-#: of the clips there (written first: clips of an interrupted run are kept only under the same settings).
+#: Per-movie files in ``clips/trainval/<movie>/``: the completion marker (written last) and the clips'
+#: settings (written first: an interrupted run's clips are kept only under the same settings).
 COMPLETE_MARKER = ".complete.json"
 SETTINGS_FILE = ".settings.json"
 SPLITS = ("train", "val")
@@ -120,8 +97,7 @@ class MovieError(VMADPrepareError):
 class SliceSettings:
     """What the clips of a movie are made with (recorded in its marker: a rerun with other settings redoes it).
 
-    ``time_offset`` is the second of the AVA timeline at the file's time 0: 0 for the raw movies (the
-    clip of second ``s`` starts at ``s`` s of the file); 900 for a file that starts at AVA second 900.
+    ``time_offset`` is the AVA second at the file's time 0: 0 for the raw movies, 900 for 15-minute crops.
     """
 
     start_sec: int = CLIP_SECONDS[0]
@@ -153,9 +129,8 @@ class SliceSettings:
 
 
 def clip_size(width: int, height: int, short_side: int = VMAD_SHORT_SIDE) -> Tuple[int, int]:
-    """``(width, height)`` of the clips of a ``width x height`` movie, as AlphAction computes it: unchanged
-    when the short side is at most ``short_side`` (no upscaling), else short side ``short_side`` and the
-    other ``int(round(short_side * long / short / 2) * 2)`` (even; Python's round, ties to even)."""
+    """``(width, height)`` of the clips of a movie, as AlphAction computes it: short side ``short_side``
+    (never upscaled), the other side rounded to even with Python's ``round``."""
     if min(width, height) <= short_side:
         return int(width), int(height)
     if height > width:
@@ -165,8 +140,7 @@ def clip_size(width: int, height: int, short_side: int = VMAD_SHORT_SIDE) -> Tup
 
 # ---------------------------------------------------------------------------------------------- inputs
 def find_movies(folder: PathLike) -> Dict[str, Path]:
-    """``{movie id: file}`` of the raw movies in ``folder`` (any extension; the id is the file name before
-    its first ``.``; hidden files are ignored). Two files with one id, a missing folder or an empty one raise."""
+    """``{movie id: file}`` of the raw movies in ``folder`` (the id is the name before its first ``.``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"movie folder {folder} {'is not a folder' if folder.exists() else 'does not exist'}")
@@ -302,14 +276,9 @@ def _rescale(value: Fraction) -> int:
 class FilteredFrames:
     """The frames of one movie that AlphAction's ffmpeg command outputs, decoded once, streamed.
 
-    ``iter(self)`` yields yuv420p ``av.VideoFrame`` s of :attr:`size` in order (:attr:`encoded_size`: padded to
-    even sides, as the H.264 writer pads an odd-sized movie that is not scaled); frame ``i`` belongs to the
-    clip of second ``start_sec + i // fps``. :attr:`decode_errors` counts packets FFmpeg could not decode
-    (skipped, as ffmpeg does); :attr:`seek_failed` is set when the container could not seek (decoding then
-    starts at the beginning; the ``trim`` filter drops what precedes the start).
-
-    Raises :class:`MovieError` when the file cannot be opened, has no video stream, or ends before the
-    first second.
+    ``iter(self)`` yields yuv420p ``av.VideoFrame`` s; frame ``i`` belongs to the clip of second
+    ``start_sec + i // fps``. Raises :class:`MovieError` when the file cannot be opened, has no video stream, or
+    ends before the first second.
     """
 
     def __init__(self, path: PathLike, settings: SliceSettings, threads: int = 1) -> None:
@@ -444,8 +413,7 @@ class FilteredFrames:
 
 def _to_rgb(frame):
     """RGB of a yuv420p frame that the writer's conversion back (BT.601, limited range) turns into the same
-    luma and chroma within 3 levels: OpenCV's I420 conversion (nearest chroma), or for odd sizes swscale's
-    exact-rounding path (its default path would make the luma one level darker)."""
+    luma and chroma within 3 levels (swscale's exact-rounding path for odd sizes: its default is one level darker)."""
     if frame.width % 2 == 0 and frame.height % 2 == 0:
         import cv2
 
@@ -541,9 +509,8 @@ def slice_movie(
 ) -> MovieResult:
     """Write the clips of one movie into ``clips_root/<movie>/<second>.mp4`` and its marker.
 
-    A movie already complete with ``settings`` is skipped. Clips left by an interrupted run with the same
-    settings are kept (the movie is decoded again, they are not re-encoded). Raises :class:`MovieError`
-    (or an ``OSError`` when writing fails); nothing is marked complete then.
+    A movie complete with ``settings`` is skipped; clips of an interrupted run with the same settings are kept.
+    Raises :class:`MovieError` or ``OSError``; nothing is marked complete then.
     """
     t0 = time.time()
     folder = Path(clips_root) / movie
@@ -728,11 +695,10 @@ class AnnotationReport:
 def write_annotations(
     out: PathLike, inputs: AVAInputs, sizes: Mapping[str, Tuple[int, int]], person_boxes: Optional[Mapping] = None
 ) -> AnnotationReport:
-    """Write ``<out>/annotations`` (image info of the ``sizes`` movies, the CSVs, exclusions, label map) and,
-    given ``person_boxes`` (:func:`vmae_det.formats.ava_boxes.read_proposals`), ``<out>/boxes``.
+    """Write ``<out>/annotations`` (and ``<out>/boxes`` given ``person_boxes``).
 
-    The ground truth and exclusions are copied as they are when every movie of a split is prepared, else
-    the lines of the prepared movies (an evaluation then scores only those)."""
+    Ground truth and exclusions are copied whole when every movie of a split is prepared, else filtered to the
+    prepared movies."""
     out = Path(out)
     ann = out / "annotations"
     ann.mkdir(parents=True, exist_ok=True)
@@ -827,10 +793,8 @@ def prepare_ava_vmad(
 ) -> PrepareSummary:
     """All steps: check the inputs, slice the movies (``workers`` processes), write the annotations.
 
-    Movies are those of both ground-truth CSVs, or ``movie_ids``. Every input is checked before a movie is
-    decoded: a missing folder or file, a malformed CSV, a movie without a file raise (``FileNotFoundError``,
-    :class:`VMADPrepareError`, ``AVAFormatError``). A movie that cannot be sliced is a ``"failed"`` result
-    (the others go on); the annotations then cover the movies complete on disk.
+    Every input is checked before a movie is decoded. A movie that cannot be sliced is a ``"failed"`` result
+    and the others go on; the annotations then cover the movies complete on disk.
     """
     t0 = time.time()
     files = find_movies(movies_dir)
