@@ -93,8 +93,7 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The command line (console script ``vmae-ava-eval``): bad input is one ``error:`` line and exit code
-    2, Ctrl-C exit code 130 (:func:`vmae_det.cli.run_main`)."""
+    """The command line (console script ``vmae-ava-eval``)."""
     return run_main(lambda: _main(argv), interrupted="nothing written")
 
 

@@ -38,16 +38,11 @@ _NONE_STRINGS = ("None", "none", "null")
 class AVAEvaluator(DatasetEvaluator):
     """Collects detector outputs per keyframe and computes the official AVA frame-mAP.
 
-    ``process`` reads the inputs' ``video_id`` and ``timestamp`` (and ``box_convention == "inclusive"`` with
-    ``image_size`` for VMAD's boxes, written ``x2 + 1`` as VMAD's evaluation does), the outputs' ``boxes``
-    (``[N, 4]`` normalised xyxy) and ``scores`` (``[N, num_classes]``, column ``k`` is action id ``k + 1``).
-    ``evaluate`` returns ``{"ava": {"mAP": ..., "AP/<name>": ...}}`` in percent (detectron2's convention),
-    classes without ground truth left out; with ``output_dir`` it also writes ``ava_detections.csv``,
-    ``ava_metrics.json`` and ``ava_per_class_ap.png``.
+    Outputs are ``boxes`` (``[N, 4]`` normalised xyxy) and ``scores`` (``[N, num_classes]``, column ``k`` is
+    action id ``k + 1``); ``evaluate`` returns ``{"ava": {"mAP": ..., "AP/<name>": ...}}`` in percent.
 
-    Every label-map class of every box is a row, so one box already gives 60 rows with the 60-class map, more
-    than the official cap of 50 per keyframe. ``max_detections_per_keyframe`` sets that cap; ``None`` (``null``
-    as an override) keeps every row, as the evaluators of VMAD and SlowFast do.
+    Every label-map class of a box is a row, so one box already exceeds the official cap of 50 rows per keyframe
+    with the 60-class map; ``max_detections_per_keyframe=None`` keeps every row, as VMAD and SlowFast do.
     """
 
     def __init__(
@@ -63,8 +58,7 @@ class AVAEvaluator(DatasetEvaluator):
         max_detections_per_keyframe: Optional[int] = MAX_DETECTIONS_PER_KEYFRAME,
     ) -> None:
         if isinstance(max_detections_per_keyframe, str) and max_detections_per_keyframe in _NONE_STRINGS:
-            # A command-line override "...max_detections_per_keyframe=None" reaches us as the text 'None'
-            # (Hydra's override grammar spells None as null).
+            # Hydra's override grammar spells None as null, so "=None" arrives as the text 'None'.
             max_detections_per_keyframe = None
         self._max_detections_per_keyframe = check_max_detections_per_keyframe(max_detections_per_keyframe)
         if dataset_name is not None:

@@ -21,12 +21,7 @@ DEFAULT_LABEL_MAP = os.path.join(
 
 
 def write_metrics(result, path: str) -> None:
-    """Write an :class:`~vmae_det.evaluation.AVAResult` as JSON (fractions; NaN written as null).
-
-    Besides ``protocol`` it records ``max_detections_per_keyframe`` (50 = official ActivityNet,
-    ``null`` = every detection kept, as VMAD/SlowFast) and ``detections_per_keyframe``, the same
-    setting in words.
-    """
+    """Write an :class:`~vmae_det.evaluation.AVAResult` as JSON (fractions; NaN as null), with the detection cap."""
 
     def num(x: float):
         return None if math.isnan(x) else x

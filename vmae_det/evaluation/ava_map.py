@@ -1,33 +1,10 @@
 """AVA frame-mAP, vectorised, numerically identical to the official ActivityNet evaluator (one module: the
-rules below build on each other).
+rules build on each other).
 
-The official code (``Evaluation/get_ava_performance.py`` and its copy of the TF object-detection Pascal
-evaluator) loops over keyframes and classes; this computes the same numbers with array operations
-(``tests/ava_eval_reference.py``, a line-by-line port, is the tests' oracle). The rules, in order:
-
-1. Keys: ``"%s,%04d" % (video_id, int(timestamp))`` (protocol 2019) or
-   ``"%s,%.6f" % (video_id, Decimal(timestamp))`` (protocol 2020).
-2. Rows whose action id is not in the label map are dropped (both sides).
-3. Per key, detections go through a min-heap of tuples ``(score, action_id, y1, x1, y2, x2)``
-   capped at 50 (a new row replaces the minimum only if its score is strictly larger; with
-   ``max_detections_per_keyframe=None`` there is no cap, as in the VMAD/SlowFast copies), then a
-   *stable* sort by descending score over the heap array. With distinct scores that is "top 50 by
-   score, descending"; when a key has tied scores the heap layout decides both what survives the
-   cap and the order, so those keys are replayed with ``heapq`` exactly. Ground truth goes through
-   the same heap (no cap) sorted by its 8th column (person id!), which fixes which box wins an IoU
-   tie; keys where a class has two or more ground-truth boxes are replayed the same way.
-4. Protocol 2019: keys in the exclusions file are dropped from both sides; detections on other keys
-   without ground truth are all false positives. Protocol 2020: detections on keys that appear
-   nowhere in the ground-truth file (a row with only ``video_id,timestamp`` counts) are ignored.
-5. Detections with ``y2 <= y1`` or ``x2 <= x1`` are dropped *after* the cap.
-6. Per key and class, in that order, each detection looks only at its highest-IoU ground-truth box
-   (first one on ties, NaN counts as the maximum like ``np.argmax``); IoU >= 0.5 and the box not yet
-   taken gives a true positive, anything else a false positive.
-7. Per class, scores are concatenated key by key (first-appearance order of the key in the
-   detections) and ranked with ``np.argsort(scores)[::-1]`` exactly as the official code (so ties
-   across keys break the same way); VOC all-point AP with monotone precision; a class with ground
-   truth and no detection scores 0; a class without ground truth is NaN.
-8. mAP is ``np.nanmean`` over the per-class APs (NaN when no class has ground truth).
+The official code (``Evaluation/get_ava_performance.py`` and its copy of the TF object-detection Pascal evaluator)
+loops over keyframes and classes; this computes the same numbers with array operations. The rules it reproduces,
+heap tie-breaking included, are listed in ``docs/evaluation.md``; ``tests/ava_eval_reference.py``, a line-by-line
+port, is the tests' oracle.
 """
 
 from __future__ import annotations
@@ -62,9 +39,8 @@ MAX_DETECTIONS_PER_KEYFRAME = 50
 
 
 def check_max_detections_per_keyframe(value) -> Optional[int]:
-    """A per-keyframe detection cap: a positive int, or ``None`` to keep every detection. Anything else raises
-    ``ValueError`` (the official code's ``capacity=0`` means no cap; here that is ``None``, so a typo cannot
-    switch the cap off)."""
+    """A per-keyframe detection cap: a positive int, or ``None`` to keep every detection; else ``ValueError``
+    (the official ``capacity=0`` is ``None`` here, so a typo cannot switch the cap off)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -143,8 +119,7 @@ class _KeyIndex:
         return kid
 
     def rows(self, rows: AVARows) -> np.ndarray:
-        """Key id of every row. Distinct (video, timestamp) pairs are formatted once each, in order of
-        first appearance, so ids are assigned exactly as a row-by-row loop would."""
+        """Key id of every row, assigned in order of first appearance as a row-by-row loop would."""
         n = len(rows)
         if not n:
             return np.empty(0, dtype=_index_dtype(0))
@@ -212,13 +187,9 @@ def _ordered_boxes(
 ) -> Tuple["_Boxes", int]:
     """Rows ``keep`` grouped by key, each key in the official heap's order and capped.
 
-    One sort by (key, descending score) serves everything. That order (file order on ties) with the
-    first ``capacity`` rows of each key equals the official heap except (a) when two rows of the same
-    class tie on score in a key (their relative order decides matching and the AP's tie order; rows of
-    different classes never meet), and (b) when the cap binds and the scores at the cut tie (which of
-    them survives). Such keys are replayed exactly (:func:`_replay_heap`). If the ``capacity``-th and
-    the next score differ, the survivors are exactly the top ``capacity``: the heap's minimum only rises,
-    so a row at or above the cut can only be evicted by ``capacity`` others strictly above it.
+    One sort by (key, descending score) equals the official heap except where rows of one class tie on score in
+    a key, or where the scores at the cap tie; such keys are replayed exactly (:func:`_replay_heap`). Elsewhere
+    the heap's minimum only rises, so the survivors are exactly the top ``capacity``.
 
     Returns the boxes and the number of keys replayed.
     """
@@ -276,11 +247,8 @@ def _pairwise_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def _true_positives(dets: _Boxes, gts: _Boxes, num_codes: int, iou_threshold: float) -> np.ndarray:
-    """Greedy matching of rule 6, vectorised.
-
-    A detection only ever competes for its own best box, so it is a true positive iff it is the
-    first detection (in per-key order) whose best box is that box with IoU >= threshold.
-    """
+    """Greedy matching, vectorised: a detection competes only for its own best box, so it is a true positive iff
+    it is the first detection (in per-key order) whose best box is that box with IoU >= threshold."""
     tp = np.zeros(len(dets.kid), dtype=bool)
     if not len(dets.kid) or not len(gts.kid):
         return tp
@@ -335,18 +303,16 @@ def evaluate(
     iou_threshold: float = 0.5,
     max_detections_per_keyframe: Optional[int] = MAX_DETECTIONS_PER_KEYFRAME,
 ) -> AVAResult:
-    """AVA frame-mAP of ``detections`` against ``groundtruth`` (see the module docstring).
+    """AVA frame-mAP of ``detections`` against ``groundtruth``.
 
     Args:
-        groundtruth, detections: rows as read by :func:`~vmae_det.formats.ava.read_ava_csv`
-            (or built with :meth:`AVARows.from_arrays`), in file order.
+        groundtruth, detections: rows as read by :func:`~vmae_det.formats.ava.read_ava_csv`, in file order.
         label_map: ``{action_id: name}``; the whitelist of evaluated classes.
         exclusions: ``(video_id, timestamp)`` keyframes to drop (protocol 2019 only).
-        protocol: ``"2019"`` (AVA v2.1/v2.2 with excluded timestamps) or ``"2020"`` (current).
+        protocol: ``"2019"`` (AVA v2.1/v2.2 with excluded timestamps) or ``"2020"``.
         iou_threshold: matching threshold (0.5 in the official protocol).
-        max_detections_per_keyframe: keep the top-scoring rows (``(box, class)`` pairs) of each keyframe
-            with the official heap's tie rules (50: ActivityNet's protocol); ``None`` keeps every row, as the
-            evaluators copied into VMAD and SlowFast do.
+        max_detections_per_keyframe: 50 is ActivityNet's protocol; ``None`` keeps every row, as VMAD and
+            SlowFast do.
 
     Returns:
         :class:`AVAResult` with fractions (not percentages).

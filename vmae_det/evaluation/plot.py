@@ -11,13 +11,10 @@ __all__ = ["plot_per_class_ap"]
 
 
 def plot_per_class_ap(per_class_ap: Mapping[str, float], path: str, *, title: str = "AVA per-class AP") -> str:
-    """Draw a horizontal bar per class (AP in percent, classes without ground truth shown as "n/a").
+    """Draw a horizontal bar per class (AP in percent, classes without ground truth shown as "n/a") to ``path``.
 
     Args:
         per_class_ap: ``{class name: AP as a fraction or NaN}``, in the order to draw.
-        path: output ``.png`` path (parent folders are created).
-    Returns:
-        ``path``.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: the evaluator CLI may not plot
     from matplotlib.figure import Figure

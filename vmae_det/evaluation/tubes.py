@@ -2,27 +2,8 @@
 (one module: the inputs, matching rules and command line of one evaluator).
 
 The official evaluator (MCG-NJU/MultiSports, from ACT's) loops in Python; this computes the same numbers with
-numpy on the same inputs: ground truth an ACT-format pickle (``labels``, ``gttubes``, ``nframes``,
-``train_videos``, ``test_videos``, ``resolution``; read by :func:`vmae_det.formats.safe_pickle.load_pickle`),
-frame detections ``(N, 8)`` ``[video_index, frame, label_index, score, x1, y1, x2, y2]``, video detections
-``{label_index: [(video, tube_score, (n, 6) frame x1 y1 x2 y2 box_score)]}``.
-
-Reproduced operation for operation, so the numbers agree to the last digit:
-
-* :data:`SKIPPED_LABELS` and classes without ground truth are not evaluated;
-* detections in ``np.argsort(-scores)`` order (not stable: ties as numpy orders them);
-* greedy matching: a detection takes its highest-IoU box or tube (the first on ties) and is a true positive when
-  that IoU is ``>= thr`` and the box is still free, else a false positive even if another box would pass;
-* IoU with continuous coordinates (no +1) in each array's own dtype; tube IoU is ACT's ``iou3dt``;
-* AP: the PASCAL-VOC area; ``mAP_percent`` is ``np.mean(100 * APs)`` as printed; ``videoAP_all`` sums the
-  per-threshold means with the official's threshold floats.
-
-Where the official crashes: a label missing from the video detections means none; a video index out of range, a
-tube with gaps or unsorted frames and a malformed pickle are ``ValueError``; mixed float dtypes are evaluated in
-float64; no evaluated class gives mAP ``None`` (the official prints ``nan``).
-
-CLI: ``python -m vmae_det.evaluation.tubes {frameAP,videoAP,videoAP_all} GT.pkl DETECTIONS.pkl [-t THR]
-[--output-json FILE]`` (console script ``vmae-tube-eval``).
+numpy on the same inputs (ACT-format pickles), reproducing it operation for operation. The rules, and where this
+raises instead of crashing, are in ``docs/tube_evaluation.md``. Console script: ``vmae-tube-eval``.
 """
 
 from __future__ import annotations
