@@ -1,9 +1,5 @@
-"""The command line of ``tools/train_net.py`` and ``tools/pretrain_mae.py``.
-
-detectron2's ``default_argument_parser`` carries help text of its yacs era (``MODEL.WEIGHTS ...``
-examples, an optional ``--config-file`` defaulting to ""): ours has the same flags, LazyConfig help,
-and ``--config-file`` required.
-"""
+"""The command line of ``tools/train_net.py`` and ``tools/pretrain_mae.py``: detectron2's flags with
+LazyConfig help and a required ``--config-file`` (detectron2's help text is from its yacs era)."""
 
 from __future__ import annotations
 
@@ -53,14 +49,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def default_argument_parser(epilog=None, *, videos: bool = False, ava_root: bool = False) -> argparse.ArgumentParser:
-    """The flags of detectron2's ``default_argument_parser``: ``--config-file`` (required), ``--resume``,
-    ``--eval-only``, ``--num-gpus``, ``--num-machines``, ``--machine-rank``, ``--dist-url`` and the
-    trailing ``key=value`` overrides (``opts``). ``epilog``: the tool's usage text (its docstring), shown
-    before the flags; notes on overrides and several machines follow them. ``videos`` / ``ava_root``: also
-    ``--videos PATH`` (pretraining data) / ``--ava-root ROOT`` (AVA-layout data), see
-    :mod:`vmae_det.engine.data_flags`."""
+    """The flags of detectron2's ``default_argument_parser``, ``--config-file`` required.
+
+    Args:
+        epilog: the tool's usage text, shown before the flags.
+        videos, ava_root: also ``--videos PATH`` / ``--ava-root ROOT`` (:mod:`vmae_det.engine.data_flags`).
+    """
     parser = _Parser(
-        description=epilog,  # the tool's docstring: what it does and examples, before the flags
+        description=epilog,
         epilog=_EPILOG.format(prog=os.path.basename(sys.argv[0]) or "tool.py"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,10 +1,8 @@
 """Per-box RoI features of the AVA action detector (the action head's input), for long-term models.
 
-For every keyframe of a split (sorted by video, then timestamp) and every person box the evaluation would
-classify, the detector's pooled RoI feature goes into the shard folder of
-:mod:`vmae_det.formats.feature_shards`. The test split reads the config's test loader as the evaluation
-does (its person proposals); the train split the training dataset with its ground-truth boxes and person
-ids, through the same deterministic test-time clip mapper.
+Every person box the evaluation would classify, keyframe by keyframe, goes into the shard folder of
+:mod:`vmae_det.formats.feature_shards`; the train split uses its ground-truth boxes and person ids through the
+same deterministic test-time mapper.
 """
 
 from __future__ import annotations
@@ -38,9 +36,8 @@ BOX_MATCH_TOLERANCE = 1e-3
 
 
 def match_boxes(boxes: np.ndarray, candidates: np.ndarray, where: str) -> np.ndarray:
-    """For each of ``boxes`` (normalised, the mapper's output order) the index of the source box it came
-    from: the nearest unused candidate (greedy, in order). A box with none within
-    ``BOX_MATCH_TOLERANCE`` is an error naming the keyframe ``where``."""
+    """For each of ``boxes`` (the mapper's output) the index of its source box: the nearest unused candidate within
+    ``BOX_MATCH_TOLERANCE``, else an error naming the keyframe ``where``."""
     out = np.zeros(len(boxes), np.int64)
     used = np.zeros(len(candidates), bool)
     for i, box in enumerate(boxes):
@@ -60,10 +57,8 @@ def match_boxes(boxes: np.ndarray, candidates: np.ndarray, where: str) -> np.nda
 
 
 class PersonIdMapper:
-    """The config's test-time clip mapper, plus for each output box its source box (normalised, as in the
-    dataset's CSV, float32) and person id (the ground truth's with ``test_box_source="gt"``, else -1).
-
-    A module-level class so data-loader workers can pickle it."""
+    """The config's test-time clip mapper, plus each output box's source box and person id (-1 for proposals).
+    Module-level, so data-loader workers can pickle it."""
 
     def __init__(self, mapper):
         self.mapper = mapper
@@ -132,9 +127,8 @@ class _Tracks:
 
 
 def _replay_tracks(tracks: _Tracks, out: Path, dicts: List[dict], done: int) -> None:
-    """Rebuild the tracker state of the video under way at keyframe ``done`` from the rows already written
-    (their boxes read back as the float32 values the tracker saw; keyframes without boxes too), so resumed
-    ids equal an uninterrupted run's."""
+    """Rebuild the tracker state of the video under way at keyframe ``done`` from the rows already written, so
+    resumed ids equal an uninterrupted run's."""
     if done == 0 or done >= len(dicts) or dicts[done - 1]["video_id"] != dicts[done]["video_id"]:
         return
     video = dicts[done]["video_id"]
@@ -192,13 +186,12 @@ def extract_features(
     """Write the features of ``cfg``'s detector with the weights ``checkpoint`` into the folder ``output``.
 
     Args:
-        cfg: the loaded run config (``load_run_config``); ``config_file``, ``opts`` and ``ava_root`` are
-            what it was loaded from, recorded in the settings.
-        split: ``"test"`` or ``"train"`` (:data:`SPLITS`).
-        batch_size, num_workers: default to ``dataloader.test``'s (so clips are padded as in the evaluation).
+        cfg: the loaded run config; ``config_file``, ``opts`` and ``ava_root`` are recorded in the settings.
+        split: ``"test"`` or ``"train"``.
+        batch_size, num_workers: default to ``dataloader.test``'s (clips are padded as in the evaluation).
         shard_size, dtype: rows per shard (at least) and the storage type.
         resume: continue an unfinished run in ``output`` (its settings must match).
-        load_tracker: returns the tracker class that links proposals into person ids per video, or None.
+        load_tracker: returns the tracker class that links proposals into person ids, or None.
 
     Returns:
         The ``meta.json`` written, or None when ``output`` already holds this extraction complete.

@@ -21,10 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 def plot_metrics(metrics_json: str, out_png: str, keys: Optional[Iterable[str]] = None) -> Optional[str]:
-    """Plot losses (and any ``*/mAP``-style eval metric) from detectron2's metrics.json to a PNG.
-
-    Returns the PNG path, or None when there is nothing to plot yet.
-    """
+    """Plot losses (and ``*/mAP``-style metrics) from detectron2's metrics.json to a PNG; ``None`` when there is
+    nothing to plot yet."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,14 +67,13 @@ def plot_metrics(metrics_json: str, out_png: str, keys: Optional[Iterable[str]] 
 
 
 class GuardedWriters(EventWriter):
-    """Event writers (console, metrics.json, TensorBoard) written together, whose first ``OSError`` (a full or
-    read-only disk) ends training with one error naming the output folder; after it none of them writes or
-    closes again, so the failure is not raised anew by every hook and at the end of training (and detectron2's
-    console printer is never asked twice for one iteration, which divides by zero).
+    """Event writers written together, whose first ``OSError`` (a full or read-only disk) ends training with one
+    error naming the output folder; after it none of them writes or closes again (detectron2's console printer
+    asked twice for one iteration divides by zero).
 
     Args:
-        writers: the wrapped ``EventWriter`` s, in order, or a function making them at the first write (so
-            ``metrics.json`` is opened only after :func:`~vmae_det.engine.resume.prepare_metrics_json` replaced it).
+        writers: the wrapped ``EventWriter`` s, or a function making them at the first write (so
+            ``metrics.json`` is opened only after :func:`~vmae_det.engine.resume.prepare_metrics_json`).
         output_dir: named in the error.
     """
 
@@ -113,10 +110,7 @@ class GuardedWriters(EventWriter):
 
 
 class LossCurveHook(HookBase):
-    """Redraw ``loss_curve.png`` from metrics.json every ``period`` iterations and at the end.
-
-    Must run after the PeriodicWriter so metrics.json holds the latest rows.
-    """
+    """Redraw ``loss_curve.png`` every ``period`` iterations and at the end; register after the PeriodicWriter."""
 
     def __init__(self, output_dir: str, period: int):
         self.output_dir = output_dir
@@ -141,14 +135,13 @@ class LossCurveHook(HookBase):
 
 
 class SkipCounterHook(HookBase):
-    """Report a count of skipped samples (e.g. undecodable videos): a warning whenever it grows,
-    the running total as the ``skipped_<what>`` metric, and a summary at the end of training.
+    """Report a count of skipped samples: a warning whenever it grows, the ``skipped_<what>`` metric, and a
+    summary at the end of training.
 
     Args:
-        what: the samples, e.g. ``"videos"`` (metric ``skipped_videos``).
-        count: a function returning the count so far, or its dotted name (what a config names, e.g.
-            ``"vmae_det.data.video_dataset.skipped_videos"``, so the config stays plain data).
-        period: iterations between reports (a config passes ``"${train.log_period}"``).
+        what: the samples, e.g. ``"videos"``.
+        count: a function returning the count so far, or its dotted name (so the config stays plain data).
+        period: iterations between reports.
     """
 
     def __init__(self, what: str, count: Union[Callable[[], int], str], period: int):
@@ -184,12 +177,8 @@ class SkipCounterHook(HookBase):
 
 
 class ResumableBestCheckpointer(hooks.BestCheckpointer):
-    """detectron2's ``BestCheckpointer`` whose record (best value and its iteration) is saved in every
-    checkpoint (the trainer's hook state) and restored by ``--resume``.
-
-    detectron2's keeps the record in memory only: after a resume the first evaluation would replace
-    ``model_best.pth`` however bad it is. The record is also updated before ``model_best.pth`` is
-    written, so that file carries its own value. A record of another metric or mode is not restored.
+    """detectron2's ``BestCheckpointer`` whose record is saved in every checkpoint and restored by ``--resume``:
+    detectron2's keeps it in memory only, so after a resume any first evaluation would replace ``model_best.pth``.
     """
 
     def __init__(

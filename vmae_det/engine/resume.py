@@ -1,21 +1,8 @@
 """``--resume`` that survives what a killed or mistyped run leaves behind.
 
-* The checkpoint to continue from is the one ``last_checkpoint`` names; when that file is missing,
-  truncated or otherwise unreadable, the newest intact ``model_*.pth`` of the folder, with a warning
-  naming the bad file (:func:`find_resume_checkpoint`). Files that exist but are all unreadable are an
-  error, never a silent fresh start.
-* A checkpoint of another model (changed config) is an error naming the mismatching weights
-  (``vmae_det.checkpoints.check_state_fits``), instead of detectron2's partial load.
-* The optimizer and LR schedule come back from the checkpoint (detectron2's contract): config values
-  that differ from the saved ones (``optimizer.lr``, ``weight_decay``, ``betas``, ``eps``) are NOT
-  applied, and a warning lists them (:func:`unapplied_optimizer_settings`). ``train.max_iter`` and the
-  ``lr_multiplier`` shape are applied (they are not saved state).
-* ``--resume`` with no checkpoint in the folder warns that a new run starts, and whether the folder
-  existed at all (a mistyped ``train.output_dir``).
-* metrics.json: a last line cut by a kill and the rows of iterations that will be run again are dropped
-  before training continues (:func:`prepare_metrics_json`); a fresh run moves an earlier run's rows to
-  ``metrics.previous.json`` (then ``metrics.previous.1.json``, ``.2.json``, ...: never overwritten) instead
-  of appending to them.
+It continues from the newest intact checkpoint (never a silent fresh start), refuses a checkpoint of another
+model, reports optimizer settings the checkpoint overrides (detectron2 restores them), and makes
+``metrics.json`` fit the restarted run. User-facing behaviour: ``docs/usage.md`` and ``docs/bad_input.md``.
 """
 
 from __future__ import annotations
@@ -72,9 +59,8 @@ def checkpoint_candidates(output_dir: str) -> List[str]:
 
 
 def find_resume_checkpoint(output_dir: str) -> Tuple[Optional[str], Optional[dict]]:
-    """The checkpoint ``--resume`` continues from, and its content (memory-mapped); ``(None, None)`` when
-    the folder has no checkpoint at all. Skipped files are logged as warnings, naming each; when files
-    exist but none is readable, :class:`CorruptCheckpointsError`."""
+    """The checkpoint ``--resume`` continues from, and its content; ``(None, None)`` when there is none.
+    Unreadable files are skipped with a warning; :class:`CorruptCheckpointsError` when all are."""
     candidates = checkpoint_candidates(output_dir)
     bad: List[str] = []
     for i, path in enumerate(candidates):
@@ -119,8 +105,7 @@ def _differs(a, b) -> bool:
 
 
 def unapplied_optimizer_settings(config: Sequence[dict], restored: Sequence[dict]) -> List[str]:
-    """What the config asked for but the checkpoint's optimizer/schedule state replaced, as
-    ``"base lr 0.01 (config) vs 0.05 (checkpoint), 12 of 12 param groups"`` lines."""
+    """What the config asked for but the checkpoint's optimizer/schedule state replaced, one line per setting."""
     lines = []
     for key in ("lr", "weight_decay", "betas", "eps", "momentum"):
         diffs = [
@@ -166,9 +151,8 @@ def read_metrics_json(path: str) -> Tuple[List[str], List[dict], int]:
 
 
 def previous_metrics_path(output_dir: str) -> str:
-    """Where a fresh run keeps the earlier run's ``metrics.json``: ``metrics.previous.json``, or when that
-    exists ``metrics.previous.N.json`` with N one above the highest there (1, 2, ...: the highest N is the
-    latest earlier run). Never a file that exists: earlier runs' metrics rotate, none is overwritten."""
+    """Where a fresh run keeps the earlier run's ``metrics.json``: ``metrics.previous.json``, else
+    ``metrics.previous.N.json`` with the next free N, so no earlier run's metrics are overwritten."""
     first = os.path.join(output_dir, "metrics.previous.json")
     if not os.path.exists(first):
         return first
@@ -183,11 +167,8 @@ def previous_metrics_path(output_dir: str) -> str:
 def prepare_metrics_json(output_dir: str, start_iter: int) -> None:
     """Make ``<output_dir>/metrics.json`` fit a run that starts at ``start_iter``.
 
-    Lines that do not parse (the last line of a killed run) and rows of iterations ``>= start_iter``
-    (run again after resuming) are dropped; the file is replaced atomically (the run's JSONWriter opens it
-    only at its first write: :class:`~vmae_det.engine.hooks.GuardedWriters`). A fresh run (``start_iter == 0``)
-    first keeps an earlier run's rows in a file of its own (:func:`previous_metrics_path`): every earlier run's
-    metrics are kept.
+    Unparsable lines and rows of iterations ``>= start_iter`` are dropped and the file is replaced atomically; a
+    fresh run first moves the earlier run's rows to :func:`previous_metrics_path`.
     """
     path = os.path.join(output_dir, "metrics.json")
     if not os.path.isfile(path) or os.path.getsize(path) == 0:

@@ -1,12 +1,9 @@
 """The one training engine behind ``tools/pretrain_mae.py`` and ``tools/train_net.py`` (one module: setup, the
 train/test loop and the launcher share one flow).
 
-Like detectron2's ``tools/lazyconfig_train_net.py``: a LazyConfig names the model, data loaders,
-optimizer and schedule; this module builds them, runs :class:`~vmae_det.engine.trainer.Trainer` with
-detectron2's hooks (checkpointing, LR schedule, evaluation, metric writers with ETA), ours (loss
-curve, best checkpoint) and those the config declares in ``train.hooks`` (the pretraining configs: MAE
-reconstruction pictures, skipped-video counter). Nothing here depends on the kind of model: what does is
-declared in the config (``train.hooks``, ``train.eval_only``; see :mod:`vmae_det.config_schema`).
+Like detectron2's ``tools/lazyconfig_train_net.py``: a LazyConfig names the model, data loaders, optimizer and
+schedule; this module builds them and runs :class:`~vmae_det.engine.trainer.Trainer` with detectron2's hooks and
+ours. What depends on the model is declared in the config (``train.hooks``, ``train.eval_only``).
 """
 
 from __future__ import annotations
@@ -71,9 +68,8 @@ def resolve_device(device: str) -> torch.device:
 
 
 def load_run_config(args):
-    """The run's config: loaded strictly (unknown keys and bad values are errors) with the overrides, the
-    datasets of ``--videos`` / ``--ava-root`` registered and pointed at (:mod:`~vmae_det.engine.data_flags`),
-    and checked against the machine and the datasets (:func:`~vmae_det.engine.checks.check_run`)."""
+    """The run's config: loaded strictly with the overrides, the datasets of ``--videos`` / ``--ava-root``
+    registered, and checked against the machine and the datasets."""
     cfg = load_config(args.config_file, args.opts)
     apply_data_flags(cfg, args)
     check_run(cfg, args)
@@ -81,8 +77,8 @@ def load_run_config(args):
 
 
 def setup(args):
-    """:func:`load_run_config`, then detectron2's ``default_setup`` (output folder, config copy, seed) and
-    logging; an ``hf://`` ``train.init_checkpoint`` becomes the file in the hub cache (the copy keeps the id)."""
+    """:func:`load_run_config`, then detectron2's ``default_setup`` and logging; an ``hf://``
+    ``train.init_checkpoint`` is resolved (the saved config copy keeps the id)."""
     cfg = load_run_config(args)
     if getattr(args, "output_dir_existed", None) is None:  # for the --resume warning (a mistyped folder)
         args.output_dir_existed = os.path.isdir(cfg.train.output_dir)
@@ -129,8 +125,8 @@ def _train_clip_fps(cfg) -> Optional[float]:
 
 
 def _train_class_names(cfg) -> Optional[list]:
-    """The training datasets' action names (metadata ``class_names``, ``{id: name}``) as ``[[id, name], ...]``
-    sorted by id, which ``torch.load(weights_only=True)`` reads back, if they all have the same ones."""
+    """The training datasets' action names as ``[[id, name], ...]`` (what ``weights_only`` loading reads back), if
+    they all have the same ones."""
     from detectron2.data import MetadataCatalog
 
     names = OmegaConf.select(cfg, "dataloader.train.dataset.names", default=None)
@@ -153,11 +149,7 @@ def do_test(cfg, model):
 
 
 def build_config_hooks(cfg) -> list:
-    """The hooks the config declares in ``train.hooks`` (model-specific extras, e.g. the MAE reconstruction
-    pictures and skipped-video counter of the pretraining configs), in their order.
-
-    Each LazyCall node may build one detectron2 ``HookBase``, a list of them, or None (nothing).
-    """
+    """The hooks the config declares in ``train.hooks``, in their order; a node may build one hook, a list or None."""
     built = []
     for i, node in enumerate(cfg.train.hooks):
         made = instantiate(node)
@@ -173,19 +165,15 @@ def build_config_hooks(cfg) -> list:
 
 
 def _run_lock(cfg, owner: Optional[bool] = None):
-    """The lock of ``train.output_dir``, held by the process that owns the run (the launching one, or rank 0;
-    re-entrant, so ``main`` -> ``do_train`` takes it once); other ranks write nothing of their own."""
+    """The lock of ``train.output_dir``, held by the process that owns the run (re-entrant)."""
     if owner is None:
         owner = comm.is_main_process()
     return output_dir_lock(cfg.train.output_dir) if owner else contextlib.nullcontext()
 
 
 def do_train(cfg, args, extra_hooks: Iterable = ()):
-    """Train ``cfg.model`` on ``cfg.dataloader.train``; resume when ``args.resume`` and a checkpoint exists.
-
-    The run holds the lock of ``train.output_dir`` (:func:`~vmae_det.formats.output_lock.output_dir_lock`):
-    a second run into the same folder is refused. See :mod:`vmae_det.engine.resume` for ``--resume``.
-    """
+    """Train ``cfg.model`` on ``cfg.dataloader.train``; resume when ``args.resume`` and a checkpoint exists
+    (see :mod:`vmae_det.engine.resume`)."""
     if getattr(args, "output_dir_existed", None) is None:
         args.output_dir_existed = os.path.isdir(cfg.train.output_dir)
     with _run_lock(cfg):
@@ -219,7 +207,7 @@ def _do_train(cfg, args, extra_hooks: Iterable = ()):
             f"Effective batch per optimizer step: {batch * trainer.grad_accum_steps} "
             f"(dataloader.train.total_batch_size={batch} x train.grad_accum_steps={trainer.grad_accum_steps})"
         )
-    checkpointer = AtomicCheckpointer(model, cfg.train.output_dir, trainer=trainer)  # atomic saves
+    checkpointer = AtomicCheckpointer(model, cfg.train.output_dir, trainer=trainer)
     fps = _train_clip_fps(cfg)
     if fps is not None:  # the demo samples clips at the rate the model was trained on
         checkpointer.add_checkpointable("clip_fps", _Constant(fps))
@@ -287,7 +275,6 @@ def _resume_or_load(cfg, args, model, checkpointer, optimizer, scheduler) -> int
             del saved
             wanted = optimizer_settings(optimizer, scheduler)
             try:
-                # Restores model, optimizer, scheduler, the iteration and the hooks' state.
                 start_iter = checkpointer.load(path).get("iteration", -1) + 1
             except (ValueError, KeyError) as e:  # e.g. other optimizer parameter groups
                 raise ValueError(
@@ -380,8 +367,7 @@ class DistributedRunError(ValueError):
 
 
 def _run_worker(main_func, *args) -> None:
-    """In a worker process: :func:`vmae_det.cli.run_main` as that process's error boundary, so an expected
-    error is ``error: [rank N] ...`` and exit code 2 (the launching process then exits with code 2 too)."""
+    """In a worker process: :func:`vmae_det.cli.run_main` as its error boundary (``error: [rank N] ...``)."""
 
     def work() -> None:
         main_func(*args)
@@ -392,16 +378,11 @@ def _run_worker(main_func, *args) -> None:
 
 
 def launch_from_args(args, main_func=main):
-    """Run ``main_func(args)`` on ``args.num_gpus`` processes (GPUs; CPU processes with gloo without CUDA)
-    on each of ``args.num_machines`` machines (``--machine-rank``, ``--dist-url tcp://HOST:PORT``), or, when
-    torchrun started this process (``--dist-url env://``, or ``auto`` with torchrun's environment), as
-    torchrun's process ``RANK`` of ``WORLD_SIZE``.
+    """Run ``main_func(args)`` on ``args.num_gpus`` processes per machine (gloo CPU processes without CUDA), or as
+    torchrun's process ``RANK`` of ``WORLD_SIZE`` when torchrun started this one.
 
-    Before any process starts: the launch arguments and the config are checked (keys, values, the machine,
-    the datasets' label maps), ``--eval-only`` without weights is refused, and the first machine's launching
-    process (under torchrun: rank 0) takes the lock of ``train.output_dir`` for the whole run. A worker that
-    ends on an expected error prints it and makes this call raise :class:`DistributedRunError`
-    (``error: ...``, exit code 2).
+    The launch arguments and the config are checked and the output-folder lock is taken before any process
+    starts. A worker that ends on an expected error makes this raise :class:`DistributedRunError`.
     """
     check_launch_args(args.num_gpus, args.num_machines, args.machine_rank, args.dist_url)
     cfg = load_run_config(args)
