@@ -80,7 +80,8 @@ def bad_weights(person_biased_weights, tmp_path_factory):
     [
         (
             "nan.pth",
-            r"nan\.pth: person-detector weights: 1 tensor\(s\) hold NaN/inf values \(roi_heads\.box_head\.fc1\.weight\)",
+            r"nan\.pth: person-detector weights: 1 tensor\(s\) hold NaN/inf values "
+            r"\(roi_heads\.box_head\.fc1\.weight\)",
         ),
         (
             "two_classes.pth",
