@@ -56,18 +56,15 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def convert(src: str, dst: str, fmt: str = "auto") -> str:
-    """Convert ``src`` to ``dst``; returns a printable summary.
-
-    Raises ``FileNotFoundError`` / :class:`CheckpointError` (a ``ValueError``) naming the file for a missing,
-    corrupt or non-finite ``src``, a ``fmt`` that does not fit it, or ``dst`` being ``src``.
-    """
+    """Convert ``src`` to ``dst``; returns a printable summary. Errors name the file
+    (``FileNotFoundError`` / :class:`CheckpointError`)."""
     if _same_file(src, dst):
         raise CheckpointError(
             f"{dst}: the output is the input checkpoint {src}; converting would overwrite it. Give another output path."
         )
     if os.path.isdir(dst):
         raise IsADirectoryError(f"{dst}: is a directory; give the output file name")
-    check_output_file(dst, "DST")  # before reading: a missing folder is created, a file on the way refused
+    check_output_file(dst, "DST")
     sd, extras = read_checkpoint(resolve_weights(src))
     detected = None
     try:
@@ -104,9 +101,8 @@ def convert(src: str, dst: str, fmt: str = "auto") -> str:
 
 
 def convert_to_hf(src: str, out_dir: str, fmt: str = "auto", **shape) -> str:
-    """Convert ``src`` to a transformers folder ``out_dir`` (config.json + model.safetensors); returns a
-    printable summary. ``shape``: ``image_size``, ``num_frames``, ``num_heads``, ``decoder_num_heads`` of
-    :func:`vmae_det.checkpoints.hf_export.hf_export`. Errors as :func:`convert`; ``out_dir`` being a file is one."""
+    """Convert ``src`` to a transformers folder ``out_dir``; returns a printable summary. ``shape``: the
+    clip size and head counts of :func:`vmae_det.checkpoints.hf_export.hf_export`."""
     from safetensors.torch import save_file
 
     from vmae_det.checkpoints.hf_export import hf_export
@@ -124,7 +120,7 @@ def convert_to_hf(src: str, out_dir: str, fmt: str = "auto", **shape) -> str:
     validate_canonical(cw, src)
     try:
         exp = hf_export(cw, **shape)
-    except ValueError as e:  # CheckpointError included
+    except ValueError as e:
         raise CheckpointError(f"{src} ({fmt}): {e}; nothing written") from e
     if any(
         os.path.samefile(src_name, os.path.join(out_dir, n))

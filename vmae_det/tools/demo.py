@@ -219,9 +219,8 @@ def main(argv=None) -> int:
     from vmae_det.checkpoints.files import refuse_checkpoint_folder
     from vmae_det.checkpoints.hub import resolve_weights
 
-    # Inputs first, then the models, the person detector (maybe a download) last: whatever is wrong with the
-    # input, the output folder (checked above), the config or the checkpoint is reported before any download.
-    args.checkpoint = resolve_weights(args.checkpoint)  # hf://ORG/NAME[/FILE]: the file in the hub cache
+    # Everything that can be wrong with the inputs, config or checkpoint is reported before any download.
+    args.checkpoint = resolve_weights(args.checkpoint)
     refuse_checkpoint_folder(args.checkpoint, "--checkpoint")
     for flag, path in (
         ("--input", None if spec.live else settings.video),
@@ -261,7 +260,7 @@ def main(argv=None) -> int:
 
 
 def cli(argv=None) -> int:
-    """``main`` through ``vmae_det.cli.run_main``: expected errors as ``error: ...``, exit 2; Ctrl-C/SIGTERM: 130."""
+    """``main`` through ``vmae_det.cli.run_main``."""
     # run_main turns SIGTERM into Ctrl-C's KeyboardInterrupt: run_demo removes its partial outputs.
     return run_main(
         lambda: main(argv), interrupted="no output written; earlier results in the output folder are untouched"

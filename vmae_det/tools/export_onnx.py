@@ -103,8 +103,7 @@ def main(argv=None) -> int:
             )
         return diff
 
-    # Written and checked under a temporary name, renamed over --output only when the check passed: a failed
-    # export leaves nothing to be deployed, and an earlier --output untouched.
+    # Checked under a temporary name and renamed only when the check passed: a failed export leaves nothing.
     diff = atomic_save(args.output, export_and_check)
     print(f"exported {args.output}: clip {shape}, max |onnxruntime - pytorch| = {diff:.2e}")
     return 0

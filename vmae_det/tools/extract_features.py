@@ -28,7 +28,7 @@ logger = logging.getLogger("vmae_det.extract_features")
 
 
 def _load_tracker_class():
-    """``vmae_det.demo.tracking.PersonTracker`` when this installation has it, else None (ids stay -1)."""
+    """``vmae_det.demo.tracking.PersonTracker`` when installed, else None (ids stay -1)."""
     try:
         from vmae_det.demo.tracking import PersonTracker
     except ImportError as e:

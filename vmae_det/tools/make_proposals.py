@@ -36,7 +36,7 @@ __all__ = ["collect_videos", "make_proposals", "main", "check_arguments"]
 
 
 def check_arguments(args) -> None:
-    """Refuse bad values before any video is opened (``--min-score nan`` used to write an empty file)."""
+    """Refuse bad values (``--min-score nan`` included) before any video is opened."""
     from vmae_det.resources import check_device
 
     if not (math.isfinite(args.min_score) and 0.0 <= args.min_score <= 1.0):

@@ -43,7 +43,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = p.parse_args(argv)
     check_output_dir(args.output, "--output")  # before the CSV is read and any video converted
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    # A bad CSV (CustomDatasetError), a malformed --labels .pbtxt, a missing file: one error line, exit 2 (cli).
     summary = prepare_custom_dataset(
         args.videos,
         args.annotations,
