@@ -75,8 +75,7 @@ def load_init_weights(model: nn.Module, path: Optional[str], *, full_model: bool
 
 
 def build_trained_model(cfg, checkpoint: str) -> nn.Module:
-    """The model of ``cfg.model`` with the trained weights of the local file ``checkpoint``
-    (:func:`load_init_weights` with ``full_model=True``), on the CPU."""
+    """The model of ``cfg.model`` on the CPU with the trained weights of the local file ``checkpoint``."""
     model = instantiate(cfg.model)
     load_init_weights(model, checkpoint, full_model=True)
     return model

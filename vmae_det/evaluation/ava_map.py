@@ -157,7 +157,7 @@ class _Boxes:
 
 
 def _index_dtype(n: int) -> type:
-    """int32 row indices and key ids where they fit: half the memory of the 10 M-row sorts."""
+    """int32 row indices and key ids where they fit: halves the memory of the large sorts."""
     return np.int32 if n < 2**31 - 1 else np.int64
 
 

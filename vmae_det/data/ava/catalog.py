@@ -452,7 +452,7 @@ def register_all_ava(root: Optional[PathLike] = None) -> None:
     specs = [(f"ava_{v}_{s}", root / "ava", s, v, 80, {}) for v in ("v2.2", "v2.1") for s in ("train", "val")] + [
         (f"ava_tiny_{s}", root / "tiny_ava", s, "v2.2", 5, {}) for s in ("train", "val")
     ]
-    for split, (dets, info) in ALPHACTION_BOX_FILES.items():  # VMAD's person boxes
+    for split, (dets, info) in ALPHACTION_BOX_FILES.items():
         specs.append(
             (
                 f"ava_v2.2_{split}_alphaction_boxes",
