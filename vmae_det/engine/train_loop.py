@@ -83,8 +83,9 @@ def setup(args):
     if getattr(args, "output_dir_existed", None) is None:  # for the --resume warning (a mistyped folder)
         args.output_dir_existed = os.path.isdir(cfg.train.output_dir)
     default_setup(cfg, args)
-    # default_setup configures the detectron2/fvcore loggers; ours goes to the same console and log.txt.
-    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="vmae_det", abbrev_name="vmae")
+    # default_setup configures the detectron2/fvcore loggers; ours goes to the same console and log.txt. No
+    # abbreviation: detectron2's formatter would rename the records every other handler sees.
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="vmae_det")
     if is_hub_id(cfg.train.init_checkpoint):
         spec = cfg.train.init_checkpoint
         cfg.train.init_checkpoint = resolve_weights(spec)
