@@ -78,12 +78,17 @@ class PatchEmbed(nn.Module):
         kernel = (tubelet_size, patch_size, patch_size)
         self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int, int]]:
-        """[B, C, T, H, W] -> (tokens [B, T'*H'*W', D] in (t, h, w) order, grid (T', H', W'))."""
+    def grid(self, x: torch.Tensor) -> Tuple[int, int, int]:
+        """Token grid (T', H', W') of a [B, C, T, H, W] input, which must divide into cubes."""
         _, _, t, h, w = x.shape
         ts, p = self.tubelet_size, self.patch_size
         if t % ts or h % p or w % p:
             raise ValueError(f"VideoViT input [T={t}, H={h}, W={w}] must be divisible by tubelet {ts} and patch {p}")
+        return t // ts, h // p, w // p
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int, int]]:
+        """[B, C, T, H, W] -> (tokens [B, T'*H'*W', D] in (t, h, w) order, grid (T', H', W'))."""
+        self.grid(x)
         x = self.proj(x)
         grid = tuple(x.shape[2:])
         return x.flatten(2).transpose(1, 2), grid  # type: ignore[return-value]
@@ -387,13 +392,10 @@ class VideoViT(Backbone):
         """:meth:`embed` of the kept tokens only (``keep`` bool [B, N]) -> ``[B, K, C]``; the cube embedding is
         a matmul over the gathered cubes, so dropped cubes cost nothing."""
         pe = self.patch_embed
-        _, _, t, h, w = x.shape
-        ts, p = pe.tubelet_size, pe.patch_size
-        if t % ts or h % p or w % p:
-            raise ValueError(f"VideoViT input [T={t}, H={h}, W={w}] must be divisible by tubelet {ts} and patch {p}")
-        cubes = select_cubes(x, keep, ts, p, channels_last=False)
+        grid = pe.grid(x)
+        cubes = select_cubes(x, keep, pe.tubelet_size, pe.patch_size, channels_last=False)
         tokens = F.linear(cubes, pe.proj.weight.flatten(1), pe.proj.bias)
-        pos = self.pos_embed_for((t // ts, h // p, w // p))
+        pos = self.pos_embed_for(grid)
         if not self.learnable_pos_embed:
             pos = pos.detach()
         pos = select_tokens(pos.expand(len(keep), -1, -1), keep)
