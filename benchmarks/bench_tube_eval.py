@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import make_tube_reference as ref
 
 from vmae_det.evaluation import tubes
+from vmae_det.formats.act import load_groundtruth
 
 W, H = 1280.0, 720.0
 
@@ -120,11 +121,11 @@ def main():
                 pickle.dump(obj, fh)
 
         def ours_frame():
-            gt_ = tubes.load_groundtruth(g)
+            gt_ = load_groundtruth(g)
             return tubes.frame_ap(gt_, tubes.load_frame_detections(f, gt_), 0.5)
 
         def ours_video():
-            gt_ = tubes.load_groundtruth(g)
+            gt_ = load_groundtruth(g)
             return tubes.video_ap(gt_, tubes.load_video_detections(v, gt_), 0.5)
 
         for task, thr, det, ours in (("frameAP", 0.5, f, ours_frame), ("videoAP", 0.5, v, ours_video)):

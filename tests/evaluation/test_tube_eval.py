@@ -19,6 +19,7 @@ import pytest
 from reference import make_tube_reference as ref_inputs
 
 from vmae_det.evaluation import tubes
+from vmae_det.formats.act import load_groundtruth
 
 REFERENCE = json.load(open(ref_inputs.OUT))["cases"]
 CASES = ref_inputs.build_cases()
@@ -137,7 +138,7 @@ def test_every_pickle_protocol_reads(tmp_path, protocol):
         pickle.dump(gt, f, protocol=protocol)
     with open(tmp_path / "fd.pkl", "wb") as f:
         pickle.dump(fd, f, protocol=protocol)
-    loaded = tubes.load_groundtruth(str(p))
+    loaded = load_groundtruth(str(p))
     dets = tubes.load_frame_detections(str(tmp_path / "fd.pkl"), loaded)
     assert tubes.frame_ap(loaded, dets, 0.5) == tubes.frame_ap(gt, fd, 0.5)
 
