@@ -122,6 +122,69 @@ def test_roi_features_depend_only_on_box_region():
     assert pooled[0].min() > 0.5
 
 
+def one_hot_input(targets, seed=0):
+    inp = make_input(len(targets), seed=seed)
+    inp["labels"] = torch.zeros(len(targets), 5)
+    for i, t in enumerate(targets):
+        if t is not None:
+            inp["labels"][i, t] = 1.0
+    return inp
+
+
+def test_softmax_ce_loss_is_cross_entropy_of_the_labelled_boxes():
+    # mmaction2 BBoxHeadAVA(multilabel=False): CE against label rows normalised to 1, unlabelled rows left out
+    inputs = [one_hot_input([3, None]), one_hot_input([0, 4, 1], seed=1)]
+    inputs[1]["labels"][2, 2] = 1.0  # a box with two labels targets half of each
+    model = make_model(loss="softmax_ce", loss_reduction="mean").train()
+    torch.manual_seed(1)
+    loss = model(inputs)["loss_action"]
+    model.eval()  # same logits without stochastic depth: the tiny ViT has none, so train == eval features
+    rois = model._rois(inputs)
+    logits = model.forward_logits(model._batch_clips(inputs), rois)
+    labels = torch.cat([d["labels"] for d in inputs])
+    keep = labels.sum(1) > 0
+    target = labels[keep] / labels[keep].sum(1, keepdim=True)
+    expected = -(target * logits[keep].log_softmax(-1)).sum(1).mean()
+    torch.testing.assert_close(loss, expected)
+    box_sum = make_model(loss="softmax_ce").train()(inputs)["loss_action"]
+    torch.testing.assert_close(box_sum, 4 * expected)  # four labelled boxes
+    # near-zero initial logits: CE ~ log(num_classes) per box
+    assert abs(loss.item() - torch.log(torch.tensor(5.0)).item()) < 0.01
+    loss.backward()
+    assert model.head.fc.weight.grad.abs().sum() > 0
+
+
+def test_softmax_ce_without_labelled_boxes_is_zero_with_a_connected_graph():
+    model = make_model(loss="softmax_ce").train()
+    loss = model([one_hot_input([None, None])])["loss_action"]
+    assert loss.item() == 0.0
+    loss.backward()
+    assert model.head.fc.weight.grad is not None
+
+
+def test_softmax_ce_inference_scores_are_softmax_times_box_score():
+    model = make_model(loss="softmax_ce").eval()
+    with torch.no_grad():
+        model.head.fc.weight.normal_(0, 1.0)  # away from the uniform start
+    inp = make_input(3)
+    out = model([inp])[0]
+    rois = torch.cat([torch.zeros(3, 1), extend_boxes(inp["boxes"], (0.1, 0.05), 32, 48)], 1)
+    logits = model.forward_logits(inp["clip"][None].float(), rois)
+    torch.testing.assert_close(model.forward_tensors(inp["clip"][None].float(), rois), logits.softmax(-1))
+    torch.testing.assert_close(out["scores"], logits.softmax(-1) * inp["box_scores"][:, None])
+    torch.testing.assert_close(out["scores"].sum(1), inp["box_scores"])
+
+
+def test_default_loss_is_sigmoid_bce():
+    model = make_model()
+    assert model.loss == "sigmoid_bce"
+    inputs = [make_input(2), make_input(1, seed=1)]
+    loss = model.train()(inputs)["loss_action"]
+    logits = model.eval().forward_logits(model._batch_clips(inputs), model._rois(inputs))
+    labels = torch.cat([d["labels"] for d in inputs])
+    torch.testing.assert_close(loss, 3 * torch.nn.functional.binary_cross_entropy_with_logits(logits, labels))
+
+
 @pytest.mark.parametrize("kw", [dict(temporal_pool="max"), dict(head="mlp", head_hidden_dim=16, dropout=0.2)])
 def test_options(kw):
     model = make_model(**kw).train()
@@ -133,6 +196,8 @@ def test_options(kw):
 def test_bad_option():
     with pytest.raises(ValueError, match="temporal_pool"):
         make_model(temporal_pool="median")
+    with pytest.raises(ValueError, match="loss must be one of"):
+        make_model(loss="softmax")
     with pytest.raises(ValueError, match="loss_reduction"):
         make_model(loss_reduction="sum")
     with pytest.raises(ValueError, match="test_box_extension"):

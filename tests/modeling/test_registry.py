@@ -53,6 +53,7 @@ HEAD_KEYS = {
     "dropout": "DROPOUT",
     "head_init_std": "INIT_STD",
     "head_init_scale": "INIT_SCALE",
+    "loss": "LOSS",
     "loss_reduction": "LOSS_REDUCTION",
     "multiply_box_scores": "MULTIPLY_BOX_SCORES",
 }
@@ -173,7 +174,7 @@ def test_non_default_options_reach_the_model():
     h = cfg.MODEL.AVA_HEAD
     h.NUM_CLASSES, h.TEMPORAL_POOL, h.SPATIAL_POOL, h.ROI_SIZE, h.ROI_ALIGNED = 5, "max", "mean", 3, True
     h.TEST_BOX_EXTENSION, h.KIND, h.HIDDEN_DIM, h.DROPOUT = (), "mlp", 16, 0.5
-    h.LOSS_REDUCTION, h.MULTIPLY_BOX_SCORES = "mean", False
+    h.LOSS, h.LOSS_REDUCTION, h.MULTIPLY_BOX_SCORES = "softmax_ce", "mean", False
     cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0]
     torch.manual_seed(0)
     got = build_model(cfg)
@@ -201,6 +202,7 @@ def test_non_default_options_reach_the_model():
         head="mlp",
         head_hidden_dim=16,
         dropout=0.5,
+        loss="softmax_ce",
         loss_reduction="mean",
         multiply_box_scores=False,
         pixel_mean=[1.0, 2.0, 3.0],

@@ -1,4 +1,5 @@
-"""AVA action detector: VideoMAE ViT features, RoIAlign over person boxes, multi-label linear head.
+"""Action detector: VideoMAE ViT features, RoIAlign over person boxes, linear head; multi-label (sigmoid, AVA) or
+single-label (softmax: UCF101-24, JHMDB-21, MultiSports).
 
 Mirrors the official VideoMAE AVA detector (VMAD, ``modeling_finetune.py`` ``VisionTransformer.forward``) with its
 defaults; ``tests/modeling/test_vmad_parity.py`` checks the probabilities against VMAD's code on the same weights.
@@ -19,9 +20,10 @@ from ..constants import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD
 from .vit import VideoViT
 from .vmad_boxes import extend_boxes
 
-__all__ = ["AVAActionDetector", "ActionHead", "LOSS_REDUCTIONS", "NonFiniteScoresError"]
+__all__ = ["AVAActionDetector", "ActionHead", "LOSSES", "LOSS_REDUCTIONS", "NonFiniteScoresError"]
 
 LOSS_REDUCTIONS = ("mean", "box_sum")
+LOSSES = ("sigmoid_bce", "softmax_ce")
 
 IMAGENET_MEAN, IMAGENET_STD = IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD  # the default normalisation
 
@@ -70,8 +72,8 @@ class AVAActionDetector(nn.Module):
     """Spatio-temporal action detector for AVA-style multi-label person actions.
 
     Inputs: ``list[dict]`` with ``clip`` (uint8 [3, T, H, W]), ``boxes`` ([N, 4] xyxy in clip pixels), ``labels``
-    ([N, C] multi-hot, training), ``box_scores`` ([N]). Training returns ``{"loss_action": BCE}``; inference per
-    input ``{"boxes": [N, 4] normalised to [0, 1], "scores": [N, C]}``.
+    ([N, C] multi-hot, or one-hot for ``loss="softmax_ce"``; training), ``box_scores`` ([N]). Training returns
+    ``{"loss_action": ...}``; inference per input ``{"boxes": [N, 4] normalised to [0, 1], "scores": [N, C]}``.
     """
 
     #: The checkpoint the weights came from, named by :class:`NonFiniteScoresError`.
@@ -94,6 +96,7 @@ class AVAActionDetector(nn.Module):
         dropout: float = 0.0,
         head_init_std: float = 0.02,
         head_init_scale: float = 0.001,
+        loss: str = "sigmoid_bce",
         loss_reduction: str = "box_sum",
         multiply_box_scores: bool = True,
         pixel_mean: Sequence[float] = IMAGENET_MEAN,
@@ -105,6 +108,9 @@ class AVAActionDetector(nn.Module):
             test_box_extension: ``(sx, sy)`` enlargement of test boxes for RoIAlign, in inclusive-pixel widths
                 and clamped to each clip (VMAD's ``BoxList.extend``); ``None`` disables.
             head: ``"linear"`` (VMAD) or ``"mlp"``.
+            loss: ``"sigmoid_bce"`` (multi-label, VMAD) or ``"softmax_ce"`` (single-label: cross-entropy against
+                the label rows normalised to sum 1, rows without a label left out, softmax probabilities at test,
+                as mmaction2's ``BBoxHeadAVA(multilabel=False)``).
             loss_reduction: ``"box_sum"`` (VMAD: BCE mean times the number of boxes in the batch) or ``"mean"``.
             multiply_box_scores: test score = sigmoid x person score (VMAD), reported on the original boxes.
         """
@@ -113,6 +119,8 @@ class AVAActionDetector(nn.Module):
             raise ValueError(f"temporal_pool must be 'mean' or 'max', got {temporal_pool!r}")
         if spatial_pool not in ("mean", "max"):
             raise ValueError(f"spatial_pool must be 'mean' or 'max', got {spatial_pool!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         if loss_reduction not in LOSS_REDUCTIONS:
             raise ValueError(f"loss_reduction must be one of {LOSS_REDUCTIONS}, got {loss_reduction!r}")
         if test_box_extension is not None:
@@ -124,6 +132,7 @@ class AVAActionDetector(nn.Module):
         self.temporal_pool = temporal_pool
         self.spatial_pool = spatial_pool
         self.test_box_extension = test_box_extension
+        self.loss = loss
         self.loss_reduction = loss_reduction
         self.multiply_box_scores = multiply_box_scores
         stride = backbone.output_shape()[backbone.out_feature].stride
@@ -170,6 +179,7 @@ class AVAActionDetector(nn.Module):
             dropout=h.DROPOUT,
             head_init_std=h.INIT_STD,
             head_init_scale=h.INIT_SCALE,
+            loss=h.LOSS,
             loss_reduction=h.LOSS_REDUCTION,
             multiply_box_scores=h.MULTIPLY_BOX_SCORES,
             pixel_mean=list(cfg.MODEL.PIXEL_MEAN),
@@ -183,7 +193,11 @@ class AVAActionDetector(nn.Module):
     def forward_tensors(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
         """``clip`` [B, 3, T, H, W] in 0-255 (sides multiples of the patch size), ``rois`` [K, 5] (batch index,
         xyxy clip pixels) -> action probabilities [K, C], not multiplied by the person score."""
-        return torch.sigmoid(self.forward_logits(clip, rois))
+        return self.probabilities(self.forward_logits(clip, rois))
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits [K, C] -> probabilities: sigmoid per class, or softmax over the classes (``softmax_ce``)."""
+        return logits.softmax(-1) if self.loss == "softmax_ce" else torch.sigmoid(logits)
 
     def forward_logits(self, clip: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
         return self.head(self.pooled_features(clip, rois))
@@ -238,17 +252,28 @@ class AVAActionDetector(nn.Module):
             if len(rois) == 0:
                 # Keep the graph connected so DDP/AMP see every parameter.
                 return {"loss_action": sum(p.sum() for p in self.parameters()) * 0.0}
-            logits = self.forward_logits(clip, rois)
-            loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
+            logits = self.forward_logits(clip, rois).float()
+            if self.loss == "softmax_ce":
+                return {"loss_action": self._softmax_ce(logits, labels)}
+            loss = F.binary_cross_entropy_with_logits(logits, labels)
             if self.loss_reduction == "box_sum":
                 loss = loss * len(rois)  # VMAD's train_class_batch: mean × batch boxes
             return {"loss_action": loss}
         return self.inference(batched_inputs, clip, self._rois(batched_inputs), counts)
 
+    def _softmax_ce(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the boxes with a label; a box with two labels targets half of each (mmaction2)."""
+        total = labels.sum(1)
+        keep = total > 0
+        if not bool(keep.any()):  # background proposals only: nothing to learn, graph kept connected
+            return logits.sum() * 0.0
+        loss = F.cross_entropy(logits[keep], labels[keep] / total[keep, None])
+        return loss * int(keep.sum()) if self.loss_reduction == "box_sum" else loss
+
     @torch.no_grad()
     def roi_features(self, batched_inputs: List[Dict]) -> List[torch.Tensor]:
         """The head's input of every box as inference computes it, ``[N_i, C]`` per input, for long-term models
-        (LFB/LART-style); ``sigmoid(self.head(f))`` x the person score is the box's inference score."""
+        (LFB/LART-style); ``self.probabilities(self.head(f))`` x the person score is the box's inference score."""
         clip = self._batch_clips(batched_inputs)
         rois = self._rois(batched_inputs)
         feats, pooled_rois = self._test_features(batched_inputs, clip, rois)
@@ -270,7 +295,7 @@ class AVAActionDetector(nn.Module):
         """Scores of the boxes ``rois``, pooled over the extended boxes, reported on the given ones."""
         if len(rois):
             feats, pooled_rois = self._test_features(batched_inputs, clip, rois)
-            probs = torch.sigmoid(self.head(feats)).float()  # forward_tensors(clip, pooled_rois), spelled out
+            probs = self.probabilities(self.head(feats)).float()  # forward_tensors(clip, pooled_rois), spelled out
             if not bool(torch.isfinite(probs).all()):
                 self._refuse_non_finite(batched_inputs, probs, pooled_rois, "action scores")
         else:

@@ -45,7 +45,8 @@ def add_ava_detector_config(cfg: CfgNode) -> None:
     * ``cfg.MODEL.AVA_HEAD``: one key per detector argument, defaults = the class's (VMAD's): ``NUM_CLASSES``,
       ``TEMPORAL_POOL``, ``ROI_SIZE``, ``ROI_SAMPLING_RATIO``, ``ROI_ALIGNED``, ``TEST_BOX_EXTENSION`` (``()``
       disables it), ``SPATIAL_POOL``, ``KIND`` (``head``), ``HIDDEN_DIM`` (``head_hidden_dim``), ``DROPOUT``,
-      ``INIT_STD`` / ``INIT_SCALE`` (``head_init_*``), ``LOSS_REDUCTION``, ``MULTIPLY_BOX_SCORES``;
+      ``INIT_STD`` / ``INIT_SCALE`` (``head_init_*``), ``LOSS``, ``LOSS_REDUCTION``,
+      ``MULTIPLY_BOX_SCORES``;
     * ``cfg.MODEL.PIXEL_MEAN`` / ``PIXEL_STD``: RGB on the 0-255 scale (ImageNet's), since detectron2's BGR
       Caffe defaults are wrong for these clips.
 
@@ -67,6 +68,7 @@ def add_ava_detector_config(cfg: CfgNode) -> None:
     h.DROPOUT = 0.0
     h.INIT_STD = 0.02
     h.INIT_SCALE = 0.001
+    h.LOSS = "sigmoid_bce"  # "softmax_ce": single-label datasets (UCF101-24, JHMDB-21, MultiSports)
     h.LOSS_REDUCTION = "box_sum"
     h.MULTIPLY_BOX_SCORES = True
     cfg.MODEL.PIXEL_MEAN = list(IMAGENET_PIXEL_MEAN)
