@@ -228,13 +228,22 @@ class SecondClipsSource(ClipSource):
 
 
 def clip_source_for(dataset_dict: Mapping, backend: str = "auto", span: int = 64) -> ClipSource:
-    """The clip source a dataset dict points at: ``clips_dir``, ``frames_dir`` or ``video_path``."""
+    """The clip source a dataset dict points at: ``clips_dir``, ``frames_dir`` (+ ``frame_pattern``) or
+    ``video_path``."""
     if dataset_dict.get("clips_dir"):
         return SecondClipsSource(dataset_dict["clips_dir"], dataset_dict["timestamp"], span, backend=backend)
+    if dataset_dict.get("frame_pattern"):
+        from ..act.clip_source import PatternFramesClipSource  # here: that module builds on this one
+
+        return PatternFramesClipSource(
+            dataset_dict["frames_dir"], dataset_dict["frame_pattern"], dataset_dict["nframes"]
+        )
     if dataset_dict.get("frames_dir"):
         return FramesClipSource(dataset_dict["frames_dir"], dataset_dict["video_id"])
     if dataset_dict.get("video_path"):
-        return VideoClipSource(dataset_dict["video_path"], fps=dataset_dict.get("fps", AVA_FPS), backend=backend)
+        # ACT-format frame numbers count the file's frames: read it frame for frame.
+        fps = None if "frame_index" in dataset_dict else dataset_dict.get("fps", AVA_FPS)
+        return VideoClipSource(dataset_dict["video_path"], fps=fps, backend=backend)
     raise KeyError(
         f"dataset dict for {dataset_dict.get('video_id')!r} has none of 'clips_dir', 'frames_dir', 'video_path'"
     )

@@ -166,7 +166,10 @@ class AVAClipMapper:
         video_id, ts = d["video_id"], int(d["timestamp"])
         span = self.num_frames * self.sampling_rate
         with clip_source_for(d, backend=self.video_backend, span=span) as source:
-            center = source.keyframe_frame(ts, d.get("fps", AVA_FPS), d.get("start_sec", AVA_START_SEC))
+            if "frame_index" in d:  # ACT-format datasets: every annotated frame is a keyframe
+                center = int(d["frame_index"])
+            else:
+                center = source.keyframe_frame(ts, d.get("fps", AVA_FPS), d.get("start_sec", AVA_START_SEC))
             if not 0 <= center < source.num_frames:
                 raise ValueError(
                     f"{video_id},{ts}: keyframe frame {center} outside the video's {source.num_frames} frames"
