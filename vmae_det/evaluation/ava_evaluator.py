@@ -94,13 +94,14 @@ class AVAEvaluator(DatasetEvaluator):
                 h, w = inp["image_size"]
                 boxes = np.clip(boxes + np.array([0.0, 0.0, 1.0 / w, 1.0 / h]), 0.0, 1.0)
             scores = torch.as_tensor(out["scores"]).detach().to("cpu", torch.float64).numpy()
-            scores = scores.reshape(len(boxes), -1)
+            scores = scores.reshape(len(boxes), -1) if len(boxes) else np.zeros((0, 0))  # a keyframe without boxes
             cols = self._class_ids[self._class_ids <= scores.shape[1]] - 1
             n, c = len(boxes), len(cols)
             self._predictions.append(
                 {
                     "video_id": str(inp["video_id"]),
-                    "timestamp": int(inp["timestamp"]),
+                    # float seconds (Kinetics keyframes) keep their value for the 2020 protocol's keys
+                    "timestamp": inp["timestamp"] if isinstance(inp["timestamp"], float) else int(inp["timestamp"]),
                     "boxes": np.repeat(boxes, c, axis=0),
                     "action_ids": np.tile(cols + 1, n),
                     "scores": scores[:, cols].reshape(-1),

@@ -9,7 +9,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
@@ -31,7 +31,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
-KeyframeKey = Tuple[str, int]  # (video_id, timestamp in seconds)
+KeyframeKey = Tuple[str, Union[int, float]]  # (video_id, timestamp in seconds)
 
 #: Boxes may stick out of [0, 1] by this much in the official files (rounding); they are clipped.
 BOX_TOLERANCE = 1e-3
@@ -55,13 +55,23 @@ def _person_ids(rows) -> List[int]:
     return ids.astype(np.int64).tolist()
 
 
-def read_annotations(path: PathLike, class_whitelist: Optional[Set[int]] = None) -> Dict[KeyframeKey, List[AVABox]]:
+def read_annotations(
+    path: PathLike,
+    class_whitelist: Optional[Set[int]] = None,
+    *,
+    columns: Sequence[int] = (8,),
+    integer_timestamps: bool = True,
+) -> Dict[KeyframeKey, List[AVABox]]:
     """Read a ground-truth CSV into ``{(video_id, timestamp): [AVABox, ...]}`` (file order), one box per person
-    with all its actions; actions outside ``class_whitelist`` are dropped, their boxes kept."""
-    rows = read_ava_csv(path, columns=(8,), strip=True)
-    stamps = row_timestamps(rows)
+    with all its actions; actions outside ``class_whitelist`` are dropped, their boxes kept.
+
+    ``columns=(2, 7, 8), integer_timestamps=False`` reads AVA-Kinetics' Kinetics files: seconds such as
+    ``17.010000``, no person id (``-1``; a person is its box), ``video_id,timestamp`` rows for keyframes without
+    people (skipped here)."""
+    rows = read_ava_csv(path, columns=columns, strip=True)
+    stamps = row_timestamps(rows, integer=integer_timestamps)
     boxes = checked_boxes(rows, tolerance=BOX_TOLERANCE).tolist()
-    persons = _person_ids(rows)
+    persons = _person_ids(rows) if 7 not in columns else [-1] * len(rows)
     out: Dict[KeyframeKey, Dict[Tuple, AVABox]] = defaultdict(dict)
     for vid, ts, raw, box, action, person in zip(
         rows.str_column("video_ids"), stamps, rows.boxes.tolist(), boxes, rows.action_ids.tolist(), persons
@@ -86,14 +96,17 @@ def read_excluded_keyframes(path: Optional[PathLike]) -> Set[KeyframeKey]:
     return out
 
 
-def read_proposals(path: PathLike, min_score: float = 0.0) -> Dict[KeyframeKey, Tuple[np.ndarray, np.ndarray]]:
+def read_proposals(
+    path: PathLike, min_score: float = 0.0, *, integer_timestamps: bool = True
+) -> Dict[KeyframeKey, Tuple[np.ndarray, np.ndarray]]:
     """Read a SlowFast-style predicted-boxes CSV, keeping boxes with ``score >= min_score``.
 
     Returns ``{(video_id, timestamp): (boxes float32 [K, 4] normalised, scores float32 [K])}``, by decreasing
     score; a box repeated once per action (SlowFast's labelled files) is merged, keeping its highest score.
+    ``integer_timestamps=False``: float seconds (AVA-Kinetics' Kinetics keyframes).
     """
     rows = read_ava_csv(path, columns=(8,), strip=True, optional_action=True)
-    stamps = row_timestamps(rows)
+    stamps = row_timestamps(rows, integer=integer_timestamps)
     boxes = checked_boxes(rows, tolerance=BOX_TOLERANCE)
     acc: Dict[KeyframeKey, Dict[Tuple[float, ...], Tuple[float, List[float]]]] = defaultdict(dict)
     for vid, ts, raw, box, score in zip(

@@ -3,6 +3,7 @@
 
 from .catalog import ALPHACTION_BOX_FILES, ava_split_files, load_ava_dicts, register_all_ava, register_ava
 from .clip_source import ClipSource, FramesClipSource, VideoClipSource, clip_indices, clip_source_for
+from .kinetics import load_ava_kinetics_dicts, register_all_ava_kinetics
 from .mapper import AVAClipMapper, box_iou_labels
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "clip_indices",
     "clip_source_for",
     "load_ava_dicts",
+    "load_ava_kinetics_dicts",
     "register_all_ava",
+    "register_all_ava_kinetics",
     "register_ava",
 ]

@@ -163,7 +163,8 @@ class AVAClipMapper:
 
     def __call__(self, dataset_dict: dict) -> dict:
         d = copy.copy(dataset_dict)  # shallow: we never mutate nested values
-        video_id, ts = d["video_id"], int(d["timestamp"])
+        video_id, ts = d["video_id"], d["timestamp"]
+        ts = float(ts) if isinstance(ts, float) else int(ts)  # AVA-Kinetics: Kinetics keyframes at x.xxxxxx s
         span = self.num_frames * self.sampling_rate
         with clip_source_for(d, backend=self.video_backend, span=span) as source:
             if "frame_index" in d:  # ACT-format datasets: every annotated frame is a keyframe
