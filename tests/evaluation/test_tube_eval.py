@@ -72,6 +72,42 @@ def test_cli_json(tmp_path, capsys):
     assert "VideoAP" not in capsys.readouterr().err
 
 
+ACT_REFERENCE = json.load(open(os.path.join(os.path.dirname(ref_inputs.OUT), "tube_act_ap_reference.json")))["cases"]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_act_area_equal_to_official(name):
+    """``ap="act"``: the official with ACT's ``pr_to_ap`` back (tests/reference/make_tube_act_ap_reference.py);
+    float32 like ACT, so the numbers are equal exactly."""
+    gt, fd, vd = CASES[name]
+    ref = ACT_REFERENCE[name]
+    differs = False
+    for task, fn, dets, thrs in (
+        ("frameAP", tubes.frame_ap, fd, ref_inputs.FRAME_THRS),
+        ("videoAP", tubes.video_ap, vd, ref_inputs.VIDEO_THRS),
+    ):
+        for t in thrs:
+            ours = fn(gt, dets, t, ap="act")
+            assert ours["mAP_percent"] == ref[f"{task}@{t!r}"]
+            assert list(ours["per_class"].values()) == ref[f"{task}_classes@{t!r}"]
+            differs |= ours["mAP_percent"] != fn(gt, dets, t)["mAP_percent"]
+    assert differs  # the switch reaches the numbers
+    all_ = tubes.video_ap_all(gt, vd, ap="act")
+    for key, value in ref["videoAP_all"].items():
+        assert all_[key + "_percent"] == value
+
+
+def test_act_area_cli(tmp_path):
+    gt, fd, vd = CASES["random_f32"]
+    g, f = _dump(tmp_path / "gt.pkl", gt), _dump(tmp_path / "fd.pkl", fd)
+    out = tmp_path / "frame.json"
+    assert tubes.main(["frameAP", g, f, "--ap", "act", "--output-json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["ap"] == "act" and res["mAP_percent"] == ACT_REFERENCE["random_f32"]["frameAP@0.5"]
+    with pytest.raises(ValueError, match="ap must be one of voc, act"):
+        tubes.frame_ap(gt, fd, 0.5, ap="trapezoid")
+
+
 def _error(capsys, argv):
     assert tubes.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -27,7 +27,9 @@ __all__ = [
     "frame_ap",
     "video_ap",
     "video_ap_all",
+    "AP_AREAS",
     "pr_to_ap_voc",
+    "pr_to_ap_act",
     "main",
 ]
 
@@ -103,6 +105,18 @@ def pr_to_ap_voc(pr: np.ndarray) -> float:
     return np.sum((recall[indices] - recall[indices - 1]) * precision[indices])
 
 
+def pr_to_ap_act(pr: np.ndarray) -> np.float32:
+    """ACT's area (``pr_to_ap`` of vkalogeiton/caffe act-detector ``ACT_utils.py``): the trapezoids under ``pr``
+    as ACT stores it, float32 with a first row precision 1, recall 0."""
+    act = np.empty((len(pr) + 1, 2), dtype=np.float32)
+    act[0] = (1.0, 0.0)
+    act[1:] = pr
+    return np.sum((act[1:, 1] - act[:-1, 1]) * (act[1:, 0] + act[:-1, 0]) * 0.5)
+
+
+AP_AREAS = {"voc": pr_to_ap_voc, "act": pr_to_ap_act}
+
+
 def _pr(is_tp: np.ndarray, gt_num: int) -> np.ndarray:
     tp = np.cumsum(is_tp, dtype=np.int64)
     pr = np.empty((len(is_tp), 2), dtype=np.float64)
@@ -121,12 +135,19 @@ def _first_matches(passing: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     return is_tp
 
 
-def _summary(results: Dict[str, np.ndarray]) -> Dict[str, Any]:
-    class_ap = {label: pr_to_ap_voc(pr) for label, pr in results.items()}
-    ap = np.array([class_ap[label] for label in results])
+def _area(ap: str):
+    if ap not in AP_AREAS:
+        raise ValueError(f"ap must be one of {', '.join(AP_AREAS)}, got {ap!r}")
+    return AP_AREAS[ap]
+
+
+def _summary(results: Dict[str, np.ndarray], ap_area: str) -> Dict[str, Any]:
+    area = _area(ap_area)
+    class_ap = {label: area(pr) for label, pr in results.items()}
+    ap = np.array([class_ap[label] for label in results])  # float32 for ACT's area, as ACT's mean
     mean = float(np.mean(100 * ap)) if len(ap) else None  # the official's number (percent)
     return {
-        "mAP": float(np.mean(ap)) if len(ap) else None,
+        "mAP": float(np.mean(ap.astype(np.float64))) if len(ap) else None,
         "mAP_percent": mean,
         "per_class": {label: float(v) for label, v in class_ap.items()},
     }
@@ -137,8 +158,10 @@ def _argmax_rows(iou: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------- frame-AP
-def frame_ap(gt: Dict[str, Any], alldets: np.ndarray, thr: float) -> Dict[str, Any]:
-    """Frame-AP at IoU ``thr``: ``{"mAP", "mAP_percent", "per_class": {label: AP}}`` (APs as fractions)."""
+def frame_ap(gt: Dict[str, Any], alldets: np.ndarray, thr: float, ap: str = "voc") -> Dict[str, Any]:
+    """Frame-AP at IoU ``thr``: ``{"mAP", "mAP_percent", "per_class": {label: AP}}`` (APs as fractions);
+    ``ap``: the precision-recall area, ``"voc"`` (MultiSports') or ``"act"`` (ACT's)."""
+    _area(ap)
     vlist = gt["test_videos"][0]
     results: Dict[str, np.ndarray] = {}
     for ilabel, label in enumerate(gt["labels"]):
@@ -190,7 +213,7 @@ def frame_ap(gt: Dict[str, Any], alldets: np.ndarray, thr: float) -> Dict[str, A
         passing = (count > 0) & (best >= thr)
         is_tp = _first_matches(passing, start + amax)
         results[label] = _pr(is_tp, gt_num)
-    return _summary(results)
+    return _summary(results, ap)
 
 
 # ------------------------------------------------------------------------------------------------- video-AP
@@ -266,8 +289,10 @@ def _tube_ious(grows, gfirst, glen, gj, drows, dfirst, dlen, di, gdt, ddt) -> np
     return out
 
 
-def video_ap(gt: Dict[str, Any], alldets: Dict[int, list], thr: float) -> Dict[str, Any]:
-    """Video-AP at spatio-temporal IoU ``thr``: ``{"mAP", "mAP_percent", "per_class": {label: AP}}``."""
+def video_ap(gt: Dict[str, Any], alldets: Dict[int, list], thr: float, ap: str = "voc") -> Dict[str, Any]:
+    """Video-AP at spatio-temporal IoU ``thr``: ``{"mAP", "mAP_percent", "per_class": {label: AP}}``; ``ap`` as
+    in :func:`frame_ap`."""
+    _area(ap)
     vlist = gt["test_videos"][0]
     res: Dict[str, np.ndarray] = {}
     for ilabel, label in enumerate(gt["labels"]):
@@ -310,7 +335,7 @@ def video_ap(gt: Dict[str, Any], alldets: Dict[int, list], thr: float) -> Dict[s
         passing = (dcount > 0) & (best >= thr)
         is_tp = _first_matches(passing, dstart + amax)
         res[label] = _pr(is_tp, gt_num)
-    return _summary(res)
+    return _summary(res, ap)
 
 
 VIDEO_AP_RANGES = (
@@ -320,18 +345,20 @@ VIDEO_AP_RANGES = (
 )
 
 
-def video_ap_all(gt: Dict[str, Any], alldets: Dict[int, list]) -> Dict[str, Any]:
+def video_ap_all(gt: Dict[str, Any], alldets: Dict[int, list], ap: str = "voc") -> Dict[str, Any]:
     """The official ``videoAP_all``: mean video-mAP over 0.05:0.45, 0.10:0.90, 0.50:0.95 (fractions and percent),
-    plus every threshold's result under ``"thresholds"``."""
+    plus every threshold's result under ``"thresholds"``; ``ap`` as in :func:`frame_ap`."""
+    _area(ap)
+    scalar = np.float32 if ap == "act" else float  # the official sums the means in their dtype
     out: Dict[str, Any] = {"thresholds": {}}
     for name, thrs in VIDEO_AP_RANGES:
         total, total_fraction = 0, 0
         for thr in thrs:
-            r = video_ap(gt, alldets, thr)
+            r = video_ap(gt, alldets, thr, ap)
             out["thresholds"][f"{thr:.2f}"] = r
-            total += r["mAP_percent"] if r["mAP_percent"] is not None else float("nan")
+            total += scalar(r["mAP_percent"]) if r["mAP_percent"] is not None else float("nan")
             total_fraction += r["mAP"] if r["mAP"] is not None else float("nan")
-        pct, fraction = total / float(len(thrs)), total_fraction / float(len(thrs))
+        pct, fraction = float(total / float(len(thrs))), total_fraction / float(len(thrs))
         out[name + "_percent"] = None if math.isnan(pct) else pct
         out[name] = None if math.isnan(fraction) else fraction
     return out
@@ -344,17 +371,23 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     parser.add_argument("groundtruth", help="ACT-format ground-truth pickle")
     parser.add_argument("detections", help="frame detections (N, 8) array or video detections dict, pickled")
     parser.add_argument("-t", "--thr", type=float, default=0.5, help="IoU threshold (frameAP, videoAP; default 0.5)")
+    parser.add_argument(
+        "--ap",
+        choices=sorted(AP_AREAS),
+        default="voc",
+        help="precision-recall area: voc (MultiSports', default) or act (ACT's original trapezoids)",
+    )
     parser.add_argument("--output-json", default=None, help="write mAP (fraction) and per-class APs here")
     args = parser.parse_args(argv)
     if args.output_json:
         check_output_file(args.output_json)
     gt = load_groundtruth(args.groundtruth)
     if args.task == "frameAP":
-        result = frame_ap(gt, load_frame_detections(args.detections, gt), args.thr)
+        result = frame_ap(gt, load_frame_detections(args.detections, gt), args.thr, args.ap)
     elif args.task == "videoAP":
-        result = video_ap(gt, load_video_detections(args.detections, gt), args.thr)
+        result = video_ap(gt, load_video_detections(args.detections, gt), args.thr, args.ap)
     else:
-        result = video_ap_all(gt, load_video_detections(args.detections, gt))
+        result = video_ap_all(gt, load_video_detections(args.detections, gt), args.ap)
     if args.task == "videoAP_all":
         for name, _ in VIDEO_AP_RANGES:
             v = result[name + "_percent"]
@@ -365,7 +398,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             print(f"{label:20s} {100 * ap:8.2f}")
         print(f"{'mAP':20s} " + ("nan" if result["mAP_percent"] is None else f"{result['mAP_percent']:8.2f}"))
     if args.output_json:
-        payload = {"task": args.task, **({} if args.task == "videoAP_all" else {"threshold": args.thr}), **result}
+        threshold = {} if args.task == "videoAP_all" else {"threshold": args.thr}
+        payload = {"task": args.task, "ap": args.ap, **threshold, **result}
         atomic_write_text(args.output_json, json.dumps(payload, indent=1) + "\n")
     return 0
 
