@@ -15,6 +15,7 @@ __all__ = [
     "make_image_key",
     "plot_per_class_ap",
     "AVAEvaluator",
+    "ACTEvaluator",
 ]
 
 
@@ -24,4 +25,8 @@ def __getattr__(name):
         from .ava_evaluator import AVAEvaluator
 
         return AVAEvaluator
+    if name == "ACTEvaluator":
+        from .act_evaluator import ACTEvaluator
+
+        return ACTEvaluator
     raise AttributeError(name)
