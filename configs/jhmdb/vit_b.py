@@ -1,0 +1,35 @@
+"""JHMDB-21 (split 1), ViT-B/16, K400 pretrain + fine-tune: configs/ucf24/vit_b.py on ``jhmdb_{train,test}_split1``,
+21 classes, 16 frames at stride 2 (JHMDB's clips are 15-40 frames long: a 64-frame window would be mostly the
+clamped first and last frames). Splits 2 and 3: ``dataloader.{train,test}.dataset.names`` and
+``dataloader.evaluator.dataset_name`` with ``_split2`` / ``_split3``; papers report the mean of the three.
+
+Target: none to match, for the reason in configs/ucf24/vit_b.py (docs/datasets.md). Schedule ours.
+
+    python tools/train_net.py --config-file configs/jhmdb/vit_b.py --num-gpus 8 train.init_checkpoint=/path/to/ckpt.pth
+"""
+
+from ..common.act import use_act_dataset
+from ..ucf24.vit_b import BATCH, EPOCHS, EVAL_EPOCHS, dataloader, lr_multiplier, model, optimizer, train
+
+TARGET_FRAME_MAP = None
+NUM_CLASSES = 21
+NUM_FRAMES, SAMPLING_RATE = 16, 2
+TRAIN_FRAMES = 20_000  # len(DatasetCatalog.get("jhmdb_train_split1")) of your copy
+ITERS_PER_EPOCH = TRAIN_FRAMES // BATCH
+
+use_act_dataset(
+    model,
+    dataloader,
+    train,
+    train_name="jhmdb_train_split1",
+    test_name="jhmdb_test_split1",
+    num_classes=NUM_CLASSES,
+    num_frames=NUM_FRAMES,
+    sampling_rate=SAMPLING_RATE,
+)
+train.update(
+    output_dir="./output/jhmdb_vit_b",
+    max_iter=EPOCHS * ITERS_PER_EPOCH,
+    checkpointer=dict(period=ITERS_PER_EPOCH, max_to_keep=3),
+    eval_period=EVAL_EPOCHS * ITERS_PER_EPOCH,
+)

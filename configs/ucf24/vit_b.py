@@ -1,0 +1,40 @@
+"""UCF101-24 (split 1), ViT-B/16, K400 pretrain + fine-tune: the VideoMAE AVA recipe (configs/ava/vit_b.py, VMAD's
+run.sh: AdamW, lr 5e-4 x batch/256, layer decay 0.75, drop path 0.2, batch 128) with the single-label softmax head
+of the ACT datasets (configs/common/act.py), 16 frames at stride 4 centred on each annotated frame; evaluated on
+every frame of the test videos, frame-mAP@0.5 and video-mAP@0.2/0.5 as the official evaluator (docs/datasets.md).
+
+Target: none to match. The VideoMAE ViT-B numbers published on UCF101-24 (EVAD, STMixer) come from end-to-end
+detectors with their own heads and no released UCF101-24 code (docs/datasets.md). Schedule (10 epochs, 2 warm-up)
+is ours. Test boxes: the person boxes registered with ``ucf24_test`` (a MultiSports-format pickle);
+``dataloader.test.mapper.test_box_source=gt`` scores the ground-truth boxes instead (an upper bound).
+
+    python tools/train_net.py --config-file configs/ucf24/vit_b.py --num-gpus 8 train.init_checkpoint=/path/to/ckpt.pth
+"""
+
+from ..ava.vit_b import BATCH, dataloader, lr_multiplier, model, optimizer, train
+from ..common.act import use_act_dataset
+
+TARGET_FRAME_MAP = None  # see the docstring
+NUM_CLASSES = 24
+NUM_FRAMES, SAMPLING_RATE = 16, 4  # VideoMAE's K400 sampling, as the AVA recipe
+EPOCHS, WARMUP_EPOCHS, EVAL_EPOCHS = 10, 2, 5
+TRAIN_FRAMES = 100_000  # len(DatasetCatalog.get("ucf24_train")) of your copy: epochs become iterations with it
+ITERS_PER_EPOCH = TRAIN_FRAMES // BATCH
+
+use_act_dataset(
+    model,
+    dataloader,
+    train,
+    train_name="ucf24_train",
+    test_name="ucf24_test",
+    num_classes=NUM_CLASSES,
+    num_frames=NUM_FRAMES,
+    sampling_rate=SAMPLING_RATE,
+)
+lr_multiplier.warmup_fraction = WARMUP_EPOCHS / EPOCHS
+train.update(
+    output_dir="./output/ucf24_vit_b",
+    max_iter=EPOCHS * ITERS_PER_EPOCH,
+    checkpointer=dict(period=ITERS_PER_EPOCH, max_to_keep=3),
+    eval_period=EVAL_EPOCHS * ITERS_PER_EPOCH,
+)
