@@ -139,3 +139,17 @@ def test_bad_arguments(tmp_path):
         ACTEvaluator()
     with pytest.raises(ValueError, match="labels_per_box"):
         ACTEvaluator(gt_file="x.pkl", labels_per_box="top2")
+    with pytest.raises(ValueError, match="ap must be"):
+        ACTEvaluator(gt_file="x.pkl", ap="coco")
+
+
+def test_act_area_switch_reaches_every_metric(tmp_path):
+    gt, path = make_gt(tmp_path)
+    pairs = outputs_for(gt, gt["test_videos"][0], np.random.default_rng(2), noise=1.0)
+    ev = ACTEvaluator(gt_file=path, output_dir=str(tmp_path / "o"), ap="act", distributed=False)
+    run(ev, pairs)
+    report = json.loads((tmp_path / "o" / "act_metrics.json").read_text())
+    dets = load_pickle(str(tmp_path / "o" / "frame_detections.pkl"))
+    video = tubes.load_video_detections(str(tmp_path / "o" / "video_detections.pkl"), gt)
+    assert report["frameAP"]["mAP"] == tubes.frame_ap(gt, dets, 0.5, ap="act")["mAP"]
+    assert report["videoAP"]["0.2"]["mAP"] == tubes.video_ap(gt, video, 0.2, ap="act")["mAP"]

@@ -22,7 +22,7 @@ import vmae_det  # noqa: F401  (shims before detectron2)
 
 from ..formats.act import load_groundtruth, split_videos
 from ..formats.atomic import atomic_write_bytes, atomic_write_text
-from .tubes import frame_ap, video_ap, video_ap_all
+from .tubes import AP_AREAS, frame_ap, video_ap, video_ap_all
 
 __all__ = ["ACTEvaluator", "LABELS_PER_BOX", "frame_detections"]
 
@@ -85,6 +85,7 @@ class ACTEvaluator(DatasetEvaluator):
         video_ap: link the frame detections into tubes (:func:`vmae_det.evaluation.tube_linking.link_tubes`) and
             score video-AP.
         labels_per_box: ``"argmax"`` or ``"all"`` (see :func:`frame_detections`).
+        ap: precision-recall area, ``"voc"`` (MultiSports' evaluator) or ``"act"`` (ACT's original).
         linking: keyword options of ``link_tubes``.
     """
 
@@ -98,6 +99,7 @@ class ACTEvaluator(DatasetEvaluator):
         video_ap: bool = True,
         frame_iou: float = 0.5,
         labels_per_box: str = "argmax",
+        ap: str = "voc",
         linking: Optional[Mapping[str, Any]] = None,
         distributed: bool = True,
     ) -> None:
@@ -109,6 +111,9 @@ class ACTEvaluator(DatasetEvaluator):
             raise ValueError("ACTEvaluator needs gt_file (argument or the dataset's metadata)")
         if labels_per_box not in LABELS_PER_BOX:
             raise ValueError(f"labels_per_box must be one of {LABELS_PER_BOX}, got {labels_per_box!r}")
+        if ap not in AP_AREAS:
+            raise ValueError(f"ap must be one of {tuple(AP_AREAS)}, got {ap!r}")
+        self._ap = ap
         self._gt_file = str(gt_file)
         self._split = int(split or 0)
         self._output_dir = output_dir
@@ -148,8 +153,9 @@ class ACTEvaluator(DatasetEvaluator):
             "gt_file": self._gt_file,
             "split": self._split,
             "labels_per_box": self._labels_per_box,
+            "ap": self._ap,
             "frame_detections": int(len(dets)),
-            "frameAP": {"threshold": self._frame_iou, **frame_ap(gt_split, dets, self._frame_iou)},
+            "frameAP": {"threshold": self._frame_iou, **frame_ap(gt_split, dets, self._frame_iou, self._ap)},
         }
         tubes = None
         if self._video_ap:
@@ -157,8 +163,8 @@ class ACTEvaluator(DatasetEvaluator):
 
             tubes = link_tubes(dets, videos, gt["nframes"], **{"num_labels": len(gt["labels"]), **self._linking})
             report["linking"] = self._linking
-            report["videoAP"] = {f"{t:g}": video_ap(gt_split, tubes, t) for t in VIDEO_THRESHOLDS}
-            everything = video_ap_all(gt_split, tubes)
+            report["videoAP"] = {f"{t:g}": video_ap(gt_split, tubes, t, self._ap) for t in VIDEO_THRESHOLDS}
+            everything = video_ap_all(gt_split, tubes, self._ap)
             report["videoAP_all"] = {k: v for k, v in everything.items() if k != "thresholds"}
         if self._output_dir:
             self.write_outputs(report, dets, tubes, self._output_dir)
