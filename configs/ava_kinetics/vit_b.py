@@ -6,6 +6,7 @@ recipe, every number VMAD's) with AVA-Kinetics' data: training on AVA v2.2 train
 No VideoMAE-based AVA-Kinetics number exists for this detector: VMAD and the VideoMAE paper report AVA only. The
 nearest published numbers use other heads: mmaction2's VideoMAE ViT-B (K400 pretrain + fine-tune, its FastRCNN
 head, 20 epochs) trained on AVA-Kinetics train reaches 33.6 mAP on AVA v2.2 val alone (configs/detection/videomae).
+VideoMAE V2 reports ViT-g on AVA-Kinetics without released detection code.
 The schedule keeps the AVA recipe's iterations (fewer passes over the larger set); Kinetics val person boxes are
 not distributed: make them (annotations/kinetics_val_predicted_boxes.csv, docs/ava_kinetics.md).
 
