@@ -8,9 +8,12 @@ from vmae_det.engine import scaled_lr
 from vmae_det.evaluation.act_evaluator import ACTEvaluator
 
 
-def use_act_dataset(model, dataloader, train, *, train_name, test_name, num_classes, num_frames, sampling_rate):
+def use_act_dataset(
+    model, dataloader, train, *, train_name, test_name, num_classes, num_frames, sampling_rate, test_boxes
+):
     """Single-label softmax head over ``num_classes``, ``train_name`` / ``test_name`` at ``num_frames`` x
-    ``sampling_rate``, frame-AP and video-AP (``ACTEvaluator``) as the metric that keeps the best checkpoint."""
+    ``sampling_rate``, test boxes ``"proposals"`` (the dataset's person boxes) or ``"gt"``, frame-AP and video-AP
+    (``ACTEvaluator``) as the metric that keeps the best checkpoint."""
     model.num_classes = num_classes
     model.loss = "softmax_ce"  # one action per person box (mmaction2's BBoxHeadAVA(multilabel=False))
     model.loss_reduction = "mean"
@@ -22,6 +25,7 @@ def use_act_dataset(model, dataloader, train, *, train_name, test_name, num_clas
         loader.mapper.num_frames = num_frames
         loader.mapper.sampling_rate = sampling_rate
         loader.mapper.clip_offset = 0  # centred on the frame (VMAD's offset is its AVA window's)
+    dataloader.test.mapper.test_box_source = test_boxes
     dataloader.evaluator = L(ACTEvaluator)(
         dataset_name=test_name, output_dir="${train.output_dir}/inference", video_ap=True, labels_per_box="argmax"
     )
@@ -46,7 +50,8 @@ def make_tiny(model, dataloader, optimizer, lr_multiplier, train, *, train_name,
     dataloader.train.mapper.gt_box_jitter = 0.05
     dataloader.train.total_batch_size = 8
     dataloader.test.mapper.augmentations = L(build_ava_test_augmentations)(short_edge=size)
-    dataloader.test.mapper.test_proposal_threshold = 0.5  # the tiny person boxes: true ones score 0.8-1
+    dataloader.test.mapper.test_box_source = "proposals"  # every tiny set has a person-box pickle
+    dataloader.test.mapper.test_proposal_threshold = 0.5  # its true boxes score 0.8-1
     dataloader.test.batch_size = 8
     dataloader.evaluator.dataset_name = test_name
     optimizer.lr = scaled_lr(0.2, 8)

@@ -3,7 +3,8 @@
 clamped first and last frames). Splits 2 and 3: ``dataloader.{train,test}.dataset.names`` and
 ``dataloader.evaluator.dataset_name`` with ``_split2`` / ``_split3``; papers report the mean of the three.
 
-Target: none to match, for the reason in configs/ucf24/vit_b.py (docs/datasets.md). Schedule ours.
+Target: none to match, for the reason in configs/ucf24/vit_b.py (docs/datasets.md). Schedule ours. Test boxes:
+the ground-truth boxes, as configs/ucf24/vit_b.py.
 
     python tools/train_net.py --config-file configs/jhmdb/vit_b.py --num-gpus 8 train.init_checkpoint=/path/to/ckpt.pth
 """
@@ -26,6 +27,7 @@ use_act_dataset(
     num_classes=NUM_CLASSES,
     num_frames=NUM_FRAMES,
     sampling_rate=SAMPLING_RATE,
+    test_boxes="gt",
 )
 train.update(
     output_dir="./output/jhmdb_vit_b",

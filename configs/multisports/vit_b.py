@@ -28,6 +28,7 @@ use_act_dataset(
     num_classes=NUM_CLASSES,
     num_frames=NUM_FRAMES,
     sampling_rate=SAMPLING_RATE,
+    test_boxes="proposals",
 )
 dataloader.test.mapper.test_proposal_threshold = 0.9
 train.update(

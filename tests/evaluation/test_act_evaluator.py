@@ -153,3 +153,12 @@ def test_act_area_switch_reaches_every_metric(tmp_path):
     video = tubes.load_video_detections(str(tmp_path / "o" / "video_detections.pkl"), gt)
     assert report["frameAP"]["mAP"] == tubes.frame_ap(gt, dets, 0.5, ap="act")["mAP"]
     assert report["videoAP"]["0.2"]["mAP"] == tubes.video_ap(gt, video, 0.2, ap="act")["mAP"]
+
+
+def test_frames_without_any_box_are_named_in_a_warning(tmp_path, caplog):
+    gt, path = make_gt(tmp_path)
+    empty = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0, 3)}
+    ev = ACTEvaluator(gt_file=path, video_ap=False, distributed=False)
+    result = run(ev, [({"video_id": "a/v1", "timestamp": f}, empty) for f in (1, 2)])["act"]
+    assert result["frame_mAP@0.5"] == 0.0
+    assert "2 frames and not one box scored" in caplog.text

@@ -149,6 +149,12 @@ class ACTEvaluator(DatasetEvaluator):
         # tubes.py scores test_videos[0], as the official evaluator: the split's videos take its place
         gt_split = dict(gt, test_videos=[videos])
         dets = frame_detections(preds, videos, gt["resolution"], self._labels_per_box)
+        if preds and not len(dets):
+            logger.warning(
+                "ACTEvaluator: %d frames and not one box scored: the test set has no person boxes "
+                "(test_box_source='proposals' without the dataset's person-box file?)",
+                len(preds),
+            )
         report: Dict[str, Any] = {
             "gt_file": self._gt_file,
             "split": self._split,
