@@ -25,6 +25,7 @@ import numpy as np
 from ..formats.act import write_python2_pickle
 from ..formats.atomic import atomic_save, atomic_write_bytes, atomic_write_text
 from ..formats.video_writer import VideoWriter
+from .act.catalog import ACT_LAYOUTS
 from .tiny_ava import (
     ARM_MAX,
     ARM_MIN,
@@ -192,16 +193,16 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
     atomic_save(path, save, fsync=False)
 
 
-def _video_plan(rng: np.random.Generator, dataset: str, label: int, labels: List[str]):
-    """``[(label or None, span)]`` of one video: UCF101-24 1-2 people, one action, tubes inside the video;
-    JHMDB one person over every frame; MultiSports 2-3 people, each acting during part of the video."""
+def _video_plan(rng: np.random.Generator, dataset: str, label):
+    """``[(label or None, span)]`` of one video of ``label`` (MultiSports: the sport's labels): UCF101-24 1-2
+    people, one action, tubes inside the video; JHMDB one person over every frame; MultiSports 2-3 people, each
+    acting during part of the video."""
     n = NUM_FRAMES
     if dataset == "jhmdb":
         return [(label, (0, n - 1))]
     if dataset == "ucf24":
         first, last = int(rng.integers(0, 8)), int(rng.integers(n - 8, n))
         return [(label, (first, last)) for _ in range(int(rng.integers(1, 3)))]
-    sport_labels = label  # a tuple of the sport's label indices
     people = []
     for p in range(int(rng.integers(2, 4))):
         if p == 2 and rng.random() < 0.5:
@@ -209,7 +210,7 @@ def _video_plan(rng: np.random.Generator, dataset: str, label: int, labels: List
             continue
         length = int(rng.integers(14, 24))
         first = int(rng.integers(0, n - length))
-        people.append((int(rng.choice(sport_labels)), (first, first + length - 1)))
+        people.append((int(rng.choice(label)), (first, first + length - 1)))
     return people
 
 
@@ -239,13 +240,13 @@ def _make_one(root: Path, dataset: str) -> Path:
     out = root / folder
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    fps = {"ucf24": 25.0, "jhmdb": 30.0, "multisports": 25.0}[dataset]
+    fps = ACT_LAYOUTS[layout].fps
     gt = {"labels": list(labels), "gttubes": {}, "nframes": {}, "resolution": {}}
     person_boxes: Dict[str, np.ndarray] = {}
     names = _video_names(dataset, labels)
     for k, (video, label) in enumerate(names):
         rng = np.random.default_rng([SEED, list(TINY_DATASETS).index(dataset), k])
-        people = _video_plan(rng, dataset, label, labels)
+        people = _video_plan(rng, dataset, label)
         colors = [PALETTE[label]] * len(people) if dataset != "multisports" else None
         frames, boxes = render_act_video(int(rng.integers(2**31)), NUM_FRAMES, people, labels, colors)
         tubes: Dict[int, list] = {}

@@ -296,20 +296,10 @@ def _builtin_specs(root: Path) -> List[tuple]:
         ms_name = "multisports_train" if kind == "train" else "multisports_val"
         specs.append((ms_name, ms / "annotations" / "multisports_GT.pkl", ms, kind, 0, "multisports", boxes, 66))
     for dataset, (folder, gt_name, layout, boxes, labels) in TINY_DATASETS.items():
+        tiny = root / folder
         for kind, suffix in (("train", "train"), ("test", "val" if dataset == "multisports" else "test")):
-            box_file = root / folder / boxes[kind] if boxes else None
-            specs.append(
-                (
-                    f"{dataset}_tiny_{suffix}",
-                    root / folder / gt_name,
-                    root / folder,
-                    kind,
-                    0,
-                    layout,
-                    box_file,
-                    len(labels),
-                )
-            )
+            name = f"{dataset}_tiny_{suffix}"
+            specs.append((name, tiny / gt_name, tiny, kind, 0, layout, tiny / boxes[kind], len(labels)))
     return specs
 
 
