@@ -4,7 +4,8 @@ frames, three splits, ``JHMDB-GT.pkl``) and ``tiny_multisports`` (mp4 videos in 
 ``multisports_GT.pkl``, person-box pickles).
 
 The figures are tiny_ava's (:mod:`vmae_det.data.tiny_ava`); each class has its own motion (walk, run, jump, wave)
-and, in the UCF101-24 and JHMDB copies, its own colour, so a tiny model gets a frame-AP far above chance. Every
+and its own colour, so a tiny model gets a frame-AP far above chance (a MultiSports figure keeps its colour
+while it does nothing, so there motion decides). Every
 video has its own seed: the output is the same on every run. The command line is ``datasets/make_tiny_act.py``;
 the folders are committed.
 """
@@ -247,7 +248,8 @@ def _make_one(root: Path, dataset: str) -> Path:
     for k, (video, label) in enumerate(names):
         rng = np.random.default_rng([SEED, list(TINY_DATASETS).index(dataset), k])
         people = _video_plan(rng, dataset, label)
-        colors = [PALETTE[label]] * len(people) if dataset != "multisports" else None
+        # The class is in the colour too (a bystander has one of its own), so a tiny model learns it quickly.
+        colors = [PALETTE[lab if lab is not None else len(PALETTE) - 1] for lab, _ in people]
         frames, boxes = render_act_video(int(rng.integers(2**31)), NUM_FRAMES, people, labels, colors)
         tubes: Dict[int, list] = {}
         for p, (lab, span) in enumerate(people):
