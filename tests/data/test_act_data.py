@@ -37,12 +37,20 @@ def _spec(dataset):
     return DATASETS / folder, DATASETS / folder / gt_name, layout, boxes, labels
 
 
+def _register(name, *args, **kwargs):
+    if name in DatasetCatalog.list():  # a rerun in the same process
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    register_act_dataset(name, *args, **kwargs)
+
+
 def _load(dataset, kind, **kwargs):
     root, gt_file, layout, boxes, _ = _spec(dataset)
     return load_act_dicts(gt_file, root, kind, 0, layout=layout, proposal_file=root / boxes[kind], **kwargs)
 
 
-def test_builtin_names_and_metadata():
+def test_builtin_names_and_metadata(monkeypatch):
+    monkeypatch.chdir(REPO)  # the built-in roots are relative: ./datasets
     names = DatasetCatalog.list()
     for kind in ("train", "test"):
         assert f"ucf24_{kind}" in names and all(f"jhmdb_{kind}_split{s}" in names for s in (1, 2, 3))
@@ -117,13 +125,12 @@ def _frame_on_disk(d) -> np.ndarray:
 
 @pytest.mark.parametrize("dataset", list(TINY))
 def test_mapper_on_each_tiny_dataset(dataset):
-    train_name, test_name = TINY[dataset]
-    meta = MetadataCatalog.get(test_name)
-    dicts = DatasetCatalog.get(test_name)
+    num_classes = len(_spec(dataset)[4])
+    dicts = _load(dataset, "test")
     d = next(x for x in dicts if len(x["annotations"]) >= 1 and 10 < x["timestamp"] < 30)
     mapper = AVAClipMapper(
         is_train=False,
-        num_classes=meta.num_classes,
+        num_classes=num_classes,
         num_frames=8,
         sampling_rate=2,
         augmentations=[],
@@ -137,16 +144,16 @@ def test_mapper_on_each_tiny_dataset(dataset):
     np.testing.assert_array_equal(out["clip"][:, 4].permute(1, 2, 0).numpy(), _frame_on_disk(d))
     want = np.array([a["bbox"] for a in d["annotations"]]) * [w, h, w, h]
     np.testing.assert_allclose(out["boxes"].numpy(), want, rtol=1e-5)
-    labels = np.zeros((len(d["annotations"]), meta.num_classes))
+    labels = np.zeros((len(d["annotations"]), num_classes))
     for i, a in enumerate(d["annotations"]):
         labels[i, a["actions"][0] - 1] = 1
     np.testing.assert_array_equal(out["labels"].numpy(), labels)
     # training with the default augmentations and person boxes
     train = AVAClipMapper(
-        is_train=True, num_classes=meta.num_classes, num_frames=8, sampling_rate=2, train_box_source="gt+proposals"
+        is_train=True, num_classes=num_classes, num_frames=8, sampling_rate=2, train_box_source="gt+proposals"
     )
-    got = train(DatasetCatalog.get(train_name)[0])
-    assert got["clip"].shape[:2] == (3, 8) and got["labels"].shape[1] == meta.num_classes
+    got = train(_load(dataset, "train")[0])
+    assert got["clip"].shape[:2] == (3, 8) and got["labels"].shape[1] == num_classes
     assert (got["labels"].sum(1) <= 1).all()  # single-label
 
 
@@ -189,13 +196,13 @@ def test_bad_entries_are_named(tmp_path):
     bad.write_bytes(pickle.dumps(gt, protocol=2))
     with pytest.raises(TubeFormatError, match=rf"UCF101v2-GT.pkl: gttubes\['{video}'\]: label index 7 outside 0..3"):
         load_act_dicts(bad, root, "train")
-    register_act_dataset("act_test_bad_labels", bad, root, "train")
+    _register("act_test_bad_labels", bad, root, "train")
     with pytest.raises(TubeFormatError, match="label index 7"):
         DatasetCatalog.get("act_test_bad_labels")
 
 
 def test_registered_dataset_reads_lazily(tmp_path):
-    register_act_dataset("act_test_later", tmp_path / "GT.pkl", tmp_path, "test", layout="jhmdb")
+    _register("act_test_later", tmp_path / "GT.pkl", tmp_path, "test", layout="jhmdb")
     meta = MetadataCatalog.get("act_test_later")
     assert meta.evaluator_type == "act" and meta.fps == 30.0
     with pytest.raises(FileNotFoundError, match="GT.pkl"):
