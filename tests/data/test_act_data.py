@@ -207,9 +207,11 @@ def test_registered_dataset_reads_lazily(tmp_path):
     assert meta.evaluator_type == "act" and meta.fps == 30.0
     with pytest.raises(FileNotFoundError, match="GT.pkl"):
         meta.labels  # noqa: B018  (read on first use)
+    assert meta.get("class_names") is None  # what optional readers (checkpoint, demo) ask
     _, gt_file, _, _, labels = _spec("jhmdb")
     shutil.copy(gt_file, tmp_path / "GT.pkl")
     assert meta.labels == labels and meta.num_classes == len(labels)
+    assert meta.class_names == {i + 1: name for i, name in enumerate(labels)}  # AVA's: column k is id k + 1
 
 
 def _digest(path: Path) -> str:

@@ -78,20 +78,26 @@ def read_act_groundtruth(path: PathLike) -> Dict[str, Any]:
 
 
 class ACTMetadata(Metadata):
-    """detectron2 ``Metadata`` whose ``labels`` (and ``num_classes`` when not given) are read from ``gt_file``
-    on first use, so registering does not read the ground truth."""
+    """detectron2 ``Metadata`` whose ``labels``, ``class_names`` (``{label_index + 1: name}``, as AVA's) and
+    ``num_classes`` (when not given) are read from ``gt_file`` on first use, so registering reads nothing."""
+
+    _RENAMED: dict = {}  # keep class_names (plain Metadata renames it to thing_classes)
+    _LAZY = ("labels", "num_classes", "class_names")
 
     def __getattr__(self, key):
         gt_file = self.__dict__.get("gt_file")
-        if key in ("labels", "num_classes") and gt_file is not None and "labels" not in self.__dict__:
+        if key in self._LAZY and gt_file is not None and "labels" not in self.__dict__:
+            if key == "class_names" and not os.path.isfile(gt_file):  # optional readers: meta.get(..., None)
+                raise AttributeError(f"class_names of dataset {self.name!r}: {gt_file} not found")
             labels = list(read_act_groundtruth(gt_file)["labels"])
             object.__setattr__(self, "labels", labels)
             self.__dict__.setdefault("num_classes", len(labels))
+            self.__dict__.setdefault("class_names", {i + 1: name for i, name in enumerate(labels)})
             return getattr(self, key)
         return super().__getattr__(key)
 
     def __setattr__(self, key, val):
-        if key in ("labels", "num_classes") and key not in self.__dict__:  # no read to compare with
+        if key in self._LAZY and key not in self.__dict__:  # no read to compare with
             object.__setattr__(self, key, val)
         else:
             super().__setattr__(key, val)
@@ -241,8 +247,8 @@ def register_act_dataset(
 ) -> None:
     """Register one split of an ACT-format dataset as ``name``; files are read on ``DatasetCatalog.get``.
 
-    Metadata: ``evaluator_type="act"``, ``gt_file``, ``split``, ``split_kind``, ``labels`` (read from
-    ``gt_file`` on first use), ``num_classes``, ``multi_label=False``, ``dataset_root``, ``layout``, ``fps``,
+    Metadata: ``evaluator_type="act"``, ``gt_file``, ``split``, ``split_kind``, ``labels`` and ``class_names``
+    (read from ``gt_file`` on first use), ``num_classes``, ``multi_label=False``, ``dataset_root``, ``layout``, ``fps``,
     ``frame_stride``, ``proposal_file``. Arguments: :func:`load_act_dicts`.
     """
     if split_kind not in ("train", "test"):
