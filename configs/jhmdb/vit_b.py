@@ -15,7 +15,7 @@ from ..ucf24.vit_b import BATCH, EPOCHS, EVAL_EPOCHS, dataloader, lr_multiplier,
 TARGET_FRAME_MAP = None
 NUM_CLASSES = 21
 NUM_FRAMES, SAMPLING_RATE = 16, 2
-TRAIN_FRAMES = 20_000  # len(DatasetCatalog.get("jhmdb_train_split1")) of your copy
+TRAIN_FRAMES = 20_000  # an estimate of len(DatasetCatalog.get("jhmdb_train_split1"))
 ITERS_PER_EPOCH = TRAIN_FRAMES // BATCH
 
 use_act_dataset(

@@ -16,7 +16,7 @@ from ..ucf24.vit_b import BATCH, EPOCHS, EVAL_EPOCHS, dataloader, lr_multiplier,
 TARGET_FRAME_MAP = 36.88  # the stronger baseline (SlowFast R50), docstring
 NUM_CLASSES = 66
 NUM_FRAMES, SAMPLING_RATE = 16, 4
-TRAIN_FRAMES = 300_000  # len(DatasetCatalog.get("multisports_train")) of your copy
+TRAIN_FRAMES = 300_000  # an estimate of len(DatasetCatalog.get("multisports_train"))
 ITERS_PER_EPOCH = TRAIN_FRAMES // BATCH
 
 use_act_dataset(

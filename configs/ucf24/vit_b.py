@@ -19,7 +19,7 @@ TARGET_FRAME_MAP = None  # see the docstring
 NUM_CLASSES = 24
 NUM_FRAMES, SAMPLING_RATE = 16, 4  # VideoMAE's K400 sampling, as the AVA recipe
 EPOCHS, WARMUP_EPOCHS, EVAL_EPOCHS = 10, 2, 5
-TRAIN_FRAMES = 100_000  # len(DatasetCatalog.get("ucf24_train")) of your copy: epochs become iterations with it
+TRAIN_FRAMES = 100_000  # an estimate of len(DatasetCatalog.get("ucf24_train")): docs/datasets.md, "Real runs"
 ITERS_PER_EPOCH = TRAIN_FRAMES // BATCH
 
 use_act_dataset(
