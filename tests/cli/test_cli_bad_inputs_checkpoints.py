@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_table import REPO, BadInput, run_case
+from cli_table import REPO, BadInput, run_both_ways, run_case
 
 TINY = str(REPO / "configs/ava/tiny.py")
 FAST = ["dataloader.train.num_workers=0", "dataloader.test.num_workers=0"]
@@ -430,3 +430,13 @@ EXPORT_ARGUMENT_ROWS = [
 def test_export_onnx_refuses_bad_arguments(case, tmp_path):
     _run(case, tmp_path)
     assert not (tmp_path / "m.onnx").exists()
+
+
+SAME_IN_A_PROCESS = [EVAL_ROWS[1], CONVERT_ROWS[2], EXPORT_ROWS[0], EXPORT_ARGUMENT_ROWS[0]]
+
+
+@pytest.mark.parametrize("case", SAME_IN_A_PROCESS, ids=lambda c: f"{c.tool}-{c.id}")
+def test_in_process_as_in_a_process(case, tmp_path, tiny_ava):
+    """The rows above run in-process (tests/cli_table.py): a sample gives the same exit code and messages as a
+    real process."""
+    run_both_ways(case, tmp_path, tiny_ava.parent, {"VMAE_DET_DATASETS": str(tiny_ava.parent)})

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_table import BadInput, run_case
+from cli_table import BadInput, run_both_ways, run_case
 from demo_helpers import CONFIG, make_video
 
 from vmae_det.demo.outputs import DetectionWriter, KeyframeDetections
@@ -272,3 +272,15 @@ def test_demo_offline_default_detector(case, tmp_path, data):
         assert "could not get" not in out and "Downloading" not in out  # the bad input, before any download
     assert not list((tmp_path / "torch_home").rglob("*.pth")) and not list(tmp_path.glob("fvcore_cache/**/*.pkl"))
     assert {p.name: p.read_text() for p in (tmp_path / "out").iterdir()} == PREVIOUS
+
+
+SAME_IN_A_PROCESS = ("boxes-nan-score", "boxes-with-bom", "detector-offline")
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES + OFFLINE if getattr(c, "id", "") in SAME_IN_A_PROCESS], ids=lambda c: c.id
+)
+def test_in_process_as_in_a_process(case, tmp_path, data):
+    """The rows above run in-process (tests/cli_table.py): a sample gives the same exit code and messages as a
+    real process (offline: the same failed download)."""
+    run_both_ways(case, tmp_path, data, env=offline_env(tmp_path))

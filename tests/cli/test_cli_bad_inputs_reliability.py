@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_table import REPO, BadInput, run_case
+from cli_table import REPO, BadInput, run_both_ways, run_case
 
 TINY_AVA = "configs/ava/tiny.py"
 TINY_MAE = "configs/pretrain/tiny.py"
@@ -272,6 +272,7 @@ CASES = [
         ["--config-file", TINY_MAE, *MAE_FAST, "dataloader.train.num_workers=100000"],
         ["dataloader.train.num_workers=100000: more than the ", "CPU(s) this process may use; using "],
         rc=0,
+        process=True,  # data-loader worker processes
     ),
     # ---- item 6: a bad label map under --ava-root (its error class's constructor was called wrongly: TypeError)
     BadInput(
@@ -508,6 +509,21 @@ def test_reliability_bad_input(case, tmp_path, data):
         assert (tmp_path / "out" / "model_final.pth").is_file()
     if case.id == "convert_into_a_missing_folder":
         assert sorted(p.name for p in (tmp_path / "new" / "folder").iterdir()) == ["out.pth"]
+
+
+SAME_IN_A_PROCESS = (
+    "proposals_min_score_nan",
+    "demo_misspelt_dataset",
+    "eval_output_dir_is_a_file",
+    "ava_root_train_csv_with_bom",
+)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.id in SAME_IN_A_PROCESS], ids=lambda c: c.id)
+def test_in_process_as_in_a_process(case, tmp_path, data):
+    """The rows above run in-process (tests/cli_table.py): a sample gives the same exit code and messages as a
+    real process."""
+    run_both_ways(case, tmp_path, data, env={"VMAE_DET_DATASETS": str(data)})
 
 
 # ------------------------------------------------------------------------------------------- Ctrl-C

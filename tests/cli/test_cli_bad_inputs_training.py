@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from cli_table import BadInput, run_case
+from cli_table import BadInput, run_both_ways, run_case
 
 TINY_AVA = "configs/ava/tiny.py"
 TINY_MAE = "configs/pretrain/tiny.py"
@@ -124,6 +124,7 @@ CASES = [
         rc=2,
         setup=_corrupt_checkpoints,
         env={"GLOO_SOCKET_IFNAME": "lo"},
+        process=True,  # launched worker processes
     ),
 ]
 
@@ -140,6 +141,19 @@ def test_training_tool_bad_input(case, tmp_path, datasets):
         proc = run_case(case, tmp_path, env={"VMAE_DET_DATASETS": str(datasets)})
         if proc.returncode == 2:  # an expected error: the tools' one-line format (vmae_det.cli.run_main)
             assert "error: " in proc.stderr, proc.stderr[-2000:]
+    finally:
+        while _held_locks:
+            os.close(_held_locks.pop())
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.id in ("no_config_file", "output_dir_in_use")], ids=lambda c: c.id
+)
+def test_in_process_as_in_a_process(case, tmp_path, datasets):
+    """The rows above run in-process (tests/cli_table.py): a sample gives the same exit code and messages as a
+    real process."""
+    try:
+        run_both_ways(case, tmp_path, env={"VMAE_DET_DATASETS": str(datasets)})
     finally:
         while _held_locks:
             os.close(_held_locks.pop())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_table import BadInput, run_case
+from cli_table import BadInput, run_both_ways, run_case
 from helpers import transcode_to_unindexed_avi
 
 AVA = ["--config-file", "configs/ava/tiny.py", "train.max_iter=2", "train.eval_period=0", "train.output_dir={tmp}/out"]
@@ -71,6 +71,7 @@ CASES = [
         ["Saving checkpoint to {tmp}/out/model_final.pth", "copypaste: mAP"],
         rc=0,
         env=_root("avi"),
+        process=True,  # decord can abort a process on unindexed AVIs
     ),
     BadInput(
         "train_net_unindexed_avi_2_workers",
@@ -79,6 +80,7 @@ CASES = [
         ["Saving checkpoint to {tmp}/out/model_final.pth", "copypaste: mAP"],
         rc=0,
         env=_root("avi"),
+        process=True,  # decord can abort a process on unindexed AVIs
     ),
     BadInput(
         "pretrain_unindexed_avi_0_workers",
@@ -87,6 +89,7 @@ CASES = [
         ["Saving checkpoint to {tmp}/out/model_final.pth", "Training done: 0 videos skipped in total"],
         rc=0,
         env=_root("avi"),
+        process=True,  # decord can abort a process on unindexed AVIs
     ),
     BadInput(
         "pretrain_unindexed_avi_2_workers",
@@ -95,6 +98,7 @@ CASES = [
         ["Saving checkpoint to {tmp}/out/model_final.pth", "Training done: 0 videos skipped in total"],
         rc=0,
         env=_root("avi"),
+        process=True,  # decord can abort a process on unindexed AVIs
     ),
     # One corrupt video among good ones: pretraining skips it, logs it, counts the file once.
     BadInput(
@@ -108,6 +112,7 @@ CASES = [
         ],
         rc=0,
         env=_root("some_bad"),
+        process=True,  # decord can abort a process on unindexed AVIs
     ),
     # Nothing usable: a clear error before training, instead of 'Sample larger than population'.
     BadInput(
@@ -169,6 +174,18 @@ def test_video_input(case: BadInput, tmp_path: Path, data: Path):
     run_case(case, tmp_path, data)
     if case.rc == 2:
         assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c.id in ("pretrain_every_video_corrupt", "make_proposals_corrupt_video")],
+    ids=lambda c: c.id,
+)
+def test_in_process_as_in_a_process(case: BadInput, tmp_path: Path, data: Path):
+    """The rows above without ``process=True`` run in-process (tests/cli_table.py): a sample gives the same exit
+    code and messages as a real process."""
+    case = dataclasses.replace(case, env={k: v.format(data=data, tmp=tmp_path) for k, v in case.env.items()})
+    run_both_ways(case, tmp_path, data)
 
 
 def test_train_net_corrupt_video_from_a_worker(data: Path, tmp_path: Path):
