@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from reference import make_tube_linking_reference as ref
 
-from vmae_det.evaluation import tubes
+from vmae_det.evaluation import tube_linking, tubes
 from vmae_det.evaluation.tube_linking import link_tubes, main
 from vmae_det.formats.safe_pickle import load_pickle
 
@@ -29,6 +29,16 @@ def _official(name, videos):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_equal_to_official(name):
+    _assert_official(name)
+
+
+def test_videos_linked_in_chunks_give_the_same_tubes(monkeypatch):
+    monkeypatch.setattr(tube_linking, "CHUNK_ROWS", 300)  # one to three videos a chunk
+    for name in ("random_f32", "crowd_ties_f64"):
+        _assert_official(name)
+
+
+def _assert_official(name):
     fd, videos, nframes, n_labels = CASES[name]
     res = link_tubes(fd, videos, nframes, num_labels=n_labels)
     assert sorted(res) == list(range(n_labels))

@@ -17,6 +17,8 @@ The official files run unchanged, except the numpy >= 2.4 fix of ``iou3dt`` (``i
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import pickle
 import re
@@ -90,7 +92,8 @@ def build_cases():
 
 
 def load_official(src):
-    """``link(frame_dets, videos, nframes, n_labels)``: the official BuildTubes (K = 1) and per-video nms3dt."""
+    """``.link(frame_dets, videos, nframes, n_labels)``: the official BuildTubes (K = 1) and per-video nms3dt;
+    ``.write_inputs(folder, ...)`` and ``.run(folder, videos, nframes, n_labels)``, its two halves."""
     utils = types.ModuleType("ACT_utils_official")
     code = open(os.path.join(src, "ACT_utils", "ACT_utils.py")).read()
     code = re.sub(r"int\((np\.where\([^()]*\)\[0\])\)", r"\1[0]", code)  # numpy >= 2.4
@@ -114,7 +117,18 @@ def load_official(src):
         def finish(self):
             pass
 
-    def link(frame_dets, videos, nframes, n_labels):
+    def write_inputs(folder, frame_dets, videos, nframes, n_labels):
+        """The per-frame tubelet pickles the official reads (K = 1): ``{label + 1: (n, 5) x1 y1 x2 y2 score}``."""
+        for iv, v in enumerate(videos):
+            os.makedirs(os.path.join(folder, v), exist_ok=True)
+            dv = frame_dets[frame_dets[:, 0] == iv]
+            for f in range(1, nframes[v] + 1):
+                df = dv[dv[:, 1] == f]
+                per_label = {il + 1: df[df[:, 2] == il][:, [4, 5, 6, 7, 3]] for il in range(n_labels)}
+                with open(os.path.join(folder, v, f"{f:05d}.pkl"), "wb") as fh:
+                    pickle.dump(per_label, fh)
+
+    def run(folder, videos, nframes, n_labels):
         class Dataset:
             def __init__(self, opt, split):
                 self._test_videos = [list(videos)]
@@ -123,35 +137,32 @@ def load_official(src):
 
         ns = dict(utils.__dict__, Bar=Bar, get_dataset=lambda name: Dataset, __name__="ACT_build_official")
         exec(compile(build, "ACT_build.py", "exec"), ns)
-        with tempfile.TemporaryDirectory() as tmp:
-            opt = types.SimpleNamespace(redo=True, dataset="x", inference_dir=tmp, K=1, split=1)
-            for iv, v in enumerate(videos):  # the per-frame tubelet pickles the official reads, K = 1
-                os.makedirs(os.path.join(tmp, v), exist_ok=True)
-                dv = frame_dets[frame_dets[:, 0] == iv]
-                for f in range(1, nframes[v] + 1):
-                    df = dv[dv[:, 1] == f]
-                    per_label = {il + 1: df[df[:, 2] == il][:, [4, 5, 6, 7, 3]] for il in range(n_labels)}
-                    with open(os.path.join(tmp, v, f"{f:05d}.pkl"), "wb") as fh:
-                        pickle.dump(per_label, fh)
+        opt = types.SimpleNamespace(redo=True, dataset="x", inference_dir=folder, K=1, split=1)
+        with contextlib.redirect_stdout(io.StringIO()):
             ns["BuildTubes"](opt)
-            alldets = {il: [] for il in range(n_labels)}
-            for v in videos:  # src/ACT.py videoAP
-                with open(os.path.join(tmp, v + "_tubes.pkl"), "rb") as fh:
-                    tubes = pickle.load(fh)
-                for il in range(n_labels):
-                    ltubes = tubes[il]
-                    idx = utils.nms3dt(ltubes, 0.3)
-                    alldets[il] += [(v, ltubes[i][1], ltubes[i][0]) for i in idx]
+        alldets = {il: [] for il in range(n_labels)}
+        for v in videos:  # src/ACT.py videoAP
+            with open(os.path.join(folder, v + "_tubes.pkl"), "rb") as fh:
+                tubes = pickle.load(fh)
+            for il in range(n_labels):
+                ltubes = tubes[il]
+                idx = utils.nms3dt(ltubes, 0.3)
+                alldets[il] += [(v, ltubes[i][1], ltubes[i][0]) for i in idx]
         return alldets
 
-    return link
+    def link(frame_dets, videos, nframes, n_labels):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_inputs(tmp, frame_dets, videos, nframes, n_labels)
+            return run(tmp, videos, nframes, n_labels)
+
+    return types.SimpleNamespace(link=link, write_inputs=write_inputs, run=run)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--official", required=True, help="MOC-Detector's src folder")
     args = ap.parse_args()
-    link = load_official(args.official)
+    link = load_official(args.official).link
     out = {}
     for name, case in build_cases().items():
         res = link(*case)
