@@ -129,6 +129,7 @@ def test_video_ap_from_linked_tubes(tmp_path):
     assert result["video_mAP@0.2"] == result["video_mAP@0.5"] == pytest.approx(100.0)  # perfect tubes
     assert "video_mAP@0.50:0.95" in result
     report = json.loads((out_dir / "act_metrics.json").read_text())
+    assert report["linking"]["min_length"] == 15  # MOC-Detector's, recorded with the numbers
     video = tubes.load_video_detections(str(out_dir / "video_detections.pkl"), gt)
     assert tubes.video_ap(gt, video, 0.5)["mAP"] == report["videoAP"]["0.5"]["mAP"]
     assert result["video_mAP@0.5"] == pytest.approx(100 * report["videoAP"]["0.5"]["mAP"])

@@ -165,10 +165,10 @@ class ACTEvaluator(DatasetEvaluator):
         }
         tubes = None
         if self._video_ap:
-            from .tube_linking import link_tubes  # lazy: heavy only when video-AP is asked for
+            from .tube_linking import LINKING_DEFAULTS, link_tubes  # only when video-AP is asked for
 
             tubes = link_tubes(dets, videos, gt["nframes"], **{"num_labels": len(gt["labels"]), **self._linking})
-            report["linking"] = self._linking
+            report["linking"] = {**LINKING_DEFAULTS, **self._linking}
             report["videoAP"] = {f"{t:g}": video_ap(gt_split, tubes, t, self._ap) for t in VIDEO_THRESHOLDS}
             everything = video_ap_all(gt_split, tubes, self._ap)
             report["videoAP_all"] = {k: v for k, v in everything.items() if k != "thresholds"}
