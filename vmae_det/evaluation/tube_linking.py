@@ -404,7 +404,8 @@ def _link_chunk(dets, vl, frame, last_frame, link_iou, videos, nl, out, options)
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="linking", unit="video", disable=not enabled, leave=False)
+    # disable=None: shown on a terminal only
+    return tqdm(total=total, desc="linking", unit="video", disable=None if enabled else True, leave=False)
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
@@ -416,7 +417,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     parser.add_argument("detections", help="frame detections, a pickled (N, 8) array")
     parser.add_argument("-o", "--output", required=True, help="video detections to write (pickle)")
     parser.add_argument("--split", type=int, default=0, help="index into test_videos (default 0)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (shown on a terminal otherwise)")
     for name, value in LINKING_DEFAULTS.items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"default {value}")
     args = parser.parse_args(argv)
