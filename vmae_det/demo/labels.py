@@ -1,4 +1,5 @@
-"""Action names for drawing: from an AVA label-map ``.pbtxt``, the checkpoint, dataset metadata, or plain ids."""
+"""Action names for drawing: from an AVA label-map ``.pbtxt``, the checkpoint, dataset metadata, or plain ids;
+and whether a model gives one action per person."""
 
 from __future__ import annotations
 
@@ -7,9 +8,22 @@ from typing import Dict, Mapping, Optional
 
 from vmae_det.formats.ava import read_labelmap
 
-__all__ = ["action_names"]
+__all__ = ["action_names", "single_label_model"]
 
 logger = logging.getLogger(__name__)
+
+
+def single_label_model(model, dataset: Optional[str] = None) -> bool:
+    """Whether ``model`` scores one action per person (softmax): its ``loss`` is ``"softmax_ce"``, or, for a model
+    without a ``loss``, the metadata of ``dataset`` says ``multi_label=False`` (UCF101-24, JHMDB, MultiSports)."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, str):
+        return loss == "softmax_ce"
+    if dataset:
+        from detectron2.data import MetadataCatalog
+
+        return MetadataCatalog.get(dataset).get("multi_label", True) is False
+    return False
 
 
 def action_names(

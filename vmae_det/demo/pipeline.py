@@ -85,7 +85,8 @@ class FramePipeline:
         self.video_path = reader.path
         self.replayable = not isinstance(reader, LiveStreamReader)  # a camera or stream cannot be decoded twice
         self.frame_size = (reader.height, reader.width)
-        self.top_k = int(settings.top_k)
+        # a single-label (softmax) model: one label per person, with the track id that makes it a tube
+        self.top_k = 1 if getattr(predictor, "single_label", False) else int(settings.top_k)
         self.draw_threshold = float(max(settings.score_threshold, settings.draw_threshold))
         self.backlog_budget = RENDER_BACKLOG_BYTES
         self.clips = ClipFrameBuffer(predictor.frame_transform(reader.height, reader.width))

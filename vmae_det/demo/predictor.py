@@ -134,6 +134,7 @@ class ActionPredictor:
         model_fps: the frame rate the model's training clips were sampled at (``MODEL_FPS`` = 30 for AVA
             and custom datasets); the demo resamples clips of videos at other rates to it.
         checkpoint: the weights file, named in error messages.
+        single_label: the model scores one action per person (softmax): the demo draws one label per track.
     """
 
     def __init__(
@@ -148,6 +149,7 @@ class ActionPredictor:
         device: Optional[str] = None,
         model_fps: float = MODEL_FPS,
         checkpoint: Optional[str] = None,
+        single_label: bool = False,
     ) -> None:
         import math
 
@@ -166,6 +168,7 @@ class ActionPredictor:
             augmentations = build_ava_test_augmentations(int(test_short_side)) if test_short_side else []
         self.augmentations = list(augmentations)
         self.class_names = dict(class_names or {})
+        self.single_label = bool(single_label)
 
     @property
     def test_short_side(self) -> Optional[int]:
@@ -206,7 +209,7 @@ class ActionPredictor:
         from vmae_det.data.catalog_names import check_dataset_name
         from vmae_det.resources import check_device
 
-        from .labels import action_names
+        from .labels import action_names, single_label_model
 
         if not checkpoint:
             raise ValueError(
@@ -233,6 +236,7 @@ class ActionPredictor:
             checkpoint=checkpoint,
             dataset_first=dataset is not None,
         )
+        settings["single_label"] = single_label_model(model, dataset or _first_test_dataset(cfg))
         return cls(model, class_names=names, device=device, model_fps=model_fps, checkpoint=checkpoint, **settings)
 
     # ---- clips -------------------------------------------------------------------------------
