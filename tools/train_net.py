@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train or evaluate an AVA action detector (detectron2 CLI conventions).
+"""Train or evaluate an action detector (detectron2 CLI conventions).
 
 Launcher of :mod:`vmae_det.tools.train_net` (installed as the console script ``vmae-train``);
 ``python tools/train_net.py --help`` shows the options."""

@@ -24,6 +24,6 @@ def check_dataset_name(name: str, what: str = "--dataset") -> None:
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise UnknownDatasetError(
         f"{what}: dataset {name!r} is not registered.{hint} (the built-in ones are ava_v2.2_*, ava_tiny_*, "
-        "tiny_ava_videos, ...; a dataset of your own: register it in the config file, or pass --ava-root ROOT / "
-        "--videos PATH to the training tools)"
+        "tiny_ava_videos, ava_kinetics_*, ucf24_*, jhmdb_*, multisports_*, ...; a dataset of your own: register it "
+        "in the config file, or pass --ava-root ROOT / --videos PATH to the training tools)"
     )

@@ -26,7 +26,7 @@ logger = logging.getLogger("vmae_det.extract_features")
 FEATURE_POINT = (
     "AVAActionDetector.pooled_features: ViT -> final norm -> temporal pool (model.temporal_pool) -> RoIAlign "
     "over the test-time enlarged box (model.test_box_extension) -> spatial pool (model.spatial_pool); the "
-    "action head's input, before its dropout and layers: sigmoid(model.head(feature)) x score is the "
+    "action head's input, before its dropout and layers: model.probabilities(model.head(feature)) x score is the "
     "evaluation's score"
 )
 SPLITS = ("test", "train")  # dataloader.<split>

@@ -2,8 +2,8 @@
 
 The exported graph is ``AVAActionDetector.forward_tensors``: inputs ``clip`` float32
 ``[B, 3, T, H, W]`` in 0-255 and ``rois`` float32 ``[K, 5]`` (batch index, x1, y1, x2, y2 in clip
-pixels); output ``scores`` ``[K, C]`` sigmoid probabilities (before multiplying by the person
-score). ``B`` and ``K`` are dynamic; ``T, H, W`` are fixed at export time because the ViT's
+pixels); output ``scores`` ``[K, C]`` probabilities (sigmoid; softmax for ``loss="softmax_ce"``), before
+multiplying by the person score. ``B`` and ``K`` are dynamic; ``T, H, W`` are fixed at export time because the ViT's
 position table is resized for the clip size while tracing.
 
 The RoIs are the boxes RoIAlign pools, so apply the detector's test-time box extension first

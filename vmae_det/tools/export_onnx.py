@@ -4,9 +4,10 @@
         --output model.onnx [--clip-size H W] [--batch 1] [--opset 17] [key=value ...]
 
 Graph inputs: ``clip`` float32 [B, 3, T, H, W] in 0-255 (RGB, not normalised), ``rois`` float32
-[K, 5] (batch index, x1, y1, x2, y2 in clip pixels); output ``scores`` [K, C] sigmoid
-probabilities (multiply by the person score yourself, as the PyTorch model does). B and K are
-dynamic; T, H, W are fixed. The export is checked against PyTorch in onnxruntime before exiting.
+[K, 5] (batch index, x1, y1, x2, y2 in clip pixels); output ``scores`` [K, C]
+probabilities (sigmoid; softmax for single-label models); multiply by the person score yourself, as the
+PyTorch model does. B and K are dynamic; T, H, W are fixed. The export is checked against PyTorch in
+onnxruntime before exiting.
 
 The checkpoint must be this model's (``load_init_weights(..., full_model=True)``: a missing, corrupt,
 unrelated or NaN checkpoint is refused), the weights and both sides' scores must be finite, and the

@@ -1,4 +1,5 @@
-r"""Train or evaluate an AVA action detector (detectron2 CLI conventions).
+r"""Train or evaluate an action detector: AVA, AVA-Kinetics, UCF101-24, JHMDB-21, MultiSports (detectron2 CLI
+conventions).
 
     python tools/train_net.py --config-file configs/ava/vit_b.py [--num-gpus 8] \
         train.init_checkpoint=/path/to/videomae_vit_b_k400_pretrain_finetune.pth
