@@ -59,6 +59,8 @@ def test_options_change_the_tubes():
     assert count(link_tubes(fd, videos, nframes, num_labels=n_labels, tube_nms=None)) >= count(base)
     assert count(link_tubes(fd, videos, nframes, num_labels=n_labels, min_score=0.5)) < count(base)
     assert link_tubes(fd[:0], videos, nframes, num_labels=2) == {0: [], 1: []}
+    with pytest.raises(ValueError, match="video 'sport/v_1_3' has no frame count"):
+        link_tubes(fd, videos, {v: 70 for v in videos[:3]})
 
 
 def _gt(videos, nframes, n_labels):

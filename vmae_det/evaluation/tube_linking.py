@@ -50,6 +50,9 @@ def check_frame_detections(frame_dets: Any, videos: Sequence[str], nframes: Mapp
         raise TubeFormatError(
             f"{where}: row {row}: video index {vid[row]:g} is not an integer 0..{len(videos) - 1} (the test videos)"
         )
+    missing = [v for v in videos if v not in nframes]
+    if missing:
+        raise TubeFormatError(f"{where}: video {missing[0]!r} has no frame count (nframes)")
     counts = np.array([int(nframes[v]) for v in videos], dtype=np.int64)
     bad = (frame < 1) | (frame > counts[vid.astype(np.int64)]) | (frame != np.round(frame))
     if np.any(bad):
