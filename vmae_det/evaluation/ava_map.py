@@ -85,9 +85,13 @@ class AVAResult:
 
 def make_image_key(video_id: str, timestamp, protocol: str = "2019") -> str:
     """The official keyframe key for ``protocol`` (integer seconds in 2019, 6 decimals in 2020)."""
+    return "%s,%s" % (video_id, _timestamp_key(timestamp, protocol))
+
+
+def _timestamp_key(timestamp, protocol: str) -> str:
     if protocol == "2019":
-        return "%s,%04d" % (video_id, int(timestamp))
-    return "%s,%.6f" % (video_id, decimal.Decimal(timestamp))
+        return "%04d" % int(timestamp)
+    return "%.6f" % decimal.Decimal(timestamp)
 
 
 def _check_protocol(protocol) -> str:
@@ -109,13 +113,22 @@ class _KeyIndex:
         pair = (video_id, timestamp)
         kid = self._pairs.get(pair)
         if kid is None:
-            try:
-                key = make_image_key(video_id, timestamp, self.protocol)
-            except (ValueError, TypeError, decimal.InvalidOperation):
-                kind = "an integer second" if self.protocol == "2019" else "a number"
-                raise ValueError(f"{where}: timestamp {timestamp!r} is not {kind} (protocol {self.protocol})") from None
-            kid = self.ids.setdefault(key, len(self.ids))
-            self._pairs[pair] = kid
+            kid = self._new_pair(pair, self._format(timestamp), lambda: where)
+        return kid
+
+    def _format(self, timestamp) -> Optional[str]:
+        """The key's timestamp part, or ``None`` if ``timestamp`` is not valid in this protocol."""
+        try:
+            return _timestamp_key(timestamp, self.protocol)
+        except (ValueError, TypeError, decimal.InvalidOperation):
+            return None
+
+    def _new_pair(self, pair: tuple, stamp: Optional[str], where) -> int:
+        if stamp is None:
+            kind = "an integer second" if self.protocol == "2019" else "a number"
+            raise ValueError(f"{where()}: timestamp {pair[1]!r} is not {kind} (protocol {self.protocol})")
+        kid = self.ids.setdefault(f"{pair[0]},{stamp}", len(self.ids))
+        self._pairs[pair] = kid
         return kid
 
     def rows(self, rows: AVARows) -> np.ndarray:
@@ -132,10 +145,19 @@ class _KeyIndex:
         ut, tinv = np.unique(t[heads], return_inverse=True)
         code = vinv.reshape(-1).astype(np.int64) * len(ut) + tinv.reshape(-1)
         ucode, first, inv = np.unique(code, return_index=True, return_inverse=True)
+        videos = [as_str(x) for x in uv]
+        stamps = [as_str(x) for x in ut]
+        formatted = [self._format(x) for x in stamps]  # once per distinct timestamp
+        order = np.argsort(first, kind="stable")
+        kids = []
+        for j, vi, ti in zip(order.tolist(), *(x.tolist() for x in np.divmod(ucode[order], len(ut)))):
+            pair = (videos[vi], stamps[ti])
+            kid = self._pairs.get(pair)
+            if kid is None:
+                kid = self._new_pair(pair, formatted[ti], lambda: rows.location(int(heads[first[j]])))
+            kids.append(kid)
         kid_of_code = np.empty(len(ucode), dtype=_index_dtype(n))
-        for j in np.argsort(first, kind="stable").tolist():
-            vi, ti = divmod(int(ucode[j]), len(ut))
-            kid_of_code[j] = self.id_of(as_str(uv[vi]), as_str(ut[ti]), rows.location(int(heads[first[j]])))
+        kid_of_code[order] = kids
         return np.repeat(kid_of_code[inv.reshape(-1)], np.diff(np.r_[heads, n]))
 
 
@@ -156,6 +178,9 @@ class _Boxes:
         return _Boxes(self.kid[idx], self.action[idx], self.score[idx], self.yxyx[idx])
 
 
+_CHUNK = 1 << 20  # elements per step of the chunked loops that bound temporaries
+
+
 def _index_dtype(n: int) -> type:
     """int32 row indices and key ids where they fit: halves the memory of the large sorts."""
     return np.int32 if n < 2**31 - 1 else np.int64
@@ -164,10 +189,8 @@ def _index_dtype(n: int) -> type:
 def _replay_heap(rows: AVARows, idx: np.ndarray, kids: np.ndarray, capacity: int) -> _Boxes:
     """Exact replay of the official per-key heap for rows ``idx`` (file order)."""
     entries: dict[int, list] = {}
-    b = rows.boxes
-    for i, kid in zip(idx.tolist(), kids.tolist()):
-        x1, y1, x2, y2 = b[i].tolist()
-        item = (float(rows.scores[i]), int(rows.action_ids[i]), y1, x1, y2, x2)
+    items = zip(rows.scores[idx].tolist(), rows.action_ids[idx].tolist(), *rows.boxes[idx][:, [1, 0, 3, 2]].T.tolist())
+    for item, kid in zip(items, kids.tolist()):
         heap = entries.setdefault(kid, [])
         if capacity < 1 or len(heap) < capacity:
             heapq.heappush(heap, item)
@@ -188,14 +211,19 @@ def _ordered_boxes(
     """Rows ``keep`` grouped by key, each key in the official heap's order and capped.
 
     One sort by (key, descending score) equals the official heap except where rows of one class tie on score in
-    a key, or where the scores at the cap tie; such keys are replayed exactly (:func:`_replay_heap`). Elsewhere
-    the heap's minimum only rises, so the survivors are exactly the top ``capacity``.
+    a key (such keys are replayed exactly, :func:`_replay_heap`) or where the scores at the cap tie
+    (:func:`_tied_at_cap` picks the heap's survivors). Elsewhere the heap's minimum only rises, so the survivors
+    are exactly the top ``capacity``.
 
     Returns the boxes and the number of keys replayed.
     """
     idx = np.flatnonzero(keep).astype(_index_dtype(len(keep)), copy=False)
-    idx = idx[np.lexsort((-rows.scores[idx], kid[idx]))]
     k, sc = kid[idx], rows.scores[idx]
+    order = _key_score_order(k, sc)
+    idx = idx[order]
+    k = k[order]
+    sc = sc[order]
+    del order
     replay = np.zeros(num_keys, dtype=bool)
     tied = np.flatnonzero((k[1:] == k[:-1]) & (sc[1:] == sc[:-1]))
     if len(tied):  # few rows: look for a class twice among rows tied on (key, score)
@@ -205,22 +233,109 @@ def _ordered_boxes(
         )
         uniq, count = np.unique(triple, axis=0, return_counts=True)
         replay[uniq[count > 1, 0]] = True
-    rank = _rank_within_runs(k)
+    fast = ~replay[k]
     if capacity > 0 and len(k):
+        rank = _rank_within_runs(k)
+        fast &= rank < capacity
         starts = np.flatnonzero(rank == 0)
-        counts = np.diff(np.r_[starts, len(k)])
-        cut = starts[counts > capacity] + capacity
-        replay[k[cut[sc[cut - 1] == sc[cut]]]] = True
-    slow = replay[k]
-    fast = ~slow if capacity <= 0 else ~slow & (rank < capacity)
-    del rank
+        del rank
+        ends = np.r_[starts[1:], len(k)]
+        over = ends - starts > capacity
+        starts, ends = starts[over], ends[over]
+        at_cut = (sc[starts + capacity - 1] == sc[starts + capacity]) & ~replay[k[starts]]
+        if at_cut.any():
+            replay[_tied_at_cap(rows, idx, k, sc, starts[at_cut], ends[at_cut], capacity, fast)] = True
+            fast &= ~replay[k]
+    slow_idx = np.sort(idx[replay[k]])  # the heap sees rows in file order
     fast_idx = idx[fast]
-    yxyx = rows.boxes[fast_idx[:, None], [1, 0, 3, 2]]  # one copy: the cap's survivors only
-    out = _Boxes(k[fast], rows.action_ids[fast_idx], sc[fast], yxyx)
-    if not slow.any():
+    out_k, out_sc = k[fast], sc[fast]
+    del idx, k, sc, fast
+    out = _Boxes(out_k, rows.action_ids[fast_idx], out_sc, rows.boxes[fast_idx[:, None], [1, 0, 3, 2]])
+    if not len(slow_idx):
         return out, 0
-    slow_idx = np.sort(idx[slow])  # the heap sees rows in file order
     return _Boxes.concat([out, _replay_heap(rows, slow_idx, kid[slow_idx], capacity)]), int(replay.sum())
+
+
+def _tied_at_cap(
+    rows: AVARows,
+    idx: np.ndarray,
+    k: np.ndarray,
+    sc: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    capacity: int,
+    fast: np.ndarray,
+) -> np.ndarray:
+    """Mark in ``fast`` the heap's survivors of the keys sorted at ``[starts, ends)`` whose scores tie at the cap.
+
+    With ``s`` the cap's score, rows scoring at least ``s`` fill the heap in file order; once it holds
+    ``capacity`` of them a row tied at ``s`` is refused and each higher row evicts the smallest tied tuple
+    ``(score, action, y1, x1, y2, x2)``; lower rows never matter. No class ties with itself in these keys, so
+    the order of the survivors among equal scores does not matter either.
+
+    Returns the keys whose NaN scores or boxes leave them to the exact replay.
+    """
+    lengths = ends - starts
+    key = np.repeat(np.arange(len(starts)), lengths)
+    pos = np.arange(len(key)) + np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+    fast[pos] = False
+    cut = sc[starts + capacity - 1]
+    nan = np.zeros(len(starts), dtype=bool)
+    nan[key[np.isnan(sc[pos])]] = True
+    at_least = sc[pos] >= cut[key]
+    pos, key = pos[at_least], key[at_least]
+    higher = sc[pos] > cut[key]
+    fast[pos[higher]] = True
+    in_file_order = np.lexsort((idx[pos], key))
+    pos, key, higher = pos[in_file_order], key[in_file_order], higher[in_file_order]
+    first = _rank_within_runs(key) < capacity  # the rows that fill the heap
+    evicted = np.bincount(key[higher & ~first], minlength=len(starts))
+    pos, key = pos[~higher & first], key[~higher & first]
+    b = rows.boxes[idx[pos]]
+    nan[key[np.isnan(b).any(1)]] = True
+    smallest_first = np.lexsort((b[:, 2], b[:, 3], b[:, 0], b[:, 1], rows.action_ids[idx[pos]], key))
+    pos, key = pos[smallest_first], key[smallest_first]
+    fast[pos[_rank_within_runs(key) >= evicted[key]]] = True
+    return k[starts[nan]]
+
+
+def _key_score_order(kid: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The permutation that sorts by (key, descending score, position), as ``np.lexsort((-score, kid))``.
+
+    One sort of packed 64-bit words (key, dense score rank, position) replaces the lexsort's two indirect
+    merge sorts (3-4x faster at 10 M rows); NaN scores, and keys, ranks and positions that need more than 64
+    bits, take the lexsort. Chunked, so that no temporary is larger than the result.
+    """
+    n = len(kid)
+    if n < 2 or np.isnan(score).any() or kid.min() < 0:
+        return np.lexsort((-score, kid))
+    ascending = np.argsort(score)  # any order among equal scores: only their dense rank is used
+    new = np.empty(n, dtype=np.uint32)
+    new[0] = 0
+    for a in range(0, n - 1, _CHUNK):
+        s = score[ascending[a : a + _CHUNK + 1]]
+        np.not_equal(s[1:], s[:-1], out=new[a + 1 : a + len(s)], casting="unsafe")
+    np.cumsum(new, out=new)
+    top = int(new[-1])  # the highest dense rank
+    rank = np.empty(n, dtype=np.uint32)
+    rank[ascending] = new
+    del ascending, new
+    np.subtract(np.uint32(top), rank, out=rank)  # descending
+    pos_bits = (n - 1).bit_length()
+    rank_bits = top.bit_length()
+    if int(kid.max()).bit_length() + rank_bits + pos_bits > 64:
+        return np.lexsort((-score, kid))
+    packed = np.empty(n, dtype=np.uint64)
+    for a in range(0, n, _CHUNK):
+        b = min(n, a + _CHUNK)
+        part = kid[a:b].astype(np.uint64) << np.uint64(rank_bits + pos_bits)
+        part |= rank[a:b].astype(np.uint64) << np.uint64(pos_bits)
+        part |= np.arange(a, b, dtype=np.uint64)
+        packed[a:b] = part
+    del rank
+    packed.sort()
+    packed &= np.uint64((1 << pos_bits) - 1)
+    return packed.view(np.int64)
 
 
 def _rank_within_runs(values: np.ndarray) -> np.ndarray:

@@ -295,31 +295,24 @@ _ACTION_FIELD = 32  # width of the action column read as text (optional_action)
 
 
 def _scan_for_fast_path(path: str, strip: bool = False):
-    """``(columns, video id width, timestamp width)`` if ``path`` suits the fast reader (plain ASCII, no quotes,
-    no blank lines, 7 or 8 columns), else ``None``; widths come from the first chunk."""
-    widths, carry = None, b""
+    """``(columns, video id width, timestamp width, lines)`` if ``path`` suits the fast reader (plain ASCII, no
+    quotes, 7 or 8 columns), else ``None``; widths come from the first chunk, ``lines`` counts the file's lines
+    (``np.loadtxt`` skips blank lines: fewer rows than lines sends the file to the general reader)."""
+    widths, lines, last = None, 0, b"\n"
     with open(path, "rb") as f:
-        while True:
-            block = f.read(_SCAN_CHUNK)
-            data = carry + block
-            if block:
-                cut = data.rfind(b"\n") + 1
-                data, carry = data[:cut], data[cut:]
-            if data:
-                if not data.isascii() or b'"' in data:
-                    return None
-                if strip and (b" " in data or b"\t" in data):
-                    return None
-                # a blank line would shift the line numbers of error messages
-                if b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
-                    return None
+        while block := f.read(_SCAN_CHUNK):
+            if not block.isascii() or b'"' in block:
+                return None
+            if strip and (b" " in block or b"\t" in block):
+                return None
+            if widths is None:
+                cut = block.rfind(b"\n") + 1 if len(block) == _SCAN_CHUNK else len(block)
+                widths = _field_widths(block[:cut]) if cut else None
                 if widths is None:
-                    widths = _field_widths(data)
-                    if widths is None:
-                        return None
-            if not block:
-                break
-    return None if widths is None else widths
+                    return None
+            lines += int(np.count_nonzero(np.frombuffer(block, np.uint8) == 10))
+            last = block[-1:]
+    return None if widths is None else (*widths, lines + (last != b"\n"))
 
 
 def _field_widths(data: bytes):
@@ -347,7 +340,7 @@ def _read_fast(
     scan = _scan_for_fast_path(path, strip)
     if scan is None or scan[0] not in columns:
         return None
-    ncols, vid_w, ts_w = scan
+    ncols, vid_w, ts_w, lines = scan
     action_dtype = f"S{_ACTION_FIELD}" if optional_action else "i8"
     for vid_w, ts_w in ((vid_w + 1, ts_w + 1), (_LONG_FIELD, _LONG_FIELD)):
         fields = [
@@ -363,6 +356,8 @@ def _read_fast(
             arr = np.loadtxt(path, delimiter=",", dtype=np.dtype(fields), comments=None, ndmin=1, encoding="ascii")
         except (ValueError, IndexError):
             return None  # ragged or malformed: the general reader names the line
+        if len(arr) != lines:
+            return None  # a blank line, whose skip would shift the line numbers of error messages
         vid_len = np.char.str_len(arr["video_id"])
         if not len(arr) or (vid_len.max() < vid_w and np.char.str_len(arr["timestamp"]).max() < ts_w):
             break  # no value fills its column, so none was cut
