@@ -120,6 +120,44 @@ def test_noisy_scores_equal_tubes_frame_ap_and_split_indexes_test_videos(tmp_pat
     assert 0 < result["frame_mAP@0.5"] < 100
 
 
+def test_pickles_of_a_later_split_rescore_equal_with_split(tmp_path, capsys):
+    """The written pickles index ``test_videos[1]`` (ACT's ``Dataset(split=2)``): the CLI rescores them with
+    ``--split 1``; against ``test_videos[0]`` the same rows would point at other videos."""
+    gt, path = make_gt(tmp_path, splits=2)
+    pairs = outputs_for(gt, gt["test_videos"][1], np.random.default_rng(3), noise=1.0)
+    out = tmp_path / "o"
+    report = run(ACTEvaluator(gt_file=path, split=1, output_dir=str(out), distributed=False), pairs)["act"]
+    frame_json, video_json = tmp_path / "f.json", tmp_path / "v.json"
+    assert (
+        tubes.main(
+            ["frameAP", path, str(out / "frame_detections.pkl"), "--split", "1", "--output-json", str(frame_json)]
+        )
+        == 0
+    )
+    assert (
+        tubes.main(
+            [
+                "videoAP",
+                path,
+                str(out / "video_detections.pkl"),
+                "--split",
+                "1",
+                "-t",
+                "0.5",
+                "--output-json",
+                str(video_json),
+            ]
+        )
+        == 0
+    )
+    assert 100 * json.loads(frame_json.read_text())["mAP"] == pytest.approx(report["frame_mAP@0.5"], abs=1e-12)
+    assert 100 * json.loads(video_json.read_text())["mAP"] == pytest.approx(report["video_mAP@0.5"], abs=1e-12)
+    assert tubes.main(["frameAP", path, str(out / "frame_detections.pkl"), "--output-json", str(frame_json)]) == 0
+    assert 100 * json.loads(frame_json.read_text())["mAP"] != pytest.approx(report["frame_mAP@0.5"])
+    assert tubes.main(["frameAP", path, str(out / "frame_detections.pkl"), "--split", "2"]) == 2
+    assert "split 2 out of range" in capsys.readouterr().err
+
+
 def test_video_ap_from_linked_tubes(tmp_path):
     pytest.importorskip("vmae_det.evaluation.tube_linking")
     gt, path = make_gt(tmp_path)

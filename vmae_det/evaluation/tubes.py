@@ -62,7 +62,7 @@ def load_frame_detections(path: str, gt: Dict[str, Any]) -> np.ndarray:
     if np.any(bad):
         row = int(np.argmax(bad))
         raise TubeFormatError(
-            f"{path}: row {row}: video index {vid[row]:g} is out of range (test_videos[0] has "
+            f"{path}: row {row}: video index {vid[row]:g} is out of range (the scored test split has "
             f"{nv} videos: an integer 0..{nv - 1})"
         )
     return dets
@@ -377,11 +377,14 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         default="voc",
         help="precision-recall area: voc (MultiSports', default) or act (ACT's original trapezoids)",
     )
+    parser.add_argument(
+        "--split", type=int, default=0, help="index into test_videos (JHMDB split s: s - 1, act_metrics.json's split)"
+    )
     parser.add_argument("--output-json", default=None, help="write mAP (fraction) and per-class APs here")
     args = parser.parse_args(argv)
     if args.output_json:
         check_output_file(args.output_json)
-    gt = load_groundtruth(args.groundtruth)
+    gt = load_groundtruth(args.groundtruth, args.split)
     if args.task == "frameAP":
         result = frame_ap(gt, load_frame_detections(args.detections, gt), args.thr, args.ap)
     elif args.task == "videoAP":
@@ -399,7 +402,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         print(f"{'mAP':20s} " + ("nan" if result["mAP_percent"] is None else f"{result['mAP_percent']:8.2f}"))
     if args.output_json:
         threshold = {} if args.task == "videoAP_all" else {"threshold": args.thr}
-        payload = {"task": args.task, "ap": args.ap, **threshold, **result}
+        payload = {"task": args.task, "ap": args.ap, "split": args.split, **threshold, **result}
         atomic_write_text(args.output_json, json.dumps(payload, indent=1) + "\n")
     return 0
 

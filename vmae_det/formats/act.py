@@ -95,8 +95,9 @@ def _check_tubes(tubes: Sequence[Tuple[Any, str]], min_cols: int = 5) -> None:
     raise AssertionError("unreachable: the failing tube passed its own check")  # pragma: no cover
 
 
-def load_groundtruth(path: str) -> Dict[str, Any]:
-    """The ACT-format ground truth, checked: ``labels``, ``gttubes`` of every test video, ``test_videos``."""
+def load_groundtruth(path: str, split: int = 0) -> Dict[str, Any]:
+    """The ACT-format ground truth, checked: ``labels`` and the ``gttubes`` of ``test_videos[split]``, which is
+    returned as ``test_videos[0]`` (the list the evaluators score, as ACT's ``Dataset(split)`` reads it)."""
     gt = load_pickle(path)
     if not isinstance(gt, dict):
         raise TubeFormatError(
@@ -112,12 +113,14 @@ def load_groundtruth(path: str) -> Dict[str, Any]:
     labels, gttubes, test_videos = gt["labels"], gt["gttubes"], gt["test_videos"]
     if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
         raise TubeFormatError(f"{path}: 'labels' must be a list of class names")
-    if not isinstance(test_videos, (list, tuple)) or not test_videos or not isinstance(test_videos[0], (list, tuple)):
-        raise TubeFormatError(f"{path}: 'test_videos' must be a list whose first entry is the list of test videos")
+    if not isinstance(test_videos, (list, tuple)) or not all(isinstance(s, (list, tuple)) for s in test_videos):
+        raise TubeFormatError(f"{path}: 'test_videos' must be a list of splits, each a list of test videos")
+    if isinstance(split, bool) or not isinstance(split, (int, np.integer)) or not 0 <= split < len(test_videos):
+        raise TubeFormatError(f"{path}: split {split!r} out of range: 'test_videos' has {len(test_videos)} split(s)")
     if not isinstance(gttubes, dict):
         raise TubeFormatError(f"{path}: 'gttubes' must be a dict video -> {{label: [tubes]}}")
     checks = []
-    for v in test_videos[0]:
+    for v in test_videos[split]:
         if v not in gttubes:
             raise TubeFormatError(f"{path}: test video {v!r} has no entry in 'gttubes'")
         tubes = gttubes[v]
@@ -128,7 +131,7 @@ def load_groundtruth(path: str) -> Dict[str, Any]:
                 raise TubeFormatError(f"{path}: gttubes[{v!r}][{label!r}] must be a list of tubes")
             checks.extend((tube, f"{path}: gttubes[{v!r}][{label!r}][{i}]") for i, tube in enumerate(tube_list))
     _check_tubes(checks)
-    return gt
+    return dict(gt, test_videos=[test_videos[split]]) if split else gt
 
 
 def _positive_int(value: Any) -> bool:
