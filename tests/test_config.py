@@ -97,6 +97,24 @@ def test_shipped_configs_load_strictly(path):
     assert cfg.train.max_iter > 0 and 0 <= cfg.lr_multiplier.warmup_fraction < 1
 
 
+@pytest.mark.parametrize("dataset", ["ucf24", "jhmdb", "multisports"])
+def test_act_recipes_score_each_box_by_its_softmax_alone(dataset):
+    """mmaction2's MultiSportsMetric (the MultiSports baselines) takes the softmax of a person box, not times the
+    detector's score: a box's scores sum to 1 whatever its person score."""
+    import torch
+
+    model = instantiate(load_config(str(REPO / "configs" / dataset / "tiny.py")).model).eval()
+    inp = {
+        "clip": torch.randint(0, 256, (3, 8, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)),
+        "boxes": torch.tensor([[4.0, 6.0, 30.0, 60.0], [30.0, 2.0, 63.0, 50.0]]),
+        "box_scores": torch.tensor([0.6, 0.9]),
+        "clip_size": (64, 64),
+    }
+    with torch.no_grad():
+        scores = model([inp])[0]["scores"]
+    torch.testing.assert_close(scores.sum(1), torch.ones(2))
+
+
 VMAD_RECIPES = json.loads((REPO / "tests/reference/vmad_recipes.json").read_text())
 SIZES = {"s": "small", "b": "base", "l": "large", "h": "huge"}
 AVA_RECIPES = {

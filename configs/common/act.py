@@ -16,6 +16,7 @@ def use_act_dataset(
     (``ACTEvaluator``) as the metric that keeps the best checkpoint."""
     model.num_classes = num_classes
     model.loss = "softmax_ce"  # one action per person box (mmaction2's BBoxHeadAVA(multilabel=False))
+    model.multiply_box_scores = False  # mmaction2's MultiSportsMetric scores the softmax alone
     model.loss_reduction = "mean"
     model.backbone.num_frames = num_frames
     for split, name in (("train", train_name), ("test", test_name)):
