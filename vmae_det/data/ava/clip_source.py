@@ -1,4 +1,5 @@
-"""Where the pixels of an AVA clip come from: extracted JPEG frames, the raw video file, or VMAD's per-second clips.
+"""Where the pixels of a clip come from: extracted JPEG frames (AVA's names or an ACT dataset's pattern), the raw
+video file, or VMAD's per-second clips.
 
 Frame numbering follows :mod:`vmae_det.formats.ava` (keyframe second ``s`` is frame ``(s - 900) * 30``).
 :func:`clip_indices` is the one clip-index rule (the mapper's and the demo's).
@@ -24,6 +25,7 @@ __all__ = [
     "clip_indices",
     "ClipSource",
     "FramesClipSource",
+    "PatternFramesClipSource",
     "VideoClipSource",
     "SecondClipsSource",
     "clip_source_for",
@@ -83,16 +85,13 @@ def _count_frames(frames_dir: str, video_id: str) -> int:
     return n
 
 
-class FramesClipSource(ClipSource):
-    """Extracted frames ``<frames_dir>/<video_id>_<nnnnnn>.jpg`` (1-based, contiguous)."""
+class _ImageFilesSource(ClipSource):
+    """Frames stored one image file each, named by :meth:`frame_path`."""
 
-    def __init__(self, frames_dir: Union[str, Path], video_id: str):
-        self.frames_dir = str(frames_dir)
-        self.video_id = video_id
-        self.num_frames = _count_frames(self.frames_dir, video_id)
+    frames_dir: str
 
     def frame_path(self, index: int) -> str:
-        return os.path.join(self.frames_dir, frame_file_name(self.video_id, index))
+        raise NotImplementedError
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         cache = {}
@@ -109,6 +108,42 @@ class FramesClipSource(ClipSource):
         if len({f.shape for f in out}) > 1:
             raise ValueError(f"frames of {self.frames_dir} differ in size: {sorted({f.shape for f in out})}")
         return np.ascontiguousarray(np.stack(out))
+
+
+class FramesClipSource(_ImageFilesSource):
+    """Extracted frames ``<frames_dir>/<video_id>_<nnnnnn>.jpg`` (1-based, contiguous)."""
+
+    def __init__(self, frames_dir: Union[str, Path], video_id: str):
+        self.frames_dir = str(frames_dir)
+        self.video_id = video_id
+        self.num_frames = _count_frames(self.frames_dir, video_id)
+
+    def frame_path(self, index: int) -> str:
+        return os.path.join(self.frames_dir, frame_file_name(self.video_id, index))
+
+
+class PatternFramesClipSource(_ImageFilesSource):
+    """The ACT datasets' frame folders: index ``k`` is the file ``pattern % (k + 1)`` (UCF101-24's
+    ``rgb-images/<class>/<video>/%05d.jpg``, JHMDB's ``Frames/<class>/<video>/%05d.png``).
+
+    Args:
+        frames_dir: the video's folder.
+        pattern: printf-style file name of frame ``n`` (1-based), e.g. ``"%05d.jpg"``.
+        num_frames: frames of the video (the ground truth's ``nframes``).
+    """
+
+    def __init__(self, frames_dir: Union[str, Path], pattern: str, num_frames: int):
+        self.frames_dir = str(frames_dir)
+        self.pattern = pattern
+        self.num_frames = int(num_frames)
+        if not os.path.isdir(self.frames_dir):
+            raise FileNotFoundError(f"frames folder not found: {self.frames_dir}")
+
+    def frame_path(self, index: int) -> str:
+        return os.path.join(self.frames_dir, self.pattern % (int(index) + 1))
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        return super().get_frames(np.clip(np.asarray(list(indices), np.int64), 0, self.num_frames - 1))
 
 
 class VideoClipSource(ClipSource):
@@ -233,8 +268,6 @@ def clip_source_for(dataset_dict: Mapping, backend: str = "auto", span: int = 64
     if dataset_dict.get("clips_dir"):
         return SecondClipsSource(dataset_dict["clips_dir"], dataset_dict["timestamp"], span, backend=backend)
     if dataset_dict.get("frame_pattern"):
-        from ..act.clip_source import PatternFramesClipSource  # here: that module builds on this one
-
         return PatternFramesClipSource(
             dataset_dict["frames_dir"], dataset_dict["frame_pattern"], dataset_dict["nframes"]
         )
