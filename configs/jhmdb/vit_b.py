@@ -4,10 +4,14 @@ clamped first and last frames). Splits 2 and 3: ``dataloader.{train,test}.datase
 ``dataloader.evaluator.dataset_name`` with ``_split2`` / ``_split3``; papers report the mean of the three.
 
 Target: none to match, for the reason in configs/ucf24/vit_b.py (docs/datasets.md). Schedule ours. Test boxes:
-the ground-truth boxes, as configs/ucf24/vit_b.py.
+as configs/ucf24/vit_b.py, detected people from ``datasets/jhmdb/person_boxes/test_split1.pkl`` when it exists
+(``tools/make_proposals.py --dataset jhmdb_test_split1``), else the ground-truth boxes; for splits 2 and 3 set
+``dataloader.test.mapper.test_box_source`` for their files (``test_split2.pkl``, ``test_split3.pkl``).
 
     python tools/train_net.py --config-file configs/jhmdb/vit_b.py --num-gpus 8 train.init_checkpoint=/path/to/ckpt.pth
 """
+
+from vmae_det.data.act.catalog import person_box_file
 
 from ..common.act import use_act_dataset
 from ..ucf24.vit_b import BATCH, EPOCHS, EVAL_EPOCHS, dataloader, lr_multiplier, model, optimizer, train
@@ -27,7 +31,7 @@ use_act_dataset(
     num_classes=NUM_CLASSES,
     num_frames=NUM_FRAMES,
     sampling_rate=SAMPLING_RATE,
-    test_boxes="gt",
+    test_boxes="proposals" if person_box_file("jhmdb_test_split1") else "gt",
 )
 train.update(
     output_dir="./output/jhmdb_vit_b",

@@ -5,12 +5,15 @@ every frame of the test videos, frame-mAP@0.5 and video-mAP@0.2/0.5 as the offic
 
 Target: none to match. The VideoMAE ViT-B numbers published on UCF101-24 (EVAD, STMixer) come from end-to-end
 detectors with their own heads and no released UCF101-24 code (docs/datasets.md). Schedule (10 epochs, 2 warm-up)
-is ours. Test boxes: the ground-truth boxes, as UCF101-24 ships no person detections (the frame-mAP is then an
-upper bound of the detection protocol's); with a person-box pickle (MultiSports' layout) registered as the test
-split's ``proposal_file`` (``register_act_dataset``), ``dataloader.test.mapper.test_box_source=proposals``.
+is ours. Test boxes: detected people with score >= 0.8 (the AVA recipe's threshold) from
+``datasets/ucf24/person_boxes/test.pkl`` when that file exists (``tools/make_proposals.py --dataset ucf24_test``),
+else the ground-truth boxes, as UCF101-24 ships no person detections (the frame-mAP is then an upper bound of the
+detection protocol's); ``dataloader.test.mapper.test_box_source`` says which.
 
     python tools/train_net.py --config-file configs/ucf24/vit_b.py --num-gpus 8 train.init_checkpoint=/path/to/ckpt.pth
 """
+
+from vmae_det.data.act.catalog import person_box_file
 
 from ..ava.vit_b import BATCH, dataloader, lr_multiplier, model, optimizer, train
 from ..common.act import use_act_dataset
@@ -31,7 +34,7 @@ use_act_dataset(
     num_classes=NUM_CLASSES,
     num_frames=NUM_FRAMES,
     sampling_rate=SAMPLING_RATE,
-    test_boxes="gt",
+    test_boxes="proposals" if person_box_file("ucf24_test") else "gt",
 )
 lr_multiplier.warmup_fraction = WARMUP_EPOCHS / EPOCHS
 train.update(

@@ -18,7 +18,7 @@ from ..formats.ava_boxes import read_annotations
 from .ava.catalog import video_index
 from .ava.clip_source import FramesClipSource, VideoClipSource
 
-__all__ = ["collect_videos", "make_proposals", "split_video_ids", "format_proposal_row"]
+__all__ = ["collect_videos", "detect_people", "make_proposals", "split_video_ids", "format_proposal_row"]
 
 # Outside "vmae_det", whose console handler does not propagate, so callers' log captures see the messages.
 logger = logging.getLogger("make_proposals")
@@ -103,6 +103,18 @@ def format_proposal_row(video_id: str, second: int, box: np.ndarray, score: floa
     return format_ava_row(video_id, second, box, None, float(score), decimals=3, score_decimals=6)
 
 
+def detect_people(detector, frame: np.ndarray, min_score: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
+    """``detector``'s people on an RGB ``frame`` as ``(boxes float32 [K, 4] x1 y1 x2 y2 normalised, scores [K])``:
+    scores >= ``min_score``, boxes clipped to the frame, empty ones dropped."""
+    h, w = frame.shape[:2]
+    boxes, scores = detector(frame)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    scores = np.asarray(scores).reshape(-1)
+    boxes = np.clip(boxes / np.array([w, h, w, h], np.float32), 0, 1)
+    keep = (scores >= min_score) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return boxes[keep], scores[keep]
+
+
 def make_proposals(
     root: Path,
     output: Path,
@@ -151,14 +163,7 @@ def _video_proposals(vid: str, make_source, detector, first_sec: int, min_score:
             s += 1
         for sec in tqdm(secs, desc=vid, unit="keyframe", leave=False, dynamic_ncols=True):
             frame = src.get_frames([keyframe_index(sec)])[0]
-            h, w = frame.shape[:2]
-            boxes, scores = detector(frame)
-            for b, sc in zip(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores).reshape(-1)):
-                if sc < min_score:
-                    continue
-                nb = np.clip(b / np.array([w, h, w, h], np.float32), 0, 1)
-                if nb[2] <= nb[0] or nb[3] <= nb[1]:
-                    continue
+            for nb, sc in zip(*detect_people(detector, frame, min_score)):
                 video_rows.append(format_proposal_row(vid, sec, nb, sc))
     rows.extend(video_rows)
     return len(secs)

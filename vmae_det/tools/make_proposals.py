@@ -10,11 +10,19 @@ the tool with ``error: ...`` naming it (exit code 2): proposals that silently mi
 its mAP without a word. ``--skip-bad-videos`` skips such videos instead, each logged and counted in
 the summary line. The work is done by ``vmae_det.data.proposals``.
 
-Example::
+``--dataset NAME`` (a registered ACT-format dataset: ``ucf24_test``, ``jhmdb_test_split1``, ...) writes its person
+boxes instead, on every frame of its split's videos (or every ``--frame-stride``-th), as MultiSports' person-box
+pickle, which the registration reads as the dataset's ``proposal_file`` (docs/datasets.md). Finished videos are
+kept in ``<output>.partial`` every few minutes; ``--resume`` goes on from there. The work is done by
+``vmae_det.data.act.proposals``.
+
+Examples::
 
     python tools/make_proposals.py --root datasets/tiny_ava --split val \\
         --detector torchvision --weights fasterrcnn_resnet50_fpn_coco.pth \\
         --output datasets/tiny_ava/annotations/ava_val_predicted_boxes.csv
+    python tools/make_proposals.py --dataset ucf24_test --detector torchvision --device cuda \\
+        --output datasets/ucf24/person_boxes/test.pkl
 """
 
 from __future__ import annotations
@@ -41,7 +49,25 @@ def check_arguments(args) -> None:
 
     if not (math.isfinite(args.min_score) and 0.0 <= args.min_score <= 1.0):
         raise ValueError(f"--min-score must be a finite number in [0, 1], got {args.min_score}")
-    if args.first_sec < AVA_START_SEC:
+    if args.dataset is None:
+        for flag, value in (("--frame-stride", args.frame_stride), ("--resume", args.resume)):
+            if value not in (None, False):
+                raise ValueError(f"{flag} goes with --dataset (an ACT-format dataset), not with --root")
+    else:
+        source = None if args.source == "auto" else args.source
+        for flag, value in (
+            ("--root", args.root),
+            ("--split", args.split),
+            ("--first-sec", args.first_sec),
+            ("--source", source),
+        ):
+            if value is not None:
+                raise ValueError(
+                    f"--dataset {args.dataset} takes its videos and frames from its registration; drop {flag}"
+                )
+        if args.frame_stride is not None and args.frame_stride < 1:
+            raise ValueError(f"--frame-stride must be an integer >= 1, got {args.frame_stride}")
+    if args.first_sec is not None and args.first_sec < AVA_START_SEC:
         raise ValueError(
             f"--first-sec must be an AVA second >= {AVA_START_SEC} (frame 0 of the videos), got {args.first_sec}"
         )
@@ -51,14 +77,18 @@ def check_arguments(args) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", default="datasets/tiny_ava", help="dataset root with frames/ or videos/")
+    p.add_argument(
+        "--root", default=None, help="AVA-layout dataset root with frames/ or videos/ (default datasets/tiny_ava)"
+    )
     p.add_argument("--split", default=None, help="only videos of annotations/ava_<split>_v2.2.csv")
     p.add_argument("--source", choices=("auto", "frames", "videos"), default="auto")
     p.add_argument("--detector", choices=DETECTORS, default="torchvision")
     p.add_argument("--weights", default=None, help="local weights file (default: library download/cache)")
     p.add_argument("--min-score", type=float, default=0.5)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--first-sec", type=int, default=AVA_FIRST_KEYFRAME_SEC)
+    p.add_argument(
+        "--first-sec", type=int, default=None, help=f"first keyframe second (default {AVA_FIRST_KEYFRAME_SEC})"
+    )
     p.add_argument("--output", required=True)
     p.add_argument(
         "--skip-bad-videos",
@@ -66,9 +96,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="skip (log and count) videos of the split that are missing or cannot be decoded "
         "instead of stopping with an error",
     )
+    act = p.add_argument_group("ACT-format datasets (UCF101-24, JHMDB-21, MultiSports)")
+    act.add_argument("--dataset", default=None, help="a registered name (ucf24_test, ...): write its person-box pickle")
+    act.add_argument("--frame-stride", type=int, default=None, help="every N-th frame, 1 + k * N (default 1: all)")
+    act.add_argument("--resume", action="store_true", help="keep the videos done in --output or its .partial file")
     args = p.parse_args(argv)
     check_arguments(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.dataset is not None:
+        return _act_main(args)
+    args.root = args.root or "datasets/tiny_ava"
+    args.first_sec = AVA_FIRST_KEYFRAME_SEC if args.first_sec is None else args.first_sec
     # Every video is checked before the detector is built: a bad input ends in seconds.
     videos = collect_videos(Path(args.root), args.split, args.source, args.skip_bad_videos)
     detector = build_person_detector(
@@ -89,9 +127,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
+def _act_main(args) -> int:
+    from vmae_det.data.act.proposals import collect_act_videos, make_act_person_boxes
+
+    # Every video is checked before the detector is built: a bad input ends in seconds.
+    videos = collect_act_videos(args.dataset, args.frame_stride or 1, args.skip_bad_videos)
+    detector = build_person_detector(
+        args.detector, weights=args.weights, device=args.device, score_threshold=args.min_score
+    )
+    n_videos, n_frames, n_boxes = make_act_person_boxes(
+        args.dataset,
+        args.output,
+        detector,
+        min_score=args.min_score,
+        resume=args.resume,
+        skip_bad_videos=args.skip_bad_videos,
+        videos=videos,
+    )
+    print(f"wrote {n_boxes} person boxes on {n_frames} frames of {n_videos} videos of {args.dataset} to {args.output}")
+    return 0
+
+
 def cli() -> int:
     """Console-script entry point: exit code of :func:`main` (2 with one ``error:`` line on bad input)."""
-    return run_main(main, interrupted="no proposals file written (an earlier --output is untouched)")
+    return run_main(
+        main,
+        interrupted="no proposals file written (an earlier --output is untouched; with --dataset the finished videos "
+        "are in <output>.partial, which --resume goes on from)",
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ __all__ = [
     "ACTLayout",
     "ACTMetadata",
     "load_act_dicts",
+    "person_box_file",
     "read_act_groundtruth",
     "register_act_dataset",
     "register_all_act",
@@ -285,6 +286,8 @@ def register_act_dataset(
 
 #: MultiSports' person boxes (its README's "Download Person Boxes"), under ``annotations/MultiSports_box``.
 MULTISPORTS_BOX_FILES = {"train": "train.recall_96.13.pkl", "test": "val.recall_96.13.pkl"}
+#: UCF101-24 / JHMDB-21 ship none: ``tools/make_proposals.py --dataset <name>`` writes them here.
+PERSON_BOX_FOLDER = "person_boxes"
 
 
 def _builtin_specs(root: Path) -> List[tuple]:
@@ -293,10 +296,11 @@ def _builtin_specs(root: Path) -> List[tuple]:
 
     specs = []
     for kind in ("train", "test"):
-        specs.append((f"ucf24_{kind}", root / "ucf24" / "UCF101v2-GT.pkl", root / "ucf24", kind, 0, "ucf24", None, 24))
+        ucf, boxes = root / "ucf24", root / "ucf24" / PERSON_BOX_FOLDER / f"{kind}.pkl"
+        specs.append((f"ucf24_{kind}", ucf / "UCF101v2-GT.pkl", ucf, kind, 0, "ucf24", boxes, 24))
         for s in (1, 2, 3):
-            jhmdb = root / "jhmdb"
-            specs.append((f"jhmdb_{kind}_split{s}", jhmdb / "JHMDB-GT.pkl", jhmdb, kind, s - 1, "jhmdb", None, 21))
+            jhmdb, boxes = root / "jhmdb", root / "jhmdb" / PERSON_BOX_FOLDER / f"{kind}_split{s}.pkl"
+            specs.append((f"jhmdb_{kind}_split{s}", jhmdb / "JHMDB-GT.pkl", jhmdb, kind, s - 1, "jhmdb", boxes, 21))
         ms = root / "multisports"
         boxes = ms / "annotations" / "MultiSports_box" / MULTISPORTS_BOX_FILES[kind]
         ms_name = "multisports_train" if kind == "train" else "multisports_val"
@@ -309,11 +313,20 @@ def _builtin_specs(root: Path) -> List[tuple]:
     return specs
 
 
+def person_box_file(name: str) -> Optional[str]:
+    """The person-box file registered for dataset ``name`` if it exists now, else None (the recipes of UCF101-24
+    and JHMDB-21 score their ground-truth boxes without one)."""
+    path = MetadataCatalog.get(name).get("proposal_file", None)
+    return path if path is not None and os.path.isfile(path) else None
+
+
 def register_all_act(root: Optional[PathLike] = None) -> None:
     """Register the built-in ACT-format names under ``root`` (default ``$VMAE_DET_DATASETS`` or ``datasets``):
     ``ucf24_{train,test}``, ``jhmdb_{train,test}_split{1,2,3}``, ``multisports_{train,val}`` and the tiny
     ``ucf24_tiny_{train,test}``, ``jhmdb_tiny_{train,test}`` (split 1), ``multisports_tiny_{train,val}``. Their
-    person-box files are used when present at load time."""
+    person-box files are used when present at load time: MultiSports' own, and for UCF101-24 / JHMDB-21
+    ``<dataset>/person_boxes/<split>.pkl`` (``ucf24/person_boxes/test.pkl``, ``jhmdb/person_boxes/test_split1.pkl``),
+    written by ``tools/make_proposals.py --dataset <name>``."""
     root = Path(root if root is not None else os.environ.get("VMAE_DET_DATASETS", "datasets"))
     registered = set(DatasetCatalog.list())
     for name, gt_file, droot, kind, split, layout, boxes, num_classes in _builtin_specs(root):
