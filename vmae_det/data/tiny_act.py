@@ -16,7 +16,6 @@ import json
 import math
 import pickle
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -25,7 +24,6 @@ import numpy as np
 
 from ..formats.act import write_python2_pickle
 from ..formats.atomic import atomic_save, atomic_write_bytes, atomic_write_text
-from ..formats.video_writer import VideoWriter
 from .act.catalog import ACT_LAYOUTS
 from .tiny_ava import (
     ARM_MAX,
@@ -38,8 +36,11 @@ from .tiny_ava import (
     WAVE_PERIOD,
     WIDTH,
     Figure,
-    _background,
-    _draw_figure,
+    detector_boxes,
+    draw_background,
+    draw_figure,
+    figure_box,
+    write_mp4,
 )
 
 __all__ = ["TINY_DATASETS", "make_tiny_act", "render_act_video"]
@@ -110,14 +111,6 @@ def _track(rng: np.random.Generator, fig: Figure, n: int, motion: Optional[str],
     return cx, feet, arm
 
 
-def _box(fig: Figure, cx: float, feet: int, arm: float) -> Tuple[int, int, int, int]:
-    """Tight pixel box (exclusive x2, y2) of exactly what :func:`_draw_figure` draws."""
-    m = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    _draw_figure(m, replace(fig, color=(255, 255, 255)), cx, feet, arm)
-    ys, xs = np.nonzero(m[..., 0])
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-
-
 def render_act_video(seed: int, n: int, people: Sequence[Tuple[Optional[int], Tuple[int, int]]], labels, colors=None):
     """Render one video.
 
@@ -129,7 +122,7 @@ def render_act_video(seed: int, n: int, people: Sequence[Tuple[Optional[int], Tu
         ``(frames uint8 [n, H, W, 3] RGB, boxes int [people, n, 4] pixels)``.
     """
     rng = np.random.default_rng(seed)
-    bg = _background(rng, "plain")
+    bg = draw_background(rng, "plain")
     lane_h = HEIGHT // len(people)
     if colors is None:
         colors = [PALETTE[i] for i in rng.permutation(len(PALETTE))[: len(people)]]
@@ -145,8 +138,8 @@ def render_act_video(seed: int, n: int, people: Sequence[Tuple[Optional[int], Tu
     for f in range(n):
         img = bg.copy()
         for p, (fig, (cx, feet, arm)) in enumerate(zip(figs, tracks)):
-            _draw_figure(img, fig, cx[f], int(feet[f]), arm[f])
-            boxes[p, f] = _box(fig, cx[f], int(feet[f]), arm[f])
+            draw_figure(img, fig, cx[f], int(feet[f]), arm[f])
+            boxes[p, f] = figure_box(fig, cx[f], int(feet[f]), arm[f])
         frames[f] = img
     return frames, boxes
 
@@ -158,21 +151,9 @@ def _tube(boxes: np.ndarray, span: Tuple[int, int]) -> np.ndarray:
 
 
 def _person_boxes(rng: np.random.Generator, boxes: np.ndarray) -> Dict[int, np.ndarray]:
-    """Detector-like person boxes ``{frame: (k, 5) normalised x1 y1 x2 y2 score}``: every drawn figure with
-    noise and a high score, plus a low-score false positive on some frames."""
+    """Detector-like person boxes ``{frame: (k, 5) normalised x1 y1 x2 y2 score}`` of every frame."""
     scale = np.array([WIDTH, HEIGHT, WIDTH, HEIGHT], np.float64)
-    out = {}
-    for f in range(boxes.shape[1]):
-        rows = []
-        for p in range(boxes.shape[0]):
-            b = np.clip(boxes[p, f] / scale + rng.normal(0, 0.01, 4), 0, 1)
-            rows.append([*b, rng.uniform(0.8, 1.0)])
-        if rng.random() < 0.3:
-            w, h = rng.uniform(0.1, 0.3), rng.uniform(0.2, 0.4)
-            x, y = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
-            rows.append([x, y, x + w, y + h, rng.uniform(0.05, 0.6)])
-        out[f + 1] = np.round(np.array(rows, np.float64), 4)
-    return out
+    return {f + 1: np.round(detector_boxes(rng, boxes[:, f] / scale, 0.3), 4) for f in range(boxes.shape[1])}
 
 
 def _write_frames(folder: Path, frames: np.ndarray, pattern: str) -> None:
@@ -182,16 +163,6 @@ def _write_frames(folder: Path, frames: np.ndarray, pattern: str) -> None:
         atomic_save(
             folder / (pattern % (f + 1)), lambda tmp, img=img: cv2.imwrite(tmp, img[..., ::-1], params), fsync=False
         )
-
-
-def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
-    def save(tmp: str) -> None:
-        with VideoWriter(tmp, fps, WIDTH, HEIGHT, codec="mp4v") as writer:
-            for img in frames:
-                writer.write(img)
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save(path, save, fsync=False)
 
 
 def _video_plan(rng: np.random.Generator, dataset: str, label):
@@ -266,7 +237,7 @@ def _make_one(root: Path, dataset: str) -> Path:
         elif dataset == "jhmdb":
             _write_frames(out / "Frames" / video, frames, "%05d.png")
         else:
-            _write_mp4(out / "trainval" / f"{video}.mp4", frames, fps)
+            write_mp4(out / "trainval" / f"{video}.mp4", frames, fps)
     video_names = [v for v, _ in names]
     gt["train_videos"], gt["test_videos"] = _splits(dataset, video_names)
     if dataset == "multisports":

@@ -13,16 +13,33 @@ import math
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from vmae_det.constants import AVA_FIRST_KEYFRAME_SEC, AVA_FPS, AVA_START_SEC
+from vmae_det.formats.atomic import atomic_save
 from vmae_det.formats.ava import annotation_file_names, format_ava_row, frame_file_name, write_ava_csv, write_labelmap
 from vmae_det.formats.video_writer import VideoWriter
 
-__all__ = ["make_tiny_ava", "CLASSES", "FPS", "WIDTH", "HEIGHT", "START_SEC", "render_video"]
+__all__ = [
+    "make_tiny_ava",
+    "CLASSES",
+    "FPS",
+    "WIDTH",
+    "HEIGHT",
+    "START_SEC",
+    "render_video",
+    "Figure",
+    "draw_figure",
+    "draw_background",
+    "figure_box",
+    "normalised_box",
+    "detector_boxes",
+    "segment_of",
+    "write_mp4",
+]
 
 FPS = AVA_FPS
 WIDTH, HEIGHT = 128, 96
@@ -83,7 +100,7 @@ class Figure:
         return max(self.body_w // 2, self.arm_len) + 1
 
 
-def _segment_of(frame: int) -> int:
+def segment_of(frame: int) -> int:
     """Second index (0 = second 900) whose half-open window [s-0.5, s+0.5) holds ``frame``."""
     return (frame + FPS // 2) // FPS
 
@@ -91,7 +108,7 @@ def _segment_of(frame: int) -> int:
 def _plan_person(rng: np.random.Generator, fig: Figure, num_frames: int):
     """Choose per-second action sets and integrate the motion: ``(actions, cx, feet_y, arm)``, per segment and
     per frame."""
-    num_segments = _segment_of(num_frames - 1) + 1
+    num_segments = segment_of(num_frames - 1) + 1
     jump_room = JUMP_HEIGHT if fig.lane_bottom - fig.lane_top - fig.height > JUMP_HEIGHT else 0
     base_feet = int(rng.integers(fig.lane_top + fig.height + jump_room, fig.lane_bottom + 1))
     lo, hi = MARGIN + fig.half_extent, WIDTH - 1 - MARGIN - fig.half_extent
@@ -134,7 +151,7 @@ def _plan_person(rng: np.random.Generator, fig: Figure, num_frames: int):
     return actions, cx, feet, arm
 
 
-def _draw_figure(img: np.ndarray, fig: Figure, cx: float, feet: int, arm: float) -> None:
+def draw_figure(img: np.ndarray, fig: Figure, cx: float, feet: int, arm: float) -> None:
     """Draw one stick figure in place (no anti-aliasing: crisp colours for the tests)."""
     c = (int(fig.color[0]), int(fig.color[1]), int(fig.color[2]))
     x = int(round(cx))
@@ -153,7 +170,32 @@ def _draw_figure(img: np.ndarray, fig: Figure, cx: float, feet: int, arm: float)
     cv2.line(img, shoulder, hand, c, fig.limb, lineType=cv2.LINE_8)
 
 
-def _background(rng: np.random.Generator, style: str = "texture") -> np.ndarray:
+def figure_box(fig: Figure, cx: float, feet: int, arm: float) -> Tuple[int, int, int, int]:
+    """Tight pixel box (exclusive x2, y2) of exactly what :func:`draw_figure` draws."""
+    m = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    draw_figure(m, replace(fig, color=(255, 255, 255)), cx, feet, arm)
+    ys, xs = np.nonzero(m[..., 0])
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def normalised_box(box: Sequence[int]) -> np.ndarray:
+    """A pixel box of a rendered frame as a fraction of the frame."""
+    x1, y1, x2, y2 = box
+    return np.array([x1 / WIDTH, y1 / HEIGHT, x2 / WIDTH, y2 / HEIGHT])
+
+
+def detector_boxes(rng: np.random.Generator, boxes: Sequence[Sequence[float]], false_positive_rate: float):
+    """Person-detector-like rows ``(k, 5)`` normalised x1 y1 x2 y2 score: each of ``boxes`` (normalised) with noise
+    and a score in [0.8, 1), plus, with probability ``false_positive_rate``, a low-score box on the background."""
+    rows = [[*np.clip(np.asarray(b) + rng.normal(0, 0.01, 4), 0, 1), rng.uniform(0.8, 1.0)] for b in boxes]
+    if rng.random() < false_positive_rate:
+        w, h = rng.uniform(0.1, 0.3), rng.uniform(0.2, 0.4)
+        x, y = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
+        rows.append([x, y, x + w, y + h, rng.uniform(0.05, 0.6)])
+    return np.array(rows, np.float64).reshape(-1, 5)
+
+
+def draw_background(rng: np.random.Generator, style: str = "texture") -> np.ndarray:
     """``"texture"``: low-saturation blurred noise; ``"plain"``: one colour plus a gradient, so an MAE's pixel
     loss is about the figures."""
     if style == "plain":
@@ -177,7 +219,7 @@ def render_video(seed: int, num_frames: int, num_people: int, figures: str = "sm
     and ``boxes`` (per-frame tight pixel boxes, exclusive x2/y2).
     """
     rng = np.random.default_rng(seed)
-    bg = _background(rng, background)
+    bg = draw_background(rng, background)
     lane_h = HEIGHT // num_people
     colors = rng.permutation(len(PALETTE))[:num_people]
     figs, plans = [], []
@@ -204,12 +246,8 @@ def render_video(seed: int, num_frames: int, num_people: int, figures: str = "sm
     for f in range(num_frames):
         img = bg.copy()
         for fig, (_, cx, feet, arm), person in zip(figs, plans, people):
-            _draw_figure(img, fig, cx[f], int(feet[f]), arm[f])
-            # The box is the tight extent of exactly what was drawn.
-            m = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-            _draw_figure(m, replace(fig, color=(255, 255, 255)), cx[f], int(feet[f]), arm[f])
-            ys, xs = np.nonzero(m[..., 0])
-            person["boxes"][f] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+            draw_figure(img, fig, cx[f], int(feet[f]), arm[f])
+            person["boxes"][f] = figure_box(fig, cx[f], int(feet[f]), arm[f])
         frames[f] = img
     return frames, people
 
@@ -292,7 +330,7 @@ def make_tiny_ava(
         force: rebuild even if complete.
         videos_only: the training videos only (an unlabelled set for MAE pretraining).
         figures: ``"small"`` (2-3 figures) or ``"large"`` (1-2 figures filling their lane).
-        background: ``"texture"`` or ``"plain"`` (see :func:`_background`).
+        background: ``"texture"`` or ``"plain"`` (see :func:`draw_background`).
     """
     if format not in FORMAT_PARTS:
         raise ValueError(f"format must be one of {sorted(FORMAT_PARTS)}, got {format!r}")
@@ -352,7 +390,7 @@ def make_tiny_ava(
             frames, people, vrng = _render_split_video(seed, split_code, i, num_frames, figures, background)
             if "videos" in parts:
                 (root / "videos").mkdir(exist_ok=True)
-                _write_mp4(root / "videos" / f"{vid}.mp4", frames)
+                write_mp4(root / "videos" / f"{vid}.mp4", frames)
             if "frames" in parts:
                 fdir = root / "frames" / vid
                 fdir.mkdir(parents=True, exist_ok=True)
@@ -363,17 +401,12 @@ def make_tiny_ava(
             video_idx += 1
             for sec in _keyframe_secs(num_frames):
                 f = (sec - START_SEC) * FPS
-                for pid, person in enumerate(people):
-                    x1, y1, x2, y2 = person["boxes"][f]
-                    nbox = np.array([x1 / WIDTH, y1 / HEIGHT, x2 / WIDTH, y2 / HEIGHT])
-                    for act in sorted(person["actions"][_segment_of(f)]):
+                nboxes = [normalised_box(person["boxes"][f]) for person in people]
+                for pid, (person, nbox) in enumerate(zip(people, nboxes)):
+                    for act in sorted(person["actions"][segment_of(f)]):
                         gt_rows.append(format_ava_row(vid, sec, nbox, act, pid))
-                    noisy = np.clip(nbox + vrng.normal(0, 0.01, 4), 0, 1)
-                    prop_rows.append(format_ava_row(vid, sec, noisy, None, vrng.uniform(0.8, 1.0)))
-                if vrng.random() < 0.3:  # a low-score false positive somewhere on the background
-                    w, h = vrng.uniform(0.1, 0.3), vrng.uniform(0.2, 0.4)
-                    bx, by = vrng.uniform(0, 1 - w), vrng.uniform(0, 1 - h)
-                    prop_rows.append(format_ava_row(vid, sec, [bx, by, bx + w, by + h], None, vrng.uniform(0.05, 0.6)))
+                for row in detector_boxes(vrng, nboxes, 0.3):
+                    prop_rows.append(format_ava_row(vid, sec, row[:4], None, row[4]))
         # One excluded keyframe per split (AVA lists a few ambiguous keyframes per video set).
         if count:
             vid = f"tiny{split}{int(split_rng.integers(count)):03d}"
@@ -412,11 +445,16 @@ def _write_unlabelled_videos(root: Path, seed: int, count: int, num_frames: int,
     (root / "videos").mkdir(exist_ok=True)
     for i in range(count):
         frames, _, _ = _render_split_video(seed, 1, i, num_frames, figures, background)
-        _write_mp4(root / "videos" / f"tinytrain{i:03d}.mp4", frames)
+        write_mp4(root / "videos" / f"tinytrain{i:03d}.mp4", frames)
 
 
-def _write_mp4(path: Path, frames: np.ndarray) -> None:
-    # mp4v, not H.264: the tiny dataset's videos are OpenCV mp4v files.
-    with VideoWriter(str(path), FPS, WIDTH, HEIGHT, codec="mp4v") as writer:
-        for img in frames:
-            writer.write(img)
+def write_mp4(path: Path, frames: np.ndarray, fps: float = FPS) -> None:
+    """Frames (RGB) as an OpenCV mp4v file, written atomically (the tiny datasets' videos are mp4v, not H.264)."""
+
+    def save(tmp: str) -> None:
+        with VideoWriter(tmp, fps, WIDTH, HEIGHT, codec="mp4v") as writer:
+            for img in frames:
+                writer.write(img)
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(path, save, fsync=False)

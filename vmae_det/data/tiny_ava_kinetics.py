@@ -15,11 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from vmae_det.data.tiny_ava import FPS, HEIGHT, WIDTH, _background, _segment_of, _write_mp4, make_tiny_ava, render_video
-from vmae_det.formats.atomic import atomic_write_text
-from vmae_det.formats.ava import format_ava_row, write_ava_csv
-
+from ..formats.atomic import atomic_write_text
+from ..formats.ava import format_ava_row, write_ava_csv
 from .ava.kinetics import KINETICS_CLIPS_DIR, kinetics_file_names
+from .tiny_ava import (
+    FPS,
+    detector_boxes,
+    draw_background,
+    make_tiny_ava,
+    normalised_box,
+    render_video,
+    segment_of,
+    write_mp4,
+)
 
 __all__ = ["make_tiny_ava_kinetics", "CLIP_SECONDS"]
 
@@ -48,29 +56,24 @@ def _write_kinetics_split(root: Path, seed: int, split: str, split_code: int, nu
         vid, start, offsets, rng = _clip_plan(seed, split_code, i)
         missing, nobody = i == num_clips, empty and i == num_clips - 1
         if nobody:
-            frames, people = np.repeat(_background(rng, "plain")[None], num_frames, 0), []
+            frames, people = np.repeat(draw_background(rng, "plain")[None], num_frames, 0), []
         else:
             frames, people = render_video(int(rng.integers(2**31)), num_frames, int(rng.integers(1, 3)))
         if not missing:
             folder = root / KINETICS_CLIPS_DIR / split
             folder.mkdir(parents=True, exist_ok=True)
-            _write_mp4(folder / f"{vid}_{start:06d}_{start + CLIP_SECONDS:06d}.mp4", frames)
+            write_mp4(folder / f"{vid}_{start:06d}_{start + CLIP_SECONDS:06d}.mp4", frames)
         for off in offsets:
             ts = f"{start + off:.6f}"
             if not people:
                 gt_rows.append(format_ava_row(vid, ts))
             f = int(round(off * FPS))
-            for person in people:
-                x1, y1, x2, y2 = person["boxes"][f]
-                nbox = np.array([x1 / WIDTH, y1 / HEIGHT, x2 / WIDTH, y2 / HEIGHT])
-                for act in sorted(person["actions"][_segment_of(f)]):
+            nboxes = [normalised_box(person["boxes"][f]) for person in people]
+            for person, nbox in zip(people, nboxes):
+                for act in sorted(person["actions"][segment_of(f)]):
                     gt_rows.append(format_ava_row(vid, ts, nbox, act))
-                noisy = np.clip(nbox + rng.normal(0, 0.01, 4), 0, 1)
-                prop_rows.append(format_ava_row(vid, ts, noisy, None, rng.uniform(0.8, 1.0)))
-            if rng.random() < 0.5:  # a low-score false positive
-                w, h = rng.uniform(0.1, 0.3), rng.uniform(0.2, 0.4)
-                bx, by = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
-                prop_rows.append(format_ava_row(vid, ts, [bx, by, bx + w, by + h], None, rng.uniform(0.05, 0.6)))
+            for row in detector_boxes(rng, nboxes, 0.5):
+                prop_rows.append(format_ava_row(vid, ts, row[:4], None, row[4]))
     names = kinetics_file_names(split)
     write_ava_csv(root / "annotations" / names["groundtruth"], gt_rows)
     write_ava_csv(root / "annotations" / names["proposals"], prop_rows)
