@@ -1,10 +1,26 @@
-"""Dataset names checked against detectron2's catalog before any work, so a typo is one clear error."""
+"""Catalog helpers of every dataset family: the datasets root, a registration's metadata, and names checked against
+detectron2's catalog before any work, so a typo is one clear error."""
 
 from __future__ import annotations
 
 import difflib
+import os
 
-__all__ = ["UnknownDatasetError", "check_dataset_name"]
+__all__ = ["UnknownDatasetError", "check_dataset_name", "datasets_root", "set_metadata"]
+
+
+def datasets_root() -> str:
+    """Root of the built-in datasets: ``$VMAE_DET_DATASETS``, default ``./datasets``."""
+    return os.environ.get("VMAE_DET_DATASETS", "datasets")
+
+
+def set_metadata(name: str, metadata_class: type, **meta) -> None:
+    """Set ``meta`` on dataset ``name``'s metadata, made a ``metadata_class`` (a lazy reader) first."""
+    from detectron2.data import MetadataCatalog
+
+    if not isinstance(MetadataCatalog.get(name), metadata_class):
+        MetadataCatalog[name] = metadata_class(name=name)
+    MetadataCatalog.get(name).set(**meta)
 
 
 class UnknownDatasetError(ValueError):

@@ -23,6 +23,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
 
 from ..constants import VIDEO_EXTENSIONS
+from .catalog_names import datasets_root
 from .transforms import MultiScaleCrop, apply_augmentations_to_clip
 from .video_io import VideoDecodeError, open_video
 
@@ -31,7 +32,6 @@ __all__ = [
     "load_video_list",
     "register_video_list",
     "register_video_path",
-    "datasets_root",
     "sample_clip_indices",
     "MAEClipMapper",
     "check_video_list",
@@ -41,11 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def datasets_root() -> str:
-    """Root of the datasets folder: ``$VMAE_DET_DATASETS``, default ``./datasets``."""
-    return os.environ.get("VMAE_DET_DATASETS", "datasets")
 
 
 def _list_folder(folder: str) -> List[Dict[str, Any]]:

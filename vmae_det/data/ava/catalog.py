@@ -36,6 +36,7 @@ from ...formats.vmad_layout import (
     read_image_annotations,
     read_image_info,
 )
+from ..catalog_names import datasets_root, set_metadata
 
 __all__ = [
     "AVAMetadata",
@@ -285,9 +286,7 @@ def register_ava(
             meta["num_classes"] = max(num_classes, max(names))
         except ValueError as e:  # importing vmae_det.data must not fail; loading will raise it
             logger.warning(f"Dataset {name}: {e}")
-    if not isinstance(MetadataCatalog.get(name), AVAMetadata):
-        MetadataCatalog[name] = AVAMetadata(name=name)
-    MetadataCatalog.get(name).set(**meta)
+    set_metadata(name, AVAMetadata, **meta)
 
 
 def load_vmad_dicts(
@@ -379,9 +378,7 @@ def register_vmad(name: str, root: PathLike, split: str, version: str = "v2.2", 
         names = read_labelmap(files["label_map"])
         meta["class_names"] = names
         meta["num_classes"] = max(num_classes, max(names))
-    if not isinstance(MetadataCatalog.get(name), AVAMetadata):
-        MetadataCatalog[name] = AVAMetadata(name=name)
-    MetadataCatalog.get(name).set(**meta)
+    set_metadata(name, AVAMetadata, **meta)
 
 
 def check_has_rows(groundtruth: PathLike) -> None:
@@ -448,7 +445,7 @@ def register_all_ava(root: Optional[PathLike] = None) -> None:
     """Register the built-in AVA names under ``root`` (default ``$VMAE_DET_DATASETS`` or ``datasets``):
     ``ava_vmad_{train,val}``, ``ava_v2.2_*``, ``ava_v2.1_*``, ``ava_tiny_*`` and ``ava_v2.2_val_alphaction_boxes``
     (AlphAction's boxes, with which VideoMAE's AVA numbers were measured)."""
-    root = Path(root if root is not None else os.environ.get("VMAE_DET_DATASETS", "datasets"))
+    root = Path(root if root is not None else datasets_root())
     specs = [(f"ava_{v}_{s}", root / "ava", s, v, 80, {}) for v in ("v2.2", "v2.1") for s in ("train", "val")] + [
         (f"ava_tiny_{s}", root / "tiny_ava", s, "v2.2", 5, {}) for s in ("train", "val")
     ]

@@ -23,6 +23,7 @@ from ...constants import AVA_FPS, VIDEO_EXTENSIONS
 from ...formats.atomic import atomic_write_text
 from ...formats.ava import annotation_file_names, read_ava_csv, read_labelmap
 from ...formats.ava_boxes import read_annotations, read_excluded_keyframes, read_proposals
+from ..catalog_names import datasets_root, set_metadata
 from .catalog import AVAMetadata, load_ava_dicts
 
 __all__ = [
@@ -306,16 +307,14 @@ def register_ava_kinetics(
             meta["num_classes"] = max(num_classes, max(names))
         except ValueError as e:  # importing vmae_det.data must not fail; loading will raise it
             logger.warning(f"Dataset {name}: {e}")
-    if not isinstance(MetadataCatalog.get(name), AVAMetadata):
-        MetadataCatalog[name] = AVAMetadata(name=name)
-    MetadataCatalog.get(name).set(**meta)
+    set_metadata(name, AVAMetadata, **meta)
 
 
 def register_all_ava_kinetics(root: Optional[PathLike] = None) -> None:
     """Register ``ava_kinetics_{train,val}`` (AVA + Kinetics, ``ava_kinetics/``), ``kinetics_ava_{train,val}``
     (the Kinetics part alone) and ``ava_kinetics_tiny_{train,val}`` (``tiny_ava_kinetics/``) under ``root``
     (default ``$VMAE_DET_DATASETS`` or ``datasets``)."""
-    root = Path(root if root is not None else os.environ.get("VMAE_DET_DATASETS", "datasets"))
+    root = Path(root if root is not None else datasets_root())
     registered = set(DatasetCatalog.list())
     for split in ("train", "val"):
         specs = [
