@@ -13,14 +13,13 @@ as configs/ucf24/vit_b.py, detected people from ``datasets/jhmdb/person_boxes/te
 
 from vmae_det.data.act.catalog import person_box_file
 
-from ..common.act import use_act_dataset
-from ..ucf24.vit_b import BATCH, EPOCHS, EVAL_EPOCHS, dataloader, lr_multiplier, model, optimizer, train
+from ..common.act import act_schedule, use_act_dataset
+from ..ucf24.vit_b import BATCH, dataloader, lr_multiplier, model, optimizer, train
 
 TARGET_FRAME_MAP = None
 NUM_CLASSES = 21
 NUM_FRAMES, SAMPLING_RATE = 16, 2
 TRAIN_FRAMES = 20_000  # an estimate of len(DatasetCatalog.get("jhmdb_train_split1"))
-ITERS_PER_EPOCH = TRAIN_FRAMES // BATCH
 
 use_act_dataset(
     model,
@@ -33,9 +32,4 @@ use_act_dataset(
     sampling_rate=SAMPLING_RATE,
     test_boxes="proposals" if person_box_file("jhmdb_test_split1") else "gt",
 )
-train.update(
-    output_dir="./output/jhmdb_vit_b",
-    max_iter=EPOCHS * ITERS_PER_EPOCH,
-    checkpointer=dict(period=ITERS_PER_EPOCH, max_to_keep=3),
-    eval_period=EVAL_EPOCHS * ITERS_PER_EPOCH,
-)
+act_schedule(train, lr_multiplier, train_frames=TRAIN_FRAMES, batch=BATCH, output_dir="./output/jhmdb_vit_b")

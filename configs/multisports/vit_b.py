@@ -10,14 +10,13 @@ No VideoMAE number is published for this pipeline; schedule ours (docs/datasets.
         train.init_checkpoint=/path/to/ckpt.pth
 """
 
-from ..common.act import use_act_dataset
-from ..ucf24.vit_b import BATCH, EPOCHS, EVAL_EPOCHS, dataloader, lr_multiplier, model, optimizer, train
+from ..common.act import act_schedule, use_act_dataset
+from ..ucf24.vit_b import BATCH, dataloader, lr_multiplier, model, optimizer, train
 
 TARGET_FRAME_MAP = 36.88  # the stronger baseline (SlowFast R50), docstring
 NUM_CLASSES = 66
 NUM_FRAMES, SAMPLING_RATE = 16, 4
 TRAIN_FRAMES = 300_000  # an estimate of len(DatasetCatalog.get("multisports_train"))
-ITERS_PER_EPOCH = TRAIN_FRAMES // BATCH
 
 use_act_dataset(
     model,
@@ -31,9 +30,4 @@ use_act_dataset(
     test_boxes="proposals",
 )
 dataloader.test.mapper.test_proposal_threshold = 0.9
-train.update(
-    output_dir="./output/multisports_vit_b",
-    max_iter=EPOCHS * ITERS_PER_EPOCH,
-    checkpointer=dict(period=ITERS_PER_EPOCH, max_to_keep=3),
-    eval_period=EVAL_EPOCHS * ITERS_PER_EPOCH,
-)
+act_schedule(train, lr_multiplier, train_frames=TRAIN_FRAMES, batch=BATCH, output_dir="./output/multisports_vit_b")

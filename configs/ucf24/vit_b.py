@@ -16,14 +16,12 @@ detection protocol's); ``dataloader.test.mapper.test_box_source`` says which.
 from vmae_det.data.act.catalog import person_box_file
 
 from ..ava.vit_b import BATCH, dataloader, lr_multiplier, model, optimizer, train
-from ..common.act import use_act_dataset
+from ..common.act import act_schedule, use_act_dataset
 
 TARGET_FRAME_MAP = None  # see the docstring
 NUM_CLASSES = 24
 NUM_FRAMES, SAMPLING_RATE = 16, 4  # VideoMAE's K400 sampling, as the AVA recipe
-EPOCHS, WARMUP_EPOCHS, EVAL_EPOCHS = 10, 2, 5
 TRAIN_FRAMES = 100_000  # an estimate of len(DatasetCatalog.get("ucf24_train")): docs/datasets.md, "Real runs"
-ITERS_PER_EPOCH = TRAIN_FRAMES // BATCH
 
 use_act_dataset(
     model,
@@ -36,10 +34,4 @@ use_act_dataset(
     sampling_rate=SAMPLING_RATE,
     test_boxes="proposals" if person_box_file("ucf24_test") else "gt",
 )
-lr_multiplier.warmup_fraction = WARMUP_EPOCHS / EPOCHS
-train.update(
-    output_dir="./output/ucf24_vit_b",
-    max_iter=EPOCHS * ITERS_PER_EPOCH,
-    checkpointer=dict(period=ITERS_PER_EPOCH, max_to_keep=3),
-    eval_period=EVAL_EPOCHS * ITERS_PER_EPOCH,
-)
+act_schedule(train, lr_multiplier, train_frames=TRAIN_FRAMES, batch=BATCH, output_dir="./output/ucf24_vit_b")
