@@ -13,7 +13,8 @@ import argparse
 import sys
 from typing import Sequence
 
-from vmae_det.data.tiny_act import TINY_DATASETS, make_tiny_act
+from vmae_det.data.act.catalog import TINY_DATASETS
+from vmae_det.data.tiny_act import make_tiny_act
 
 
 def main(argv: Sequence[str] | None = None) -> int:

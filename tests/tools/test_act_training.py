@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from vmae_det.data.act.catalog import register_all_act
-from vmae_det.data.tiny_act import TINY_DATASETS, make_tiny_act
+from vmae_det.data.act.catalog import TINY_DATASETS, register_all_act
+from vmae_det.data.tiny_act import make_tiny_act
 from vmae_det.evaluation import tubes
 from vmae_det.formats.act import load_groundtruth
 from vmae_det.formats.safe_pickle import load_pickle

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..formats.act import write_python2_pickle
 from ..formats.atomic import atomic_save, atomic_write_bytes, atomic_write_text
-from .act.catalog import ACT_LAYOUTS
+from .act.catalog import ACT_LAYOUTS, TINY_DATASETS
 from .tiny_ava import (
     ARM_MAX,
     ARM_MIN,
@@ -43,40 +43,12 @@ from .tiny_ava import (
     write_mp4,
 )
 
-__all__ = ["TINY_DATASETS", "make_tiny_act", "render_act_video"]
+__all__ = ["make_tiny_act", "render_act_video"]
 
 WALK_SPEED, RUN_SPEED = 1.0, 2.0  # px / frame: a 40-frame tube stays inside the 128-pixel frame
 NUM_FRAMES = 40
 SEED = 23
 
-#: dataset -> (folder, ground-truth file, layout, person-box files by split kind, labels in ACT order).
-TINY_DATASETS: Dict[str, tuple] = {
-    "ucf24": (
-        "tiny_ucf24",
-        "UCF101v2-GT.pkl",
-        "ucf24",
-        {"train": "person_boxes.pkl", "test": "person_boxes.pkl"},
-        ["Jumping", "Running", "Walking", "Waving"],
-    ),
-    "jhmdb": (
-        "tiny_jhmdb",
-        "JHMDB-GT.pkl",
-        "jhmdb",
-        {"train": "person_boxes.pkl", "test": "person_boxes.pkl"},
-        ["jump", "run", "walk", "wave"],
-    ),
-    "multisports": (
-        "tiny_multisports",
-        "annotations/multisports_GT.pkl",
-        "multisports",
-        {
-            "train": "annotations/MultiSports_box/train.recall_96.13.pkl",
-            "test": "annotations/MultiSports_box/val.recall_96.13.pkl",
-        },
-        ["aerobic jump", "aerobic wave", "football run", "football walk"],
-    ),
-}
-MOTIONS = ("jump", "run", "walk", "wave")  # what a label looks like: its last word
 SPORTS = {"aerobic_gymnastics": (0, 1), "football": (2, 3)}  # sport folder -> its label indices
 
 

@@ -26,9 +26,11 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.catalog import Metadata
 
 from ...formats.act import TubeFormatError, load_groundtruth, load_person_box_pickle, split_videos
+from ..catalog_names import datasets_root, set_metadata
 
 __all__ = [
     "ACT_LAYOUTS",
+    "TINY_DATASETS",
     "ACTLayout",
     "ACTMetadata",
     "load_act_dicts",
@@ -279,21 +281,45 @@ def register_act_dataset(
     }
     if num_classes is not None:
         meta["num_classes"] = int(num_classes)
-    if not isinstance(MetadataCatalog.get(name), ACTMetadata):
-        MetadataCatalog[name] = ACTMetadata(name=name)
-    MetadataCatalog.get(name).set(**meta)
+    set_metadata(name, ACTMetadata, **meta)
 
 
 #: MultiSports' person boxes (its README's "Download Person Boxes"), under ``annotations/MultiSports_box``.
 MULTISPORTS_BOX_FILES = {"train": "train.recall_96.13.pkl", "test": "val.recall_96.13.pkl"}
 #: UCF101-24 / JHMDB-21 ship none: ``tools/make_proposals.py --dataset <name>`` writes them here.
 PERSON_BOX_FOLDER = "person_boxes"
+#: The tiny copies (made by :mod:`vmae_det.data.tiny_act`): dataset -> (folder, ground-truth file, layout,
+#: person-box files by split kind, labels in ACT order).
+TINY_DATASETS: Dict[str, tuple] = {
+    "ucf24": (
+        "tiny_ucf24",
+        "UCF101v2-GT.pkl",
+        "ucf24",
+        {"train": "person_boxes.pkl", "test": "person_boxes.pkl"},
+        ["Jumping", "Running", "Walking", "Waving"],
+    ),
+    "jhmdb": (
+        "tiny_jhmdb",
+        "JHMDB-GT.pkl",
+        "jhmdb",
+        {"train": "person_boxes.pkl", "test": "person_boxes.pkl"},
+        ["jump", "run", "walk", "wave"],
+    ),
+    "multisports": (
+        "tiny_multisports",
+        "annotations/multisports_GT.pkl",
+        "multisports",
+        {
+            "train": "annotations/MultiSports_box/train.recall_96.13.pkl",
+            "test": "annotations/MultiSports_box/val.recall_96.13.pkl",
+        },
+        ["aerobic jump", "aerobic wave", "football run", "football walk"],
+    ),
+}
 
 
 def _builtin_specs(root: Path) -> List[tuple]:
     """``(name, gt_file, dataset root, split_kind, split, layout, proposal_file, num_classes)``."""
-    from ..tiny_act import TINY_DATASETS
-
     specs = []
     for kind in ("train", "test"):
         ucf, boxes = root / "ucf24", root / "ucf24" / PERSON_BOX_FOLDER / f"{kind}.pkl"
@@ -327,7 +353,7 @@ def register_all_act(root: Optional[PathLike] = None) -> None:
     person-box files are used when present at load time: MultiSports' own, and for UCF101-24 / JHMDB-21
     ``<dataset>/person_boxes/<split>.pkl`` (``ucf24/person_boxes/test.pkl``, ``jhmdb/person_boxes/test_split1.pkl``),
     written by ``tools/make_proposals.py --dataset <name>``."""
-    root = Path(root if root is not None else os.environ.get("VMAE_DET_DATASETS", "datasets"))
+    root = Path(root if root is not None else datasets_root())
     registered = set(DatasetCatalog.list())
     for name, gt_file, droot, kind, split, layout, boxes, num_classes in _builtin_specs(root):
         if name not in registered:
