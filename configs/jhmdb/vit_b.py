@@ -1,12 +1,9 @@
 """JHMDB-21 (split 1), ViT-B/16, K400 pretrain + fine-tune: configs/ucf24/vit_b.py on ``jhmdb_{train,test}_split1``,
 21 classes, 16 frames at stride 2 (JHMDB's clips are 15-40 frames long: a 64-frame window would be mostly the
-clamped first and last frames). Splits 2 and 3: ``dataloader.{train,test}.dataset.names`` and
-``dataloader.evaluator.dataset_name`` with ``_split2`` / ``_split3``; papers report the mean of the three.
-
-Target: none to match, for the reason in configs/ucf24/vit_b.py (docs/datasets.md). Schedule ours. Test boxes:
-as configs/ucf24/vit_b.py, detected people from ``datasets/jhmdb/person_boxes/test_split1.pkl`` when it exists
-(``tools/make_proposals.py --dataset jhmdb_test_split1``), else the ground-truth boxes; for splits 2 and 3 set
-``dataloader.test.mapper.test_box_source`` for their files (``test_split2.pkl``, ``test_split3.pkl``).
+clamped first and last frames). Splits 2 and 3: the ``_split2`` / ``_split3`` names in
+``dataloader.{train,test}.dataset.names`` and ``dataloader.evaluator.dataset_name``; papers report the mean of the
+three. Target: none to match (docs/model_card.md). Test boxes as configs/ucf24/vit_b.py, from
+``datasets/jhmdb/person_boxes/test_split1.pkl``.
 
     python tools/train_net.py --config-file configs/jhmdb/vit_b.py --num-gpus 8 train.init_checkpoint=/path/to/ckpt.pth
 """

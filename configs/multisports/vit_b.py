@@ -1,10 +1,7 @@
 """MultiSports v1, ViT-B/16, K400 pretrain + fine-tune: configs/ucf24/vit_b.py on ``multisports_{train,val}``,
 66 classes, 16 frames at stride 4; test boxes: MultiSports' released person boxes (Faster R-CNN R101-FPN) with
-score >= 0.9 (mmaction2's AVADataset default, used by its MultiSports configs).
-
-Targets: the MultiSports baselines (mmaction2 configs/detection/{slowonly,slowfast}/*_8xb16-4x16x1-8e_multisports-rgb,
-K400-pretrained R50, val): SlowOnly frame-mAP 26.40, video-mAP@0.2 15.48, @0.5 10.62; SlowFast 36.88, 22.83, 16.9.
-No VideoMAE number is published for this pipeline; schedule ours (docs/datasets.md).
+score >= 0.9 (mmaction2's AVADataset default, used by its MultiSports configs). Targets: the MultiSports baselines
+of mmaction2's configs (docs/model_card.md); no VideoMAE number is published for this pipeline; schedule ours.
 
     python tools/train_net.py --config-file configs/multisports/vit_b.py --num-gpus 8 \
         train.init_checkpoint=/path/to/ckpt.pth
@@ -13,7 +10,7 @@ No VideoMAE number is published for this pipeline; schedule ours (docs/datasets.
 from ..common.act import act_schedule, use_act_dataset
 from ..ucf24.vit_b import BATCH, dataloader, lr_multiplier, model, optimizer, train
 
-TARGET_FRAME_MAP = 36.88  # the stronger baseline (SlowFast R50), docstring
+TARGET_FRAME_MAP = 36.88  # mmaction2's SlowFast R50 baseline, the stronger one
 NUM_CLASSES = 66
 NUM_FRAMES, SAMPLING_RATE = 16, 4
 TRAIN_FRAMES = 300_000  # an estimate of len(DatasetCatalog.get("multisports_train"))

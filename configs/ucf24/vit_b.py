@@ -1,14 +1,8 @@
-"""UCF101-24 (split 1), ViT-B/16, K400 pretrain + fine-tune: the VideoMAE AVA recipe (configs/ava/vit_b.py, VMAD's
-run.sh: AdamW, lr 5e-4 x batch/256, layer decay 0.75, drop path 0.2, batch 128) with the single-label softmax head
-of the ACT datasets (configs/common/act.py), 16 frames at stride 4 centred on each annotated frame; evaluated on
-every frame of the test videos, frame-mAP@0.5 and video-mAP@0.2/0.5 as the official evaluator (docs/datasets.md).
-
-Target: none to match. The VideoMAE ViT-B numbers published on UCF101-24 (EVAD, STMixer) come from end-to-end
-detectors with their own heads and no released UCF101-24 code (docs/datasets.md). Schedule (10 epochs, 2 warm-up)
-is ours. Test boxes: detected people with score >= 0.8 (the AVA recipe's threshold) from
-``datasets/ucf24/person_boxes/test.pkl`` when that file exists (``tools/make_proposals.py --dataset ucf24_test``),
-else the ground-truth boxes, as UCF101-24 ships no person detections (the frame-mAP is then an upper bound of the
-detection protocol's); ``dataloader.test.mapper.test_box_source`` says which.
+"""UCF101-24 (split 1), ViT-B/16, K400 pretrain + fine-tune: the VideoMAE AVA recipe (configs/ava/vit_b.py) with
+the ACT datasets' softmax head and evaluator (configs/common/act.py), 16 frames at stride 4 centred on each
+annotated frame. Target: none to match; schedule ours (docs/model_card.md). Test boxes: the detected people of
+``datasets/ucf24/person_boxes/test.pkl`` (score >= 0.8) when that file exists, else the ground-truth boxes, an
+upper bound (docs/datasets.md).
 
     python tools/train_net.py --config-file configs/ucf24/vit_b.py --num-gpus 8 train.init_checkpoint=/path/to/ckpt.pth
 """

@@ -1,13 +1,7 @@
-"""Generate tiny synthetic copies of the ACT-format datasets in their real layouts (one module: one drawing
-routine, three layouts): ``tiny_ucf24`` (JPEG frames, Python-2-style ``UCF101v2-GT.pkl``), ``tiny_jhmdb`` (PNG
-frames, three splits, ``JHMDB-GT.pkl``) and ``tiny_multisports`` (mp4 videos in sport folders,
-``multisports_GT.pkl``, person-box pickles).
-
-The figures are tiny_ava's (:mod:`vmae_det.data.tiny_ava`); each class has its own motion (walk, run, jump, wave)
-and its own colour, so a tiny model gets a frame-AP far above chance (a MultiSports figure keeps its colour
-while it does nothing, so there motion decides). Every
-video has its own seed: the output is the same on every run. The command line is ``datasets/make_tiny_act.py``;
-the folders are committed.
+"""Generate the tiny ACT-format datasets in their real layouts: ``tiny_ucf24`` (JPEG frames, a Python-2-style
+``UCF101v2-GT.pkl``), ``tiny_jhmdb`` (PNG frames, three splits) and ``tiny_multisports`` (mp4 videos in sport
+folders, person-box pickles). Figures are :mod:`vmae_det.data.tiny_ava`'s; a class is a motion and a colour.
+Deterministic (a seed per video); the folders are committed; command line: ``datasets/make_tiny_act.py``.
 """
 
 from __future__ import annotations
