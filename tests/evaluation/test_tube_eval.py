@@ -123,6 +123,9 @@ def test_bad_inputs(tmp_path, capsys):
     assert "(N, 8) array" in _error(capsys, ["frameAP", g, _dump(tmp_path / "y.pkl", fd[:, :7])])
     assert "video detections must be a dict" in _error(capsys, ["videoAP", g, _dump(tmp_path / "z.pkl", "abc")])
     assert "(video, score, tube)" in _error(capsys, ["videoAP", g, _dump(tmp_path / "w.pkl", {0: [(1, 2)]})])
+    cut = tmp_path / "cut.pkl"
+    cut.write_bytes(open(g, "rb").read()[:100])
+    assert f"{cut}: not a readable pickle (truncated" in _error(capsys, ["frameAP", str(cut), f])
     # video index out of range
     bad = fd.copy()
     bad[3, 0] = len(gt["test_videos"][0])

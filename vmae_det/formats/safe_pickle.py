@@ -17,11 +17,15 @@ from typing import Any, BinaryIO, Callable, Dict, Tuple, Union
 
 import numpy as np
 
-__all__ = ["SafeUnpickler", "UnsafePickleError", "load_pickle", "loads_pickle", "allowed_globals"]
+__all__ = ["SafeUnpickler", "UnsafePickleError", "DamagedPickleError", "load_pickle", "loads_pickle", "allowed_globals"]
 
 
 class UnsafePickleError(pickle.UnpicklingError, ValueError):
     """A pickle that names a global other than numpy's array reconstruction; nothing of it was executed."""
+
+
+class DamagedPickleError(pickle.UnpicklingError, ValueError):
+    """A pickle file that ends early or holds no valid pickle."""
 
 
 def _numpy_core(module: str):
@@ -101,7 +105,13 @@ def loads_pickle(data: bytes, where: str = "<bytes>") -> Any:
 
 
 def load_pickle(path: Union[str, os.PathLike]) -> Any:
-    """Unpickle the file ``path`` with :class:`SafeUnpickler`; a damaged file raises what ``pickle`` raises."""
+    """Unpickle the file ``path`` with :class:`SafeUnpickler`; a damaged file is a :class:`DamagedPickleError`."""
     where = os.fspath(path)
     with open(where, "rb") as f:
-        return SafeUnpickler(f, where=where).load()
+        try:
+            return SafeUnpickler(f, where=where).load()
+        except UnsafePickleError:
+            raise
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, OverflowError) as e:
+            why = f"{type(e).__name__}: {e}" if str(e) else f"{type(e).__name__}, the file ends early"
+            raise DamagedPickleError(f"{where}: not a readable pickle (truncated or damaged: {why})") from None
