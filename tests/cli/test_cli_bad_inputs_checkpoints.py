@@ -432,7 +432,7 @@ def test_export_onnx_refuses_bad_arguments(case, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-SAME_IN_A_PROCESS = [EVAL_ROWS[1], CONVERT_ROWS[2], EXPORT_ROWS[0], EXPORT_ARGUMENT_ROWS[0]]
+SAME_IN_A_PROCESS = [CONVERT_ROWS[2], EXPORT_ROWS[0]]  # train_net's: tests/cli/test_cli_bad_inputs_training.py
 
 
 @pytest.mark.parametrize("case", SAME_IN_A_PROCESS, ids=lambda c: f"{c.tool}-{c.id}")

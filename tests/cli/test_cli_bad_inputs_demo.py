@@ -274,7 +274,7 @@ def test_demo_offline_default_detector(case, tmp_path, data):
     assert {p.name: p.read_text() for p in (tmp_path / "out").iterdir()} == PREVIOUS
 
 
-SAME_IN_A_PROCESS = ("boxes-nan-score", "boxes-with-bom", "detector-offline")
+SAME_IN_A_PROCESS = ("boxes-with-bom", "detector-offline")
 
 
 @pytest.mark.parametrize(

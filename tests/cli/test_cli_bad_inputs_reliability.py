@@ -511,12 +511,7 @@ def test_reliability_bad_input(case, tmp_path, data):
         assert sorted(p.name for p in (tmp_path / "new" / "folder").iterdir()) == ["out.pth"]
 
 
-SAME_IN_A_PROCESS = (
-    "proposals_min_score_nan",
-    "demo_misspelt_dataset",
-    "eval_output_dir_is_a_file",
-    "ava_root_train_csv_with_bom",
-)
+SAME_IN_A_PROCESS = ("proposals_min_score_nan", "eval_output_dir_is_a_file", "ava_root_train_csv_with_bom")
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.id in SAME_IN_A_PROCESS], ids=lambda c: c.id)

@@ -146,9 +146,7 @@ def test_training_tool_bad_input(case, tmp_path, datasets):
             os.close(_held_locks.pop())
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if c.id in ("no_config_file", "output_dir_in_use")], ids=lambda c: c.id
-)
+@pytest.mark.parametrize("case", [c for c in CASES if c.id == "no_config_file"], ids=lambda c: c.id)
 def test_in_process_as_in_a_process(case, tmp_path, datasets):
     """The rows above run in-process (tests/cli_table.py): a sample gives the same exit code and messages as a
     real process."""

@@ -178,7 +178,7 @@ def test_video_input(case: BadInput, tmp_path: Path, data: Path):
 
 @pytest.mark.parametrize(
     "case",
-    [c for c in CASES if c.id in ("pretrain_every_video_corrupt", "make_proposals_corrupt_video")],
+    [c for c in CASES if c.id == "pretrain_every_video_corrupt"],
     ids=lambda c: c.id,
 )
 def test_in_process_as_in_a_process(case: BadInput, tmp_path: Path, data: Path):
