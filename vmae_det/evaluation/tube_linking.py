@@ -18,51 +18,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..cli import check_output_file, run_main
-from ..formats.act import TubeFormatError, load_groundtruth, split_videos
+from ..formats.act import TubeFormatError, check_frame_detections, load_groundtruth, split_videos
 from ..formats.atomic import atomic_write_bytes
 from ..formats.safe_pickle import load_pickle
 
-__all__ = ["LINKING_DEFAULTS", "link_tubes", "check_frame_detections", "main"]
+__all__ = ["LINKING_DEFAULTS", "link_tubes", "main"]
 
 CHUNK_ROWS = 1 << 17  # videos are linked together in chunks of about this many rows
 # MOC-Detector's BuildTubes and videoAP constants
 LINKING_DEFAULTS = dict(nms_threshold=0.6, top_k=10, link_iou=0.5, min_score=0.005, min_length=15, tube_nms=0.3)
-
-
-def check_frame_detections(frame_dets: Any, videos: Sequence[str], nframes: Mapping[str, int], where: str) -> None:
-    """Raise :class:`TubeFormatError` naming ``where`` and the row unless ``frame_dets`` is an ``(N, 8)`` array of
-    integer video indices into ``videos``, frames ``1..nframes[video]`` and label indices ``>= 0``."""
-    if not isinstance(frame_dets, np.ndarray) or frame_dets.ndim != 2 or frame_dets.shape[1] != 8:
-        shape = getattr(frame_dets, "shape", type(frame_dets).__name__)
-        raise TubeFormatError(
-            f"{where}: frame detections must be an (N, 8) array of [video_index, frame, label_index, score, "
-            f"x1, y1, x2, y2], got {shape}"
-        )
-    if frame_dets.dtype not in (np.float32, np.float64):
-        raise TubeFormatError(f"{where}: frame detections must be float32 or float64, got {frame_dets.dtype}")
-    bad = ~np.all(np.isfinite(frame_dets), axis=1)
-    if np.any(bad):
-        raise TubeFormatError(f"{where}: row {int(np.argmax(bad))}: a non-finite value")
-    vid, frame, label = frame_dets[:, 0], frame_dets[:, 1], frame_dets[:, 2]
-    bad = (vid < 0) | (vid >= len(videos)) | (vid != np.round(vid))
-    if np.any(bad):
-        row = int(np.argmax(bad))
-        raise TubeFormatError(
-            f"{where}: row {row}: video index {vid[row]:g} is not an integer 0..{len(videos) - 1} (the test videos)"
-        )
-    missing = [v for v in videos if v not in nframes]
-    if missing:
-        raise TubeFormatError(f"{where}: video {missing[0]!r} has no frame count (nframes)")
-    counts = np.array([int(nframes[v]) for v in videos], dtype=np.int64)
-    bad = (frame < 1) | (frame > counts[vid.astype(np.int64)]) | (frame != np.round(frame))
-    if np.any(bad):
-        row = int(np.argmax(bad))
-        v = videos[int(vid[row])]
-        raise TubeFormatError(f"{where}: row {row}: frame {frame[row]:g} is not an integer 1..{nframes[v]} of {v!r}")
-    bad = (label < 0) | (label != np.round(label))
-    if np.any(bad):
-        row = int(np.argmax(bad))
-        raise TubeFormatError(f"{where}: row {row}: label index {label[row]:g} is not an integer >= 0")
 
 
 # ------------------------------------------------------------------------------------ per-frame soft NMS
@@ -336,7 +300,9 @@ def link_tubes(
     Returns:
         ``{label_index: [(video, tube_score, (n, 6) float32 frame x1 y1 x2 y2 box_score)]}``.
     """
-    check_frame_detections(frame_dets, videos, nframes, "frame detections")
+    check_frame_detections(frame_dets, videos, "frame detections", nframes)
+    if frame_dets.dtype not in (np.float32, np.float64):  # the official's arithmetic follows the dtype
+        raise TubeFormatError(f"frame detections must be float32 or float64, got {frame_dets.dtype}")
     options = dict(min_score=min_score, min_length=min_length, tube_nms=tube_nms)
     nl = int(num_labels) if num_labels is not None else int(frame_dets[:, 2].max()) + 1 if len(frame_dets) else 0
     out: Dict[int, List[Tuple[str, Any, np.ndarray]]] = {il: [] for il in range(nl)}
@@ -428,7 +394,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     gt = load_groundtruth(args.groundtruth)
     videos = split_videos(gt, args.groundtruth, "test", args.split)
     dets = load_pickle(args.detections)
-    check_frame_detections(dets, videos, gt["nframes"], args.detections)
+    check_frame_detections(dets, videos, args.detections, gt["nframes"])
     options = {name: getattr(args, name) for name in LINKING_DEFAULTS}
     res = link_tubes(dets, videos, gt["nframes"], num_labels=len(gt["labels"]), progress=not args.quiet, **options)
     atomic_write_bytes(args.output, pickle.dumps(res, protocol=4))

@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..cli import check_output_file, run_main
-from ..formats.act import TubeFormatError, _check_tubes, load_groundtruth
+from ..formats.act import TubeFormatError, check_frame_detections, check_tubes, load_groundtruth
 from ..formats.atomic import atomic_write_text
 from ..formats.safe_pickle import load_pickle
 
@@ -46,25 +46,7 @@ SKIPPED_LABELS = (
 def load_frame_detections(path: str, gt: Dict[str, Any]) -> np.ndarray:
     """The ``(N, 8)`` frame-detection array, checked against the ground truth's test videos."""
     dets = load_pickle(path)
-    if not isinstance(dets, np.ndarray) or dets.ndim != 2 or dets.shape[1] != 8:
-        shape = getattr(dets, "shape", type(dets).__name__)
-        raise TubeFormatError(
-            f"{path}: frame detections must be an (N, 8) array of [video_index, frame, "
-            f"label_index, score, x1, y1, x2, y2], got {shape}"
-        )
-    if not (np.issubdtype(dets.dtype, np.floating) or np.issubdtype(dets.dtype, np.integer)):
-        raise TubeFormatError(f"{path}: frame detections must hold numbers, got dtype {dets.dtype}")
-    if not np.all(np.isfinite(dets)):
-        raise TubeFormatError(f"{path}: frame detections hold non-finite values")
-    nv = len(gt["test_videos"][0])
-    vid = dets[:, 0]
-    bad = (vid < 0) | (vid >= nv) | (vid != np.round(vid))
-    if np.any(bad):
-        row = int(np.argmax(bad))
-        raise TubeFormatError(
-            f"{path}: row {row}: video index {vid[row]:g} is out of range (the scored test split has "
-            f"{nv} videos: an integer 0..{nv - 1})"
-        )
+    check_frame_detections(dets, gt["test_videos"][0], path)
     return dets
 
 
@@ -91,7 +73,7 @@ def load_video_detections(path: str, gt: Dict[str, Any]) -> Dict[int, list]:
             if not ok:
                 raise TubeFormatError(f"{path}: detection {i} of label {label!r}: the score must be a finite number")
             checks.append((d[2], f"{path}: detection {i} of label {label!r} (video {d[0]!r})"))
-    _check_tubes(checks)
+    check_tubes(checks)
     return dets
 
 

@@ -24,6 +24,8 @@ __all__ = [
     "ACT_KEYS",
     "SPLIT_KINDS",
     "TubeFormatError",
+    "check_frame_detections",
+    "check_tubes",
     "load_groundtruth",
     "split_videos",
     "load_person_box_pickle",
@@ -69,7 +71,7 @@ def _check_tube_values(tube: np.ndarray, where: str) -> None:
         )
 
 
-def _check_tubes(tubes: Sequence[Tuple[Any, str]], min_cols: int = 5) -> None:
+def check_tubes(tubes: Sequence[Tuple[Any, str]], min_cols: int = 5) -> None:
     """Check ``[(tube, where)]``: shapes one by one, values all at once (the failing tube named)."""
     for tube, where in tubes:
         _check_tube_shape(tube, where, min_cols)
@@ -93,6 +95,49 @@ def _check_tubes(tubes: Sequence[Tuple[Any, str]], min_cols: int = 5) -> None:
     i = int(np.searchsorted(ends, first, "right"))
     _check_tube_values(tubes[i][0], tubes[i][1])
     raise AssertionError("unreachable: the failing tube passed its own check")  # pragma: no cover
+
+
+def check_frame_detections(
+    dets: Any, videos: Sequence[str], where: str, nframes: Optional[Mapping[str, int]] = None
+) -> None:
+    """Raise :class:`TubeFormatError` naming ``where`` and the row unless ``dets`` is an ``(N, 8)`` array of finite
+    numbers ``video_index, frame, label_index, score, x1, y1, x2, y2`` with integer video indices into ``videos``;
+    with ``nframes``, also frames ``1..nframes[video]`` and label indices ``>= 0`` (what linking needs)."""
+    if not isinstance(dets, np.ndarray) or dets.ndim != 2 or dets.shape[1] != 8:
+        shape = getattr(dets, "shape", type(dets).__name__)
+        raise TubeFormatError(
+            f"{where}: frame detections must be an (N, 8) array of [video_index, frame, label_index, score, "
+            f"x1, y1, x2, y2], got {shape}"
+        )
+    if not (np.issubdtype(dets.dtype, np.floating) or np.issubdtype(dets.dtype, np.integer)):
+        raise TubeFormatError(f"{where}: frame detections must hold numbers, got dtype {dets.dtype}")
+    bad = ~np.all(np.isfinite(dets), axis=1)
+    if np.any(bad):
+        raise TubeFormatError(f"{where}: row {int(np.argmax(bad))}: a non-finite value")
+    vid = dets[:, 0]
+    bad = (vid < 0) | (vid >= len(videos)) | (vid != np.round(vid))
+    if np.any(bad):
+        row = int(np.argmax(bad))
+        raise TubeFormatError(
+            f"{where}: row {row}: video index {vid[row]:g} is not an integer 0..{len(videos) - 1} (out of range of "
+            "the scored test videos)"
+        )
+    if nframes is None:
+        return
+    missing = [v for v in videos if v not in nframes]
+    if missing:
+        raise TubeFormatError(f"{where}: video {missing[0]!r} has no frame count (nframes)")
+    frame, label = dets[:, 1], dets[:, 2]
+    counts = np.array([int(nframes[v]) for v in videos], dtype=np.int64)
+    bad = (frame < 1) | (frame > counts[vid.astype(np.int64)]) | (frame != np.round(frame))
+    if np.any(bad):
+        row = int(np.argmax(bad))
+        v = videos[int(vid[row])]
+        raise TubeFormatError(f"{where}: row {row}: frame {frame[row]:g} is not an integer 1..{nframes[v]} of {v!r}")
+    bad = (label < 0) | (label != np.round(label))
+    if np.any(bad):
+        row = int(np.argmax(bad))
+        raise TubeFormatError(f"{where}: row {row}: label index {label[row]:g} is not an integer >= 0")
 
 
 def load_groundtruth(path: str, split: int = 0) -> Dict[str, Any]:
@@ -130,7 +175,7 @@ def load_groundtruth(path: str, split: int = 0) -> Dict[str, Any]:
             if not isinstance(tube_list, (list, tuple)):
                 raise TubeFormatError(f"{path}: gttubes[{v!r}][{label!r}] must be a list of tubes")
             checks.extend((tube, f"{path}: gttubes[{v!r}][{label!r}][{i}]") for i, tube in enumerate(tube_list))
-    _check_tubes(checks)
+    check_tubes(checks)
     return dict(gt, test_videos=[test_videos[split]]) if split else gt
 
 
@@ -191,7 +236,7 @@ def split_videos(gt: Mapping[str, Any], path: str, split_kind: str, split: int =
             for i, tube in enumerate(tube_list):
                 checks.append((tube, f"{path}: gttubes[{v!r}][{label!r}][{i}]"))
                 spans.append(int(nframes[v]))
-    _check_tubes(checks)
+    check_tubes(checks)
     for (tube, where), n in zip(checks, spans):
         if tube[0, 0] < 1 or tube[-1, 0] > n:
             raise TubeFormatError(
