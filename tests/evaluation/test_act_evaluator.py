@@ -201,3 +201,13 @@ def test_frames_without_any_box_are_named_in_a_warning(tmp_path, caplog):
     result = run(ev, [({"video_id": "a/v1", "timestamp": f}, empty) for f in (1, 2)])["act"]
     assert result["frame_mAP@0.5"] == 0.0
     assert "2 frames and not one box scored" in caplog.text
+
+
+def test_frames_never_evaluated_count_as_missed_and_are_reported(tmp_path, caplog):
+    gt, path = make_gt(tmp_path)
+    every_other = [p for p in outputs_for(gt, gt["test_videos"][0], np.random.default_rng(0)) if p[0]["timestamp"] % 2]
+    result = run(ACTEvaluator(gt_file=path, video_ap=False, distributed=False), every_other)["act"]
+    annotated = {(v, f) for v in gt["test_videos"][0] for ts in gt["gttubes"][v].values() for f in ts[0][:, 0]}
+    unseen = [k for k in annotated if k[1] % 2 == 0]
+    assert f"{len(unseen)} of {len(annotated)} annotated test frames were not evaluated" in caplog.text
+    assert result["frame_mAP@0.5"] < 60  # perfect boxes on half of the frames: recall about one half

@@ -149,6 +149,7 @@ class ACTEvaluator(DatasetEvaluator):
         # tubes.py scores test_videos[0], as the official evaluator: the split's videos take its place
         gt_split = dict(gt, test_videos=[videos])
         dets = frame_detections(preds, videos, gt["resolution"], self._labels_per_box)
+        _warn_unscored_frames(gt["gttubes"], videos, preds)
         if preds and not len(dets):
             logger.warning(
                 "ACTEvaluator: %d frames and not one box scored: the test set has no person boxes "
@@ -202,6 +203,19 @@ class ACTEvaluator(DatasetEvaluator):
         if tubes is not None:
             atomic_write_bytes(os.path.join(output_dir, "video_detections.pkl"), pickle.dumps(tubes, protocol=4))
         atomic_write_text(os.path.join(output_dir, "act_metrics.json"), json.dumps(report, indent=1) + "\n")
+
+
+def _warn_unscored_frames(gttubes: Mapping[str, Any], videos: Sequence[str], preds: Sequence[Mapping]) -> None:
+    """Ground-truth frames the model never saw (a test frame stride, a partial run) count as missed: say so."""
+    seen = {(p["video_id"], int(p["timestamp"])) for p in preds}
+    annotated = {(v, int(f)) for v in videos for tubes in gttubes.get(v, {}).values() for t in tubes for f in t[:, 0]}
+    unseen = annotated - seen
+    if unseen:
+        v, f = min(unseen)
+        logger.warning(
+            f"ACTEvaluator: {len(unseen)} of {len(annotated)} annotated test frames were not evaluated (e.g. {v} "
+            f"frame {f}); their ground truth counts as missed, as in the official evaluator"
+        )
 
 
 def _pct(v: Optional[float]) -> str:
