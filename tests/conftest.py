@@ -73,14 +73,16 @@ def video(tmp_path_factory):
     return make_video(tmp_path_factory.mktemp("vid") / "clip one.mp4", 75)
 
 
-#: Modules that take minutes (a long fixture or multi-process runs): they start first, so that no worker of
-#: ``pytest -n 2`` is left alone with one of them at the end.
+#: The longest modules (a long fixture, tool or multi-process runs), longest first: they start first, so that no
+#: worker of ``pytest -n 2`` is left alone with one of them at the end.
 LONG_MODULES = (
-    "tools/test_vmad_end_to_end.py",
     "docs/test_docs_commands.py",
+    "tools/test_vmad_end_to_end.py",
     "cli/test_cli_bad_inputs_reliability.py",
-    "engine/test_grad_accum.py",
     "engine/test_multi_machine.py",
+    "tools/test_train_net.py",
+    "cli/test_cli_bad_inputs_video.py",
+    "engine/test_grad_accum.py",
 )
 
 

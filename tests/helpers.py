@@ -2,8 +2,9 @@
 PyAV writers, an unindexed AVI).
 
 The shared data are fixtures (``tests/conftest.py``); the demo tests' own helpers are ``tests/demo_helpers.py``,
-the bad-input tables' runner ``tests/cli_table.py``, the engine tests' LazyConfig targets
-``tests/engine_toy_parts.py``, VMAD's key layout and reference inputs ``tests/vmad_reference.py``.
+the command-line tools, run in this process or in a new one, ``tests/cli_table.py`` (``run_tool``), the engine
+tests' LazyConfig targets ``tests/engine_toy_parts.py``, VMAD's key layout and reference inputs
+``tests/vmad_reference.py``.
 """
 
 from __future__ import annotations
