@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 from cli_table import REPO, fresh_process_state, run_tool
@@ -72,3 +73,31 @@ def test_a_run_leaves_this_process_as_it_found_it(tmp_path, tiny_ava):
     assert after[:-1] == before[:-1] and torch.equal(after[-1], before[-1])
     open_files = [os.readlink(f.path) for f in os.scandir(f"/proc/{os.getpid()}/fd")]
     assert str(out / "log.txt") not in open_files, "the run's log file is still open"
+
+
+def test_in_process_runs_call_what_the_launchers_and_console_scripts_call():
+    """``tools/<name>.py`` ends in ``sys.exit(cli())`` and the console script ``vmae-*`` names the same function
+    that run_tool calls; one console script, run for real, gives what the in-process run gives."""
+    import importlib
+
+    import tomllib
+    from cli_table import _entry
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    for script, target in scripts.items():
+        module, attr = target.split(":")
+        function = getattr(importlib.import_module(module), attr)
+        if module.startswith("vmae_det.tools."):
+            name = module.rsplit(".", 1)[1]
+            assert (REPO / "tools" / f"{name}.py").read_text().rstrip().endswith("sys.exit(cli())"), name
+            assert _entry(name)[0] is function, script
+        elif (REPO / module.replace(".", "/")).with_suffix(".py").read_text().rstrip().endswith("sys.exit(main())"):
+            assert _entry(f"-m {module}")[0] is function, script
+    args = ["-l", "labels.pbtxt", "-g", "nope.csv"]
+    real = subprocess.run(
+        [str(Path(sys.executable).parent / "vmae-ava-eval"), *args], cwd=REPO, capture_output=True, text=True
+    )
+    here = run_tool("-m vmae_det.evaluation.ava_cli", args)
+    assert real.returncode == here.returncode == 2
+    assert real.stderr.splitlines()[-1] == here.stderr.splitlines()[-1]
+    assert "error: the following arguments are required: -d/--detections" in here.stderr
