@@ -18,8 +18,6 @@ from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-import vmae_det  # noqa: F401  (shims before detectron2)
-
 from ..formats.act import load_groundtruth, split_videos
 from ..formats.atomic import atomic_write_bytes, atomic_write_text
 from .tubes import AP_AREAS, frame_ap, video_ap, video_ap_all
