@@ -15,11 +15,11 @@ from vmae_det.demo.labels import single_label_model
 def test_single_label_model_from_the_loss_or_the_dataset():
     from detectron2.data import MetadataCatalog
 
-    MetadataCatalog.get("h3_single_label_test").set(multi_label=False)
+    MetadataCatalog.get("demo_single_label_test").set(multi_label=False)
     softmax, sigmoid, bare = (types.SimpleNamespace(loss="softmax_ce"), types.SimpleNamespace(loss="sigmoid_bce"), None)
     assert single_label_model(softmax) and single_label_model(softmax, "ava_v2.2_val")
-    assert not single_label_model(sigmoid) and not single_label_model(sigmoid, "h3_single_label_test")  # loss first
-    assert single_label_model(bare, "h3_single_label_test")
+    assert not single_label_model(sigmoid) and not single_label_model(sigmoid, "demo_single_label_test")  # loss first
+    assert single_label_model(bare, "demo_single_label_test")
     assert not single_label_model(bare, "ava_v2.2_val") and not single_label_model(bare)
 
 
