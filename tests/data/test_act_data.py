@@ -248,3 +248,21 @@ def test_tiny_classes_are_visible_in_the_motion(dataset):
                 assert abs(speed - want) < 0.3, (labels[label], speed)
                 assert (feet >= 3) == (motion == "jump"), (labels[label], feet)
                 assert (width >= 3) == (motion == "wave"), (labels[label], width)
+
+
+def test_act_video_is_read_frame_for_frame_whatever_its_timestamps(tmp_path):
+    """ACT frame n is the file's n-th decoded frame: a variable-frame-rate MultiSports-style video is not resampled
+    onto an average-rate grid (which would repeat and skip frames)."""
+    from helpers import write_video
+
+    from vmae_det.data.ava.clip_source import clip_source_for
+
+    levels = np.arange(40) * 6 + 10
+    frames = [np.full((48, 64, 3), v, np.uint8) for v in levels]
+    pts_ms = np.cumsum([0] + list(np.random.default_rng(0).choice([20, 40, 120], len(frames) - 1)))
+    path = write_video(tmp_path / "vfr.mp4", frames, pts_ms=pts_ms)
+    d = {"video_id": "s/v", "timestamp": 1, "frame_index": 0, "nframes": len(frames), "video_path": str(path)}
+    with clip_source_for(d) as src:
+        assert src.num_frames == len(frames)
+        got = src.get_frames(range(len(frames))).reshape(len(frames), -1).mean(1)
+    np.testing.assert_array_equal(np.abs(got[:, None] - levels[None]).argmin(1), np.arange(len(frames)))

@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 from pathlib import Path
-from typing import Mapping, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -151,16 +151,21 @@ class VideoClipSource(ClipSource):
 
     Grid frame ``k`` is the video frame shown nearest to ``k / fps`` s, as ``ffmpeg -r 30`` (the extracted-frames
     route) would put it: a 29.97 fps file taken frame for frame would drift 0.9 s by the end of a 15-minute crop.
-    Open it for one clip and :meth:`close` it after, so no decoder state lives on in dataloader workers.
+    ``fps=None``: the file's own frames, frame ``k`` is the ``k``-th decoded one (ACT-format frame numbers count
+    them, whatever the timestamps). Open it for one clip and :meth:`close` it after, so no decoder state lives on in
+    dataloader workers.
     """
 
-    def __init__(self, path: Union[str, Path], fps: float = AVA_FPS, backend: str = "auto"):
+    def __init__(self, path: Union[str, Path], fps: Optional[float] = AVA_FPS, backend: str = "auto"):
         self.path = str(path)
         self.backend = backend
         self._reader = open_video(self.path, backend=backend)
         try:
             self._grid_fps = float(fps) if fps else self._reader.fps
-            self._map, self.num_frames, how = _grid_mapping(self._reader, self._grid_fps)
+            if fps:
+                self._map, self.num_frames, how = _grid_mapping(self._reader, self._grid_fps)
+            else:
+                self._map, self.num_frames, how = None, self._reader.num_frames, ""
         except Exception:
             self.close()
             raise
