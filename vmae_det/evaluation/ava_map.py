@@ -208,15 +208,10 @@ def _replay_heap(rows: AVARows, idx: np.ndarray, kids: np.ndarray, capacity: int
 def _ordered_boxes(
     rows: AVARows, keep: np.ndarray, kid: np.ndarray, capacity: int, num_codes: int, num_keys: int
 ) -> Tuple["_Boxes", int]:
-    """Rows ``keep`` grouped by key, each key in the official heap's order and capped.
-
-    One sort by (key, descending score) equals the official heap except where surviving rows of one class tie on
-    score in a key (their order is the heap's: such keys are replayed exactly, :func:`_replay_heap`) or where the
-    scores at the cap tie (:func:`_tied_at_cap` picks the heap's survivors). Elsewhere the heap's minimum only
-    rises, so the survivors are exactly the top ``capacity``.
-
-    Returns the boxes and the number of keys replayed.
-    """
+    """Rows ``keep`` grouped by key, each key in the official heap's order and capped, and the number of keys
+    replayed. One sort by (key, descending score) is the heap's order except for surviving rows of one class tied
+    on score (the heap orders them: :func:`_replay_heap`) and scores tied at the cap (:func:`_tied_at_cap`);
+    elsewhere the heap's minimum only rises, so the survivors are exactly the top ``capacity``."""
     idx = np.flatnonzero(keep).astype(_index_dtype(len(keep)), copy=False)
     k, sc = kid[idx], rows.scores[idx]
     order = _key_score_order(k, sc)
@@ -268,15 +263,10 @@ def _tied_at_cap(
     capacity: int,
     fast: np.ndarray,
 ) -> np.ndarray:
-    """Mark in ``fast`` the heap's survivors of the keys sorted at ``[starts, ends)`` whose scores tie at the cap.
-
-    With ``s`` the cap's score, rows scoring at least ``s`` fill the heap in file order; once it holds
-    ``capacity`` of them a row tied at ``s`` is refused and each higher row evicts the smallest tied tuple
-    ``(score, action, y1, x1, y2, x2)``; lower rows never matter. No class ties with itself at or above ``s``
-    in these keys, so the order of the survivors among equal scores does not matter either.
-
-    Returns the keys whose NaN scores or boxes leave them to the exact replay.
-    """
+    """Mark in ``fast`` the heap's survivors of the keys at ``[starts, ends)`` whose scores tie at the cap ``s``:
+    rows scoring at least ``s`` fill the heap in file order, then a row tied at ``s`` is refused and a higher one
+    evicts the smallest tied ``(score, action, y1, x1, y2, x2)``; lower rows never matter. No class ties with
+    itself there, so the survivors' order is free. Returns the keys NaNs leave to the exact replay."""
     lengths = ends - starts
     key = np.repeat(np.arange(len(starts)), lengths)
     pos = np.arange(len(key)) + np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
@@ -302,13 +292,9 @@ def _tied_at_cap(
 
 
 def _key_score_order(kid: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """The permutation that sorts by (key, descending score, position), as ``np.lexsort((-score, kid))``.
-
-    One sort of packed 64-bit words replaces the lexsort's two indirect merge sorts (4-8x faster at 10 M rows):
-    (key, float32 score, position in the key) where each key's rows are together, as files list them, and
-    float32 keeps every two scores of a key apart; else (key, dense score rank, position). NaN scores, and words
-    over 64 bits, take the lexsort. Chunked, so that no temporary is larger than the result.
-    """
+    """``np.lexsort((-score, kid))`` as one sort of packed 64-bit words (4-8x faster at 10 M rows): (key,
+    float32 score, position in the key) where each key's rows are together, as files list them, and float32
+    keeps a key's scores apart; else (key, dense score rank, position); NaNs or wider words: the lexsort."""
     n = len(kid)
     if n < 2 or np.isnan(score).any() or kid.min() < 0:
         return np.lexsort((-score, kid))
