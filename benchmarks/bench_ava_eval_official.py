@@ -1,7 +1,9 @@
 """AVA frame-mAP end to end: ``python -m vmae_det.evaluation.ava_cli`` against ActivityNet's official
 ``get_ava_performance.py``, each from process start to printed mAP (CSV parsing included), same files,
-same machine, one run. Prints wall time, peak RSS, the ratio, and checks that both mAPs are equal to the
-last digit (ours as printed, and in ``ava_metrics.json`` from a second, untimed run with ``--output-dir``).
+same machine, one run. Prints wall time, CPU time (user + system: less sensitive than wall time to other
+processes on a shared machine), peak RSS, the ratios, the load average after each size, and checks that both
+mAPs are equal to the last digit (ours as printed, and in ``ava_metrics.json`` from a second, untimed run with
+``--output-dir``).
 
 The official code is not part of this project: pass a checkout of its ``Evaluation`` folder
 (https://github.com/activitynet/ActivityNet, ``Evaluation/get_ava_performance.py`` + ``Evaluation/ava``).
@@ -84,7 +86,7 @@ def synth(folder: str, rows: int, seed: int = 0) -> tuple:
 
 
 def timed(cmd, env=None, cwd=None) -> tuple:
-    """(wall seconds, peak RSS MiB, stdout) of one child process."""
+    """(wall seconds, CPU seconds, peak RSS MiB, stdout) of one child process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     out = proc.stdout.read().decode(errors="replace")
@@ -92,7 +94,7 @@ def timed(cmd, env=None, cwd=None) -> tuple:
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{cmd[:3]} failed:\n{out[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, out
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
 
 
 def main() -> None:
@@ -114,12 +116,15 @@ def main() -> None:
             f"official: python -O {script} -l LABELMAP -g GT -d DET (its example usage); "
             f"ours: python -m vmae_det.evaluation.ava_cli --protocol 2020; load average {os.getloadavg()[0]:.2f}"
         )
-        print(f"{'rows':>10} {'official s':>11} {'ours s':>8} {'ratio':>7} {'official MiB':>13} {'ours MiB':>9}  mAP")
+        print(
+            f"{'rows':>10} {'official s':>11} {'ours s':>8} {'ratio':>7} {'CPU s off/ours':>13} {'CPU ratio':>9} "
+            f"{'official MiB':>13} {'ours MiB':>9} {'load':>5}  mAP"
+        )
         for rows in args.sizes:
             folder = args.keep_files or tmp
             os.makedirs(folder, exist_ok=True)
             gt, det = synth(folder, rows)
-            t_off, m_off, out_off = timed(
+            t_off, c_off, m_off, out_off = timed(
                 [sys.executable, "-O", script, "-l", DEFAULT_LABEL_MAP, "-g", gt, "-d", det],
                 env=official_env,
                 cwd=args.official,
@@ -142,7 +147,7 @@ def main() -> None:
                 "--protocol",
                 "2020",
             ]
-            t_ours, m_ours, out_ours = timed(ours_cmd, cwd=REPO)
+            t_ours, c_ours, m_ours, out_ours = timed(ours_cmd, cwd=REPO)
             ours_map = float(re.search(r"mAP \(fraction, all digits\): (\S+)", out_ours).group(1))
             out_dir = os.path.join(tmp, "ours")
             timed(ours_cmd + ["--output-dir", out_dir], cwd=REPO)
@@ -153,7 +158,8 @@ def main() -> None:
                 else f"DIFFERENT ({ours_map!r}, json {json_map!r} vs official {official_map!r})"
             )
             print(
-                f"{rows:>10} {t_off:>11.2f} {t_ours:>8.2f} {t_off / t_ours:>6.1f}x {m_off:>13.0f} {m_ours:>9.0f}  "
+                f"{rows:>10} {t_off:>11.2f} {t_ours:>8.2f} {t_off / t_ours:>6.1f}x {c_off:>6.1f}/{c_ours:<6.2f} "
+                f"{c_off / c_ours:>8.1f}x {m_off:>13.0f} {m_ours:>9.0f} {os.getloadavg()[0]:>5.2f}  "
                 f"{official_map!r} {same}"
             )
             if not ours_map == official_map == json_map:
