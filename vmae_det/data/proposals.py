@@ -2,13 +2,16 @@
 
 Writes SlowFast's ``ava_{train,val}_predicted_boxes.csv`` format for every keyframe of an AVA-layout root. A
 missing or unreadable video is an error unless ``skip_bad_videos``: a silently missed video lowers its mAP.
+:func:`run_checkpointed` is the checkpointed loop of the registered-dataset modes (ACT, AVA-Kinetics).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -18,7 +21,15 @@ from ..formats.ava_boxes import read_annotations
 from .ava.catalog import video_index
 from .ava.clip_source import FramesClipSource, VideoClipSource
 
-__all__ = ["collect_videos", "detect_people", "make_proposals", "split_video_ids", "format_proposal_row"]
+__all__ = [
+    "collect_videos",
+    "detect_people",
+    "make_proposals",
+    "split_video_ids",
+    "format_proposal_row",
+    "partial_path",
+    "run_checkpointed",
+]
 
 # Outside "vmae_det", whose console handler does not propagate, so callers' log captures see the messages.
 logger = logging.getLogger("make_proposals")
@@ -97,9 +108,9 @@ def collect_videos(
     return readable, skipped
 
 
-def format_proposal_row(video_id: str, second: int, box: np.ndarray, score: float) -> str:
+def format_proposal_row(video_id: str, second: Union[int, str], box: np.ndarray, score: float) -> str:
     """One row of SlowFast's predicted-boxes CSV: ``video_id,SSSS,x1,y1,x2,y2,,score`` (box normalised,
-    three decimals as AVA's files; the action column empty)."""
+    three decimals as AVA's files; the action column empty; a ``str`` second is written as it is)."""
     return format_ava_row(video_id, second, box, None, float(score), decimals=3, score_decimals=6)
 
 
@@ -167,3 +178,68 @@ def _video_proposals(vid: str, make_source, detector, first_sec: int, min_score:
                 video_rows.append(format_proposal_row(vid, sec, nb, sc))
     rows.extend(video_rows)
     return len(secs)
+
+
+def partial_path(output: Union[str, os.PathLike]) -> Path:
+    """The checkpoint of a run writing ``output``: the finished videos so far."""
+    output = Path(output)
+    return output.with_name(output.name + ".partial")
+
+
+def run_checkpointed(
+    todo: Sequence[Tuple[str, object]],
+    run_one: Callable[[object], Dict],
+    results: Dict,
+    write: Callable[[Path, Dict], None],
+    output: Union[str, os.PathLike],
+    *,
+    dataset: str,
+    total: int,
+    unit: str = "video",
+    skip_bad_videos: bool = False,
+    skipped: Sequence[str] = (),
+    save_every_s: float = 300.0,
+) -> Tuple[List[str], List[str]]:
+    """Run ``run_one(job) -> {key: boxes}`` on each ``(name, job)`` of ``todo`` into ``results``, then
+    ``write(output, results)`` and remove the checkpoint. ``write(partial_path(output), results)`` keeps the
+    finished jobs every ``save_every_s`` seconds and when the run stops (an error, Ctrl-C), for ``--resume``.
+
+    An ``OSError`` of a job stops the run naming it; with ``skip_bad_videos`` the job is logged and skipped.
+    Returns ``(names done, "<name> (<reason>)" of the skipped)``, those also counted in the summary line with
+    ``skipped`` (skipped before the run); ``total`` (jobs with those done before) is for the log.
+    """
+    from tqdm import tqdm
+
+    output = Path(output)
+    done: List[str] = []
+    skipped = list(skipped)
+    last_save, unsaved = time.monotonic(), False
+    try:
+        for name, job in tqdm(todo, desc=f"{unit}s", unit=unit, dynamic_ncols=True):
+            try:
+                found = run_one(job)
+            except OSError as e:  # a frame or video that broke after the check
+                if not skip_bad_videos:
+                    raise type(e)(f"{e} ({unit} '{name}' of {dataset}; --skip-bad-videos skips such videos)") from e
+                logger.warning(f"{name}: skipped (--skip-bad-videos): {e}")
+                skipped.append(f"{name} ({e})")
+                continue
+            results.update(found)
+            done.append(name)
+            unsaved = True
+            if time.monotonic() - last_save > save_every_s:
+                write(partial_path(output), results)
+                logger.info(
+                    f"checkpoint: {total - len(todo) + len(done)} of {total} {unit}s in {partial_path(output)} "
+                    "(--resume goes on)"
+                )
+                last_save, unsaved = time.monotonic(), False
+    except BaseException:
+        if unsaved:
+            write(partial_path(output), results)
+        raise
+    if skipped:
+        logger.warning(f"skipped {len(skipped)} {unit}s of {dataset}: " + "; ".join(skipped))
+    write(output, results)
+    partial_path(output).unlink(missing_ok=True)
+    return done, skipped

@@ -12,9 +12,12 @@ the summary line. The work is done by ``vmae_det.data.proposals``.
 
 ``--dataset NAME`` (a registered ACT-format dataset: ``ucf24_test``, ``jhmdb_test_split1``, ...) writes its person
 boxes instead, on every frame of its split's videos (or every ``--frame-stride``-th), as MultiSports' person-box
-pickle, which the registration reads as the dataset's ``proposal_file`` (docs/datasets.md). Finished videos are
-kept in ``<output>.partial`` every few minutes; ``--resume`` goes on from there. The work is done by
-``vmae_det.data.act.proposals``.
+pickle, which the registration reads as the dataset's ``proposal_file`` (docs/datasets.md). An AVA-Kinetics name
+(``kinetics_ava_val``, ...) writes the person boxes of its Kinetics keyframes, on the frame each keyframe's clip
+is centred on, as AVA's predicted-boxes CSV with the annotation file's timestamps
+(``annotations/kinetics_<split>_predicted_boxes.csv``, docs/ava_kinetics.md); keyframes whose clip is missing are
+skipped and counted. Finished videos (clips) are kept in ``<output>.partial`` every few minutes; ``--resume`` goes
+on from there. The work is done by ``vmae_det.data.act.proposals`` / ``vmae_det.data.ava.kinetics_proposals``.
 
 Examples::
 
@@ -23,6 +26,8 @@ Examples::
         --output datasets/tiny_ava/annotations/ava_val_predicted_boxes.csv
     python tools/make_proposals.py --dataset ucf24_test --detector torchvision --device cuda \\
         --output datasets/ucf24/person_boxes/test.pkl
+    python tools/make_proposals.py --dataset kinetics_ava_val --detector torchvision --device cuda \\
+        --output datasets/ava_kinetics/annotations/kinetics_val_predicted_boxes.csv
 """
 
 from __future__ import annotations
@@ -40,7 +45,23 @@ from vmae_det.constants import AVA_FIRST_KEYFRAME_SEC, AVA_START_SEC
 from vmae_det.data.person_detector import DETECTORS, build_person_detector
 from vmae_det.data.proposals import collect_videos, make_proposals
 
-__all__ = ["collect_videos", "make_proposals", "main", "check_arguments"]
+__all__ = ["collect_videos", "make_proposals", "main", "check_arguments", "dataset_kind"]
+
+
+def dataset_kind(name: str) -> str:
+    """``"act"`` or ``"ava_kinetics"``: which registered-dataset mode ``--dataset name`` runs."""
+    from vmae_det.data.act.proposals import act_dataset_names
+    from vmae_det.data.ava.kinetics_proposals import ava_kinetics_dataset_names
+
+    act, kinetics = act_dataset_names(), ava_kinetics_dataset_names()
+    if name in act:
+        return "act"
+    if name in kinetics:
+        return "ava_kinetics"
+    raise KeyError(
+        f"--dataset {name!r} is not a registered ACT-format dataset (UCF101-24, JHMDB-21, MultiSports) nor an "
+        f"AVA-Kinetics one; registered: {', '.join(act + kinetics)}"
+    )
 
 
 def check_arguments(args) -> None:
@@ -67,6 +88,11 @@ def check_arguments(args) -> None:
                 )
         if args.frame_stride is not None and args.frame_stride < 1:
             raise ValueError(f"--frame-stride must be an integer >= 1, got {args.frame_stride}")
+        if args.frame_stride is not None and dataset_kind(args.dataset) == "ava_kinetics":
+            raise ValueError(
+                f"--frame-stride goes with an ACT-format --dataset; {args.dataset} is AVA-Kinetics (one frame per "
+                "keyframe)"
+            )
     if args.first_sec is not None and args.first_sec < AVA_START_SEC:
         raise ValueError(
             f"--first-sec must be an AVA second >= {AVA_START_SEC} (frame 0 of the videos), got {args.first_sec}"
@@ -96,15 +122,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="skip (log and count) videos of the split that are missing or cannot be decoded "
         "instead of stopping with an error",
     )
-    act = p.add_argument_group("ACT-format datasets (UCF101-24, JHMDB-21, MultiSports)")
-    act.add_argument("--dataset", default=None, help="a registered name (ucf24_test, ...): write its person-box pickle")
+    act = p.add_argument_group("registered datasets: ACT-format (UCF101-24, JHMDB-21, MultiSports), AVA-Kinetics")
+    act.add_argument(
+        "--dataset",
+        default=None,
+        help="a registered name (ucf24_test, kinetics_ava_val, ...): write its person-box pickle (ACT) or its Kinetics "
+        "keyframes' predicted-boxes CSV (AVA-Kinetics)",
+    )
     act.add_argument("--frame-stride", type=int, default=None, help="every N-th frame, 1 + k * N (default 1: all)")
     act.add_argument("--resume", action="store_true", help="keep the videos done in --output or its .partial file")
     args = p.parse_args(argv)
     check_arguments(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.dataset is not None:
-        return _act_main(args)
+        return _kinetics_main(args) if dataset_kind(args.dataset) == "ava_kinetics" else _act_main(args)
     args.root = args.root or "datasets/tiny_ava"
     args.first_sec = AVA_FIRST_KEYFRAME_SEC if args.first_sec is None else args.first_sec
     # Every video is checked before the detector is built: a bad input ends in seconds.
@@ -145,6 +176,31 @@ def _act_main(args) -> int:
         videos=videos,
     )
     print(f"wrote {n_boxes} person boxes on {n_frames} frames of {n_videos} videos of {args.dataset} to {args.output}")
+    return 0
+
+
+def _kinetics_main(args) -> int:
+    from vmae_det.data.ava.kinetics_proposals import collect_kinetics_keyframes, make_kinetics_person_boxes
+
+    # The clips are listed (missing ones counted) before the detector is built.
+    jobs = collect_kinetics_keyframes(args.dataset)
+    detector = build_person_detector(
+        args.detector, weights=args.weights, device=args.device, score_threshold=args.min_score
+    )
+    n = make_kinetics_person_boxes(
+        args.dataset,
+        args.output,
+        detector,
+        min_score=args.min_score,
+        resume=args.resume,
+        skip_bad_videos=args.skip_bad_videos,
+        jobs=jobs,
+    )
+    print(
+        f"wrote {n['boxes']} person boxes on {n['detected_keyframes']} of the {n['keyframes']} Kinetics keyframes "
+        f"({n['clips']} clips) of {args.dataset} to {args.output}; skipped {n['skipped_keyframes']} keyframes of "
+        f"{n['missing_clips']} missing clips and {n['skipped_clips']} undecodable clips"
+    )
     return 0
 
 

@@ -2,8 +2,9 @@
 person-box pickle ``{"<video>,<frame>": float32 (n, 5) x1 y1 x2 y2 score}`` (normalised, 1-based frames; a frame
 without a person has an empty ``(0, 5)`` entry), which the registration reads back as the dicts' ``proposals``.
 
-Long runs keep the finished videos in ``<output>.partial`` every few minutes; ``resume=True`` starts from it (and
-from ``output``), so only unfinished videos are run again.
+Long runs keep the finished videos in ``<output>.partial`` every few minutes and when stopped
+(:func:`~vmae_det.data.proposals.run_checkpointed`); ``resume=True`` starts from it (and from ``output``), so only
+unfinished videos are run again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import functools
 import logging
 import os
 import pickle
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -23,7 +23,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from ...formats.act import load_person_box_pickle, split_videos
 from ...formats.atomic import atomic_write_bytes
 from ..ava.clip_source import clip_source_for
-from ..proposals import detect_people
+from ..proposals import detect_people, partial_path, run_checkpointed
 from .catalog import ACTLayout, _layout, _pixel_source, read_act_groundtruth
 
 __all__ = ["ACTVideo", "act_dataset_names", "collect_act_videos", "make_act_person_boxes", "partial_path"]
@@ -96,12 +96,6 @@ def collect_act_videos(
     return videos, missing
 
 
-def partial_path(output: Union[str, os.PathLike]) -> Path:
-    """The checkpoint of a run writing ``output``: the finished videos so far."""
-    output = Path(output)
-    return output.with_name(output.name + ".partial")
-
-
 def _write(path: Path, boxes: Dict[Tuple[str, int], np.ndarray]) -> None:
     data = {f"{video},{frame}": rows for (video, frame), rows in boxes.items()}
     atomic_write_bytes(path, pickle.dumps(data, protocol=4))
@@ -159,32 +153,22 @@ def make_act_person_boxes(
         videos: :func:`collect_act_videos`'s result, if done.
         save_every_s: seconds between checkpoints of the finished videos.
     """
-    from tqdm import tqdm
-
     output = Path(output)
     todo, skipped = videos if videos is not None else collect_act_videos(name, frame_stride, skip_bad_videos)
-    skipped = list(skipped)
     boxes = _finished(todo, output) if resume else {}
     done = {video for video, _ in boxes}
     if done:
         logger.info(f"--resume: {len(done)} of {len(todo)} videos already done in {output} or {partial_path(output)}")
-    last_save = time.monotonic()
-    for v in tqdm([v for v in todo if v.video not in done], desc="videos", unit="video", dynamic_ncols=True):
-        try:
-            boxes.update(_video_boxes(v, detector, min_score))
-        except OSError as e:  # a frame or video that broke after the check
-            if not skip_bad_videos:
-                raise type(e)(f"{e} (video '{v.video}' of {name}; --skip-bad-videos skips such videos)") from e
-            logger.warning(f"{v.video}: skipped (--skip-bad-videos): {e}")
-            skipped.append(f"{v.video} ({e})")
-            continue
-        done.add(v.video)
-        if time.monotonic() - last_save > save_every_s:
-            _write(partial_path(output), boxes)
-            logger.info(f"checkpoint: {len(done)} of {len(todo)} videos in {partial_path(output)} (--resume goes on)")
-            last_save = time.monotonic()
-    if skipped:
-        logger.warning(f"skipped {len(skipped)} videos of {name}: " + "; ".join(skipped))
-    _write(output, boxes)
-    partial_path(output).unlink(missing_ok=True)
-    return len(done), len(boxes), int(sum(len(b) for b in boxes.values()))
+    ran, _ = run_checkpointed(
+        [(v.video, v) for v in todo if v.video not in done],
+        functools.partial(_video_boxes, detector=detector, min_score=min_score),
+        boxes,
+        _write,
+        output,
+        dataset=name,
+        total=len(todo),
+        skip_bad_videos=skip_bad_videos,
+        skipped=skipped,
+        save_every_s=save_every_s,
+    )
+    return len(done) + len(ran), len(boxes), int(sum(len(b) for b in boxes.values()))

@@ -29,6 +29,7 @@ __all__ = [
     "VideoClipSource",
     "SecondClipsSource",
     "clip_source_for",
+    "keyframe_center",
 ]
 
 logger = logging.getLogger(__name__)
@@ -265,6 +266,16 @@ class SecondClipsSource(ClipSource):
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         idx = np.clip(np.asarray(list(indices), np.int64), 0, self.num_frames - 1)
         return np.ascontiguousarray(np.stack([self._frames[i] for i in idx]))
+
+
+def keyframe_center(dataset_dict: Mapping, source: ClipSource) -> int:
+    """The frame of ``source`` a dict's clip is centred on: an ACT dict's ``frame_index``, else its keyframe
+    second's frame (``fps``, ``start_sec``: an AVA movie's 900 or a Kinetics clip's first second)."""
+    if "frame_index" in dataset_dict:  # ACT-format datasets: every annotated frame is a keyframe
+        return int(dataset_dict["frame_index"])
+    ts = dataset_dict["timestamp"]
+    ts = float(ts) if isinstance(ts, float) else int(ts)  # AVA-Kinetics: Kinetics keyframes at x.xxxxxx s
+    return source.keyframe_frame(ts, dataset_dict.get("fps", AVA_FPS), dataset_dict.get("start_sec", AVA_START_SEC))
 
 
 def clip_source_for(dataset_dict: Mapping, backend: str = "auto", span: int = 64) -> ClipSource:

@@ -32,6 +32,9 @@ __all__ = [
     "kinetics_file_names",
     "kinetics_clip_index",
     "find_clip",
+    "kinetics_keyframes",
+    "kinetics_clip_fields",
+    "log_missing_clips",
     "load_kinetics_dicts",
     "load_ava_kinetics_dicts",
     "write_scored_groundtruth",
@@ -98,6 +101,46 @@ def find_clip(clips: Sequence[KineticsClip], timestamp: float) -> Optional[Kinet
     return min(inside, key=lambda c: abs((c.start + c.end) / 2 - timestamp)) if inside else None
 
 
+def kinetics_keyframes(root: PathLike, split: str) -> Dict[Tuple[str, str], Optional[KineticsClip]]:
+    """Every keyframe of the split's Kinetics file (box rows and ``video_id,timestamp`` rows, file order), its
+    timestamp as written, with the clip holding it (:func:`find_clip`; ``None``: the clip is missing)."""
+    root = Path(root)
+    rows = read_ava_csv(_split_paths(root, split)["groundtruth"], columns=_KINETICS_COLUMNS, strip=True)
+    clips = kinetics_clip_index(root / KINETICS_CLIPS_DIR)
+    every = dict.fromkeys(zip(rows.str_column("video_ids"), rows.str_column("timestamps")))
+    every.update(dict.fromkeys(rows.empty_frames))
+    for vid, text in every:
+        try:
+            ts = float(text)
+        except ValueError:
+            raise ValueError(f"{rows.source}: timestamp {text!r} of {vid} is not a number") from None
+        every[(vid, text)] = find_clip(clips.get(vid, ()), ts)
+    return every
+
+
+def kinetics_clip_fields(video_id: str, timestamp: float, clip: KineticsClip) -> dict:
+    """The dataset-dict fields that place keyframe ``(video_id, timestamp)`` in ``clip`` (what
+    :func:`~.clip_source.clip_source_for` and :func:`~.clip_source.keyframe_center` read): the clip is read on
+    the 30-fps annotation grid, ``start_sec`` is its first second."""
+    return {
+        "video_id": video_id,
+        "timestamp": float(timestamp),
+        "fps": AVA_FPS,
+        "start_sec": clip.start,
+        "video_path": clip.path,
+    }
+
+
+def log_missing_clips(root: Path, split: str, missing: set, keyframes: int, boxes: Optional[int] = None) -> None:
+    """The one warning for Kinetics videos without a clip (the dataset's and the proposal tool's)."""
+    if missing:
+        lost = f"{keyframes} keyframe(s)" + (f" and {boxes} GT box(es)" if boxes is not None else "")
+        logger.warning(
+            f"AVA-Kinetics {split}: {len(missing)} Kinetics video(s) have no clip under "
+            f"{root / KINETICS_CLIPS_DIR} (e.g. {sorted(missing)[:3]}); skipped their {lost}"
+        )
+
+
 def _empty_proposals() -> dict:
     return {"boxes": np.zeros((0, 4), np.float32), "scores": np.zeros((0,), np.float32)}
 
@@ -155,11 +198,7 @@ def load_kinetics_dicts(
         boxes, scores = proposals.get((vid, ts), (_empty_proposals()["boxes"], _empty_proposals()["scores"]))
         dicts.append(
             {
-                "video_id": vid,
-                "timestamp": float(ts),
-                "fps": AVA_FPS,
-                "start_sec": clip.start,
-                "video_path": clip.path,
+                **kinetics_clip_fields(vid, ts, clip),
                 "annotations": [
                     {"bbox": list(a.bbox), "actions": sorted(a.actions), "person_id": a.person_id} for a in anns
                 ],
@@ -171,12 +210,7 @@ def load_kinetics_dicts(
     counts["skipped_boxes"] = skipped_boxes
     if stats is not None:
         stats.update(counts)
-    if missing:
-        logger.warning(
-            f"AVA-Kinetics {split}: {len(missing)} Kinetics video(s) have no clip under "
-            f"{root / KINETICS_CLIPS_DIR} (e.g. {sorted(missing)[:3]}); skipped their {skipped} keyframe(s) and "
-            f"{skipped_boxes} GT box(es)"
-        )
+    log_missing_clips(root, split, missing, skipped, skipped_boxes)
     logger.info(
         f"Loaded {len(dicts)} Kinetics keyframes of AVA-Kinetics {split} from {root} "
         f"({sum(len(d['annotations']) for d in dicts)} GT boxes, {len(missing)} videos missing)."
@@ -186,18 +220,8 @@ def load_kinetics_dicts(
 
 def _kept_kinetics_keys(root: Path, split: str) -> Tuple[set, set]:
     """``(keyframes whose clip exists, all keyframes)`` of the split's Kinetics file, timestamps as written."""
-    rows = read_ava_csv(_split_paths(root, split)["groundtruth"], columns=_KINETICS_COLUMNS, strip=True)
-    clips = kinetics_clip_index(root / KINETICS_CLIPS_DIR)
-    every = set(zip(rows.str_column("video_ids"), rows.str_column("timestamps"))) | set(rows.empty_frames)
-    kept = set()
-    for vid, text in every:
-        try:
-            ts = float(text)
-        except ValueError:
-            raise ValueError(f"{rows.source}: timestamp {text!r} of {vid} is not a number") from None
-        if find_clip(clips.get(vid, ()), ts) is not None:
-            kept.add((vid, text))
-    return kept, every
+    every = kinetics_keyframes(root, split)
+    return {key for key, clip in every.items() if clip is not None}, set(every)
 
 
 def _kinetics_lines(root: Path, split: str, kept: set) -> List[str]:
@@ -268,6 +292,8 @@ def load_ava_kinetics_dicts(
         write_scored_groundtruth(root, split, with_ava=with_ava)
     if dataset_name is not None:
         meta = MetadataCatalog.get(dataset_name)
+        if hasattr(meta, "kinetics_skips"):  # a reload after the clips or box files changed counts anew
+            delattr(meta, "kinetics_skips")
         meta.kinetics_skips = stats
         if not hasattr(meta, "class_names"):
             meta.class_names = dict(read_labelmap(root / "annotations" / annotation_file_names(split)["label_map"]))

@@ -21,10 +21,9 @@ from detectron2.data import transforms as T
 from detectron2.structures import Boxes, pairwise_iou
 from detectron2.utils.logger import log_every_n_seconds
 
-from ...constants import AVA_FPS, AVA_START_SEC
 from ...modeling.vmad_boxes import jitter_boxes
 from ..transforms import apply_augmentations_to_clip, build_ava_test_augmentations, build_ava_train_augmentations
-from .clip_source import clip_indices, clip_source_for
+from .clip_source import clip_indices, clip_source_for, keyframe_center
 
 __all__ = ["AVAClipMapper", "box_iou_labels"]
 
@@ -167,10 +166,7 @@ class AVAClipMapper:
         ts = float(ts) if isinstance(ts, float) else int(ts)  # AVA-Kinetics: Kinetics keyframes at x.xxxxxx s
         span = self.num_frames * self.sampling_rate
         with clip_source_for(d, backend=self.video_backend, span=span) as source:
-            if "frame_index" in d:  # ACT-format datasets: every annotated frame is a keyframe
-                center = int(d["frame_index"])
-            else:
-                center = source.keyframe_frame(ts, d.get("fps", AVA_FPS), d.get("start_sec", AVA_START_SEC))
+            center = keyframe_center(d, source)
             if not 0 <= center < source.num_frames:
                 raise ValueError(
                     f"{video_id},{ts}: keyframe frame {center} outside the video's {source.num_frames} frames"
