@@ -181,7 +181,7 @@ def test_cli_writes_the_file_the_dataset_reads_and_refuses_bad_inputs(root, caps
     out = _boxes_file(root)
     assert tool.main(["--dataset", NAME, "--detector", "hog", "--output", str(out)]) == 0  # no download
     printed = capsys.readouterr().out
-    assert printed.startswith("wrote ") and "skipped 1 keyframes of 1 missing clips" in printed
+    assert printed.startswith("wrote ") and "skipped: 1 keyframe(s) of 1 missing clip(s)" in printed
     assert "1 Kinetics video(s) have no clip" in caplog.text  # the dataset's warning
     read_proposals(out, integer_timestamps=False)
     base = ["--detector", "hog", "--output", str(out)]
@@ -196,7 +196,7 @@ def test_cli_writes_the_file_the_dataset_reads_and_refuses_bad_inputs(root, caps
     assert f"cannot decode video '{shorter}'" in message and "truncated download" in message
     assert "--skip-bad-videos" in message
     assert tool.main(["--dataset", NAME, "--skip-bad-videos", *base]) == 0
-    assert "and 1 undecodable clips" in capsys.readouterr().out
+    assert "1 undecodable clip(s)" in capsys.readouterr().out
     # no clip at all
     shutil.rmtree(root / "kinetics")
     assert "has its clip under" in _error(["--dataset", NAME, *base], FileNotFoundError)

@@ -198,8 +198,8 @@ def _kinetics_main(args) -> int:
     )
     print(
         f"wrote {n['boxes']} person boxes on {n['detected_keyframes']} of the {n['keyframes']} Kinetics keyframes "
-        f"({n['clips']} clips) of {args.dataset} to {args.output}; skipped {n['skipped_keyframes']} keyframes of "
-        f"{n['missing_clips']} missing clips and {n['skipped_clips']} undecodable clips"
+        f"({n['clips']} clips) of {args.dataset} to {args.output}; skipped: {n['skipped_keyframes']} keyframe(s) of "
+        f"{n['missing_clips']} missing clip(s), {n['skipped_clips']} undecodable clip(s)"
     )
     return 0
 

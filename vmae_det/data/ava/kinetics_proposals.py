@@ -151,7 +151,7 @@ def make_kinetics_person_boxes(
     todo, stats = jobs if jobs is not None else collect_kinetics_keyframes(name)
     order = [(j.clip.youtube_id, t) for j in todo for t in j.timestamps]
     rows = _finished(todo, output) if resume else {}
-    left = [(j.clip.path, j) for j in todo if (j.clip.youtube_id, j.timestamps[0]) not in rows]
+    left = [(os.path.basename(j.clip.path), j) for j in todo if (j.clip.youtube_id, j.timestamps[0]) not in rows]
     already = len(todo) - len(left)
     if already:
         logger.info(f"--resume: {already} of {len(todo)} clips already done in {output} or {partial_path(output)}")
