@@ -27,6 +27,7 @@ from ..catalog_names import datasets_root, set_metadata
 from .catalog import AVAMetadata, load_ava_dicts
 
 __all__ = [
+    "AVA_KINETICS_VERSION",
     "KINETICS_CLIPS_DIR",
     "KineticsClip",
     "kinetics_file_names",
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 
+#: The registered metadata's ``version``: how tools tell an AVA-Kinetics name.
+AVA_KINETICS_VERSION = "ava_kinetics_v1.0"
 #: Folder of the Kinetics clips under the dataset root (searched at any depth: CVDF's split/class folders).
 KINETICS_CLIPS_DIR = "kinetics"
 #: AVA's keyframe seconds (``ava_included_timestamps_v2.2.txt``).
@@ -321,7 +324,7 @@ def register_ava_kinetics(
         "evaluator_type": "ava",
         "dataset_root": str(root),
         "split": split,
-        "version": "ava_kinetics_v1.0",
+        "version": AVA_KINETICS_VERSION,
         "fps": AVA_FPS,
         "proposal_file": str(ava_props) if with_ava and ava_props.is_file() else None,
         "proposal_format": "slowfast_csv",

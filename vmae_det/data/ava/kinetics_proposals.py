@@ -2,10 +2,9 @@
 kinetics_ava_val``), written as AVA's predicted-boxes CSV ``youtube_id,timestamp,x1,y1,x2,y2,,score`` with each
 timestamp as the annotation file writes it, so the dataset reads the file back as its Kinetics ``proposals``.
 
-The detector sees the frame the mapper centres the keyframe's clip on (:func:`~.clip_source.keyframe_center` of
-:func:`~.kinetics.kinetics_clip_fields`). Keyframes whose clip is gone are skipped and counted as the dataset skips
-them. Finished clips are kept in ``<output>.partial`` (a keyframe without people as a ``youtube_id,timestamp``
-row); ``resume=True`` goes on from it and from ``output`` (where a keyframe without people is run again).
+The detector sees the frame the mapper centres the keyframe's clip on (:func:`~.clip_source.keyframe_center`).
+Keyframes of missing clips are skipped and counted as the dataset skips them. ``<output>.partial`` keeps the
+finished clips (a keyframe without people as a ``youtube_id,timestamp`` row) for ``resume=True``.
 """
 
 from __future__ import annotations
@@ -17,14 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
-from detectron2.data import MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ...formats.ava import checked_boxes, format_ava_row, read_ava_csv, write_ava_csv
 from ...formats.ava_boxes import BOX_TOLERANCE
 from ..proposals import detect_people, format_proposal_row, partial_path, run_checkpointed
 from ..video_io import VideoDecodeError
 from .clip_source import clip_source_for, keyframe_center
-from .kinetics import KINETICS_CLIPS_DIR, KineticsClip, kinetics_clip_fields, kinetics_keyframes, log_missing_clips
+from .kinetics import (
+    AVA_KINETICS_VERSION,
+    KINETICS_CLIPS_DIR,
+    KineticsClip,
+    kinetics_clip_fields,
+    kinetics_keyframes,
+    log_missing_clips,
+)
 
 __all__ = ["KineticsClipJob", "ava_kinetics_dataset_names", "collect_kinetics_keyframes", "make_kinetics_person_boxes"]
 
@@ -43,10 +49,8 @@ class KineticsClipJob:
 
 def ava_kinetics_dataset_names() -> List[str]:
     """The registered AVA-Kinetics names (``ava_kinetics_*``, ``kinetics_ava_*``, the tiny ones)."""
-    from detectron2.data import DatasetCatalog
-
     return sorted(
-        n for n in DatasetCatalog.list() if MetadataCatalog.get(n).get("version", None) == "ava_kinetics_v1.0"
+        n for n in DatasetCatalog.list() if MetadataCatalog.get(n).get("version", None) == AVA_KINETICS_VERSION
     )
 
 
