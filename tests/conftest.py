@@ -25,8 +25,11 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _package_logs_reach_caplog():
     """Training in-process runs detectron2's ``setup_logger(name="vmae_det")``, which stops the package's logger
-    propagating; ``caplog`` listens at the root, so a later test in the same worker would see no records."""
-    logging.getLogger("vmae_det").propagate = True
+    propagating and lowers its level to DEBUG; ``caplog`` listens at the root, so a later test in the same worker
+    would see no records, or the INFO records a new process would not pass on."""
+    logger = logging.getLogger("vmae_det")
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
 
 
 @pytest.fixture(scope="session")
