@@ -188,6 +188,42 @@ def test_missing_frames_and_videos_are_named(tmp_path):
     )
 
 
+def test_missing_test_video_ends_train_net_before_training(tmp_path, monkeypatch, capsys):
+    """Existence checks of the evaluated split's videos before anything is built (not at the first evaluation)."""
+    import sys
+
+    from vmae_det.data.act.catalog import check_act_sources
+    from vmae_det.tools import train_net
+
+    root, gt_file, _, boxes, _ = _spec("ucf24")
+    cut = tmp_path / "ucf"
+    shutil.copytree(root, cut, ignore=shutil.ignore_patterns("v_Waving_g03_c01"))
+    _register("act_test_cut_test", gt_file, cut, "test", layout="ucf24", proposal_file=root / boxes["test"])
+    missing = cut / "rgb-images" / "Waving" / "v_Waving_g03_c01"
+    reason = f"1 of the 4 test videos of {gt_file} have no frames under {cut}: first missing {missing}"
+    with pytest.raises(FileNotFoundError) as e:
+        check_act_sources("act_test_cut_test")
+    assert str(e.value) == reason
+    monkeypatch.chdir(REPO)  # the built-in roots are relative: ./datasets
+    check_act_sources("ucf24_tiny_test")  # whole: passes
+    check_act_sources("ava_tiny_val")  # not an ACT dataset: not its business
+    out = tmp_path / "run"
+    argv = [
+        "train_net.py",
+        "--config-file",
+        str(REPO / "configs" / "ucf24" / "tiny.py"),
+        f"train.output_dir={out}",
+        "train.device=cpu",
+        "dataloader.test.dataset.names=act_test_cut_test",
+        "dataloader.evaluator.dataset_name=act_test_cut_test",
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert train_net.cli() == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: dataloader.test.dataset.names=act_test_cut_test: {reason}"
+    assert not out.exists()  # nothing trained, nothing written
+
+
 def test_bad_entries_are_named(tmp_path):
     root, gt_file, _, _, _ = _spec("ucf24")
     gt = load_pickle(gt_file)

@@ -232,3 +232,20 @@ def test_generator_is_deterministic(tmp_path):
     assert sorted(p.name for p in (a / "kinetics").rglob("*.mp4")) == sorted(
         p.name for p in (b / "kinetics").rglob("*.mp4")
     )
+
+
+def test_clip_shorter_than_its_name_is_named(root, tmp_path):
+    """A cut download: second 7 of a clip named 6..16 s is its frame 30, past the file's 20 frames."""
+    from helpers import write_video
+
+    from vmae_det.data.ava.kinetics import kinetics_clip_fields
+
+    path = write_video(tmp_path / "tinykin2000_000006_000016.mp4", [np.full((32, 48, 3), 80, np.uint8)] * 20, rate=30)
+    d = kinetics_clip_fields("tinykin2000", 7.0, KineticsClip("tinykin2000", 6, 16, str(path)))
+    mapper = AVAClipMapper(is_train=False, num_classes=5, num_frames=1, augmentations=[], test_box_source="gt")
+    with pytest.raises(ValueError) as e:
+        mapper({**d, "annotations": []})
+    assert str(e.value) == (
+        f"tinykin2000,7.0: keyframe frame 30 outside the video's 20 frames: {path} "
+        "(shorter than the seconds its name gives?)"
+    )

@@ -197,3 +197,55 @@ def test_module_cli_error_line(tmp_path):
     )
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "out of range" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("thr", ["nan", "2", "0", "-0.5", "inf"])
+def test_threshold_outside_0_1_is_refused(tmp_path, capsys, thr):
+    """The official takes any float: NaN or above 1 matches nothing (mAP 0.00), 0 or below everything."""
+    gt, fd, _ = CASES["edge"]
+    g, f = _dump(tmp_path / "gt.pkl", gt), _dump(tmp_path / "fd.pkl", fd)
+    msg = _error(capsys, ["frameAP", g, f, "-t", thr])
+    assert msg == f"error: -t/--thr {float(thr)!r}: an IoU threshold must be a number in (0, 1]"
+    with pytest.raises(ValueError, match=r"thr 1.5: an IoU threshold must be a number in \(0, 1\]"):
+        tubes.video_ap(gt, CASES["edge"][2], 1.5)
+    assert tubes.main(["frameAP", g, f, "-t", "1"]) == 0  # 1 itself: exact boxes only
+
+
+@pytest.mark.parametrize("label", [-1, 6, 2.5])
+def test_frame_detection_of_no_label_is_refused(tmp_path, capsys, label):
+    """The official skips a row whose label index is no label without a word."""
+    gt, fd, _ = CASES["random_f64"]
+    assert len(gt["labels"]) == 6
+    bad = fd.copy()
+    bad[5, 2] = label
+    f = _dump(tmp_path / "fd.pkl", bad)
+    msg = _error(capsys, ["frameAP", _dump(tmp_path / "gt.pkl", gt), f])
+    assert msg == f"error: {f}: row 5: label index {label:g} is not an integer 0..5 (6 labels)"
+
+
+def test_video_detection_of_another_video_or_label_is_refused(tmp_path, capsys):
+    gt, _, vd = CASES["random_f64"]
+    g = _dump(tmp_path / "gt.pkl", gt)
+    video, score, tube = vd[0][0]
+    other = {**vd, 0: [*vd[0], ("train/v_x", score, tube)]}
+    f = _dump(tmp_path / "vd.pkl", other)
+    msg = _error(capsys, ["videoAP", g, f])
+    n = len(gt["test_videos"][0])
+    assert msg == (
+        f"error: {f}: detection {len(vd[0])} of label 0: video 'train/v_x' is not one of the ground truth's {n} "
+        "scored test videos"
+    )
+    f = _dump(tmp_path / "vd2.pkl", {**vd, 7: [(video, score, tube)]})
+    assert _error(capsys, ["videoAP_all", g, f]) == (
+        f"error: {f}: label 7 is not a label index 0..5 (the ground truth has 6 labels)"
+    )
+
+
+def test_missing_groundtruth_is_named_as_the_datasets_name_it(tmp_path, capsys):
+    gt, fd, _ = CASES["edge"]
+    missing = tmp_path / "nope.pkl"
+    msg = _error(capsys, ["frameAP", str(missing), _dump(tmp_path / "fd.pkl", fd)])
+    assert msg == f"error: ACT ground-truth file not found: {missing}"
+    assert _error(capsys, ["videoAP", str(tmp_path), str(missing)]) == (
+        f"error: ACT ground-truth file not found: {tmp_path} (a folder; give the pickle)"
+    )

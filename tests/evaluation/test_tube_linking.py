@@ -106,6 +106,8 @@ def test_cli_writes_what_the_evaluator_reads(tmp_path, capsys):
         (lambda fd: np.vstack([fd, [[0, 0, 0, 0.5, 0, 0, 1, 1]]]), "frame 0 is not an integer 1..70"),
         (lambda fd: np.vstack([fd, [[0, 2, -1, 0.5, 0, 0, 1, 1]]]), "label index -1 is not an integer"),
         (lambda fd: np.vstack([fd, [[0, 2, 0, np.nan, 0, 0, 1, 1]]]), "a non-finite value"),
+        (lambda fd: np.vstack([fd, [[0, 2, 4, 0.5, 0, 0, 1, 1]]]), "label index 4 is not an integer 0..3 (4 labels)"),
+        (lambda fd: fd.astype(np.int64), "frame detections must be float32 or float64"),
     ],
 )
 def test_bad_input_is_one_error_line(tmp_path, capsys, edit, message):
@@ -117,3 +119,32 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, edit, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and str(det) in err and message in err and "\n" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--min-length", "-1", "--min-length -1: must be an integer >= 0"),
+        ("--top-k", "0", "--top-k 0: must be an integer >= 1"),
+        ("--link-iou", "nan", "--link-iou nan: must be a finite number"),
+        ("--nms-threshold", "1.5", "--nms-threshold 1.5: an IoU threshold must be in [0, 1]"),
+        ("--tube-nms", "-0.1", "--tube-nms -0.1: an IoU threshold must be in [0, 1]"),
+        ("--min-score", "inf", "--min-score inf: must be a finite number"),
+    ],
+)
+def test_bad_option_is_refused_before_any_work(tmp_path, capsys, flag, value, message):
+    out = tmp_path / "vd.pkl"
+    missing = str(tmp_path / "no_gt.pkl")  # never read: the options are checked first
+    assert main([missing, missing, "-o", str(out), flag, value]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+    assert not out.exists()
+
+
+def test_library_options_are_checked():
+    fd, videos, nframes, n_labels = CASES["random_f32"]
+    with pytest.raises(ValueError, match="top_k 0: must be an integer >= 1"):
+        link_tubes(fd, videos, nframes, num_labels=n_labels, top_k=0)
+    with pytest.raises(ValueError, match="label index 3 is not an integer 0..2"):
+        link_tubes(fd, videos, nframes, num_labels=3)
+    with pytest.raises(ValueError, match="^frame detections: frame detections must be float32 or float64"):
+        link_tubes(fd.astype(np.int32), videos, nframes, num_labels=n_labels)

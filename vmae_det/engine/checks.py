@@ -8,7 +8,9 @@ from typing import Iterator, Tuple
 import torch
 from omegaconf import DictConfig, ListConfig
 
-__all__ = ["check_run", "check_num_classes", "check_loaders"]
+from ..cli import with_context
+
+__all__ = ["check_run", "check_num_classes", "check_loaders", "check_eval_sources"]
 
 
 def _dataset_names(cfg) -> Iterator[Tuple[str, str]]:
@@ -108,6 +110,22 @@ def check_loaders(cfg, args=None) -> None:
         check_dataset_name(name, where)
 
 
+def check_eval_sources(cfg) -> None:
+    """The videos of the datasets the config evaluates on exist (existence checks, nothing decoded): a missing
+    ACT-format test video would end the run at its first evaluation, after training."""
+    from ..data.act.catalog import check_act_sources
+
+    seen = set()
+    for where, name in _dataset_names(cfg):
+        if where.startswith("dataloader.train.") or name in seen:
+            continue
+        seen.add(name)
+        try:
+            check_act_sources(name)
+        except (OSError, ValueError) as e:
+            raise with_context(e, f"{where}={name}") from None
+
+
 def check_run(cfg, args=None) -> None:
     """Everything about ``cfg`` that can be refused before a model or a loader is built."""
     device = str(cfg.train.device)
@@ -119,3 +137,4 @@ def check_run(cfg, args=None) -> None:
         raise ValueError(f"--machine-rank {args.machine_rank} must be below --num-machines {args.num_machines}")
     check_loaders(cfg, args)
     check_num_classes(cfg)
+    check_eval_sources(cfg)

@@ -12,21 +12,42 @@ official procedure (its NMS, linking, tube NMS) vectorised across videos, and it
 from __future__ import annotations
 
 import argparse
+import math
 import pickle
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..cli import check_output_file, run_main
-from ..formats.act import TubeFormatError, check_frame_detections, load_groundtruth, split_videos
+from ..formats.act import check_frame_detections, load_groundtruth, split_videos
 from ..formats.atomic import atomic_write_bytes
 from ..formats.safe_pickle import load_pickle
 
-__all__ = ["LINKING_DEFAULTS", "link_tubes", "main"]
+__all__ = ["LINKING_DEFAULTS", "check_linking_options", "link_tubes", "main"]
 
 CHUNK_ROWS = 1 << 17  # videos are linked together in chunks of about this many rows
 # MOC-Detector's BuildTubes and videoAP constants
 LINKING_DEFAULTS = dict(nms_threshold=0.6, top_k=10, link_iou=0.5, min_score=0.005, min_length=15, tube_nms=0.3)
+
+
+def check_linking_options(flags: bool = False, **options: Any) -> None:
+    """Refuse linking options (:data:`LINKING_DEFAULTS`' names) that can only be a mistake: NaN or an IoU outside
+    [0, 1] (NaN links or suppresses nothing), ``top_k < 1`` (no box), ``min_length < 0``; ``flags``: name them as
+    the command line's ``--flag``s."""
+    for name, value in options.items():
+        what = f"--{name.replace('_', '-')}" if flags else name
+        if name in ("top_k", "min_length"):
+            low = 1 if name == "top_k" else 0
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{what} {value!r}: must be an integer >= {low}")
+            continue
+        if name == "tube_nms" and value is None:
+            continue
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+        if not (number and math.isfinite(value)):
+            raise ValueError(f"{what} {value!r}: must be a finite number")
+        if name != "min_score" and not 0 <= value <= 1:
+            raise ValueError(f"{what} {value!r}: an IoU threshold must be in [0, 1]")
 
 
 # ------------------------------------------------------------------------------------ per-frame soft NMS
@@ -291,7 +312,8 @@ def link_tubes(
             pixels); float32 or float64 (the official's arithmetic follows the dtype).
         videos: the video names ``video_index`` points into (``test_videos[split]``).
         nframes: frames per video; a tube alive on a video's last frame is not ended by the frame after it.
-        num_labels: labels ``0..num_labels-1`` get a key (default: up to the largest label present).
+        num_labels: labels ``0..num_labels-1`` get a key, a label beyond is an error (default: up to the largest
+            label present).
         nms_threshold, top_k: per frame and class, MOC's soft NMS and the boxes kept.
         link_iou: a tube takes the best-scored free box of IoU ``>=`` this with its last box; else it ends.
         min_score, min_length: tubes under either are dropped.
@@ -300,9 +322,15 @@ def link_tubes(
     Returns:
         ``{label_index: [(video, tube_score, (n, 6) float32 frame x1 y1 x2 y2 box_score)]}``.
     """
-    check_frame_detections(frame_dets, videos, "frame detections", nframes)
-    if frame_dets.dtype not in (np.float32, np.float64):  # the official's arithmetic follows the dtype
-        raise TubeFormatError(f"frame detections must be float32 or float64, got {frame_dets.dtype}")
+    check_linking_options(
+        nms_threshold=nms_threshold,
+        top_k=top_k,
+        link_iou=link_iou,
+        min_score=min_score,
+        min_length=min_length,
+        tube_nms=tube_nms,
+    )
+    check_frame_detections(frame_dets, videos, "frame detections", nframes, num_labels)
     options = dict(min_score=min_score, min_length=min_length, tube_nms=tube_nms)
     nl = int(num_labels) if num_labels is not None else int(frame_dets[:, 2].max()) + 1 if len(frame_dets) else 0
     out: Dict[int, List[Tuple[str, Any, np.ndarray]]] = {il: [] for il in range(nl)}
@@ -390,12 +418,13 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     for name, value in LINKING_DEFAULTS.items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"default {value}")
     args = parser.parse_args(argv)
+    options = {name: getattr(args, name) for name in LINKING_DEFAULTS}
+    check_linking_options(flags=True, **options)
     check_output_file(args.output)
     gt = load_groundtruth(args.groundtruth)
     videos = split_videos(gt, args.groundtruth, "test", args.split)
     dets = load_pickle(args.detections)
-    check_frame_detections(dets, videos, args.detections, gt["nframes"])
-    options = {name: getattr(args, name) for name in LINKING_DEFAULTS}
+    check_frame_detections(dets, videos, args.detections, gt["nframes"], len(gt["labels"]))
     res = link_tubes(dets, videos, gt["nframes"], num_labels=len(gt["labels"]), progress=not args.quiet, **options)
     atomic_write_bytes(args.output, pickle.dumps(res, protocol=4))
     print(f"{sum(map(len, res.values()))} tubes of {len(res)} classes written to {args.output}")

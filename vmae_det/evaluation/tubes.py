@@ -28,6 +28,7 @@ __all__ = [
     "video_ap",
     "video_ap_all",
     "AP_AREAS",
+    "check_threshold",
     "pr_to_ap_voc",
     "pr_to_ap_act",
     "main",
@@ -44,14 +45,16 @@ SKIPPED_LABELS = (
 
 
 def load_frame_detections(path: str, gt: Dict[str, Any]) -> np.ndarray:
-    """The ``(N, 8)`` frame-detection array, checked against the ground truth's test videos."""
+    """The ``(N, 8)`` frame-detection array, checked against the ground truth's test videos and labels (the
+    official skips a row of another video or label without a word)."""
     dets = load_pickle(path)
-    check_frame_detections(dets, gt["test_videos"][0], path)
+    check_frame_detections(dets, gt["test_videos"][0], path, num_labels=len(gt["labels"]))
     return dets
 
 
 def load_video_detections(path: str, gt: Dict[str, Any]) -> Dict[int, list]:
-    """The ``{label_index: [(video, score, tube)]}`` video detections, checked (a list indexed by label too)."""
+    """The ``{label_index: [(video, score, tube)]}`` video detections, checked (a list indexed by label too):
+    labels of the ground truth, videos of its scored test videos."""
     dets = load_pickle(path)
     if isinstance(dets, (list, tuple)):
         dets = dict(enumerate(dets))
@@ -59,13 +62,28 @@ def load_video_detections(path: str, gt: Dict[str, Any]) -> Dict[int, list]:
         raise TubeFormatError(
             f"{path}: video detections must be a dict label_index -> [(video, score, tube)], got {type(dets).__name__}"
         )
+    num_labels, test_videos = len(gt["labels"]), set(gt["test_videos"][0])
     checks = []
     for label, lst in dets.items():
+        if (
+            isinstance(label, (bool, np.bool_))
+            or not isinstance(label, (int, np.integer))
+            or not 0 <= label < num_labels
+        ):
+            raise TubeFormatError(
+                f"{path}: label {label!r} is not a label index 0..{num_labels - 1} (the ground truth has "
+                f"{num_labels} labels)"
+            )
         if not isinstance(lst, (list, tuple)):
             raise TubeFormatError(f"{path}: detections of label {label!r} must be a list of (video, score, tube)")
         for i, d in enumerate(lst):
             if not isinstance(d, (list, tuple)) or len(d) != 3:
                 raise TubeFormatError(f"{path}: detection {i} of label {label!r} must be (video, score, tube)")
+            if not isinstance(d[0], str) or d[0] not in test_videos:
+                raise TubeFormatError(
+                    f"{path}: detection {i} of label {label!r}: video {d[0]!r} is not one of the ground truth's "
+                    f"{len(test_videos)} scored test videos"
+                )
             try:
                 ok = math.isfinite(float(d[1]))
             except (TypeError, ValueError):
@@ -123,6 +141,14 @@ def _area(ap: str):
     return AP_AREAS[ap]
 
 
+def check_threshold(thr: Any, what: str = "thr") -> None:
+    """Refuse an IoU threshold outside (0, 1]: the official takes any float, and NaN or one above 1 matches
+    nothing (mAP 0), 0 or below everything in the video."""
+    ok = isinstance(thr, (int, float, np.integer, np.floating)) and not isinstance(thr, (bool, np.bool_))
+    if not (ok and math.isfinite(thr) and 0 < thr <= 1):
+        raise ValueError(f"{what} {thr!r}: an IoU threshold must be a number in (0, 1]")
+
+
 def _summary(results: Dict[str, np.ndarray], ap_area: str) -> Dict[str, Any]:
     area = _area(ap_area)
     class_ap = {label: area(pr) for label, pr in results.items()}
@@ -144,6 +170,7 @@ def frame_ap(gt: Dict[str, Any], alldets: np.ndarray, thr: float, ap: str = "voc
     """Frame-AP at IoU ``thr``: ``{"mAP", "mAP_percent", "per_class": {label: AP}}`` (APs as fractions);
     ``ap``: the precision-recall area, ``"voc"`` (MultiSports') or ``"act"`` (ACT's)."""
     _area(ap)
+    check_threshold(thr)
     vlist = gt["test_videos"][0]
     results: Dict[str, np.ndarray] = {}
     for ilabel, label in enumerate(gt["labels"]):
@@ -275,6 +302,7 @@ def video_ap(gt: Dict[str, Any], alldets: Dict[int, list], thr: float, ap: str =
     """Video-AP at spatio-temporal IoU ``thr``: ``{"mAP", "mAP_percent", "per_class": {label: AP}}``; ``ap`` as
     in :func:`frame_ap`."""
     _area(ap)
+    check_threshold(thr)
     vlist = gt["test_videos"][0]
     res: Dict[str, np.ndarray] = {}
     for ilabel, label in enumerate(gt["labels"]):
@@ -364,6 +392,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     )
     parser.add_argument("--output-json", default=None, help="write mAP (fraction) and per-class APs here")
     args = parser.parse_args(argv)
+    check_threshold(args.thr, "-t/--thr")
     if args.output_json:
         check_output_file(args.output_json)
     gt = load_groundtruth(args.groundtruth, args.split)

@@ -25,6 +25,7 @@ __all__ = [
     "SPLIT_KINDS",
     "TubeFormatError",
     "check_frame_detections",
+    "check_groundtruth_file",
     "check_tubes",
     "load_groundtruth",
     "split_videos",
@@ -98,11 +99,16 @@ def check_tubes(tubes: Sequence[Tuple[Any, str]], min_cols: int = 5) -> None:
 
 
 def check_frame_detections(
-    dets: Any, videos: Sequence[str], where: str, nframes: Optional[Mapping[str, int]] = None
+    dets: Any,
+    videos: Sequence[str],
+    where: str,
+    nframes: Optional[Mapping[str, int]] = None,
+    num_labels: Optional[int] = None,
 ) -> None:
     """Raise :class:`TubeFormatError` naming ``where`` and the row unless ``dets`` is an ``(N, 8)`` array of finite
     numbers ``video_index, frame, label_index, score, x1, y1, x2, y2`` with integer video indices into ``videos``;
-    with ``nframes``, also frames ``1..nframes[video]`` and label indices ``>= 0`` (what linking needs)."""
+    with ``num_labels``, label indices ``0..num_labels-1``; with ``nframes``, also frames ``1..nframes[video]``,
+    label indices ``>= 0`` and a float32 / float64 array (what linking needs: its arithmetic follows the dtype)."""
     if not isinstance(dets, np.ndarray) or dets.ndim != 2 or dets.shape[1] != 8:
         shape = getattr(dets, "shape", type(dets).__name__)
         raise TubeFormatError(
@@ -122,27 +128,47 @@ def check_frame_detections(
             f"{where}: row {row}: video index {vid[row]:g} is not an integer 0..{len(videos) - 1} (out of range of "
             "the scored test videos)"
         )
-    if nframes is None:
+    if nframes is not None:
+        if dets.dtype not in (np.float32, np.float64):
+            raise TubeFormatError(
+                f"{where}: frame detections must be float32 or float64 (linking computes in their dtype), "
+                f"got {dets.dtype}"
+            )
+        missing = [v for v in videos if v not in nframes]
+        if missing:
+            raise TubeFormatError(f"{where}: video {missing[0]!r} has no frame count (nframes)")
+        frame = dets[:, 1]
+        counts = np.array([int(nframes[v]) for v in videos], dtype=np.int64)
+        bad = (frame < 1) | (frame > counts[vid.astype(np.int64)]) | (frame != np.round(frame))
+        if np.any(bad):
+            row = int(np.argmax(bad))
+            v = videos[int(vid[row])]
+            raise TubeFormatError(
+                f"{where}: row {row}: frame {frame[row]:g} is not an integer 1..{nframes[v]} of {v!r}"
+            )
+    if nframes is None and num_labels is None:
         return
-    missing = [v for v in videos if v not in nframes]
-    if missing:
-        raise TubeFormatError(f"{where}: video {missing[0]!r} has no frame count (nframes)")
-    frame, label = dets[:, 1], dets[:, 2]
-    counts = np.array([int(nframes[v]) for v in videos], dtype=np.int64)
-    bad = (frame < 1) | (frame > counts[vid.astype(np.int64)]) | (frame != np.round(frame))
-    if np.any(bad):
-        row = int(np.argmax(bad))
-        v = videos[int(vid[row])]
-        raise TubeFormatError(f"{where}: row {row}: frame {frame[row]:g} is not an integer 1..{nframes[v]} of {v!r}")
+    label = dets[:, 2]
     bad = (label < 0) | (label != np.round(label))
+    if num_labels is not None:
+        bad |= label >= num_labels
     if np.any(bad):
         row = int(np.argmax(bad))
-        raise TubeFormatError(f"{where}: row {row}: label index {label[row]:g} is not an integer >= 0")
+        valid = f"0..{num_labels - 1} ({num_labels} labels)" if num_labels is not None else ">= 0"
+        raise TubeFormatError(f"{where}: row {row}: label index {label[row]:g} is not an integer {valid}")
+
+
+def check_groundtruth_file(path: Union[str, os.PathLike]) -> None:
+    """Raise ``FileNotFoundError`` naming ``path`` unless it is a file (every reader's one message)."""
+    if not os.path.isfile(path):
+        folder = " (a folder; give the pickle)" if os.path.isdir(path) else ""
+        raise FileNotFoundError(f"ACT ground-truth file not found: {os.fspath(path)}{folder}")
 
 
 def load_groundtruth(path: str, split: int = 0) -> Dict[str, Any]:
     """The ACT-format ground truth, checked: ``labels`` and the ``gttubes`` of ``test_videos[split]``, which is
     returned as ``test_videos[0]`` (the list the evaluators score, as ACT's ``Dataset(split)`` reads it)."""
+    check_groundtruth_file(path)
     gt = load_pickle(path)
     if not isinstance(gt, dict):
         raise TubeFormatError(

@@ -19,13 +19,19 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.catalog import Metadata
 
-from ...formats.act import TubeFormatError, load_groundtruth, load_person_box_pickle, split_videos
+from ...formats.act import (
+    TubeFormatError,
+    check_groundtruth_file,
+    load_groundtruth,
+    load_person_box_pickle,
+    split_videos,
+)
 from ..catalog_names import datasets_root, set_metadata
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "TINY_DATASETS",
     "ACTLayout",
     "ACTMetadata",
+    "check_act_sources",
     "load_act_dicts",
     "person_box_file",
     "read_act_groundtruth",
@@ -74,8 +81,7 @@ def read_act_groundtruth(path: PathLike) -> Dict[str, Any]:
     """The checked ground truth of ``path``, read once per process while the file is unchanged (do not modify
     it)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"ACT ground-truth file not found: {path}")
+    check_groundtruth_file(path)
     st = os.stat(path)
     return _read_groundtruth(path, st.st_mtime_ns, st.st_size)
 
@@ -129,6 +135,39 @@ def _pixel_source(root: Path, lay: ACTLayout, video: str, nframes: int) -> Dict[
     return {"video_path": str(path)}
 
 
+def _video_sources(
+    gt: Dict[str, Any], gt_file: str, root: Path, lay: ACTLayout, split_kind: str, split: int
+) -> Tuple[List[str], Dict[str, Dict[str, Any]]]:
+    """The split's videos and each one's pixel-source fields; a missing one raises FileNotFoundError (it would
+    silently shrink the split and change the AP)."""
+    videos = split_videos(gt, gt_file, split_kind, split)
+    sources, missing = {}, []
+    for video in videos:
+        try:
+            sources[video] = _pixel_source(root, lay, video, int(gt["nframes"][video]))
+        except FileNotFoundError as e:
+            missing.append(str(e))
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} of the {len(videos)} {split_kind} videos of {gt_file} have no "
+            f"{'frames' if lay.frames else 'video file'} under {root}: first missing {missing[0]}"
+        )
+    return videos, sources
+
+
+def check_act_sources(name: str) -> None:
+    """Refuse dataset ``name`` (of :func:`register_act_dataset`; other names pass) before any work when its
+    ground truth or a video of its split is missing: existence checks of each video's first and last frame file
+    or its video file, nothing decoded."""
+    loader = DatasetCatalog[name] if name in DatasetCatalog.list() else None
+    if not (isinstance(loader, functools.partial) and loader.func is load_act_dicts):
+        return
+    gt_file, root = loader.args
+    kw = loader.keywords
+    gt = read_act_groundtruth(gt_file)
+    _video_sources(gt, os.fspath(gt_file), Path(root), _layout(kw["layout"]), kw["split_kind"], kw["split"])
+
+
 def _frame_annotations(gttubes: Dict[int, list], h: int, w: int, stride: int, stats: Dict[str, int]):
     """``{frame: [annotation]}`` of one video's tubes at frames ``1 + k * stride``."""
     out: Dict[int, List[dict]] = {}
@@ -175,7 +214,7 @@ def load_act_dicts(
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise ValueError(f"{split_kind}_frame_stride must be an integer >= 1, got {stride!r}")
     gt = read_act_groundtruth(gt_file)
-    videos = split_videos(gt, gt_file, split_kind, split)
+    videos, sources = _video_sources(gt, gt_file, root, lay, split_kind, split)
     if split_kind == "train" and not videos:
         raise TubeFormatError(f"{gt_file}: nothing to train on: train_videos[{split}] is empty")
     if proposal_file is not None and proposal_file_optional and not os.path.isfile(proposal_file):
@@ -184,15 +223,10 @@ def load_act_dicts(
     no_boxes = np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
     stats = {"degenerate_boxes_skipped": 0}
     dicts: List[dict] = []
-    missing: List[str] = []
     for video in videos:
         n = int(gt["nframes"][video])
         h, w = (int(x) for x in gt["resolution"][video])
-        try:
-            source = _pixel_source(root, lay, video, n)
-        except FileNotFoundError as e:
-            missing.append(str(e))
-            continue
+        source = sources[video]
         anns = _frame_annotations(gt["gttubes"].get(video, {}), h, w, stride, stats)
         frames = sorted(anns) if split_kind == "train" else range(1, n + 1, stride)
         for frame in frames:
@@ -213,12 +247,6 @@ def load_act_dicts(
                 ),
             }
             dicts.append(d)
-    if missing:
-        # A missing video would silently shrink the split and change the AP: refuse.
-        raise FileNotFoundError(
-            f"{len(missing)} of the {len(videos)} {split_kind} videos of {gt_file} have no "
-            f"{'frames' if lay.frames else 'video file'} under {root}: first missing {missing[0]}"
-        )
     if split_kind == "train" and not dicts:
         raise TubeFormatError(f"{gt_file}: nothing to train on: no box in the tubes of train_videos[{split}]")
     if stats["degenerate_boxes_skipped"]:

@@ -168,8 +168,11 @@ class AVAClipMapper:
         with clip_source_for(d, backend=self.video_backend, span=span) as source:
             center = keyframe_center(d, source)
             if not 0 <= center < source.num_frames:
+                path = d.get("video_path") or d.get("frames_dir") or d.get("clips_dir")
+                short = " (shorter than the seconds its name gives?)" if "start_sec" in d else ""
                 raise ValueError(
-                    f"{video_id},{ts}: keyframe frame {center} outside the video's {source.num_frames} frames"
+                    f"{video_id},{ts}: keyframe frame {center} outside the video's {source.num_frames} frames: "
+                    f"{path}{short}"
                 )
             frames = source.get_frames(
                 clip_indices(center, self.num_frames, self.sampling_rate, source.num_frames, self.clip_offset)
