@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from cli_table import run_tool
 from demo_helpers import CONFIG
 from helpers import randomize
 
@@ -291,12 +290,10 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path, tiny_ava_factory):
     _assert_same_weights(model.backbone, mae.encoder)
 
     datasets = tiny_ava_factory(num_train_videos=2, num_val_videos=1, seconds=4).parent
-    env = {**os.environ, "VMAE_DET_DATASETS": str(datasets), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
-    run = subprocess.run(
+    run = run_tool(
+        "train_net",
         [
-            sys.executable,
-            str(REPO / "tools" / "train_net.py"),
             "--config-file",
             str(REPO / "configs/ava/tiny.py"),
             "train.init_checkpoint=hf://org/tiny-pretrain",
@@ -307,11 +304,7 @@ def test_train_net_starts_from_an_hf_id(hub, tmp_path, tiny_ava_factory):
             "dataloader.test.num_workers=0",
             "dataloader.train.total_batch_size=2",
         ],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        {"VMAE_DET_DATASETS": str(datasets)},
     )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]

@@ -4,13 +4,11 @@ the actions from it without a label map or a registered dataset (issue 20 item 5
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from cli_table import run_tool
 
 import vmae_det  # noqa: F401  (detectron2 shims first)
 from vmae_det.checkpoints.files import class_names_of, read_checkpoint
@@ -66,11 +64,9 @@ def test_trained_checkpoint_names_the_demo_actions(tmp_path, tiny_ava_factory):
     not registered, names the actions by them, without warning."""
     data = tiny_ava_factory(num_train_videos=1, num_val_videos=1, seconds=4, format="videos").parent
     out = tmp_path / "run"
-    env = {**os.environ, "VMAE_DET_DATASETS": str(data), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
+    proc = run_tool(
+        "train_net",
         [
-            sys.executable,
-            str(REPO / "tools" / "train_net.py"),
             "--config-file",
             str(REPO / "configs/ava/tiny.py"),
             f"train.output_dir={out}",
@@ -80,11 +76,7 @@ def test_trained_checkpoint_names_the_demo_actions(tmp_path, tiny_ava_factory):
             "dataloader.train.num_workers=0",
             "dataloader.test.num_workers=0",
         ],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        {"VMAE_DET_DATASETS": str(data)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     saved = torch.load(out / "model_final.pth", weights_only=True)
