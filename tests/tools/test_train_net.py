@@ -1,18 +1,20 @@
 """tools/train_net.py end to end on the tiny default: training beats the untrained model,
---eval-only reproduces the reported mAP from the checkpoint, --resume continues after a kill."""
+--eval-only reproduces the reported mAP from the checkpoint, --resume continues after a kill.
+
+The runs are in-process (``run_tool``), except the one killed with SIGKILL: a real process."""
 
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_table import command, run_tool
 
 REPO = Path(__file__).resolve().parents[2]
-TOOL = [sys.executable, str(REPO / "tools" / "train_net.py"), "--config-file", str(REPO / "configs/ava/tiny.py")]
+CONFIG = ["--config-file", str(REPO / "configs/ava/tiny.py")]
 FAST = [
     "dataloader.train.num_workers=0",
     "dataloader.test.num_workers=0",
@@ -22,11 +24,11 @@ FAST = [
 
 @pytest.fixture(scope="module")
 def env(tiny_ava):
-    return {**os.environ, "VMAE_DET_DATASETS": str(tiny_ava.parent), "OMP_NUM_THREADS": "1"}
+    return {"VMAE_DET_DATASETS": str(tiny_ava.parent)}
 
 
-def run(args, env, **kw):
-    return subprocess.run(TOOL + args, env=env, cwd=REPO, capture_output=True, text=True, **kw)
+def run(args, env):
+    return run_tool("train_net", CONFIG + args, env)
 
 
 def metrics_map(out: Path) -> float:
@@ -99,7 +101,13 @@ def test_resume_after_kill_continues_from_saved_iteration(env, tmp_path):
         "train.eval_period=0",
         *FAST,
     ]
-    proc = subprocess.Popen(TOOL + args, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command("train_net") + CONFIG + args,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while not (out / "model_0000009.pth").exists():
         assert proc.poll() is None and time.time() < deadline, "training ended before the first checkpoint"
