@@ -206,8 +206,8 @@ def fresh_process_state(argv: Sequence[str], env: Mapping[str, str], cwd: Path, 
     ``sys.argv``, the environment (``env`` replaces it), the folder, stdout/stderr (``sys`` and file descriptors 1
     and 2, to the binary files ``stdout``/``stderr``), logging (:func:`_fresh_logging`), the dataset catalogs
     (registered again under ``env``'s ``$VMAE_DET_DATASETS``), vmae_det's once-only warnings and skip counts,
-    warning filters, urllib's proxies, SIGINT/SIGTERM handlers, torch's thread count, matmul precision, grad mode
-    and the random number generators.
+    warning filters, urllib's proxies, SIGINT/SIGTERM handlers, torch's thread count (``env``'s
+    ``$OMP_NUM_THREADS``), matmul precision, grad mode and the random number generators.
     """
     import urllib.request
 
@@ -238,6 +238,8 @@ def fresh_process_state(argv: Sequence[str], env: Mapping[str, str], cwd: Path, 
         enter(_saved(lambda: (sys.stdout, sys.stderr), _put_std))
         sys.stdout, sys.stderr = out, err
         _put_environ(env)
+        if env.get("OMP_NUM_THREADS", "").isdigit() and int(env["OMP_NUM_THREADS"]) > 0:
+            torch.set_num_threads(int(env["OMP_NUM_THREADS"]))  # as a new process reads it at start
         os.chdir(cwd)
         sys.argv[:] = argv
         signal.signal(signal.SIGINT, signal.default_int_handler)
