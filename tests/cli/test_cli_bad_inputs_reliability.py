@@ -8,16 +8,18 @@ SIGINT) while each tool is at work.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from cli_table import REPO, BadInput, run_both_ways, run_case
+from cli_table import REPO, BadInput, run_both_ways, run_case, run_tool
 
 TINY_AVA = "configs/ava/tiny.py"
 TINY_MAE = "configs/pretrain/tiny.py"
@@ -610,7 +612,25 @@ INTERRUPTS = [
 ]
 
 
-@pytest.mark.parametrize("tool, module, entry, slow, argv", INTERRUPTS, ids=[row[0] for row in INTERRUPTS])
+# Real processes: train_net (its loader forks worker processes, which a terminal's Ctrl-C reaches too) and the
+# evaluator (``python -m``); the other rows run in this process (test_ctrl_c_in_process).
+IN_A_PROCESS = ("train_net", "ava_evaluator")
+
+
+def check_interrupted(tool: str, rc: int, out: str, tmp_path: Path) -> None:
+    """One "interrupted" line, exit code 130, no traceback; no half-written file left."""
+    assert rc == 130, f"{tool}: exit code {rc}\n{out[-3000:]}"
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-3000:]
+    lines = [line for line in out.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1 and not any(line.startswith("error:") for line in out.splitlines()), out[-3000:]
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    if tool in ("train_net", "pretrain_mae"):
+        assert lines[0] == "interrupted: the checkpoints written so far are whole; --resume continues from the last one"
+
+
+@pytest.mark.parametrize(
+    "tool, module, entry, slow, argv", [r for r in INTERRUPTS if r[0] in IN_A_PROCESS], ids=IN_A_PROCESS
+)
 def test_ctrl_c_is_one_line_and_exit_code_130(tool, module, entry, slow, argv, tmp_path, data):
     marker = tmp_path / "working"
     argv = [a.format(tmp=tmp_path, data=data) for a in argv]
@@ -627,14 +647,86 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tool, module, entry, slow, argv, t
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         proc.wait(120)
-    out = log.read_text()
-    assert proc.returncode == 130, f"{tool}: exit code {proc.returncode}\n{out[-3000:]}"
-    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out[-3000:]
-    lines = [line for line in out.splitlines() if line.startswith("interrupted")]
-    assert len(lines) == 1 and not any(line.startswith("error:") for line in out.splitlines()), out[-3000:]
-    if tool in ("train_net", "pretrain_mae"):
-        assert lines[0] == "interrupted: the checkpoints written so far are whole; --resume continues from the last one"
-        assert not [p.name for p in (tmp_path / "out").iterdir() if ".tmp" in p.name]
+    check_interrupted(tool, proc.returncode, log.read_text(), tmp_path)
+
+
+def slow_down(monkeypatch, slow: str, marker: Path) -> None:
+    """INTERRUPT_RUN's slowed method or waiting step, in this process (monkeypatch undoes it)."""
+    module, attr = slow.split(":")
+    owner = importlib.import_module(module)
+    if "." in attr:
+        cls, attr = attr.split(".")
+        owner = getattr(owner, cls)
+        real = getattr(owner, attr)
+
+        def replacement(*args, **kwargs):
+            marker.touch()
+            time.sleep(0.2)
+            return real(*args, **kwargs)
+
+    else:
+
+        def replacement(*args, **kwargs):
+            marker.touch()
+            time.sleep(300)
+
+    monkeypatch.setattr(owner, attr, replacement)
+
+
+@pytest.mark.parametrize(
+    "tool, module, entry, slow, argv",
+    [r for r in INTERRUPTS if r[0] not in IN_A_PROCESS],
+    ids=[r[0] for r in INTERRUPTS if r[0] not in IN_A_PROCESS],
+)
+def test_ctrl_c_in_process(tool, module, entry, slow, argv, tmp_path, data, monkeypatch):
+    """The Ctrl-C table's other tools, run in this process (tests/cli_table.py): a real SIGINT to this process's
+    main thread, 0.3 s after the tool is at work, as the process rows send it. It is sent only while the tool's
+    entry point runs (a lock orders it against the entry point's return), so it can never reach pytest."""
+    assert threading.current_thread() is threading.main_thread()
+    marker = tmp_path / "working"
+    slow_down(monkeypatch, slow, marker)
+    owner = importlib.import_module(module)
+    real_entry, lock, done = getattr(owner, entry), threading.Lock(), threading.Event()
+    state = {"running": False, "sent": False}
+
+    def entry_point():
+        with lock:
+            state["running"] = True
+        try:
+            return real_entry()
+        finally:
+            with lock:  # after this, no signal is sent
+                state["running"] = False
+
+    def press_ctrl_c():
+        deadline = time.time() + 240
+        while not marker.exists():  # the tool is at work
+            if done.is_set() or time.time() > deadline:
+                return
+            time.sleep(0.05)
+        time.sleep(0.3)
+        with lock:
+            if state["running"]:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                state["sent"] = True
+
+    monkeypatch.setattr(owner, entry, entry_point)
+    watcher = threading.Thread(target=press_ctrl_c, daemon=True)
+    watcher.start()
+    tool_name = module.rsplit(".", 1)[-1] if module.startswith("vmae_det.tools.") else f"-m {module}"
+    args = [a.format(tmp=tmp_path, data=data) for a in argv]
+    if tool == "pretrain_mae":  # no worker process forked from the test process (train_net's process row has them)
+        args.append("dataloader.train.num_workers=0")
+    try:
+        proc = run_tool(tool_name, args, {"VMAE_DET_DATASETS": str(data), "VMAE_DET_TRACEBACK": ""})
+    except KeyboardInterrupt:
+        pytest.fail(f"{tool}: Ctrl-C reached the test, not the tool")
+    finally:
+        done.set()
+        watcher.join()
+    out = proc.stderr + proc.stdout
+    assert state["sent"], f"{tool}: ended before Ctrl-C was pressed\n{out[-3000:]}"
+    check_interrupted(tool, proc.returncode, out, tmp_path)
 
 
 def test_sigterm_is_ctrl_c(tmp_path, data):
