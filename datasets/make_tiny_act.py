@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate the tiny ACT-format datasets ``tiny_ucf24``, ``tiny_jhmdb`` and ``tiny_multisports`` (committed).
 
-The command line of :func:`vmae_det.data.tiny_act.make_tiny_act` (layout and content: that module). The output
+The command line of :func:`vmae_det.synthetic.act.make_tiny_act` (layout and content: that module). The output
 is deterministic: regenerating writes the same ground truth. Usage::
 
     python datasets/make_tiny_act.py [--root datasets] [--datasets ucf24 jhmdb multisports]
@@ -13,8 +13,8 @@ import argparse
 import sys
 from typing import Sequence
 
-from vmae_det.data.act.catalog import TINY_DATASETS
-from vmae_det.data.tiny_act import make_tiny_act
+from vmae_det.formats.act_layout import TINY_DATASETS
+from vmae_det.synthetic.act import make_tiny_act
 
 
 def main(argv: Sequence[str] | None = None) -> int:

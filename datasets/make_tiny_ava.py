@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate ``tiny_ava``: a tiny synthetic dataset in the exact AVA v2.2 layout.
 
-The command line of :func:`vmae_det.data.tiny_ava.make_tiny_ava` (layout and content: that module). Usage::
+The command line of :func:`vmae_det.synthetic.ava.make_tiny_ava` (layout and content: that module). Usage::
 
     python datasets/make_tiny_ava.py [--root datasets/tiny_ava] [--seed 0] [--force]
     # the quick start's unlabelled pretraining set: videos only, other seeds than the labelled set
@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from vmae_det.data.tiny_ava import BACKGROUNDS, FIGURES, FORMAT_PARTS, make_tiny_ava
+from vmae_det.synthetic.ava import BACKGROUNDS, FIGURES, FORMAT_PARTS, make_tiny_ava
 
 
 def main(argv: Sequence[str] | None = None) -> int:

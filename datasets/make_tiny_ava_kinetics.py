@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate ``tiny_ava_kinetics``: a tiny synthetic AVA-Kinetics (AVA part + Kinetics clips, docs/ava_kinetics.md).
 
-The command line of :func:`vmae_det.data.tiny_ava_kinetics.make_tiny_ava_kinetics`. Usage::
+The command line of :func:`vmae_det.synthetic.ava_kinetics.make_tiny_ava_kinetics`. Usage::
 
     python datasets/make_tiny_ava_kinetics.py [--root datasets/tiny_ava_kinetics] [--seed 0] [--force]
 """
@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from vmae_det.data.tiny_ava_kinetics import make_tiny_ava_kinetics
+from vmae_det.synthetic.ava_kinetics import make_tiny_ava_kinetics
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,7 +39,7 @@ def tiny_ava_factory(tmp_path_factory):
     read it, link it or copy it, never write into it."""
     import inspect
 
-    from vmae_det.data.tiny_ava import make_tiny_ava
+    from vmae_det.synthetic.ava import make_tiny_ava
 
     built = {}
 

@@ -1,9 +1,11 @@
 """The import rules of docs/architecture.md: no module imports a layer above its own (lazy imports included),
-and pytorchvideo is imported nowhere."""
+the tiny-dataset generators load neither torch nor detectron2, and pytorchvideo is imported nowhere."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +22,7 @@ LAYERS = {
     "cli": 0,
     "resources": 0,  # worker / thread caps, device checks
     "formats": 1,
+    "synthetic": 1.5,  # the tiny datasets' generators: above formats, below everything that loads torch
     "modeling": 2,
     "evaluation": 2,
     "checkpoints": 3,  # reading, layouts and loading of weights; above the models, below their users
@@ -31,6 +34,8 @@ LAYERS = {
 #: Imports that the layers would allow but the architecture does not: the datasets read AVA files through
 #: vmae_det.formats, as the evaluation does, not through the evaluation.
 FORBIDDEN = {("data", "evaluation")}
+#: Packages that may import only these of vmae_det: the generators run without torch and detectron2.
+ONLY = {"synthetic": {"constants", "formats"}}
 
 
 def _imports(path: Path):
@@ -75,9 +80,32 @@ def test_no_module_imports_an_upper_layer():
                 continue
             if name not in LAYERS or name == top:
                 continue
+            if top in ONLY and name not in ONLY[top]:
+                bad.append(f"{path.relative_to(ROOT)}:{line} imports vmae_det.{name} (only {sorted(ONLY[top])})")
+                continue
             if LAYERS[name] > own or (LAYERS[name] == own and own == 2) or (top, name) in FORBIDDEN:
                 bad.append(f"{path.relative_to(ROOT)}:{line} imports vmae_det.{name}")
     assert not bad, "imports against the layering of docs/architecture.md:\n" + "\n".join(bad)
+
+
+def test_synthetic_datasets_load_neither_torch_nor_detectron2():
+    """The generators and their scripts' ``--help`` in one fresh interpreter: the tests' many generator runs
+    would otherwise pay torch's import each."""
+    scripts = [str(ROOT / "datasets" / f"make_tiny_{n}.py") for n in ("ava", "act", "ava_kinetics")]
+    code = (
+        "import runpy, sys\n"
+        "import vmae_det.synthetic.act, vmae_det.synthetic.ava, vmae_det.synthetic.ava_kinetics\n"
+        f"for script in {scripts!r}:\n"
+        "    sys.argv = [script, '--help']\n"
+        "    try:\n"
+        "        runpy.run_path(script, run_name='__main__')\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'detectron2')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.splitlines()[-1] == "[]"
 
 
 def test_pytorchvideo_is_not_imported():

@@ -16,12 +16,12 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import vmae_det.data  # noqa: F401  (registers the built-in names)
 from vmae_det.data import AVAClipMapper
-from vmae_det.data.act import ACTLayout, load_act_dicts, register_act_dataset
-from vmae_det.data.act.catalog import TINY_DATASETS
-from vmae_det.data.tiny_act import make_tiny_act
+from vmae_det.data.act import load_act_dicts, register_act_dataset
 from vmae_det.data.video_io import open_video
 from vmae_det.formats.act import TubeFormatError
+from vmae_det.formats.act_layout import TINY_DATASETS, ACTLayout
 from vmae_det.formats.safe_pickle import load_pickle
+from vmae_det.synthetic.act import make_tiny_act
 
 REPO = Path(__file__).resolve().parents[2]
 DATASETS = REPO / "datasets"

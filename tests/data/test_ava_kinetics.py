@@ -17,17 +17,23 @@ from vmae_det.data.ava.kinetics import (
     _ava_lines,
     find_clip,
     kinetics_clip_index,
-    kinetics_file_names,
     load_ava_kinetics_dicts,
     load_kinetics_dicts,
     register_ava_kinetics,
     write_scored_groundtruth,
 )
-from vmae_det.data.tiny_ava_kinetics import make_tiny_ava_kinetics
 from vmae_det.evaluation import AVAEvaluator
 from vmae_det.evaluation.ava_map import evaluate
-from vmae_det.formats.ava import AVAFormatError, AVARows, read_ava_csv, read_exclusions, read_labelmap
+from vmae_det.formats.ava import (
+    AVAFormatError,
+    AVARows,
+    kinetics_file_names,
+    read_ava_csv,
+    read_exclusions,
+    read_labelmap,
+)
 from vmae_det.formats.ava_boxes import read_annotations
+from vmae_det.synthetic.ava_kinetics import make_tiny_ava_kinetics
 
 
 @pytest.fixture(scope="module")

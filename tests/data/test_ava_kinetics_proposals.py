@@ -16,15 +16,15 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from vmae_det.cli import EXPECTED_ERRORS
 from vmae_det.data.ava import AVAClipMapper
-from vmae_det.data.ava.kinetics import find_clip, kinetics_clip_index, kinetics_file_names, register_ava_kinetics
+from vmae_det.data.ava.kinetics import find_clip, kinetics_clip_index, register_ava_kinetics
 from vmae_det.data.ava.kinetics_proposals import collect_kinetics_keyframes, make_kinetics_person_boxes
 from vmae_det.data.proposals import partial_path
-from vmae_det.data.tiny_ava_kinetics import make_tiny_ava_kinetics
 from vmae_det.data.video_io import VideoDecodeError
 from vmae_det.evaluation import AVAEvaluator
 from vmae_det.evaluation.ava_map import evaluate
-from vmae_det.formats.ava import read_ava_csv, read_labelmap
+from vmae_det.formats.ava import kinetics_file_names, read_ava_csv, read_labelmap
 from vmae_det.formats.ava_boxes import read_proposals
+from vmae_det.synthetic.ava_kinetics import make_tiny_ava_kinetics
 from vmae_det.tools import make_proposals as tool
 
 NAME = "ava_kinetics_proposals_test_val"

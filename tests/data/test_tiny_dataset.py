@@ -1,4 +1,4 @@
-"""Tests for vmae_det.data.tiny_ava: layout, file formats, and that labels match the pixels."""
+"""Tests for vmae_det.synthetic.ava: layout, file formats, and that labels match the pixels."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vmae_det.data import tiny_ava as gen
+from vmae_det.synthetic import ava as gen
 
 REPO = Path(__file__).resolve().parents[2]
 SECONDS = 4

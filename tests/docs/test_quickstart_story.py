@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from vmae_det.data import tiny_ava
+from vmae_det.synthetic import ava as tiny_ava
 
 REPO = Path(__file__).resolve().parents[2]
 

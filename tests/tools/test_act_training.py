@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from vmae_det.data.act.catalog import TINY_DATASETS, register_all_act
-from vmae_det.data.tiny_act import make_tiny_act
+from vmae_det.data.act.catalog import register_all_act
 from vmae_det.evaluation import tubes
 from vmae_det.formats.act import load_groundtruth
+from vmae_det.formats.act_layout import TINY_DATASETS
 from vmae_det.formats.safe_pickle import load_pickle
+from vmae_det.synthetic.act import make_tiny_act
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_NAMES = [f"{d}_tiny_{s}" for d in TINY_DATASETS for s in ("train", "val" if d == "multisports" else "test")]

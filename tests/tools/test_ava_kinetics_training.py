@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from vmae_det.data.ava.kinetics import register_ava_kinetics
-from vmae_det.data.tiny_ava_kinetics import make_tiny_ava_kinetics
 from vmae_det.evaluation.ava_map import evaluate
 from vmae_det.formats.ava import read_ava_csv, read_labelmap
+from vmae_det.synthetic.ava_kinetics import make_tiny_ava_kinetics
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = {"train": "ava_kinetics_tiny_train", "val": "ava_kinetics_tiny_val"}

@@ -31,7 +31,9 @@ __all__ = [
     "AVARows",
     "NO_ACTION",
     "LABEL_MAP_FILES",
+    "KINETICS_CLIPS_DIR",
     "annotation_file_names",
+    "kinetics_file_names",
     "frame_file_name",
     "keyframe_index",
     "as_str",
@@ -59,6 +61,8 @@ LABEL_MAP_FILES = {
     "v2.2": "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
     "v2.1": "ava_action_list_v2.1_for_activitynet_2018.pbtxt",
 }
+#: AVA-Kinetics' folder of Kinetics clips under the dataset root (searched at any depth: CVDF's split/class folders).
+KINETICS_CLIPS_DIR = "kinetics"
 
 
 def annotation_file_names(split: str, version: str = "v2.2") -> Dict[str, str]:
@@ -69,6 +73,18 @@ def annotation_file_names(split: str, version: str = "v2.2") -> Dict[str, str]:
         "exclusions": f"ava_{split}_excluded_timestamps_{version}.csv",
         "proposals": f"ava_{split}_predicted_boxes.csv",
         "label_map": LABEL_MAP_FILES.get(version, f"ava_action_list_{version}_for_activitynet_2019.pbtxt"),
+    }
+
+
+def kinetics_file_names(split: str) -> Dict[str, str]:
+    """File names under ``annotations/``: the Kinetics part as distributed (``groundtruth``), person boxes in
+    SlowFast's CSV (``proposals``, optional) and the written scored ground truths (``scored``: Kinetics alone,
+    ``scored_combined``: AVA + Kinetics)."""
+    return {
+        "groundtruth": f"kinetics_{split}_v1.0.csv",
+        "proposals": f"kinetics_{split}_predicted_boxes.csv",
+        "scored": f"kinetics_{split}_v1.0_scored.csv",
+        "scored_combined": f"ava_kinetics_{split}_v1.0_scored.csv",
     }
 
 

@@ -1,6 +1,6 @@
 """The one video writer: RGB frames to an mp4, H.264 (libx264, yuv420p) via PyAV, else OpenCV 'mp4v'.
 
-:mod:`vmae_det.data.tiny_ava` asks for ``codec="mp4v"``: the tiny dataset's recorded numbers were made with it.
+:mod:`vmae_det.synthetic.ava` asks for ``codec="mp4v"``: the tiny dataset's recorded numbers were made with it.
 """
 
 from __future__ import annotations

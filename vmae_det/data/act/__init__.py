@@ -2,11 +2,9 @@
 read by :mod:`vmae_det.formats.act`; the clips by :class:`~vmae_det.data.ava.clip_source.PatternFramesClipSource`
 and mapped by :class:`~vmae_det.data.ava.AVAClipMapper`)."""
 
-from .catalog import ACT_LAYOUTS, ACTLayout, ACTMetadata, load_act_dicts, register_act_dataset, register_all_act
+from .catalog import ACTMetadata, load_act_dicts, register_act_dataset, register_all_act
 
 __all__ = [
-    "ACT_LAYOUTS",
-    "ACTLayout",
     "ACTMetadata",
     "load_act_dicts",
     "register_act_dataset",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -32,12 +31,10 @@ from ...formats.act import (
     load_person_box_pickle,
     split_videos,
 )
+from ...formats.act_layout import ACT_LAYOUTS, TINY_DATASETS, ACTLayout
 from ..catalog_names import datasets_root, set_metadata
 
 __all__ = [
-    "ACT_LAYOUTS",
-    "TINY_DATASETS",
-    "ACTLayout",
     "ACTMetadata",
     "check_act_sources",
     "load_act_dicts",
@@ -50,26 +47,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
-
-
-@dataclass(frozen=True)
-class ACTLayout:
-    """Where a dataset's pixels are: ``<root>/<frames>/<video>/<pattern % frame>`` or
-    ``<root>/<videos>/<video><video_ext>``; ``fps`` is the frame rate of its videos."""
-
-    fps: float
-    frames: Optional[str] = None
-    pattern: Optional[str] = None
-    videos: Optional[str] = None
-    video_ext: str = ".mp4"
-
-
-#: The layouts of the distributions (MOC's / ACT's frames of UCF101-24 and JHMDB, MultiSports' videos).
-ACT_LAYOUTS: Dict[str, ACTLayout] = {
-    "ucf24": ACTLayout(fps=25.0, frames="rgb-images", pattern="%05d.jpg"),
-    "jhmdb": ACTLayout(fps=30.0, frames="Frames", pattern="%05d.png"),
-    "multisports": ACTLayout(fps=25.0, videos="trainval"),
-}
 
 
 @functools.lru_cache(maxsize=8)
@@ -316,34 +293,6 @@ def register_act_dataset(
 MULTISPORTS_BOX_FILES = {"train": "train.recall_96.13.pkl", "test": "val.recall_96.13.pkl"}
 #: UCF101-24 / JHMDB-21 ship none: ``tools/make_proposals.py --dataset <name>`` writes them here.
 PERSON_BOX_FOLDER = "person_boxes"
-#: The tiny copies (made by :mod:`vmae_det.data.tiny_act`): dataset -> (folder, ground-truth file, layout,
-#: person-box files by split kind, labels in ACT order).
-TINY_DATASETS: Dict[str, tuple] = {
-    "ucf24": (
-        "tiny_ucf24",
-        "UCF101v2-GT.pkl",
-        "ucf24",
-        {"train": "person_boxes.pkl", "test": "person_boxes.pkl"},
-        ["Jumping", "Running", "Walking", "Waving"],
-    ),
-    "jhmdb": (
-        "tiny_jhmdb",
-        "JHMDB-GT.pkl",
-        "jhmdb",
-        {"train": "person_boxes.pkl", "test": "person_boxes.pkl"},
-        ["jump", "run", "walk", "wave"],
-    ),
-    "multisports": (
-        "tiny_multisports",
-        "annotations/multisports_GT.pkl",
-        "multisports",
-        {
-            "train": "annotations/MultiSports_box/train.recall_96.13.pkl",
-            "test": "annotations/MultiSports_box/val.recall_96.13.pkl",
-        },
-        ["aerobic jump", "aerobic wave", "football run", "football walk"],
-    ),
-}
 
 
 def _builtin_specs(root: Path) -> List[tuple]:

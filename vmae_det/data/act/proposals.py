@@ -21,10 +21,11 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ...formats.act import load_person_box_pickle, split_videos
+from ...formats.act_layout import ACTLayout
 from ...formats.atomic import atomic_write_bytes
 from ..ava.clip_source import clip_source_for
 from ..proposals import detect_people, partial_path, run_checkpointed
-from .catalog import ACTLayout, _layout, _pixel_source, read_act_groundtruth
+from .catalog import _layout, _pixel_source, read_act_groundtruth
 
 __all__ = ["ACTVideo", "act_dataset_names", "collect_act_videos", "make_act_person_boxes", "partial_path"]
 

@@ -21,16 +21,14 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ...constants import AVA_FPS, VIDEO_EXTENSIONS
 from ...formats.atomic import atomic_write_text
-from ...formats.ava import annotation_file_names, read_ava_csv, read_labelmap
+from ...formats.ava import KINETICS_CLIPS_DIR, annotation_file_names, kinetics_file_names, read_ava_csv, read_labelmap
 from ...formats.ava_boxes import read_annotations, read_excluded_keyframes, read_proposals
 from ..catalog_names import datasets_root, set_metadata
 from .catalog import AVAMetadata, load_ava_dicts
 
 __all__ = [
     "AVA_KINETICS_VERSION",
-    "KINETICS_CLIPS_DIR",
     "KineticsClip",
-    "kinetics_file_names",
     "kinetics_clip_index",
     "find_clip",
     "kinetics_keyframes",
@@ -49,24 +47,10 @@ PathLike = Union[str, Path]
 
 #: The registered metadata's ``version``: how tools tell an AVA-Kinetics name.
 AVA_KINETICS_VERSION = "ava_kinetics_v1.0"
-#: Folder of the Kinetics clips under the dataset root (searched at any depth: CVDF's split/class folders).
-KINETICS_CLIPS_DIR = "kinetics"
 #: AVA's keyframe seconds (``ava_included_timestamps_v2.2.txt``).
 AVA_KEYFRAME_SECONDS = range(902, 1799)
 _CLIP_NAME = re.compile(r"^(?P<id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
 _KINETICS_COLUMNS = (2, 7, 8)  # video_id,timestamp rows (no person) and box rows, with or without a person id
-
-
-def kinetics_file_names(split: str) -> Dict[str, str]:
-    """File names under ``annotations/``: the Kinetics part as distributed (``groundtruth``), person boxes in
-    SlowFast's CSV (``proposals``, optional) and the written scored ground truths (``scored``: Kinetics alone,
-    ``scored_combined``: AVA + Kinetics)."""
-    return {
-        "groundtruth": f"kinetics_{split}_v1.0.csv",
-        "proposals": f"kinetics_{split}_predicted_boxes.csv",
-        "scored": f"kinetics_{split}_v1.0_scored.csv",
-        "scored_combined": f"ava_kinetics_{split}_v1.0_scored.csv",
-    }
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,13 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ...formats.ava import checked_boxes, format_ava_row, read_ava_csv, write_ava_csv
+from ...formats.ava import KINETICS_CLIPS_DIR, checked_boxes, format_ava_row, read_ava_csv, write_ava_csv
 from ...formats.ava_boxes import BOX_TOLERANCE
 from ..proposals import detect_people, format_proposal_row, partial_path, run_checkpointed
 from ..video_io import VideoDecodeError
 from .clip_source import clip_source_for, keyframe_center
 from .kinetics import (
     AVA_KINETICS_VERSION,
-    KINETICS_CLIPS_DIR,
     KineticsClip,
     kinetics_clip_fields,
     kinetics_keyframes,

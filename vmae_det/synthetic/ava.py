@@ -18,10 +18,10 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from vmae_det.constants import AVA_FIRST_KEYFRAME_SEC, AVA_FPS, AVA_START_SEC
-from vmae_det.formats.atomic import atomic_save
-from vmae_det.formats.ava import annotation_file_names, format_ava_row, frame_file_name, write_ava_csv, write_labelmap
-from vmae_det.formats.video_writer import VideoWriter
+from ..constants import AVA_FIRST_KEYFRAME_SEC, AVA_FPS, AVA_START_SEC
+from ..formats.atomic import atomic_save
+from ..formats.ava import annotation_file_names, format_ava_row, frame_file_name, write_ava_csv, write_labelmap
+from ..formats.video_writer import VideoWriter
 
 __all__ = [
     "make_tiny_ava",

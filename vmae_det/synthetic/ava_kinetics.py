@@ -1,6 +1,6 @@
 """Generate ``tiny_ava_kinetics``: a tiny synthetic AVA-Kinetics in the layout of docs/ava_kinetics.md.
 
-The AVA part is :func:`~vmae_det.data.tiny_ava.make_tiny_ava` (videos only); the Kinetics part is 4-second clips
+The AVA part is :func:`~vmae_det.synthetic.ava.make_tiny_ava` (videos only); the Kinetics part is 4-second clips
 ``kinetics/<split>/<id>_<start:06d>_<end:06d>.mp4`` drawn by the same code, keyframes at fractional seconds of the
 "YouTube video" written as the real files write them (``17.010000``), 7-column rows without a person id, one
 validation clip without people (a ``video_id,timestamp`` row) and, per split, one listed clip that is not there
@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..formats.atomic import atomic_write_text
-from ..formats.ava import format_ava_row, write_ava_csv
-from .ava.kinetics import KINETICS_CLIPS_DIR, kinetics_file_names
-from .tiny_ava import (
+from ..formats.ava import KINETICS_CLIPS_DIR, format_ava_row, kinetics_file_names, write_ava_csv
+from .ava import (
     FPS,
     detector_boxes,
     draw_background,

@@ -1,6 +1,6 @@
 """Generate the tiny ACT-format datasets in their real layouts: ``tiny_ucf24`` (JPEG frames, a Python-2-style
 ``UCF101v2-GT.pkl``), ``tiny_jhmdb`` (PNG frames, three splits) and ``tiny_multisports`` (mp4 videos in sport
-folders, person-box pickles). Figures are :mod:`vmae_det.data.tiny_ava`'s; a class is a motion and a colour.
+folders, person-box pickles). Figures are :mod:`vmae_det.synthetic.ava`'s; a class is a motion and a colour.
 Deterministic (a seed per video); the folders are committed; command line: ``datasets/make_tiny_act.py``.
 """
 
@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from ..formats.act import write_python2_pickle
+from ..formats.act_layout import ACT_LAYOUTS, TINY_DATASETS
 from ..formats.atomic import atomic_save, atomic_write_bytes, atomic_write_text
-from .act.catalog import ACT_LAYOUTS, TINY_DATASETS
-from .tiny_ava import (
+from .ava import (
     ARM_MAX,
     ARM_MIN,
     HEIGHT,
