@@ -51,12 +51,11 @@ __all__ = ["make_tiny_vmad_ava", "MOVIES"]
 MOVIES: Dict[str, Tuple[str, Tuple[int, int], List[int]]] = {
     "trnAAAAAAAA": ("train", (640, 360), [902, 903, 904, 905]),
     "trnBBBBBBBB": ("train", (480, 360), [902, 903, 904, 905]),  # VMAD needs >= 8 (one batch)
-    "valCCCCCCCC": ("val", (640, 360), [902, 903, 904, 905]),
-    "valDDDDDDDD": ("val", (480, 360), [902, 903, 904, 905, 906]),
-    "valEEEEEEEE": ("val", (640, 360), [902, 903, 904, 905, 906]),
+    "valCCCCCCCC": ("val", (640, 360), [902, 903, 904]),
+    "valDDDDDDDD": ("val", (480, 360), [902, 903, 904]),  # with valCCCCCCCC: one test batch of 5 keyframes
 }
 EXCLUDED = {"val": [("valCCCCCCCC", 903)], "train": []}
-LOW_SCORE_KEYFRAME = ("valDDDDDDDD", 904)  # only detections below 0.8: not in VMAD's test set
+LOW_SCORE_KEYFRAME = ("valDDDDDDDD", 903)  # only detections below 0.8: not in VMAD's test set
 
 
 def _texture(rng: np.random.RandomState, h: int, w: int) -> np.ndarray:
@@ -137,7 +136,7 @@ def make_tiny_vmad_ava(root: Path, force: bool = False, seed: int = 0) -> Path:
                 size[1],
                 crf=32,
                 preset="veryfast",
-                options={"threads": "1"},
+                options={"threads": "1", "x264-params": "asm=0"},  # x264's SIMD: run-to-run bytes differ at 480x360
                 codec="libx264",
             ) as writer:
                 for frame in frames:
