@@ -16,8 +16,10 @@ not show on GitHub):
   as skipped with their reason (``pytest -rs``), so they stay visible.
 
 A page's blocks run in the page's order in one folder (a block may use what an earlier block of the same
-page wrote, never another page's); two pages run at a time (about 2 minutes for the whole file on 2 cores,
-most of it imports of torch; keep new blocks cheap or skip them with a reason). Paths are never rewritten:
+page wrote, never another page's); two pages run at a time (about 75 s for the whole file on 2 cores; keep
+new blocks cheap or skip them with a reason). ``python SCRIPT.py`` runs in a process forked from one that
+has imported torch and detectron2 (tests/docs/preloaded_python.py, checked against a new interpreter below;
+``VMAE_DET_DOCS_FRESH=1``: a new interpreter each time). Paths are never rewritten:
 the folder is laid out as the docs say and the environment has what the docs document (``python`` = this
 interpreter first on ``PATH``; ``VMAE_DET_DATASETS`` unset, so ``./datasets``; ``HF_HUB_OFFLINE=1``, so a
 block that would download fails instead of waiting; one OpenMP thread). For speed, the commands of ``TINY``
@@ -46,6 +48,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
+from preloaded_python import install_shim
 
 REPO = Path(__file__).resolve().parents[2]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "datasets" / "README.md"]
@@ -306,7 +309,35 @@ def environment() -> Dict[str, str]:
     return env
 
 
-def run_block(block: Block, cwd: Path) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="session")
+def block_env(tmp_path_factory):
+    """``environment()``, with ``python`` on PATH served by a preloaded interpreter (tests/docs/preloaded_python.py)
+    unless ``VMAE_DET_DOCS_FRESH=1``."""
+    env = environment()
+    if os.environ.get("VMAE_DET_DOCS_FRESH") == "1":
+        yield env
+        return
+    folder = tmp_path_factory.mktemp("python")
+    sock = folder / "server.sock"
+    with open(folder / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("preloaded_python.py")), str(sock)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    deadline = time.monotonic() + 120
+    while not sock.exists() and server.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sock.exists(), f"the preloaded interpreter did not start: {(folder / 'server.log').read_text()[-3000:]}"
+    env["PATH"] = f"{install_shim(folder / 'bin', sock).parent}{os.pathsep}{env['PATH']}"
+    yield env
+    server.kill()
+    server.wait()
+
+
+def run_block(block: Block, cwd: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
     if block.info == "python":
         cmd, stdin, shown = [sys.executable, "-"], block.text, block.text
     else:
@@ -316,7 +347,7 @@ def run_block(block: Block, cwd: Path) -> subprocess.CompletedProcess:
     proc = subprocess.Popen(
         cmd,
         cwd=cwd,
-        env=environment(),
+        env=env,
         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -358,31 +389,31 @@ def _copy_repo_files(dst: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def set_up(tmp_path_factory):
+def set_up(tmp_path_factory, block_env):
     """A folder laid out like the repository after the documented set-up (SETUP's block, tiny settings)."""
     root = tmp_path_factory.mktemp("docs") / "set_up"
     root.mkdir()
     _copy_repo_files(root)
-    return root, run_block(SETUP[0], root)
+    return root, run_block(SETUP[0], root, block_env)
 
 
 RUN_ORDER = SETUP + [b for b in MARKED if b.kind != "setup"]
 NOT_RUN = "not run: an earlier block of its page failed"
 
 
-def run_page(blocks: List[Block], folder: Path) -> Dict[str, object]:
+def run_page(blocks: List[Block], folder: Path, env: Dict[str, str]) -> Dict[str, object]:
     results: Dict[str, object] = {}
     for block in blocks:
         results[block.id] = (
             NOT_RUN
             if any(not isinstance(r, str) and r.returncode for r in results.values())
-            else run_block(block, folder)
+            else run_block(block, folder, env)
         )
     return results
 
 
 @pytest.fixture(scope="session")
-def page_results(set_up, tmp_path_factory, request):
+def page_results(set_up, block_env, tmp_path_factory, request):
     """The selected blocks' pages, each in its own copy of the set-up, two pages at a time (their blocks in
     page order; a page is run whole when any of its blocks is selected)."""
     root, result = set_up
@@ -398,7 +429,7 @@ def page_results(set_up, tmp_path_factory, request):
     def one(doc: str) -> Dict[str, object]:
         folder = tmp_path_factory.mktemp("page") / "repo"
         shutil.copytree(root, folder, symlinks=True)
-        return run_page(pages[doc], folder)
+        return run_page(pages[doc], folder, block_env)
 
     out: Dict[str, object] = {}
     with ThreadPoolExecutor(max_workers=2) as pool:  # the larger pages first
@@ -417,3 +448,95 @@ def test_doc_block(block, set_up, page_results):
         if isinstance(result, str):
             pytest.fail(result)
         check(block, result)
+
+
+# ------------------------------------------------------------------------------------------- the preloaded python
+
+SCRIPT = """
+import atexit, os, sys, threading, time
+print("argv", sys.argv, "file", __file__, "name", __name__, "path0", sys.path[0], "cwd", os.getcwd())
+print("env", os.environ.get("DOC_TEST_VALUE"), "stdin", sys.stdin.read())
+atexit.register(lambda: print("atexit"))
+mode = sys.argv[1]
+if mode == "torch":  # threads and a fork pool in a process forked from one that imported torch
+    import multiprocessing
+    import torch
+    torch.set_num_threads(2)
+    print("torch", float((torch.ones(256, 256) @ torch.ones(256, 256)).sum()))
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        print("pool", pool.map(abs, [-1, -2, 3]))
+elif mode == "raise":
+    raise ValueError("boom")
+elif mode == "message":
+    sys.exit("a message")
+elif mode == "sleep":
+    print("pid", os.getpid(), flush=True)
+    time.sleep(60)
+threading.Thread(target=lambda: (time.sleep(0.2), print("thread"))).start()  # joined before exit
+sys.exit(int(mode) if mode.isdigit() else 0)
+"""
+
+
+def _start(preloaded: bool, env: Dict[str, str], folder: Path, mode: str, **kwargs) -> subprocess.Popen:
+    (folder / "script.py").write_text(SCRIPT)
+    return subprocess.Popen(
+        ["python" if preloaded else sys.executable, "script.py", mode],
+        cwd=folder,
+        env={**env, "DOC_TEST_VALUE": "x y"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def preloaded(block_env):
+    if os.environ.get("VMAE_DET_DOCS_FRESH") == "1":
+        pytest.skip("VMAE_DET_DOCS_FRESH=1: every command runs in a new interpreter")
+    return block_env
+
+
+@pytest.mark.parametrize("mode", ["3", "raise", "message", "torch"])
+def test_a_preloaded_python_runs_a_script_as_a_new_interpreter(preloaded, tmp_path, mode):
+    """Exit code, stdout and stderr (tracebacks included) equal those of a new interpreter."""
+    results = []
+    for use in (False, True):
+        proc = _start(use, preloaded, tmp_path, mode)
+        out, err = proc.communicate("some input", timeout=60)
+        results.append((proc.returncode, out, err))
+    assert results[0] == results[1]
+    ending = "thread\natexit\n" if mode in ("3", "torch") else "input\natexit\n"
+    assert "stdin some input" in results[0][1] and results[0][1].endswith(ending)
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_a_preloaded_python_takes_signals_as_a_new_interpreter(preloaded, tmp_path, ignored):
+    """SIGINT: a KeyboardInterrupt traceback and death by SIGINT; ignored by the parent, ignored by the command."""
+    results = []
+    for use in (False, True):
+        ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None
+        proc = _start(use, preloaded, tmp_path, "sleep", preexec_fn=ignore)
+        proc.stdin.close()
+        assert [proc.stdout.readline() for _ in range(3)][2].startswith("pid ")
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=2 if ignored else 30)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+        results.append((proc.wait(timeout=30), proc.stdout.read(), proc.stderr.read()))
+    assert results[0] == results[1]
+    assert results[0][0] == (-signal.SIGTERM if ignored else -signal.SIGINT)
+
+
+def test_a_killed_preloaded_python_takes_its_command_with_it(preloaded, tmp_path):
+    proc = _start(True, preloaded, tmp_path, "sleep")
+    proc.stdin.close()
+    pid = int([proc.stdout.readline() for _ in range(3)][2].split()[1])
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), "the command outlived its python"

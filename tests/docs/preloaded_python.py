@@ -1,0 +1,188 @@
+"""A preloaded interpreter for the doc blocks: torch, torchvision, detectron2, cv2 and PyAV are imported once, and
+every ``python SCRIPT.py ARGS`` of a block runs in a process forked from it (~4 s of imports saved per command).
+
+What a block's command gets is a new process: its own pid and process group, the block's argv, cwd, environment,
+stdin/stdout/stderr (the file descriptors themselves), ``sys.path[0]`` = the script's folder, ``__main__`` = the
+script, its exit code or signal, atexit handlers and non-daemon threads joined at exit. What it shares is only the
+import of those third-party libraries, done in the environment every block has (``environment()`` of
+test_docs_commands.py); vmae_det's own modules (which read ``$VMAE_DET_DATASETS`` on import) are imported by
+the command itself. ``tests/docs/test_preloaded_python.py`` checks a script gives what a new interpreter gives;
+``VMAE_DET_DOCS_FRESH=1`` runs every command in a new interpreter instead.
+
+Usage: ``python tests/docs/preloaded_python.py SOCKET_PATH`` (serves until killed); :func:`install_shim` writes the
+``python`` that talks to it.
+"""
+
+from __future__ import annotations
+
+import array
+import importlib
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+from pathlib import Path
+
+SHIM = Path(__file__).with_name("python_shim.py")
+_HERE = os.path.abspath(__file__)
+
+
+def install_shim(bin_dir: Path, socket_path: Path) -> Path:
+    """Write ``bin_dir/python`` (put ``bin_dir`` first on PATH) for a server listening on ``socket_path``."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    source = SHIM.read_text(encoding="utf-8").replace("@REAL@", sys.executable).replace("@SOCKET@", str(socket_path))
+    shim = bin_dir / "python"
+    shim.write_text(f"#!{sys.executable} -IS\n{source}", encoding="utf-8")
+    shim.chmod(0o755)
+    return shim
+
+
+#: What every tool imports; vmae_det first, as its compat shims hook detectron2's import.
+PRELOAD = (
+    "vmae_det",
+    "torch",
+    "torchvision",
+    "detectron2.checkpoint",
+    "detectron2.config",
+    "detectron2.data",
+    "detectron2.engine",
+    "detectron2.layers",
+    "detectron2.modeling",
+    "detectron2.utils.events",
+    "fvcore.nn",
+    "cv2",
+    "av",
+    "matplotlib.pyplot",
+)
+
+
+def _receive(conn: socket.socket):
+    """One request: a 4-byte length, JSON ``{"argv", "cwd", "env"}``, and the client's fds 0, 1, 2."""
+    import json
+
+    fds = array.array("i")
+    msg, ancdata, _, _ = conn.recvmsg(1 << 20, socket.CMSG_LEN(3 * fds.itemsize))
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    (size,) = struct.unpack("!I", msg[:4])
+    body = msg[4:]
+    while len(body) < size:
+        body += conn.recv(size - len(body))
+    return json.loads(body), list(fds)
+
+
+def _run_child(request: dict, fds: list) -> None:
+    """In the forked process: become the command, run it, exit as a new interpreter would."""
+    import atexit
+    import builtins
+    import importlib.machinery
+    import threading
+    import types
+
+    os.setpgid(0, 0)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # as a new interpreter started by the client
+        ignored = int(sig) in request["ignored"]
+        default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        signal.signal(sig, signal.SIG_IGN if ignored else default)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    script = request["argv"][0]
+    sys.argv = list(request["argv"])
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    path = os.path.abspath(script)  # __file__ and code paths absolute, argv[0] as given: as since Python 3.9
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__file__=path, __cached__=None, __builtins__=builtins)
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    sys.modules["__main__"] = main
+    code = 0
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+        exec(compile(source, path, "exec"), main.__dict__)
+    except SystemExit as e:
+        if e.code is None:
+            code = 0
+        elif isinstance(e.code, int):
+            code = e.code
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except BaseException as e:
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == _HERE:
+            tb = tb.tb_next  # the traceback a new interpreter prints starts in the script
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        code = -signal.SIGINT if isinstance(e, KeyboardInterrupt) else 1
+    try:
+        threading._shutdown()  # join non-daemon threads, as interpreter exit does
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        if code < 0:  # Python's exit on an uncaught KeyboardInterrupt: killed by SIGINT
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
+        os._exit(code & 0xFF)
+
+
+def serve(socket_path: str) -> None:
+    for name in PRELOAD:
+        importlib.import_module(name)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(socket_path + ".tmp")
+    os.replace(socket_path + ".tmp", socket_path)  # clients see the socket only when it listens
+    server.listen(16)
+    children = {}  # pid -> the client's connection
+    while True:
+        ready, _, _ = select.select([server, *children.values()], [], [], 0.05)
+        for conn in ready:
+            if conn is server:
+                client, _ = server.accept()
+                request, fds = _receive(client)
+                pid = os.fork()
+                if pid == 0:
+                    server.close()
+                    client.close()
+                    for other in children.values():
+                        other.close()
+                    _run_child(request, fds)
+                for fd in fds:
+                    os.close(fd)
+                client.sendall(f"{pid}\n".encode())
+                children[pid] = client
+            else:  # a client that hung up (killed): its command goes with it
+                pid = next(p for p, c in children.items() if c is conn)
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            conn = children.pop(pid, None)
+            if conn is not None:
+                code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                try:
+                    conn.sendall(f"{code}\n".encode())
+                except OSError:
+                    pass
+                conn.close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

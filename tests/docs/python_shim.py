@@ -1,0 +1,60 @@
+"""``python`` for the doc blocks: ``python SCRIPT.py ARGS`` runs in a process forked from the preloaded server
+(tests/docs/preloaded_python.py); anything else (``-c``, ``-m``, ``-``, no server) execs the real interpreter.
+
+Runs as ``#!<interpreter> -IS`` (the standard library only, ~20 ms); its source is copied into ``bin/python``
+with ``REAL`` and ``SOCKET`` filled in.
+"""
+
+import array
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+
+REAL = "@REAL@"
+SOCKET = "@SOCKET@"
+
+
+def _exec_real(args):
+    os.execv(REAL, [REAL, *args])  # argv[0] "python" would find this file on PATH, and no venv
+
+
+def _line(conn):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(1)
+        if not chunk:
+            return None
+        data += chunk
+    return data.decode()
+
+
+def main(args):
+    if not args or args[0].startswith("-") or not args[0].endswith(".py") or not os.path.exists(SOCKET):
+        _exec_real(args)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(SOCKET)
+    except OSError:
+        _exec_real(args)
+    relayed = [s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) != signal.SIG_IGN]
+    ignored = [int(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if s not in relayed]
+    request = json.dumps({"argv": args, "cwd": os.getcwd(), "env": dict(os.environ), "ignored": ignored}).encode()
+    fds = array.array("i", [0, 1, 2])
+    conn.sendmsg([struct.pack("!I", len(request)) + request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+    pid = int(_line(conn))
+    for sig in relayed:  # a signal this process would ignore, the command ignores too
+        signal.signal(sig, lambda n, _f: os.kill(pid, n))
+    status = _line(conn)
+    if status is None:  # the server died
+        sys.exit(1)
+    code = int(status)
+    if code < 0:  # killed by a signal: die by the same one, as the real process did
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
+
+
+main(sys.argv[1:])
