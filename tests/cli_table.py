@@ -4,8 +4,9 @@
 a ``CompletedProcess``. By default it calls the tool's entry point in this process, in the state a new process
 starts in (:func:`fresh_process_state`): the ~9 s of imports are paid once per test worker instead of once per
 run. ``process=True`` starts a real process, for what only a process shows: a crash of a native library, data
-loader or launched worker processes, signals. ``tests/cli/test_cli_in_process.py`` runs a sample of rows both
-ways and compares them.
+loader or launched worker processes (forked from a preloaded interpreter: tests/preloaded_python.py; ``fresh``: a
+new interpreter). ``tests/cli/test_cli_in_process.py`` and each table run a sample of rows both ways (a new
+interpreter and this process) and compare them.
 
 A :class:`BadInput` names the tool (``train_net`` for ``tools/train_net.py``, or ``-m module``), its arguments,
 and what must come out: the exit code (non-zero unless ``rc`` says otherwise) and substrings of stderr+stdout.
@@ -34,6 +35,7 @@ from typing import Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
+from preloaded_python import shared_python
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -277,20 +279,25 @@ def run_tool(
     env: Optional[Mapping[str, str]] = None,
     *,
     process: bool = False,
+    fresh: bool = False,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess:
     """``python tools/<tool>.py ARGS`` (``tool`` = ``-m module``: ``python -m module ARGS``) in the repository
     folder, with ``env`` added to this environment and one OpenMP thread; its exit code and text output.
 
     Args:
-        process: a real process (``timeout`` applies); otherwise the tool's entry point is called here, inside
+        process: a real process (``timeout`` applies), forked from a preloaded interpreter
+            (tests/preloaded_python.py); otherwise the tool's entry point is called here, inside
             :func:`fresh_process_state`.
+        fresh: with ``process``, a new interpreter.
     """
-    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    base = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full_env = {**base, **(env or {})}
     if process:
-        return subprocess.run(
-            command(tool) + list(args), cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout
-        )
+        cmd = command(tool)
+        if not fresh:
+            cmd[0] = str(shared_python(base))
+        return subprocess.run(cmd + list(args), cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
     entry, argv0 = _entry(tool)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         with fresh_process_state([argv0, *args], full_env, REPO, out, err):
@@ -303,14 +310,20 @@ def run_tool(
 
 
 def run_case(
-    case: BadInput, tmp_path: Path, data: Optional[Path] = None, env: Optional[dict] = None, process: bool = False
+    case: BadInput,
+    tmp_path: Path,
+    data: Optional[Path] = None,
+    env: Optional[dict] = None,
+    process: bool = False,
+    fresh: bool = False,
 ):
-    """Run ``case`` (in a real process when ``process`` or ``case.process``) and assert its exit code and
-    messages; returns the CompletedProcess."""
+    """Run ``case`` (in a real process when ``process`` or ``case.process``; a new interpreter when ``fresh``) and
+    assert its exit code and messages; returns the CompletedProcess."""
     if case.setup is not None:
         case.setup(tmp_path)
     args = [a.format(tmp=tmp_path, data=data) for a in case.args]
-    proc = run_tool(case.tool, args, {**(env or {}), **case.env}, process=process or case.process, timeout=case.timeout)
+    env = {**(env or {}), **case.env}
+    proc = run_tool(case.tool, args, env, process=process or case.process, fresh=fresh, timeout=case.timeout)
     out = proc.stderr + proc.stdout
     if case.rc is None:
         assert proc.returncode != 0, f"{case.id}: exit code 0\n{out[-3000:]}"
@@ -333,13 +346,13 @@ def _messages(proc: subprocess.CompletedProcess, tmp: Path) -> list:
 
 
 def run_both_ways(case: BadInput, tmp_path: Path, data: Optional[Path] = None, env: Optional[dict] = None):
-    """Run ``case`` in a real process and in this one (:func:`run_case`, each in its own folder under
+    """Run ``case`` in a new interpreter and in this one (:func:`run_case`, each in its own folder under
     ``tmp_path``): both pass, with the same exit code and the same error, usage and warning lines."""
     results = []
     for process in (True, False):
         tmp = tmp_path / ("process" if process else "in_process")
         tmp.mkdir()
-        proc = run_case(case, tmp, data, env, process=process)
+        proc = run_case(case, tmp, data, env, process=process, fresh=True)
         results.append((proc.returncode, _messages(proc, tmp)))
     assert results[0] == results[1], f"{case.id}: a process gave {results[0]}, in-process {results[1]}"
     return results

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_table import BadInput, run_both_ways, run_case
+from cli_table import BadInput, run_both_ways, run_case, run_tool
 from helpers import transcode_to_unindexed_avi
 
 AVA = ["--config-file", "configs/ava/tiny.py", "train.max_iter=2", "train.eval_period=0", "train.output_dir={tmp}/out"]
@@ -191,14 +191,8 @@ def test_in_process_as_in_a_process(case: BadInput, tmp_path: Path, data: Path):
 def test_train_net_corrupt_video_from_a_worker(data: Path, tmp_path: Path):
     """AVA training on an undecodable video ends in one ``error:`` line naming it, also when a
     data-loader worker hit it, and no traceback (the engine drops detectron2's for expected errors)."""
-    import os
-    import subprocess
-
-    from cli_table import REPO, command
-
     args = [a.format(tmp=tmp_path) for a in [*AVA, *_workers(2)]]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "VMAE_DET_DATASETS": str(data / "corrupt_train")}
-    proc = subprocess.run(command("train_net") + args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_tool("train_net", args, {"VMAE_DET_DATASETS": str(data / "corrupt_train")}, process=True)
     assert proc.returncode == 2, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot decode video '{data}/corrupt_train/tiny_ava/videos/tinytrain001.avi': ")

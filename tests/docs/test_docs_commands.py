@@ -18,7 +18,7 @@ not show on GitHub):
 A page's blocks run in the page's order in one folder (a block may use what an earlier block of the same
 page wrote, never another page's); two pages run at a time (about 75 s for the whole file on 2 cores; keep
 new blocks cheap or skip them with a reason). ``python SCRIPT.py`` runs in a process forked from one that
-has imported torch and detectron2 (tests/docs/preloaded_python.py, checked against a new interpreter below;
+has imported torch and detectron2 (tests/preloaded_python.py, checked against a new interpreter below;
 ``VMAE_DET_DOCS_FRESH=1``: a new interpreter each time). Paths are never rewritten:
 the folder is laid out as the docs say and the environment has what the docs document (``python`` = this
 interpreter first on ``PATH``; ``VMAE_DET_DATASETS`` unset, so ``./datasets``; ``HF_HUB_OFFLINE=1``, so a
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
-from preloaded_python import install_shim
+from preloaded_python import PreloadedPython
 
 REPO = Path(__file__).resolve().parents[2]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "datasets" / "README.md"]
@@ -311,30 +311,16 @@ def environment() -> Dict[str, str]:
 
 @pytest.fixture(scope="session")
 def block_env(tmp_path_factory):
-    """``environment()``, with ``python`` on PATH served by a preloaded interpreter (tests/docs/preloaded_python.py)
+    """``environment()``, with ``python`` on PATH served by a preloaded interpreter (tests/preloaded_python.py)
     unless ``VMAE_DET_DOCS_FRESH=1``."""
     env = environment()
     if os.environ.get("VMAE_DET_DOCS_FRESH") == "1":
         yield env
         return
-    folder = tmp_path_factory.mktemp("python")
-    sock = folder / "server.sock"
-    with open(folder / "server.log", "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("preloaded_python.py")), str(sock)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    deadline = time.monotonic() + 120
-    while not sock.exists() and server.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert sock.exists(), f"the preloaded interpreter did not start: {(folder / 'server.log').read_text()[-3000:]}"
-    env["PATH"] = f"{install_shim(folder / 'bin', sock).parent}{os.pathsep}{env['PATH']}"
+    preloaded = PreloadedPython(env, tmp_path_factory.mktemp("python"))
+    env["PATH"] = f"{preloaded.python.parent}{os.pathsep}{env['PATH']}"
     yield env
-    server.kill()
-    server.wait()
+    preloaded.close()
 
 
 def run_block(block: Block, cwd: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
@@ -465,6 +451,9 @@ if mode == "torch":  # threads and a fork pool in a process forked from one that
     print("torch", float((torch.ones(256, 256) @ torch.ones(256, 256)).sum()))
     with multiprocessing.get_context("fork").Pool(2) as pool:
         print("pool", pool.map(abs, [-1, -2, 3]))
+elif mode == "threads":
+    import torch
+    print("threads", torch.get_num_threads())
 elif mode == "raise":
     raise ValueError("boom")
 elif mode == "message":
@@ -482,7 +471,7 @@ def _start(preloaded: bool, env: Dict[str, str], folder: Path, mode: str, **kwar
     return subprocess.Popen(
         ["python" if preloaded else sys.executable, "script.py", mode],
         cwd=folder,
-        env={**env, "DOC_TEST_VALUE": "x y"},
+        env={"DOC_TEST_VALUE": "x y", **env},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -498,16 +487,18 @@ def preloaded(block_env):
     return block_env
 
 
-@pytest.mark.parametrize("mode", ["3", "raise", "message", "torch"])
+@pytest.mark.parametrize("mode", ["3", "raise", "message", "torch", "threads"])
 def test_a_preloaded_python_runs_a_script_as_a_new_interpreter(preloaded, tmp_path, mode):
-    """Exit code, stdout and stderr (tracebacks included) equal those of a new interpreter."""
+    """Exit code, stdout and stderr (tracebacks included) equal those of a new interpreter; "threads" with a
+    thread count the server was not imported with (a new interpreter then)."""
+    env = {**preloaded, "OMP_NUM_THREADS": "2"} if mode == "threads" else preloaded
     results = []
     for use in (False, True):
-        proc = _start(use, preloaded, tmp_path, mode)
+        proc = _start(use, env, tmp_path, mode)
         out, err = proc.communicate("some input", timeout=60)
         results.append((proc.returncode, out, err))
     assert results[0] == results[1]
-    ending = "thread\natexit\n" if mode in ("3", "torch") else "input\natexit\n"
+    ending = "input\natexit\n" if mode in ("raise", "message") else "thread\natexit\n"
     assert "stdin some input" in results[0][1] and results[0][1].endswith(ending)
 
 
@@ -522,7 +513,7 @@ def test_a_preloaded_python_takes_signals_as_a_new_interpreter(preloaded, tmp_pa
         assert [proc.stdout.readline() for _ in range(3)][2].startswith("pid ")
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=2 if ignored else 30)
+            proc.wait(timeout=1 if ignored else 30)
         except subprocess.TimeoutExpired:
             proc.terminate()
         results.append((proc.wait(timeout=30), proc.stdout.read(), proc.stderr.read()))

@@ -1,42 +1,116 @@
-"""A preloaded interpreter for the doc blocks: torch, torchvision, detectron2, cv2 and PyAV are imported once, and
-every ``python SCRIPT.py ARGS`` of a block runs in a process forked from it (~4 s of imports saved per command).
+"""A preloaded interpreter: torch, torchvision, detectron2, cv2 and PyAV are imported once, and every
+``python SCRIPT.py ARGS`` run through its ``python`` (:func:`start`) is a process forked from it (~4 s of imports
+saved per command). The doc blocks' commands and the tool rows of tests/cli that need a process use it.
 
-What a block's command gets is a new process: its own pid and process group, the block's argv, cwd, environment,
+What a command gets is a new process: its own pid and process group, its argv, cwd, environment,
 stdin/stdout/stderr (the file descriptors themselves), ``sys.path[0]`` = the script's folder, ``__main__`` = the
-script, its exit code or signal, atexit handlers and non-daemon threads joined at exit. What it shares is only the
-import of those third-party libraries, done in the environment every block has (``environment()`` of
-test_docs_commands.py); vmae_det's own modules (which read ``$VMAE_DET_DATASETS`` on import) are imported by
-the command itself. ``tests/docs/test_preloaded_python.py`` checks a script gives what a new interpreter gives;
-``VMAE_DET_DOCS_FRESH=1`` runs every command in a new interpreter instead.
+script, its exit code or signal, atexit handlers and non-daemon threads joined at exit. What it shares is only
+the import of those third-party libraries, done in the same environment: a command whose environment differs in a
+variable those libraries read on import (``IMPORT_ENV``), or that is not ``python SCRIPT.py``, runs in a new
+interpreter. vmae_det's own modules (``$VMAE_DET_DATASETS`` is read on import) are imported by the command itself.
+``tests/docs/test_docs_commands.py`` checks a script gives what a new interpreter gives.
 
-Usage: ``python tests/docs/preloaded_python.py SOCKET_PATH`` (serves until killed); :func:`install_shim` writes the
-``python`` that talks to it.
+Usage: ``python tests/preloaded_python.py SOCKET_PATH`` serves until killed.
 """
 
 from __future__ import annotations
 
 import array
 import importlib
+import json
 import os
 import select
 import signal
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Dict, Mapping
 
 SHIM = Path(__file__).with_name("python_shim.py")
 _HERE = os.path.abspath(__file__)
+#: Prefixes of the environment variables the preloaded libraries (or the interpreter) read when imported.
+IMPORT_ENV = (
+    "OMP_",
+    "GOMP_",
+    "KMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "TORCH",
+    "PYTORCH_",
+    "CUDA",
+    "NCCL_",
+    "MPL",
+    "PYTHON",
+    "LD_",
+    "OPENCV_",
+    "DETECTRON2_",
+    "FVCORE_",
+    "IOPATH_",
+)
 
 
-def install_shim(bin_dir: Path, socket_path: Path) -> Path:
-    """Write ``bin_dir/python`` (put ``bin_dir`` first on PATH) for a server listening on ``socket_path``."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    source = SHIM.read_text(encoding="utf-8").replace("@REAL@", sys.executable).replace("@SOCKET@", str(socket_path))
-    shim = bin_dir / "python"
-    shim.write_text(f"#!{sys.executable} -IS\n{source}", encoding="utf-8")
-    shim.chmod(0o755)
-    return shim
+def _import_env(env: Mapping[str, str]) -> Dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_ENV)}
+
+
+class PreloadedPython:
+    """A server preloaded in ``env`` and the ``python`` (``self.python``, in ``folder/bin``) that runs scripts in
+    processes forked from it. ``close()`` stops the server."""
+
+    def __init__(self, env: Mapping[str, str], folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        sock = folder / "server.sock"
+        with open(folder / "server.log", "w") as log:
+            self.server = subprocess.Popen(
+                [sys.executable, _HERE, str(sock)],
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 120
+        while not sock.exists() and self.server.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not sock.exists():
+            self.close()
+            raise RuntimeError(
+                f"the preloaded interpreter did not start: {(folder / 'server.log').read_text()[-3000:]}"
+            )
+        source = SHIM.read_text(encoding="utf-8")
+        for key, value in (
+            ('"@REAL@"', repr(sys.executable)),
+            ('"@SOCKET@"', repr(str(sock))),
+            ('"@SERVER_ENV@"', repr(_import_env(env))),
+            ('"@PREFIXES@"', repr(IMPORT_ENV)),
+        ):
+            source = source.replace(key, value)
+        self.python = folder / "bin" / "python"
+        self.python.parent.mkdir(exist_ok=True)
+        self.python.write_text(f"#!{sys.executable} -IS\n{source}", encoding="utf-8")
+        self.python.chmod(0o755)
+
+    def close(self) -> None:
+        self.server.kill()
+        self.server.wait()
+
+
+_SHARED: Dict[str, PreloadedPython] = {}
+
+
+def shared_python(env: Mapping[str, str]) -> Path:
+    """The ``python`` of one server per environment (of ``IMPORT_ENV``) in this process, started on first use and
+    stopped at exit."""
+    key = json.dumps(_import_env(env), sort_keys=True)
+    if key not in _SHARED:
+        import atexit
+
+        _SHARED[key] = PreloadedPython(env, Path(tempfile.mkdtemp(prefix="preloaded_python_")))
+        atexit.register(_SHARED[key].close)
+    return _SHARED[key].python
 
 
 #: What every tool imports; vmae_det first, as its compat shims hook detectron2's import.

@@ -1,8 +1,9 @@
-"""``python`` for the doc blocks: ``python SCRIPT.py ARGS`` runs in a process forked from the preloaded server
-(tests/docs/preloaded_python.py); anything else (``-c``, ``-m``, ``-``, no server) execs the real interpreter.
+"""``python`` of a preloaded interpreter (tests/preloaded_python.py): ``python SCRIPT.py ARGS`` runs in a process
+forked from its server; anything else (``-c``, ``-m``, ``-``, an environment the libraries would import with
+differently, no server) execs the real interpreter.
 
 Runs as ``#!<interpreter> -IS`` (the standard library only, ~20 ms); its source is copied into ``bin/python``
-with ``REAL`` and ``SOCKET`` filled in.
+with ``REAL``, ``SOCKET`` and ``IMPORT_ENV`` (the server's values of the variables read on import) filled in.
 """
 
 import array
@@ -15,6 +16,8 @@ import sys
 
 REAL = "@REAL@"
 SOCKET = "@SOCKET@"
+SERVER_ENV = "@SERVER_ENV@"  # the server's variables of PREFIXES
+PREFIXES = "@PREFIXES@"
 
 
 def _exec_real(args):
@@ -32,7 +35,8 @@ def _line(conn):
 
 
 def main(args):
-    if not args or args[0].startswith("-") or not args[0].endswith(".py") or not os.path.exists(SOCKET):
+    same_imports = {k: v for k, v in os.environ.items() if k.startswith(PREFIXES)} == SERVER_ENV
+    if not args or args[0].startswith("-") or not args[0].endswith(".py") or not same_imports:
         _exec_real(args)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
