@@ -203,24 +203,26 @@ print(json.dumps(out))
 """
 
 
-def helps(programs: List[str]) -> Dict[str, Optional[str]]:
+def helps(programs: List[str], env: Dict[str, str], folder: Path) -> Dict[str, Optional[str]]:
+    script = folder / "helps.py"
+    script.write_text(_HELPS)
     r = subprocess.run(
-        [sys.executable, "-c", _HELPS, *programs],
+        ["python", str(script), *programs],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"},
+        env={**env, "COLUMNS": "200"},
     )
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def test_every_flag_a_doc_uses_is_in_the_programs_help():
+def test_every_flag_a_doc_uses_is_in_the_programs_help(block_env, tmp_path):
     uses = _uses()
     missing_programs = [p for p in uses if not p.startswith("-m") and not (REPO / p).is_file()]
     assert not missing_programs, f"the docs name programs that do not exist: {missing_programs}"
-    texts = helps(sorted(uses))
+    texts = helps(sorted(uses), block_env, tmp_path)
     no_help = [p for p, t in texts.items() if t is None]
     assert not no_help, f"--help failed: {no_help}"
     unknown = [
@@ -507,8 +509,8 @@ def test_a_preloaded_python_takes_signals_as_a_new_interpreter(preloaded, tmp_pa
     """SIGINT: a KeyboardInterrupt traceback and death by SIGINT; ignored by the parent, ignored by the command."""
     results = []
     for use in (False, True):
-        ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None
-        proc = _start(use, preloaded, tmp_path, "sleep", preexec_fn=ignore)
+        disposition = signal.SIG_IGN if ignored else signal.SIG_DFL  # a test worker may ignore SIGINT itself
+        proc = _start(use, preloaded, tmp_path, "sleep", preexec_fn=lambda: signal.signal(signal.SIGINT, disposition))
         proc.stdin.close()
         assert [proc.stdout.readline() for _ in range(3)][2].startswith("pid ")
         proc.send_signal(signal.SIGINT)
