@@ -14,22 +14,18 @@ default 1e-12; the configs here set 1e-6). With the same weights that difference
 about 1e-5 of their scale; the tests measure it, then compare exactly with the epsilons aligned.
 """
 
+from __future__ import annotations
+
 import copy
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-transformers = pytest.importorskip("transformers")
+transformers = pytest.importorskip("transformers")  # its VideoMAE classes load when a test uses them
 
 from helpers import randomize  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
-from transformers import (  # noqa: E402
-    VideoMAEConfig,
-    VideoMAEForPreTraining,
-    VideoMAEForVideoClassification,
-    VideoMAEModel,
-)
 
 from vmae_det.checkpoints import export_state_dict, load_videomae_weights  # noqa: E402
 from vmae_det.modeling import build_videomae, build_vit  # noqa: E402
@@ -42,9 +38,9 @@ OFFICIAL_EPS = 1e-6
 ATOL = 1e-5
 
 
-def hf_config(**kwargs) -> VideoMAEConfig:
+def hf_config(**kwargs) -> transformers.VideoMAEConfig:
     """transformers' VideoMAE with the shape of our ``tiny`` ViT (64 wide, 2 blocks, 2 heads) and decoder."""
-    return VideoMAEConfig(
+    return transformers.VideoMAEConfig(
         image_size=IMG,
         patch_size=PATCH,
         num_channels=3,
@@ -109,7 +105,7 @@ def check_bias_names(keys: set, how: str) -> None:
 # ------------------------------------------------------------------------------------------ pretraining
 @pytest.mark.parametrize("how", ["save_pretrained", "state_dict"])
 def test_pretraining_model_from_transformers_gives_the_same_outputs(tmp_path, how):
-    hf = randomize(VideoMAEForPreTraining(hf_config(use_mean_pooling=False)), 1).eval()
+    hf = randomize(transformers.VideoMAEForPreTraining(hf_config(use_mean_pooling=False)), 1).eval()
     path, keys = save_hf(hf, tmp_path, how)
     check_bias_names(keys, how)
 
@@ -146,7 +142,9 @@ def test_pretraining_model_from_transformers_gives_the_same_outputs(tmp_path, ho
 
 # ------------------------------------------------------------------------------------------ classification
 def test_mean_pooling_classifier_from_transformers_gives_the_same_outputs(tmp_path):
-    hf = randomize(VideoMAEForVideoClassification(hf_config(use_mean_pooling=True, num_labels=7)), 2).eval()
+    hf = randomize(
+        transformers.VideoMAEForVideoClassification(hf_config(use_mean_pooling=True, num_labels=7)), 2
+    ).eval()
     assert hf.videomae.layernorm is None and hf.fc_norm is not None  # HF's mean pooling: no token norm
     hf.save_pretrained(tmp_path / "cls")
 
@@ -176,7 +174,7 @@ def test_mean_pooling_classifier_from_transformers_gives_the_same_outputs(tmp_pa
 
 
 # ------------------------------------------------------------------------------------------ our export
-def _write_hf_folder(folder, state_dict, config: VideoMAEConfig):
+def _write_hf_folder(folder, state_dict, config: transformers.VideoMAEConfig):
     """What an "hf" export becomes on disk: config.json + model.safetensors (as ``save_pretrained``)."""
     folder.mkdir()
     config.save_pretrained(folder)
@@ -196,7 +194,7 @@ def test_our_hf_export_loads_in_transformers_without_missing_or_unexpected_keys(
     exported = export_state_dict(ours, "hf")
     _write_hf_folder(tmp_path / "export", exported, hf_config(use_mean_pooling=False))
 
-    hf, info = VideoMAEForPreTraining.from_pretrained(tmp_path / "export", output_loading_info=True)
+    hf, info = transformers.VideoMAEForPreTraining.from_pretrained(tmp_path / "export", output_loading_info=True)
     _assert_clean(info)
     hf.eval()
     # Every exported tensor went somewhere: transformers' own state dict, in our names again, is the export.
@@ -226,7 +224,7 @@ def test_our_hf_export_loads_in_transformers_without_missing_or_unexpected_keys(
 def test_our_backbone_hf_export_loads_as_videomae_model(tmp_path):
     ours = randomize(build_vit("tiny", **ENCODER), 6).eval()
     _write_hf_folder(tmp_path / "export", export_state_dict(ours, "hf"), hf_config(use_mean_pooling=False))
-    hf, info = VideoMAEModel.from_pretrained(tmp_path / "export", output_loading_info=True)
+    hf, info = transformers.VideoMAEModel.from_pretrained(tmp_path / "export", output_loading_info=True)
     _assert_clean(info)
     _, x, pixel_values, _ = inputs(seed=7)
     with torch.no_grad():
