@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 from cli_table import REPO, BadInput, run_both_ways, run_case, run_tool
+from preloaded_python import shared_python
 
 TINY_AVA = "configs/ava/tiny.py"
 TINY_MAE = "configs/pretrain/tiny.py"
@@ -617,6 +618,17 @@ INTERRUPTS = [
 IN_A_PROCESS = ("train_net", "ava_evaluator")
 
 
+def _start_script(script: str, tmp_path: Path, env: dict, **popen) -> subprocess.Popen:
+    """``script`` in a process forked from the preloaded interpreter (tests/preloaded_python.py), which passes
+    on the signals it gets; SIGINT not ignored, as in a terminal."""
+    path = tmp_path.with_name(f"{tmp_path.name}_script") / "interrupted_run.py"  # tmp_path: the tool's files only
+    path.parent.mkdir()
+    path.write_text(script)
+    python = str(shared_python({**os.environ, "OMP_NUM_THREADS": "1"}))
+    reset = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    return subprocess.Popen([python, str(path)], cwd=REPO, env=env, preexec_fn=reset, **popen)
+
+
 def check_interrupted(tool: str, rc: int, out: str, tmp_path: Path) -> None:
     """One "interrupted" line, exit code 130, no traceback; no half-written file left."""
     assert rc == 130, f"{tool}: exit code {rc}\n{out[-3000:]}"
@@ -639,7 +651,7 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tool, module, entry, slow, argv, t
     env.pop("VMAE_DET_TRACEBACK", None)
     log = tmp_path / "log.txt"
     with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=env)
+        proc = _start_script(script, tmp_path, env, stdout=f, stderr=subprocess.STDOUT)
         deadline = time.time() + 240
         while not marker.exists():  # the tool is at work
             assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
@@ -742,9 +754,7 @@ def test_sigterm_is_ctrl_c(tmp_path, data):
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("VMAE_DET_TRACEBACK", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
+    proc = _start_script(script, tmp_path, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not marker.exists():
         assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:]
