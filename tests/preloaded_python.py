@@ -215,10 +215,11 @@ def serve(socket_path: str) -> None:
     sys.stderr.flush()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(socket_path + ".tmp")
-    os.replace(socket_path + ".tmp", socket_path)  # clients see the socket only when it listens
     server.listen(16)
+    os.replace(socket_path + ".tmp", socket_path)  # clients see the socket only when it listens
+    parent = os.getppid()
     children = {}  # pid -> the client's connection
-    while True:
+    while os.getppid() == parent:  # a test run that died does not leave its server behind
         ready, _, _ = select.select([server, *children.values()], [], [], 0.05)
         for conn in ready:
             if conn is server:
@@ -256,6 +257,11 @@ def serve(socket_path: str) -> None:
                 except OSError:
                     pass
                 conn.close()
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 if __name__ == "__main__":
