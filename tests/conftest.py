@@ -80,12 +80,15 @@ def video(tmp_path_factory):
 #: worker of ``pytest -n 2`` is left alone with one of them at the end.
 LONG_MODULES = (
     "docs/test_docs_commands.py",
-    "tools/test_vmad_end_to_end.py",
     "cli/test_cli_bad_inputs_reliability.py",
-    "engine/test_multi_machine.py",
+    "tools/test_vmad_end_to_end.py",
     "tools/test_train_net.py",
+    "engine/test_multi_machine.py",
+    "modeling/test_vmad_parity.py",
     "cli/test_cli_bad_inputs_video.py",
-    "engine/test_grad_accum.py",
+    "engine/test_engine.py",
+    "cli/test_cli_bad_inputs_training.py",
+    "tools/test_act_training.py",
 )
 
 
