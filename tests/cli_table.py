@@ -2,7 +2,7 @@
 
 :func:`run_tool` runs a tool as ``python tools/<name>.py ARGS`` (or ``python -m module ARGS``) would, and returns
 a ``CompletedProcess``. By default it calls the tool's entry point in this process, in the state a new process
-starts in (:func:`fresh_process_state`): the ~9 s of imports are paid once per test worker instead of once per
+starts in (:func:`fresh_process_state`): the ~4 s of imports are paid once per test worker instead of once per
 run. ``process=True`` starts a real process, for what only a process shows: a crash of a native library, data
 loader or launched worker processes (forked from a preloaded interpreter: tests/preloaded_python.py; ``fresh``: a
 new interpreter). ``tests/cli/test_cli_in_process.py`` and each table run a sample of rows both ways (a new
