@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from cli_table import command, run_tool
-from preloaded_python import shared_python
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = ["--config-file", str(REPO / "configs/ava/tiny.py")]
@@ -102,10 +101,9 @@ def test_resume_after_kill_continues_from_saved_iteration(env, tmp_path):
         "train.eval_period=0",
         *FAST,
     ]
-    base = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(  # kill -9 of its python: the preloaded interpreter kills the run with it
-        [str(shared_python(base)), *command("train_net")[1:], *CONFIG, *args],
-        env={**base, **env},
+    proc = subprocess.Popen(
+        command("train_net") + CONFIG + args,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **env},
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
