@@ -107,9 +107,11 @@ def shared_python(env: Mapping[str, str]) -> Path:
     key = json.dumps(_import_env(env), sort_keys=True)
     if key not in _SHARED:
         import atexit
+        import shutil
 
-        _SHARED[key] = PreloadedPython(env, Path(tempfile.mkdtemp(prefix="preloaded_python_")))
-        atexit.register(_SHARED[key].close)
+        folder = Path(tempfile.mkdtemp(prefix="preloaded_python_"))
+        _SHARED[key] = preloaded = PreloadedPython(env, folder)
+        atexit.register(lambda: (preloaded.close(), shutil.rmtree(folder, ignore_errors=True)))
     return _SHARED[key].python
 
 
@@ -133,9 +135,7 @@ PRELOAD = (
 
 
 def _receive(conn: socket.socket):
-    """One request: a 4-byte length, JSON ``{"argv", "cwd", "env"}``, and the client's fds 0, 1, 2."""
-    import json
-
+    """One request: a 4-byte length, JSON ``{"argv", "cwd", "env", "ignored"}``, and the client's fds 0, 1, 2."""
     fds = array.array("i")
     msg, ancdata, _, _ = conn.recvmsg(1 << 20, socket.CMSG_LEN(3 * fds.itemsize))
     for level, kind, data in ancdata:
@@ -169,10 +169,11 @@ def _run_child(request: dict, fds: list) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    script = request["argv"][0]
+    if os.isatty(1):  # stdout line-buffered on a terminal, as a new interpreter decides at start
+        sys.stdout.reconfigure(line_buffering=True)
     sys.argv = list(request["argv"])
-    sys.path[0] = os.path.dirname(os.path.abspath(script))
-    path = os.path.abspath(script)  # __file__ and code paths absolute, argv[0] as given: as since Python 3.9
+    path = os.path.abspath(sys.argv[0])  # __file__ and code paths absolute, argv[0] as given: as since Python 3.9
+    sys.path[0] = os.path.dirname(path)
     main = types.ModuleType("__main__")
     main.__dict__.update(__file__=path, __cached__=None, __builtins__=builtins)
     main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
