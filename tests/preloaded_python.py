@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import select
+import shlex
 import signal
 import socket
 import struct
@@ -90,7 +91,10 @@ class PreloadedPython:
             source = source.replace(key, value)
         self.python = folder / "bin" / "python"
         self.python.parent.mkdir(exist_ok=True)
-        self.python.write_text(f"#!{sys.executable} -IS\n{source}", encoding="utf-8")
+        shim = folder / "python_shim.py"
+        shim.write_text(source, encoding="utf-8")
+        # sh, not a #! line to the interpreter: its path may hold spaces
+        self.python.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -IS {shlex.quote(str(shim))} "$@"\n')
         self.python.chmod(0o755)
 
     def close(self) -> None:

@@ -2,8 +2,8 @@
 forked from its server; anything else (``-c``, ``-m``, ``-``, an environment the libraries would import with
 differently, no server) execs the real interpreter.
 
-Runs as ``#!<interpreter> -IS`` (the standard library only, ~20 ms); its source is copied into ``bin/python``
-with ``REAL``, ``SOCKET`` and ``IMPORT_ENV`` (the server's values of the variables read on import) filled in.
+Run by ``bin/python`` as ``<interpreter> -IS python_shim.py ARGS`` (the standard library only, ~20 ms), from a
+copy with ``REAL``, ``SOCKET``, ``SERVER_ENV`` and ``PREFIXES`` (the variables read on import) filled in.
 """
 
 import array
