@@ -273,6 +273,12 @@ def _call(entry) -> int:
     return 1
 
 
+def preloaded_python() -> Path:
+    """The ``python`` of the preloaded interpreter the tools' processes fork from (tests/preloaded_python.py),
+    imported in the environment :func:`run_tool` gives them."""
+    return shared_python({**os.environ, "OMP_NUM_THREADS": "1"})
+
+
 def run_tool(
     tool: str,
     args: Sequence[str],
@@ -291,12 +297,11 @@ def run_tool(
             :func:`fresh_process_state`.
         fresh: with ``process``, a new interpreter.
     """
-    base = {**os.environ, "OMP_NUM_THREADS": "1"}
-    full_env = {**base, **(env or {})}
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     if process:
         cmd = command(tool)
         if not fresh:
-            cmd[0] = str(shared_python(base))
+            cmd[0] = str(preloaded_python())
         return subprocess.run(cmd + list(args), cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
     entry, argv0 = _entry(tool)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:

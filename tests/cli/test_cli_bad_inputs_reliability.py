@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_table import REPO, BadInput, run_both_ways, run_case, run_tool
-from preloaded_python import shared_python
+from cli_table import REPO, BadInput, preloaded_python, run_both_ways, run_case, run_tool
 
 TINY_AVA = "configs/ava/tiny.py"
 TINY_MAE = "configs/pretrain/tiny.py"
@@ -624,9 +623,8 @@ def _start_script(script: str, tmp_path: Path, env: dict, **popen) -> subprocess
     path = tmp_path.with_name(f"{tmp_path.name}_script") / "interrupted_run.py"  # tmp_path: the tool's files only
     path.parent.mkdir()
     path.write_text(script)
-    python = str(shared_python({**os.environ, "OMP_NUM_THREADS": "1"}))
     reset = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
-    return subprocess.Popen([python, str(path)], cwd=REPO, env=env, preexec_fn=reset, **popen)
+    return subprocess.Popen([str(preloaded_python()), str(path)], cwd=REPO, env=env, preexec_fn=reset, **popen)
 
 
 def check_interrupted(tool: str, rc: int, out: str, tmp_path: Path) -> None:
